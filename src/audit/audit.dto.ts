@@ -1,0 +1,61 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { PageQueryDto } from '../authorities/authorities.dto';
+
+export class AuditQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ example: 'certificate.revoked' })
+  @IsOptional() @Matches(/^[a-z.-]{1,64}$/, { message: 'action must look like certificate.revoked' })
+  action?: string;
+
+  @ApiPropertyOptional({ description: 'Events about this target id' })
+  @IsOptional() @IsString() @Length(1, 128)
+  targetId?: string;
+
+  @ApiPropertyOptional({ description: 'Events by this actor (API key id)' })
+  @IsOptional() @IsString() @Length(1, 128)
+  actorId?: string;
+
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional() @IsISO8601({ strict: true })
+  since?: string;
+
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional() @IsISO8601({ strict: true })
+  until?: string;
+}
+
+export class AuditActorDto {
+  @ApiProperty({ enum: ['api-key', 'system'] }) type: string;
+  @ApiProperty({ nullable: true, type: String }) id: string | null;
+  @ApiProperty({ nullable: true, type: String }) role: string | null;
+}
+
+export class AuditTargetDto {
+  @ApiProperty() type: string;
+  @ApiProperty() id: string;
+}
+
+export class AuditEventDto {
+  @ApiProperty() seq: number;
+  @ApiProperty({ format: 'date-time' }) occurredAt: string;
+  @ApiProperty({ type: AuditActorDto }) actor: AuditActorDto;
+  @ApiProperty({ example: 'certificate.issued' }) action: string;
+  @ApiProperty({ type: AuditTargetDto, nullable: true }) target: AuditTargetDto | null;
+  @ApiProperty({ nullable: true, type: String }) requestId: string | null;
+  @ApiProperty({ nullable: true, type: String }) sourceIp: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: true }) details: Record<string, unknown>;
+  @ApiProperty() prevHash: string;
+  @ApiProperty() hash: string;
+}
+
+export class AuditListDto {
+  @ApiProperty({ type: [AuditEventDto] }) items: AuditEventDto[];
+  @ApiProperty({ nullable: true, type: String }) nextCursor: string | null;
+}
+
+export class AuditVerifyDto {
+  @ApiProperty() ok: boolean;
+  @ApiProperty({ description: 'Events checked before the first broken one (all of them when ok)' }) checked: number;
+  @ApiProperty({ nullable: true, type: Number, description: 'Sequence number of the first event that fails verification' })
+  firstBrokenSeq: number | null;
+}

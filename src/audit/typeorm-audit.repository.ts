@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { AuditEventEntity, AuditHeadEntity } from '../database/entities';
+import { TypeOrmTransactions } from '../database/transactions';
+import { AuditQuery, AuditRepository, StoredAuditEvent } from './audit.repository';
+import { GENESIS_HASH } from './chain';
+
+const HEAD_ID = 1;
+
+@Injectable()
+export class TypeOrmAuditRepository extends AuditRepository {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async lockHead(): Promise<{ seq: number; hash: string }> {
+    const query = this.db.manager().createQueryBuilder(AuditHeadEntity, 'h').where('h.id = :id', { id: HEAD_ID });
+    // On PostgreSQL the row lock serialises appends across replicas. SQLite transactions already take
+    // turns (one writer), and TypeORM refuses FOR UPDATE there.
+    if (this.db.isPostgres) query.setLock('pessimistic_write');
+    const head = await query.getOne();
+    if (!head) throw new Error('audit_head row is missing: migrations were not run');
+    return { seq: head.seq, hash: head.hash };
+  }
+
+  async append(event: StoredAuditEvent): Promise<void> {
+    const manager = this.db.manager();
+    await manager.insert(AuditEventEntity, toEntity(event));
+    await manager.update(AuditHeadEntity, { id: HEAD_ID }, { seq: event.seq, hash: event.hash });
+  }
+
+  async list(query: AuditQuery): Promise<StoredAuditEvent[]> {
+    const qb = this.db.manager().createQueryBuilder(AuditEventEntity, 'e');
+    if (query.action) qb.andWhere('e.action = :action', { action: query.action });
+    if (query.targetId) qb.andWhere('e.target_id = :targetId', { targetId: query.targetId });
+    if (query.actorId) qb.andWhere('e.actor_id = :actorId', { actorId: query.actorId });
+    if (query.since) qb.andWhere('e.occurred_at >= :since', { since: query.since });
+    if (query.until) qb.andWhere('e.occurred_at < :until', { until: query.until });
+    if (query.afterSeq !== undefined) qb.andWhere('e.seq > :afterSeq', { afterSeq: query.afterSeq });
+    const rows = await qb.orderBy('e.seq', 'ASC').limit(query.limit).getMany();
+    return rows.map(fromEntity);
+  }
+
+  async batchAfter(afterSeq: number, limit: number): Promise<StoredAuditEvent[]> {
+    return this.list({ afterSeq, limit });
+  }
+
+  async head(): Promise<{ seq: number; hash: string }> {
+    const head = await this.db.manager().findOneBy(AuditHeadEntity, { id: HEAD_ID });
+    return head ? { seq: head.seq, hash: head.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+}
+
+function toEntity(event: StoredAuditEvent): AuditEventEntity {
+  return { ...event, details: JSON.stringify(event.details) };
+}
+
+function fromEntity(row: AuditEventEntity): StoredAuditEvent {
+  return {
+    seq: Number(row.seq),
+    occurredAt: row.occurredAt,
+    actorType: row.actorType,
+    actorId: row.actorId,
+    actorRole: row.actorRole,
+    action: row.action,
+    targetType: row.targetType,
+    targetId: row.targetId,
+    requestId: row.requestId,
+    sourceIp: row.sourceIp,
+    details: parseDetails(row.details),
+    prevHash: row.prevHash,
+    hash: row.hash,
+  };
+}
+
+/** A row edited into invalid JSON must still reach verification (and fail it), not crash it. */
+function parseDetails(raw: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(raw);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : { unparseable: raw };
+  } catch {
+    return { unparseable: raw };
+  }
+}

@@ -1,0 +1,73 @@
+import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { IsIn, IsString, Length, Matches } from 'class-validator';
+import { ApiProblems, ApiSecured } from '../common/openapi';
+import { UuidParam } from '../common/pipes';
+import { RequestContext } from './actor';
+import { ApiKeysService, ApiKeyView } from './api-keys.service';
+import { Ctx, RequirePermission } from './auth.decorators';
+import { Permission, Role, ROLES } from './roles';
+
+export class CreateApiKeyDto {
+  @ApiProperty({ example: 'factory-line-3 operator', maxLength: 200 })
+  // eslint-disable-next-line no-control-regex
+  @IsString() @Length(1, 200) @Matches(/^[^\u0000-\u001f\u007f-\u009f]*$/, { message: 'name must not contain control characters' })
+  name: string;
+
+  @ApiProperty({ enum: ROLES })
+  @IsIn(ROLES)
+  role: Role;
+}
+
+export class ApiKeyDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ enum: ROLES }) role: string;
+  @ApiProperty({ description: 'Public part of the key, shown in logs and lists' }) prefix: string;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ nullable: true, type: String }) createdBy: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) revokedAt: string | null;
+}
+
+export class CreatedApiKeyDto extends ApiKeyDto {
+  @ApiProperty({ description: 'The secret key. Shown once: store it now.', example: 'fpk_1a2b3c4d5e6f.…' }) key: string;
+}
+
+export class ApiKeyListDto {
+  @ApiProperty({ type: [ApiKeyDto] }) items: ApiKeyDto[];
+}
+
+@ApiTags('api-keys')
+@Controller('v1/api-keys')
+export class ApiKeysController {
+  constructor(private readonly apiKeys: ApiKeysService) {}
+
+  @Post()
+  @RequirePermission(Permission.ManageApiKeys)
+  @ApiOperation({ summary: 'Create an API key; the secret is in this response only' })
+  @ApiCreatedResponse({ type: CreatedApiKeyDto })
+  @ApiSecured()
+  @ApiProblems(400)
+  createApiKey(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
+    return this.apiKeys.create(ctx, body.name, body.role);
+  }
+
+  @Get()
+  @RequirePermission(Permission.ManageApiKeys)
+  @ApiOperation({ summary: 'List API keys (never their secrets)' })
+  @ApiOkResponse({ type: ApiKeyListDto })
+  @ApiSecured()
+  async listApiKeys(): Promise<ApiKeyListDto> {
+    return { items: await this.apiKeys.list() };
+  }
+
+  @Delete(':id')
+  @RequirePermission(Permission.ManageApiKeys)
+  @ApiOperation({ summary: 'Revoke an API key; it stops working at once' })
+  @ApiOkResponse({ type: ApiKeyDto })
+  @ApiSecured()
+  @ApiProblems(400, 404)
+  revokeApiKey(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<ApiKeyView> {
+    return this.apiKeys.revoke(ctx, id);
+  }
+}

@@ -1,0 +1,22 @@
+/** Roles and what each may do: the whole role matrix lives here, and test/e2e/role-matrix tests it route by route. */
+export const ROLES = ['admin', 'operator', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export enum Permission {
+  ReadInventory = 'inventory:read',
+  ManageAuthorities = 'authorities:manage',
+  IssueCertificates = 'certificates:issue',
+  RevokeCertificates = 'certificates:revoke',
+  ReadAudit = 'audit:read',
+  ManageApiKeys = 'api-keys:manage',
+}
+
+const GRANTS: Record<Role, readonly Permission[]> = {
+  admin: Object.values(Permission),
+  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates],
+  auditor: [Permission.ReadInventory, Permission.ReadAudit],
+};
+
+export function roleAllows(role: Role, permission: Permission): boolean {
+  return GRANTS[role].includes(permission);
+}

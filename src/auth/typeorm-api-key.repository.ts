@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { ApiKeyEntity } from '../database/entities';
+import { TypeOrmTransactions } from '../database/transactions';
+import { ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
+import { Role } from './roles';
+
+@Injectable()
+export class TypeOrmApiKeyRepository extends ApiKeyRepository {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async insert(record: ApiKeyRecord): Promise<void> {
+    await this.db.manager().insert(ApiKeyEntity, record);
+  }
+
+  async findByPrefix(prefix: string): Promise<ApiKeyRecord | null> {
+    return toRecord(await this.db.manager().findOneBy(ApiKeyEntity, { prefix }));
+  }
+
+  async findById(id: string): Promise<ApiKeyRecord | null> {
+    return toRecord(await this.db.manager().findOneBy(ApiKeyEntity, { id }));
+  }
+
+  async list(): Promise<ApiKeyRecord[]> {
+    const rows = await this.db.manager().find(ApiKeyEntity, { order: { createdAt: 'ASC', id: 'ASC' } });
+    return rows.map((row) => toRecord(row)!);
+  }
+
+  count(): Promise<number> {
+    return this.db.manager().count(ApiKeyEntity);
+  }
+
+  async markRevoked(id: string, revokedAt: string): Promise<void> {
+    await this.db.manager().update(ApiKeyEntity, { id }, { revokedAt });
+  }
+}
+
+function toRecord(row: ApiKeyEntity | null): ApiKeyRecord | null {
+  return row ? { ...row, role: row.role as Role } : null;
+}

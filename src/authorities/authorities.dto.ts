@@ -1,0 +1,113 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
+import { Authority, AuthorityType } from './authority';
+
+// eslint-disable-next-line no-control-regex
+const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+
+export class SubjectDto {
+  @ApiProperty({ example: 'Acme Device Root CA', maxLength: 64 })
+  @IsString() @Length(1, 64) @Matches(NO_CONTROL_CHARS, { message: 'commonName must not contain control characters' })
+  commonName: string;
+
+  @ApiPropertyOptional({ example: 'Acme Corp', maxLength: 64 })
+  @IsOptional() @IsString() @Length(1, 64) @Matches(NO_CONTROL_CHARS, { message: 'organization must not contain control characters' })
+  organization?: string;
+
+  @ApiPropertyOptional({ example: 'IoT', maxLength: 64 })
+  @IsOptional() @IsString() @Length(1, 64) @Matches(NO_CONTROL_CHARS, { message: 'organizationalUnit must not contain control characters' })
+  organizationalUnit?: string;
+
+  @ApiPropertyOptional({ example: 'US', description: 'ISO 3166 two-letter code' })
+  @IsOptional() @IsString() @Matches(/^[A-Z]{2}$/, { message: 'country must be two upper-case letters' })
+  country?: string;
+
+  @ApiPropertyOptional({ example: 'California', maxLength: 128 })
+  @IsOptional() @IsString() @Length(1, 128) @Matches(NO_CONTROL_CHARS, { message: 'state must not contain control characters' })
+  state?: string;
+
+  @ApiPropertyOptional({ example: 'San Jose', maxLength: 128 })
+  @IsOptional() @IsString() @Length(1, 128) @Matches(NO_CONTROL_CHARS, { message: 'locality must not contain control characters' })
+  locality?: string;
+}
+
+export class CreateAuthorityDto {
+  @ApiProperty({ example: 'Acme Root', maxLength: 200 })
+  @IsString() @Length(1, 200) @Matches(NO_CONTROL_CHARS, { message: 'name must not contain control characters' })
+  name: string;
+
+  @ApiProperty({ enum: ['root', 'intermediate'] })
+  @IsIn(['root', 'intermediate'])
+  type: AuthorityType;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'The issuing authority (intermediates only)' })
+  @IsOptional() @IsUUID()
+  parentId?: string;
+
+  @ApiPropertyOptional({ enum: KEY_BACKENDS, default: 'local' })
+  @IsOptional() @IsIn(KEY_BACKENDS)
+  keyBackend?: KeyBackend;
+
+  @ApiPropertyOptional({ enum: KEY_SPECS, default: 'EC_P256' })
+  @IsOptional() @IsIn(KEY_SPECS)
+  keySpec?: KeySpec;
+
+  @ApiPropertyOptional({ description: 'Adopt an existing AWS KMS key by id, ARN or alias (aws-kms only)', maxLength: 2048 })
+  @IsOptional() @IsString() @Length(1, 2048)
+  kmsKeyId?: string;
+
+  @ApiProperty({ type: SubjectDto })
+  @ValidateNested() @Type(() => SubjectDto)
+  subject: SubjectDto;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 36500, description: 'Default 3650 for roots, 1825 for intermediates; clamped to the parent' })
+  @IsOptional() @IsInt() @Min(1) @Max(36500)
+  validityDays?: number;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 10, description: 'basicConstraints pathLenConstraint' })
+  @IsOptional() @IsInt() @Min(0) @Max(10)
+  pathLength?: number;
+}
+
+export class AuthorityDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ enum: ['root', 'intermediate'] }) type: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String }) parentId: string | null;
+  @ApiProperty({ enum: ['active', 'disabled'] }) status: string;
+  @ApiProperty({ enum: KEY_BACKENDS }) keyBackend: string;
+  @ApiProperty({ enum: KEY_SPECS }) keySpec: string;
+  @ApiProperty({ example: 'C=US, O=Acme, CN=Acme Root' }) subject: string;
+  @ApiProperty({ description: 'Lowercase hex' }) serial: string;
+  @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id)' }) fingerprint: string;
+  @ApiProperty({ nullable: true, type: Number }) pathLength: number | null;
+  @ApiProperty({ format: 'date-time' }) notBefore: string;
+  @ApiProperty({ format: 'date-time' }) notAfter: string;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) disabledAt: string | null;
+  @ApiProperty({ description: 'The CA certificate, PEM' }) certificatePem: string;
+  @ApiProperty({ description: 'This CA certificate followed by each parent up to the root, PEM' }) chainPem: string;
+  @ApiPropertyOptional({ description: 'Present on creation: true when notAfter was cut to the parent’s notAfter' }) validityClamped?: boolean;
+}
+
+export class AuthorityListDto {
+  @ApiProperty({ type: [AuthorityDto] }) items: AuthorityDto[];
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page' }) nextCursor: string | null;
+}
+
+export class PageQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor from the previous page' })
+  @IsOptional() @IsString() @Length(1, 512)
+  cursor?: string;
+}
+
+export function toAuthorityDto(authority: Authority, certificatePem: string, chainPem: string): AuthorityDto {
+  const { keyRef: _keyRef, certificateDer: _der, publicKeySha256: _pk, revocationCount: _rc, ...rest } = authority;
+  return { ...rest, certificatePem, chainPem };
+}

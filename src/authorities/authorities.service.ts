@@ -1,0 +1,262 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { KeyUsageFlags, Name } from '@peculiar/asn1-x509';
+import { AuditService } from '../audit/audit.service';
+import { RequestContext } from '../auth/actor';
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { decodeCursor, encodeCursor } from '../common/cursor';
+import { Errors } from '../common/errors';
+import { Transactions } from '../database/transactions';
+import { KeyManagers, Signer } from '../keys/key-manager';
+import { KeyBackend, KeySpec } from '../keys/key-spec';
+import { fingerprint, parseCertificate, signCertificate } from '../pki/certificate';
+import { pemEncode } from '../pki/der';
+import {
+  authorityInfoAccess,
+  authorityKeyIdentifier,
+  basicConstraints,
+  crlDistributionPoint,
+  keyIdentifier,
+  keyUsage,
+  subjectKeyIdentifier,
+} from '../pki/extensions';
+import { buildName, formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
+import { randomSerial } from '../pki/serial';
+import { Authority, AuthorityType } from './authority';
+import { AuthorityRepository } from './authority.repository';
+import { PublicUrls } from './public-urls';
+
+export interface CreateAuthorityInput {
+  name: string;
+  type: AuthorityType;
+  parentId?: string;
+  keyBackend: KeyBackend;
+  keySpec: KeySpec;
+  kmsKeyId?: string;
+  subject: SubjectFields;
+  validityDays?: number;
+  pathLength?: number;
+}
+
+/** What issuing under an authority needs; the name, key id and chain are parsed once per process. */
+export interface Issuer {
+  authority: Authority;
+  signer: Signer;
+  name: Name;
+  keyId: Buffer;
+  /** The authority's certificate followed by each parent up to the root, DER. */
+  chain: Buffer[];
+}
+
+const DEFAULT_VALIDITY_DAYS: Record<AuthorityType, number> = { root: 3650, intermediate: 1825 };
+const DAY_MS = 86_400_000;
+
+@Injectable()
+export class AuthoritiesService {
+  private readonly parsed = new Map<string, { name: Name; keyId: Buffer; chain: Buffer[] }>();
+
+  constructor(
+    private readonly repository: AuthorityRepository,
+    private readonly keys: KeyManagers,
+    private readonly audit: AuditService,
+    private readonly transactions: Transactions,
+    private readonly clock: Clock,
+    @Inject(PublicUrls) private readonly urls: PublicUrls,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async create(ctx: RequestContext, input: CreateAuthorityInput): Promise<Authority & { validityClamped: boolean }> {
+    for (const [field, value] of Object.entries(input.subject) as [keyof SubjectFields, string | undefined][]) {
+      const problem = value === undefined ? undefined : subjectFieldProblem(field, value);
+      if (problem) throw Errors.invalidSubject(problem);
+    }
+    if (!input.subject.commonName) throw Errors.invalidSubject('subject.commonName is required');
+    if (input.kmsKeyId !== undefined && input.keyBackend !== 'aws-kms') {
+      throw Errors.validation('kmsKeyId applies only to keyBackend "aws-kms"');
+    }
+
+    const now = this.clock.now();
+    const parent = await this.parentFor(input);
+    const pathLength = this.pathLengthFor(input, parent?.authority);
+    const requestedNotAfter = new Date(now.getTime() + (input.validityDays ?? DEFAULT_VALIDITY_DAYS[input.type]) * DAY_MS);
+    const parentNotAfter = parent ? new Date(parent.authority.notAfter) : undefined;
+    const validityClamped = parentNotAfter !== undefined && requestedNotAfter > parentNotAfter;
+    const notAfter = validityClamped ? parentNotAfter! : requestedNotAfter;
+
+    // Backdated for lagging device clocks, but never before the parent's own validity starts.
+    const backdated = new Date(now.getTime() - this.config.issuance.backdateSeconds * 1000);
+    const notBefore = parent && new Date(parent.authority.notBefore) > backdated ? new Date(parent.authority.notBefore) : backdated;
+    const id = randomUUID();
+    const keyManager = this.keys.get(input.keyBackend);
+    const key = await keyManager.createKey(input.keySpec, `fleet-pki authority ${id} (${input.name})`);
+    const ownSigner = await keyManager.signer(key.keyRef, input.keySpec);
+    const ownKeyId = keyIdentifier(key.publicKeySpki);
+    const subjectName = buildName(input.subject);
+
+    const extensions = [basicConstraints(true, pathLength ?? undefined), keyUsage([KeyUsageFlags.keyCertSign, KeyUsageFlags.cRLSign]), subjectKeyIdentifier(ownKeyId)];
+    if (parent) {
+      extensions.push(
+        authorityKeyIdentifier(parent.keyId),
+        crlDistributionPoint(this.urls.crl(parent.authority.id)),
+        authorityInfoAccess(this.urls.caCertificate(parent.authority.id)),
+      );
+    }
+    const serial = randomSerial();
+    const der = await signCertificate(
+      {
+        serial,
+        issuer: parent ? parent.name : subjectName,
+        subject: subjectName,
+        subjectPublicKeyInfo: key.publicKeySpki,
+        notBefore: notBefore,
+        notAfter,
+        extensions,
+      },
+      parent ? parent.signer : ownSigner,
+    );
+
+    const authority: Authority = {
+      id,
+      name: input.name,
+      type: input.type,
+      parentId: parent?.authority.id ?? null,
+      status: 'active',
+      keyBackend: input.keyBackend,
+      keySpec: input.keySpec,
+      keyRef: key.keyRef,
+      publicKeySha256: createHash('sha256').update(key.publicKeySpki).digest('hex'),
+      subject: formatName(input.subject),
+      serial: serial.toString('hex'),
+      fingerprint: fingerprint(der),
+      pathLength,
+      notBefore: isoSeconds(notBefore),
+      notAfter: isoSeconds(notAfter),
+      certificateDer: der,
+      revocationCount: 0,
+      createdAt: now.toISOString(),
+      disabledAt: null,
+    };
+    await this.transactions.run(async () => {
+      await this.repository.insert(authority);
+      await this.audit.record(ctx, {
+        action: 'authority.created',
+        target: { type: 'authority', id },
+        details: {
+          name: authority.name,
+          type: authority.type,
+          parentId: authority.parentId,
+          keyBackend: authority.keyBackend,
+          keySpec: authority.keySpec,
+          subject: authority.subject,
+          serial: authority.serial,
+          fingerprint: authority.fingerprint,
+          notAfter: authority.notAfter,
+          pathLength,
+        },
+      });
+    });
+    return { ...authority, validityClamped };
+  }
+
+  async get(id: string): Promise<Authority> {
+    const authority = await this.repository.findById(id);
+    if (!authority) throw Errors.authorityNotFound(`no authority with id ${id}`);
+    return authority;
+  }
+
+  async list(cursor: string | undefined, limit: number): Promise<{ items: Authority[]; nextCursor: string | null }> {
+    const after = cursor ? decodeCursor<{ createdAt: string; id: string }>(cursor, { createdAt: 'string', id: 'string' }) : undefined;
+    const rows = await this.repository.list(after, limit + 1);
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+  }
+
+  async disable(ctx: RequestContext, id: string): Promise<Authority> {
+    return this.transactions.run(async () => {
+      const authority = await this.get(id);
+      if (authority.status === 'disabled') return authority;
+      const at = this.clock.now().toISOString();
+      await this.repository.disable(id, at);
+      await this.audit.record(ctx, { action: 'authority.disabled', target: { type: 'authority', id }, details: { name: authority.name } });
+      return { ...authority, status: 'disabled', disabledAt: at };
+    });
+  }
+
+  /** PEM of the authority's certificate followed by each parent up to the root. */
+  async chainPem(authority: Authority): Promise<string> {
+    return (await this.describe(authority)).chain.map((der) => pemEncode('CERTIFICATE', der)).join('');
+  }
+
+  /** The issuer for new certificates: refuses disabled and expired authorities. */
+  async issuer(id: string): Promise<Issuer> {
+    const authority = await this.get(id);
+    if (authority.status !== 'active') throw Errors.authorityNotActive(`authority ${id} is ${authority.status} and cannot issue`);
+    if (new Date(authority.notAfter) <= this.clock.now()) throw Errors.authorityExpired(`authority ${id} expired at ${authority.notAfter}`);
+    return this.signingView(authority);
+  }
+
+  /** Signing material for any authority, active or not (CRLs stay signed after a CA is disabled). */
+  async signingView(authority: Authority): Promise<Issuer> {
+    const signer = await this.keys.get(authority.keyBackend).signer(authority.keyRef, authority.keySpec);
+    return { authority, signer, ...(await this.describe(authority)) };
+  }
+
+  all(): Promise<Authority[]> {
+    return this.repository.listAll();
+  }
+
+  countRevocation(id: string): Promise<void> {
+    return this.repository.countRevocation(id);
+  }
+
+  nextCrlNumber(id: string): Promise<number> {
+    return this.repository.nextCrlNumber(id);
+  }
+
+  isAuthorityKey(publicKeySha256: string): Promise<boolean> {
+    return this.repository.isAuthorityKey(publicKeySha256);
+  }
+
+  private async describe(authority: Authority): Promise<{ name: Name; keyId: Buffer; chain: Buffer[] }> {
+    let cached = this.parsed.get(authority.id);
+    if (!cached) {
+      const certificate = parseCertificate(authority.certificateDer);
+      const spki = Buffer.from(AsnConvert.serialize(certificate.tbsCertificate.subjectPublicKeyInfo));
+      const parentChain = authority.parentId ? (await this.describe(await this.get(authority.parentId))).chain : [];
+      cached = { name: certificate.tbsCertificate.subject, keyId: keyIdentifier(spki), chain: [authority.certificateDer, ...parentChain] };
+      this.parsed.set(authority.id, cached);
+    }
+    return cached;
+  }
+
+  private async parentFor(input: CreateAuthorityInput): Promise<Issuer | undefined> {
+    if (input.type === 'root') {
+      if (input.parentId) throw Errors.validation('a root authority has no parentId');
+      return undefined;
+    }
+    if (!input.parentId) throw Errors.parentRequired('an intermediate authority needs parentId');
+    return this.issuer(input.parentId);
+  }
+
+  /** RFC 5280 §4.2.1.9: an intermediate must leave its parent's path length satisfied. */
+  private pathLengthFor(input: CreateAuthorityInput, parent: Authority | undefined): number | null {
+    if (!parent || parent.pathLength === null) return input.pathLength ?? null;
+    if (parent.pathLength === 0) {
+      throw Errors.pathLengthExceeded(`authority ${parent.id} has pathLength 0 and cannot sign intermediates`);
+    }
+    const max = parent.pathLength - 1;
+    if (input.pathLength !== undefined && input.pathLength > max) {
+      throw Errors.pathLengthExceeded(`pathLength must be at most ${max} under authority ${parent.id}`);
+    }
+    return input.pathLength ?? max;
+  }
+}
+
+/** RFC 3339 with whole seconds, as certificate times are encoded. */
+export function isoSeconds(date: Date): string {
+  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString();
+}

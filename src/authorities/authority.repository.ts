@@ -1,0 +1,15 @@
+import { Authority } from './authority';
+
+/** Port: stored authorities. */
+export abstract class AuthorityRepository {
+  abstract insert(authority: Authority): Promise<void>;
+  abstract findById(id: string): Promise<Authority | null>;
+  abstract list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Authority[]>;
+  abstract listAll(): Promise<Authority[]>;
+  abstract disable(id: string, at: string): Promise<boolean>;
+  abstract isAuthorityKey(publicKeySha256: string): Promise<boolean>;
+  /** Counts one more revocation under the authority (row-locks it on PostgreSQL until commit). */
+  abstract countRevocation(id: string): Promise<void>;
+  /** Allocates the next CRL number in the database, so two replicas never hand out the same one. */
+  abstract nextCrlNumber(id: string): Promise<number>;
+}

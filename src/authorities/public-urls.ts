@@ -1,0 +1,12 @@
+/** URLs placed in certificates (CRL DP, AIA). They must stay stable: issued certificates carry them for years. */
+export class PublicUrls {
+  constructor(private readonly baseUrl: string) {}
+
+  crl(authorityId: string): string {
+    return `${this.baseUrl}/v1/authorities/${authorityId}/crl`;
+  }
+
+  caCertificate(authorityId: string): string {
+    return `${this.baseUrl}/v1/authorities/${authorityId}/certificate`;
+  }
+}

@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { AuthorityEntity } from '../database/entities';
+import { TypeOrmTransactions } from '../database/transactions';
+import { KeyBackend, KeySpec } from '../keys/key-spec';
+import { Authority, AuthorityStatus, AuthorityType } from './authority';
+import { AuthorityRepository } from './authority.repository';
+
+@Injectable()
+export class TypeOrmAuthorityRepository extends AuthorityRepository {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async insert(authority: Authority): Promise<void> {
+    await this.db.manager().insert(AuthorityEntity, { ...authority, certificateDer: authority.certificateDer.toString('base64'), crlNumber: 0 });
+  }
+
+  async findById(id: string): Promise<Authority | null> {
+    const row = await this.db.manager().findOneBy(AuthorityEntity, { id });
+    return row ? toAuthority(row) : null;
+  }
+
+  async list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Authority[]> {
+    const qb = this.db.manager().createQueryBuilder(AuthorityEntity, 'a');
+    if (after) {
+      qb.where('(a.created_at > :createdAt OR (a.created_at = :createdAt AND a.id > :id))', after);
+    }
+    const rows = await qb.orderBy('a.created_at', 'ASC').addOrderBy('a.id', 'ASC').limit(limit).getMany();
+    return rows.map(toAuthority);
+  }
+
+  async listAll(): Promise<Authority[]> {
+    return (await this.db.manager().find(AuthorityEntity)).map(toAuthority);
+  }
+
+  async disable(id: string, at: string): Promise<boolean> {
+    const result = await this.db.manager().update(AuthorityEntity, { id, status: 'active' }, { status: 'disabled', disabledAt: at });
+    return (result.affected ?? 0) > 0;
+  }
+
+  async isAuthorityKey(publicKeySha256: string): Promise<boolean> {
+    return this.db.manager().existsBy(AuthorityEntity, { publicKeySha256 });
+  }
+
+  async countRevocation(id: string): Promise<void> {
+    await this.db.manager().increment(AuthorityEntity, { id }, 'revocationCount', 1);
+  }
+
+  async nextCrlNumber(id: string): Promise<number> {
+    // The increment row-locks the authority until commit; reading it back in the same transaction
+    // therefore sees our own number, on both drivers.
+    return this.db.run(async () => {
+      const manager = this.db.manager();
+      await manager.increment(AuthorityEntity, { id }, 'crlNumber', 1);
+      const row = await manager.findOneOrFail(AuthorityEntity, { where: { id }, select: { id: true, crlNumber: true } });
+      return Number(row.crlNumber);
+    });
+  }
+}
+
+function toAuthority(row: AuthorityEntity): Authority {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type as AuthorityType,
+    parentId: row.parentId,
+    status: row.status as AuthorityStatus,
+    keyBackend: row.keyBackend as KeyBackend,
+    keySpec: row.keySpec as KeySpec,
+    keyRef: row.keyRef,
+    publicKeySha256: row.publicKeySha256,
+    subject: row.subject,
+    serial: row.serial,
+    fingerprint: row.fingerprint,
+    pathLength: row.pathLength,
+    notBefore: row.notBefore,
+    notAfter: row.notAfter,
+    certificateDer: Buffer.from(row.certificateDer, 'base64'),
+    revocationCount: Number(row.revocationCount),
+    createdAt: row.createdAt,
+    disabledAt: row.disabledAt,
+  };
+}

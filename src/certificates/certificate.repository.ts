@@ -1,0 +1,27 @@
+import { RevocationReason } from '../pki/crl';
+import { CertificateRecord, CertificateStatus } from './certificate';
+
+export interface CertificateQuery {
+  status?: CertificateStatus;
+  authorityId?: string;
+  thingName?: string;
+  serial?: string;
+  fingerprint?: string;
+  expiringBefore?: string;
+  /** Keyset position: rows strictly after this (issuedAt, id) in descending order. */
+  before?: { issuedAt: string; id: string };
+  now: string;
+  limit: number;
+}
+
+/** Port: stored certificates. */
+export abstract class CertificateRepository {
+  abstract insert(record: CertificateRecord): Promise<void>;
+  abstract findById(id: string): Promise<CertificateRecord | null>;
+  abstract search(query: CertificateQuery): Promise<CertificateRecord[]>;
+  /** Sets status revoked unless already revoked; false when it was. */
+  abstract markRevoked(id: string, revokedAt: string, reason: RevocationReason): Promise<boolean>;
+  /** Revoked certificates of an authority that have not expired at `now` (the CRL's entries). */
+  abstract revokedUnexpired(authorityId: string, now: string): Promise<Pick<CertificateRecord, 'serial' | 'revokedAt' | 'revocationReason'>[]>;
+  abstract isCompromisedKey(publicKeySha256: string): Promise<boolean>;
+}

@@ -1,0 +1,89 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { RequestContext } from '../auth/actor';
+import { Ctx, RequirePermission } from '../auth/auth.decorators';
+import { Permission } from '../auth/roles';
+import { Clock } from '../common/clock';
+import { ApiProblems, ApiSecured } from '../common/openapi';
+import { UuidParam } from '../common/pipes';
+import { CertificatesService } from './certificates.service';
+import {
+  CertificateDto,
+  CertificateFormatQueryDto,
+  CertificateListDto,
+  CertificateQueryDto,
+  IssueCertificateDto,
+  RevokeCertificateDto,
+  toCertificateDto,
+  toSummaryDto,
+} from './certificates.dto';
+import { CertificateRecord } from './certificate';
+
+@ApiTags('certificates')
+@Controller('v1/certificates')
+export class CertificatesController {
+  constructor(
+    private readonly certificates: CertificatesService,
+    private readonly clock: Clock,
+  ) {}
+
+  @Post()
+  @RequirePermission(Permission.IssueCertificates)
+  @ApiOperation({ summary: 'Issue a certificate from a CSR under a profile' })
+  @ApiCreatedResponse({ type: CertificateDto })
+  @ApiSecured()
+  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  async issueCertificate(@Ctx() ctx: RequestContext, @Body() body: IssueCertificateDto): Promise<CertificateDto> {
+    return this.view(await this.certificates.issue(ctx, body));
+  }
+
+  @Get()
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'Search certificates, newest first, with cursor pagination' })
+  @ApiOkResponse({ type: CertificateListDto })
+  @ApiSecured()
+  @ApiProblems(400)
+  async listCertificates(@Query() query: CertificateQueryDto): Promise<CertificateListDto> {
+    const page = await this.certificates.search({ ...query, limit: query.limit ?? 100 });
+    const now = this.clock.now();
+    return { items: page.items.map((record) => toSummaryDto(record, now)), nextCursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'Certificate detail with PEM and chain; ?format=pem downloads certificate + chain' })
+  @ApiOkResponse({ type: CertificateDto })
+  @ApiProduces('application/json', 'application/x-pem-file')
+  @ApiSecured()
+  @ApiProblems(400, 404)
+  async getCertificate(
+    @Param('id', UuidParam) id: string,
+    @Query() query: CertificateFormatQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CertificateDto | string> {
+    const dto = await this.view(await this.certificates.get(id));
+    if (query.format !== 'pem') return dto;
+    reply.header('Content-Type', 'application/x-pem-file').header('Content-Disposition', `attachment; filename="${dto.serial}.pem"`);
+    return dto.certificatePem + dto.chainPem;
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @RequirePermission(Permission.RevokeCertificates)
+  @ApiOperation({ summary: 'Revoke a certificate with an RFC 5280 reason; the CA’s CRL is republished' })
+  @ApiOkResponse({ type: CertificateDto })
+  @ApiSecured()
+  @ApiProblems(400, 404, 409)
+  async revokeCertificate(
+    @Ctx() ctx: RequestContext,
+    @Param('id', UuidParam) id: string,
+    @Body() body: RevokeCertificateDto,
+  ): Promise<CertificateDto> {
+    return this.view(await this.certificates.revoke(ctx, id, body.reason));
+  }
+
+  private async view(record: CertificateRecord): Promise<CertificateDto> {
+    return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
+  }
+}

@@ -1,0 +1,146 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
+import { PageQueryDto } from '../authorities/authorities.dto';
+import { pemEncode } from '../pki/der';
+import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
+import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
+import { CertificateRecord, CertificateStatus, effectiveStatus } from './certificate';
+import { MaxMetadata } from './metadata.validator';
+
+export const CERTIFICATE_STATUSES = ['active', 'revoked', 'superseded', 'expired'] as const;
+
+export class IssueCertificateDto {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  authorityId: string;
+
+  @ApiProperty({ description: 'PKCS #10 request, PEM', maxLength: MAX_CSR_PEM_LENGTH })
+  @IsString() @Length(1, MAX_CSR_PEM_LENGTH)
+  csr: string;
+
+  @ApiProperty({ example: 'device', description: 'Certificate profile: device or server' })
+  @IsString() @Length(1, 64)
+  profile: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 36500, description: 'Defaults to the profile’s; bounded by its maximum' })
+  @IsOptional() @IsInt() @Min(1) @Max(36500)
+  validityDays?: number;
+
+  @ApiPropertyOptional({ example: 'acme-sensor-000123', description: 'AWS IoT thing name; becomes the subject CN for devices' })
+  @IsOptional() @IsString() @Matches(/^[a-zA-Z0-9:_-]{1,128}$/, { message: 'thingName must be 1-128 characters of [a-zA-Z0-9:_-]' })
+  thingName?: string;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'Up to 20 string labels' })
+  @IsOptional() @IsObject() @MaxMetadata()
+  metadata?: Record<string, string>;
+}
+
+export class RevokeCertificateDto {
+  @ApiProperty({ enum: REVOCATION_REASONS, description: 'RFC 5280 reason' })
+  @IsIn(REVOCATION_REASONS)
+  reason: RevocationReason;
+}
+
+export class CertificateQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ enum: CERTIFICATE_STATUSES })
+  @IsOptional() @IsIn(CERTIFICATE_STATUSES)
+  status?: CertificateStatus;
+
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional() @IsUUID()
+  authorityId?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional() @IsString() @Length(1, 128)
+  thingName?: string;
+
+  @ApiPropertyOptional({ description: 'Lowercase hex' })
+  @IsOptional() @Matches(/^[0-9a-f]{1,64}$/, { message: 'serial must be lowercase hex' })
+  serial?: string;
+
+  @ApiPropertyOptional({ description: 'SHA-256 of the DER, lowercase hex' })
+  @IsOptional() @Matches(/^[0-9a-f]{64}$/, { message: 'fingerprint must be 64 lowercase hex characters' })
+  fingerprint?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Only certificates whose notAfter is before this time' })
+  @IsOptional() @IsISO8601({ strict: true })
+  expiringBefore?: string;
+}
+
+export class CertificateFormatQueryDto {
+  @ApiPropertyOptional({ enum: ['json', 'pem'], description: 'pem: the certificate followed by its chain, as a PEM file' })
+  @IsOptional() @IsIn(['json', 'pem'])
+  format?: 'json' | 'pem';
+}
+
+export class CertificateDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) authorityId: string;
+  @ApiProperty({ description: 'Lowercase hex' }) serial: string;
+  @ApiProperty({ description: 'SHA-256 of the DER, lowercase hex: the AWS IoT certificateId' }) fingerprint: string;
+  @ApiProperty({ enum: CERTIFICATE_STATUSES }) status: string;
+  @ApiProperty() profile: string;
+  @ApiProperty({ example: 'CN=acme-sensor-000123' }) subject: string;
+  @ApiProperty({ nullable: true, type: String }) thingName: string | null;
+  @ApiProperty({ example: 'EC-P256' }) keyType: string;
+  @ApiProperty({ format: 'date-time' }) notBefore: string;
+  @ApiProperty({ format: 'date-time' }) notAfter: string;
+  @ApiProperty({ format: 'date-time' }) issuedAt: string;
+  @ApiProperty({ description: 'True when notAfter was cut to the issuing CA’s notAfter' }) validityClamped: boolean;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) revokedAt: string | null;
+  @ApiProperty({ enum: REVOCATION_REASONS, nullable: true, type: String }) revocationReason: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, nullable: true }) metadata: Record<string, string> | null;
+  @ApiProperty({ description: 'The certificate, PEM' }) certificatePem: string;
+  @ApiProperty({ description: 'The issuing CA’s certificate followed by each parent up to the root, PEM' }) chainPem: string;
+}
+
+export class CertificateSummaryDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) authorityId: string;
+  @ApiProperty() serial: string;
+  @ApiProperty() fingerprint: string;
+  @ApiProperty({ enum: CERTIFICATE_STATUSES }) status: string;
+  @ApiProperty() profile: string;
+  @ApiProperty() subject: string;
+  @ApiProperty({ nullable: true, type: String }) thingName: string | null;
+  @ApiProperty({ format: 'date-time' }) notBefore: string;
+  @ApiProperty({ format: 'date-time' }) notAfter: string;
+  @ApiProperty({ format: 'date-time' }) issuedAt: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) revokedAt: string | null;
+  @ApiProperty({ enum: REVOCATION_REASONS, nullable: true, type: String }) revocationReason: string | null;
+}
+
+export class CertificateListDto {
+  @ApiProperty({ type: [CertificateSummaryDto] }) items: CertificateSummaryDto[];
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page' }) nextCursor: string | null;
+}
+
+export function toSummaryDto(record: CertificateRecord, now: Date): CertificateSummaryDto {
+  return {
+    id: record.id,
+    authorityId: record.authorityId,
+    serial: record.serial,
+    fingerprint: record.fingerprint,
+    status: effectiveStatus(record, now),
+    profile: record.profile,
+    subject: record.subject,
+    thingName: record.thingName,
+    notBefore: record.notBefore,
+    notAfter: record.notAfter,
+    issuedAt: record.issuedAt,
+    revokedAt: record.revokedAt,
+    revocationReason: record.revocationReason,
+  };
+}
+
+export function toCertificateDto(record: CertificateRecord, chainPem: string, now: Date): CertificateDto {
+  return {
+    ...toSummaryDto(record, now),
+    keyType: record.keyDescription,
+    validityClamped: record.validityClamped,
+    metadata: record.metadata,
+    certificatePem: pemEncode('CERTIFICATE', record.certificateDer),
+    chainPem,
+  };
+}

@@ -1,0 +1,216 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { KeyUsageFlags } from '@peculiar/asn1-x509';
+import { AuditService } from '../audit/audit.service';
+import { RequestContext } from '../auth/actor';
+import { AuthoritiesService, isoSeconds } from '../authorities/authorities.service';
+import { PublicUrls } from '../authorities/public-urls';
+import { Clock } from '../common/clock';
+import { decodeCursor, encodeCursor } from '../common/cursor';
+import { Errors } from '../common/errors';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { Transactions } from '../database/transactions';
+import { MetricsService } from '../metrics/metrics.service';
+import { fingerprint, signCertificate } from '../pki/certificate';
+import { RevocationReason } from '../pki/crl';
+import { parseCsr } from '../pki/csr';
+import {
+  authorityInfoAccess,
+  authorityKeyIdentifier,
+  basicConstraints,
+  crlDistributionPoint,
+  extendedKeyUsage,
+  keyIdentifier,
+  keyUsage,
+  subjectAltName,
+  subjectKeyIdentifier,
+} from '../pki/extensions';
+import { buildName, formatName } from '../pki/names';
+import { findProfile, namesFor } from '../pki/profiles';
+import { randomSerial } from '../pki/serial';
+import { CrlService } from '../revocation/crl.service';
+import { CertificateRecord, CertificateStatus } from './certificate';
+import { CertificateRepository } from './certificate.repository';
+
+export interface IssueInput {
+  authorityId: string;
+  csr: string;
+  profile: string;
+  validityDays?: number;
+  thingName?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface SearchInput {
+  status?: CertificateStatus;
+  authorityId?: string;
+  thingName?: string;
+  serial?: string;
+  fingerprint?: string;
+  expiringBefore?: string;
+  cursor?: string;
+  limit: number;
+}
+
+const DAY_MS = 86_400_000;
+
+@Injectable()
+export class CertificatesService {
+  private readonly logger = new Logger('Certificates');
+
+  constructor(
+    private readonly repository: CertificateRepository,
+    private readonly authorities: AuthoritiesService,
+    private readonly crls: CrlService,
+    private readonly audit: AuditService,
+    private readonly transactions: Transactions,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+    @Inject(PublicUrls) private readonly urls: PublicUrls,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Issues a certificate from a CSR. The profile decides the subject and every extension; from the CSR
+   * only the public key (after proof of possession and key policy) and, where the profile allows, SANs
+   * are used. Signing happens before the transaction, so a failed signature leaves no row behind.
+   */
+  async issue(ctx: RequestContext, input: IssueInput): Promise<CertificateRecord> {
+    const profile = findProfile(input.profile);
+    const validityDays = input.validityDays ?? profile.defaultValidityDays;
+    if (validityDays > profile.maxValidityDays) {
+      throw Errors.validityTooLong(`profile ${profile.name} allows at most ${profile.maxValidityDays} days`);
+    }
+    const csr = parseCsr(input.csr);
+    const names = namesFor(profile, csr, input.thingName);
+    const issuer = await this.authorities.issuer(input.authorityId);
+
+    // A CA's own key in an end-entity certificate, or a key already known compromised, is never certified.
+    const publicKeySha256 = createHash('sha256').update(csr.publicKeySpki).digest('hex');
+    if (await this.authorities.isAuthorityKey(publicKeySha256)) {
+      throw Errors.keyNotAllowed('the CSR key is a certificate authority key');
+    }
+    if (await this.repository.isCompromisedKey(publicKeySha256)) {
+      throw Errors.keyNotAllowed('the CSR key belongs to a certificate revoked for keyCompromise');
+    }
+
+    const now = this.clock.now();
+    const notBefore = new Date(now.getTime() - this.config.issuance.backdateSeconds * 1000);
+    const requestedNotAfter = new Date(now.getTime() + validityDays * DAY_MS);
+    const issuerNotAfter = new Date(issuer.authority.notAfter);
+    // DESIGN: notAfter never passes the issuing CA's; we clamp and say so (validityClamped).
+    const validityClamped = requestedNotAfter > issuerNotAfter;
+    const notAfter = validityClamped ? issuerNotAfter : requestedNotAfter;
+
+    const usages = [...profile.keyUsage];
+    if (csr.publicKey.type === 'RSA' && profile.subjectRule === 'dns-ip-names') usages.push(KeyUsageFlags.keyEncipherment);
+    const extensions = [
+      basicConstraints(false),
+      keyUsage(usages),
+      extendedKeyUsage(profile.extendedKeyUsage),
+      subjectKeyIdentifier(keyIdentifier(csr.publicKeySpki)),
+      authorityKeyIdentifier(issuer.keyId),
+      crlDistributionPoint(this.urls.crl(issuer.authority.id)),
+      authorityInfoAccess(this.urls.caCertificate(issuer.authority.id)),
+    ];
+    if (names.dnsNames.length || names.ipAddresses.length) extensions.push(subjectAltName(names.dnsNames, names.ipAddresses));
+
+    const serial = randomSerial();
+    const der = await signCertificate(
+      {
+        serial,
+        issuer: issuer.name,
+        subject: buildName(names.subject),
+        subjectPublicKeyInfo: csr.publicKeySpki,
+        notBefore,
+        notAfter,
+        extensions,
+      },
+      issuer.signer,
+    );
+
+    const record: CertificateRecord = {
+      id: randomUUID(),
+      authorityId: issuer.authority.id,
+      serial: serial.toString('hex'),
+      fingerprint: fingerprint(der),
+      profile: profile.name,
+      subject: formatName(names.subject),
+      thingName: names.thingName ?? null,
+      status: 'active',
+      notBefore: isoSeconds(notBefore),
+      notAfter: isoSeconds(notAfter),
+      issuedAt: now.toISOString(),
+      publicKeySha256,
+      keyDescription: csr.publicKey.description,
+      certificateDer: der,
+      metadata: input.metadata ?? null,
+      validityClamped,
+      revokedAt: null,
+      revocationReason: null,
+    };
+    await this.transactions.run(async () => {
+      await this.repository.insert(record);
+      await this.audit.record(ctx, {
+        action: 'certificate.issued',
+        target: { type: 'certificate', id: record.id },
+        details: {
+          authorityId: record.authorityId,
+          serial: record.serial,
+          fingerprint: record.fingerprint,
+          profile: record.profile,
+          subject: record.subject,
+          thingName: record.thingName,
+          notAfter: record.notAfter,
+          validityClamped,
+        },
+      });
+    });
+    this.metrics.certificatesIssued.inc({ profile: profile.name });
+    return record;
+  }
+
+  async get(id: string): Promise<CertificateRecord> {
+    const record = await this.repository.findById(id);
+    if (!record) throw Errors.certificateNotFound(`no certificate with id ${id}`);
+    return record;
+  }
+
+  async search(input: SearchInput): Promise<{ items: CertificateRecord[]; nextCursor: string | null }> {
+    const before = input.cursor ? decodeCursor<{ issuedAt: string; id: string }>(input.cursor, { issuedAt: 'string', id: 'string' }) : undefined;
+    const rows = await this.repository.search({ ...input, before, now: this.clock.now().toISOString(), limit: input.limit + 1 });
+    const items = rows.slice(0, input.limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > input.limit ? encodeCursor({ issuedAt: last.issuedAt, id: last.id }) : null };
+  }
+
+  /** Revokes once (a second call is a 409), then republishes the CA's CRL. */
+  async revoke(ctx: RequestContext, id: string, reason: RevocationReason): Promise<CertificateRecord> {
+    const revoked = await this.transactions.run(async () => {
+      const record = await this.get(id);
+      const revokedAt = isoSeconds(this.clock.now());
+      if (!(await this.repository.markRevoked(id, revokedAt, reason))) {
+        throw Errors.certificateAlreadyRevoked(`certificate ${id} is already revoked`);
+      }
+      await this.authorities.countRevocation(record.authorityId);
+      await this.audit.record(ctx, {
+        action: 'certificate.revoked',
+        target: { type: 'certificate', id },
+        details: { authorityId: record.authorityId, serial: record.serial, fingerprint: record.fingerprint, reason },
+      });
+      return { ...record, status: 'revoked' as const, revokedAt, revocationReason: reason };
+    });
+    this.metrics.certificatesRevoked.inc({ reason });
+    // The revocation is committed; the CRL is regenerated now, and if that fails the next CRL request
+    // sees it stale (revocation count) and regenerates it then.
+    await this.crls.refresh(revoked.authorityId).catch((err: unknown) => {
+      this.logger.error(`CRL refresh after revocation failed for authority ${revoked.authorityId}: ${(err as Error).message}`);
+    });
+    return revoked;
+  }
+
+  chainPem(authorityId: string): Promise<string> {
+    return this.authorities.get(authorityId).then((authority) => this.authorities.chainPem(authority));
+  }
+}

@@ -1,0 +1,87 @@
+import { Injectable } from '@nestjs/common';
+import { Not } from 'typeorm';
+import { CertificateEntity } from '../database/entities';
+import { TypeOrmTransactions } from '../database/transactions';
+import { RevocationReason } from '../pki/crl';
+import { CertificateRecord, StoredCertificateStatus } from './certificate';
+import { CertificateQuery, CertificateRepository } from './certificate.repository';
+
+@Injectable()
+export class TypeOrmCertificateRepository extends CertificateRepository {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async insert(record: CertificateRecord): Promise<void> {
+    await this.db.manager().insert(CertificateEntity, {
+      ...record,
+      certificateDer: record.certificateDer.toString('base64'),
+      metadata: record.metadata ? JSON.stringify(record.metadata) : null,
+    });
+  }
+
+  async findById(id: string): Promise<CertificateRecord | null> {
+    const row = await this.db.manager().findOneBy(CertificateEntity, { id });
+    return row ? toRecord(row) : null;
+  }
+
+  async search(query: CertificateQuery): Promise<CertificateRecord[]> {
+    const qb = this.db.manager().createQueryBuilder(CertificateEntity, 'c');
+    switch (query.status) {
+      case undefined:
+        break;
+      case 'active':
+        qb.andWhere("c.status = 'active' AND c.not_after > :now", { now: query.now });
+        break;
+      case 'expired':
+        qb.andWhere("c.status = 'active' AND c.not_after <= :now", { now: query.now });
+        break;
+      default:
+        qb.andWhere('c.status = :status', { status: query.status });
+    }
+    if (query.authorityId) qb.andWhere('c.authority_id = :authorityId', { authorityId: query.authorityId });
+    if (query.thingName) qb.andWhere('c.thing_name = :thingName', { thingName: query.thingName });
+    if (query.serial) qb.andWhere('c.serial = :serial', { serial: query.serial });
+    if (query.fingerprint) qb.andWhere('c.fingerprint = :fingerprint', { fingerprint: query.fingerprint });
+    if (query.expiringBefore) qb.andWhere('c.not_after < :expiringBefore', { expiringBefore: query.expiringBefore });
+    if (query.before) {
+      qb.andWhere('(c.issued_at < :issuedAt OR (c.issued_at = :issuedAt AND c.id < :id))', query.before);
+    }
+    const rows = await qb.orderBy('c.issued_at', 'DESC').addOrderBy('c.id', 'DESC').limit(query.limit).getMany();
+    return rows.map(toRecord);
+  }
+
+  async markRevoked(id: string, revokedAt: string, reason: RevocationReason): Promise<boolean> {
+    // Conditional update: of two concurrent revocations exactly one matches the row.
+    const result = await this.db
+      .manager()
+      .update(CertificateEntity, { id, status: Not('revoked') }, { status: 'revoked', revokedAt, revocationReason: reason });
+    return (result.affected ?? 0) > 0;
+  }
+
+  async revokedUnexpired(authorityId: string, now: string) {
+    const rows = await this.db
+      .manager()
+      .createQueryBuilder(CertificateEntity, 'c')
+      .select(['c.serial', 'c.revokedAt', 'c.revocationReason'])
+      .where("c.authority_id = :authorityId AND c.status = 'revoked' AND c.not_after > :now", { authorityId, now })
+      .orderBy('c.revoked_at', 'ASC')
+      .getMany();
+    return rows.map((row) => ({ serial: row.serial, revokedAt: row.revokedAt, revocationReason: row.revocationReason as RevocationReason }));
+  }
+
+  isCompromisedKey(publicKeySha256: string): Promise<boolean> {
+    return this.db.manager().existsBy(CertificateEntity, { publicKeySha256, revocationReason: 'keyCompromise' });
+  }
+}
+
+function toRecord(row: CertificateEntity): CertificateRecord {
+  return {
+    ...row,
+    status: row.status as StoredCertificateStatus,
+    certificateDer: Buffer.from(row.certificateDer, 'base64'),
+    metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, string>) : null,
+    validityClamped: Boolean(row.validityClamped),
+    revocationReason: row.revocationReason as RevocationReason | null,
+  };
+}

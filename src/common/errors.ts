@@ -1,0 +1,53 @@
+/**
+ * Typed domain errors with stable codes. Domain code throws these; the ProblemFilter maps them to
+ * RFC 9457 problem+json. Messages must never contain secrets, key material or internal details.
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+const make =
+  (code: string, status: number) =>
+  (message: string, extra?: Record<string, unknown>): DomainError =>
+    new DomainError(code, status, message, extra);
+
+/** Every code the API can answer with, and its HTTP status. */
+export const Errors = {
+  validation: make('VALIDATION_FAILED', 400),
+  malformedJson: make('MALFORMED_JSON', 400),
+  invalidCursor: make('INVALID_CURSOR', 400),
+  invalidCsr: make('INVALID_CSR', 400),
+  csrSignatureInvalid: make('CSR_SIGNATURE_INVALID', 400),
+  unsupportedKey: make('UNSUPPORTED_KEY', 422),
+  weakSignatureAlgorithm: make('WEAK_SIGNATURE_ALGORITHM', 422),
+  invalidSubject: make('INVALID_SUBJECT', 422),
+  sanNotAllowed: make('SAN_NOT_ALLOWED', 422),
+  keyNotAllowed: make('KEY_NOT_ALLOWED', 422),
+  profileNotFound: make('PROFILE_NOT_FOUND', 422),
+  validityTooLong: make('VALIDITY_EXCEEDS_PROFILE', 422),
+  pathLengthExceeded: make('PATH_LENGTH_EXCEEDED', 422),
+  parentRequired: make('PARENT_AUTHORITY_REQUIRED', 422),
+  keyBackendNotConfigured: make('KEY_BACKEND_NOT_CONFIGURED', 422),
+  authorityNotFound: make('AUTHORITY_NOT_FOUND', 404),
+  authorityNotActive: make('AUTHORITY_NOT_ACTIVE', 409),
+  authorityExpired: make('AUTHORITY_EXPIRED', 409),
+  certificateNotFound: make('CERTIFICATE_NOT_FOUND', 404),
+  certificateAlreadyRevoked: make('CERTIFICATE_ALREADY_REVOKED', 409),
+  apiKeyNotFound: make('API_KEY_NOT_FOUND', 404),
+  unauthenticated: make('UNAUTHENTICATED', 401),
+  forbidden: make('FORBIDDEN', 403),
+  notFound: make('NOT_FOUND', 404),
+  payloadTooLarge: make('PAYLOAD_TOO_LARGE', 413),
+  unsupportedMediaType: make('UNSUPPORTED_MEDIA_TYPE', 415),
+  keyBackendUnavailable: make('KEY_BACKEND_UNAVAILABLE', 503),
+  notReady: make('NOT_READY', 503),
+  internal: make('INTERNAL_ERROR', 500),
+} as const;

@@ -1,0 +1,62 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from './errors';
+import { Problem, problem, PROBLEM_CONTENT_TYPE } from './problem';
+
+const HTTP_CODES: Record<number, string> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** Maps any error to problem+json. Unknown errors become a neutral 500; their details go to the log only. */
+export function toProblem(error: unknown, instance: string | undefined, logger: Logger): Problem {
+  if (error instanceof DomainError) {
+    return problem(error.status, error.code, error.message, instance, error.extra);
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const code = HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
+    const detail = status === 404 ? 'no such route' : status >= 500 ? 'internal error' : error.message;
+    return problem(status, code, detail, instance);
+  }
+  // Fastify errors raised before a handler runs (body parsing, limits).
+  const fastifyError = error as { code?: string; statusCode?: number };
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problem(413, 'PAYLOAD_TOO_LARGE', 'request body is larger than the limit', instance);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json', instance);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return problem(400, 'MALFORMED_JSON', 'request body is not valid JSON', instance);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return problem(400, 'VALIDATION_FAILED', 'Content-Length does not match the body', instance);
+  }
+  if (error instanceof SyntaxError || (fastifyError.statusCode === 400 && /JSON/i.test(String((error as Error).message)))) {
+    return problem(400, 'MALFORMED_JSON', 'request body is not valid JSON', instance);
+  }
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return problem(fastifyError.statusCode, HTTP_CODES[fastifyError.statusCode] ?? 'BAD_REQUEST', 'the request was refused', instance);
+  }
+  logger.error(`unhandled error (request ${instance ?? '-'}): ${(error as Error)?.stack ?? String(error)}`);
+  return problem(500, 'INTERNAL_ERROR', 'internal error; quote the request id when reporting it', instance);
+}
+
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const body = toProblem(error, request?.id ? String(request.id) : undefined, this.logger);
+    if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
+    void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+  }
+}

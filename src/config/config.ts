@@ -1,0 +1,144 @@
+import * as path from 'node:path';
+
+/** Raised at boot when an environment variable is missing or malformed; names the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type DatabaseConfig =
+  | { driver: 'sqlite'; file: string }
+  | { driver: 'postgres'; url: string; poolSize: number };
+
+export interface AppConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  publicBaseUrl: string;
+  database: DatabaseConfig;
+  keys: {
+    /** 32-byte master key when given by FLEET_PKI_MASTER_KEY; otherwise read from/created in the data directory. */
+    masterKey?: Buffer;
+    masterKeyFile: string;
+  };
+  issuance: {
+    /** notBefore is set this far in the past, for devices whose clocks lag. */
+    backdateSeconds: number;
+  };
+  crl: {
+    validitySeconds: number;
+    /** A CRL is regenerated once less than this remains before its nextUpdate. */
+    refreshBeforeSeconds: number;
+  };
+  auth: {
+    bootstrapAdminKey?: string;
+  };
+  bodyLimitBytes: number;
+  /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
+  trustProxy: boolean;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function parseDatabase(env: Env, dataDir: string): DatabaseConfig {
+  const url = env.DATABASE_URL;
+  if (url === undefined || url === '') {
+    return { driver: 'sqlite', file: path.join(dataDir, 'fleet-pki.sqlite') };
+  }
+  if (url.startsWith('sqlite:')) {
+    const file = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (!file) throw new ConfigError('DATABASE_URL', 'sqlite URL must name a file, e.g. sqlite:./data/pki.sqlite');
+    return { driver: 'sqlite', file: path.resolve(file) };
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('DATABASE_URL', 'is not a valid URL');
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ConfigError('DATABASE_URL', `must be a postgres:// or sqlite: URL, got scheme "${parsed.protocol}"`);
+  }
+  return { driver: 'postgres', url, poolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200) };
+}
+
+function parseMasterKey(env: Env): Buffer | undefined {
+  const raw = env.FLEET_PKI_MASTER_KEY;
+  if (raw === undefined || raw === '') return undefined;
+  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError('FLEET_PKI_MASTER_KEY', 'must be 32 bytes, as 64 hex characters or base64');
+  }
+  return key;
+}
+
+function parsePublicBaseUrl(env: Env, port: number): string {
+  const raw = env.PUBLIC_BASE_URL || `http://localhost:${port}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError('PUBLIC_BASE_URL', `is not a valid URL: "${raw}"`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError('PUBLIC_BASE_URL', 'must be an http:// or https:// URL');
+  }
+  if (parsed.search || parsed.hash) throw new ConfigError('PUBLIC_BASE_URL', 'must not have a query or fragment');
+  return raw.replace(/\/+$/, '');
+}
+
+/** API keys look like `fpk_<12 hex>.<43 base64url>`; the part before the dot is public. */
+export const API_KEY_PATTERN = /^fpk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
+
+/** Reads and validates every setting; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  const dataDir = path.resolve(env.DATA_DIR || './data');
+  const bootstrapAdminKey = env.FLEET_PKI_BOOTSTRAP_ADMIN_KEY || undefined;
+  if (bootstrapAdminKey !== undefined && !API_KEY_PATTERN.test(bootstrapAdminKey)) {
+    throw new ConfigError(
+      'FLEET_PKI_BOOTSTRAP_ADMIN_KEY',
+      'must look like fpk_<12 lowercase hex>.<43 base64url characters> (see README: "Choosing the first admin key")',
+    );
+  }
+  const crlValidity = integer(env, 'CRL_VALIDITY_SECONDS', 86400, 300, 90 * 86400);
+  const crlRefresh = integer(env, 'CRL_REFRESH_BEFORE_SECONDS', Math.floor(crlValidity / 2), 60, crlValidity);
+  return {
+    port,
+    host: env.HOST || '0.0.0.0',
+    dataDir,
+    publicBaseUrl: parsePublicBaseUrl(env, port),
+    database: parseDatabase(env, dataDir),
+    keys: { masterKey: parseMasterKey(env), masterKeyFile: path.join(dataDir, 'master.key') },
+    issuance: { backdateSeconds: integer(env, 'ISSUANCE_BACKDATE_SECONDS', 300, 0, 86400) },
+    crl: { validitySeconds: crlValidity, refreshBeforeSeconds: crlRefresh },
+    auth: { bootstrapAdminKey },
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
+    logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+  };
+}

@@ -1,0 +1,19 @@
+import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { dataSourceOptions } from './data-source-options';
+import { Transactions, TypeOrmTransactions } from './transactions';
+
+@Global()
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config.database), migrationsRun: true, logging: ['error'] }),
+    }),
+  ],
+  providers: [TypeOrmTransactions, { provide: Transactions, useExisting: TypeOrmTransactions }],
+  exports: [TypeOrmTransactions, Transactions],
+})
+export class DatabaseModule {}

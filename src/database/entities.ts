@@ -1,0 +1,138 @@
+import { Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
+
+/*
+ * ORM entities for both drivers. Column types are the portable subset (varchar, text, integer, boolean)
+ * so one entity set yields identical behaviour on SQLite and PostgreSQL. Times are stored as fixed-width
+ * RFC 3339 UTC strings (`2026-01-02T03:04:05.000Z`), which sort and compare correctly as text.
+ * Binary values (DER, ciphertext) are base64 text.
+ */
+
+@Entity('local_keys')
+export class LocalKeyEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Column({ name: 'key_spec', type: 'varchar', length: 16 }) keySpec: string;
+  @Column({ type: 'varchar', length: 200 }) label: string;
+  @Column({ name: 'public_key_spki', type: 'text' }) publicKeySpki: string;
+  /** AES-256-GCM: base64(iv ‖ tag ‖ ciphertext of the PKCS #8 DER), AAD = key id. */
+  @Column({ type: 'text' }) ciphertext: string;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+}
+
+@Entity('authorities')
+export class AuthorityEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Column({ type: 'varchar', length: 200 }) name: string;
+  @Column({ type: 'varchar', length: 16 }) type: string;
+  @Column({ name: 'parent_id', type: 'varchar', length: 36, nullable: true }) parentId: string | null;
+  @Column({ type: 'varchar', length: 16 }) status: string;
+  @Column({ name: 'key_backend', type: 'varchar', length: 16 }) keyBackend: string;
+  @Column({ name: 'key_spec', type: 'varchar', length: 16 }) keySpec: string;
+  @Column({ name: 'key_ref', type: 'varchar', length: 2048 }) keyRef: string;
+  @Index('idx_authorities_public_key')
+  @Column({ name: 'public_key_sha256', type: 'varchar', length: 64 }) publicKeySha256: string;
+  @Column({ type: 'text' }) subject: string;
+  @Column({ type: 'varchar', length: 64 }) serial: string;
+  @Column({ type: 'varchar', length: 64 }) fingerprint: string;
+  @Column({ name: 'path_length', type: 'integer', nullable: true }) pathLength: number | null;
+  @Column({ name: 'not_before', type: 'varchar', length: 32 }) notBefore: string;
+  @Column({ name: 'not_after', type: 'varchar', length: 32 }) notAfter: string;
+  @Column({ name: 'certificate_der', type: 'text' }) certificateDer: string;
+  /** Last CRL number handed out; incremented in the database so replicas never reuse one. */
+  @Column({ name: 'crl_number', type: 'integer', default: 0 }) crlNumber: number;
+  /** Revocations recorded under this CA so far; a CRL that covers fewer is stale. Clock-independent. */
+  @Column({ name: 'revocation_count', type: 'integer', default: 0 }) revocationCount: number;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+  @Column({ name: 'disabled_at', type: 'varchar', length: 32, nullable: true }) disabledAt: string | null;
+}
+
+@Entity('certificates')
+@Unique('uq_certificates_authority_serial', ['authorityId', 'serial'])
+@Index('idx_certificates_issued', ['issuedAt', 'id'])
+@Index('idx_certificates_revoked_key', ['publicKeySha256', 'revocationReason'])
+export class CertificateEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Index('idx_certificates_authority')
+  @Column({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId: string;
+  @Column({ type: 'varchar', length: 64 }) serial: string;
+  @Index('uq_certificates_fingerprint', { unique: true })
+  @Column({ type: 'varchar', length: 64 }) fingerprint: string;
+  @Column({ type: 'varchar', length: 32 }) profile: string;
+  @Column({ type: 'text' }) subject: string;
+  @Index('idx_certificates_thing_name')
+  @Column({ name: 'thing_name', type: 'varchar', length: 128, nullable: true }) thingName: string | null;
+  @Index('idx_certificates_status')
+  @Column({ type: 'varchar', length: 16 }) status: string;
+  @Column({ name: 'not_before', type: 'varchar', length: 32 }) notBefore: string;
+  @Index('idx_certificates_not_after')
+  @Column({ name: 'not_after', type: 'varchar', length: 32 }) notAfter: string;
+  @Column({ name: 'issued_at', type: 'varchar', length: 32 }) issuedAt: string;
+  @Column({ name: 'public_key_sha256', type: 'varchar', length: 64 }) publicKeySha256: string;
+  @Column({ name: 'key_description', type: 'varchar', length: 16 }) keyDescription: string;
+  @Column({ name: 'certificate_der', type: 'text' }) certificateDer: string;
+  @Column({ type: 'text', nullable: true }) metadata: string | null;
+  @Column({ name: 'validity_clamped', type: 'boolean', default: false }) validityClamped: boolean;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true }) revokedAt: string | null;
+  @Column({ name: 'revocation_reason', type: 'varchar', length: 32, nullable: true }) revocationReason: string | null;
+}
+
+@Entity('crls')
+export class CrlEntity {
+  @PrimaryColumn({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId: string;
+  @PrimaryColumn({ name: 'crl_number', type: 'integer' }) crlNumber: number;
+  @Column({ name: 'this_update', type: 'varchar', length: 32 }) thisUpdate: string;
+  @Column({ name: 'next_update', type: 'varchar', length: 32 }) nextUpdate: string;
+  /** The authority's revocation_count when this CRL's entries were read. */
+  @Column({ name: 'revocations_covered', type: 'integer' }) revocationsCovered: number;
+  @Column({ type: 'text' }) der: string;
+}
+
+@Entity('api_keys')
+export class ApiKeyEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Column({ type: 'varchar', length: 200 }) name: string;
+  @Column({ type: 'varchar', length: 16 }) role: string;
+  @Index('uq_api_keys_prefix', { unique: true })
+  @Column({ type: 'varchar', length: 32 }) prefix: string;
+  /** SHA-256 of the whole key, hex. The key is 256 random bits, so a fast hash is enough. */
+  @Column({ name: 'secret_hash', type: 'varchar', length: 64 }) secretHash: string;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+  @Column({ name: 'created_by', type: 'varchar', length: 64, nullable: true }) createdBy: string | null;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true }) revokedAt: string | null;
+}
+
+@Entity('audit_events')
+@Index('idx_audit_action', ['action', 'seq'])
+@Index('idx_audit_target', ['targetId', 'seq'])
+export class AuditEventEntity {
+  @PrimaryColumn({ type: 'integer' }) seq: number;
+  @Column({ name: 'occurred_at', type: 'varchar', length: 32 }) occurredAt: string;
+  @Column({ name: 'actor_type', type: 'varchar', length: 32 }) actorType: string;
+  @Column({ name: 'actor_id', type: 'varchar', length: 128, nullable: true }) actorId: string | null;
+  @Column({ name: 'actor_role', type: 'varchar', length: 32, nullable: true }) actorRole: string | null;
+  @Column({ type: 'varchar', length: 64 }) action: string;
+  @Column({ name: 'target_type', type: 'varchar', length: 32, nullable: true }) targetType: string | null;
+  @Column({ name: 'target_id', type: 'varchar', length: 128, nullable: true }) targetId: string | null;
+  @Column({ name: 'request_id', type: 'varchar', length: 128, nullable: true }) requestId: string | null;
+  @Column({ name: 'source_ip', type: 'varchar', length: 64, nullable: true }) sourceIp: string | null;
+  @Column({ type: 'text' }) details: string;
+  @Column({ name: 'prev_hash', type: 'varchar', length: 64 }) prevHash: string;
+  @Column({ type: 'varchar', length: 64 }) hash: string;
+}
+
+/** Single row (id = 1) holding the chain head; locked FOR UPDATE to append, which serialises the chain. */
+@Entity('audit_head')
+export class AuditHeadEntity {
+  @PrimaryColumn({ type: 'integer' }) id: number;
+  @Column({ type: 'integer' }) seq: number;
+  @Column({ type: 'varchar', length: 64 }) hash: string;
+}
+
+export const ENTITIES = [
+  LocalKeyEntity,
+  AuthorityEntity,
+  CertificateEntity,
+  CrlEntity,
+  ApiKeyEntity,
+  AuditEventEntity,
+  AuditHeadEntity,
+];

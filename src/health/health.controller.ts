@@ -1,0 +1,69 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import { Public } from '../auth/auth.decorators';
+import { ApiProblems } from '../common/openapi';
+import { Errors } from '../common/errors';
+import { KeyManagers } from '../keys/key-manager';
+import { MetricsService } from '../metrics/metrics.service';
+
+export class HealthDto {
+  @ApiProperty({ example: 'ok' }) status: string;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, example: { database: 'ok', 'keys:local': 'ok' } })
+  checks: Record<string, string>;
+}
+
+@ApiTags('health')
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly keys: KeyManagers,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @Get('healthz')
+  @Public()
+  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @ApiOkResponse({ type: HealthDto })
+  healthz(): HealthDto {
+    return { status: 'ok', checks: {} };
+  }
+
+  @Get('readyz')
+  @Public()
+  @ApiOperation({ summary: 'Readiness: database and key backends reachable' })
+  @ApiOkResponse({ type: HealthDto })
+  @ApiProblems(503)
+  async readyz(): Promise<HealthDto> {
+    const checks: Record<string, string> = {};
+    try {
+      await this.dataSource.query('SELECT 1');
+      checks.database = 'ok';
+    } catch {
+      checks.database = 'unreachable';
+    }
+    for (const manager of this.keys.all()) {
+      try {
+        await manager.checkReady();
+        checks[`keys:${manager.backend}`] = 'ok';
+      } catch {
+        checks[`keys:${manager.backend}`] = 'unavailable';
+      }
+    }
+    const failed = Object.entries(checks).filter(([, state]) => state !== 'ok');
+    if (failed.length) {
+      throw Errors.notReady(`not ready: ${failed.map(([name, state]) => `${name} ${state}`).join(', ')}`, { checks });
+    }
+    return { status: 'ok', checks };
+  }
+
+  @Get('metrics')
+  @Public()
+  @Header('Content-Type', 'text/plain; version=0.0.4')
+  @ApiOperation({ summary: 'Prometheus metrics' })
+  @ApiOkResponse({ description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } })
+  metricsText(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}

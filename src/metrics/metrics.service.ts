@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics. One registry per app instance so tests can run several apps in one process. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly authFailures = new Counter({
+    name: 'fleetpki_auth_failures_total',
+    help: 'Requests refused with 401, by reason (missing, malformed, unknown, revoked key)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly authDenied = new Counter({
+    name: 'fleetpki_auth_denied_total',
+    help: 'Authenticated requests refused with 403, by role',
+    labelNames: ['role'] as const,
+    registers: [this.registry],
+  });
+
+  readonly certificatesIssued = new Counter({
+    name: 'fleetpki_certificates_issued_total',
+    help: 'Certificates issued, by profile',
+    labelNames: ['profile'] as const,
+    registers: [this.registry],
+  });
+
+  readonly certificatesRevoked = new Counter({
+    name: 'fleetpki_certificates_revoked_total',
+    help: 'Certificates revoked, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly crlsGenerated = new Counter({
+    name: 'fleetpki_crls_generated_total',
+    help: 'CRLs signed',
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'fleetpki_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'fleetpki_' });
+  }
+}

@@ -1,0 +1,84 @@
+import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from '@peculiar/asn1-x509';
+import { OID } from './oids';
+
+/** The subject fields the API accepts, in the order they are encoded (most significant first). */
+export interface SubjectFields {
+  country?: string;
+  state?: string;
+  locality?: string;
+  organization?: string;
+  organizationalUnit?: string;
+  commonName?: string;
+}
+
+const FIELD_OIDS: [keyof SubjectFields, string, string][] = [
+  ['country', OID.country, 'C'],
+  ['state', OID.state, 'ST'],
+  ['locality', OID.locality, 'L'],
+  ['organization', OID.organization, 'O'],
+  ['organizationalUnit', OID.organizationalUnit, 'OU'],
+  ['commonName', OID.commonName, 'CN'],
+];
+
+/** RFC 5280 upper bounds (ub-*) per attribute. */
+const MAX_LENGTH: Record<keyof SubjectFields, number> = {
+  country: 2,
+  state: 128,
+  locality: 128,
+  organization: 64,
+  organizationalUnit: 64,
+  commonName: 64,
+};
+
+// Control characters (C0, DEL, C1) and NUL have no place in a name and break log lines and parsers.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Returns a reason the value is unacceptable for that field, or undefined when it is fine. */
+export function subjectFieldProblem(field: keyof SubjectFields, value: string): string | undefined {
+  if (value.length === 0) return `${field} is empty`;
+  if (CONTROL_CHARS.test(value)) return `${field} contains control characters`;
+  if (value.trim() !== value) return `${field} has leading or trailing spaces`;
+  if (value.length > MAX_LENGTH[field]) return `${field} is longer than ${MAX_LENGTH[field]} characters`;
+  if (field === 'country' && !/^[A-Z]{2}$/.test(value)) return 'country must be two upper-case letters (ISO 3166)';
+  return undefined;
+}
+
+export function buildName(fields: SubjectFields): Name {
+  const rdns: RelativeDistinguishedName[] = [];
+  for (const [field, oid] of FIELD_OIDS) {
+    const value = fields[field];
+    if (value === undefined) continue;
+    // Country is PrintableString (RFC 5280 X520countryName); everything else UTF8String.
+    const attr =
+      field === 'country' ? new AttributeValue({ printableString: value }) : new AttributeValue({ utf8String: value });
+    rdns.push(new RelativeDistinguishedName([new AttributeTypeAndValue({ type: oid, value: attr })]));
+  }
+  return new Name(rdns);
+}
+
+/** Reads the known fields of a name; repeated or unknown attributes are reported in `other`. */
+export function readName(name: Name): { fields: SubjectFields; other: string[]; repeated: string[] } {
+  const fields: SubjectFields = {};
+  const other: string[] = [];
+  const repeated: string[] = [];
+  for (const rdn of name) {
+    for (const atv of rdn) {
+      const known = FIELD_OIDS.find(([, oid]) => oid === atv.type);
+      if (!known) {
+        other.push(atv.type);
+        continue;
+      }
+      if (fields[known[0]] !== undefined) repeated.push(known[0]);
+      fields[known[0]] = atv.value.toString();
+    }
+  }
+  return { fields, other, repeated };
+}
+
+/** OpenSSL-style one-line rendering, e.g. "C=US, O=Acme, CN=Acme Root", for display and search. */
+export function formatName(fields: SubjectFields): string {
+  return FIELD_OIDS.filter(([field]) => fields[field] !== undefined)
+    .map(([field, , short]) => `${short}=${fields[field]}`)
+    .join(', ');
+}

@@ -1,0 +1,22 @@
+import { Injectable } from '@nestjs/common';
+import { CrlEntity } from '../database/entities';
+import { TypeOrmTransactions } from '../database/transactions';
+import { CrlRepository, StoredCrl } from './crl.repository';
+
+@Injectable()
+export class TypeOrmCrlRepository extends CrlRepository {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async latest(authorityId: string): Promise<StoredCrl | null> {
+    const row = await this.db.manager().findOne(CrlEntity, { where: { authorityId }, order: { crlNumber: 'DESC' } });
+    return row
+      ? { ...row, crlNumber: Number(row.crlNumber), revocationsCovered: Number(row.revocationsCovered), der: Buffer.from(row.der, 'base64') }
+      : null;
+  }
+
+  async insert(crl: StoredCrl): Promise<void> {
+    await this.db.manager().insert(CrlEntity, { ...crl, der: crl.der.toString('base64') });
+  }
+}
