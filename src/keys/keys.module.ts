@@ -1,4 +1,4 @@
-import { Global, Injectable, Module } from '@nestjs/common';
+import { Global, Injectable, Logger, Module } from '@nestjs/common';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
@@ -36,7 +36,7 @@ class ConfiguredKeyManagers extends KeyManagers {
       provide: LocalKeyManager,
       inject: [APP_CONFIG, TypeOrmTransactions, Clock],
       useFactory: (config: AppConfig, db: TypeOrmTransactions, clock: Clock) =>
-        new LocalKeyManager(loadMasterKey(config, (line) => console.log(line)), db, clock),
+        new LocalKeyManager(loadMasterKey(config, (line) => new Logger('Keys').log(line)), db, clock),
     },
     { provide: KeyManagers, useClass: ConfiguredKeyManagers },
   ],

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Runs the unit tests (dist/src/**/*.spec.js) and the end-to-end tests (dist/test/**/*.e2e.js) with
+// node's test runner, after `npm run build`. Pass file name fragments to run a subset:
+//   npm test -- lifecycle role-matrix
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const dist = path.resolve(__dirname, '..', 'dist');
+const PG_ENV = 'FLEET_PKI_TEST_PG_URL';
+
+function find(dir, suffix) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return find(full, suffix);
+    return entry.name.endsWith(suffix) ? [full] : [];
+  });
+}
+
+const filters = process.argv.slice(2);
+let files = [...find(path.join(dist, 'src'), '.spec.js'), ...find(path.join(dist, 'test'), '.e2e.js')].sort();
+if (filters.length) files = files.filter((file) => filters.some((f) => file.includes(f)));
+if (files.length === 0) {
+  console.error('no test files found (did the build run?)');
+  process.exit(1);
+}
+
+if (!process.env[PG_ENV]) {
+  console.log(`NOTE: ${PG_ENV} is not set: every PostgreSQL suite will be SKIPPED (SQLite suites still run).`);
+  console.log(`      Set ${PG_ENV}=postgres://postgres@127.0.0.1:5432/postgres to run them.`);
+}
+const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+if (!process.env[PG_ENV]) console.log(`\nPostgreSQL suites were SKIPPED (${PG_ENV} not set).`);
+process.exit(result.status ?? 1);
