@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync, KeyObject, sign } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import {
   AlgorithmIdentifier,
   Attribute,
@@ -77,9 +77,9 @@ export function buildCsr(options: CsrOptions = {}): string {
   const info = new CertificationRequestInfo({
     subject: new Name(rdns),
     subjectPKInfo: AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo),
-    attributes: extensions.length
-      ? [new Attribute({ type: '1.2.840.113549.1.9.14', values: [AsnConvert.serialize(new Extensions(extensions))] })]
-      : [],
+    attributes: new Attributes(
+      extensions.length ? [new Attribute({ type: '1.2.840.113549.1.9.14', values: [AsnConvert.serialize(new Extensions(extensions))] })] : [],
+    ),
   });
   const infoDer = Buffer.from(AsnConvert.serialize(info));
   const signature = sign(hash === 'none' ? null : hash, infoDer, privateKey);
