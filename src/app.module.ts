@@ -1,74 +1,40 @@
-import { DynamicModule, Global, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { AuditController } from './audit/audit.controller';
-import { AuditRepository } from './audit/audit.repository';
-import { AuditService } from './audit/audit.service';
-import { TypeOrmAuditRepository } from './audit/typeorm-audit.repository';
-import { ApiKeyRepository } from './auth/api-key.repository';
-import { ApiKeysController } from './auth/api-keys.controller';
-import { ApiKeysService } from './auth/api-keys.service';
-import { AuthGuard } from './auth/auth.guard';
-import { TypeOrmApiKeyRepository } from './auth/typeorm-api-key.repository';
-import { AuthoritiesController } from './authorities/authorities.controller';
-import { AuthoritiesService } from './authorities/authorities.service';
-import { AuthorityRepository } from './authorities/authority.repository';
-import { PublicUrls } from './authorities/public-urls';
-import { TypeOrmAuthorityRepository } from './authorities/typeorm-authority.repository';
-import { CertificateRepository } from './certificates/certificate.repository';
-import { CertificatesController } from './certificates/certificates.controller';
-import { CertificatesService } from './certificates/certificates.service';
-import { TypeOrmCertificateRepository } from './certificates/typeorm-certificate.repository';
-import { Clock, SystemClock } from './common/clock';
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
+import { AuthoritiesModule } from './authorities/authorities.module';
+import { CertificatesModule } from './certificates/certificates.module';
+import { CommonModule } from './common/common.module';
 import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/config';
-import { APP_CONFIG, ConfigModule } from './config/config.module';
+import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
-import { HealthController } from './health/health.controller';
+import { RepositoriesModule } from './database/repositories.module';
+import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
-import { MetricsService } from './metrics/metrics.service';
-import { CrlController } from './revocation/crl.controller';
-import { CrlRepository } from './revocation/crl.repository';
-import { CrlService } from './revocation/crl.service';
-import { TypeOrmCrlRepository } from './revocation/typeorm-crl.repository';
+import { MetricsModule } from './metrics/metrics.module';
+import { RevocationModule } from './revocation/revocation.module';
 
-/** Cross-cutting providers every feature may use: clock, metrics, audit, repositories. */
-@Global()
-@Module({
-  providers: [
-    { provide: Clock, useClass: SystemClock },
-    MetricsService,
-    { provide: AuditRepository, useClass: TypeOrmAuditRepository },
-    AuditService,
-    { provide: AuthorityRepository, useClass: TypeOrmAuthorityRepository },
-    { provide: CertificateRepository, useClass: TypeOrmCertificateRepository },
-    { provide: CrlRepository, useClass: TypeOrmCrlRepository },
-    { provide: ApiKeyRepository, useClass: TypeOrmApiKeyRepository },
-    { provide: PublicUrls, inject: [APP_CONFIG], useFactory: (config: AppConfig) => new PublicUrls(config.publicBaseUrl) },
-  ],
-  exports: [Clock, MetricsService, AuditService, AuthorityRepository, CertificateRepository, CrlRepository, ApiKeyRepository, PublicUrls],
-})
-class CoreModule {}
-
-@Module({
-  imports: [KeysModule],
-  controllers: [AuthoritiesController, CrlController, CertificatesController],
-  providers: [AuthoritiesService, CrlService, CertificatesService],
-})
-class PkiModule {}
-
-@Module({
-  controllers: [ApiKeysController, AuditController, HealthController],
-  providers: [ApiKeysService, { provide: APP_GUARD, useClass: AuthGuard }],
-  exports: [ApiKeysService],
-})
-class AccessModule {}
-
+/** Bootstrap only: wires the feature modules; nothing is provided here but the error filter. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, CoreModule, KeysModule, PkiModule, AccessModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        CommonModule,
+        MetricsModule,
+        DatabaseModule,
+        RepositoriesModule,
+        KeysModule,
+        AuditModule,
+        AuthModule,
+        AuthoritiesModule,
+        RevocationModule,
+        CertificatesModule,
+        HealthModule,
+      ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { AuthoritiesController } from './authorities.controller';
+import { AuthoritiesService } from './authorities.service';
+import { PublicUrls } from './public-urls';
+
+@Module({
+  controllers: [AuthoritiesController],
+  providers: [
+    AuthoritiesService,
+    { provide: PublicUrls, inject: [APP_CONFIG], useFactory: (config: AppConfig) => new PublicUrls(config.publicBaseUrl) },
+  ],
+  exports: [AuthoritiesService, PublicUrls],
+})
+export class AuthoritiesModule {}
