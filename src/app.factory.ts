@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
+import { Clock } from './common/clock';
 import { validationPipe } from './common/pipes';
 import { AppConfig } from './config/config';
 import { MetricsService } from './metrics/metrics.service';
@@ -22,7 +23,7 @@ const LOG_LEVELS: Record<AppConfig['logLevel'], LogLevel[] | false> = {
 };
 
 /** Builds the whole application (used by main, the tests and the OpenAPI generator). */
-export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+export async function createApp(config: AppConfig, clock?: Clock): Promise<NestFastifyApplication> {
   if (config.database.driver === 'sqlite') fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
@@ -33,7 +34,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, {
     logger: LOG_LEVELS[config.logLevel],
     bufferLogs: false,
   });

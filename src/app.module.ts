@@ -4,6 +4,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AuthoritiesModule } from './authorities/authorities.module';
 import { CertificatesModule } from './certificates/certificates.module';
+import { Clock } from './common/clock';
 import { CommonModule } from './common/common.module';
 import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/config';
@@ -18,12 +19,12 @@ import { RevocationModule } from './revocation/revocation.module';
 /** Bootstrap only: wires the feature modules; nothing is provided here but the error filter. */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, clock?: Clock): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        CommonModule,
+        CommonModule.forRoot(clock),
         MetricsModule,
         DatabaseModule,
         RepositoriesModule,

@@ -1,10 +1,11 @@
-import { Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module } from '@nestjs/common';
 import { Clock, SystemClock } from './clock';
 
-/** The clock port, bound to the system clock (tests can override it). */
+/** The clock port: the system clock, or one given by the caller (tests move time with it). */
 @Global()
-@Module({
-  providers: [{ provide: Clock, useClass: SystemClock }],
-  exports: [Clock],
-})
-export class CommonModule {}
+@Module({})
+export class CommonModule {
+  static forRoot(clock: Clock = new SystemClock()): DynamicModule {
+    return { module: CommonModule, providers: [{ provide: Clock, useValue: clock }], exports: [Clock] };
+  }
+}

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { createApp } from '../../src/app.factory';
+import { Clock } from '../../src/common/clock';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { AppConfig, loadConfig } from '../../src/config/config';
@@ -31,9 +32,30 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** Share a database with another test app (a second replica); the caller drops it. */
+  sharedDatabase?: TemporaryDatabase;
+}
+
+/** A clock the test moves by hand. */
+export class ManualClock extends Clock {
+  constructor(private current = new Date()) {
+    super();
+  }
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
 /** Boots the real application on a fresh database of the driver, listening on a random loopback port. */
-export async function startTestApp(driver: Driver, env: Record<string, string> = {}): Promise<TestApp> {
-  const db = await temporaryDatabase(driver);
+export async function startTestApp(driver: Driver, options: TestAppOptions = {}): Promise<TestApp> {
+  const env = options.env ?? {};
+  const db = options.sharedDatabase ?? (await temporaryDatabase(driver));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
   const adminKey = generateApiKey().key;
   const base = loadConfig({
@@ -42,9 +64,8 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
     FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
     ...env,
   });
-  // The public URL must be known before listening; reserve a port by listening on 0 first.
   const config: AppConfig = { ...base, database: db.config };
-  const app = await createApp(config);
+  const app = await createApp(config, options.clock);
   await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
@@ -58,7 +79,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
     http: () => request.agent(baseUrl),
     async close() {
       await app.close();
-      await db.drop();
+      if (!options.sharedDatabase) await db.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
