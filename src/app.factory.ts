@@ -57,6 +57,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
 
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
   await app.init();
+  // Nest adds an application/x-www-form-urlencoded parser during init; JSON only here too (415).
+  fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   await fastify.ready();
   return app;
 }

@@ -1,22 +1,61 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { ProblemDto } from './common/openapi';
+import { ProblemDto, PUBLIC_OPERATION_EXTENSION } from './common/openapi';
+
+const TAGS: [name: string, description: string][] = [
+  ['authorities', 'Certificate authorities: self-signed roots and intermediates, their certificates and chains'],
+  ['revocation', 'Certificate revocation lists, one per authority, published without authentication'],
+  ['certificates', 'Issuing certificates from CSRs, searching and revoking them'],
+  ['api-keys', 'API keys and their roles (admin only)'],
+  ['audit', 'The hash-chained audit log'],
+  ['health', 'Liveness, readiness and Prometheus metrics'],
+];
+
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
 /** Builds the OpenAPI document from the controllers' decorators; operationIds are the method names. */
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
-  const config = new DocumentBuilder()
+  const builder = new DocumentBuilder()
     .setTitle('Fleet PKI')
     .setDescription(
       'Certificate authority and provisioning service for IoT fleets on AWS IoT Core. ' +
         'Errors are RFC 9457 application/problem+json bodies with a stable `code`.',
     )
     .setVersion('1.0.0')
-    .setLicense('UNLICENSED', 'https://example.invalid/license')
-    .addServer('http://localhost:8080', 'Embedded default')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key: fpk_<prefix>.<secret>' })
-    .build();
-  return SwaggerModule.createDocument(app, config, {
+    // Relative: the API is on the host that serves this document (Swagger UI at /docs).
+    .addServer('/', 'This Fleet PKI instance')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'fpk API key', description: 'API key: fpk_<prefix>.<secret>' });
+  for (const [name, description] of TAGS) builder.addTag(name, description);
+  const config = builder.build();
+  // The service is not published under a license, so there is no license URL to give.
+  config.info.license = { name: 'UNLICENSED' };
+  const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controllerKey: string, methodKey: string) => methodKey,
     extraModels: [ProblemDto],
   });
+  applyPublicSecurity(document);
+  return document;
+}
+
+/**
+ * @Public() routes carry a marker extension; they get `security: []` (no API key), which @nestjs/swagger
+ * cannot express. Every other route must document bearer auth (@ApiSecured()), so the document cannot
+ * silently show a protected route as open or the reverse.
+ */
+function applyPublicSecurity(document: OpenAPIObject): void {
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const method of HTTP_METHODS) {
+      const operation = item[method] as (NonNullable<typeof item.get> & Record<string, unknown>) | undefined;
+      if (!operation) continue;
+      const name = `${method.toUpperCase()} ${path} (${operation.operationId})`;
+      const secured = operation.security?.some((requirement) => 'bearer' in requirement) ?? false;
+      if (operation[PUBLIC_OPERATION_EXTENSION]) {
+        if (secured) throw new Error(`OpenAPI: ${name} is @Public() but documents bearer auth`);
+        delete operation[PUBLIC_OPERATION_EXTENSION];
+        operation.security = [];
+      } else if (!secured) {
+        throw new Error(`OpenAPI: ${name} is neither @Public() nor documented with @ApiSecured()`);
+      }
+    }
+  }
 }

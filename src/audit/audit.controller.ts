@@ -14,8 +14,13 @@ export class AuditController {
 
   @Get()
   @RequirePermission(Permission.ReadAudit)
-  @ApiOperation({ summary: 'Audit events in sequence order, with filters and cursor pagination' })
-  @ApiOkResponse({ type: AuditListDto })
+  @ApiOperation({
+    summary: 'Audit events in sequence order, with filters and cursor pagination',
+    description:
+      'Filters combine with AND. Pass `nextCursor` from a page as `cursor` to get the next one; it is null on the last page. ' +
+      'Requires the admin or auditor role.',
+  })
+  @ApiOkResponse({ type: AuditListDto, description: 'A page of audit events' })
   @ApiSecured()
   @ApiProblems(400)
   async listAuditEvents(@Query() query: AuditQueryDto): Promise<AuditListDto> {
@@ -25,8 +30,11 @@ export class AuditController {
 
   @Get('verify')
   @RequirePermission(Permission.ReadAudit)
-  @ApiOperation({ summary: 'Recompute the hash chain and name the first broken event' })
-  @ApiOkResponse({ type: AuditVerifyDto })
+  @ApiOperation({
+    summary: 'Recompute the hash chain and name the first broken event',
+    description: 'Reads the whole log; `ok` is false when an event was altered, removed or reordered. Requires the admin or auditor role.',
+  })
+  @ApiOkResponse({ type: AuditVerifyDto, description: 'The verification result' })
   @ApiSecured()
   verifyAuditChain(): Promise<AuditVerifyDto> {
     return this.audit.verify();

@@ -36,7 +36,7 @@ export class AuditTargetDto {
 }
 
 export class AuditEventDto {
-  @ApiProperty() seq: number;
+  @ApiProperty({ type: 'integer' }) seq: number;
   @ApiProperty({ format: 'date-time' }) occurredAt: string;
   @ApiProperty({ type: AuditActorDto }) actor: AuditActorDto;
   @ApiProperty({ example: 'certificate.issued' }) action: string;
@@ -55,7 +55,7 @@ export class AuditListDto {
 
 export class AuditVerifyDto {
   @ApiProperty() ok: boolean;
-  @ApiProperty({ description: 'Events checked before the first broken one (all of them when ok)' }) checked: number;
-  @ApiProperty({ nullable: true, type: Number, description: 'Sequence number of the first event that fails verification' })
+  @ApiProperty({ type: 'integer', description: 'Events checked before the first broken one (all of them when ok)' }) checked: number;
+  @ApiProperty({ nullable: true, type: 'integer', description: 'Sequence number of the first event that fails verification' })
   firstBrokenSeq: number | null;
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsString, Length, Matches } from 'class-validator';
-import { ApiProblems, ApiSecured } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { RequestContext } from './actor';
 import { ApiKeysService, ApiKeyView } from './api-keys.service';
@@ -44,18 +44,21 @@ export class ApiKeysController {
 
   @Post()
   @RequirePermission(Permission.ManageApiKeys)
-  @ApiOperation({ summary: 'Create an API key; the secret is in this response only' })
-  @ApiCreatedResponse({ type: CreatedApiKeyDto })
+  @ApiOperation({
+    summary: 'Create an API key; the secret is in this response only',
+    description: 'Only a hash of the secret is stored: a lost key cannot be recovered, only revoked and replaced. Requires the admin role.',
+  })
+  @ApiCreatedResponse({ type: CreatedApiKeyDto, description: 'The new key, including its secret (shown once)' })
   @ApiSecured()
-  @ApiProblems(400)
+  @ApiProblems(400, 413, 415)
   createApiKey(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
     return this.apiKeys.create(ctx, body.name, body.role);
   }
 
   @Get()
   @RequirePermission(Permission.ManageApiKeys)
-  @ApiOperation({ summary: 'List API keys (never their secrets)' })
-  @ApiOkResponse({ type: ApiKeyListDto })
+  @ApiOperation({ summary: 'List API keys (never their secrets)', description: 'All keys, revoked ones included. Requires the admin role.' })
+  @ApiOkResponse({ type: ApiKeyListDto, description: 'Every API key' })
   @ApiSecured()
   async listApiKeys(): Promise<ApiKeyListDto> {
     return { items: await this.apiKeys.list() };
@@ -63,8 +66,12 @@ export class ApiKeysController {
 
   @Delete(':id')
   @RequirePermission(Permission.ManageApiKeys)
-  @ApiOperation({ summary: 'Revoke an API key; it stops working at once' })
-  @ApiOkResponse({ type: ApiKeyDto })
+  @ApiOperation({
+    summary: 'Revoke an API key; it stops working at once',
+    description: 'Idempotent: revoking a revoked key returns it unchanged. Requires the admin role.',
+  })
+  @ApiIdParam('API key')
+  @ApiOkResponse({ type: ApiKeyDto, description: 'The key, now revoked' })
   @ApiSecured()
   @ApiProblems(400, 404)
   revokeApiKey(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<ApiKeyView> {

@@ -1,4 +1,5 @@
-import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiPublic } from '../common/openapi';
 import { RequestContext } from './actor';
 import { Permission } from './roles';
 
@@ -8,8 +9,8 @@ export const PUBLIC_KEY = 'fleetpki:public';
 /** The permission a route needs; the guard refuses every route that declares neither this nor @Public(). */
 export const RequirePermission = (permission: Permission) => SetMetadata(PERMISSION_KEY, permission);
 
-/** Routes anyone may call (health, CRLs, CA certificates). */
-export const Public = () => SetMetadata(PUBLIC_KEY, true);
+/** Routes anyone may call (health, CRLs, CA certificates); documented with `security: []` in OpenAPI. */
+export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true), ApiPublic());
 
 export const REQUEST_CONTEXT = 'fleetpkiContext';
 

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
 import { Authority, AuthorityType } from './authority';
 
@@ -59,14 +59,14 @@ export class CreateAuthorityDto {
   kmsKeyId?: string;
 
   @ApiProperty({ type: SubjectDto })
-  @ValidateNested() @Type(() => SubjectDto)
+  @IsObject() @ValidateNested() @Type(() => SubjectDto)
   subject: SubjectDto;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 36500, description: 'Default 3650 for roots, 1825 for intermediates; clamped to the parent' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 36500, description: 'Default 3650 for roots, 1825 for intermediates; clamped to the parent' })
   @IsOptional() @IsInt() @Min(1) @Max(36500)
   validityDays?: number;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: 10, description: 'basicConstraints pathLenConstraint' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 10, description: 'basicConstraints pathLenConstraint' })
   @IsOptional() @IsInt() @Min(0) @Max(10)
   pathLength?: number;
 }
@@ -82,7 +82,7 @@ export class AuthorityDto {
   @ApiProperty({ example: 'C=US, O=Acme, CN=Acme Root' }) subject: string;
   @ApiProperty({ description: 'Lowercase hex' }) serial: string;
   @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id)' }) fingerprint: string;
-  @ApiProperty({ nullable: true, type: Number }) pathLength: number | null;
+  @ApiProperty({ nullable: true, type: 'integer' }) pathLength: number | null;
   @ApiProperty({ format: 'date-time' }) notBefore: string;
   @ApiProperty({ format: 'date-time' }) notAfter: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
@@ -98,7 +98,7 @@ export class AuthorityListDto {
 }
 
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 100 })
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500)
   limit?: number;
 

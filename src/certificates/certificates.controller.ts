@@ -1,11 +1,11 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequestContext } from '../auth/actor';
 import { Ctx, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
 import { Clock } from '../common/clock';
-import { ApiProblems, ApiSecured } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { CertificatesService } from './certificates.service';
 import {
@@ -30,8 +30,14 @@ export class CertificatesController {
 
   @Post()
   @RequirePermission(Permission.IssueCertificates)
-  @ApiOperation({ summary: 'Issue a certificate from a CSR under a profile' })
-  @ApiCreatedResponse({ type: CertificateDto })
+  @ApiOperation({
+    summary: 'Issue a certificate from a CSR under a profile',
+    description:
+      'The CSR’s signature, key and subject are checked against the profile (`device` or `server`); the profile decides ' +
+      'the subject, extensions and maximum validity. The issuing authority must be active and unexpired. ' +
+      'Requires the admin or operator role.',
+  })
+  @ApiCreatedResponse({ type: CertificateDto, description: 'The issued certificate, with its chain' })
   @ApiSecured()
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
   async issueCertificate(@Ctx() ctx: RequestContext, @Body() body: IssueCertificateDto): Promise<CertificateDto> {
@@ -40,8 +46,11 @@ export class CertificatesController {
 
   @Get()
   @RequirePermission(Permission.ReadInventory)
-  @ApiOperation({ summary: 'Search certificates, newest first, with cursor pagination' })
-  @ApiOkResponse({ type: CertificateListDto })
+  @ApiOperation({
+    summary: 'Search certificates, newest first, with cursor pagination',
+    description: 'Filters combine with AND. Pass `nextCursor` from a page as `cursor` to get the next one; it is null on the last page.',
+  })
+  @ApiOkResponse({ type: CertificateListDto, description: 'A page of certificate summaries' })
   @ApiSecured()
   @ApiProblems(400)
   async listCertificates(@Query() query: CertificateQueryDto): Promise<CertificateListDto> {
@@ -52,9 +61,19 @@ export class CertificatesController {
 
   @Get(':id')
   @RequirePermission(Permission.ReadInventory)
-  @ApiOperation({ summary: 'Certificate detail with PEM and chain; ?format=pem downloads certificate + chain' })
-  @ApiOkResponse({ type: CertificateDto })
-  @ApiProduces('application/json', 'application/x-pem-file')
+  @ApiOperation({
+    summary: 'Certificate detail with PEM and chain; ?format=pem downloads certificate + chain',
+    description: 'With `format=pem` the answer is a PEM file (attachment named after the serial): the certificate, then its chain up to the root.',
+  })
+  @ApiIdParam('certificate')
+  @ApiExtraModels(CertificateDto)
+  @ApiOkResponse({
+    description: 'The certificate (JSON), or with `format=pem` the certificate followed by its chain (PEM)',
+    content: {
+      'application/json': { schema: { $ref: getSchemaPath(CertificateDto) } },
+      'application/x-pem-file': { schema: { type: 'string' } },
+    },
+  })
   @ApiSecured()
   @ApiProblems(400, 404)
   async getCertificate(
@@ -71,10 +90,16 @@ export class CertificatesController {
   @Post(':id/revoke')
   @HttpCode(200)
   @RequirePermission(Permission.RevokeCertificates)
-  @ApiOperation({ summary: 'Revoke a certificate with an RFC 5280 reason; the CA’s CRL is republished' })
-  @ApiOkResponse({ type: CertificateDto })
+  @ApiOperation({
+    summary: 'Revoke a certificate with an RFC 5280 reason; the CA’s CRL is republished',
+    description:
+      'Revocation is final: a second call answers 409 CERTIFICATE_ALREADY_REVOKED. The CRL is re-signed right away; ' +
+      'if that fails the revocation still stands and the next CRL request regenerates it. Requires the admin or operator role.',
+  })
+  @ApiIdParam('certificate')
+  @ApiOkResponse({ type: CertificateDto, description: 'The certificate, now revoked' })
   @ApiSecured()
-  @ApiProblems(400, 404, 409)
+  @ApiProblems(400, 404, 409, 413, 415)
   async revokeCertificate(
     @Ctx() ctx: RequestContext,
     @Param('id', UuidParam) id: string,

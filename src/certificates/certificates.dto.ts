@@ -1,5 +1,4 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
 import { PageQueryDto } from '../authorities/authorities.dto';
 import { pemEncode } from '../pki/der';
@@ -23,7 +22,7 @@ export class IssueCertificateDto {
   @IsString() @Length(1, 64)
   profile: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 36500, description: 'Defaults to the profile’s; bounded by its maximum' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 36500, description: 'Defaults to the profile’s; bounded by its maximum' })
   @IsOptional() @IsInt() @Min(1) @Max(36500)
   validityDays?: number;
 

@@ -1,39 +1,55 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiExtension, ApiParam, ApiProperty, ApiPropertyOptional, ApiResponse } from '@nestjs/swagger';
 
 /** RFC 9457 problem details, as every 4xx/5xx of this API is sent. */
 export class ProblemDto {
-  @ApiProperty({ example: 'https://fleet-pki.dev/problems/certificate-already-revoked' }) type: string;
-  @ApiProperty({ example: 'Conflict' }) title: string;
-  @ApiProperty({ example: 409 }) status: number;
-  @ApiProperty({ example: 'certificate 6f1c… is already revoked' }) detail: string;
+  @ApiProperty({ description: 'URN naming the problem kind', example: 'urn:fleet-pki:problem:certificate-already-revoked' }) type: string;
+  @ApiProperty({ description: 'HTTP reason phrase of the status', example: 'Conflict' }) title: string;
+  @ApiProperty({ type: 'integer', example: 409 }) status: number;
+  @ApiProperty({ description: 'What went wrong, for humans', example: 'certificate 6f1c… is already revoked' }) detail: string;
   @ApiProperty({ description: 'Stable machine-readable error code', example: 'CERTIFICATE_ALREADY_REVOKED' }) code: string;
-  @ApiPropertyOptional({ example: 'a3c9e0d2-…' }) instance?: string;
+  @ApiPropertyOptional({ description: 'The request id (also in the X-Request-Id response header)', example: 'a3c9e0d2-…' }) instance?: string;
   @ApiPropertyOptional({ type: [String], description: 'Validation findings, one per bad field' }) errors?: string[];
 }
 
 const DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed request (VALIDATION_FAILED, MALFORMED_JSON, INVALID_CSR, …)',
+  400: 'Malformed request (VALIDATION_FAILED, MALFORMED_JSON, INVALID_CURSOR, INVALID_CSR, …)',
   401: 'Missing or invalid API key (UNAUTHENTICATED)',
   403: 'The key’s role does not allow this (FORBIDDEN)',
-  404: 'Not found',
-  409: 'Conflict with the current state',
+  404: 'Not found (AUTHORITY_NOT_FOUND, CERTIFICATE_NOT_FOUND, API_KEY_NOT_FOUND)',
+  409: 'Conflict with the current state (AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CERTIFICATE_ALREADY_REVOKED)',
   413: 'Body larger than the limit (PAYLOAD_TOO_LARGE)',
-  415: 'Unsupported content type',
-  422: 'Well-formed but refused by policy',
-  503: 'A dependency (database, key backend) is unavailable',
+  415: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
+  422: 'Well-formed but refused by policy (UNSUPPORTED_KEY, SAN_NOT_ALLOWED, VALIDITY_EXCEEDS_PROFILE, …)',
+  503: 'A dependency (database, key backend) is unavailable (KEY_BACKEND_UNAVAILABLE, NOT_READY)',
 };
 
 /** Documents the problem+json responses a route can give. */
 export function ApiProblems(...statuses: number[]): MethodDecorator & ClassDecorator {
   return applyDecorators(
-    ...statuses.map((status) =>
-      ApiResponse({ status, description: DESCRIPTIONS[status], content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDto' } } } }),
-    ),
+    ...statuses.map((status) => {
+      const description = DESCRIPTIONS[status];
+      if (!description) throw new Error(`ApiProblems: no description for HTTP ${status}; add one to DESCRIPTIONS`);
+      return ApiResponse({ status, description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDto' } } } });
+    }),
   );
 }
 
 /** A route that needs an API key: documents bearer auth and the 401/403 answers. */
 export function ApiSecured(): MethodDecorator & ClassDecorator {
   return applyDecorators(ApiBearerAuth(), ApiProblems(401, 403));
+}
+
+/**
+ * Marks an operation as callable without an API key. buildOpenApiDocument turns the marker into
+ * `security: []`, which @nestjs/swagger cannot emit by itself. Applied by @Public(), not by hand.
+ */
+export const PUBLIC_OPERATION_EXTENSION = 'x-fleet-pki-public';
+export function ApiPublic(): MethodDecorator & ClassDecorator {
+  return ApiExtension(PUBLIC_OPERATION_EXTENSION, true);
+}
+
+/** The `:id` path parameter: a UUID (anything else is a 400). */
+export function ApiIdParam(of: string): MethodDecorator & ClassDecorator {
+  return ApiParam({ name: 'id', description: `Id of the ${of}`, schema: { type: 'string', format: 'uuid' } });
 }

@@ -18,6 +18,10 @@ export function toProblem(error: unknown, instance: string | undefined, logger: 
   if (error instanceof DomainError) {
     return problem(error.status, error.code, error.message, instance, error.extra);
   }
+  // Nest's Fastify adapter hands Fastify's own 4xx errors (body parsing, limits) over wrapped in an
+  // HttpException; classify them by the original error's code below.
+  const cause = error instanceof HttpException ? (error.cause as { code?: unknown } | undefined) : undefined;
+  if (typeof cause?.code === 'string' && cause.code.startsWith('FST_')) error = cause;
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const code = HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');

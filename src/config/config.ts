@@ -107,7 +107,11 @@ function parsePublicBaseUrl(env: Env, port: number): string {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new ConfigError('PUBLIC_BASE_URL', 'must be an http:// or https:// URL');
   }
-  if (parsed.search || parsed.hash) throw new ConfigError('PUBLIC_BASE_URL', 'must not have a query or fragment');
+  // An empty query or fragment ("https://pki.example/?") leaves search/hash empty but would still end up
+  // in every CRL DP / AIA URL built from this base, so look at the raw string too.
+  if (parsed.search || parsed.hash || /[?#]/.test(raw)) {
+    throw new ConfigError('PUBLIC_BASE_URL', 'must not have a query or fragment');
+  }
   return raw.replace(/\/+$/, '');
 }
 

@@ -24,16 +24,19 @@ export class HealthController {
 
   @Get('healthz')
   @Public()
-  @ApiOperation({ summary: 'Liveness: the process answers' })
-  @ApiOkResponse({ type: HealthDto })
+  @ApiOperation({ summary: 'Liveness: the process answers', description: 'Public. Checks nothing beyond the process answering.' })
+  @ApiOkResponse({ type: HealthDto, description: 'The process is alive' })
   healthz(): HealthDto {
     return { status: 'ok', checks: {} };
   }
 
   @Get('readyz')
   @Public()
-  @ApiOperation({ summary: 'Readiness: database and key backends reachable' })
-  @ApiOkResponse({ type: HealthDto })
+  @ApiOperation({
+    summary: 'Readiness: database and key backends reachable',
+    description: 'Public. Answers 503 NOT_READY, with the state of each check, when the database or a key backend is not usable.',
+  })
+  @ApiOkResponse({ type: HealthDto, description: 'Every check passed' })
   @ApiProblems(503)
   async readyz(): Promise<HealthDto> {
     const checks: Record<string, string> = {};
@@ -61,7 +64,7 @@ export class HealthController {
   @Get('metrics')
   @Public()
   @Header('Content-Type', 'text/plain; version=0.0.4')
-  @ApiOperation({ summary: 'Prometheus metrics' })
+  @ApiOperation({ summary: 'Prometheus metrics', description: 'Public. Prometheus text exposition format.' })
   @ApiOkResponse({ description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } })
   metricsText(): Promise<string> {
     return this.metrics.registry.metrics();

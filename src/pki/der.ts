@@ -25,7 +25,7 @@ export function pemDecode(pem: string, labels: readonly string[]): Buffer | unde
 export function readTlv(der: Uint8Array, offset: number): { start: number; contentStart: number; end: number; tag: number } {
   if (offset + 2 > der.length) throw new Error('truncated DER');
   const tag = der[offset];
-  let lengthByte = der[offset + 1];
+  const lengthByte = der[offset + 1];
   let cursor = offset + 2;
   let length: number;
   if (lengthByte < 0x80) {

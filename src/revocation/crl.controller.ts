@@ -2,7 +2,7 @@ import { Controller, Get, Param, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
-import { ApiProblems } from '../common/openapi';
+import { ApiIdParam, ApiProblems } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { CrlService } from './crl.service';
 
@@ -13,7 +13,13 @@ export class CrlController {
 
   @Get(':id/crl')
   @Public()
-  @ApiOperation({ summary: 'The authority’s current CRL, DER (the CRL Distribution Point of its certificates)' })
+  @ApiOperation({
+    summary: 'The authority’s current CRL, DER (the CRL Distribution Point of its certificates)',
+    description:
+      'Public. Regenerated on demand when a revocation happened since it was signed or its nextUpdate is near, ' +
+      'so a revocation shows up at once. Disabled authorities keep publishing. Cached for at most a minute.',
+  })
+  @ApiIdParam('authority')
   @ApiProduces('application/pkix-crl')
   @ApiOkResponse({ description: 'DER CRL', content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } } } })
   @ApiProblems(400, 404, 503)

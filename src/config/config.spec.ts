@@ -1,0 +1,188 @@
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { API_KEY_PATTERN, ConfigError, loadConfig } from './config';
+
+const VALID_ADMIN_KEY = `fpk_0123456789ab.${'A'.repeat(43)}`;
+
+function expectConfigError(env: Record<string, string>, variable: string): void {
+  assert.throws(
+    () => loadConfig(env),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+      assert.equal(err.variable, variable);
+      assert.match(err.message, new RegExp(`\\b${variable}\\b`), 'the message names the variable');
+      return true;
+    },
+  );
+}
+
+describe('loadConfig', () => {
+  describe('defaults (embedded mode)', () => {
+    it('uses SQLite under DATA_DIR, port 8080 and locally stored keys when nothing is set', () => {
+      const config = loadConfig({ DATA_DIR: '/var/lib/fleet-pki' });
+      assert.equal(config.port, 8080);
+      assert.equal(config.host, '0.0.0.0');
+      assert.equal(config.dataDir, '/var/lib/fleet-pki');
+      assert.deepEqual(config.database, { driver: 'sqlite', file: '/var/lib/fleet-pki/fleet-pki.sqlite' });
+      assert.equal(config.keys.masterKey, undefined);
+      assert.equal(config.keys.masterKeyFile, '/var/lib/fleet-pki/master.key');
+      assert.equal(config.publicBaseUrl, 'http://localhost:8080');
+      assert.equal(config.auth.bootstrapAdminKey, undefined);
+      assert.equal(config.trustProxy, false);
+      assert.equal(config.logLevel, 'info');
+      assert.equal(config.crl.validitySeconds, 86400);
+      assert.equal(config.crl.refreshBeforeSeconds, 43200);
+      assert.equal(config.issuance.backdateSeconds, 300);
+      assert.equal(config.bodyLimitBytes, 64 * 1024);
+    });
+
+    it('puts the data directory at ./data relative to the working directory when DATA_DIR is unset', () => {
+      const config = loadConfig({});
+      assert.equal(config.dataDir, path.resolve('./data'));
+      assert.deepEqual(config.database, { driver: 'sqlite', file: path.join(path.resolve('./data'), 'fleet-pki.sqlite') });
+    });
+
+    it('treats empty strings like unset variables', () => {
+      const config = loadConfig({ PORT: '', DATABASE_URL: '', PUBLIC_BASE_URL: '', LOG_LEVEL: '', TRUST_PROXY: '', DATA_DIR: '/d' });
+      assert.equal(config.port, 8080);
+      assert.equal(config.database.driver, 'sqlite');
+      assert.equal(config.logLevel, 'info');
+      assert.equal(config.trustProxy, false);
+    });
+
+    it('derives the default public base URL from PORT', () => {
+      assert.equal(loadConfig({ PORT: '9000' }).publicBaseUrl, 'http://localhost:9000');
+    });
+  });
+
+  describe('rejects bad values with a ConfigError naming the variable', () => {
+    const cases: { name: string; env: Record<string, string>; variable: string }[] = [
+      { name: 'PORT=abc', env: { PORT: 'abc' }, variable: 'PORT' },
+      { name: 'PORT=70000', env: { PORT: '70000' }, variable: 'PORT' },
+      { name: 'PORT=-1', env: { PORT: '-1' }, variable: 'PORT' },
+      { name: 'PORT=80.5', env: { PORT: '80.5' }, variable: 'PORT' },
+      { name: 'DATABASE_URL=mysql://…', env: { DATABASE_URL: 'mysql://root@localhost/pki' }, variable: 'DATABASE_URL' },
+      { name: 'DATABASE_URL=not a url', env: { DATABASE_URL: 'not a url' }, variable: 'DATABASE_URL' },
+      { name: 'DATABASE_URL=sqlite: with no file', env: { DATABASE_URL: 'sqlite:' }, variable: 'DATABASE_URL' },
+      { name: 'DATABASE_POOL_SIZE=0 with postgres', env: { DATABASE_URL: 'postgres://db/pki', DATABASE_POOL_SIZE: '0' }, variable: 'DATABASE_POOL_SIZE' },
+      { name: 'PUBLIC_BASE_URL=ftp://x', env: { PUBLIC_BASE_URL: 'ftp://x' }, variable: 'PUBLIC_BASE_URL' },
+      { name: 'PUBLIC_BASE_URL with a query', env: { PUBLIC_BASE_URL: 'https://pki.example.com/?a=1' }, variable: 'PUBLIC_BASE_URL' },
+      { name: 'PUBLIC_BASE_URL with a fragment', env: { PUBLIC_BASE_URL: 'https://pki.example.com/#top' }, variable: 'PUBLIC_BASE_URL' },
+      { name: 'PUBLIC_BASE_URL with an empty query ("/?")', env: { PUBLIC_BASE_URL: 'https://pki.example.com/?' }, variable: 'PUBLIC_BASE_URL' },
+      { name: 'PUBLIC_BASE_URL with an empty fragment ("/#")', env: { PUBLIC_BASE_URL: 'https://pki.example.com/#' }, variable: 'PUBLIC_BASE_URL' },
+      { name: 'PUBLIC_BASE_URL that is not a URL', env: { PUBLIC_BASE_URL: 'pki.example.com' }, variable: 'PUBLIC_BASE_URL' },
+      { name: 'FLEET_PKI_MASTER_KEY of 31 bytes (hex)', env: { FLEET_PKI_MASTER_KEY: 'ab'.repeat(31) }, variable: 'FLEET_PKI_MASTER_KEY' },
+      { name: 'FLEET_PKI_MASTER_KEY of 33 bytes (base64)', env: { FLEET_PKI_MASTER_KEY: Buffer.alloc(33, 7).toString('base64') }, variable: 'FLEET_PKI_MASTER_KEY' },
+      { name: 'FLEET_PKI_MASTER_KEY that is short', env: { FLEET_PKI_MASTER_KEY: 'secret' }, variable: 'FLEET_PKI_MASTER_KEY' },
+      { name: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY without the fpk_ prefix', env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: 'admin-password' }, variable: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY' },
+      {
+        name: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY with upper-case hex prefix',
+        env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: `fpk_0123456789AB.${'A'.repeat(43)}` },
+        variable: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY',
+      },
+      {
+        name: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY with a short secret',
+        env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: `fpk_0123456789ab.${'A'.repeat(42)}` },
+        variable: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY',
+      },
+      { name: 'LOG_LEVEL=loud', env: { LOG_LEVEL: 'loud' }, variable: 'LOG_LEVEL' },
+      { name: 'CRL_VALIDITY_SECONDS=1', env: { CRL_VALIDITY_SECONDS: '1' }, variable: 'CRL_VALIDITY_SECONDS' },
+      {
+        name: 'CRL_REFRESH_BEFORE_SECONDS longer than the CRL validity',
+        env: { CRL_VALIDITY_SECONDS: '3600', CRL_REFRESH_BEFORE_SECONDS: '7200' },
+        variable: 'CRL_REFRESH_BEFORE_SECONDS',
+      },
+      { name: 'TRUST_PROXY=maybe', env: { TRUST_PROXY: 'maybe' }, variable: 'TRUST_PROXY' },
+      { name: 'BODY_LIMIT_BYTES=10', env: { BODY_LIMIT_BYTES: '10' }, variable: 'BODY_LIMIT_BYTES' },
+      { name: 'ISSUANCE_BACKDATE_SECONDS=1e3', env: { ISSUANCE_BACKDATE_SECONDS: '1e3' }, variable: 'ISSUANCE_BACKDATE_SECONDS' },
+    ];
+    for (const { name, env, variable } of cases) {
+      it(`refuses ${name}`, () => expectConfigError({ DATA_DIR: '/d', ...env }, variable));
+    }
+
+    it('quotes the offending value for a non-integer PORT', () => {
+      assert.throws(() => loadConfig({ PORT: 'abc' }), /PORT must be an integer, got "abc"/);
+    });
+
+    it('gives ConfigError the name "ConfigError"', () => {
+      assert.throws(() => loadConfig({ PORT: 'abc' }), { name: 'ConfigError' });
+    });
+  });
+
+  describe('database', () => {
+    const postgres: [string, string][] = [
+      ['postgres://', 'postgres://pki:secret@db.internal:5432/pki'],
+      ['postgresql://', 'postgresql://pki@db.internal/pki?sslmode=require'],
+    ];
+    for (const [scheme, url] of postgres) {
+      it(`selects PostgreSQL for a ${scheme} URL, with a pool of 10 by default`, () => {
+        assert.deepEqual(loadConfig({ DATABASE_URL: url }).database, { driver: 'postgres', url, poolSize: 10 });
+      });
+    }
+
+    it('takes the PostgreSQL pool size from DATABASE_POOL_SIZE', () => {
+      const config = loadConfig({ DATABASE_URL: 'postgres://db/pki', DATABASE_POOL_SIZE: '25' });
+      assert.deepEqual(config.database, { driver: 'postgres', url: 'postgres://db/pki', poolSize: 25 });
+    });
+
+    it('resolves a sqlite: URL to an absolute file path', () => {
+      assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:./x/pki.sqlite' }).database, {
+        driver: 'sqlite',
+        file: path.resolve('./x/pki.sqlite'),
+      });
+      assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:///srv/pki.sqlite' }).database, { driver: 'sqlite', file: '/srv/pki.sqlite' });
+    });
+  });
+
+  describe('PUBLIC_BASE_URL', () => {
+    const cases: [string, string][] = [
+      ['https://pki.example.com/', 'https://pki.example.com'],
+      ['https://pki.example.com///', 'https://pki.example.com'],
+      ['https://pki.example.com/fleet/', 'https://pki.example.com/fleet'],
+      ['http://10.0.0.5:8080', 'http://10.0.0.5:8080'],
+    ];
+    for (const [input, expected] of cases) {
+      it(`normalises ${input} to ${expected} (trailing slashes removed)`, () => {
+        assert.equal(loadConfig({ PUBLIC_BASE_URL: input }).publicBaseUrl, expected);
+      });
+    }
+  });
+
+  describe('FLEET_PKI_MASTER_KEY', () => {
+    const key = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
+    it('accepts 64 hex characters', () => {
+      assert.deepEqual(loadConfig({ FLEET_PKI_MASTER_KEY: key.toString('hex') }).keys.masterKey, key);
+    });
+    it('accepts base64 of 32 bytes', () => {
+      assert.deepEqual(loadConfig({ FLEET_PKI_MASTER_KEY: key.toString('base64') }).keys.masterKey, key);
+    });
+  });
+
+  describe('other settings', () => {
+    it('accepts a well-formed bootstrap admin key', () => {
+      assert.match(VALID_ADMIN_KEY, API_KEY_PATTERN);
+      assert.equal(loadConfig({ FLEET_PKI_BOOTSTRAP_ADMIN_KEY: VALID_ADMIN_KEY }).auth.bootstrapAdminKey, VALID_ADMIN_KEY);
+    });
+
+    it('reads TRUST_PROXY=true and LOG_LEVEL=debug', () => {
+      const config = loadConfig({ TRUST_PROXY: 'true', LOG_LEVEL: 'debug' });
+      assert.equal(config.trustProxy, true);
+      assert.equal(config.logLevel, 'debug');
+    });
+
+    it('refreshes the CRL halfway through its validity unless told otherwise', () => {
+      const config = loadConfig({ CRL_VALIDITY_SECONDS: '3600' });
+      assert.deepEqual(config.crl, { validitySeconds: 3600, refreshBeforeSeconds: 1800 });
+      assert.deepEqual(loadConfig({ CRL_VALIDITY_SECONDS: '3600', CRL_REFRESH_BEFORE_SECONDS: '600' }).crl, {
+        validitySeconds: 3600,
+        refreshBeforeSeconds: 600,
+      });
+    });
+
+    it('accepts the PORT boundaries 0 and 65535', () => {
+      assert.equal(loadConfig({ PORT: '0' }).port, 0);
+      assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
+    });
+  });
+});

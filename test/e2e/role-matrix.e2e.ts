@@ -1,0 +1,333 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { generateApiKey } from '../../src/auth/api-key-secret';
+import { OpenSslWorkspace } from '../support/openssl';
+import { bearer, startTestApp, TestApp } from '../support/test-app';
+
+/**
+ * The role matrix (src/auth/roles.ts), route by route: every registered route is called with no key, a
+ * malformed key, a well-formed unknown key, a revoked key, and a key of each role. Public routes answer
+ * everyone; protected ones answer 401 (unauthenticated), 403 (role lacks the permission) or the handler's
+ * own status. 403s are audited as auth.denied; 401s never touch the audit chain.
+ */
+
+type Role = 'admin' | 'operator' | 'auditor';
+type Identity = 'no key' | 'malformed key' | 'unknown key' | 'revoked key' | Role;
+const UNAUTHENTICATED: Identity[] = ['no key', 'malformed key', 'unknown key', 'revoked key'];
+const ROLES: Role[] = ['admin', 'operator', 'auditor'];
+const IDENTITIES: Identity[] = [...UNAUTHENTICATED, ...ROLES];
+
+/** Ids made in `before`. */
+interface Fixtures {
+  /** A root CA (no path length limit). */
+  root: string;
+  /** An active intermediate CA under it. */
+  authority: string;
+  /** An active device certificate under it. */
+  certificate: string;
+  /** A P-256 CSR made by openssl, issued as often as the matrix asks. */
+  csrPem: string;
+}
+
+/**
+ * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
+ * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
+ */
+type IdSource = 'authority' | 'certificate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key';
+
+type Expectation =
+  /** Anyone, with or without a key, gets this status. */
+  | { public: number }
+  /** The status for each role's key (403 = the role lacks the permission); every other caller gets 401. */
+  | { admin: number; operator: number; auditor: number };
+
+type MatrixRoute = {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Exactly as registered (Fastify syntax). */
+  path: string;
+  id?: IdSource;
+  body?: (f: Fixtures) => object;
+} & Expectation;
+
+const ROUTES: MatrixRoute[] = [
+  // health and metrics
+  { method: 'GET',    path: '/healthz',                       public: 200 },
+  { method: 'GET',    path: '/readyz',                        public: 200 },
+  { method: 'GET',    path: '/metrics',                       public: 200 },
+  // authorities
+  { method: 'POST',   path: '/v1/authorities',                body: () => ({ name: 'Matrix Root', type: 'root', subject: { commonName: 'Matrix Root CA' } }),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/authorities',                admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/authorities/:id',            id: 'authority',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'POST',   path: '/v1/authorities/:id/disable',    id: 'fresh-authority',
+                                                              admin: 200, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/authorities/:id/certificate', id: 'authority', public: 200 },
+  { method: 'GET',    path: '/v1/authorities/:id/crl',        id: 'authority', public: 200 },
+  // certificates
+  { method: 'POST',   path: '/v1/certificates',               body: (f) => ({ authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-thing' }),
+                                                              admin: 201, operator: 201, auditor: 403 },
+  { method: 'GET',    path: '/v1/certificates',               admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/certificates/:id',           id: 'certificate',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'POST',   path: '/v1/certificates/:id/revoke',    id: 'fresh-certificate', body: () => ({ reason: 'superseded' }),
+                                                              admin: 200, operator: 200, auditor: 403 },
+  // audit
+  { method: 'GET',    path: '/v1/audit',                      admin: 200, operator: 403, auditor: 200 },
+  { method: 'GET',    path: '/v1/audit/verify',               admin: 200, operator: 403, auditor: 200 },
+  // API keys
+  { method: 'POST',   path: '/v1/api-keys',                   body: () => ({ name: 'matrix key', role: 'auditor' }),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/api-keys',                   admin: 200, operator: 403, auditor: 403 },
+  { method: 'DELETE', path: '/v1/api-keys/:id',               id: 'fresh-api-key',
+                                                              admin: 200, operator: 403, auditor: 403 },
+];
+
+/** What each identity expects on a route. */
+function expectedStatus(route: MatrixRoute, identity: Identity): number {
+  if ('public' in route) return route.public;
+  if (UNAUTHENTICATED.includes(identity)) return 401;
+  return route[identity as Role];
+}
+
+/**
+ * Every route the app registered, as "METHOD /path" (Fastify syntax), read from Fastify's route tree.
+ * HEAD twins of GET routes (exposeHeadRoutes) and the Swagger UI under /docs are left out.
+ */
+function registeredRoutes(t: TestApp): string[] {
+  const tree = t.app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false });
+  const prefixes: string[] = [];
+  const routes = new Set<string>();
+  for (const line of tree.split('\n')) {
+    if (line.trim() === '') continue;
+    const match = /^((?:│ {3}| {4})*)[├└]── (.+?)(?: \(([A-Z]+(?:, [A-Z]+)*)\))?$/.exec(line);
+    assert.ok(match, `unexpected line in Fastify's route tree: ${JSON.stringify(line)}`);
+    const depth = match[1].length / 4;
+    prefixes.length = depth;
+    prefixes.push(match[2]);
+    for (const method of match[3]?.split(', ') ?? []) routes.add(`${method} ${prefixes.join('')}`);
+  }
+  return [...routes]
+    .filter((route) => !(route.startsWith('HEAD ') && routes.has(`GET ${route.slice('HEAD '.length)}`)))
+    .filter((route) => !/^[A-Z]+ \/docs(\/|$)/.test(route))
+    .sort();
+}
+
+describe('role matrix on sqlite', () => {
+  let t: TestApp;
+  const ssl = new OpenSslWorkspace();
+  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '' };
+  const keys = {} as Record<Role | 'revoked', { id: string; key: string }>;
+  const unknownKey = generateApiKey().key;
+  let requestSeq = 0;
+  /** Every 403 the matrix received, to find its auth.denied event. */
+  const denied: { requestId: string; route: string; role: Role }[] = [];
+  /** Every 401 the matrix received, which must have left no audit event. */
+  const unauthenticated: string[] = [];
+
+  before(async () => {
+    t = await startTestApp('sqlite');
+    for (const role of ROLES) keys[role] = role === 'admin' ? { id: '', key: t.adminKey } : await createKey(role);
+    keys.revoked = await createKey('admin');
+    const revoked = await t.http().delete(`/v1/api-keys/${keys.revoked.id}`).set(bearer(t.adminKey));
+    assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    const bootstrapAdmin = ((await admin('GET', '/v1/api-keys')).items as { id: string; name: string }[]).find((k) => k.name === 'bootstrap admin');
+    assert.ok(bootstrapAdmin);
+    keys.admin.id = bootstrapAdmin.id;
+    f.root = (await admin('POST', '/v1/authorities', { name: 'Matrix Fixture Root', type: 'root', subject: { commonName: 'Matrix Fixture Root' } })).id;
+    f.authority = (await admin('POST', '/v1/authorities', { name: 'Matrix Fixture Issuing', type: 'intermediate', parentId: f.root, subject: { commonName: 'Matrix Fixture Issuing' } })).id;
+    f.csrPem = ssl.newCsr('ec:P-256', '/CN=matrix-thing').csrPem;
+    f.certificate = (await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-fixture' })).id;
+  });
+  after(async () => {
+    await t?.close();
+    ssl.cleanup();
+  });
+
+  it('has exactly one matrix entry for every route the app registers (a new route needs a row here)', () => {
+    const table = ROUTES.map((route) => `${route.method} ${route.path}`).sort();
+    assert.equal(new Set(table).size, table.length, 'no route is listed twice');
+    const registered = registeredRoutes(t);
+    assert.deepEqual(table, registered);
+    assert.equal(ROUTES.length, registered.length);
+  });
+
+  for (const route of ROUTES) {
+    describe(`${route.method} ${route.path}`, () => {
+      for (const identity of IDENTITIES) {
+        const status = expectedStatus(route, identity);
+        it(`answers ${identity} with ${status}`, async () => {
+          const id = route.id ? await resolveId(route.id) : undefined;
+          const path = id ? route.path.replace(':id', id) : route.path;
+          const requestId = `role-matrix-${++requestSeq}`;
+          const res = await call(route.method, path, identity, route.body?.(f), requestId);
+          assert.equal(res.status, status, `${identity} → ${route.method} ${path}: ${res.text.slice(0, 500)}`);
+          if (status === 401) {
+            assertProblem(res, 'UNAUTHENTICATED');
+            assert.equal(res.headers['www-authenticate'], 'Bearer');
+            unauthenticated.push(requestId);
+          } else if (status === 403) {
+            assertProblem(res, 'FORBIDDEN');
+            assert.equal(res.headers['www-authenticate'], undefined);
+            denied.push({ requestId, route: `${route.method} ${route.path}`, role: identity as Role });
+          } else {
+            assert.ok(res.status < 400, `the handler ran and succeeded: ${res.text.slice(0, 500)}`);
+          }
+          if ((status === 401 || status === 403) && route.id?.startsWith('fresh-')) await assertUntouched(route.id as IdSource, id!);
+        });
+      }
+    });
+  }
+
+  it('writes one auth.denied audit event per 403, naming the route, role, key and request', async () => {
+    assert.ok(denied.length >= 10, `the matrix produced ${denied.length} 403s`);
+    const events = await auditEvents({ action: 'auth.denied' });
+    assert.equal(events.length, denied.length, 'exactly one auth.denied event per 403');
+    for (const d of denied) {
+      const event = events.find((e) => e.requestId === d.requestId);
+      assert.ok(event, `auth.denied event for ${d.role} on ${d.route}`);
+      assert.deepEqual(event.actor, { type: 'api-key', id: keys[d.role].id, role: d.role });
+      assert.equal(event.details.route, d.route);
+      assert.equal(event.details.role, d.role);
+      assert.notEqual(event.details.permission, 'undeclared', `${d.route} declares a permission`);
+    }
+  });
+
+  it('writes no audit event for any 401 of the matrix', async () => {
+    assert.equal(unauthenticated.length, ROUTES.filter((r) => !('public' in r)).length * UNAUTHENTICATED.length);
+    const requestIds = new Set((await auditEvents({})).map((e) => e.requestId));
+    for (const requestId of unauthenticated) assert.ok(!requestIds.has(requestId), `no audit event for 401 request ${requestId}`);
+  });
+
+  it('leaves the audit chain unchanged through a burst of 401s on every protected route', async () => {
+    const [adminPrefix] = t.adminKey.split('.');
+    const badHeaders = [
+      undefined,
+      'Bearer',
+      'Bearer not-an-api-key',
+      `Basic ${Buffer.from('admin:admin').toString('base64')}`,
+      `Bearer ${t.adminKey} ${t.adminKey}`,
+      `Bearer ${t.adminKey.slice(0, -1)}`,
+      `Bearer ${unknownKey}`,
+      `Bearer ${adminPrefix}.${generateApiKey().key.split('.')[1]}`, // a real key's prefix with another secret
+      `Bearer ${keys.revoked.key}`,
+    ];
+    const before = await chainLength();
+    let count = 0;
+    for (const route of ROUTES.filter((r) => !('public' in r))) {
+      const path = route.path.replace(':id', route.id?.includes('certificate') ? f.certificate : f.authority);
+      for (const header of badHeaders) {
+        let req = t.http()[lower(route.method)](path);
+        if (header !== undefined) req = req.set('Authorization', header);
+        const res = await (route.body ? req.send(route.body(f)) : req);
+        assert.equal(res.status, 401, `${header} → ${route.method} ${path}: ${res.text.slice(0, 300)}`);
+        assertProblem(res, 'UNAUTHENTICATED');
+        assert.equal(res.headers['www-authenticate'], 'Bearer');
+        count++;
+      }
+    }
+    assert.ok(count > 100);
+    assert.equal(await chainLength(), before, `${count} 401s wrote no audit event`);
+  });
+
+  it('keeps a verifiable audit chain after the whole matrix', async () => {
+    const verify = await t.http().get('/v1/audit/verify').set(bearer(t.adminKey));
+    assert.equal(verify.status, 200);
+    assert.deepEqual({ ok: verify.body.ok, firstBrokenSeq: verify.body.firstBrokenSeq }, { ok: true, firstBrokenSeq: null });
+  });
+
+  function lower(method: MatrixRoute['method']): 'get' | 'post' | 'delete' {
+    return method.toLowerCase() as 'get' | 'post' | 'delete';
+  }
+
+  function call(method: MatrixRoute['method'], path: string, identity: Identity, body: object | undefined, requestId: string) {
+    let req = t.http()[lower(method)](path).set('X-Request-Id', requestId);
+    switch (identity) {
+      case 'no key':
+        break;
+      case 'malformed key':
+        req = req.set('Authorization', 'Bearer fpk_not-a-key');
+        break;
+      case 'unknown key':
+        req = req.set(bearer(unknownKey));
+        break;
+      case 'revoked key':
+        req = req.set(bearer(keys.revoked.key));
+        break;
+      default:
+        req = req.set(bearer(keys[identity].key));
+    }
+    return body === undefined ? req : req.send(body);
+  }
+
+  async function admin(method: MatrixRoute['method'], path: string, body?: object): Promise<{ id: string } & Record<string, unknown>> {
+    const req = t.http()[lower(method)](path).set(bearer(t.adminKey));
+    const res = await (body === undefined ? req : req.send(body));
+    assert.ok(res.status === 200 || res.status === 201, `${method} ${path}: ${res.status} ${res.text}`);
+    return res.body;
+  }
+
+  async function createKey(role: Role): Promise<{ id: string; key: string }> {
+    const created = await admin('POST', '/v1/api-keys', { name: `matrix ${role}`, role });
+    return { id: created.id, key: created.key as string };
+  }
+
+  async function resolveId(source: IdSource): Promise<string> {
+    switch (source) {
+      case 'authority':
+        return f.authority;
+      case 'certificate':
+        return f.certificate;
+      case 'fresh-authority':
+        return (await admin('POST', '/v1/authorities', { name: 'Matrix Disposable', type: 'intermediate', parentId: f.root, subject: { commonName: 'Matrix Disposable CA' } })).id;
+      case 'fresh-certificate':
+        return (await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-disposable' })).id;
+      case 'fresh-api-key':
+        return (await admin('POST', '/v1/api-keys', { name: 'matrix disposable', role: 'auditor' })).id;
+    }
+  }
+
+  /** A refused call left the resource as it was. */
+  async function assertUntouched(source: IdSource, id: string): Promise<void> {
+    if (source === 'fresh-authority') assert.equal((await admin('GET', `/v1/authorities/${id}`)).status, 'active');
+    if (source === 'fresh-certificate') assert.equal((await admin('GET', `/v1/certificates/${id}`)).status, 'active');
+    if (source === 'fresh-api-key') {
+      const list = (await admin('GET', '/v1/api-keys')).items as { id: string; revokedAt: string | null }[];
+      assert.equal(list.find((k) => k.id === id)?.revokedAt, null);
+    }
+  }
+
+  /** Number of events in the chain (all of them, as the chain verifies). */
+  async function chainLength(): Promise<number> {
+    const res = await t.http().get('/v1/audit/verify').set(bearer(t.adminKey));
+    assert.equal(res.status, 200);
+    assert.equal(res.body.ok, true);
+    return res.body.checked;
+  }
+
+  interface AuditEvent {
+    requestId: string | null;
+    actor: { type: string; id: string | null; role: string | null };
+    details: Record<string, unknown>;
+  }
+
+  /** Every audit event matching the query, across pages. */
+  async function auditEvents(query: Record<string, string>): Promise<AuditEvent[]> {
+    const events: AuditEvent[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await t.http().get('/v1/audit').query({ ...query, limit: 500, ...(cursor ? { cursor } : {}) }).set(bearer(t.adminKey));
+      assert.equal(res.status, 200, res.text);
+      events.push(...res.body.items);
+      cursor = res.body.nextCursor ?? undefined;
+    } while (cursor);
+    return events;
+  }
+});
+
+/** An RFC 9457 problem with the expected code. */
+function assertProblem(res: { status: number; headers: Record<string, string>; body: { code?: string; status?: number } }, code: string): void {
+  assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
+  assert.equal(res.body.code, code);
+  assert.equal(res.body.status, res.status);
+}
