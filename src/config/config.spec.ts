@@ -75,6 +75,11 @@ describe('loadConfig', () => {
       { name: 'FLEET_PKI_MASTER_KEY of 31 bytes (hex)', env: { FLEET_PKI_MASTER_KEY: 'ab'.repeat(31) }, variable: 'FLEET_PKI_MASTER_KEY' },
       { name: 'FLEET_PKI_MASTER_KEY of 33 bytes (base64)', env: { FLEET_PKI_MASTER_KEY: Buffer.alloc(33, 7).toString('base64') }, variable: 'FLEET_PKI_MASTER_KEY' },
       { name: 'FLEET_PKI_MASTER_KEY that is short', env: { FLEET_PKI_MASTER_KEY: 'secret' }, variable: 'FLEET_PKI_MASTER_KEY' },
+      {
+        name: 'FLEET_PKI_MASTER_KEY with junk characters in otherwise valid base64',
+        env: { FLEET_PKI_MASTER_KEY: `${Buffer.alloc(32, 9).toString('base64').slice(0, 20)}!!${Buffer.alloc(32, 9).toString('base64').slice(20)}` },
+        variable: 'FLEET_PKI_MASTER_KEY',
+      },
       { name: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY without the fpk_ prefix', env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: 'admin-password' }, variable: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY' },
       {
         name: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY with upper-case hex prefix',

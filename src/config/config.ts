@@ -89,7 +89,12 @@ function parseDatabase(env: Env, dataDir: string): DatabaseConfig {
 function parseMasterKey(env: Env): Buffer | undefined {
   const raw = env.FLEET_PKI_MASTER_KEY;
   if (raw === undefined || raw === '') return undefined;
-  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  // Strict formats: Node's base64 decoder skips junk characters, which would hide a mangled key.
+  const key = /^[0-9a-fA-F]{64}$/.test(raw)
+    ? Buffer.from(raw, 'hex')
+    : /^[A-Za-z0-9+/]{43}=?$/.test(raw)
+      ? Buffer.from(raw, 'base64')
+      : Buffer.alloc(0);
   if (key.length !== 32) {
     throw new ConfigError('FLEET_PKI_MASTER_KEY', 'must be 32 bytes, as 64 hex characters or base64');
   }

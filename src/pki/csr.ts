@@ -53,15 +53,16 @@ export function parseCsr(pem: string): ParsedCsr {
     throw Errors.invalidCsr('csr is not a valid DER-encoded PKCS#10 request');
   }
 
+  // The key first: an unacceptable key (RSA-1024, Ed25519, secp256k1) is named as such, whatever it signed with.
+  const publicKeySpki = Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo));
+  const publicKey = checkPublicKey(publicKeySpki);
+
   const sigOid = csr.signatureAlgorithm.algorithm;
   if (WEAK_SIGNATURES[sigOid]) {
     throw Errors.weakSignatureAlgorithm(`CSR is signed with ${WEAK_SIGNATURES[sigOid]}; use SHA-256 or stronger`);
   }
   const sigAlg = SIGNATURE_HASHES[sigOid];
   if (!sigAlg) throw Errors.weakSignatureAlgorithm(`CSR signature algorithm ${sigOid} is not supported`);
-
-  const publicKeySpki = Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo));
-  const publicKey = checkPublicKey(publicKeySpki);
   if (publicKey.type !== sigAlg.keyType) throw Errors.invalidCsr('CSR signature algorithm does not match its key');
 
   let valid = false;

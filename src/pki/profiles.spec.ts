@@ -175,6 +175,20 @@ describe('namesFor(server)', () => {
     });
   }
 
+  it('ignores a CN that is not a host name, using the SANs only', () => {
+    const names = namesFor(server, csr({ commonName: 'My Web Server' }, ['api.example.com']), undefined);
+    assert.deepEqual(names.dnsNames, ['api.example.com']);
+    assert.deepEqual(names.subject, { commonName: 'api.example.com' });
+  });
+
+  it('puts the first name of at most 64 characters in the CN, never a truncated one', () => {
+    const long = `${'a'.repeat(60)}.${'b'.repeat(10)}.example.com`;
+    const names = namesFor(server, csr({}, [long, 'short.example.com']), undefined);
+    assert.deepEqual(names.subject, { commonName: 'short.example.com' });
+    assert.deepEqual(names.dnsNames, [long, 'short.example.com']);
+    expectDomainError(() => namesFor(server, csr({}, [long]), undefined), 'SAN_NOT_ALLOWED', /64 characters/);
+  });
+
   it('refuses a wildcard CN', () => {
     expectDomainError(() => namesFor(server, csr({ commonName: '*.example.com' }, ['api.example.com']), undefined), 'SAN_NOT_ALLOWED', /wildcard/);
   });

@@ -80,14 +80,19 @@ function deviceNames(csr: ParsedCsr, thingName: string | undefined): EndEntityNa
 
 const MAX_SERVER_NAMES = 100;
 
-/** Servers: DNS names and IP addresses from the CSR (and its CN when it is a host name); no wildcards. */
+/**
+ * Servers: DNS names and IP addresses from the CSR's SANs, plus its CN when that is a host name or an
+ * address (a descriptive CN such as "My Web Server" is ignored, never copied). Wildcards are refused.
+ * The certificate's CN is the first name short enough for it (ub-common-name, 64); the SANs carry them all.
+ */
 function serverNames(csr: ParsedCsr): EndEntityNames {
   const dnsNames = new Set<string>();
   const ipAddresses = new Set<string>();
   const cn = csr.subject.commonName;
   if (cn !== undefined) {
     if (isIP(cn)) ipAddresses.add(cn);
-    else dnsNames.add(checkHostName(cn));
+    else if (cn.startsWith('*.')) checkHostName(cn);
+    else if (isHostName(cn)) dnsNames.add(cn.toLowerCase());
   }
   for (const name of csr.dnsNames) dnsNames.add(checkHostName(name));
   for (const ip of csr.ipAddresses) {
@@ -100,18 +105,23 @@ function serverNames(csr: ParsedCsr): EndEntityNames {
   if (dnsNames.size + ipAddresses.size > MAX_SERVER_NAMES) {
     throw Errors.sanNotAllowed(`server certificates carry at most ${MAX_SERVER_NAMES} names`);
   }
-  const first = [...dnsNames][0] ?? [...ipAddresses][0];
-  return { subject: { commonName: first.slice(0, 64) }, dnsNames: [...dnsNames], ipAddresses: [...ipAddresses] };
+  const commonName = [...dnsNames, ...ipAddresses].find((name) => name.length <= 64);
+  if (!commonName) throw Errors.sanNotAllowed('at least one name must be 64 characters or shorter, to serve as the CN');
+  return { subject: { commonName }, dnsNames: [...dnsNames], ipAddresses: [...ipAddresses] };
 }
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-function checkHostName(raw: string): string {
+function isHostName(raw: string): boolean {
   const name = raw.toLowerCase();
-  if (name.startsWith('*.')) throw Errors.sanNotAllowed(`wildcard names are not allowed by the server profile: "${raw}"`);
   const labels = name.split('.');
-  if (name.length > 253 || labels.length < 2 || !labels.every((label) => LABEL.test(label))) {
+  return name.length <= 253 && labels.length >= 2 && labels.every((label) => LABEL.test(label));
+}
+
+function checkHostName(raw: string): string {
+  if (raw.startsWith('*.')) throw Errors.sanNotAllowed(`wildcard names are not allowed by the server profile: "${raw}"`);
+  if (!isHostName(raw)) {
     throw Errors.sanNotAllowed('DNS names must be fully qualified host names of letters, digits and hyphens');
   }
-  return name;
+  return raw.toLowerCase();
 }
