@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { LogLevel } from '@nestjs/common';
+import { ConsoleLogger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
@@ -13,6 +13,16 @@ import { MetricsService } from './metrics/metrics.service';
 import { buildOpenApiDocument } from './openapi';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Nest's start-up chatter (one line per module and route) is noise in an operator's log; warnings still show. */
+const STARTUP_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
+
+class ServiceLogger extends ConsoleLogger {
+  override log(message: unknown, context?: string): void {
+    if (context && STARTUP_CONTEXTS.has(context)) return;
+    super.log(message, context);
+  }
+}
 
 const LOG_LEVELS: Record<AppConfig['logLevel'], LogLevel[] | false> = {
   debug: ['debug', 'log', 'warn', 'error', 'fatal'],
@@ -35,8 +45,7 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, {
-    logger: LOG_LEVELS[config.logLevel],
-    bufferLogs: false,
+    logger: LOG_LEVELS[config.logLevel] === false ? false : new ServiceLogger({ logLevels: LOG_LEVELS[config.logLevel] || [] }),
   });
   app.useGlobalPipes(validationPipe);
   app.enableShutdownHooks();
