@@ -28,11 +28,7 @@ export class AuthoritiesController {
   @ApiSecured()
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
   async createAuthority(@Ctx() ctx: RequestContext, @Body() body: CreateAuthorityDto): Promise<AuthorityDto> {
-    const created = await this.authorities.create(ctx, {
-      ...body,
-      keyBackend: body.keyBackend ?? 'local',
-      keySpec: body.keySpec ?? 'EC_P256',
-    });
+    const created = await this.authorities.create(ctx, { ...body, keyBackend: body.keyBackend ?? 'local' });
     return { ...(await this.view(created)), validityClamped: created.validityClamped };
   }
 

@@ -50,7 +50,7 @@ export class CreateAuthorityDto {
   @IsOptional() @IsIn(KEY_BACKENDS)
   keyBackend?: KeyBackend;
 
-  @ApiPropertyOptional({ enum: KEY_SPECS, default: 'EC_P256' })
+  @ApiPropertyOptional({ enum: KEY_SPECS, description: 'Default EC_P256. With kmsKeyId, optional: when given it must match the adopted key.' })
   @IsOptional() @IsIn(KEY_SPECS)
   keySpec?: KeySpec;
 

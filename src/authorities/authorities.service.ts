@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { KeyUsageFlags, Name } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
@@ -10,7 +10,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { decodeCursor, encodeCursor } from '../common/cursor';
 import { Errors } from '../common/errors';
 import { Transactions } from '../database/transactions';
-import { KeyManagers, Signer } from '../keys/key-manager';
+import { CreatedKey, KeyManager, KeyManagers, Signer } from '../keys/key-manager';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 import { fingerprint, parseCertificate, signCertificate } from '../pki/certificate';
 import { pemEncode } from '../pki/der';
@@ -34,7 +34,8 @@ export interface CreateAuthorityInput {
   type: AuthorityType;
   parentId?: string;
   keyBackend: KeyBackend;
-  keySpec: KeySpec;
+  /** Defaults to EC_P256 for new keys; for an adopted key it must match the key when given. */
+  keySpec?: KeySpec;
   kmsKeyId?: string;
   subject: SubjectFields;
   validityDays?: number;
@@ -56,6 +57,7 @@ const DAY_MS = 86_400_000;
 
 @Injectable()
 export class AuthoritiesService {
+  private readonly logger = new Logger('Authorities');
   private readonly parsed = new Map<string, { name: Name; keyId: Buffer; chain: Buffer[] }>();
 
   constructor(
@@ -91,8 +93,35 @@ export class AuthoritiesService {
     const notBefore = parent && new Date(parent.authority.notBefore) > backdated ? new Date(parent.authority.notBefore) : backdated;
     const id = randomUUID();
     const keyManager = this.keys.get(input.keyBackend);
-    const key = await keyManager.createKey(input.keySpec, `fleet-pki authority ${id} (${input.name})`);
-    const ownSigner = await keyManager.signer(key.keyRef, input.keySpec);
+    const key = input.kmsKeyId !== undefined ? await this.adoptKey(keyManager, input.kmsKeyId, input.keySpec) : await keyManager.createKey({ spec: input.keySpec ?? 'EC_P256', authorityId: id, label: `fleet-pki authority ${id} (${input.name})` });
+    try {
+      return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, notBefore, notAfter, now, validityClamped });
+    } catch (err) {
+      // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's).
+      if (input.kmsKeyId === undefined) {
+        await keyManager.discardKey(key.keyRef).catch((cleanupError: unknown) => {
+          this.logger.warn(`could not discard the key of unstored authority ${id}: ${(cleanupError as Error).message}`);
+        });
+      }
+      throw err;
+    }
+  }
+
+  private async certifyAndStore(
+    ctx: RequestContext,
+    args: {
+      id: string;
+      input: CreateAuthorityInput;
+      key: CreatedKey;
+      parent: Issuer | undefined;
+      pathLength: number | null;
+      notBefore: Date;
+      notAfter: Date;
+      now: Date;
+      validityClamped: boolean;
+    },
+  ): Promise<Authority & { validityClamped: boolean }> {
+    const { id, input, key, parent, pathLength, notBefore, notAfter, now, validityClamped } = args;
     const ownKeyId = keyIdentifier(key.publicKeySpki);
     const subjectName = buildName(input.subject);
 
@@ -104,6 +133,8 @@ export class AuthoritiesService {
         authorityInfoAccess(this.urls.caCertificate(parent.authority.id)),
       );
     }
+    // A root signs itself, which is also the proof that its new key signs; an intermediate's parent signs it.
+    const issuerKey = parent ? parent.signer : await this.keys.get(input.keyBackend).signer(key.keyRef, key.spec);
     const serial = randomSerial();
     const der = await signCertificate(
       {
@@ -111,11 +142,11 @@ export class AuthoritiesService {
         issuer: parent ? parent.name : subjectName,
         subject: subjectName,
         subjectPublicKeyInfo: key.publicKeySpki,
-        notBefore: notBefore,
+        notBefore,
         notAfter,
         extensions,
       },
-      parent ? parent.signer : ownSigner,
+      issuerKey,
     );
 
     const authority: Authority = {
@@ -125,7 +156,7 @@ export class AuthoritiesService {
       parentId: parent?.authority.id ?? null,
       status: 'active',
       keyBackend: input.keyBackend,
-      keySpec: input.keySpec,
+      keySpec: key.spec,
       keyRef: key.keyRef,
       publicKeySha256: createHash('sha256').update(key.publicKeySpki).digest('hex'),
       subject: formatName(input.subject),
@@ -159,6 +190,18 @@ export class AuthoritiesService {
       });
     });
     return { ...authority, validityClamped };
+  }
+
+  /** An existing KMS key for a new authority: its spec must be the one asked for, and no authority may hold it yet. */
+  private async adoptKey(keyManager: KeyManager, externalId: string, expectedSpec: KeySpec | undefined): Promise<CreatedKey> {
+    const key = await keyManager.adoptKey(externalId);
+    if (expectedSpec !== undefined && key.spec !== expectedSpec) {
+      throw Errors.keySpecMismatch(`KMS key ${externalId} is ${key.spec}, not ${expectedSpec}`);
+    }
+    if (await this.repository.isAuthorityKey(createHash('sha256').update(key.publicKeySpki).digest('hex'))) {
+      throw Errors.authorityKeyInUse(`KMS key ${externalId} already belongs to an authority`);
+    }
+    return key;
   }
 
   async get(id: string): Promise<Authority> {

@@ -36,6 +36,10 @@ export const Errors = {
   pathLengthExceeded: make('PATH_LENGTH_EXCEEDED', 422),
   parentRequired: make('PARENT_AUTHORITY_REQUIRED', 422),
   keyBackendNotConfigured: make('KEY_BACKEND_NOT_CONFIGURED', 422),
+  keySpecMismatch: make('KEY_SPEC_MISMATCH', 422),
+  kmsKeyNotSuitable: make('KMS_KEY_NOT_SUITABLE', 422),
+  authorityKeyInUse: make('AUTHORITY_KEY_IN_USE', 409),
+  authorityKeyUnusable: make('AUTHORITY_KEY_UNUSABLE', 409),
   authorityNotFound: make('AUTHORITY_NOT_FOUND', 404),
   authorityNotActive: make('AUTHORITY_NOT_ACTIVE', 409),
   authorityExpired: make('AUTHORITY_EXPIRED', 409),
@@ -48,6 +52,7 @@ export const Errors = {
   payloadTooLarge: make('PAYLOAD_TOO_LARGE', 413),
   unsupportedMediaType: make('UNSUPPORTED_MEDIA_TYPE', 415),
   keyBackendUnavailable: make('KEY_BACKEND_UNAVAILABLE', 503),
+  keyBackendThrottled: make('KEY_BACKEND_THROTTLED', 503),
   notReady: make('NOT_READY', 503),
   internal: make('INTERNAL_ERROR', 500),
 } as const;

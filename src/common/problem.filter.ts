@@ -61,6 +61,7 @@ export class ProblemFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     const body = toProblem(error, request?.id ? String(request.id) : undefined, this.logger);
     if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
+    if (typeof body.retryAfterSeconds === 'number') void reply.header('Retry-After', String(body.retryAfterSeconds));
     void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
   }
 }

@@ -38,10 +38,26 @@ export interface AppConfig {
   auth: {
     bootstrapAdminKey?: string;
   };
+  /** The aws-kms key backend; absent when no AWS region is configured. */
+  kms?: KmsConfig;
   bodyLimitBytes: number;
   /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
   trustProxy: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export interface KmsConfig {
+  region: string;
+  /** Endpoint override (AWS_ENDPOINT_URL_KMS), e.g. the local stand-in. */
+  endpoint?: string;
+  requestTimeoutMs: number;
+  maxAttempts: number;
+  retryMode: 'adaptive' | 'standard';
+  /** Signatures in flight per KMS key at most; more wait their turn, so a burst cannot drown KMS. */
+  maxConcurrencyPerKey: number;
+  aliasPrefix: string;
+  /** How long /readyz trusts a DescribeKey answer. */
+  readyCacheSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -120,6 +136,39 @@ function parsePublicBaseUrl(env: Env, port: number): string {
   return raw.replace(/\/+$/, '');
 }
 
+function parseKms(env: Env): KmsConfig | undefined {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  if (!region) {
+    if (env.AWS_ENDPOINT_URL_KMS) throw new ConfigError('AWS_REGION', 'must be set when AWS_ENDPOINT_URL_KMS is');
+    return undefined;
+  }
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new ConfigError(env.AWS_REGION ? 'AWS_REGION' : 'AWS_DEFAULT_REGION', `is not an AWS region: "${region}"`);
+  const endpoint = env.AWS_ENDPOINT_URL_KMS || undefined;
+  if (endpoint !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(endpoint);
+    } catch {
+      throw new ConfigError('AWS_ENDPOINT_URL_KMS', `is not a valid URL: "${endpoint}"`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError('AWS_ENDPOINT_URL_KMS', 'must be an http:// or https:// URL');
+  }
+  const aliasPrefix = env.KMS_ALIAS_PREFIX || 'alias/fleet-pki/';
+  if (!/^alias\/[a-zA-Z0-9/_-]{0,200}$/.test(aliasPrefix) || aliasPrefix.startsWith('alias/aws/')) {
+    throw new ConfigError('KMS_ALIAS_PREFIX', 'must start with alias/ (not alias/aws/) and use only letters, digits, /, _ and -');
+  }
+  return {
+    region,
+    endpoint,
+    requestTimeoutMs: integer(env, 'KMS_REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
+    maxAttempts: integer(env, 'KMS_MAX_ATTEMPTS', 8, 1, 20),
+    retryMode: oneOf(env, 'KMS_RETRY_MODE', ['adaptive', 'standard'] as const, 'adaptive'),
+    maxConcurrencyPerKey: integer(env, 'KMS_MAX_CONCURRENCY_PER_KEY', 32, 1, 1000),
+    aliasPrefix,
+    readyCacheSeconds: integer(env, 'KMS_READY_CACHE_SECONDS', 30, 0, 3600),
+  };
+}
+
 /** API keys look like `fpk_<12 hex>.<43 base64url>`; the part before the dot is public. */
 export const API_KEY_PATTERN = /^fpk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 
@@ -146,6 +195,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     issuance: { backdateSeconds: integer(env, 'ISSUANCE_BACKDATE_SECONDS', 300, 0, 86400) },
     crl: { validitySeconds: crlValidity, refreshBeforeSeconds: crlRefresh },
     auth: { bootstrapAdminKey },
+    kms: parseKms(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

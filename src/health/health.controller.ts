@@ -3,13 +3,14 @@ import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagg
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/auth.decorators';
 import { ApiProblems } from '../common/openapi';
-import { Errors } from '../common/errors';
+import { AuthorityRepository } from '../authorities/authority.repository';
+import { DomainError, Errors } from '../common/errors';
 import { KeyManagers } from '../keys/key-manager';
 import { MetricsService } from '../metrics/metrics.service';
 
 export class HealthDto {
   @ApiProperty({ example: 'ok' }) status: string;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, example: { database: 'ok', 'keys:local': 'ok' } })
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, example: { database: 'ok', 'authority:6c4e9db1-4762-4f1a-b415-2a7f2406bd17': 'ok' } })
   checks: Record<string, string>;
 }
 
@@ -19,6 +20,7 @@ export class HealthController {
   constructor(
     private readonly dataSource: DataSource,
     private readonly keys: KeyManagers,
+    private readonly authorities: AuthorityRepository,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -33,8 +35,8 @@ export class HealthController {
   @Get('readyz')
   @Public()
   @ApiOperation({
-    summary: 'Readiness: database and key backends reachable',
-    description: 'Public. Answers 503 NOT_READY, with the state of each check, when the database or a key backend is not usable.',
+    summary: 'Readiness: database reachable, every active authority key able to sign',
+    description: 'Public. Answers 503 NOT_READY, with the state of each check, when the database or an active authority’s key (local or AWS KMS) is not usable.',
   })
   @ApiOkResponse({ type: HealthDto, description: 'Every check passed' })
   @ApiProblems(503)
@@ -46,12 +48,16 @@ export class HealthController {
     } catch {
       checks.database = 'unreachable';
     }
-    for (const manager of this.keys.all()) {
-      try {
-        await manager.checkReady();
-        checks[`keys:${manager.backend}`] = 'ok';
-      } catch {
-        checks[`keys:${manager.backend}`] = 'unavailable';
+    if (checks.database === 'ok') {
+      // Every active authority's key must be able to sign (local: decrypts; KMS: DescribeKey, cached briefly).
+      for (const authority of await this.authorities.listAll()) {
+        if (authority.status !== 'active') continue;
+        try {
+          await this.keys.get(authority.keyBackend).checkKey(authority.keyRef, authority.keySpec);
+          checks[`authority:${authority.id}`] = 'ok';
+        } catch (err) {
+          checks[`authority:${authority.id}`] = `${authority.keyBackend} key ${err instanceof DomainError ? err.code : 'failing'}`;
+        }
       }
     }
     const failed = Object.entries(checks).filter(([, state]) => state !== 'ok');

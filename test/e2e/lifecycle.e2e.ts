@@ -1,15 +1,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { KeyBackend } from '../../src/keys/key-spec';
+import { KmsStandIn } from '../support/kms-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, binaryBody, drivers, startTestApp, TestApp } from '../support/test-app';
 
+const BACKENDS: { root: KeyBackend; intermediate: KeyBackend }[] = [
+  { root: 'local', intermediate: 'local' },
+  { root: 'aws-kms', intermediate: 'aws-kms' },
+  { root: 'aws-kms', intermediate: 'local' },
+  { root: 'local', intermediate: 'aws-kms' },
+];
+
 /**
- * The core flow on each database driver, checked with openssl: root → intermediate → device certificate,
- * revoke, CRL. Same code for SQLite and PostgreSQL.
+ * The core flow on each database driver and each key backend mix, checked with openssl: root →
+ * intermediate → device certificate, revoke, CRL. Same code for SQLite and PostgreSQL, local keys and
+ * AWS KMS (the real SDK against the wire-level stand-in).
  */
-for (const { driver, skip } of drivers()) {
-  describe(`certificate lifecycle on ${driver}`, { skip }, () => {
+for (const { driver, skip } of drivers())
+for (const backends of BACKENDS) {
+  describe(`certificate lifecycle on ${driver}, root on ${backends.root}, intermediate on ${backends.intermediate}`, { skip }, () => {
     let t: TestApp;
+    let kms: KmsStandIn;
     const ssl = new OpenSslWorkspace();
     let root: { id: string; certificatePem: string };
     let intermediate: { id: string; certificatePem: string; chainPem: string };
@@ -17,10 +29,12 @@ for (const { driver, skip } of drivers()) {
     let csr: { csrPem: string; keyFile: string };
 
     before(async () => {
-      t = await startTestApp(driver);
+      kms = await new KmsStandIn().start();
+      t = await startTestApp(driver, { kms });
     });
     after(async () => {
       await t?.close();
+      await kms?.stop();
       ssl.cleanup();
     });
 
@@ -28,6 +42,7 @@ for (const { driver, skip } of drivers()) {
       const res = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({
         name: 'Acme Root',
         type: 'root',
+        keyBackend: backends.root,
         keySpec: 'EC_P384',
         subject: { commonName: 'Acme Root CA', organization: 'Acme', country: 'US' },
         pathLength: 1,
@@ -35,6 +50,7 @@ for (const { driver, skip } of drivers()) {
       assert.equal(res.status, 201, JSON.stringify(res.body));
       root = res.body;
       assert.equal(res.body.status, 'active');
+      assert.equal(res.body.keyBackend, backends.root);
       assert.match(res.body.fingerprint, /^[0-9a-f]{64}$/);
       const text = ssl.text(root.certificatePem);
       assert.match(text, /CA:TRUE, pathlen:1/);
@@ -48,12 +64,14 @@ for (const { driver, skip } of drivers()) {
         name: 'Acme Devices',
         type: 'intermediate',
         parentId: root.id,
+        keyBackend: backends.intermediate,
         keySpec: 'EC_P256',
         subject: { commonName: 'Acme Device CA', organization: 'Acme' },
       });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       intermediate = res.body;
       assert.equal(res.body.pathLength, 0);
+      assert.equal(res.body.keyBackend, backends.intermediate);
       assert.equal(intermediate.chainPem, intermediate.certificatePem + root.certificatePem);
       const text = ssl.text(intermediate.certificatePem);
       assert.match(text, /CA:TRUE, pathlen:0/);
@@ -201,6 +219,14 @@ for (const { driver, skip } of drivers()) {
         assert.ok(actions.includes(action), `audit has ${action}`);
       }
       assert.equal(verify.body.checked, actions.length);
+    });
+
+    it('calls KMS only to make keys and to sign: the public key is read once per key', () => {
+      const kmsCas = [backends.root, backends.intermediate].filter((b) => b === 'aws-kms').length;
+      assert.equal(kms.calls.get('CreateKey') ?? 0, kmsCas);
+      assert.equal(kms.calls.get('GetPublicKey') ?? 0, kmsCas);
+      if (kmsCas > 0) assert.ok((kms.calls.get('Sign') ?? 0) >= 2, 'certificates and CRLs were signed in KMS');
+      else assert.equal(kms.calls.get('Sign') ?? 0, 0);
     });
 
     async function fetchCrl(authorityId: string): Promise<Buffer> {

@@ -10,6 +10,7 @@ import { generateApiKey } from '../../src/auth/api-key-secret';
 import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { AppConfig, loadConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
+import { KmsStandIn } from './kms-standin';
 
 export type Driver = 'sqlite' | 'postgres';
 
@@ -32,8 +33,18 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+// The real AWS SDK runs in tests, always against local stand-ins: give it throw-away credentials so its
+// default chain never looks further (instance metadata, profiles).
+process.env.AWS_ACCESS_KEY_ID = 'AKIAFLEETPKITEST0000';
+process.env.AWS_SECRET_ACCESS_KEY = 'fleet-pki-test-secret';
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+delete process.env.AWS_PROFILE;
+delete process.env.AWS_SESSION_TOKEN;
+
 export interface TestAppOptions {
   env?: Record<string, string>;
+  /** Configure the aws-kms backend against this stand-in. */
+  kms?: KmsStandIn;
   clock?: Clock;
   /** Share a database with another test app (a second replica); the caller drops it. */
   sharedDatabase?: TemporaryDatabase;
@@ -62,6 +73,7 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
     DATA_DIR: dataDir,
     LOG_LEVEL: 'error',
     FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
+    ...(options.kms ? { AWS_REGION: options.kms.region, AWS_ENDPOINT_URL_KMS: options.kms.endpoint } : {}),
     ...env,
   });
   const config: AppConfig = { ...base, database: db.config };

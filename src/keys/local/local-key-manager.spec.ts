@@ -58,7 +58,7 @@ describe('LocalKeyManager', () => {
   for (const { spec, type, detail } of specs) {
     it(`creates a ${spec} key whose signer makes signatures that verify with its public key`, async () => {
       const { keys } = setup();
-      const created = await keys.createKey(spec, 'test CA');
+      const created = await keys.createKey({ spec, label: 'test CA', authorityId: 'test-authority' });
       const publicKey = createPublicKey({ key: created.publicKeySpki, format: 'der', type: 'spki' });
       assert.equal(publicKey.asymmetricKeyType, type);
       for (const [name, value] of Object.entries(detail)) {
@@ -76,7 +76,7 @@ describe('LocalKeyManager', () => {
 
   it('stores the private key sealed, never as PKCS #8 plaintext, with the public key, label and creation time', async () => {
     const { keys, table } = setup();
-    const created = await keys.createKey('EC_P256', 'x'.repeat(300));
+    const created = await keys.createKey({ spec: 'EC_P256', label: 'x'.repeat(300), authorityId: 'test-authority' });
     const row = table.rows.get(created.keyRef);
     assert.ok(row);
     assert.equal(row.keySpec, 'EC_P256');
@@ -92,29 +92,29 @@ describe('LocalKeyManager', () => {
 
   it('hands out one signer per key reference', async () => {
     const { keys } = setup();
-    const created = await keys.createKey('EC_P256', 'cached');
+    const created = await keys.createKey({ spec: 'EC_P256', label: 'cached', authorityId: 'test-authority' });
     assert.equal(keys.signer(created.keyRef, 'EC_P256'), keys.signer(created.keyRef, 'EC_P256'));
   });
 
   it('refuses to sign with a different master key, naming FLEET_PKI_MASTER_KEY', async () => {
     const { keys, table } = setup();
-    const created = await keys.createKey('EC_P256', 'k');
+    const created = await keys.createKey({ spec: 'EC_P256', label: 'k', authorityId: 'test-authority' });
     const other = new LocalKeyManager(randomBytes(32), table.asTransactions(), clock);
     await expectUnavailable(other.signer(created.keyRef, 'EC_P256'), /cannot decrypt CA keys: wrong FLEET_PKI_MASTER_KEY\?/);
-    await expectUnavailable(other.checkReady(), /wrong FLEET_PKI_MASTER_KEY/);
+    await expectUnavailable(other.checkKey(created.keyRef, 'EC_P256'), /wrong FLEET_PKI_MASTER_KEY/);
   });
 
   it('refuses a sealed key moved to another row (the key id is bound as AAD)', async () => {
     const { keys, table } = setup();
-    const a = await keys.createKey('EC_P256', 'a');
-    const b = await keys.createKey('EC_P256', 'b');
+    const a = await keys.createKey({ spec: 'EC_P256', label: 'a', authorityId: 'test-authority' });
+    const b = await keys.createKey({ spec: 'EC_P256', label: 'b', authorityId: 'test-authority' });
     table.rows.get(b.keyRef)!.ciphertext = table.rows.get(a.keyRef)!.ciphertext;
     await expectUnavailable(keys.signer(b.keyRef, 'EC_P256'), /cannot decrypt/);
   });
 
   it('refuses a tampered ciphertext', async () => {
     const { keys, table } = setup();
-    const created = await keys.createKey('EC_P256', 'k');
+    const created = await keys.createKey({ spec: 'EC_P256', label: 'k', authorityId: 'test-authority' });
     const row = table.rows.get(created.keyRef)!;
     const bytes = Buffer.from(row.ciphertext, 'base64');
     bytes[bytes.length - 1] ^= 0x01;
@@ -124,13 +124,13 @@ describe('LocalKeyManager', () => {
 
   it('refuses a key reference whose recorded spec differs', async () => {
     const { keys } = setup();
-    const created = await keys.createKey('EC_P256', 'k');
+    const created = await keys.createKey({ spec: 'EC_P256', label: 'k', authorityId: 'test-authority' });
     await expectUnavailable(keys.signer(created.keyRef, 'EC_P384'), /does not match its recorded spec/);
   });
 
   it('reports a missing key, and does not cache the failure', async () => {
     const { keys, table } = setup();
-    const created = await keys.createKey('EC_P256', 'k');
+    const created = await keys.createKey({ spec: 'EC_P256', label: 'k', authorityId: 'test-authority' });
     const row = table.rows.get(created.keyRef)!;
     table.rows.delete(created.keyRef);
     await expectUnavailable(keys.signer(created.keyRef, 'EC_P256'), /missing from the local key store/);
@@ -139,16 +139,15 @@ describe('LocalKeyManager', () => {
     assert.equal(signer.algorithm, 'ECDSA_SHA_256');
   });
 
-  it('is ready with an empty key store, and with keys it can decrypt', async () => {
+  it('reports a key it can decrypt as ready', async () => {
     const { keys } = setup();
-    await keys.checkReady();
-    await keys.createKey('EC_P256', 'k');
-    await keys.checkReady();
+    const created = await keys.createKey({ spec: 'EC_P256', label: 'k', authorityId: 'test-authority' });
+    await keys.checkKey(created.keyRef, 'EC_P256');
   });
 
   it('gives every key its own reference and IV', async () => {
     const { keys, table } = setup();
-    const refs = await Promise.all([1, 2, 3].map((i) => keys.createKey('EC_P256', `k${i}`)));
+    const refs = await Promise.all([1, 2, 3].map((i) => keys.createKey({ spec: 'EC_P256', label: `k${i}`, authorityId: 'test-authority' })));
     assert.equal(new Set(refs.map((r) => r.keyRef)).size, 3);
     const ivs = [...table.rows.values()].map((row) => Buffer.from(row.ciphertext, 'base64').subarray(0, 12).toString('hex'));
     assert.equal(new Set(ivs).size, 3);

@@ -5,7 +5,7 @@ import { Errors } from '../../common/errors';
 import { LocalKeyEntity } from '../../database/entities';
 import { TypeOrmTransactions } from '../../database/transactions';
 import { digestOf } from '../../pki/signing';
-import { CreatedKey, KeyManager, Signer } from '../key-manager';
+import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -43,7 +43,7 @@ export class LocalKeyManager extends KeyManager {
     super();
   }
 
-  async createKey(spec: KeySpec, label: string): Promise<CreatedKey> {
+  async createKey({ spec, label }: NewKeyRequest): Promise<CreatedKey> {
     const [type, options] = keyPairOptions(spec);
     const { publicKey, privateKey } = await generateKeyPairAsync(type as 'ec', options as { namedCurve: string });
     const id = randomUUID();
@@ -59,7 +59,16 @@ export class LocalKeyManager extends KeyManager {
     };
     pkcs8.fill(0);
     await this.db.manager().insert(LocalKeyEntity, row);
-    return { keyRef: id, publicKeySpki: spki };
+    return { keyRef: id, spec, publicKeySpki: spki };
+  }
+
+  async adoptKey(): Promise<CreatedKey> {
+    throw Errors.validation('kmsKeyId applies only to keyBackend "aws-kms"; local keys are always generated here');
+  }
+
+  async discardKey(keyRef: string): Promise<void> {
+    this.signers.delete(keyRef);
+    await this.db.manager().delete(LocalKeyEntity, { id: keyRef });
   }
 
   signer(keyRef: string, spec: KeySpec): Promise<Signer> {
@@ -72,9 +81,9 @@ export class LocalKeyManager extends KeyManager {
     return signer;
   }
 
-  async checkReady(): Promise<void> {
-    const sample = await this.db.manager().findOne(LocalKeyEntity, { where: {}, order: { createdAt: 'ASC' } });
-    if (sample) this.unseal(sample.id, sample.ciphertext);
+  /** The key decrypts under the master key (done once; the signer is cached). */
+  async checkKey(keyRef: string, spec: KeySpec): Promise<void> {
+    await this.signer(keyRef, spec);
   }
 
   private async loadSigner(keyRef: string, spec: KeySpec): Promise<Signer> {

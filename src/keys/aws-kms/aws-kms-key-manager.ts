@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { Logger } from '@nestjs/common';
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  GetPublicKeyCommand,
+  KeySpec as KmsKeySpec,
+  KMSClient,
+  ScheduleKeyDeletionCommand,
+  SignCommand,
+} from '@aws-sdk/client-kms';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { Clock } from '../../common/clock';
+import { DomainError, Errors } from '../../common/errors';
+import { Semaphore } from '../../common/semaphore';
+import { KmsConfig } from '../../config/config';
+import { digestOf } from '../../pki/signing';
+import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
+import { KeySpec, signingAlgorithmFor } from '../key-spec';
+import { kmsDomainError } from './kms-errors';
+
+const TO_KMS: Record<KeySpec, KmsKeySpec> = {
+  EC_P256: 'ECC_NIST_P256',
+  EC_P384: 'ECC_NIST_P384',
+  RSA_2048: 'RSA_2048',
+  RSA_3072: 'RSA_3072',
+  RSA_4096: 'RSA_4096',
+};
+const FROM_KMS = Object.fromEntries(Object.entries(TO_KMS).map(([ours, theirs]) => [theirs, ours])) as Record<string, KeySpec>;
+
+export const AUTHORITY_TAG = 'fleet-pki:authority-id';
+
+export function kmsClient(config: KmsConfig): KMSClient {
+  const agentOptions = { keepAlive: true, maxSockets: 256 };
+  return new KMSClient({
+    region: config.region,
+    endpoint: config.endpoint,
+    maxAttempts: config.maxAttempts,
+    retryMode: config.retryMode,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: Math.min(config.requestTimeoutMs, 3000),
+      requestTimeout: config.requestTimeoutMs,
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+    }),
+  });
+}
+
+/**
+ * The aws-kms key backend. Private keys are made in KMS (KeyUsage SIGN_VERIFY) and never leave it: we keep
+ * the key ARN and the public key, and send KMS only SHA-2 digests to sign (MessageType DIGEST). KMS returns
+ * ECDSA signatures as DER and RSA ones as PKCS #1 bytes, exactly what X.509 needs.
+ */
+export class AwsKmsKeyManager extends KeyManager {
+  readonly backend = 'aws-kms' as const;
+  private readonly logger = new Logger('KMS');
+  private readonly signers = new Map<string, Promise<Signer>>();
+  private readonly limits = new Map<string, Semaphore>();
+  private readonly readiness = new Map<string, { checkedAt: number; error?: DomainError }>();
+
+  constructor(
+    private readonly client: KMSClient,
+    private readonly config: KmsConfig,
+    private readonly clock: Clock,
+  ) {
+    super();
+  }
+
+  async createKey({ spec, authorityId, label }: NewKeyRequest): Promise<CreatedKey> {
+    const created = await this.call('(new key)', () =>
+      this.client.send(
+        new CreateKeyCommand({
+          KeyUsage: 'SIGN_VERIFY',
+          KeySpec: TO_KMS[spec],
+          Description: label.slice(0, 8192),
+          Tags: [{ TagKey: AUTHORITY_TAG, TagValue: authorityId }],
+        }),
+      ),
+    );
+    const keyRef = created.KeyMetadata?.Arn;
+    if (!keyRef) throw Errors.keyBackendUnavailable('AWS KMS CreateKey returned no key ARN');
+    try {
+      await this.call(keyRef, () => this.client.send(new CreateAliasCommand({ AliasName: `${this.config.aliasPrefix}${authorityId}`, TargetKeyId: keyRef })));
+      const publicKeySpki = await this.publicKey(keyRef, spec);
+      this.signers.set(keyRef, Promise.resolve(this.makeSigner(keyRef, spec, publicKeySpki)));
+      return { keyRef, spec, publicKeySpki };
+    } catch (err) {
+      await this.discardKey(keyRef).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async adoptKey(externalId: string): Promise<CreatedKey> {
+    const described = await this.call(externalId, () => this.client.send(new DescribeKeyCommand({ KeyId: externalId })));
+    const metadata = described.KeyMetadata;
+    if (!metadata?.Arn) throw Errors.keyBackendUnavailable('AWS KMS DescribeKey returned no key metadata');
+    if (metadata.KeyUsage !== 'SIGN_VERIFY') {
+      throw Errors.kmsKeyNotSuitable(`KMS key ${externalId} has KeyUsage ${metadata.KeyUsage}; a CA key needs SIGN_VERIFY`);
+    }
+    const spec = FROM_KMS[metadata.KeySpec ?? ''];
+    if (!spec) throw Errors.kmsKeyNotSuitable(`KMS key ${externalId} is ${metadata.KeySpec}; use one of ${Object.values(TO_KMS).join(', ')}`);
+    if (metadata.KeyState !== 'Enabled') {
+      throw Errors.authorityKeyUnusable(`KMS key ${externalId} is ${metadata.KeyState}; enable it first`);
+    }
+    const publicKeySpki = await this.publicKey(metadata.Arn, spec);
+    this.signers.set(metadata.Arn, Promise.resolve(this.makeSigner(metadata.Arn, spec, publicKeySpki)));
+    return { keyRef: metadata.Arn, spec, publicKeySpki };
+  }
+
+  async discardKey(keyRef: string): Promise<void> {
+    this.signers.delete(keyRef);
+    await this.call(keyRef, () => this.client.send(new ScheduleKeyDeletionCommand({ KeyId: keyRef, PendingWindowInDays: 7 })));
+  }
+
+  signer(keyRef: string, spec: KeySpec): Promise<Signer> {
+    let signer = this.signers.get(keyRef);
+    if (!signer) {
+      signer = this.loadSigner(keyRef, spec);
+      this.signers.set(keyRef, signer);
+      signer.catch(() => this.signers.delete(keyRef));
+    }
+    return signer;
+  }
+
+  /** DescribeKey, trusted for KMS_READY_CACHE_SECONDS, so /readyz does not cost a KMS call per probe. */
+  async checkKey(keyRef: string): Promise<void> {
+    const now = this.clock.now().getTime();
+    const cached = this.readiness.get(keyRef);
+    if (!cached || now - cached.checkedAt >= this.config.readyCacheSeconds * 1000) {
+      let error: DomainError | undefined;
+      try {
+        const described = await this.call(keyRef, () => this.client.send(new DescribeKeyCommand({ KeyId: keyRef })));
+        if (described.KeyMetadata?.KeyState !== 'Enabled') {
+          error = Errors.authorityKeyUnusable(`KMS key is ${described.KeyMetadata?.KeyState ?? 'in an unknown state'}`);
+        }
+      } catch (err) {
+        error = err instanceof DomainError ? err : Errors.keyBackendUnavailable('AWS KMS is unreachable');
+      }
+      this.readiness.set(keyRef, { checkedAt: now, error });
+    }
+    const error = this.readiness.get(keyRef)!.error;
+    if (error) throw error;
+  }
+
+  private async loadSigner(keyRef: string, spec: KeySpec): Promise<Signer> {
+    return this.makeSigner(keyRef, spec, await this.publicKey(keyRef, spec));
+  }
+
+  private makeSigner(keyRef: string, spec: KeySpec, spki: Buffer): Signer {
+    const algorithm = signingAlgorithmFor(spec);
+    const digest = digestOf(algorithm);
+    let limit = this.limits.get(keyRef);
+    if (!limit) {
+      limit = new Semaphore(this.config.maxConcurrencyPerKey);
+      this.limits.set(keyRef, limit);
+    }
+    const semaphore = limit;
+    return {
+      algorithm,
+      publicKeySpki: () => spki,
+      sign: async (data: Buffer) => {
+        const message = createHash(digest).update(data).digest();
+        const result = await semaphore.run(() =>
+          this.call(keyRef, () =>
+            this.client.send(new SignCommand({ KeyId: keyRef, Message: message, MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
+          ),
+        );
+        if (!result.Signature) throw Errors.keyBackendUnavailable('AWS KMS Sign returned no signature');
+        return Buffer.from(result.Signature);
+      },
+    };
+  }
+
+  /** GetPublicKey (SPKI DER), checked against the spec we expect; done once per key and cached with the signer. */
+  private async publicKey(keyRef: string, spec: KeySpec): Promise<Buffer> {
+    const result = await this.call(keyRef, () => this.client.send(new GetPublicKeyCommand({ KeyId: keyRef })));
+    if (!result.PublicKey) throw Errors.keyBackendUnavailable('AWS KMS GetPublicKey returned no key');
+    if (result.KeySpec !== TO_KMS[spec]) {
+      throw Errors.authorityKeyUnusable(`KMS key is ${result.KeySpec}, but the authority records ${TO_KMS[spec]}`);
+    }
+    if (result.KeyUsage !== 'SIGN_VERIFY') throw Errors.authorityKeyUnusable(`KMS key usage is ${result.KeyUsage}, not SIGN_VERIFY`);
+    return Buffer.from(result.PublicKey);
+  }
+
+  /** Runs one SDK call (retried by the SDK: adaptive mode, KMS_MAX_ATTEMPTS) and maps what is left to a DomainError. */
+  private async call<T>(keyRef: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (err instanceof DomainError) throw err;
+      const mapped = kmsDomainError(err, keyRef);
+      this.logger.warn(`KMS call for ${keyRef} failed after retries: ${(err as Error).name}: ${(err as Error).message} → ${mapped.code}`);
+      throw mapped;
+    }
+  }
+}
