@@ -53,6 +53,8 @@ export interface KmsConfig {
   requestTimeoutMs: number;
   maxAttempts: number;
   retryMode: 'adaptive' | 'standard';
+  /** Adaptive mode never slows below this many KMS requests per second (per process). */
+  adaptiveMinTps: number;
   /** Signatures in flight per KMS key at most; more wait their turn, so a burst cannot drown KMS. */
   maxConcurrencyPerKey: number;
   aliasPrefix: string;
@@ -163,6 +165,7 @@ function parseKms(env: Env): KmsConfig | undefined {
     requestTimeoutMs: integer(env, 'KMS_REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
     maxAttempts: integer(env, 'KMS_MAX_ATTEMPTS', 8, 1, 20),
     retryMode: oneOf(env, 'KMS_RETRY_MODE', ['adaptive', 'standard'] as const, 'adaptive'),
+    adaptiveMinTps: integer(env, 'KMS_ADAPTIVE_MIN_TPS', 20, 1, 10_000),
     maxConcurrencyPerKey: integer(env, 'KMS_MAX_CONCURRENCY_PER_KEY', 32, 1, 1000),
     aliasPrefix,
     readyCacheSeconds: integer(env, 'KMS_READY_CACHE_SECONDS', 30, 0, 3600),

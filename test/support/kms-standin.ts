@@ -78,6 +78,8 @@ export class KmsStandIn {
   /** Calls by operation, including refused ones (for tests and benchmarks). */
   readonly calls = new Map<string, number>();
   throttled = 0;
+  /** Test hook: told when a Sign request starts waiting out the latency and when it is answered. */
+  onSign?: (phase: 'start' | 'end') => void;
   private readonly keys = new Map<string, StandInKey>();
   private readonly aliases = new Map<string, string>();
   private server?: http.Server;
@@ -139,6 +141,8 @@ export class KmsStandIn {
     const operation = target.startsWith('TrentService.') ? target.slice('TrentService.'.length) : '';
     this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
 
+    if (operation === 'Sign') this.onSign?.('start');
+    res.once('close', () => operation === 'Sign' && this.onSign?.('end'));
     if (this.knobs.latencyMs > 0) await new Promise((r) => setTimeout(r, this.knobs.latencyMs));
     if (this.knobs.failureMode === 'drop') {
       req.socket.destroy();

@@ -12,6 +12,7 @@ import {
   ScheduleKeyDeletionCommand,
   SignCommand,
 } from '@aws-sdk/client-kms';
+import { AdaptiveRetryStrategy, DefaultRateLimiter, StandardRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Clock } from '../../common/clock';
 import { DomainError, Errors } from '../../common/errors';
@@ -38,8 +39,12 @@ export function kmsClient(config: KmsConfig): KMSClient {
   return new KMSClient({
     region: config.region,
     endpoint: config.endpoint,
-    maxAttempts: config.maxAttempts,
-    retryMode: config.retryMode,
+    // Adaptive mode slows the client when KMS throttles; its floor (KMS_ADAPTIVE_MIN_TPS) keeps a burst of
+    // throttles from collapsing signing to the library default of half a request per second.
+    retryStrategy:
+      config.retryMode === 'adaptive'
+        ? new AdaptiveRetryStrategy(config.maxAttempts, { rateLimiter: new DefaultRateLimiter({ minFillRate: config.adaptiveMinTps }) })
+        : new StandardRetryStrategy(config.maxAttempts),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: Math.min(config.requestTimeoutMs, 3000),
       requestTimeout: config.requestTimeoutMs,
@@ -94,7 +99,11 @@ export class AwsKmsKeyManager extends KeyManager {
   }
 
   async adoptKey(externalId: string): Promise<CreatedKey> {
-    const described = await this.call(externalId, () => this.client.send(new DescribeKeyCommand({ KeyId: externalId })));
+    const described = await this.call(externalId, () => this.client.send(new DescribeKeyCommand({ KeyId: externalId }))).catch((err: unknown) => {
+      // At adoption a missing key is a bad request, not a broken authority.
+      if (err instanceof DomainError && err.code === 'AUTHORITY_KEY_UNUSABLE') throw Errors.kmsKeyNotSuitable(`KMS key ${externalId} does not exist or is not visible to this service`);
+      throw err;
+    });
     const metadata = described.KeyMetadata;
     if (!metadata?.Arn) throw Errors.keyBackendUnavailable('AWS KMS DescribeKey returned no key metadata');
     if (metadata.KeyUsage !== 'SIGN_VERIFY') {
