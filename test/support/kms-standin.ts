@@ -131,6 +131,10 @@ export class KmsStandIn {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
 
+    if (req.url === '/_standin/stats' && req.method === 'GET') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ throttled: this.throttled, calls: Object.fromEntries(this.calls) }));
+      return;
+    }
     if (req.url === '/_standin/config' && req.method === 'POST') {
       this.configure(JSON.parse(raw || '{}') as Partial<KmsStandInKnobs>);
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(this.knobs));

@@ -1,0 +1,40 @@
+/**
+ * Starts the AWS KMS stand-in (test/support/kms-standin.ts) on its own, for local demos and benchmarks:
+ *   npm run dev:kms
+ * Knobs from the environment: KMS_STANDIN_PORT (4566), KMS_STANDIN_LATENCY_MS (0), KMS_STANDIN_TPS (0 = no limit),
+ * KMS_STANDIN_THROTTLE_PROBABILITY (0), KMS_STANDIN_FAILURE_MODE (none | http500 | drop). They can be changed
+ * while it runs: curl -X POST localhost:4566/_standin/config -d '{"latencyMs": 20}'.
+ * Keys live in memory only: they are gone when it stops.
+ */
+import { KmsStandIn } from '../test/support/kms-standin';
+
+function number(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const port = number('KMS_STANDIN_PORT', 4566);
+  const failureMode = (process.env.KMS_STANDIN_FAILURE_MODE || 'none') as 'none' | 'http500' | 'drop';
+  if (!['none', 'http500', 'drop'].includes(failureMode)) throw new Error('KMS_STANDIN_FAILURE_MODE must be none, http500 or drop');
+  const kms = await new KmsStandIn({
+    latencyMs: number('KMS_STANDIN_LATENCY_MS', 0),
+    tps: number('KMS_STANDIN_TPS', 0),
+    throttleProbability: number('KMS_STANDIN_THROTTLE_PROBABILITY', 0),
+    failureMode,
+  }).start(port);
+  console.log(`KMS stand-in listening on ${kms.endpoint} (${JSON.stringify(kms.knobs)})`);
+  console.log('Run the service against it with:');
+  console.log(`  AWS_REGION=${kms.region} AWS_ENDPOINT_URL_KMS=${kms.endpoint} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local npm start`);
+  const stop = () => void kms.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
