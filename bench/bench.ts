@@ -15,13 +15,12 @@ import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { KeyUsageFlags, Name } from '@peculiar/asn1-x509';
+import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { signCertificate } from '../src/pki/certificate';
 import { parseCsr } from '../src/pki/csr';
 import { basicConstraints, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../src/pki/extensions';
 import { randomSerial } from '../src/pki/serial';
 import { buildCsr } from '../test/support/csr-builder';
-import { createCaPair } from '../test/support/fixtures';
 import { bearer, startTestApp } from '../test/support/test-app';
 import { signCrl, CrlEntry } from '../src/pki/crl';
 import { buildName } from '../src/pki/names';
@@ -155,7 +154,7 @@ async function crl(): Promise<void> {
   const sizes = option('sizes', '1000,10000,50000').split(',').map(Number);
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const key: SigningKey = { algorithm: 'ECDSA_SHA_256', sign: async (data) => sign('sha256', data, privateKey) };
-  const issuer: Name = buildName({ commonName: 'Bench CA' });
+  const issuer = buildName({ commonName: 'Bench CA' });
   for (const size of sizes) {
     const entries: CrlEntry[] = Array.from({ length: size }, () => ({ serial: randomBytes(20), revokedAt: new Date(), reason: 'keyCompromise' }));
     const started = performance.now();

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { KeyUsageFlags, Name } from '@peculiar/asn1-x509';
+import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../auth/actor';
 import { Clock } from '../common/clock';
@@ -12,7 +11,7 @@ import { Errors } from '../common/errors';
 import { Transactions } from '../database/transactions';
 import { CreatedKey, KeyManager, KeyManagers, Signer } from '../keys/key-manager';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
-import { fingerprint, parseCertificate, signCertificate } from '../pki/certificate';
+import { certificateParts, fingerprint, signCertificate } from '../pki/certificate';
 import { pemEncode } from '../pki/der';
 import {
   authorityInfoAccess,
@@ -46,7 +45,8 @@ export interface CreateAuthorityInput {
 export interface Issuer {
   authority: Authority;
   signer: Signer;
-  name: Name;
+  /** DER of the authority's subject, used byte for byte as the issuer of what it signs. */
+  name: Buffer;
   keyId: Buffer;
   /** The authority's certificate followed by each parent up to the root, DER. */
   chain: Buffer[];
@@ -58,7 +58,7 @@ const DAY_MS = 86_400_000;
 @Injectable()
 export class AuthoritiesService {
   private readonly logger = new Logger('Authorities');
-  private readonly parsed = new Map<string, { name: Name; keyId: Buffer; chain: Buffer[] }>();
+  private readonly parsed = new Map<string, { name: Buffer; keyId: Buffer; chain: Buffer[] }>();
 
   constructor(
     private readonly repository: AuthorityRepository,
@@ -264,13 +264,12 @@ export class AuthoritiesService {
     return this.repository.isAuthorityKey(publicKeySha256);
   }
 
-  private async describe(authority: Authority): Promise<{ name: Name; keyId: Buffer; chain: Buffer[] }> {
+  private async describe(authority: Authority): Promise<{ name: Buffer; keyId: Buffer; chain: Buffer[] }> {
     let cached = this.parsed.get(authority.id);
     if (!cached) {
-      const certificate = parseCertificate(authority.certificateDer);
-      const spki = Buffer.from(AsnConvert.serialize(certificate.tbsCertificate.subjectPublicKeyInfo));
+      const parts = certificateParts(authority.certificateDer);
       const parentChain = authority.parentId ? (await this.describe(await this.get(authority.parentId))).chain : [];
-      cached = { name: certificate.tbsCertificate.subject, keyId: keyIdentifier(spki), chain: [authority.certificateDer, ...parentChain] };
+      cached = { name: parts.subject, keyId: keyIdentifier(parts.subjectPublicKeyInfo), chain: [authority.certificateDer, ...parentChain] };
       this.parsed.set(authority.id, cached);
     }
     return cached;

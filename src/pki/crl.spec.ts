@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyUsageFlags, Name } from '@peculiar/asn1-x509';
+import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { signCertificate } from './certificate';
 import { CrlEntry, CrlTemplate, REVOCATION_REASONS, RevocationReason, signCrl } from './crl';
 import { pemEncode } from './der';
@@ -55,7 +55,7 @@ function crlVerify(der: Buffer, caDer: Buffer): { ok: boolean; output: string } 
 
 interface Issuer {
   key: SigningKey;
-  name: Name;
+  name: Buffer;
   keyId: Buffer;
   certDer: Buffer;
 }

@@ -1,22 +1,5 @@
-import { AsnConvert } from '@peculiar/asn1-schema';
-import {
-  CertificateList,
-  CRLNumber,
-  CRLReason,
-  CRLReasons,
-  Extension,
-  Extensions,
-  id_ce_cRLNumber,
-  id_ce_cRLReasons,
-  Name,
-  RevokedCertificate,
-  TBSCertList,
-  Time,
-  Version,
-} from '@peculiar/asn1-x509';
-import { OctetString } from '@peculiar/asn1-schema';
-import { authorityKeyIdentifier } from './extensions';
-import { toArrayBuffer } from './certificate';
+import { bitString, explicit, sequence, smallInteger, time, tlv, unsignedInteger } from './der-writer';
+import { authorityKeyIdentifier, extension, EXTENSION_OIDS } from './extensions';
 import { signatureAlgorithmIdentifier, SigningKey } from './signing';
 
 /** RFC 5280 §5.3.1 reason codes we accept. certificateHold and removeFromCRL are not offered: revocation is final. */
@@ -32,6 +15,18 @@ export const REVOCATION_REASONS = [
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 
+/** CRLReason ENUMERATED values (RFC 5280 §5.3.1). */
+const REASON_CODES: Record<RevocationReason, number> = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+};
+
 export interface CrlEntry {
   serial: Buffer;
   revokedAt: Date;
@@ -39,7 +34,8 @@ export interface CrlEntry {
 }
 
 export interface CrlTemplate {
-  issuer: Name;
+  /** DER of the issuer Name (the CA's subject, byte for byte). */
+  issuer: Buffer;
   issuerKeyId: Buffer;
   crlNumber: number;
   thisUpdate: Date;
@@ -47,46 +43,40 @@ export interface CrlTemplate {
   entries: CrlEntry[];
 }
 
-/** Encodes and signs a v2 CRL with AKI and CRL number (RFC 5280 §5.2.1, §5.2.3). */
+/** The reasonCode entry extension, one DER per reason (shared by every entry with that reason). */
+const REASON_EXTENSIONS = new Map<RevocationReason, Buffer>(
+  REVOCATION_REASONS.map((reason) => [reason, sequence(extension(EXTENSION_OIDS.cRLReason, false, tlv(0x0a, Buffer.from([REASON_CODES[reason]]))).der)]),
+);
+
+/**
+ * Encodes and signs a v2 CRL with AKI and CRL number (RFC 5280 §5.1, §5.2.1, §5.2.3), in one pass over
+ * the entries (linear in their number).
+ */
 export async function signCrl(template: CrlTemplate, issuerKey: SigningKey): Promise<Buffer> {
   const signatureAlgorithm = signatureAlgorithmIdentifier(issuerKey.algorithm);
-  const revoked = template.entries.map(
-    (entry) =>
-      new RevokedCertificate({
-        userCertificate: toArrayBuffer(entry.serial),
-        revocationDate: new Time(entry.revokedAt),
-        // RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent.
-        crlEntryExtensions:
-          entry.reason === 'unspecified'
-            ? undefined
-            : new Extensions([
-                new Extension({
-                  extnID: id_ce_cRLReasons,
-                  critical: false,
-                  extnValue: new OctetString(AsnConvert.serialize(new CRLReason(CRLReasons[entry.reason]))),
-                }),
-              ]),
-      }),
+  const entries = template.entries.map((entry) =>
+    sequence(
+      unsignedInteger(entry.serial),
+      time(entry.revokedAt),
+      // RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent.
+      ...(entry.reason === 'unspecified' ? [] : [REASON_EXTENSIONS.get(entry.reason)!]),
+    ),
   );
-  const tbs = new TBSCertList({
-    version: Version.v2,
-    signature: signatureAlgorithm,
-    issuer: template.issuer,
-    thisUpdate: new Time(template.thisUpdate),
-    nextUpdate: new Time(template.nextUpdate),
-    revokedCertificates: revoked.length ? revoked : undefined,
-    crlExtensions: new Extensions([
-      authorityKeyIdentifier(template.issuerKeyId),
-      new Extension({
-        extnID: id_ce_cRLNumber,
-        critical: false,
-        extnValue: new OctetString(AsnConvert.serialize(new CRLNumber(template.crlNumber))),
-      }),
-    ]),
-  });
-  const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
-  const signature = await issuerKey.sign(tbsDer);
-  return Buffer.from(
-    AsnConvert.serialize(new CertificateList({ tbsCertList: tbs, signatureAlgorithm, signature: toArrayBuffer(signature) })),
+  const tbs = sequence(
+    smallInteger(1), // v2
+    signatureAlgorithm,
+    template.issuer,
+    time(template.thisUpdate),
+    time(template.nextUpdate),
+    ...(entries.length ? [sequence(...entries)] : []),
+    explicit(
+      0,
+      sequence(
+        authorityKeyIdentifier(template.issuerKeyId).der,
+        extension(EXTENSION_OIDS.cRLNumber, false, smallInteger(template.crlNumber)).der,
+      ),
+    ),
   );
+  const signature = await issuerKey.sign(tbs);
+  return sequence(tbs, signatureAlgorithm, bitString(signature));
 }

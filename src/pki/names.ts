@@ -1,4 +1,5 @@
-import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from '@peculiar/asn1-x509';
+import { Name } from '@peculiar/asn1-x509';
+import { oid, printableString, sequence, set, utf8String } from './der-writer';
 import { OID } from './oids';
 
 /** The subject fields the API accepts, in the order they are encoded (most significant first). */
@@ -44,27 +45,25 @@ export function subjectFieldProblem(field: keyof SubjectFields, value: string): 
   return undefined;
 }
 
-export function buildName(fields: SubjectFields): Name {
-  const rdns: RelativeDistinguishedName[] = [];
-  for (const [field, oid] of FIELD_OIDS) {
+/** The DER of a Name with one attribute per RDN; country is PrintableString (X520countryName), the rest UTF8String. */
+export function buildName(fields: SubjectFields): Buffer {
+  const rdns: Buffer[] = [];
+  for (const [field, type] of FIELD_OIDS) {
     const value = fields[field];
     if (value === undefined) continue;
-    // Country is PrintableString (RFC 5280 X520countryName); everything else UTF8String.
-    const attr =
-      field === 'country' ? new AttributeValue({ printableString: value }) : new AttributeValue({ utf8String: value });
-    rdns.push(new RelativeDistinguishedName([new AttributeTypeAndValue({ type: oid, value: attr })]));
+    rdns.push(set(sequence(oid(type), field === 'country' ? printableString(value) : utf8String(value))));
   }
-  return new Name(rdns);
+  return sequence(...rdns);
 }
 
-/** Reads the known fields of a name; repeated or unknown attributes are reported in `other`. */
+/** Reads the known fields of a parsed name; repeated or unknown attributes are reported. */
 export function readName(name: Name): { fields: SubjectFields; other: string[]; repeated: string[] } {
   const fields: SubjectFields = {};
   const other: string[] = [];
   const repeated: string[] = [];
   for (const rdn of name) {
     for (const atv of rdn) {
-      const known = FIELD_OIDS.find(([, oid]) => oid === atv.type);
+      const known = FIELD_OIDS.find(([, type]) => type === atv.type);
       if (!known) {
         other.push(atv.type);
         continue;

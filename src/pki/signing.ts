@@ -1,4 +1,4 @@
-import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
+import { NULL, oid, sequence } from './der-writer';
 import { OID } from './oids';
 
 /** Signature algorithms a CA key signs with; names follow AWS KMS SigningAlgorithm values. */
@@ -13,15 +13,15 @@ export interface SigningKey {
   sign(data: Buffer): Promise<Buffer>;
 }
 
-/** The signatureAlgorithm field for each algorithm. RSA carries explicit NULL parameters (RFC 4055 §5); ECDSA none (RFC 5758 §3.2). */
-export function signatureAlgorithmIdentifier(algorithm: SigningAlgorithm): AlgorithmIdentifier {
+/** The signatureAlgorithm field (DER) for each algorithm. RSA carries explicit NULL parameters (RFC 4055 §5); ECDSA none (RFC 5758 §3.2). */
+export function signatureAlgorithmIdentifier(algorithm: SigningAlgorithm): Buffer {
   switch (algorithm) {
     case 'ECDSA_SHA_256':
-      return new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSha256 });
+      return sequence(oid(OID.ecdsaWithSha256));
     case 'ECDSA_SHA_384':
-      return new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSha384 });
+      return sequence(oid(OID.ecdsaWithSha384));
     case 'RSASSA_PKCS1_V1_5_SHA_256':
-      return new AlgorithmIdentifier({ algorithm: OID.sha256WithRsa, parameters: null });
+      return sequence(oid(OID.sha256WithRsa), NULL);
   }
 }
 
