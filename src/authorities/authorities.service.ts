@@ -52,13 +52,21 @@ export interface Issuer {
   chain: Buffer[];
 }
 
+/** What is derived once from an authority's (immutable) certificate. */
+interface ParsedAuthority {
+  name: Buffer;
+  keyId: Buffer;
+  chain: Buffer[];
+  chainPem: string;
+}
+
 const DEFAULT_VALIDITY_DAYS: Record<AuthorityType, number> = { root: 3650, intermediate: 1825 };
 const DAY_MS = 86_400_000;
 
 @Injectable()
 export class AuthoritiesService {
   private readonly logger = new Logger('Authorities');
-  private readonly parsed = new Map<string, { name: Buffer; keyId: Buffer; chain: Buffer[] }>();
+  private readonly parsed = new Map<string, ParsedAuthority>();
 
   constructor(
     private readonly repository: AuthorityRepository,
@@ -231,7 +239,12 @@ export class AuthoritiesService {
 
   /** PEM of the authority's certificate followed by each parent up to the root. */
   async chainPem(authority: Authority): Promise<string> {
-    return (await this.describe(authority)).chain.map((der) => pemEncode('CERTIFICATE', der)).join('');
+    return (await this.describe(authority)).chainPem;
+  }
+
+  /** The same by id; certificates never change, so after the first call this needs no database read. */
+  async chainPemById(id: string): Promise<string> {
+    return this.parsed.get(id)?.chainPem ?? this.chainPem(await this.get(id));
   }
 
   /** The issuer for new certificates: refuses disabled and expired authorities. */
@@ -245,7 +258,8 @@ export class AuthoritiesService {
   /** Signing material for any authority, active or not (CRLs stay signed after a CA is disabled). */
   async signingView(authority: Authority): Promise<Issuer> {
     const signer = await this.keys.get(authority.keyBackend).signer(authority.keyRef, authority.keySpec);
-    return { authority, signer, ...(await this.describe(authority)) };
+    const { name, keyId, chain } = await this.describe(authority);
+    return { authority, signer, name, keyId, chain };
   }
 
   all(): Promise<Authority[]> {
@@ -264,12 +278,18 @@ export class AuthoritiesService {
     return this.repository.isAuthorityKey(publicKeySha256);
   }
 
-  private async describe(authority: Authority): Promise<{ name: Buffer; keyId: Buffer; chain: Buffer[] }> {
+  private async describe(authority: Authority): Promise<ParsedAuthority> {
     let cached = this.parsed.get(authority.id);
     if (!cached) {
       const parts = certificateParts(authority.certificateDer);
       const parentChain = authority.parentId ? (await this.describe(await this.get(authority.parentId))).chain : [];
-      cached = { name: parts.subject, keyId: keyIdentifier(parts.subjectPublicKeyInfo), chain: [authority.certificateDer, ...parentChain] };
+      const chain = [authority.certificateDer, ...parentChain];
+      cached = {
+        name: parts.subject,
+        keyId: keyIdentifier(parts.subjectPublicKeyInfo),
+        chain,
+        chainPem: chain.map((der) => pemEncode('CERTIFICATE', der)).join(''),
+      };
       this.parsed.set(authority.id, cached);
     }
     return cached;

@@ -211,6 +211,6 @@ export class CertificatesService {
   }
 
   chainPem(authorityId: string): Promise<string> {
-    return this.authorities.get(authorityId).then((authority) => this.authorities.chainPem(authority));
+    return this.authorities.chainPemById(authorityId);
   }
 }
