@@ -1,11 +1,8 @@
 import { verify as verifySignature } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { CertificationRequest } from '@peculiar/asn1-csr';
-import { Extensions, GeneralName, id_ce_subjectAltName, SubjectAlternativeName } from '@peculiar/asn1-x509';
-import { Errors } from '../common/errors';
-import { firstInnerElement, pemDecode } from './der';
+import { DomainError, Errors } from '../common/errors';
+import { children, content, decodeOid, decodeString, pemDecode, readTlv, Tlv } from './der';
 import { checkPublicKey, PublicKeyInfo } from './key-policy';
-import { readName, SubjectFields, subjectFieldProblem } from './names';
+import { SubjectFields, subjectFieldProblem } from './names';
 import { OID } from './oids';
 
 /** The parts of a CSR that issuance may use. Nothing else from the request reaches a certificate. */
@@ -44,20 +41,18 @@ export function parseCsr(pem: string): ParsedCsr {
   const der = pemDecode(pem, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
   if (!der) throw Errors.invalidCsr('csr must be a PEM block labelled CERTIFICATE REQUEST');
 
-  let csr: CertificationRequest;
-  let signedBytes: Buffer;
+  let request: RawCsr;
   try {
-    signedBytes = firstInnerElement(der);
-    csr = AsnConvert.parse(der, CertificationRequest);
+    request = readCsr(der);
   } catch {
     throw Errors.invalidCsr('csr is not a valid DER-encoded PKCS#10 request');
   }
+  const { signedBytes, publicKeySpki } = request;
 
   // The key first: an unacceptable key (RSA-1024, Ed25519, secp256k1) is named as such, whatever it signed with.
-  const publicKeySpki = Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo));
   const publicKey = checkPublicKey(publicKeySpki);
 
-  const sigOid = csr.signatureAlgorithm.algorithm;
+  const sigOid = request.signatureAlgorithm;
   if (WEAK_SIGNATURES[sigOid]) {
     throw Errors.weakSignatureAlgorithm(`CSR is signed with ${WEAK_SIGNATURES[sigOid]}; use SHA-256 or stronger`);
   }
@@ -67,51 +62,136 @@ export function parseCsr(pem: string): ParsedCsr {
 
   let valid = false;
   try {
-    valid = verifySignature(sigAlg.hash, signedBytes, publicKey.keyObject, Buffer.from(csr.signature));
+    valid = verifySignature(sigAlg.hash, signedBytes, publicKey.keyObject, request.signature);
   } catch {
     valid = false;
   }
   if (!valid) throw Errors.csrSignatureInvalid('CSR signature does not verify with its own public key');
 
-  const { fields, repeated } = readName(csr.certificationRequestInfo.subject);
+  let subject: ReturnType<typeof readSubject>;
+  let sans: { dnsNames: string[]; ipAddresses: string[] };
+  try {
+    subject = readSubject(der, request.subject);
+  } catch {
+    throw Errors.invalidCsr('CSR subject is malformed');
+  }
+  const { fields, repeated } = subject;
   if (repeated.length) throw Errors.invalidSubject(`CSR subject repeats ${repeated.join(', ')}`);
   for (const [field, value] of Object.entries(fields) as [keyof SubjectFields, string][]) {
     const problem = subjectFieldProblem(field, value);
     if (problem) throw Errors.invalidSubject(`CSR subject ${problem}`);
   }
+  try {
+    sans = requestedSans(der, request.attributes);
+  } catch (err) {
+    if (err instanceof DomainError) throw err;
+    throw Errors.invalidCsr('CSR extensionRequest attribute is malformed');
+  }
+  return { subject: fields, publicKeySpki, publicKey, ...sans };
+}
 
-  const { dnsNames, ipAddresses } = requestedSans(csr);
-  return { subject: fields, publicKeySpki, publicKey, dnsNames, ipAddresses };
+/** The raw parts of a PKCS #10 request (RFC 2986 §4), located without re-encoding anything. */
+interface RawCsr {
+  /** CertificationRequestInfo exactly as signed. */
+  signedBytes: Buffer;
+  subject: Tlv;
+  publicKeySpki: Buffer;
+  attributes: Tlv | undefined;
+  signatureAlgorithm: string;
+  signature: Buffer;
+}
+
+function readCsr(der: Buffer): RawCsr {
+  const outer = readTlv(der, 0);
+  if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('not a single SEQUENCE');
+  const [info, algorithm, signature, ...extra] = children(der, outer);
+  if (!signature || extra.length || info.tag !== 0x30 || algorithm.tag !== 0x30 || signature.tag !== 0x03) throw new Error('bad CertificationRequest');
+  const [version, subject, spki, attributes, ...more] = children(der, info);
+  if (!spki || more.length || version.tag !== 0x02 || subject.tag !== 0x30 || spki.tag !== 0x30) throw new Error('bad CertificationRequestInfo');
+  if (!content(der, version).equals(Buffer.from([0]))) throw new Error('unsupported CSR version');
+  if (attributes && attributes.tag !== 0xa0) throw new Error('bad attributes');
+  const signatureBits = content(der, signature);
+  if (signatureBits.length < 2 || signatureBits[0] !== 0) throw new Error('bad signature BIT STRING');
+  return {
+    signedBytes: Buffer.from(der.subarray(info.start, info.end)),
+    subject,
+    publicKeySpki: Buffer.from(der.subarray(spki.start, spki.end)),
+    attributes,
+    signatureAlgorithm: decodeOid(der, children(der, algorithm)[0]),
+    signature: Buffer.from(signatureBits.subarray(1)),
+  };
+}
+
+const FIELD_BY_OID: Record<string, keyof SubjectFields> = {
+  [OID.country]: 'country',
+  [OID.state]: 'state',
+  [OID.locality]: 'locality',
+  [OID.organization]: 'organization',
+  [OID.organizationalUnit]: 'organizationalUnit',
+  [OID.commonName]: 'commonName',
+};
+
+/** The known subject fields; unknown attributes are ignored (the profile decides the subject anyway). */
+function readSubject(der: Buffer, name: Tlv): { fields: SubjectFields; repeated: string[] } {
+  const fields: SubjectFields = {};
+  const repeated: string[] = [];
+  for (const rdn of children(der, name)) {
+    if (rdn.tag !== 0x31) throw new Error('RDN is not a SET');
+    for (const atv of children(der, rdn)) {
+      const [type, value] = atv.tag === 0x30 ? children(der, atv) : [];
+      if (!value) throw new Error('bad AttributeTypeAndValue');
+      const field = FIELD_BY_OID[decodeOid(der, type)];
+      if (!field) continue;
+      if (fields[field] !== undefined) repeated.push(field);
+      fields[field] = decodeString(der, value);
+    }
+  }
+  return { fields, repeated };
 }
 
 /** SANs requested in the extensionRequest attribute. Only profiles that allow SANs ever use them. */
-function requestedSans(csr: CertificationRequest): { dnsNames: string[]; ipAddresses: string[] } {
+function requestedSans(der: Buffer, attributes: Tlv | undefined): { dnsNames: string[]; ipAddresses: string[] } {
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
-  for (const attribute of csr.certificationRequestInfo.attributes) {
-    if (attribute.type !== OID.extensionRequest) continue;
-    for (const value of attribute.values) {
-      let extensions: Extensions;
-      try {
-        extensions = AsnConvert.parse(value, Extensions);
-      } catch {
-        throw Errors.invalidCsr('CSR extensionRequest attribute is malformed');
-      }
-      for (const extension of extensions) {
-        if (extension.extnID !== id_ce_subjectAltName) continue;
-        let names: GeneralName[];
-        try {
-          names = AsnConvert.parse(extension.extnValue.buffer, SubjectAlternativeName);
-        } catch {
-          throw Errors.invalidCsr('CSR subjectAltName extension is malformed');
-        }
-        for (const name of names) {
-          if (name.dNSName !== undefined) dnsNames.push(name.dNSName);
-          else if (name.iPAddress !== undefined) ipAddresses.push(name.iPAddress);
+  for (const attribute of attributes ? children(der, attributes) : []) {
+    const [type, values] = children(der, attribute);
+    if (!values || values.tag !== 0x31) throw new Error('bad Attribute');
+    if (decodeOid(der, type) !== OID.extensionRequest) continue;
+    for (const extensions of children(der, values)) {
+      for (const extension of children(der, extensions)) {
+        const parts = children(der, extension);
+        if (decodeOid(der, parts[0]) !== OID.subjectAltName) continue;
+        const value = parts[parts.length - 1];
+        if (value.tag !== 0x04) throw new Error('bad extnValue');
+        const inner = content(der, value);
+        const names = readTlv(inner, 0);
+        if (names.tag !== 0x30 || names.end !== inner.length) throw new Error('bad GeneralNames');
+        for (const name of children(inner, names)) {
+          const bytes = content(inner, name);
+          if (name.tag === 0x82) dnsNames.push(bytes.toString('latin1'));
+          else if (name.tag === 0x87) ipAddresses.push(ipText(bytes));
           else throw Errors.sanNotAllowed('only DNS and IP subject alternative names can be requested');
         }
       }
     }
   }
   return { dnsNames, ipAddresses };
+}
+
+/** iPAddress octets as text (IPv6 in RFC 5952 form); other lengths give a marker the profile refuses. */
+function ipText(bytes: Buffer): string {
+  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.length !== 16) return `invalid-ip-${bytes.toString('hex')}`;
+  const groups = Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2));
+  // The longest run of two or more zero groups becomes "::" (the first, on a tie).
+  let best = { start: -1, length: 0 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > best.length && j - i >= 2) best = { start: i, length: j - i };
+    i = j > i ? j : i + 1;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best.start < 0) return hex.join(':');
+  return `${hex.slice(0, best.start).join(':')}::${hex.slice(best.start + best.length).join(':')}`;
 }

@@ -48,8 +48,8 @@ export function oid(dotted: string): Buffer {
   let encoded = oidCache.get(dotted);
   if (!encoded) {
     const arcs = dotted.split('.').map(Number);
-    const bytes: number[] = [arcs[0] * 40 + arcs[1]];
-    for (const arc of arcs.slice(2)) {
+    const bytes: number[] = [];
+    for (const arc of [arcs[0] * 40 + arcs[1], ...arcs.slice(2)]) {
       const chunk: number[] = [arc & 0x7f];
       for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
       bytes.push(...chunk);

@@ -50,3 +50,58 @@ export function firstInnerElement(der: Uint8Array): Buffer {
   const inner = readTlv(der, outer.contentStart);
   return Buffer.from(der.subarray(inner.start, inner.end));
 }
+
+export type Tlv = ReturnType<typeof readTlv>;
+
+/** The elements inside a constructed TLV, which must exactly fill it. */
+export function children(der: Uint8Array, parent: Tlv): Tlv[] {
+  const items: Tlv[] = [];
+  for (let cursor = parent.contentStart; cursor < parent.end; ) {
+    const item = readTlv(der, cursor);
+    if (item.end > parent.end) throw new Error('DER element overruns its parent');
+    items.push(item);
+    cursor = item.end;
+  }
+  return items;
+}
+
+export function content(der: Uint8Array, tlv: Tlv): Buffer {
+  return Buffer.from(der.buffer, der.byteOffset + tlv.contentStart, tlv.end - tlv.contentStart);
+}
+
+/** Dotted form of an OBJECT IDENTIFIER (the TLV must be tagged 0x06). */
+export function decodeOid(der: Uint8Array, tlv: Tlv): string {
+  if (tlv.tag !== 0x06 || tlv.end === tlv.contentStart) throw new Error('expected an OBJECT IDENTIFIER');
+  const bytes = content(der, tlv);
+  const arcs: number[] = [];
+  let value = 0;
+  for (const byte of bytes) {
+    value = value * 128 + (byte & 0x7f);
+    if (value > Number.MAX_SAFE_INTEGER) throw new Error('OID arc too large');
+    if (!(byte & 0x80)) {
+      arcs.push(value);
+      value = 0;
+    }
+  }
+  if (bytes[bytes.length - 1] & 0x80) throw new Error('truncated OID');
+  const first = arcs.shift()!;
+  const top = first < 80 ? Math.floor(first / 40) : 2;
+  return [top, first - top * 40, ...arcs].join('.');
+}
+
+/** The text of a directory string (UTF8String, PrintableString, IA5String, TeletexString, BMPString). */
+export function decodeString(der: Uint8Array, tlv: Tlv): string {
+  const bytes = content(der, tlv);
+  switch (tlv.tag) {
+    case 0x0c:
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    case 0x13:
+    case 0x16:
+    case 0x14:
+      return bytes.toString('latin1');
+    case 0x1e:
+      return new TextDecoder('utf-16be', { fatal: true }).decode(bytes);
+    default:
+      throw new Error(`unsupported string type 0x${tlv.tag.toString(16)}`);
+  }
+}

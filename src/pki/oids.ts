@@ -12,6 +12,7 @@ export const OID = {
   ecdsaWithSha384: '1.2.840.10045.4.3.3',
   ecdsaWithSha512: '1.2.840.10045.4.3.4',
   extensionRequest: '1.2.840.113549.1.9.14',
+  subjectAltName: '2.5.29.17',
   commonName: '2.5.4.3',
   country: '2.5.4.6',
   locality: '2.5.4.7',
