@@ -13,19 +13,17 @@ export class TypeOrmAuditRepository extends AuditRepository {
   }
 
   async lockHead(): Promise<{ seq: number; hash: string }> {
-    const query = this.db.manager().createQueryBuilder(AuditHeadEntity, 'h').where('h.id = :id', { id: HEAD_ID });
     // On PostgreSQL the row lock serialises appends across replicas. SQLite transactions already take
-    // turns (one writer), and TypeORM refuses FOR UPDATE there.
-    if (this.db.isPostgres) query.setLock('pessimistic_write');
-    const head = await query.getOne();
+    // turns (one writer per database).
+    const lock = this.db.isPostgres ? ' FOR UPDATE' : '';
+    const [head] = await this.db.select(AuditHeadEntity, 'id = ?', [HEAD_ID], lock);
     if (!head) throw new Error('audit_head row is missing: migrations were not run');
-    return { seq: head.seq, hash: head.hash };
+    return { seq: Number(head.seq), hash: head.hash };
   }
 
   async append(event: StoredAuditEvent): Promise<void> {
-    const manager = this.db.manager();
-    await manager.insert(AuditEventEntity, toEntity(event));
-    await manager.update(AuditHeadEntity, { id: HEAD_ID }, { seq: event.seq, hash: event.hash });
+    await this.db.insert(AuditEventEntity, toEntity(event));
+    await this.db.sql('UPDATE audit_head SET seq = ?, hash = ? WHERE id = ?', [event.seq, event.hash, HEAD_ID]);
   }
 
   async list(query: AuditQuery): Promise<StoredAuditEvent[]> {

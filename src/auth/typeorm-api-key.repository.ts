@@ -11,11 +11,13 @@ export class TypeOrmApiKeyRepository extends ApiKeyRepository {
   }
 
   async insert(record: ApiKeyRecord): Promise<void> {
-    await this.db.manager().insert(ApiKeyEntity, record);
+    await this.db.insert(ApiKeyEntity, record);
   }
 
+  /** Runs on every authenticated request: one prepared SELECT, no query builder. */
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | null> {
-    return toRecord(await this.db.manager().findOneBy(ApiKeyEntity, { prefix }));
+    const [row] = await this.db.select(ApiKeyEntity, 'prefix = ?', [prefix]);
+    return toRecord(row ?? null);
   }
 
   async findById(id: string): Promise<ApiKeyRecord | null> {

@@ -16,7 +16,7 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
   }
 
   async findById(id: string): Promise<Authority | null> {
-    const row = await this.db.manager().findOneBy(AuthorityEntity, { id });
+    const [row] = await this.db.select(AuthorityEntity, 'id = ?', [id]);
     return row ? toAuthority(row) : null;
   }
 
@@ -39,7 +39,7 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
   }
 
   async isAuthorityKey(publicKeySha256: string): Promise<boolean> {
-    return this.db.manager().existsBy(AuthorityEntity, { publicKeySha256 });
+    return (await this.db.sql('SELECT 1 AS found FROM authorities WHERE public_key_sha256 = ? LIMIT 1', [publicKeySha256])).length > 0;
   }
 
   async countRevocation(id: string): Promise<void> {

@@ -13,7 +13,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   }
 
   async insert(record: CertificateRecord): Promise<void> {
-    await this.db.manager().insert(CertificateEntity, {
+    await this.db.insert(CertificateEntity, {
       ...record,
       certificateDer: record.certificateDer.toString('base64'),
       metadata: record.metadata ? JSON.stringify(record.metadata) : null,
@@ -21,7 +21,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   }
 
   async findById(id: string): Promise<CertificateRecord | null> {
-    const row = await this.db.manager().findOneBy(CertificateEntity, { id });
+    const [row] = await this.db.select(CertificateEntity, 'id = ?', [id]);
     return row ? toRecord(row) : null;
   }
 
@@ -70,8 +70,9 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return rows.map((row) => ({ serial: row.serial, revokedAt: row.revokedAt, revocationReason: row.revocationReason as RevocationReason }));
   }
 
-  isCompromisedKey(publicKeySha256: string): Promise<boolean> {
-    return this.db.manager().existsBy(CertificateEntity, { publicKeySha256, revocationReason: 'keyCompromise' });
+  async isCompromisedKey(publicKeySha256: string): Promise<boolean> {
+    const rows = await this.db.sql("SELECT 1 AS found FROM certificates WHERE public_key_sha256 = ? AND revocation_reason = 'keyCompromise' LIMIT 1", [publicKeySha256]);
+    return rows.length > 0;
   }
 }
 

@@ -15,6 +15,7 @@ export class TypeOrmTransactions extends Transactions {
   private readonly current = new AsyncLocalStorage<EntityManager>();
   /** better-sqlite3 has one connection: transactions from concurrent requests must take turns. */
   private sqliteTail: Promise<unknown> = Promise.resolve();
+  private readonly statements = new Map<new () => object, { table: string; selectList: string; insertSql: string; properties: string[] }>();
 
   constructor(private readonly dataSource: DataSource) {
     super();
@@ -27,6 +28,49 @@ export class TypeOrmTransactions extends Transactions {
   /** The entity manager of the transaction in progress, or the plain one outside a transaction. */
   manager(): EntityManager {
     return this.current.getStore() ?? this.dataSource.manager;
+  }
+
+  /**
+   * Plain SQL for hot paths, skipping the query builder. Write `?` placeholders; they become `$1…` on
+   * PostgreSQL. Booleans bind as 1/0 on SQLite. Runs in the current transaction when there is one.
+   */
+  async sql<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+    const postgres = this.isPostgres;
+    let index = 0;
+    const query = postgres ? text.replace(/\?/g, () => `$${++index}`) : text;
+    const values = postgres ? params : params.map((value) => (typeof value === 'boolean' ? Number(value) : value));
+    const rows: unknown = await this.manager().query(query, values);
+    return Array.isArray(rows) ? (rows as T[]) : [];
+  }
+
+  /** Rows of an entity's table matching a SQL condition, as entity-shaped objects (column → property). */
+  async select<E extends object>(entity: new () => E, where: string, params: unknown[] = [], suffix = ''): Promise<E[]> {
+    const { table, selectList } = this.statementsFor(entity);
+    return this.sql<E>(`SELECT ${selectList} FROM ${table} WHERE ${where}${suffix}`, params);
+  }
+
+  /** Inserts one entity-shaped row with a single prepared INSERT. */
+  async insert<E extends object>(entity: new () => E, row: E): Promise<void> {
+    const { insertSql, properties } = this.statementsFor(entity);
+    await this.sql(insertSql, properties.map((property) => (row as Record<string, unknown>)[property] ?? null));
+  }
+
+  private statementsFor(entity: new () => object): { table: string; selectList: string; insertSql: string; properties: string[] } {
+    let statements = this.statements.get(entity);
+    if (!statements) {
+      const metadata = this.dataSource.getMetadata(entity);
+      const escape = (name: string) => this.dataSource.driver.escape(name);
+      const columns = metadata.columns;
+      const table = escape(metadata.tableName);
+      statements = {
+        table,
+        selectList: columns.map((c) => `${escape(c.databaseName)} AS ${escape(c.propertyName)}`).join(', '),
+        insertSql: `INSERT INTO ${table} (${columns.map((c) => escape(c.databaseName)).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+        properties: columns.map((c) => c.propertyName),
+      };
+      this.statements.set(entity, statements);
+    }
+    return statements;
   }
 
   run<T>(work: () => Promise<T>): Promise<T> {
