@@ -2,6 +2,7 @@
  * Starts the AWS KMS stand-in (test/support/kms-standin.ts) on its own, for local demos and benchmarks:
  *   npm run dev:kms
  * Knobs from the environment: KMS_STANDIN_PORT (4566), KMS_STANDIN_LATENCY_MS (0), KMS_STANDIN_TPS (0 = no limit),
+ * KMS_STANDIN_BURST (token-bucket capacity, default one second of TPS),
  * KMS_STANDIN_THROTTLE_PROBABILITY (0), KMS_STANDIN_FAILURE_MODE (none | http500 | drop). They can be changed
  * while it runs: curl -X POST localhost:4566/_standin/config -d '{"latencyMs": 20}'.
  * Keys live in memory only: they are gone when it stops.
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   const kms = await new KmsStandIn({
     latencyMs: number('KMS_STANDIN_LATENCY_MS', 0),
     tps: number('KMS_STANDIN_TPS', 0),
+    burst: process.env.KMS_STANDIN_BURST ? number('KMS_STANDIN_BURST', 0) : undefined,
     throttleProbability: number('KMS_STANDIN_THROTTLE_PROBABILITY', 0),
     failureMode,
   }).start(port);

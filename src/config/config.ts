@@ -57,6 +57,8 @@ export interface KmsConfig {
   adaptiveMinTps: number;
   /** Signatures in flight per KMS key at most; more wait their turn, so a burst cannot drown KMS. */
   maxConcurrencyPerKey: number;
+  /** Sign calls per second this process may make (its share of the account quota); 0 = not paced. */
+  maxSignRate: number;
   aliasPrefix: string;
   /** How long /readyz trusts a DescribeKey answer. */
   readyCacheSeconds: number;
@@ -167,6 +169,7 @@ function parseKms(env: Env): KmsConfig | undefined {
     retryMode: oneOf(env, 'KMS_RETRY_MODE', ['adaptive', 'standard'] as const, 'adaptive'),
     adaptiveMinTps: integer(env, 'KMS_ADAPTIVE_MIN_TPS', 20, 1, 10_000),
     maxConcurrencyPerKey: integer(env, 'KMS_MAX_CONCURRENCY_PER_KEY', 32, 1, 1000),
+    maxSignRate: integer(env, 'KMS_MAX_SIGN_RATE', 0, 0, 100_000),
     aliasPrefix,
     readyCacheSeconds: integer(env, 'KMS_READY_CACHE_SECONDS', 30, 0, 3600),
   };

@@ -16,6 +16,8 @@ export interface KmsStandInKnobs {
   latencyMs: number;
   /** Sustained requests per second before ThrottlingException; 0 = unlimited. */
   tps: number;
+  /** Token-bucket capacity (requests allowed at once after a quiet spell); defaults to one second of tps. */
+  burst?: number;
   /** Probability in [0, 1] that any call is throttled regardless of rate. */
   throttleProbability: number;
   failureMode: 'none' | 'http500' | 'drop';
@@ -88,7 +90,11 @@ export class KmsStandIn {
 
   constructor(knobs: Partial<KmsStandInKnobs> = {}) {
     this.knobs = { latencyMs: 0, tps: 0, throttleProbability: 0, failureMode: 'none', ...knobs };
-    this.tokens = this.knobs.tps;
+    this.tokens = this.capacity();
+  }
+
+  private capacity(): number {
+    return this.knobs.burst ?? this.knobs.tps;
   }
 
   get endpoint(): string {
@@ -112,7 +118,7 @@ export class KmsStandIn {
 
   configure(knobs: Partial<KmsStandInKnobs>): void {
     this.knobs = { ...this.knobs, ...knobs };
-    this.tokens = Math.min(this.tokens, this.knobs.tps);
+    this.tokens = Math.min(this.tokens, this.capacity());
   }
 
   /** Test hook: the private key of a stand-in key as PKCS #8 DER and its raw secret (EC d / RSA d). */
@@ -132,7 +138,9 @@ export class KmsStandIn {
     const raw = Buffer.concat(chunks).toString('utf8');
 
     if (req.url === '/_standin/stats' && req.method === 'GET') {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ throttled: this.throttled, calls: Object.fromEntries(this.calls) }));
+      this.refill();
+      const stats = { throttled: this.throttled, calls: Object.fromEntries(this.calls), tokens: this.knobs.tps > 0 ? this.tokens : null };
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stats));
       return;
     }
     if (req.url === '/_standin/config' && req.method === 'POST') {
@@ -177,14 +185,18 @@ export class KmsStandIn {
       throw new KmsError('ThrottlingException', 'Rate exceeded');
     }
     if (this.knobs.tps <= 0) return;
-    const now = Date.now();
-    this.tokens = Math.min(this.knobs.tps, this.tokens + ((now - this.lastRefill) / 1000) * this.knobs.tps);
-    this.lastRefill = now;
+    this.refill();
     if (this.tokens < 1) {
       this.throttled++;
       throw new KmsError('ThrottlingException', 'Rate exceeded');
     }
     this.tokens -= 1;
+  }
+
+  private refill(): void {
+    const now = Date.now();
+    this.tokens = Math.min(this.capacity(), this.tokens + ((now - this.lastRefill) / 1000) * this.knobs.tps);
+    this.lastRefill = now;
   }
 
   private dispatch(operation: string, body: Record<string, unknown>): unknown {

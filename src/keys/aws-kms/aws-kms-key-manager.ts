@@ -16,6 +16,7 @@ import { AdaptiveRetryStrategy, DefaultRateLimiter, StandardRetryStrategy } from
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Clock } from '../../common/clock';
 import { DomainError, Errors } from '../../common/errors';
+import { RateLimiter } from '../../common/rate-limiter';
 import { Semaphore } from '../../common/semaphore';
 import { KmsConfig } from '../../config/config';
 import { digestOf } from '../../pki/signing';
@@ -65,6 +66,8 @@ export class AwsKmsKeyManager extends KeyManager {
   private readonly signers = new Map<string, Promise<Signer>>();
   private readonly limits = new Map<string, Semaphore>();
   private readonly readiness = new Map<string, { checkedAt: number; error?: DomainError }>();
+  /** Paces Sign across all keys: the KMS quota is per account and region, not per key. */
+  private readonly signRate?: RateLimiter;
 
   constructor(
     private readonly client: KMSClient,
@@ -72,6 +75,7 @@ export class AwsKmsKeyManager extends KeyManager {
     private readonly clock: Clock,
   ) {
     super();
+    if (config.maxSignRate > 0) this.signRate = new RateLimiter(config.maxSignRate);
   }
 
   async createKey({ spec, authorityId, label }: NewKeyRequest): Promise<CreatedKey> {
@@ -172,11 +176,12 @@ export class AwsKmsKeyManager extends KeyManager {
       publicKeySpki: () => spki,
       sign: async (data: Buffer) => {
         const message = createHash(digest).update(data).digest();
-        const result = await semaphore.run(() =>
-          this.call(keyRef, () =>
+        const result = await semaphore.run(async () => {
+          await this.signRate?.acquire();
+          return this.call(keyRef, () =>
             this.client.send(new SignCommand({ KeyId: keyRef, Message: message, MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
-          ),
-        );
+          );
+        });
         if (!result.Signature) throw Errors.keyBackendUnavailable('AWS KMS Sign returned no signature');
         return Buffer.from(result.Signature);
       },
