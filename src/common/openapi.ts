@@ -17,11 +17,11 @@ const DESCRIPTIONS: Record<number, string> = {
   401: 'Missing or invalid API key (UNAUTHENTICATED)',
   403: 'The key’s role does not allow this (FORBIDDEN)',
   404: 'Not found (AUTHORITY_NOT_FOUND, CERTIFICATE_NOT_FOUND, API_KEY_NOT_FOUND)',
-  409: 'Conflict with the current state (AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CERTIFICATE_ALREADY_REVOKED)',
+  409: 'Conflict with the current state (AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AUTHORITY_KEY_UNUSABLE, AUTHORITY_KEY_IN_USE, CERTIFICATE_ALREADY_REVOKED)',
   413: 'Body larger than the limit (PAYLOAD_TOO_LARGE)',
   415: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
-  422: 'Well-formed but refused by policy (UNSUPPORTED_KEY, SAN_NOT_ALLOWED, VALIDITY_EXCEEDS_PROFILE, …)',
-  503: 'A dependency (database, key backend) is unavailable (KEY_BACKEND_UNAVAILABLE, NOT_READY)',
+  422: 'Well-formed but refused by policy (UNSUPPORTED_KEY, SAN_NOT_ALLOWED, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, KMS_KEY_NOT_SUITABLE, KEY_SPEC_MISMATCH, …)',
+  503: 'A dependency is unavailable: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (with Retry-After), NOT_READY',
 };
 
 /** Documents the problem+json responses a route can give. */
