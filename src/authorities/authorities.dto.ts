@@ -79,6 +79,8 @@ export class AuthorityDto {
   @ApiProperty({ enum: ['active', 'disabled'] }) status: string;
   @ApiProperty({ enum: KEY_BACKENDS }) keyBackend: string;
   @ApiProperty({ enum: KEY_SPECS }) keySpec: string;
+  @ApiProperty({ nullable: true, type: String, description: 'ARN of the AWS KMS key (aws-kms authorities; null for local)' })
+  kmsKeyArn: string | null;
   @ApiProperty({ example: 'C=US, O=Acme, CN=Acme Root' }) subject: string;
   @ApiProperty({ description: 'Lowercase hex' }) serial: string;
   @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id)' }) fingerprint: string;
@@ -108,6 +110,7 @@ export class PageQueryDto {
 }
 
 export function toAuthorityDto(authority: Authority, certificatePem: string, chainPem: string): AuthorityDto {
-  const { keyRef: _keyRef, certificateDer: _der, publicKeySha256: _pk, revocationCount: _rc, ...rest } = authority;
-  return { ...rest, certificatePem, chainPem };
+  const { keyRef, certificateDer: _der, publicKeySha256: _pk, revocationCount: _rc, ...rest } = authority;
+  // The local key reference is an internal row id; a KMS key ARN is what operators scope IAM policies with.
+  return { ...rest, kmsKeyArn: authority.keyBackend === 'aws-kms' ? keyRef : null, certificatePem, chainPem };
 }

@@ -60,6 +60,7 @@ describe('AWS KMS backend: keys, adoption and readiness', () => {
 
   it('creates the CA key in KMS as SIGN_VERIFY, tagged with the authority id and aliased', async () => {
     const ca = await kmsRoot(t, { keySpec: 'EC_P384' });
+    assert.match((ca as unknown as { kmsKeyArn: string }).kmsKeyArn, /^arn:aws:kms:us-east-1:111122223333:key\//);
     const aliases = await client.send(new ListAliasesCommand({}));
     const alias = aliases.Aliases!.find((a) => a.AliasName === `alias/fleet-pki/${ca.id}`);
     assert.ok(alias, 'alias/fleet-pki/<authority id> exists');
