@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { OpenSslWorkspace } from '../../test/support/openssl';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, KeyUsageFlags } from '@peculiar/asn1-x509';
 import { certificateParts, CertificateTemplate, fingerprint, signCertificate } from './certificate';
@@ -27,23 +26,11 @@ import { digestOf, SigningAlgorithm, SigningKey } from './signing';
 
 // ---- openssl in a scratch directory ----------------------------------------------------------------------
 
-let dir: string;
+const ssl = new OpenSslWorkspace();
+after(() => ssl.cleanup());
 let fileCounter = 0;
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-cert-spec-'));
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function tempFile(name: string, content: string | Buffer): string {
-  const file = path.join(dir, `${++fileCounter}-${name}`);
-  fs.writeFileSync(file, content);
-  return file;
-}
-
-function openssl(args: string[]): { status: number; output: string } {
-  const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
-}
+const tempFile = (name: string, content: string | Buffer): string => ssl.file(`${++fileCounter}-${name}`, content);
+const openssl = (args: string[]): { status: number; output: string } => ssl.run(args);
 
 function opensslText(der: Buffer): string {
   const result = openssl(['x509', '-inform', 'DER', '-in', tempFile('cert.der', der), '-noout', '-text']);
@@ -367,11 +354,11 @@ describe('fingerprint', () => {
 
 describe('keyIdentifier', () => {
   it("matches the subject key identifier openssl computes for the same key (RFC 5280 method 1)", () => {
-    const keyFile = path.join(dir, 'ski.key');
-    const made = openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-subj', '/CN=ski', '-days', '1', '-outform', 'DER', '-out', path.join(dir, 'ski.der')]);
+    const keyFile = ssl.file('ski.key');
+    const made = openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-subj', '/CN=ski', '-days', '1', '-outform', 'DER', '-out', ssl.file('ski.der')]);
     assert.equal(made.status, 0, made.output);
-    const spki = spawnSync('openssl', ['pkey', '-in', keyFile, '-pubout', '-outform', 'DER']).stdout;
-    const text = opensslText(fs.readFileSync(path.join(dir, 'ski.der')));
+    const spki = execFileSync('openssl', ['pkey', '-in', keyFile, '-pubout', '-outform', 'DER']);
+    const text = opensslText(readFileSync(ssl.file('ski.der')));
     const hexId = [...keyIdentifier(spki)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
     assert.match(text, new RegExp(`X509v3 Subject Key Identifier:\\s+${hexId}`));
   });

@@ -1,10 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { OpenSslWorkspace } from '../../test/support/openssl';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { signCertificate } from './certificate';
 import { CrlEntry, CrlTemplate, REVOCATION_REASONS, RevocationReason, signCrl } from './crl';
@@ -14,23 +11,11 @@ import { buildName } from './names';
 import { randomSerial } from './serial';
 import { digestOf, SigningAlgorithm, SigningKey } from './signing';
 
-let dir: string;
+const ssl = new OpenSslWorkspace();
+after(() => ssl.cleanup());
 let fileCounter = 0;
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-crl-spec-'));
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function tempFile(name: string, content: string | Buffer): string {
-  const file = path.join(dir, `${++fileCounter}-${name}`);
-  fs.writeFileSync(file, content);
-  return file;
-}
-
-function openssl(args: string[]): { status: number; output: string } {
-  const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
-}
+const tempFile = (name: string, content: string | Buffer): string => ssl.file(`${++fileCounter}-${name}`, content);
+const openssl = (args: string[]): { status: number; output: string } => ssl.run(args);
 
 function crlText(der: Buffer): string {
   const result = openssl(['crl', '-inform', 'DER', '-in', tempFile('x.crl', der), '-noout', '-text']);

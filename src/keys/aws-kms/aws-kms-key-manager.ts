@@ -22,6 +22,7 @@ import { KmsConfig } from '../../config/config';
 import { digestOf } from '../../pki/signing';
 import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
+import { SignerCache } from '../signer-cache';
 import { kmsDomainError } from './kms-errors';
 
 const TO_KMS: Record<KeySpec, KmsKeySpec> = {
@@ -63,7 +64,7 @@ export function kmsClient(config: KmsConfig): KMSClient {
 export class AwsKmsKeyManager extends KeyManager {
   readonly backend = 'aws-kms' as const;
   private readonly logger = new Logger('KMS');
-  private readonly signers = new Map<string, Promise<Signer>>();
+  private readonly signers = new SignerCache();
   private readonly limits = new Map<string, Semaphore>();
   private readonly readiness = new Map<string, { checkedAt: number; error?: DomainError }>();
   /** Paces Sign across all keys: the KMS quota is per account and region, not per key. */
@@ -94,7 +95,7 @@ export class AwsKmsKeyManager extends KeyManager {
     try {
       await this.call(keyRef, () => this.client.send(new CreateAliasCommand({ AliasName: `${this.config.aliasPrefix}${authorityId}`, TargetKeyId: keyRef })));
       const publicKeySpki = await this.publicKey(keyRef, spec);
-      this.signers.set(keyRef, Promise.resolve(this.makeSigner(keyRef, spec, publicKeySpki)));
+      this.signers.set(keyRef, this.makeSigner(keyRef, spec, publicKeySpki));
       return { keyRef, spec, publicKeySpki };
     } catch (err) {
       await this.discardKey(keyRef).catch(() => undefined);
@@ -119,7 +120,7 @@ export class AwsKmsKeyManager extends KeyManager {
       throw Errors.authorityKeyUnusable(`KMS key ${externalId} is ${metadata.KeyState}; enable it first`);
     }
     const publicKeySpki = await this.publicKey(metadata.Arn, spec);
-    this.signers.set(metadata.Arn, Promise.resolve(this.makeSigner(metadata.Arn, spec, publicKeySpki)));
+    this.signers.set(metadata.Arn, this.makeSigner(metadata.Arn, spec, publicKeySpki));
     return { keyRef: metadata.Arn, spec, publicKeySpki };
   }
 
@@ -129,13 +130,7 @@ export class AwsKmsKeyManager extends KeyManager {
   }
 
   signer(keyRef: string, spec: KeySpec): Promise<Signer> {
-    let signer = this.signers.get(keyRef);
-    if (!signer) {
-      signer = this.loadSigner(keyRef, spec);
-      this.signers.set(keyRef, signer);
-      signer.catch(() => this.signers.delete(keyRef));
-    }
-    return signer;
+    return this.signers.get(keyRef, () => this.loadSigner(keyRef, spec));
   }
 
   /** DescribeKey, trusted for KMS_READY_CACHE_SECONDS, so /readyz does not cost a KMS call per probe. */

@@ -7,6 +7,7 @@ import { TypeOrmTransactions } from '../../database/transactions';
 import { digestOf } from '../../pki/signing';
 import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
+import { SignerCache } from '../signer-cache';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 const signAsync = promisify(sign);
@@ -33,7 +34,7 @@ function keyPairOptions(spec: KeySpec): ['ec', { namedCurve: string }] | ['rsa',
  */
 export class LocalKeyManager extends KeyManager {
   readonly backend = 'local' as const;
-  private readonly signers = new Map<string, Promise<Signer>>();
+  private readonly signers = new SignerCache();
 
   constructor(
     private readonly masterKey: Buffer,
@@ -72,13 +73,7 @@ export class LocalKeyManager extends KeyManager {
   }
 
   signer(keyRef: string, spec: KeySpec): Promise<Signer> {
-    let signer = this.signers.get(keyRef);
-    if (!signer) {
-      signer = this.loadSigner(keyRef, spec);
-      this.signers.set(keyRef, signer);
-      signer.catch(() => this.signers.delete(keyRef));
-    }
-    return signer;
+    return this.signers.get(keyRef, () => this.loadSigner(keyRef, spec));
   }
 
   /** The key decrypts under the master key (done once; the signer is cached). */
