@@ -1,0 +1,683 @@
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, KeyObject, randomBytes, sign } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import {
+  AttachPolicyCommand,
+  AttachThingPrincipalCommand,
+  ConfirmTopicRuleDestinationCommand,
+  CreatePolicyCommand,
+  CreateThingCommand,
+  DeleteCACertificateCommand,
+  DescribeCACertificateCommand,
+  DescribeCertificateCommand,
+  DescribeThingCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
+  GetPolicyCommand,
+  GetRegistrationCodeCommand,
+  IoTClient,
+  ListAttachedPoliciesCommand,
+  ListCertificatesByCACommand,
+  ListThingPrincipalsCommand,
+  RegisterCACertificateCommand,
+  RegisterCACertificateCommandInput,
+  RegisterCertificateCommand,
+  RegisterCertificateWithoutCACommand,
+  UpdateCACertificateCommand,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
+import { KeyUsageFlags } from '@peculiar/asn1-x509';
+import { signCertificate } from '../../src/pki/certificate';
+import { pemEncode } from '../../src/pki/der';
+import { authorityKeyIdentifier, basicConstraints, extendedKeyUsage, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../../src/pki/extensions';
+import { buildName } from '../../src/pki/names';
+import { OID } from '../../src/pki/oids';
+import { randomSerial } from '../../src/pki/serial';
+import { digestOf, SigningAlgorithm, SigningKey } from '../../src/pki/signing';
+import { IotCertificateRegisteredEvent, IotStandIn, IotStandInKnobs } from '../support/iot-standin';
+
+// The real AWS SDK runs against the local stand-in only: throw-away credentials keep its default chain from
+// looking further (instance metadata, profiles).
+process.env.AWS_ACCESS_KEY_ID = 'AKIAFLEETPKITEST0000';
+process.env.AWS_SECRET_ACCESS_KEY = 'fleet-pki-test-secret';
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+delete process.env.AWS_PROFILE;
+delete process.env.AWS_SESSION_TOKEN;
+
+// ---- certificates for the test, made with the project's own encoders ------------------------------------------
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+interface TestCa {
+  key: SigningKey;
+  spki: Buffer;
+  keyId: Buffer;
+  name: Buffer;
+  der: Buffer;
+  pem: string;
+}
+
+interface TestLeaf {
+  der: Buffer;
+  pem: string;
+  id: string;
+}
+
+function signingKey(privateKey: KeyObject, algorithm: SigningAlgorithm): SigningKey {
+  return { algorithm, sign: async (data: Buffer) => sign(digestOf(algorithm), data, privateKey) };
+}
+
+const sha256 = (der: Buffer) => createHash('sha256').update(der).digest('hex');
+
+/** A self-signed CA (or, with `ca: false`, a self-signed certificate that is not a CA). */
+async function makeCa(options: { ca?: boolean; key?: TestCa['key']; spki?: Buffer; commonName?: string } = {}): Promise<TestCa> {
+  let key = options.key;
+  let spki = options.spki;
+  if (!key || !spki) {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    key = signingKey(pair.privateKey, 'ECDSA_SHA_256');
+    spki = pair.publicKey.export({ type: 'spki', format: 'der' });
+  }
+  const keyId = keyIdentifier(spki);
+  const name = buildName({ country: 'US', organization: 'Acme Fleet', commonName: options.commonName ?? `IoT Test CA ${randomBytes(4).toString('hex')}` });
+  const now = Date.now();
+  const der = await signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: name,
+      subject: name,
+      subjectPublicKeyInfo: spki,
+      notBefore: new Date(now - HOUR),
+      notAfter: new Date(now + 365 * DAY),
+      extensions: [
+        basicConstraints(options.ca ?? true, options.ca === false ? undefined : 0),
+        keyUsage(options.ca === false ? [KeyUsageFlags.digitalSignature] : [KeyUsageFlags.keyCertSign, KeyUsageFlags.cRLSign]),
+        subjectKeyIdentifier(keyId),
+      ],
+    },
+    key,
+  );
+  return { key, spki, keyId, name, der, pem: pemEncode('CERTIFICATE', der) };
+}
+
+/** A certificate issued by `issuer`: a device certificate, or a verification certificate when given that CN. */
+async function makeLeaf(issuer: TestCa, options: { commonName?: string; rsaBits?: number } = {}): Promise<TestLeaf> {
+  const pair = options.rsaBits ? generateKeyPairSync('rsa', { modulusLength: options.rsaBits }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
+  const now = Date.now();
+  const der = await signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: issuer.name,
+      subject: buildName({ commonName: options.commonName ?? `sensor-${randomBytes(4).toString('hex')}` }),
+      subjectPublicKeyInfo: spki,
+      notBefore: new Date(now - HOUR),
+      notAfter: new Date(now + 30 * DAY),
+      extensions: [
+        basicConstraints(false),
+        keyUsage([KeyUsageFlags.digitalSignature]),
+        extendedKeyUsage([OID.clientAuth]),
+        subjectKeyIdentifier(keyIdentifier(spki)),
+        authorityKeyIdentifier(issuer.keyId),
+      ],
+    },
+    issuer.key,
+  );
+  return { der, pem: pemEncode('CERTIFICATE', der), id: sha256(der) };
+}
+
+// ---- SDK helpers ----------------------------------------------------------------------------------------------------
+
+type SdkError = Error & { $metadata: { httpStatusCode?: number }; [field: string]: unknown };
+
+/** Awaits a call AWS must refuse; checks the exception name (and HTTP status) the SDK reports, returns the error. */
+async function refused(call: Promise<unknown>, name: string, status?: number): Promise<SdkError> {
+  let error: SdkError | undefined;
+  try {
+    await call;
+  } catch (err) {
+    error = err as SdkError;
+  }
+  assert.ok(error, `expected ${name}, but the call succeeded`);
+  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
+  if (status !== undefined) assert.equal(error.$metadata?.httpStatusCode, status, `${name} status`);
+  return error;
+}
+
+async function hook(iot: IotStandIn, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${iot.endpoint}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function configure(iot: IotStandIn, knobs: Partial<IotStandInKnobs>): Promise<void> {
+  const res = await hook(iot, 'POST', '/_standin/config', knobs);
+  assert.equal(res.status, 200);
+}
+
+// ---- tests ----------------------------------------------------------------------------------------------------------
+
+describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
+  let iot: IotStandIn;
+  let client: IoTClient;
+  let registrationCode: string;
+  const POLICY_DOCUMENT = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] });
+
+  /** Registers a fresh CA in DEFAULT mode, ACTIVE with auto-registration unless told otherwise. */
+  async function registeredCa(input: Partial<RegisterCACertificateCommandInput> = {}): Promise<{ ca: TestCa; certificateId: string }> {
+    const ca = await makeCa();
+    const verification = await makeLeaf(ca, { commonName: registrationCode });
+    const out = await client.send(
+      new RegisterCACertificateCommand({
+        caCertificate: ca.pem,
+        verificationCertificate: verification.pem,
+        setAsActive: true,
+        allowAutoRegistration: true,
+        ...input,
+      }),
+    );
+    return { ca, certificateId: out.certificateId! };
+  }
+
+  async function registeredDevice(status: 'ACTIVE' | 'INACTIVE' = 'ACTIVE'): Promise<{ leaf: TestLeaf; arn: string }> {
+    const { ca } = await registeredCa();
+    const leaf = await makeLeaf(ca);
+    const out = await client.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: ca.pem, status }));
+    return { leaf, arn: out.certificateArn! };
+  }
+
+  before(async () => {
+    iot = await new IotStandIn().start();
+    client = new IoTClient({ region: iot.region, endpoint: iot.endpoint, maxAttempts: 1 });
+    registrationCode = (await client.send(new GetRegistrationCodeCommand({}))).registrationCode!;
+  });
+  after(async () => {
+    client?.destroy();
+    await iot?.stop();
+  });
+
+  describe('CA registration', () => {
+    it('hands out one registration code per account and registers a DEFAULT-mode CA whose verification certificate carries it', async () => {
+      assert.match(registrationCode, /^[0-9a-f]{64}$/);
+      assert.equal((await client.send(new GetRegistrationCodeCommand({}))).registrationCode, registrationCode, 'the code is stable');
+
+      const ca = await makeCa();
+      const verification = await makeLeaf(ca, { commonName: registrationCode });
+      const roleArn = 'arn:aws:iam::111122223333:role/JITPRole';
+      const templateBody = JSON.stringify({ Resources: {} });
+      const out = await client.send(
+        new RegisterCACertificateCommand({
+          caCertificate: ca.pem,
+          verificationCertificate: verification.pem,
+          setAsActive: true,
+          allowAutoRegistration: true,
+          registrationConfig: { templateBody, roleArn },
+        }),
+      );
+      assert.equal(out.certificateId, sha256(ca.der), 'the CA certificate id is the SHA-256 of its DER');
+      assert.equal(out.certificateArn, `arn:aws:iot:us-east-1:111122223333:cacert/${out.certificateId}`);
+
+      const described = await client.send(new DescribeCACertificateCommand({ certificateId: out.certificateId }));
+      const description = described.certificateDescription!;
+      assert.equal(description.status, 'ACTIVE');
+      assert.equal(description.autoRegistrationStatus, 'ENABLE');
+      assert.equal(description.certificateMode, 'DEFAULT');
+      assert.equal(description.ownedBy, '111122223333');
+      assert.equal(description.certificatePem?.replace(/\s/g, ''), ca.pem.replace(/\s/g, ''));
+      assert.ok(description.creationDate instanceof Date && Math.abs(description.creationDate.getTime() - Date.now()) < 60_000, 'timestamps arrive as dates');
+      assert.ok(description.validity?.notAfter instanceof Date);
+      assert.deepEqual(described.registrationConfig, { templateBody, roleArn });
+      assert.equal(iot.caCertificate(out.certificateId!)?.status, 'ACTIVE');
+    });
+
+    it('registers a CA INACTIVE with auto-registration off when setAsActive and allowAutoRegistration are not given', async () => {
+      const ca = await makeCa();
+      const verification = await makeLeaf(ca, { commonName: registrationCode });
+      const out = await client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, verificationCertificate: verification.pem }));
+      const description = (await client.send(new DescribeCACertificateCommand({ certificateId: out.certificateId }))).certificateDescription!;
+      assert.equal(description.status, 'INACTIVE');
+      assert.equal(description.autoRegistrationStatus, 'DISABLE');
+    });
+
+    it('refuses a verification certificate whose CN is not the registration code with RegistrationCodeValidationException', async () => {
+      const ca = await makeCa();
+      const verification = await makeLeaf(ca, { commonName: 'not-the-registration-code' });
+      await refused(client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, verificationCertificate: verification.pem })), 'RegistrationCodeValidationException', 400);
+      assert.equal(iot.caCertificate(sha256(ca.der)), undefined, 'nothing was registered');
+    });
+
+    it('refuses a verification certificate signed by another key with CertificateValidationException', async () => {
+      const ca = await makeCa();
+      const impostor = await makeCa({ commonName: 'Impostor' });
+      // Same issuer name as the CA, right CN, but signed by a key that is not the CA's: proof of possession fails.
+      const verification = await makeLeaf({ ...impostor, name: ca.name, keyId: ca.keyId }, { commonName: registrationCode });
+      await refused(client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, verificationCertificate: verification.pem })), 'CertificateValidationException', 400);
+    });
+
+    it('refuses DEFAULT mode without a verification certificate and SNI_ONLY mode with one (InvalidRequestException)', async () => {
+      const ca = await makeCa();
+      const verification = await makeLeaf(ca, { commonName: registrationCode });
+      await refused(client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem })), 'InvalidRequestException', 400);
+      await refused(
+        client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, verificationCertificate: verification.pem, certificateMode: 'SNI_ONLY' })),
+        'InvalidRequestException',
+        400,
+      );
+    });
+
+    it('refuses a CA certificate without basicConstraints CA:TRUE, and a CA PEM that is not a certificate', async () => {
+      const notCa = await makeCa({ ca: false });
+      const verification = await makeLeaf(notCa, { commonName: registrationCode });
+      await refused(client.send(new RegisterCACertificateCommand({ caCertificate: notCa.pem, verificationCertificate: verification.pem })), 'CertificateValidationException');
+      await refused(client.send(new RegisterCACertificateCommand({ caCertificate: 'hello', certificateMode: 'SNI_ONLY' })), 'CertificateValidationException');
+    });
+
+    it('refuses the same DEFAULT-mode CA twice with ResourceAlreadyExistsException naming it, but registers an SNI_ONLY CA again', async () => {
+      const { ca, certificateId } = await registeredCa();
+      const verification = await makeLeaf(ca, { commonName: registrationCode });
+      const error = await refused(
+        client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, verificationCertificate: verification.pem })),
+        'ResourceAlreadyExistsException',
+        409,
+      );
+      assert.equal(error.resourceId, certificateId);
+      assert.equal(error.resourceArn, iot.caCertificateArn(certificateId));
+
+      const sni = await makeCa();
+      const first = await client.send(new RegisterCACertificateCommand({ caCertificate: sni.pem, certificateMode: 'SNI_ONLY', setAsActive: true }));
+      const second = await client.send(new RegisterCACertificateCommand({ caCertificate: sni.pem, certificateMode: 'SNI_ONLY', setAsActive: true }));
+      assert.equal(second.certificateId, first.certificateId);
+      const description = (await client.send(new DescribeCACertificateCommand({ certificateId: first.certificateId }))).certificateDescription!;
+      assert.equal(description.certificateMode, 'SNI_ONLY');
+    });
+
+    it('refuses DEFAULT mode for a CA another account holds in DEFAULT mode, and accepts it in SNI_ONLY mode', async () => {
+      const ca = await makeCa();
+      iot.claimCaInAnotherAccount(ca.pem);
+      const verification = await makeLeaf(ca, { commonName: registrationCode });
+      await refused(client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, verificationCertificate: verification.pem })), 'ResourceAlreadyExistsException', 409);
+      const out = await client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, certificateMode: 'SNI_ONLY' }));
+      assert.equal(out.certificateId, sha256(ca.der));
+    });
+
+    it('refuses a registration config with a template but no role, and a template name that does not exist', async () => {
+      const ca = await makeCa();
+      await refused(
+        client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, certificateMode: 'SNI_ONLY', registrationConfig: { templateBody: '{}' } })),
+        'InvalidRequestException',
+      );
+      await refused(
+        client.send(new RegisterCACertificateCommand({ caCertificate: ca.pem, certificateMode: 'SNI_ONLY', registrationConfig: { templateName: 'nope' } })),
+        'ResourceNotFoundException',
+        404,
+      );
+    });
+
+    it('updates a CA status and auto-registration, deletes it only once INACTIVE, then answers 404 for it', async () => {
+      const { certificateId } = await registeredCa();
+      await refused(client.send(new DeleteCACertificateCommand({ certificateId })), 'CertificateStateException', 406);
+      await client.send(new UpdateCACertificateCommand({ certificateId, newStatus: 'INACTIVE', newAutoRegistrationStatus: 'DISABLE' }));
+      const description = (await client.send(new DescribeCACertificateCommand({ certificateId }))).certificateDescription!;
+      assert.equal(description.status, 'INACTIVE');
+      assert.equal(description.autoRegistrationStatus, 'DISABLE');
+      assert.equal(description.customerVersion, 2);
+      await refused(client.send(new UpdateCACertificateCommand({ certificateId, newStatus: 'REVOKED' as 'ACTIVE' })), 'InvalidRequestException', 400);
+      await client.send(new DeleteCACertificateCommand({ certificateId }));
+      await refused(client.send(new DescribeCACertificateCommand({ certificateId })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new DescribeCACertificateCommand({ certificateId: 'not-an-id' })), 'InvalidRequestException', 400);
+    });
+  });
+
+  describe('device certificates', () => {
+    it('registers a device certificate under an ACTIVE CA with its SHA-256 id, CA id and status, and lists it by CA', async () => {
+      const { ca, certificateId: caId } = await registeredCa();
+      const leaf = await makeLeaf(ca);
+      const out = await client.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, status: 'ACTIVE' }));
+      assert.equal(out.certificateId, leaf.id);
+      assert.equal(out.certificateArn, `arn:aws:iot:us-east-1:111122223333:cert/${leaf.id}`);
+      const description = (await client.send(new DescribeCertificateCommand({ certificateId: leaf.id }))).certificateDescription!;
+      assert.equal(description.status, 'ACTIVE');
+      assert.equal(description.caCertificateId, caId);
+      assert.equal(description.certificateMode, 'DEFAULT');
+      assert.ok(description.lastModifiedDate instanceof Date);
+
+      const other = await makeLeaf(ca);
+      await client.send(new RegisterCertificateCommand({ certificatePem: other.pem, caCertificatePem: ca.pem }));
+      assert.equal(iot.certificate(other.id)?.status, 'INACTIVE', 'without a status a certificate is registered INACTIVE');
+      const listed = await client.send(new ListCertificatesByCACommand({ caCertificateId: caId, ascendingOrder: true, pageSize: 1 }));
+      assert.deepEqual(listed.certificates?.map((c) => c.certificateId), [leaf.id]);
+      assert.ok(listed.nextMarker, 'a second page is announced');
+      const rest = await client.send(new ListCertificatesByCACommand({ caCertificateId: caId, ascendingOrder: true, pageSize: 1, marker: listed.nextMarker }));
+      assert.deepEqual(rest.certificates?.map((c) => c.certificateId), [other.id]);
+      assert.equal(rest.nextMarker, undefined);
+    });
+
+    it('refuses a device certificate whose CA is INACTIVE (InvalidRequestException) or not registered (CertificateValidationException)', async () => {
+      const { ca, certificateId } = await registeredCa({ setAsActive: false });
+      const leaf = await makeLeaf(ca);
+      await refused(client.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: ca.pem, status: 'ACTIVE' })), 'InvalidRequestException', 400);
+      await refused(client.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, status: 'ACTIVE' })), 'InvalidRequestException', 400);
+      await client.send(new UpdateCACertificateCommand({ certificateId, newStatus: 'ACTIVE' }));
+      await client.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: ca.pem, status: 'ACTIVE' }));
+
+      const unknown = await makeCa();
+      const orphan = await makeLeaf(unknown);
+      await refused(client.send(new RegisterCertificateCommand({ certificatePem: orphan.pem, caCertificatePem: unknown.pem })), 'CertificateValidationException', 400);
+      await refused(client.send(new RegisterCertificateCommand({ certificatePem: orphan.pem })), 'CertificateValidationException', 400);
+      assert.equal(iot.certificate(orphan.id), undefined);
+    });
+
+    it('refuses a device certificate with a caCertificatePem that did not sign it', async () => {
+      const { ca } = await registeredCa();
+      const { ca: otherCa } = await registeredCa();
+      const leaf = await makeLeaf(ca);
+      await refused(client.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, caCertificatePem: otherCa.pem })), 'CertificateValidationException');
+    });
+
+    it('refuses the same device certificate twice with ResourceAlreadyExistsException carrying resourceId and resourceArn', async () => {
+      const { leaf, arn } = await registeredDevice();
+      const error = await refused(client.send(new RegisterCertificateCommand({ certificatePem: leaf.pem, status: 'ACTIVE' })), 'ResourceAlreadyExistsException', 409);
+      assert.equal(error.resourceId, leaf.id);
+      assert.equal(error.resourceArn, arn);
+      await refused(client.send(new RegisterCertificateWithoutCACommand({ certificatePem: leaf.pem })), 'ResourceAlreadyExistsException', 409);
+    });
+
+    it('registers a certificate without its CA in SNI_ONLY mode, with no CA id', async () => {
+      const unregistered = await makeCa();
+      const leaf = await makeLeaf(unregistered);
+      const out = await client.send(new RegisterCertificateWithoutCACommand({ certificatePem: leaf.pem, status: 'ACTIVE' }));
+      assert.equal(out.certificateId, leaf.id);
+      const description = (await client.send(new DescribeCertificateCommand({ certificateId: leaf.id }))).certificateDescription!;
+      assert.equal(description.certificateMode, 'SNI_ONLY');
+      assert.equal(description.caCertificateId, undefined);
+      assert.equal(description.status, 'ACTIVE');
+    });
+
+    it('refuses device certificates with keys AWS IoT does not accept (RSA below 2048 bits)', async () => {
+      const { ca } = await registeredCa();
+      const weak = await makeLeaf(ca, { rsaBits: 1024 });
+      await refused(client.send(new RegisterCertificateCommand({ certificatePem: weak.pem, status: 'ACTIVE' })), 'CertificateValidationException', 400);
+      const strong = await makeLeaf(ca, { rsaBits: 2048 });
+      await client.send(new RegisterCertificateCommand({ certificatePem: strong.pem, status: 'ACTIVE' }));
+    });
+
+    it('moves a certificate between ACTIVE and INACTIVE, and keeps a REVOKED one revoked (CertificateStateException, HTTP 406)', async () => {
+      const { leaf } = await registeredDevice();
+      const status = async () => (await client.send(new DescribeCertificateCommand({ certificateId: leaf.id }))).certificateDescription!.status;
+      await client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'INACTIVE' }));
+      assert.equal(await status(), 'INACTIVE');
+      await client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'ACTIVE' }));
+      assert.equal(await status(), 'ACTIVE');
+      await client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'REVOKED' }));
+      assert.equal(await status(), 'REVOKED');
+      await refused(client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'ACTIVE' })), 'CertificateStateException', 406);
+      await refused(client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'INACTIVE' })), 'CertificateStateException', 406);
+      assert.equal(await status(), 'REVOKED');
+    });
+
+    it('refuses PENDING_ACTIVATION, PENDING_TRANSFER and unknown statuses as UpdateCertificate targets, and unknown certificates with 404', async () => {
+      const { leaf } = await registeredDevice();
+      for (const newStatus of ['PENDING_ACTIVATION', 'PENDING_TRANSFER', 'REGISTER_ACTIVE'] as const) {
+        await refused(client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: newStatus as 'ACTIVE' })), 'InvalidRequestException', 400);
+      }
+      assert.equal(iot.certificate(leaf.id)?.status, 'ACTIVE');
+      await refused(client.send(new UpdateCertificateCommand({ certificateId: 'ab'.repeat(32), newStatus: 'INACTIVE' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new DescribeCertificateCommand({ certificateId: 'ab'.repeat(32) })), 'ResourceNotFoundException', 404);
+    });
+
+    it("lets a test change a certificate's status behind the service's back, over HTTP and in code", async () => {
+      const { leaf } = await registeredDevice();
+      const res = await hook(iot, 'POST', `/_standin/certificates/${leaf.id}/status`, { status: 'REVOKED' });
+      assert.equal(res.status, 200);
+      assert.equal((await client.send(new DescribeCertificateCommand({ certificateId: leaf.id }))).certificateDescription!.status, 'REVOKED');
+      iot.setCertificateStatus(leaf.id, 'INACTIVE');
+      assert.equal((await client.send(new DescribeCertificateCommand({ certificateId: leaf.id }))).certificateDescription!.status, 'INACTIVE');
+    });
+  });
+
+  describe('things, principals and policies', () => {
+    it('creates a thing idempotently for the same attributes, refuses different ones, and answers 404 for unknown things', async () => {
+      const thingName = `thing-${randomBytes(4).toString('hex')}`;
+      const attributePayload = { attributes: { serial: 'SN-0042', model: 'm1' } };
+      const first = await client.send(new CreateThingCommand({ thingName, attributePayload }));
+      assert.equal(first.thingArn, `arn:aws:iot:us-east-1:111122223333:thing/${thingName}`);
+      const again = await client.send(new CreateThingCommand({ thingName, attributePayload: { attributes: { model: 'm1', serial: 'SN-0042' } } }));
+      assert.equal(again.thingId, first.thingId, 'the same thing comes back');
+      const error = await refused(client.send(new CreateThingCommand({ thingName, attributePayload: { attributes: { serial: 'other' } } })), 'ResourceAlreadyExistsException', 409);
+      assert.equal(error.resourceArn, first.thingArn);
+
+      const described = await client.send(new DescribeThingCommand({ thingName }));
+      assert.equal(described.thingId, first.thingId);
+      assert.deepEqual(described.attributes, attributePayload.attributes);
+      assert.equal(described.defaultClientId, thingName);
+      await refused(client.send(new DescribeThingCommand({ thingName: 'no-such-thing' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new CreateThingCommand({ thingName: 'has spaces' })), 'InvalidRequestException', 400);
+    });
+
+    it('attaches a policy and a thing to a certificate (twice without complaint), lists and detaches them', async () => {
+      const { leaf, arn } = await registeredDevice();
+      const policyName = `fleet-${randomBytes(4).toString('hex')}`;
+      const created = await client.send(new CreatePolicyCommand({ policyName, policyDocument: POLICY_DOCUMENT }));
+      assert.equal(created.policyArn, `arn:aws:iot:us-east-1:111122223333:policy/${policyName}`);
+      assert.equal((await client.send(new GetPolicyCommand({ policyName }))).policyDocument, POLICY_DOCUMENT);
+      await refused(client.send(new CreatePolicyCommand({ policyName, policyDocument: POLICY_DOCUMENT })), 'ResourceAlreadyExistsException', 409);
+
+      await client.send(new AttachPolicyCommand({ policyName, target: arn }));
+      await client.send(new AttachPolicyCommand({ policyName, target: arn }));
+      const listed = await client.send(new ListAttachedPoliciesCommand({ target: arn }));
+      assert.deepEqual(listed.policies, [{ policyName, policyArn: created.policyArn }]);
+      assert.deepEqual(iot.policiesAttachedTo(arn), [policyName]);
+
+      const thingName = `thing-${randomBytes(4).toString('hex')}`;
+      await client.send(new CreateThingCommand({ thingName }));
+      await client.send(new AttachThingPrincipalCommand({ thingName, principal: arn }));
+      await client.send(new AttachThingPrincipalCommand({ thingName, principal: arn }));
+      assert.deepEqual((await client.send(new ListThingPrincipalsCommand({ thingName }))).principals, [arn]);
+      assert.deepEqual(iot.principalsOf(thingName), [arn]);
+      assert.deepEqual(iot.thingsOf(arn), [thingName]);
+
+      await client.send(new DetachThingPrincipalCommand({ thingName, principal: arn }));
+      await client.send(new DetachPolicyCommand({ policyName, target: arn }));
+      assert.deepEqual(iot.principalsOf(thingName), []);
+      assert.deepEqual(iot.policiesAttachedTo(arn), []);
+      assert.equal(iot.certificate(leaf.id)?.status, 'ACTIVE');
+    });
+
+    it('refuses to attach unknown policies, things and certificates (ResourceNotFoundException) and malformed principals', async () => {
+      const { arn } = await registeredDevice();
+      const policyName = `fleet-${randomBytes(4).toString('hex')}`;
+      await client.send(new CreatePolicyCommand({ policyName, policyDocument: POLICY_DOCUMENT }));
+      const thingName = `thing-${randomBytes(4).toString('hex')}`;
+      await client.send(new CreateThingCommand({ thingName }));
+      const unknownCert = iot.certificateArn('cd'.repeat(32));
+
+      await refused(client.send(new AttachPolicyCommand({ policyName: 'no-such-policy', target: arn })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new AttachPolicyCommand({ policyName, target: unknownCert })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new AttachThingPrincipalCommand({ thingName: 'no-such-thing', principal: arn })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new AttachThingPrincipalCommand({ thingName, principal: unknownCert })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new AttachThingPrincipalCommand({ thingName, principal: 'not-an-arn' })), 'InvalidRequestException', 400);
+      await refused(client.send(new GetPolicyCommand({ policyName: 'no-such-policy' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new CreatePolicyCommand({ policyName: `bad-${policyName}`, policyDocument: '{not json' })), 'MalformedPolicyException', 400);
+    });
+
+    it('keeps an EXCLUSIVE_THING principal on one thing', async () => {
+      const { arn } = await registeredDevice();
+      const [a, b] = [`thing-a-${randomBytes(4).toString('hex')}`, `thing-b-${randomBytes(4).toString('hex')}`];
+      await client.send(new CreateThingCommand({ thingName: a }));
+      await client.send(new CreateThingCommand({ thingName: b }));
+      await client.send(new AttachThingPrincipalCommand({ thingName: a, principal: arn, thingPrincipalType: 'EXCLUSIVE_THING' }));
+      await refused(client.send(new AttachThingPrincipalCommand({ thingName: b, principal: arn })), 'InvalidRequestException', 400);
+    });
+  });
+
+  describe('just-in-time registration (devices/connect hook)', () => {
+    const connect = (certificatePem: string, chainPem?: string) => hook(iot, 'POST', '/_standin/devices/connect', { certificatePem, chainPem });
+
+    it("registers an unknown certificate PENDING_ACTIVATION on a device's first connection and returns the event AWS IoT publishes", async () => {
+      const { ca, certificateId: caId } = await registeredCa();
+      const leaf = await makeLeaf(ca);
+      const published: IotCertificateRegisteredEvent[] = [];
+      iot.onEvent = (_topic, event) => published.push(event);
+      try {
+        const before = Date.now();
+        const first = await connect(leaf.pem, ca.pem);
+        assert.equal(first.status, 200);
+        assert.equal(first.body.topic, `$aws/events/certificates/registered/${caId}`);
+        const event = first.body.event as IotCertificateRegisteredEvent;
+        assert.equal(event.certificateId, leaf.id);
+        assert.equal(event.caCertificateId, caId);
+        assert.equal(event.certificateStatus, 'PENDING_ACTIVATION');
+        assert.equal(event.awsAccountId, '111122223333');
+        assert.ok(event.timestamp >= before && event.certificateRegistrationTimestamp >= before);
+        assert.equal(first.body.connected, false, 'AWS IoT drops the first connection');
+        assert.deepEqual(published, [event]);
+
+        // The service sees it through the SDK as AWS would show it.
+        const description = (await client.send(new DescribeCertificateCommand({ certificateId: leaf.id }))).certificateDescription!;
+        assert.equal(description.status, 'PENDING_ACTIVATION');
+        assert.equal(description.caCertificateId, caId);
+
+        const retry = await connect(leaf.pem, ca.pem);
+        assert.equal((retry.body.event as IotCertificateRegisteredEvent).certificateRegistrationTimestamp, event.certificateRegistrationTimestamp, 'published again while pending');
+
+        await client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'ACTIVE' }));
+        assert.deepEqual((await connect(leaf.pem, ca.pem)).body, { connected: true });
+        await client.send(new UpdateCertificateCommand({ certificateId: leaf.id, newStatus: 'REVOKED' }));
+        const revoked = await connect(leaf.pem, ca.pem);
+        assert.equal(revoked.body.connected, false);
+        assert.match(String(revoked.body.reason), /REVOKED/);
+      } finally {
+        iot.onEvent = undefined;
+      }
+    });
+
+    it('does not register devices whose CA has auto-registration off, is INACTIVE, or is not registered', async () => {
+      const { ca: noAuto } = await registeredCa({ allowAutoRegistration: false });
+      const { ca: inactive } = await registeredCa({ setAsActive: false });
+      const unregistered = await makeCa();
+      for (const ca of [noAuto, inactive, unregistered]) {
+        const leaf = await makeLeaf(ca);
+        const res = await connect(leaf.pem, ca.pem);
+        assert.equal(res.status, 200);
+        assert.equal(res.body.connected, false);
+        assert.equal(res.body.event, undefined);
+        assert.equal(typeof res.body.reason, 'string');
+        assert.equal(iot.certificate(leaf.id), undefined);
+      }
+    });
+
+    it('refuses a chain that does not start with the issuing CA, and input that is not a certificate', async () => {
+      const { ca } = await registeredCa();
+      const stranger = await makeCa();
+      const leaf = await makeLeaf(ca);
+      const res = await connect(leaf.pem, stranger.pem);
+      assert.equal(res.body.connected, false);
+      assert.equal(iot.certificate(leaf.id), undefined);
+      assert.equal((await connect('not a certificate')).status, 400);
+    });
+  });
+
+  describe('topic rule destinations', () => {
+    it('confirms a destination with its token (slashes and all) and lets tests read the confirmed tokens', async () => {
+      const token = `AYADeMXL/${randomBytes(8).toString('base64url')}/+x==`;
+      await client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: token }));
+      assert.ok(iot.confirmedTokens().includes(token));
+      const res = await hook(iot, 'GET', '/_standin/confirmations');
+      assert.ok((res.body.tokens as string[]).includes(token));
+    });
+  });
+
+  describe('knobs: throttling, outages, authentication', () => {
+    it('answers ThrottlingException above the account rate and counts it in the stats', async () => {
+      await configure(iot, { tps: 1, burst: 2 });
+      try {
+        const before = (await hook(iot, 'GET', '/_standin/stats')).body;
+        await client.send(new GetRegistrationCodeCommand({}));
+        await client.send(new GetRegistrationCodeCommand({}));
+        // The AWS IoT model gives ThrottlingException HTTP 400; the SDK recognises it by name.
+        const error = await refused(client.send(new GetRegistrationCodeCommand({})), 'ThrottlingException', 400);
+        assert.equal(error.message, 'Rate exceeded');
+        const stats = (await hook(iot, 'GET', '/_standin/stats')).body;
+        assert.equal(Number(stats.throttled) - Number(before.throttled), 1);
+        assert.equal((stats.throttledByOperation as Record<string, number>).GetRegistrationCode >= 1, true);
+        assert.equal((stats.calls as Record<string, number>).GetRegistrationCode - (before.calls as Record<string, number>).GetRegistrationCode, 3);
+      } finally {
+        iot.configure({ tps: 0, burst: undefined });
+      }
+    });
+
+    it('throttles one operation by its own quota while others pass', async () => {
+      await configure(iot, { operationTps: { DescribeThing: 1 } });
+      try {
+        const thingName = `thing-${randomBytes(4).toString('hex')}`;
+        await client.send(new CreateThingCommand({ thingName }));
+        await client.send(new DescribeThingCommand({ thingName }));
+        await refused(client.send(new DescribeThingCommand({ thingName })), 'ThrottlingException');
+        await client.send(new GetRegistrationCodeCommand({}));
+      } finally {
+        await configure(iot, { operationTps: {} });
+      }
+    });
+
+    it('is retried by the SDK as a throttling error when the client allows retries', async () => {
+      const retrying = new IoTClient({ region: iot.region, endpoint: iot.endpoint, maxAttempts: 2 });
+      iot.configure({ throttleProbability: 1 });
+      try {
+        const before = iot.calls.get('GetRegistrationCode') ?? 0;
+        await refused(retrying.send(new GetRegistrationCodeCommand({})), 'ThrottlingException');
+        assert.equal((iot.calls.get('GetRegistrationCode') ?? 0) - before, 2, 'two attempts reached the stand-in');
+      } finally {
+        iot.configure({ throttleProbability: 0 });
+        retrying.destroy();
+      }
+    });
+
+    it('answers ServiceUnavailableException (HTTP 503) during an http503 outage', async () => {
+      await configure(iot, { failureMode: 'http503' });
+      try {
+        await refused(client.send(new GetRegistrationCodeCommand({})), 'ServiceUnavailableException', 503);
+      } finally {
+        await configure(iot, { failureMode: 'none' });
+      }
+      await client.send(new GetRegistrationCodeCommand({}));
+    });
+
+    it('drops connections in drop mode, which the SDK reports as a network error', async () => {
+      await configure(iot, { failureMode: 'drop' });
+      try {
+        let error: (Error & { code?: string }) | undefined;
+        try {
+          await client.send(new GetRegistrationCodeCommand({}));
+        } catch (err) {
+          error = err as Error & { code?: string };
+        }
+        assert.ok(error, 'the call failed');
+        assert.ok(error.code === 'ECONNRESET' || /socket hang up|ECONNRESET/.test(error.message), `${error.name}: ${error.message}`);
+      } finally {
+        await configure(iot, { failureMode: 'none' });
+      }
+    });
+
+    it('adds the configured latency to each call', async () => {
+      await configure(iot, { latencyMs: 150 });
+      try {
+        const started = Date.now();
+        await client.send(new GetRegistrationCodeCommand({}));
+        assert.ok(Date.now() - started >= 140, `took ${Date.now() - started} ms`);
+      } finally {
+        await configure(iot, { latencyMs: 0 });
+      }
+    });
+
+    it('refuses requests without a SigV4 Authorization header (MissingAuthenticationTokenException, 403)', async () => {
+      const res = await fetch(`${iot.endpoint}/registrationcode`);
+      assert.equal(res.status, 403);
+      assert.equal(res.headers.get('x-amzn-errortype'), 'MissingAuthenticationTokenException');
+      assert.deepEqual(await res.json(), { message: 'Missing Authentication Token' });
+    });
+  });
+});

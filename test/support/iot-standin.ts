@@ -1,0 +1,1265 @@
+import { createHash, KeyObject, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+
+/**
+ * A local stand-in for the AWS IoT control plane that speaks its wire protocol (REST-JSON: the operation is
+ * the method and path, inputs sit in the path, the query string, the `x-amzn-principal` header or a JSON body
+ * exactly where @aws-sdk/client-iot puts them; errors carry the exception name in `x-amzn-ErrorType` and a
+ * JSON body `{"message"}`, with the HTTP status of the AWS IoT model), so the real client can be pointed at it
+ * with an endpoint override. It validates like AWS IoT: certificate ids are the SHA-256 of the DER, CA
+ * registration checks the verification certificate against the registration code and the CA key, device
+ * certificates need their issuing CA registered and ACTIVE, revoked certificates stay revoked. SigV4 must be
+ * present; its signature is not checked.
+ *
+ * Knobs (constructor or `POST /_standin/config`): added latency, a token-bucket rate for the account (and
+ * optionally per operation) above which calls get ThrottlingException, a random throttle probability, and
+ * failure modes (HTTP 503 ServiceUnavailableException or dropped connections).
+ *
+ * Test hooks over HTTP (no SigV4 needed):
+ * - `GET /_standin/stats`: calls per operation (refused ones included), throttled counts, bucket level;
+ * - `POST /_standin/config`: change knobs;
+ * - `POST /_standin/devices/connect {"certificatePem", "chainPem"}`: a device's first TLS connection (JITR);
+ * - `POST /_standin/certificates/{certificateId}/status {"status"}`: change a status behind the service's back;
+ * - `GET /_standin/confirmations`: the topic rule destination tokens confirmed so far;
+ * - `GET /_standin/events`: the certificate registration events "published" so far.
+ */
+export interface IotStandInKnobs {
+  latencyMs: number;
+  /** Sustained requests per second for the whole account before ThrottlingException; 0 = unlimited. */
+  tps: number;
+  /** Token-bucket capacity (requests allowed at once after a quiet spell); defaults to one second of tps. */
+  burst?: number;
+  /** Per-operation quotas on top of `tps` (AWS IoT publishes them per API), e.g. `{ RegisterCertificate: 10 }`. */
+  operationTps?: Record<string, number>;
+  /** Probability in [0, 1] that any call is throttled regardless of rate. */
+  throttleProbability: number;
+  failureMode: 'none' | 'http503' | 'drop';
+}
+
+export type IotCertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'REGISTER_INACTIVE' | 'PENDING_ACTIVATION';
+export type IotCertificateMode = 'DEFAULT' | 'SNI_ONLY';
+
+export interface IotRegistrationConfig {
+  templateBody?: string;
+  roleArn?: string;
+  templateName?: string;
+}
+
+/** What the inspection methods hand out (copies: changing them changes nothing in the stand-in). */
+export interface IotCaCertificateView {
+  certificateId: string;
+  certificateArn: string;
+  status: 'ACTIVE' | 'INACTIVE';
+  autoRegistrationStatus: 'ENABLE' | 'DISABLE';
+  certificateMode: IotCertificateMode;
+  certificatePem: string;
+  registrationConfig?: IotRegistrationConfig;
+  createdAt: Date;
+}
+
+export interface IotCertificateView {
+  certificateId: string;
+  certificateArn: string;
+  status: IotCertificateStatus;
+  caCertificateId?: string;
+  certificateMode: IotCertificateMode;
+  certificatePem: string;
+  createdAt: Date;
+  /** How it got here: an API call or a device's first connection (JITR). */
+  registeredBy: 'RegisterCertificate' | 'RegisterCertificateWithoutCA' | 'JITR';
+}
+
+export interface IotThingView {
+  thingName: string;
+  thingArn: string;
+  thingId: string;
+  attributes: Record<string, string>;
+  version: number;
+}
+
+/** The message AWS IoT publishes to `$aws/events/certificates/registered/<caCertificateId>`. */
+export interface IotCertificateRegisteredEvent {
+  certificateId: string;
+  caCertificateId: string;
+  timestamp: number;
+  certificateStatus: 'PENDING_ACTIVATION';
+  awsAccountId: string;
+  certificateRegistrationTimestamp: number;
+}
+
+export type IotDeviceConnectResult =
+  | { connected: true }
+  | { connected: false; reason: string; event?: IotCertificateRegisteredEvent; topic?: string };
+
+interface CaRecord {
+  id: string;
+  arn: string;
+  pem: string;
+  x509: X509Certificate;
+  status: 'ACTIVE' | 'INACTIVE';
+  autoRegistration: 'ENABLE' | 'DISABLE';
+  mode: IotCertificateMode;
+  registrationConfig?: IotRegistrationConfig;
+  created: number;
+  lastModified: number;
+  customerVersion: number;
+  generationId: string;
+}
+
+interface CertificateRecord {
+  id: string;
+  arn: string;
+  pem: string;
+  x509: X509Certificate;
+  status: IotCertificateStatus;
+  caCertificateId?: string;
+  mode: IotCertificateMode;
+  created: number;
+  lastModified: number;
+  customerVersion: number;
+  generationId: string;
+  registeredBy: IotCertificateView['registeredBy'];
+}
+
+interface ThingRecord {
+  name: string;
+  arn: string;
+  id: string;
+  attributes: Record<string, string>;
+  version: number;
+}
+
+interface PolicyRecord {
+  name: string;
+  arn: string;
+  document: string;
+  created: number;
+  generationId: string;
+}
+
+interface Request {
+  params: string[];
+  query: URLSearchParams;
+  headers: http.IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+const CERTIFICATE_STATUSES: IotCertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_TRANSFER', 'REGISTER_INACTIVE', 'PENDING_ACTIVATION'];
+
+/** Method, raw path pattern (labels are percent-encoded by the SDK, so `[^/]+` is one label) and operation. */
+const ROUTES: [string, RegExp, string][] = [
+  ['GET', /^\/registrationcode$/, 'GetRegistrationCode'],
+  ['POST', /^\/cacertificate$/, 'RegisterCACertificate'],
+  ['PUT', /^\/cacertificate\/([^/]+)$/, 'UpdateCACertificate'],
+  ['GET', /^\/cacertificate\/([^/]+)$/, 'DescribeCACertificate'],
+  ['DELETE', /^\/cacertificate\/([^/]+)$/, 'DeleteCACertificate'],
+  ['POST', /^\/certificate\/register$/, 'RegisterCertificate'],
+  ['POST', /^\/certificate\/register-no-ca$/, 'RegisterCertificateWithoutCA'],
+  ['PUT', /^\/certificates\/([^/]+)$/, 'UpdateCertificate'],
+  ['GET', /^\/certificates\/([^/]+)$/, 'DescribeCertificate'],
+  ['GET', /^\/certificates-by-ca\/([^/]+)$/, 'ListCertificatesByCA'],
+  ['POST', /^\/things\/([^/]+)$/, 'CreateThing'],
+  ['GET', /^\/things\/([^/]+)$/, 'DescribeThing'],
+  ['PUT', /^\/things\/([^/]+)\/principals$/, 'AttachThingPrincipal'],
+  ['DELETE', /^\/things\/([^/]+)\/principals$/, 'DetachThingPrincipal'],
+  ['GET', /^\/things\/([^/]+)\/principals$/, 'ListThingPrincipals'],
+  ['PUT', /^\/target-policies\/([^/]+)$/, 'AttachPolicy'],
+  ['POST', /^\/target-policies\/([^/]+)$/, 'DetachPolicy'],
+  ['POST', /^\/attached-policies\/([^/]+)$/, 'ListAttachedPolicies'],
+  // A greedy label ({confirmationToken+}): the SDK keeps the slashes and encodes each segment.
+  ['GET', /^\/confirmdestination\/(.+)$/, 'ConfirmTopicRuleDestination'],
+  ['POST', /^\/policies\/([^/]+)$/, 'CreatePolicy'],
+  ['GET', /^\/policies\/([^/]+)$/, 'GetPolicy'],
+];
+
+/** Operations whose AWS model has no ThrottlingException: the rate knobs leave them alone. */
+const NEVER_THROTTLED = new Set(['ConfirmTopicRuleDestination']);
+
+/** DER of the signature AlgorithmIdentifier OIDs AWS IoT accepts on device certificates (SHA-2 with RSA, RSA-PSS or ECDSA). */
+const ACCEPTED_SIGNATURE_OIDS: Record<string, string> = {
+  '06092a864886f70d01010b': 'sha256WithRSAEncryption',
+  '06092a864886f70d01010c': 'sha384WithRSAEncryption',
+  '06092a864886f70d01010d': 'sha512WithRSAEncryption',
+  '06092a864886f70d01010a': 'RSASSA-PSS',
+  '06082a8648ce3d040302': 'ecdsa-with-SHA256',
+  '06082a8648ce3d040303': 'ecdsa-with-SHA384',
+  '06082a8648ce3d040304': 'ecdsa-with-SHA512',
+};
+
+const ACCEPTED_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+class IotError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+    readonly extra: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+// HTTP statuses from the AWS IoT model inside @aws-sdk/client-iot (httpError traits), not the usual guesses:
+// ThrottlingException is 400, CertificateStateException 406, LimitExceededException 410.
+const invalid = (message: string) => new IotError('InvalidRequestException', message, 400);
+const notFound = (message: string) => new IotError('ResourceNotFoundException', message, 404);
+const alreadyExists = (message: string, resourceId: string, resourceArn: string) =>
+  new IotError('ResourceAlreadyExistsException', message, 409, { resourceId, resourceArn });
+const certificateState = (message: string) => new IotError('CertificateStateException', message, 406);
+const certificateValidation = (message: string) => new IotError('CertificateValidationException', message, 400);
+const limitExceeded = (message: string) => new IotError('LimitExceededException', message, 410);
+
+/** A token bucket: `rate` tokens a second, at most `capacity` stored. */
+class TokenBucket {
+  private tokens: number;
+  private last = Date.now();
+
+  constructor(
+    private rate: number,
+    private capacity: number,
+  ) {
+    this.tokens = capacity;
+  }
+
+  reconfigure(rate: number, capacity: number): void {
+    this.refill();
+    const wasUnlimited = this.rate <= 0;
+    this.rate = rate;
+    this.capacity = capacity;
+    this.tokens = wasUnlimited ? capacity : Math.min(this.tokens, capacity);
+  }
+
+  take(): boolean {
+    if (this.rate <= 0) return true;
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  level(): number | null {
+    if (this.rate <= 0) return null;
+    this.refill();
+    return this.tokens;
+  }
+
+  private refill(): void {
+    const now = Date.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+  }
+}
+
+export class IotStandIn {
+  readonly region = 'us-east-1';
+  readonly account = '111122223333';
+  /** The account's registration code (GetRegistrationCode): a DEFAULT-mode verification certificate carries it as CN. */
+  readonly registrationCode = randomBytes(32).toString('hex');
+  knobs: IotStandInKnobs;
+  /** Calls by operation, including refused ones (for tests and benchmarks). */
+  readonly calls = new Map<string, number>();
+  throttled = 0;
+  readonly throttledByOperation = new Map<string, number>();
+  /** Certificate registration events published so far (JITR), oldest first. */
+  readonly events: { topic: string; event: IotCertificateRegisteredEvent }[] = [];
+  /** Test hook: told of every certificate registration event as it is published. */
+  onEvent?: (topic: string, event: IotCertificateRegisteredEvent) => void;
+  private readonly cas = new Map<string, CaRecord>();
+  private readonly certificates = new Map<string, CertificateRecord>();
+  private readonly thingRecords = new Map<string, ThingRecord>();
+  private readonly policies = new Map<string, PolicyRecord>();
+  /** thing name → principal ARN → thingPrincipalType. */
+  private readonly thingPrincipalMap = new Map<string, Map<string, string>>();
+  /** target (certificate ARN) → policy names, in attachment order. */
+  private readonly targetPolicies = new Map<string, Set<string>>();
+  private readonly confirmations: string[] = [];
+  /** CA certificate ids some other account holds in DEFAULT mode (see claimCaInAnotherAccount). */
+  private readonly foreignDefaultCas = new Set<string>();
+  private server?: http.Server;
+  private readonly bucket: TokenBucket;
+  private readonly operationBuckets = new Map<string, TokenBucket>();
+
+  constructor(knobs: Partial<IotStandInKnobs> = {}) {
+    this.knobs = { latencyMs: 0, tps: 0, throttleProbability: 0, failureMode: 'none', ...knobs };
+    this.bucket = new TokenBucket(this.knobs.tps, this.capacity());
+  }
+
+  private capacity(): number {
+    return this.knobs.burst ?? this.knobs.tps;
+  }
+
+  get endpoint(): string {
+    const { port } = this.server!.address() as AddressInfo;
+    return `http://127.0.0.1:${port}`;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = undefined;
+  }
+
+  configure(knobs: Partial<IotStandInKnobs>): void {
+    this.knobs = { ...this.knobs, ...knobs };
+    this.bucket.reconfigure(this.knobs.tps, this.capacity());
+    for (const [operation, bucket] of this.operationBuckets) {
+      const rate = this.knobs.operationTps?.[operation] ?? 0;
+      bucket.reconfigure(rate, rate);
+    }
+  }
+
+  // ---- inspection and test hooks ------------------------------------------------------------------------------
+
+  certificateArn(certificateId: string): string {
+    return `arn:aws:iot:${this.region}:${this.account}:cert/${certificateId}`;
+  }
+
+  caCertificateArn(certificateId: string): string {
+    return `arn:aws:iot:${this.region}:${this.account}:cacert/${certificateId}`;
+  }
+
+  /** A registered device certificate by id, with its status; undefined when AWS IoT would not know it. */
+  certificate(certificateId: string): IotCertificateView | undefined {
+    const record = this.certificates.get(certificateId.toLowerCase());
+    return record && this.certificateView(record);
+  }
+
+  certificateList(): IotCertificateView[] {
+    return [...this.certificates.values()].map((record) => this.certificateView(record));
+  }
+
+  caCertificate(certificateId: string): IotCaCertificateView | undefined {
+    const record = this.cas.get(certificateId.toLowerCase());
+    return record && this.caView(record);
+  }
+
+  caCertificateList(): IotCaCertificateView[] {
+    return [...this.cas.values()].map((record) => this.caView(record));
+  }
+
+  thing(thingName: string): IotThingView | undefined {
+    const record = this.thingRecords.get(thingName);
+    return record && this.thingView(record);
+  }
+
+  thingList(): IotThingView[] {
+    return [...this.thingRecords.values()].map((record) => this.thingView(record));
+  }
+
+  /** Principal ARNs attached to a thing. */
+  principalsOf(thingName: string): string[] {
+    return [...(this.thingPrincipalMap.get(thingName)?.keys() ?? [])];
+  }
+
+  /** Thing names a principal (certificate ARN) is attached to. */
+  thingsOf(principal: string): string[] {
+    return [...this.thingPrincipalMap.entries()].filter(([, principals]) => principals.has(principal)).map(([name]) => name);
+  }
+
+  /** Policy names attached to a target (certificate ARN). */
+  policiesAttachedTo(target: string): string[] {
+    return [...(this.targetPolicies.get(target) ?? [])];
+  }
+
+  policyDocument(policyName: string): string | undefined {
+    return this.policies.get(policyName)?.document;
+  }
+
+  /** Topic rule destination confirmation tokens confirmed so far, in order. */
+  confirmedTokens(): string[] {
+    return [...this.confirmations];
+  }
+
+  /** Test hook: change a certificate's status behind the service's back (an operator in the console, say). */
+  setCertificateStatus(certificateId: string, status: IotCertificateStatus): void {
+    if (!CERTIFICATE_STATUSES.includes(status)) throw new Error(`unknown certificate status ${status}`);
+    const record = this.certificates.get(certificateId.toLowerCase());
+    if (!record) throw new Error(`no certificate ${certificateId}`);
+    record.status = status;
+    this.touch(record);
+  }
+
+  /** Test hook: set a CA's status or auto-registration behind the service's back. */
+  setCaCertificateStatus(certificateId: string, status: 'ACTIVE' | 'INACTIVE', autoRegistration?: 'ENABLE' | 'DISABLE'): void {
+    const record = this.cas.get(certificateId.toLowerCase());
+    if (!record) throw new Error(`no CA certificate ${certificateId}`);
+    record.status = status;
+    if (autoRegistration) record.autoRegistration = autoRegistration;
+    this.touch(record);
+  }
+
+  /**
+   * Test hook: another AWS account in the region registers this CA in DEFAULT mode, so this account can then
+   * register it only in SNI_ONLY mode (a CA can be registered in DEFAULT mode by one account per region).
+   */
+  claimCaInAnotherAccount(caCertificatePem: string): void {
+    this.foreignDefaultCas.add(new X509Certificate(caCertificatePem).fingerprint256.replace(/:/g, '').toLowerCase());
+  }
+
+  /**
+   * Test hook: a device's first TLS connection with this certificate (and the chain it presents: the issuing CA,
+   * then its parents). Plays Just-in-Time Registration: an unknown certificate issued by a registered, ACTIVE CA
+   * with auto-registration on is registered PENDING_ACTIVATION, the connection is dropped and the registration
+   * event is published (and published again each time a PENDING_ACTIVATION certificate connects).
+   */
+  connectDevice(certificatePem: string, chainPem = ''): IotDeviceConnectResult {
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(certificatePem);
+    } catch {
+      throw invalid('certificatePem is not a certificate');
+    }
+    const chain = (chainPem.match(PEM_CERTIFICATE) ?? []).map((pem) => {
+      try {
+        return new X509Certificate(pem);
+      } catch {
+        throw invalid('chainPem holds something that is not a certificate');
+      }
+    });
+    const id = idOf(x509);
+    const known = this.certificates.get(id);
+    const now = Date.now();
+    if (known) {
+      if (known.status === 'ACTIVE') {
+        if (!validAt(x509, now)) return { connected: false, reason: 'the certificate is expired or not yet valid' };
+        return { connected: true };
+      }
+      if (known.status === 'PENDING_ACTIVATION' && known.caCertificateId) {
+        return { connected: false, reason: 'the certificate is PENDING_ACTIVATION', ...this.publish(known, now) };
+      }
+      return { connected: false, reason: `the certificate is ${known.status}` };
+    }
+    if (chain.length > 0 && !issuedBy(x509, chain[0])) {
+      return { connected: false, reason: 'the chain does not start with the certificate of the issuing CA' };
+    }
+    const candidates = this.issuingCas(x509);
+    const ca = candidates.find((c) => chain.some((member) => idOf(member) === c.id)) ?? candidates.find((c) => c.status === 'ACTIVE') ?? candidates[0];
+    if (!ca) return { connected: false, reason: 'unknown certificate: not registered and not issued by a registered CA' };
+    if (ca.status !== 'ACTIVE') return { connected: false, reason: `the issuing CA ${ca.id} is INACTIVE` };
+    if (ca.autoRegistration !== 'ENABLE') return { connected: false, reason: `the issuing CA ${ca.id} does not allow auto-registration` };
+    if (!validAt(x509, now)) return { connected: false, reason: 'the certificate is expired or not yet valid' };
+    const problem = deviceCertificateProblem(x509);
+    if (problem) return { connected: false, reason: problem };
+    const record: CertificateRecord = {
+      id,
+      arn: this.certificateArn(id),
+      pem: x509.toString(),
+      x509,
+      status: 'PENDING_ACTIVATION',
+      caCertificateId: ca.id,
+      mode: ca.mode,
+      created: now,
+      lastModified: now,
+      customerVersion: 1,
+      generationId: randomUUID(),
+      registeredBy: 'JITR',
+    };
+    this.certificates.set(id, record);
+    return { connected: false, reason: 'registered PENDING_ACTIVATION by just-in-time registration; the device must reconnect', ...this.publish(record, now) };
+  }
+
+  private publish(record: CertificateRecord, now: number): { event: IotCertificateRegisteredEvent; topic: string } {
+    const event: IotCertificateRegisteredEvent = {
+      certificateId: record.id,
+      caCertificateId: record.caCertificateId!,
+      timestamp: now,
+      certificateStatus: 'PENDING_ACTIVATION',
+      awsAccountId: this.account,
+      certificateRegistrationTimestamp: record.created,
+    };
+    const topic = `$aws/events/certificates/registered/${record.caCertificateId}`;
+    this.events.push({ topic, event });
+    this.onEvent?.(topic, event);
+    return { event, topic };
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------------------------
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const url = new URL(req.url ?? '/', 'http://localhost');
+
+    if (url.pathname.startsWith('/_standin/')) {
+      this.handleHook(req.method ?? 'GET', url.pathname, raw, res);
+      return;
+    }
+
+    let operation = '';
+    let params: string[] = [];
+    for (const [method, pattern, name] of ROUTES) {
+      const match = req.method === method ? pattern.exec(url.pathname) : null;
+      if (match) {
+        operation = name;
+        params = match.slice(1);
+        break;
+      }
+    }
+    this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
+
+    if (this.knobs.latencyMs > 0) await new Promise((r) => setTimeout(r, this.knobs.latencyMs));
+    if (this.knobs.failureMode === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    try {
+      if (this.knobs.failureMode === 'http503') throw new IotError('ServiceUnavailableException', 'Service Unavailable', 503);
+      if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 ')) {
+        throw new IotError('MissingAuthenticationTokenException', 'Missing Authentication Token', 403);
+      }
+      if (!operation) throw new IotError('UnknownOperationException', `No operation at ${req.method} ${url.pathname}`, 404);
+      this.throttle(operation);
+      let decoded: string[];
+      try {
+        decoded = params.map((p) => p.split('/').map(decodeURIComponent).join('/'));
+      } catch {
+        throw invalid('malformed percent-encoding in the path');
+      }
+      let body: Record<string, unknown> = {};
+      if (raw.length > 0) {
+        if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) throw invalid('Content-Type must be application/json');
+        try {
+          body = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          throw invalid('the request body is not JSON');
+        }
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the request body must be a JSON object');
+      }
+      const result = this.dispatch(operation, { params: decoded, query: url.searchParams, headers: req.headers, body });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'x-amzn-RequestId': randomUUID() }).end(JSON.stringify(result));
+    } catch (err) {
+      const error = err instanceof IotError ? err : new IotError('InternalFailureException', String(err), 500);
+      res
+        .writeHead(error.status, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': error.type, 'x-amzn-RequestId': randomUUID() })
+        .end(JSON.stringify({ message: error.message, ...error.extra }));
+    }
+  }
+
+  private handleHook(method: string, path: string, raw: string, res: http.ServerResponse): void {
+    const reply = (status: number, body: unknown) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw || '{}') as Record<string, unknown>;
+    } catch {
+      reply(400, { message: 'the body is not JSON' });
+      return;
+    }
+    const statusHook = /^\/_standin\/certificates\/([0-9a-fA-F]{64})\/status$/.exec(path);
+    try {
+      if (path === '/_standin/stats' && method === 'GET') {
+        reply(200, {
+          throttled: this.throttled,
+          throttledByOperation: Object.fromEntries(this.throttledByOperation),
+          calls: Object.fromEntries(this.calls),
+          tokens: this.bucket.level(),
+        });
+      } else if (path === '/_standin/config' && method === 'POST') {
+        this.configure(body as Partial<IotStandInKnobs>);
+        reply(200, this.knobs);
+      } else if (path === '/_standin/devices/connect' && method === 'POST') {
+        if (typeof body.certificatePem !== 'string') throw invalid('certificatePem is required');
+        if (body.chainPem !== undefined && typeof body.chainPem !== 'string') throw invalid('chainPem must be a string');
+        reply(200, this.connectDevice(body.certificatePem, body.chainPem as string | undefined));
+      } else if (statusHook && method === 'POST') {
+        const status = body.status as IotCertificateStatus;
+        if (!CERTIFICATE_STATUSES.includes(status)) throw invalid(`status must be one of ${CERTIFICATE_STATUSES.join(', ')}`);
+        if (!this.certificates.has(statusHook[1].toLowerCase())) throw notFound(`no certificate ${statusHook[1]}`);
+        this.setCertificateStatus(statusHook[1], status);
+        reply(200, this.certificate(statusHook[1]));
+      } else if (path === '/_standin/confirmations' && method === 'GET') {
+        reply(200, { tokens: this.confirmedTokens() });
+      } else if (path === '/_standin/events' && method === 'GET') {
+        reply(200, { events: this.events });
+      } else {
+        reply(404, { message: `no stand-in hook at ${method} ${path}` });
+      }
+    } catch (err) {
+      reply(err instanceof IotError ? err.status : 500, { message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private throttle(operation: string): void {
+    if (NEVER_THROTTLED.has(operation)) return;
+    const refuse = () => {
+      this.throttled++;
+      this.throttledByOperation.set(operation, (this.throttledByOperation.get(operation) ?? 0) + 1);
+      return new IotError('ThrottlingException', 'Rate exceeded', 400);
+    };
+    if (this.knobs.throttleProbability > 0 && Math.random() < this.knobs.throttleProbability) throw refuse();
+    const rate = this.knobs.operationTps?.[operation] ?? 0;
+    let operationBucket = this.operationBuckets.get(operation);
+    if (!operationBucket && rate > 0) {
+      operationBucket = new TokenBucket(rate, rate);
+      this.operationBuckets.set(operation, operationBucket);
+    }
+    if (operationBucket && !operationBucket.take()) throw refuse();
+    if (!this.bucket.take()) throw refuse();
+  }
+
+  private dispatch(operation: string, req: Request): unknown {
+    switch (operation) {
+      case 'GetRegistrationCode':
+        return { registrationCode: this.registrationCode };
+      case 'RegisterCACertificate':
+        return this.registerCaCertificate(req);
+      case 'UpdateCACertificate':
+        return this.updateCaCertificate(req);
+      case 'DescribeCACertificate':
+        return this.describeCaCertificate(req);
+      case 'DeleteCACertificate':
+        return this.deleteCaCertificate(req);
+      case 'RegisterCertificate':
+        return this.registerCertificate(req, true);
+      case 'RegisterCertificateWithoutCA':
+        return this.registerCertificate(req, false);
+      case 'UpdateCertificate':
+        return this.updateCertificate(req);
+      case 'DescribeCertificate':
+        return this.describeCertificate(req);
+      case 'ListCertificatesByCA':
+        return this.listCertificatesByCa(req);
+      case 'CreateThing':
+        return this.createThing(req);
+      case 'DescribeThing':
+        return this.describeThing(req);
+      case 'AttachThingPrincipal':
+        return this.attachThingPrincipal(req);
+      case 'DetachThingPrincipal':
+        return this.detachThingPrincipal(req);
+      case 'ListThingPrincipals':
+        return this.listThingPrincipals(req);
+      case 'AttachPolicy':
+        return this.attachPolicy(req);
+      case 'DetachPolicy':
+        return this.detachPolicy(req);
+      case 'ListAttachedPolicies':
+        return this.listAttachedPolicies(req);
+      case 'ConfirmTopicRuleDestination':
+        return this.confirmTopicRuleDestination(req);
+      case 'CreatePolicy':
+        return this.createPolicy(req);
+      case 'GetPolicy':
+        return this.getPolicy(req);
+      default:
+        throw new IotError('UnknownOperationException', `${operation} is not supported by the stand-in`, 404);
+    }
+  }
+
+  // ---- CA certificates ----------------------------------------------------------------------------------------
+
+  private registerCaCertificate(req: Request): unknown {
+    const { body, query } = req;
+    const mode = (body.certificateMode ?? 'DEFAULT') as IotCertificateMode;
+    if (mode !== 'DEFAULT' && mode !== 'SNI_ONLY') throw invalid(`certificateMode must be DEFAULT or SNI_ONLY, not ${String(mode)}`);
+    const setAsActive = booleanQuery(query, 'setAsActive') ?? false;
+    const allowAutoRegistration = booleanQuery(query, 'allowAutoRegistration') ?? false;
+    const registrationConfig = this.registrationConfig(body.registrationConfig);
+    if (body.tags !== undefined && !Array.isArray(body.tags)) throw invalid('tags must be a list');
+
+    const ca = parseCertificate(requiredString(body, 'caCertificate'), 'caCertificate');
+    if (!ca.ca) throw certificateValidation('The CA certificate is not a CA certificate: basicConstraints CA:TRUE is required');
+    if (!validAt(ca, Date.now())) throw certificateValidation('The CA certificate is expired or not yet valid');
+    const keyProblem = keyPolicyProblem(ca.publicKey);
+    if (keyProblem) throw certificateValidation(`The CA certificate key is not supported: ${keyProblem}`);
+
+    if (mode === 'DEFAULT') {
+      if (body.verificationCertificate === undefined) throw invalid('verificationCertificate is required when certificateMode is DEFAULT');
+      const verification = parseCertificate(requiredString(body, 'verificationCertificate'), 'verificationCertificate');
+      if (!validAt(verification, Date.now())) throw certificateValidation('The verification certificate is expired or not yet valid');
+      if (commonName(verification) !== this.registrationCode) {
+        throw new IotError('RegistrationCodeValidationException', 'The verification certificate common name does not match the registration code', 400);
+      }
+      if (!verification.verify(ca.publicKey)) throw certificateValidation('The verification certificate is not signed by the CA certificate key');
+    } else if (body.verificationCertificate !== undefined) {
+      throw invalid('verificationCertificate must not be given when certificateMode is SNI_ONLY');
+    }
+
+    const id = idOf(ca);
+    const arn = this.caCertificateArn(id);
+    const existing = this.cas.get(id);
+    if (existing) {
+      // SNI_ONLY registrations may repeat (as they may across accounts); anything involving DEFAULT may not.
+      if (existing.mode === 'SNI_ONLY' && mode === 'SNI_ONLY') return { certificateArn: existing.arn, certificateId: existing.id };
+      throw alreadyExists('The CA certificate is already registered', id, arn);
+    }
+    if (mode === 'DEFAULT' && this.foreignDefaultCas.has(id)) {
+      throw alreadyExists('The CA certificate is already registered in DEFAULT mode by another account in this region', id, arn);
+    }
+    if ([...this.cas.values()].filter((other) => other.x509.subject === ca.subject).length >= 10) {
+      throw limitExceeded('At most 10 CA certificates with the same subject may be registered per account and region');
+    }
+    const now = Date.now();
+    this.cas.set(id, {
+      id,
+      arn,
+      pem: ca.toString(),
+      x509: ca,
+      status: setAsActive ? 'ACTIVE' : 'INACTIVE',
+      autoRegistration: allowAutoRegistration ? 'ENABLE' : 'DISABLE',
+      mode,
+      registrationConfig,
+      created: now,
+      lastModified: now,
+      customerVersion: 1,
+      generationId: randomUUID(),
+    });
+    return { certificateArn: arn, certificateId: id };
+  }
+
+  private registrationConfig(value: unknown): IotRegistrationConfig | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('registrationConfig must be an object');
+    const config = value as Record<string, unknown>;
+    for (const field of ['templateBody', 'roleArn', 'templateName']) {
+      if (config[field] !== undefined && typeof config[field] !== 'string') throw invalid(`registrationConfig.${field} must be a string`);
+    }
+    const { templateBody, roleArn, templateName } = config as IotRegistrationConfig;
+    if (templateName !== undefined) throw notFound(`The provisioning template ${templateName} does not exist`);
+    if (templateBody !== undefined) {
+      try {
+        JSON.parse(templateBody);
+      } catch {
+        throw invalid('registrationConfig.templateBody is not valid JSON');
+      }
+      if (roleArn === undefined) throw invalid('registrationConfig.roleArn is required with a templateBody');
+    }
+    if (roleArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(roleArn)) {
+      throw invalid(`registrationConfig.roleArn is not an IAM role ARN: ${roleArn}`);
+    }
+    return { templateBody, roleArn, templateName };
+  }
+
+  private caRecord(rawId: string): CaRecord {
+    const id = certificateIdParam(rawId);
+    const record = this.cas.get(id);
+    if (!record) throw notFound(`The CA certificate ${rawId} does not exist`);
+    return record;
+  }
+
+  private updateCaCertificate(req: Request): unknown {
+    const record = this.caRecord(req.params[0]);
+    const newStatus = req.query.get('newStatus');
+    const newAuto = req.query.get('newAutoRegistrationStatus');
+    if (newStatus !== null && newStatus !== 'ACTIVE' && newStatus !== 'INACTIVE') throw invalid(`newStatus must be ACTIVE or INACTIVE, not ${newStatus}`);
+    if (newAuto !== null && newAuto !== 'ENABLE' && newAuto !== 'DISABLE') throw invalid(`newAutoRegistrationStatus must be ENABLE or DISABLE, not ${newAuto}`);
+    const remove = req.body.removeAutoRegistration;
+    if (remove !== undefined && typeof remove !== 'boolean') throw invalid('removeAutoRegistration must be a boolean');
+    if (remove && req.body.registrationConfig !== undefined) throw invalid('registrationConfig and removeAutoRegistration cannot both be given');
+    const registrationConfig = this.registrationConfig(req.body.registrationConfig);
+    if (newStatus === 'ACTIVE' && record.mode === 'DEFAULT' && this.foreignDefaultCas.has(record.id)) {
+      throw invalid('The CA certificate is registered in DEFAULT mode by another account');
+    }
+    if (newStatus) record.status = newStatus;
+    if (newAuto) record.autoRegistration = newAuto;
+    if (registrationConfig) record.registrationConfig = registrationConfig;
+    if (remove) record.registrationConfig = undefined;
+    this.touch(record);
+    return {};
+  }
+
+  private describeCaCertificate(req: Request): unknown {
+    const record = this.caRecord(req.params[0]);
+    return {
+      certificateDescription: {
+        certificateArn: record.arn,
+        certificateId: record.id,
+        status: record.status,
+        certificatePem: record.pem,
+        ownedBy: this.account,
+        creationDate: record.created / 1000,
+        autoRegistrationStatus: record.autoRegistration,
+        lastModifiedDate: record.lastModified / 1000,
+        customerVersion: record.customerVersion,
+        generationId: record.generationId,
+        validity: validity(record.x509),
+        certificateMode: record.mode,
+      },
+      registrationConfig: record.registrationConfig ?? {},
+    };
+  }
+
+  private deleteCaCertificate(req: Request): unknown {
+    const record = this.caRecord(req.params[0]);
+    if (record.status === 'ACTIVE') throw certificateState('The CA certificate is ACTIVE: set it INACTIVE before deleting it');
+    this.cas.delete(record.id);
+    return {};
+  }
+
+  // ---- device certificates ------------------------------------------------------------------------------------
+
+  /** Registered CAs whose certificate issued this one (name chaining and a signature that verifies). */
+  private issuingCas(x509: X509Certificate): CaRecord[] {
+    return [...this.cas.values()].filter((ca) => issuedBy(x509, ca.x509));
+  }
+
+  private registerCertificate(req: Request, withCa: boolean): unknown {
+    const { body, query } = req;
+    const certificate = parseCertificate(requiredString(body, 'certificatePem'), 'certificatePem');
+    const setAsActive = withCa ? booleanQuery(query, 'setAsActive') : undefined;
+    const status = (body.status ?? (setAsActive ? 'ACTIVE' : 'INACTIVE')) as IotCertificateStatus;
+    if (!['ACTIVE', 'INACTIVE', 'REVOKED', 'REGISTER_INACTIVE'].includes(status)) {
+      throw invalid(`status must be ACTIVE, INACTIVE or REVOKED, not ${String(status)}`);
+    }
+    if (!validAt(certificate, Date.now())) throw certificateValidation('The certificate is expired or not yet valid');
+    const problem = deviceCertificateProblem(certificate);
+    if (problem) throw certificateValidation(problem);
+
+    let ca: CaRecord | undefined;
+    if (withCa) {
+      if (body.caCertificatePem !== undefined) {
+        const given = parseCertificate(requiredString(body, 'caCertificatePem'), 'caCertificatePem');
+        ca = this.cas.get(idOf(given));
+        if (!ca) throw certificateValidation('The CA certificate is not registered');
+        if (!issuedBy(certificate, ca.x509)) throw certificateValidation('The certificate is not signed by the given CA certificate');
+      } else {
+        const candidates = this.issuingCas(certificate);
+        if (candidates.length === 0) throw certificateValidation('The certificate is not signed by a registered CA certificate');
+        if (candidates.length > 1) {
+          throw new IotError(
+            'CertificateConflictException',
+            'Unable to verify the CA certificate used to sign the certificate: several registered CA certificates have its subject and public key; give caCertificatePem',
+            409,
+          );
+        }
+        ca = candidates[0];
+      }
+      if (ca.status !== 'ACTIVE') throw invalid(`The CA certificate ${ca.id} is not ACTIVE`);
+    }
+
+    const id = idOf(certificate);
+    const arn = this.certificateArn(id);
+    if (this.certificates.has(id)) throw alreadyExists('The certificate is already provisioned or registered', id, arn);
+    const now = Date.now();
+    this.certificates.set(id, {
+      id,
+      arn,
+      pem: certificate.toString(),
+      x509: certificate,
+      status,
+      caCertificateId: ca?.id,
+      mode: ca ? ca.mode : 'SNI_ONLY',
+      created: now,
+      lastModified: now,
+      customerVersion: 1,
+      generationId: randomUUID(),
+      registeredBy: withCa ? 'RegisterCertificate' : 'RegisterCertificateWithoutCA',
+    });
+    return { certificateArn: arn, certificateId: id };
+  }
+
+  private certificateRecord(rawId: string): CertificateRecord {
+    const id = certificateIdParam(rawId);
+    const record = this.certificates.get(id);
+    if (!record) throw notFound(`The certificate ${rawId} does not exist`);
+    return record;
+  }
+
+  private updateCertificate(req: Request): unknown {
+    const record = this.certificateRecord(req.params[0]);
+    const newStatus = req.query.get('newStatus') as IotCertificateStatus | null;
+    if (newStatus === null) throw invalid('newStatus is required');
+    if (!CERTIFICATE_STATUSES.includes(newStatus)) throw invalid(`newStatus must be one of ${CERTIFICATE_STATUSES.join(', ')}, not ${newStatus}`);
+    if (newStatus === 'PENDING_TRANSFER' || newStatus === 'PENDING_ACTIVATION') {
+      throw invalid(`A certificate cannot be set to ${newStatus} with UpdateCertificate`);
+    }
+    if (record.status === 'REVOKED' && newStatus !== 'REVOKED') {
+      throw certificateState(`The certificate is REVOKED: its status cannot be changed to ${newStatus}`);
+    }
+    if (record.status === 'PENDING_TRANSFER') throw certificateState('The certificate is PENDING_TRANSFER: accept, reject or cancel the transfer first');
+    record.status = newStatus;
+    this.touch(record);
+    return {};
+  }
+
+  private describeCertificate(req: Request): unknown {
+    const record = this.certificateRecord(req.params[0]);
+    return {
+      certificateDescription: {
+        certificateArn: record.arn,
+        certificateId: record.id,
+        caCertificateId: record.caCertificateId,
+        status: record.status,
+        certificatePem: record.pem,
+        ownedBy: this.account,
+        creationDate: record.created / 1000,
+        lastModifiedDate: record.lastModified / 1000,
+        customerVersion: record.customerVersion,
+        generationId: record.generationId,
+        validity: validity(record.x509),
+        certificateMode: record.mode,
+      },
+    };
+  }
+
+  private listCertificatesByCa(req: Request): unknown {
+    const caId = certificateIdParam(req.params[0]);
+    const ascending = booleanQuery(req.query, 'isAscendingOrder') ?? false;
+    const certificates = [...this.certificates.values()]
+      .filter((c) => c.caCertificateId === caId)
+      .sort((a, b) => (ascending ? a.created - b.created : b.created - a.created))
+      .map((c) => ({ certificateArn: c.arn, certificateId: c.id, status: c.status, certificateMode: c.mode, creationDate: c.created / 1000 }));
+    const { items, next } = page(certificates, pageSizeQuery(req.query, 'pageSize'), req.query.get('marker'));
+    return { certificates: items, nextMarker: next };
+  }
+
+  // ---- things and principals ----------------------------------------------------------------------------------
+
+  private createThing(req: Request): unknown {
+    const name = thingNameParam(req.params[0]);
+    const { body } = req;
+    if (body.thingTypeName !== undefined) throw notFound(`The thing type ${String(body.thingTypeName)} does not exist`);
+    if (body.billingGroupName !== undefined) throw notFound(`The billing group ${String(body.billingGroupName)} does not exist`);
+    const payload = (body.attributePayload ?? {}) as { attributes?: unknown };
+    const attributes = (payload.attributes ?? {}) as Record<string, unknown>;
+    if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) throw invalid('attributePayload.attributes must be a map');
+    for (const [key, value] of Object.entries(attributes)) {
+      if (key.length === 0 || key.length > 128) throw invalid(`attribute name ${key} must be 1 to 128 characters`);
+      if (typeof value !== 'string' || value.length > 800) throw invalid(`attribute ${key} must be a string of at most 800 characters`);
+    }
+    const existing = this.thingRecords.get(name);
+    if (existing) {
+      if (sameAttributes(existing.attributes, attributes as Record<string, string>)) {
+        return { thingName: existing.name, thingArn: existing.arn, thingId: existing.id };
+      }
+      throw alreadyExists(`Thing ${name} already exists in account with different attributes`, existing.id, existing.arn);
+    }
+    const record: ThingRecord = {
+      name,
+      arn: `arn:aws:iot:${this.region}:${this.account}:thing/${name}`,
+      id: randomUUID(),
+      attributes: { ...(attributes as Record<string, string>) },
+      version: 1,
+    };
+    this.thingRecords.set(name, record);
+    return { thingName: record.name, thingArn: record.arn, thingId: record.id };
+  }
+
+  private thingRecord(rawName: string): ThingRecord {
+    const name = thingNameParam(rawName);
+    const record = this.thingRecords.get(name);
+    if (!record) throw notFound(`Thing ${name} cannot be found.`);
+    return record;
+  }
+
+  private describeThing(req: Request): unknown {
+    const record = this.thingRecord(req.params[0]);
+    return {
+      defaultClientId: record.name,
+      thingName: record.name,
+      thingId: record.id,
+      thingArn: record.arn,
+      attributes: record.attributes,
+      version: record.version,
+    };
+  }
+
+  /** A certificate ARN of this account and region naming a registered certificate. */
+  private certificatePrincipal(principal: string, what: string): CertificateRecord {
+    const match = /^arn:aws:iot:([a-z0-9-]+):(\d{12}):cert\/([0-9a-f]{64})$/.exec(principal);
+    if (!match) throw invalid(`${what} ${principal} is not a certificate ARN (the stand-in supports certificate principals only)`);
+    const record = this.certificates.get(match[3]);
+    if (!record || match[1] !== this.region || match[2] !== this.account) throw notFound(`The certificate ${principal} does not exist`);
+    return record;
+  }
+
+  private principalHeader(req: Request): string {
+    const principal = req.headers['x-amzn-principal'];
+    if (typeof principal !== 'string' || principal.length === 0) throw invalid('the principal (x-amzn-principal header) is required');
+    return principal;
+  }
+
+  private attachThingPrincipal(req: Request): unknown {
+    const thing = this.thingRecord(req.params[0]);
+    const principal = this.principalHeader(req);
+    const type = req.query.get('thingPrincipalType') ?? 'NON_EXCLUSIVE_THING';
+    if (type !== 'EXCLUSIVE_THING' && type !== 'NON_EXCLUSIVE_THING') throw invalid(`thingPrincipalType must be EXCLUSIVE_THING or NON_EXCLUSIVE_THING, not ${type}`);
+    this.certificatePrincipal(principal, 'principal');
+    for (const [otherThing, principals] of this.thingPrincipalMap) {
+      const otherType = principals.get(principal);
+      if (otherThing === thing.name || otherType === undefined) continue;
+      if (otherType === 'EXCLUSIVE_THING' || type === 'EXCLUSIVE_THING') {
+        throw invalid(`The principal is attached to thing ${otherThing} and one of the attachments is EXCLUSIVE_THING`);
+      }
+    }
+    const principals = this.thingPrincipalMap.get(thing.name) ?? new Map<string, string>();
+    principals.set(principal, type);
+    this.thingPrincipalMap.set(thing.name, principals);
+    return {};
+  }
+
+  private detachThingPrincipal(req: Request): unknown {
+    const thing = this.thingRecord(req.params[0]);
+    const principal = this.principalHeader(req);
+    this.thingPrincipalMap.get(thing.name)?.delete(principal);
+    return {};
+  }
+
+  private listThingPrincipals(req: Request): unknown {
+    const thing = this.thingRecord(req.params[0]);
+    const { items, next } = page(this.principalsOf(thing.name), pageSizeQuery(req.query, 'maxResults'), req.query.get('nextToken'));
+    return { principals: items, nextToken: next };
+  }
+
+  // ---- policies -----------------------------------------------------------------------------------------------
+
+  private policyRecord(rawName: string): PolicyRecord {
+    const name = policyNameParam(rawName);
+    const record = this.policies.get(name);
+    if (!record) throw notFound(`Policy ${name} does not exist`);
+    return record;
+  }
+
+  private createPolicy(req: Request): unknown {
+    const name = policyNameParam(req.params[0]);
+    const document = requiredString(req.body, 'policyDocument');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(document);
+    } catch {
+      throw new IotError('MalformedPolicyException', 'The policy document is not valid JSON', 400);
+    }
+    if (typeof parsed !== 'object' || parsed === null || !('Statement' in parsed)) {
+      throw new IotError('MalformedPolicyException', 'The policy document has no Statement', 400);
+    }
+    const arn = `arn:aws:iot:${this.region}:${this.account}:policy/${name}`;
+    if (this.policies.has(name)) throw alreadyExists(`Policy ${name} already exists`, name, arn);
+    const record: PolicyRecord = { name, arn, document, created: Date.now(), generationId: randomUUID() };
+    this.policies.set(name, record);
+    return { policyName: name, policyArn: arn, policyDocument: document, policyVersionId: '1' };
+  }
+
+  private getPolicy(req: Request): unknown {
+    const record = this.policyRecord(req.params[0]);
+    return {
+      policyName: record.name,
+      policyArn: record.arn,
+      policyDocument: record.document,
+      defaultVersionId: '1',
+      creationDate: record.created / 1000,
+      lastModifiedDate: record.created / 1000,
+      generationId: record.generationId,
+    };
+  }
+
+  private attachPolicy(req: Request): unknown {
+    const policy = this.policyRecord(req.params[0]);
+    const target = requiredString(req.body, 'target');
+    this.certificatePrincipal(target, 'target');
+    const attached = this.targetPolicies.get(target) ?? new Set<string>();
+    if (!attached.has(policy.name) && attached.size >= 10) throw limitExceeded('At most 10 policies can be attached to a target');
+    attached.add(policy.name);
+    this.targetPolicies.set(target, attached);
+    return {};
+  }
+
+  private detachPolicy(req: Request): unknown {
+    const name = policyNameParam(req.params[0]);
+    const target = requiredString(req.body, 'target');
+    this.targetPolicies.get(target)?.delete(name);
+    return {};
+  }
+
+  private listAttachedPolicies(req: Request): unknown {
+    const target = req.params[0];
+    this.certificatePrincipal(target, 'target');
+    booleanQuery(req.query, 'recursive');
+    const policies = this.policiesAttachedTo(target).map((name) => ({ policyName: name, policyArn: this.policies.get(name)?.arn }));
+    const { items, next } = page(policies, pageSizeQuery(req.query, 'pageSize'), req.query.get('marker'));
+    return { policies: items, nextMarker: next };
+  }
+
+  // ---- topic rule destinations --------------------------------------------------------------------------------
+
+  private confirmTopicRuleDestination(req: Request): unknown {
+    const token = req.params[0];
+    if (token.length === 0 || token.length > 2048) throw invalid('confirmationToken must be 1 to 2048 characters');
+    if (!this.confirmations.includes(token)) this.confirmations.push(token);
+    return {};
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------------------------
+
+  private touch(record: { lastModified: number; customerVersion: number; generationId: string }): void {
+    record.lastModified = Date.now();
+    record.customerVersion++;
+    record.generationId = randomUUID();
+  }
+
+  private certificateView(record: CertificateRecord): IotCertificateView {
+    return {
+      certificateId: record.id,
+      certificateArn: record.arn,
+      status: record.status,
+      caCertificateId: record.caCertificateId,
+      certificateMode: record.mode,
+      certificatePem: record.pem,
+      createdAt: new Date(record.created),
+      registeredBy: record.registeredBy,
+    };
+  }
+
+  private caView(record: CaRecord): IotCaCertificateView {
+    return {
+      certificateId: record.id,
+      certificateArn: record.arn,
+      status: record.status,
+      autoRegistrationStatus: record.autoRegistration,
+      certificateMode: record.mode,
+      certificatePem: record.pem,
+      registrationConfig: record.registrationConfig && { ...record.registrationConfig },
+      createdAt: new Date(record.created),
+    };
+  }
+
+  private thingView(record: ThingRecord): IotThingView {
+    return { thingName: record.name, thingArn: record.arn, thingId: record.id, attributes: { ...record.attributes }, version: record.version };
+  }
+}
+
+// ---- certificate checks -------------------------------------------------------------------------------------------
+
+/** The AWS IoT certificate id: SHA-256 of the DER, lowercase hex. */
+function idOf(x509: X509Certificate): string {
+  return createHash('sha256').update(x509.raw).digest('hex');
+}
+
+function parseCertificate(pem: string, field: string): X509Certificate {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw certificateValidation(`${field} is not a PEM certificate`);
+  try {
+    return new X509Certificate(pem);
+  } catch {
+    throw certificateValidation(`${field} is not a valid certificate`);
+  }
+}
+
+function validAt(x509: X509Certificate, now: number): boolean {
+  return Date.parse(x509.validFrom) <= now && now <= Date.parse(x509.validTo);
+}
+
+function validity(x509: X509Certificate): { notBefore: number; notAfter: number } {
+  return { notBefore: Date.parse(x509.validFrom) / 1000, notAfter: Date.parse(x509.validTo) / 1000 };
+}
+
+/** The issuer certificate's subject names this certificate's issuer and its key verifies the signature. */
+function issuedBy(x509: X509Certificate, issuer: X509Certificate): boolean {
+  return x509.issuer === issuer.subject && x509.verify(issuer.publicKey);
+}
+
+function commonName(x509: X509Certificate): string | undefined {
+  const line = x509.subject.split('\n').find((part) => part.startsWith('CN='));
+  return line?.slice(3);
+}
+
+/** RSA ≥ 2048 or EC P-256/P-384/P-521. */
+function keyPolicyProblem(key: KeyObject): string | undefined {
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') {
+    return (details.modulusLength ?? 0) >= 2048 ? undefined : `RSA keys must be at least 2048 bits, not ${details.modulusLength}`;
+  }
+  if (key.asymmetricKeyType === 'ec') {
+    return ACCEPTED_CURVES.has(details.namedCurve ?? '') ? undefined : `the EC curve ${details.namedCurve} is not supported`;
+  }
+  return `${key.asymmetricKeyType} keys are not supported`;
+}
+
+/** Key and signature algorithm rules AWS IoT applies to device certificates. */
+function deviceCertificateProblem(x509: X509Certificate): string | undefined {
+  const keyProblem = keyPolicyProblem(x509.publicKey);
+  if (keyProblem) return `The certificate key is not supported: ${keyProblem}`;
+  const oid = signatureAlgorithmOid(x509.raw);
+  if (!oid || !ACCEPTED_SIGNATURE_OIDS[oid]) return 'The certificate signature algorithm is not supported (SHA-256 or stronger with RSA or ECDSA)';
+  return undefined;
+}
+
+/** Hex DER of the OID in Certificate.signatureAlgorithm (the element after tbsCertificate). */
+function signatureAlgorithmOid(der: Buffer): string | undefined {
+  try {
+    const outer = tlv(der, 0);
+    const tbs = tlv(der, outer.contentStart);
+    const algorithm = tlv(der, tbs.end);
+    const oid = tlv(der, algorithm.contentStart);
+    return oid.tag === 0x06 ? der.subarray(oid.start, oid.end).toString('hex') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tlv(der: Buffer, offset: number): { tag: number; start: number; contentStart: number; end: number } {
+  const tag = der[offset];
+  let length = der[offset + 1];
+  let contentStart = offset + 2;
+  if (length & 0x80) {
+    const count = length & 0x7f;
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + der[contentStart + i];
+    contentStart += count;
+  }
+  if (tag === undefined || contentStart + length > der.length) throw new Error('truncated DER');
+  return { tag, start: offset, contentStart, end: contentStart + length };
+}
+
+// ---- parameter checks ---------------------------------------------------------------------------------------------
+
+function requiredString(body: Record<string, unknown>, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`${field} is required`);
+  if (value.length > 65536) throw invalid(`${field} is longer than 65536 characters`);
+  return value;
+}
+
+function booleanQuery(query: URLSearchParams, name: string): boolean | undefined {
+  const value = query.get(name);
+  if (value === null) return undefined;
+  if (value !== 'true' && value !== 'false') throw invalid(`${name} must be true or false`);
+  return value === 'true';
+}
+
+function pageSizeQuery(query: URLSearchParams, name: string): number {
+  const value = query.get(name);
+  if (value === null) return 25;
+  const size = Number(value);
+  if (!Number.isInteger(size) || size < 1 || size > 250) throw invalid(`${name} must be between 1 and 250`);
+  return size;
+}
+
+function page<T>(items: T[], size: number, marker: string | null): { items: T[]; next?: string } {
+  let offset = 0;
+  if (marker !== null) {
+    offset = Number(Buffer.from(marker, 'base64url').toString('utf8'));
+    if (!Number.isInteger(offset) || offset < 0) throw invalid('the marker is not valid');
+  }
+  const end = offset + size;
+  return { items: items.slice(offset, end), next: end < items.length ? Buffer.from(String(end)).toString('base64url') : undefined };
+}
+
+function certificateIdParam(raw: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(raw)) throw invalid(`certificateId ${raw} is not 64 hexadecimal characters`);
+  return raw.toLowerCase();
+}
+
+function thingNameParam(raw: string): string {
+  if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(raw)) throw invalid(`thingName ${raw} must be 1 to 128 characters of [a-zA-Z0-9:_-]`);
+  return raw;
+}
+
+function policyNameParam(raw: string): string {
+  if (!/^[\w+=,.@-]{1,128}$/.test(raw)) throw invalid(`policyName ${raw} must be 1 to 128 characters of [\\w+=,.@-]`);
+  return raw;
+}
+
+function sameAttributes(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
+}
