@@ -1,4 +1,5 @@
 import { MigrationInterface } from 'typeorm';
 import { Init1795649577869 } from './1795649577869-Init';
+import { UniqueAuthorityKey1795652846146 } from './1795652846146-UniqueAuthorityKey';
 
-export const POSTGRES_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869];
+export const POSTGRES_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146];

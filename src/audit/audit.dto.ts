@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { PageQueryDto } from '../authorities/authorities.dto';
+import { PageQueryDto } from '../common/page-query.dto';
+import { NO_CONTROL_CHARS } from '../common/text';
 
 export class AuditQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ example: 'certificate.revoked' })
@@ -8,11 +9,11 @@ export class AuditQueryDto extends PageQueryDto {
   action?: string;
 
   @ApiPropertyOptional({ description: 'Events about this target id' })
-  @IsOptional() @IsString() @Length(1, 128)
+  @IsOptional() @IsString() @Length(1, 128) @Matches(NO_CONTROL_CHARS, { message: 'targetId must not contain control characters' })
   targetId?: string;
 
   @ApiPropertyOptional({ description: 'Events by this actor (API key id)' })
-  @IsOptional() @IsString() @Length(1, 128)
+  @IsOptional() @IsString() @Length(1, 128) @Matches(NO_CONTROL_CHARS, { message: 'actorId must not contain control characters' })
   actorId?: string;
 
   @ApiPropertyOptional({ format: 'date-time' })

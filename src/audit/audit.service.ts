@@ -66,21 +66,38 @@ export class AuditService {
     });
   }
 
+  /**
+   * Takes the chain-head lock for the current transaction: it then runs alone among audited changes, on every
+   * replica. For rare start-up work that must happen once (bootstrap keys).
+   */
+  async lockChain(): Promise<void> {
+    await this.repository.lockHead();
+  }
+
   async list(query: AuditListQuery): Promise<{ items: StoredAuditEvent[]; nextCursor: string | null }> {
     const afterSeq = query.cursor ? decodeCursor<{ seq: number }>(query.cursor, { seq: 'number' }).seq : undefined;
-    const rows = await this.repository.list({ ...query, afterSeq, limit: query.limit + 1 });
+    // Stored times are fixed-width UTC ISO strings; compare like with like.
+    const since = query.since === undefined ? undefined : new Date(query.since).toISOString();
+    const until = query.until === undefined ? undefined : new Date(query.until).toISOString();
+    const rows = await this.repository.list({ ...query, since, until, afterSeq, limit: query.limit + 1 });
     const items = rows.slice(0, query.limit);
     const nextCursor = rows.length > query.limit ? encodeCursor({ seq: items[items.length - 1].seq }) : null;
     return { items, nextCursor };
   }
 
-  /** Recomputes the whole chain; names the first event whose link or content does not hold. */
+  /**
+   * Recomputes the chain up to the head as it was when verification started (events appended meanwhile
+   * are left for the next run), and names the first event whose link or content does not hold.
+   */
   async verify(): Promise<VerifyResult> {
+    // Head first: every event up to head.seq was committed with it, so later appends cannot look like gaps.
+    const head = await this.repository.head();
     let expectedPrev = GENESIS_HASH;
     let expectedSeq = 1;
     let checked = 0;
-    for (;;) {
-      const batch = await this.repository.batchAfter(expectedSeq - 1, VERIFY_BATCH);
+    while (expectedSeq <= head.seq) {
+      const batch = (await this.repository.batchAfter(expectedSeq - 1, VERIFY_BATCH)).filter((event) => event.seq <= head.seq);
+      if (batch.length === 0) break;
       for (const event of batch) {
         const { prevHash, hash, ...content } = event;
         if (event.seq !== expectedSeq || prevHash !== expectedPrev || chainHash(prevHash, content) !== hash) {
@@ -90,11 +107,9 @@ export class AuditService {
         expectedPrev = hash;
         expectedSeq++;
       }
-      if (batch.length < VERIFY_BATCH) break;
     }
     // A truncated tail leaves the head pointing past the last event.
-    const head = await this.repository.head();
-    if (head.seq !== expectedSeq - 1 || head.hash !== expectedPrev) {
+    if (expectedSeq - 1 !== head.seq || expectedPrev !== head.hash) {
       return { ok: false, checked, firstBrokenSeq: expectedSeq };
     }
     return { ok: true, checked, firstBrokenSeq: null };

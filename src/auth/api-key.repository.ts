@@ -18,5 +18,6 @@ export abstract class ApiKeyRepository {
   abstract findById(id: string): Promise<ApiKeyRecord | null>;
   abstract list(): Promise<ApiKeyRecord[]>;
   abstract count(): Promise<number>;
-  abstract markRevoked(id: string, revokedAt: string): Promise<void>;
+  /** Sets revokedAt unless already set; false when it was. */
+  abstract markRevoked(id: string, revokedAt: string): Promise<boolean>;
 }

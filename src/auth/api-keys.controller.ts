@@ -3,6 +3,7 @@ import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags }
 import { IsIn, IsString, Length, Matches } from 'class-validator';
 import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
+import { NO_CONTROL_CHARS } from '../common/text';
 import { RequestContext } from './actor';
 import { ApiKeysService, ApiKeyView } from './api-keys.service';
 import { Ctx, RequirePermission } from './auth.decorators';
@@ -10,8 +11,7 @@ import { Permission, Role, ROLES } from './roles';
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'factory-line-3 operator', maxLength: 200 })
-  // eslint-disable-next-line no-control-regex
-  @IsString() @Length(1, 200) @Matches(/^[^\u0000-\u001f\u007f-\u009f]*$/, { message: 'name must not contain control characters' })
+  @IsString() @Length(1, 200) @Matches(NO_CONTROL_CHARS, { message: 'name must not contain control characters' })
   name: string;
 
   @ApiProperty({ enum: ROLES })

@@ -49,7 +49,8 @@ export class ApiKeysService {
       if (!record) throw Errors.apiKeyNotFound(`no API key with id ${id}`);
       if (record.revokedAt) return view(record);
       const revokedAt = this.clock.now().toISOString();
-      await this.repository.markRevoked(id, revokedAt);
+      // Of two concurrent revocations only one changes the row, and only it is audited.
+      if (!(await this.repository.markRevoked(id, revokedAt))) return view((await this.repository.findById(id))!);
       await this.audit.record(ctx, { action: 'api-key.revoked', target: { type: 'api-key', id }, details: { name: record.name, role: record.role } });
       return view({ ...record, revokedAt });
     });
@@ -57,7 +58,8 @@ export class ApiKeysService {
 
   async authenticate(header: string | undefined): Promise<AuthenticationResult> {
     if (!header) return { ok: false, reason: 'missing' };
-    const match = /^Bearer (\S+)$/.exec(header);
+    // RFC 7235: the auth-scheme name is case-insensitive.
+    const match = /^Bearer +(\S+)$/i.exec(header);
     const prefix = match ? apiKeyPrefix(match[1]) : undefined;
     if (!match || !prefix) return { ok: false, reason: 'malformed' };
     const record = await this.repository.findByPrefix(prefix);
@@ -75,6 +77,8 @@ export class ApiKeysService {
    */
   async bootstrap(bootstrapKey: string | undefined): Promise<string | undefined> {
     return this.transactions.run(async () => {
+      // Replicas starting together must not both create the key (or two initial keys).
+      await this.audit.lockChain();
       if (bootstrapKey) {
         const prefix = apiKeyPrefix(bootstrapKey)!;
         if (!(await this.repository.findByPrefix(prefix))) {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
@@ -46,7 +47,8 @@ export class AuthGuard implements CanActivate {
     const ctx: RequestContext = {
       actor: { type: 'api-key', id: result.key.id, role: result.key.role },
       requestId: String(request.id),
-      sourceIp: request.ip ?? null,
+      // With TRUST_PROXY the address comes from X-Forwarded-For: record it only when it is an address.
+      sourceIp: request.ip && isIP(request.ip) ? request.ip : null,
     };
     request[REQUEST_CONTEXT] = ctx;
 

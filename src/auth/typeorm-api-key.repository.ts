@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { IsNull } from 'typeorm';
 import { ApiKeyEntity } from '../database/entities';
 import { TypeOrmTransactions } from '../database/transactions';
 import { ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
@@ -33,8 +34,9 @@ export class TypeOrmApiKeyRepository extends ApiKeyRepository {
     return this.db.manager().count(ApiKeyEntity);
   }
 
-  async markRevoked(id: string, revokedAt: string): Promise<void> {
-    await this.db.manager().update(ApiKeyEntity, { id }, { revokedAt });
+  async markRevoked(id: string, revokedAt: string): Promise<boolean> {
+    const result = await this.db.manager().update(ApiKeyEntity, { id, revokedAt: IsNull() }, { revokedAt });
+    return (result.affected ?? 0) > 0;
   }
 }
 

@@ -7,7 +7,8 @@ import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { pemEncode } from '../pki/der';
 import { AuthoritiesService } from './authorities.service';
-import { AuthorityDto, AuthorityListDto, CreateAuthorityDto, PageQueryDto, toAuthorityDto } from './authorities.dto';
+import { PageQueryDto } from '../common/page-query.dto';
+import { AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto } from './authorities.dto';
 import { Authority } from './authority';
 
 @ApiTags('authorities')

@@ -1,11 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { NO_CONTROL_CHARS } from '../common/text';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
 import { Authority, AuthorityType } from './authority';
 
-// eslint-disable-next-line no-control-regex
-const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
 export class SubjectDto {
   @ApiProperty({ example: 'Acme Device Root CA', maxLength: 64 })
@@ -97,16 +96,6 @@ export class AuthorityDto {
 export class AuthorityListDto {
   @ApiProperty({ type: [AuthorityDto] }) items: AuthorityDto[];
   @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page' }) nextCursor: string | null;
-}
-
-export class PageQueryDto {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 100 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'nextCursor from the previous page' })
-  @IsOptional() @IsString() @Length(1, 512)
-  cursor?: string;
 }
 
 export function toAuthorityDto(authority: Authority, certificatePem: string, chainPem: string): AuthorityDto {

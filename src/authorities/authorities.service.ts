@@ -1,9 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../auth/actor';
 import { Clock } from '../common/clock';
+import { isoSeconds } from '../common/time';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { decodeCursor, encodeCursor } from '../common/cursor';
@@ -23,6 +24,7 @@ import {
   subjectKeyIdentifier,
 } from '../pki/extensions';
 import { buildName, formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
+import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
 import { Authority, AuthorityType } from './authority';
 import { AuthorityRepository } from './authority.repository';
@@ -166,7 +168,7 @@ export class AuthoritiesService {
       keyBackend: input.keyBackend,
       keySpec: key.spec,
       keyRef: key.keyRef,
-      publicKeySha256: createHash('sha256').update(key.publicKeySpki).digest('hex'),
+      publicKeySha256: publicKeyFingerprint(key.publicKeySpki),
       subject: formatName(input.subject),
       serial: serial.toString('hex'),
       fingerprint: fingerprint(der),
@@ -204,10 +206,10 @@ export class AuthoritiesService {
   private async adoptKey(keyManager: KeyManager, externalId: string, expectedSpec: KeySpec | undefined): Promise<CreatedKey> {
     const key = await keyManager.adoptKey(externalId);
     if (expectedSpec !== undefined && key.spec !== expectedSpec) {
-      throw Errors.keySpecMismatch(`KMS key ${externalId} is ${key.spec}, not ${expectedSpec}`);
+      throw Errors.keySpecMismatch(`the KMS key is ${key.spec}, not ${expectedSpec}`);
     }
-    if (await this.repository.isAuthorityKey(createHash('sha256').update(key.publicKeySpki).digest('hex'))) {
-      throw Errors.authorityKeyInUse(`KMS key ${externalId} already belongs to an authority`);
+    if (await this.repository.isAuthorityKey(publicKeyFingerprint(key.publicKeySpki))) {
+      throw Errors.authorityKeyInUse('the KMS key already belongs to an authority');
     }
     return key;
   }
@@ -231,7 +233,8 @@ export class AuthoritiesService {
       const authority = await this.get(id);
       if (authority.status === 'disabled') return authority;
       const at = this.clock.now().toISOString();
-      await this.repository.disable(id, at);
+      // Conditional update: of two concurrent calls only one changes the row, and only it is audited.
+      if (!(await this.repository.disable(id, at))) return this.get(id);
       await this.audit.record(ctx, { action: 'authority.disabled', target: { type: 'authority', id }, details: { name: authority.name } });
       return { ...authority, status: 'disabled', disabledAt: at };
     });
@@ -316,9 +319,4 @@ export class AuthoritiesService {
     }
     return input.pathLength ?? max;
   }
-}
-
-/** RFC 3339 with whole seconds, as certificate times are encoded. */
-export function isoSeconds(date: Date): string {
-  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString();
 }

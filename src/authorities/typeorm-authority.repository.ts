@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuthorityEntity } from '../database/entities';
+import { Errors } from '../common/errors';
+import { isUniqueViolation } from '../database/errors';
 import { TypeOrmTransactions } from '../database/transactions';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 import { Authority, AuthorityStatus, AuthorityType } from './authority';
@@ -12,7 +14,12 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
   }
 
   async insert(authority: Authority): Promise<void> {
-    await this.db.manager().insert(AuthorityEntity, { ...authority, certificateDer: authority.certificateDer.toString('base64'), crlNumber: 0 });
+    try {
+      await this.db.manager().insert(AuthorityEntity, { ...authority, certificateDer: authority.certificateDer.toString('base64'), crlNumber: 0 });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw Errors.authorityKeyInUse('the key already belongs to an authority');
+      throw err;
+    }
   }
 
   async findById(id: string): Promise<Authority | null> {

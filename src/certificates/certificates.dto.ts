@@ -1,10 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
-import { PageQueryDto } from '../authorities/authorities.dto';
+import { PageQueryDto } from '../common/page-query.dto';
 import { pemEncode } from '../pki/der';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
 import { CertificateRecord, CertificateStatus, effectiveStatus } from './certificate';
+import { THING_NAME_PATTERN } from '../pki/profiles';
 import { MaxMetadata } from './metadata.validator';
 
 export const CERTIFICATE_STATUSES = ['active', 'revoked', 'superseded', 'expired'] as const;
@@ -27,7 +28,7 @@ export class IssueCertificateDto {
   validityDays?: number;
 
   @ApiPropertyOptional({ example: 'acme-sensor-000123', description: 'AWS IoT thing name; becomes the subject CN for devices' })
-  @IsOptional() @IsString() @Matches(/^[a-zA-Z0-9:_-]{1,128}$/, { message: 'thingName must be 1-128 characters of [a-zA-Z0-9:_-]' })
+  @IsOptional() @IsString() @Matches(THING_NAME_PATTERN, { message: 'thingName must be 1-128 characters of [a-zA-Z0-9:_-]' })
   thingName?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'Up to 20 string labels' })
@@ -51,7 +52,7 @@ export class CertificateQueryDto extends PageQueryDto {
   authorityId?: string;
 
   @ApiPropertyOptional()
-  @IsOptional() @IsString() @Length(1, 128)
+  @IsOptional() @IsString() @Matches(THING_NAME_PATTERN, { message: 'thingName must be 1-128 characters of [a-zA-Z0-9:_-]' })
   thingName?: string;
 
   @ApiPropertyOptional({ description: 'Lowercase hex' })

@@ -1,9 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../auth/actor';
-import { AuthoritiesService, isoSeconds } from '../authorities/authorities.service';
+import { AuthoritiesService } from '../authorities/authorities.service';
+import { isoSeconds } from '../common/time';
 import { PublicUrls } from '../authorities/public-urls';
 import { Clock } from '../common/clock';
 import { decodeCursor, encodeCursor } from '../common/cursor';
@@ -28,6 +29,7 @@ import {
 } from '../pki/extensions';
 import { buildName, formatName } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
+import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
 import { CrlService } from '../revocation/crl.service';
 import { CertificateRecord, CertificateStatus } from './certificate';
@@ -87,7 +89,7 @@ export class CertificatesService {
     const issuer = await this.authorities.issuer(input.authorityId);
 
     // A CA's own key in an end-entity certificate, or a key already known compromised, is never certified.
-    const publicKeySha256 = createHash('sha256').update(csr.publicKeySpki).digest('hex');
+    const publicKeySha256 = publicKeyFingerprint(csr.publicKey.keyObject);
     if (await this.authorities.isAuthorityKey(publicKeySha256)) {
       throw Errors.keyNotAllowed('the CSR key is a certificate authority key');
     }
@@ -179,7 +181,9 @@ export class CertificatesService {
 
   async search(input: SearchInput): Promise<{ items: CertificateRecord[]; nextCursor: string | null }> {
     const before = input.cursor ? decodeCursor<{ issuedAt: string; id: string }>(input.cursor, { issuedAt: 'string', id: 'string' }) : undefined;
-    const rows = await this.repository.search({ ...input, before, now: this.clock.now().toISOString(), limit: input.limit + 1 });
+    // Stored times are fixed-width UTC ISO strings; a filter given with an offset or without milliseconds is normalised first.
+    const expiringBefore = input.expiringBefore === undefined ? undefined : new Date(input.expiringBefore).toISOString();
+    const rows = await this.repository.search({ ...input, expiringBefore, before, now: this.clock.now().toISOString(), limit: input.limit + 1 });
     const items = rows.slice(0, input.limit);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > input.limit ? encodeCursor({ issuedAt: last.issuedAt, id: last.id }) : null };
@@ -204,7 +208,7 @@ export class CertificatesService {
     this.metrics.certificatesRevoked.inc({ reason });
     // The revocation is committed; the CRL is regenerated now, and if that fails the next CRL request
     // sees it stale (revocation count) and regenerates it then.
-    await this.crls.refresh(revoked.authorityId).catch((err: unknown) => {
+    await this.crls.current(revoked.authorityId).catch((err: unknown) => {
       this.logger.error(`CRL refresh after revocation failed for authority ${revoked.authorityId}: ${(err as Error).message}`);
     });
     return revoked;

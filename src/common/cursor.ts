@@ -17,9 +17,10 @@ export function decodeCursor<T extends Record<string, string | number>>(
   }
   if (typeof value !== 'object' || value === null) throw Errors.invalidCursor('cursor is not one this API returned');
   for (const [field, type] of Object.entries(shape)) {
-    if (typeof (value as Record<string, unknown>)[field] !== type) {
-      throw Errors.invalidCursor('cursor is not one this API returned');
-    }
+    const v = (value as Record<string, unknown>)[field];
+    // Only what our cursors hold: safe integers, or ISO times and UUIDs.
+    const ok = type === 'number' ? Number.isSafeInteger(v) && (v as number) >= 0 : typeof v === 'string' && /^[0-9A-Za-z:.+-]{1,64}$/.test(v);
+    if (!ok) throw Errors.invalidCursor('cursor is not one this API returned');
   }
   return value as T;
 }

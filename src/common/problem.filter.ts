@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError } from './errors';
+import { DomainError, Errors } from './errors';
 import { Problem, problem, PROBLEM_CONTENT_TYPE } from './problem';
 
 const HTTP_CODES: Record<number, string> = {
@@ -22,33 +22,44 @@ export function toProblem(error: unknown, instance: string | undefined, logger: 
   // HttpException; classify them by the original error's code below.
   const cause = error instanceof HttpException ? (error.cause as { code?: unknown } | undefined) : undefined;
   if (typeof cause?.code === 'string' && cause.code.startsWith('FST_')) error = cause;
+  if (error instanceof HttpException && error.getStatus() === 404) {
+    return toProblem(Errors.notFound('no such route'), instance, logger);
+  }
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const code = HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
-    const detail = status === 404 ? 'no such route' : status >= 500 ? 'internal error' : error.message;
+    const detail = status >= 500 ? 'internal error' : error.message;
     return problem(status, code, detail, instance);
   }
   // Fastify errors raised before a handler runs (body parsing, limits).
   const fastifyError = error as { code?: string; statusCode?: number };
-  switch (fastifyError.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return problem(413, 'PAYLOAD_TOO_LARGE', 'request body is larger than the limit', instance);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json', instance);
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return problem(400, 'MALFORMED_JSON', 'request body is not valid JSON', instance);
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return problem(400, 'VALIDATION_FAILED', 'Content-Length does not match the body', instance);
-  }
-  if (error instanceof SyntaxError || (fastifyError.statusCode === 400 && /JSON/i.test(String((error as Error).message)))) {
-    return problem(400, 'MALFORMED_JSON', 'request body is not valid JSON', instance);
-  }
+  const mapped = fastifyProblem(fastifyError.code, error);
+  if (mapped) return toProblem(mapped, instance, logger);
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return problem(fastifyError.statusCode, HTTP_CODES[fastifyError.statusCode] ?? 'BAD_REQUEST', 'the request was refused', instance);
   }
   logger.error(`unhandled error (request ${instance ?? '-'}): ${(error as Error)?.stack ?? String(error)}`);
-  return problem(500, 'INTERNAL_ERROR', 'internal error; quote the request id when reporting it', instance);
+  return toProblem(Errors.internal('internal error; quote the request id when reporting it'), instance, logger);
+}
+
+/** Fastify's own request errors (body parsing and limits), as our typed errors. */
+function fastifyProblem(code: string | undefined, error: unknown): DomainError | undefined {
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return Errors.payloadTooLarge('request body is larger than the limit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return Errors.unsupportedMediaType('send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return Errors.malformedJson('request body is not valid JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return Errors.validation('Content-Length does not match the body');
+  }
+  const statusCode = (error as { statusCode?: number }).statusCode;
+  if (error instanceof SyntaxError || (statusCode === 400 && /JSON/i.test(String((error as Error).message)))) {
+    return Errors.malformedJson('request body is not valid JSON');
+  }
+  return undefined;
 }
 
 @Catch()

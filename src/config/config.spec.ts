@@ -17,6 +17,8 @@ function expectConfigError(env: Record<string, string>, variable: string): void 
   );
 }
 
+const MASTER_KEY = 'ab'.repeat(32);
+
 describe('loadConfig', () => {
   describe('defaults (embedded mode)', () => {
     it('uses SQLite under DATA_DIR, port 8080 and locally stored keys when nothing is set', () => {
@@ -65,7 +67,9 @@ describe('loadConfig', () => {
       { name: 'DATABASE_URL=mysql://…', env: { DATABASE_URL: 'mysql://root@localhost/pki' }, variable: 'DATABASE_URL' },
       { name: 'DATABASE_URL=not a url', env: { DATABASE_URL: 'not a url' }, variable: 'DATABASE_URL' },
       { name: 'DATABASE_URL=sqlite: with no file', env: { DATABASE_URL: 'sqlite:' }, variable: 'DATABASE_URL' },
-      { name: 'DATABASE_POOL_SIZE=0 with postgres', env: { DATABASE_URL: 'postgres://db/pki', DATABASE_POOL_SIZE: '0' }, variable: 'DATABASE_POOL_SIZE' },
+      { name: 'DATABASE_POOL_SIZE=0 with postgres', env: { DATABASE_URL: 'postgres://db/pki', DATABASE_POOL_SIZE: '0', FLEET_PKI_MASTER_KEY: MASTER_KEY }, variable: 'DATABASE_POOL_SIZE' },
+      { name: 'PostgreSQL without FLEET_PKI_MASTER_KEY', env: { DATABASE_URL: 'postgres://db/pki' }, variable: 'FLEET_PKI_MASTER_KEY' },
+      { name: 'PUBLIC_BASE_URL with credentials', env: { PUBLIC_BASE_URL: 'https://user:pw@pki.example.com' }, variable: 'PUBLIC_BASE_URL' },
       { name: 'PUBLIC_BASE_URL=ftp://x', env: { PUBLIC_BASE_URL: 'ftp://x' }, variable: 'PUBLIC_BASE_URL' },
       { name: 'PUBLIC_BASE_URL with a query', env: { PUBLIC_BASE_URL: 'https://pki.example.com/?a=1' }, variable: 'PUBLIC_BASE_URL' },
       { name: 'PUBLIC_BASE_URL with a fragment', env: { PUBLIC_BASE_URL: 'https://pki.example.com/#top' }, variable: 'PUBLIC_BASE_URL' },
@@ -122,12 +126,12 @@ describe('loadConfig', () => {
     ];
     for (const [scheme, url] of postgres) {
       it(`selects PostgreSQL for a ${scheme} URL, with a pool of 10 by default`, () => {
-        assert.deepEqual(loadConfig({ DATABASE_URL: url }).database, { driver: 'postgres', url, poolSize: 10 });
+        assert.deepEqual(loadConfig({ DATABASE_URL: url, FLEET_PKI_MASTER_KEY: MASTER_KEY }).database, { driver: 'postgres', url, poolSize: 10 });
       });
     }
 
     it('takes the PostgreSQL pool size from DATABASE_POOL_SIZE', () => {
-      const config = loadConfig({ DATABASE_URL: 'postgres://db/pki', DATABASE_POOL_SIZE: '25' });
+      const config = loadConfig({ DATABASE_URL: 'postgres://db/pki', DATABASE_POOL_SIZE: '25', FLEET_PKI_MASTER_KEY: MASTER_KEY });
       assert.deepEqual(config.database, { driver: 'postgres', url: 'postgres://db/pki', poolSize: 25 });
     });
 

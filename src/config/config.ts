@@ -137,7 +137,10 @@ function parsePublicBaseUrl(env: Env, port: number): string {
   if (parsed.search || parsed.hash || /[?#]/.test(raw)) {
     throw new ConfigError('PUBLIC_BASE_URL', 'must not have a query or fragment');
   }
-  return raw.replace(/\/+$/, '');
+  if (parsed.username || parsed.password) throw new ConfigError('PUBLIC_BASE_URL', 'must not carry credentials');
+  // The normalised form (punycode host, percent-encoded path) is plain ASCII, as the IA5String URIs in
+  // certificates require.
+  return parsed.href.replace(/\/+$/, '');
 }
 
 function parseKms(env: Env): KmsConfig | undefined {
@@ -191,13 +194,19 @@ export function loadConfig(env: Env = process.env): AppConfig {
   }
   const crlValidity = integer(env, 'CRL_VALIDITY_SECONDS', 86400, 300, 90 * 86400);
   const crlRefresh = integer(env, 'CRL_REFRESH_BEFORE_SECONDS', Math.floor(crlValidity / 2), 60, crlValidity);
+  const database = parseDatabase(env, dataDir);
+  const masterKey = parseMasterKey(env);
+  if (database.driver === 'postgres' && !masterKey) {
+    // A key file in DATA_DIR would differ per replica: CA keys sealed by one would be unreadable by the others.
+    throw new ConfigError('FLEET_PKI_MASTER_KEY', 'is required with PostgreSQL (every replica must use the same one): openssl rand -hex 32');
+  }
   return {
     port,
     host: env.HOST || '0.0.0.0',
     dataDir,
     publicBaseUrl: parsePublicBaseUrl(env, port),
-    database: parseDatabase(env, dataDir),
-    keys: { masterKey: parseMasterKey(env), masterKeyFile: path.join(dataDir, 'master.key') },
+    database,
+    keys: { masterKey, masterKeyFile: path.join(dataDir, 'master.key') },
     issuance: { backdateSeconds: integer(env, 'ISSUANCE_BACKDATE_SECONDS', 300, 0, 86400) },
     crl: { validitySeconds: crlValidity, refreshBeforeSeconds: crlRefresh },
     auth: { bootstrapAdminKey },

@@ -4,13 +4,14 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { dataSourceOptions } from './data-source-options';
 import { Transactions, TypeOrmTransactions } from './transactions';
+import { TypeOrmLogger } from './typeorm-logger';
 
 @Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config.database), migrationsRun: true, logging: ['error'] }),
+      useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config.database), migrationsRun: true, logger: new TypeOrmLogger(), maxQueryExecutionTime: 1000 }),
     }),
   ],
   providers: [TypeOrmTransactions, { provide: Transactions, useExisting: TypeOrmTransactions }],

@@ -28,7 +28,8 @@ export class AuthorityEntity {
   @Column({ name: 'key_backend', type: 'varchar', length: 16 }) keyBackend: string;
   @Column({ name: 'key_spec', type: 'varchar', length: 16 }) keySpec: string;
   @Column({ name: 'key_ref', type: 'varchar', length: 2048 }) keyRef: string;
-  @Index('idx_authorities_public_key')
+  /** One authority per key: the database refuses a second one even when two adoptions race. */
+  @Index('uq_authorities_public_key', { unique: true })
   @Column({ name: 'public_key_sha256', type: 'varchar', length: 64 }) publicKeySha256: string;
   @Column({ type: 'text' }) subject: string;
   @Column({ type: 'varchar', length: 64 }) serial: string;

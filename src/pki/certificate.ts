@@ -44,7 +44,6 @@ export function fingerprint(der: Buffer): string {
 
 /** The raw DER of the parts of a certificate a CA needs from its own certificate. */
 export interface CertificateParts {
-  tbs: Buffer;
   issuer: Buffer;
   subject: Buffer;
   subjectPublicKeyInfo: Buffer;
@@ -67,5 +66,5 @@ export function certificateParts(der: Buffer): CertificateParts {
   next(); // validity
   const subject = next();
   const subjectPublicKeyInfo = next();
-  return { tbs: der.subarray(tbs.start, tbs.end), issuer, subject, subjectPublicKeyInfo };
+  return { issuer, subject, subjectPublicKeyInfo };
 }

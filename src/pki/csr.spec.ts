@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { buildCsr, CsrOptions } from '../../test/support/csr-builder';
 import { DomainError } from '../common/errors';
 import { MAX_CSR_PEM_LENGTH, parseCsr } from './csr';
+import { findProfile, namesFor } from './profiles';
 import { pemDecode, pemEncode } from './der';
 
 let dir: string;
@@ -242,15 +243,19 @@ describe('parseCsr', () => {
     });
   });
 
-  describe('refuses SAN types nobody may request', () => {
+  describe('counts SAN types no profile grants, so the profiles that use SANs can refuse them', () => {
     const cases: [string, string][] = [
       ['an e-mail address', 'email:ops@example.com'],
       ['a URI', 'URI:https://example.com/device'],
     ];
     for (const [name, san] of cases) {
-      it(`refuses a CSR requesting ${name} SAN`, () => {
+      it(`counts ${name} SAN and keeps the DNS one`, () => {
         const pem = opensslCsr(EC_P256, '/CN=api.example.com', ['-addext', `subjectAltName=DNS:api.example.com,${san}`]);
-        expectDomainError(() => parseCsr(pem), 'SAN_NOT_ALLOWED');
+        const parsed = parseCsr(pem);
+        assert.equal(parsed.otherNames, 1);
+        assert.deepEqual(parsed.dnsNames, ['api.example.com']);
+        expectDomainError(() => namesFor(findProfile('server'), parsed, undefined), 'SAN_NOT_ALLOWED');
+        assert.equal(namesFor(findProfile('device'), parsed, 'thing-1').dnsNames.length, 0, 'the device profile copies no SANs');
       });
     }
   });

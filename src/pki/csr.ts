@@ -2,6 +2,7 @@ import { verify as verifySignature } from 'node:crypto';
 import { DomainError, Errors } from '../common/errors';
 import { children, content, decodeOid, decodeString, pemDecode, readTlv, Tlv } from './der';
 import { checkPublicKey, PublicKeyInfo } from './key-policy';
+import { CONTROL_CHARS } from '../common/text';
 import { SubjectFields, subjectFieldProblem } from './names';
 import { OID } from './oids';
 
@@ -12,6 +13,8 @@ export interface ParsedCsr {
   publicKey: PublicKeyInfo;
   dnsNames: string[];
   ipAddresses: string[];
+  /** Requested SANs of other types (URI, email, …); no profile grants them. */
+  otherNames: number;
 }
 
 /** Signature algorithms accepted on a CSR (proof of possession): SHA-256 or stronger, RSA PKCS#1 v1.5 or ECDSA. */
@@ -69,7 +72,7 @@ export function parseCsr(pem: string): ParsedCsr {
   if (!valid) throw Errors.csrSignatureInvalid('CSR signature does not verify with its own public key');
 
   let subject: ReturnType<typeof readSubject>;
-  let sans: { dnsNames: string[]; ipAddresses: string[] };
+  let sans: { dnsNames: string[]; ipAddresses: string[]; otherNames: number };
   try {
     subject = readSubject(der, request.subject);
   } catch {
@@ -77,10 +80,12 @@ export function parseCsr(pem: string): ParsedCsr {
   }
   const { fields, repeated } = subject;
   if (repeated.length) throw Errors.invalidSubject(`CSR subject repeats ${repeated.join(', ')}`);
+  // Control characters are refused anywhere; the other rules only for the CN, the one field a profile may use.
   for (const [field, value] of Object.entries(fields) as [keyof SubjectFields, string][]) {
-    const problem = subjectFieldProblem(field, value);
-    if (problem) throw Errors.invalidSubject(`CSR subject ${problem}`);
+    if (CONTROL_CHARS.test(value)) throw Errors.invalidSubject(`CSR subject ${field} contains control characters`);
   }
+  const cnProblem = fields.commonName === undefined ? undefined : subjectFieldProblem('commonName', fields.commonName);
+  if (cnProblem) throw Errors.invalidSubject(`CSR subject ${cnProblem}`);
   try {
     sans = requestedSans(der, request.attributes);
   } catch (err) {
@@ -150,9 +155,10 @@ function readSubject(der: Buffer, name: Tlv): { fields: SubjectFields; repeated:
 }
 
 /** SANs requested in the extensionRequest attribute. Only profiles that allow SANs ever use them. */
-function requestedSans(der: Buffer, attributes: Tlv | undefined): { dnsNames: string[]; ipAddresses: string[] } {
+function requestedSans(der: Buffer, attributes: Tlv | undefined): { dnsNames: string[]; ipAddresses: string[]; otherNames: number } {
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
+  let otherNames = 0;
   for (const attribute of attributes ? children(der, attributes) : []) {
     const [type, values] = children(der, attribute);
     if (!values || values.tag !== 0x31) throw new Error('bad Attribute');
@@ -170,12 +176,12 @@ function requestedSans(der: Buffer, attributes: Tlv | undefined): { dnsNames: st
           const bytes = content(inner, name);
           if (name.tag === 0x82) dnsNames.push(bytes.toString('latin1'));
           else if (name.tag === 0x87) ipAddresses.push(ipText(bytes));
-          else throw Errors.sanNotAllowed('only DNS and IP subject alternative names can be requested');
+          else otherNames++;
         }
       }
     }
   }
-  return { dnsNames, ipAddresses };
+  return { dnsNames, ipAddresses, otherNames };
 }
 
 /** iPAddress octets as text (IPv6 in RFC 5952 form); other lengths give a marker the profile refuses. */

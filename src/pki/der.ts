@@ -43,14 +43,6 @@ export function readTlv(der: Uint8Array, offset: number): { start: number; conte
   return { start: offset, contentStart: cursor, end, tag };
 }
 
-/** The raw bytes of the first element inside the outer SEQUENCE (the signed "to be signed" part). */
-export function firstInnerElement(der: Uint8Array): Buffer {
-  const outer = readTlv(der, 0);
-  if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('not a single DER SEQUENCE');
-  const inner = readTlv(der, outer.contentStart);
-  return Buffer.from(der.subarray(inner.start, inner.end));
-}
-
 export type Tlv = ReturnType<typeof readTlv>;
 
 /** The elements inside a constructed TLV, which must exactly fill it. */

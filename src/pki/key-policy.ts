@@ -1,4 +1,5 @@
-import { createPublicKey, KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, KeyObject } from 'node:crypto';
+import { readTlv } from './der';
 import { Errors } from '../common/errors';
 
 /** A public key we accept for a certificate, described well enough for policy and display. */
@@ -38,6 +39,7 @@ export function checkPublicKey(spki: Buffer): PublicKeyInfo {
     return { keyObject, type: 'RSA', description: `RSA-${bits}`, bits };
   }
   if (keyObject.asymmetricKeyType === 'ec') {
+    if (!hasUncompressedPoint(spki)) throw Errors.unsupportedKey('EC public keys must use the uncompressed point form (RFC 5480 §2.2)');
     const curve = CURVES[details.namedCurve ?? ''];
     if (!curve) {
       throw Errors.unsupportedKey(`EC curve ${details.namedCurve ?? 'unknown'} is not allowed; use P-256, P-384 or P-521`);
@@ -45,4 +47,24 @@ export function checkPublicKey(spki: Buffer): PublicKeyInfo {
     return { keyObject, type: 'EC', description: `EC-${curve.name}`, bits: curve.bits };
   }
   throw Errors.unsupportedKey(`${keyObject.asymmetricKeyType ?? 'unknown'} keys are not accepted; use RSA or EC`);
+}
+
+/** The subjectPublicKey BIT STRING of an EC key must hold 0x04 ‖ X ‖ Y. */
+function hasUncompressedPoint(spki: Buffer): boolean {
+  const outer = readTlv(spki, 0);
+  const algorithm = readTlv(spki, outer.contentStart);
+  const key = readTlv(spki, algorithm.end);
+  return key.tag === 0x03 && spki[key.contentStart + 1] === 0x04;
+}
+
+/**
+ * SHA-256 over a canonical form of the public key (the JWK members that define it), so one key has one
+ * fingerprint however its SubjectPublicKeyInfo happens to be encoded. Used to refuse CA keys and keys
+ * revoked for keyCompromise.
+ */
+export function publicKeyFingerprint(key: Buffer | KeyObject): string {
+  const keyObject = Buffer.isBuffer(key) ? createPublicKey({ key, format: 'der', type: 'spki' }) : key;
+  const jwk = keyObject.export({ format: 'jwk' });
+  const canonical = jwk.kty === 'EC' ? `EC:${jwk.crv}:${jwk.x}:${jwk.y}` : `${jwk.kty}:${jwk.n}:${jwk.e}`;
+  return createHash('sha256').update(canonical).digest('hex');
 }

@@ -1,4 +1,4 @@
-import { Name } from '@peculiar/asn1-x509';
+import { CONTROL_CHARS } from '../common/text';
 import { oid, printableString, sequence, set, utf8String } from './der-writer';
 import { OID } from './oids';
 
@@ -31,9 +31,6 @@ const MAX_LENGTH: Record<keyof SubjectFields, number> = {
   commonName: 64,
 };
 
-// Control characters (C0, DEL, C1) and NUL have no place in a name and break log lines and parsers.
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Returns a reason the value is unacceptable for that field, or undefined when it is fine. */
 export function subjectFieldProblem(field: keyof SubjectFields, value: string): string | undefined {
@@ -54,25 +51,6 @@ export function buildName(fields: SubjectFields): Buffer {
     rdns.push(set(sequence(oid(type), field === 'country' ? printableString(value) : utf8String(value))));
   }
   return sequence(...rdns);
-}
-
-/** Reads the known fields of a parsed name; repeated or unknown attributes are reported. */
-export function readName(name: Name): { fields: SubjectFields; other: string[]; repeated: string[] } {
-  const fields: SubjectFields = {};
-  const other: string[] = [];
-  const repeated: string[] = [];
-  for (const rdn of name) {
-    for (const atv of rdn) {
-      const known = FIELD_OIDS.find(([, type]) => type === atv.type);
-      if (!known) {
-        other.push(atv.type);
-        continue;
-      }
-      if (fields[known[0]] !== undefined) repeated.push(known[0]);
-      fields[known[0]] = atv.value.toString();
-    }
-  }
-  return { fields, other, repeated };
 }
 
 /** OpenSSL-style one-line rendering, e.g. "C=US, O=Acme, CN=Acme Root", for display and search. */

@@ -13,8 +13,8 @@ const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export
 const publicKey = checkPublicKey(spki);
 
 /** A parsed CSR as parseCsr would return it; the profile code only reads subject and SANs. */
-function csr(subject: SubjectFields, dnsNames: string[] = [], ipAddresses: string[] = []): ParsedCsr {
-  return { subject, publicKeySpki: spki, publicKey, dnsNames, ipAddresses };
+function csr(subject: SubjectFields, dnsNames: string[] = [], ipAddresses: string[] = [], otherNames = 0): ParsedCsr {
+  return { subject, publicKeySpki: spki, publicKey, dnsNames, ipAddresses, otherNames };
 }
 
 function expectDomainError(fn: () => unknown, code: string, message?: RegExp): void {
@@ -196,6 +196,10 @@ describe('namesFor(server)', () => {
   it('accepts a 63-character label and punycode names', () => {
     const names = namesFor(server, csr({}, [`${'a'.repeat(63)}.example.com`, 'xn--bcher-kva.example.com']), undefined);
     assert.equal(names.dnsNames.length, 2);
+  });
+
+  it('refuses SAN types other than DNS and IP (e.g. URI, email)', () => {
+    expectDomainError(() => namesFor(server, csr({}, ['api.example.com'], [], 1), undefined), 'SAN_NOT_ALLOWED', /only DNS and IP/);
   });
 
   it('refuses an IP SAN that is not an address (e.g. a CIDR range)', () => {

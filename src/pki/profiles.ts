@@ -86,6 +86,7 @@ const MAX_SERVER_NAMES = 100;
  * The certificate's CN is the first name short enough for it (ub-common-name, 64); the SANs carry them all.
  */
 function serverNames(csr: ParsedCsr): EndEntityNames {
+  if (csr.otherNames > 0) throw Errors.sanNotAllowed('only DNS and IP subject alternative names can be requested');
   const dnsNames = new Set<string>();
   const ipAddresses = new Set<string>();
   const cn = csr.subject.commonName;

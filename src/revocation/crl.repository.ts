@@ -11,4 +11,6 @@ export interface StoredCrl {
 export abstract class CrlRepository {
   abstract latest(authorityId: string): Promise<StoredCrl | null>;
   abstract insert(crl: StoredCrl): Promise<void>;
+  /** Deletes the authority's CRLs numbered below `belowNumber`. */
+  abstract prune(authorityId: string, belowNumber: number): Promise<void>;
 }

@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { AuthoritiesService, isoSeconds } from '../authorities/authorities.service';
+import { AuthoritiesService } from '../authorities/authorities.service';
+import { isoSeconds } from '../common/time';
 import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { Transactions } from '../database/transactions';
 import { MetricsService } from '../metrics/metrics.service';
 import { signCrl } from '../pki/crl';
 import { CrlRepository, StoredCrl } from './crl.repository';
@@ -13,6 +15,9 @@ import { CrlRepository, StoredCrl } from './crl.repository';
  * (revocation counter, not clocks, so replicas agree), or when less than CRL_REFRESH_BEFORE_SECONDS is
  * left before its nextUpdate; a background sweep does the latter even when nobody asks.
  */
+/** Older CRLs are kept for a while (clients may hold one), then pruned. */
+const CRLS_KEPT = 20;
+
 @Injectable()
 export class CrlService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('CRL');
@@ -21,6 +26,7 @@ export class CrlService implements OnApplicationBootstrap, OnApplicationShutdown
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(
+    private readonly transactions: Transactions,
     private readonly authorities: AuthoritiesService,
     private readonly certificates: CertificateRepository,
     private readonly crls: CrlRepository,
@@ -29,12 +35,17 @@ export class CrlService implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** The current CRL, regenerated first when it is stale. */
+  /**
+   * The current CRL, regenerated first when it is stale. Checked again after a regeneration, since one
+   * already in flight may have started before the revocation that made the CRL stale.
+   */
   async current(authorityId: string): Promise<StoredCrl> {
-    const authority = await this.authorities.get(authorityId);
-    const latest = await this.crls.latest(authorityId);
-    if (latest && !this.isStale(latest, authority.revocationCount)) return latest;
-    return this.refresh(authorityId);
+    for (let attempt = 0; ; attempt++) {
+      const authority = await this.authorities.get(authorityId);
+      const latest = await this.crls.latest(authorityId);
+      if (latest && (!this.isStale(latest, authority.revocationCount) || attempt === 3)) return latest;
+      await this.refresh(authorityId);
+    }
   }
 
   /** Builds, signs and stores a new CRL with the next CRL number. */
@@ -75,12 +86,17 @@ export class CrlService implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   private async generate(authorityId: string): Promise<StoredCrl> {
-    // Read the counter before the entries: every revocation it counts is already committed and listed.
-    const authority = await this.authorities.get(authorityId);
-    const issuer = await this.authorities.signingView(authority);
     const now = this.clock.now();
-    const entries = await this.certificates.revokedUnexpired(authorityId, now.toISOString());
-    const crlNumber = await this.authorities.nextCrlNumber(authorityId);
+    // One transaction: taking the CRL number row-locks the authority (PostgreSQL), so a revocation either
+    // committed before and is read here, or waits and then leaves this CRL stale (revocation counter).
+    // A higher CRL number therefore never lists fewer revocations than a lower one.
+    const { authority, crlNumber, entries } = await this.transactions.run(async () => {
+      const crlNumber = await this.authorities.nextCrlNumber(authorityId);
+      const authority = await this.authorities.get(authorityId);
+      const entries = await this.certificates.revokedUnexpired(authorityId, now.toISOString());
+      return { authority, crlNumber, entries };
+    });
+    const issuer = await this.authorities.signingView(authority);
     const thisUpdate = new Date(isoSeconds(now));
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.crl.validitySeconds * 1000);
     const der = await signCrl(
@@ -106,7 +122,10 @@ export class CrlService implements OnApplicationBootstrap, OnApplicationShutdown
       revocationsCovered: authority.revocationCount,
       der,
     };
-    await this.crls.insert(crl);
+    await this.transactions.run(async () => {
+      await this.crls.insert(crl);
+      await this.crls.prune(authorityId, crlNumber - CRLS_KEPT);
+    });
     this.metrics.crlsGenerated.inc();
     return crl;
   }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LessThan } from 'typeorm';
 import { CrlEntity } from '../database/entities';
 import { TypeOrmTransactions } from '../database/transactions';
 import { CrlRepository, StoredCrl } from './crl.repository';
@@ -18,5 +19,9 @@ export class TypeOrmCrlRepository extends CrlRepository {
 
   async insert(crl: StoredCrl): Promise<void> {
     await this.db.manager().insert(CrlEntity, { ...crl, der: crl.der.toString('base64') });
+  }
+
+  async prune(authorityId: string, belowNumber: number): Promise<void> {
+    await this.db.manager().delete(CrlEntity, { authorityId, crlNumber: LessThan(belowNumber) });
   }
 }

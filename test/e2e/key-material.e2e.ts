@@ -67,7 +67,7 @@ for (const { driver, skip } of drivers()) {
       const haystack = values.join('\n');
       for (const marker of PRIVATE_KEY_MARKERS) assert.doesNotMatch(haystack, marker);
 
-      const masterKey = Buffer.from(fs.readFileSync(path.join(t.config.dataDir, 'master.key'), 'utf8').trim(), 'hex');
+      const masterKey = t.config.keys.masterKey ?? Buffer.from(fs.readFileSync(path.join(t.config.dataDir, 'master.key'), 'utf8').trim(), 'hex');
       const rows: { id: string; ciphertext: string }[] = await db.query('SELECT id, ciphertext FROM local_keys');
       assert.equal(rows.length, 2);
       for (const row of rows) {

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -74,6 +75,8 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
     LOG_LEVEL: 'error',
     FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
     ...(options.kms ? { AWS_REGION: options.kms.region, AWS_ENDPOINT_URL_KMS: options.kms.endpoint } : {}),
+    // PostgreSQL deployments must share one master key (config refuses a per-replica key file there).
+    ...(driver === 'postgres' ? { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}),
     ...env,
   });
   const config: AppConfig = { ...base, database: db.config };

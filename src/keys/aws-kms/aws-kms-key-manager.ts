@@ -106,18 +106,18 @@ export class AwsKmsKeyManager extends KeyManager {
   async adoptKey(externalId: string): Promise<CreatedKey> {
     const described = await this.call(externalId, () => this.client.send(new DescribeKeyCommand({ KeyId: externalId }))).catch((err: unknown) => {
       // At adoption a missing key is a bad request, not a broken authority.
-      if (err instanceof DomainError && err.code === 'AUTHORITY_KEY_UNUSABLE') throw Errors.kmsKeyNotSuitable(`KMS key ${externalId} does not exist or is not visible to this service`);
+      if (err instanceof DomainError && err.code === 'AUTHORITY_KEY_UNUSABLE') throw Errors.kmsKeyNotSuitable('the KMS key does not exist or is not visible to this service');
       throw err;
     });
     const metadata = described.KeyMetadata;
     if (!metadata?.Arn) throw Errors.keyBackendUnavailable('AWS KMS DescribeKey returned no key metadata');
     if (metadata.KeyUsage !== 'SIGN_VERIFY') {
-      throw Errors.kmsKeyNotSuitable(`KMS key ${externalId} has KeyUsage ${metadata.KeyUsage}; a CA key needs SIGN_VERIFY`);
+      throw Errors.kmsKeyNotSuitable(`the KMS key has KeyUsage ${metadata.KeyUsage}; a CA key needs SIGN_VERIFY`);
     }
     const spec = FROM_KMS[metadata.KeySpec ?? ''];
-    if (!spec) throw Errors.kmsKeyNotSuitable(`KMS key ${externalId} is ${metadata.KeySpec}; use one of ${Object.values(TO_KMS).join(', ')}`);
+    if (!spec) throw Errors.kmsKeyNotSuitable(`the KMS key is ${metadata.KeySpec}; use one of ${Object.values(TO_KMS).join(', ')}`);
     if (metadata.KeyState !== 'Enabled') {
-      throw Errors.authorityKeyUnusable(`KMS key ${externalId} is ${metadata.KeyState}; enable it first`);
+      throw Errors.authorityKeyUnusable(`the KMS key is ${metadata.KeyState}; enable it first`);
     }
     const publicKeySpki = await this.publicKey(metadata.Arn, spec);
     this.signers.set(metadata.Arn, this.makeSigner(metadata.Arn, spec, publicKeySpki));
@@ -200,8 +200,8 @@ export class AwsKmsKeyManager extends KeyManager {
       return await send();
     } catch (err) {
       if (err instanceof DomainError) throw err;
-      const mapped = kmsDomainError(err, keyRef);
-      this.logger.warn(`KMS call for ${keyRef} failed after retries: ${(err as Error).name}: ${(err as Error).message} → ${mapped.code}`);
+      const mapped = kmsDomainError(err);
+      this.logger.warn(`KMS call for ${keyRef.slice(0, 200)} failed after retries: ${(err as Error).name}: ${(err as Error).message} → ${mapped.code}`);
       throw mapped;
     }
   }

@@ -28,7 +28,7 @@ class FakeKeyTable {
         return sorted[0] ? { ...sorted[0] } : null;
       },
     };
-    return { manager: () => manager } as unknown as TypeOrmTransactions;
+    return { manager: () => manager, run: <T>(work: () => Promise<T>) => work() } as unknown as TypeOrmTransactions;
   }
 }
 

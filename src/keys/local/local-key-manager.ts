@@ -59,7 +59,9 @@ export class LocalKeyManager extends KeyManager {
       createdAt: this.clock.now().toISOString(),
     };
     pkcs8.fill(0);
-    await this.db.manager().insert(LocalKeyEntity, row);
+    // In a transaction of its own: on SQLite's single connection a bare write could otherwise join (and
+    // roll back with) a transaction another request has open.
+    await this.db.run(() => this.db.manager().insert(LocalKeyEntity, row));
     return { keyRef: id, spec, publicKeySpki: spki };
   }
 
@@ -69,7 +71,7 @@ export class LocalKeyManager extends KeyManager {
 
   async discardKey(keyRef: string): Promise<void> {
     this.signers.delete(keyRef);
-    await this.db.manager().delete(LocalKeyEntity, { id: keyRef });
+    await this.db.run(() => this.db.manager().delete(LocalKeyEntity, { id: keyRef }));
   }
 
   signer(keyRef: string, spec: KeySpec): Promise<Signer> {
@@ -99,7 +101,7 @@ export class LocalKeyManager extends KeyManager {
 
   private seal(id: string, plaintext: Buffer): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.masterKey, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.masterKey, iv, { authTagLength: 16 });
     cipher.setAAD(Buffer.from(id));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64');
@@ -108,7 +110,7 @@ export class LocalKeyManager extends KeyManager {
   private unseal(id: string, sealed: string): Buffer {
     const bytes = Buffer.from(sealed, 'base64');
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.masterKey, bytes.subarray(0, 12));
+      const decipher = createDecipheriv('aes-256-gcm', this.masterKey, bytes.subarray(0, 12), { authTagLength: 16 });
       decipher.setAAD(Buffer.from(id));
       decipher.setAuthTag(bytes.subarray(12, 28));
       return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]);
