@@ -12,6 +12,7 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { RepositoriesModule } from './database/repositories.module';
 import { HealthModule } from './health/health.module';
+import { IotModule } from './iot/iot.module';
 import { KeysModule } from './keys/keys.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RevocationModule } from './revocation/revocation.module';
@@ -35,6 +36,7 @@ export class AppModule {
         RevocationModule,
         CertificatesModule,
         HealthModule,
+        IotModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

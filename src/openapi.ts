@@ -8,6 +8,7 @@ const TAGS: [name: string, description: string][] = [
   ['certificates', 'Issuing certificates from CSRs, searching and revoking them'],
   ['api-keys', 'API keys and their roles (admin only)'],
   ['audit', 'The hash-chained audit log'],
+  ['iot', 'AWS IoT Core: CA registration for JITR/JITP and API-mode devices'],
   ['health', 'Liveness, readiness and Prometheus metrics'],
 ];
 

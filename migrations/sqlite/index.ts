@@ -1,5 +1,6 @@
 import { MigrationInterface } from 'typeorm';
 import { Init1795649577869 } from './1795649577869-Init';
 import { UniqueAuthorityKey1795652846146 } from './1795652846146-UniqueAuthorityKey';
+import { IotCaRegistrations1795653175818 } from './1795653175818-IotCaRegistrations';
 
-export const SQLITE_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146];
+export const SQLITE_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146, IotCaRegistrations1795653175818];

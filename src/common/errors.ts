@@ -54,5 +54,12 @@ export const Errors = {
   keyBackendUnavailable: make('KEY_BACKEND_UNAVAILABLE', 503),
   keyBackendThrottled: make('KEY_BACKEND_THROTTLED', 503),
   notReady: make('NOT_READY', 503),
+  iotNotConfigured: make('IOT_NOT_CONFIGURED', 422),
+  iotRegistrationNotFound: make('IOT_REGISTRATION_NOT_FOUND', 404),
+  iotAlreadyRegistered: make('IOT_ALREADY_REGISTERED', 409),
+  iotConflict: make('IOT_CONFLICT', 409),
+  iotRefused: make('IOT_REQUEST_REFUSED', 502),
+  iotThrottled: make('IOT_THROTTLED', 503),
+  iotUnavailable: make('IOT_UNAVAILABLE', 503),
   internal: make('INTERNAL_ERROR', 500),
 } as const;

@@ -21,7 +21,8 @@ const DESCRIPTIONS: Record<number, string> = {
   413: 'Body larger than the limit (PAYLOAD_TOO_LARGE)',
   415: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
   422: 'Well-formed but refused by policy (UNSUPPORTED_KEY, SAN_NOT_ALLOWED, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, KMS_KEY_NOT_SUITABLE, KEY_SPEC_MISMATCH, …)',
-  503: 'A dependency is unavailable: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (with Retry-After), NOT_READY',
+  502: 'AWS refused a request the service made (IOT_REQUEST_REFUSED, with AWS’s reason)',
+  503: 'A dependency is unavailable: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (with Retry-After), IOT_UNAVAILABLE, IOT_THROTTLED, NOT_READY',
 };
 
 /** Documents the problem+json responses a route can give. */

@@ -40,6 +40,8 @@ export interface AppConfig {
   };
   /** The aws-kms key backend; absent when no AWS region is configured. */
   kms?: KmsConfig;
+  /** AWS IoT Core; absent when no AWS region is configured. */
+  iot?: IotConfig;
   bodyLimitBytes: number;
   /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
   trustProxy: boolean;
@@ -62,6 +64,14 @@ export interface KmsConfig {
   aliasPrefix: string;
   /** How long /readyz trusts a DescribeKey answer. */
   readyCacheSeconds: number;
+}
+
+export interface IotConfig {
+  region: string;
+  /** Endpoint override (AWS_ENDPOINT_URL_IOT), e.g. the local stand-in. */
+  endpoint?: string;
+  requestTimeoutMs: number;
+  maxAttempts: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -178,6 +188,33 @@ function parseKms(env: Env): KmsConfig | undefined {
   };
 }
 
+function endpointUrl(env: Env, name: string): string | undefined {
+  const endpoint = env[name] || undefined;
+  if (endpoint === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(endpoint);
+  } catch {
+    throw new ConfigError(name, `is not a valid URL: "${endpoint}"`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(name, 'must be an http:// or https:// URL');
+  return endpoint;
+}
+
+function parseIot(env: Env): IotConfig | undefined {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  if (!region) {
+    if (env.AWS_ENDPOINT_URL_IOT) throw new ConfigError('AWS_REGION', 'must be set when AWS_ENDPOINT_URL_IOT is');
+    return undefined;
+  }
+  return {
+    region,
+    endpoint: endpointUrl(env, 'AWS_ENDPOINT_URL_IOT'),
+    requestTimeoutMs: integer(env, 'IOT_REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
+    maxAttempts: integer(env, 'IOT_MAX_ATTEMPTS', 4, 1, 20),
+  };
+}
+
 /** API keys look like `fpk_<12 hex>.<43 base64url>`; the part before the dot is public. */
 export const API_KEY_PATTERN = /^fpk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 
@@ -211,6 +248,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     crl: { validitySeconds: crlValidity, refreshBeforeSeconds: crlRefresh },
     auth: { bootstrapAdminKey },
     kms: parseKms(env),
+    iot: parseIot(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-key-secret';
+import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
 
@@ -27,13 +28,15 @@ interface Fixtures {
   certificate: string;
   /** A P-256 CSR made by openssl, issued as often as the matrix asks. */
   csrPem: string;
+  /** An intermediate registered with the AWS IoT stand-in. */
+  iotAuthority: string;
 }
 
 /**
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'authority' | 'certificate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key';
+type IdSource = 'authority' | 'certificate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -72,6 +75,13 @@ const ROUTES: MatrixRoute[] = [
                                                               admin: 200, operator: 200, auditor: 200 },
   { method: 'POST',   path: '/v1/certificates/:id/revoke',    id: 'fresh-certificate', body: () => ({ reason: 'superseded' }),
                                                               admin: 200, operator: 200, auditor: 403 },
+  // AWS IoT registration of an authority (against the IoT stand-in)
+  { method: 'POST',   path: '/v1/authorities/:id/iot-registration', id: 'fresh-authority', body: () => ({ certificateMode: 'SNI_ONLY' }),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/authorities/:id/iot-registration', id: 'iot-registered-authority',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'DELETE', path: '/v1/authorities/:id/iot-registration', id: 'fresh-iot-registered-authority',
+                                                              admin: 200, operator: 403, auditor: 403 },
   // audit
   { method: 'GET',    path: '/v1/audit',                      admin: 200, operator: 403, auditor: 200 },
   { method: 'GET',    path: '/v1/audit/verify',               admin: 200, operator: 403, auditor: 200 },
@@ -116,17 +126,19 @@ function registeredRoutes(t: TestApp): string[] {
 describe('role matrix on sqlite', () => {
   let t: TestApp;
   const ssl = new OpenSslWorkspace();
-  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '' };
+  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '' };
   const keys = {} as Record<Role | 'revoked', { id: string; key: string }>;
   const unknownKey = generateApiKey().key;
   let requestSeq = 0;
+  let iot: IotStandIn;
   /** Every 403 the matrix received, to find its auth.denied event. */
   const denied: { requestId: string; route: string; role: Role }[] = [];
   /** Every 401 the matrix received, which must have left no audit event. */
   const unauthenticated: string[] = [];
 
   before(async () => {
-    t = await startTestApp('sqlite');
+    iot = await new IotStandIn().start();
+    t = await startTestApp('sqlite', { iot });
     for (const role of ROLES) keys[role] = role === 'admin' ? { id: '', key: t.adminKey } : await createKey(role);
     keys.revoked = await createKey('admin');
     const revoked = await t.http().delete(`/v1/api-keys/${keys.revoked.id}`).set(bearer(t.adminKey));
@@ -138,9 +150,11 @@ describe('role matrix on sqlite', () => {
     f.authority = (await admin('POST', '/v1/authorities', { name: 'Matrix Fixture Issuing', type: 'intermediate', parentId: f.root, subject: { commonName: 'Matrix Fixture Issuing' } })).id;
     f.csrPem = ssl.newCsr('ec:P-256', '/CN=matrix-thing').csrPem;
     f.certificate = (await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-fixture' })).id;
+    f.iotAuthority = await resolveId('fresh-iot-registered-authority');
   });
   after(async () => {
     await t?.close();
+    await iot?.stop();
     ssl.cleanup();
   });
 
@@ -284,12 +298,20 @@ describe('role matrix on sqlite', () => {
         return (await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-disposable' })).id;
       case 'fresh-api-key':
         return (await admin('POST', '/v1/api-keys', { name: 'matrix disposable', role: 'auditor' })).id;
+      case 'iot-registered-authority':
+        return f.iotAuthority;
+      case 'fresh-iot-registered-authority': {
+        const id = await resolveId('fresh-authority');
+        await admin('POST', `/v1/authorities/${id}/iot-registration`, { certificateMode: 'SNI_ONLY' });
+        return id;
+      }
     }
   }
 
   /** A refused call left the resource as it was. */
   async function assertUntouched(source: IdSource, id: string): Promise<void> {
     if (source === 'fresh-authority') assert.equal((await admin('GET', `/v1/authorities/${id}`)).status, 'active');
+    if (source === 'fresh-iot-registered-authority') assert.equal((await admin('GET', `/v1/authorities/${id}/iot-registration`)).status, 'ACTIVE');
     if (source === 'fresh-certificate') assert.equal((await admin('GET', `/v1/certificates/${id}`)).status, 'active');
     if (source === 'fresh-api-key') {
       const list = (await admin('GET', '/v1/api-keys')).items as { id: string; revokedAt: string | null }[];

@@ -258,6 +258,8 @@ export class IotStandIn {
   readonly account = '111122223333';
   /** The account's registration code (GetRegistrationCode): a DEFAULT-mode verification certificate carries it as CN. */
   readonly registrationCode = randomBytes(32).toString('hex');
+  /** Test hook: when set, GetRegistrationCode answers this instead, so verification certificates come out wrong. */
+  staleRegistrationCode?: string;
   knobs: IotStandInKnobs;
   /** Calls by operation, including refused ones (for tests and benchmarks). */
   readonly calls = new Map<string, number>();
@@ -611,7 +613,7 @@ export class IotStandIn {
   private dispatch(operation: string, req: Request): unknown {
     switch (operation) {
       case 'GetRegistrationCode':
-        return { registrationCode: this.registrationCode };
+        return { registrationCode: this.staleRegistrationCode ?? this.registrationCode };
       case 'RegisterCACertificate':
         return this.registerCaCertificate(req);
       case 'UpdateCACertificate':

@@ -11,6 +11,7 @@ import { generateApiKey } from '../../src/auth/api-key-secret';
 import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { AppConfig, loadConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
+import { IotStandIn } from './iot-standin';
 import { KmsStandIn } from './kms-standin';
 
 export type Driver = 'sqlite' | 'postgres';
@@ -46,6 +47,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Configure the aws-kms backend against this stand-in. */
   kms?: KmsStandIn;
+  /** Configure AWS IoT against this stand-in. */
+  iot?: IotStandIn;
   clock?: Clock;
   /** Share a database with another test app (a second replica); the caller drops it. */
   sharedDatabase?: TemporaryDatabase;
@@ -75,6 +78,7 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
     LOG_LEVEL: 'error',
     FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
     ...(options.kms ? { AWS_REGION: options.kms.region, AWS_ENDPOINT_URL_KMS: options.kms.endpoint } : {}),
+    ...(options.iot ? { AWS_REGION: options.iot.region, AWS_ENDPOINT_URL_IOT: options.iot.endpoint } : {}),
     // PostgreSQL deployments must share one master key (config refuses a per-replica key file there).
     ...(driver === 'postgres' ? { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}),
     ...env,

@@ -1,0 +1,60 @@
+import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { RequestContext } from '../auth/actor';
+import { Ctx, RequirePermission } from '../auth/auth.decorators';
+import { Permission } from '../auth/roles';
+import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
+import { UuidParam } from '../common/pipes';
+import { IotCaRegistrationDto, RegisterIotCaDto, toIotCaRegistrationDto } from './iot.dto';
+import { IotRegistrationsService } from './iot-registrations.service';
+
+@ApiTags('iot')
+@Controller('v1/authorities/:id/iot-registration')
+export class IotRegistrationsController {
+  constructor(private readonly registrations: IotRegistrationsService) {}
+
+  @Post()
+  @RequirePermission(Permission.ManageAuthorities)
+  @ApiOperation({
+    summary: 'Register the authority with AWS IoT for JITR/JITP or API-mode devices',
+    description:
+      'DEFAULT mode fetches the account registration code and proves possession of the CA key with a verification certificate signed by it (in KMS or the local store); SNI_ONLY needs none. AWS refusals come back as 502 IOT_REQUEST_REFUSED with AWS’s reason.',
+  })
+  @ApiIdParam('authority')
+  @ApiCreatedResponse({ type: IotCaRegistrationDto, description: 'Registered' })
+  @ApiSecured()
+  @ApiProblems(400, 404, 409, 413, 415, 422, 502, 503)
+  async registerIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RegisterIotCaDto): Promise<IotCaRegistrationDto> {
+    const registration = await this.registrations.register(ctx, id, {
+      certificateMode: body.certificateMode ?? 'DEFAULT',
+      autoRegistration: body.autoRegistration ?? true,
+      setAsActive: body.setAsActive ?? true,
+      deviceRegistration: body.deviceRegistration ?? 'jitr',
+      policyName: body.policyName,
+      provisioningTemplate: body.provisioningTemplate,
+    });
+    return toIotCaRegistrationDto(registration);
+  }
+
+  @Get()
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'The authority’s AWS IoT registration', description: 'Any role.' })
+  @ApiIdParam('authority')
+  @ApiOkResponse({ type: IotCaRegistrationDto, description: 'The registration' })
+  @ApiSecured()
+  @ApiProblems(400, 404)
+  async getIotCaRegistration(@Param('id', UuidParam) id: string): Promise<IotCaRegistrationDto> {
+    return toIotCaRegistrationDto(await this.registrations.get(id));
+  }
+
+  @Delete()
+  @RequirePermission(Permission.ManageAuthorities)
+  @ApiOperation({ summary: 'Deactivate the authority in AWS IoT', description: 'Sets the CA certificate INACTIVE and auto-registration off in AWS IoT.' })
+  @ApiIdParam('authority')
+  @ApiOkResponse({ type: IotCaRegistrationDto, description: 'Deactivated' })
+  @ApiSecured()
+  @ApiProblems(400, 404, 502, 503)
+  async deactivateIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<IotCaRegistrationDto> {
+    return toIotCaRegistrationDto(await this.registrations.deactivate(ctx, id));
+  }
+}

@@ -1,0 +1,140 @@
+import { generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Injectable } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { RequestContext } from '../auth/actor';
+import { AuthoritiesService, Issuer } from '../authorities/authorities.service';
+import { Clock } from '../common/clock';
+import { Errors } from '../common/errors';
+import { Transactions } from '../database/transactions';
+import { signCertificate } from '../pki/certificate';
+import { pemEncode } from '../pki/der';
+import { authorityKeyIdentifier, basicConstraints } from '../pki/extensions';
+import { buildName } from '../pki/names';
+import { randomSerial } from '../pki/serial';
+import { CertificateMode, IotRegistry } from './iot-registry';
+import { DeviceRegistration, IotCaRegistration } from './iot-registration';
+import { IotRegistrationRepository } from './iot-registration.repository';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export interface RegisterCaRequest {
+  certificateMode: CertificateMode;
+  autoRegistration: boolean;
+  setAsActive: boolean;
+  deviceRegistration: DeviceRegistration;
+  policyName?: string;
+  provisioningTemplate?: { templateBody: string; roleArn: string };
+}
+
+/** Registers authorities with AWS IoT (for JITR/JITP/API-mode devices) and deactivates them. */
+@Injectable()
+export class IotRegistrationsService {
+  constructor(
+    private readonly registry: IotRegistry,
+    private readonly repository: IotRegistrationRepository,
+    private readonly authorities: AuthoritiesService,
+    private readonly audit: AuditService,
+    private readonly transactions: Transactions,
+    private readonly clock: Clock,
+  ) {}
+
+  async register(ctx: RequestContext, authorityId: string, request: RegisterCaRequest): Promise<IotCaRegistration> {
+    if (request.deviceRegistration === 'jitp' && !request.provisioningTemplate) {
+      throw Errors.validation('deviceRegistration "jitp" needs a provisioningTemplate');
+    }
+    if (request.deviceRegistration !== 'jitp' && request.provisioningTemplate) {
+      throw Errors.validation('provisioningTemplate applies only to deviceRegistration "jitp"');
+    }
+    const issuer = await this.authorities.issuer(authorityId);
+    if (await this.repository.find(authorityId)) {
+      throw Errors.iotAlreadyRegistered('the authority is already registered with AWS IoT (deactivated registrations cannot be renewed yet)');
+    }
+
+    // DEFAULT mode proves to AWS that we hold the CA key: a certificate for the account's registration code,
+    // signed by the CA (in KMS or the local store) over a throw-away key.
+    const verificationCertificatePem = request.certificateMode === 'DEFAULT' ? await this.verificationCertificate(issuer, await this.registry.registrationCode()) : undefined;
+    const registered = await this.registry.registerCaCertificate({
+      caCertificatePem: pemEncode('CERTIFICATE', issuer.authority.certificateDer),
+      verificationCertificatePem,
+      certificateMode: request.certificateMode,
+      setAsActive: request.setAsActive,
+      // JITR and JITP both rely on AWS registering device certificates on first connection.
+      allowAutoRegistration: request.autoRegistration,
+      registrationConfig: request.provisioningTemplate,
+    });
+
+    const now = this.clock.now().toISOString();
+    const registration: IotCaRegistration = {
+      authorityId,
+      caCertificateId: registered.certificateId,
+      caCertificateArn: registered.certificateArn,
+      certificateMode: request.certificateMode,
+      status: request.setAsActive ? 'ACTIVE' : 'INACTIVE',
+      autoRegistration: request.autoRegistration,
+      deviceRegistration: request.deviceRegistration,
+      policyName: request.policyName ?? null,
+      provisioningTemplate: request.provisioningTemplate ?? null,
+      registeredAt: now,
+      updatedAt: now,
+    };
+    await this.transactions.run(async () => {
+      await this.repository.insert(registration);
+      await this.audit.record(ctx, {
+        action: 'authority.iot-registered',
+        target: { type: 'authority', id: authorityId },
+        details: {
+          caCertificateId: registration.caCertificateId,
+          certificateMode: registration.certificateMode,
+          status: registration.status,
+          autoRegistration: registration.autoRegistration,
+          deviceRegistration: registration.deviceRegistration,
+          policyName: registration.policyName,
+        },
+      });
+    });
+    return registration;
+  }
+
+  async get(authorityId: string): Promise<IotCaRegistration> {
+    await this.authorities.get(authorityId);
+    const registration = await this.repository.find(authorityId);
+    if (!registration) throw Errors.iotRegistrationNotFound(`authority ${authorityId} is not registered with AWS IoT`);
+    return registration;
+  }
+
+  /** Sets the CA INACTIVE (and auto-registration off) in AWS IoT, then here. */
+  async deactivate(ctx: RequestContext, authorityId: string): Promise<IotCaRegistration> {
+    const registration = await this.get(authorityId);
+    if (registration.status === 'INACTIVE') return registration;
+    await this.registry.deactivateCaCertificate(registration.caCertificateId);
+    const at = this.clock.now().toISOString();
+    await this.transactions.run(async () => {
+      if (!(await this.repository.markInactive(authorityId, at))) return;
+      await this.audit.record(ctx, {
+        action: 'authority.iot-deactivated',
+        target: { type: 'authority', id: authorityId },
+        details: { caCertificateId: registration.caCertificateId },
+      });
+    });
+    return { ...registration, status: 'INACTIVE', autoRegistration: false, updatedAt: at };
+  }
+
+  private async verificationCertificate(issuer: Issuer, registrationCode: string): Promise<string> {
+    const { publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
+    const now = this.clock.now();
+    const der = await signCertificate(
+      {
+        serial: randomSerial(),
+        issuer: issuer.name,
+        subject: buildName({ commonName: registrationCode }),
+        subjectPublicKeyInfo: publicKey.export({ type: 'spki', format: 'der' }),
+        notBefore: new Date(now.getTime() - 5 * 60_000),
+        notAfter: new Date(Math.min(now.getTime() + 86_400_000, new Date(issuer.authority.notAfter).getTime())),
+        extensions: [basicConstraints(false), authorityKeyIdentifier(issuer.keyId)],
+      },
+      issuer.signer,
+    );
+    return pemEncode('CERTIFICATE', der);
+  }
+}

@@ -1,0 +1,23 @@
+/** How AWS IoT authenticates devices under a CA (RegisterCACertificate certificateMode). */
+export type CertificateMode = 'DEFAULT' | 'SNI_ONLY';
+
+export interface RegisterCaInput {
+  caCertificatePem: string;
+  /** Required for DEFAULT: CN = the account's registration code, signed by the CA key. */
+  verificationCertificatePem?: string;
+  certificateMode: CertificateMode;
+  setAsActive: boolean;
+  allowAutoRegistration: boolean;
+  registrationConfig?: { templateBody: string; roleArn: string };
+}
+
+/**
+ * Port: the AWS IoT control plane as this service uses it. The adapter maps AWS errors to DomainErrors
+ * (refusals → 502/409, throttling and outages → 503), so callers never see SDK types.
+ */
+export abstract class IotRegistry {
+  abstract registrationCode(): Promise<string>;
+  abstract registerCaCertificate(input: RegisterCaInput): Promise<{ certificateId: string; certificateArn: string }>;
+  /** Sets the CA INACTIVE and turns auto-registration off. */
+  abstract deactivateCaCertificate(certificateId: string): Promise<void>;
+}

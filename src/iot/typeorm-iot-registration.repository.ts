@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { Errors } from '../common/errors';
+import { IotCaRegistrationEntity } from '../database/entities';
+import { isUniqueViolation } from '../database/errors';
+import { TypeOrmTransactions } from '../database/transactions';
+import { CertificateMode } from './iot-registry';
+import { DeviceRegistration, IotCaRegistration } from './iot-registration';
+import { IotRegistrationRepository } from './iot-registration.repository';
+
+@Injectable()
+export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async find(authorityId: string): Promise<IotCaRegistration | null> {
+    const row = await this.db.manager().findOneBy(IotCaRegistrationEntity, { authorityId });
+    return row ? toRegistration(row) : null;
+  }
+
+  async insert(registration: IotCaRegistration): Promise<void> {
+    try {
+      await this.db.manager().insert(IotCaRegistrationEntity, {
+        ...registration,
+        provisioningTemplate: registration.provisioningTemplate ? JSON.stringify(registration.provisioningTemplate) : null,
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw Errors.iotAlreadyRegistered('the authority is already registered with AWS IoT');
+      throw err;
+    }
+  }
+
+  async markInactive(authorityId: string, at: string): Promise<boolean> {
+    const result = await this.db.manager().update(IotCaRegistrationEntity, { authorityId, status: 'ACTIVE' }, { status: 'INACTIVE', autoRegistration: false, updatedAt: at });
+    return (result.affected ?? 0) > 0;
+  }
+}
+
+function toRegistration(row: IotCaRegistrationEntity): IotCaRegistration {
+  return {
+    ...row,
+    certificateMode: row.certificateMode as CertificateMode,
+    status: row.status as IotCaRegistration['status'],
+    autoRegistration: Boolean(row.autoRegistration),
+    deviceRegistration: row.deviceRegistration as DeviceRegistration,
+    provisioningTemplate: row.provisioningTemplate ? (JSON.parse(row.provisioningTemplate) as IotCaRegistration['provisioningTemplate']) : null,
+  };
+}
