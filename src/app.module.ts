@@ -12,6 +12,7 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { RepositoriesModule } from './database/repositories.module';
 import { HealthModule } from './health/health.module';
+import { JobsModule } from './jobs/jobs.module';
 import { IotModule } from './iot/iot.module';
 import { KeysModule } from './keys/keys.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -29,6 +30,7 @@ export class AppModule {
         MetricsModule,
         DatabaseModule,
         RepositoriesModule,
+        JobsModule,
         KeysModule,
         AuditModule,
         AuthModule,

@@ -2,7 +2,7 @@ import { Role } from './roles';
 
 /** Who did something: recorded on every audit event. */
 export interface Actor {
-  type: 'api-key' | 'system';
+  type: 'api-key' | 'system' | 'aws-iot-rule';
   /** API key id, or a fixed name for the service itself. */
   id: string;
   role: Role | null;

@@ -1,5 +1,5 @@
 import { RevocationReason } from '../pki/crl';
-import { CertificateRecord, CertificateStatus } from './certificate';
+import { CertificateRecord, CertificateStatus, IotStatus } from './certificate';
 
 export interface CertificateQuery {
   status?: CertificateStatus;
@@ -24,4 +24,6 @@ export abstract class CertificateRepository {
   /** Revoked certificates of an authority that have not expired at `now` (the CRL's entries). */
   abstract revokedUnexpired(authorityId: string, now: string): Promise<Pick<CertificateRecord, 'serial' | 'revokedAt' | 'revocationReason'>[]>;
   abstract isCompromisedKey(publicKeySha256: string): Promise<boolean>;
+  abstract findByFingerprint(fingerprint: string): Promise<CertificateRecord | null>;
+  abstract setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void>;
 }

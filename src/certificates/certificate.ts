@@ -4,6 +4,10 @@ import { RevocationReason } from '../pki/crl';
 export type StoredCertificateStatus = 'active' | 'revoked' | 'superseded';
 export type CertificateStatus = StoredCertificateStatus | 'expired';
 
+/** Where the certificate stands in AWS IoT, as far as this service has done or seen. */
+export const IOT_STATUSES = ['none', 'pending', 'registered', 'active', 'inactive', 'revoked', 'failed'] as const;
+export type IotStatus = (typeof IOT_STATUSES)[number];
+
 export interface CertificateRecord {
   id: string;
   authorityId: string;
@@ -23,6 +27,8 @@ export interface CertificateRecord {
   validityClamped: boolean;
   revokedAt: string | null;
   revocationReason: RevocationReason | null;
+  iotStatus: IotStatus;
+  iotLastError: string | null;
 }
 
 /** The status a caller sees: an active certificate past its notAfter is expired. */

@@ -4,7 +4,7 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { pemEncode } from '../pki/der';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
-import { CertificateRecord, CertificateStatus, effectiveStatus } from './certificate';
+import { CertificateRecord, CertificateStatus, effectiveStatus, IOT_STATUSES } from './certificate';
 import { THING_NAME_PATTERN } from '../pki/profiles';
 import { MaxMetadata } from './metadata.validator';
 
@@ -93,6 +93,15 @@ export class CertificateDto {
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, nullable: true }) metadata: Record<string, string> | null;
   @ApiProperty({ description: 'The certificate, PEM' }) certificatePem: string;
   @ApiProperty({ description: 'The issuing CA’s certificate followed by each parent up to the root, PEM' }) chainPem: string;
+  @ApiProperty({ type: () => CertificateIotDto }) iot: CertificateIotDto;
+}
+
+export class CertificateIotDto {
+  @ApiProperty({ enum: IOT_STATUSES, description: 'pending: registration scheduled; active: usable in AWS IoT; failed: given up (see lastError)' })
+  status: string;
+  @ApiProperty({ description: 'AWS IoT certificateId (SHA-256 of the DER)' }) certificateId: string;
+  @ApiProperty({ nullable: true, type: String }) thingName: string | null;
+  @ApiProperty({ nullable: true, type: String }) lastError: string | null;
 }
 
 export class CertificateSummaryDto {
@@ -109,6 +118,7 @@ export class CertificateSummaryDto {
   @ApiProperty({ format: 'date-time' }) issuedAt: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) revokedAt: string | null;
   @ApiProperty({ enum: REVOCATION_REASONS, nullable: true, type: String }) revocationReason: string | null;
+  @ApiProperty({ type: CertificateIotDto }) iot: CertificateIotDto;
 }
 
 export class CertificateListDto {
@@ -131,6 +141,7 @@ export function toSummaryDto(record: CertificateRecord, now: Date): CertificateS
     issuedAt: record.issuedAt,
     revokedAt: record.revokedAt,
     revocationReason: record.revocationReason,
+    iot: { status: record.iotStatus, certificateId: record.fingerprint, thingName: record.thingName, lastError: record.iotLastError },
   };
 }
 

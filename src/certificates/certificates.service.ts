@@ -33,6 +33,7 @@ import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
 import { CrlService } from '../revocation/crl.service';
 import { CertificateRecord, CertificateStatus } from './certificate';
+import { CertificateEvents } from './certificate-events';
 import { CertificateRepository } from './certificate.repository';
 
 export interface IssueInput {
@@ -65,6 +66,7 @@ export class CertificatesService {
     private readonly repository: CertificateRepository,
     private readonly authorities: AuthoritiesService,
     private readonly crls: CrlService,
+    private readonly events: CertificateEvents,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly clock: Clock,
@@ -151,8 +153,12 @@ export class CertificatesService {
       validityClamped,
       revokedAt: null,
       revocationReason: null,
+      iotStatus: 'none',
+      iotLastError: null,
     };
     await this.transactions.run(async () => {
+      // Scheduled in this transaction: AWS IoT registration (API mode) exists exactly when the certificate does.
+      record.iotStatus = await this.events.issued(record);
       await this.repository.insert(record);
       await this.audit.record(ctx, {
         action: 'certificate.issued',
@@ -198,6 +204,7 @@ export class CertificatesService {
         throw Errors.certificateAlreadyRevoked(`certificate ${id} is already revoked`);
       }
       await this.authorities.countRevocation(record.authorityId);
+      await this.events.revoked(record);
       await this.audit.record(ctx, {
         action: 'certificate.revoked',
         target: { type: 'certificate', id },

@@ -3,7 +3,7 @@ import { Not } from 'typeorm';
 import { CertificateEntity } from '../database/entities';
 import { TypeOrmTransactions } from '../database/transactions';
 import { RevocationReason } from '../pki/crl';
-import { CertificateRecord, StoredCertificateStatus } from './certificate';
+import { CertificateRecord, IotStatus, StoredCertificateStatus } from './certificate';
 import { CertificateQuery, CertificateRepository } from './certificate.repository';
 
 @Injectable()
@@ -70,6 +70,15 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return rows.map((row) => ({ serial: row.serial, revokedAt: row.revokedAt, revocationReason: row.revocationReason as RevocationReason }));
   }
 
+  async findByFingerprint(fingerprint: string): Promise<CertificateRecord | null> {
+    const [row] = await this.db.select(CertificateEntity, 'fingerprint = ?', [fingerprint]);
+    return row ? toRecord(row) : null;
+  }
+
+  async setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void> {
+    await this.db.run(() => this.db.manager().update(CertificateEntity, { id }, { iotStatus: status, iotLastError: lastError }));
+  }
+
   async isCompromisedKey(publicKeySha256: string): Promise<boolean> {
     const rows = await this.db.sql("SELECT 1 AS found FROM certificates WHERE public_key_sha256 = ? AND revocation_reason = 'keyCompromise' LIMIT 1", [publicKeySha256]);
     return rows.length > 0;
@@ -84,5 +93,6 @@ function toRecord(row: CertificateEntity): CertificateRecord {
     metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, string>) : null,
     validityClamped: Boolean(row.validityClamped),
     revocationReason: row.revocationReason as RevocationReason | null,
+    iotStatus: row.iotStatus as IotStatus,
   };
 }

@@ -42,6 +42,7 @@ export interface AppConfig {
   kms?: KmsConfig;
   /** AWS IoT Core; absent when no AWS region is configured. */
   iot?: IotConfig;
+  outbox: OutboxConfig;
   bodyLimitBytes: number;
   /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
   trustProxy: boolean;
@@ -66,12 +67,56 @@ export interface KmsConfig {
   readyCacheSeconds: number;
 }
 
+export interface OutboxConfig {
+  /** Run the outbox worker in this process. */
+  enabled: boolean;
+  pollMs: number;
+  batchSize: number;
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** How long a claimed job is ours; a worker that dies loses it to another after this. */
+  leaseMs: number;
+}
+
 export interface IotConfig {
   region: string;
   /** Endpoint override (AWS_ENDPOINT_URL_IOT), e.g. the local stand-in. */
   endpoint?: string;
   requestTimeoutMs: number;
   maxAttempts: number;
+  /** Requests per second per control-plane operation, defaulting to the AWS quotas. */
+  rateLimits: Record<string, number>;
+  /** Shared secret expected in X-Fleet-Pki-Events-Secret on POST /v1/iot/events; unset = endpoint off. */
+  eventsSecret?: string;
+}
+
+/** AWS IoT control-plane quotas (TPS per account and region, older published values). */
+export const IOT_DEFAULT_RATE_LIMITS: Record<string, number> = {
+  GetRegistrationCode: 10,
+  RegisterCACertificate: 10,
+  UpdateCACertificate: 10,
+  RegisterCertificate: 10,
+  UpdateCertificate: 10,
+  DescribeCertificate: 10,
+  AttachPolicy: 15,
+  CreateThing: 15,
+  AttachThingPrincipal: 15,
+  ConfirmTopicRuleDestination: 10,
+};
+
+function parseRateLimits(env: Env): Record<string, number> {
+  const limits = { ...IOT_DEFAULT_RATE_LIMITS };
+  const raw = env.IOT_RATE_LIMITS;
+  if (!raw) return limits;
+  for (const item of raw.split(',')) {
+    const match = /^\s*([A-Za-z]+)=(\d+(?:\.\d+)?)\s*$/.exec(item);
+    if (!match || !(match[1] in IOT_DEFAULT_RATE_LIMITS) || Number(match[2]) <= 0) {
+      throw new ConfigError('IOT_RATE_LIMITS', `must look like "RegisterCertificate=10,AttachPolicy=15" with known operations, got "${item}"`);
+    }
+    limits[match[1]] = Number(match[2]);
+  }
+  return limits;
 }
 
 type Env = Record<string, string | undefined>;
@@ -212,6 +257,29 @@ function parseIot(env: Env): IotConfig | undefined {
     endpoint: endpointUrl(env, 'AWS_ENDPOINT_URL_IOT'),
     requestTimeoutMs: integer(env, 'IOT_REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
     maxAttempts: integer(env, 'IOT_MAX_ATTEMPTS', 4, 1, 20),
+    rateLimits: parseRateLimits(env),
+    eventsSecret: parseEventsSecret(env),
+  };
+}
+
+function parseEventsSecret(env: Env): string | undefined {
+  const secret = env.IOT_EVENTS_SECRET || undefined;
+  if (secret !== undefined && (secret.length < 32 || secret.length > 256 || !/^[\x21-\x7e]+$/.test(secret))) {
+    throw new ConfigError('IOT_EVENTS_SECRET', 'must be 32 to 256 printable characters (e.g. openssl rand -hex 32)');
+  }
+  return secret;
+}
+
+function parseOutbox(env: Env): OutboxConfig {
+  const backoffBaseMs = integer(env, 'OUTBOX_BACKOFF_BASE_MS', 1000, 10, 3_600_000);
+  return {
+    enabled: oneOf(env, 'OUTBOX_WORKER', ['on', 'off'] as const, 'on') === 'on',
+    pollMs: integer(env, 'OUTBOX_POLL_MS', 500, 10, 60_000),
+    batchSize: integer(env, 'OUTBOX_BATCH_SIZE', 10, 1, 500),
+    maxAttempts: integer(env, 'OUTBOX_MAX_ATTEMPTS', 12, 1, 100),
+    backoffBaseMs,
+    backoffMaxMs: integer(env, 'OUTBOX_BACKOFF_MAX_MS', 300_000, backoffBaseMs, 86_400_000),
+    leaseMs: integer(env, 'OUTBOX_LEASE_MS', 60_000, 1000, 3_600_000),
   };
 }
 
@@ -249,6 +317,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     auth: { bootstrapAdminKey },
     kms: parseKms(env),
     iot: parseIot(env),
+    outbox: parseOutbox(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

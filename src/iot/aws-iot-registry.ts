@@ -1,9 +1,22 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { Logger } from '@nestjs/common';
-import { GetRegistrationCodeCommand, IoTClient, RegisterCACertificateCommand, UpdateCACertificateCommand } from '@aws-sdk/client-iot';
+import {
+  AttachPolicyCommand,
+  AttachThingPrincipalCommand,
+  ConfirmTopicRuleDestinationCommand,
+  CreateThingCommand,
+  DescribeCertificateCommand,
+  GetRegistrationCodeCommand,
+  IoTClient,
+  RegisterCACertificateCommand,
+  RegisterCertificateCommand,
+  UpdateCACertificateCommand,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DomainError } from '../common/errors';
+import { RateLimiter } from '../common/rate-limiter';
 import { IotConfig } from '../config/config';
 import { iotDomainError } from './iot-errors';
 import { IotRegistry, RegisterCaInput } from './iot-registry';
@@ -23,12 +36,20 @@ export function iotClient(config: IotConfig): IoTClient {
   });
 }
 
-/** AWS IoT through @aws-sdk/client-iot (REST-JSON). */
+/**
+ * AWS IoT through @aws-sdk/client-iot (REST-JSON). Each control-plane operation is paced to its quota
+ * (IOT_RATE_LIMITS, defaulting to AWS's published TPS), so the outbox cannot trip AWS's throttling.
+ */
 export class AwsIotRegistry extends IotRegistry {
   private readonly logger = new Logger('IoT');
+  private readonly limiters = new Map<string, RateLimiter>();
 
-  constructor(private readonly client: IoTClient) {
+  constructor(
+    private readonly client: IoTClient,
+    rateLimits: Record<string, number> = {},
+  ) {
     super();
+    for (const [operation, rate] of Object.entries(rateLimits)) this.limiters.set(operation, new RateLimiter(rate, Math.max(1, Math.ceil(rate))));
   }
 
   async registrationCode(): Promise<string> {
@@ -59,8 +80,58 @@ export class AwsIotRegistry extends IotRegistry {
     );
   }
 
+  async registerCertificate(certificatePem: string, caCertificatePem: string): Promise<{ certificateArn: string }> {
+    try {
+      const result = await this.call('RegisterCertificate', () => this.client.send(new RegisterCertificateCommand({ certificatePem, caCertificatePem, status: 'INACTIVE' })));
+      return { certificateArn: result.certificateArn! };
+    } catch (err) {
+      // A retry after a lost answer: the certificate is there already, which is what we wanted.
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceAlreadyExistsException') {
+        const certificateArn = err.extra.resourceArn;
+        if (typeof certificateArn === 'string') return { certificateArn };
+      }
+      throw err;
+    }
+  }
+
+  async describeCertificate(certificateId: string): Promise<{ certificateArn: string; status: string } | undefined> {
+    try {
+      const result = await this.call('DescribeCertificate', () => this.client.send(new DescribeCertificateCommand({ certificateId })));
+      return { certificateArn: result.certificateDescription!.certificateArn!, status: result.certificateDescription!.status! };
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
+  }
+
+  async updateCertificate(certificateId: string, status: 'ACTIVE' | 'INACTIVE' | 'REVOKED'): Promise<void> {
+    await this.call('UpdateCertificate', () => this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: status })));
+  }
+
+  async createThing(thingName: string): Promise<void> {
+    try {
+      await this.call('CreateThing', () => this.client.send(new CreateThingCommand({ thingName })));
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceAlreadyExistsException') return;
+      throw err;
+    }
+  }
+
+  async attachPolicy(policyName: string, target: string): Promise<void> {
+    await this.call('AttachPolicy', () => this.client.send(new AttachPolicyCommand({ policyName, target })));
+  }
+
+  async attachThingPrincipal(thingName: string, principal: string): Promise<void> {
+    await this.call('AttachThingPrincipal', () => this.client.send(new AttachThingPrincipalCommand({ thingName, principal })));
+  }
+
+  async confirmTopicRuleDestination(confirmationToken: string): Promise<void> {
+    await this.call('ConfirmTopicRuleDestination', () => this.client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken })));
+  }
+
   private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
     try {
+      await this.limiters.get(operation)?.acquire();
       return await send();
     } catch (err) {
       if (err instanceof DomainError) throw err;

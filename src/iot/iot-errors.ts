@@ -12,7 +12,10 @@ export function iotDomainError(err: unknown): DomainError {
   const name = error?.name ?? 'Error';
   const reason = String(error?.message ?? '').slice(0, 300);
   if (THROTTLING.has(name)) return Errors.iotThrottled('AWS IoT is throttling requests; retry shortly', { retryAfterSeconds: 1 });
-  if (name === 'ResourceAlreadyExistsException') return Errors.iotConflict(`AWS IoT: ${reason || 'the resource already exists'}`, { awsError: name });
+  if (name === 'ResourceAlreadyExistsException') {
+    const resourceArn = (err as { resourceArn?: unknown }).resourceArn;
+    return Errors.iotConflict(`AWS IoT: ${reason || 'the resource already exists'}`, { awsError: name, ...(typeof resourceArn === 'string' ? { resourceArn } : {}) });
+  }
   if (UNAVAILABLE.has(name) || error?.$metadata?.httpStatusCode === undefined) {
     return Errors.iotUnavailable(`AWS IoT is unreachable or failing (${name})`);
   }

@@ -3,6 +3,7 @@ import { IotCaRegistration } from './iot-registration';
 /** Port: authorities' AWS IoT registrations. */
 export abstract class IotRegistrationRepository {
   abstract find(authorityId: string): Promise<IotCaRegistration | null>;
+  abstract findByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration | null>;
   /** Throws IOT_ALREADY_REGISTERED when the authority already has one. */
   abstract insert(registration: IotCaRegistration): Promise<void>;
   /** Sets INACTIVE unless it already is; false when it was. */

@@ -20,4 +20,15 @@ export abstract class IotRegistry {
   abstract registerCaCertificate(input: RegisterCaInput): Promise<{ certificateId: string; certificateArn: string }>;
   /** Sets the CA INACTIVE and turns auto-registration off. */
   abstract deactivateCaCertificate(certificateId: string): Promise<void>;
+
+  /** Registers a device certificate INACTIVE under its (registered) CA; an existing registration counts as done. */
+  abstract registerCertificate(certificatePem: string, caCertificatePem: string): Promise<{ certificateArn: string }>;
+  /** The certificate's ARN and status, or undefined when AWS IoT does not know it. */
+  abstract describeCertificate(certificateId: string): Promise<{ certificateArn: string; status: string } | undefined>;
+  abstract updateCertificate(certificateId: string, status: 'ACTIVE' | 'INACTIVE' | 'REVOKED'): Promise<void>;
+  /** Creates the thing, or finds it when it exists. */
+  abstract createThing(thingName: string): Promise<void>;
+  abstract attachPolicy(policyName: string, targetArn: string): Promise<void>;
+  abstract attachThingPrincipal(thingName: string, principalArn: string): Promise<void>;
+  abstract confirmTopicRuleDestination(confirmationToken: string): Promise<void>;
 }

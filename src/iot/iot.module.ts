@@ -3,7 +3,10 @@ import { AuthoritiesModule } from '../authorities/authorities.module';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { CertificateEvents } from '../certificates/certificate-events';
 import { AwsIotRegistry, iotClient } from './aws-iot-registry';
+import { IotDeviceSync } from './iot-device-sync';
+import { IotEventsController } from './iot-events.controller';
 import { IotRegistry } from './iot-registry';
 import { IotRegistrationRepository } from './iot-registration.repository';
 import { IotRegistrationsController } from './iot-registrations.controller';
@@ -24,19 +27,43 @@ class UnconfiguredIotRegistry extends IotRegistry {
   deactivateCaCertificate(): Promise<void> {
     this.refuse();
   }
+  registerCertificate(): Promise<{ certificateArn: string }> {
+    this.refuse();
+  }
+  describeCertificate(): Promise<{ certificateArn: string; status: string } | undefined> {
+    this.refuse();
+  }
+  updateCertificate(): Promise<void> {
+    this.refuse();
+  }
+  createThing(): Promise<void> {
+    this.refuse();
+  }
+  attachPolicy(): Promise<void> {
+    this.refuse();
+  }
+  attachThingPrincipal(): Promise<void> {
+    this.refuse();
+  }
+  confirmTopicRuleDestination(): Promise<void> {
+    this.refuse();
+  }
 }
 
 @Module({
   imports: [AuthoritiesModule],
-  controllers: [IotRegistrationsController],
+  controllers: [IotRegistrationsController, IotEventsController],
   providers: [
     IotRegistrationsService,
+    IotDeviceSync,
+    { provide: CertificateEvents, useExisting: IotDeviceSync },
     { provide: IotRegistrationRepository, useClass: TypeOrmIotRegistrationRepository },
     {
       provide: IotRegistry,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot)) : new UnconfiguredIotRegistry()),
+      useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits) : new UnconfiguredIotRegistry()),
     },
   ],
+  exports: [CertificateEvents],
 })
 export class IotModule {}

@@ -18,6 +18,11 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
     return row ? toRegistration(row) : null;
   }
 
+  async findByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration | null> {
+    const row = await this.db.manager().findOneBy(IotCaRegistrationEntity, { caCertificateId });
+    return row ? toRegistration(row) : null;
+  }
+
   async insert(registration: IotCaRegistration): Promise<void> {
     try {
       await this.db.manager().insert(IotCaRegistrationEntity, {

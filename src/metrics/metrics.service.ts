@@ -34,6 +34,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly outboxJobs = new Counter({
+    name: 'fleetpki_outbox_jobs_total',
+    help: 'Outbox job runs, by kind and outcome (done, retry, dead)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly crlsGenerated = new Counter({
     name: 'fleetpki_crls_generated_total',
     help: 'CRLs signed',

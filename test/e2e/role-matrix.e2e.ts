@@ -13,6 +13,7 @@ import { bearer, startTestApp, TestApp } from '../support/test-app';
  */
 
 type Role = 'admin' | 'operator' | 'auditor';
+const EVENTS_SECRET = 'matrix-events-secret-0123456789abcdef0123456789';
 type Identity = 'no key' | 'malformed key' | 'unknown key' | 'revoked key' | Role;
 const UNAUTHENTICATED: Identity[] = ['no key', 'malformed key', 'unknown key', 'revoked key'];
 const ROLES: Role[] = ['admin', 'operator', 'auditor'];
@@ -50,6 +51,8 @@ type MatrixRoute = {
   path: string;
   id?: IdSource;
   body?: (f: Fixtures) => object;
+  /** Extra headers every caller sends (e.g. the IoT events shared secret, which is not an API key). */
+  headers?: Record<string, string>;
 } & Expectation;
 
 const ROUTES: MatrixRoute[] = [
@@ -82,6 +85,9 @@ const ROUTES: MatrixRoute[] = [
                                                               admin: 200, operator: 200, auditor: 200 },
   { method: 'DELETE', path: '/v1/authorities/:id/iot-registration', id: 'fresh-iot-registered-authority',
                                                               admin: 200, operator: 403, auditor: 403 },
+  // AWS IoT topic rule target: authenticated by its shared secret, whatever API key comes along
+  { method: 'POST',   path: '/v1/iot/events',                 headers: { 'X-Fleet-Pki-Events-Secret': EVENTS_SECRET },
+                                                              body: () => ({ confirmationToken: 'matrix-token' }), public: 200 },
   // audit
   { method: 'GET',    path: '/v1/audit',                      admin: 200, operator: 403, auditor: 200 },
   { method: 'GET',    path: '/v1/audit/verify',               admin: 200, operator: 403, auditor: 200 },
@@ -138,7 +144,7 @@ describe('role matrix on sqlite', () => {
 
   before(async () => {
     iot = await new IotStandIn().start();
-    t = await startTestApp('sqlite', { iot });
+    t = await startTestApp('sqlite', { iot, env: { IOT_EVENTS_SECRET: EVENTS_SECRET } });
     for (const role of ROLES) keys[role] = role === 'admin' ? { id: '', key: t.adminKey } : await createKey(role);
     keys.revoked = await createKey('admin');
     const revoked = await t.http().delete(`/v1/api-keys/${keys.revoked.id}`).set(bearer(t.adminKey));
@@ -174,7 +180,7 @@ describe('role matrix on sqlite', () => {
           const id = route.id ? await resolveId(route.id) : undefined;
           const path = id ? route.path.replace(':id', id) : route.path;
           const requestId = `role-matrix-${++requestSeq}`;
-          const res = await call(route.method, path, identity, route.body?.(f), requestId);
+          const res = await call(route.method, path, identity, route.body?.(f), requestId, route.headers);
           assert.equal(res.status, status, `${identity} → ${route.method} ${path}: ${res.text.slice(0, 500)}`);
           if (status === 401) {
             assertProblem(res, 'UNAUTHENTICATED');
@@ -254,8 +260,8 @@ describe('role matrix on sqlite', () => {
     return method.toLowerCase() as 'get' | 'post' | 'delete';
   }
 
-  function call(method: MatrixRoute['method'], path: string, identity: Identity, body: object | undefined, requestId: string) {
-    let req = t.http()[lower(method)](path).set('X-Request-Id', requestId);
+  function call(method: MatrixRoute['method'], path: string, identity: Identity, body: object | undefined, requestId: string, headers: Record<string, string> = {}) {
+    let req = t.http()[lower(method)](path).set('X-Request-Id', requestId).set(headers);
     switch (identity) {
       case 'no key':
         break;

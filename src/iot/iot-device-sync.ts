@@ -1,0 +1,141 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { AuthoritiesService } from '../authorities/authorities.service';
+import { CertificateRecord, effectiveStatus, IotStatus } from '../certificates/certificate';
+import { CertificateEvents } from '../certificates/certificate-events';
+import { CertificateRepository } from '../certificates/certificate.repository';
+import { Clock } from '../common/clock';
+import { OutboxService } from '../jobs/outbox.service';
+import { pemEncode } from '../pki/der';
+import { IotRegistry } from './iot-registry';
+import { IotRegistrationRepository } from './iot-registration.repository';
+
+export const JOB = {
+  register: 'iot.register-certificate',
+  activate: 'iot.activate-certificate',
+  revoke: 'iot.revoke-certificate',
+  rejectUnknown: 'iot.reject-certificate',
+  confirmDestination: 'iot.confirm-destination',
+} as const;
+
+/**
+ * Keeps AWS IoT in step with our certificates, through the outbox: API-mode registration at issuance,
+ * activation or refusal after JITR, and revocation. Every step is idempotent, so a job that runs again
+ * (crash, lost lease, retry after a timeout) converges on the same AWS state.
+ */
+@Injectable()
+export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
+  private readonly logger = new Logger('IoTSync');
+
+  constructor(
+    private readonly outbox: OutboxService,
+    private readonly registry: IotRegistry,
+    private readonly registrations: IotRegistrationRepository,
+    private readonly certificates: CertificateRepository,
+    private readonly authorities: AuthoritiesService,
+    private readonly clock: Clock,
+  ) {
+    super();
+  }
+
+  onModuleInit(): void {
+    const onDead = async (payload: Record<string, unknown>, error: string) => {
+      if (typeof payload.certificateId === 'string') await this.certificates.setIotStatus(payload.certificateId, 'failed', error.slice(0, 1000));
+    };
+    this.outbox.register(JOB.register, { run: (p) => this.register(String(p.certificateId)), onDead });
+    this.outbox.register(JOB.activate, { run: (p) => this.activate(String(p.certificateId)), onDead });
+    this.outbox.register(JOB.revoke, { run: (p) => this.revoke(String(p.certificateId)), onDead });
+    this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId)) });
+    this.outbox.register(JOB.confirmDestination, { run: (p) => this.registry.confirmTopicRuleDestination(String(p.confirmationToken)) });
+  }
+
+  async issued(record: CertificateRecord): Promise<IotStatus> {
+    const registration = await this.registrations.find(record.authorityId);
+    if (!registration || registration.status !== 'ACTIVE' || registration.deviceRegistration !== 'api') return 'none';
+    await this.outbox.enqueue({ kind: JOB.register, payload: { certificateId: record.id }, dedupeKey: `${JOB.register}:${record.id}`, target: { type: 'certificate', id: record.id } });
+    return 'pending';
+  }
+
+  async revoked(record: CertificateRecord): Promise<void> {
+    // Whatever the mode, AWS IoT may know the certificate (API registration, or JITR on first connect).
+    if (!(await this.registrations.find(record.authorityId))) return;
+    await this.outbox.enqueue({ kind: JOB.revoke, payload: { certificateId: record.id }, dedupeKey: `${JOB.revoke}:${record.id}`, target: { type: 'certificate', id: record.id } });
+  }
+
+  /** Schedules what a JITR event calls for; returns the decision (for the audit log and the caller). */
+  async onRegistrationEvent(awsCertificateId: string, caCertificateId: string): Promise<{ decision: 'activate' | 'reject' | 'duplicate' | 'not-our-ca'; certificateId: string | null }> {
+    const record = await this.certificates.findByFingerprint(awsCertificateId);
+    const ours = record && (await this.registrations.find(record.authorityId))?.caCertificateId === caCertificateId;
+    if (!ours) {
+      // An unknown certificate under one of our registered CAs is refused; an event for someone else's CA is not ours to act on.
+      if (!(await this.isOurCa(caCertificateId))) return { decision: 'not-our-ca', certificateId: null };
+      const queued = await this.outbox.enqueue({ kind: JOB.rejectUnknown, payload: { awsCertificateId }, dedupeKey: `${JOB.rejectUnknown}:${awsCertificateId}` });
+      return { decision: queued ? 'reject' : 'duplicate', certificateId: null };
+    }
+    const usable = effectiveStatus(record, this.clock.now()) === 'active';
+    const kind = usable ? JOB.activate : JOB.revoke;
+    const queued = await this.outbox.enqueue({ kind, payload: { certificateId: record.id }, dedupeKey: `${kind}:${record.id}`, target: { type: 'certificate', id: record.id } });
+    if (queued) await this.certificates.setIotStatus(record.id, usable ? 'pending' : record.iotStatus, null);
+    return { decision: queued ? (usable ? 'activate' : 'reject') : 'duplicate', certificateId: record.id };
+  }
+
+  /** API mode: register INACTIVE, thing, policy, thing ↔ certificate, and only then ACTIVE. */
+  private async register(certificateId: string): Promise<void> {
+    const { record, registration } = await this.load(certificateId);
+    const authority = await this.authorities.get(record.authorityId);
+    const { certificateArn } = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), pemEncode('CERTIFICATE', authority.certificateDer));
+    await this.certificates.setIotStatus(record.id, 'registered', null);
+    await this.attach(record, registration.policyName, certificateArn);
+    await this.finish(record.id);
+  }
+
+  /** After JITR: AWS holds the certificate PENDING_ACTIVATION; give it its thing and policy, then activate. */
+  private async activate(certificateId: string): Promise<void> {
+    const { record, registration } = await this.load(certificateId);
+    const described = await this.registry.describeCertificate(record.fingerprint);
+    if (!described) throw new Error('AWS IoT does not know the certificate yet');
+    await this.attach(record, registration.policyName, described.certificateArn);
+    await this.finish(record.id);
+  }
+
+  private async revoke(certificateId: string): Promise<void> {
+    const record = await this.certificates.findById(certificateId);
+    if (!record) return;
+    if (!(await this.registry.describeCertificate(record.fingerprint))) return; // AWS never saw it: nothing to revoke
+    await this.registry.updateCertificate(record.fingerprint, 'REVOKED');
+    await this.certificates.setIotStatus(record.id, 'revoked', null);
+  }
+
+  private async rejectUnknown(awsCertificateId: string): Promise<void> {
+    if (!(await this.registry.describeCertificate(awsCertificateId))) return;
+    await this.registry.updateCertificate(awsCertificateId, 'REVOKED');
+  }
+
+  private async attach(record: CertificateRecord, policyName: string | null, certificateArn: string): Promise<void> {
+    if (policyName) await this.registry.attachPolicy(policyName, certificateArn);
+    if (record.thingName) {
+      await this.registry.createThing(record.thingName);
+      await this.registry.attachThingPrincipal(record.thingName, certificateArn);
+    }
+  }
+
+  /** The last step reads our record again: a certificate revoked meanwhile ends REVOKED, never ACTIVE. */
+  private async finish(certificateId: string): Promise<void> {
+    const record = (await this.certificates.findById(certificateId))!;
+    const usable = effectiveStatus(record, this.clock.now()) === 'active';
+    await this.registry.updateCertificate(record.fingerprint, usable ? 'ACTIVE' : 'REVOKED');
+    await this.certificates.setIotStatus(record.id, usable ? 'active' : 'revoked', null);
+  }
+
+  private async load(certificateId: string) {
+    const record = await this.certificates.findById(certificateId);
+    if (!record) throw new Error(`certificate ${certificateId} not found`);
+    const registration = await this.registrations.find(record.authorityId);
+    if (!registration) throw new Error(`authority ${record.authorityId} is not registered with AWS IoT`);
+    return { record, registration };
+  }
+
+  private async isOurCa(caCertificateId: string): Promise<boolean> {
+    return this.registrations.findByCaCertificateId(caCertificateId).then((r) => r !== null);
+  }
+}
+

@@ -1,0 +1,104 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Body, Controller, Headers, HttpCode, Inject, Logger, Post, Req } from '@nestjs/common';
+import { ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { AuditService } from '../audit/audit.service';
+import { RequestContext } from '../auth/actor';
+import { Public } from '../auth/auth.decorators';
+import { Errors } from '../common/errors';
+import { ApiProblems } from '../common/openapi';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { Transactions } from '../database/transactions';
+import { MetricsService } from '../metrics/metrics.service';
+import { IotDeviceSync, JOB } from './iot-device-sync';
+import { OutboxService } from '../jobs/outbox.service';
+
+export const EVENTS_SECRET_HEADER = 'x-fleet-pki-events-secret';
+
+export class IotEventResultDto {
+  @ApiProperty({ enum: ['confirm-destination', 'activate', 'reject', 'duplicate', 'not-our-ca'] }) decision: string;
+  @ApiProperty({ nullable: true, type: String, format: 'uuid', description: 'Our certificate, when the event is about one' }) certificateId: string | null;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The target of an AWS IoT topic rule HTTP action: the destination confirmation message, then JITR
+ * events from `$aws/events/certificates/registered/<caCertificateId>`. Authenticated by a shared secret
+ * header (IOT_EVENTS_SECRET), compared in constant time. Decisions are audited; the AWS calls they need
+ * go through the outbox, so the rule gets its answer at once.
+ */
+@ApiTags('iot')
+@Controller('v1/iot/events')
+export class IotEventsController {
+  private readonly logger = new Logger('IoTEvents');
+
+  constructor(
+    private readonly sync: IotDeviceSync,
+    private readonly outbox: OutboxService,
+    private readonly audit: AuditService,
+    private readonly transactions: Transactions,
+    private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  @Public()
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'AWS IoT topic rule HTTP action target: destination confirmation and JITR events',
+    description: `Authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
+  })
+  @ApiHeader({ name: EVENTS_SECRET_HEADER, required: true, description: 'The shared secret set on the topic rule HTTP action' })
+  @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { certificateId: '…', caCertificateId: '…', certificateStatus: 'PENDING_ACTIVATION', timestamp: 1764110000000, awsAccountId: '111122223333', certificateRegistrationTimestamp: '1764110000000' } } })
+  @ApiOkResponse({ type: IotEventResultDto, description: 'What the service decided; AWS calls follow through the outbox' })
+  @ApiProblems(400, 401, 404, 413, 415)
+  async receiveIotEvent(
+    @Headers(EVENTS_SECRET_HEADER) secret: string | undefined,
+    @Body() body: Record<string, unknown>,
+    @Req() request: FastifyRequest,
+  ): Promise<IotEventResultDto> {
+    const expected = this.config.iot?.eventsSecret;
+    if (!expected) throw Errors.notFound('the AWS IoT events endpoint is not enabled (set IOT_EVENTS_SECRET)');
+    if (!secretMatches(secret, expected)) {
+      this.metrics.authFailures.inc({ reason: 'iot-events-secret' });
+      this.logger.warn(`401 POST /v1/iot/events from ${request.ip}: wrong or missing ${EVENTS_SECRET_HEADER}`);
+      throw Errors.unauthenticated(`send the shared secret in ${EVENTS_SECRET_HEADER}`);
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw Errors.validation('the body must be a JSON object');
+    const ctx: RequestContext = { actor: { type: 'aws-iot-rule', id: 'iot-events', role: null }, requestId: String(request.id), sourceIp: null };
+
+    if (typeof body.confirmationToken === 'string') {
+      const token = body.confirmationToken;
+      if (token.length === 0 || token.length > 2048) throw Errors.validation('confirmationToken is malformed');
+      await this.transactions.run(async () => {
+        await this.outbox.enqueue({ kind: JOB.confirmDestination, payload: { confirmationToken: token }, dedupeKey: `${JOB.confirmDestination}:${createHash('sha256').update(token).digest('hex')}` });
+        await this.audit.record(ctx, { action: 'iot.destination-confirmation', details: { destinationArn: typeof body.arn === 'string' ? body.arn.slice(0, 2048) : null } });
+      });
+      return { decision: 'confirm-destination', certificateId: null };
+    }
+
+    const { certificateId, caCertificateId, certificateStatus } = body;
+    if (typeof certificateId !== 'string' || !HEX64.test(certificateId) || typeof caCertificateId !== 'string' || !HEX64.test(caCertificateId)) {
+      throw Errors.validation('expected a JITR event with certificateId and caCertificateId (64 lowercase hex), or a confirmationToken');
+    }
+    if (certificateStatus !== 'PENDING_ACTIVATION') throw Errors.validation('only PENDING_ACTIVATION registration events are handled');
+    return this.transactions.run(async () => {
+      const result = await this.sync.onRegistrationEvent(certificateId, caCertificateId);
+      await this.audit.record(ctx, {
+        action: 'iot.jitr-event',
+        target: result.certificateId ? { type: 'certificate', id: result.certificateId } : undefined,
+        details: { decision: result.decision, awsCertificateId: certificateId, caCertificateId },
+      });
+      return result;
+    });
+  }
+}
+
+/** Constant-time comparison of the presented secret with the configured one (hashed to equal lengths). */
+function secretMatches(presented: string | undefined, expected: string): boolean {
+  const a = createHash('sha256').update(presented ?? '').digest();
+  const b = createHash('sha256').update(expected).digest();
+  return presented !== undefined && timingSafeEqual(a, b);
+}

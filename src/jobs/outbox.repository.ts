@@ -1,0 +1,16 @@
+import { OutboxJob } from './outbox-job';
+
+/** Port: the outbox table. */
+export abstract class OutboxRepository {
+  /** Inserts in the current transaction; false when a job with the same dedupe key exists. */
+  abstract insert(job: OutboxJob): Promise<boolean>;
+  /**
+   * Claims up to `limit` due jobs (pending and due, or running with an expired lease) for `worker` until
+   * `lockedUntil`, counting an attempt. Two workers never claim the same job at once.
+   */
+  abstract claim(worker: string, now: string, lockedUntil: string, limit: number): Promise<OutboxJob[]>;
+  /** Records the outcome of a job this worker holds; false when the lease was lost to another worker. */
+  abstract finish(id: string, worker: string, outcome: { status: 'done' | 'dead' | 'pending'; runAfter?: string; lastError?: string | null; now: string }): Promise<boolean>;
+  abstract find(id: string): Promise<OutboxJob | null>;
+  abstract byTarget(targetId: string): Promise<OutboxJob[]>;
+}
