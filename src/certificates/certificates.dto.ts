@@ -74,6 +74,14 @@ export class CertificateFormatQueryDto {
   format?: 'json' | 'pem';
 }
 
+export class CertificateIotDto {
+  @ApiProperty({ enum: IOT_STATUSES, description: 'pending: registration scheduled; active: usable in AWS IoT; failed: given up (see lastError)' })
+  status: string;
+  @ApiProperty({ description: 'AWS IoT certificateId (SHA-256 of the DER)' }) certificateId: string;
+  @ApiProperty({ nullable: true, type: String }) thingName: string | null;
+  @ApiProperty({ nullable: true, type: String }) lastError: string | null;
+}
+
 export class CertificateDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'uuid' }) authorityId: string;
@@ -93,15 +101,7 @@ export class CertificateDto {
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, nullable: true }) metadata: Record<string, string> | null;
   @ApiProperty({ description: 'The certificate, PEM' }) certificatePem: string;
   @ApiProperty({ description: 'The issuing CA’s certificate followed by each parent up to the root, PEM' }) chainPem: string;
-  @ApiProperty({ type: () => CertificateIotDto }) iot: CertificateIotDto;
-}
-
-export class CertificateIotDto {
-  @ApiProperty({ enum: IOT_STATUSES, description: 'pending: registration scheduled; active: usable in AWS IoT; failed: given up (see lastError)' })
-  status: string;
-  @ApiProperty({ description: 'AWS IoT certificateId (SHA-256 of the DER)' }) certificateId: string;
-  @ApiProperty({ nullable: true, type: String }) thingName: string | null;
-  @ApiProperty({ nullable: true, type: String }) lastError: string | null;
+  @ApiProperty({ type: CertificateIotDto }) iot: CertificateIotDto;
 }
 
 export class CertificateSummaryDto {
