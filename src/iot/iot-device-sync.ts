@@ -73,7 +73,9 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     }
     const usable = effectiveStatus(record, this.clock.now()) === 'active';
     const kind = usable ? JOB.activate : JOB.revoke;
-    const queued = await this.outbox.enqueue({ kind, payload: { certificateId: record.id }, dedupeKey: `${kind}:${record.id}`, target: { type: 'certificate', id: record.id } });
+    // Keyed by the event (not shared with the revocation's own job, which may have run before AWS knew the
+    // certificate): one job per certificate and decision, so a replayed event adds nothing.
+    const queued = await this.outbox.enqueue({ kind, payload: { certificateId: record.id }, dedupeKey: `jitr:${kind}:${record.id}`, target: { type: 'certificate', id: record.id } });
     if (queued) await this.certificates.setIotStatus(record.id, usable ? 'pending' : record.iotStatus, null);
     return { decision: queued ? (usable ? 'activate' : 'reject') : 'duplicate', certificateId: record.id };
   }

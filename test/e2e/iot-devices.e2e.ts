@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CreatePolicyCommand, IoTClient, RegisterCertificateCommand } from '@aws-sdk/client-iot';
+import { DataSource } from 'typeorm';
+import { IotStandIn } from '../support/iot-standin';
+import { OpenSslWorkspace } from '../support/openssl';
+import { bearer, startTestApp, TestApp } from '../support/test-app';
+
+const SECRET = 'iot-events-secret-for-tests-0123456789abcdef';
+const POLICY = 'fleet-device';
+
+async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Devices and AWS IoT (the stand-in through the real SDK): JITR events handled, API-mode registration
+ * through the outbox (also across an outage), and revocation pushed — with the end state checked in the stand-in.
+ */
+describe('AWS IoT device lifecycle', () => {
+  let iot: IotStandIn;
+  let t: TestApp;
+  const ssl = new OpenSslWorkspace();
+  let jitrCa: { id: string; fingerprint: string; chainPem: string };
+  let apiCa: { id: string; fingerprint: string; chainPem: string };
+
+  before(async () => {
+    iot = await new IotStandIn().start();
+    t = await startTestApp('sqlite', {
+      iot,
+      env: {
+        IOT_EVENTS_SECRET: SECRET,
+        IOT_MAX_ATTEMPTS: '1',
+        OUTBOX_POLL_MS: '25',
+        OUTBOX_BACKOFF_BASE_MS: '40',
+        OUTBOX_BACKOFF_MAX_MS: '300',
+        OUTBOX_MAX_ATTEMPTS: '60',
+      },
+    });
+    await new IoTClient({ region: iot.region, endpoint: iot.endpoint }).send(
+      new CreatePolicyCommand({ policyName: POLICY, policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }),
+    );
+    const root = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name: 'Devices Root', type: 'root', subject: { commonName: 'Devices Root' } });
+    const makeCa = async (name: string, deviceRegistration: string) => {
+      const ca = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name, type: 'intermediate', parentId: root.body.id, subject: { commonName: name } });
+      const reg = await t.http().post(`/v1/authorities/${ca.body.id}/iot-registration`).set(bearer(t.adminKey)).send({ deviceRegistration, policyName: POLICY });
+      assert.equal(reg.status, 201, JSON.stringify(reg.body));
+      return ca.body;
+    };
+    jitrCa = await makeCa('JITR CA', 'jitr');
+    apiCa = await makeCa('API CA', 'api');
+  });
+  after(async () => {
+    await t?.close();
+    await iot?.stop();
+    ssl.cleanup();
+  });
+
+  function issue(authorityId: string, thingName: string) {
+    return t.http().post('/v1/certificates').set(bearer(t.adminKey)).send({ authorityId, csr: ssl.newCsr('ec:P-256', `/CN=${thingName}`).csrPem, profile: 'device', thingName });
+  }
+
+  function postEvent(body: unknown, secret = SECRET) {
+    return t.http().post('/v1/iot/events').set('X-Fleet-Pki-Events-Secret', secret).send(body as object);
+  }
+
+  async function iotStatus(id: string): Promise<string> {
+    return (await t.http().get(`/v1/certificates/${id}`).set(bearer(t.adminKey))).body.iot.status;
+  }
+
+  /** The device's first connection: the stand-in registers it PENDING_ACTIVATION and returns the JITR event. */
+  function connect(certificatePem: string, chainPem: string) {
+    const result = iot.connectDevice(certificatePem, chainPem);
+    assert.equal(result.connected, false);
+    assert.ok('event' in result && result.event, `a registration event: ${JSON.stringify(result)}`);
+    return result.event;
+  }
+
+  function assertFullyRegistered(fingerprint: string, thingName: string): void {
+    const certificate = iot.certificate(fingerprint);
+    assert.equal(certificate?.status, 'ACTIVE');
+    assert.ok(iot.thing(thingName), 'thing created');
+    assert.deepEqual(iot.principalsOf(thingName), [certificate!.certificateArn], 'thing ↔ certificate attached');
+    assert.deepEqual(iot.policiesAttachedTo(certificate!.certificateArn), [POLICY], 'policy attached');
+  }
+
+  it('activates one of our certificates after its JITR event: thing, policy, principal, ACTIVE; a replay changes nothing', async () => {
+    const cert = (await issue(jitrCa.id, 'jitr-sensor-1')).body;
+    assert.equal(cert.iot.status, 'none', 'JITR: nothing to do until the device connects');
+    const event = connect(cert.certificatePem, cert.chainPem);
+    assert.equal(event.certificateId, cert.fingerprint);
+    const res = await postEvent(event);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body, { decision: 'activate', certificateId: cert.id });
+    await eventually('the certificate is active in AWS IoT', async () => (await iotStatus(cert.id)) === 'active');
+    assertFullyRegistered(cert.fingerprint, 'jitr-sensor-1');
+    assert.deepEqual(iot.connectDevice(cert.certificatePem, cert.chainPem), { connected: true });
+
+    const callsBefore = JSON.stringify([...iot.calls.entries()]);
+    const replay = await postEvent(event);
+    assert.deepEqual(replay.body, { decision: 'duplicate', certificateId: cert.id });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(JSON.stringify([...iot.calls.entries()]), callsBefore, 'a replayed event makes no AWS call');
+    assertFullyRegistered(cert.fingerprint, 'jitr-sensor-1');
+
+    const audit = await t.http().get('/v1/audit').query({ action: 'iot.jitr-event', targetId: cert.id }).set(bearer(t.adminKey));
+    assert.deepEqual(audit.body.items.map((e: { details: { decision: string } }) => e.details.decision), ['activate', 'duplicate']);
+  });
+
+  it('leaves a revoked certificate REVOKED in AWS IoT when it tries to register by JITR', async () => {
+    const cert = (await issue(jitrCa.id, 'jitr-revoked')).body;
+    assert.equal((await t.http().post(`/v1/certificates/${cert.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
+    const event = connect(cert.certificatePem, cert.chainPem);
+    const res = await postEvent(event);
+    assert.equal(res.body.decision, 'reject');
+    await eventually('AWS IoT shows it REVOKED', () => iot.certificate(cert.fingerprint)?.status === 'REVOKED');
+    assert.equal(iot.thing('jitr-revoked'), undefined, 'no thing for a revoked certificate');
+  });
+
+  it('revokes in AWS IoT a certificate under our CA that we have no record of', async () => {
+    const cert = (await issue(jitrCa.id, 'jitr-unknown')).body;
+    await t.app.get(DataSource).query('DELETE FROM certificates WHERE id = ?', [cert.id]);
+    const res = await postEvent(connect(cert.certificatePem, cert.chainPem));
+    assert.deepEqual(res.body, { decision: 'reject', certificateId: null });
+    await eventually('AWS IoT shows it REVOKED', () => iot.certificate(cert.fingerprint)?.status === 'REVOKED');
+  });
+
+  it('refuses events without the shared secret (401), and writes no audit event for them', async () => {
+    const before = (await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.checked;
+    for (const secret of ['wrong-secret', '']) {
+      const res = await postEvent({ certificateId: 'a'.repeat(64), caCertificateId: 'b'.repeat(64), certificateStatus: 'PENDING_ACTIVATION' }, secret);
+      assert.equal(res.status, 401);
+      assert.equal(res.body.code, 'UNAUTHENTICATED');
+    }
+    assert.equal((await t.http().post('/v1/iot/events').send({})).status, 401);
+    assert.equal((await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.checked, before);
+  });
+
+  it('answers the topic rule destination confirmation by confirming it in AWS IoT', async () => {
+    const res = await postEvent({ arn: 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc', confirmationToken: 'token/with+odd=chars', enableUrl: 'https://example.invalid' });
+    assert.deepEqual(res.body, { decision: 'confirm-destination', certificateId: null });
+    await eventually('the token is confirmed', () => iot.confirmedTokens().includes('token/with+odd=chars'));
+  });
+
+  it('API mode: answers at once with status pending, then registers, attaches and activates through the outbox', async () => {
+    const res = await issue(apiCa.id, 'api-sensor-1');
+    assert.equal(res.status, 201);
+    assert.equal(res.body.iot.status, 'pending');
+    await eventually('registered and active', async () => (await iotStatus(res.body.id)) === 'active');
+    assertFullyRegistered(res.body.fingerprint, 'api-sensor-1');
+    assert.equal(iot.certificate(res.body.fingerprint)?.caCertificateId, apiCa.fingerprint);
+  });
+
+  it('API mode: keeps certificates issued during an AWS IoT outage, backs off, and completes each exactly once after recovery', async () => {
+    iot.configure({ failureMode: 'http503' });
+    const issued: { id: string; fingerprint: string; thingName: string }[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const res = await issue(apiCa.id, `outage-sensor-${i}`);
+        assert.equal(res.status, 201, 'issuance never waits on AWS');
+        assert.equal(res.body.iot.status, 'pending');
+        issued.push({ id: res.body.id, fingerprint: res.body.fingerprint, thingName: `outage-sensor-${i}` });
+      }
+      await new Promise((r) => setTimeout(r, 600));
+      const jobs = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE target_id = ? AND kind = 'iot.register-certificate'", [issued[0].id]);
+      assert.ok(Number(jobs[0].attempts) >= 2, `retried (${jobs[0].attempts} attempts)`);
+      assert.match(jobs[0].last_error, /IOT_UNAVAILABLE/);
+      for (const cert of issued) assert.equal(await iotStatus(cert.id), 'pending');
+      // One registration "succeeded" in AWS but its answer was lost: the retry meets ResourceAlreadyExists.
+      iot.configure({ failureMode: 'none' });
+      const first = await t.http().get(`/v1/certificates/${issued[0].id}`).set(bearer(t.adminKey));
+      await new IoTClient({ region: iot.region, endpoint: iot.endpoint }).send(
+        new RegisterCertificateCommand({ certificatePem: first.body.certificatePem, caCertificatePem: first.body.chainPem.split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\n', status: 'INACTIVE' }),
+      );
+    } finally {
+      iot.configure({ failureMode: 'none' });
+    }
+    for (const cert of issued) {
+      await eventually(`${cert.thingName} active`, async () => (await iotStatus(cert.id)) === 'active');
+      assertFullyRegistered(cert.fingerprint, cert.thingName);
+    }
+    assert.equal(iot.certificateList().filter((c) => issued.some((i) => i.fingerprint === c.certificateId)).length, issued.length, 'each registered once');
+  });
+
+  it('pushes a revocation to AWS IoT (REVOKED) through the outbox', async () => {
+    const res = await issue(apiCa.id, 'api-revoked');
+    await eventually('active', async () => (await iotStatus(res.body.id)) === 'active');
+    assert.equal((await t.http().post(`/v1/certificates/${res.body.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
+    await eventually('REVOKED in AWS IoT', () => iot.certificate(res.body.fingerprint)?.status === 'REVOKED');
+    await eventually('our record says so', async () => (await iotStatus(res.body.id)) === 'revoked');
+  });
+
+  it('keeps the audit chain verifiable', async () => {
+    assert.equal((await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.ok, true);
+  });
+});
