@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { DataSource } from 'typeorm';
+import { Transactions } from '../../src/database/transactions';
+import { OutboxRepository } from '../../src/jobs/outbox.repository';
+import { OutboxService } from '../../src/jobs/outbox.service';
+import { temporaryDatabase, TemporaryDatabase } from '../../scripts/lib/temporary-database';
+import { drivers, startTestApp, TestApp } from '../support/test-app';
+
+const FAST = { OUTBOX_POLL_MS: '20', OUTBOX_BATCH_SIZE: '5', OUTBOX_BACKOFF_BASE_MS: '20', OUTBOX_BACKOFF_MAX_MS: '100' };
+
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function countByStatus(app: TestApp, status: string, kind: string): Promise<number> {
+  const [row] = await app.app.get(DataSource).query(`SELECT COUNT(*) AS n FROM outbox_jobs WHERE status = '${status}' AND kind = '${kind}'`);
+  return Number(row.n);
+}
+
+/** The outbox on PostgreSQL with two worker processes' worth of pollers on one database. */
+for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres')) {
+  describe('outbox with two workers on one PostgreSQL database', { skip }, () => {
+    let shared: TemporaryDatabase;
+    let a: TestApp;
+    let b: TestApp;
+    before(async () => {
+      shared = await temporaryDatabase(driver);
+      const env = { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'), ...FAST };
+      a = await startTestApp(driver, { sharedDatabase: shared, env });
+      b = await startTestApp(driver, { sharedDatabase: shared, env });
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      await shared?.drop();
+    });
+
+    it('never runs one job twice at the same time, and runs each exactly once', async () => {
+      const JOBS = 150;
+      const running = new Map<string, number>();
+      const runs = new Map<string, number>();
+      const workers = new Set<string>();
+      let overlaps = 0;
+      for (const app of [a, b]) {
+        app.app.get(OutboxService).register('test.probe', {
+          run: async (_payload, job) => {
+            if ((running.get(job.id) ?? 0) > 0) overlaps++;
+            running.set(job.id, (running.get(job.id) ?? 0) + 1);
+            runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+            workers.add(job.lockedBy!);
+            await new Promise((r) => setTimeout(r, 2 + Math.random() * 10));
+            running.set(job.id, running.get(job.id)! - 1);
+          },
+        });
+      }
+      await a.app.get(Transactions).run(async () => {
+        for (let i = 0; i < JOBS; i++) await a.app.get(OutboxService).enqueue({ kind: 'test.probe', payload: { i } });
+      });
+      await eventually('all jobs done', async () => (await countByStatus(a, 'done', 'test.probe')) === JOBS);
+      assert.equal(overlaps, 0);
+      assert.equal(runs.size, JOBS);
+      assert.ok([...runs.values()].every((n) => n === 1), 'each job ran once');
+      assert.ok(workers.size >= 2, `both workers took jobs (${[...workers].join(', ')})`);
+    });
+  });
+}
+
+for (const { driver, skip } of drivers()) {
+  describe(`outbox retries and dead letters on ${driver}`, { skip }, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp(driver, { env: { ...FAST, OUTBOX_MAX_ATTEMPTS: '3', OUTBOX_LEASE_MS: '1000' } });
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    it('retries a failing job with backoff, then dead-letters it and tells its handler', async () => {
+      const attempts: number[] = [];
+      let dead: string | undefined;
+      t.app.get(OutboxService).register('test.failing', {
+        run: async (_payload, job) => {
+          attempts.push(Date.now());
+          throw new Error(`failure ${job.attempts}`);
+        },
+        onDead: async (_payload, error) => {
+          dead = error;
+        },
+      });
+      await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.failing', payload: {} }));
+      await eventually('the job is dead', async () => (await countByStatus(t, 'dead', 'test.failing')) === 1);
+      assert.equal(attempts.length, 3);
+      assert.equal(dead, 'failure 3');
+      const [row] = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE kind = 'test.failing'");
+      assert.equal(Number(row.attempts), 3);
+      assert.equal(row.last_error, 'failure 3');
+    });
+
+    it('does not enqueue a job twice under one dedupe key', async () => {
+      t.app.get(OutboxService).register('test.once', { run: async () => undefined });
+      const outbox = t.app.get(OutboxService);
+      const results = await t.app.get(Transactions).run(async () => [
+        await outbox.enqueue({ kind: 'test.once', payload: {}, dedupeKey: 'once:1' }),
+        await outbox.enqueue({ kind: 'test.once', payload: {}, dedupeKey: 'once:1' }),
+      ]);
+      assert.deepEqual(results, [true, false]);
+    });
+
+    it('takes over a job whose worker died holding it, once its lease expires', async () => {
+      let ran = 0;
+      t.app.get(OutboxService).register('test.orphan', { run: async () => void ran++ });
+      // Enqueued and claimed by a "ghost" worker in one transaction, so no poller sees it free first.
+      const repository = t.app.get(OutboxRepository);
+      const claimed = await t.app.get(Transactions).run(async () => {
+        await t.app.get(OutboxService).enqueue({ kind: 'test.orphan', payload: {}, dedupeKey: 'orphan' });
+        const now = new Date();
+        return repository.claim('ghost', now.toISOString(), new Date(now.getTime() + 300).toISOString(), 50);
+      });
+      const orphan = claimed.find((job) => job.kind === 'test.orphan');
+      assert.ok(orphan, 'the ghost holds the job');
+      await eventually('the orphan ran after its lease expired', async () => (await countByStatus(t, 'done', 'test.orphan')) === 1, 5000);
+      assert.equal(ran, 1);
+      assert.equal(await repository.finish(orphan.id, 'ghost', { status: 'done', now: new Date().toISOString() }), false, 'the ghost lost its lease');
+    });
+  });
+}
