@@ -37,6 +37,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   if (config.database.driver === 'sqlite') fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
+    // AWS IoT posts the destination confirmation to "<url>/?confirmationToken=…": a trailing slash must not 404.
+    ignoreTrailingSlash: true,
     trustProxy: config.trustProxy,
     // Honour a caller's X-Request-Id when it is sane, so logs and audit events can be correlated.
     genReqId: (req: IncomingMessage) => {

@@ -89,6 +89,8 @@ export interface IotConfig {
   rateLimits: Record<string, number>;
   /** Shared secret expected in X-Fleet-Pki-Events-Secret on POST /v1/iot/events; unset = endpoint off. */
   eventsSecret?: string;
+  /** When set, destination confirmations for any other topic rule destination ARN are refused. */
+  eventsDestinationArn?: string;
 }
 
 /** AWS IoT control-plane quotas (TPS per account and region, older published values). */
@@ -259,7 +261,16 @@ function parseIot(env: Env): IotConfig | undefined {
     maxAttempts: integer(env, 'IOT_MAX_ATTEMPTS', 4, 1, 20),
     rateLimits: parseRateLimits(env),
     eventsSecret: parseEventsSecret(env),
+    eventsDestinationArn: parseDestinationArn(env),
   };
+}
+
+function parseDestinationArn(env: Env): string | undefined {
+  const arn = env.IOT_EVENTS_DESTINATION_ARN || undefined;
+  if (arn !== undefined && !/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:ruledestination\/http\/[\w-]+$/.test(arn)) {
+    throw new ConfigError('IOT_EVENTS_DESTINATION_ARN', 'must be an AWS IoT topic rule destination ARN (arn:aws:iot:<region>:<account>:ruledestination/http/<id>)');
+  }
+  return arn;
 }
 
 function parseEventsSecret(env: Env): string | undefined {

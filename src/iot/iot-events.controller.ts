@@ -48,36 +48,34 @@ export class IotEventsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'AWS IoT topic rule HTTP action target: destination confirmation and JITR events',
-    description: `Authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
+    description: `JITR events are authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set). The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
   })
-  @ApiHeader({ name: EVENTS_SECRET_HEADER, required: true, description: 'The shared secret set on the topic rule HTTP action' })
+  @ApiHeader({ name: EVENTS_SECRET_HEADER, required: false, description: 'The shared secret set on the topic rule HTTP action (every message but the destination confirmation)' })
   @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { certificateId: '…', caCertificateId: '…', certificateStatus: 'PENDING_ACTIVATION', timestamp: 1764110000000, awsAccountId: '111122223333', certificateRegistrationTimestamp: '1764110000000' } } })
   @ApiOkResponse({ type: IotEventResultDto, description: 'What the service decided; AWS calls follow through the outbox' })
   @ApiProblems(400, 401, 404, 413, 415)
   async receiveIotEvent(
     @Headers(EVENTS_SECRET_HEADER) secret: string | undefined,
+    @Headers('x-amz-rules-engine-message-type') messageType: string | undefined,
     @Body() body: Record<string, unknown>,
     @Req() request: FastifyRequest,
   ): Promise<IotEventResultDto> {
     const expected = this.config.iot?.eventsSecret;
     if (!expected) throw Errors.notFound('the AWS IoT events endpoint is not enabled (set IOT_EVENTS_SECRET)');
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw Errors.validation('the body must be a JSON object');
+
+    // AWS sends the destination confirmation before any rule uses the destination, so without the rule's
+    // custom headers: it cannot carry our secret. It is accepted unauthenticated, but only does one thing
+    // (ask AWS to confirm the token, which AWS checks), is deduplicated, and is not audited.
+    if (messageType === 'DestinationConfirmation' || body.messageType === 'DestinationConfirmation') {
+      return this.confirmDestination(body, request);
+    }
     if (!secretMatches(secret, expected)) {
       this.metrics.authFailures.inc({ reason: 'iot-events-secret' });
       this.logger.warn(`401 POST /v1/iot/events from ${request.ip}: wrong or missing ${EVENTS_SECRET_HEADER}`);
       throw Errors.unauthenticated(`send the shared secret in ${EVENTS_SECRET_HEADER}`);
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw Errors.validation('the body must be a JSON object');
     const ctx: RequestContext = { actor: { type: 'aws-iot-rule', id: 'iot-events', role: null }, requestId: String(request.id), sourceIp: null };
-
-    if (typeof body.confirmationToken === 'string') {
-      const token = body.confirmationToken;
-      if (token.length === 0 || token.length > 2048) throw Errors.validation('confirmationToken is malformed');
-      await this.transactions.run(async () => {
-        await this.outbox.enqueue({ kind: JOB.confirmDestination, payload: { confirmationToken: token }, dedupeKey: `${JOB.confirmDestination}:${createHash('sha256').update(token).digest('hex')}` });
-        await this.audit.record(ctx, { action: 'iot.destination-confirmation', details: { destinationArn: typeof body.arn === 'string' ? body.arn.slice(0, 2048) : null } });
-      });
-      return { decision: 'confirm-destination', certificateId: null };
-    }
 
     const { certificateId, caCertificateId, certificateStatus } = body;
     if (typeof certificateId !== 'string' || !HEX64.test(certificateId) || typeof caCertificateId !== 'string' || !HEX64.test(caCertificateId)) {
@@ -93,6 +91,21 @@ export class IotEventsController {
       });
       return result;
     });
+  }
+
+  private async confirmDestination(body: Record<string, unknown>, request: FastifyRequest): Promise<IotEventResultDto> {
+    const token = body.confirmationToken;
+    if (typeof token !== 'string' || token.length === 0 || token.length > 2048) throw Errors.validation('confirmationToken is missing or malformed');
+    const expectedArn = this.config.iot?.eventsDestinationArn;
+    if (expectedArn !== undefined && body.arn !== expectedArn) {
+      this.metrics.authFailures.inc({ reason: 'iot-destination-arn' });
+      throw Errors.unauthenticated('the confirmation is for another topic rule destination');
+    }
+    const queued = await this.transactions.run(() =>
+      this.outbox.enqueue({ kind: JOB.confirmDestination, payload: { confirmationToken: token }, dedupeKey: `${JOB.confirmDestination}:${createHash('sha256').update(token).digest('hex')}` }),
+    );
+    this.logger.log(`topic rule destination confirmation from ${request.ip} ${queued ? 'queued' : 'already queued'} (${typeof body.arn === 'string' ? body.arn.slice(0, 200) : 'no arn'})`);
+    return { decision: 'confirm-destination', certificateId: null };
   }
 }
 

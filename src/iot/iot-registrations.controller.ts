@@ -27,7 +27,8 @@ export class IotRegistrationsController {
   async registerIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RegisterIotCaDto): Promise<IotCaRegistrationDto> {
     const registration = await this.registrations.register(ctx, id, {
       certificateMode: body.certificateMode ?? 'DEFAULT',
-      autoRegistration: body.autoRegistration ?? true,
+      // Auto-registration serves JITR/JITP only; in API mode it would let AWS take certificates we did not register.
+      autoRegistration: body.autoRegistration ?? ['jitr', 'jitp'].includes(body.deviceRegistration ?? 'jitr'),
       setAsActive: body.setAsActive ?? true,
       deviceRegistration: body.deviceRegistration ?? 'jitr',
       policyName: body.policyName,

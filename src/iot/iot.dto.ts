@@ -19,7 +19,7 @@ export class RegisterIotCaDto {
   @IsOptional() @IsIn(['DEFAULT', 'SNI_ONLY'])
   certificateMode?: CertificateMode;
 
-  @ApiPropertyOptional({ default: true, description: 'Let AWS IoT register device certificates on first connection (JITR/JITP)' })
+  @ApiPropertyOptional({ description: 'Let AWS IoT register device certificates on first connection; default true for jitr/jitp, false otherwise' })
   @IsOptional() @IsBoolean()
   autoRegistration?: boolean;
 

@@ -140,10 +140,22 @@ describe('AWS IoT device lifecycle', () => {
     assert.equal((await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.checked, before);
   });
 
-  it('answers the topic rule destination confirmation by confirming it in AWS IoT', async () => {
-    const res = await postEvent({ arn: 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc', confirmationToken: 'token/with+odd=chars', enableUrl: 'https://example.invalid' });
+  it('confirms the topic rule destination as AWS sends it: no secret header (the rule does not exist yet), URL with a trailing slash', async () => {
+    const res = await t
+      .http()
+      .post('/v1/iot/events/')
+      .query({ confirmationToken: 'token/with+odd=chars' })
+      .set('x-amz-rules-engine-message-type', 'DestinationConfirmation')
+      .set('x-amz-rules-engine-destination-arn', 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc')
+      .send({ arn: 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc', confirmationToken: 'token/with+odd=chars', enableUrl: 'https://example.invalid', messageType: 'DestinationConfirmation' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body, { decision: 'confirm-destination', certificateId: null });
     await eventually('the token is confirmed', () => iot.confirmedTokens().includes('token/with+odd=chars'));
+  });
+
+  it('never treats a JITR event without the secret as a confirmation', async () => {
+    const res = await t.http().post('/v1/iot/events').set('x-amz-rules-engine-message-type', 'DestinationConfirmation').send({ certificateId: 'a'.repeat(64), caCertificateId: 'b'.repeat(64), certificateStatus: 'PENDING_ACTIVATION' });
+    assert.equal(res.status, 400, 'a confirmation needs its token and does nothing else');
   });
 
   it('API mode: answers at once with status pending, then registers, attaches and activates through the outbox', async () => {
@@ -152,6 +164,7 @@ describe('AWS IoT device lifecycle', () => {
     assert.equal(res.body.iot.status, 'pending');
     await eventually('registered and active', async () => (await iotStatus(res.body.id)) === 'active');
     assertFullyRegistered(res.body.fingerprint, 'api-sensor-1');
+    assert.equal(iot.caCertificate(apiCa.fingerprint)?.autoRegistrationStatus, 'DISABLE', 'API mode registers the CA without auto-registration');
     assert.equal(iot.certificate(res.body.fingerprint)?.caCertificateId, apiCa.fingerprint);
   });
 
