@@ -38,7 +38,7 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
     // AWS IoT posts the destination confirmation to "<url>/?confirmationToken=…": a trailing slash must not 404.
-    ignoreTrailingSlash: true,
+    routerOptions: { ignoreTrailingSlash: true },
     trustProxy: config.trustProxy,
     // Honour a caller's X-Request-Id when it is sane, so logs and audit events can be correlated.
     genReqId: (req: IncomingMessage) => {
