@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { Transactions } from '../../src/database/transactions';
 import { OutboxRepository } from '../../src/jobs/outbox.repository';
 import { OutboxService } from '../../src/jobs/outbox.service';
 import { temporaryDatabase, TemporaryDatabase } from '../../scripts/lib/temporary-database';
+import { IotStandIn } from '../support/iot-standin';
 import { drivers, startTestApp, TestApp } from '../support/test-app';
 
 const FAST = { OUTBOX_POLL_MS: '20', OUTBOX_BATCH_SIZE: '5', OUTBOX_BACKOFF_BASE_MS: '20', OUTBOX_BACKOFF_MAX_MS: '100' };
@@ -69,6 +74,82 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
       assert.ok(workers.size >= 2, `both workers took jobs (${[...workers].join(', ')})`);
     });
   });
+}
+
+/**
+ * The same with two real service processes on one PostgreSQL database, running real jobs (topic rule
+ * destination confirmations) against the IoT stand-in: each token must reach AWS exactly once.
+ */
+for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres')) {
+  describe('outbox with two service processes on one PostgreSQL database', { skip }, () => {
+    let shared: TemporaryDatabase;
+    let iot: IotStandIn;
+    const services: { url: string; stop: () => void }[] = [];
+    before(async () => {
+      shared = await temporaryDatabase(driver);
+      iot = await new IotStandIn({ latencyMs: 15 }).start();
+      const env = {
+        DATABASE_URL: (shared.config as { url: string }).url,
+        FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'),
+        AWS_REGION: iot.region,
+        AWS_ENDPOINT_URL_IOT: iot.endpoint,
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        IOT_EVENTS_SECRET: 'outbox-two-processes-secret-0123456789abcdef',
+        LOG_LEVEL: 'warn',
+        ...FAST,
+      };
+      // One after the other: the first runs the migrations.
+      for (let i = 0; i < 2; i++) services.push(await startServiceProcess(env));
+    });
+    after(async () => {
+      for (const service of services) service.stop();
+      await iot?.stop();
+      await shared?.drop();
+    });
+
+    it('makes each AWS call exactly once with both processes polling', async () => {
+      const TOKENS = 60;
+      const tokens = Array.from({ length: TOKENS }, (_, i) => `token-${i}-${randomBytes(4).toString('hex')}`);
+      await Promise.all(
+        tokens.map(async (token, i) => {
+          const res = await fetch(`${services[i % 2].url}/v1/iot/events`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'x-amz-rules-engine-message-type': 'DestinationConfirmation' },
+            body: JSON.stringify({ confirmationToken: token, messageType: 'DestinationConfirmation' }),
+          });
+          assert.equal(res.status, 200, await res.text());
+        }),
+      );
+      await eventually('every token confirmed', async () => tokens.every((token) => iot.confirmedTokens().includes(token)));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(iot.calls.get('ConfirmTopicRuleDestination'), TOKENS, 'one call per job: none ran twice');
+    });
+  });
+}
+
+async function startServiceProcess(env: Record<string, string>): Promise<{ url: string; stop: () => void }> {
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-proc-'));
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../src/main.js')], {
+    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await eventually('the service listens', async () => {
+    if (child.exitCode !== null) throw new Error(`service exited: ${output}`);
+    return output.includes('listening');
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () => {
+      child.kill('SIGTERM');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 for (const { driver, skip } of drivers()) {
