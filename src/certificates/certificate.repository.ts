@@ -25,5 +25,6 @@ export abstract class CertificateRepository {
   abstract revokedUnexpired(authorityId: string, now: string): Promise<Pick<CertificateRecord, 'serial' | 'revokedAt' | 'revocationReason'>[]>;
   abstract isCompromisedKey(publicKeySha256: string): Promise<boolean>;
   abstract findByFingerprint(fingerprint: string): Promise<CertificateRecord | null>;
+  /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */
   abstract setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void>;
 }

@@ -76,7 +76,9 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   }
 
   async setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void> {
-    await this.db.run(() => this.db.manager().update(CertificateEntity, { id }, { iotStatus: status, iotLastError: lastError }));
+    // REVOKED is final in AWS IoT, so it is final here: a late job step cannot write over it.
+    const where = status === 'revoked' ? { id } : { id, iotStatus: Not('revoked') };
+    await this.db.run(() => this.db.manager().update(CertificateEntity, where, { iotStatus: status, iotLastError: lastError }));
   }
 
   async isCompromisedKey(publicKeySha256: string): Promise<boolean> {

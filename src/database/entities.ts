@@ -149,8 +149,8 @@ export class OutboxJobEntity {
   @Column({ name: 'locked_by', type: 'varchar', length: 64, nullable: true }) lockedBy: string | null;
   @Column({ name: 'locked_until', type: 'varchar', length: 32, nullable: true }) lockedUntil: string | null;
   @Column({ name: 'last_error', type: 'text', nullable: true }) lastError: string | null;
-  /** At most one job per key (e.g. one registration per certificate). */
-  @Index('uq_outbox_jobs_dedupe', { unique: true })
+  /** At most one live (pending or running) job per key; a finished or dead one does not block a new one. */
+  @Index('uq_outbox_jobs_live_dedupe', ['dedupeKey'], { unique: true, where: "status IN ('pending', 'running')" })
   @Column({ name: 'dedupe_key', type: 'varchar', length: 200, nullable: true }) dedupeKey: string | null;
   @Column({ name: 'target_type', type: 'varchar', length: 32, nullable: true }) targetType: string | null;
   @Column({ name: 'target_id', type: 'varchar', length: 128, nullable: true }) targetId: string | null;

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { Logger } from '@nestjs/common';
@@ -38,7 +39,8 @@ export function iotClient(config: IotConfig): IoTClient {
 
 /**
  * AWS IoT through @aws-sdk/client-iot (REST-JSON). Each control-plane operation is paced to its quota
- * (IOT_RATE_LIMITS, defaulting to AWS's published TPS), so the outbox cannot trip AWS's throttling.
+ * (IOT_RATE_LIMITS, per process, defaulting to AWS's published TPS), so the outbox does not trip AWS's
+ * throttling on its own; the SDK's own retries are not paced.
  */
 export class AwsIotRegistry extends IotRegistry {
   private readonly logger = new Logger('IoT');
@@ -80,15 +82,16 @@ export class AwsIotRegistry extends IotRegistry {
     );
   }
 
-  async registerCertificate(certificatePem: string, caCertificatePem: string): Promise<{ certificateArn: string }> {
+  async registerCertificate(certificatePem: string, caCertificatePem: string, status: 'INACTIVE' | 'REVOKED'): Promise<{ certificateArn: string }> {
     try {
-      const result = await this.call('RegisterCertificate', () => this.client.send(new RegisterCertificateCommand({ certificatePem, caCertificatePem, status: 'INACTIVE' })));
+      const result = await this.call('RegisterCertificate', () => this.client.send(new RegisterCertificateCommand({ certificatePem, caCertificatePem, status })));
       return { certificateArn: result.certificateArn! };
     } catch (err) {
       // A retry after a lost answer: the certificate is there already, which is what we wanted.
       if (err instanceof DomainError && err.extra.awsError === 'ResourceAlreadyExistsException') {
-        const certificateArn = err.extra.resourceArn;
-        if (typeof certificateArn === 'string') return { certificateArn };
+        if (typeof err.extra.resourceArn === 'string') return { certificateArn: err.extra.resourceArn };
+        const described = await this.describeCertificate(new X509Certificate(certificatePem).fingerprint256.replace(/:/g, '').toLowerCase());
+        if (described) return { certificateArn: described.certificateArn };
       }
       throw err;
     }

@@ -14,7 +14,6 @@ export const JOB = {
   activate: 'iot.activate-certificate',
   revoke: 'iot.revoke-certificate',
   rejectUnknown: 'iot.reject-certificate',
-  confirmDestination: 'iot.confirm-destination',
 } as const;
 
 /**
@@ -43,9 +42,9 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     };
     this.outbox.register(JOB.register, { run: (p) => this.register(String(p.certificateId)), onDead });
     this.outbox.register(JOB.activate, { run: (p) => this.activate(String(p.certificateId)), onDead });
-    this.outbox.register(JOB.revoke, { run: (p) => this.revoke(String(p.certificateId)), onDead });
-    this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId)) });
-    this.outbox.register(JOB.confirmDestination, { run: (p) => this.registry.confirmTopicRuleDestination(String(p.confirmationToken)) });
+    // A lost revocation would leave a revoked certificate usable in AWS IoT: it is retried until it lands.
+    this.outbox.register(JOB.revoke, { run: (p) => this.revoke(String(p.certificateId)), retryForever: true });
+    this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId)), retryForever: true });
   }
 
   async issued(record: CertificateRecord): Promise<IotStatus> {
@@ -72,19 +71,23 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
       return { decision: queued ? 'reject' : 'duplicate', certificateId: null };
     }
     const usable = effectiveStatus(record, this.clock.now()) === 'active';
+    // Idempotent by state: what AWS already shows as settled needs nothing more.
+    if ((usable && record.iotStatus === 'active') || (!usable && record.iotStatus === 'revoked')) {
+      return { decision: 'duplicate', certificateId: record.id };
+    }
     const kind = usable ? JOB.activate : JOB.revoke;
     // Keyed by the event (not shared with the revocation's own job, which may have run before AWS knew the
-    // certificate): one job per certificate and decision, so a replayed event adds nothing.
+    // certificate): one live job per certificate and decision, so a replayed event adds nothing.
     const queued = await this.outbox.enqueue({ kind, payload: { certificateId: record.id }, dedupeKey: `jitr:${kind}:${record.id}`, target: { type: 'certificate', id: record.id } });
-    if (queued) await this.certificates.setIotStatus(record.id, usable ? 'pending' : record.iotStatus, null);
+    if (queued && usable) await this.certificates.setIotStatus(record.id, 'pending', null);
     return { decision: queued ? (usable ? 'activate' : 'reject') : 'duplicate', certificateId: record.id };
   }
 
   /** API mode: register INACTIVE, thing, policy, thing ↔ certificate, and only then ACTIVE. */
   private async register(certificateId: string): Promise<void> {
-    const { record, registration } = await this.load(certificateId);
-    const authority = await this.authorities.get(record.authorityId);
-    const { certificateArn } = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), pemEncode('CERTIFICATE', authority.certificateDer));
+    const { record, registration, caPem } = await this.load(certificateId);
+    if (!this.usable(record)) return this.revokeRecord(record, registration.status, caPem);
+    const { certificateArn } = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'INACTIVE');
     await this.certificates.setIotStatus(record.id, 'registered', null);
     await this.attach(record, registration.policyName, certificateArn);
     await this.finish(record.id);
@@ -92,9 +95,14 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
 
   /** After JITR: AWS holds the certificate PENDING_ACTIVATION; give it its thing and policy, then activate. */
   private async activate(certificateId: string): Promise<void> {
-    const { record, registration } = await this.load(certificateId);
+    const { record, registration, caPem } = await this.load(certificateId);
+    if (!this.usable(record)) return this.revokeRecord(record, registration.status, caPem);
     const described = await this.registry.describeCertificate(record.fingerprint);
     if (!described) throw new Error('AWS IoT does not know the certificate yet');
+    if (described.status === 'REVOKED') {
+      await this.certificates.setIotStatus(record.id, 'revoked', null);
+      return;
+    }
     await this.attach(record, registration.policyName, described.certificateArn);
     await this.finish(record.id);
   }
@@ -102,8 +110,24 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async revoke(certificateId: string): Promise<void> {
     const record = await this.certificates.findById(certificateId);
     if (!record) return;
-    if (!(await this.registry.describeCertificate(record.fingerprint))) return; // AWS never saw it: nothing to revoke
-    await this.registry.updateCertificate(record.fingerprint, 'REVOKED');
+    const registration = await this.registrations.find(record.authorityId);
+    const caPem = pemEncode('CERTIFICATE', (await this.authorities.get(record.authorityId)).certificateDer);
+    await this.revokeRecord(record, registration?.status ?? 'INACTIVE', caPem);
+  }
+
+  /**
+   * REVOKED in AWS IoT. A certificate AWS has not seen yet is registered as REVOKED under its (active) CA,
+   * so a later first connection (JITR, or JITP which activates without asking us) is refused.
+   */
+  private async revokeRecord(record: CertificateRecord, caStatus: 'ACTIVE' | 'INACTIVE', caPem: string): Promise<void> {
+    const described = await this.registry.describeCertificate(record.fingerprint);
+    if (described) {
+      if (described.status !== 'REVOKED') await this.registry.updateCertificate(record.fingerprint, 'REVOKED');
+    } else if (caStatus === 'ACTIVE') {
+      await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'REVOKED');
+    } else {
+      return; // unknown to AWS under an inactive CA: no device can use it there
+    }
     await this.certificates.setIotStatus(record.id, 'revoked', null);
   }
 
@@ -123,9 +147,13 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   /** The last step reads our record again: a certificate revoked meanwhile ends REVOKED, never ACTIVE. */
   private async finish(certificateId: string): Promise<void> {
     const record = (await this.certificates.findById(certificateId))!;
-    const usable = effectiveStatus(record, this.clock.now()) === 'active';
+    const usable = this.usable(record);
     await this.registry.updateCertificate(record.fingerprint, usable ? 'ACTIVE' : 'REVOKED');
     await this.certificates.setIotStatus(record.id, usable ? 'active' : 'revoked', null);
+  }
+
+  private usable(record: CertificateRecord): boolean {
+    return effectiveStatus(record, this.clock.now()) === 'active';
   }
 
   private async load(certificateId: string) {
@@ -133,7 +161,8 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     if (!record) throw new Error(`certificate ${certificateId} not found`);
     const registration = await this.registrations.find(record.authorityId);
     if (!registration) throw new Error(`authority ${record.authorityId} is not registered with AWS IoT`);
-    return { record, registration };
+    const caPem = pemEncode('CERTIFICATE', (await this.authorities.get(record.authorityId)).certificateDer);
+    return { record, registration, caPem };
   }
 
   private async isOurCa(caCertificateId: string): Promise<boolean> {

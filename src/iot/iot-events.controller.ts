@@ -11,13 +11,13 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { MetricsService } from '../metrics/metrics.service';
-import { IotDeviceSync, JOB } from './iot-device-sync';
-import { OutboxService } from '../jobs/outbox.service';
+import { IotDeviceSync } from './iot-device-sync';
+import { IotRegistry } from './iot-registry';
 
 export const EVENTS_SECRET_HEADER = 'x-fleet-pki-events-secret';
 
 export class IotEventResultDto {
-  @ApiProperty({ enum: ['confirm-destination', 'activate', 'reject', 'duplicate', 'not-our-ca'] }) decision: string;
+  @ApiProperty({ enum: ['confirm-destination', 'confirmation-ignored', 'activate', 'reject', 'duplicate', 'not-our-ca'] }) decision: string;
   @ApiProperty({ nullable: true, type: String, format: 'uuid', description: 'Our certificate, when the event is about one' }) certificateId: string | null;
 }
 
@@ -36,7 +36,7 @@ export class IotEventsController {
 
   constructor(
     private readonly sync: IotDeviceSync,
-    private readonly outbox: OutboxService,
+    private readonly registry: IotRegistry,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly metrics: MetricsService,
@@ -53,7 +53,7 @@ export class IotEventsController {
   @ApiHeader({ name: EVENTS_SECRET_HEADER, required: false, description: 'The shared secret set on the topic rule HTTP action (every message but the destination confirmation)' })
   @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { certificateId: '…', caCertificateId: '…', certificateStatus: 'PENDING_ACTIVATION', timestamp: 1764110000000, awsAccountId: '111122223333', certificateRegistrationTimestamp: '1764110000000' } } })
   @ApiOkResponse({ type: IotEventResultDto, description: 'What the service decided; AWS calls follow through the outbox' })
-  @ApiProblems(400, 401, 404, 413, 415)
+  @ApiProblems(400, 401, 404, 413, 415, 502, 503)
   async receiveIotEvent(
     @Headers(EVENTS_SECRET_HEADER) secret: string | undefined,
     @Headers('x-amz-rules-engine-message-type') messageType: string | undefined,
@@ -65,10 +65,10 @@ export class IotEventsController {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw Errors.validation('the body must be a JSON object');
 
     // AWS sends the destination confirmation before any rule uses the destination, so without the rule's
-    // custom headers: it cannot carry our secret. It is accepted unauthenticated, but only does one thing
-    // (ask AWS to confirm the token, which AWS checks), is deduplicated, and is not audited.
+    // custom headers: it cannot carry our secret. Unauthenticated, it is acted on only for the destination
+    // named in IOT_EVENTS_DESTINATION_ARN, stores nothing and is not audited.
     if (messageType === 'DestinationConfirmation' || body.messageType === 'DestinationConfirmation') {
-      return this.confirmDestination(body, request);
+      return this.confirmDestination(body, request, secretMatches(secret, expected));
     }
     if (!secretMatches(secret, expected)) {
       this.metrics.authFailures.inc({ reason: 'iot-events-secret' });
@@ -93,18 +93,21 @@ export class IotEventsController {
     });
   }
 
-  private async confirmDestination(body: Record<string, unknown>, request: FastifyRequest): Promise<IotEventResultDto> {
+  private async confirmDestination(body: Record<string, unknown>, request: FastifyRequest, authenticated: boolean): Promise<IotEventResultDto> {
     const token = body.confirmationToken;
     if (typeof token !== 'string' || token.length === 0 || token.length > 2048) throw Errors.validation('confirmationToken is missing or malformed');
+    const arn = typeof body.arn === 'string' ? body.arn.slice(0, 300).replace(/[^\x21-\x7e]/g, '?') : 'no arn';
     const expectedArn = this.config.iot?.eventsDestinationArn;
-    if (expectedArn !== undefined && body.arn !== expectedArn) {
-      this.metrics.authFailures.inc({ reason: 'iot-destination-arn' });
-      throw Errors.unauthenticated('the confirmation is for another topic rule destination');
+    if (!authenticated && (expectedArn === undefined || body.arn !== expectedArn)) {
+      this.metrics.authFailures.inc({ reason: 'iot-destination-unexpected' });
+      this.logger.warn(
+        `topic rule destination confirmation for ${arn} from ${request.ip} not acted on: set IOT_EVENTS_DESTINATION_ARN to that ARN and ask AWS to resend it, or open its enableUrl`,
+      );
+      return { decision: 'confirmation-ignored', certificateId: null };
     }
-    const queued = await this.transactions.run(() =>
-      this.outbox.enqueue({ kind: JOB.confirmDestination, payload: { confirmationToken: token }, dedupeKey: `${JOB.confirmDestination}:${createHash('sha256').update(token).digest('hex')}` }),
-    );
-    this.logger.log(`topic rule destination confirmation from ${request.ip} ${queued ? 'queued' : 'already queued'} (${typeof body.arn === 'string' ? body.arn.slice(0, 200) : 'no arn'})`);
+    // Called directly (paced to its quota), not through the outbox: nothing is stored for this message.
+    await this.registry.confirmTopicRuleDestination(token);
+    this.logger.log(`topic rule destination ${arn} confirmed`);
     return { decision: 'confirm-destination', certificateId: null };
   }
 }

@@ -21,8 +21,8 @@ export abstract class IotRegistry {
   /** Sets the CA INACTIVE and turns auto-registration off. */
   abstract deactivateCaCertificate(certificateId: string): Promise<void>;
 
-  /** Registers a device certificate INACTIVE under its (registered) CA; an existing registration counts as done. */
-  abstract registerCertificate(certificatePem: string, caCertificatePem: string): Promise<{ certificateArn: string }>;
+  /** Registers a device certificate under its (registered) CA with the given status; an existing registration counts as done. */
+  abstract registerCertificate(certificatePem: string, caCertificatePem: string, status: 'INACTIVE' | 'REVOKED'): Promise<{ certificateArn: string }>;
   /** The certificate's ARN and status, or undefined when AWS IoT does not know it. */
   abstract describeCertificate(certificateId: string): Promise<{ certificateArn: string; status: string } | undefined>;
   abstract updateCertificate(certificateId: string, status: 'ACTIVE' | 'INACTIVE' | 'REVOKED'): Promise<void>;

@@ -2,7 +2,7 @@ import { OutboxJob } from './outbox-job';
 
 /** Port: the outbox table. */
 export abstract class OutboxRepository {
-  /** Inserts in the current transaction; false when a job with the same dedupe key exists. */
+  /** Inserts in the current transaction; false when a live (pending/running) job has the same dedupe key. */
   abstract insert(job: OutboxJob): Promise<boolean>;
   /**
    * Claims up to `limit` due jobs (pending and due, or running with an expired lease) for `worker` until
@@ -11,6 +11,9 @@ export abstract class OutboxRepository {
   abstract claim(worker: string, now: string, lockedUntil: string, limit: number): Promise<OutboxJob[]>;
   /** Records the outcome of a job this worker holds; false when the lease was lost to another worker. */
   abstract finish(id: string, worker: string, outcome: { status: 'done' | 'dead' | 'pending'; runAfter?: string; lastError?: string | null; now: string }): Promise<boolean>;
+  /** Extends this worker's lease on a job it is still running; false when the lease was lost. */
+  abstract extendLease(id: string, worker: string, lockedUntil: string): Promise<boolean>;
   abstract find(id: string): Promise<OutboxJob | null>;
-  abstract byTarget(targetId: string): Promise<OutboxJob[]>;
+  /** Deletes finished jobs last updated before `before`. */
+  abstract pruneDone(before: string): Promise<void>;
 }

@@ -14,6 +14,11 @@ export interface OutboxHandler {
   run(payload: Record<string, unknown>, job: OutboxJob): Promise<void>;
   /** Called once when the job is given up (dead-lettered), to record the failure where users look. */
   onDead?(payload: Record<string, unknown>, error: string): Promise<void>;
+  /**
+   * Never dead-letter: after OUTBOX_MAX_ATTEMPTS keep retrying at the longest backoff (and count it in
+   * metrics). For jobs whose loss would leave a security hole, such as revocations.
+   */
+  retryForever?: boolean;
 }
 
 /**
@@ -30,6 +35,7 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   private timer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private stopped = false;
+  private polls = 0;
 
   constructor(
     private readonly repository: OutboxRepository,
@@ -86,6 +92,10 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   /** Claims and runs one batch of due jobs; returns how many ran. */
   async pollOnce(): Promise<number> {
     const now = this.clock.now();
+    if (++this.polls % 1000 === 0) {
+      // Finished jobs are kept a week for inspection, then deleted.
+      await this.repository.pruneDone(new Date(now.getTime() - 7 * 86_400_000).toISOString());
+    }
     const jobs = await this.repository.claim(
       this.worker,
       now.toISOString(),
@@ -98,31 +108,44 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
 
   private async runJob(job: OutboxJob): Promise<void> {
     const handler = this.handlers.get(job.kind);
+    // Keep the lease while the handler runs, so a slow job is never taken over (and run twice) mid-way.
+    const renewEvery = Math.max(50, Math.floor(this.config.outbox.leaseMs / 3));
+    const heartbeat = setInterval(() => {
+      const until = new Date(this.clock.now().getTime() + this.config.outbox.leaseMs).toISOString();
+      void this.repository.extendLease(job.id, this.worker, until).catch((err: unknown) => this.logger.warn(`lease renewal failed for job ${job.id}: ${(err as Error).message}`));
+    }, renewEvery);
+    let failure: string | undefined;
     try {
       if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
       await handler.run(job.payload, job);
-      await this.repository.finish(job.id, this.worker, { status: 'done', now: this.clock.now().toISOString() });
-      this.metrics.outboxJobs.inc({ kind: job.kind, outcome: 'done' });
     } catch (err) {
-      const message = err instanceof DomainError ? `${err.code}: ${err.message}` : (err as Error).message;
-      const now = this.clock.now();
-      if (job.attempts >= this.config.outbox.maxAttempts) {
-        this.logger.error(`job ${job.id} (${job.kind}) dead after ${job.attempts} attempts: ${message}`);
-        await this.repository.finish(job.id, this.worker, { status: 'dead', lastError: message, now: now.toISOString() });
-        await handler?.onDead?.(job.payload, message).catch((e: unknown) => this.logger.error(`onDead failed: ${(e as Error).message}`));
-        this.metrics.outboxJobs.inc({ kind: job.kind, outcome: 'dead' });
-        return;
-      }
-      const delay = this.backoff(job.attempts);
-      this.logger.warn(`job ${job.id} (${job.kind}) attempt ${job.attempts} failed, retry in ${delay} ms: ${message}`);
-      await this.repository.finish(job.id, this.worker, {
-        status: 'pending',
-        runAfter: new Date(now.getTime() + delay).toISOString(),
-        lastError: message,
-        now: now.toISOString(),
-      });
-      this.metrics.outboxJobs.inc({ kind: job.kind, outcome: 'retry' });
+      failure = err instanceof DomainError ? `${err.code}: ${err.message}` : (err as Error).message;
+    } finally {
+      clearInterval(heartbeat);
     }
+    const now = this.clock.now();
+    if (failure === undefined) {
+      if (await this.repository.finish(job.id, this.worker, { status: 'done', now: now.toISOString() })) this.metrics.outboxJobs.inc({ kind: job.kind, outcome: 'done' });
+      return;
+    }
+    const givingUp = job.attempts >= this.config.outbox.maxAttempts && !handler?.retryForever;
+    if (givingUp) {
+      this.logger.error(`job ${job.id} (${job.kind}) dead after ${job.attempts} attempts: ${failure}`);
+      // Only the worker that still holds the job records its death (and tells the handler).
+      if (!(await this.repository.finish(job.id, this.worker, { status: 'dead', lastError: failure, now: now.toISOString() }))) return;
+      await handler?.onDead?.(job.payload, failure).catch((e: unknown) => this.logger.error(`onDead failed: ${(e as Error).message}`));
+      this.metrics.outboxJobs.inc({ kind: job.kind, outcome: 'dead' });
+      return;
+    }
+    const delay = this.backoff(job.attempts);
+    this.logger.warn(`job ${job.id} (${job.kind}) attempt ${job.attempts} failed, retry in ${delay} ms: ${failure}`);
+    await this.repository.finish(job.id, this.worker, {
+      status: 'pending',
+      runAfter: new Date(now.getTime() + delay).toISOString(),
+      lastError: failure,
+      now: now.toISOString(),
+    });
+    this.metrics.outboxJobs.inc({ kind: job.kind, outcome: job.attempts >= this.config.outbox.maxAttempts ? 'overdue' : 'retry' });
   }
 
   /** Exponential backoff with full jitter: a random delay up to base·2^(attempt-1), capped. */

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { In } from 'typeorm';
+import { In, LessThan } from 'typeorm';
 import { OutboxJobEntity } from '../database/entities';
-import { isUniqueViolation } from '../database/errors';
 import { TypeOrmTransactions } from '../database/transactions';
 import { OutboxJob, OutboxJobStatus } from './outbox-job';
 import { OutboxRepository } from './outbox.repository';
@@ -13,14 +12,26 @@ export class TypeOrmOutboxRepository extends OutboxRepository {
   }
 
   async insert(job: OutboxJob): Promise<boolean> {
-    if (job.dedupeKey && (await this.db.manager().existsBy(OutboxJobEntity, { dedupeKey: job.dedupeKey }))) return false;
-    try {
-      await this.db.manager().insert(OutboxJobEntity, { ...job, payload: JSON.stringify(job.payload) });
-      return true;
-    } catch (err) {
-      if (isUniqueViolation(err)) return false;
-      throw err;
-    }
+    // ON CONFLICT … DO NOTHING (against the partial unique index of live jobs), not catch-the-violation:
+    // on PostgreSQL a violation would abort the caller's whole transaction.
+    const rows = await this.db.sql(
+      `INSERT INTO outbox_jobs (id, kind, payload, status, attempts, run_after, locked_by, locked_until, last_error, dedupe_key, target_type, target_id, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (dedupe_key) WHERE status IN ('pending', 'running') DO NOTHING RETURNING id`,
+      [job.id, job.kind, JSON.stringify(job.payload), job.status, job.attempts, job.runAfter, job.lockedBy, job.lockedUntil, job.lastError, job.dedupeKey, job.targetType, job.targetId, job.createdAt, job.updatedAt],
+    );
+    return rows.length > 0;
+  }
+
+  async extendLease(id: string, worker: string, lockedUntil: string): Promise<boolean> {
+    return this.db.run(async () => {
+      const result = await this.db.manager().update(OutboxJobEntity, { id, lockedBy: worker, status: 'running' }, { lockedUntil });
+      return (result.affected ?? 0) > 0;
+    });
+  }
+
+  async pruneDone(before: string): Promise<void> {
+    await this.db.run(() => this.db.manager().delete(OutboxJobEntity, { status: 'done', updatedAt: LessThan(before) }));
   }
 
   async claim(worker: string, now: string, lockedUntil: string, limit: number): Promise<OutboxJob[]> {
@@ -68,9 +79,6 @@ export class TypeOrmOutboxRepository extends OutboxRepository {
     return row ? toJob(row) : null;
   }
 
-  async byTarget(targetId: string): Promise<OutboxJob[]> {
-    return (await this.db.manager().find(OutboxJobEntity, { where: { targetId }, order: { createdAt: 'ASC' } })).map(toJob);
-  }
 }
 
 function toJob(row: OutboxJobEntity): OutboxJob {

@@ -36,7 +36,7 @@ export class MetricsService {
 
   readonly outboxJobs = new Counter({
     name: 'fleetpki_outbox_jobs_total',
-    help: 'Outbox job runs, by kind and outcome (done, retry, dead)',
+    help: 'Outbox job runs, by kind and outcome (done, retry, overdue = past OUTBOX_MAX_ATTEMPTS but retried forever, dead)',
     labelNames: ['kind', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -4,7 +4,7 @@ import { CreatePolicyCommand, IoTClient, RegisterCertificateCommand } from '@aws
 import { DataSource } from 'typeorm';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
-import { bearer, startTestApp, TestApp } from '../support/test-app';
+import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
 
 const SECRET = 'iot-events-secret-for-tests-0123456789abcdef';
 const POLICY = 'fleet-device';
@@ -21,7 +21,10 @@ async function eventually(what: string, check: () => Promise<boolean> | boolean,
  * Devices and AWS IoT (the stand-in through the real SDK): JITR events handled, API-mode registration
  * through the outbox (also across an outage), and revocation pushed — with the end state checked in the stand-in.
  */
-describe('AWS IoT device lifecycle', () => {
+const DESTINATION_ARN = 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc';
+
+for (const { driver, skip } of drivers())
+describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
   let iot: IotStandIn;
   let t: TestApp;
   const ssl = new OpenSslWorkspace();
@@ -30,10 +33,11 @@ describe('AWS IoT device lifecycle', () => {
 
   before(async () => {
     iot = await new IotStandIn().start();
-    t = await startTestApp('sqlite', {
+    t = await startTestApp(driver, {
       iot,
       env: {
         IOT_EVENTS_SECRET: SECRET,
+        IOT_EVENTS_DESTINATION_ARN: DESTINATION_ARN,
         IOT_MAX_ATTEMPTS: '1',
         OUTBOX_POLL_MS: '25',
         OUTBOX_BACKOFF_BASE_MS: '40',
@@ -103,27 +107,50 @@ describe('AWS IoT device lifecycle', () => {
     const callsBefore = JSON.stringify([...iot.calls.entries()]);
     const replay = await postEvent(event);
     assert.deepEqual(replay.body, { decision: 'duplicate', certificateId: cert.id });
+    const concurrent = await Promise.all([postEvent(event), postEvent(event)]);
+    assert.deepEqual(concurrent.map((r) => r.status), [200, 200], 'the same event twice at once: no 500');
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(JSON.stringify([...iot.calls.entries()]), callsBefore, 'a replayed event makes no AWS call');
     assertFullyRegistered(cert.fingerprint, 'jitr-sensor-1');
 
     const audit = await t.http().get('/v1/audit').query({ action: 'iot.jitr-event', targetId: cert.id }).set(bearer(t.adminKey));
-    assert.deepEqual(audit.body.items.map((e: { details: { decision: string } }) => e.details.decision), ['activate', 'duplicate']);
+    assert.deepEqual(audit.body.items.map((e: { details: { decision: string } }) => e.details.decision), ['activate', 'duplicate', 'duplicate', 'duplicate']);
   });
 
-  it('leaves a revoked certificate REVOKED in AWS IoT when it tries to register by JITR', async () => {
+  it('registers a certificate revoked before its first connection as REVOKED, so the device is refused', async () => {
     const cert = (await issue(jitrCa.id, 'jitr-revoked')).body;
     assert.equal((await t.http().post(`/v1/certificates/${cert.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
-    const event = connect(cert.certificatePem, cert.chainPem);
-    const res = await postEvent(event);
-    assert.equal(res.body.decision, 'reject');
-    await eventually('AWS IoT shows it REVOKED', () => iot.certificate(cert.fingerprint)?.status === 'REVOKED');
+    await eventually('AWS IoT holds it REVOKED', () => iot.certificate(cert.fingerprint)?.status === 'REVOKED');
+    await eventually('our record says so', async () => (await iotStatus(cert.id)) === 'revoked');
+    const attempt = iot.connectDevice(cert.certificatePem, cert.chainPem);
+    assert.equal(attempt.connected, false);
+    assert.ok(!('event' in attempt) || !attempt.event, 'no JITR registration for a revoked certificate');
     assert.equal(iot.thing('jitr-revoked'), undefined, 'no thing for a revoked certificate');
+  });
+
+  it('leaves REVOKED a certificate revoked after AWS registered it by JITR, whatever order the event and the revocation arrive in', async () => {
+    const cert = (await issue(jitrCa.id, 'jitr-late-revoke')).body;
+    const event = connect(cert.certificatePem, cert.chainPem);
+    assert.equal((await t.http().post(`/v1/certificates/${cert.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'superseded' })).status, 200);
+    const res = await postEvent(event);
+    assert.ok(['reject', 'duplicate'].includes(res.body.decision), JSON.stringify(res.body));
+    await eventually('AWS IoT shows it REVOKED', () => iot.certificate(cert.fingerprint)?.status === 'REVOKED');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(iot.certificate(cert.fingerprint)?.status, 'REVOKED');
+    assert.equal(iot.thing('jitr-late-revoke'), undefined);
+  });
+
+  it('ignores events about CAs that are not ours', async () => {
+    const callsBefore = JSON.stringify([...iot.calls.entries()]);
+    const res = await postEvent({ certificateId: 'c'.repeat(64), caCertificateId: 'd'.repeat(64), certificateStatus: 'PENDING_ACTIVATION' });
+    assert.deepEqual(res.body, { decision: 'not-our-ca', certificateId: null });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(JSON.stringify([...iot.calls.entries()]), callsBefore);
   });
 
   it('revokes in AWS IoT a certificate under our CA that we have no record of', async () => {
     const cert = (await issue(jitrCa.id, 'jitr-unknown')).body;
-    await t.app.get(DataSource).query('DELETE FROM certificates WHERE id = ?', [cert.id]);
+    await t.app.get(DataSource).query(`DELETE FROM certificates WHERE id = ${driver === 'postgres' ? '$1' : '?'}`, [cert.id]);
     const res = await postEvent(connect(cert.certificatePem, cert.chainPem));
     assert.deepEqual(res.body, { decision: 'reject', certificateId: null });
     await eventually('AWS IoT shows it REVOKED', () => iot.certificate(cert.fingerprint)?.status === 'REVOKED');
@@ -146,11 +173,24 @@ describe('AWS IoT device lifecycle', () => {
       .post('/v1/iot/events/')
       .query({ confirmationToken: 'token/with+odd=chars' })
       .set('x-amz-rules-engine-message-type', 'DestinationConfirmation')
-      .set('x-amz-rules-engine-destination-arn', 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc')
-      .send({ arn: 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc', confirmationToken: 'token/with+odd=chars', enableUrl: 'https://example.invalid', messageType: 'DestinationConfirmation' });
+      .set('x-amz-rules-engine-destination-arn', DESTINATION_ARN)
+      .send({ arn: DESTINATION_ARN, confirmationToken: 'token/with+odd=chars', enableUrl: 'https://example.invalid', messageType: 'DestinationConfirmation' });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body, { decision: 'confirm-destination', certificateId: null });
-    await eventually('the token is confirmed', () => iot.confirmedTokens().includes('token/with+odd=chars'));
+    assert.ok(iot.confirmedTokens().includes('token/with+odd=chars'));
+  });
+
+  it('does not act on an unauthenticated confirmation for another destination, and stores nothing for it', async () => {
+    const before = await t.app.get(DataSource).query('SELECT COUNT(*) AS n FROM outbox_jobs');
+    const res = await t.http().post('/v1/iot/events').set('x-amz-rules-engine-message-type', 'DestinationConfirmation').send({
+      arn: 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/other',
+      confirmationToken: 'attacker-token',
+      messageType: 'DestinationConfirmation',
+    });
+    assert.deepEqual(res.body, { decision: 'confirmation-ignored', certificateId: null });
+    assert.ok(!iot.confirmedTokens().includes('attacker-token'));
+    const after = await t.app.get(DataSource).query('SELECT COUNT(*) AS n FROM outbox_jobs');
+    assert.equal(Number(after[0].n), Number(before[0].n));
   });
 
   it('never treats a JITR event without the secret as a confirmation', async () => {
@@ -179,7 +219,7 @@ describe('AWS IoT device lifecycle', () => {
         issued.push({ id: res.body.id, fingerprint: res.body.fingerprint, thingName: `outage-sensor-${i}` });
       }
       await new Promise((r) => setTimeout(r, 600));
-      const jobs = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE target_id = ? AND kind = 'iot.register-certificate'", [issued[0].id]);
+      const jobs = await t.app.get(DataSource).query(`SELECT attempts, last_error FROM outbox_jobs WHERE target_id = ${driver === 'postgres' ? '$1' : '?'} AND kind = 'iot.register-certificate'`, [issued[0].id]);
       assert.ok(Number(jobs[0].attempts) >= 2, `retried (${jobs[0].attempts} attempts)`);
       assert.match(jobs[0].last_error, /IOT_UNAVAILABLE/);
       for (const cert of issued) assert.equal(await iotStatus(cert.id), 'pending');
@@ -197,6 +237,20 @@ describe('AWS IoT device lifecycle', () => {
       assertFullyRegistered(cert.fingerprint, cert.thingName);
     }
     assert.equal(iot.certificateList().filter((c) => issued.some((i) => i.fingerprint === c.certificateId)).length, issued.length, 'each registered once');
+  });
+
+  it('API mode: a certificate revoked while its registration is under way ends REVOKED, never ACTIVE', async () => {
+    iot.configure({ latencyMs: 100 });
+    try {
+      const res = await issue(apiCa.id, 'api-race');
+      assert.equal((await t.http().post(`/v1/certificates/${res.body.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
+      await eventually('REVOKED in AWS IoT', () => iot.certificate(res.body.fingerprint)?.status === 'REVOKED');
+      await eventually('our record says so', async () => (await iotStatus(res.body.id)) === 'revoked');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(iot.certificate(res.body.fingerprint)?.status, 'REVOKED');
+    } finally {
+      iot.configure({ latencyMs: 0 });
+    }
   });
 
   it('pushes a revocation to AWS IoT (REVOKED) through the outbox', async () => {

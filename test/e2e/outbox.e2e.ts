@@ -10,6 +10,9 @@ import { Transactions } from '../../src/database/transactions';
 import { OutboxRepository } from '../../src/jobs/outbox.repository';
 import { OutboxService } from '../../src/jobs/outbox.service';
 import { temporaryDatabase, TemporaryDatabase } from '../../scripts/lib/temporary-database';
+import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
+import { generateApiKey } from '../../src/auth/api-key-secret';
+import { buildCsr } from '../support/csr-builder';
 import { IotStandIn } from '../support/iot-standin';
 import { drivers, startTestApp, TestApp } from '../support/test-app';
 
@@ -84,19 +87,23 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
   describe('outbox with two service processes on one PostgreSQL database', { skip }, () => {
     let shared: TemporaryDatabase;
     let iot: IotStandIn;
+    const adminKey = generateApiKey().key;
     const services: { url: string; stop: () => void }[] = [];
     before(async () => {
       shared = await temporaryDatabase(driver);
-      iot = await new IotStandIn({ latencyMs: 15 }).start();
+      iot = await new IotStandIn({ latencyMs: 10 }).start();
+      await new IoTClient({ region: iot.region, endpoint: iot.endpoint }).send(
+        new CreatePolicyCommand({ policyName: 'fleet-device', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }),
+      );
       const env = {
         DATABASE_URL: (shared.config as { url: string }).url,
         FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'),
+        FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
         AWS_REGION: iot.region,
         AWS_ENDPOINT_URL_IOT: iot.endpoint,
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
         AWS_EC2_METADATA_DISABLED: 'true',
-        IOT_EVENTS_SECRET: 'outbox-two-processes-secret-0123456789abcdef',
         LOG_LEVEL: 'warn',
         ...FAST,
       };
@@ -109,22 +116,30 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
       await shared?.drop();
     });
 
-    it('makes each AWS call exactly once with both processes polling', async () => {
-      const TOKENS = 60;
-      const tokens = Array.from({ length: TOKENS }, (_, i) => `token-${i}-${randomBytes(4).toString('hex')}`);
-      await Promise.all(
-        tokens.map(async (token, i) => {
-          const res = await fetch(`${services[i % 2].url}/v1/iot/events`, {
-            method: 'POST',
-            headers: { 'Content-Type': 'application/json', 'x-amz-rules-engine-message-type': 'DestinationConfirmation' },
-            body: JSON.stringify({ confirmationToken: token, messageType: 'DestinationConfirmation' }),
-          });
-          assert.equal(res.status, 200, await res.text());
-        }),
+    async function api(service: number, route: string, body: unknown): Promise<Record<string, unknown>> {
+      const res = await fetch(`${services[service].url}${route}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.json()) as Record<string, unknown>;
+      assert.ok(res.status < 300, JSON.stringify(json));
+      return json;
+    }
+
+    it('makes each AWS registration exactly once with both processes polling (API mode)', async () => {
+      const COUNT = 40;
+      const root = await api(0, '/v1/authorities', { name: 'r', type: 'root', subject: { commonName: 'Two Process Root' } });
+      await api(0, `/v1/authorities/${root.id}/iot-registration`, { certificateMode: 'SNI_ONLY', deviceRegistration: 'api', policyName: 'fleet-device' });
+      const issued = await Promise.all(
+        Array.from({ length: COUNT }, (_, i) =>
+          api(i % 2, '/v1/certificates', { authorityId: root.id, csr: buildCsr({ commonName: `two-proc-${i}` }), profile: 'device', thingName: `two-proc-${i}` }),
+        ),
       );
-      await eventually('every token confirmed', async () => tokens.every((token) => iot.confirmedTokens().includes(token)));
+      await eventually('every certificate active in AWS IoT', async () => issued.every((c) => iot.certificate(String(c.fingerprint))?.status === 'ACTIVE'));
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(iot.calls.get('ConfirmTopicRuleDestination'), TOKENS, 'one call per job: none ran twice');
+      assert.equal(iot.calls.get('RegisterCertificate'), COUNT, 'one RegisterCertificate per job: none ran twice');
+      assert.equal(iot.calls.get('AttachThingPrincipal'), COUNT);
     });
   });
 }
@@ -183,7 +198,21 @@ for (const { driver, skip } of drivers()) {
       assert.equal(row.last_error, 'failure 3');
     });
 
-    it('does not enqueue a job twice under one dedupe key', async () => {
+    it('keeps retrying a retry-forever job past the attempt limit until it succeeds', async () => {
+      let calls = 0;
+      t.app.get(OutboxService).register('test.stubborn', {
+        retryForever: true,
+        run: async () => {
+          if (++calls < 6) throw new Error(`not yet (${calls})`);
+        },
+      });
+      await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.stubborn', payload: {} }));
+      await eventually('the job is done', async () => (await countByStatus(t, 'done', 'test.stubborn')) === 1);
+      assert.equal(calls, 6, 'past OUTBOX_MAX_ATTEMPTS (3), never dead');
+      assert.equal(await countByStatus(t, 'dead', 'test.stubborn'), 0);
+    });
+
+    it('does not enqueue a job twice under one dedupe key while it is live', async () => {
       t.app.get(OutboxService).register('test.once', { run: async () => undefined });
       const outbox = t.app.get(OutboxService);
       const results = await t.app.get(Transactions).run(async () => [
