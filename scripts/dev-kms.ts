@@ -7,33 +7,25 @@
  * while it runs: curl -X POST localhost:4566/_standin/config -d '{"latencyMs": 20}'.
  * Keys live in memory only: they are gone when it stops.
  */
+import { envNumber, stopOnSignals } from './lib/stand-in-env';
 import { KmsStandIn } from '../test/support/kms-standin';
 
-function number(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
-  return value;
-}
 
 async function main(): Promise<void> {
-  const port = number('KMS_STANDIN_PORT', 4566);
+  const port = envNumber('KMS_STANDIN_PORT', 4566);
   const failureMode = (process.env.KMS_STANDIN_FAILURE_MODE || 'none') as 'none' | 'http500' | 'drop';
   if (!['none', 'http500', 'drop'].includes(failureMode)) throw new Error('KMS_STANDIN_FAILURE_MODE must be none, http500 or drop');
   const kms = await new KmsStandIn({
-    latencyMs: number('KMS_STANDIN_LATENCY_MS', 0),
-    tps: number('KMS_STANDIN_TPS', 0),
-    burst: process.env.KMS_STANDIN_BURST ? number('KMS_STANDIN_BURST', 0) : undefined,
-    throttleProbability: number('KMS_STANDIN_THROTTLE_PROBABILITY', 0),
+    latencyMs: envNumber('KMS_STANDIN_LATENCY_MS', 0),
+    tps: envNumber('KMS_STANDIN_TPS', 0),
+    burst: process.env.KMS_STANDIN_BURST ? envNumber('KMS_STANDIN_BURST', 0) : undefined,
+    throttleProbability: envNumber('KMS_STANDIN_THROTTLE_PROBABILITY', 0),
     failureMode,
   }).start(port);
   console.log(`KMS stand-in listening on ${kms.endpoint} (${JSON.stringify(kms.knobs)})`);
   console.log('Run the service against it with:');
   console.log(`  AWS_REGION=${kms.region} AWS_ENDPOINT_URL_KMS=${kms.endpoint} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local npm start`);
-  const stop = () => void kms.stop().then(() => process.exit(0));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  stopOnSignals(() => kms.stop());
 }
 
 main().catch((err: unknown) => {
