@@ -1,11 +1,17 @@
 import { CertificateRecord, IotStatus } from './certificate';
 
+/** What follows an issuance outside this service, decided before the transaction (reads only). */
+export interface IssueFollowUp {
+  iotStatus: IotStatus;
+  schedule(record: CertificateRecord): Promise<void>;
+}
+
 /**
- * Port: what must follow a certificate's state changes outside this service (AWS IoT). Both methods run
- * inside the transaction of the change, so what they schedule (outbox jobs) commits with it.
+ * Port: what must follow a certificate's state changes outside this service (AWS IoT). `prepareIssue`
+ * runs before the issuance transaction; `schedule` and `revoked` run inside the transaction of the change,
+ * so what they schedule (outbox jobs) commits with it.
  */
 export abstract class CertificateEvents {
-  /** Returns the AWS IoT status the new certificate starts with ('pending' when registration was scheduled). */
-  abstract issued(record: CertificateRecord): Promise<IotStatus>;
+  abstract prepareIssue(authorityId: string): Promise<IssueFollowUp>;
   abstract revoked(record: CertificateRecord): Promise<void>;
 }

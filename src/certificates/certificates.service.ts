@@ -120,6 +120,8 @@ export class CertificatesService {
     ];
     if (names.dnsNames.length || names.ipAddresses.length) extensions.push(subjectAltName(names.dnsNames, names.ipAddresses));
 
+    // Read outside the transaction, which on SQLite every writer takes in turn.
+    const followUp = await this.events.prepareIssue(issuer.authority.id);
     const serial = randomSerial();
     const der = await signCertificate(
       {
@@ -153,13 +155,13 @@ export class CertificatesService {
       validityClamped,
       revokedAt: null,
       revocationReason: null,
-      iotStatus: 'none',
+      iotStatus: followUp.iotStatus,
       iotLastError: null,
     };
     await this.transactions.run(async () => {
-      // Scheduled in this transaction: AWS IoT registration (API mode) exists exactly when the certificate does.
-      record.iotStatus = await this.events.issued(record);
       await this.repository.insert(record);
+      // Scheduled in this transaction: AWS IoT registration (API mode) exists exactly when the certificate does.
+      await followUp.schedule(record);
       await this.audit.record(ctx, {
         action: 'certificate.issued',
         target: { type: 'certificate', id: record.id },

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AuthoritiesService } from '../authorities/authorities.service';
-import { CertificateRecord, effectiveStatus, IotStatus } from '../certificates/certificate';
-import { CertificateEvents } from '../certificates/certificate-events';
+import { CertificateRecord, effectiveStatus } from '../certificates/certificate';
+import { CertificateEvents, IssueFollowUp } from '../certificates/certificate-events';
 import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
 import { OutboxService } from '../jobs/outbox.service';
@@ -47,11 +47,17 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId)), retryForever: true });
   }
 
-  async issued(record: CertificateRecord): Promise<IotStatus> {
-    const registration = await this.registrations.find(record.authorityId);
-    if (!registration || registration.status !== 'ACTIVE' || registration.deviceRegistration !== 'api') return 'none';
-    await this.outbox.enqueue({ kind: JOB.register, payload: { certificateId: record.id }, dedupeKey: `${JOB.register}:${record.id}`, target: { type: 'certificate', id: record.id } });
-    return 'pending';
+  async prepareIssue(authorityId: string): Promise<IssueFollowUp> {
+    const registration = await this.registrations.find(authorityId);
+    if (!registration || registration.status !== 'ACTIVE' || registration.deviceRegistration !== 'api') {
+      return { iotStatus: 'none', schedule: async () => undefined };
+    }
+    return {
+      iotStatus: 'pending',
+      schedule: async (record) => {
+        await this.outbox.enqueue({ kind: JOB.register, payload: { certificateId: record.id }, dedupeKey: `${JOB.register}:${record.id}`, target: { type: 'certificate', id: record.id } });
+      },
+    };
   }
 
   async revoked(record: CertificateRecord): Promise<void> {

@@ -13,8 +13,9 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
     super();
   }
 
+  /** On the issuance hot path (API-mode check): one prepared SELECT. */
   async find(authorityId: string): Promise<IotCaRegistration | null> {
-    const row = await this.db.manager().findOneBy(IotCaRegistrationEntity, { authorityId });
+    const [row] = await this.db.select(IotCaRegistrationEntity, 'authority_id = ?', [authorityId]);
     return row ? toRegistration(row) : null;
   }
 
