@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateRecord, effectiveStatus } from '../certificates/certificate';
 import { CertificateEvents, IssueFollowUp } from '../certificates/certificate-events';
@@ -23,8 +23,6 @@ export const JOB = {
  */
 @Injectable()
 export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
-  private readonly logger = new Logger('IoTSync');
-
   constructor(
     private readonly outbox: OutboxService,
     private readonly registry: IotRegistry,
@@ -76,7 +74,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
       const queued = await this.outbox.enqueue({ kind: JOB.rejectUnknown, payload: { awsCertificateId }, dedupeKey: `${JOB.rejectUnknown}:${awsCertificateId}` });
       return { decision: queued ? 'reject' : 'duplicate', certificateId: null };
     }
-    const usable = effectiveStatus(record, this.clock.now()) === 'active';
+    const usable = this.usable(record);
     // Idempotent by state: what AWS already shows as settled needs nothing more.
     if ((usable && record.iotStatus === 'active') || (!usable && record.iotStatus === 'revoked')) {
       return { decision: 'duplicate', certificateId: record.id };
@@ -96,7 +94,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     const { certificateArn } = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'INACTIVE');
     await this.certificates.setIotStatus(record.id, 'registered', null);
     await this.attach(record, registration.policyName, certificateArn);
-    await this.finish(record.id);
+    await this.finish(record.id, caPem);
   }
 
   /** After JITR: AWS holds the certificate PENDING_ACTIVATION; give it its thing and policy, then activate. */
@@ -110,7 +108,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
       return;
     }
     await this.attach(record, registration.policyName, described.certificateArn);
-    await this.finish(record.id);
+    await this.finish(record.id, caPem);
   }
 
   private async revoke(certificateId: string): Promise<void> {
@@ -138,8 +136,8 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   }
 
   private async rejectUnknown(awsCertificateId: string): Promise<void> {
-    if (!(await this.registry.describeCertificate(awsCertificateId))) return;
-    await this.registry.updateCertificate(awsCertificateId, 'REVOKED');
+    const described = await this.registry.describeCertificate(awsCertificateId);
+    if (described && described.status !== 'REVOKED') await this.registry.updateCertificate(awsCertificateId, 'REVOKED');
   }
 
   private async attach(record: CertificateRecord, policyName: string | null, certificateArn: string): Promise<void> {
@@ -151,11 +149,11 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   }
 
   /** The last step reads our record again: a certificate revoked meanwhile ends REVOKED, never ACTIVE. */
-  private async finish(certificateId: string): Promise<void> {
+  private async finish(certificateId: string, caPem: string): Promise<void> {
     const record = (await this.certificates.findById(certificateId))!;
-    const usable = this.usable(record);
-    await this.registry.updateCertificate(record.fingerprint, usable ? 'ACTIVE' : 'REVOKED');
-    await this.certificates.setIotStatus(record.id, usable ? 'active' : 'revoked', null);
+    if (!this.usable(record)) return this.revokeRecord(record, 'ACTIVE', caPem);
+    await this.registry.updateCertificate(record.fingerprint, 'ACTIVE');
+    await this.certificates.setIotStatus(record.id, 'active', null);
   }
 
   private usable(record: CertificateRecord): boolean {
