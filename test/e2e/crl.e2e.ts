@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CrlService } from '../../src/revocation/crl.service';
-import { temporaryDatabase, TemporaryDatabase } from '../../scripts/lib/temporary-database';
 import { createCaPair, issueDevice } from '../support/fixtures';
 import { OpenSslWorkspace } from '../support/openssl';
-import { bearer, binaryBody, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
+import { bearer, binaryBody, drivers, ManualClock, startReplicas, startTestApp, TestApp } from '../support/test-app';
 
 const VALIDITY = 3600;
 const REFRESH_BEFORE = 600;
@@ -86,19 +84,15 @@ for (const { driver, skip } of drivers()) {
 /** Two replicas on one PostgreSQL database never hand out the same CRL number. */
 for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres')) {
   describe('CRL numbers across replicas', { skip }, () => {
-    let shared: TemporaryDatabase;
+    let replicas: Awaited<ReturnType<typeof startReplicas>>;
     let a: TestApp;
     let b: TestApp;
     before(async () => {
-      shared = await temporaryDatabase(driver);
-      const env = { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') };
-      a = await startTestApp(driver, { sharedDatabase: shared, env });
-      b = await startTestApp(driver, { sharedDatabase: shared, env });
+      replicas = await startReplicas(driver, {});
+      ({ a, b } = replicas);
     });
     after(async () => {
-      await a?.close();
-      await b?.close();
-      await shared?.drop();
+      await replicas?.close();
     });
 
     it('allocates distinct, increasing CRL numbers when both replicas re-sign at once', async () => {

@@ -14,7 +14,7 @@ import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { buildCsr } from '../support/csr-builder';
 import { IotStandIn } from '../support/iot-standin';
-import { drivers, startTestApp, TestApp } from '../support/test-app';
+import { drivers, startReplicas, startTestApp, TestApp } from '../support/test-app';
 
 const FAST = { OUTBOX_POLL_MS: '20', OUTBOX_BATCH_SIZE: '5', OUTBOX_BACKOFF_BASE_MS: '20', OUTBOX_BACKOFF_MAX_MS: '100' };
 
@@ -34,19 +34,15 @@ async function countByStatus(app: TestApp, status: string, kind: string): Promis
 /** The outbox on PostgreSQL with two worker processes' worth of pollers on one database. */
 for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres')) {
   describe('outbox with two workers on one PostgreSQL database', { skip }, () => {
-    let shared: TemporaryDatabase;
+    let replicas: Awaited<ReturnType<typeof startReplicas>>;
     let a: TestApp;
     let b: TestApp;
     before(async () => {
-      shared = await temporaryDatabase(driver);
-      const env = { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'), ...FAST };
-      a = await startTestApp(driver, { sharedDatabase: shared, env });
-      b = await startTestApp(driver, { sharedDatabase: shared, env });
+      replicas = await startReplicas(driver, FAST);
+      ({ a, b } = replicas);
     });
     after(async () => {
-      await a?.close();
-      await b?.close();
-      await shared?.drop();
+      await replicas?.close();
     });
 
     it('never runs one job twice at the same time, and runs each exactly once', async () => {

@@ -115,3 +115,20 @@ export function binaryBody(res: any, done: (err: Error | null, body: Buffer) => 
   res.on('data', (chunk: Buffer) => chunks.push(chunk));
   res.on('end', () => done(null, Buffer.concat(chunks)));
 }
+
+/** Two app instances ("replicas") on one fresh database of the driver, sharing a master key. */
+export async function startReplicas(driver: Driver, env: Record<string, string> = {}): Promise<{ a: TestApp; b: TestApp; close(): Promise<void> }> {
+  const shared = await temporaryDatabase(driver);
+  const common = { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'), ...env };
+  const a = await startTestApp(driver, { sharedDatabase: shared, env: common });
+  const b = await startTestApp(driver, { sharedDatabase: shared, env: common });
+  return {
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await shared.drop();
+    },
+  };
+}
