@@ -11,6 +11,8 @@ import { validationPipe } from './common/pipes';
 import { AppConfig } from './config/config';
 import { MetricsService } from './metrics/metrics.service';
 import { buildOpenApiDocument } from './openapi';
+import { installBodyParsers } from './common/streamed-bodies';
+import { STREAMED_BODY_ROUTES } from './claims/claims.controller';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -37,6 +39,9 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   if (config.database.driver === 'sqlite') fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
+    // Client certificates are requested but not required, and verified by the routes that accept them
+    // (the claim CAs are data, not configuration); every other route ignores them.
+    ...(config.tls ? { https: { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
     // AWS IoT posts the destination confirmation to "<url>/?confirmationToken=…": a trailing slash must not 404.
     routerOptions: { ignoreTrailingSlash: true },
     trustProxy: config.trustProxy,
@@ -70,6 +75,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   await app.init();
   // Nest adds an application/x-www-form-urlencoded parser during init; JSON only here too (415).
   fastify.removeContentTypeParser('application/x-www-form-urlencoded');
+  // Nest's JSON parser is replaced by one that hands the large-upload routes their stream.
+  installBodyParsers(fastify, config.bodyLimitBytes, STREAMED_BODY_ROUTES, ['text/csv']);
   await fastify.ready();
   return app;
 }

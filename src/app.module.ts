@@ -4,6 +4,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AuthoritiesModule } from './authorities/authorities.module';
 import { CertificatesModule } from './certificates/certificates.module';
+import { ClaimsModule } from './claims/claims.module';
 import { Clock } from './common/clock';
 import { CommonModule } from './common/common.module';
 import { ProblemFilter } from './common/problem.filter';
@@ -39,6 +40,7 @@ export class AppModule {
         CertificatesModule,
         HealthModule,
         IotModule,
+        ClaimsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

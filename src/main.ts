@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const db = config.database.driver === 'sqlite' ? `SQLite ${config.database.file}` : 'PostgreSQL';
-  console.log(`Fleet PKI listening on http://${config.host}:${port} (public URL ${config.publicBaseUrl}; ${db}; API docs at /docs)`);
+  console.log(`Fleet PKI listening on ${config.tls ? 'https' : 'http'}://${config.host}:${port} (public URL ${config.publicBaseUrl}; ${db}; API docs at /docs)`);
   if (firstKey) {
     console.log('');
     console.log('Initial admin API key (shown once, store it now):');
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     console.log('');
   }
   console.log('Authenticate with: Authorization: Bearer <API key>   e.g. curl -H "Authorization: Bearer $FLEET_PKI_KEY" ' +
-    `http://localhost:${port}/v1/authorities`);
+    `${config.tls ? "https" : "http"}://localhost:${port}/v1/authorities`);
 }
 
 main().catch((err: unknown) => {

@@ -4,5 +4,6 @@ import { UniqueAuthorityKey1795652846146 } from './1795652846146-UniqueAuthority
 import { IotCaRegistrations1795653175818 } from './1795653175818-IotCaRegistrations';
 import { OutboxAndIotStatus1795653401665 } from './1795653401665-OutboxAndIotStatus';
 import { LiveOutboxDedupe1795654298851 } from './1795654298851-LiveOutboxDedupe';
+import { FactoryClaims1795660765928 } from './1795660765928-FactoryClaims';
 
-export const SQLITE_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146, IotCaRegistrations1795653175818, OutboxAndIotStatus1795653401665, LiveOutboxDedupe1795654298851];
+export const SQLITE_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146, IotCaRegistrations1795653175818, OutboxAndIotStatus1795653401665, LiveOutboxDedupe1795654298851, FactoryClaims1795660765928];

@@ -9,6 +9,7 @@ export enum Permission {
   RevokeCertificates = 'certificates:revoke',
   ReadAudit = 'audit:read',
   ManageApiKeys = 'api-keys:manage',
+  ManageClaims = 'claims:manage',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {

@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { NO_CONTROL_CHARS } from '../common/text';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
-import { Authority, AuthorityType } from './authority';
+import { Authority, AUTHORITY_USAGES, AuthorityType, AuthorityUsage } from './authority';
 
 
 export class SubjectDto {
@@ -68,6 +68,10 @@ export class CreateAuthorityDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 10, description: 'basicConstraints pathLenConstraint' })
   @IsOptional() @IsInt() @Min(0) @Max(10)
   pathLength?: number;
+
+  @ApiPropertyOptional({ enum: AUTHORITY_USAGES, default: 'devices', description: 'claims: issues only factory claim certificates (see /v1/claims); devices: everything else' })
+  @IsOptional() @IsIn(AUTHORITY_USAGES)
+  usage?: AuthorityUsage;
 }
 
 export class AuthorityDto {
@@ -75,6 +79,7 @@ export class AuthorityDto {
   @ApiProperty() name: string;
   @ApiProperty({ enum: ['root', 'intermediate'] }) type: string;
   @ApiProperty({ format: 'uuid', nullable: true, type: String }) parentId: string | null;
+  @ApiProperty({ enum: AUTHORITY_USAGES }) usage: string;
   @ApiProperty({ enum: ['active', 'disabled'] }) status: string;
   @ApiProperty({ enum: KEY_BACKENDS }) keyBackend: string;
   @ApiProperty({ enum: KEY_SPECS }) keySpec: string;

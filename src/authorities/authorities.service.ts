@@ -26,7 +26,7 @@ import {
 import { buildName, formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
-import { Authority, AuthorityType } from './authority';
+import { Authority, AuthorityType, AuthorityUsage } from './authority';
 import { AuthorityRepository } from './authority.repository';
 import { PublicUrls } from './public-urls';
 
@@ -41,6 +41,8 @@ export interface CreateAuthorityInput {
   subject: SubjectFields;
   validityDays?: number;
   pathLength?: number;
+  /** Default devices. */
+  usage?: AuthorityUsage;
 }
 
 /** What issuing under an authority needs; the name, key id and chain are parsed once per process. */
@@ -164,6 +166,7 @@ export class AuthoritiesService {
       name: input.name,
       type: input.type,
       parentId: parent?.authority.id ?? null,
+      usage: input.usage ?? 'devices',
       status: 'active',
       keyBackend: input.keyBackend,
       keySpec: key.spec,
@@ -188,6 +191,7 @@ export class AuthoritiesService {
         details: {
           name: authority.name,
           type: authority.type,
+          usage: authority.usage,
           parentId: authority.parentId,
           keyBackend: authority.keyBackend,
           keySpec: authority.keySpec,
@@ -250,9 +254,15 @@ export class AuthoritiesService {
     return this.parsed.get(id)?.chainPem ?? this.chainPem(await this.get(id));
   }
 
-  /** The issuer for new certificates: refuses disabled and expired authorities. */
-  async issuer(id: string): Promise<Issuer> {
+  /**
+   * The issuer for new certificates: refuses disabled and expired authorities, and, when `usage` is given,
+   * an authority whose certificates are for something else (a claim CA never issues device certificates).
+   */
+  async issuer(id: string, usage?: AuthorityUsage): Promise<Issuer> {
     const authority = await this.get(id);
+    if (usage !== undefined && authority.usage !== usage) {
+      throw Errors.authorityUsageMismatch(`authority ${id} issues ${authority.usage === 'claims' ? 'claim certificates' : 'device and server certificates'} only`);
+    }
     if (authority.status !== 'active') throw Errors.authorityNotActive(`authority ${id} is ${authority.status} and cannot issue`);
     if (new Date(authority.notAfter) <= this.clock.now()) throw Errors.authorityExpired(`authority ${id} expired at ${authority.notAfter}`);
     return this.signingView(authority);

@@ -2,6 +2,12 @@ import { KeyBackend, KeySpec } from '../keys/key-spec';
 
 export type AuthorityType = 'root' | 'intermediate';
 export type AuthorityStatus = 'active' | 'disabled';
+/**
+ * What an authority's end-entity certificates are for. A `claims` CA issues only factory claim certificates
+ * (through claims); a `devices` CA issues everything else. Neither may stand in for the other.
+ */
+export const AUTHORITY_USAGES = ['devices', 'claims'] as const;
+export type AuthorityUsage = (typeof AUTHORITY_USAGES)[number];
 
 /** A certificate authority as the domain sees it: a key reference, never key bytes. */
 export interface Authority {
@@ -9,6 +15,7 @@ export interface Authority {
   name: string;
   type: AuthorityType;
   parentId: string | null;
+  usage: AuthorityUsage;
   status: AuthorityStatus;
   keyBackend: KeyBackend;
   keySpec: KeySpec;

@@ -4,7 +4,7 @@ import { Errors } from '../common/errors';
 import { isUniqueViolation } from '../database/errors';
 import { TypeOrmTransactions } from '../database/transactions';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
-import { Authority, AuthorityStatus, AuthorityType } from './authority';
+import { Authority, AuthorityStatus, AuthorityType, AuthorityUsage } from './authority';
 import { AuthorityRepository } from './authority.repository';
 
 @Injectable()
@@ -71,6 +71,7 @@ function toAuthority(row: AuthorityEntity): Authority {
     name: row.name,
     type: row.type as AuthorityType,
     parentId: row.parentId,
+    usage: row.usage as AuthorityUsage,
     status: row.status as AuthorityStatus,
     keyBackend: row.keyBackend as KeyBackend,
     keySpec: row.keySpec as KeySpec,

@@ -5,6 +5,7 @@ export interface CertificateQuery {
   status?: CertificateStatus;
   authorityId?: string;
   thingName?: string;
+  claimId?: string;
   serial?: string;
   fingerprint?: string;
   expiringBefore?: string;

@@ -8,6 +8,17 @@ export type CertificateStatus = StoredCertificateStatus | 'expired';
 export const IOT_STATUSES = ['none', 'pending', 'registered', 'active', 'inactive', 'revoked', 'failed'] as const;
 export type IotStatus = (typeof IOT_STATUSES)[number];
 
+/**
+ * Per-certificate AWS IoT settings that override the CA registration's (set by a factory claim): the policy to
+ * attach, and how the thing is created (type, group, attributes).
+ */
+export interface IotThingOptions {
+  policyName?: string;
+  thingTypeName?: string;
+  thingGroupName?: string;
+  attributes?: Record<string, string>;
+}
+
 export interface CertificateRecord {
   id: string;
   authorityId: string;
@@ -29,6 +40,10 @@ export interface CertificateRecord {
   revocationReason: RevocationReason | null;
   iotStatus: IotStatus;
   iotLastError: string | null;
+  /** AWS IoT overrides for this certificate's registration, or null to follow the CA registration alone. */
+  iotThing: IotThingOptions | null;
+  /** The factory claim whose exchange issued it. */
+  claimId: string | null;
 }
 
 /** The status a caller sees: an active certificate past its notAfter is expired. */

@@ -55,6 +55,10 @@ export class CertificateQueryDto extends PageQueryDto {
   @IsOptional() @IsString() @Matches(THING_NAME_PATTERN, { message: 'thingName must be 1-128 characters of [a-zA-Z0-9:_-]' })
   thingName?: string;
 
+  @ApiPropertyOptional({ format: 'uuid', description: 'Only certificates provisioned through this factory claim' })
+  @IsOptional() @IsUUID()
+  claimId?: string;
+
   @ApiPropertyOptional({ description: 'Lowercase hex' })
   @IsOptional() @Matches(/^[0-9a-f]{1,64}$/, { message: 'serial must be lowercase hex' })
   serial?: string;
@@ -91,6 +95,7 @@ export class CertificateDto {
   @ApiProperty() profile: string;
   @ApiProperty({ example: 'CN=acme-sensor-000123' }) subject: string;
   @ApiProperty({ nullable: true, type: String }) thingName: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The factory claim that provisioned it' }) claimId: string | null;
   @ApiProperty({ example: 'EC-P256' }) keyType: string;
   @ApiProperty({ format: 'date-time' }) notBefore: string;
   @ApiProperty({ format: 'date-time' }) notAfter: string;
@@ -113,6 +118,7 @@ export class CertificateSummaryDto {
   @ApiProperty() profile: string;
   @ApiProperty() subject: string;
   @ApiProperty({ nullable: true, type: String }) thingName: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The factory claim that provisioned it' }) claimId: string | null;
   @ApiProperty({ format: 'date-time' }) notBefore: string;
   @ApiProperty({ format: 'date-time' }) notAfter: string;
   @ApiProperty({ format: 'date-time' }) issuedAt: string;
@@ -136,6 +142,7 @@ export function toSummaryDto(record: CertificateRecord, now: Date): CertificateS
     profile: record.profile,
     subject: record.subject,
     thingName: record.thingName,
+    claimId: record.claimId,
     notBefore: record.notBefore,
     notAfter: record.notAfter,
     issuedAt: record.issuedAt,

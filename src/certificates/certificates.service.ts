@@ -15,11 +15,12 @@ import { Transactions } from '../database/transactions';
 import { MetricsService } from '../metrics/metrics.service';
 import { fingerprint, signCertificate } from '../pki/certificate';
 import { RevocationReason } from '../pki/crl';
-import { parseCsr } from '../pki/csr';
+import { ParsedCsr, parseCsr } from '../pki/csr';
 import {
   authorityInfoAccess,
   authorityKeyIdentifier,
   basicConstraints,
+  certificatePolicies,
   crlDistributionPoint,
   extendedKeyUsage,
   keyIdentifier,
@@ -27,12 +28,12 @@ import {
   subjectAltName,
   subjectKeyIdentifier,
 } from '../pki/extensions';
-import { buildName, formatName } from '../pki/names';
+import { buildName, formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
 import { CrlService } from '../revocation/crl.service';
-import { CertificateRecord, CertificateStatus } from './certificate';
+import { CertificateRecord, CertificateStatus, IotThingOptions } from './certificate';
 import { CertificateEvents } from './certificate-events';
 import { CertificateRepository } from './certificate.repository';
 
@@ -43,6 +44,25 @@ export interface IssueInput {
   validityDays?: number;
   thingName?: string;
   metadata?: Record<string, string>;
+}
+
+/** What the service itself adds when it issues on someone's behalf (claims), never taken from an API body. */
+export interface IssueOptions {
+  /** Allows the internal profiles (claim). */
+  internalProfile?: boolean;
+  /** The request, already parsed and checked by the caller (a CSR it read, or a key it generated). */
+  parsedCsr?: ParsedCsr;
+  /** The subject, for profiles whose subject the service gives. */
+  subject?: SubjectFields;
+  /** An end before the profile's validity would give (a claim certificate ends with its claim). */
+  notAfter?: Date;
+  /** The factory claim that provisioned the certificate. */
+  claimId?: string;
+  iotThing?: IotThingOptions;
+  /** Added to the certificate.issued audit event (who, in a factory, asked for it). */
+  auditDetails?: Record<string, unknown>;
+  /** Runs inside the issuance transaction before the certificate is stored; throwing stores nothing. */
+  inTransaction?: (record: CertificateRecord) => Promise<void>;
 }
 
 export interface SearchInput {
@@ -80,15 +100,15 @@ export class CertificatesService {
    * only the public key (after proof of possession and key policy) and, where the profile allows, SANs
    * are used. Signing happens before the transaction, so a failed signature leaves no row behind.
    */
-  async issue(ctx: RequestContext, input: IssueInput): Promise<CertificateRecord> {
-    const profile = findProfile(input.profile);
+  async issue(ctx: RequestContext, input: IssueInput, options: IssueOptions = {}): Promise<CertificateRecord> {
+    const profile = findProfile(input.profile, { internal: options.internalProfile });
     const validityDays = input.validityDays ?? profile.defaultValidityDays;
     if (validityDays > profile.maxValidityDays) {
       throw Errors.validityTooLong(`profile ${profile.name} allows at most ${profile.maxValidityDays} days`);
     }
-    const csr = parseCsr(input.csr);
-    const names = namesFor(profile, csr, input.thingName);
-    const issuer = await this.authorities.issuer(input.authorityId);
+    const csr = options.parsedCsr ?? parseCsr(input.csr);
+    const names = namesFor(profile, csr, input.thingName, options.subject);
+    const issuer = await this.authorities.issuer(input.authorityId, profile.issuedBy);
 
     // A CA's own key in an end-entity certificate, or a key already known compromised, is never certified.
     const publicKeySha256 = publicKeyFingerprint(csr.publicKey.keyObject);
@@ -101,7 +121,8 @@ export class CertificatesService {
 
     const now = this.clock.now();
     const notBefore = new Date(now.getTime() - this.config.issuance.backdateSeconds * 1000);
-    const requestedNotAfter = new Date(now.getTime() + validityDays * DAY_MS);
+    const profileNotAfter = new Date(now.getTime() + validityDays * DAY_MS);
+    const requestedNotAfter = options.notAfter && options.notAfter < profileNotAfter ? options.notAfter : profileNotAfter;
     const issuerNotAfter = new Date(issuer.authority.notAfter);
     // DESIGN: notAfter never passes the issuing CA's; we clamp and say so (validityClamped).
     const validityClamped = requestedNotAfter > issuerNotAfter;
@@ -119,6 +140,7 @@ export class CertificatesService {
       authorityInfoAccess(this.urls.caCertificate(issuer.authority.id)),
     ];
     if (names.dnsNames.length || names.ipAddresses.length) extensions.push(subjectAltName(names.dnsNames, names.ipAddresses));
+    if (profile.policies) extensions.push(certificatePolicies(profile.policies));
 
     // Read outside the transaction, which on SQLite every writer takes in turn.
     const followUp = await this.events.prepareIssue(issuer.authority.id);
@@ -157,8 +179,11 @@ export class CertificatesService {
       revocationReason: null,
       iotStatus: followUp.iotStatus,
       iotLastError: null,
+      iotThing: options.iotThing ?? null,
+      claimId: options.claimId ?? null,
     };
     await this.transactions.run(async () => {
+      await options.inTransaction?.(record);
       await this.repository.insert(record);
       // Scheduled in this transaction: AWS IoT registration (API mode) exists exactly when the certificate does.
       await followUp.schedule(record);
@@ -174,6 +199,7 @@ export class CertificatesService {
           thingName: record.thingName,
           notAfter: record.notAfter,
           validityClamped,
+          ...options.auditDetails,
         },
       });
     });
@@ -200,27 +226,41 @@ export class CertificatesService {
   /** Revokes once (a second call is a 409), then republishes the CA's CRL. */
   async revoke(ctx: RequestContext, id: string, reason: RevocationReason): Promise<CertificateRecord> {
     const revoked = await this.transactions.run(async () => {
-      const record = await this.get(id);
-      const revokedAt = isoSeconds(this.clock.now());
-      if (!(await this.repository.markRevoked(id, revokedAt, reason))) {
-        throw Errors.certificateAlreadyRevoked(`certificate ${id} is already revoked`);
-      }
-      await this.authorities.countRevocation(record.authorityId);
-      await this.events.revoked(record);
-      await this.audit.record(ctx, {
-        action: 'certificate.revoked',
-        target: { type: 'certificate', id },
-        details: { authorityId: record.authorityId, serial: record.serial, fingerprint: record.fingerprint, reason },
-      });
-      return { ...record, status: 'revoked' as const, revokedAt, revocationReason: reason };
+      const revoked = await this.revokeInTransaction(ctx, id, reason);
+      if (!revoked) throw Errors.certificateAlreadyRevoked(`certificate ${id} is already revoked`);
+      return revoked;
+    });
+    await this.refreshCrl(revoked.authorityId);
+    return revoked;
+  }
+
+  /**
+   * Revokes one certificate inside the caller's transaction: the state, the CRL's staleness count, the AWS IoT
+   * follow-up and the audit event commit together. Null when it was already revoked. The caller refreshes the CRL.
+   */
+  async revokeInTransaction(ctx: RequestContext, id: string, reason: RevocationReason, auditDetails: Record<string, unknown> = {}): Promise<CertificateRecord | null> {
+    const record = await this.get(id);
+    const revokedAt = isoSeconds(this.clock.now());
+    if (!(await this.repository.markRevoked(id, revokedAt, reason))) return null;
+    await this.authorities.countRevocation(record.authorityId);
+    await this.events.revoked(record);
+    await this.audit.record(ctx, {
+      action: 'certificate.revoked',
+      target: { type: 'certificate', id },
+      details: { authorityId: record.authorityId, serial: record.serial, fingerprint: record.fingerprint, reason, ...auditDetails },
     });
     this.metrics.certificatesRevoked.inc({ reason });
-    // The revocation is committed; the CRL is regenerated now, and if that fails the next CRL request
-    // sees it stale (revocation count) and regenerates it then.
-    await this.crls.current(revoked.authorityId).catch((err: unknown) => {
-      this.logger.error(`CRL refresh after revocation failed for authority ${revoked.authorityId}: ${(err as Error).message}`);
+    return { ...record, status: 'revoked', revokedAt, revocationReason: reason };
+  }
+
+  /**
+   * Regenerates an authority's CRL after revocations committed. If that fails the next CRL request sees the CRL
+   * stale (revocation count) and regenerates it then.
+   */
+  async refreshCrl(authorityId: string): Promise<void> {
+    await this.crls.current(authorityId).catch((err: unknown) => {
+      this.logger.error(`CRL refresh after revocation failed for authority ${authorityId}: ${(err as Error).message}`);
     });
-    return revoked;
   }
 
   chainPem(authorityId: string): Promise<string> {

@@ -3,7 +3,7 @@ import { Not } from 'typeorm';
 import { CertificateEntity } from '../database/entities';
 import { TypeOrmTransactions } from '../database/transactions';
 import { RevocationReason } from '../pki/crl';
-import { CertificateRecord, IotStatus, StoredCertificateStatus } from './certificate';
+import { CertificateRecord, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
 import { CertificateQuery, CertificateRepository } from './certificate.repository';
 
 @Injectable()
@@ -17,6 +17,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
       ...record,
       certificateDer: record.certificateDer.toString('base64'),
       metadata: record.metadata ? JSON.stringify(record.metadata) : null,
+      iotThing: record.iotThing ? JSON.stringify(record.iotThing) : null,
     });
   }
 
@@ -40,6 +41,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
         qb.andWhere('c.status = :status', { status: query.status });
     }
     if (query.authorityId) qb.andWhere('c.authority_id = :authorityId', { authorityId: query.authorityId });
+    if (query.claimId) qb.andWhere('c.claim_id = :claimId', { claimId: query.claimId });
     if (query.thingName) qb.andWhere('c.thing_name = :thingName', { thingName: query.thingName });
     if (query.serial) qb.andWhere('c.serial = :serial', { serial: query.serial });
     if (query.fingerprint) qb.andWhere('c.fingerprint = :fingerprint', { fingerprint: query.fingerprint });
@@ -96,5 +98,6 @@ function toRecord(row: CertificateEntity): CertificateRecord {
     validityClamped: Boolean(row.validityClamped),
     revocationReason: row.revocationReason as RevocationReason | null,
     iotStatus: row.iotStatus as IotStatus,
+    iotThing: row.iotThing ? (JSON.parse(row.iotThing) as IotThingOptions) : null,
   };
 }

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Raised at boot when an environment variable is missing or malformed; names the variable. */
@@ -44,6 +45,13 @@ export interface AppConfig {
   iot?: IotConfig;
   outbox: OutboxConfig;
   bodyLimitBytes: number;
+  /** HTTPS with client certificates requested (stations and devices may authenticate by mutual TLS); absent = plain HTTP. */
+  tls?: { certFile: string; keyFile: string };
+  claims: {
+    /** Largest allow-list upload, in bytes and in serials. */
+    allowlistMaxBytes: number;
+    allowlistMaxSerials: number;
+  };
   /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
   trustProxy: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -105,6 +113,10 @@ export const IOT_DEFAULT_RATE_LIMITS: Record<string, number> = {
   CreateThing: 15,
   AttachThingPrincipal: 15,
   ConfirmTopicRuleDestination: 10,
+  // Thing types and groups (factory-claim settings): no older published value at hand, so the lowest quota above.
+  AddThingToThingGroup: 10,
+  DescribeThingType: 10,
+  DescribeThingGroup: 10,
 };
 
 function parseRateLimits(env: Env): Record<string, number> {
@@ -179,7 +191,7 @@ function parseMasterKey(env: Env): Buffer | undefined {
 }
 
 function parsePublicBaseUrl(env: Env, port: number): string {
-  const raw = env.PUBLIC_BASE_URL || `http://localhost:${port}`;
+  const raw = env.PUBLIC_BASE_URL || `${env.TLS_CERT_FILE ? 'https' : 'http'}://localhost:${port}`;
   let parsed: URL;
   try {
     parsed = new URL(raw);
@@ -294,6 +306,18 @@ function parseOutbox(env: Env): OutboxConfig {
   };
 }
 
+function parseTls(env: Env): AppConfig['tls'] {
+  const certFile = env.TLS_CERT_FILE || undefined;
+  const keyFile = env.TLS_KEY_FILE || undefined;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile) throw new ConfigError('TLS_CERT_FILE', 'must be set when TLS_KEY_FILE is');
+  if (!keyFile) throw new ConfigError('TLS_KEY_FILE', 'must be set when TLS_CERT_FILE is');
+  for (const [name, file] of [['TLS_CERT_FILE', certFile], ['TLS_KEY_FILE', keyFile]] as const) {
+    if (!fs.existsSync(file)) throw new ConfigError(name, `names a file that does not exist: ${file}`);
+  }
+  return { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) };
+}
+
 /** API keys look like `fpk_<12 hex>.<43 base64url>`; the part before the dot is public. */
 export const API_KEY_PATTERN = /^fpk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 
@@ -330,6 +354,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     iot: parseIot(env),
     outbox: parseOutbox(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    tls: parseTls(env),
+    claims: {
+      allowlistMaxBytes: integer(env, 'ALLOWLIST_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      allowlistMaxSerials: integer(env, 'ALLOWLIST_MAX_SERIALS', 1_000_000, 1, 10_000_000),
+    },
     trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
   };

@@ -25,6 +25,8 @@ export class AuthorityEntity {
   @Column({ type: 'varchar', length: 16 }) type: string;
   @Column({ name: 'parent_id', type: 'varchar', length: 36, nullable: true }) parentId: string | null;
   @Column({ type: 'varchar', length: 16 }) status: string;
+  /** devices | claims: what its end-entity certificates are for. */
+  @Column({ type: 'varchar', length: 16, default: 'devices' }) usage: string;
   @Column({ name: 'key_backend', type: 'varchar', length: 16 }) keyBackend: string;
   @Column({ name: 'key_spec', type: 'varchar', length: 16 }) keySpec: string;
   @Column({ name: 'key_ref', type: 'varchar', length: 2048 }) keyRef: string;
@@ -77,6 +79,10 @@ export class CertificateEntity {
   /** Progress of the certificate in AWS IoT: none | pending | registered | active | inactive | revoked | failed. */
   @Column({ name: 'iot_status', type: 'varchar', length: 16, default: 'none' }) iotStatus: string;
   @Column({ name: 'iot_last_error', type: 'text', nullable: true }) iotLastError: string | null;
+  /** JSON IotThingOptions: AWS IoT settings for this certificate that override the CA registration's. */
+  @Column({ name: 'iot_thing', type: 'text', nullable: true }) iotThing: string | null;
+  @Index('idx_certificates_claim')
+  @Column({ name: 'claim_id', type: 'varchar', length: 36, nullable: true }) claimId: string | null;
 }
 
 @Entity('crls')
@@ -176,7 +182,79 @@ export class IotCaRegistrationEntity {
   @Column({ name: 'updated_at', type: 'varchar', length: 32 }) updatedAt: string;
 }
 
+/** A factory claim: who may exchange claim certificates for device certificates, how many, and how. */
+@Entity('claims')
+export class ClaimEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Column({ type: 'varchar', length: 200 }) name: string;
+  @Column({ type: 'varchar', length: 200 }) factory: string;
+  @Column({ type: 'varchar', length: 200, nullable: true }) line: string | null;
+  /** active | revoked */
+  @Column({ type: 'varchar', length: 16 }) status: string;
+  @Column({ name: 'claim_authority_id', type: 'varchar', length: 36 }) claimAuthorityId: string;
+  @Column({ name: 'device_authority_id', type: 'varchar', length: 36 }) deviceAuthorityId: string;
+  @Column({ type: 'varchar', length: 32 }) profile: string;
+  @Column({ name: 'validity_days', type: 'integer', nullable: true }) validityDays: number | null;
+  @Column({ name: 'max_devices', type: 'integer' }) maxDevices: number;
+  /** Devices provisioned so far; raised only by a conditional UPDATE (used < max_devices) in the exchange's transaction. */
+  @Column({ type: 'integer', default: 0 }) used: number;
+  @Column({ name: 'not_before', type: 'varchar', length: 32 }) notBefore: string;
+  @Column({ name: 'not_after', type: 'varchar', length: 32 }) notAfter: string;
+  @Column({ name: 'serial_pattern', type: 'varchar', length: 256, nullable: true }) serialPattern: string | null;
+  @Column({ name: 'thing_name_template', type: 'varchar', length: 128 }) thingNameTemplate: string;
+  /** JSON IotThingOptions, or null. */
+  @Column({ type: 'text', nullable: true }) iot: string | null;
+  @Column({ name: 'allow_reprovisioning', type: 'boolean', default: false }) allowReprovisioning: boolean;
+  /** Null until an allow-list is uploaded; from then on only listed serials may be exchanged. */
+  @Column({ name: 'allowlist_size', type: 'integer', nullable: true }) allowlistSize: number | null;
+  @Index('uq_claims_claim_certificate', { unique: true })
+  @Column({ name: 'claim_certificate_id', type: 'varchar', length: 36 }) claimCertificateId: string;
+  @Column({ name: 'last_exchange_at', type: 'varchar', length: 32, nullable: true }) lastExchangeAt: string | null;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true }) revokedAt: string | null;
+}
+
+@Entity('claim_allowlist')
+export class ClaimAllowlistEntity {
+  @PrimaryColumn({ name: 'claim_id', type: 'varchar', length: 36 }) claimId: string;
+  @PrimaryColumn({ name: 'device_serial', type: 'varchar', length: 64 }) deviceSerial: string;
+}
+
+/** One row per device a claim provisioned: the primary key makes "each serial once per claim" a database fact. */
+@Entity('provisioned_devices')
+export class ProvisionedDeviceEntity {
+  @PrimaryColumn({ name: 'claim_id', type: 'varchar', length: 36 }) claimId: string;
+  @PrimaryColumn({ name: 'device_serial', type: 'varchar', length: 64 }) deviceSerial: string;
+  @Column({ name: 'certificate_id', type: 'varchar', length: 36 }) certificateId: string;
+  @Column({ name: 'public_key_sha256', type: 'varchar', length: 64 }) publicKeySha256: string;
+  @Column({ name: 'provisioned_at', type: 'varchar', length: 32 }) provisionedAt: string;
+}
+
+/** Idempotency-Key of an exchange: the request's hash and the certificate it produced. */
+@Entity('exchange_idempotency_keys')
+export class ExchangeIdempotencyKeyEntity {
+  @PrimaryColumn({ name: 'claim_id', type: 'varchar', length: 36 }) claimId: string;
+  @PrimaryColumn({ name: 'idempotency_key', type: 'varchar', length: 128 }) idempotencyKey: string;
+  @Column({ name: 'request_sha256', type: 'varchar', length: 64 }) requestSha256: string;
+  @Column({ name: 'certificate_id', type: 'varchar', length: 36 }) certificateId: string;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+}
+
+/** Token ids (JWT jti) already used, kept until the token would have expired: each token works once. */
+@Entity('used_token_ids')
+export class UsedTokenIdEntity {
+  /** SHA-256 of the signing certificate's fingerprint and the jti, hex (jti values are the caller's text). */
+  @PrimaryColumn({ type: 'varchar', length: 64 }) id: string;
+  @Index('idx_used_token_ids_expires')
+  @Column({ name: 'expires_at', type: 'varchar', length: 32 }) expiresAt: string;
+}
+
 export const ENTITIES = [
+  ClaimEntity,
+  ClaimAllowlistEntity,
+  ProvisionedDeviceEntity,
+  ExchangeIdempotencyKeyEntity,
+  UsedTokenIdEntity,
   OutboxJobEntity,
   IotCaRegistrationEntity,
   LocalKeyEntity,

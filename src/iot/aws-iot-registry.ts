@@ -3,11 +3,14 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { Logger } from '@nestjs/common';
 import {
+  AddThingToThingGroupCommand,
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
   ConfirmTopicRuleDestinationCommand,
   CreateThingCommand,
   DescribeCertificateCommand,
+  DescribeThingGroupCommand,
+  DescribeThingTypeCommand,
   GetRegistrationCodeCommand,
   IoTClient,
   RegisterCACertificateCommand,
@@ -20,7 +23,11 @@ import { DomainError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { IotConfig } from '../config/config';
 import { iotDomainError } from './iot-errors';
-import { IotRegistry, RegisterCaInput } from './iot-registry';
+import { CreateThingOptions, IotRegistry, RegisterCaInput } from './iot-registry';
+
+const NONE: ReadonlySet<string> = new Set();
+const NOT_FOUND: ReadonlySet<string> = new Set(['ResourceNotFoundException']);
+const ALREADY_EXISTS: ReadonlySet<string> = new Set(['ResourceAlreadyExistsException']);
 
 export function iotClient(config: IotConfig): IoTClient {
   const agentOptions = { keepAlive: true, maxSockets: 64 };
@@ -111,13 +118,35 @@ export class AwsIotRegistry extends IotRegistry {
     await this.call('UpdateCertificate', () => this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: status })));
   }
 
-  async createThing(thingName: string): Promise<void> {
+  async createThing(thingName: string, options: CreateThingOptions = {}): Promise<void> {
+    const { thingTypeName, attributes } = options;
+    const attributePayload = attributes && Object.keys(attributes).length > 0 ? { attributes } : undefined;
     try {
-      await this.call('CreateThing', () => this.client.send(new CreateThingCommand({ thingName })));
+      await this.call('CreateThing', () => this.client.send(new CreateThingCommand({ thingName, thingTypeName, attributePayload })), ALREADY_EXISTS);
     } catch (err) {
-      if (err instanceof DomainError && err.extra.awsError === 'ResourceAlreadyExistsException') return;
+      // AWS answers the same name with the same type and attributes with success (a retry lands here only after a
+      // lost answer); ResourceAlreadyExists means the thing exists with another type or other attributes. The thing
+      // is there, which is what the device needs: keep it as it is rather than fail the registration.
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceAlreadyExistsException') {
+        this.logger.warn(`CreateThing ${thingName}: the thing already exists with another thing type or other attributes; keeping it as it is`);
+        return;
+      }
       throw err;
     }
+  }
+
+  async addThingToThingGroup(thingGroupName: string, thingName: string): Promise<void> {
+    // Adding a thing to a group it is already in succeeds: a retry needs no special case.
+    await this.call('AddThingToThingGroup', () => this.client.send(new AddThingToThingGroupCommand({ thingGroupName, thingName })));
+  }
+
+  /** True for a deprecated thing type too (CreateThing refuses those with InvalidRequestException). */
+  async thingTypeExists(thingTypeName: string): Promise<boolean> {
+    return this.exists(() => this.call('DescribeThingType', () => this.client.send(new DescribeThingTypeCommand({ thingTypeName })), NOT_FOUND));
+  }
+
+  async thingGroupExists(thingGroupName: string): Promise<boolean> {
+    return this.exists(() => this.call('DescribeThingGroup', () => this.client.send(new DescribeThingGroupCommand({ thingGroupName })), NOT_FOUND));
   }
 
   async attachPolicy(policyName: string, target: string): Promise<void> {
@@ -132,13 +161,25 @@ export class AwsIotRegistry extends IotRegistry {
     await this.call('ConfirmTopicRuleDestination', () => this.client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken })));
   }
 
-  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  private async exists(describe: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await describe();
+      return true;
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return false;
+      throw err;
+    }
+  }
+
+  /** Paced by the operation's limiter; AWS errors mapped to DomainErrors and logged, except the `expected` ones the caller handles. */
+  private async call<T>(operation: string, send: () => Promise<T>, expected: ReadonlySet<string> = NONE): Promise<T> {
     try {
       await this.limiters.get(operation)?.acquire();
       return await send();
     } catch (err) {
       if (err instanceof DomainError) throw err;
       const mapped = iotDomainError(err);
+      if (expected.has(String(mapped.extra.awsError))) throw mapped;
       this.logger.warn(`${operation} failed: ${(err as Error).name}: ${String((err as Error).message).slice(0, 300)} → ${mapped.code}`);
       throw mapped;
     }

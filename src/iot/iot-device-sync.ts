@@ -140,10 +140,18 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     if (described && described.status !== 'REVOKED') await this.registry.updateCertificate(awsCertificateId, 'REVOKED');
   }
 
-  private async attach(record: CertificateRecord, policyName: string | null, certificateArn: string): Promise<void> {
+  /**
+   * Policy, thing (type, attributes, group) and thing ↔ certificate. The certificate's own settings (a factory
+   * claim's, in record.iotThing) override the registration's policy. Each call is idempotent in AWS IoT (attaching
+   * again, creating an existing thing, adding a thing to a group it is in), so a job that runs again converges.
+   */
+  private async attach(record: CertificateRecord, registrationPolicyName: string | null, certificateArn: string): Promise<void> {
+    const settings = record.iotThing;
+    const policyName = settings?.policyName ?? registrationPolicyName;
     if (policyName) await this.registry.attachPolicy(policyName, certificateArn);
     if (record.thingName) {
-      await this.registry.createThing(record.thingName);
+      await this.registry.createThing(record.thingName, { thingTypeName: settings?.thingTypeName, attributes: settings?.attributes });
+      if (settings?.thingGroupName) await this.registry.addThingToThingGroup(settings.thingGroupName, record.thingName);
       await this.registry.attachThingPrincipal(record.thingName, certificateArn);
     }
   }

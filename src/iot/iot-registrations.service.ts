@@ -46,7 +46,8 @@ export class IotRegistrationsService {
     if (request.deviceRegistration !== 'jitp' && request.provisioningTemplate) {
       throw Errors.validation('provisioningTemplate applies only to deviceRegistration "jitp"');
     }
-    const issuer = await this.authorities.issuer(authorityId);
+    // Claim certificates are for our exchange only: a claim CA is never trusted by AWS IoT.
+    const issuer = await this.authorities.issuer(authorityId, 'devices');
     if (await this.repository.find(authorityId)) {
       throw Errors.iotAlreadyRegistered('the authority is already registered with AWS IoT (deactivated registrations cannot be renewed yet)');
     }

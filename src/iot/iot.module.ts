@@ -39,6 +39,15 @@ class UnconfiguredIotRegistry extends IotRegistry {
   createThing(): Promise<void> {
     this.refuse();
   }
+  addThingToThingGroup(): Promise<void> {
+    this.refuse();
+  }
+  thingTypeExists(): Promise<boolean> {
+    this.refuse();
+  }
+  thingGroupExists(): Promise<boolean> {
+    this.refuse();
+  }
   attachPolicy(): Promise<void> {
     this.refuse();
   }

@@ -13,6 +13,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly stationAuthFailures = new Counter({
+    name: 'fleetpki_station_auth_failures_total',
+    help: 'Claim-certificate authentications refused before the claim certificate verified (bad, expired or replayed tokens; untrusted certificates), by reason',
+    labelNames: ['method', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exchanges = new Counter({
+    name: 'fleetpki_provisioning_exchanges_total',
+    help: 'Exchanges by authenticated stations, by outcome (issued, replayed, or the refusal code)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly authDenied = new Counter({
     name: 'fleetpki_auth_denied_total',
     help: 'Authenticated requests refused with 403, by role',

@@ -47,11 +47,12 @@ const oidCache = new Map<string, Buffer>();
 export function oid(dotted: string): Buffer {
   let encoded = oidCache.get(dotted);
   if (!encoded) {
-    const arcs = dotted.split('.').map(Number);
+    // BigInt: UUID-derived arcs (2.25.<128-bit>) do not fit a double.
+    const arcs = dotted.split('.').map(BigInt);
     const bytes: number[] = [];
-    for (const arc of [arcs[0] * 40 + arcs[1], ...arcs.slice(2)]) {
-      const chunk: number[] = [arc & 0x7f];
-      for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
+    for (const arc of [arcs[0] * 40n + arcs[1], ...arcs.slice(2)]) {
+      const chunk: number[] = [Number(arc & 0x7fn)];
+      for (let v = arc >> 7n; v > 0n; v >>= 7n) chunk.unshift(Number(v & 0x7fn) | 0x80);
       bytes.push(...chunk);
     }
     encoded = tlv(0x06, Buffer.from(bytes));

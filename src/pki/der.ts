@@ -65,20 +65,20 @@ export function content(der: Uint8Array, tlv: Tlv): Buffer {
 export function decodeOid(der: Uint8Array, tlv: Tlv): string {
   if (tlv.tag !== 0x06 || tlv.end === tlv.contentStart) throw new Error('expected an OBJECT IDENTIFIER');
   const bytes = content(der, tlv);
-  const arcs: number[] = [];
-  let value = 0;
+  const arcs: bigint[] = [];
+  let value = 0n;
   for (const byte of bytes) {
-    value = value * 128 + (byte & 0x7f);
-    if (value > Number.MAX_SAFE_INTEGER) throw new Error('OID arc too large');
+    value = (value << 7n) | BigInt(byte & 0x7f);
+    if (value >= 1n << 160n) throw new Error('OID arc too large');
     if (!(byte & 0x80)) {
       arcs.push(value);
-      value = 0;
+      value = 0n;
     }
   }
   if (bytes[bytes.length - 1] & 0x80) throw new Error('truncated OID');
   const first = arcs.shift()!;
-  const top = first < 80 ? Math.floor(first / 40) : 2;
-  return [top, first - top * 40, ...arcs].join('.');
+  const top = first < 80n ? first / 40n : 2n;
+  return [top, first - top * 40n, ...arcs].join('.');
 }
 
 /** The text of a directory string (UTF8String, PrintableString, IA5String, TeletexString, BMPString). */

@@ -37,7 +37,13 @@ export const EXTENSION_OIDS = {
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  certificatePolicies: '2.5.29.32',
 } as const;
+
+/** certificatePolicies: SEQUENCE OF PolicyInformation { policyIdentifier } (no qualifiers). */
+export function certificatePolicies(policyOids: string[]): EncodedExtension {
+  return extension(EXTENSION_OIDS.certificatePolicies, false, sequence(...policyOids.map((policy) => sequence(oid(policy)))));
+}
 
 export function extension(extnID: string, critical: boolean, value: Buffer): EncodedExtension {
   // DER: a critical flag of FALSE is the default and is omitted (X.690 §11.5).

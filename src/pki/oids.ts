@@ -22,4 +22,9 @@ export const OID = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   caIssuers: '1.3.6.1.5.5.7.48.2',
+  /**
+   * Certificate policy that marks a factory claim certificate: good only for /v1/provisioning/exchange.
+   * A UUID-derived OID (ITU-T X.667, arc 2.25), so no registered enterprise number is needed.
+   */
+  fleetPkiClaimPolicy: '2.25.208431984408558211219584812031631249003',
 } as const;

@@ -16,8 +16,14 @@ export interface Profile {
   maxValidityDays: number;
   keyUsage: KeyUsageFlags[];
   extendedKeyUsage: string[];
-  /** How the subject and SANs are derived from the request. */
-  subjectRule: 'thing-name' | 'dns-ip-names';
+  /** Certificate policies asserted (the claim profile's marks a certificate claim-only). */
+  policies?: string[];
+  /** How the subject and SANs are derived: from the thing name, from the CSR's names, or given by the service. */
+  subjectRule: 'thing-name' | 'dns-ip-names' | 'given';
+  /** Which kind of authority issues it (AuthorityUsage). */
+  issuedBy: 'devices' | 'claims';
+  /** Used by the service itself (claims), never selectable through POST /v1/certificates. */
+  internal?: boolean;
 }
 
 /** AWS IoT thing name rule: 1–128 characters of [a-zA-Z0-9:_-]. */
@@ -32,6 +38,7 @@ const PROFILES: Record<string, Profile> = {
     keyUsage: [KeyUsageFlags.digitalSignature],
     extendedKeyUsage: [OID.clientAuth],
     subjectRule: 'thing-name',
+    issuedBy: 'devices',
   },
   server: {
     name: 'server',
@@ -41,17 +48,33 @@ const PROFILES: Record<string, Profile> = {
     keyUsage: [KeyUsageFlags.digitalSignature],
     extendedKeyUsage: [OID.serverAuth],
     subjectRule: 'dns-ip-names',
+    issuedBy: 'devices',
+  },
+  claim: {
+    name: 'claim',
+    description: 'Factory claim certificate: clientAuth plus the claim-only policy; accepted by /v1/provisioning/exchange alone',
+    defaultValidityDays: 365,
+    maxValidityDays: 3650,
+    keyUsage: [KeyUsageFlags.digitalSignature],
+    extendedKeyUsage: [OID.clientAuth],
+    policies: [OID.fleetPkiClaimPolicy],
+    subjectRule: 'given',
+    issuedBy: 'claims',
+    internal: true,
   },
 };
 
-export function findProfile(name: string): Profile {
+/** A profile callers may ask for by name (internal ones are unknown to them). */
+export function findProfile(name: string, options: { internal?: boolean } = {}): Profile {
   const profile = Object.prototype.hasOwnProperty.call(PROFILES, name) ? PROFILES[name] : undefined;
-  if (!profile) throw Errors.profileNotFound(`unknown profile "${name}"; known: ${Object.keys(PROFILES).join(', ')}`);
+  if (!profile || (profile.internal && !options.internal)) {
+    throw Errors.profileNotFound(`unknown profile "${name}"; known: ${listProfiles().map((p) => p.name).join(', ')}`);
+  }
   return profile;
 }
 
 export function listProfiles(): Profile[] {
-  return Object.values(PROFILES);
+  return Object.values(PROFILES).filter((profile) => !profile.internal);
 }
 
 export interface EndEntityNames {
@@ -62,8 +85,16 @@ export interface EndEntityNames {
 }
 
 /** Applies the profile's subject rule to the request. */
-export function namesFor(profile: Profile, csr: ParsedCsr, thingName: string | undefined): EndEntityNames {
-  return profile.subjectRule === 'thing-name' ? deviceNames(csr, thingName) : serverNames(csr);
+export function namesFor(profile: Profile, csr: ParsedCsr, thingName: string | undefined, given?: SubjectFields): EndEntityNames {
+  switch (profile.subjectRule) {
+    case 'thing-name':
+      return deviceNames(csr, thingName);
+    case 'dns-ip-names':
+      return serverNames(csr);
+    case 'given':
+      if (!given) throw new Error(`profile ${profile.name} needs a subject from the service`);
+      return { subject: given, dnsNames: [], ipAddresses: [] };
+  }
 }
 
 /** Devices: CN is the thing name (AWS JITP templates read CommonName); no SANs. */

@@ -2,15 +2,21 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, KeyObject, randomBytes, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
+  AddThingToThingGroupCommand,
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
   ConfirmTopicRuleDestinationCommand,
   CreatePolicyCommand,
   CreateThingCommand,
+  CreateThingGroupCommand,
+  CreateThingTypeCommand,
   DeleteCACertificateCommand,
+  DeprecateThingTypeCommand,
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
   DescribeThingCommand,
+  DescribeThingGroupCommand,
+  DescribeThingTypeCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
   GetPolicyCommand,
@@ -18,6 +24,7 @@ import {
   IoTClient,
   ListAttachedPoliciesCommand,
   ListCertificatesByCACommand,
+  ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
   RegisterCACertificateCommand,
   RegisterCACertificateCommandInput,
@@ -511,6 +518,137 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
       await client.send(new CreateThingCommand({ thingName: b }));
       await client.send(new AttachThingPrincipalCommand({ thingName: a, principal: arn, thingPrincipalType: 'EXCLUSIVE_THING' }));
       await refused(client.send(new AttachThingPrincipalCommand({ thingName: b, principal: arn })), 'InvalidRequestException', 400);
+    });
+  });
+
+  describe('thing types and thing groups', () => {
+    const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+    it('creates a thing type idempotently for the same configuration, refuses another one, and describes it', async () => {
+      const thingTypeName = unique('sensor-type');
+      const thingTypeProperties = { thingTypeDescription: 'temperature sensor', searchableAttributes: ['serial'] };
+      const created = await client.send(new CreateThingTypeCommand({ thingTypeName, thingTypeProperties }));
+      assert.equal(created.thingTypeArn, `arn:aws:iot:us-east-1:111122223333:thingtype/${thingTypeName}`);
+      const again = await client.send(new CreateThingTypeCommand({ thingTypeName, thingTypeProperties }));
+      assert.equal(again.thingTypeId, created.thingTypeId, 'the same thing type comes back');
+      const error = await refused(
+        client.send(new CreateThingTypeCommand({ thingTypeName, thingTypeProperties: { thingTypeDescription: 'other' } })),
+        'ResourceAlreadyExistsException',
+        409,
+      );
+      assert.equal(error.resourceArn, created.thingTypeArn);
+
+      const described = await client.send(new DescribeThingTypeCommand({ thingTypeName }));
+      assert.equal(described.thingTypeId, created.thingTypeId);
+      assert.equal(described.thingTypeArn, created.thingTypeArn);
+      assert.deepEqual(described.thingTypeProperties?.searchableAttributes, ['serial']);
+      assert.equal(described.thingTypeProperties?.thingTypeDescription, 'temperature sensor');
+      assert.equal(described.thingTypeMetadata?.deprecated, false);
+      assert.ok(described.thingTypeMetadata?.creationDate instanceof Date);
+      assert.equal(iot.thingType(thingTypeName)?.thingTypeId, created.thingTypeId);
+
+      await refused(client.send(new DescribeThingTypeCommand({ thingTypeName: 'no-such-type' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new CreateThingTypeCommand({ thingTypeName: 'has spaces' })), 'InvalidRequestException', 400);
+      await refused(
+        client.send(new CreateThingTypeCommand({ thingTypeName: unique('t'), thingTypeProperties: { searchableAttributes: ['a', 'b', 'c', 'd'] } })),
+        'InvalidRequestException',
+        400,
+      );
+    });
+
+    it('creates things of an existing type (shown by DescribeThing), and refuses unknown and deprecated types', async () => {
+      const thingTypeName = iot.createThingType(unique('meter')).thingTypeName;
+      const thingName = unique('thing');
+      const attributes = { serial: 'SN-1', model: 'm2', batch: 'b7', site: 'plant-3' };
+      const first = await client.send(new CreateThingCommand({ thingName, thingTypeName, attributePayload: { attributes } }));
+      const described = await client.send(new DescribeThingCommand({ thingName }));
+      assert.equal(described.thingTypeName, thingTypeName);
+      assert.deepEqual(described.attributes, attributes);
+      assert.equal(iot.thing(thingName)?.thingTypeName, thingTypeName);
+
+      // The same thing again (a retry) is the same thing; without the type it is a different one.
+      const again = await client.send(new CreateThingCommand({ thingName, thingTypeName, attributePayload: { attributes } }));
+      assert.equal(again.thingId, first.thingId);
+      await refused(client.send(new CreateThingCommand({ thingName, attributePayload: { attributes: { serial: 'SN-1' } } })), 'ResourceAlreadyExistsException', 409);
+
+      // Four attributes need a thing type (three at most without one).
+      await refused(client.send(new CreateThingCommand({ thingName: unique('thing'), attributePayload: { attributes } })), 'InvalidRequestException', 400);
+      assert.equal((await client.send(new DescribeThingCommand({ thingName: (await client.send(new CreateThingCommand({ thingName: unique('plain') }))).thingName! }))).thingTypeName, undefined);
+
+      await refused(client.send(new CreateThingCommand({ thingName: unique('thing'), thingTypeName: 'no-such-type' })), 'ResourceNotFoundException', 404);
+
+      await client.send(new DeprecateThingTypeCommand({ thingTypeName }));
+      assert.equal((await client.send(new DescribeThingTypeCommand({ thingTypeName }))).thingTypeMetadata?.deprecated, true);
+      await refused(client.send(new CreateThingCommand({ thingName: unique('thing'), thingTypeName })), 'InvalidRequestException', 400);
+      await client.send(new DeprecateThingTypeCommand({ thingTypeName, undoDeprecate: true }));
+      await client.send(new CreateThingCommand({ thingName: unique('thing'), thingTypeName }));
+    });
+
+    it('creates thing groups (under a parent) idempotently for the same configuration and describes them', async () => {
+      const parent = iot.createThingGroup(unique('fleet')).thingGroupName;
+      const thingGroupName = unique('line');
+      const thingGroupProperties = { thingGroupDescription: 'line 3', attributePayload: { attributes: { plant: 'p3' } } };
+      const created = await client.send(new CreateThingGroupCommand({ thingGroupName, parentGroupName: parent, thingGroupProperties }));
+      assert.equal(created.thingGroupArn, `arn:aws:iot:us-east-1:111122223333:thinggroup/${thingGroupName}`);
+      const again = await client.send(new CreateThingGroupCommand({ thingGroupName, parentGroupName: parent, thingGroupProperties }));
+      assert.equal(again.thingGroupId, created.thingGroupId, 'the same group comes back');
+      await refused(client.send(new CreateThingGroupCommand({ thingGroupName, parentGroupName: parent })), 'ResourceAlreadyExistsException', 409);
+
+      const described = await client.send(new DescribeThingGroupCommand({ thingGroupName }));
+      assert.equal(described.thingGroupId, created.thingGroupId);
+      assert.equal(described.thingGroupProperties?.thingGroupDescription, 'line 3');
+      assert.deepEqual(described.thingGroupProperties?.attributePayload?.attributes, { plant: 'p3' });
+      assert.equal(described.thingGroupMetadata?.parentGroupName, parent);
+      assert.deepEqual(described.thingGroupMetadata?.rootToParentThingGroups, [{ groupName: parent, groupArn: iot.thingGroup(parent)!.thingGroupArn }]);
+      assert.ok(described.thingGroupMetadata?.creationDate instanceof Date);
+
+      await refused(client.send(new DescribeThingGroupCommand({ thingGroupName: 'no-such-group' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new CreateThingGroupCommand({ thingGroupName: unique('orphan'), parentGroupName: 'no-such-group' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new CreateThingGroupCommand({ thingGroupName: 'has spaces' })), 'InvalidRequestException', 400);
+    });
+
+    it('adds a thing to groups by name or ARN (again without complaint) and lists them with ListThingGroupsForThing', async () => {
+      const [a, b] = [iot.createThingGroup(unique('group-a')), iot.createThingGroup(unique('group-b'))];
+      const thingName = unique('thing');
+      const thing = await client.send(new CreateThingCommand({ thingName }));
+      await client.send(new AddThingToThingGroupCommand({ thingGroupName: a.thingGroupName, thingName }));
+      await client.send(new AddThingToThingGroupCommand({ thingGroupName: a.thingGroupName, thingName }));
+      await client.send(new AddThingToThingGroupCommand({ thingGroupArn: b.thingGroupArn, thingArn: thing.thingArn }));
+
+      const listed = await client.send(new ListThingGroupsForThingCommand({ thingName }));
+      assert.deepEqual(listed.thingGroups, [
+        { groupName: a.thingGroupName, groupArn: a.thingGroupArn },
+        { groupName: b.thingGroupName, groupArn: b.thingGroupArn },
+      ]);
+      assert.equal(listed.nextToken, undefined);
+      const firstPage = await client.send(new ListThingGroupsForThingCommand({ thingName, maxResults: 1 }));
+      assert.deepEqual(firstPage.thingGroups?.map((g) => g.groupName), [a.thingGroupName]);
+      const secondPage = await client.send(new ListThingGroupsForThingCommand({ thingName, maxResults: 1, nextToken: firstPage.nextToken }));
+      assert.deepEqual(secondPage.thingGroups?.map((g) => g.groupName), [b.thingGroupName]);
+
+      assert.deepEqual(iot.thing(thingName)?.thingGroups, [a.thingGroupName, b.thingGroupName]);
+      assert.deepEqual(iot.thingGroup(a.thingGroupName)?.things, [thingName]);
+      assert.deepEqual(iot.thingGroupsOf(thingName), [a.thingGroupName, b.thingGroupName]);
+      assert.deepEqual((await client.send(new ListThingGroupsForThingCommand({ thingName: (await client.send(new CreateThingCommand({ thingName: unique('loner') }))).thingName! }))).thingGroups, []);
+    });
+
+    it('refuses unknown things and groups (ResourceNotFoundException) and requests naming neither or both inconsistently', async () => {
+      const group = iot.createThingGroup(unique('group')).thingGroupName;
+      const thingName = unique('thing');
+      await client.send(new CreateThingCommand({ thingName }));
+
+      await refused(client.send(new AddThingToThingGroupCommand({ thingGroupName: 'no-such-group', thingName })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new AddThingToThingGroupCommand({ thingGroupName: group, thingName: 'no-such-thing' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new AddThingToThingGroupCommand({ thingName })), 'InvalidRequestException', 400);
+      await refused(client.send(new AddThingToThingGroupCommand({ thingGroupName: group })), 'InvalidRequestException', 400);
+      await refused(
+        client.send(new AddThingToThingGroupCommand({ thingGroupName: group, thingGroupArn: iot.thingGroup(group)!.thingGroupArn.replace(group, 'other'), thingName })),
+        'InvalidRequestException',
+        400,
+      );
+      await refused(client.send(new AddThingToThingGroupCommand({ thingGroupName: 'has spaces', thingName })), 'InvalidRequestException', 400);
+      await refused(client.send(new ListThingGroupsForThingCommand({ thingName: 'no-such-thing' })), 'ResourceNotFoundException', 404);
+      assert.deepEqual(iot.thingGroupsOf(thingName), []);
     });
   });
 

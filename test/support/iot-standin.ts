@@ -23,6 +23,10 @@ import { AddressInfo } from 'node:net';
  * - `POST /_standin/certificates/{certificateId}/status {"status"}`: change a status behind the service's back;
  * - `GET /_standin/confirmations`: the topic rule destination tokens confirmed so far;
  * - `GET /_standin/events`: the certificate registration events "published" so far.
+ *
+ * Thing types and thing groups are made through the API (CreateThingType, DeprecateThingType, CreateThingGroup) or,
+ * in code, with `createThingType`, `deprecateThingType` and `createThingGroup`; `thing(name)` shows a thing's type
+ * and groups, `thingType(name)` and `thingGroup(name)` the rest.
  */
 export interface IotStandInKnobs {
   latencyMs: number;
@@ -74,8 +78,35 @@ export interface IotThingView {
   thingName: string;
   thingArn: string;
   thingId: string;
+  /** The thing's type, when it was created with one. */
+  thingTypeName?: string;
   attributes: Record<string, string>;
+  /** Names of the thing groups the thing was added to, in order. */
+  thingGroups: string[];
   version: number;
+}
+
+export interface IotThingTypeView {
+  thingTypeName: string;
+  thingTypeArn: string;
+  thingTypeId: string;
+  description?: string;
+  searchableAttributes: string[];
+  deprecated: boolean;
+  createdAt: Date;
+}
+
+export interface IotThingGroupView {
+  thingGroupName: string;
+  thingGroupArn: string;
+  thingGroupId: string;
+  description?: string;
+  attributes: Record<string, string>;
+  parentGroupName?: string;
+  /** Names of the things in the group, in the order they were added. */
+  things: string[];
+  version: number;
+  createdAt: Date;
 }
 
 /** The message AWS IoT publishes to `$aws/events/certificates/registered/<caCertificateId>`. */
@@ -126,8 +157,31 @@ interface ThingRecord {
   name: string;
   arn: string;
   id: string;
+  thingTypeName?: string;
   attributes: Record<string, string>;
   version: number;
+}
+
+interface ThingTypeRecord {
+  name: string;
+  arn: string;
+  id: string;
+  description?: string;
+  searchableAttributes: string[];
+  deprecated: boolean;
+  deprecationDate?: number;
+  created: number;
+}
+
+interface ThingGroupRecord {
+  name: string;
+  arn: string;
+  id: string;
+  description?: string;
+  attributes: Record<string, string>;
+  parentGroupName?: string;
+  version: number;
+  created: number;
 }
 
 interface PolicyRecord {
@@ -164,6 +218,14 @@ const ROUTES: [string, RegExp, string][] = [
   ['PUT', /^\/things\/([^/]+)\/principals$/, 'AttachThingPrincipal'],
   ['DELETE', /^\/things\/([^/]+)\/principals$/, 'DetachThingPrincipal'],
   ['GET', /^\/things\/([^/]+)\/principals$/, 'ListThingPrincipals'],
+  ['GET', /^\/things\/([^/]+)\/thing-groups$/, 'ListThingGroupsForThing'],
+  ['POST', /^\/thing-types\/([^/]+)$/, 'CreateThingType'],
+  ['GET', /^\/thing-types\/([^/]+)$/, 'DescribeThingType'],
+  ['POST', /^\/thing-types\/([^/]+)\/deprecate$/, 'DeprecateThingType'],
+  // A fixed path under /thing-groups (not a group named addThingToThingGroup: that one is the PUT).
+  ['PUT', /^\/thing-groups\/addThingToThingGroup$/, 'AddThingToThingGroup'],
+  ['POST', /^\/thing-groups\/([^/]+)$/, 'CreateThingGroup'],
+  ['GET', /^\/thing-groups\/([^/]+)$/, 'DescribeThingGroup'],
   ['PUT', /^\/target-policies\/([^/]+)$/, 'AttachPolicy'],
   ['POST', /^\/target-policies\/([^/]+)$/, 'DetachPolicy'],
   ['POST', /^\/attached-policies\/([^/]+)$/, 'ListAttachedPolicies'],
@@ -272,6 +334,10 @@ export class IotStandIn {
   private readonly cas = new Map<string, CaRecord>();
   private readonly certificates = new Map<string, CertificateRecord>();
   private readonly thingRecords = new Map<string, ThingRecord>();
+  private readonly thingTypes = new Map<string, ThingTypeRecord>();
+  private readonly thingGroups = new Map<string, ThingGroupRecord>();
+  /** thing name → names of its thing groups, in the order it was added. */
+  private readonly thingGroupMembership = new Map<string, Set<string>>();
   private readonly policies = new Map<string, PolicyRecord>();
   /** thing name → principal ARN → thingPrincipalType. */
   private readonly thingPrincipalMap = new Map<string, Map<string, string>>();
@@ -357,6 +423,41 @@ export class IotStandIn {
 
   thingList(): IotThingView[] {
     return [...this.thingRecords.values()].map((record) => this.thingView(record));
+  }
+
+  thingType(thingTypeName: string): IotThingTypeView | undefined {
+    const record = this.thingTypes.get(thingTypeName);
+    return record && this.thingTypeView(record);
+  }
+
+  thingGroup(thingGroupName: string): IotThingGroupView | undefined {
+    const record = this.thingGroups.get(thingGroupName);
+    return record && this.thingGroupView(record);
+  }
+
+  /** Names of the thing groups a thing is in, in the order it was added. */
+  thingGroupsOf(thingName: string): string[] {
+    return [...(this.thingGroupMembership.get(thingName) ?? [])];
+  }
+
+  /** Test hook: a thing type made in the console, say (CreateThingType does the same over the API). */
+  createThingType(thingTypeName: string, options: { description?: string; searchableAttributes?: string[] } = {}): IotThingTypeView {
+    this.putThingType(thingTypeNameParam(thingTypeName), options.description, options.searchableAttributes ?? []);
+    return this.thingType(thingTypeName)!;
+  }
+
+  /** Test hook: deprecate a thing type (or undo it): CreateThing then refuses it for new things. */
+  deprecateThingType(thingTypeName: string, deprecated = true): void {
+    const record = this.thingTypes.get(thingTypeName);
+    if (!record) throw new Error(`no thing type ${thingTypeName}`);
+    record.deprecated = deprecated;
+    record.deprecationDate = deprecated ? Date.now() : undefined;
+  }
+
+  /** Test hook: a (static) thing group made in the console, say (CreateThingGroup does the same over the API). */
+  createThingGroup(thingGroupName: string, options: { description?: string; attributes?: Record<string, string>; parentGroupName?: string } = {}): IotThingGroupView {
+    this.putThingGroup(thingGroupNameParam(thingGroupName), options.description, options.attributes ?? {}, options.parentGroupName);
+    return this.thingGroup(thingGroupName)!;
   }
 
   /** Principal ARNs attached to a thing. */
@@ -642,6 +743,20 @@ export class IotStandIn {
         return this.detachThingPrincipal(req);
       case 'ListThingPrincipals':
         return this.listThingPrincipals(req);
+      case 'ListThingGroupsForThing':
+        return this.listThingGroupsForThing(req);
+      case 'CreateThingType':
+        return this.createThingTypeOperation(req);
+      case 'DescribeThingType':
+        return this.describeThingType(req);
+      case 'DeprecateThingType':
+        return this.deprecateThingTypeOperation(req);
+      case 'CreateThingGroup':
+        return this.createThingGroupOperation(req);
+      case 'DescribeThingGroup':
+        return this.describeThingGroup(req);
+      case 'AddThingToThingGroup':
+        return this.addThingToThingGroup(req);
       case 'AttachPolicy':
         return this.attachPolicy(req);
       case 'DetachPolicy':
@@ -921,27 +1036,33 @@ export class IotStandIn {
   private createThing(req: Request): unknown {
     const name = thingNameParam(req.params[0]);
     const { body } = req;
-    if (body.thingTypeName !== undefined) throw notFound(`The thing type ${String(body.thingTypeName)} does not exist`);
+    let thingTypeName: string | undefined;
+    if (body.thingTypeName !== undefined) {
+      thingTypeName = thingTypeNameParam(body.thingTypeName);
+      const type = this.thingTypes.get(thingTypeName);
+      if (!type) throw notFound(`Thing type ${thingTypeName} does not exist`);
+      if (type.deprecated) throw invalid(`Thing type ${thingTypeName} is deprecated: new things cannot be associated with it`);
+    }
     if (body.billingGroupName !== undefined) throw notFound(`The billing group ${String(body.billingGroupName)} does not exist`);
-    const payload = (body.attributePayload ?? {}) as { attributes?: unknown };
-    const attributes = (payload.attributes ?? {}) as Record<string, unknown>;
-    if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) throw invalid('attributePayload.attributes must be a map');
-    for (const [key, value] of Object.entries(attributes)) {
-      if (key.length === 0 || key.length > 128) throw invalid(`attribute name ${key} must be 1 to 128 characters`);
-      if (typeof value !== 'string' || value.length > 800) throw invalid(`attribute ${key} must be a string of at most 800 characters`);
+    const attributes = attributeMap(body.attributePayload, 'attributePayload');
+    // Thing limits: 3 attributes without a thing type, 50 with one.
+    const maxAttributes = thingTypeName ? 50 : 3;
+    if (Object.keys(attributes).length > maxAttributes) {
+      throw invalid(`A thing ${thingTypeName ? 'with' : 'without'} a thing type can have at most ${maxAttributes} attributes`);
     }
     const existing = this.thingRecords.get(name);
     if (existing) {
-      if (sameAttributes(existing.attributes, attributes as Record<string, string>)) {
+      if (existing.thingTypeName === thingTypeName && sameAttributes(existing.attributes, attributes)) {
         return { thingName: existing.name, thingArn: existing.arn, thingId: existing.id };
       }
-      throw alreadyExists(`Thing ${name} already exists in account with different attributes`, existing.id, existing.arn);
+      throw alreadyExists(`Thing ${name} already exists in account with different attributes or thing type`, existing.id, existing.arn);
     }
     const record: ThingRecord = {
       name,
       arn: `arn:aws:iot:${this.region}:${this.account}:thing/${name}`,
       id: randomUUID(),
-      attributes: { ...(attributes as Record<string, string>) },
+      thingTypeName,
+      attributes,
       version: 1,
     };
     this.thingRecords.set(name, record);
@@ -962,9 +1083,167 @@ export class IotStandIn {
       thingName: record.name,
       thingId: record.id,
       thingArn: record.arn,
+      thingTypeName: record.thingTypeName,
       attributes: record.attributes,
       version: record.version,
     };
+  }
+
+  private listThingGroupsForThing(req: Request): unknown {
+    const thing = this.thingRecord(req.params[0]);
+    const groups = this.thingGroupsOf(thing.name).map((name) => ({ groupName: name, groupArn: this.thingGroups.get(name)!.arn }));
+    const { items, next } = page(groups, pageSizeQuery(req.query, 'maxResults'), req.query.get('nextToken'));
+    return { thingGroups: items, nextToken: next };
+  }
+
+  // ---- thing types and thing groups ---------------------------------------------------------------------------
+
+  /** Creates the type, or returns it when it exists with the same configuration (as AWS does). */
+  private putThingType(name: string, description: string | undefined, searchableAttributes: string[]): ThingTypeRecord {
+    const arn = `arn:aws:iot:${this.region}:${this.account}:thingtype/${name}`;
+    const existing = this.thingTypes.get(name);
+    if (existing) {
+      if (existing.description === description && sameList(existing.searchableAttributes, searchableAttributes)) return existing;
+      throw alreadyExists(`Thing type ${name} already exists with a different configuration`, existing.id, existing.arn);
+    }
+    const record: ThingTypeRecord = { name, arn, id: randomUUID(), description, searchableAttributes: [...searchableAttributes], deprecated: false, created: Date.now() };
+    this.thingTypes.set(name, record);
+    return record;
+  }
+
+  private thingTypeRecord(rawName: string): ThingTypeRecord {
+    const name = thingTypeNameParam(rawName);
+    const record = this.thingTypes.get(name);
+    if (!record) throw notFound(`Thing type ${name} does not exist`);
+    return record;
+  }
+
+  private createThingTypeOperation(req: Request): unknown {
+    const name = thingTypeNameParam(req.params[0]);
+    const properties = optionalObject(req.body.thingTypeProperties, 'thingTypeProperties');
+    const description = optionalString(properties.thingTypeDescription, 'thingTypeProperties.thingTypeDescription', 2028);
+    const searchable = properties.searchableAttributes ?? [];
+    if (!Array.isArray(searchable) || searchable.some((a) => typeof a !== 'string' || !/^[a-zA-Z0-9_.,@/:#-]{1,128}$/.test(a))) {
+      throw invalid('thingTypeProperties.searchableAttributes must be a list of attribute names');
+    }
+    if (searchable.length > 3) throw invalid('A thing type can have at most 3 searchable attributes');
+    if (req.body.tags !== undefined && !Array.isArray(req.body.tags)) throw invalid('tags must be a list');
+    const record = this.putThingType(name, description, searchable as string[]);
+    return { thingTypeName: record.name, thingTypeArn: record.arn, thingTypeId: record.id };
+  }
+
+  private describeThingType(req: Request): unknown {
+    const record = this.thingTypeRecord(req.params[0]);
+    return {
+      thingTypeName: record.name,
+      thingTypeId: record.id,
+      thingTypeArn: record.arn,
+      thingTypeProperties: { thingTypeDescription: record.description, searchableAttributes: record.searchableAttributes },
+      thingTypeMetadata: {
+        deprecated: record.deprecated,
+        deprecationDate: record.deprecationDate === undefined ? undefined : record.deprecationDate / 1000,
+        creationDate: record.created / 1000,
+      },
+    };
+  }
+
+  private deprecateThingTypeOperation(req: Request): unknown {
+    const record = this.thingTypeRecord(req.params[0]);
+    const undo = req.body.undoDeprecate;
+    if (undo !== undefined && typeof undo !== 'boolean') throw invalid('undoDeprecate must be a boolean');
+    this.deprecateThingType(record.name, !undo);
+    return {};
+  }
+
+  /** Creates the group, or returns it when it exists with the same configuration (as AWS does). */
+  private putThingGroup(name: string, description: string | undefined, attributes: Record<string, string>, parentGroupName: string | undefined): ThingGroupRecord {
+    if (parentGroupName !== undefined) {
+      thingGroupNameParam(parentGroupName);
+      if (!this.thingGroups.has(parentGroupName)) throw notFound(`Thing group ${parentGroupName} does not exist`);
+      if (this.ancestorsOf(parentGroupName).length + 1 >= 7) throw invalid('A thing group hierarchy can be at most 7 levels deep');
+    }
+    if (Object.keys(attributes).length > 50) throw invalid('A thing group can have at most 50 attributes');
+    const arn = `arn:aws:iot:${this.region}:${this.account}:thinggroup/${name}`;
+    const existing = this.thingGroups.get(name);
+    if (existing) {
+      if (existing.description === description && existing.parentGroupName === parentGroupName && sameAttributes(existing.attributes, attributes)) return existing;
+      throw alreadyExists(`Thing group ${name} already exists with a different configuration`, existing.id, existing.arn);
+    }
+    const record: ThingGroupRecord = { name, arn, id: randomUUID(), description, attributes: { ...attributes }, parentGroupName, version: 1, created: Date.now() };
+    this.thingGroups.set(name, record);
+    return record;
+  }
+
+  /** The group's ancestors, root first. */
+  private ancestorsOf(groupName: string): ThingGroupRecord[] {
+    const chain: ThingGroupRecord[] = [];
+    for (let parent = this.thingGroups.get(groupName)?.parentGroupName; parent !== undefined; parent = this.thingGroups.get(parent)?.parentGroupName) {
+      chain.unshift(this.thingGroups.get(parent)!);
+    }
+    return chain;
+  }
+
+  private thingGroupRecord(rawName: string): ThingGroupRecord {
+    const name = thingGroupNameParam(rawName);
+    const record = this.thingGroups.get(name);
+    if (!record) throw notFound(`Thing group ${name} does not exist`);
+    return record;
+  }
+
+  private createThingGroupOperation(req: Request): unknown {
+    const name = thingGroupNameParam(req.params[0]);
+    const parent = req.body.parentGroupName;
+    if (parent !== undefined && typeof parent !== 'string') throw invalid('parentGroupName must be a string');
+    const properties = optionalObject(req.body.thingGroupProperties, 'thingGroupProperties');
+    const description = optionalString(properties.thingGroupDescription, 'thingGroupProperties.thingGroupDescription', 2028);
+    const attributes = attributeMap(properties.attributePayload, 'thingGroupProperties.attributePayload');
+    if (req.body.tags !== undefined && !Array.isArray(req.body.tags)) throw invalid('tags must be a list');
+    const record = this.putThingGroup(name, description, attributes, parent);
+    return { thingGroupName: record.name, thingGroupArn: record.arn, thingGroupId: record.id };
+  }
+
+  private describeThingGroup(req: Request): unknown {
+    const record = this.thingGroupRecord(req.params[0]);
+    return {
+      thingGroupName: record.name,
+      thingGroupId: record.id,
+      thingGroupArn: record.arn,
+      version: record.version,
+      thingGroupProperties: { thingGroupDescription: record.description, attributePayload: { attributes: record.attributes } },
+      thingGroupMetadata: {
+        parentGroupName: record.parentGroupName,
+        rootToParentThingGroups: this.ancestorsOf(record.name).map((group) => ({ groupName: group.name, groupArn: group.arn })),
+        creationDate: record.created / 1000,
+      },
+    };
+  }
+
+  /** The thing group and the thing, each by name or ARN (both given must agree); adding a member again is a no-op. */
+  private addThingToThingGroup(req: Request): unknown {
+    const { body } = req;
+    const group = this.byNameOrArn(body, 'thingGroupName', 'thingGroupArn', 'thinggroup', (name) => this.thingGroupRecord(name));
+    const thing = this.byNameOrArn(body, 'thingName', 'thingArn', 'thing', (name) => this.thingRecord(name));
+    if (body.overrideDynamicGroups !== undefined && typeof body.overrideDynamicGroups !== 'boolean') throw invalid('overrideDynamicGroups must be a boolean');
+    const groups = this.thingGroupMembership.get(thing.name) ?? new Set<string>();
+    groups.add(group.name);
+    this.thingGroupMembership.set(thing.name, groups);
+    return {};
+  }
+
+  private byNameOrArn<T extends { name: string; arn: string }>(body: Record<string, unknown>, nameField: string, arnField: string, resource: string, find: (name: string) => T): T {
+    const name = body[nameField];
+    const arn = body[arnField];
+    if (name !== undefined && typeof name !== 'string') throw invalid(`${nameField} must be a string`);
+    if (arn !== undefined && typeof arn !== 'string') throw invalid(`${arnField} must be a string`);
+    if (name === undefined && arn === undefined) throw invalid(`${nameField} or ${arnField} is required`);
+    let fromArn: string | undefined;
+    if (arn !== undefined) {
+      const prefix = `arn:aws:iot:${this.region}:${this.account}:${resource}/`;
+      if (!arn.startsWith(prefix)) throw invalid(`${arnField} ${arn} is not a ${resource} ARN of this account and region`);
+      fromArn = arn.slice(prefix.length);
+    }
+    if (name !== undefined && fromArn !== undefined && name !== fromArn) throw invalid(`${nameField} and ${arnField} name different resources`);
+    return find((name ?? fromArn)!);
   }
 
   /** A certificate ARN of this account and region naming a registered certificate. */
@@ -1126,7 +1405,41 @@ export class IotStandIn {
   }
 
   private thingView(record: ThingRecord): IotThingView {
-    return { thingName: record.name, thingArn: record.arn, thingId: record.id, attributes: { ...record.attributes }, version: record.version };
+    return {
+      thingName: record.name,
+      thingArn: record.arn,
+      thingId: record.id,
+      thingTypeName: record.thingTypeName,
+      attributes: { ...record.attributes },
+      thingGroups: this.thingGroupsOf(record.name),
+      version: record.version,
+    };
+  }
+
+  private thingTypeView(record: ThingTypeRecord): IotThingTypeView {
+    return {
+      thingTypeName: record.name,
+      thingTypeArn: record.arn,
+      thingTypeId: record.id,
+      description: record.description,
+      searchableAttributes: [...record.searchableAttributes],
+      deprecated: record.deprecated,
+      createdAt: new Date(record.created),
+    };
+  }
+
+  private thingGroupView(record: ThingGroupRecord): IotThingGroupView {
+    return {
+      thingGroupName: record.name,
+      thingGroupArn: record.arn,
+      thingGroupId: record.id,
+      description: record.description,
+      attributes: { ...record.attributes },
+      parentGroupName: record.parentGroupName,
+      things: [...this.thingGroupMembership.entries()].filter(([, groups]) => groups.has(record.name)).map(([thing]) => thing),
+      version: record.version,
+      createdAt: new Date(record.created),
+    };
   }
 }
 
@@ -1254,6 +1567,42 @@ function certificateIdParam(raw: string): string {
 function thingNameParam(raw: string): string {
   if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(raw)) throw invalid(`thingName ${raw} must be 1 to 128 characters of [a-zA-Z0-9:_-]`);
   return raw;
+}
+
+function thingTypeNameParam(raw: unknown): string {
+  if (typeof raw !== 'string' || !/^[a-zA-Z0-9:_-]{1,128}$/.test(raw)) throw invalid(`thingTypeName ${String(raw)} must be 1 to 128 characters of [a-zA-Z0-9:_-]`);
+  return raw;
+}
+
+function thingGroupNameParam(raw: string): string {
+  if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(raw)) throw invalid(`thingGroupName ${raw} must be 1 to 128 characters of [a-zA-Z0-9:_-]`);
+  return raw;
+}
+
+function optionalObject(value: unknown, field: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${field} must be an object`);
+  return value as Record<string, unknown>;
+}
+
+function optionalString(value: unknown, field: string, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length > max) throw invalid(`${field} must be a string of at most ${max} characters`);
+  return value;
+}
+
+/** The `attributes` of an AttributePayload: names of 1 to 128 characters, string values of at most 800. */
+function attributeMap(payload: unknown, field: string): Record<string, string> {
+  const attributes = optionalObject(optionalObject(payload, field).attributes, `${field}.attributes`);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key.length === 0 || key.length > 128) throw invalid(`attribute name ${key} must be 1 to 128 characters`);
+    if (typeof value !== 'string' || value.length > 800) throw invalid(`attribute ${key} must be a string of at most 800 characters`);
+  }
+  return { ...(attributes as Record<string, string>) };
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
 function policyNameParam(raw: string): string {

@@ -88,7 +88,7 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
   await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
-  const baseUrl = `http://127.0.0.1:${address.port}`;
+  const baseUrl = `${config.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`;
   return {
     app,
     config,

@@ -1,0 +1,48 @@
+import { IotThingOptions } from '../certificates/certificate';
+
+export type ClaimStatus = 'active' | 'revoked';
+
+/**
+ * A factory claim: a production line's permission to exchange its claim certificate for up to `maxDevices`
+ * device certificates from `deviceAuthorityId`, between `notBefore` and `notAfter`.
+ */
+export interface Claim {
+  id: string;
+  name: string;
+  factory: string;
+  line: string | null;
+  status: ClaimStatus;
+  claimAuthorityId: string;
+  deviceAuthorityId: string;
+  profile: string;
+  validityDays: number | null;
+  maxDevices: number;
+  used: number;
+  notBefore: string;
+  notAfter: string;
+  /** Anchored when applied: the whole serial must match. */
+  serialPattern: string | null;
+  /** `{serial}` is replaced by the device serial, e.g. `acme-{serial}`. */
+  thingNameTemplate: string;
+  iot: IotThingOptions | null;
+  allowReprovisioning: boolean;
+  /** Null: no allow-list (any serial the pattern accepts). A number: only listed serials, however many. */
+  allowlistSize: number | null;
+  claimCertificateId: string;
+  lastExchangeAt: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface ProvisionedDevice {
+  claimId: string;
+  deviceSerial: string;
+  certificateId: string;
+  publicKeySha256: string;
+  provisionedAt: string;
+}
+
+/** The thing name a claim gives a device serial. */
+export function renderThingName(template: string, deviceSerial: string): string {
+  return template.split('{serial}').join(deviceSerial);
+}

@@ -1,0 +1,134 @@
+import { Readable } from 'node:stream';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { RequestContext } from '../auth/actor';
+import { Ctx, RequirePermission } from '../auth/auth.decorators';
+import { Permission } from '../auth/roles';
+import { CertificatesService } from '../certificates/certificates.service';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
+import { PageQueryDto } from '../common/page-query.dto';
+import { UuidParam } from '../common/pipes';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { checkThingAttributes } from './attributes';
+import { ClaimDto, ClaimListDto, CreateClaimDto, CreatedClaimDto, RevokeClaimDto, RevokedClaimDto, toClaimCertificateDto, toClaimDto } from './claims.dto';
+import { ClaimsService } from './claims.service';
+import { readSerials, SerialListError } from './serial-list';
+
+const ALLOWLIST_ROUTE = '/v1/claims/:id/allowlist';
+/** Routes whose body arrives as a stream (see common/streamed-bodies). */
+export const STREAMED_BODY_ROUTES: ReadonlySet<string> = new Set([ALLOWLIST_ROUTE]);
+
+class AllowlistResultDto {
+  @ApiProperty({ format: 'uuid' }) claimId: string;
+  @ApiProperty({ type: 'integer', description: 'Distinct serials now on the allow-list' }) allowlistSize: number;
+}
+
+@ApiTags('claims')
+@Controller('v1/claims')
+export class ClaimsController {
+  constructor(
+    private readonly claims: ClaimsService,
+    private readonly certificates: CertificatesService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  @RequirePermission(Permission.ManageClaims)
+  @ApiOperation({
+    summary: 'Create a factory claim and its claim certificate',
+    description:
+      'The claim certificate (clientAuth, plus a policy that marks it claim-only) is issued by `claimAuthorityId`, an authority with usage ' +
+      '`claims`; stations authenticate to POST /v1/provisioning/exchange with it. With `generateKey: true` its private key is in the ' +
+      'answer, this once, and is never stored. Requires the admin role.',
+  })
+  @ApiCreatedResponse({ type: CreatedClaimDto, description: 'The claim, with its claim certificate (and key when generated)' })
+  @ApiSecured()
+  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  async createClaim(@Ctx() ctx: RequestContext, @Body() body: CreateClaimDto): Promise<CreatedClaimDto> {
+    if (body.iot?.attributes) checkThingAttributes(body.iot.attributes, 'iot.attributes');
+    const created = await this.claims.create(ctx, body);
+    const chainPem = await this.certificates.chainPem(created.claimCertificate.authorityId);
+    return { ...toClaimDto(created.claim), claimCertificate: toClaimCertificateDto(created.claimCertificate, chainPem, created.privateKeyPem) };
+  }
+
+  @Get()
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'List claims with their usage, oldest first, with cursor pagination' })
+  @ApiOkResponse({ type: ClaimListDto })
+  @ApiSecured()
+  @ApiProblems(400)
+  async listClaims(@Query() query: PageQueryDto): Promise<ClaimListDto> {
+    const page = await this.claims.list(query.cursor, query.limit ?? 100);
+    return { items: page.items.map(toClaimDto), nextCursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'Claim detail: quota (maxDevices, used, remaining), allow-list size, last exchange' })
+  @ApiIdParam('claim')
+  @ApiOkResponse({ type: ClaimDto })
+  @ApiSecured()
+  @ApiProblems(400, 404)
+  async getClaim(@Param('id', UuidParam) id: string): Promise<ClaimDto> {
+    return toClaimDto(await this.claims.get(id));
+  }
+
+  @Put(':id/allowlist')
+  @RequirePermission(Permission.ManageClaims)
+  @ApiOperation({
+    summary: 'Replace the claim’s allow-list of device serials (JSON array or CSV, streamed)',
+    description:
+      'Body: a JSON array of serials (`application/json`), or CSV (`text/csv`) with the serial in the first column and an optional ' +
+      '`serial` header line. The body is read as it arrives, so lists of a million serials work (ALLOWLIST_MAX_SERIALS, ' +
+      'ALLOWLIST_MAX_BYTES). The list replaces the previous one in one transaction: on any error nothing changes. From the first upload ' +
+      'on, only listed serials can be exchanged (an empty list stops all). Requires the admin role.',
+  })
+  @ApiIdParam('claim')
+  @ApiConsumes('application/json', 'text/csv')
+  @ApiBody({ schema: { oneOf: [{ type: 'array', items: { type: 'string' }, example: ['SN0001', 'SN0002'] }, { type: 'string', example: 'serial\nSN0001\nSN0002\n' }] } })
+  @ApiOkResponse({ type: AllowlistResultDto })
+  @ApiSecured()
+  @ApiProblems(400, 404, 413, 415)
+  async replaceAllowlist(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Req() request: FastifyRequest): Promise<AllowlistResultDto> {
+    const body = request.body;
+    if (!(body instanceof Readable)) throw Errors.unsupportedMediaType('send the list as application/json or text/csv');
+    const format = String(request.headers['content-type']).toLowerCase().startsWith('text/csv') ? 'csv' : 'json';
+    // Read (and validated) completely before the transaction starts, so a slow upload never holds the database.
+    const batches: string[][] = [];
+    try {
+      for await (const batch of readSerials(body, format, { maxSerials: this.config.claims.allowlistMaxSerials, maxBytes: this.config.claims.allowlistMaxBytes })) {
+        batches.push(batch);
+      }
+    } catch (err) {
+      if (err instanceof SerialListError) {
+        body.resume();
+        throw Errors.invalidAllowlist(err.message);
+      }
+      throw err;
+    }
+    const { size } = await this.claims.replaceAllowlist(ctx, id, batches);
+    return { claimId: id, allowlistSize: size };
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @RequirePermission(Permission.ManageClaims)
+  @ApiOperation({
+    summary: 'Revoke a claim: no further exchanges, claim certificate revoked; with cascade, every device certificate it provisioned',
+    description:
+      'Takes effect at once. With `cascade: true` every unrevoked device certificate from the claim is revoked in the same transaction ' +
+      '(an audit event each, plus a summary), each authority’s CRL is regenerated once, and AWS IoT is updated through the outbox. Requires the admin role.',
+  })
+  @ApiIdParam('claim')
+  @ApiOkResponse({ type: RevokedClaimDto })
+  @ApiSecured()
+  @ApiProblems(400, 404, 409, 413, 415)
+  async revokeClaim(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RevokeClaimDto): Promise<RevokedClaimDto> {
+    const { claim, revokedCertificates } = await this.claims.revoke(ctx, id, body.reason, body.cascade ?? false);
+    return { ...toClaimDto(claim), revokedDeviceCertificates: revokedCertificates };
+  }
+}
+

@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { AuthoritiesModule } from '../authorities/authorities.module';
+import { CertificatesModule } from '../certificates/certificates.module';
+import { ClaimRepository } from './claim.repository';
+import { ClaimsController } from './claims.controller';
+import { ClaimsService } from './claims.service';
+import { ExchangeService } from './exchange.service';
+import { ProvisioningController } from './provisioning.controller';
+import { StationAuthenticator } from './station-authenticator';
+import { TypeOrmClaimRepository } from './typeorm-claim.repository';
+
+@Module({
+  imports: [AuthoritiesModule, CertificatesModule],
+  controllers: [ClaimsController, ProvisioningController],
+  providers: [ClaimsService, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
+})
+export class ClaimsModule {}

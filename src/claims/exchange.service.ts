@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { CertificateRecord } from '../certificates/certificate';
+import { CertificatesService } from '../certificates/certificates.service';
+import { Clock } from '../common/clock';
+import { DomainError, Errors } from '../common/errors';
+import { Transactions } from '../database/transactions';
+import { isUniqueViolation } from '../database/errors';
+import { MetricsService } from '../metrics/metrics.service';
+import { parseCsr } from '../pki/csr';
+import { publicKeyFingerprint } from '../pki/key-policy';
+import { ClaimRepository } from './claim.repository';
+import { compileSerialPattern, isWellFormedSerial, thingNameFor } from './claims.service';
+import { StationIdentity } from './station-authenticator';
+
+export interface ExchangeInput {
+  deviceSerial: string;
+  csr: string;
+  /** Thing attributes for this device, added to the claim's. */
+  attributes?: Record<string, string>;
+}
+
+export interface ExchangeResult {
+  certificate: CertificateRecord;
+  deviceSerial: string;
+  /** True when this answers a retry with the certificate issued before. */
+  replayed: boolean;
+}
+
+/** Raised inside the issuance transaction when another request provisioned the serial first; never leaves this file. */
+class ProvisionedMeanwhile extends Error {}
+
+/**
+ * The factory exchange: an authenticated station's device serial and CSR become the device's certificate,
+ * under every rule of its claim. Every outcome after authentication is audited with the claim and the station.
+ */
+@Injectable()
+export class ExchangeService {
+  constructor(
+    private readonly claims: ClaimRepository,
+    private readonly certificates: CertificatesService,
+    private readonly audit: AuditService,
+    private readonly transactions: Transactions,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async exchange(identity: StationIdentity, input: ExchangeInput, idempotencyKey: string | undefined): Promise<ExchangeResult> {
+    try {
+      const result = await this.run(identity, input, idempotencyKey);
+      this.metrics.exchanges.inc({ outcome: result.replayed ? 'replayed' : 'issued' });
+      return result;
+    } catch (err) {
+      if (err instanceof DomainError && err.status < 500) {
+        this.metrics.exchanges.inc({ outcome: err.code });
+        await this.audit.record(identity.ctx, {
+          action: 'provisioning.refused',
+          target: { type: 'claim', id: identity.claim.id },
+          details: { ...this.who(identity), deviceSerial: input.deviceSerial, code: err.code, reason: err.message.slice(0, 300) },
+        });
+      }
+      throw err;
+    }
+  }
+
+  private async run(identity: StationIdentity, input: ExchangeInput, idempotencyKey: string | undefined, lostRace = false): Promise<ExchangeResult> {
+    const claim = identity.claim;
+    this.checkClaimUsable(identity);
+    const serial = input.deviceSerial;
+    if (!isWellFormedSerial(serial)) throw Errors.validation('deviceSerial must be 1-64 letters, digits or . _ : / - and start with a letter or digit');
+    if (claim.serialPattern !== null && !compileSerialPattern(claim.serialPattern).test(serial)) {
+      throw Errors.serialNotAllowed(`serial ${serial} does not match the claim's serial pattern`);
+    }
+    if (claim.allowlistSize !== null && !(await this.claims.isAllowed(claim.id, serial))) {
+      throw Errors.serialNotAllowed(`serial ${serial} is not on the claim's allow-list`);
+    }
+
+    const requestSha256 = createHash('sha256').update(JSON.stringify([serial, input.csr, input.attributes ?? null])).digest('hex');
+    const csr = parseCsr(input.csr);
+    const publicKeySha256 = publicKeyFingerprint(csr.publicKey.keyObject);
+    // Read in a transaction: on SQLite (one connection) that keeps another request's uncommitted rows out of view.
+    const { earlier, existing } = await this.transactions.run(async () => ({
+      earlier: idempotencyKey === undefined ? null : await this.claims.findIdempotencyKey(claim.id, idempotencyKey),
+      existing: await this.claims.findProvisioned(claim.id, serial),
+    }));
+    if (earlier) {
+      if (earlier.requestSha256 !== requestSha256) throw Errors.idempotencyKeyReused('this Idempotency-Key was used for a different request');
+      return { certificate: await this.certificates.get(earlier.certificateId), deviceSerial: serial, replayed: true };
+    }
+    if (existing && existing.publicKeySha256 === publicKeySha256) {
+      // A retry (the station lost our answer): the same device and key get the same certificate.
+      return { certificate: await this.certificates.get(existing.certificateId), deviceSerial: serial, replayed: true };
+    }
+    if (existing && !claim.allowReprovisioning) {
+      throw Errors.deviceAlreadyProvisioned(`serial ${serial} was provisioned already with another key; this claim does not allow re-provisioning`);
+    }
+    // Checked again, atomically, in the transaction; this only spares a signature when the claim is already full.
+    if (!existing && claim.used >= claim.maxDevices) throw Errors.claimQuotaExhausted(`the claim has provisioned all ${claim.maxDevices} devices it allows`);
+
+    const thingName = thingNameFor(claim, serial);
+    // The CSR may name the device, but not some other device.
+    const csrName = csr.subject.commonName;
+    if (csrName !== undefined && csrName !== serial && csrName !== thingName) {
+      throw Errors.invalidSubject(`the CSR's common name must be the device serial or its thing name (${thingName}), or absent`);
+    }
+    const attributes = { ...claim.iot?.attributes, ...input.attributes };
+    const iotThing = claim.iot || input.attributes ? { ...claim.iot, ...(Object.keys(attributes).length ? { attributes } : {}) } : undefined;
+    const now = this.clock.now();
+
+    try {
+      const certificate = await this.certificates.issue(
+        identity.ctx,
+        { authorityId: claim.deviceAuthorityId, csr: input.csr, profile: claim.profile, thingName, metadata: { deviceSerial: serial }, ...(claim.validityDays ? { validityDays: claim.validityDays } : {}) },
+        {
+          parsedCsr: csr,
+          claimId: claim.id,
+          iotThing,
+          auditDetails: { claimId: claim.id, deviceSerial: serial, ...this.who(identity), reprovisioned: existing !== null },
+          inTransaction: async (record) => {
+            const device = { claimId: claim.id, deviceSerial: serial, certificateId: record.id, publicKeySha256, provisionedAt: now.toISOString() };
+            if (existing) {
+              await this.claims.replaceProvisioned(device);
+              await this.claims.touch(claim.id, now.toISOString());
+              // The device's earlier key is gone with its earlier life: its certificate must not outlive it.
+              await this.certificates.revokeInTransaction(identity.ctx, existing.certificateId, 'superseded', { claimId: claim.id, deviceSerial: serial, supersededBy: record.id });
+            } else {
+              await this.claims.insertProvisioned(device).catch((err: unknown) => {
+                throw isUniqueViolation(err) ? new ProvisionedMeanwhile() : err;
+              });
+              if (!(await this.claims.takeSlot(claim.id, now.toISOString()))) {
+                throw Errors.claimQuotaExhausted(`the claim has provisioned all ${claim.maxDevices} devices it allows`);
+              }
+            }
+            if (idempotencyKey !== undefined) await this.claims.insertIdempotencyKey(claim.id, idempotencyKey, requestSha256, record.id, now.toISOString());
+          },
+        },
+      );
+      if (existing) await this.certificates.refreshCrl(claim.deviceAuthorityId);
+      return { certificate, deviceSerial: serial, replayed: false };
+    } catch (err) {
+      const raced = err instanceof ProvisionedMeanwhile || (idempotencyKey !== undefined && isUniqueViolation(err));
+      if (!raced || lostRace) throw raced ? Errors.deviceAlreadyProvisioned(`serial ${serial} is being provisioned by another request`) : err;
+      // A concurrent request for the same serial (or Idempotency-Key) won; answer as a retry of it would be answered.
+      return this.run(identity, input, idempotencyKey, true);
+    }
+  }
+
+  /** The claim must be active, its certificate unrevoked, and now inside its window. */
+  private checkClaimUsable(identity: StationIdentity): void {
+    const { claim, claimCertificate } = identity;
+    if (claim.status === 'revoked' || claimCertificate.status === 'revoked') throw Errors.claimRevoked(`claim ${claim.id} is revoked`);
+    const now = this.clock.now();
+    if (now < new Date(claim.notBefore)) throw Errors.claimNotYetValid(`claim ${claim.id} opens at ${claim.notBefore}`);
+    if (now >= new Date(claim.notAfter)) throw Errors.claimExpired(`claim ${claim.id} closed at ${claim.notAfter}`);
+  }
+
+  private who(identity: StationIdentity): Record<string, unknown> {
+    return { station: { method: identity.method, claimCertificate: identity.claimCertificate.fingerprint, name: identity.station } };
+  }
+}

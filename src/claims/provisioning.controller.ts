@@ -1,0 +1,56 @@
+import { Body, Controller, Headers, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Public } from '../auth/auth.decorators';
+import { CertificatesService } from '../certificates/certificates.service';
+import { Errors } from '../common/errors';
+import { ApiProblems } from '../common/openapi';
+import { checkThingAttributes } from './attributes';
+import { ExchangeDto, ExchangeResultDto, toExchangeResultDto } from './claims.dto';
+import { ExchangeService } from './exchange.service';
+import { StationAuthenticator } from './station-authenticator';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+@ApiTags('provisioning')
+@Controller('v1/provisioning')
+export class ProvisioningController {
+  constructor(
+    private readonly stations: StationAuthenticator,
+    private readonly exchanges: ExchangeService,
+    private readonly certificates: CertificatesService,
+  ) {}
+
+  @Post('exchange')
+  @Public()
+  @HttpCode(201)
+  @ApiOperation({
+    summary: 'Exchange a claim certificate for a device certificate (factory stations)',
+    description:
+      'Authenticated by the claim certificate, not an API key: mutual TLS when the service terminates TLS (TLS_CERT_FILE), or ' +
+      '`Authorization: Bearer <JWT>` signed with the claim key (ES256, ES384 or RS256), the claim certificate in the `x5c` header, ' +
+      '`aud` = this URL, `exp` at most 5 minutes ahead, a fresh `jti` each time (single use). The claim must be active and inside its ' +
+      'window, the serial must match its pattern and allow-list, and its quota must have room (checked atomically). The same serial with ' +
+      'the same key, or the same Idempotency-Key and body, is a retry: 200 with the certificate issued before. Issues from the claim’s ' +
+      'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`).',
+  })
+  @ApiBearerAuth()
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 128 printable ASCII characters; a retry with the same key and body returns the same certificate' })
+  @ApiOkResponse({ type: ExchangeResultDto, description: 'A retry: the certificate issued before' })
+  @ApiProblems(400, 401, 403, 409, 413, 415, 422, 503)
+  async exchange(
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Body() body: ExchangeDto,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+  ): Promise<ExchangeResultDto> {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw Errors.validation('Idempotency-Key must be 1-128 printable ASCII characters');
+    }
+    const identity = await this.stations.authenticate(request);
+    if (body.attributes) checkThingAttributes(body.attributes, 'attributes');
+    const result = await this.exchanges.exchange(identity, body, idempotencyKey);
+    if (result.replayed) reply.status(200);
+    return toExchangeResultDto(result.certificate, await this.certificates.chainPem(result.certificate.authorityId), result.deviceSerial);
+  }
+}
