@@ -31,13 +31,17 @@ interface Fixtures {
   csrPem: string;
   /** An intermediate registered with the AWS IoT stand-in. */
   iotAuthority: string;
+  /** An intermediate with usage "claims". */
+  claimAuthority: string;
+  /** An active factory claim. */
+  claim: string;
 }
 
 /**
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'authority' | 'certificate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
+type IdSource = 'authority' | 'certificate' | 'claim' | 'fresh-claim' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -46,13 +50,15 @@ type Expectation =
   | { admin: number; operator: number; auditor: number };
 
 type MatrixRoute = {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Exactly as registered (Fastify syntax). */
   path: string;
   id?: IdSource;
   body?: (f: Fixtures) => object;
   /** Extra headers every caller sends (e.g. the IoT events shared secret, which is not an API key). */
   headers?: Record<string, string>;
+  /** Problem codes a public route's 401 may carry (it authenticates by other means than API keys). */
+  problems?: string[];
 } & Expectation;
 
 const ROUTES: MatrixRoute[] = [
@@ -88,6 +94,19 @@ const ROUTES: MatrixRoute[] = [
   // AWS IoT topic rule target: authenticated by its shared secret, whatever API key comes along
   { method: 'POST',   path: '/v1/iot/events',                 headers: { 'X-Fleet-Pki-Events-Secret': EVENTS_SECRET },
                                                               body: () => ({ certificateId: 'a'.repeat(64), caCertificateId: 'b'.repeat(64), certificateStatus: 'PENDING_ACTIVATION' }), public: 200 },
+  // factory claims
+  { method: 'POST',   path: '/v1/claims',                     body: (f) => claimBody(f),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/claims',                     admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/claims/:id',                 id: 'claim',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'PUT',    path: '/v1/claims/:id/allowlist',       id: 'claim', body: () => ['SN0001', 'SN0002'],
+                                                              admin: 200, operator: 403, auditor: 403 },
+  { method: 'POST',   path: '/v1/claims/:id/revoke',          id: 'fresh-claim', body: () => ({ reason: 'cessationOfOperation' }),
+                                                              admin: 200, operator: 403, auditor: 403 },
+  // factory stations: authenticated by a claim certificate, so an API key (or nothing) is a 401 whatever its role
+  { method: 'POST',   path: '/v1/provisioning/exchange',      body: (f) => ({ deviceSerial: 'SN0001', csr: f.csrPem }),
+                                                              public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
   // audit
   { method: 'GET',    path: '/v1/audit',                      admin: 200, operator: 403, auditor: 200 },
   { method: 'GET',    path: '/v1/audit/verify',               admin: 200, operator: 403, auditor: 200 },
@@ -98,6 +117,19 @@ const ROUTES: MatrixRoute[] = [
   { method: 'DELETE', path: '/v1/api-keys/:id',               id: 'fresh-api-key',
                                                               admin: 200, operator: 403, auditor: 403 },
 ];
+
+function claimBody(f: Fixtures): object {
+  return {
+    name: 'Matrix claim',
+    factory: 'Matrix factory',
+    claimAuthorityId: f.claimAuthority,
+    deviceAuthorityId: f.authority,
+    maxDevices: 10,
+    notAfter: new Date(Date.now() + 86_400_000).toISOString(),
+    thingNameTemplate: 'matrix-{serial}',
+    claimCertificate: { generateKey: true },
+  };
+}
 
 /** What each identity expects on a route. */
 function expectedStatus(route: MatrixRoute, identity: Identity): number {
@@ -132,7 +164,7 @@ function registeredRoutes(t: TestApp): string[] {
 describe('role matrix on sqlite', () => {
   let t: TestApp;
   const ssl = new OpenSslWorkspace();
-  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '' };
+  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '' };
   const keys = {} as Record<Role | 'revoked', { id: string; key: string }>;
   const unknownKey = generateApiKey().key;
   let requestSeq = 0;
@@ -157,6 +189,8 @@ describe('role matrix on sqlite', () => {
     f.csrPem = ssl.newCsr('ec:P-256', '/CN=matrix-thing').csrPem;
     f.certificate = (await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-fixture' })).id;
     f.iotAuthority = await resolveId('fresh-iot-registered-authority');
+    f.claimAuthority = (await admin('POST', '/v1/authorities', { name: 'Matrix Claims', type: 'intermediate', parentId: f.root, usage: 'claims', subject: { commonName: 'Matrix Claims CA' } })).id;
+    f.claim = await resolveId('fresh-claim');
   });
   after(async () => {
     await t?.close();
@@ -182,7 +216,9 @@ describe('role matrix on sqlite', () => {
           const requestId = `role-matrix-${++requestSeq}`;
           const res = await call(route.method, path, identity, route.body?.(f), requestId, route.headers);
           assert.equal(res.status, status, `${identity} → ${route.method} ${path}: ${res.text.slice(0, 500)}`);
-          if (status === 401) {
+          if (status === 401 && route.problems) {
+            assertProblem(res, route.problems);
+          } else if (status === 401) {
             assertProblem(res, 'UNAUTHENTICATED');
             assert.equal(res.headers['www-authenticate'], 'Bearer');
             unauthenticated.push(requestId);
@@ -235,7 +271,7 @@ describe('role matrix on sqlite', () => {
     const before = await chainLength();
     let count = 0;
     for (const route of ROUTES.filter((r) => !('public' in r))) {
-      const path = route.path.replace(':id', route.id?.includes('certificate') ? f.certificate : f.authority);
+      const path = route.path.replace(':id', route.id?.includes('certificate') ? f.certificate : route.id?.includes('claim') ? f.claim : f.authority);
       for (const header of badHeaders) {
         let req = t.http()[lower(route.method)](path);
         if (header !== undefined) req = req.set('Authorization', header);
@@ -256,8 +292,8 @@ describe('role matrix on sqlite', () => {
     assert.deepEqual({ ok: verify.body.ok, firstBrokenSeq: verify.body.firstBrokenSeq }, { ok: true, firstBrokenSeq: null });
   });
 
-  function lower(method: MatrixRoute['method']): 'get' | 'post' | 'delete' {
-    return method.toLowerCase() as 'get' | 'post' | 'delete';
+  function lower(method: MatrixRoute['method']): 'get' | 'post' | 'put' | 'delete' {
+    return method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
   }
 
   function call(method: MatrixRoute['method'], path: string, identity: Identity, body: object | undefined, requestId: string, headers: Record<string, string> = {}) {
@@ -306,6 +342,10 @@ describe('role matrix on sqlite', () => {
         return (await admin('POST', '/v1/api-keys', { name: 'matrix disposable', role: 'auditor' })).id;
       case 'iot-registered-authority':
         return f.iotAuthority;
+      case 'claim':
+        return f.claim;
+      case 'fresh-claim':
+        return (await admin('POST', '/v1/claims', claimBody(f))).id;
       case 'fresh-iot-registered-authority': {
         const id = await resolveId('fresh-authority');
         await admin('POST', `/v1/authorities/${id}/iot-registration`, { certificateMode: 'SNI_ONLY' });
@@ -318,6 +358,7 @@ describe('role matrix on sqlite', () => {
   async function assertUntouched(source: IdSource, id: string): Promise<void> {
     if (source === 'fresh-authority') assert.equal((await admin('GET', `/v1/authorities/${id}`)).status, 'active');
     if (source === 'fresh-iot-registered-authority') assert.equal((await admin('GET', `/v1/authorities/${id}/iot-registration`)).status, 'ACTIVE');
+    if (source === 'fresh-claim') assert.equal((await admin('GET', `/v1/claims/${id}`)).status, 'active');
     if (source === 'fresh-certificate') assert.equal((await admin('GET', `/v1/certificates/${id}`)).status, 'active');
     if (source === 'fresh-api-key') {
       const list = (await admin('GET', '/v1/api-keys')).items as { id: string; revokedAt: string | null }[];
@@ -354,8 +395,9 @@ describe('role matrix on sqlite', () => {
 });
 
 /** An RFC 9457 problem with the expected code. */
-function assertProblem(res: { status: number; headers: Record<string, string>; body: { code?: string; status?: number } }, code: string): void {
+function assertProblem(res: { status: number; headers: Record<string, string>; body: { code?: string; status?: number } }, code: string | string[]): void {
   assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
-  assert.equal(res.body.code, code);
+  if (Array.isArray(code)) assert.ok(code.includes(String(res.body.code)), `code ${res.body.code} is one of ${code.join(', ')}`);
+  else assert.equal(res.body.code, code);
   assert.equal(res.body.status, res.status);
 }
