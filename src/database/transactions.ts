@@ -33,6 +33,7 @@ export class TypeOrmTransactions extends Transactions {
   /**
    * Plain SQL for hot paths, skipping the query builder. Write `?` placeholders; they become `$1…` on
    * PostgreSQL. Booleans bind as 1/0 on SQLite. Runs in the current transaction when there is one.
+   * Answers the rows (of a SELECT, or what RETURNING gives), the same on both drivers.
    */
   async sql<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
     const postgres = this.isPostgres;
@@ -40,7 +41,10 @@ export class TypeOrmTransactions extends Transactions {
     const query = postgres ? text.replace(/\?/g, () => `$${++index}`) : text;
     const values = postgres ? params : params.map((value) => (typeof value === 'boolean' ? Number(value) : value));
     const rows: unknown = await this.manager().query(query, values);
-    return Array.isArray(rows) ? (rows as T[]) : [];
+    if (!Array.isArray(rows)) return [];
+    // TypeORM answers an UPDATE or DELETE on PostgreSQL with [rows, rowCount]: the rows are what RETURNING gave.
+    if (postgres && rows.length === 2 && Array.isArray(rows[0]) && typeof rows[1] === 'number') return rows[0] as T[];
+    return rows as T[];
   }
 
   /** Rows of an entity's table matching a SQL condition, as entity-shaped objects (column → property). */

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey, KeyObject, randomUUID } from 'node:crypto';
+import { pemDecode } from '../../src/pki/der';
+import { JwsAlgorithm, signX5cJwt } from '../../src/pki/jws';
+import { bearer, TestApp } from './test-app';
+
+/** A claim as a test station holds it: the claim certificate and its private key. */
+export interface StationCredentials {
+  claimId: string;
+  certificatePem: string;
+  privateKey: KeyObject;
+  alg: JwsAlgorithm;
+}
+
+/** The exchange audience the app expects (PUBLIC_BASE_URL + path). */
+export function exchangeAudience(t: TestApp): string {
+  return `${t.config.publicBaseUrl}/v1/provisioning/exchange`;
+}
+
+/** A fresh single-use token for the exchange, signed with the claim key; `overrides` replace payload fields. */
+export function stationToken(t: TestApp, station: StationCredentials, overrides: Record<string, unknown> = {}, signWith?: KeyObject): string {
+  const now = Math.floor(Date.now() / 1000);
+  return signX5cJwt({
+    alg: station.alg,
+    privateKey: signWith ?? station.privateKey,
+    chainDer: [pemDecode(station.certificatePem, ['CERTIFICATE'])!],
+    payload: { aud: exchangeAudience(t), iat: now, exp: now + 120, jti: randomUUID(), sub: 'test-station-1', ...overrides },
+  });
+}
+
+/** Creates a claim with a generated key; returns the claim body and the station's credentials. */
+export async function createClaim(
+  t: TestApp,
+  input: { claimAuthorityId: string; deviceAuthorityId: string } & Record<string, unknown>,
+): Promise<{ claim: Record<string, any>; station: StationCredentials }> {
+  const res = await t.http().post('/v1/claims').set(bearer(t.adminKey)).send({
+    name: 'Test claim',
+    factory: 'Test factory',
+    maxDevices: 100,
+    notAfter: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+    thingNameTemplate: 'acme-{serial}',
+    claimCertificate: { generateKey: true },
+    ...input,
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  const key = createPrivateKey(res.body.claimCertificate.privateKeyPem);
+  return {
+    claim: res.body,
+    station: { claimId: res.body.id, certificatePem: res.body.claimCertificate.certificatePem, privateKey: key, alg: key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ES384' : 'ES256' },
+  };
+}
