@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificatesModule } from '../certificates/certificates.module';
+import { IotModule } from '../iot/iot.module';
 import { ClaimRepository } from './claim.repository';
 import { ClaimsController } from './claims.controller';
 import { ClaimsService } from './claims.service';
@@ -10,7 +11,7 @@ import { StationAuthenticator } from './station-authenticator';
 import { TypeOrmClaimRepository } from './typeorm-claim.repository';
 
 @Module({
-  imports: [AuthoritiesModule, CertificatesModule],
+  imports: [AuthoritiesModule, CertificatesModule, IotModule],
   controllers: [ClaimsController, ProvisioningController],
   providers: [ClaimsService, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
 })

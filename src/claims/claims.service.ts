@@ -10,6 +10,7 @@ import { decodeCursor, encodeCursor } from '../common/cursor';
 import { Errors } from '../common/errors';
 import { isoSeconds } from '../common/time';
 import { Transactions } from '../database/transactions';
+import { IotRegistry } from '../iot/iot-registry';
 import { RevocationReason } from '../pki/crl';
 import { ParsedCsr, parseCsr } from '../pki/csr';
 import { checkPublicKey } from '../pki/key-policy';
@@ -58,6 +59,7 @@ export class ClaimsService {
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly clock: Clock,
+    private readonly iot: IotRegistry,
   ) {}
 
   /** Creates the claim and its claim certificate in one transaction: neither exists without the other. */
@@ -77,6 +79,7 @@ export class ClaimsService {
     // Both authorities must be able to issue now, each for its own purpose.
     await this.authorities.issuer(input.deviceAuthorityId, 'devices');
     const claimAuthority = (await this.authorities.issuer(input.claimAuthorityId, 'claims')).authority;
+    await this.checkIotNames(input.iot);
 
     const { parsedCsr, privateKeyPem } = this.claimKey(input.claimCertificate);
     const id = randomUUID();
@@ -189,6 +192,16 @@ export class ClaimsService {
     await this.certificates.refreshCrl(claim.claimAuthorityId);
     if (revokedCertificates > 0) await this.certificates.refreshCrl(claim.deviceAuthorityId);
     return { claim: await this.get(id), revokedCertificates };
+  }
+
+  /** A thing type or group that AWS IoT does not have would fail every registration later: refuse it now. */
+  private async checkIotNames(iot: IotThingOptions | undefined): Promise<void> {
+    if (iot?.thingTypeName && !(await this.iot.thingTypeExists(iot.thingTypeName))) {
+      throw Errors.invalidClaim(`AWS IoT has no thing type ${iot.thingTypeName}`);
+    }
+    if (iot?.thingGroupName && !(await this.iot.thingGroupExists(iot.thingGroupName))) {
+      throw Errors.invalidClaim(`AWS IoT has no thing group ${iot.thingGroupName}`);
+    }
   }
 
   /** The claim certificate's key: the station's own (CSR), or one made here and handed back once. */

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { RequestContext } from '../auth/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
@@ -31,6 +31,8 @@ export const EXCHANGE_PATH = '/v1/provisioning/exchange';
 /** Tokens live at most this long, so the replay cache stays small. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 300;
 const CLOCK_SKEW_SECONDS = 60;
+/** Used token ids are deleted this often once their tokens could no longer be accepted anyway. */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
   malformed: Errors.tokenInvalid,
@@ -53,9 +55,10 @@ const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
  * and logged, never audited, so unauthenticated traffic cannot grow the audit chain.
  */
 @Injectable()
-export class StationAuthenticator {
+export class StationAuthenticator implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('StationAuth');
   readonly audience: string;
+  private pruneTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly certificates: CertificateRepository,
@@ -66,6 +69,25 @@ export class StationAuthenticator {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.audience = `${config.publicBaseUrl}${EXCHANGE_PATH}`;
+  }
+
+  onModuleInit(): void {
+    this.pruneTimer = setInterval(() => void this.pruneUsedTokenIds(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.pruneTimer);
+  }
+
+  /** Forgets token ids whose tokens have expired (past the skew): a replay of one fails on exp anyway. */
+  async pruneUsedTokenIds(): Promise<number> {
+    try {
+      return await this.claims.pruneTokenIds(this.clock.now().toISOString());
+    } catch (err) {
+      this.logger.warn(`pruning used token ids failed: ${(err as Error).message}`);
+      return 0;
+    }
   }
 
   async authenticate(request: FastifyRequest): Promise<StationIdentity> {

@@ -73,6 +73,6 @@ class UnconfiguredIotRegistry extends IotRegistry {
       useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits) : new UnconfiguredIotRegistry()),
     },
   ],
-  exports: [CertificateEvents],
+  exports: [CertificateEvents, IotRegistry],
 })
 export class IotModule {}

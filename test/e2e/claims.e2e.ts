@@ -3,7 +3,9 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import { after, before, describe, it } from 'node:test';
+import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { OID } from '../../src/pki/oids';
+import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken, StationCredentials } from '../support/station';
 import { bearer, binaryBody, drivers, startTestApp, TestApp } from '../support/test-app';
@@ -452,5 +454,74 @@ describe('exchange by mutual TLS', () => {
     const asDevice = await request('/v1/provisioning/exchange', { deviceSerial: 'M4', csr: ssl.newCsr('ec:P-256', '/CN=M4').csrPem }, { cert: issued.body.certificatePem, key: fs.readFileSync(csr.keyFile, 'utf8') });
     assert.equal(asDevice.status, 401);
     assert.equal(asDevice.body.code, 'NOT_A_CLAIM_CERTIFICATE');
+  });
+});
+
+describe('exchange with AWS IoT (API mode, stand-in)', () => {
+  let t: TestApp;
+  let iot: IotStandIn;
+  const ssl = new OpenSslWorkspace();
+  let claimCaId: string;
+  let deviceCaId: string;
+
+  before(async () => {
+    iot = await new IotStandIn().start();
+    t = await startTestApp('sqlite', { iot, env: { OUTBOX_POLL_MS: '25', IOT_MAX_ATTEMPTS: '1' } });
+    const client = new IoTClient({ region: iot.region, endpoint: iot.endpoint });
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] });
+    for (const policyName of ['ca-policy', 'line-policy']) await client.send(new CreatePolicyCommand({ policyName, policyDocument: policy }));
+    iot.createThingType('sensor');
+    iot.createThingGroup('line-3');
+    const root = await post('/v1/authorities', { name: 'IoT Root', type: 'root', subject: { commonName: 'IoT Root' } });
+    claimCaId = (await post('/v1/authorities', { name: 'IoT Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'IoT Claims' } })).id;
+    deviceCaId = (await post('/v1/authorities', { name: 'IoT Devices', type: 'intermediate', parentId: root.id, subject: { commonName: 'IoT Devices' } })).id;
+    await post(`/v1/authorities/${deviceCaId}/iot-registration`, { deviceRegistration: 'api', policyName: 'ca-policy' });
+    const refused = await t.http().post(`/v1/authorities/${claimCaId}/iot-registration`).set(bearer(t.adminKey)).send({ deviceRegistration: 'api' });
+    assert.equal(refused.body.code, 'AUTHORITY_USAGE_MISMATCH', 'AWS IoT never trusts a claim CA');
+  });
+  after(async () => {
+    await t?.close();
+    await iot?.stop();
+    ssl.cleanup();
+  });
+
+  async function post(path: string, body: object): Promise<any> {
+    const res = await t.http().post(path).set(bearer(t.adminKey)).send(body);
+    assert.equal(res.status, 201, res.text);
+    return res.body;
+  }
+
+  it('registers the device with the claim’s policy, thing type, group and attributes', async () => {
+    const { station } = await createClaim(t, {
+      claimAuthorityId: claimCaId, deviceAuthorityId: deviceCaId,
+      iot: { policyName: 'line-policy', thingTypeName: 'sensor', thingGroupName: 'line-3', attributes: { batch: 'b7' } },
+    });
+    const csr = ssl.newCsr('ec:P-256', '/CN=IOT1');
+    const res = await t.http().post('/v1/provisioning/exchange').set('Authorization', `Bearer ${stationToken(t, station)}`).send({ deviceSerial: 'IOT1', csr: csr.csrPem, attributes: { firmware: '1.2.3' } });
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.body.iot.status, 'pending');
+    const started = Date.now();
+    while (iot.certificate(res.body.certificateId)?.status !== 'ACTIVE') {
+      assert.ok(Date.now() - started < 15_000, 'the certificate became ACTIVE in the stand-in');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const thing = iot.thing('acme-IOT1');
+    assert.equal(thing?.thingTypeName, 'sensor');
+    assert.deepEqual(thing?.thingGroups, ['line-3']);
+    assert.deepEqual(thing?.attributes, { batch: 'b7', firmware: '1.2.3' });
+    const arn = iot.certificateArn(res.body.certificateId);
+    assert.deepEqual(iot.principalsOf('acme-IOT1'), [arn]);
+    assert.deepEqual(iot.policiesAttachedTo(arn), ['line-policy']);
+  });
+
+  it('refuses a claim naming a thing type or group AWS IoT does not have', async () => {
+    for (const iotOptions of [{ thingTypeName: 'no-such-type' }, { thingGroupName: 'no-such-group' }]) {
+      const res = await t.http().post('/v1/claims').set(bearer(t.adminKey)).send({
+        name: 'x', factory: 'F', claimAuthorityId: claimCaId, deviceAuthorityId: deviceCaId, maxDevices: 1,
+        notAfter: new Date(Date.now() + 86_400_000).toISOString(), thingNameTemplate: 'x-{serial}', claimCertificate: { generateKey: true }, iot: iotOptions,
+      });
+      assert.equal(res.status, 422, res.text);
+      assert.equal(res.body.code, 'INVALID_CLAIM');
+    }
   });
 });
