@@ -8,7 +8,7 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const outDir = path.join(root, 'dist');
-const sourceDirs = ['src', 'migrations', 'scripts', 'test', 'bench'];
+const sourceDirs = ['src', 'migrations', 'scripts', 'test', 'bench', 'examples'];
 
 const swcOptions = {
   sourceMaps: 'inline',

@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { ProblemDto, PUBLIC_OPERATION_EXTENSION } from './common/openapi';
+import { CLAIM_JWT_SCHEME, ProblemDto, PUBLIC_OPERATION_EXTENSION } from './common/openapi';
 
 const TAGS: [name: string, description: string][] = [
   ['authorities', 'Certificate authorities: self-signed roots and intermediates, their certificates and chains'],
@@ -8,6 +8,8 @@ const TAGS: [name: string, description: string][] = [
   ['certificates', 'Issuing certificates from CSRs, searching and revoking them'],
   ['api-keys', 'API keys and their roles (admin only)'],
   ['audit', 'The hash-chained audit log'],
+  ['claims', 'Factory claims: quotas, allow-lists and claim certificates (admin)'],
+  ['provisioning', 'The exchange of a claim certificate for a device certificate, called by factory stations'],
   ['iot', 'AWS IoT Core: CA registration for JITR/JITP and API-mode devices'],
   ['health', 'Liveness, readiness and Prometheus metrics'],
 ];
@@ -25,7 +27,16 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion('1.0.0')
     // Relative: the API is on the host that serves this document (Swagger UI at /docs).
     .addServer('/', 'This Fleet PKI instance')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'fpk API key', description: 'API key: fpk_<prefix>.<secret>' });
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'fpk API key', description: 'API key: fpk_<prefix>.<secret>' })
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'Factory stations: a JWT signed with the claim key (ES256, ES384 or RS256), the claim certificate in the x5c header, aud = the exchange URL, exp at most 5 minutes ahead, a single-use jti. Mutual TLS with the claim certificate is the alternative when the service terminates TLS.',
+      },
+      CLAIM_JWT_SCHEME,
+    );
   for (const [name, description] of TAGS) builder.addTag(name, description);
   const config = builder.build();
   // The service is not published under a license, so there is no license URL to give.
@@ -53,7 +64,8 @@ function applyPublicSecurity(document: OpenAPIObject): void {
       if (operation[PUBLIC_OPERATION_EXTENSION]) {
         if (secured) throw new Error(`OpenAPI: ${name} is @Public() but documents bearer auth`);
         delete operation[PUBLIC_OPERATION_EXTENSION];
-        operation.security = [];
+        // A route with its own scheme (claim-certificate JWT) keeps it, with {} for the mutual TLS alternative.
+        operation.security = operation.security?.length ? [...operation.security, {}] : [];
       } else if (!secured) {
         throw new Error(`OpenAPI: ${name} is neither @Public() nor documented with @ApiSecured()`);
       }

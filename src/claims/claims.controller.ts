@@ -56,7 +56,10 @@ export class ClaimsController {
 
   @Get()
   @RequirePermission(Permission.ReadInventory)
-  @ApiOperation({ summary: 'List claims with their usage, oldest first, with cursor pagination' })
+  @ApiOperation({
+    summary: 'List claims with their usage, oldest first, with cursor pagination',
+    description: 'Each claim shows its quota (maxDevices, used, remaining), allow-list size and last exchange. Any role may read.',
+  })
   @ApiOkResponse({ type: ClaimListDto })
   @ApiSecured()
   @ApiProblems(400)
@@ -67,7 +70,10 @@ export class ClaimsController {
 
   @Get(':id')
   @RequirePermission(Permission.ReadInventory)
-  @ApiOperation({ summary: 'Claim detail: quota (maxDevices, used, remaining), allow-list size, last exchange' })
+  @ApiOperation({
+    summary: 'Claim detail: quota (maxDevices, used, remaining), allow-list size, last exchange',
+    description: 'The claim certificate itself is at GET /v1/certificates/{claimCertificateId}; its key is never stored. Any role may read.',
+  })
   @ApiIdParam('claim')
   @ApiOkResponse({ type: ClaimDto })
   @ApiSecured()

@@ -8,7 +8,11 @@ import { OID } from '../../src/pki/oids';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken, StationCredentials } from '../support/station';
+import type { Response } from 'supertest';
 import { bearer, binaryBody, drivers, startTestApp, TestApp } from '../support/test-app';
+
+/** A JSON answer, as supertest gives it. */
+type Body = Response['body'];
 
 /**
  * Factory claims end to end: claim and claim certificate (generated key and CSR), exchange by JWT and by mutual
@@ -35,7 +39,7 @@ describe(`factory claims on ${driver}`, { skip }, () => {
     ssl.cleanup();
   });
 
-  async function admin(method: 'post' | 'get' | 'put', path: string, body?: unknown, expected = [200, 201]): Promise<any> {
+  async function admin(method: 'post' | 'get' | 'put', path: string, body?: unknown, expected = [200, 201]): Promise<Body> {
     const req = t.http()[method](path).set(bearer(t.adminKey));
     const res = await (body === undefined ? req : req.send(body as object));
     assert.ok(expected.includes(res.status), `${method} ${path}: ${res.status} ${res.text}`);
@@ -63,7 +67,7 @@ describe(`factory claims on ${driver}`, { skip }, () => {
 
   async function refusals(claimId: string): Promise<{ code: string; deviceSerial: string }[]> {
     const page = await admin('get', `/v1/audit?action=provisioning.refused&targetId=${claimId}&limit=500`);
-    return page.items.map((e: any) => e.details);
+    return page.items.map((e: Body) => e.details);
   }
 
   describe('claim creation', () => {
@@ -133,7 +137,7 @@ describe(`factory claims on ${driver}`, { skip }, () => {
   });
 
   describe('exchange by JWT', () => {
-    let claim: any;
+    let claim: Body;
     let station: StationCredentials;
     before(async () => {
       ({ claim, station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: 5, serialPattern: 'SN[0-9]{4}' }));
@@ -158,7 +162,7 @@ describe(`factory claims on ${driver}`, { skip }, () => {
       assert.equal(after.remaining, 4);
       assert.ok(after.lastExchangeAt);
       const found = await admin('get', `/v1/certificates?claimId=${claim.id}`);
-      assert.deepEqual(found.items.map((c: any) => c.id), [res.body.id]);
+      assert.deepEqual(found.items.map((c: Body) => c.id), [res.body.id]);
       const events = await admin('get', `/v1/audit?action=certificate.issued&targetId=${res.body.id}`);
       assert.equal(events.items[0].actor.type, 'claim-certificate');
       assert.equal(events.items[0].details.claimId, claim.id);
@@ -328,7 +332,7 @@ describe(`factory claims on ${driver}`, { skip }, () => {
   describe('revocation', () => {
     it('stops the claim at once and, with cascade, revokes every device certificate it provisioned (CRL checked by openssl)', async () => {
       const { claim, station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id });
-      const issued: any[] = [];
+      const issued: Body[] = [];
       for (const serial of ['R1', 'R2', 'R3']) {
         const res = await exchange(station, { deviceSerial: serial, csr: deviceCsr(serial).csrPem });
         assert.equal(res.status, 201);
@@ -355,7 +359,7 @@ describe(`factory claims on ${driver}`, { skip }, () => {
         assert.match(verified.output, /certificate revoked/);
       }
       const perCertificate = await admin('get', `/v1/audit?action=certificate.revoked&limit=500`);
-      assert.equal(perCertificate.items.filter((e: any) => e.details.claimId === claim.id).length, 4, 'three devices and the claim certificate');
+      assert.equal(perCertificate.items.filter((e: Body) => e.details.claimId === claim.id).length, 4, 'three devices and the claim certificate');
       const summary = await admin('get', `/v1/audit?action=claim.revoked&targetId=${claim.id}`);
       assert.equal(summary.items[0].details.revokedDeviceCertificates, 3);
       assert.equal((await admin('get', `/v1/certificates/${claim.claimCertificateId}`)).status, 'revoked');
@@ -388,7 +392,7 @@ describe('exchange by mutual TLS', () => {
   const ssl = new OpenSslWorkspace();
   let rootPem: string;
   let deviceChain: string;
-  let claim: any;
+  let claim: Body;
 
   before(async () => {
     const made = ssl.run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.pem', '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
@@ -409,7 +413,7 @@ describe('exchange by mutual TLS', () => {
     ssl.cleanup();
   });
 
-  function request(path: string, body: object, client?: { cert: string; key: string }, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  function request(path: string, body: object, client?: { cert: string; key: string }, headers: Record<string, string> = {}): Promise<{ status: number; body: Body }> {
     const payload = JSON.stringify(body);
     const url = new URL(path, t.baseUrl);
     return new Promise((resolve, reject) => {
@@ -426,7 +430,7 @@ describe('exchange by mutual TLS', () => {
     });
   }
 
-  async function post(path: string, body: object): Promise<any> {
+  async function post(path: string, body: object): Promise<Body> {
     const res = await request(path, body, undefined, bearer(t.adminKey));
     assert.ok(res.status === 201, JSON.stringify(res.body));
     return res.body;
@@ -485,7 +489,7 @@ describe('exchange with AWS IoT (API mode, stand-in)', () => {
     ssl.cleanup();
   });
 
-  async function post(path: string, body: object): Promise<any> {
+  async function post(path: string, body: object): Promise<Body> {
     const res = await t.http().post(path).set(bearer(t.adminKey)).send(body);
     assert.equal(res.status, 201, res.text);
     return res.body;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import type { Response } from 'supertest';
 import { Broker, mosquittoSkip, startMosquitto } from '../support/mosquitto';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken, StationCredentials } from '../support/station';
@@ -89,7 +90,7 @@ describe('device certificates on a real Mosquitto broker', { skip: mosquittoSkip
     assert.match(allowed.brokerLog, new RegExp(`New client connected .* u'${control.thingName}'`));
   });
 
-  async function admin(method: 'post' | 'get', path: string, body?: object): Promise<any> {
+  async function admin(method: 'post' | 'get', path: string, body?: object): Promise<Response['body']> {
     const req = t.http()[method](path).set(bearer(t.adminKey));
     const res = await (body === undefined ? req : req.send(body));
     assert.ok(res.status === 200 || res.status === 201, `${method} ${path}: ${res.status} ${res.text}`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, KeyObject, randomUUID } from 'node:crypto';
+import type { Response } from 'supertest';
 import { pemDecode } from '../../src/pki/der';
 import { JwsAlgorithm, signX5cJwt } from '../../src/pki/jws';
 import { bearer, TestApp } from './test-app';
@@ -32,7 +33,7 @@ export function stationToken(t: TestApp, station: StationCredentials, overrides:
 export async function createClaim(
   t: TestApp,
   input: { claimAuthorityId: string; deviceAuthorityId: string } & Record<string, unknown>,
-): Promise<{ claim: Record<string, any>; station: StationCredentials }> {
+): Promise<{ claim: Response['body']; station: StationCredentials }> {
   const res = await t.http().post('/v1/claims').set(bearer(t.adminKey)).send({
     name: 'Test claim',
     factory: 'Test factory',
