@@ -24,7 +24,8 @@ function station(alg: JwsAlgorithm, cn = 'station-1'): Station {
   const { privateKey, publicKey } = KEYS[alg]();
   const id = Math.random().toString(36).slice(2);
   const keyFile = openssl.file(`${id}.key`, privateKey.export({ format: 'pem', type: 'pkcs8' }));
-  const result = openssl.run(['req', '-x509', '-new', '-key', keyFile, '-subj', `/CN=${cn}`, '-days', '1', '-outform', 'DER', '-out', `${id}.der`]);
+  const result = openssl.run(['req', '-x509', '-new', '-key', keyFile, '-subj', `/CN=${cn}`, '-days', '1']
+    .concat(['-outform', 'DER', '-out', `${id}.der`]));
   assert.equal(result.status, 0, result.output);
   return { privateKey, publicKey, certDer: fs.readFileSync(openssl.file(`${id}.der`)) };
 }
@@ -50,8 +51,9 @@ const b64url = (value: unknown): string => Buffer.from(typeof value === 'string'
 /** A token with any header and payload, signed as ES256 by the P-256 station (or with the given signature). */
 function craft(header: Record<string, unknown>, payload: unknown = claims(), signature?: string): string {
   const input = `${b64url(header)}.${b64url(payload)}`;
-  const sig = signature ?? sign('sha256', Buffer.from(input), { key: stations.ES256.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
-  return `${input}.${sig}`;
+  if (signature !== undefined) return `${input}.${signature}`;
+  const sig = sign('sha256', Buffer.from(input), { key: stations.ES256.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${sig.toString('base64url')}`;
 }
 
 function x5c(alg: JwsAlgorithm = 'ES256'): string[] {
@@ -359,9 +361,8 @@ describe('checkJwtClaims', () => {
 
   it('wrong-audience: aud must name the audience exactly', () => {
     check({ aud: [`${POLICY.audience}/other`, POLICY.audience] });
-    for (const aud of [undefined, 'https://pki.example.com/exchange/', 'HTTPS://PKI.EXAMPLE.COM/exchange', [], ['x'], [1], 42, { [POLICY.audience]: true }]) {
-      expectJwsError(() => check({ aud }), 'wrong-audience');
-    }
+    const wrong = [undefined, `${POLICY.audience}/`, POLICY.audience.toUpperCase(), [], ['x'], [1], 42, { [POLICY.audience]: true }];
+    for (const aud of wrong) expectJwsError(() => check({ aud }), 'wrong-audience');
   });
 
   it('missing-jti: a non-empty printable ASCII string of at most 128 characters', () => {

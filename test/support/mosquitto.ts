@@ -42,7 +42,8 @@ export interface PublishResult {
   /**
    * What the broker logged during this publish. A refusal by the broker's certificate checks (revoked, unknown
    * issuer, missing CRL) shows "certificate verify failed"; without it the client gave up on its own (e.g. the
-   * server certificate does not name 127.0.0.1: mosquitto_pub says "A TLS error occurred", exit status 8).
+   * server certificate does not name 127.0.0.1: mosquitto_pub says "A TLS error occurred"). mosquitto_pub's
+   * exit status and message for a refusal vary with timing (1 "Protocol error", 7 "The connection was lost").
    */
   brokerLog: string;
 }
@@ -142,8 +143,13 @@ class MosquittoBroker implements Broker {
     const logStart = this.logText.length;
     const child = spawn(MOSQUITTO, ['-c', config], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.appendLog(chunk));
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.appendLog(chunk));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.appendLog(chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => this.appendLog(chunk));
+    // A running broker alone must not keep the test process alive (a forgotten stop() would hang the run;
+    // the exit hook kills it instead). Waits on it (start, publish, stop) hold their own timers or children.
+    child.unref();
+    (child.stdout as unknown as net.Socket).unref();
+    (child.stderr as unknown as net.Socket).unref();
     let spawnError: Error | undefined;
     this.exited = new Promise<void>((resolve) => {
       child.once('error', (err) => {
@@ -161,13 +167,16 @@ class MosquittoBroker implements Broker {
 
     for (;;) {
       const alive = () => !exited && child.exitCode === null && child.signalCode === null;
-      // Ready when the port accepts connections and it is our mosquitto that is still up.
-      if (alive() && (await canConnect(port)) && alive()) {
+      // mosquitto opens the socket before it loads the certificates (and exits if they are bad): ready means our
+      // mosquitto is still up, logged "running" (all listeners set up) and the port accepts connections.
+      if (alive() && /mosquitto version \S+ running/.test(this.logText.slice(logStart)) && (await canConnect(port))) {
         const ready = Date.now();
         // Let mosquitto log the end of our probe connection now rather than in the first publish's brokerLog.
         while (!/Client connection from .* failed|disconnected/.test(this.logText.slice(logStart)) && Date.now() - ready < 300) await sleep(10);
-        this.appendLog(`--- fleet-pki: listening after ${ready - started} ms ---\n`);
-        return;
+        if (alive()) {
+          this.appendLog(`--- fleet-pki: listening after ${ready - started} ms ---\n`);
+          return;
+        }
       }
       if (!alive()) {
         await this.exited;
