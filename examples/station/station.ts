@@ -36,29 +36,27 @@ const REQUEST_TIMEOUT_MS = 30_000;
 // ---- configuration --------------------------------------------------------------------------------------------
 
 function readConfig() {
-  const { values } = parseArgs({
-    options: {
-      url: { type: 'string' },
-      'claim-cert': { type: 'string' },
-      'claim-key': { type: 'string' },
-      serial: { type: 'string' },
-      out: { type: 'string' },
-      'idempotency-key': { type: 'string' },
-      audience: { type: 'string' },
-      station: { type: 'string' },
-    },
-  });
+  // Every option takes a string value; an unknown option or a missing value is a usage error.
+  const names = ['url', 'claim-cert', 'claim-key', 'serial', 'out', 'idempotency-key', 'audience', 'station'] as const;
+  let values: Partial<Record<(typeof names)[number], string>>;
+  try {
+    values = parseArgs({ options: Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])) }).values as typeof values;
+  } catch (err) {
+    usage((err as Error).message);
+  }
   const env = process.env;
   const required = (value: string | undefined, what: string): string => {
     if (!value) usage(`${what} is required`);
     return value;
   };
   const url = required(values.url ?? env.FLEET_PKI_URL, '--url (FLEET_PKI_URL)').replace(/\/+$/, '');
+  const claimCertFile = required(values['claim-cert'] ?? env.CLAIM_CERT_FILE, '--claim-cert (CLAIM_CERT_FILE)');
+  const claimKeyFile = required(values['claim-key'] ?? env.CLAIM_KEY_FILE, '--claim-key (CLAIM_KEY_FILE)');
   const serial = required(values.serial ?? env.DEVICE_SERIAL, '--serial (DEVICE_SERIAL)');
   return {
     url,
-    claimCertFile: required(values['claim-cert'] ?? env.CLAIM_CERT_FILE, '--claim-cert (CLAIM_CERT_FILE)'),
-    claimKeyFile: required(values['claim-key'] ?? env.CLAIM_KEY_FILE, '--claim-key (CLAIM_KEY_FILE)'),
+    claimCertFile,
+    claimKeyFile,
     serial,
     // Serials may contain '/' and ':'; keep the directory name to one safe path segment.
     outDir: values.out ?? env.OUT_DIR ?? path.join('devices', serial.replace(/[^A-Za-z0-9._-]/g, '_')),

@@ -8,7 +8,13 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OpenSslWorkspace } from '../support/openssl';
 import { exchangeAudience } from '../support/station';
+import type { Response } from 'supertest';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
+
+type Body = Response['body'];
+interface AuditEvent {
+  details: { claimId?: string; deviceSerial?: string; station?: { method: string; name: string | null } };
+}
 
 const STATION = path.resolve(__dirname, '../../examples/station/station.js');
 
@@ -24,6 +30,7 @@ describe('example station (examples/station)', () => {
   let claimId: string;
   let claimCert: string;
   let claimKey: string;
+  let authorities: { claimAuthorityId: string; deviceAuthorityId: string };
 
   before(async () => {
     t = await startTestApp('sqlite');
@@ -31,8 +38,9 @@ describe('example station (examples/station)', () => {
     rootPem = root.certificatePem;
     const claims = await admin('/v1/authorities', { name: 'Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Station Claims CA' } });
     const devices = await admin('/v1/authorities', { name: 'Devices', type: 'intermediate', parentId: root.id, subject: { commonName: 'Station Devices CA' } });
+    authorities = { claimAuthorityId: claims.id, deviceAuthorityId: devices.id };
     const claim = await admin('/v1/claims', {
-      name: 'Line 1', factory: 'Example', claimAuthorityId: claims.id, deviceAuthorityId: devices.id, maxDevices: 10, serialPattern: 'SN[0-9]{4}',
+      name: 'Line 1', factory: 'Example', ...authorities, maxDevices: 10, serialPattern: 'SN[0-9]{4}',
       notAfter: new Date(Date.now() + 86_400_000).toISOString(), thingNameTemplate: 'acme-{serial}', claimCertificate: { generateKey: true },
     });
     claimId = claim.id;
@@ -47,7 +55,7 @@ describe('example station (examples/station)', () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  async function admin(route: string, body: object): Promise<any> {
+  async function admin(route: string, body: object): Promise<Body> {
     const res = await t.http().post(route).set(bearer(t.adminKey)).send(body);
     assert.equal(res.status, 201, `${route}: ${res.text}`);
     return res.body;
@@ -58,9 +66,9 @@ describe('example station (examples/station)', () => {
   }
 
   /** Runs the station asynchronously: the service answers from this very process. */
-  function station(serial: string, options: { url?: string; idempotencyKey?: string } = {}): Promise<{ code: number; output: string; out: string }> {
+  function station(serial: string, options: { url?: string; idempotencyKey?: string; claimCert?: string; claimKey?: string } = {}): Promise<{ code: number; output: string; out: string }> {
     const out = path.join(work, 'devices', serial);
-    const args = [STATION, '--url', options.url ?? t.baseUrl, '--claim-cert', claimCert, '--claim-key', claimKey, '--serial', serial, '--out', out, '--audience', exchangeAudience(t), '--station', 'e2e-station'];
+    const args = [STATION, '--url', options.url ?? t.baseUrl, '--claim-cert', options.claimCert ?? claimCert, '--claim-key', options.claimKey ?? claimKey, '--serial', serial, '--out', out, '--audience', exchangeAudience(t), '--station', 'e2e-station'];
     if (options.idempotencyKey !== undefined) args.push('--idempotency-key', options.idempotencyKey);
     return new Promise((resolve) => {
       execFile(process.execPath, args, { env: { PATH: process.env.PATH }, timeout: 60_000 }, (err, stdout, stderr) => {
@@ -106,7 +114,7 @@ describe('example station (examples/station)', () => {
       const usedBefore = await used();
       const proxy = await troubledProxy(t.baseUrl, trouble);
       try {
-        const run = await station(serial);
+        const run = await station(serial, { url: proxy.url });
         assert.equal(run.code, 0, run.output);
         assert.match(run.output, trouble === 'drop' ? /network error .*retrying/ : /service unavailable \(503\); retrying/);
         assert.equal(proxy.requests.length, 2);
@@ -120,6 +128,26 @@ describe('example station (examples/station)', () => {
       } finally {
         proxy.close();
       }
+    }
+  });
+
+  it('signs with ES384 for a P-384 claim key and RS256 for an RSA one', async () => {
+    for (const keySpec of ['EC_P384', 'RSA_2048']) {
+      const claim = await admin('/v1/claims', {
+        name: keySpec, factory: 'Example', ...authorities, maxDevices: 1, notAfter: new Date(Date.now() + 86_400_000).toISOString(),
+        thingNameTemplate: `${keySpec.toLowerCase().replace('_', '-')}-{serial}`, claimCertificate: { generateKey: true, keySpec },
+      });
+      const files = { claimCert: path.join(work, `${keySpec}.pem`), claimKey: path.join(work, `${keySpec}.key`) };
+      // The claim CA's chain after the claim certificate: the station sends it in x5c, leaf first.
+      fs.writeFileSync(files.claimCert, claim.claimCertificate.certificatePem + claim.claimCertificate.chainPem);
+      fs.writeFileSync(files.claimKey, claim.claimCertificate.privateKeyPem, { mode: 0o600 });
+      const serial = keySpec === 'RSA_2048' ? 'SN0011' : 'SN0010';
+      const run = await station(serial, files);
+      assert.equal(run.code, 0, run.output);
+      const events = await t.http().get(`/v1/audit?action=certificate.issued&limit=500`).set(bearer(t.adminKey));
+      const issued = (events.body.items as AuditEvent[]).find((e) => e.details.claimId === claim.id && e.details.deviceSerial === serial);
+      assert.equal(issued?.details.station?.method, 'jwt');
+      assert.equal(issued?.details.station?.name, 'e2e-station');
     }
   });
 
@@ -177,6 +205,9 @@ async function troubledProxy(target: string, trouble: 'drop' | '503') {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    close: () => server.close(),
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
   };
 }
