@@ -9,7 +9,7 @@ import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken, StationCredentials } from '../support/station';
 import type { Response } from 'supertest';
-import { bearer, binaryBody, drivers, startTestApp, TestApp } from '../support/test-app';
+import { bearer, binaryBody, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
 
 /** A JSON answer, as supertest gives it. */
 type Body = Response['body'];
@@ -527,5 +527,34 @@ describe('exchange with AWS IoT (API mode, stand-in)', () => {
       assert.equal(res.status, 422, res.text);
       assert.equal(res.body.code, 'INVALID_CLAIM');
     }
+  });
+});
+
+describe('a claim whose window has closed', () => {
+  let t: TestApp;
+  const clock = new ManualClock();
+  const ssl = new OpenSslWorkspace();
+  after(async () => {
+    await t?.close();
+    ssl.cleanup();
+  });
+
+  it('refuses the station once notAfter has passed: its claim certificate ended with the window (401, not audited)', async () => {
+    t = await startTestApp('sqlite', { clock });
+    const post = async (path: string, body: object) => (await t.http().post(path).set(bearer(t.adminKey)).send(body)).body;
+    const root = await post('/v1/authorities', { name: 'R', type: 'root', subject: { commonName: 'Window Root' } });
+    const claims = await post('/v1/authorities', { name: 'C', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Window Claims' } });
+    const devices = await post('/v1/authorities', { name: 'D', type: 'intermediate', parentId: root.id, subject: { commonName: 'Window Devices' } });
+    const { claim, station } = await createClaim(t, { claimAuthorityId: claims.id, deviceAuthorityId: devices.id, notAfter: new Date(clock.now().getTime() + 3600_000).toISOString() });
+    assert.equal(claim.claimCertificate.notAfter, claim.notAfter, 'the claim certificate ends with the claim');
+    const body = () => ({ deviceSerial: 'LATE1', csr: ssl.newCsr('ec:P-256', '/CN=LATE1').csrPem });
+    const exchange = () => t.http().post('/v1/provisioning/exchange').set('Authorization', `Bearer ${stationToken(t, station)}`).send(body());
+    assert.equal((await exchange()).status, 201);
+    clock.advance(3600_000);
+    const audited = (await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.checked;
+    const res = await exchange();
+    assert.equal(res.status, 401, res.text);
+    assert.equal(res.body.code, 'CLAIM_CERTIFICATE_EXPIRED');
+    assert.equal((await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.checked, audited);
   });
 });
