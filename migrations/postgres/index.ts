@@ -5,5 +5,6 @@ import { IotCaRegistrations1795653175818 } from './1795653175818-IotCaRegistrati
 import { OutboxAndIotStatus1795653401665 } from './1795653401665-OutboxAndIotStatus';
 import { LiveOutboxDedupe1795654298851 } from './1795654298851-LiveOutboxDedupe';
 import { FactoryClaims1795660765928 } from './1795660765928-FactoryClaims';
+import { RotationAndOcsp1795662690640 } from './1795662690640-RotationAndOcsp';
 
-export const POSTGRES_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146, IotCaRegistrations1795653175818, OutboxAndIotStatus1795653401665, LiveOutboxDedupe1795654298851, FactoryClaims1795660765928];
+export const POSTGRES_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146, IotCaRegistrations1795653175818, OutboxAndIotStatus1795653401665, LiveOutboxDedupe1795654298851, FactoryClaims1795660765928, RotationAndOcsp1795662690640];

@@ -80,7 +80,7 @@ export class AuthorityDto {
   @ApiProperty({ enum: ['root', 'intermediate'] }) type: string;
   @ApiProperty({ format: 'uuid', nullable: true, type: String }) parentId: string | null;
   @ApiProperty({ enum: AUTHORITY_USAGES }) usage: string;
-  @ApiProperty({ enum: ['active', 'disabled'] }) status: string;
+  @ApiProperty({ enum: ['active', 'retiring', 'disabled'], description: 'retiring: rotated to successorId; issues nothing new, still publishes CRLs and answers OCSP' }) status: string;
   @ApiProperty({ enum: KEY_BACKENDS }) keyBackend: string;
   @ApiProperty({ enum: KEY_SPECS }) keySpec: string;
   @ApiProperty({ nullable: true, type: String, description: 'ARN of the AWS KMS key (aws-kms authorities; null for local)' })
@@ -93,6 +93,8 @@ export class AuthorityDto {
   @ApiProperty({ format: 'date-time' }) notAfter: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) disabledAt: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The authority that replaced this one (POST /v1/authorities/{id}/rotate)' }) successorId: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) retiringAt: string | null;
   @ApiProperty({ description: 'The CA certificate, PEM' }) certificatePem: string;
   @ApiProperty({ description: 'This CA certificate followed by each parent up to the root, PEM' }) chainPem: string;
   @ApiPropertyOptional({ description: 'Present on creation: true when notAfter was cut to the parent’s notAfter' }) validityClamped?: boolean;

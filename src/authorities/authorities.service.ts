@@ -182,6 +182,8 @@ export class AuthoritiesService {
       revocationCount: 0,
       createdAt: now.toISOString(),
       disabledAt: null,
+      successorId: null,
+      retiringAt: null,
     };
     await this.transactions.run(async () => {
       await this.repository.insert(authority);

@@ -1,7 +1,8 @@
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 
 export type AuthorityType = 'root' | 'intermediate';
-export type AuthorityStatus = 'active' | 'disabled';
+/** retiring: rotated; issues nothing new, still signs CRLs and answers OCSP for what it issued. */
+export type AuthorityStatus = 'active' | 'retiring' | 'disabled';
 /**
  * What an authority's end-entity certificates are for. A `claims` CA issues only factory claim certificates
  * (through claims); a `devices` CA issues everything else. Neither may stand in for the other.
@@ -31,4 +32,6 @@ export interface Authority {
   revocationCount: number;
   createdAt: string;
   disabledAt: string | null;
+  successorId: string | null;
+  retiringAt: string | null;
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Not } from 'typeorm';
 import { AuthorityEntity } from '../database/entities';
 import { Errors } from '../common/errors';
 import { isUniqueViolation } from '../database/errors';
@@ -41,7 +42,7 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
   }
 
   async disable(id: string, at: string): Promise<boolean> {
-    const result = await this.db.manager().update(AuthorityEntity, { id, status: 'active' }, { status: 'disabled', disabledAt: at });
+    const result = await this.db.manager().update(AuthorityEntity, { id, status: Not('disabled') }, { status: 'disabled', disabledAt: at });
     return (result.affected ?? 0) > 0;
   }
 
@@ -87,5 +88,7 @@ function toAuthority(row: AuthorityEntity): Authority {
     revocationCount: Number(row.revocationCount),
     createdAt: row.createdAt,
     disabledAt: row.disabledAt,
+    successorId: row.successorId,
+    retiringAt: row.retiringAt,
   };
 }

@@ -44,6 +44,11 @@ export interface CertificateRecord {
   iotThing: IotThingOptions | null;
   /** The factory claim whose exchange issued it. */
   claimId: string | null;
+  /** Lineage: the certificate this one renewed, and the one that renewed it (this one is then superseded). */
+  replacesId: string | null;
+  replacedById: string | null;
+  /** When it was superseded; it stays valid for the renewal grace period after this. */
+  supersededAt: string | null;
 }
 
 /** The status a caller sees: an active certificate past its notAfter is expired. */

@@ -181,6 +181,9 @@ export class CertificatesService {
       iotLastError: null,
       iotThing: options.iotThing ?? null,
       claimId: options.claimId ?? null,
+      replacesId: null,
+      replacedById: null,
+      supersededAt: null,
     };
     await this.transactions.run(async () => {
       await options.inTransaction?.(record);

@@ -46,6 +46,9 @@ export class AuthorityEntity {
   @Column({ name: 'revocation_count', type: 'integer', default: 0 }) revocationCount: number;
   @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
   @Column({ name: 'disabled_at', type: 'varchar', length: 32, nullable: true }) disabledAt: string | null;
+  /** Set when the authority was rotated: the successor that issues in its place (this one is then 'retiring'). */
+  @Column({ name: 'successor_id', type: 'varchar', length: 36, nullable: true }) successorId: string | null;
+  @Column({ name: 'retiring_at', type: 'varchar', length: 32, nullable: true }) retiringAt: string | null;
 }
 
 @Entity('certificates')
@@ -83,6 +86,61 @@ export class CertificateEntity {
   @Column({ name: 'iot_thing', type: 'text', nullable: true }) iotThing: string | null;
   @Index('idx_certificates_claim')
   @Column({ name: 'claim_id', type: 'varchar', length: 36, nullable: true }) claimId: string | null;
+  /** Lineage: the certificate this one renewed, and the one that renewed it (which makes this one superseded). */
+  @Column({ name: 'replaces_id', type: 'varchar', length: 36, nullable: true }) replacesId: string | null;
+  @Column({ name: 'replaced_by_id', type: 'varchar', length: 36, nullable: true }) replacedById: string | null;
+  @Column({ name: 'superseded_at', type: 'varchar', length: 32, nullable: true }) supersededAt: string | null;
+}
+
+/**
+ * Delegated OCSP signing certificates (id-kp-OCSPSigning, id-pkix-ocsp-nocheck), one current per authority, with a
+ * local key, so answering OCSP never calls the CA's key backend (KMS) per request. Rotated before they expire.
+ */
+@Entity('ocsp_signers')
+@Index('idx_ocsp_signers_authority', ['authorityId', 'notAfter'])
+export class OcspSignerEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Column({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId: string;
+  /** The local key store's reference of the signer's key. */
+  @Column({ name: 'key_ref', type: 'varchar', length: 64 }) keyRef: string;
+  @Column({ name: 'key_spec', type: 'varchar', length: 16 }) keySpec: string;
+  @Column({ name: 'certificate_der', type: 'text' }) certificateDer: string;
+  @Column({ name: 'not_before', type: 'varchar', length: 32 }) notBefore: string;
+  @Column({ name: 'not_after', type: 'varchar', length: 32 }) notAfter: string;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+}
+
+/** A rotation campaign: the set of certificates to renew by a deadline, frozen when it is opened. */
+@Entity('rotation_campaigns')
+export class RotationCampaignEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  /** open | completed | cancelled | closed (deadline passed and handled) */
+  @Column({ type: 'varchar', length: 16 }) status: string;
+  @Column({ type: 'varchar', length: 500 }) reason: string;
+  /** JSON of the selector it was opened with. */
+  @Column({ type: 'text' }) selector: string;
+  @Column({ type: 'varchar', length: 32 }) deadline: string;
+  /** report | revoke */
+  @Column({ name: 'on_deadline', type: 'varchar', length: 16 }) onDeadline: string;
+  /** iot-job, or null */
+  @Column({ type: 'varchar', length: 16, nullable: true }) notify: string | null;
+  @Column({ type: 'integer' }) total: number;
+  @Column({ name: 'iot_job_id', type: 'varchar', length: 64, nullable: true }) iotJobId: string | null;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+  @Column({ name: 'closed_at', type: 'varchar', length: 32, nullable: true }) closedAt: string | null;
+}
+
+@Entity('rotation_campaign_members')
+@Index('idx_rotation_members_state', ['campaignId', 'state', 'certificateId'])
+export class RotationCampaignMemberEntity {
+  @PrimaryColumn({ name: 'campaign_id', type: 'varchar', length: 36 }) campaignId: string;
+  @Index('idx_rotation_members_certificate')
+  @PrimaryColumn({ name: 'certificate_id', type: 'varchar', length: 36 }) certificateId: string;
+  @Column({ name: 'thing_name', type: 'varchar', length: 128, nullable: true }) thingName: string | null;
+  /** pending | renewed | revoked */
+  @Column({ type: 'varchar', length: 16 }) state: string;
+  @Column({ name: 'renewed_by_id', type: 'varchar', length: 36, nullable: true }) renewedById: string | null;
+  @Column({ name: 'updated_at', type: 'varchar', length: 32 }) updatedAt: string;
 }
 
 @Entity('crls')
@@ -250,6 +308,9 @@ export class UsedTokenIdEntity {
 }
 
 export const ENTITIES = [
+  OcspSignerEntity,
+  RotationCampaignEntity,
+  RotationCampaignMemberEntity,
   ClaimEntity,
   ClaimAllowlistEntity,
   ProvisionedDeviceEntity,
