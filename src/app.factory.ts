@@ -13,6 +13,7 @@ import { MetricsService } from './metrics/metrics.service';
 import { buildOpenApiDocument } from './openapi';
 import { installBodyParsers } from './common/streamed-bodies';
 import { STREAMED_BODY_ROUTES } from './claims/claims.controller';
+import { installOcspRequestParser } from './revocation/ocsp.controller';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -77,6 +78,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   // Nest's JSON parser is replaced by one that hands the large-upload routes their stream.
   installBodyParsers(fastify, config.bodyLimitBytes, STREAMED_BODY_ROUTES, ['text/csv']);
+  // DER OCSP requests for POST /ocsp (RFC 6960 Appendix A.1), beside the JSON parser.
+  installOcspRequestParser(fastify);
   await fastify.ready();
   return app;
 }

@@ -18,6 +18,7 @@ import { IotModule } from './iot/iot.module';
 import { KeysModule } from './keys/keys.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RevocationModule } from './revocation/revocation.module';
+import { RotationModule } from './rotation/rotation.module';
 
 /** Bootstrap only: wires the feature modules; nothing is provided here but the error filter. */
 @Module({})
@@ -41,6 +42,7 @@ export class AppModule {
         HealthModule,
         IotModule,
         ClaimsModule,
+        RotationModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -2,8 +2,8 @@ import { Role } from './roles';
 
 /** Who did something: recorded on every audit event. */
 export interface Actor {
-  type: 'api-key' | 'system' | 'aws-iot-rule' | 'claim-certificate';
-  /** API key id, claim certificate fingerprint, or a fixed name for the service itself. */
+  type: 'api-key' | 'system' | 'aws-iot-rule' | 'claim-certificate' | 'device-certificate';
+  /** API key id, certificate fingerprint, or a fixed name for the service itself. */
   id: string;
   role: Role | null;
 }

@@ -10,11 +10,12 @@ export enum Permission {
   ReadAudit = 'audit:read',
   ManageApiKeys = 'api-keys:manage',
   ManageClaims = 'claims:manage',
+  ManageRotations = 'rotations:manage',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {
   admin: Object.values(Permission),
-  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates],
+  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations],
   auditor: [Permission.ReadInventory, Permission.ReadAudit],
 };
 

@@ -142,7 +142,7 @@ export class AuthoritiesService {
       extensions.push(
         authorityKeyIdentifier(parent.keyId),
         crlDistributionPoint(this.urls.crl(parent.authority.id)),
-        authorityInfoAccess(this.urls.caCertificate(parent.authority.id)),
+        authorityInfoAccess(this.urls.caCertificate(parent.authority.id), this.urls.ocsp()),
       );
     }
     // A root signs itself, which is also the proof that its new key signs; an intermediate's parent signs it.
@@ -265,9 +265,19 @@ export class AuthoritiesService {
     if (usage !== undefined && authority.usage !== usage) {
       throw Errors.authorityUsageMismatch(`authority ${id} issues ${authority.usage === 'claims' ? 'claim certificates' : 'device and server certificates'} only`);
     }
+    if (authority.status === 'retiring') {
+      throw Errors.authorityNotActive(`authority ${id} is retiring and issues nothing new; issue under its successor ${authority.successorId}`);
+    }
     if (authority.status !== 'active') throw Errors.authorityNotActive(`authority ${id} is ${authority.status} and cannot issue`);
     if (new Date(authority.notAfter) <= this.clock.now()) throw Errors.authorityExpired(`authority ${id} expired at ${authority.notAfter}`);
     return this.signingView(authority);
+  }
+
+  /** The authority that now issues in place of `id`: itself, or the end of its chain of successors. */
+  async currentIssuerId(id: string): Promise<string> {
+    let authority = await this.get(id);
+    for (let hops = 0; authority.status === 'retiring' && authority.successorId && hops < 32; hops++) authority = await this.get(authority.successorId);
+    return authority.id;
   }
 
   /** Signing material for any authority, active or not (CRLs stay signed after a CA is disabled). */

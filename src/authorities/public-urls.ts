@@ -9,4 +9,9 @@ export class PublicUrls {
   caCertificate(authorityId: string): string {
     return `${this.baseUrl}/v1/authorities/${authorityId}/certificate`;
   }
+
+  /** The OCSP responder (one for every authority: the request's CertID names the issuer). */
+  ocsp(): string {
+    return `${this.baseUrl}/ocsp`;
+  }
 }

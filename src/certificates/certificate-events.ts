@@ -14,4 +14,9 @@ export interface IssueFollowUp {
 export abstract class CertificateEvents {
   abstract prepareIssue(authorityId: string): Promise<IssueFollowUp>;
   abstract revoked(record: CertificateRecord): Promise<void>;
+  /**
+   * `old` was renewed by `replacement`: after `graceUntil` the old certificate leaves AWS IoT (detached from its
+   * thing, INACTIVE) — once the replacement is in place there.
+   */
+  abstract superseded(old: CertificateRecord, replacement: CertificateRecord, graceUntil: Date): Promise<void>;
 }

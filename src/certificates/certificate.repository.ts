@@ -20,6 +20,8 @@ export abstract class CertificateRepository {
   abstract insert(record: CertificateRecord): Promise<void>;
   abstract findById(id: string): Promise<CertificateRecord | null>;
   abstract search(query: CertificateQuery): Promise<CertificateRecord[]>;
+  /** Sets status superseded (renewed by `replacedById`) when it is still active and unrenewed; false otherwise. */
+  abstract markSuperseded(id: string, replacedById: string, at: string): Promise<boolean>;
   /** Sets status revoked unless already revoked; false when it was. */
   abstract markRevoked(id: string, revokedAt: string, reason: RevocationReason): Promise<boolean>;
   /** Revoked certificates of an authority that have not expired at `now` (the CRL's entries). */

@@ -96,6 +96,8 @@ export class CertificateDto {
   @ApiProperty({ example: 'CN=acme-sensor-000123' }) subject: string;
   @ApiProperty({ nullable: true, type: String }) thingName: string | null;
   @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The factory claim that provisioned it' }) claimId: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The certificate this one renewed' }) replaces: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The certificate that renewed this one (it is then superseded)' }) replacedBy: string | null;
   @ApiProperty({ example: 'EC-P256' }) keyType: string;
   @ApiProperty({ format: 'date-time' }) notBefore: string;
   @ApiProperty({ format: 'date-time' }) notAfter: string;
@@ -155,6 +157,8 @@ export function toSummaryDto(record: CertificateRecord, now: Date): CertificateS
 export function toCertificateDto(record: CertificateRecord, chainPem: string, now: Date): CertificateDto {
   return {
     ...toSummaryDto(record, now),
+    replaces: record.replacesId,
+    replacedBy: record.replacedById,
     keyType: record.keyDescription,
     validityClamped: record.validityClamped,
     metadata: record.metadata,

@@ -58,6 +58,8 @@ export interface IssueOptions {
   notAfter?: Date;
   /** The factory claim that provisioned the certificate. */
   claimId?: string;
+  /** The certificate this one renews. */
+  replacesId?: string;
   iotThing?: IotThingOptions;
   /** Added to the certificate.issued audit event (who, in a factory, asked for it). */
   auditDetails?: Record<string, unknown>;
@@ -137,7 +139,7 @@ export class CertificatesService {
       subjectKeyIdentifier(keyIdentifier(csr.publicKeySpki)),
       authorityKeyIdentifier(issuer.keyId),
       crlDistributionPoint(this.urls.crl(issuer.authority.id)),
-      authorityInfoAccess(this.urls.caCertificate(issuer.authority.id)),
+      authorityInfoAccess(this.urls.caCertificate(issuer.authority.id), this.urls.ocsp()),
     ];
     if (names.dnsNames.length || names.ipAddresses.length) extensions.push(subjectAltName(names.dnsNames, names.ipAddresses));
     if (profile.policies) extensions.push(certificatePolicies(profile.policies));
@@ -181,7 +183,7 @@ export class CertificatesService {
       iotLastError: null,
       iotThing: options.iotThing ?? null,
       claimId: options.claimId ?? null,
-      replacesId: null,
+      replacesId: options.replacesId ?? null,
       replacedById: null,
       supersededAt: null,
     };

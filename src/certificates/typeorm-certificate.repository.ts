@@ -53,6 +53,15 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return rows.map(toRecord);
   }
 
+  async markSuperseded(id: string, replacedById: string, at: string): Promise<boolean> {
+    // Conditional: of two renewals racing for one certificate, exactly one supersedes it.
+    const rows = await this.db.sql(
+      "UPDATE certificates SET status = 'superseded', replaced_by_id = ?, superseded_at = ? WHERE id = ? AND status = 'active' AND replaced_by_id IS NULL RETURNING id",
+      [replacedById, at, id],
+    );
+    return rows.length === 1;
+  }
+
   async markRevoked(id: string, revokedAt: string, reason: RevocationReason): Promise<boolean> {
     // Conditional update: of two concurrent revocations exactly one matches the row.
     const result = await this.db

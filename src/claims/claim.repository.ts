@@ -27,10 +27,6 @@ export abstract class ClaimRepository {
   abstract findIdempotencyKey(claimId: string, key: string): Promise<{ requestSha256: string; certificateId: string } | null>;
   abstract insertIdempotencyKey(claimId: string, key: string, requestSha256: string, certificateId: string, at: string): Promise<void>;
 
-  /** Records a token id; false when it was already used. */
-  abstract useTokenId(id: string, expiresAt: string): Promise<boolean>;
-  abstract pruneTokenIds(now: string): Promise<number>;
-
   /** Ids of the unrevoked certificates a claim provisioned. */
   abstract unrevokedCertificateIds(claimId: string): Promise<string[]>;
 }

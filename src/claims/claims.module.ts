@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module';
+import { CertificateAuthModule } from '../auth/certificate-auth.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { IotModule } from '../iot/iot.module';
 import { ClaimRepository } from './claim.repository';
@@ -11,7 +12,7 @@ import { StationAuthenticator } from './station-authenticator';
 import { TypeOrmClaimRepository } from './typeorm-claim.repository';
 
 @Module({
-  imports: [AuthoritiesModule, CertificatesModule, IotModule],
+  imports: [AuthoritiesModule, CertificatesModule, IotModule, CertificateAuthModule],
   controllers: [ClaimsController, ProvisioningController],
   providers: [ClaimsService, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
 })

@@ -113,17 +113,6 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     ]);
   }
 
-  async useTokenId(id: string, expiresAt: string): Promise<boolean> {
-    // ON CONFLICT rather than catching the violation: on PostgreSQL a failed statement would poison a surrounding transaction.
-    const rows = await this.db.sql('INSERT INTO used_token_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id', [id, expiresAt]);
-    return rows.length === 1;
-  }
-
-  async pruneTokenIds(now: string): Promise<number> {
-    const rows = await this.db.sql('DELETE FROM used_token_ids WHERE expires_at < ? RETURNING id', [now]);
-    return rows.length;
-  }
-
   async unrevokedCertificateIds(claimId: string): Promise<string[]> {
     const rows = await this.db.sql<{ id: string }>("SELECT id FROM certificates WHERE claim_id = ? AND status <> 'revoked' ORDER BY issued_at, id", [claimId]);
     return rows.map((row) => row.id);

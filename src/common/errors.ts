@@ -74,6 +74,8 @@ export const Errors = {
   tokenAudienceMismatch: make('TOKEN_AUDIENCE_MISMATCH', 401),
   tokenSignatureInvalid: make('TOKEN_SIGNATURE_INVALID', 401),
   claimCertificateUntrusted: make('CLAIM_CERTIFICATE_UNTRUSTED', 401),
+  certificateUntrusted: make('CERTIFICATE_UNTRUSTED', 401),
+  notADeviceCertificate: make('NOT_A_DEVICE_CERTIFICATE', 401),
   notAClaimCertificate: make('NOT_A_CLAIM_CERTIFICATE', 401),
   claimCertificateExpired: make('CLAIM_CERTIFICATE_EXPIRED', 401),
   // Refusals of an authenticated station (audited).
@@ -84,5 +86,15 @@ export const Errors = {
   claimQuotaExhausted: make('CLAIM_QUOTA_EXHAUSTED', 409),
   deviceAlreadyProvisioned: make('DEVICE_ALREADY_PROVISIONED', 409),
   idempotencyKeyReused: make('IDEMPOTENCY_KEY_REUSED', 422),
+  // Renewal and rotation.
+  certificateRevoked: make('CERTIFICATE_REVOKED', 403),
+  certificateExpired: make('CERTIFICATE_EXPIRED', 403),
+  certificateSuperseded: make('CERTIFICATE_SUPERSEDED', 409),
+  renewalNotYetAllowed: make('RENEWAL_NOT_YET_ALLOWED', 403),
+  renewalNotAllowed: make('RENEWAL_NOT_ALLOWED', 403),
+  sameKeyNotAllowed: make('SAME_KEY_NOT_ALLOWED', 422),
+  campaignNotFound: make('CAMPAIGN_NOT_FOUND', 404),
+  campaignNotOpen: make('CAMPAIGN_NOT_OPEN', 409),
+  campaignEmpty: make('CAMPAIGN_EMPTY', 422),
   internal: make('INTERNAL_ERROR', 500),
 } as const;

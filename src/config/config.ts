@@ -36,6 +36,7 @@ export interface AppConfig {
     /** A CRL is regenerated once less than this remains before its nextUpdate. */
     refreshBeforeSeconds: number;
   };
+  ocsp: OcspConfig;
   auth: {
     bootstrapAdminKey?: string;
   };
@@ -47,6 +48,14 @@ export interface AppConfig {
   bodyLimitBytes: number;
   /** HTTPS with client certificates requested (stations and devices may authenticate by mutual TLS); absent = plain HTTP. */
   tls?: { certFile: string; keyFile: string };
+  renewal: {
+    /** How long a renewed (superseded) certificate stays usable in AWS IoT before it is set INACTIVE. */
+    graceSeconds: number;
+  };
+  rotation: {
+    /** How often rotation campaigns past their deadline are looked for. */
+    sweepSeconds: number;
+  };
   claims: {
     /** Largest allow-list upload, in bytes and in serials. */
     allowlistMaxBytes: number;
@@ -55,6 +64,15 @@ export interface AppConfig {
   /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
   trustProxy: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export interface OcspConfig {
+  /** Validity of a delegated OCSP signing certificate; a new one is made once less than half is left. */
+  signerValidityHours: number;
+  /** nextUpdate − thisUpdate of an OCSP response: how long clients may rely on it, and how long we reuse it. */
+  responseValiditySeconds: number;
+  /** Signed responses kept in memory per process for requests without a nonce. */
+  cacheMaxEntries: number;
 }
 
 export interface KmsConfig {
@@ -117,6 +135,12 @@ export const IOT_DEFAULT_RATE_LIMITS: Record<string, number> = {
   AddThingToThingGroup: 10,
   DescribeThingType: 10,
   DescribeThingGroup: 10,
+  // Certificate renewal and rotation campaigns. DetachThingPrincipal as AttachThingPrincipal (older tables: 15); the
+  // AWS IoT Jobs control plane (CreateJob, DescribeJob) is quoted at 10 TPS; DescribeThing has no older value at hand.
+  DetachThingPrincipal: 15,
+  DescribeThing: 10,
+  CreateJob: 10,
+  DescribeJob: 10,
 };
 
 function parseRateLimits(env: Env): Record<string, number> {
@@ -306,6 +330,14 @@ function parseOutbox(env: Env): OutboxConfig {
   };
 }
 
+function parseOcsp(env: Env): OcspConfig {
+  const signerValidityHours = integer(env, 'OCSP_SIGNER_VALIDITY_HOURS', 48, 1, 8760);
+  // A signer is replaced at half its life, and a response never outlives its signer: a longer response validity
+  // would be cut short near every rotation.
+  const responseValiditySeconds = integer(env, 'OCSP_RESPONSE_VALIDITY_SECONDS', Math.min(3600, signerValidityHours * 1800), 60, signerValidityHours * 1800);
+  return { signerValidityHours, responseValiditySeconds, cacheMaxEntries: integer(env, 'OCSP_CACHE_MAX_ENTRIES', 10_000, 0, 1_000_000) };
+}
+
 function parseTls(env: Env): AppConfig['tls'] {
   const certFile = env.TLS_CERT_FILE || undefined;
   const keyFile = env.TLS_KEY_FILE || undefined;
@@ -349,12 +381,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
     keys: { masterKey, masterKeyFile: path.join(dataDir, 'master.key') },
     issuance: { backdateSeconds: integer(env, 'ISSUANCE_BACKDATE_SECONDS', 300, 0, 86400) },
     crl: { validitySeconds: crlValidity, refreshBeforeSeconds: crlRefresh },
+    ocsp: parseOcsp(env),
     auth: { bootstrapAdminKey },
     kms: parseKms(env),
     iot: parseIot(env),
     outbox: parseOutbox(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     tls: parseTls(env),
+    renewal: { graceSeconds: integer(env, 'RENEWAL_GRACE_SECONDS', 86400, 0, 90 * 86400) },
+    rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
     claims: {
       allowlistMaxBytes: integer(env, 'ALLOWLIST_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       allowlistMaxSerials: integer(env, 'ALLOWLIST_MAX_SERIALS', 1_000_000, 1, 10_000_000),

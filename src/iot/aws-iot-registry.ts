@@ -7,10 +7,14 @@ import {
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
   ConfirmTopicRuleDestinationCommand,
+  CreateJobCommand,
   CreateThingCommand,
   DescribeCertificateCommand,
+  DescribeJobCommand,
+  DescribeThingCommand,
   DescribeThingGroupCommand,
   DescribeThingTypeCommand,
+  DetachThingPrincipalCommand,
   GetRegistrationCodeCommand,
   IoTClient,
   RegisterCACertificateCommand,
@@ -19,11 +23,11 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { DomainError } from '../common/errors';
+import { DomainError, Errors } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { IotConfig } from '../config/config';
 import { iotDomainError } from './iot-errors';
-import { CreateThingOptions, IotRegistry, RegisterCaInput } from './iot-registry';
+import { CreateJobInput, CreateThingOptions, IotRegistry, RegisterCaInput } from './iot-registry';
 
 const NONE: ReadonlySet<string> = new Set();
 const NOT_FOUND: ReadonlySet<string> = new Set(['ResourceNotFoundException']);
@@ -157,8 +161,69 @@ export class AwsIotRegistry extends IotRegistry {
     await this.call('AttachThingPrincipal', () => this.client.send(new AttachThingPrincipalCommand({ thingName, principal })));
   }
 
+  async detachThingPrincipal(thingName: string, principal: string): Promise<void> {
+    try {
+      await this.call('DetachThingPrincipal', () => this.client.send(new DetachThingPrincipalCommand({ thingName, principal })), NOT_FOUND);
+    } catch (err) {
+      // The thing, the certificate or the attachment is gone: detached is what we wanted.
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return;
+      throw err;
+    }
+  }
+
+  async thingArn(thingName: string): Promise<string | undefined> {
+    try {
+      const result = await this.call('DescribeThing', () => this.client.send(new DescribeThingCommand({ thingName })), NOT_FOUND);
+      if (!result.thingArn) throw iotDomainError({ name: 'EmptyResponse', $metadata: {} });
+      return result.thingArn;
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
+  }
+
+  async createJob(input: CreateJobInput): Promise<{ jobArn: string }> {
+    const { jobId, targets, document, description } = input;
+    try {
+      const result = await this.call(
+        'CreateJob',
+        () => this.client.send(new CreateJobCommand({ jobId, targets, document: JSON.stringify(document), description, targetSelection: 'SNAPSHOT' })),
+        ALREADY_EXISTS,
+      );
+      if (!result.jobArn) throw iotDomainError({ name: 'EmptyResponse', $metadata: {} });
+      return { jobArn: result.jobArn };
+    } catch (err) {
+      // CreateJob is not idempotent in AWS: a retry after a lost answer gets ResourceAlreadyExists. The job id is the
+      // caller's idempotency key, so the job that is there is the one asked for; its ARN comes from DescribeJob (the
+      // exception's resourceArn is not relied on).
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceAlreadyExistsException') {
+        const existing = await this.describeJob(jobId);
+        if (existing?.status === 'DELETION_IN_PROGRESS') {
+          throw Errors.iotConflict(`AWS IoT job ${jobId} exists but is being deleted; the job id cannot be used until the deletion ends`, {
+            awsError: 'ResourceAlreadyExistsException',
+            jobArn: existing.jobArn,
+          });
+        }
+        if (existing) return { jobArn: existing.jobArn };
+      }
+      throw err;
+    }
+  }
+
   async confirmTopicRuleDestination(confirmationToken: string): Promise<void> {
     await this.call('ConfirmTopicRuleDestination', () => this.client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken })));
+  }
+
+  /** The job's ARN and status, or undefined when AWS IoT does not know it. */
+  private async describeJob(jobId: string): Promise<{ jobArn: string; status?: string } | undefined> {
+    try {
+      const result = await this.call('DescribeJob', () => this.client.send(new DescribeJobCommand({ jobId })), NOT_FOUND);
+      if (!result.job?.jobArn) throw iotDomainError({ name: 'EmptyResponse', $metadata: {} });
+      return { jobArn: result.job.jobArn, status: result.job.status };
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
   }
 
   private async exists(describe: () => Promise<unknown>): Promise<boolean> {

@@ -14,6 +14,7 @@ export const JOB = {
   activate: 'iot.activate-certificate',
   revoke: 'iot.revoke-certificate',
   rejectUnknown: 'iot.reject-certificate',
+  retireSuperseded: 'iot.retire-superseded-certificate',
 } as const;
 
 /**
@@ -43,6 +44,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     // A lost revocation would leave a revoked certificate usable in AWS IoT: it is retried until it lands.
     this.outbox.register(JOB.revoke, { run: (p) => this.revoke(String(p.certificateId)), retryForever: true });
     this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId)), retryForever: true });
+    this.outbox.register(JOB.retireSuperseded, { run: (p) => this.retireSuperseded(String(p.certificateId), String(p.replacementId)), onDead });
   }
 
   async prepareIssue(authorityId: string): Promise<IssueFollowUp> {
@@ -62,6 +64,39 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     // Whatever the mode, AWS IoT may know the certificate (API registration, or JITR on first connect).
     if (!(await this.registrations.find(record.authorityId))) return;
     await this.outbox.enqueue({ kind: JOB.revoke, payload: { certificateId: record.id }, dedupeKey: `${JOB.revoke}:${record.id}`, target: { type: 'certificate', id: record.id } });
+  }
+
+  async superseded(old: CertificateRecord, replacement: CertificateRecord, graceUntil: Date): Promise<void> {
+    if (!(await this.registrations.find(old.authorityId))) return;
+    await this.outbox.enqueue({
+      kind: JOB.retireSuperseded,
+      payload: { certificateId: old.id, replacementId: replacement.id },
+      dedupeKey: `${JOB.retireSuperseded}:${old.id}`,
+      target: { type: 'certificate', id: old.id },
+      runAfter: graceUntil,
+    });
+  }
+
+  /**
+   * After the renewal grace period: the superseded certificate is detached from its thing and set INACTIVE.
+   * In API mode that waits until the replacement is ACTIVE and attached, so a device is never left with neither.
+   */
+  private async retireSuperseded(certificateId: string, replacementId: string): Promise<void> {
+    const record = await this.certificates.findById(certificateId);
+    if (!record || record.status === 'revoked') return; // a revocation has its own job, and REVOKED is final
+    const described = await this.registry.describeCertificate(record.fingerprint);
+    if (!described || described.status === 'REVOKED' || described.status === 'INACTIVE') {
+      if (described?.status === 'INACTIVE') await this.certificates.setIotStatus(record.id, 'inactive', null);
+      return;
+    }
+    const registration = await this.registrations.find(record.authorityId);
+    const replacement = await this.certificates.findById(replacementId);
+    if (registration?.deviceRegistration === 'api' && replacement && replacement.status !== 'revoked' && replacement.iotStatus !== 'active') {
+      throw new Error(`the replacement certificate ${replacementId} is not ACTIVE in AWS IoT yet`);
+    }
+    if (record.thingName) await this.registry.detachThingPrincipal(record.thingName, described.certificateArn);
+    await this.registry.updateCertificate(record.fingerprint, 'INACTIVE');
+    await this.certificates.setIotStatus(record.id, 'inactive', null);
   }
 
   /** Schedules what a JITR event calls for; returns the decision (for the audit log and the caller). */

@@ -17,6 +17,21 @@ export interface CreateThingOptions {
   attributes?: Record<string, string>;
 }
 
+/** A job (AWS IoT Jobs) sent to things and thing groups, e.g. one wave of a certificate renewal campaign. */
+export interface CreateJobInput {
+  /**
+   * 1 to 64 characters of [a-zA-Z0-9_-], unique in the account and region. Derive it from what the job is for (the
+   * campaign and wave), so that a retry after a lost answer names the same job.
+   */
+  jobId: string;
+  /** Thing and thing group ARNs: 1 to 100 (AWS IoT's cap on a job's targets); a larger fleet goes through thing groups. */
+  targets: string[];
+  /** The job document the devices receive; serialised as JSON, at most 32 KB. */
+  document: Record<string, unknown>;
+  /** At most 2028 characters, no control characters. */
+  description?: string;
+}
+
 /**
  * Port: the AWS IoT control plane as this service uses it. The adapter maps AWS errors to DomainErrors
  * (refusals → 502/409, throttling and outages → 503), so callers never see SDK types.
@@ -45,5 +60,18 @@ export abstract class IotRegistry {
   abstract thingGroupExists(thingGroupName: string): Promise<boolean>;
   abstract attachPolicy(policyName: string, targetArn: string): Promise<void>;
   abstract attachThingPrincipal(thingName: string, principalArn: string): Promise<void>;
+  /**
+   * Detaches the principal (a certificate ARN) from the thing. A principal that is not attached, a certificate or a
+   * thing that is gone, counts as done. AWS applies the detachment asynchronously: ListThingPrincipals may still show
+   * it for a few seconds.
+   */
+  abstract detachThingPrincipal(thingName: string, principalArn: string): Promise<void>;
+  /** The thing's ARN (DescribeThing), or undefined when AWS IoT does not know the thing. For createJob's targets. */
+  abstract thingArn(thingName: string): Promise<string | undefined>;
+  /**
+   * Creates a snapshot job for the targets. A job that already exists with this id counts as done (its ARN is
+   * returned, whatever its targets and document: the id is the caller's idempotency key), unless it is being deleted.
+   */
+  abstract createJob(input: CreateJobInput): Promise<{ jobArn: string }>;
   abstract confirmTopicRuleDestination(confirmationToken: string): Promise<void>;
 }

@@ -54,6 +54,15 @@ class UnconfiguredIotRegistry extends IotRegistry {
   attachThingPrincipal(): Promise<void> {
     this.refuse();
   }
+  detachThingPrincipal(): Promise<void> {
+    this.refuse();
+  }
+  thingArn(): Promise<string | undefined> {
+    this.refuse();
+  }
+  createJob(): Promise<{ jobArn: string }> {
+    this.refuse();
+  }
   confirmTopicRuleDestination(): Promise<void> {
     this.refuse();
   }

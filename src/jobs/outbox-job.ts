@@ -23,4 +23,6 @@ export interface NewOutboxJob {
   /** At most one job per key, ever: a second enqueue with the same key is a no-op. */
   dedupeKey?: string;
   target?: { type: string; id: string };
+  /** Not before this time (default: now). */
+  runAfter?: Date;
 }

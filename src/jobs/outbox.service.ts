@@ -57,7 +57,7 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
       payload: job.payload,
       status: 'pending',
       attempts: 0,
-      runAfter: now,
+      runAfter: job.runAfter ? job.runAfter.toISOString() : now,
       lockedBy: null,
       lockedUntil: null,
       lastError: null,

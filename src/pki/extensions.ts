@@ -88,10 +88,21 @@ export function crlDistributionPoint(url: string): EncodedExtension {
   return extension(EXTENSION_OIDS.cRLDistributionPoints, false, sequence(sequence(explicit(0, implicitConstructed(0, uri)))));
 }
 
-export function authorityInfoAccess(caIssuersUrl: string): EncodedExtension {
-  const location = implicitPrimitive(6, Buffer.from(caIssuersUrl, 'latin1'));
-  return extension(EXTENSION_OIDS.authorityInfoAccess, false, sequence(sequence(oid(OID.caIssuers), location)));
+/**
+ * AuthorityInfoAccess (RFC 5280 §4.2.2.1): the OCSP responder (id-ad-ocsp), when given, then the issuer's
+ * certificate (id-ad-caIssuers), each an AccessDescription with a URI GeneralName.
+ */
+export function authorityInfoAccess(caIssuersUrl: string, ocspUrl?: string): EncodedExtension {
+  const uri = (url: string) => implicitPrimitive(6, Buffer.from(url, 'latin1'));
+  const descriptions = [
+    ...(ocspUrl === undefined ? [] : [sequence(oid(ID_AD_OCSP), uri(ocspUrl))]),
+    sequence(oid(OID.caIssuers), uri(caIssuersUrl)),
+  ];
+  return extension(EXTENSION_OIDS.authorityInfoAccess, false, sequence(...descriptions));
 }
+
+/** id-ad-ocsp (RFC 5280 §4.2.2.1). */
+const ID_AD_OCSP = '1.3.6.1.5.5.7.48.1';
 
 /** SAN is critical only when the subject is empty (RFC 5280 §4.2.1.6); our subjects always carry a CN. */
 export function subjectAltName(dnsNames: string[], ipAddresses: string[]): EncodedExtension {

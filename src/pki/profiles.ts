@@ -24,7 +24,20 @@ export interface Profile {
   issuedBy: 'devices' | 'claims';
   /** Used by the service itself (claims), never selectable through POST /v1/certificates. */
   internal?: boolean;
+  /** How a certificate under this profile may renew itself (POST /v1/certificates/renew); absent = never. */
+  renewal?: RenewalPolicy;
 }
+
+export interface RenewalPolicy {
+  /** Renewal opens when this fraction of the lifetime is left (1/3: the last third), unless a campaign covers it. */
+  windowFraction: number;
+  /** Whether the new certificate may certify the same key (default: a new key is required). */
+  allowSameKey: boolean;
+  /** Whether an expired certificate may still renew itself. */
+  allowAfterExpiry: boolean;
+}
+
+const DEFAULT_RENEWAL: RenewalPolicy = { windowFraction: 1 / 3, allowSameKey: false, allowAfterExpiry: false };
 
 /** AWS IoT thing name rule: 1–128 characters of [a-zA-Z0-9:_-]. */
 export const THING_NAME_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
@@ -39,6 +52,7 @@ const PROFILES: Record<string, Profile> = {
     extendedKeyUsage: [OID.clientAuth],
     subjectRule: 'thing-name',
     issuedBy: 'devices',
+    renewal: DEFAULT_RENEWAL,
   },
   server: {
     name: 'server',
@@ -49,6 +63,7 @@ const PROFILES: Record<string, Profile> = {
     extendedKeyUsage: [OID.serverAuth],
     subjectRule: 'dns-ip-names',
     issuedBy: 'devices',
+    renewal: DEFAULT_RENEWAL,
   },
   claim: {
     name: 'claim',

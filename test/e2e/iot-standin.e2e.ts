@@ -6,6 +6,7 @@ import {
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
   ConfirmTopicRuleDestinationCommand,
+  CreateJobCommand,
   CreatePolicyCommand,
   CreateThingCommand,
   CreateThingGroupCommand,
@@ -14,16 +15,19 @@ import {
   DeprecateThingTypeCommand,
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
+  DescribeJobCommand,
   DescribeThingCommand,
   DescribeThingGroupCommand,
   DescribeThingTypeCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
+  GetJobDocumentCommand,
   GetPolicyCommand,
   GetRegistrationCodeCommand,
   IoTClient,
   ListAttachedPoliciesCommand,
   ListCertificatesByCACommand,
+  ListJobsCommand,
   ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
   RegisterCACertificateCommand,
@@ -34,6 +38,8 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
+import { DomainError } from '../../src/common/errors';
+import { AwsIotRegistry, iotClient } from '../../src/iot/aws-iot-registry';
 import { signCertificate } from '../../src/pki/certificate';
 import { pemEncode } from '../../src/pki/der';
 import { authorityKeyIdentifier, basicConstraints, extendedKeyUsage, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../../src/pki/extensions';
@@ -716,6 +722,252 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
       assert.equal(res.body.connected, false);
       assert.equal(iot.certificate(leaf.id), undefined);
       assert.equal((await connect('not a certificate')).status, 400);
+    });
+  });
+
+  describe('detaching and listing thing principals', () => {
+    it('answers ResourceNotFoundException for a principal that is not attached, an unknown thing or an unknown certificate', async () => {
+      const { arn } = await registeredDevice();
+      const thingName = `thing-${randomBytes(4).toString('hex')}`;
+      await client.send(new CreateThingCommand({ thingName }));
+      await refused(client.send(new DetachThingPrincipalCommand({ thingName, principal: arn })), 'ResourceNotFoundException', 404);
+      await client.send(new AttachThingPrincipalCommand({ thingName, principal: arn }));
+      await client.send(new DetachThingPrincipalCommand({ thingName, principal: arn }));
+      await refused(client.send(new DetachThingPrincipalCommand({ thingName, principal: arn })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new DetachThingPrincipalCommand({ thingName: 'no-such-thing', principal: arn })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new DetachThingPrincipalCommand({ thingName, principal: iot.certificateArn('ab'.repeat(32)) })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new DetachThingPrincipalCommand({ thingName, principal: 'not-an-arn' })), 'InvalidRequestException', 400);
+    });
+
+    it('lists the principals of a thing page by page, and refuses unknown things and page sizes out of 1 to 250', async () => {
+      const [first, second] = [await registeredDevice(), await registeredDevice()];
+      const thingName = `thing-${randomBytes(4).toString('hex')}`;
+      await client.send(new CreateThingCommand({ thingName }));
+      await client.send(new AttachThingPrincipalCommand({ thingName, principal: first.arn }));
+      await client.send(new AttachThingPrincipalCommand({ thingName, principal: second.arn }));
+      const page1 = await client.send(new ListThingPrincipalsCommand({ thingName, maxResults: 1 }));
+      assert.deepEqual(page1.principals, [first.arn]);
+      assert.ok(page1.nextToken);
+      const page2 = await client.send(new ListThingPrincipalsCommand({ thingName, maxResults: 1, nextToken: page1.nextToken }));
+      assert.deepEqual(page2.principals, [second.arn]);
+      assert.equal(page2.nextToken, undefined);
+      await refused(client.send(new ListThingPrincipalsCommand({ thingName: 'no-such-thing' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new ListThingPrincipalsCommand({ thingName, maxResults: 251 })), 'InvalidRequestException', 400);
+    });
+  });
+
+  describe('jobs', () => {
+    const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+    const thingArn = (name: string) => `arn:aws:iot:us-east-1:111122223333:thing/${name}`;
+    const DOCUMENT = { operation: 'renew-certificate', campaignId: 'c-1', notAfter: '2030-01-01T00:00:00Z' };
+
+    async function thing(): Promise<string> {
+      const thingName = unique('thing');
+      await client.send(new CreateThingCommand({ thingName }));
+      return thingName;
+    }
+
+    it('creates a snapshot job for things and a thing group, describes it, hands out its document and lists it', async () => {
+      const [a, b] = [await thing(), await thing()];
+      const group = iot.createThingGroup(unique('wave'));
+      const jobId = unique('renewal');
+      const targets = [thingArn(a), thingArn(b), group.thingGroupArn];
+      const created = await client.send(new CreateJobCommand({ jobId, targets, document: JSON.stringify(DOCUMENT), description: 'Certificate renewal, wave 1' }));
+      assert.equal(created.jobArn, `arn:aws:iot:us-east-1:111122223333:job/${jobId}`);
+      assert.equal(created.jobId, jobId);
+      assert.equal(created.description, 'Certificate renewal, wave 1');
+
+      const described = (await client.send(new DescribeJobCommand({ jobId }))).job!;
+      assert.equal(described.jobArn, created.jobArn);
+      assert.equal(described.status, 'IN_PROGRESS');
+      assert.equal(described.targetSelection, 'SNAPSHOT', 'SNAPSHOT unless told otherwise');
+      assert.deepEqual(described.targets, targets);
+      assert.ok(described.createdAt instanceof Date && Math.abs(described.createdAt.getTime() - Date.now()) < 60_000);
+      assert.deepEqual(JSON.parse((await client.send(new GetJobDocumentCommand({ jobId }))).document!), DOCUMENT);
+
+      const listed = await client.send(new ListJobsCommand({ thingGroupName: group.thingGroupName }));
+      assert.deepEqual(listed.jobs?.map((job) => [job.jobId, job.jobArn, job.status]), [[jobId, created.jobArn, 'IN_PROGRESS']]);
+      assert.ok((await client.send(new ListJobsCommand({ status: 'IN_PROGRESS', targetSelection: 'SNAPSHOT' }))).jobs?.some((job) => job.jobId === jobId));
+      assert.equal((await client.send(new ListJobsCommand({ status: 'COMPLETED' }))).jobs?.some((job) => job.jobId === jobId), false);
+
+      assert.deepEqual(iot.job(jobId)?.targets, targets);
+      assert.deepEqual(iot.job(jobId)?.document, DOCUMENT, 'the test hook parses the document');
+      assert.ok(iot.jobs().some((job) => job.jobId === jobId));
+      const hooked = await hook(iot, 'GET', '/_standin/jobs');
+      assert.deepEqual((hooked.body.jobs as { jobId: string; document: unknown }[]).find((job) => job.jobId === jobId)?.document, DOCUMENT);
+    });
+
+    it('refuses the same job id again with ResourceAlreadyExistsException (HTTP 409), whatever the rest of the request', async () => {
+      const target = thingArn(await thing());
+      const jobId = unique('renewal');
+      await client.send(new CreateJobCommand({ jobId, targets: [target], document: JSON.stringify(DOCUMENT) }));
+      await refused(client.send(new CreateJobCommand({ jobId, targets: [target], document: JSON.stringify(DOCUMENT) })), 'ResourceAlreadyExistsException', 409);
+      await refused(client.send(new CreateJobCommand({ jobId, targets: [target], document: '{"other":true}' })), 'ResourceAlreadyExistsException', 409);
+      assert.equal(iot.jobs().filter((job) => job.jobId === jobId).length, 1);
+    });
+
+    it('refuses targets that are unknown (ResourceNotFoundException), malformed, of another account, missing or more than 100', async () => {
+      const target = thingArn(await thing());
+      const create = (targets: string[], jobId = unique('job')) => client.send(new CreateJobCommand({ jobId, targets, document: JSON.stringify(DOCUMENT) }));
+      await refused(create([target, thingArn('no-such-thing')]), 'ResourceNotFoundException', 404);
+      await refused(create(['arn:aws:iot:us-east-1:111122223333:thinggroup/no-such-group']), 'ResourceNotFoundException', 404);
+      await refused(create(['sensor-0001']), 'InvalidRequestException', 400);
+      await refused(create([iot.certificateArn('ab'.repeat(32))]), 'InvalidRequestException', 400);
+      await refused(create([target.replace('111122223333', '444455556666')]), 'InvalidRequestException', 400);
+      await refused(create([]), 'InvalidRequestException', 400);
+      await refused(create(Array.from({ length: 101 }, () => target)), 'InvalidRequestException', 400);
+      const before = iot.jobs().length;
+      await create(Array.from({ length: 100 }, () => target));
+      assert.equal(iot.jobs().length, before + 1, '100 targets are accepted');
+    });
+
+    it('refuses job documents that are missing, not a JSON object or over 32 KB, and bad job ids, descriptions and target selections', async () => {
+      const targets = [thingArn(await thing())];
+      const create = (input: Partial<ConstructorParameters<typeof CreateJobCommand>[0]>) =>
+        client.send(new CreateJobCommand({ jobId: unique('job'), targets, document: JSON.stringify(DOCUMENT), ...input }));
+      await refused(create({ document: undefined }), 'InvalidRequestException', 400);
+      await refused(create({ document: '{not json' }), 'InvalidRequestException', 400);
+      await refused(create({ document: '[1,2]' }), 'InvalidRequestException', 400);
+      const padding = 'x'.repeat(32_768 - JSON.stringify({ pad: '' }).length);
+      await create({ document: JSON.stringify({ pad: padding }) });
+      await refused(create({ document: JSON.stringify({ pad: `${padding}x` }) }), 'InvalidRequestException', 400);
+      // 32 KB in UTF-8 bytes: 32,768 characters with one of two bytes are too many.
+      await refused(create({ document: JSON.stringify({ pad: `${padding.slice(1)}é` }) }), 'InvalidRequestException', 400);
+      await refused(create({ documentSource: 'https://s3.us-east-1.amazonaws.com/bucket/job.json', document: undefined }), 'InvalidRequestException', 400);
+      await refused(create({ jobId: 'renewal.wave-1' }), 'InvalidRequestException', 400);
+      await refused(create({ jobId: 'j'.repeat(65) }), 'InvalidRequestException', 400);
+      await create({ jobId: `${'j'.repeat(56)}${randomBytes(4).toString('hex')}` });
+      await refused(create({ description: 'line\nbreak' }), 'InvalidRequestException', 400);
+      await refused(create({ description: 'd'.repeat(2029) }), 'InvalidRequestException', 400);
+      await refused(create({ targetSelection: 'SOMETIMES' as 'SNAPSHOT' }), 'InvalidRequestException', 400);
+      const continuous = await create({ targetSelection: 'CONTINUOUS' });
+      assert.equal(iot.job(continuous.jobId!)?.targetSelection, 'CONTINUOUS');
+    });
+
+    it('answers 404 for unknown jobs, pages ListJobs newest first and lets a test move a job along', async () => {
+      await refused(client.send(new DescribeJobCommand({ jobId: 'no-such-job' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new GetJobDocumentCommand({ jobId: 'no-such-job' })), 'ResourceNotFoundException', 404);
+      const group = iot.createThingGroup(unique('wave'));
+      const ids = [unique('job'), unique('job'), unique('job')];
+      for (const jobId of ids) {
+        await client.send(new CreateJobCommand({ jobId, targets: [group.thingGroupArn], document: JSON.stringify(DOCUMENT) }));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const seen: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await client.send(new ListJobsCommand({ thingGroupName: group.thingGroupName, maxResults: 2, nextToken }));
+        assert.ok((page.jobs?.length ?? 0) <= 2);
+        seen.push(...(page.jobs ?? []).map((job) => job.jobId!));
+        nextToken = page.nextToken;
+      } while (nextToken);
+      assert.deepEqual(seen, [...ids].reverse());
+      await refused(client.send(new ListJobsCommand({ maxResults: 0 })), 'InvalidRequestException', 400);
+      await refused(client.send(new ListJobsCommand({ thingGroupName: 'no-such-group' })), 'ResourceNotFoundException', 404);
+
+      iot.setJobStatus(ids[0], 'COMPLETED');
+      const described = (await client.send(new DescribeJobCommand({ jobId: ids[0] }))).job!;
+      assert.equal(described.status, 'COMPLETED');
+      assert.ok(described.completedAt instanceof Date);
+      assert.deepEqual((await client.send(new ListJobsCommand({ thingGroupName: group.thingGroupName, status: 'COMPLETED' }))).jobs?.map((job) => job.jobId), [ids[0]]);
+    });
+  });
+
+  describe('AwsIotRegistry (the service adapter) for renewal campaigns', () => {
+    const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+    let registry: AwsIotRegistry;
+    let sdk: IoTClient;
+
+    before(() => {
+      sdk = iotClient({ region: iot.region, endpoint: iot.endpoint, requestTimeoutMs: 5000, maxAttempts: 1, rateLimits: {} });
+      registry = new AwsIotRegistry(sdk);
+    });
+    after(() => sdk?.destroy());
+
+    async function domainError(call: Promise<unknown>): Promise<DomainError> {
+      try {
+        await call;
+      } catch (err) {
+        assert.ok(err instanceof DomainError, `expected a DomainError, got ${String(err)}`);
+        return err;
+      }
+      assert.fail('the call succeeded');
+    }
+
+    it('detaches a thing principal, and takes one that is not attached, an unknown thing or certificate as done', async () => {
+      const { arn } = await registeredDevice();
+      const thingName = unique('thing');
+      await client.send(new CreateThingCommand({ thingName }));
+      await client.send(new AttachThingPrincipalCommand({ thingName, principal: arn }));
+      await registry.detachThingPrincipal(thingName, arn);
+      assert.deepEqual(iot.principalsOf(thingName), []);
+      await registry.detachThingPrincipal(thingName, arn);
+      await registry.detachThingPrincipal('no-such-thing', arn);
+      await registry.detachThingPrincipal(thingName, iot.certificateArn('cd'.repeat(32)));
+      const error = await domainError(registry.detachThingPrincipal(thingName, 'not-an-arn'));
+      assert.equal(error.code, 'IOT_REQUEST_REFUSED');
+    });
+
+    it("finds a thing's ARN, and undefined for an unknown thing", async () => {
+      const thingName = unique('thing');
+      await client.send(new CreateThingCommand({ thingName }));
+      assert.equal(await registry.thingArn(thingName), iot.thing(thingName)?.thingArn);
+      assert.equal(await registry.thingArn('no-such-thing'), undefined);
+    });
+
+    it('creates a snapshot job with the document as JSON, and answers a retry with the same job id with the same ARN', async () => {
+      const thingName = unique('thing');
+      await client.send(new CreateThingCommand({ thingName }));
+      const target = (await registry.thingArn(thingName))!;
+      const jobId = unique('renewal');
+      const document = { operation: 'renew-certificate', certificateId: 'abc', nested: { deadline: 1_900_000_000 } };
+      const created = await registry.createJob({ jobId, targets: [target], document, description: 'wave 1' });
+      assert.equal(created.jobArn, iot.job(jobId)?.jobArn);
+      assert.deepEqual(iot.job(jobId)?.document, document);
+      assert.deepEqual(iot.job(jobId)?.targets, [target]);
+      assert.equal(iot.job(jobId)?.targetSelection, 'SNAPSHOT');
+      assert.equal(iot.job(jobId)?.description, 'wave 1');
+
+      const describesBefore = iot.calls.get('DescribeJob') ?? 0;
+      assert.deepEqual(await registry.createJob({ jobId, targets: [target], document }), created, 'a retry gets the existing job');
+      assert.equal((iot.calls.get('DescribeJob') ?? 0) - describesBefore, 1, 'the ARN came from DescribeJob');
+      assert.equal(iot.jobs().filter((job) => job.jobId === jobId).length, 1);
+    });
+
+    it('refuses a job id whose job is being deleted (IOT_CONFLICT) and reports AWS refusals as IOT_REQUEST_REFUSED', async () => {
+      const thingName = unique('thing');
+      await client.send(new CreateThingCommand({ thingName }));
+      const target = (await registry.thingArn(thingName))!;
+      const jobId = unique('renewal');
+      await registry.createJob({ jobId, targets: [target], document: { operation: 'renew-certificate' } });
+      iot.setJobStatus(jobId, 'DELETION_IN_PROGRESS');
+      const conflict = await domainError(registry.createJob({ jobId, targets: [target], document: { operation: 'renew-certificate' } }));
+      assert.equal(conflict.code, 'IOT_CONFLICT');
+      assert.equal(conflict.status, 409);
+
+      const unknownTarget = await domainError(registry.createJob({ jobId: unique('renewal'), targets: [`${target}-gone`], document: {} }));
+      assert.equal(unknownTarget.code, 'IOT_REQUEST_REFUSED');
+      assert.equal(unknownTarget.extra.awsError, 'ResourceNotFoundException');
+      const tooLarge = await domainError(registry.createJob({ jobId: unique('renewal'), targets: [target], document: { pad: 'x'.repeat(33_000) } }));
+      assert.equal(tooLarge.extra.awsError, 'InvalidRequestException');
+    });
+
+    it('paces CreateJob to its rate limit, so the per-operation quota is never tripped', async () => {
+      const thingName = unique('thing');
+      await client.send(new CreateThingCommand({ thingName }));
+      const target = (await registry.thingArn(thingName))!;
+      // Paced at 3/s (burst 3) against a quota of 4/s: a margin, so clock granularity cannot make the test flaky.
+      const paced = new AwsIotRegistry(sdk, { CreateJob: 3 });
+      await configure(iot, { operationTps: { CreateJob: 4 } });
+      try {
+        const throttledBefore = iot.throttledByOperation.get('CreateJob') ?? 0;
+        const started = Date.now();
+        await Promise.all(Array.from({ length: 6 }, () => paced.createJob({ jobId: unique('paced'), targets: [target], document: {} })));
+        assert.ok(Date.now() - started >= 900, `6 jobs at 3/s (burst 3) take about 1 s, took ${Date.now() - started} ms`);
+        assert.equal((iot.throttledByOperation.get('CreateJob') ?? 0) - throttledBefore, 0);
+      } finally {
+        await configure(iot, { operationTps: {} });
+      }
     });
   });
 

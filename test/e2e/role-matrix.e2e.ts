@@ -35,13 +35,15 @@ interface Fixtures {
   claimAuthority: string;
   /** An active factory claim. */
   claim: string;
+  /** An open rotation campaign. */
+  rotation: string;
 }
 
 /**
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'authority' | 'certificate' | 'claim' | 'fresh-claim' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
+type IdSource = 'authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -107,6 +109,19 @@ const ROUTES: MatrixRoute[] = [
   // factory stations: authenticated by a claim certificate, so an API key (or nothing) is a 401 whatever its role
   { method: 'POST',   path: '/v1/provisioning/exchange',      body: (f) => ({ deviceSerial: 'SN0001', csr: f.csrPem }),
                                                               public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  // devices renew by their own certificate, so an API key (or nothing) is a 401 whatever its role
+  { method: 'POST',   path: '/v1/certificates/renew',         body: (f) => ({ csr: f.csrPem }),
+                                                              public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  // rotation campaigns
+  { method: 'POST',   path: '/v1/rotations',                  body: (f) => rotationBody(f),
+                                                              admin: 201, operator: 201, auditor: 403 },
+  { method: 'GET',    path: '/v1/rotations',                  admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/rotations/:id',              id: 'rotation',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/rotations/:id/pending',      id: 'rotation',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'POST',   path: '/v1/rotations/:id/cancel',       id: 'fresh-rotation',
+                                                              admin: 200, operator: 200, auditor: 403 },
   // audit
   { method: 'GET',    path: '/v1/audit',                      admin: 200, operator: 403, auditor: 200 },
   { method: 'GET',    path: '/v1/audit/verify',               admin: 200, operator: 403, auditor: 200 },
@@ -129,6 +144,10 @@ function claimBody(f: Fixtures): object {
     thingNameTemplate: 'matrix-{serial}',
     claimCertificate: { generateKey: true },
   };
+}
+
+function rotationBody(f: Fixtures): object {
+  return { selector: { authorityId: f.authority }, reason: 'matrix', deadline: new Date(Date.now() + 86_400_000).toISOString(), onDeadline: 'report' };
 }
 
 /** What each identity expects on a route. */
@@ -164,7 +183,7 @@ function registeredRoutes(t: TestApp): string[] {
 describe('role matrix on sqlite', () => {
   let t: TestApp;
   const ssl = new OpenSslWorkspace();
-  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '' };
+  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '', rotation: '' };
   const keys = {} as Record<Role | 'revoked', { id: string; key: string }>;
   const unknownKey = generateApiKey().key;
   let requestSeq = 0;
@@ -191,6 +210,7 @@ describe('role matrix on sqlite', () => {
     f.iotAuthority = await resolveId('fresh-iot-registered-authority');
     f.claimAuthority = (await admin('POST', '/v1/authorities', { name: 'Matrix Claims', type: 'intermediate', parentId: f.root, usage: 'claims', subject: { commonName: 'Matrix Claims CA' } })).id;
     f.claim = await resolveId('fresh-claim');
+    f.rotation = await resolveId('fresh-rotation');
   });
   after(async () => {
     await t?.close();
@@ -271,7 +291,7 @@ describe('role matrix on sqlite', () => {
     const before = await chainLength();
     let count = 0;
     for (const route of ROUTES.filter((r) => !('public' in r))) {
-      const path = route.path.replace(':id', route.id?.includes('certificate') ? f.certificate : route.id?.includes('claim') ? f.claim : f.authority);
+      const path = route.path.replace(':id', route.id?.includes('certificate') ? f.certificate : route.id?.includes('claim') ? f.claim : route.id?.includes('rotation') ? f.rotation : f.authority);
       for (const header of badHeaders) {
         let req = t.http()[lower(route.method)](path);
         if (header !== undefined) req = req.set('Authorization', header);
@@ -346,6 +366,10 @@ describe('role matrix on sqlite', () => {
         return f.claim;
       case 'fresh-claim':
         return (await admin('POST', '/v1/claims', claimBody(f))).id;
+      case 'rotation':
+        return f.rotation;
+      case 'fresh-rotation':
+        return (await admin('POST', '/v1/rotations', rotationBody(f))).id;
       case 'fresh-iot-registered-authority': {
         const id = await resolveId('fresh-authority');
         await admin('POST', `/v1/authorities/${id}/iot-registration`, { certificateMode: 'SNI_ONLY' });
@@ -358,6 +382,7 @@ describe('role matrix on sqlite', () => {
   async function assertUntouched(source: IdSource, id: string): Promise<void> {
     if (source === 'fresh-authority') assert.equal((await admin('GET', `/v1/authorities/${id}`)).status, 'active');
     if (source === 'fresh-iot-registered-authority') assert.equal((await admin('GET', `/v1/authorities/${id}/iot-registration`)).status, 'ACTIVE');
+    if (source === 'fresh-rotation') assert.equal((await admin('GET', `/v1/rotations/${id}`)).status, 'open');
     if (source === 'fresh-claim') assert.equal((await admin('GET', `/v1/claims/${id}`)).status, 'active');
     if (source === 'fresh-certificate') assert.equal((await admin('GET', `/v1/certificates/${id}`)).status, 'active');
     if (source === 'fresh-api-key') {

@@ -27,6 +27,10 @@ import { AddressInfo } from 'node:net';
  * Thing types and thing groups are made through the API (CreateThingType, DeprecateThingType, CreateThingGroup) or,
  * in code, with `createThingType`, `deprecateThingType` and `createThingGroup`; `thing(name)` shows a thing's type
  * and groups, `thingType(name)` and `thingGroup(name)` the rest.
+ *
+ * Jobs (CreateJob, DescribeJob, GetJobDocument, ListJobs) keep their targets and document; `jobs()` and `job(id)` (or
+ * `GET /_standin/jobs`) show them with the document parsed, and `setJobStatus` moves a job along (no job executions
+ * are played).
  */
 export interface IotStandInKnobs {
   latencyMs: number;
@@ -109,6 +113,21 @@ export interface IotThingGroupView {
   createdAt: Date;
 }
 
+export type IotJobStatus = 'IN_PROGRESS' | 'CANCELED' | 'COMPLETED' | 'DELETION_IN_PROGRESS' | 'SCHEDULED';
+
+export interface IotJobView {
+  jobId: string;
+  jobArn: string;
+  /** Thing and thing group ARNs, as given. */
+  targets: string[];
+  /** The job document, parsed. */
+  document: unknown;
+  description?: string;
+  targetSelection: 'SNAPSHOT' | 'CONTINUOUS';
+  status: IotJobStatus;
+  createdAt: Date;
+}
+
 /** The message AWS IoT publishes to `$aws/events/certificates/registered/<caCertificateId>`. */
 export interface IotCertificateRegisteredEvent {
   certificateId: string;
@@ -184,6 +203,19 @@ interface ThingGroupRecord {
   created: number;
 }
 
+interface JobRecord {
+  id: string;
+  arn: string;
+  targets: string[];
+  document: string;
+  description?: string;
+  targetSelection: 'SNAPSHOT' | 'CONTINUOUS';
+  status: IotJobStatus;
+  created: number;
+  lastUpdated: number;
+  completed?: number;
+}
+
 interface PolicyRecord {
   name: string;
   arn: string;
@@ -233,7 +265,16 @@ const ROUTES: [string, RegExp, string][] = [
   ['GET', /^\/confirmdestination\/(.+)$/, 'ConfirmTopicRuleDestination'],
   ['POST', /^\/policies\/([^/]+)$/, 'CreatePolicy'],
   ['GET', /^\/policies\/([^/]+)$/, 'GetPolicy'],
+  ['GET', /^\/jobs$/, 'ListJobs'],
+  ['PUT', /^\/jobs\/([^/]+)$/, 'CreateJob'],
+  ['GET', /^\/jobs\/([^/]+)$/, 'DescribeJob'],
+  ['GET', /^\/jobs\/([^/]+)\/job-document$/, 'GetJobDocument'],
 ];
+
+const JOB_STATUSES: IotJobStatus[] = ['IN_PROGRESS', 'CANCELED', 'COMPLETED', 'DELETION_IN_PROGRESS', 'SCHEDULED'];
+/** AWS IoT Jobs limits: a job document of at most 32 KB, at most 100 targets per job. */
+const MAX_JOB_DOCUMENT_BYTES = 32_768;
+const MAX_JOB_TARGETS = 100;
 
 /** Operations whose AWS model has no ThrottlingException: the rate knobs leave them alone. */
 const NEVER_THROTTLED = new Set(['ConfirmTopicRuleDestination']);
@@ -344,6 +385,7 @@ export class IotStandIn {
   /** target (certificate ARN) → policy names, in attachment order. */
   private readonly targetPolicies = new Map<string, Set<string>>();
   private readonly confirmations: string[] = [];
+  private readonly jobRecords = new Map<string, JobRecord>();
   /** CA certificate ids some other account holds in DEFAULT mode (see claimCaInAnotherAccount). */
   private readonly foreignDefaultCas = new Set<string>();
   private server?: http.Server;
@@ -477,6 +519,26 @@ export class IotStandIn {
 
   policyDocument(policyName: string): string | undefined {
     return this.policies.get(policyName)?.document;
+  }
+
+  /** Jobs created so far, oldest first, with their targets and parsed documents. */
+  jobs(): IotJobView[] {
+    return [...this.jobRecords.values()].map((record) => this.jobView(record));
+  }
+
+  job(jobId: string): IotJobView | undefined {
+    const record = this.jobRecords.get(jobId);
+    return record && this.jobView(record);
+  }
+
+  /** Test hook: move a job to another status (an operator cancelling or deleting it, or the job completing). */
+  setJobStatus(jobId: string, status: IotJobStatus): void {
+    if (!JOB_STATUSES.includes(status)) throw new Error(`unknown job status ${status}`);
+    const record = this.jobRecords.get(jobId);
+    if (!record) throw new Error(`no job ${jobId}`);
+    record.status = status;
+    record.lastUpdated = Date.now();
+    record.completed = status === 'COMPLETED' || status === 'CANCELED' ? record.lastUpdated : undefined;
   }
 
   /** Topic rule destination confirmation tokens confirmed so far, in order. */
@@ -685,6 +747,8 @@ export class IotStandIn {
         reply(200, { tokens: this.confirmedTokens() });
       } else if (path === '/_standin/events' && method === 'GET') {
         reply(200, { events: this.events });
+      } else if (path === '/_standin/jobs' && method === 'GET') {
+        reply(200, { jobs: this.jobs() });
       } else {
         reply(404, { message: `no stand-in hook at ${method} ${path}` });
       }
@@ -769,6 +833,14 @@ export class IotStandIn {
         return this.createPolicy(req);
       case 'GetPolicy':
         return this.getPolicy(req);
+      case 'CreateJob':
+        return this.createJob(req);
+      case 'DescribeJob':
+        return this.describeJob(req);
+      case 'GetJobDocument':
+        return this.getJobDocument(req);
+      case 'ListJobs':
+        return this.listJobs(req);
       default:
         throw new IotError('UnknownOperationException', `${operation} is not supported by the stand-in`, 404);
     }
@@ -1280,10 +1352,18 @@ export class IotStandIn {
     return {};
   }
 
+  /**
+   * An unknown thing or certificate, and a principal that is not attached to the thing, are ResourceNotFoundException
+   * (as in moto; AWS does not document which it answers for a missing attachment, so callers must take both a
+   * success and a 404 as "detached"). AWS detaches asynchronously; here it is at once.
+   */
   private detachThingPrincipal(req: Request): unknown {
     const thing = this.thingRecord(req.params[0]);
     const principal = this.principalHeader(req);
-    this.thingPrincipalMap.get(thing.name)?.delete(principal);
+    this.certificatePrincipal(principal, 'principal');
+    if (!this.thingPrincipalMap.get(thing.name)?.delete(principal)) {
+      throw notFound(`The principal ${principal} is not attached to thing ${thing.name}`);
+    }
     return {};
   }
 
@@ -1370,6 +1450,142 @@ export class IotStandIn {
     return {};
   }
 
+  // ---- jobs ---------------------------------------------------------------------------------------------------
+
+  private jobArn(jobId: string): string {
+    return `arn:aws:iot:${this.region}:${this.account}:job/${jobId}`;
+  }
+
+  private jobRecord(rawId: string): JobRecord {
+    const id = jobIdParam(rawId);
+    const record = this.jobRecords.get(id);
+    if (!record) throw notFound(`Job ${id} cannot be found.`);
+    return record;
+  }
+
+  /** A thing or thing group ARN of this account and region naming one that exists. */
+  private jobTarget(target: unknown): string {
+    if (typeof target !== 'string' || target.length === 0 || target.length > 2048) throw invalid('each target must be an ARN of at most 2048 characters');
+    const match = /^arn:aws:iot:([a-z0-9-]+):(\d{12}):(thing|thinggroup)\/([a-zA-Z0-9:_-]{1,128})$/.exec(target);
+    if (!match) throw invalid(`target ${target} is not a thing or thing group ARN`);
+    if (match[1] !== this.region || match[2] !== this.account) throw invalid(`target ${target} is not in this account and region`);
+    const known = match[3] === 'thing' ? this.thingRecords.get(match[4]) : this.thingGroups.get(match[4]);
+    if (!known) throw notFound(`${match[3] === 'thing' ? 'Thing' : 'Thing group'} ${match[4]} cannot be found.`);
+    return target;
+  }
+
+  private createJob(req: Request): unknown {
+    const id = jobIdParam(req.params[0]);
+    const { body } = req;
+    const targets = body.targets;
+    if (!Array.isArray(targets) || targets.length === 0) throw invalid('targets is required: at least one thing or thing group ARN');
+    if (targets.length > MAX_JOB_TARGETS) throw invalid(`A job can have at most ${MAX_JOB_TARGETS} targets, not ${targets.length}`);
+    const checkedTargets = targets.map((target) => this.jobTarget(target));
+
+    if (body.documentSource !== undefined || body.jobTemplateArn !== undefined || body.documentParameters !== undefined) {
+      throw invalid('the stand-in supports inline job documents only (document), not documentSource, jobTemplateArn or documentParameters');
+    }
+    const document = body.document;
+    if (document === undefined) throw invalid('document or documentSource is required');
+    if (typeof document !== 'string' || document.length === 0) throw invalid('document must be a non-empty string');
+    if (Buffer.byteLength(document, 'utf8') > MAX_JOB_DOCUMENT_BYTES) {
+      throw invalid(`The job document is larger than ${MAX_JOB_DOCUMENT_BYTES} bytes (${Buffer.byteLength(document, 'utf8')})`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(document);
+    } catch {
+      throw invalid('The job document is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('The job document must be a JSON object');
+
+    const description = optionalString(body.description, 'description', 2028);
+    if (description !== undefined && (description.length === 0 || /\p{C}/u.test(description))) {
+      throw invalid('description must be 1 to 2028 characters without control characters');
+    }
+    const targetSelection = body.targetSelection ?? 'SNAPSHOT';
+    if (targetSelection !== 'SNAPSHOT' && targetSelection !== 'CONTINUOUS') throw invalid(`targetSelection must be SNAPSHOT or CONTINUOUS, not ${String(targetSelection)}`);
+    if (body.tags !== undefined && !Array.isArray(body.tags)) throw invalid('tags must be a list');
+
+    // CreateJob is not idempotent: the same id again, whatever the rest, is refused (no resourceArn is relied on).
+    if (this.jobRecords.has(id)) throw new IotError('ResourceAlreadyExistsException', `Job ${id} already exists.`, 409);
+    const now = Date.now();
+    const record: JobRecord = {
+      id,
+      arn: this.jobArn(id),
+      targets: checkedTargets,
+      document,
+      description,
+      targetSelection,
+      status: 'IN_PROGRESS',
+      created: now,
+      lastUpdated: now,
+    };
+    this.jobRecords.set(id, record);
+    return { jobArn: record.arn, jobId: record.id, description: record.description };
+  }
+
+  private describeJob(req: Request): unknown {
+    const record = this.jobRecord(req.params[0]);
+    booleanQuery(req.query, 'beforeSubstitution');
+    return {
+      job: {
+        jobArn: record.arn,
+        jobId: record.id,
+        targetSelection: record.targetSelection,
+        status: record.status,
+        forceCanceled: false,
+        targets: record.targets,
+        description: record.description,
+        createdAt: record.created / 1000,
+        lastUpdatedAt: record.lastUpdated / 1000,
+        completedAt: record.completed === undefined ? undefined : record.completed / 1000,
+        isConcurrent: false,
+      },
+    };
+  }
+
+  private getJobDocument(req: Request): unknown {
+    const record = this.jobRecord(req.params[0]);
+    booleanQuery(req.query, 'beforeSubstitution');
+    return { document: record.document };
+  }
+
+  /** Newest first; filtered by status, targetSelection and a targeted thing group (by name). */
+  private listJobs(req: Request): unknown {
+    const { query } = req;
+    const status = query.get('status');
+    if (status !== null && !JOB_STATUSES.includes(status as IotJobStatus)) throw invalid(`status must be one of ${JOB_STATUSES.join(', ')}`);
+    const targetSelection = query.get('targetSelection');
+    if (targetSelection !== null && targetSelection !== 'SNAPSHOT' && targetSelection !== 'CONTINUOUS') throw invalid('targetSelection must be SNAPSHOT or CONTINUOUS');
+    const groupName = query.get('thingGroupName');
+    let groupArn: string | undefined;
+    if (groupName !== null) groupArn = this.thingGroupRecord(groupName).arn;
+    const groupId = query.get('thingGroupId');
+    if (groupId !== null) {
+      const group = [...this.thingGroups.values()].find((g) => g.id === groupId);
+      if (!group) throw notFound(`Thing group ${groupId} cannot be found.`);
+      if (groupArn !== undefined && groupArn !== group.arn) throw invalid('thingGroupName and thingGroupId name different groups');
+      groupArn = group.arn;
+    }
+    const jobs = [...this.jobRecords.values()]
+      .filter((job) => (status === null || job.status === status) && (targetSelection === null || job.targetSelection === targetSelection))
+      .filter((job) => groupArn === undefined || job.targets.includes(groupArn))
+      .sort((a, b) => b.created - a.created)
+      .map((job) => ({
+        jobArn: job.arn,
+        jobId: job.id,
+        targetSelection: job.targetSelection,
+        status: job.status,
+        createdAt: job.created / 1000,
+        lastUpdatedAt: job.lastUpdated / 1000,
+        completedAt: job.completed === undefined ? undefined : job.completed / 1000,
+        isConcurrent: false,
+      }));
+    const { items, next } = page(jobs, pageSizeQuery(query, 'maxResults'), query.get('nextToken'));
+    return { jobs: items, nextToken: next };
+  }
+
   // ---- helpers ------------------------------------------------------------------------------------------------
 
   private touch(record: { lastModified: number; customerVersion: number; generationId: string }): void {
@@ -1413,6 +1629,19 @@ export class IotStandIn {
       attributes: { ...record.attributes },
       thingGroups: this.thingGroupsOf(record.name),
       version: record.version,
+    };
+  }
+
+  private jobView(record: JobRecord): IotJobView {
+    return {
+      jobId: record.id,
+      jobArn: record.arn,
+      targets: [...record.targets],
+      document: JSON.parse(record.document) as unknown,
+      description: record.description,
+      targetSelection: record.targetSelection,
+      status: record.status,
+      createdAt: new Date(record.created),
     };
   }
 
@@ -1566,6 +1795,11 @@ function certificateIdParam(raw: string): string {
 
 function thingNameParam(raw: string): string {
   if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(raw)) throw invalid(`thingName ${raw} must be 1 to 128 characters of [a-zA-Z0-9:_-]`);
+  return raw;
+}
+
+function jobIdParam(raw: string): string {
+  if (!/^[a-zA-Z0-9_-]{1,64}$/.test(raw)) throw invalid(`jobId ${raw} must be 1 to 64 characters of [a-zA-Z0-9_-]`);
   return raw;
 }
 

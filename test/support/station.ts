@@ -50,3 +50,14 @@ export async function createClaim(
     station: { claimId: res.body.id, certificatePem: res.body.claimCertificate.certificatePem, privateKey: key, alg: key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ES384' : 'ES256' },
   };
 }
+
+/** A fresh single-use token for POST /v1/certificates/renew, signed with the device key (ES256). */
+export function deviceToken(t: TestApp, certificatePem: string, privateKey: KeyObject, overrides: Record<string, unknown> = {}): string {
+  const now = Math.floor(Date.now() / 1000);
+  return signX5cJwt({
+    alg: 'ES256',
+    privateKey,
+    chainDer: [pemDecode(certificatePem, ['CERTIFICATE'])!],
+    payload: { aud: `${t.config.publicBaseUrl}/v1/certificates/renew`, iat: now, exp: now + 120, jti: randomUUID(), ...overrides },
+  });
+}

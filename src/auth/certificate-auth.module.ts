@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AuthoritiesModule } from '../authorities/authorities.module';
+import { CertificateAuthenticator } from './certificate-authenticator';
+import { TypeOrmUsedTokenIds, UsedTokenIds } from './used-token-ids';
+
+/** Authentication by a certificate this service issued (claim certificates, device certificates). */
+@Module({
+  imports: [AuthoritiesModule],
+  providers: [CertificateAuthenticator, { provide: UsedTokenIds, useClass: TypeOrmUsedTokenIds }],
+  exports: [CertificateAuthenticator],
+})
+export class CertificateAuthModule {}

@@ -1,0 +1,176 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { Authority } from '../authorities/authority';
+import { AuthoritiesService } from '../authorities/authorities.service';
+import { CertificateRecord } from '../certificates/certificate';
+import { CertificateRepository } from '../certificates/certificate.repository';
+import { Clock } from '../common/clock';
+import { DomainError, Errors } from '../common/errors';
+import { MetricsService } from '../metrics/metrics.service';
+import { checkJwtClaims, decodeX5cJwt, JwsError, JwsFailure, verifyJwsSignature } from '../pki/jws';
+import { RequestContext } from './actor';
+import { UsedTokenIds } from './used-token-ids';
+
+/** A caller that proved it holds the key of a certificate this service issued. */
+export interface CertificateIdentity {
+  method: 'jwt' | 'mtls';
+  certificate: CertificateRecord;
+  authority: Authority;
+  /** What the caller says it is: the JWT `sub`, when given. */
+  name: string | null;
+  ctx: RequestContext;
+}
+
+export interface CertificateAuthOptions {
+  /** The exact `aud` a token must carry: this route's public URL. */
+  audience: string;
+  /** Who is authenticating, for metrics and logs ('station', 'device'). */
+  purpose: string;
+  /** Refuses (throws a 401 DomainError) a certificate that may not authenticate here, before its key is trusted. */
+  accept(certificate: CertificateRecord, authority: Authority): void;
+  /** The refusal of a certificate this service never issued. */
+  untrusted(message: string): DomainError;
+}
+
+/** Tokens live at most this long, so the replay cache stays small. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 300;
+const CLOCK_SKEW_SECONDS = 60;
+/** Used token ids are deleted this often once their tokens could no longer be accepted anyway. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
+  malformed: Errors.tokenInvalid,
+  'unsupported-algorithm': Errors.tokenInvalid,
+  'missing-x5c': Errors.tokenInvalid,
+  'missing-jti': Errors.tokenInvalid,
+  'not-yet-valid': Errors.tokenInvalid,
+  'lifetime-too-long': Errors.tokenInvalid,
+  'bad-signature': Errors.tokenSignatureInvalid,
+  'key-mismatch': Errors.tokenSignatureInvalid,
+  expired: Errors.tokenExpired,
+  'wrong-audience': Errors.tokenAudienceMismatch,
+};
+
+/**
+ * Authenticates a caller by a certificate this service issued (factory stations by their claim certificate,
+ * devices by their own), by either of two proofs of key possession: mutual TLS (the handshake's
+ * CertificateVerify), or a short-lived JWT signed with the certificate's key and carrying it in `x5c`
+ * (`aud` = the route's URL, `exp` at most 5 minutes ahead, `jti` single use). Both apply the same checks.
+ * Failures are 401s counted in metrics and logged, never audited, so unauthenticated traffic cannot grow the
+ * audit chain.
+ */
+@Injectable()
+export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('CertificateAuth');
+  private pruneTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly certificates: CertificateRepository,
+    private readonly authorities: AuthoritiesService,
+    private readonly usedTokenIds: UsedTokenIds,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.pruneTimer = setInterval(() => void this.pruneUsedTokenIds(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.pruneTimer);
+  }
+
+  /** Forgets token ids whose tokens have expired (past the skew): a replay of one fails on exp anyway. */
+  async pruneUsedTokenIds(): Promise<number> {
+    try {
+      return await this.usedTokenIds.prune(this.clock.now().toISOString());
+    } catch (err) {
+      this.logger.warn(`pruning used token ids failed: ${(err as Error).message}`);
+      return 0;
+    }
+  }
+
+  async authenticate(request: FastifyRequest, options: CertificateAuthOptions): Promise<CertificateIdentity> {
+    const authorization = request.headers.authorization;
+    const method = authorization !== undefined ? 'jwt' : 'mtls';
+    try {
+      return method === 'jwt' ? await this.byToken(request, authorization!, options) : await this.byTlsCertificate(request, options);
+    } catch (err) {
+      if (err instanceof DomainError && err.status === 401) {
+        this.metrics.stationAuthFailures.inc({ method, reason: err.code });
+        this.logger.warn(`401 ${request.method} ${request.url} from ${request.ip} (${options.purpose}, ${method}): ${err.code} (request ${request.id})`);
+      }
+      throw err;
+    }
+  }
+
+  private async byToken(request: FastifyRequest, authorization: string, options: CertificateAuthOptions): Promise<CertificateIdentity> {
+    const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization);
+    if (!match) throw Errors.tokenInvalid('send "Authorization: Bearer <JWT>" signed with the certificate’s key, the certificate in x5c');
+    const token = match[1];
+    try {
+      const decoded = decodeX5cJwt(token);
+      const { certificate, authority } = await this.issuedCertificate(decoded.chain[0], options);
+      // The signature is checked before the token id is spent, so nobody without the key can burn a caller's tokens.
+      verifyJwsSignature(token, new X509Certificate(certificate.certificateDer).publicKey);
+      const { jti, expiresAt } = checkJwtClaims(decoded.payload, {
+        audience: options.audience,
+        now: this.clock.now(),
+        maxLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
+        clockSkewSeconds: CLOCK_SKEW_SECONDS,
+      });
+      const tokenId = createHash('sha256').update(`${certificate.fingerprint}\n${jti}`).digest('hex');
+      // Kept past exp by the skew we allow, so a token cannot come back while it would still be accepted.
+      const keepUntil = new Date(expiresAt.getTime() + CLOCK_SKEW_SECONDS * 1000).toISOString();
+      if (!(await this.usedTokenIds.use(tokenId, keepUntil))) throw Errors.tokenReplayed('this token (jti) was already used; sign a new one per request');
+      const sub = decoded.payload.sub;
+      const name = typeof sub === 'string' && /^[\x20-\x7e]{1,128}$/.test(sub) ? sub : null;
+      return this.identity(request, 'jwt', certificate, authority, name);
+    } catch (err) {
+      if (err instanceof JwsError) throw JWS_ERRORS[err.reason](err.message);
+      throw err;
+    }
+  }
+
+  private async byTlsCertificate(request: FastifyRequest, options: CertificateAuthOptions): Promise<CertificateIdentity> {
+    const socket = request.raw.socket as Partial<TLSSocket>;
+    const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+    if (!peer || !peer.raw) {
+      throw Errors.unauthenticated('authenticate with the certificate: mutual TLS, or "Authorization: Bearer <JWT>" with x5c');
+    }
+    // The TLS handshake proved possession of the key (CertificateVerify); what remains is trusting the certificate.
+    const { certificate, authority } = await this.issuedCertificate(peer.raw, options);
+    return this.identity(request, 'mtls', certificate, authority, null);
+  }
+
+  /**
+   * The certificate must be one we issued: found by its SHA-256 fingerprint, so the bytes are exactly ours (and
+   * so signed by our CA). The route's own rules (profile, authority usage, validity) come next.
+   */
+  private async issuedCertificate(der: Buffer, options: CertificateAuthOptions): Promise<{ certificate: CertificateRecord; authority: Authority }> {
+    const certificate = await this.certificates.findByFingerprint(createHash('sha256').update(der).digest('hex'));
+    if (!certificate) throw options.untrusted('the certificate was not issued by this service');
+    const authority = await this.authorities.get(certificate.authorityId);
+    options.accept(certificate, authority);
+    if (this.clock.now() < new Date(certificate.notBefore)) throw Errors.tokenInvalid(`the certificate is not valid before ${certificate.notBefore}`);
+    return { certificate, authority };
+  }
+
+  private identity(request: FastifyRequest, method: 'jwt' | 'mtls', certificate: CertificateRecord, authority: Authority, name: string | null): CertificateIdentity {
+    return {
+      method,
+      certificate,
+      authority,
+      name,
+      ctx: {
+        actor: { type: certificate.profile === 'claim' ? 'claim-certificate' : 'device-certificate', id: certificate.fingerprint, role: null },
+        requestId: String(request.id),
+        sourceIp: request.ip && isIP(request.ip) ? request.ip : null,
+      },
+    };
+  }
+}

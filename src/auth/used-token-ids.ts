@@ -1,0 +1,26 @@
+import { Injectable } from '@nestjs/common';
+import { TypeOrmTransactions } from '../database/transactions';
+
+/** Port: token ids (JWT jti) already used, kept until their tokens have expired, so each token works once. */
+export abstract class UsedTokenIds {
+  /** Records a token id; false when it was already used. */
+  abstract use(id: string, keepUntil: string): Promise<boolean>;
+  abstract prune(now: string): Promise<number>;
+}
+
+@Injectable()
+export class TypeOrmUsedTokenIds extends UsedTokenIds {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async use(id: string, keepUntil: string): Promise<boolean> {
+    // ON CONFLICT rather than catching the violation: on PostgreSQL a failed statement would poison a surrounding transaction.
+    const rows = await this.db.sql('INSERT INTO used_token_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id', [id, keepUntil]);
+    return rows.length === 1;
+  }
+
+  async prune(now: string): Promise<number> {
+    return (await this.db.sql('DELETE FROM used_token_ids WHERE expires_at < ? RETURNING id', [now])).length;
+  }
+}

@@ -1,0 +1,133 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { RequestContext } from '../auth/actor';
+import { Ctx, Public, RequirePermission } from '../auth/auth.decorators';
+import { CertificateAuthenticator } from '../auth/certificate-authenticator';
+import { Permission } from '../auth/roles';
+import { CertificateDto, toCertificateDto } from '../certificates/certificates.dto';
+import { CertificatesService } from '../certificates/certificates.service';
+import { Clock } from '../common/clock';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ApiSecured, CLAIM_JWT_SCHEME } from '../common/openapi';
+import { PageQueryDto } from '../common/page-query.dto';
+import { UuidParam } from '../common/pipes';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { CampaignDto, CampaignListDto, CampaignMemberListDto, OpenCampaignDto, RenewDto, toCampaignDto } from './rotation.dto';
+import { RenewalService } from './renewal.service';
+import { RotationsService } from './rotations.service';
+
+export const RENEW_PATH = '/v1/certificates/renew';
+
+@ApiTags('rotation')
+@Controller()
+export class RotationsController {
+  private readonly renewAudience: string;
+
+  constructor(
+    private readonly rotations: RotationsService,
+    private readonly renewal: RenewalService,
+    private readonly authenticator: CertificateAuthenticator,
+    private readonly certificates: CertificatesService,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.renewAudience = `${config.publicBaseUrl}${RENEW_PATH}`;
+  }
+
+  @Post('v1/certificates/renew')
+  @Public()
+  @HttpCode(201)
+  @ApiTags('certificates')
+  @ApiOperation({
+    summary: 'A device renews its own certificate (authenticated by that certificate)',
+    description:
+      'Mutual TLS with the current certificate, or `Authorization: Bearer <JWT>` signed with its key, the certificate in `x5c`, ' +
+      '`aud` = this URL (PUBLIC_BASE_URL + /v1/certificates/renew), `exp` ≤ 5 minutes ahead, single-use `jti`. Allowed in the profile’s ' +
+      'renewal window (the last third of the lifetime) or while a rotation campaign covers the certificate; a new key is required ' +
+      '(SAME_KEY_NOT_ALLOWED); a revoked (CERTIFICATE_REVOKED), expired (CERTIFICATE_EXPIRED) or already renewed (CERTIFICATE_SUPERSEDED) ' +
+      'certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes ' +
+      '`superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate ' +
+      'from a retiring CA renews under its successor.',
+  })
+  @ApiBearerAuth(CLAIM_JWT_SCHEME)
+  @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })
+  @ApiProblems(400, 401, 403, 409, 413, 415, 422, 503)
+  async renewCertificate(@Req() request: FastifyRequest, @Body() body: RenewDto): Promise<CertificateDto> {
+    const identity = await this.authenticator.authenticate(request, {
+      audience: this.renewAudience,
+      purpose: 'device',
+      untrusted: Errors.certificateUntrusted,
+      accept: (certificate, authority) => {
+        // Claim certificates are for the exchange alone.
+        if (certificate.profile === 'claim' || authority.usage !== 'devices') throw Errors.notADeviceCertificate('a claim certificate cannot renew; only device and server certificates can');
+      },
+    });
+    const record = await this.renewal.renew(identity, body.csr);
+    return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
+  }
+
+  @Post('v1/rotations')
+  @RequirePermission(Permission.ManageRotations)
+  @ApiOperation({
+    summary: 'Open a rotation campaign over the certificates a selector matches',
+    description: 'The matching set (active, unexpired; claim certificates excluded) is frozen now. Requires the operator or admin role.',
+  })
+  @ApiCreatedResponse({ type: CampaignDto })
+  @ApiSecured()
+  @ApiProblems(400, 413, 415, 422)
+  async openRotation(@Ctx() ctx: RequestContext, @Body() body: OpenCampaignDto): Promise<CampaignDto> {
+    const campaign = await this.rotations.open(ctx, body);
+    const { progress } = await this.rotations.get(campaign.id);
+    return toCampaignDto(campaign, progress);
+  }
+
+  @Get('v1/rotations')
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'List rotation campaigns, oldest first', description: 'Cursor pagination; progress is on each campaign’s own page.' })
+  @ApiOkResponse({ type: CampaignListDto })
+  @ApiSecured()
+  @ApiProblems(400)
+  async listRotations(@Query() query: PageQueryDto): Promise<CampaignListDto> {
+    const page = await this.rotations.list(query.cursor, query.limit ?? 100);
+    return { items: page.items.map(({ id, status, reason, deadline, total }) => ({ id, status, reason, deadline, total })), nextCursor: page.nextCursor };
+  }
+
+  @Get('v1/rotations/:id')
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'A campaign and its progress (total, renewed, pending, revoked, overdue)', description: 'A campaign past its deadline is settled (report or revoke) before it is shown.' })
+  @ApiIdParam('rotation campaign')
+  @ApiOkResponse({ type: CampaignDto })
+  @ApiSecured()
+  @ApiProblems(400, 404)
+  async getRotation(@Param('id', UuidParam) id: string): Promise<CampaignDto> {
+    const { campaign, progress } = await this.rotations.get(id);
+    return toCampaignDto(campaign, progress);
+  }
+
+  @Get('v1/rotations/:id/pending')
+  @RequirePermission(Permission.ReadInventory)
+  @ApiOperation({ summary: 'The certificates of a campaign still waiting for renewal, paged', description: 'Ordered by certificate id; pass nextCursor as cursor.' })
+  @ApiIdParam('rotation campaign')
+  @ApiOkResponse({ type: CampaignMemberListDto })
+  @ApiSecured()
+  @ApiProblems(400, 404)
+  async listPendingRotation(@Param('id', UuidParam) id: string, @Query() query: PageQueryDto): Promise<CampaignMemberListDto> {
+    return this.rotations.pending(id, query.cursor, query.limit ?? 100);
+  }
+
+  @Post('v1/rotations/:id/cancel')
+  @HttpCode(200)
+  @RequirePermission(Permission.ManageRotations)
+  @ApiOperation({ summary: 'Cancel an open campaign', description: 'Nothing is revoked; covered certificates fall back to their profile’s renewal window. Requires the operator or admin role.' })
+  @ApiIdParam('rotation campaign')
+  @ApiOkResponse({ type: CampaignDto })
+  @ApiSecured()
+  @ApiProblems(400, 404, 409)
+  async cancelRotation(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<CampaignDto> {
+    await this.rotations.cancel(ctx, id);
+    const { campaign, progress } = await this.rotations.get(id);
+    return toCampaignDto(campaign, progress);
+  }
+}

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { createPublicKey, KeyObject } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { CreatePolicyCommand, CreateThingCommand, IoTClient } from '@aws-sdk/client-iot';
+import type { Response } from 'supertest';
+import { buildCsr, deviceKeyAndCsr } from '../support/csr-builder';
+import { IotStandIn } from '../support/iot-standin';
+import { OpenSslWorkspace } from '../support/openssl';
+import { createClaim, deviceToken } from '../support/station';
+import { bearer, ManualClock, startTestApp, TestApp } from '../support/test-app';
+
+type Body = Response['body'];
+const DAY = 86_400_000;
+const GRACE_SECONDS = 3600;
+
+async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Devices renew their own certificates (JWT here; mutual TLS in the claims suite's listener is shared code), and
+ * rotation campaigns drive renewals at fleet scale, with AWS IoT (the stand-in) kept in step. The clock is the test's.
+ */
+describe('certificate renewal and rotation campaigns', () => {
+  const clock = new ManualClock();
+  const ssl = new OpenSslWorkspace();
+  let iot: IotStandIn;
+  let t: TestApp;
+  let rootPem: string;
+  let apiCa: Body;
+
+  before(async () => {
+    iot = await new IotStandIn().start();
+    t = await startTestApp('sqlite', {
+      iot,
+      clock,
+      env: { RENEWAL_GRACE_SECONDS: String(GRACE_SECONDS), OUTBOX_POLL_MS: '25', OUTBOX_BACKOFF_BASE_MS: '20', OUTBOX_BACKOFF_MAX_MS: '200', IOT_MAX_ATTEMPTS: '1' },
+    });
+    await new IoTClient({ region: iot.region, endpoint: iot.endpoint }).send(
+      new CreatePolicyCommand({ policyName: 'fleet-device', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }),
+    );
+    const root = await post('/v1/authorities', { name: 'Renewal Root', type: 'root', subject: { commonName: 'Renewal Root' } });
+    rootPem = root.certificatePem;
+    apiCa = await post('/v1/authorities', { name: 'Renewal CA', type: 'intermediate', parentId: root.id, subject: { commonName: 'Renewal CA' } });
+    await post(`/v1/authorities/${apiCa.id}/iot-registration`, { deviceRegistration: 'api', policyName: 'fleet-device' });
+    // Devices are issued three weeks back, so that after the move into their renewal window it is the real time
+    // again: AWS IoT (the stand-in, like AWS) refuses certificates that are not yet valid by the wall clock.
+    clock.advance(-21 * DAY);
+  });
+  after(async () => {
+    await t?.close();
+    await iot?.stop();
+    ssl.cleanup();
+  });
+
+  async function post(path: string, body: object, expected = 201): Promise<Body> {
+    const res = await t.http().post(path).set(bearer(t.adminKey)).send(body);
+    assert.equal(res.status, expected, `${path}: ${res.text}`);
+    return res.body;
+  }
+
+  async function get(path: string): Promise<Body> {
+    const res = await t.http().get(path).set(bearer(t.adminKey));
+    assert.equal(res.status, 200, `${path}: ${res.text}`);
+    return res.body;
+  }
+
+  async function issue(authorityId: string, thingName: string, validityDays = 30): Promise<{ cert: Body; key: KeyObject }> {
+    const { csrPem, privateKey } = deviceKeyAndCsr(thingName);
+    return { cert: await post('/v1/certificates', { authorityId, csr: csrPem, profile: 'device', thingName, validityDays }), key: privateKey };
+  }
+
+  /** Renews `cert` (held with `key`) by JWT with a new key, or with `csrPem` when given. */
+  async function renew(cert: Body, key: KeyObject, csrPem?: string): Promise<Response> {
+    const now = Math.floor(clock.now().getTime() / 1000);
+    const token = deviceToken(t, cert.certificatePem, key, { iat: now, exp: now + 120 });
+    return t.http().post('/v1/certificates/renew').set('Authorization', `Bearer ${token}`).send({ csr: csrPem ?? deviceKeyAndCsr(cert.thingName).csrPem });
+  }
+
+  describe('renewal', () => {
+    let a: { cert: Body; key: KeyObject };
+    let b: { cert: Body; key: KeyObject };
+    let c: { cert: Body; key: KeyObject };
+    let renewedA: Body;
+
+    before(async () => {
+      a = await issue(apiCa.id, 'renew-a');
+      b = await issue(apiCa.id, 'renew-b');
+      c = await issue(apiCa.id, 'renew-c');
+      await eventually('the first certificate is ACTIVE in AWS IoT', () => iot.certificate(a.cert.fingerprint)?.status === 'ACTIVE');
+    });
+
+    it('is refused before the renewal window (the last third of the lifetime), audited', async () => {
+      const res = await renew(a.cert, a.key);
+      assert.equal(res.status, 403, res.text);
+      assert.equal(res.body.code, 'RENEWAL_NOT_YET_ALLOWED');
+      const audit = await get(`/v1/audit?action=certificate.renewal-refused&targetId=${a.cert.id}`);
+      assert.equal(audit.items[0].details.code, 'RENEWAL_NOT_YET_ALLOWED');
+      assert.equal(audit.items[0].actor.type, 'device-certificate');
+    });
+
+    it('renews inside the window: new key, same thing, lineage; openssl verifies the new certificate', async () => {
+      clock.advance(21 * DAY);
+      const res = await renew(a.cert, a.key);
+      assert.equal(res.status, 201, res.text);
+      renewedA = res.body;
+      assert.equal(renewedA.thingName, 'renew-a');
+      assert.equal(renewedA.replaces, a.cert.id);
+      assert.notEqual(renewedA.fingerprint, a.cert.fingerprint);
+      const verified = ssl.verify({ rootPem, intermediatesPem: apiCa.certificatePem, leafPem: renewedA.certificatePem });
+      assert.ok(verified.ok, verified.output);
+      const old = await get(`/v1/certificates/${a.cert.id}`);
+      assert.equal(old.status, 'superseded');
+      assert.equal(old.replacedBy, renewedA.id);
+      const again = await renew(a.cert, a.key);
+      assert.equal(again.status, 409);
+      assert.equal(again.body.code, 'CERTIFICATE_SUPERSEDED');
+    });
+
+    it('refuses the same key under the default profile, and a revoked certificate', async () => {
+      const sameKey = await renew(b.cert, b.key, buildCsr({ commonName: 'renew-b', keyPair: { publicKey: createPublicKey(b.key), privateKey: b.key } }));
+      assert.equal(sameKey.status, 422, sameKey.text);
+      assert.equal(sameKey.body.code, 'SAME_KEY_NOT_ALLOWED');
+      await post(`/v1/certificates/${c.cert.id}/revoke`, { reason: 'keyCompromise' }, 200);
+      const revoked = await renew(c.cert, c.key);
+      assert.equal(revoked.status, 403);
+      assert.equal(revoked.body.code, 'CERTIFICATE_REVOKED');
+    });
+
+    it('registers the new certificate on the same thing, and retires the old one after the grace period', async () => {
+      await eventually('the renewed certificate is ACTIVE in AWS IoT', () => iot.certificate(renewedA.fingerprint)?.status === 'ACTIVE');
+      const newArn = iot.certificateArn(renewedA.fingerprint);
+      const oldArn = iot.certificateArn(a.cert.fingerprint);
+      assert.ok(iot.principalsOf('renew-a').includes(newArn));
+      assert.equal(iot.certificate(a.cert.fingerprint)?.status, 'ACTIVE', 'the old certificate stays usable during the grace period');
+      clock.advance((GRACE_SECONDS + 1) * 1000);
+      await eventually('the old certificate is INACTIVE in AWS IoT', () => iot.certificate(a.cert.fingerprint)?.status === 'INACTIVE');
+      assert.deepEqual(iot.principalsOf('renew-a'), [newArn]);
+      assert.ok(!iot.principalsOf('renew-a').includes(oldArn));
+      assert.equal((await get(`/v1/certificates/${a.cert.id}`)).iot.status, 'inactive');
+    });
+
+    it('refuses a claim certificate as a device certificate', async () => {
+      const root = await get(`/v1/authorities/${apiCa.id}`);
+      const claims = await post('/v1/authorities', { name: 'RC', type: 'intermediate', parentId: root.parentId, usage: 'claims', subject: { commonName: 'Renewal Claims' } });
+      const { claim, station } = await createClaim(t, { claimAuthorityId: claims.id, deviceAuthorityId: apiCa.id, notAfter: new Date(clock.now().getTime() + 7 * DAY).toISOString() });
+      const res = await renew({ ...claim.claimCertificate, thingName: 'x' }, station.privateKey);
+      assert.equal(res.status, 401);
+      assert.equal(res.body.code, 'NOT_A_DEVICE_CERTIFICATE');
+    });
+  });
+
+  describe('a rotation campaign over 500 certificates', () => {
+    const devices: { cert: Body; key: KeyObject }[] = [];
+    let campaignCa: Body;
+    let campaign: Body;
+
+    before(async () => {
+      const root = await get(`/v1/authorities/${apiCa.id}`);
+      campaignCa = await post('/v1/authorities', { name: 'Campaign CA', type: 'intermediate', parentId: root.parentId, subject: { commonName: 'Campaign CA' } });
+      const client = new IoTClient({ region: iot.region, endpoint: iot.endpoint });
+      for (let i = 0; i < 500; i += 25) {
+        const batch = await Promise.all(Array.from({ length: 25 }, (_, j) => issue(campaignCa.id, `camp-${i + j}`, 365)));
+        devices.push(...batch);
+        await Promise.all(batch.map((d) => client.send(new CreateThingCommand({ thingName: d.cert.thingName }))));
+      }
+    });
+
+    it('freezes the matched set, creates the AWS IoT jobs, and counts renewals as they come', async () => {
+      campaign = await post('/v1/rotations', {
+        selector: { authorityId: campaignCa.id },
+        reason: 'campaign CA retires',
+        deadline: new Date(clock.now().getTime() + 7 * DAY).toISOString(),
+        onDeadline: 'revoke',
+        notify: 'iot-job',
+      });
+      assert.equal(campaign.status, 'open');
+      assert.deepEqual(campaign.progress, { total: 500, renewed: 0, pending: 500, revoked: 0, overdue: 0 });
+      await eventually('the AWS IoT jobs exist', () => iot.jobs().length >= 5);
+      const jobs = iot.jobs().filter((job) => job.jobId.startsWith(`fleet-pki-rotation-${campaign.id}`));
+      assert.equal(jobs.length, 5);
+      assert.equal(jobs.reduce((n, job) => n + job.targets.length, 0), 500);
+      assert.equal((jobs[0].document as Record<string, unknown>).renewUrl, `${t.config.publicBaseUrl}/v1/certificates/renew`);
+
+      // Far outside their renewal window (365 days, just issued), but the campaign covers them.
+      for (let i = 0; i < 300; i += 20) {
+        const results = await Promise.all(devices.slice(i, i + 20).map((d) => renew(d.cert, d.key)));
+        for (const r of results) assert.equal(r.status, 201, r.text);
+      }
+      const progress = (await get(`/v1/rotations/${campaign.id}`)).progress;
+      assert.deepEqual(progress, { total: 500, renewed: 300, pending: 200, revoked: 0, overdue: 0 });
+      const pending = await get(`/v1/rotations/${campaign.id}/pending?limit=150`);
+      assert.equal(pending.items.length, 150);
+      const rest = await get(`/v1/rotations/${campaign.id}/pending?limit=150&cursor=${encodeURIComponent(pending.nextCursor)}`);
+      assert.equal(rest.items.length, 50);
+      assert.equal(rest.nextCursor, null);
+      const pendingIds = new Set([...pending.items, ...rest.items].map((m: Body) => m.certificateId));
+      assert.deepEqual(pendingIds, new Set(devices.slice(300).map((d) => d.cert.id)));
+    });
+
+    it('revokes the overdue certificates at the deadline', async () => {
+      clock.advance(8 * DAY);
+      const settled = await get(`/v1/rotations/${campaign.id}`);
+      assert.equal(settled.status, 'closed');
+      assert.deepEqual(settled.progress, { total: 500, renewed: 300, pending: 0, revoked: 200, overdue: 0 });
+      for (const d of [devices[300], devices[499]]) assert.equal((await get(`/v1/certificates/${d.cert.id}`)).status, 'revoked');
+      assert.equal((await get(`/v1/certificates/${devices[0].cert.id}`)).status, 'superseded');
+      const late = await renew(devices[450].cert, devices[450].key);
+      assert.equal(late.status, 403);
+      assert.equal(late.body.code, 'CERTIFICATE_REVOKED');
+    });
+  });
+});
