@@ -25,6 +25,7 @@ import {
 } from '../pki/extensions';
 import { buildName, formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
 import { publicKeyFingerprint } from '../pki/key-policy';
+import { subjectFieldsOf } from '../pki/csr';
 import { randomSerial } from '../pki/serial';
 import { Authority, AuthorityType, AuthorityUsage } from './authority';
 import { AuthorityRepository } from './authority.repository';
@@ -244,6 +245,24 @@ export class AuthoritiesService {
       await this.audit.record(ctx, { action: 'authority.disabled', target: { type: 'authority', id }, details: { name: authority.name } });
       return { ...authority, status: 'disabled', disabledAt: at };
     });
+  }
+
+  /**
+   * Rotation's last step: `id` stops issuing (retiring) and `successorId` issues in its place. Its CRL keeps being
+   * published and its certificates keep their OCSP answers.
+   */
+  async retire(ctx: RequestContext, id: string, successorId: string): Promise<void> {
+    await this.transactions.run(async () => {
+      if (!(await this.repository.markRetiring(id, successorId, this.clock.now().toISOString()))) {
+        throw Errors.authorityNotActive(`authority ${id} is not active and cannot be rotated`);
+      }
+      await this.audit.record(ctx, { action: 'authority.retiring', target: { type: 'authority', id }, details: { successorId } });
+    });
+  }
+
+  /** The subject fields of an authority's certificate. */
+  subjectOf(authority: Authority): SubjectFields {
+    return subjectFieldsOf(certificateParts(authority.certificateDer).subject);
   }
 
   /** PEM of the authority's certificate followed by each parent up to the root. */

@@ -7,6 +7,8 @@ export abstract class AuthorityRepository {
   abstract list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Authority[]>;
   abstract listAll(): Promise<Authority[]>;
   abstract disable(id: string, at: string): Promise<boolean>;
+  /** active → retiring with its successor; false when it was not active. */
+  abstract markRetiring(id: string, successorId: string, at: string): Promise<boolean>;
   abstract isAuthorityKey(publicKeySha256: string): Promise<boolean>;
   /** Counts one more revocation under the authority (row-locks it on PostgreSQL until commit). */
   abstract countRevocation(id: string): Promise<void>;

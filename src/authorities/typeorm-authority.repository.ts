@@ -46,6 +46,11 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  async markRetiring(id: string, successorId: string, at: string): Promise<boolean> {
+    const rows = await this.db.sql("UPDATE authorities SET status = 'retiring', successor_id = ?, retiring_at = ? WHERE id = ? AND status = 'active' RETURNING id", [successorId, at, id]);
+    return rows.length === 1;
+  }
+
   async isAuthorityKey(publicKeySha256: string): Promise<boolean> {
     return (await this.db.sql('SELECT 1 AS found FROM authorities WHERE public_key_sha256 = ? LIMIT 1', [publicKeySha256])).length > 0;
   }

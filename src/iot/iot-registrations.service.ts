@@ -97,6 +97,11 @@ export class IotRegistrationsService {
     return registration;
   }
 
+  /** The authority's registration, or null. */
+  find(authorityId: string): Promise<IotCaRegistration | null> {
+    return this.repository.find(authorityId);
+  }
+
   async get(authorityId: string): Promise<IotCaRegistration> {
     await this.authorities.get(authorityId);
     const registration = await this.repository.find(authorityId);

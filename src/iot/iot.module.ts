@@ -82,6 +82,6 @@ class UnconfiguredIotRegistry extends IotRegistry {
       useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits) : new UnconfiguredIotRegistry()),
     },
   ],
-  exports: [CertificateEvents, IotRegistry],
+  exports: [CertificateEvents, IotRegistry, IotRegistrationsService],
 })
 export class IotModule {}

@@ -137,6 +137,11 @@ const FIELD_BY_OID: Record<string, keyof SubjectFields> = {
 };
 
 /** The known subject fields; unknown attributes are ignored (the profile decides the subject anyway). */
+/** The subject fields of a DER Name (e.g. a CA certificate's subject, to give its successor the same one). */
+export function subjectFieldsOf(nameDer: Buffer): SubjectFields {
+  return readSubject(nameDer, readTlv(nameDer, 0)).fields;
+}
+
 function readSubject(der: Buffer, name: Tlv): { fields: SubjectFields; repeated: string[] } {
   const fields: SubjectFields = {};
   const repeated: string[] = [];

@@ -1,10 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { NO_CONTROL_CHARS } from '../common/text';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
 import { THING_NAME_PATTERN } from '../pki/profiles';
+import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
+import { AuthorityDto } from '../authorities/authorities.dto';
 import { Campaign, CampaignMember, CampaignProgress } from './rotation';
 
 export class CampaignSelectorDto {
@@ -88,6 +90,41 @@ export class CampaignMemberDto implements CampaignMember {
 export class CampaignMemberListDto {
   @ApiProperty({ type: [CampaignMemberDto] }) items: CampaignMemberDto[];
   @ApiProperty({ nullable: true, type: String }) nextCursor: string | null;
+}
+
+export class RotationCampaignRequestDto {
+  @ApiProperty({ example: 'issuing CA rotated', maxLength: 500 })
+  @IsString() @Length(1, 500) @Matches(NO_CONTROL_CHARS, { message: 'reason must not contain control characters' })
+  reason: string;
+
+  @ApiProperty({ format: 'date-time' }) @IsISO8601({ strict: true }) deadline: string;
+
+  @ApiProperty({ enum: ['report', 'revoke'] }) @IsIn(['report', 'revoke']) onDeadline: 'report' | 'revoke';
+
+  @ApiPropertyOptional({ enum: REVOCATION_REASONS }) @IsOptional() @IsIn(REVOCATION_REASONS) revocationReason?: RevocationReason;
+
+  @ApiPropertyOptional({ enum: ['iot-job'] }) @IsOptional() @IsIn(['iot-job']) notify?: 'iot-job';
+}
+
+export class RotateAuthorityDto {
+  @ApiPropertyOptional({ maxLength: 200, description: 'Default: the predecessor’s name' })
+  @IsOptional() @IsString() @Length(1, 200) @Matches(NO_CONTROL_CHARS, { message: 'name must not contain control characters' })
+  name?: string;
+
+  @ApiPropertyOptional({ enum: KEY_BACKENDS, description: 'Default: the predecessor’s' }) @IsOptional() @IsIn(KEY_BACKENDS) keyBackend?: KeyBackend;
+  @ApiPropertyOptional({ enum: KEY_SPECS, description: 'Default: the predecessor’s' }) @IsOptional() @IsIn(KEY_SPECS) keySpec?: KeySpec;
+  @ApiPropertyOptional({ description: 'Adopt an existing KMS key (aws-kms)', maxLength: 2048 }) @IsOptional() @IsString() @Length(1, 2048) kmsKeyId?: string;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 36500 }) @IsOptional() @IsInt() @Min(1) @Max(36500) validityDays?: number;
+
+  @ApiPropertyOptional({ type: RotationCampaignRequestDto, description: 'Also open a campaign over the predecessor’s certificates' })
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => RotationCampaignRequestDto)
+  campaign?: RotationCampaignRequestDto;
+}
+
+export class RotatedAuthorityDto {
+  @ApiProperty({ type: AuthorityDto, description: 'Now retiring' }) predecessor: AuthorityDto;
+  @ApiProperty({ type: AuthorityDto }) successor: AuthorityDto;
+  @ApiProperty({ type: CampaignDto, nullable: true }) campaign: CampaignDto | null;
 }
 
 export class RenewDto {

@@ -3,6 +3,7 @@ import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificateAuthModule } from '../auth/certificate-auth.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { IotModule } from '../iot/iot.module';
+import { AuthorityRotationService } from './authority-rotation.service';
 import { RenewalService } from './renewal.service';
 import { RotationRepository } from './rotation.repository';
 import { RotationsController } from './rotations.controller';
@@ -13,7 +14,7 @@ import { TypeOrmRotationRepository } from './typeorm-rotation.repository';
 @Module({
   imports: [AuthoritiesModule, CertificatesModule, IotModule, CertificateAuthModule],
   controllers: [RotationsController],
-  providers: [RenewalService, RotationsService, { provide: RotationRepository, useClass: TypeOrmRotationRepository }],
+  providers: [RenewalService, RotationsService, AuthorityRotationService, { provide: RotationRepository, useClass: TypeOrmRotationRepository }],
   exports: [RotationsService],
 })
 export class RotationModule {}

@@ -18,6 +18,8 @@ export abstract class RotationRepository {
   abstract closeIfOpen(id: string, status: 'cancelled' | 'closed', at: string): Promise<boolean>;
   abstract dueIds(now: string): Promise<string[]>;
   abstract setIotJobId(id: string, jobId: string): Promise<void>;
+  /** Claims that issued from `from` issue from `to` (CA rotation). */
+  abstract repointClaims(from: string, to: string): Promise<void>;
   /** `arn:<partition>:iot:<region>:<account>:` of the AWS IoT account our CAs are registered in, if any is. */
   abstract iotArnPrefix(): Promise<string | undefined>;
 }

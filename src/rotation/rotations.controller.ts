@@ -14,7 +14,12 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { CampaignDto, CampaignListDto, CampaignMemberListDto, OpenCampaignDto, RenewDto, toCampaignDto } from './rotation.dto';
+import { CampaignDto, CampaignListDto, CampaignMemberListDto, OpenCampaignDto, RenewDto, RotateAuthorityDto, RotatedAuthorityDto, toCampaignDto } from './rotation.dto';
+import { AuthorityRotationService } from './authority-rotation.service';
+import { Authority } from '../authorities/authority';
+import { AuthoritiesService } from '../authorities/authorities.service';
+import { toAuthorityDto } from '../authorities/authorities.dto';
+import { pemEncode } from '../pki/der';
 import { RenewalService } from './renewal.service';
 import { RotationsService } from './rotations.service';
 
@@ -31,6 +36,8 @@ export class RotationsController {
     private readonly authenticator: CertificateAuthenticator,
     private readonly certificates: CertificatesService,
     private readonly clock: Clock,
+    private readonly authorityRotation: AuthorityRotationService,
+    private readonly authorities: AuthoritiesService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.renewAudience = `${config.publicBaseUrl}${RENEW_PATH}`;
@@ -66,6 +73,31 @@ export class RotationsController {
     });
     const record = await this.renewal.renew(identity, body.csr);
     return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
+  }
+
+  @Post('v1/authorities/:id/rotate')
+  @RequirePermission(Permission.ManageAuthorities)
+  @ApiTags('authorities')
+  @ApiOperation({
+    summary: 'Rotate an issuing CA: a successor with a new key takes over issuance',
+    description:
+      'The successor is an intermediate under the same parent with the same subject, usage and path length and a new key (same backend ' +
+      'and key spec unless told otherwise). It is registered with AWS IoT as the predecessor is. The predecessor becomes `retiring`: it ' +
+      'issues nothing new (its certificates renew under the successor, and claims issue from the successor) but keeps publishing its CRL ' +
+      'and answering OCSP. With `campaign`, a rotation campaign over the predecessor’s certificates opens in the same call. Requires the admin role.',
+  })
+  @ApiIdParam('authority')
+  @ApiCreatedResponse({ type: RotatedAuthorityDto })
+  @ApiSecured()
+  @ApiProblems(400, 404, 409, 413, 415, 422, 502, 503)
+  async rotateAuthority(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RotateAuthorityDto): Promise<RotatedAuthorityDto> {
+    const { predecessor, successor, campaign } = await this.authorityRotation.rotate(ctx, id, body);
+    const view = async (authority: Authority) => toAuthorityDto(authority, pemEncode('CERTIFICATE', authority.certificateDer), await this.authorities.chainPem(authority));
+    return {
+      predecessor: await view(predecessor),
+      successor: await view(successor),
+      campaign: campaign ? toCampaignDto(campaign, (await this.rotations.get(campaign.id)).progress) : null,
+    };
   }
 
   @Post('v1/rotations')

@@ -110,6 +110,10 @@ export class TypeOrmRotationRepository extends RotationRepository {
     return row ? /^(arn:[^:]+:iot:[^:]+:[^:]+:)/.exec(row.arn)?.[1] : undefined;
   }
 
+  async repointClaims(from: string, to: string): Promise<void> {
+    await this.db.sql('UPDATE claims SET device_authority_id = ? WHERE device_authority_id = ?', [to, from]);
+  }
+
   async setIotJobId(id: string, jobId: string): Promise<void> {
     await this.db.sql('UPDATE rotation_campaigns SET iot_job_id = ? WHERE id = ?', [jobId, id]);
   }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, KeyObject } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, CreateThingCommand, IoTClient } from '@aws-sdk/client-iot';
 import type { Response } from 'supertest';
@@ -7,7 +9,7 @@ import { buildCsr, deviceKeyAndCsr } from '../support/csr-builder';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, deviceToken } from '../support/station';
-import { bearer, ManualClock, startTestApp, TestApp } from '../support/test-app';
+import { bearer, binaryBody, ManualClock, startTestApp, TestApp } from '../support/test-app';
 
 type Body = Response['body'];
 const DAY = 86_400_000;
@@ -213,5 +215,134 @@ describe('certificate renewal and rotation campaigns', () => {
       assert.equal(late.status, 403);
       assert.equal(late.body.code, 'CERTIFICATE_REVOKED');
     });
+  });
+});
+
+describe('issuing-CA rotation', () => {
+  const ssl = new OpenSslWorkspace();
+  let iot: IotStandIn;
+  let t: TestApp;
+
+  before(async () => {
+    iot = await new IotStandIn().start();
+    t = await startTestApp('sqlite', { iot, env: { OUTBOX_POLL_MS: '25', IOT_MAX_ATTEMPTS: '1' } });
+    await new IoTClient({ region: iot.region, endpoint: iot.endpoint }).send(
+      new CreatePolicyCommand({ policyName: 'fleet-device', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }),
+    );
+  });
+  after(async () => {
+    await t?.close();
+    await iot?.stop();
+    ssl.cleanup();
+  });
+
+  async function call(method: 'get' | 'post', path: string, body?: object, expected = method === 'get' ? 200 : 201): Promise<Body> {
+    const req = t.http()[method](path).set(bearer(t.adminKey));
+    const res = await (body ? req.send(body) : req);
+    assert.equal(res.status, expected, `${path}: ${res.text}`);
+    return res.body;
+  }
+
+  it('registers the successor with AWS IoT, stops the predecessor issuing, and keeps its certificates valid and its CRL served', async () => {
+    const root = await call('post', '/v1/authorities', { name: 'Rot Root', type: 'root', subject: { commonName: 'Rot Root' } });
+    const old = await call('post', '/v1/authorities', { name: 'Rot Issuing', type: 'intermediate', parentId: root.id, subject: { commonName: 'Rot Issuing CA', organization: 'Acme' } });
+    await call('post', `/v1/authorities/${old.id}/iot-registration`, { deviceRegistration: 'api', policyName: 'fleet-device' });
+    const claims = await call('post', '/v1/authorities', { name: 'Rot Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Rot Claims' } });
+    const { claim } = await createClaim(t, { claimAuthorityId: claims.id, deviceAuthorityId: old.id });
+    const keep = deviceKeyAndCsr('rot-1');
+    const d1 = await call('post', '/v1/certificates', { authorityId: old.id, csr: keep.csrPem, profile: 'device', thingName: 'rot-1' });
+    const d2 = await call('post', '/v1/certificates', { authorityId: old.id, csr: deviceKeyAndCsr('rot-2').csrPem, profile: 'device', thingName: 'rot-2' });
+
+    const rotated = await call('post', `/v1/authorities/${old.id}/rotate`, { campaign: { reason: 'key rollover', deadline: new Date(Date.now() + 7 * DAY).toISOString(), onDeadline: 'report' } });
+    assert.equal(rotated.predecessor.status, 'retiring');
+    assert.equal(rotated.predecessor.successorId, rotated.successor.id);
+    assert.equal(rotated.successor.status, 'active');
+    assert.equal(rotated.successor.parentId, root.id);
+    assert.equal(rotated.successor.subject, old.subject);
+    assert.notEqual(rotated.successor.fingerprint, old.fingerprint);
+    assert.equal(rotated.campaign.progress.total, 2);
+    assert.equal(iot.caCertificate(rotated.successor.fingerprint)?.status, 'ACTIVE', 'the successor is registered with AWS IoT');
+    assert.equal((await call('get', `/v1/authorities/${rotated.successor.id}/iot-registration`)).deviceRegistration, 'api');
+    assert.equal((await call('get', `/v1/claims/${claim.id}`)).deviceAuthorityId, rotated.successor.id, 'claims issue from the successor');
+
+    const refused = await t.http().post('/v1/certificates').set(bearer(t.adminKey)).send({ authorityId: old.id, csr: deviceKeyAndCsr('rot-3').csrPem, profile: 'device', thingName: 'rot-3' });
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.code, 'AUTHORITY_NOT_ACTIVE');
+
+    const verified = ssl.verify({ rootPem: root.certificatePem, intermediatesPem: old.certificatePem, leafPem: d1.certificatePem });
+    assert.ok(verified.ok, verified.output);
+
+    // The campaign covers d1: it renews now, under the successor.
+    const now = Math.floor(Date.now() / 1000);
+    const renewed = await t.http().post('/v1/certificates/renew').set('Authorization', `Bearer ${deviceToken(t, d1.certificatePem, keep.privateKey, { iat: now, exp: now + 120 })}`).send({ csr: deviceKeyAndCsr('rot-1').csrPem });
+    assert.equal(renewed.status, 201, renewed.text);
+    assert.equal(renewed.body.authorityId, rotated.successor.id);
+    const renewedOk = ssl.verify({ rootPem: root.certificatePem, intermediatesPem: rotated.successor.certificatePem, leafPem: renewed.body.certificatePem });
+    assert.ok(renewedOk.ok, renewedOk.output);
+
+    await call('post', `/v1/certificates/${d2.id}/revoke`, { reason: 'keyCompromise' }, 200);
+    const crl = await t.http().get(`/v1/authorities/${old.id}/crl`).buffer(true).parse(binaryBody);
+    assert.equal(crl.status, 200);
+    const crlText = ssl.run(['crl', '-inform', 'DER', '-in', ssl.file('retiring.crl', crl.body as Buffer), '-noout', '-text']).output;
+    assert.match(crlText, new RegExp(`Serial Number: ${d2.serial.toUpperCase()}`));
+    const again = await t.http().post(`/v1/authorities/${old.id}/rotate`).set(bearer(t.adminKey)).send({});
+    assert.equal(again.status, 409);
+  });
+});
+
+describe('renewal by mutual TLS', () => {
+  const ssl = new OpenSslWorkspace();
+  const clock = new ManualClock();
+  let t: TestApp;
+  let serverPem: string;
+
+  before(async () => {
+    const made = ssl.run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.pem', '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    assert.equal(made.status, 0, made.output);
+    serverPem = ssl.run(['x509', '-in', 'server.pem']).output;
+    t = await startTestApp('sqlite', { clock, env: { TLS_CERT_FILE: ssl.file('server.pem'), TLS_KEY_FILE: ssl.file('server.key') } });
+  });
+  after(async () => {
+    await t?.close();
+    ssl.cleanup();
+  });
+
+  function request(path: string, body: object, options: { client?: { cert: string; key: string }; headers?: Record<string, string> } = {}): Promise<{ status: number; body: Body }> {
+    const payload = JSON.stringify(body);
+    const url = new URL(path, t.baseUrl);
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        { hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: serverPem, ...options.client, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...options.headers } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  it('renews a device certificate presented as the TLS client certificate, inside its window', async () => {
+    const admin = { headers: bearer(t.adminKey) };
+    const root = (await request('/v1/authorities', { name: 'M', type: 'root', subject: { commonName: 'mTLS Renewal Root' } }, admin)).body;
+    const ca = (await request('/v1/authorities', { name: 'M', type: 'intermediate', parentId: root.id, subject: { commonName: 'mTLS Renewal CA' } }, admin)).body;
+    clock.advance(-25 * DAY);
+    const device = ssl.newCsr('ec:P-256', '/CN=tls-dev');
+    const issued = await request('/v1/certificates', { authorityId: ca.id, csr: device.csrPem, profile: 'device', thingName: 'tls-dev', validityDays: 30 }, admin);
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    const client = { cert: issued.body.certificatePem, key: fs.readFileSync(device.keyFile, 'utf8') };
+
+    const early = await request('/v1/certificates/renew', { csr: ssl.newCsr('ec:P-256', '/CN=tls-dev').csrPem }, { client });
+    assert.equal(early.status, 403);
+    assert.equal(early.body.code, 'RENEWAL_NOT_YET_ALLOWED');
+    clock.advance(25 * DAY);
+    const renewed = await request('/v1/certificates/renew', { csr: ssl.newCsr('ec:P-256', '/CN=tls-dev').csrPem }, { client });
+    assert.equal(renewed.status, 201, JSON.stringify(renewed.body));
+    assert.equal(renewed.body.replaces, issued.body.id);
+    assert.equal(renewed.body.thingName, 'tls-dev');
+    const verified = ssl.verify({ rootPem: root.certificatePem, intermediatesPem: ca.certificatePem, leafPem: renewed.body.certificatePem });
+    assert.ok(verified.ok, verified.output);
   });
 });
