@@ -27,6 +27,8 @@ export abstract class CertificateRepository {
   /** Revoked certificates of an authority that have not expired at `now` (the CRL's entries). */
   abstract revokedUnexpired(authorityId: string, now: string): Promise<Pick<CertificateRecord, 'serial' | 'revokedAt' | 'revocationReason'>[]>;
   abstract isCompromisedKey(publicKeySha256: string): Promise<boolean>;
+  /** Active certificates per authority whose notAfter falls in (now, until]. */
+  abstract expiringCounts(now: string, until: string): Promise<{ authorityId: string; count: number }[]>;
   abstract findByFingerprint(fingerprint: string): Promise<CertificateRecord | null>;
   /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */
   abstract setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void>;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Gauge } from 'prom-client';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../auth/actor';
@@ -81,7 +82,7 @@ export interface SearchInput {
 const DAY_MS = 86_400_000;
 
 @Injectable()
-export class CertificatesService {
+export class CertificatesService implements OnModuleInit {
   private readonly logger = new Logger('Certificates');
 
   constructor(
@@ -96,6 +97,25 @@ export class CertificatesService {
     @Inject(PublicUrls) private readonly urls: PublicUrls,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  onModuleInit(): void {
+    // Read at scrape time: certificates expiring within 30 days, per issuing authority (0 when none).
+    const repository = this.repository;
+    const clock = this.clock;
+    const authorities = this.authorities;
+    new Gauge({
+      name: 'fleetpki_certificates_expiring_30d',
+      help: 'Active certificates whose notAfter is within the next 30 days, per issuing authority',
+      labelNames: ['authority_id'] as const,
+      registers: [this.metrics.registry],
+      async collect() {
+        const now = clock.now();
+        const counts = await repository.expiringCounts(now.toISOString(), new Date(now.getTime() + 30 * DAY_MS).toISOString());
+        this.reset();
+        for (const authority of await authorities.all()) this.set({ authority_id: authority.id }, counts.find((c) => c.authorityId === authority.id)?.count ?? 0);
+      },
+    });
+  }
 
   /**
    * Issues a certificate from a CSR. The profile decides the subject and every extension; from the CSR

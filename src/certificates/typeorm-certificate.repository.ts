@@ -92,6 +92,14 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     await this.db.run(() => this.db.manager().update(CertificateEntity, where, { iotStatus: status, iotLastError: lastError }));
   }
 
+  async expiringCounts(now: string, until: string): Promise<{ authorityId: string; count: number }[]> {
+    const rows = await this.db.sql<{ authorityId: string; count: number | string }>(
+      "SELECT authority_id AS \"authorityId\", COUNT(*) AS count FROM certificates WHERE status = 'active' AND not_after > ? AND not_after <= ? GROUP BY authority_id",
+      [now, until],
+    );
+    return rows.map((row) => ({ authorityId: row.authorityId, count: Number(row.count) }));
+  }
+
   async isCompromisedKey(publicKeySha256: string): Promise<boolean> {
     const rows = await this.db.sql("SELECT 1 AS found FROM certificates WHERE public_key_sha256 = ? AND revocation_reason = 'keyCompromise' LIMIT 1", [publicKeySha256]);
     return rows.length > 0;

@@ -96,6 +96,11 @@ describe('certificate renewal and rotation campaigns', () => {
       await eventually('the first certificate is ACTIVE in AWS IoT', () => iot.certificate(a.cert.fingerprint)?.status === 'ACTIVE');
     });
 
+    it('counts the certificates expiring within 30 days per CA in /metrics', async () => {
+      const metrics = await t.http().get('/metrics');
+      assert.match(metrics.text, new RegExp(`fleetpki_certificates_expiring_30d\\{authority_id="${apiCa.id}"\\} 3\\b`));
+    });
+
     it('is refused before the renewal window (the last third of the lifetime), audited', async () => {
       const res = await renew(a.cert, a.key);
       assert.equal(res.status, 403, res.text);
