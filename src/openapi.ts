@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { CLAIM_JWT_SCHEME, ProblemDto, PUBLIC_OPERATION_EXTENSION } from './common/openapi';
+import { CERTIFICATE_JWT_SCHEME, ProblemDto, PUBLIC_OPERATION_EXTENSION } from './common/openapi';
 
 const TAGS: [name: string, description: string][] = [
   ['authorities', 'Certificate authorities: self-signed roots and intermediates, their certificates and chains'],
@@ -10,6 +10,7 @@ const TAGS: [name: string, description: string][] = [
   ['audit', 'The hash-chained audit log'],
   ['claims', 'Factory claims: quotas, allow-lists and claim certificates (admin)'],
   ['provisioning', 'The exchange of a claim certificate for a device certificate, called by factory stations'],
+  ['rotation', 'Rotation campaigns: renewing a set of certificates by a deadline'],
   ['iot', 'AWS IoT Core: CA registration for JITR/JITP and API-mode devices'],
   ['health', 'Liveness, readiness and Prometheus metrics'],
 ];
@@ -33,9 +34,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         type: 'http',
         scheme: 'bearer',
         bearerFormat: 'JWT',
-        description: 'Factory stations: a JWT signed with the claim key (ES256, ES384 or RS256), the claim certificate in the x5c header, aud = the exchange URL, exp at most 5 minutes ahead, a single-use jti. Mutual TLS with the claim certificate is the alternative when the service terminates TLS.',
+        description: 'Factory stations and devices: a JWT signed with the key of a certificate this service issued (the claim certificate, or the device’s own), ES256, ES384 or RS256, the certificate in the x5c header, aud = the route’s URL, exp at most 5 minutes ahead, a single-use jti. Mutual TLS with the same certificate is the alternative when the service terminates TLS.',
       },
-      CLAIM_JWT_SCHEME,
+      CERTIFICATE_JWT_SCHEME,
     );
   for (const [name, description] of TAGS) builder.addTag(name, description);
   const config = builder.build();
@@ -64,7 +65,7 @@ function applyPublicSecurity(document: OpenAPIObject): void {
       if (operation[PUBLIC_OPERATION_EXTENSION]) {
         if (secured) throw new Error(`OpenAPI: ${name} is @Public() but documents bearer auth`);
         delete operation[PUBLIC_OPERATION_EXTENSION];
-        // A route with its own scheme (claim-certificate JWT) keeps it, with {} for the mutual TLS alternative.
+        // A route with its own scheme (certificate JWT) keeps it, with {} for the mutual TLS alternative.
         operation.security = operation.security?.length ? [...operation.security, {}] : [];
       } else if (!secured) {
         throw new Error(`OpenAPI: ${name} is neither @Public() nor documented with @ApiSecured()`);

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../auth/auth.decorators';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
-import { ApiProblems, CLAIM_JWT_SCHEME } from '../common/openapi';
+import { ApiProblems, CERTIFICATE_JWT_SCHEME } from '../common/openapi';
 import { checkThingAttributes } from './attributes';
 import { ExchangeDto, ExchangeResultDto, toExchangeResultDto } from './claims.dto';
 import { ExchangeService } from './exchange.service';
@@ -34,7 +34,7 @@ export class ProvisioningController {
       'the same key, or the same Idempotency-Key and body, is a retry: 200 with the certificate issued before. Issues from the claim’s ' +
       'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`).',
   })
-  @ApiBearerAuth(CLAIM_JWT_SCHEME)
+  @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 128 printable ASCII characters; a retry with the same key and body returns the same certificate' })
   @ApiOkResponse({ type: ExchangeResultDto, description: 'A retry: the certificate issued before' })
   @ApiProblems(400, 401, 403, 409, 413, 415, 422, 503)

@@ -9,7 +9,7 @@ import { CertificateDto, toCertificateDto } from '../certificates/certificates.d
 import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
-import { ApiIdParam, ApiProblems, ApiSecured, CLAIM_JWT_SCHEME } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured, CERTIFICATE_JWT_SCHEME } from '../common/openapi';
 import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { AppConfig } from '../config/config';
@@ -58,7 +58,7 @@ export class RotationsController {
       '`superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate ' +
       'from a retiring CA renews under its successor.',
   })
-  @ApiBearerAuth(CLAIM_JWT_SCHEME)
+  @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })
   @ApiProblems(400, 401, 403, 409, 413, 415, 422, 503)
   async renewCertificate(@Req() request: FastifyRequest, @Body() body: RenewDto): Promise<CertificateDto> {
