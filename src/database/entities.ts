@@ -307,7 +307,71 @@ export class UsedTokenIdEntity {
   @Column({ name: 'expires_at', type: 'varchar', length: 32 }) expiresAt: string;
 }
 
+/** A managed AWS IoT policy: the current version of a named template (the AWS IoT policy of the same name). */
+@Entity('iot_policy_templates')
+export class IotPolicyTemplateEntity {
+  @PrimaryColumn({ type: 'varchar', length: 128 }) name: string;
+  @Column({ type: 'integer' }) version: number;
+  @Column({ type: 'text' }) document: string;
+  /** JSON array of the lint finding codes an admin accepted for this version. */
+  @Column({ name: 'accepted_findings', type: 'text' }) acceptedFindings: string;
+  /** pending | synced | failed: where AWS IoT stands with this version. */
+  @Column({ name: 'iot_status', type: 'varchar', length: 16 }) iotStatus: string;
+  @Column({ name: 'iot_last_error', type: 'text', nullable: true }) iotLastError: string | null;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+  @Column({ name: 'updated_at', type: 'varchar', length: 32 }) updatedAt: string;
+}
+
+/** Every version of every template, as it was written (AWS IoT keeps at most five; we keep them all). */
+@Entity('iot_policy_template_versions')
+export class IotPolicyTemplateVersionEntity {
+  @PrimaryColumn({ type: 'varchar', length: 128 }) name: string;
+  @PrimaryColumn({ type: 'integer' }) version: number;
+  @Column({ type: 'text' }) document: string;
+  @Column({ name: 'accepted_findings', type: 'text' }) acceptedFindings: string;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+  @Column({ name: 'created_by', type: 'varchar', length: 64, nullable: true }) createdBy: string | null;
+}
+
+/** A fleet audit run. */
+@Entity('fleet_audits')
+@Index('idx_fleet_audits_started', ['startedAt'])
+export class FleetAuditEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  /** running | done | failed */
+  @Column({ type: 'varchar', length: 16 }) status: string;
+  /** manual | scheduled */
+  @Column({ type: 'varchar', length: 16 }) trigger: string;
+  /** JSON of the parameters (expiry windows). */
+  @Column({ type: 'text' }) parameters: string;
+  @Column({ name: 'started_at', type: 'varchar', length: 32 }) startedAt: string;
+  @Column({ name: 'finished_at', type: 'varchar', length: 32, nullable: true }) finishedAt: string | null;
+  /** JSON counts by type and severity, or the failure. */
+  @Column({ type: 'text', nullable: true }) summary: string | null;
+}
+
+@Entity('fleet_audit_findings')
+@Index('idx_fleet_audit_findings_audit', ['auditId', 'id'])
+export class FleetAuditFindingEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Column({ name: 'audit_id', type: 'varchar', length: 36 }) auditId: string;
+  @Column({ type: 'varchar', length: 48 }) type: string;
+  @Column({ type: 'varchar', length: 16 }) severity: string;
+  @Column({ name: 'resource_type', type: 'varchar', length: 32 }) resourceType: string;
+  @Column({ name: 'resource_id', type: 'varchar', length: 200 }) resourceId: string;
+  /** JSON facts (affected certificate ids, AWS status, policy findings…). */
+  @Column({ type: 'text' }) details: string;
+  /** The remediation this finding offers, or null. */
+  @Column({ type: 'varchar', length: 48, nullable: true }) remediation: string | null;
+  @Column({ name: 'remediated_at', type: 'varchar', length: 32, nullable: true }) remediatedAt: string | null;
+  @Column({ name: 'remediation_result', type: 'text', nullable: true }) remediationResult: string | null;
+}
+
 export const ENTITIES = [
+  IotPolicyTemplateEntity,
+  IotPolicyTemplateVersionEntity,
+  FleetAuditEntity,
+  FleetAuditFindingEntity,
   OcspSignerEntity,
   RotationCampaignEntity,
   RotationCampaignMemberEntity,
