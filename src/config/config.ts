@@ -141,6 +141,14 @@ export const IOT_DEFAULT_RATE_LIMITS: Record<string, number> = {
   DescribeThing: 10,
   CreateJob: 10,
   DescribeJob: 10,
+  // Managed policies and fleet audits (older published tables: 10 TPS for policy and list operations).
+  GetPolicy: 10,
+  CreatePolicy: 10,
+  CreatePolicyVersion: 10,
+  ListPolicyVersions: 10,
+  DeletePolicyVersion: 10,
+  ListAttachedPolicies: 10,
+  ListCertificatesByCA: 10,
 };
 
 function parseRateLimits(env: Env): Record<string, number> {

@@ -8,6 +8,13 @@ import {
   AttachThingPrincipalCommand,
   ConfirmTopicRuleDestinationCommand,
   CreateJobCommand,
+  CreatePolicyCommand,
+  CreatePolicyVersionCommand,
+  DeletePolicyVersionCommand,
+  GetPolicyCommand,
+  ListAttachedPoliciesCommand,
+  ListCertificatesByCACommand,
+  ListPolicyVersionsCommand,
   CreateThingCommand,
   DescribeCertificateCommand,
   DescribeJobCommand,
@@ -237,6 +244,63 @@ export class AwsIotRegistry extends IotRegistry {
   }
 
   /** Paced by the operation's limiter; AWS errors mapped to DomainErrors and logged, except the `expected` ones the caller handles. */
+  async getPolicy(policyName: string): Promise<{ document: string; defaultVersionId: string } | undefined> {
+    try {
+      const result = await this.call('GetPolicy', () => this.client.send(new GetPolicyCommand({ policyName })), NOT_FOUND);
+      return { document: result.policyDocument ?? '', defaultVersionId: result.defaultVersionId ?? '' };
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
+  }
+
+  async createPolicy(policyName: string, document: string): Promise<{ versionId: string }> {
+    const result = await this.call('CreatePolicy', () => this.client.send(new CreatePolicyCommand({ policyName, policyDocument: document })));
+    return { versionId: result.policyVersionId ?? '1' };
+  }
+
+  async createPolicyVersion(policyName: string, document: string, setAsDefault: boolean): Promise<{ versionId: string }> {
+    const result = await this.call('CreatePolicyVersion', () => this.client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: document, setAsDefault })));
+    return { versionId: result.policyVersionId ?? '' };
+  }
+
+  async listPolicyVersions(policyName: string): Promise<{ versionId: string; isDefault: boolean; createdAt: Date | undefined }[]> {
+    const result = await this.call('ListPolicyVersions', () => this.client.send(new ListPolicyVersionsCommand({ policyName })));
+    return (result.policyVersions ?? []).map((v) => ({ versionId: v.versionId ?? '', isDefault: v.isDefaultVersion ?? false, createdAt: v.createDate }));
+  }
+
+  async deletePolicyVersion(policyName: string, versionId: string): Promise<void> {
+    try {
+      await this.call('DeletePolicyVersion', () => this.client.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: versionId })), NOT_FOUND);
+    } catch (err) {
+      // Gone already (a retry after a lost answer): what we wanted.
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return;
+      throw err;
+    }
+  }
+
+  async listAttachedPolicies(targetArn: string): Promise<string[]> {
+    const names: string[] = [];
+    let marker: string | undefined;
+    do {
+      const result = await this.call('ListAttachedPolicies', () => this.client.send(new ListAttachedPoliciesCommand({ target: targetArn, marker, pageSize: 250 })));
+      names.push(...(result.policies ?? []).map((p) => p.policyName ?? '').filter(Boolean));
+      marker = result.nextMarker ?? undefined;
+    } while (marker);
+    return names;
+  }
+
+  async listCertificatesByCa(caCertificateId: string): Promise<{ certificateId: string; certificateArn: string; status: string }[]> {
+    const certificates: { certificateId: string; certificateArn: string; status: string }[] = [];
+    let marker: string | undefined;
+    do {
+      const result = await this.call('ListCertificatesByCA', () => this.client.send(new ListCertificatesByCACommand({ caCertificateId, marker, pageSize: 250 })));
+      for (const c of result.certificates ?? []) certificates.push({ certificateId: c.certificateId ?? '', certificateArn: c.certificateArn ?? '', status: c.status ?? '' });
+      marker = result.nextMarker ?? undefined;
+    } while (marker);
+    return certificates;
+  }
+
   private async call<T>(operation: string, send: () => Promise<T>, expected: ReadonlySet<string> = NONE): Promise<T> {
     try {
       await this.limiters.get(operation)?.acquire();

@@ -74,4 +74,16 @@ export abstract class IotRegistry {
    */
   abstract createJob(input: CreateJobInput): Promise<{ jobArn: string }>;
   abstract confirmTopicRuleDestination(confirmationToken: string): Promise<void>;
+
+  // ---- managed policies and fleet audits ----
+  /** The policy's default version (document and id), or undefined when AWS IoT has no such policy. */
+  abstract getPolicy(policyName: string): Promise<{ document: string; defaultVersionId: string } | undefined>;
+  abstract createPolicy(policyName: string, document: string): Promise<{ versionId: string }>;
+  abstract createPolicyVersion(policyName: string, document: string, setAsDefault: boolean): Promise<{ versionId: string }>;
+  abstract listPolicyVersions(policyName: string): Promise<{ versionId: string; isDefault: boolean; createdAt: Date | undefined }[]>;
+  abstract deletePolicyVersion(policyName: string, versionId: string): Promise<void>;
+  /** Names of the policies attached to a principal (certificate ARN). */
+  abstract listAttachedPolicies(targetArn: string): Promise<string[]>;
+  /** Every certificate AWS IoT holds under a registered CA (by the CA's certificate id), with its status. */
+  abstract listCertificatesByCa(caCertificateId: string): Promise<{ certificateId: string; certificateArn: string; status: string }[]>;
 }

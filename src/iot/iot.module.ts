@@ -66,6 +66,27 @@ class UnconfiguredIotRegistry extends IotRegistry {
   confirmTopicRuleDestination(): Promise<void> {
     this.refuse();
   }
+  getPolicy(): Promise<undefined> {
+    this.refuse();
+  }
+  createPolicy(): Promise<{ versionId: string }> {
+    this.refuse();
+  }
+  createPolicyVersion(): Promise<{ versionId: string }> {
+    this.refuse();
+  }
+  listPolicyVersions(): Promise<[]> {
+    this.refuse();
+  }
+  deletePolicyVersion(): Promise<void> {
+    this.refuse();
+  }
+  listAttachedPolicies(): Promise<string[]> {
+    this.refuse();
+  }
+  listCertificatesByCa(): Promise<[]> {
+    this.refuse();
+  }
 }
 
 @Module({
