@@ -19,6 +19,7 @@ import { KeysModule } from './keys/keys.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RevocationModule } from './revocation/revocation.module';
 import { RotationModule } from './rotation/rotation.module';
+import { FleetModule } from './fleet/fleet.module';
 
 /** Bootstrap only: wires the feature modules; nothing is provided here but the error filter. */
 @Module({})
@@ -43,6 +44,7 @@ export class AppModule {
         IotModule,
         ClaimsModule,
         RotationModule,
+        FleetModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

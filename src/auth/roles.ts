@@ -11,11 +11,15 @@ export enum Permission {
   ManageApiKeys = 'api-keys:manage',
   ManageClaims = 'claims:manage',
   ManageRotations = 'rotations:manage',
+  ManagePolicies = 'iot-policies:manage',
+  AcceptPolicyFindings = 'iot-policies:accept-findings',
+  RunAudits = 'fleet-audits:run',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {
   admin: Object.values(Permission),
-  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations],
+  // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
+  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits],
   auditor: [Permission.ReadInventory, Permission.ReadAudit],
 };
 

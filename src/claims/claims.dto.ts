@@ -14,10 +14,14 @@ const CLAIM_KEY_SPECS: ClaimKeySpec[] = ['EC_P256', 'EC_P384', 'RSA_2048'];
 const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 const THING_TYPE_OR_GROUP = /^[a-zA-Z0-9:_-]{1,128}$/;
 
-export class ClaimIotDto implements IotThingOptions {
+export class ClaimIotDto {
   @ApiPropertyOptional({ description: 'AWS IoT policy attached to each device certificate (instead of the CA registration’s)', example: 'fleet-device' })
   @IsOptional() @IsString() @Matches(POLICY_NAME, { message: 'policyName must be 1-128 characters of letters, digits and +=,.@_-' })
   policyName?: string;
+
+  @ApiPropertyOptional({ example: 'fleet-default', description: 'A managed policy template (POST /v1/iot/policies) instead of policyName' })
+  @IsOptional() @IsString() @Matches(POLICY_NAME, { message: 'policyTemplate must be a policy template name' })
+  policyTemplate?: string;
 
   @ApiPropertyOptional({ description: 'Thing type the things are created with (must exist in AWS IoT)' })
   @IsOptional() @IsString() @Matches(THING_TYPE_OR_GROUP, { message: 'thingTypeName must be 1-128 characters of [a-zA-Z0-9:_-]' })

@@ -11,6 +11,7 @@ import { Errors } from '../common/errors';
 import { isoSeconds } from '../common/time';
 import { Transactions } from '../database/transactions';
 import { IotRegistry } from '../iot/iot-registry';
+import { PolicyTemplatesService } from '../iot/policy-templates.service';
 import { RevocationReason } from '../pki/crl';
 import { ParsedCsr, parseCsr } from '../pki/csr';
 import { checkPublicKey } from '../pki/key-policy';
@@ -34,7 +35,7 @@ export interface CreateClaimInput {
   notAfter: string;
   serialPattern?: string;
   thingNameTemplate: string;
-  iot?: IotThingOptions;
+  iot?: IotThingOptions & { policyTemplate?: string };
   allowReprovisioning?: boolean;
   claimCertificate: { csr?: string; generateKey?: boolean; keySpec?: ClaimKeySpec };
 }
@@ -60,6 +61,7 @@ export class ClaimsService {
     private readonly transactions: Transactions,
     private readonly clock: Clock,
     private readonly iot: IotRegistry,
+    private readonly policyTemplates: PolicyTemplatesService,
   ) {}
 
   /** Creates the claim and its claim certificate in one transaction: neither exists without the other. */
@@ -80,6 +82,9 @@ export class ClaimsService {
     await this.authorities.issuer(input.deviceAuthorityId, 'devices');
     const claimAuthority = (await this.authorities.issuer(input.claimAuthorityId, 'claims')).authority;
     await this.checkIotNames(input.iot);
+    const { policyTemplate, ...iotSettings } = input.iot ?? {};
+    const policyName = await this.policyTemplates.policyNameFor(iotSettings.policyName, policyTemplate);
+    const iot: IotThingOptions | null = input.iot ? { ...iotSettings, ...(policyName ? { policyName } : {}) } : null;
 
     const { parsedCsr, privateKeyPem } = this.claimKey(input.claimCertificate);
     const id = randomUUID();
@@ -111,7 +116,7 @@ export class ClaimsService {
             notAfter: isoSeconds(notAfter),
             serialPattern: input.serialPattern ?? null,
             thingNameTemplate: input.thingNameTemplate,
-            iot: input.iot ?? null,
+            iot,
             allowReprovisioning: input.allowReprovisioning ?? false,
             allowlistSize: null,
             claimCertificateId: certificate.id,

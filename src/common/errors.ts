@@ -96,5 +96,13 @@ export const Errors = {
   campaignNotFound: make('CAMPAIGN_NOT_FOUND', 404),
   campaignNotOpen: make('CAMPAIGN_NOT_OPEN', 409),
   campaignEmpty: make('CAMPAIGN_EMPTY', 422),
+  // Managed AWS IoT policies and fleet audits.
+  invalidPolicyDocument: make('INVALID_POLICY_DOCUMENT', 422),
+  policyFindings: make('POLICY_FINDINGS', 422),
+  policyTemplateNotFound: make('POLICY_TEMPLATE_NOT_FOUND', 404),
+  policyTemplateConflict: make('POLICY_TEMPLATE_CONFLICT', 409),
+  auditNotFound: make('AUDIT_NOT_FOUND', 404),
+  findingNotFound: make('FINDING_NOT_FOUND', 404),
+  findingNotRemediable: make('FINDING_NOT_REMEDIABLE', 409),
   internal: make('INTERNAL_ERROR', 500),
 } as const;

@@ -56,6 +56,10 @@ export interface AppConfig {
     /** How often rotation campaigns past their deadline are looked for. */
     sweepSeconds: number;
   };
+  fleetAudit: {
+    /** A scheduled fleet audit runs when the latest is older than this; 0 = no schedule. */
+    intervalHours: number;
+  };
   claims: {
     /** Largest allow-list upload, in bytes and in serials. */
     allowlistMaxBytes: number;
@@ -398,6 +402,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     tls: parseTls(env),
     renewal: { graceSeconds: integer(env, 'RENEWAL_GRACE_SECONDS', 86400, 0, 90 * 86400) },
     rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
+    fleetAudit: { intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365) },
     claims: {
       allowlistMaxBytes: integer(env, 'ALLOWLIST_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       allowlistMaxSerials: integer(env, 'ALLOWLIST_MAX_SERIALS', 1_000_000, 1, 10_000_000),

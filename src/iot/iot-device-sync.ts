@@ -7,6 +7,7 @@ import { Clock } from '../common/clock';
 import { OutboxService } from '../jobs/outbox.service';
 import { pemEncode } from '../pki/der';
 import { IotRegistry } from './iot-registry';
+import { PolicyTemplatesService } from './policy-templates.service';
 import { IotRegistrationRepository } from './iot-registration.repository';
 
 export const JOB = {
@@ -31,6 +32,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     private readonly certificates: CertificateRepository,
     private readonly authorities: AuthoritiesService,
     private readonly clock: Clock,
+    private readonly policyTemplates: PolicyTemplatesService,
   ) {
     super();
   }
@@ -183,6 +185,8 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async attach(record: CertificateRecord, registrationPolicyName: string | null, certificateArn: string): Promise<void> {
     const settings = record.iotThing;
     const policyName = settings?.policyName ?? registrationPolicyName;
+    // A managed template reaches AWS IoT through its own job: wait for it rather than fail on a missing policy.
+    if (policyName && (await this.policyTemplates.awaitingSync(policyName))) throw new Error(`policy template ${policyName} is not in AWS IoT yet`);
     if (policyName) await this.registry.attachPolicy(policyName, certificateArn);
     if (record.thingName) {
       await this.registry.createThing(record.thingName, { thingTypeName: settings?.thingTypeName, attributes: settings?.attributes });

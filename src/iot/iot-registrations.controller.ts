@@ -7,11 +7,15 @@ import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { IotCaRegistrationDto, RegisterIotCaDto, toIotCaRegistrationDto } from './iot.dto';
 import { IotRegistrationsService } from './iot-registrations.service';
+import { PolicyTemplatesService } from './policy-templates.service';
 
 @ApiTags('iot')
 @Controller('v1/authorities/:id/iot-registration')
 export class IotRegistrationsController {
-  constructor(private readonly registrations: IotRegistrationsService) {}
+  constructor(
+    private readonly registrations: IotRegistrationsService,
+    private readonly policies: PolicyTemplatesService,
+  ) {}
 
   @Post()
   @RequirePermission(Permission.ManageAuthorities)
@@ -31,7 +35,7 @@ export class IotRegistrationsController {
       autoRegistration: body.autoRegistration ?? ['jitr', 'jitp'].includes(body.deviceRegistration ?? 'jitr'),
       setAsActive: body.setAsActive ?? true,
       deviceRegistration: body.deviceRegistration ?? 'jitr',
-      policyName: body.policyName,
+      policyName: await this.policies.policyNameFor(body.policyName, body.policyTemplate),
       provisioningTemplate: body.provisioningTemplate,
     });
     return toIotCaRegistrationDto(registration);

@@ -35,6 +35,10 @@ export class RegisterIotCaDto {
   @IsOptional() @Matches(/^[\w+=,.@-]{1,128}$/, { message: 'policyName must be an AWS IoT policy name' })
   policyName?: string;
 
+  @ApiPropertyOptional({ example: 'fleet-default', description: 'A managed policy template (POST /v1/iot/policies) to attach to devices; instead of policyName' })
+  @IsOptional() @Matches(/^[\w+=,.@-]{1,128}$/, { message: 'policyTemplate must be a policy template name' })
+  policyTemplate?: string;
+
   @ApiPropertyOptional({ type: ProvisioningTemplateDto, description: 'JITP only' })
   @IsOptional() @ValidateNested() @Type(() => ProvisioningTemplateDto)
   provisioningTemplate?: ProvisioningTemplateDto;

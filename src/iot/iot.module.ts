@@ -12,6 +12,10 @@ import { IotRegistrationRepository } from './iot-registration.repository';
 import { IotRegistrationsController } from './iot-registrations.controller';
 import { IotRegistrationsService } from './iot-registrations.service';
 import { TypeOrmIotRegistrationRepository } from './typeorm-iot-registration.repository';
+import { PolicyTemplatesController } from './policy-templates.controller';
+import { PolicyTemplatesService } from './policy-templates.service';
+import { PolicyTemplateRepository } from './policy-templates';
+import { TypeOrmPolicyTemplateRepository } from './typeorm-policy-template.repository';
 
 /** Without an AWS region every IoT call is a clear 422, not a crash. */
 class UnconfiguredIotRegistry extends IotRegistry {
@@ -91,9 +95,11 @@ class UnconfiguredIotRegistry extends IotRegistry {
 
 @Module({
   imports: [AuthoritiesModule],
-  controllers: [IotRegistrationsController, IotEventsController],
+  controllers: [IotRegistrationsController, IotEventsController, PolicyTemplatesController],
   providers: [
     IotRegistrationsService,
+    PolicyTemplatesService,
+    { provide: PolicyTemplateRepository, useClass: TypeOrmPolicyTemplateRepository },
     IotDeviceSync,
     { provide: CertificateEvents, useExisting: IotDeviceSync },
     { provide: IotRegistrationRepository, useClass: TypeOrmIotRegistrationRepository },
@@ -103,6 +109,6 @@ class UnconfiguredIotRegistry extends IotRegistry {
       useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits) : new UnconfiguredIotRegistry()),
     },
   ],
-  exports: [CertificateEvents, IotRegistry, IotRegistrationsService],
+  exports: [CertificateEvents, IotRegistry, IotRegistrationsService, PolicyTemplatesService],
 })
 export class IotModule {}

@@ -16,6 +16,9 @@ export class CampaignSelectorDto {
   @ApiPropertyOptional({ format: 'date-time', description: 'Certificates whose notAfter is before this time' })
   @IsOptional() @IsISO8601({ strict: true })
   expiringBefore?: string;
+  @ApiPropertyOptional({ type: [String], maxItems: 1000, description: 'Exactly these certificates' })
+  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(1000) @IsUUID('all', { each: true })
+  certificateIds?: string[];
   @ApiPropertyOptional({ type: [String], maxItems: 1000 })
   @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(1000) @Matches(THING_NAME_PATTERN, { each: true, message: 'thingNames must be AWS IoT thing names' })
   thingNames?: string[];

@@ -10,6 +10,8 @@ export interface CampaignSelector {
   profile?: string;
   expiringBefore?: string;
   thingNames?: string[];
+  /** Exactly these certificates (e.g. a fleet audit's expiring ones). */
+  certificateIds?: string[];
 }
 
 export interface Campaign {

@@ -65,7 +65,7 @@ export class RotationsService implements OnModuleInit, OnModuleDestroy {
     const deadline = new Date(input.deadline);
     if (deadline <= now) throw Errors.validation('deadline must be in the future');
     const { selector } = input;
-    if (!selector.authorityId && !selector.claimId && !selector.profile && !selector.expiringBefore && !selector.thingNames?.length) {
+    if (!selector.authorityId && !selector.claimId && !selector.profile && !selector.expiringBefore && !selector.thingNames?.length && !selector.certificateIds?.length) {
       throw Errors.validation('the selector needs at least one criterion (a campaign over every certificate is not opened by accident)');
     }
     const members = await this.repository.selectCertificates(selector, now.toISOString());

@@ -49,6 +49,7 @@ export class TypeOrmRotationRepository extends RotationRepository {
     if (selector.claimId) add('claim_id = ?', selector.claimId);
     if (selector.profile) add('profile = ?', selector.profile);
     if (selector.expiringBefore) add('not_after < ?', new Date(selector.expiringBefore).toISOString());
+    if (selector.certificateIds) add(`id IN (${selector.certificateIds.map(() => '?').join(', ')})`, ...selector.certificateIds);
     if (selector.thingNames) add(`thing_name IN (${selector.thingNames.map(() => '?').join(', ')})`, ...selector.thingNames);
     return this.db.sql(`SELECT id AS "certificateId", thing_name AS "thingName", authority_id AS "authorityId" FROM certificates WHERE ${where.join(' AND ')} ORDER BY id`, params);
   }

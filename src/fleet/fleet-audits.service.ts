@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Gauge } from 'prom-client';
+import { AuditService } from '../audit/audit.service';
+import { RequestContext, SYSTEM_CONTEXT } from '../auth/actor';
+import { AuthoritiesService } from '../authorities/authorities.service';
+import { Clock } from '../common/clock';
+import { decodeCursor, encodeCursor } from '../common/cursor';
+import { Errors } from '../common/errors';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { Transactions } from '../database/transactions';
+import { IotRegistry } from '../iot/iot-registry';
+import { PolicyTemplatesService } from '../iot/policy-templates.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { RotationsService } from '../rotation/rotations.service';
+import { AuditFinding, AuditParameters, FINDING_TYPES, FindingSeverity, FleetAudit, FleetAuditRepository } from './fleet-audit';
+import { FleetInventory } from './fleet-inventory';
+
+const DAY_MS = 86_400_000;
+const DEFAULT_PARAMETERS: AuditParameters = { deviceExpiryDays: 30, caExpiryDays: 90, claimExpiryDays: 14, claimQuotaFraction: 0.9, policySample: 200 };
+/** Keys our policy accepts; anything else in the inventory (imported or older) is a finding. */
+const STRONG_KEYS = new Set(['EC-P256', 'EC-P384', 'EC-P521']);
+const DRIFT_LIMIT = 10_000;
+
+type NewFinding = Omit<AuditFinding, 'id' | 'auditId' | 'remediatedAt' | 'remediationResult'>;
+
+/**
+ * Fleet audits: the checks that matter for a CA, run on demand and on a schedule. Each finding carries a
+ * safe remediation where one exists (push REVOKED/INACTIVE to AWS IoT, revoke an unknown certificate there,
+ * open a rotation campaign over expiring certificates), run on request and audited.
+ */
+@Injectable()
+export class FleetAuditsService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('FleetAudit');
+  private readonly running = new Set<Promise<void>>();
+  private scheduleTimer?: NodeJS.Timeout;
+  private findingsGauge?: Gauge<'type' | 'severity'>;
+
+  constructor(
+    private readonly repository: FleetAuditRepository,
+    private readonly inventory: FleetInventory,
+    private readonly authorities: AuthoritiesService,
+    private readonly iot: IotRegistry,
+    private readonly policies: PolicyTemplatesService,
+    private readonly rotations: RotationsService,
+    private readonly audit: AuditService,
+    private readonly transactions: Transactions,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.findingsGauge = new Gauge({
+      name: 'fleetpki_fleet_audit_findings',
+      help: 'Findings of the latest finished fleet audit, by type and severity',
+      labelNames: ['type', 'severity'] as const,
+      registers: [this.metrics.registry],
+    });
+    const everyMs = this.config.fleetAudit.intervalHours * 3_600_000;
+    if (everyMs > 0) {
+      // Checked hourly (or at the interval when shorter): a run is due when the latest one is older than the interval.
+      this.scheduleTimer = setInterval(() => void this.runIfDue(everyMs), Math.min(everyMs, 3_600_000));
+      this.scheduleTimer.unref();
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.scheduleTimer);
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Starts an audit; it runs in the background and GET shows it. */
+  async start(ctx: RequestContext, parameters: Partial<AuditParameters> = {}, trigger: FleetAudit['trigger'] = 'manual'): Promise<FleetAudit> {
+    const audit: FleetAudit = { id: randomUUID(), status: 'running', trigger, parameters: { ...DEFAULT_PARAMETERS, ...parameters }, startedAt: this.clock.now().toISOString(), finishedAt: null, summary: null };
+    await this.transactions.run(async () => {
+      await this.repository.insert(audit);
+      await this.audit.record(ctx, { action: 'fleet-audit.started', target: { type: 'fleet-audit', id: audit.id }, details: { trigger, parameters: audit.parameters } });
+    });
+    const run = this.run(audit).finally(() => this.running.delete(run));
+    this.running.add(run);
+    return audit;
+  }
+
+  async get(id: string): Promise<FleetAudit> {
+    const audit = await this.repository.find(id);
+    if (!audit) throw Errors.auditNotFound(`no fleet audit with id ${id}`);
+    return audit;
+  }
+
+  list(limit: number): Promise<FleetAudit[]> {
+    return this.repository.list(limit);
+  }
+
+  async findings(id: string, cursor: string | undefined, limit: number): Promise<{ items: AuditFinding[]; nextCursor: string | null }> {
+    await this.get(id);
+    const after = cursor ? decodeCursor<{ id: string }>(cursor, { id: 'string' }).id : undefined;
+    const rows = await this.repository.findings(id, after, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? encodeCursor({ id: items[items.length - 1].id }) : null };
+  }
+
+  /** Runs a finding's remediation once; audited. */
+  async remediate(ctx: RequestContext, auditId: string, findingId: string): Promise<AuditFinding> {
+    const finding = await this.repository.finding(auditId, findingId);
+    if (!finding) throw Errors.findingNotFound(`no finding ${findingId} in audit ${auditId}`);
+    if (!finding.remediation) throw Errors.findingNotRemediable(`finding ${findingId} (${finding.type}) has no automated remediation`);
+    if (finding.remediatedAt) throw Errors.findingNotRemediable(`finding ${findingId} was remediated at ${finding.remediatedAt}`);
+    let result: Record<string, unknown>;
+    switch (finding.remediation) {
+      case 'push-iot-status': {
+        const status = finding.details.expected === 'INACTIVE' ? 'INACTIVE' : 'REVOKED';
+        await this.iot.updateCertificate(finding.resourceId, status);
+        result = { awsStatus: status };
+        break;
+      }
+      case 'revoke-in-iot':
+        await this.iot.updateCertificate(finding.resourceId, 'REVOKED');
+        result = { awsStatus: 'REVOKED' };
+        break;
+      case 'open-rotation-campaign': {
+        const certificateIds = finding.details.certificateIds as string[];
+        const deadline = new Date(Math.max(this.clock.now().getTime() + DAY_MS, new Date(String(finding.details.earliestNotAfter)).getTime() - DAY_MS));
+        const campaign = await this.rotations.open(ctx, {
+          selector: { certificateIds },
+          reason: `fleet audit ${auditId}: ${certificateIds.length} certificate(s) expiring`,
+          deadline: deadline.toISOString(),
+          onDeadline: 'report',
+        });
+        result = { campaignId: campaign.id, total: campaign.total };
+        break;
+      }
+    }
+    const at = this.clock.now().toISOString();
+    await this.transactions.run(async () => {
+      if (!(await this.repository.markRemediated(findingId, at, result))) throw Errors.findingNotRemediable(`finding ${findingId} was remediated meanwhile`);
+      await this.audit.record(ctx, { action: 'fleet-audit.remediated', target: { type: 'fleet-audit-finding', id: findingId }, details: { auditId, type: finding.type, remediation: finding.remediation, resource: finding.resourceId, result } });
+    });
+    return { ...finding, remediatedAt: at, remediationResult: result };
+  }
+
+  private async runIfDue(everyMs: number): Promise<void> {
+    try {
+      const latest = await this.repository.latest();
+      if (latest && this.clock.now().getTime() - new Date(latest.startedAt).getTime() < everyMs) return;
+      await this.start(SYSTEM_CONTEXT, {}, 'scheduled');
+    } catch (err) {
+      this.logger.error(`scheduled fleet audit failed to start: ${(err as Error).message}`);
+    }
+  }
+
+  private async run(audit: FleetAudit): Promise<void> {
+    const findings: NewFinding[] = [];
+    try {
+      findings.push(...(await this.expiringDevices(audit.parameters)));
+      findings.push(...(await this.expiringAuthorities(audit.parameters)));
+      findings.push(...(await this.weakKeys()));
+      findings.push(...(await this.claims(audit.parameters)));
+      if (this.config.iot) {
+        findings.push(...(await this.statusDrift()));
+        findings.push(...(await this.unknownCertificates()));
+        findings.push(...(await this.permissivePolicies(audit.parameters)));
+      }
+      const stored = findings.map((f) => ({ ...f, id: randomUUID(), auditId: audit.id, remediatedAt: null, remediationResult: null }));
+      const summary = summarise(stored);
+      await this.transactions.run(async () => {
+        await this.repository.insertFindings(stored);
+        await this.repository.finish(audit.id, 'done', this.clock.now().toISOString(), summary);
+        await this.audit.record(SYSTEM_CONTEXT, { action: 'fleet-audit.finished', target: { type: 'fleet-audit', id: audit.id }, details: summary });
+      });
+      this.findingsGauge?.reset();
+      for (const type of FINDING_TYPES) for (const severity of ['high', 'medium', 'low'] as FindingSeverity[]) {
+        this.findingsGauge?.set({ type, severity }, stored.filter((f) => f.type === type && f.severity === severity).length);
+      }
+    } catch (err) {
+      this.logger.error(`fleet audit ${audit.id} failed: ${(err as Error).message}`);
+      await this.repository.finish(audit.id, 'failed', this.clock.now().toISOString(), { byType: {}, bySeverity: {}, total: 0, error: (err as Error).message.slice(0, 500) }).catch(() => undefined);
+    }
+  }
+
+  private async expiringDevices(p: AuditParameters): Promise<NewFinding[]> {
+    const now = this.clock.now();
+    const groups = await this.inventory.expiringDeviceCertificates(now.toISOString(), new Date(now.getTime() + p.deviceExpiryDays * DAY_MS).toISOString());
+    return groups.map((g) => ({
+      type: 'DEVICE_CERTIFICATE_EXPIRING',
+      severity: new Date(g.earliestNotAfter).getTime() - now.getTime() < 7 * DAY_MS ? 'high' : 'medium',
+      resourceType: 'certificate-group',
+      resourceId: `${g.authorityId}/${g.claimId ?? '-'}/${g.profile}`,
+      details: { authorityId: g.authorityId, claimId: g.claimId, profile: g.profile, count: g.certificateIds.length, earliestNotAfter: g.earliestNotAfter, certificateIds: g.certificateIds },
+      remediation: 'open-rotation-campaign',
+    }));
+  }
+
+  private async expiringAuthorities(p: AuditParameters): Promise<NewFinding[]> {
+    const now = this.clock.now().getTime();
+    return (await this.authorities.all())
+      .filter((a) => a.status !== 'disabled' && new Date(a.notAfter).getTime() - now <= p.caExpiryDays * DAY_MS)
+      .map((a) => ({
+        type: 'CA_CERTIFICATE_EXPIRING',
+        severity: 'high',
+        resourceType: 'authority',
+        resourceId: a.id,
+        details: { name: a.name, notAfter: a.notAfter, status: a.status, hint: 'rotate it: POST /v1/authorities/{id}/rotate (intermediates), or plan a new root' },
+        remediation: null,
+      }));
+  }
+
+  private async weakKeys(): Promise<NewFinding[]> {
+    return (await this.inventory.keyDescriptions())
+      .filter((k) => !(STRONG_KEYS.has(k.keyDescription) || /^RSA-(\d+)$/.test(k.keyDescription) && Number(k.keyDescription.slice(4)) >= 2048))
+      .map((k) => ({
+        type: 'WEAK_KEY',
+        severity: 'high',
+        resourceType: 'key-type',
+        resourceId: k.keyDescription,
+        details: { count: k.count, sampleCertificateIds: k.sample },
+        remediation: null,
+      }));
+  }
+
+  private async claims(p: AuditParameters): Promise<NewFinding[]> {
+    const now = this.clock.now().getTime();
+    const findings: NewFinding[] = [];
+    for (const claim of await this.inventory.activeClaims()) {
+      if (claim.used >= claim.maxDevices * p.claimQuotaFraction) {
+        findings.push({ type: 'CLAIM_NEAR_QUOTA', severity: claim.used >= claim.maxDevices ? 'medium' : 'low', resourceType: 'claim', resourceId: claim.id, details: { name: claim.name, used: claim.used, maxDevices: claim.maxDevices }, remediation: null });
+      }
+      if (new Date(claim.notAfter).getTime() - now <= p.claimExpiryDays * DAY_MS) {
+        findings.push({ type: 'CLAIM_NEAR_EXPIRY', severity: 'low', resourceType: 'claim', resourceId: claim.id, details: { name: claim.name, notAfter: claim.notAfter }, remediation: null });
+      }
+    }
+    return findings;
+  }
+
+  /** Revoked here (or superseded past the grace period) but ACTIVE in AWS IoT: read with DescribeCertificate, paced. */
+  private async statusDrift(): Promise<NewFinding[]> {
+    const now = this.clock.now();
+    const supersededBefore = new Date(now.getTime() - this.config.renewal.graceSeconds * 1000).toISOString();
+    const findings: NewFinding[] = [];
+    for (const candidate of await this.inventory.statusDriftCandidates(now.toISOString(), supersededBefore, DRIFT_LIMIT)) {
+      const described = await this.iot.describeCertificate(candidate.fingerprint);
+      if (described?.status !== 'ACTIVE') continue;
+      const expected = candidate.status === 'revoked' ? 'REVOKED' : 'INACTIVE';
+      findings.push({ type: 'IOT_STATUS_DRIFT', severity: 'high', resourceType: 'certificate', resourceId: candidate.fingerprint, details: { certificateId: candidate.id, here: candidate.status, awsStatus: described.status, expected }, remediation: 'push-iot-status' });
+    }
+    return findings;
+  }
+
+  /** ACTIVE in AWS IoT under one of our registered CAs, but never issued by us. */
+  private async unknownCertificates(): Promise<NewFinding[]> {
+    const findings: NewFinding[] = [];
+    for (const registration of await this.inventory.activeRegistrations()) {
+      const listed = (await this.iot.listCertificatesByCa(registration.caCertificateId)).filter((c) => c.status === 'ACTIVE');
+      const known = await this.inventory.knownFingerprints(listed.map((c) => c.certificateId));
+      for (const certificate of listed.filter((c) => !known.has(c.certificateId))) {
+        findings.push({ type: 'IOT_UNKNOWN_CERTIFICATE', severity: 'high', resourceType: 'certificate', resourceId: certificate.certificateId, details: { authorityId: registration.authorityId, certificateArn: certificate.certificateArn, awsStatus: certificate.status }, remediation: 'revoke-in-iot' });
+      }
+    }
+    return findings;
+  }
+
+  /** The policies attached to (a sample of) our registered devices, linted as templates are. One finding per policy. */
+  private async permissivePolicies(p: AuditParameters): Promise<NewFinding[]> {
+    const devicesByPolicy = new Map<string, string[]>();
+    for (const certificate of await this.inventory.iotActiveCertificates(p.policySample)) {
+      const described = await this.iot.describeCertificate(certificate.fingerprint);
+      if (!described) continue;
+      for (const name of await this.iot.listAttachedPolicies(described.certificateArn)) devicesByPolicy.set(name, [...(devicesByPolicy.get(name) ?? []), certificate.id]);
+    }
+    const findings: NewFinding[] = [];
+    for (const [name, certificateIds] of devicesByPolicy) {
+      const policy = await this.iot.getPolicy(name);
+      if (!policy) continue;
+      const policyFindings = this.policies.lintDocument(policy.document);
+      if (policyFindings.length === 0) continue;
+      findings.push({
+        type: 'PERMISSIVE_POLICY_ATTACHED',
+        severity: policyFindings.some((f) => f.severity === 'high') ? 'high' : 'medium',
+        resourceType: 'iot-policy',
+        resourceId: name,
+        details: { findings: policyFindings, devices: certificateIds.length, sampleCertificateIds: certificateIds.slice(0, 20) },
+        remediation: null,
+      });
+    }
+    return findings;
+  }
+}
+
+function summarise(findings: AuditFinding[]): NonNullable<FleetAudit['summary']> {
+  const byType: Record<string, number> = {};
+  const bySeverity: Record<string, number> = {};
+  for (const f of findings) {
+    byType[f.type] = (byType[f.type] ?? 0) + 1;
+    bySeverity[f.severity] = (bySeverity[f.severity] ?? 0) + 1;
+  }
+  return { byType, bySeverity, total: findings.length };
+}

@@ -1,0 +1,96 @@
+import { Injectable } from '@nestjs/common';
+import { TypeOrmTransactions } from '../database/transactions';
+
+export interface ExpiringGroup {
+  authorityId: string;
+  claimId: string | null;
+  profile: string;
+  certificateIds: string[];
+  earliestNotAfter: string;
+}
+
+export interface StatusDriftCandidate {
+  id: string;
+  fingerprint: string;
+  status: 'revoked' | 'superseded';
+}
+
+/** Port: the cross-table reads a fleet audit makes (read-only). */
+export abstract class FleetInventory {
+  abstract expiringDeviceCertificates(now: string, until: string): Promise<ExpiringGroup[]>;
+  /** Revoked (unexpired) certificates, and ones superseded before `supersededBefore`, under CAs registered with AWS IoT. */
+  abstract statusDriftCandidates(now: string, supersededBefore: string, limit: number): Promise<StatusDriftCandidate[]>;
+  abstract knownFingerprints(fingerprints: string[]): Promise<Set<string>>;
+  abstract keyDescriptions(): Promise<{ keyDescription: string; count: number; sample: string[] }[]>;
+  abstract activeClaims(): Promise<{ id: string; name: string; maxDevices: number; used: number; notAfter: string }[]>;
+  abstract activeRegistrations(): Promise<{ authorityId: string; caCertificateId: string }[]>;
+  abstract iotActiveCertificates(limit: number): Promise<{ id: string; fingerprint: string }[]>;
+}
+
+@Injectable()
+export class TypeOrmFleetInventory extends FleetInventory {
+  constructor(private readonly db: TypeOrmTransactions) {
+    super();
+  }
+
+  async expiringDeviceCertificates(now: string, until: string): Promise<ExpiringGroup[]> {
+    const rows = await this.db.sql<{ id: string; authorityId: string; claimId: string | null; profile: string; notAfter: string }>(
+      `SELECT id, authority_id AS "authorityId", claim_id AS "claimId", profile, not_after AS "notAfter" FROM certificates
+       WHERE status = 'active' AND profile <> 'claim' AND not_after > ? AND not_after <= ? ORDER BY not_after, id`,
+      [now, until],
+    );
+    const groups = new Map<string, ExpiringGroup>();
+    for (const row of rows) {
+      const key = `${row.authorityId}/${row.claimId ?? '-'}/${row.profile}`;
+      const group = groups.get(key) ?? { authorityId: row.authorityId, claimId: row.claimId, profile: row.profile, certificateIds: [], earliestNotAfter: row.notAfter };
+      group.certificateIds.push(row.id);
+      groups.set(key, group);
+    }
+    return [...groups.values()];
+  }
+
+  async statusDriftCandidates(now: string, supersededBefore: string, limit: number): Promise<StatusDriftCandidate[]> {
+    return this.db.sql<StatusDriftCandidate>(
+      `SELECT c.id, c.fingerprint, c.status FROM certificates c JOIN iot_ca_registrations r ON r.authority_id = c.authority_id
+       WHERE c.not_after > ? AND (c.status = 'revoked' OR (c.status = 'superseded' AND c.superseded_at < ?)) ORDER BY c.id LIMIT ${Number(limit)}`,
+      [now, supersededBefore],
+    );
+  }
+
+  async knownFingerprints(fingerprints: string[]): Promise<Set<string>> {
+    const known = new Set<string>();
+    for (let i = 0; i < fingerprints.length; i += 500) {
+      const batch = fingerprints.slice(i, i + 500);
+      const rows = await this.db.sql<{ fingerprint: string }>(`SELECT fingerprint FROM certificates WHERE fingerprint IN (${batch.map(() => '?').join(', ')})`, batch);
+      for (const row of rows) known.add(row.fingerprint);
+    }
+    return known;
+  }
+
+  async keyDescriptions(): Promise<{ keyDescription: string; count: number; sample: string[] }[]> {
+    const rows = await this.db.sql<{ keyDescription: string; count: number | string }>(
+      `SELECT key_description AS "keyDescription", COUNT(*) AS count FROM certificates WHERE status = 'active' GROUP BY key_description`,
+    );
+    const result = [];
+    for (const row of rows) {
+      const sample = await this.db.sql<{ id: string }>(`SELECT id FROM certificates WHERE status = 'active' AND key_description = ? ORDER BY id LIMIT 20`, [row.keyDescription]);
+      result.push({ keyDescription: row.keyDescription, count: Number(row.count), sample: sample.map((s) => s.id) });
+    }
+    return result;
+  }
+
+  async activeClaims(): Promise<{ id: string; name: string; maxDevices: number; used: number; notAfter: string }[]> {
+    const rows = await this.db.sql<{ id: string; name: string; maxDevices: number | string; used: number | string; notAfter: string }>(
+      `SELECT id, name, max_devices AS "maxDevices", used, not_after AS "notAfter" FROM claims WHERE status = 'active'`,
+    );
+    return rows.map((r) => ({ ...r, maxDevices: Number(r.maxDevices), used: Number(r.used) }));
+  }
+
+  async activeRegistrations(): Promise<{ authorityId: string; caCertificateId: string }[]> {
+    return this.db.sql(`SELECT authority_id AS "authorityId", ca_certificate_id AS "caCertificateId" FROM iot_ca_registrations WHERE status = 'ACTIVE'`);
+  }
+
+  async iotActiveCertificates(limit: number): Promise<{ id: string; fingerprint: string }[]> {
+    return this.db.sql(`SELECT id, fingerprint FROM certificates WHERE status = 'active' AND iot_status = 'active' ORDER BY issued_at DESC LIMIT ${Number(limit)}`);
+  }
+}
