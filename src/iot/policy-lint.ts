@@ -319,10 +319,6 @@ export function parsePolicyDocument(text: string | object): IotPolicyDocument {
     }
   }
   if (!isPlainObject(raw)) fail('must be a JSON object', '$');
-  const size = countedCharacters(serialized);
-  if (size > POLICY_DOCUMENT_MAX_CHARACTERS) {
-    fail(`has ${size} characters (whitespace excluded); AWS IoT accepts at most ${POLICY_DOCUMENT_MAX_CHARACTERS}`, '$');
-  }
   for (const key of Object.keys(raw)) {
     if (!DOCUMENT_KEYS.has(key)) fail(`unknown element "${key}"; allowed: ${[...DOCUMENT_KEYS].join(', ')}`, '$');
   }
@@ -334,9 +330,15 @@ export function parsePolicyDocument(text: string | object): IotPolicyDocument {
     document.Id = raw.Id;
   }
   if (raw.Statement === undefined) fail('is required', 'Statement');
+  if (Array.isArray(raw.Statement) && raw.Statement.length > POLICY_MAX_STATEMENTS) {
+    fail(`has ${raw.Statement.length} statements; at most ${POLICY_MAX_STATEMENTS} are accepted`, 'Statement');
+  }
+  const size = countedCharacters(serialized);
+  if (size > POLICY_DOCUMENT_MAX_CHARACTERS) {
+    fail(`has ${size} characters (whitespace excluded); AWS IoT accepts at most ${POLICY_DOCUMENT_MAX_CHARACTERS}`, '$');
+  }
   if (Array.isArray(raw.Statement)) {
     if (raw.Statement.length === 0) fail('must hold at least one statement', 'Statement');
-    if (raw.Statement.length > POLICY_MAX_STATEMENTS) fail(`has ${raw.Statement.length} statements; at most ${POLICY_MAX_STATEMENTS} are accepted`, 'Statement');
     document.Statement = raw.Statement.map((statement, i) => parseStatement(statement, `Statement[${i}]`));
   } else if (isPlainObject(raw.Statement)) {
     document.Statement = parseStatement(raw.Statement, 'Statement');

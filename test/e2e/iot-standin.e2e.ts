@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, KeyObject, randomBytes, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
   AddThingToThingGroupCommand,
@@ -8,10 +8,12 @@ import {
   ConfirmTopicRuleDestinationCommand,
   CreateJobCommand,
   CreatePolicyCommand,
+  CreatePolicyVersionCommand,
   CreateThingCommand,
   CreateThingGroupCommand,
   CreateThingTypeCommand,
   DeleteCACertificateCommand,
+  DeletePolicyVersionCommand,
   DeprecateThingTypeCommand,
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
@@ -23,23 +25,27 @@ import {
   DetachThingPrincipalCommand,
   GetJobDocumentCommand,
   GetPolicyCommand,
+  GetPolicyVersionCommand,
   GetRegistrationCodeCommand,
   IoTClient,
   ListAttachedPoliciesCommand,
   ListCertificatesByCACommand,
   ListJobsCommand,
+  ListPolicyVersionsCommand,
   ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
   RegisterCACertificateCommand,
   RegisterCACertificateCommandInput,
   RegisterCertificateCommand,
   RegisterCertificateWithoutCACommand,
+  SetDefaultPolicyVersionCommand,
   UpdateCACertificateCommand,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { DomainError } from '../../src/common/errors';
 import { AwsIotRegistry, iotClient } from '../../src/iot/aws-iot-registry';
+import { DEFAULT_POLICY_TEMPLATE, lintIotPolicy } from '../../src/iot/policy-lint';
 import { signCertificate } from '../../src/pki/certificate';
 import { pemEncode } from '../../src/pki/der';
 import { authorityKeyIdentifier, basicConstraints, extendedKeyUsage, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../../src/pki/extensions';
@@ -47,7 +53,7 @@ import { buildName } from '../../src/pki/names';
 import { OID } from '../../src/pki/oids';
 import { randomSerial } from '../../src/pki/serial';
 import { digestOf, SigningAlgorithm, SigningKey } from '../../src/pki/signing';
-import { IotCertificateRegisteredEvent, IotStandIn, IotStandInKnobs } from '../support/iot-standin';
+import { IotCertificateRegisteredEvent, IotPolicyView, IotStandIn, IotStandInKnobs } from '../support/iot-standin';
 
 // The real AWS SDK runs against the local stand-in only: throw-away credentials keep its default chain from
 // looking further (instance metadata, profiles).
@@ -524,6 +530,173 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
       await client.send(new CreateThingCommand({ thingName: b }));
       await client.send(new AttachThingPrincipalCommand({ thingName: a, principal: arn, thingPrincipalType: 'EXCLUSIVE_THING' }));
       await refused(client.send(new AttachThingPrincipalCommand({ thingName: b, principal: arn })), 'InvalidRequestException', 400);
+    });
+  });
+
+  describe('policy versions', () => {
+    const unique = () => `fleet-${randomBytes(4).toString('hex')}`;
+    const doc = (topic: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Publish', Resource: `arn:aws:iot:*:*:topic/${topic}` }] });
+
+    it('makes version 1 the default on CreatePolicy, adds versions (default only when asked) and answers the default document on GetPolicy', async () => {
+      const policyName = unique();
+      const created = await client.send(new CreatePolicyCommand({ policyName, policyDocument: doc('a') }));
+      assert.equal(created.policyVersionId, '1');
+      let current = await client.send(new GetPolicyCommand({ policyName }));
+      assert.equal(current.defaultVersionId, '1');
+      assert.equal(current.policyDocument, doc('a'));
+
+      const second = await client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: doc('b') }));
+      assert.equal(second.policyVersionId, '2');
+      assert.equal(second.isDefaultVersion, false);
+      assert.equal(second.policyArn, created.policyArn);
+      assert.equal((await client.send(new GetPolicyCommand({ policyName }))).policyDocument, doc('a'), 'a version not set as default changes nothing');
+
+      const third = await client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: doc('c'), setAsDefault: true }));
+      assert.equal(third.policyVersionId, '3');
+      assert.equal(third.isDefaultVersion, true);
+      current = await client.send(new GetPolicyCommand({ policyName }));
+      assert.equal(current.defaultVersionId, '3');
+      assert.equal(current.policyDocument, doc('c'));
+      assert.ok(current.lastModifiedDate instanceof Date);
+
+      const listed = await client.send(new ListPolicyVersionsCommand({ policyName }));
+      assert.deepEqual(
+        listed.policyVersions?.map((v) => [v.versionId, v.isDefaultVersion]),
+        [
+          ['1', false],
+          ['2', false],
+          ['3', true],
+        ],
+      );
+      assert.ok(listed.policyVersions?.every((v) => v.createDate instanceof Date));
+
+      const two = await client.send(new GetPolicyVersionCommand({ policyName, policyVersionId: '2' }));
+      assert.equal(two.policyDocument, doc('b'));
+      assert.equal(two.policyName, policyName);
+      assert.equal(two.isDefaultVersion, false);
+      assert.ok(two.creationDate instanceof Date);
+
+      const view = iot.policy(policyName)!;
+      assert.equal(view.defaultVersionId, '3');
+      assert.deepEqual(view.document, JSON.parse(doc('c')));
+      assert.equal(view.documentText, doc('c'));
+      assert.deepEqual(view.versions.map((v) => [v.versionId, v.isDefaultVersion]), [['1', false], ['2', false], ['3', true]]);
+      assert.equal(iot.policyDocument(policyName), doc('c'));
+      assert.equal(iot.policy('no-such-policy'), undefined);
+
+      const res = await hook(iot, 'GET', `/_standin/policies/${policyName}`);
+      assert.equal(res.status, 200);
+      assert.equal((res.body as unknown as IotPolicyView).defaultVersionId, '3');
+      assert.equal((await hook(iot, 'GET', '/_standin/policies/no-such-policy')).status, 404);
+    });
+
+    it('refuses a sixth version with VersionsLimitExceededException (HTTP 409) until one is deleted, and never reuses a version id', async () => {
+      const policyName = unique();
+      await client.send(new CreatePolicyCommand({ policyName, policyDocument: doc('v1') }));
+      for (let i = 2; i <= 5; i++) await client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: doc(`v${i}`) }));
+      await refused(client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: doc('v6'), setAsDefault: true })), 'VersionsLimitExceededException', 409);
+      assert.equal((await client.send(new GetPolicyCommand({ policyName }))).defaultVersionId, '1', 'the refused version did not become the default');
+
+      await client.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: '2' }));
+      const next = await client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: doc('v6'), setAsDefault: true }));
+      assert.equal(next.policyVersionId, '6');
+      const ids = (await client.send(new ListPolicyVersionsCommand({ policyName }))).policyVersions?.map((v) => v.versionId);
+      assert.deepEqual(ids, ['1', '3', '4', '5', '6']);
+      await refused(client.send(new GetPolicyVersionCommand({ policyName, policyVersionId: '2' })), 'ResourceNotFoundException', 404);
+    });
+
+    it('refuses to delete the default version (DeleteConflictException, HTTP 409), and deletes it once another version is the default', async () => {
+      const policyName = unique();
+      await client.send(new CreatePolicyCommand({ policyName, policyDocument: doc('one') }));
+      await client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: doc('two') }));
+      await refused(client.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: '1' })), 'DeleteConflictException', 409);
+
+      await client.send(new SetDefaultPolicyVersionCommand({ policyName, policyVersionId: '2' }));
+      const current = await client.send(new GetPolicyCommand({ policyName }));
+      assert.equal(current.defaultVersionId, '2');
+      assert.equal(current.policyDocument, doc('two'));
+      await client.send(new SetDefaultPolicyVersionCommand({ policyName, policyVersionId: '2' }));
+
+      await client.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: '1' }));
+      assert.deepEqual(iot.policy(policyName)?.versions.map((v) => v.versionId), ['2']);
+      await refused(client.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: '2' })), 'DeleteConflictException', 409);
+    });
+
+    it('answers 404 for unknown policies and versions, and refuses malformed version ids and documents (MalformedPolicyException)', async () => {
+      const policyName = unique();
+      await client.send(new CreatePolicyCommand({ policyName, policyDocument: doc('x') }));
+      await refused(client.send(new CreatePolicyVersionCommand({ policyName: 'no-such-policy', policyDocument: doc('x') })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new ListPolicyVersionsCommand({ policyName: 'no-such-policy' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new GetPolicyVersionCommand({ policyName, policyVersionId: '9' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new SetDefaultPolicyVersionCommand({ policyName, policyVersionId: '9' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: '9' })), 'ResourceNotFoundException', 404);
+      await refused(client.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: 'latest' })), 'InvalidRequestException', 400);
+
+      await refused(client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: '{not json' })), 'MalformedPolicyException', 400);
+      await refused(client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: '{"Version":"2012-10-17"}' })), 'MalformedPolicyException', 400);
+      // 2048 characters at most, whitespace not counted: a long topic passes the limit, the same length of spaces does not.
+      const long = doc('t'.repeat(2000));
+      await refused(client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: long })), 'MalformedPolicyException', 400);
+      await refused(client.send(new CreatePolicyCommand({ policyName: unique(), policyDocument: long })), 'MalformedPolicyException', 400);
+      const spaced = doc('t').replace(/,/g, `,${' '.repeat(2500)}`);
+      await client.send(new CreatePolicyVersionCommand({ policyName, policyDocument: spaced }));
+      assert.deepEqual(iot.policy(policyName)?.versions.map((v) => v.versionId), ['1', '2']);
+    });
+
+    it('takes the fleet-default template as a policy document, and hands it back as the default version', async () => {
+      const policyDocument = JSON.stringify(DEFAULT_POLICY_TEMPLATE.document);
+      await client.send(new CreatePolicyCommand({ policyName: DEFAULT_POLICY_TEMPLATE.name, policyDocument }));
+      const current = await client.send(new GetPolicyCommand({ policyName: DEFAULT_POLICY_TEMPLATE.name }));
+      assert.equal(current.policyDocument, policyDocument);
+      assert.deepEqual(lintIotPolicy(current.policyDocument), []);
+      assert.deepEqual(iot.policy(DEFAULT_POLICY_TEMPLATE.name)?.document, DEFAULT_POLICY_TEMPLATE.document);
+    });
+  });
+
+  describe('certificates the service never issued (registerForeignCertificate)', () => {
+    it('puts an ACTIVE certificate under a registered CA, naming it as issuer but signed by another key, listed and described like any other', async () => {
+      const { ca, certificateId: caId } = await registeredCa();
+      const view = await iot.registerForeignCertificate(caId, { commonName: 'rogue-device' });
+      assert.equal(view.status, 'ACTIVE');
+      assert.equal(view.caCertificateId, caId);
+      assert.equal(view.registeredBy, 'Foreign');
+      const x509 = new X509Certificate(view.certificatePem);
+      const caX509 = new X509Certificate(ca.pem);
+      assert.equal(x509.issuer, caX509.subject);
+      assert.equal(x509.subject, 'CN=rogue-device');
+      assert.equal(x509.verify(caX509.publicKey), false, 'not signed by the CA key');
+      assert.equal(view.certificateId, sha256(x509.raw));
+
+      const listed = await client.send(new ListCertificatesByCACommand({ caCertificateId: caId }));
+      assert.deepEqual(listed.certificates?.map((c) => [c.certificateId, c.status]), [[view.certificateId, 'ACTIVE']]);
+      const described = (await client.send(new DescribeCertificateCommand({ certificateId: view.certificateId }))).certificateDescription!;
+      assert.equal(described.status, 'ACTIVE');
+      assert.equal(described.caCertificateId, caId);
+    });
+
+    it('takes a given certificate of that CA and a status, and refuses certificates of other CAs, unknown CAs and duplicates', async () => {
+      const { ca, certificateId: caId } = await registeredCa();
+      const leaf = await makeLeaf(ca);
+      const view = await iot.registerForeignCertificate(caId, { certificatePem: leaf.pem, status: 'INACTIVE' });
+      assert.equal(view.certificateId, leaf.id);
+      assert.equal(view.status, 'INACTIVE');
+      await assert.rejects(iot.registerForeignCertificate(caId, { certificatePem: leaf.pem }), /already registered/);
+      await assert.rejects(iot.registerForeignCertificate(caId, { certificatePem: (await makeLeaf(await makeCa())).pem }), /issuer is not the subject/);
+      await assert.rejects(iot.registerForeignCertificate('ab'.repeat(32)), /no registered CA certificate/);
+    });
+
+    it('does the same over HTTP', async () => {
+      const { certificateId: caId } = await registeredCa();
+      const res = await hook(iot, 'POST', `/_standin/cacertificates/${caId}/foreign-certificates`, { commonName: 'rogue-http' });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.status, 'ACTIVE');
+      assert.equal(res.body.caCertificateId, caId);
+      assert.equal(iot.certificate(String(res.body.certificateId))?.registeredBy, 'Foreign');
+      const suspended = await hook(iot, 'POST', `/_standin/cacertificates/${caId}/foreign-certificates`, { status: 'REVOKED' });
+      assert.equal(suspended.body.status, 'REVOKED');
+      assert.equal((await hook(iot, 'POST', `/_standin/cacertificates/${'cd'.repeat(32)}/foreign-certificates`, {})).status, 404);
+      assert.equal((await hook(iot, 'POST', `/_standin/cacertificates/${caId}/foreign-certificates`, { certificatePem: 'nope' })).status, 400);
+      assert.equal((await hook(iot, 'POST', `/_standin/cacertificates/${caId}/foreign-certificates`, { status: 'LOST' })).status, 400);
     });
   });
 

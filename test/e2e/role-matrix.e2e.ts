@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-key-secret';
+import { DEFAULT_POLICY_TEMPLATE } from '../../src/iot/policy-lint';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
@@ -37,13 +38,15 @@ interface Fixtures {
   claim: string;
   /** An open rotation campaign. */
   rotation: string;
+  /** A finished fleet audit. */
+  audit: string;
 }
 
 /**
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
+type IdSource = 'authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -59,6 +62,8 @@ type MatrixRoute = {
   body?: (f: Fixtures) => object;
   /** Extra headers every caller sends (e.g. the IoT events shared secret, which is not an API key). */
   headers?: Record<string, string>;
+  /** The URL to call when the registered path is a wildcard. */
+  url?: string;
   /** Problem codes a public route's 401 may carry (it authenticates by other means than API keys). */
   problems?: string[];
 } & Expectation;
@@ -78,6 +83,9 @@ const ROUTES: MatrixRoute[] = [
                                                               admin: 200, operator: 403, auditor: 403 },
   { method: 'GET',    path: '/v1/authorities/:id/certificate', id: 'authority', public: 200 },
   { method: 'GET',    path: '/v1/authorities/:id/crl',        id: 'authority', public: 200 },
+  // OCSP (RFC 6960): a malformed request still gets HTTP 200 with an OCSP malformedRequest answer
+  { method: 'POST',   path: '/ocsp',                          headers: { 'Content-Type': 'application/ocsp-request' }, public: 200 },
+  { method: 'GET',    path: '/ocsp*',                         url: '/ocsp/MAA=', public: 200 },
   // certificates
   { method: 'POST',   path: '/v1/certificates',               body: (f) => ({ authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-thing' }),
                                                               admin: 201, operator: 201, auditor: 403 },
@@ -122,6 +130,21 @@ const ROUTES: MatrixRoute[] = [
                                                               admin: 200, operator: 200, auditor: 200 },
   { method: 'POST',   path: '/v1/rotations/:id/cancel',       id: 'fresh-rotation',
                                                               admin: 200, operator: 200, auditor: 403 },
+  { method: 'POST',   path: '/v1/authorities/:id/rotate',     id: 'fresh-intermediate', body: () => ({}),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  // managed AWS IoT policies and fleet audits
+  { method: 'POST',   path: '/v1/iot/policies',               body: () => ({ name: 'matrix-policy', document: DEFAULT_POLICY_TEMPLATE.document }),
+                                                              admin: 201, operator: 201, auditor: 403 },
+  { method: 'GET',    path: '/v1/iot/policies',               admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/iot/policies/:name',         id: 'policy',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'POST',   path: '/v1/fleet/audits',               body: () => ({ policySample: 0 }),
+                                                              admin: 202, operator: 202, auditor: 403 },
+  { method: 'GET',    path: '/v1/fleet/audits',               admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/fleet/audits/:id',           id: 'audit',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'POST',   path: '/v1/fleet/audits/:id/findings/:findingId/remediate', id: 'fresh-finding',
+                                                              admin: 200, operator: 200, auditor: 403 },
   // audit
   { method: 'GET',    path: '/v1/audit',                      admin: 200, operator: 403, auditor: 200 },
   { method: 'GET',    path: '/v1/audit/verify',               admin: 200, operator: 403, auditor: 200 },
@@ -148,6 +171,12 @@ function claimBody(f: Fixtures): object {
 
 function rotationBody(f: Fixtures): object {
   return { selector: { authorityId: f.authority }, reason: 'matrix', deadline: new Date(Date.now() + 86_400_000).toISOString(), onDeadline: 'report' };
+}
+
+/** The route with its parameters filled: `:id` (or `:name`), and `:findingId` from an "auditId|findingId" pair. */
+function fillPath(path: string, id: string): string {
+  const [first, second] = id.split('|');
+  return path.replace(/:id|:name/, first).replace(':findingId', second ?? '');
 }
 
 /** What each identity expects on a route. */
@@ -183,7 +212,7 @@ function registeredRoutes(t: TestApp): string[] {
 describe('role matrix on sqlite', () => {
   let t: TestApp;
   const ssl = new OpenSslWorkspace();
-  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '', rotation: '' };
+  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '', rotation: '', audit: '' };
   const keys = {} as Record<Role | 'revoked', { id: string; key: string }>;
   const unknownKey = generateApiKey().key;
   let requestSeq = 0;
@@ -211,6 +240,9 @@ describe('role matrix on sqlite', () => {
     f.claimAuthority = (await admin('POST', '/v1/authorities', { name: 'Matrix Claims', type: 'intermediate', parentId: f.root, usage: 'claims', subject: { commonName: 'Matrix Claims CA' } })).id;
     f.claim = await resolveId('fresh-claim');
     f.rotation = await resolveId('fresh-rotation');
+    // A certificate expiring within the audit window gives every fresh audit a remediable finding.
+    await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-expiring', validityDays: 10 });
+    f.audit = (await finishedAudit()).id;
   });
   after(async () => {
     await t?.close();
@@ -232,7 +264,7 @@ describe('role matrix on sqlite', () => {
         const status = expectedStatus(route, identity);
         it(`answers ${identity} with ${status}`, async () => {
           const id = route.id ? await resolveId(route.id) : undefined;
-          const path = id ? route.path.replace(':id', id) : route.path;
+          const path = id ? fillPath(route.path, id) : route.url ?? route.path;
           const requestId = `role-matrix-${++requestSeq}`;
           const res = await call(route.method, path, identity, route.body?.(f), requestId, route.headers);
           assert.equal(res.status, status, `${identity} → ${route.method} ${path}: ${res.text.slice(0, 500)}`);
@@ -291,7 +323,8 @@ describe('role matrix on sqlite', () => {
     const before = await chainLength();
     let count = 0;
     for (const route of ROUTES.filter((r) => !('public' in r))) {
-      const path = route.path.replace(':id', route.id?.includes('certificate') ? f.certificate : route.id?.includes('claim') ? f.claim : route.id?.includes('rotation') ? f.rotation : f.authority);
+      const existing: Partial<Record<IdSource, string>> = { policy: 'fleet-default', audit: f.audit, 'fresh-finding': `${f.audit}|${f.audit}` };
+      const path = fillPath(route.path, (route.id && existing[route.id]) ?? (route.id?.includes('certificate') ? f.certificate : route.id?.includes('claim') ? f.claim : route.id?.includes('rotation') ? f.rotation : f.authority));
       for (const header of badHeaders) {
         let req = t.http()[lower(route.method)](path);
         if (header !== undefined) req = req.set('Authorization', header);
@@ -339,7 +372,7 @@ describe('role matrix on sqlite', () => {
   async function admin(method: MatrixRoute['method'], path: string, body?: object): Promise<{ id: string } & Record<string, unknown>> {
     const req = t.http()[lower(method)](path).set(bearer(t.adminKey));
     const res = await (body === undefined ? req : req.send(body));
-    assert.ok(res.status === 200 || res.status === 201, `${method} ${path}: ${res.status} ${res.text}`);
+    assert.ok(res.status >= 200 && res.status < 300, `${method} ${path}: ${res.status} ${res.text}`);
     return res.body;
   }
 
@@ -368,6 +401,19 @@ describe('role matrix on sqlite', () => {
         return (await admin('POST', '/v1/claims', claimBody(f))).id;
       case 'rotation':
         return f.rotation;
+      case 'policy':
+        return 'fleet-default';
+      case 'audit':
+        return f.audit;
+      case 'fresh-finding': {
+        const audit = await finishedAudit();
+        const findings = (await admin('GET', `/v1/fleet/audits/${audit.id}`)).findings as { id: string; remediation: string | null }[];
+        const finding = findings.find((x) => x.remediation === 'open-rotation-campaign');
+        assert.ok(finding, 'the fresh audit has a remediable finding');
+        return `${audit.id}|${finding.id}`;
+      }
+      case 'fresh-intermediate':
+        return (await admin('POST', '/v1/authorities', { name: 'Matrix Rotatable', type: 'intermediate', parentId: f.root, subject: { commonName: 'Matrix Rotatable CA' } })).id;
       case 'fresh-rotation':
         return (await admin('POST', '/v1/rotations', rotationBody(f))).id;
       case 'fresh-iot-registered-authority': {
@@ -378,10 +424,22 @@ describe('role matrix on sqlite', () => {
     }
   }
 
+  /** Starts a fleet audit (no AWS policy reads) and waits until it finished. */
+  async function finishedAudit(): Promise<{ id: string }> {
+    const started = await admin('POST', '/v1/fleet/audits', { policySample: 0 });
+    for (let i = 0; i < 200; i++) {
+      const audit = await admin('GET', `/v1/fleet/audits/${started.id}`);
+      if (audit.status !== 'running') return audit;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('the fleet audit did not finish');
+  }
+
   /** A refused call left the resource as it was. */
   async function assertUntouched(source: IdSource, id: string): Promise<void> {
     if (source === 'fresh-authority') assert.equal((await admin('GET', `/v1/authorities/${id}`)).status, 'active');
     if (source === 'fresh-iot-registered-authority') assert.equal((await admin('GET', `/v1/authorities/${id}/iot-registration`)).status, 'ACTIVE');
+    if (source === 'fresh-intermediate') assert.equal((await admin('GET', `/v1/authorities/${id}`)).status, 'active');
     if (source === 'fresh-rotation') assert.equal((await admin('GET', `/v1/rotations/${id}`)).status, 'open');
     if (source === 'fresh-claim') assert.equal((await admin('GET', `/v1/claims/${id}`)).status, 'active');
     if (source === 'fresh-certificate') assert.equal((await admin('GET', `/v1/certificates/${id}`)).status, 'active');

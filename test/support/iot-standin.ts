@@ -1,6 +1,12 @@
-import { createHash, KeyObject, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync, KeyObject, randomBytes, randomUUID, sign, X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { KeyUsageFlags } from '@peculiar/asn1-x509';
+import { signCertificate } from '../../src/pki/certificate';
+import { basicConstraints, extendedKeyUsage, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../../src/pki/extensions';
+import { buildName } from '../../src/pki/names';
+import { OID } from '../../src/pki/oids';
+import { randomSerial } from '../../src/pki/serial';
 
 /**
  * A local stand-in for the AWS IoT control plane that speaks its wire protocol (REST-JSON: the operation is
@@ -21,12 +27,19 @@ import { AddressInfo } from 'node:net';
  * - `POST /_standin/config`: change knobs;
  * - `POST /_standin/devices/connect {"certificatePem", "chainPem"}`: a device's first TLS connection (JITR);
  * - `POST /_standin/certificates/{certificateId}/status {"status"}`: change a status behind the service's back;
+ * - `POST /_standin/cacertificates/{caCertificateId}/foreign-certificates {"certificatePem"?, "status"?, "commonName"?}`:
+ *   a certificate under one of the registered CAs that the service never issued (see registerForeignCertificate);
+ * - `GET /_standin/policies/{policyName}`: a policy with its default version and every version (see policy);
  * - `GET /_standin/confirmations`: the topic rule destination tokens confirmed so far;
  * - `GET /_standin/events`: the certificate registration events "published" so far.
  *
  * Thing types and thing groups are made through the API (CreateThingType, DeprecateThingType, CreateThingGroup) or,
  * in code, with `createThingType`, `deprecateThingType` and `createThingGroup`; `thing(name)` shows a thing's type
  * and groups, `thingType(name)` and `thingGroup(name)` the rest.
+ *
+ * Policies keep versions like AWS IoT (CreatePolicy makes version 1, the default; CreatePolicyVersion adds one, at most
+ * five kept, ids never reused; SetDefaultPolicyVersion; DeletePolicyVersion refuses the default version; GetPolicy
+ * answers the default version's document). `policy(name)` shows the default document and every version.
  *
  * Jobs (CreateJob, DescribeJob, GetJobDocument, ListJobs) keep their targets and document; `jobs()` and `job(id)` (or
  * `GET /_standin/jobs`) show them with the document parsed, and `setJobStatus` moves a job along (no job executions
@@ -74,8 +87,8 @@ export interface IotCertificateView {
   certificateMode: IotCertificateMode;
   certificatePem: string;
   createdAt: Date;
-  /** How it got here: an API call or a device's first connection (JITR). */
-  registeredBy: 'RegisterCertificate' | 'RegisterCertificateWithoutCA' | 'JITR';
+  /** How it got here: an API call, a device's first connection (JITR), or the registerForeignCertificate test hook. */
+  registeredBy: 'RegisterCertificate' | 'RegisterCertificateWithoutCA' | 'JITR' | 'Foreign';
 }
 
 export interface IotThingView {
@@ -111,6 +124,29 @@ export interface IotThingGroupView {
   things: string[];
   version: number;
   createdAt: Date;
+}
+
+export interface IotPolicyVersionView {
+  versionId: string;
+  isDefaultVersion: boolean;
+  /** The document, parsed. */
+  document: unknown;
+  /** The document exactly as sent. */
+  documentText: string;
+  createdAt: Date;
+}
+
+export interface IotPolicyView {
+  policyName: string;
+  policyArn: string;
+  defaultVersionId: string;
+  /** The default version's document, parsed (what devices get). */
+  document: unknown;
+  documentText: string;
+  /** Every kept version, oldest first. */
+  versions: IotPolicyVersionView[];
+  createdAt: Date;
+  lastModifiedAt: Date;
 }
 
 export type IotJobStatus = 'IN_PROGRESS' | 'CANCELED' | 'COMPLETED' | 'DELETION_IN_PROGRESS' | 'SCHEDULED';
@@ -216,11 +252,23 @@ interface JobRecord {
   completed?: number;
 }
 
+interface PolicyVersionRecord {
+  id: string;
+  document: string;
+  created: number;
+  generationId: string;
+}
+
 interface PolicyRecord {
   name: string;
   arn: string;
-  document: string;
+  /** Kept versions by id, in creation order. */
+  versions: Map<string, PolicyVersionRecord>;
+  defaultVersionId: string;
+  /** Version ids are never reused, even after a version is deleted. */
+  nextVersionId: number;
   created: number;
+  lastModified: number;
   generationId: string;
 }
 
@@ -265,6 +313,11 @@ const ROUTES: [string, RegExp, string][] = [
   ['GET', /^\/confirmdestination\/(.+)$/, 'ConfirmTopicRuleDestination'],
   ['POST', /^\/policies\/([^/]+)$/, 'CreatePolicy'],
   ['GET', /^\/policies\/([^/]+)$/, 'GetPolicy'],
+  ['POST', /^\/policies\/([^/]+)\/version$/, 'CreatePolicyVersion'],
+  ['GET', /^\/policies\/([^/]+)\/version$/, 'ListPolicyVersions'],
+  ['GET', /^\/policies\/([^/]+)\/version\/([^/]+)$/, 'GetPolicyVersion'],
+  ['DELETE', /^\/policies\/([^/]+)\/version\/([^/]+)$/, 'DeletePolicyVersion'],
+  ['PATCH', /^\/policies\/([^/]+)\/version\/([^/]+)$/, 'SetDefaultPolicyVersion'],
   ['GET', /^\/jobs$/, 'ListJobs'],
   ['PUT', /^\/jobs\/([^/]+)$/, 'CreateJob'],
   ['GET', /^\/jobs\/([^/]+)$/, 'DescribeJob'],
@@ -275,6 +328,9 @@ const JOB_STATUSES: IotJobStatus[] = ['IN_PROGRESS', 'CANCELED', 'COMPLETED', 'D
 /** AWS IoT Jobs limits: a job document of at most 32 KB, at most 100 targets per job. */
 const MAX_JOB_DOCUMENT_BYTES = 32_768;
 const MAX_JOB_TARGETS = 100;
+/** AWS IoT policy limits: a document of at most 2048 characters not counting whitespace, at most five versions. */
+const MAX_POLICY_DOCUMENT_CHARACTERS = 2048;
+const MAX_POLICY_VERSIONS = 5;
 
 /** Operations whose AWS model has no ThrottlingException: the rate knobs leave them alone. */
 const NEVER_THROTTLED = new Set(['ConfirmTopicRuleDestination']);
@@ -517,8 +573,20 @@ export class IotStandIn {
     return [...(this.targetPolicies.get(target) ?? [])];
   }
 
+  /** The default version's document of a policy, as sent. */
   policyDocument(policyName: string): string | undefined {
-    return this.policies.get(policyName)?.document;
+    const record = this.policies.get(policyName);
+    return record && this.defaultVersion(record).document;
+  }
+
+  /** A policy with its default version's document and every kept version; undefined when AWS IoT would not know it. */
+  policy(policyName: string): IotPolicyView | undefined {
+    const record = this.policies.get(policyName);
+    return record && this.policyView(record);
+  }
+
+  policyList(): IotPolicyView[] {
+    return [...this.policies.values()].map((record) => this.policyView(record));
   }
 
   /** Jobs created so far, oldest first, with their targets and parsed documents. */
@@ -553,6 +621,49 @@ export class IotStandIn {
     if (!record) throw new Error(`no certificate ${certificateId}`);
     record.status = status;
     this.touch(record);
+  }
+
+  /**
+   * Test hook: an AWS IoT certificate under one of the registered CAs that the service never issued (someone with
+   * console access registering a certificate, or one made with a copy of the CA key). Without `certificatePem` the
+   * stand-in makes one: a P-256 device certificate whose issuer is the CA's subject, signed by a throwaway key (so it
+   * names the CA but its signature does not verify with the CA key: a forgery as far as a verifier can tell). A given
+   * `certificatePem` must name the CA's subject as issuer; its signature is not checked. Status ACTIVE by default.
+   * It shows in ListCertificatesByCA and DescribeCertificate like any other.
+   */
+  async registerForeignCertificate(
+    caCertificateId: string,
+    options: { certificatePem?: string; status?: IotCertificateStatus; commonName?: string } = {},
+  ): Promise<IotCertificateView> {
+    const ca = this.cas.get(caCertificateId.toLowerCase());
+    if (!ca) throw notFound(`no registered CA certificate ${caCertificateId}`);
+    const status = options.status ?? 'ACTIVE';
+    if (!CERTIFICATE_STATUSES.includes(status)) throw invalid(`status must be one of ${CERTIFICATE_STATUSES.join(', ')}`);
+    let x509: X509Certificate;
+    if (options.certificatePem !== undefined) {
+      x509 = parseCertificate(options.certificatePem, 'certificatePem');
+      if (x509.issuer !== ca.x509.subject) throw certificateValidation(`the certificate's issuer is not the subject of CA ${ca.id}`);
+    } else {
+      x509 = await foreignCertificate(ca.x509, options.commonName ?? `foreign-${randomBytes(4).toString('hex')}`);
+    }
+    const id = idOf(x509);
+    if (this.certificates.has(id)) throw alreadyExists('The certificate is already registered', id, this.certificateArn(id));
+    const now = Date.now();
+    this.certificates.set(id, {
+      id,
+      arn: this.certificateArn(id),
+      pem: x509.toString(),
+      x509,
+      status,
+      caCertificateId: ca.id,
+      mode: ca.mode,
+      created: now,
+      lastModified: now,
+      customerVersion: 1,
+      generationId: randomUUID(),
+      registeredBy: 'Foreign',
+    });
+    return this.certificate(id)!;
   }
 
   /** Test hook: set a CA's status or auto-registration behind the service's back. */
@@ -722,6 +833,9 @@ export class IotStandIn {
       return;
     }
     const statusHook = /^\/_standin\/certificates\/([0-9a-fA-F]{64})\/status$/.exec(path);
+    const foreignHook = /^\/_standin\/cacertificates\/([0-9a-fA-F]{64})\/foreign-certificates$/.exec(path);
+    const policyHook = /^\/_standin\/policies\/([^/]+)$/.exec(path);
+    const failed = (err: unknown) => reply(err instanceof IotError ? err.status : 500, { message: err instanceof Error ? err.message : String(err) });
     try {
       if (path === '/_standin/stats' && method === 'GET') {
         reply(200, {
@@ -749,11 +863,21 @@ export class IotStandIn {
         reply(200, { events: this.events });
       } else if (path === '/_standin/jobs' && method === 'GET') {
         reply(200, { jobs: this.jobs() });
+      } else if (foreignHook && method === 'POST') {
+        for (const field of ['certificatePem', 'status', 'commonName']) {
+          if (body[field] !== undefined && typeof body[field] !== 'string') throw invalid(`${field} must be a string`);
+        }
+        const options = body as { certificatePem?: string; status?: IotCertificateStatus; commonName?: string };
+        this.registerForeignCertificate(foreignHook[1], options).then((view) => reply(200, view), failed);
+      } else if (policyHook && method === 'GET') {
+        const view = this.policy(decodeURIComponent(policyHook[1]));
+        if (!view) throw notFound(`no policy ${policyHook[1]}`);
+        reply(200, view);
       } else {
         reply(404, { message: `no stand-in hook at ${method} ${path}` });
       }
     } catch (err) {
-      reply(err instanceof IotError ? err.status : 500, { message: err instanceof Error ? err.message : String(err) });
+      failed(err);
     }
   }
 
@@ -833,6 +957,16 @@ export class IotStandIn {
         return this.createPolicy(req);
       case 'GetPolicy':
         return this.getPolicy(req);
+      case 'CreatePolicyVersion':
+        return this.createPolicyVersion(req);
+      case 'ListPolicyVersions':
+        return this.listPolicyVersions(req);
+      case 'GetPolicyVersion':
+        return this.getPolicyVersion(req);
+      case 'DeletePolicyVersion':
+        return this.deletePolicyVersion(req);
+      case 'SetDefaultPolicyVersion':
+        return this.setDefaultPolicyVersion(req);
       case 'CreateJob':
         return this.createJob(req);
       case 'DescribeJob':
@@ -1384,34 +1518,120 @@ export class IotStandIn {
 
   private createPolicy(req: Request): unknown {
     const name = policyNameParam(req.params[0]);
-    const document = requiredString(req.body, 'policyDocument');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(document);
-    } catch {
-      throw new IotError('MalformedPolicyException', 'The policy document is not valid JSON', 400);
-    }
-    if (typeof parsed !== 'object' || parsed === null || !('Statement' in parsed)) {
-      throw new IotError('MalformedPolicyException', 'The policy document has no Statement', 400);
-    }
+    const document = policyDocumentParam(req.body);
+    if (req.body.tags !== undefined && !Array.isArray(req.body.tags)) throw invalid('tags must be a list');
     const arn = `arn:aws:iot:${this.region}:${this.account}:policy/${name}`;
     if (this.policies.has(name)) throw alreadyExists(`Policy ${name} already exists`, name, arn);
-    const record: PolicyRecord = { name, arn, document, created: Date.now(), generationId: randomUUID() };
+    const now = Date.now();
+    const version: PolicyVersionRecord = { id: '1', document, created: now, generationId: randomUUID() };
+    const record: PolicyRecord = {
+      name,
+      arn,
+      versions: new Map([[version.id, version]]),
+      defaultVersionId: version.id,
+      nextVersionId: 2,
+      created: now,
+      lastModified: now,
+      generationId: randomUUID(),
+    };
     this.policies.set(name, record);
-    return { policyName: name, policyArn: arn, policyDocument: document, policyVersionId: '1' };
+    return { policyName: name, policyArn: arn, policyDocument: document, policyVersionId: version.id };
   }
 
+  /** The default version's document and id (what AWS IoT evaluates for the certificates the policy is attached to). */
   private getPolicy(req: Request): unknown {
     const record = this.policyRecord(req.params[0]);
+    const version = this.defaultVersion(record);
     return {
       policyName: record.name,
       policyArn: record.arn,
-      policyDocument: record.document,
-      defaultVersionId: '1',
+      policyDocument: version.document,
+      defaultVersionId: record.defaultVersionId,
       creationDate: record.created / 1000,
-      lastModifiedDate: record.created / 1000,
+      lastModifiedDate: record.lastModified / 1000,
       generationId: record.generationId,
     };
+  }
+
+  private defaultVersion(record: PolicyRecord): PolicyVersionRecord {
+    return record.versions.get(record.defaultVersionId)!;
+  }
+
+  private policyVersionRecord(record: PolicyRecord, rawId: string): PolicyVersionRecord {
+    if (!/^[0-9]+$/.test(rawId)) throw invalid(`policyVersionId ${rawId} must be digits`);
+    const version = record.versions.get(String(Number(rawId)));
+    if (!version) throw notFound(`Policy ${record.name} has no version ${rawId}`);
+    return version;
+  }
+
+  /** Refuses a sixth version: AWS IoT keeps at most five, and the caller must delete one (not the default) first. */
+  private createPolicyVersion(req: Request): unknown {
+    const record = this.policyRecord(req.params[0]);
+    const document = policyDocumentParam(req.body);
+    const setAsDefault = booleanQuery(req.query, 'setAsDefault') ?? false;
+    if (record.versions.size >= MAX_POLICY_VERSIONS) {
+      throw new IotError(
+        'VersionsLimitExceededException',
+        `The policy ${record.name} already has the maximum number of versions (${MAX_POLICY_VERSIONS}); delete one with DeletePolicyVersion first`,
+        409,
+      );
+    }
+    const now = Date.now();
+    const version: PolicyVersionRecord = { id: String(record.nextVersionId++), document, created: now, generationId: randomUUID() };
+    record.versions.set(version.id, version);
+    if (setAsDefault) record.defaultVersionId = version.id;
+    record.lastModified = now;
+    record.generationId = randomUUID();
+    return { policyArn: record.arn, policyDocument: document, policyVersionId: version.id, isDefaultVersion: setAsDefault };
+  }
+
+  /** Every kept version, oldest first, with which one is the default. */
+  private listPolicyVersions(req: Request): unknown {
+    const record = this.policyRecord(req.params[0]);
+    return {
+      policyVersions: [...record.versions.values()].map((version) => ({
+        versionId: version.id,
+        isDefaultVersion: version.id === record.defaultVersionId,
+        createDate: version.created / 1000,
+      })),
+    };
+  }
+
+  private getPolicyVersion(req: Request): unknown {
+    const record = this.policyRecord(req.params[0]);
+    const version = this.policyVersionRecord(record, req.params[1]);
+    return {
+      policyArn: record.arn,
+      policyName: record.name,
+      policyDocument: version.document,
+      policyVersionId: version.id,
+      isDefaultVersion: version.id === record.defaultVersionId,
+      creationDate: version.created / 1000,
+      lastModifiedDate: version.created / 1000,
+      generationId: version.generationId,
+    };
+  }
+
+  /** The default version cannot be deleted this way (AWS: DeletePolicy does that): DeleteConflictException. */
+  private deletePolicyVersion(req: Request): unknown {
+    const record = this.policyRecord(req.params[0]);
+    const version = this.policyVersionRecord(record, req.params[1]);
+    if (version.id === record.defaultVersionId) {
+      throw new IotError('DeleteConflictException', `Version ${version.id} is the default version of policy ${record.name} and cannot be deleted`, 409);
+    }
+    record.versions.delete(version.id);
+    return {};
+  }
+
+  private setDefaultPolicyVersion(req: Request): unknown {
+    const record = this.policyRecord(req.params[0]);
+    const version = this.policyVersionRecord(record, req.params[1]);
+    if (record.defaultVersionId !== version.id) {
+      record.defaultVersionId = version.id;
+      record.lastModified = Date.now();
+      record.generationId = randomUUID();
+    }
+    return {};
   }
 
   private attachPolicy(req: Request): unknown {
@@ -1632,6 +1852,27 @@ export class IotStandIn {
     };
   }
 
+  private policyView(record: PolicyRecord): IotPolicyView {
+    const versionView = (version: PolicyVersionRecord): IotPolicyVersionView => ({
+      versionId: version.id,
+      isDefaultVersion: version.id === record.defaultVersionId,
+      document: JSON.parse(version.document) as unknown,
+      documentText: version.document,
+      createdAt: new Date(version.created),
+    });
+    const current = versionView(this.defaultVersion(record));
+    return {
+      policyName: record.name,
+      policyArn: record.arn,
+      defaultVersionId: record.defaultVersionId,
+      document: current.document,
+      documentText: current.documentText,
+      versions: [...record.versions.values()].map(versionView),
+      createdAt: new Date(record.created),
+      lastModifiedAt: new Date(record.lastModified),
+    };
+  }
+
   private jobView(record: JobRecord): IotJobView {
     return {
       jobId: record.id,
@@ -1837,6 +2078,68 @@ function attributeMap(payload: unknown, field: string): Record<string, string> {
 
 function sameList(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((item, i) => item === b[i]);
+}
+
+/**
+ * A policy document as AWS IoT checks it on CreatePolicy and CreatePolicyVersion: JSON, an object with a Statement,
+ * at most 2048 characters not counting whitespace (MalformedPolicyException otherwise). The grammar of statements
+ * is not checked further.
+ */
+function policyDocumentParam(body: Record<string, unknown>): string {
+  const document = requiredString(body, 'policyDocument');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(document);
+  } catch {
+    throw new IotError('MalformedPolicyException', 'The policy document is not valid JSON', 400);
+  }
+  if (typeof parsed !== 'object' || parsed === null || !('Statement' in parsed)) {
+    throw new IotError('MalformedPolicyException', 'The policy document has no Statement', 400);
+  }
+  const characters = document.replace(/\s/g, '').length;
+  if (characters > MAX_POLICY_DOCUMENT_CHARACTERS) {
+    throw new IotError('MalformedPolicyException', `The policy document has ${characters} characters excluding whitespace; the maximum is ${MAX_POLICY_DOCUMENT_CHARACTERS}`, 400);
+  }
+  return document;
+}
+
+/** DER of a certificate's subject Name (TBSCertificate: [0] version, serial, signature, issuer, validity, subject). */
+function subjectDer(x509: X509Certificate): Buffer {
+  const der = x509.raw;
+  const tbs = tlv(der, tlv(der, 0).contentStart);
+  let offset = tbs.contentStart;
+  const first = tlv(der, offset);
+  if (first.tag === 0xa0) offset = first.end;
+  for (let skip = 0; skip < 4; skip++) offset = tlv(der, offset).end; // serial, signature, issuer, validity
+  const subject = tlv(der, offset);
+  return der.subarray(subject.start, subject.end);
+}
+
+/** A device certificate naming `ca` as issuer but signed by a throwaway key (see registerForeignCertificate). */
+async function foreignCertificate(ca: X509Certificate, commonName: string): Promise<X509Certificate> {
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
+  const forger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const now = Date.now();
+  const notAfter = Math.min(now + 365 * 86_400_000, Date.parse(ca.validTo));
+  const der = await signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: subjectDer(ca),
+      subject: buildName({ commonName }),
+      subjectPublicKeyInfo: spki,
+      notBefore: new Date(now - 3_600_000),
+      notAfter: new Date(notAfter),
+      extensions: [
+        basicConstraints(false),
+        keyUsage([KeyUsageFlags.digitalSignature]),
+        extendedKeyUsage([OID.clientAuth]),
+        subjectKeyIdentifier(keyIdentifier(spki)),
+      ],
+    },
+    { algorithm: 'ECDSA_SHA_256', sign: async (data: Buffer) => sign('sha256', data, forger) },
+  );
+  return new X509Certificate(der);
 }
 
 function policyNameParam(raw: string): string {
