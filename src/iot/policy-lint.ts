@@ -20,6 +20,8 @@ import { CONTROL_CHARS } from '../common/text';
  */
 
 export type PolicyFindingCode =
+  /** A document AWS IoT holds that does not parse as a policy (fleet audits only; templates are refused instead). */
+  | 'UNPARSABLE_POLICY'
   /** An action with a wildcard (`*`, `iot:*`, `iot:Get*`, `iot:?ublish`): grants more than the data plane the device needs. */
   | 'WILDCARD_ACTION'
   /** NotAction or NotResource in an Allow: grants everything except a list, so grows with every new action or resource. */

@@ -143,7 +143,7 @@ export class PolicyTemplatesService implements OnModuleInit, OnApplicationBootst
     try {
       return lintIotPolicy(parsePolicyDocument(document));
     } catch (err) {
-      return [{ code: 'UNPARSABLE' as PolicyFinding['code'], severity: 'medium', statement: '-', message: (err as Error).message }];
+      return [{ code: 'UNPARSABLE_POLICY', severity: 'medium', statement: '-', message: (err as Error).message }];
     }
   }
 
