@@ -461,6 +461,7 @@ class StatementFindings {
 }
 
 const MESSAGES: Record<PolicyFindingCode, (items: string) => string> = {
+  UNPARSABLE_POLICY: (items) => `the document is not a valid AWS IoT policy: ${items}`,
   NOT_ACTION_OR_RESOURCE: (items) => `Allow with ${items} grants everything except what is listed, including actions and resources added later; list what is allowed instead`,
   WILDCARD_ACTION: (items) => `action ${items} is a wildcard: it grants control-plane actions a device never needs; name the data-plane actions instead`,
   NON_DATA_PLANE_ACTION: (items) => `${items} is outside the device data plane (connect, publish, subscribe, receive, shadow, job executions)`,
