@@ -6,6 +6,7 @@ import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
 import { OutboxService } from '../jobs/outbox.service';
 import { pemEncode } from '../pki/der';
+import { findProfile } from '../pki/profiles';
 import { IotRegistry } from './iot-registry';
 import { PolicyTemplatesService } from './policy-templates.service';
 import { IotRegistrationRepository } from './iot-registration.repository';
@@ -184,7 +185,8 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
    */
   private async attach(record: CertificateRecord, registrationPolicyName: string | null, certificateArn: string): Promise<void> {
     const settings = record.iotThing;
-    const policyName = settings?.policyName ?? registrationPolicyName;
+    // The claim's policy, else the CA registration's, else the profile's template (devices: the thing-scoped default).
+    const policyName = settings?.policyName ?? registrationPolicyName ?? this.profileTemplate(record.profile);
     // A managed template reaches AWS IoT through its own job: wait for it rather than fail on a missing policy.
     if (policyName && (await this.policyTemplates.awaitingSync(policyName))) throw new Error(`policy template ${policyName} is not in AWS IoT yet`);
     if (policyName) await this.registry.attachPolicy(policyName, certificateArn);
@@ -201,6 +203,14 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     if (!this.usable(record)) return this.revokeRecord(record, 'ACTIVE', caPem);
     await this.registry.updateCertificate(record.fingerprint, 'ACTIVE');
     await this.certificates.setIotStatus(record.id, 'active', null);
+  }
+
+  private profileTemplate(profileName: string): string | null {
+    try {
+      return findProfile(profileName, { internal: true }).iotPolicyTemplate ?? null;
+    } catch {
+      return null;
+    }
   }
 
   private usable(record: CertificateRecord): boolean {

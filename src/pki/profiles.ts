@@ -26,6 +26,11 @@ export interface Profile {
   internal?: boolean;
   /** How a certificate under this profile may renew itself (POST /v1/certificates/renew); absent = never. */
   renewal?: RenewalPolicy;
+  /**
+   * The managed AWS IoT policy template attached to its certificates when neither the claim nor the CA registration
+   * names a policy (device certificates get the thing-scoped default).
+   */
+  iotPolicyTemplate?: string;
 }
 
 export interface RenewalPolicy {
@@ -53,6 +58,7 @@ const PROFILES: Record<string, Profile> = {
     subjectRule: 'thing-name',
     issuedBy: 'devices',
     renewal: DEFAULT_RENEWAL,
+    iotPolicyTemplate: 'fleet-default',
   },
   server: {
     name: 'server',

@@ -115,6 +115,14 @@ describe('AWS IoT policy templates and fleet audits', () => {
     assert.match(document, /dt\/\$\{iot:Connection\.Thing\.ThingName\}\/\*/);
   });
 
+  it('attaches the device profile’s template when neither the claim nor the CA registration names a policy', async () => {
+    const bare = await call('post', '/v1/authorities', { name: 'Bare', type: 'intermediate', parentId: root.id, subject: { commonName: 'Bare CA' } });
+    await call('post', `/v1/authorities/${bare.id}/iot-registration`, { deviceRegistration: 'api' });
+    const device = await call('post', '/v1/certificates', { authorityId: bare.id, csr: deviceKeyAndCsr('bare-1').csrPem, profile: 'device', thingName: 'bare-1' });
+    await eventually('ACTIVE in AWS IoT', () => iot.certificate(device.fingerprint)?.status === 'ACTIVE');
+    assert.deepEqual(iot.policiesAttachedTo(iot.certificateArn(device.fingerprint)), ['fleet-default']);
+  });
+
   it('finds a revoked certificate set ACTIVE behind our back, remediates it, and reports a certificate we never issued', async () => {
     const device = await call('post', '/v1/certificates', { authorityId: apiCa.id, csr: deviceKeyAndCsr('drift-1').csrPem, profile: 'device', thingName: 'drift-1' });
     await eventually('ACTIVE in AWS IoT', () => iot.certificate(device.fingerprint)?.status === 'ACTIVE');
