@@ -13,17 +13,24 @@
  *       CSRs at the same concurrency (the two interleaved in quarters; W warm-up calls per path first, default 1000).
  *   crl [--sizes 1000,10000,50000]
  *       Time to build and sign a CRL with n entries, per entry, to show it stays linear.
+ *   ocsp [--certificates M] [--count N] [--concurrency C] [--warmup W]
+ *       OCSP POST requests per second, each for a random one of M certificates the service issued (default 500), with
+ *       a fresh nonce per request (always signed) and without (reusable answers), against the service (its own process,
+ *       SQLite, local keys) and, in the same run with the same HTTP client, against `openssl ocsp -index` (its own
+ *       process) serving the same CA from an index.txt of the same serials with an openssl-made P-256 responder key.
+ *       The four runs are interleaved in halves; reports requests/s, p50/p95 latency, failures, and ours/openssl.
  * PostgreSQL runs need FLEET_PKI_TEST_PG_URL.
  */
 import 'reflect-metadata';
 import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
-import { signCertificate } from '../src/pki/certificate';
+import { certificateParts, signCertificate } from '../src/pki/certificate';
 import { parseCsr } from '../src/pki/csr';
 import { basicConstraints, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../src/pki/extensions';
 import { randomSerial } from '../src/pki/serial';
@@ -35,6 +42,7 @@ import { buildName } from '../src/pki/names';
 import { SigningKey } from '../src/pki/signing';
 import { pemDecode } from '../src/pki/der';
 import { signX5cJwt } from '../src/pki/jws';
+import { encodeOcspRequest, ocspResponseStatus } from '../src/pki/ocsp';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -366,7 +374,246 @@ async function crl(): Promise<void> {
   }
 }
 
-const benches: Record<string, () => Promise<void>> = { issuance, exchange, crl };
+/** A free TCP port on the loopback interface (for a child process that takes a port number). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** openssl's date format in index.txt: YYMMDDHHMMSSZ (UTCTime). */
+function indexTime(iso: string): string {
+  return new Date(iso).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+}
+
+/** Starts `openssl ocsp -index … -port` (one process, as openssl runs it by default) and waits until it accepts connections. */
+async function startOpensslResponder(dir: string, caPem: string, issued: { serial: string; notAfter: string; subject: string }[]): Promise<{ url: string; stop: () => void }> {
+  const file = (name: string) => path.join(dir, name);
+  fs.writeFileSync(file('ca.pem'), caPem);
+  // index.txt: status, expiry, revocation time (empty), serial (upper-case hex), file name, subject.
+  fs.writeFileSync(file('index.txt'), issued.map((c) => `V\t${indexTime(c.notAfter)}\t\t${c.serial.toUpperCase()}\tunknown\t/${c.subject.replace(/, /g, '/')}\n`).join(''));
+  // The same kind of responder as ours: an EC P-256 key and a certificate with id-kp-OCSPSigning (self-signed: openssl
+  // signs with whatever it is given; what is measured is the serving).
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file('rkey.pem'), '-subj', '/CN=openssl OCSP responder', '-days', '2', '-addext', 'extendedKeyUsage=OCSPSigning', '-addext', 'keyUsage=critical,digitalSignature', '-out', file('rsigner.pem')], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
+  const port = await freePort();
+  const child: ChildProcess = spawn('openssl', ['ocsp', '-index', file('index.txt'), '-port', String(port), '-rsigner', file('rsigner.pem'), '-rkey', file('rkey.pem'), '-CA', file('ca.pem'), '-nmin', '60', '-ignore_err'], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    // It logs every request to stderr; keep reading it so the pipe never fills.
+    child.stderr!.on('data', (chunk: Buffer) => chunk.toString().includes('waiting for OCSP client connections') && resolve());
+    child.once('exit', (code) => reject(new Error(`openssl ocsp exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill('SIGTERM') };
+}
+
+/**
+ * A minimal HTTP/1.1 client over one TCP connection, one request in flight: it writes prepared request bytes and reads
+ * the response by Content-Length, keeping the connection when the server allows (ours) and reconnecting when it
+ * closes it (openssl's responder answers HTTP/1.0 and closes). Much lighter than node:http, so on a small machine the
+ * client takes less CPU from the servers it measures; both servers are measured with it.
+ */
+class RawHttpConnection {
+  private socket?: net.Socket;
+
+  constructor(private readonly url: URL) {}
+
+  static request(url: URL, method: 'GET' | 'POST', body?: Buffer): Buffer {
+    const headers = [`${method} ${url.pathname} HTTP/1.1`, `Host: ${url.host}`];
+    if (body) headers.push('Content-Type: application/ocsp-request', `Content-Length: ${body.length}`);
+    return Buffer.concat([Buffer.from(`${headers.join('\r\n')}\r\n\r\n`, 'latin1'), body ?? Buffer.alloc(0)]);
+  }
+
+  /** Sends one prepared request; answers the status code and body. */
+  async send(request: Buffer): Promise<{ status: number; body: Buffer }> {
+    if (!this.socket || this.socket.destroyed) this.socket = await this.connect();
+    const socket = this.socket;
+    return new Promise((resolve, reject) => {
+      let buffer: Buffer = Buffer.alloc(0);
+      let headerEnd = -1;
+      let length = -1;
+      let status = 0;
+      let keepAlive = true;
+      const finish = (err?: Error) => {
+        socket.off('data', onData).off('end', onEnd).off('error', finish);
+        if (err) return reject(err);
+        if (!keepAlive) {
+          socket.destroy();
+          this.socket = undefined;
+        }
+        resolve({ status, body: buffer.subarray(headerEnd + 4, length < 0 ? undefined : headerEnd + 4 + length) });
+      };
+      const onData = (chunk: Buffer) => {
+        buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
+        if (headerEnd < 0) {
+          headerEnd = buffer.indexOf('\r\n\r\n');
+          if (headerEnd < 0) return;
+          const head = buffer.toString('latin1', 0, headerEnd);
+          status = Number(head.slice(9, 12));
+          length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? -1);
+          keepAlive = head.startsWith('HTTP/1.1') ? !/\r\nconnection:\s*close/i.test(head) : /\r\nconnection:\s*keep-alive/i.test(head);
+        }
+        if (length >= 0 && buffer.length >= headerEnd + 4 + length) finish();
+      };
+      const onEnd = () => {
+        keepAlive = false;
+        if (headerEnd < 0) finish(new Error('connection closed before a response'));
+        else finish();
+      };
+      socket.on('data', onData).on('end', onEnd).on('error', finish);
+      socket.write(request);
+    });
+  }
+
+  close(): void {
+    this.socket?.destroy();
+  }
+
+  private connect(): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(this.url.port), this.url.hostname, () => {
+        socket.off('error', reject);
+        resolve(socket);
+      });
+      socket.setNoDelay(true);
+      socket.once('error', reject);
+    });
+  }
+}
+
+/** `total` prepared requests sent by `concurrency` connections, each one request at a time (closed loop). */
+async function rawClosedLoop(url: URL, total: number, concurrency: number, request: (i: number) => Buffer, check: (status: number, body: Buffer) => string | undefined, failures: string[]): Promise<{ seconds: number; latenciesMs: number[] }> {
+  const connections = Array.from({ length: Math.min(concurrency, total) }, () => new RawHttpConnection(url));
+  const free = [...connections];
+  try {
+    return await closedLoop(total, concurrency, async (i) => {
+      // closedLoop keeps at most `concurrency` calls in flight: there is always a free connection.
+      const connection = free.pop()!;
+      try {
+        const { status, body } = await connection.send(request(i));
+        const problem = check(status, body);
+        if (problem) failures.push(problem);
+      } catch (err) {
+        failures.push((err as Error).message);
+      } finally {
+        free.push(connection);
+      }
+    });
+  } finally {
+    for (const connection of connections) connection.close();
+  }
+}
+
+/**
+ * OCSP responder throughput, ours against `openssl ocsp -index`, both in their own process on this machine, both
+ * asked by this process with the same client for the same requests: one CertID (SHA-1) of a random issued certificate,
+ * with a fresh 16-octet nonce (each answer signed) or without (answers any client may reuse).
+ */
+async function ocsp(): Promise<void> {
+  const certificates = Number(option('certificates', '500'));
+  const count = Number(option('count', '10000'));
+  const concurrency = Number(option('concurrency', '16'));
+  const warmup = Number(option('warmup', '2000'));
+  const service = await startService({});
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-bench-ocsp-'));
+  let openssl: { url: string; stop: () => void } | undefined;
+  const admin = async (route: string, body: unknown) => {
+    const res = await fetch(`${service.baseUrl}${route}`, { method: 'POST', headers: { ...bearer(service.adminKey), 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await res.json()) as Record<string, string>;
+    if (res.status !== 201) throw new Error(`${route}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  try {
+    // Setup, not timed: a root, an issuing CA (local EC P-256 keys) and M device certificates.
+    const root = await admin('/v1/authorities', { name: 'Bench Root', type: 'root', subject: { commonName: 'Bench Root' } });
+    const ca = await admin('/v1/authorities', { name: 'Bench Issuing', type: 'intermediate', parentId: root.id, subject: { commonName: 'Bench Issuing' } });
+    const issued: { serial: string; notAfter: string; subject: string }[] = [];
+    await closedLoop(certificates, 16, async (i) => {
+      const cert = await admin('/v1/certificates', { authorityId: ca.id, csr: buildCsr({ commonName: `ocsp-bench-${i}` }), profile: 'device', thingName: `ocsp-bench-${i}` });
+      issued.push({ serial: cert.serial, notAfter: cert.notAfter, subject: `CN=ocsp-bench-${i}` });
+    });
+    const { subject: issuerName, subjectPublicKeyInfo: issuerSpki } = certificateParts(pemDecode(ca.certificatePem, ['CERTIFICATE'])!);
+    const requestFor = (nonce: boolean) => {
+      const { serial } = issued[Math.floor(Math.random() * issued.length)];
+      return encodeOcspRequest([{ hash: 'sha1', issuerName, issuerSpki, serial: Buffer.from(serial, 'hex') }], nonce ? randomBytes(16) : undefined);
+    };
+    openssl = await startOpensslResponder(work, ca.certificatePem, issued);
+
+    // Both answer "good" for an issued serial, each verifiable with its responder certificate.
+    const servers = { ours: new URL(`${service.baseUrl}/ocsp`), openssl: new URL(openssl.url) };
+    const chainFile = path.join(work, 'chain.pem');
+    fs.writeFileSync(chainFile, ca.chainPem);
+    for (const [label, url] of Object.entries(servers)) {
+      const request = requestFor(true);
+      const connection = new RawHttpConnection(url);
+      const answer = await connection.send(RawHttpConnection.request(url, 'POST', request));
+      connection.close();
+      fs.writeFileSync(path.join(work, `${label}-req.der`), request);
+      fs.writeFileSync(path.join(work, `${label}-resp.der`), answer.body);
+      const trust = label === 'ours' ? ['-CAfile', chainFile] : ['-VAfile', path.join(work, 'rsigner.pem')];
+      const check = spawnSync('openssl', ['ocsp', '-reqin', path.join(work, `${label}-req.der`), '-respin', path.join(work, `${label}-resp.der`), ...trust, '-resp_text'], { encoding: 'utf8' });
+      const out = `${check.stdout}${check.stderr}`;
+      if (!/Response verify OK/.test(out) || !/Cert Status: good/.test(out)) throw new Error(`${label}: the sample answer does not verify as good:\n${out}`);
+    }
+
+    type Mode = { server: 'ours' | 'openssl'; nonce: boolean };
+    const modes: Mode[] = [
+      { server: 'ours', nonce: true },
+      { server: 'openssl', nonce: true },
+      { server: 'ours', nonce: false },
+      { server: 'openssl', nonce: false },
+    ];
+    const label = (m: Mode) => `${m.server}/${m.nonce ? 'nonce' : 'no-nonce'}`;
+    const failures: Record<string, string[]> = Object.fromEntries([...modes.map((m) => [label(m), []]), ['healthz', []]]);
+    const okOcsp = (status: number, body: Buffer) => (status !== 200 ? `HTTP ${status}` : ocspResponseStatus(body) !== 0 ? `OCSP status ${ocspResponseStatus(body)}` : undefined);
+    const runOnce = (m: Mode, total: number) => {
+      // Prepared before the clock starts: the requests are the client's work, not the server's.
+      const requests = Array.from({ length: total }, () => RawHttpConnection.request(servers[m.server], 'POST', requestFor(m.nonce)));
+      return rawClosedLoop(servers[m.server], total, concurrency, (i) => requests[i], okOcsp, failures[label(m)]);
+    };
+    // Reference: the service's cheapest route (GET /healthz, no database) through the same client: the HTTP ceiling here.
+    const healthz = new URL(`${service.baseUrl}/healthz`);
+    const healthzRequest = RawHttpConnection.request(healthz, 'GET');
+    const runHealthz = (total: number) => rawClosedLoop(healthz, total, concurrency, () => healthzRequest, (status) => (status === 200 ? undefined : `HTTP ${status}`), failures.healthz);
+
+    // Warm-up (JIT, connections, the delegated signer, cached answers for the nonce-less requests); not counted.
+    for (const m of modes) await runOnce(m, warmup);
+    await runHealthz(warmup);
+    for (const list of Object.values(failures)) list.length = 0;
+
+    // Timed in halves, in the order A B C D H H D C B A, so a drift during the run weighs on every mode alike.
+    type Run = { seconds: number; latenciesMs: number[] };
+    const half = Math.floor(count / 2);
+    const runs: Record<string, Run[]> = Object.fromEntries([...modes.map((m) => [label(m), []]), ['healthz', []]]);
+    for (const m of modes) runs[label(m)].push(await runOnce(m, half));
+    runs.healthz.push(await runHealthz(half), await runHealthz(half));
+    for (const m of [...modes].reverse()) runs[label(m)].push(await runOnce(m, half));
+    const combine = (parts: Run[]): Run => ({ seconds: parts.reduce((sum, r) => sum + r.seconds, 0), latenciesMs: parts.flatMap((r) => r.latenciesMs) });
+
+    console.log(`ocsp benchmark: ${certificates} certificates; POST of one SHA-1 CertID for a random one; ${concurrency} connections, one request in flight each; ${warmup} warm-up requests per mode`);
+    console.log(`  ours: the service in its own process (SQLite, local keys); openssl: ${spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim()}, \`openssl ocsp -index\` (one process, HTTP/1.0, a connection per request); ${os.cpus().length} CPUs shared with this client`);
+    const rates: Record<string, number> = {};
+    for (const m of modes) rates[label(m)] = summary(`  ${label(m).padEnd(17)}`, half * 2, combine(runs[label(m)]), failures[label(m)]);
+    const ceiling = summary(`  ${'ours GET /healthz'.padEnd(17)}`, half * 2, combine(runs.healthz), failures.healthz);
+    console.log(`  ratio ours/openssl with nonce    = ${(rates['ours/nonce'] / rates['openssl/nonce']).toFixed(2)} (goal >= 5)`);
+    console.log(`  ratio ours/openssl without nonce = ${(rates['ours/no-nonce'] / rates['openssl/no-nonce']).toFixed(2)} (goal >= 5)`);
+    console.log(`  (the service's no-op route /healthz reaches ${(ceiling / rates['openssl/no-nonce']).toFixed(2)}x openssl's rate here: the ceiling of any route on this machine)`);
+    if (Object.values(failures).some((list) => list.length)) process.exitCode = 1;
+  } finally {
+    openssl?.stop();
+    service.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const benches: Record<string, () => Promise<void>> = { issuance, exchange, crl, ocsp };
 const name = process.argv[2];
 if (!benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);

@@ -4,13 +4,14 @@ import { CERTIFICATE_JWT_SCHEME, ProblemDto, PUBLIC_OPERATION_EXTENSION } from '
 
 const TAGS: [name: string, description: string][] = [
   ['authorities', 'Certificate authorities: self-signed roots and intermediates, their certificates and chains'],
-  ['revocation', 'Certificate revocation lists, one per authority, published without authentication'],
+  ['revocation', 'Certificate revocation lists and the OCSP responder, published without authentication'],
   ['certificates', 'Issuing certificates from CSRs, searching and revoking them'],
   ['api-keys', 'API keys and their roles (admin only)'],
   ['audit', 'The hash-chained audit log'],
   ['claims', 'Factory claims: quotas, allow-lists and claim certificates (admin)'],
   ['provisioning', 'The exchange of a claim certificate for a device certificate, called by factory stations'],
   ['rotation', 'Rotation campaigns: renewing a set of certificates by a deadline'],
+  ['fleet', 'Fleet security audits: findings and remediations'],
   ['iot', 'AWS IoT Core: CA registration for JITR/JITP and API-mode devices'],
   ['health', 'Liveness, readiness and Prometheus metrics'],
 ];

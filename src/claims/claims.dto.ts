@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
-import { CertificateRecord, IotThingOptions } from '../certificates/certificate';
+import { CertificateRecord } from '../certificates/certificate';
 import { NO_CONTROL_CHARS } from '../common/text';
 import { pemEncode } from '../pki/der';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';

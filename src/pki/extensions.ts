@@ -88,6 +88,9 @@ export function crlDistributionPoint(url: string): EncodedExtension {
   return extension(EXTENSION_OIDS.cRLDistributionPoints, false, sequence(sequence(explicit(0, implicitConstructed(0, uri)))));
 }
 
+/** id-ad-ocsp (RFC 5280 §4.2.2.1). */
+const ID_AD_OCSP = '1.3.6.1.5.5.7.48.1';
+
 /**
  * AuthorityInfoAccess (RFC 5280 §4.2.2.1): the OCSP responder (id-ad-ocsp), when given, then the issuer's
  * certificate (id-ad-caIssuers), each an AccessDescription with a URI GeneralName.
@@ -101,8 +104,6 @@ export function authorityInfoAccess(caIssuersUrl: string, ocspUrl?: string): Enc
   return extension(EXTENSION_OIDS.authorityInfoAccess, false, sequence(...descriptions));
 }
 
-/** id-ad-ocsp (RFC 5280 §4.2.2.1). */
-const ID_AD_OCSP = '1.3.6.1.5.5.7.48.1';
 
 /** SAN is critical only when the subject is empty (RFC 5280 §4.2.1.6); our subjects always carry a CN. */
 export function subjectAltName(dnsNames: string[], ipAddresses: string[]): EncodedExtension {

@@ -23,8 +23,6 @@ export const OCSP_OIDS = {
   preferredSignatureAlgorithms: '1.3.6.1.5.5.7.48.1.8',
   /** id-kp-OCSPSigning: the extended key usage of a delegated responder (§4.2.2.2). */
   ocspSigning: '1.3.6.1.5.5.7.3.9',
-  /** id-ad-ocsp: the AIA access method (RFC 5280 §4.2.2.1). */
-  accessMethod: '1.3.6.1.5.5.7.48.1',
   sha1: '1.3.14.3.2.26',
   sha256: '2.16.840.1.101.3.4.2.1',
 } as const;

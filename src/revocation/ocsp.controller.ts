@@ -59,9 +59,11 @@ export class OcspController {
       'Answers without a nonce carry HTTP caching headers (RFC 5019 §6.2): ETag, Last-Modified (thisUpdate) and a ' +
       `Cache-Control max-age of at most ${MAX_HTTP_CACHE_SECONDS} s and never past nextUpdate.`,
   })
-  @ApiParam({ name: '*', description: 'base64 (then URL-encoded) DER OCSPRequest', schema: { type: 'string' } })
+  @ApiParam({ name: 'path', description: 'The DER OCSPRequest, base64-encoded, then URL-encoded (may contain "/")', schema: { type: 'string' } })
   @ApiProduces(OCSP_RESPONSE_TYPE)
   @ApiOkResponse(RESPONSE_DOC)
+  // Only a URL that does not percent-decode: the router refuses it before any OCSP code runs.
+  @ApiProblems(400)
   async getOcspRequest(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
     const answer = await this.ocsp.answer(requestFromPath(request.url));
     reply.header('Content-Type', OCSP_RESPONSE_TYPE);

@@ -33,9 +33,11 @@ export abstract class OcspRepository {
   abstract revocationCount(authorityId: string): Promise<number | null>;
   /**
    * The revocation counter and then the state of the given serials, in that order: an answer built from the
-   * states reflects at least every revocation the counter counts.
+   * states reflects at least every revocation the counter counts (what a reusable answer is keyed by).
    */
   abstract snapshot(authorityId: string, serials: string[]): Promise<{ revocationCount: number; states: OcspCertificateState[] }>;
+  /** The state of the given serials (certificates the authority issued; others are absent). */
+  abstract states(authorityId: string, serials: string[]): Promise<OcspCertificateState[]>;
   /** The authority's signer with the latest notAfter, or null. */
   abstract latestSigner(authorityId: string): Promise<StoredOcspSigner | null>;
   abstract insertSigner(signer: StoredOcspSigner): Promise<void>;

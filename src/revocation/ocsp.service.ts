@@ -143,7 +143,10 @@ export class OcspService {
 
     const signer = await this.signers.forAuthority(responder);
     const ours = request.certIds.filter((certId, i) => issuers[i] === responder && certId.serial !== null).map((certId) => certId.serial!);
-    const { revocationCount, states } = await this.repository.snapshot(responder.id, [...new Set(ours)]);
+    const serials = [...new Set(ours)];
+    // Only a reusable answer needs the counter it is keyed by.
+    const { revocationCount, states } =
+      cacheKey === undefined ? { revocationCount: -1, states: await this.repository.states(responder.id, serials) } : await this.repository.snapshot(responder.id, serials);
     const bySerial = new Map(states.map((state) => [state.serial, state]));
 
     const now = this.clock.now();

@@ -7,58 +7,128 @@ import { KeySpec } from '../keys/key-spec';
 import { RevocationReason } from '../pki/crl';
 import { OcspCertificateState, OcspRepository, StoredOcspSigner } from './ocsp.repository';
 
+/** The part of a better-sqlite3 connection used here (TypeORM's driver holds it). */
+interface SqliteStatement {
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+interface SqliteConnection {
+  readonly inTransaction: boolean;
+  prepare(sql: string): SqliteStatement;
+}
+
+interface StateRow {
+  serial: string;
+  status: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+}
+
+const REVOCATION_COUNT = 'SELECT revocation_count AS n FROM authorities WHERE id = ?';
+
+function statesSql(count: number): string {
+  return (
+    'SELECT serial, status, revoked_at AS "revokedAt", revocation_reason AS "revocationReason" FROM certificates ' +
+    `WHERE authority_id = ? AND serial ${count === 1 ? '= ?' : `IN (${Array.from({ length: count }, () => '?').join(', ')})`}`
+  );
+}
+
+function toState(row: StateRow): OcspCertificateState {
+  return {
+    serial: row.serial,
+    status: row.status as StoredCertificateStatus,
+    revokedAt: row.revokedAt,
+    revocationReason: row.revocationReason as RevocationReason | null,
+  };
+}
+
 @Injectable()
 export class TypeOrmOcspRepository extends OcspRepository {
+  private readonly statements = new Map<string, SqliteStatement>();
+
   constructor(private readonly db: TypeOrmTransactions) {
     super();
   }
 
-  /**
-   * SQLite has one connection: a bare read while another request's transaction is open would see its
-   * uncommitted writes (a revocation that may still roll back, and a revocation counter that would then be
-   * reused by the next one). Reads there take their turn like transactions; PostgreSQL reads are
-   * read-committed as they are.
-   */
-  private read<T>(work: () => Promise<T>): Promise<T> {
+  /** Reads off the hot path: on SQLite in a transaction of their own (see `read`). */
+  private queued<T>(work: () => Promise<T>): Promise<T> {
     return this.db.isPostgres ? work() : this.db.run(work);
   }
 
+  /**
+   * SQLite has one connection: a bare read while another request's transaction is open on it would see that
+   * transaction's uncommitted writes (a revocation that may still roll back, whose revocation counter value the next
+   * revocation would then reuse). So a read runs directly (synchronously: nothing can start in between) only when no
+   * transaction is open, and otherwise takes its turn after it. PostgreSQL reads are read-committed as they are.
+   */
+  private read<T>(direct: (db: SqliteConnection) => T, queued: () => Promise<T>): Promise<T> {
+    if (this.db.isPostgres) return queued();
+    const db = this.db.manager().connection.driver as unknown as { databaseConnection: SqliteConnection };
+    const connection = db.databaseConnection;
+    return connection.inTransaction ? this.db.run(queued) : Promise.resolve(direct(connection));
+  }
+
+  /** Prepared once per SQL text (the hot path runs them per request). */
+  private statement(db: SqliteConnection, sql: string): SqliteStatement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   authorityCount(): Promise<number> {
-    return this.read(async () => Number((await this.db.sql<{ n: number | string }>('SELECT COUNT(*) AS n FROM authorities'))[0].n));
+    const sql = 'SELECT COUNT(*) AS n FROM authorities';
+    return this.read(
+      (db) => Number((this.statement(db, sql).get() as { n: number }).n),
+      async () => Number((await this.db.sql<{ n: number | string }>(sql))[0].n),
+    );
   }
 
   revocationCount(authorityId: string): Promise<number | null> {
-    return this.read(() => this.countOf(authorityId));
+    return this.read(
+      (db) => {
+        const row = this.statement(db, REVOCATION_COUNT).get(authorityId) as { n: number } | undefined;
+        return row ? Number(row.n) : null;
+      },
+      () => this.countOf(authorityId),
+    );
   }
 
   snapshot(authorityId: string, serials: string[]): Promise<{ revocationCount: number; states: OcspCertificateState[] }> {
-    return this.read(async () => {
-      const revocationCount = (await this.countOf(authorityId)) ?? 0;
-      if (serials.length === 0) return { revocationCount, states: [] };
-      const rows = await this.db.sql<{ serial: string; status: string; revokedAt: string | null; revocationReason: string | null }>(
-        `SELECT serial, status, revoked_at AS "revokedAt", revocation_reason AS "revocationReason" FROM certificates ` +
-          `WHERE authority_id = ? AND serial ${serials.length === 1 ? '= ?' : `IN (${serials.map(() => '?').join(', ')})`}`,
-        [authorityId, ...serials],
-      );
-      return {
-        revocationCount,
-        states: rows.map((row) => ({
-          serial: row.serial,
-          status: row.status as StoredCertificateStatus,
-          revokedAt: row.revokedAt,
-          revocationReason: row.revocationReason as RevocationReason | null,
-        })),
-      };
-    });
+    const sql = statesSql(serials.length);
+    return this.read(
+      (db) => {
+        const row = this.statement(db, REVOCATION_COUNT).get(authorityId) as { n: number } | undefined;
+        const rows = serials.length ? (this.statement(db, sql).all(authorityId, ...serials) as StateRow[]) : [];
+        return { revocationCount: row ? Number(row.n) : 0, states: rows.map(toState) };
+      },
+      async () => {
+        // The counter first: the states read after it reflect at least the revocations it counts.
+        const revocationCount = (await this.countOf(authorityId)) ?? 0;
+        const rows = serials.length ? await this.db.sql<StateRow>(sql, [authorityId, ...serials]) : [];
+        return { revocationCount, states: rows.map(toState) };
+      },
+    );
+  }
+
+  states(authorityId: string, serials: string[]): Promise<OcspCertificateState[]> {
+    if (serials.length === 0) return Promise.resolve([]);
+    const sql = statesSql(serials.length);
+    return this.read(
+      (db) => (this.statement(db, sql).all(authorityId, ...serials) as StateRow[]).map(toState),
+      async () => (await this.db.sql<StateRow>(sql, [authorityId, ...serials])).map(toState),
+    );
   }
 
   private async countOf(authorityId: string): Promise<number | null> {
-    const [row] = await this.db.sql<{ n: number | string }>('SELECT revocation_count AS n FROM authorities WHERE id = ?', [authorityId]);
+    const [row] = await this.db.sql<{ n: number | string }>(REVOCATION_COUNT, [authorityId]);
     return row ? Number(row.n) : null;
   }
 
   async latestSigner(authorityId: string): Promise<StoredOcspSigner | null> {
-    const row = await this.read(() => this.db.manager().findOne(OcspSignerEntity, { where: { authorityId }, order: { notAfter: 'DESC', createdAt: 'DESC' } }));
+    const row = await this.queued(() => this.db.manager().findOne(OcspSignerEntity, { where: { authorityId }, order: { notAfter: 'DESC', createdAt: 'DESC' } }));
     return row ? toSigner(row) : null;
   }
 
@@ -67,7 +137,7 @@ export class TypeOrmOcspRepository extends OcspRepository {
   }
 
   async expiredSigners(before: string): Promise<StoredOcspSigner[]> {
-    const rows = await this.read(() => this.db.manager().find(OcspSignerEntity, { where: { notAfter: LessThan(before) } }));
+    const rows = await this.queued(() => this.db.manager().find(OcspSignerEntity, { where: { notAfter: LessThan(before) } }));
     return rows.map(toSigner);
   }
 
