@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createPublicKey, KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
@@ -290,6 +291,14 @@ describe('issuing-CA rotation', () => {
     assert.equal(crl.status, 200);
     const crlText = ssl.run(['crl', '-inform', 'DER', '-in', ssl.file('retiring.crl', crl.body as Buffer), '-noout', '-text']).output;
     assert.match(crlText, new RegExp(`Serial Number: ${d2.serial.toUpperCase()}`));
+    // …and answers OCSP for what it issued (openssl runs beside the in-process service, so asynchronously).
+    const files = { old: ssl.file('rot-old.pem', old.certificatePem), chain: ssl.file('rot-chain.pem', old.certificatePem + root.certificatePem), d1: ssl.file('rot-d1.pem', d1.certificatePem), d2: ssl.file('rot-d2.pem', d2.certificatePem) };
+    const ocsp = await new Promise<string>((resolve) =>
+      execFile('openssl', ['ocsp', '-issuer', files.old, '-cert', files.d1, '-cert', files.d2, '-url', `${t.baseUrl}/ocsp`, '-CAfile', files.chain], { cwd: ssl.dir }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`)),
+    );
+    assert.match(ocsp, /Response verify OK/);
+    assert.match(ocsp, /rot-d1\.pem: good/);
+    assert.match(ocsp, /rot-d2\.pem: revoked/);
     const again = await t.http().post(`/v1/authorities/${old.id}/rotate`).set(bearer(t.adminKey)).send({});
     assert.equal(again.status, 409);
   });
