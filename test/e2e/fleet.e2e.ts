@@ -152,6 +152,26 @@ describe('AWS IoT policy templates and fleet audits', () => {
     assert.match(metrics.text, /fleetpki_fleet_audit_findings\{type="IOT_STATUS_DRIFT",severity="high"\} 1/);
   });
 
+  it('reports a permissive policy attached to our devices and a claim at its quota', async () => {
+    const loose = await call('post', '/v1/authorities', { name: 'Loose', type: 'intermediate', parentId: root.id, subject: { commonName: 'Loose CA' } });
+    await call('post', `/v1/authorities/${loose.id}/iot-registration`, { deviceRegistration: 'api', policyTemplate: 'wide-open' });
+    const device = await call('post', '/v1/certificates', { authorityId: loose.id, csr: deviceKeyAndCsr('loose-1').csrPem, profile: 'device', thingName: 'loose-1' });
+    await eventually('ACTIVE in AWS IoT', () => iot.certificate(device.fingerprint)?.status === 'ACTIVE');
+    const claims = await call('post', '/v1/authorities', { name: 'Quota Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Quota Claims' } });
+    const { claim, station } = await createClaim(t, { claimAuthorityId: claims.id, deviceAuthorityId: loose.id, maxDevices: 1, notAfter: new Date(clock.now().getTime() + 7 * DAY).toISOString() });
+    const res = await t.http().post('/v1/provisioning/exchange').set('Authorization', `Bearer ${stationToken(t, station)}`).send({ deviceSerial: 'Q1', csr: deviceKeyAndCsr('Q1').csrPem });
+    assert.equal(res.status, 201, res.text);
+
+    const audit = await finishedAudit();
+    const permissive = audit.findings.find((f: Body) => f.type === 'PERMISSIVE_POLICY_ATTACHED');
+    assert.equal(permissive?.resourceId, 'wide-open');
+    assert.equal(permissive.severity, 'high');
+    assert.ok(permissive.details.findings.some((f: Body) => f.code === 'WILDCARD_ACTION'));
+    const quota = audit.findings.find((f: Body) => f.type === 'CLAIM_NEAR_QUOTA' && f.resourceId === claim.id);
+    assert.deepEqual({ used: quota?.details.used, maxDevices: quota?.details.maxDevices }, { used: 1, maxDevices: 1 });
+    assert.ok(audit.findings.some((f: Body) => f.type === 'CLAIM_NEAR_EXPIRY' && f.resourceId === claim.id), 'the claim closes within 14 days');
+  });
+
   it('reports certificates inside the expiry window and opens a rotation campaign over exactly those', async () => {
     const ca = await call('post', '/v1/authorities', { name: 'Expiry CA', type: 'intermediate', parentId: root.id, subject: { commonName: 'Expiry CA' } });
     const soon = [];
