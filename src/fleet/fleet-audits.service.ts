@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext, SYSTEM_CONTEXT } from '../auth/actor';
@@ -31,7 +31,7 @@ type NewFinding = Omit<AuditFinding, 'id' | 'auditId' | 'remediatedAt' | 'remedi
  * open a rotation campaign over expiring certificates), run on request and audited.
  */
 @Injectable()
-export class FleetAuditsService implements OnModuleInit, OnApplicationShutdown {
+export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('FleetAudit');
   private readonly running = new Set<Promise<void>>();
   private scheduleTimer?: NodeJS.Timeout;
@@ -66,7 +66,8 @@ export class FleetAuditsService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Audits in flight finish while the database is still open (TypeORM closes it in onApplicationShutdown). */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
     await Promise.allSettled([...this.running]);
   }

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { AppConfig } from '../config/config';
@@ -28,7 +28,7 @@ export interface OutboxHandler {
  * then dead-letters them. Several processes may poll one database: claims are decided there.
  */
 @Injectable()
-export class OutboxService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class OutboxService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Outbox');
   private readonly handlers = new Map<string, OutboxHandler>();
   private readonly worker = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -83,7 +83,8 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
     this.timer = setTimeout(tick, this.config.outbox.pollMs);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before any onApplicationShutdown (where TypeORM closes the database): a poll in flight finishes on an open connection. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.polling;
