@@ -7,7 +7,7 @@ import { Clock } from '../common/clock';
 import { isoSeconds } from '../common/time';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { decodeCursor, encodeCursor } from '../common/cursor';
+import { creationPage } from '../common/cursor';
 import { Errors } from '../common/errors';
 import { Transactions } from '../database/transactions';
 import { CreatedKey, KeyManager, KeyManagers, Signer } from '../keys/key-manager';
@@ -228,11 +228,7 @@ export class AuthoritiesService {
   }
 
   async list(cursor: string | undefined, limit: number): Promise<{ items: Authority[]; nextCursor: string | null }> {
-    const after = cursor ? decodeCursor<{ createdAt: string; id: string }>(cursor, { createdAt: 'string', id: 'string' }) : undefined;
-    const rows = await this.repository.list(after, limit + 1);
-    const items = rows.slice(0, limit);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > limit ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    return creationPage(cursor, limit, (after, n) => this.repository.list(after, n));
   }
 
   async disable(ctx: RequestContext, id: string): Promise<Authority> {

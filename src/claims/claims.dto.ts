@@ -8,19 +8,19 @@ import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
 import { Claim } from './claim';
 import { ClaimKeySpec } from './claims.service';
+import { IOT_POLICY_NAME_PATTERN } from '../iot/iot-registration';
 
 const CLAIM_KEY_SPECS: ClaimKeySpec[] = ['EC_P256', 'EC_P384', 'RSA_2048'];
-/** AWS IoT names: policies [\w+=,.@-]{1,128}; thing types and groups [a-zA-Z0-9:_-]{1,128}. */
-const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
+/** AWS IoT thing type and group names. */
 const THING_TYPE_OR_GROUP = /^[a-zA-Z0-9:_-]{1,128}$/;
 
 export class ClaimIotDto {
   @ApiPropertyOptional({ description: 'AWS IoT policy attached to each device certificate (instead of the CA registration’s)', example: 'fleet-device' })
-  @IsOptional() @IsString() @Matches(POLICY_NAME, { message: 'policyName must be 1-128 characters of letters, digits and +=,.@_-' })
+  @IsOptional() @IsString() @Matches(IOT_POLICY_NAME_PATTERN, { message: 'policyName must be 1-128 characters of letters, digits and +=,.@_-' })
   policyName?: string;
 
   @ApiPropertyOptional({ example: 'fleet-default', description: 'A managed policy template (POST /v1/iot/policies) instead of policyName' })
-  @IsOptional() @IsString() @Matches(POLICY_NAME, { message: 'policyTemplate must be a policy template name' })
+  @IsOptional() @IsString() @Matches(IOT_POLICY_NAME_PATTERN, { message: 'policyTemplate must be a policy template name' })
   policyTemplate?: string;
 
   @ApiPropertyOptional({ description: 'Thing type the things are created with (must exist in AWS IoT)' })

@@ -6,7 +6,7 @@ import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateRecord, IotThingOptions } from '../certificates/certificate';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';
-import { decodeCursor, encodeCursor } from '../common/cursor';
+import { creationPage } from '../common/cursor';
 import { Errors } from '../common/errors';
 import { isoSeconds } from '../common/time';
 import { Transactions } from '../database/transactions';
@@ -158,11 +158,7 @@ export class ClaimsService {
   }
 
   async list(cursor: string | undefined, limit: number): Promise<{ items: Claim[]; nextCursor: string | null }> {
-    const after = cursor ? decodeCursor<{ createdAt: string; id: string }>(cursor, { createdAt: 'string', id: 'string' }) : undefined;
-    const rows = await this.repository.list(after, limit + 1);
-    const items = rows.slice(0, limit);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > limit ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    return creationPage(cursor, limit, (after, n) => this.repository.list(after, n));
   }
 
   /** Replaces the claim's allow-list with what `batches` yields; all or nothing (one transaction). */
@@ -236,6 +232,19 @@ export class ClaimsService {
  * quantified group that itself holds a quantifier (the shape of catastrophic backtracking, e.g. `(a+)+`).
  */
 export function compileSerialPattern(pattern: string): RegExp {
+  // Checked and compiled once per pattern (the exchange asks on every request); bounded like the number of claims in use.
+  let compiled = COMPILED_PATTERNS.get(pattern);
+  if (!compiled) {
+    compiled = checkAndCompile(pattern);
+    if (COMPILED_PATTERNS.size >= 1000) COMPILED_PATTERNS.clear();
+    COMPILED_PATTERNS.set(pattern, compiled);
+  }
+  return compiled;
+}
+
+const COMPILED_PATTERNS = new Map<string, RegExp>();
+
+function checkAndCompile(pattern: string): RegExp {
   if (pattern.length > 256) throw Errors.invalidClaim('serialPattern may be at most 256 characters');
   if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{?]/.test(pattern) || /\\[1-9]|\(\?<?[=!]/.test(pattern)) {
     throw Errors.invalidClaim('serialPattern may not quantify a group that contains a quantifier, nor use backreferences or lookaround');

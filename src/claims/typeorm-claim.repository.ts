@@ -29,10 +29,7 @@ export class TypeOrmClaimRepository extends ClaimRepository {
   }
 
   async list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Claim[]> {
-    const rows = after
-      ? await this.db.select(ClaimEntity, '(created_at > ? OR (created_at = ? AND id > ?))', [after.createdAt, after.createdAt, after.id], ` ORDER BY created_at, id LIMIT ${Number(limit)}`)
-      : await this.db.select(ClaimEntity, '1 = 1', [], ` ORDER BY created_at, id LIMIT ${Number(limit)}`);
-    return rows.map(toClaim);
+    return (await this.db.selectByCreation(ClaimEntity, after, limit)).map(toClaim);
   }
 
   async takeSlot(id: string, at: string): Promise<boolean> {

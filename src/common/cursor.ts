@@ -24,3 +24,22 @@ export function decodeCursor<T extends Record<string, string | number>>(
   }
   return value as T;
 }
+
+/** A position in a list ordered by creation: rows strictly after (createdAt, id). */
+export type CreationKey = { createdAt: string; id: string };
+
+/**
+ * One page of a list ordered by (createdAt, id): decodes the cursor, fetches one row more than asked to learn
+ * whether another page follows, and encodes the next cursor from the page's last row.
+ */
+export async function creationPage<T extends CreationKey>(
+  cursor: string | undefined,
+  limit: number,
+  fetch: (after: CreationKey | undefined, limit: number) => Promise<T[]>,
+): Promise<{ items: T[]; nextCursor: string | null }> {
+  const after = cursor ? decodeCursor<CreationKey>(cursor, { createdAt: 'string', id: 'string' }) : undefined;
+  const rows = await fetch(after, limit + 1);
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+}

@@ -53,6 +53,14 @@ export class TypeOrmTransactions extends Transactions {
     return this.sql<E>(`SELECT ${selectList} FROM ${table} WHERE ${where}${suffix}`, params);
   }
 
+  /** A page of an entity's rows in creation order (columns created_at, id), strictly after `after`. */
+  async selectByCreation<E extends object>(entity: new () => E, after: { createdAt: string; id: string } | undefined, limit: number): Promise<E[]> {
+    const order = ` ORDER BY created_at, id LIMIT ${Number(limit)}`;
+    return after
+      ? this.select(entity, '(created_at > ? OR (created_at = ? AND id > ?))', [after.createdAt, after.createdAt, after.id], order)
+      : this.select(entity, '1 = 1', [], order);
+  }
+
   /** Inserts one entity-shaped row with a single prepared INSERT. */
   async insert<E extends object>(entity: new () => E, row: E): Promise<void> {
     const { insertSql, properties } = this.statementsFor(entity);

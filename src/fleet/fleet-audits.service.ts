@@ -265,9 +265,7 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
   private async permissivePolicies(p: AuditParameters): Promise<NewFinding[]> {
     const devicesByPolicy = new Map<string, string[]>();
     for (const certificate of await this.inventory.iotActiveCertificates(p.policySample)) {
-      const described = await this.iot.describeCertificate(certificate.fingerprint);
-      if (!described) continue;
-      for (const name of await this.iot.listAttachedPolicies(described.certificateArn)) devicesByPolicy.set(name, [...(devicesByPolicy.get(name) ?? []), certificate.id]);
+      for (const name of await this.iot.listAttachedPolicies(certificate.certificateArn)) devicesByPolicy.set(name, [...(devicesByPolicy.get(name) ?? []), certificate.id]);
     }
     const findings: NewFinding[] = [];
     for (const [name, certificateIds] of devicesByPolicy) {

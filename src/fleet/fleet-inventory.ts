@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { TypeOrmTransactions } from '../database/transactions';
+import { iotArnPrefix } from '../iot/iot-registration';
 
 export interface ExpiringGroup {
   authorityId: string;
@@ -24,7 +25,8 @@ export abstract class FleetInventory {
   abstract keyDescriptions(): Promise<{ keyDescription: string; count: number; sample: string[] }[]>;
   abstract activeClaims(): Promise<{ id: string; name: string; maxDevices: number; used: number; notAfter: string }[]>;
   abstract activeRegistrations(): Promise<{ authorityId: string; caCertificateId: string }[]>;
-  abstract iotActiveCertificates(limit: number): Promise<{ id: string; fingerprint: string }[]>;
+  /** Active certificates AWS IoT has ACTIVE (as far as we know), newest first, with their AWS IoT ARN. */
+  abstract iotActiveCertificates(limit: number): Promise<{ id: string; certificateArn: string }[]>;
 }
 
 @Injectable()
@@ -90,7 +92,14 @@ export class TypeOrmFleetInventory extends FleetInventory {
     return this.db.sql(`SELECT authority_id AS "authorityId", ca_certificate_id AS "caCertificateId" FROM iot_ca_registrations WHERE status = 'ACTIVE'`);
   }
 
-  async iotActiveCertificates(limit: number): Promise<{ id: string; fingerprint: string }[]> {
-    return this.db.sql(`SELECT id, fingerprint FROM certificates WHERE status = 'active' AND iot_status = 'active' ORDER BY issued_at DESC LIMIT ${Number(limit)}`);
+  async iotActiveCertificates(limit: number): Promise<{ id: string; certificateArn: string }[]> {
+    const rows = await this.db.sql<{ id: string; fingerprint: string; caArn: string }>(
+      `SELECT c.id, c.fingerprint, r.ca_certificate_arn AS "caArn" FROM certificates c JOIN iot_ca_registrations r ON r.authority_id = c.authority_id
+       WHERE c.status = 'active' AND c.iot_status = 'active' ORDER BY c.issued_at DESC LIMIT ${Number(limit)}`,
+    );
+    return rows.flatMap((row) => {
+      const prefix = iotArnPrefix(row.caArn);
+      return prefix ? [{ id: row.id, certificateArn: `${prefix}cert/${row.fingerprint}` }] : [];
+    });
   }
 }

@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { CertificateMode } from './iot-registry';
-import { DEVICE_REGISTRATION_MODES, DeviceRegistration, IotCaRegistration } from './iot-registration';
+import { DEVICE_REGISTRATION_MODES, DeviceRegistration, IotCaRegistration, IOT_POLICY_NAME_PATTERN } from './iot-registration';
 
 export class ProvisioningTemplateDto {
   @ApiProperty({ description: 'AWS IoT JITP template body (JSON text)', maxLength: 10240 })
@@ -32,11 +32,11 @@ export class RegisterIotCaDto {
   deviceRegistration?: DeviceRegistration;
 
   @ApiPropertyOptional({ description: 'AWS IoT policy given to devices of this CA', example: 'fleet-device' })
-  @IsOptional() @Matches(/^[\w+=,.@-]{1,128}$/, { message: 'policyName must be an AWS IoT policy name' })
+  @IsOptional() @Matches(IOT_POLICY_NAME_PATTERN, { message: 'policyName must be an AWS IoT policy name' })
   policyName?: string;
 
   @ApiPropertyOptional({ example: 'fleet-default', description: 'A managed policy template (POST /v1/iot/policies) to attach to devices; instead of policyName' })
-  @IsOptional() @Matches(/^[\w+=,.@-]{1,128}$/, { message: 'policyTemplate must be a policy template name' })
+  @IsOptional() @Matches(IOT_POLICY_NAME_PATTERN, { message: 'policyTemplate must be a policy template name' })
   policyTemplate?: string;
 
   @ApiPropertyOptional({ type: ProvisioningTemplateDto, description: 'JITP only' })

@@ -4,13 +4,16 @@ import { ArrayMaxSize, IsArray, IsDefined, IsOptional, IsString, Length, Matches
 import { RequestContext } from '../auth/actor';
 import { Ctx, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
+import { Errors } from '../common/errors';
 import { ApiProblems, ApiSecured } from '../common/openapi';
 import { PolicyTemplate } from './policy-templates';
 import { PolicyTemplatesService } from './policy-templates.service';
+import { IOT_POLICY_NAME_PATTERN } from './iot-registration';
+
 
 class SavePolicyDto {
   @ApiProperty({ example: 'fleet-default', description: 'The AWS IoT policy name (1-128 of letters, digits, _+=,.@-)' })
-  @IsString() @Matches(/^[\w+=,.@-]{1,128}$/, { message: 'name must be 1-128 characters of letters, digits and _+=,.@-' })
+  @IsString() @Matches(IOT_POLICY_NAME_PATTERN, { message: 'name must be 1-128 characters of letters, digits and _+=,.@-' })
   name: string;
 
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'AWS IoT policy document (JSON object, or its text)' })
@@ -88,8 +91,9 @@ export class PolicyTemplatesController {
   @ApiParam({ name: 'name', description: 'Policy name' })
   @ApiOkResponse({ type: PolicyTemplateDto })
   @ApiSecured()
-  @ApiProblems(404)
+  @ApiProblems(400, 404)
   async getPolicy(@Param('name') name: string): Promise<PolicyTemplateDto & { versions: unknown[] }> {
+    if (!IOT_POLICY_NAME_PATTERN.test(name)) throw Errors.validation('name must be 1-128 characters of letters, digits and _+=,.@-');
     const template = await this.templates.get(name);
     const versions = (await this.templates.versions(name)).map((v) => ({ ...v, document: JSON.parse(v.document) as object }));
     return { ...toDto(template), versions };

@@ -11,11 +11,11 @@ import { OutboxService } from '../jobs/outbox.service';
 import { IotRegistry } from './iot-registry';
 import { DEFAULT_POLICY_TEMPLATE, lintIotPolicy, parsePolicyDocument, PolicyFinding } from './policy-lint';
 import { PolicyTemplate, PolicyTemplateRepository } from './policy-templates';
+import { IOT_POLICY_NAME_PATTERN } from './iot-registration';
 
 const SYNC_JOB = 'iot.sync-policy';
 /** AWS IoT keeps at most five versions of a policy. */
 const AWS_MAX_POLICY_VERSIONS = 5;
-const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 
 export interface SavePolicyInput {
   name: string;
@@ -62,7 +62,7 @@ export class PolicyTemplatesService implements OnModuleInit, OnApplicationBootst
 
   /** Lints and stores a new template, or the next version of an existing one. */
   async save(ctx: RequestContext, input: SavePolicyInput): Promise<{ template: PolicyTemplate; findings: (PolicyFinding & { accepted: boolean })[] }> {
-    if (!POLICY_NAME.test(input.name)) throw Errors.validation('name must be 1-128 characters of letters, digits and _+=,.@-');
+    if (!IOT_POLICY_NAME_PATTERN.test(input.name)) throw Errors.validation('name must be 1-128 characters of letters, digits and _+=,.@-');
     let parsed;
     try {
       parsed = parsePolicyDocument(input.document as string | object);

@@ -4,7 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import { RequestContext, SYSTEM_CONTEXT } from '../auth/actor';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';
-import { decodeCursor, encodeCursor } from '../common/cursor';
+import { creationPage, decodeCursor, encodeCursor } from '../common/cursor';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -111,11 +111,7 @@ export class RotationsService implements OnModuleInit, OnModuleDestroy {
   }
 
   async list(cursor: string | undefined, limit: number): Promise<{ items: Campaign[]; nextCursor: string | null }> {
-    const after = cursor ? decodeCursor<{ createdAt: string; id: string }>(cursor, { createdAt: 'string', id: 'string' }) : undefined;
-    const rows = await this.repository.list(after, limit + 1);
-    const items = rows.slice(0, limit);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > limit ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    return creationPage(cursor, limit, (after, n) => this.repository.list(after, n));
   }
 
   async pending(id: string, cursor: string | undefined, limit: number): Promise<{ items: CampaignMember[]; nextCursor: string | null }> {

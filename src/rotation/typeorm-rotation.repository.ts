@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { RotationCampaignEntity } from '../database/entities';
 import { TypeOrmTransactions } from '../database/transactions';
+import { iotArnPrefix } from '../iot/iot-registration';
 import { Campaign, CampaignMember, CampaignSelector, CampaignStatus, MemberState } from './rotation';
 import { RotationRepository } from './rotation.repository';
 
@@ -32,10 +33,7 @@ export class TypeOrmRotationRepository extends RotationRepository {
   }
 
   async list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Campaign[]> {
-    const rows = after
-      ? await this.db.select(RotationCampaignEntity, '(created_at > ? OR (created_at = ? AND id > ?))', [after.createdAt, after.createdAt, after.id], ` ORDER BY created_at, id LIMIT ${Number(limit)}`)
-      : await this.db.select(RotationCampaignEntity, '1 = 1', [], ` ORDER BY created_at, id LIMIT ${Number(limit)}`);
-    return rows.map(toCampaign);
+    return (await this.db.selectByCreation(RotationCampaignEntity, after, limit)).map(toCampaign);
   }
 
   async selectCertificates(selector: CampaignSelector, now: string): Promise<{ certificateId: string; thingName: string | null; authorityId: string }[]> {
@@ -108,7 +106,7 @@ export class TypeOrmRotationRepository extends RotationRepository {
 
   async iotArnPrefix(): Promise<string | undefined> {
     const [row] = await this.db.sql<{ arn: string }>('SELECT ca_certificate_arn AS arn FROM iot_ca_registrations LIMIT 1');
-    return row ? /^(arn:[^:]+:iot:[^:]+:[^:]+:)/.exec(row.arn)?.[1] : undefined;
+    return row ? iotArnPrefix(row.arn) : undefined;
   }
 
   async repointClaims(from: string, to: string): Promise<void> {

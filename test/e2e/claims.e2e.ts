@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { OID } from '../../src/pki/oids';
@@ -10,6 +9,7 @@ import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken, StationCredentials } from '../support/station';
 import type { Response } from 'supertest';
 import { bearer, binaryBody, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
+import { postJsonOverTls } from '../support/https-client';
 
 /** A JSON answer, as supertest gives it. */
 type Body = Response['body'];
@@ -414,20 +414,7 @@ describe('exchange by mutual TLS', () => {
   });
 
   function request(path: string, body: object, client?: { cert: string; key: string }, headers: Record<string, string> = {}): Promise<{ status: number; body: Body }> {
-    const payload = JSON.stringify(body);
-    const url = new URL(path, t.baseUrl);
-    return new Promise((resolve, reject) => {
-      const req = https.request(
-        { hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: ssl.run(['x509', '-in', 'server.pem']).output, ...client, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+    return postJsonOverTls(t.baseUrl, path, body, { serverCaPem: fs.readFileSync(ssl.file('server.pem'), 'utf8'), client, headers });
   }
 
   async function post(path: string, body: object): Promise<Body> {

@@ -6,17 +6,11 @@ import { deviceKeyAndCsr } from '../support/csr-builder';
 import { IotStandIn } from '../support/iot-standin';
 import { createClaim, stationToken } from '../support/station';
 import { bearer, ManualClock, startTestApp, TestApp } from '../support/test-app';
+import { eventually } from '../support/eventually';
 
 type Body = Response['body'];
 const DAY = 86_400_000;
 
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const WIDE_OPEN = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:*', Resource: '*' }] };
 

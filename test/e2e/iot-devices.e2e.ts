@@ -5,17 +5,11 @@ import { DataSource } from 'typeorm';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
+import { eventually } from '../support/eventually';
 
 const SECRET = 'iot-events-secret-for-tests-0123456789abcdef';
 const POLICY = 'fleet-device';
 
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * Devices and AWS IoT (the stand-in through the real SDK): JITR events handled, API-mode registration

@@ -15,16 +15,10 @@ import { generateApiKey } from '../../src/auth/api-key-secret';
 import { buildCsr } from '../support/csr-builder';
 import { IotStandIn } from '../support/iot-standin';
 import { drivers, startReplicas, startTestApp, TestApp } from '../support/test-app';
+import { eventually } from '../support/eventually';
 
 const FAST = { OUTBOX_POLL_MS: '20', OUTBOX_BATCH_SIZE: '5', OUTBOX_BACKOFF_BASE_MS: '20', OUTBOX_BACKOFF_MAX_MS: '100' };
 
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function countByStatus(app: TestApp, status: string, kind: string): Promise<number> {
   const [row] = await app.app.get(DataSource).query(`SELECT COUNT(*) AS n FROM outbox_jobs WHERE status = '${status}' AND kind = '${kind}'`);

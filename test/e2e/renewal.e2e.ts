@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createPublicKey, KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, CreateThingCommand, IoTClient } from '@aws-sdk/client-iot';
 import type { Response } from 'supertest';
@@ -11,18 +10,13 @@ import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, deviceToken } from '../support/station';
 import { bearer, binaryBody, ManualClock, startTestApp, TestApp } from '../support/test-app';
+import { eventually } from '../support/eventually';
+import { postJsonOverTls } from '../support/https-client';
 
 type Body = Response['body'];
 const DAY = 86_400_000;
 const GRACE_SECONDS = 3600;
 
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * Devices renew their own certificates (JWT here; mutual TLS in the claims suite's listener is shared code), and
@@ -322,20 +316,7 @@ describe('renewal by mutual TLS', () => {
   });
 
   function request(path: string, body: object, options: { client?: { cert: string; key: string }; headers?: Record<string, string> } = {}): Promise<{ status: number; body: Body }> {
-    const payload = JSON.stringify(body);
-    const url = new URL(path, t.baseUrl);
-    return new Promise((resolve, reject) => {
-      const req = https.request(
-        { hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: serverPem, ...options.client, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...options.headers } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+    return postJsonOverTls(t.baseUrl, path, body, { serverCaPem: serverPem, ...options });
   }
 
   it('renews a device certificate presented as the TLS client certificate, inside its window', async () => {
