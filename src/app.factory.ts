@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { ConsoleLogger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -13,9 +13,28 @@ import { MetricsService } from './metrics/metrics.service';
 import { buildOpenApiDocument } from './openapi';
 import { installBodyParsers } from './common/streamed-bodies';
 import { STREAMED_BODY_ROUTES } from './claims/claims.controller';
-import { installOcspRequestParser } from './revocation/ocsp.controller';
+import { OcspHttpBinding } from './revocation/ocsp-http';
+import { requestIdOf } from './common/request-id';
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+/**
+ * The HTTP(S) server: requests for the OCSP responder go to its binding, ahead of the framework (see
+ * revocation/ocsp-http.ts); everything else to Fastify. The binding is attached once the application is built.
+ */
+function createServer(config: AppConfig, framework: http.RequestListener, ocsp: () => OcspHttpBinding | undefined): http.Server {
+  const listener: http.RequestListener = (request, response) => {
+    if (!ocsp()?.handle(request, response)) framework(request, response);
+  };
+  // Client certificates are requested but not required, and verified by the routes that accept them
+  // (the claim CAs are data, not configuration); every other route ignores them.
+  const server = config.tls
+    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, listener)
+    : http.createServer(listener);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  return server;
+}
 
 /** Nest's start-up chatter (one line per module and route) is noise in an operator's log; warnings still show. */
 const STARTUP_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
@@ -38,19 +57,15 @@ const LOG_LEVELS: Record<AppConfig['logLevel'], LogLevel[] | false> = {
 /** Builds the whole application (used by main, the tests and the OpenAPI generator). */
 export async function createApp(config: AppConfig, clock?: Clock): Promise<NestFastifyApplication> {
   if (config.database.driver === 'sqlite') fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  let ocsp: OcspHttpBinding | undefined;
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    // Client certificates are requested but not required, and verified by the routes that accept them
-    // (the claim CAs are data, not configuration); every other route ignores them.
-    ...(config.tls ? { https: { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
+    serverFactory: (framework: http.RequestListener) => createServer(config, framework, () => ocsp),
     // AWS IoT posts the destination confirmation to "<url>/?confirmationToken=…": a trailing slash must not 404.
     routerOptions: { ignoreTrailingSlash: true },
     trustProxy: config.trustProxy,
     // Honour a caller's X-Request-Id when it is sane, so logs and audit events can be correlated.
-    genReqId: (req: IncomingMessage) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdOf,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, {
     logger: LOG_LEVELS[config.logLevel] === false ? false : new ServiceLogger({ logLevels: LOG_LEVELS[config.logLevel] || [] }),
@@ -78,8 +93,7 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   // Nest's JSON parser is replaced by one that hands the large-upload routes their stream.
   installBodyParsers(fastify, config.bodyLimitBytes, STREAMED_BODY_ROUTES, ['text/csv']);
-  // DER OCSP requests for POST /ocsp (RFC 6960 Appendix A.1), beside the JSON parser.
-  installOcspRequestParser(fastify);
   await fastify.ready();
+  ocsp = app.get(OcspHttpBinding);
   return app;
 }

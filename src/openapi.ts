@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { CERTIFICATE_JWT_SCHEME, ProblemDto, PUBLIC_OPERATION_EXTENSION } from './common/openapi';
+import { OCSP_OPENAPI_PATHS } from './revocation/ocsp-http';
 
 const TAGS: [name: string, description: string][] = [
   ['authorities', 'Certificate authorities: self-signed roots and intermediates, their certificates and chains'],
@@ -48,6 +49,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     extraModels: [ProblemDto],
   });
   applyPublicSecurity(document);
+  // Served ahead of the framework (revocation/ocsp-http.ts), so described by hand.
+  Object.assign(document.paths, OCSP_OPENAPI_PATHS);
   return document;
 }
 

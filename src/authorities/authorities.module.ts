@@ -4,13 +4,15 @@ import { APP_CONFIG } from '../config/config.module';
 import { AuthoritiesController } from './authorities.controller';
 import { AuthoritiesService } from './authorities.service';
 import { PublicUrls } from './public-urls';
+import { RevocationWatermarks } from './revocation-watermarks';
 
 @Module({
   controllers: [AuthoritiesController],
   providers: [
     AuthoritiesService,
+    RevocationWatermarks,
     { provide: PublicUrls, inject: [APP_CONFIG], useFactory: (config: AppConfig) => new PublicUrls(config.publicBaseUrl) },
   ],
-  exports: [AuthoritiesService, PublicUrls],
+  exports: [AuthoritiesService, PublicUrls, RevocationWatermarks],
 })
 export class AuthoritiesModule {}

@@ -30,6 +30,7 @@ import { randomSerial } from '../pki/serial';
 import { Authority, AuthorityType, AuthorityUsage } from './authority';
 import { AuthorityRepository } from './authority.repository';
 import { PublicUrls } from './public-urls';
+import { RevocationWatermarks } from './revocation-watermarks';
 
 export interface CreateAuthorityInput {
   name: string;
@@ -81,6 +82,7 @@ export class AuthoritiesService {
     private readonly clock: Clock,
     @Inject(PublicUrls) private readonly urls: PublicUrls,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly watermarks: RevocationWatermarks,
   ) {}
 
   async create(ctx: RequestContext, input: CreateAuthorityInput): Promise<Authority & { validityClamped: boolean }> {
@@ -306,8 +308,10 @@ export class AuthoritiesService {
     return this.repository.listAll();
   }
 
-  countRevocation(id: string): Promise<void> {
-    return this.repository.countRevocation(id);
+  /** Raises the authority's revocation counter in the caller's transaction; the OCSP cache learns of it at commit. */
+  async countRevocation(id: string): Promise<void> {
+    await this.repository.countRevocation(id);
+    this.transactions.afterCommit(() => this.watermarks.revoked(id));
   }
 
   nextCrlNumber(id: string): Promise<number> {

@@ -77,6 +77,8 @@ export interface OcspConfig {
   responseValiditySeconds: number;
   /** Signed responses kept in memory per process for requests without a nonce. */
   cacheMaxEntries: number;
+  /** How often each process reads every authority's revocation counter, to learn of other replicas' revocations. */
+  revocationPollMs: number;
 }
 
 export interface KmsConfig {
@@ -347,7 +349,12 @@ function parseOcsp(env: Env): OcspConfig {
   // A signer is replaced at half its life, and a response never outlives its signer: a longer response validity
   // would be cut short near every rotation.
   const responseValiditySeconds = integer(env, 'OCSP_RESPONSE_VALIDITY_SECONDS', Math.min(3600, signerValidityHours * 1800), 60, signerValidityHours * 1800);
-  return { signerValidityHours, responseValiditySeconds, cacheMaxEntries: integer(env, 'OCSP_CACHE_MAX_ENTRIES', 10_000, 0, 1_000_000) };
+  return {
+    signerValidityHours,
+    responseValiditySeconds,
+    cacheMaxEntries: integer(env, 'OCSP_CACHE_MAX_ENTRIES', 10_000, 0, 1_000_000),
+    revocationPollMs: integer(env, 'OCSP_REVOCATION_POLL_MS', 1000, 100, 60_000),
+  };
 }
 
 function parseTls(env: Env): AppConfig['tls'] {

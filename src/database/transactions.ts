@@ -8,11 +8,23 @@ import { DataSource, EntityManager } from 'typeorm';
  */
 export abstract class Transactions {
   abstract run<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `callback` once the current transaction has committed (not at all if it rolls back), before `run`
+   * returns; outside a transaction, at once. For in-memory state that must follow committed data only. The
+   * callback must not throw.
+   */
+  abstract afterCommit(callback: () => void): void;
+}
+
+/** The transaction in progress in this async context: its entity manager and what runs after its commit. */
+interface TransactionScope {
+  manager: EntityManager;
+  afterCommit: (() => void)[];
 }
 
 @Injectable()
 export class TypeOrmTransactions extends Transactions {
-  private readonly current = new AsyncLocalStorage<EntityManager>();
+  private readonly current = new AsyncLocalStorage<TransactionScope>();
   /** better-sqlite3 has one connection: transactions from concurrent requests must take turns. */
   private sqliteTail: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<new () => object, { table: string; selectList: string; insertSql: string; properties: string[] }>();
@@ -27,7 +39,7 @@ export class TypeOrmTransactions extends Transactions {
 
   /** The entity manager of the transaction in progress, or the plain one outside a transaction. */
   manager(): EntityManager {
-    return this.current.getStore() ?? this.dataSource.manager;
+    return this.current.getStore()?.manager ?? this.dataSource.manager;
   }
 
   /**
@@ -87,10 +99,21 @@ export class TypeOrmTransactions extends Transactions {
 
   run<T>(work: () => Promise<T>): Promise<T> {
     if (this.current.getStore()) return work();
-    const transaction = () => this.dataSource.transaction((manager) => this.current.run(manager, work));
+    const afterCommit: (() => void)[] = [];
+    const transaction = async () => {
+      const result = await this.dataSource.transaction((manager) => this.current.run({ manager, afterCommit }, work));
+      for (const callback of afterCommit) callback();
+      return result;
+    };
     if (this.isPostgres) return transaction();
     const result = this.sqliteTail.then(transaction, transaction);
     this.sqliteTail = result.catch(() => undefined);
     return result;
+  }
+
+  afterCommit(callback: () => void): void {
+    const scope = this.current.getStore();
+    if (scope) scope.afterCommit.push(callback);
+    else callback();
   }
 }

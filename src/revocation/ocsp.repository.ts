@@ -29,8 +29,8 @@ export interface OcspCertificateState {
 export abstract class OcspRepository {
   /** How many authorities exist (they are never deleted): a cheap "is there a new one" check. */
   abstract authorityCount(): Promise<number>;
-  /** The authority's revocation counter (raised in the transaction of every revocation), or null if it does not exist. */
-  abstract revocationCount(authorityId: string): Promise<number | null>;
+  /** Every authority's revocation counter (raised in the transaction of every revocation). */
+  abstract revocationCounts(): Promise<{ authorityId: string; count: number }[]>;
   /**
    * The revocation counter and then the state of the given serials, in that order: an answer built from the
    * states reflects at least every revocation the counter counts (what a reusable answer is keyed by).

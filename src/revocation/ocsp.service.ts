@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Authority } from '../authorities/authority';
+import { RevocationWatermarks } from '../authorities/revocation-watermarks';
 import { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { AppConfig } from '../config/config';
@@ -31,18 +32,17 @@ export interface OcspAnswer {
 }
 
 interface CachedAnswer {
-  der: Buffer;
-  etag: string;
+  answer: OcspAnswer;
   authorityId: string;
   /** The authority's revocation counter read before the statuses this answer was built from. */
   revocationCount: number;
-  thisUpdate: Date;
-  nextUpdate: Date;
   /** Served until then; afterwards signed afresh, so no client gets an answer with less than half its validity left. */
   reuseUntil: number;
 }
 
 const HASHES: CertIdHash[] = ['sha1', 'sha256'];
+/** Larger requests (many CertIDs) are answered afresh: the cache is for the common one-certificate question. */
+const MAX_CACHED_REQUEST_BYTES = 1024;
 
 /** Key-backend errors that pass: the client should ask again (tryLater), not give up (internalError). */
 const TRANSIENT_CODES = new Set(['KEY_BACKEND_UNAVAILABLE', 'KEY_BACKEND_THROTTLED', 'AUTHORITY_KEY_UNUSABLE']);
@@ -62,13 +62,15 @@ const TRANSIENT_CODES = new Set(['KEY_BACKEND_UNAVAILABLE', 'KEY_BACKEND_THROTTL
  *   signature we could make would verify for a CA we do not run. One response has one signer, the delegated signer
  *   of the first of our authorities named; CertIDs of any other issuer in the same request are answered `unknown`
  *   (that signer cannot vouch for them; clients send one request per issuer).
- * - Caching: answers without a nonce are kept per set of CertIDs (exact DER) and keyed by the authority's
- *   revocation counter, which every revocation raises in its own transaction. Each cache hit reads that counter
- *   (one primary-key read): a revocation committed by any replica makes the next request miss and re-sign. Answers
- *   containing `unknown` are not kept (random serials must not fill the cache).
+ * - Caching: answers to requests without a nonce are kept per request (its exact DER) and tagged with the
+ *   authority's revocation counter, which every revocation raises in its own transaction. An answer is reused only
+ *   while that counter, as this process knows it (RevocationWatermarks), has not moved: a revocation committed here
+ *   makes the next request re-sign, and one committed by another replica does within OCSP_REVOCATION_POLL_MS (each
+ *   process reads all counters that often). Answers containing `unknown` are not kept (random serials must not fill
+ *   the cache), nor answers to requests over MAX_CACHED_REQUEST_BYTES.
  */
 @Injectable()
-export class OcspService {
+export class OcspService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('OCSP');
   /** `${hash}:${issuerNameHash hex}:${issuerKeyHash hex}` → authority. */
   private readonly issuers = new Map<string, Authority>();
@@ -76,14 +78,19 @@ export class OcspService {
   private readonly caCertificates = new Map<string, Authority>();
   private indexedCount = -1;
   private indexing?: Promise<void>;
+  /** Request DER (latin1) → answer; least recently used first. */
   private readonly cache = new Map<string, CachedAnswer>();
   private readonly responses: Counter<'status' | 'cache'>;
+  private readonly hits: { inc(): void };
+  private pollTimer?: NodeJS.Timeout;
+  private poll?: Promise<void>;
 
   constructor(
     private readonly authorities: AuthoritiesService,
     private readonly repository: OcspRepository,
     private readonly signers: OcspSigners,
     private readonly clock: Clock,
+    private readonly watermarks: RevocationWatermarks,
     metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
@@ -93,6 +100,49 @@ export class OcspService {
       labelNames: ['status', 'cache'] as const,
       registers: [metrics.registry],
     });
+    this.hits = this.responses.labels({ status: 'successful', cache: 'hit' });
+  }
+
+  onApplicationBootstrap(): void {
+    this.pollTimer = setInterval(() => void this.pollRevocationCounts(), this.config.ocsp.revocationPollMs);
+    this.pollTimer.unref();
+  }
+
+  /** Before the database closes: no poll is left half-way. */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.pollTimer);
+    await this.poll;
+  }
+
+  /** Reads every authority's revocation counter: how revocations committed by other replicas reach this cache. */
+  pollRevocationCounts(): Promise<void> {
+    this.poll ??= this.learnRevocationCounts().finally(() => (this.poll = undefined));
+    return this.poll;
+  }
+
+  private async learnRevocationCounts(): Promise<void> {
+    const epochs = this.watermarks.epochs();
+    try {
+      for (const { authorityId, count } of await this.repository.revocationCounts()) this.watermarks.learn(authorityId, count, epochs.get(authorityId) ?? 0);
+    } catch (err) {
+      this.logger.warn(`Reading the revocation counters failed: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * The hot path, synchronous and without a database read: the answer already signed for exactly this request, if
+   * it may still be reused and the authority's revocation counter, as this process knows it, is still the one the
+   * answer was made at. Undefined otherwise: `answer` decides then.
+   */
+  reuse(body: Buffer): OcspAnswer | undefined {
+    if (body.length > MAX_CACHED_REQUEST_BYTES) return undefined;
+    const key = body.toString('latin1');
+    const cached = this.cache.get(key);
+    if (!cached || this.clock.now().getTime() >= cached.reuseUntil) return undefined;
+    if (this.watermarks.current(cached.authorityId) !== cached.revocationCount) return undefined;
+    this.touch(key, cached);
+    this.hits.inc();
+    return cached.answer;
   }
 
   /** Answers a DER OCSPRequest. Never throws: every failure is an OCSPResponse status (RFC 6960 §2.3). */
@@ -105,7 +155,7 @@ export class OcspService {
       return this.failure('malformedRequest');
     }
     try {
-      return await this.respond(request);
+      return await this.respond(request, body);
     } catch (err) {
       if (err instanceof OcspSignerUnavailable) return this.failure(err.status);
       if (err instanceof DomainError && TRANSIENT_CODES.has(err.code)) {
@@ -122,31 +172,36 @@ export class OcspService {
     return { der: ocspStatusResponse(status) };
   }
 
-  private async respond(request: OcspRequest): Promise<OcspAnswer> {
+  /** Most recently used last: the first entry is the one to evict. */
+  private touch(key: string, cached: CachedAnswer): void {
+    this.cache.delete(key);
+    this.cache.set(key, cached);
+  }
+
+  private async respond(request: OcspRequest, body: Buffer): Promise<OcspAnswer> {
     const issuers = await this.issuersOf(request.certIds);
     const responder = issuers.find((issuer): issuer is Authority => issuer !== undefined);
     if (!responder) return this.failure('unauthorized');
 
-    const cacheKey = request.nonce || this.config.ocsp.cacheMaxEntries === 0 ? undefined : request.certIds.map((id) => id.der.toString('latin1')).join('');
+    const cacheable = !request.nonce && this.config.ocsp.cacheMaxEntries > 0 && body.length <= MAX_CACHED_REQUEST_BYTES;
+    const cacheKey = cacheable ? body.toString('latin1') : undefined;
     if (cacheKey !== undefined) {
       const cached = this.cache.get(cacheKey);
-      if (cached && cached.authorityId === responder.id && this.clock.now().getTime() < cached.reuseUntil) {
-        if ((await this.repository.revocationCount(responder.id)) === cached.revocationCount) {
-          // Most recently used last: the first entry is the one to evict.
-          this.cache.delete(cacheKey);
-          this.cache.set(cacheKey, cached);
-          this.responses.inc({ status: 'successful', cache: 'hit' });
-          return { der: cached.der, reusable: { thisUpdate: cached.thisUpdate, nextUpdate: cached.nextUpdate, etag: cached.etag } };
-        }
+      if (cached && this.clock.now().getTime() < cached.reuseUntil && this.watermarks.current(responder.id) === cached.revocationCount) {
+        this.touch(cacheKey, cached);
+        this.hits.inc();
+        return cached.answer;
       }
     }
 
     const signer = await this.signers.forAuthority(responder);
     const ours = request.certIds.filter((certId, i) => issuers[i] === responder && certId.serial !== null).map((certId) => certId.serial!);
     const serials = [...new Set(ours)];
-    // Only a reusable answer needs the counter it is keyed by.
+    // Only a reusable answer needs the counter it is tagged with.
+    const epoch = this.watermarks.epoch(responder.id);
     const { revocationCount, states } =
       cacheKey === undefined ? { revocationCount: -1, states: await this.repository.states(responder.id, serials) } : await this.repository.snapshot(responder.id, serials);
+    if (cacheKey !== undefined) this.watermarks.learn(responder.id, revocationCount, epoch);
     const bySerial = new Map(states.map((state) => [state.serial, state]));
 
     const now = this.clock.now();
@@ -175,19 +230,15 @@ export class OcspService {
       return request.nonce ? { der } : { der, reusable: { thisUpdate, nextUpdate, etag: etagOf(der) } };
     }
     const entry: CachedAnswer = {
-      der,
-      etag: etagOf(der),
+      answer: { der, reusable: { thisUpdate, nextUpdate, etag: etagOf(der) } },
       authorityId: responder.id,
       revocationCount,
-      thisUpdate,
-      nextUpdate,
       reuseUntil: thisUpdate.getTime() + (nextUpdate.getTime() - thisUpdate.getTime()) / 2,
     };
-    this.cache.delete(cacheKey);
-    this.cache.set(cacheKey, entry);
+    this.touch(cacheKey, entry);
     if (this.cache.size > this.config.ocsp.cacheMaxEntries) this.cache.delete(this.cache.keys().next().value!);
     this.responses.inc({ status: 'successful', cache: 'miss' });
-    return { der, reusable: { thisUpdate, nextUpdate, etag: entry.etag } };
+    return entry.answer;
   }
 
   /** The authority each CertID names, or undefined. A miss re-reads the authorities only when there are new ones. */

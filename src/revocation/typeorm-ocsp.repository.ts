@@ -86,13 +86,12 @@ export class TypeOrmOcspRepository extends OcspRepository {
     );
   }
 
-  revocationCount(authorityId: string): Promise<number | null> {
+  revocationCounts(): Promise<{ authorityId: string; count: number }[]> {
+    const sql = 'SELECT id AS "authorityId", revocation_count AS count FROM authorities';
+    const toCount = (row: { authorityId: string; count: number | string }) => ({ authorityId: row.authorityId, count: Number(row.count) });
     return this.read(
-      (db) => {
-        const row = this.statement(db, REVOCATION_COUNT).get(authorityId) as { n: number } | undefined;
-        return row ? Number(row.n) : null;
-      },
-      () => this.countOf(authorityId),
+      (db) => (this.statement(db, sql).all() as { authorityId: string; count: number }[]).map(toCount),
+      async () => (await this.db.sql<{ authorityId: string; count: number | string }>(sql)).map(toCount),
     );
   }
 
