@@ -10,6 +10,8 @@ import { OcspAnswer, OcspService } from './ocsp.service';
 export const OCSP_REQUEST_TYPE = 'application/ocsp-request';
 export const OCSP_RESPONSE_TYPE = 'application/ocsp-response';
 const OCSP_PATH = '/ocsp';
+/** What the binding serves, as the router would write it. */
+export const OCSP_ROUTES = [`POST ${OCSP_PATH}`, `GET ${OCSP_PATH}*`];
 /** Longest time an HTTP cache may keep a response: as for CRLs, a revocation must show up well before nextUpdate. */
 const MAX_HTTP_CACHE_SECONDS = 60;
 /** Bytes of an oversized body read (and dropped) before the answer, so the client is not cut off mid-upload; past that the connection closes. */

@@ -11,6 +11,7 @@ import { buildCsr } from '../support/csr-builder';
 import { createCaPair } from '../support/fixtures';
 import { KmsStandIn } from '../support/kms-standin';
 import { OpenSslWorkspace } from '../support/openssl';
+import { eventually } from '../support/eventually';
 import { bearer, binaryBody, drivers, ManualClock, startReplicas, startTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -227,19 +228,48 @@ for (const { driver, skip } of drivers()) {
         assert.equal(ocspResponseStatus(res.body as Buffer), 1);
         assert.match(respText(ssl, res.body as Buffer), /Responder Error: malformedrequest \(1\)/);
       }
-      for (const path of ['/ocsp/not%20base64!', '/ocsp/AAAA', '/ocsp/%E0%A4%80', '/ocsp/MA%3D%3D']) {
+      // Including a path that is not even percent-decodable, and the bare /ocsp/.
+      for (const path of ['/ocsp/not%20base64!', '/ocsp/AAAA', '/ocsp/%E0%A4%80', '/ocsp/MA%3D%3D', '/ocsp/%E0%A4%A', '/ocsp/', `/ocsp/${'A'.repeat(10_000)}`]) {
         const res = await getOcsp(t, path);
         assert.equal(res.status, 200, path);
         assert.equal(ocspResponseStatus(res.body as Buffer), 1, path);
         assert.equal(res.headers['cache-control'], 'no-store');
       }
-      // A URL that is not even percent-decodable is refused by the HTTP router before any OCSP code runs.
-      const undecodable = await t.http().get('/ocsp/%E0%A4%A');
-      assert.equal(undecodable.status, 400);
       // A JSON body sent to the responder is no OCSP request either.
       const json = await t.http().post('/ocsp').send({ hello: 'world' }).buffer(true).parse(binaryBody);
       assert.equal(json.status, 200);
       assert.equal(ocspResponseStatus(json.body as Buffer), 1);
+    });
+
+    it('answers a body far over the limit at once and closes the connection, without reading it all', async () => {
+      const res = await postOcsp(t, randomBytes(4 * 1024 * 1024));
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.connection, 'close');
+      assert.equal(ocspResponseStatus(res.body as Buffer), 1);
+    });
+
+    it('answers HEAD like GET without a body, echoes a sane X-Request-Id, times requests in the HTTP metric, and leaves other methods to the router', async () => {
+      const request = opensslRequest(ssl, ['-no_nonce', '-issuer', caFile, '-cert', devices['dev-2'].file]);
+      const path = `/ocsp/${encodeURIComponent(request.toString('base64'))}`;
+      const get = await getOcsp(t, path).set('X-Request-Id', 'station-7.req:42');
+      assert.equal(get.headers['x-request-id'], 'station-7.req:42');
+      const head = await t.http().head(path);
+      assert.equal(head.status, 200);
+      assert.equal(head.headers['content-type'], 'application/ocsp-response');
+      assert.equal(head.headers['content-length'], String((get.body as Buffer).length));
+      assert.equal(head.headers.etag, get.headers.etag);
+      const generated = await postOcsp(t, request).set('X-Request-Id', 'not a sane id!');
+      assert.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/);
+
+      const metrics = (await t.http().get('/metrics')).text;
+      assert.match(metrics, /fleetpki_http_request_duration_seconds_count\{method="POST",route="\/ocsp",status="200"\} [1-9]/);
+      assert.match(metrics, /fleetpki_http_request_duration_seconds_count\{method="GET",route="\/ocsp\/\*",status="200"\} [1-9]/);
+
+      for (const [method, url] of [['put', '/ocsp'], ['delete', '/ocsp/AAAA'], ['post', '/ocsp/AAAA'], ['get', '/ocspx']] as const) {
+        const res = await t.http()[method](url);
+        assert.equal(res.status, 404, `${method} ${url}`);
+        assert.match(res.headers['content-type'], /application\/problem\+json/);
+      }
     });
 
     it('leaves every other route to JSON: application/ocsp-request elsewhere is a 415 problem', async () => {
@@ -280,20 +310,24 @@ for (const { driver, skip } of drivers()) {
   });
 }
 
-/** A revocation through one replica shows up at once in the other's answers, however recently it answered good. */
+/**
+ * A revocation through one replica shows up at once in its own answers, and in the other's within its poll of the
+ * revocation counters (OCSP_REVOCATION_POLL_MS), however recently that one answered good from its cache.
+ */
 for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres')) {
   describe('OCSP across replicas', { skip }, () => {
+    const POLL_MS = 500;
     let replicas: Awaited<ReturnType<typeof startReplicas>>;
     const ssl = new OpenSslWorkspace();
     before(async () => {
-      replicas = await startReplicas(driver, {});
+      replicas = await startReplicas(driver, { OCSP_REVOCATION_POLL_MS: String(POLL_MS) });
     });
     after(async () => {
       await replicas?.close();
       ssl.cleanup();
     });
 
-    it('answers revoked from replica B right after replica A revoked a certificate B had answered good', async () => {
+    it('answers revoked from replica A at once, and from replica B within its poll, after A revoked a certificate B had answered good', async () => {
       const { a, b } = replicas;
       const { intermediate } = await createCaPair(a);
       const device = await issue(a, ssl, intermediate.id, 'replica-thing');
@@ -302,10 +336,15 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
       const good = [(await postOcsp(b, request)).body as Buffer, (await postOcsp(b, request)).body as Buffer];
       assert.match(respText(ssl, good[0]), /Cert Status: good/);
       assert.deepEqual(good[1], good[0], 'B answers the second time from its cache (ECDSA signatures differ each time)');
+      assert.deepEqual((await postOcsp(a, request)).body, (await postOcsp(a, request)).body, 'A answers from its cache too');
       assert.equal((await a.http().post(`/v1/certificates/${device.id}/revoke`).set(bearer(a.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
-      const text = respText(ssl, (await postOcsp(b, request)).body as Buffer);
-      assert.match(text, /Cert Status: revoked/);
-      assert.match(text, /Revocation Reason: keyCompromise/);
+      const revokedAt = Date.now();
+      const fromA = respText(ssl, (await postOcsp(a, request)).body as Buffer);
+      assert.match(fromA, /Cert Status: revoked[\s\S]*Revocation Reason: keyCompromise/);
+      let fromB = '';
+      await eventually('replica B answers revoked', async () => /Cert Status: revoked/.test((fromB = respText(ssl, (await postOcsp(b, request)).body as Buffer))), 5000, 20);
+      assert.match(fromB, /Revocation Reason: keyCompromise/);
+      assert.ok(Date.now() - revokedAt <= POLL_MS + 1000, `B followed after ${Date.now() - revokedAt} ms`);
     });
   });
 }

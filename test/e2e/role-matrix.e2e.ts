@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { DEFAULT_POLICY_TEMPLATE } from '../../src/iot/policy-lint';
+import { OCSP_ROUTES } from '../../src/revocation/ocsp-http';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
@@ -187,13 +188,14 @@ function expectedStatus(route: MatrixRoute, identity: Identity): number {
 }
 
 /**
- * Every route the app registered, as "METHOD /path" (Fastify syntax), read from Fastify's route tree.
- * HEAD twins of GET routes (exposeHeadRoutes) and the Swagger UI under /docs are left out.
+ * Every route the app serves, as "METHOD /path" (Fastify syntax): those read from Fastify's route tree, and the
+ * OCSP responder's, served ahead of Fastify. HEAD twins of GET routes (exposeHeadRoutes) and the Swagger UI under
+ * /docs are left out.
  */
 function registeredRoutes(t: TestApp): string[] {
   const tree = t.app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false });
   const prefixes: string[] = [];
-  const routes = new Set<string>();
+  const routes = new Set<string>(OCSP_ROUTES);
   for (const line of tree.split('\n')) {
     if (line.trim() === '') continue;
     const match = /^((?:│ {3}| {4})*)[├└]── (.+?)(?: \(([A-Z]+(?:, [A-Z]+)*)\))?$/.exec(line);
