@@ -57,10 +57,10 @@ const LOG_LEVELS: Record<AppConfig['logLevel'], LogLevel[] | false> = {
 /** Builds the whole application (used by main, the tests and the OpenAPI generator). */
 export async function createApp(config: AppConfig, clock?: Clock): Promise<NestFastifyApplication> {
   if (config.database.driver === 'sqlite') fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  let ocsp: OcspHttpBinding | undefined;
+  const ocsp: { binding?: OcspHttpBinding } = {};
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    serverFactory: (framework: http.RequestListener) => createServer(config, framework, () => ocsp),
+    serverFactory: (framework: http.RequestListener) => createServer(config, framework, () => ocsp.binding),
     // AWS IoT posts the destination confirmation to "<url>/?confirmationToken=…": a trailing slash must not 404.
     routerOptions: { ignoreTrailingSlash: true },
     trustProxy: config.trustProxy,
@@ -94,6 +94,6 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   // Nest's JSON parser is replaced by one that hands the large-upload routes their stream.
   installBodyParsers(fastify, config.bodyLimitBytes, STREAMED_BODY_ROUTES, ['text/csv']);
   await fastify.ready();
-  ocsp = app.get(OcspHttpBinding);
+  ocsp.binding = app.get(OcspHttpBinding);
   return app;
 }
