@@ -81,10 +81,9 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
     reply.header('X-Request-Id', String(request.id));
   });
   fastify.addHook('onResponse', async (request, reply) => {
-    metrics.httpDuration.observe(
-      { method: request.method, route: request.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    metrics.httpDuration
+      .series({ method: request.method, route: request.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) })
+      .observe(reply.elapsedTime / 1000);
   });
 
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });

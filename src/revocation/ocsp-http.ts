@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Injectable } from '@nestjs/common';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { requestIdOf } from '../common/request-id';
+import { HistogramSeries } from '../metrics/bound-histogram';
 import { MetricsService } from '../metrics/metrics.service';
 import { OCSP_REQUEST_MAX_BYTES } from '../pki/ocsp';
 import { OcspAnswer, OcspService } from './ocsp.service';
@@ -40,14 +41,14 @@ interface Reply {
 
 @Injectable()
 export class OcspHttpBinding {
-  private readonly durations: Record<'POST' | 'GET' | 'HEAD', { observe(seconds: number): void }>;
+  private readonly durations: Record<'POST' | 'GET' | 'HEAD', HistogramSeries>;
 
   constructor(
     private readonly ocsp: OcspService,
     metrics: MetricsService,
   ) {
     // Bound once: the labels of these requests never change (always HTTP 200).
-    const duration = (method: string, route: string) => metrics.httpDuration.labels({ method, route, status: '200' });
+    const duration = (method: string, route: string) => metrics.httpDuration.series({ method, route, status: '200' });
     this.durations = { POST: duration('POST', OCSP_PATH), GET: duration('GET', `${OCSP_PATH}/*`), HEAD: duration('HEAD', `${OCSP_PATH}/*`) };
   }
 
@@ -106,14 +107,13 @@ export class OcspHttpBinding {
 
   private send(request: IncomingMessage, response: ServerResponse, how: Reply, answer: OcspAnswer): void {
     if (response.destroyed) return;
-    response.writeHead(200, {
-      'Content-Type': OCSP_RESPONSE_TYPE,
-      'Content-Length': answer.der.length,
-      'X-Request-Id': requestIdOf(request),
-      // A POST may carry a nonce, and POST answers are not for HTTP caches (RFC 5019 §5).
-      ...(how.method === 'POST' ? { 'Cache-Control': 'no-store' } : cachingHeaders(answer)),
-      ...(how.closeAfter ? { Connection: 'close' } : {}),
-    });
+    // A flat list: the cheapest form of headers for node:http.
+    const headers = ['Content-Type', OCSP_RESPONSE_TYPE, 'Content-Length', String(answer.der.length), 'X-Request-Id', requestIdOf(request)];
+    // A POST may carry a nonce, and POST answers are not for HTTP caches (RFC 5019 §5).
+    if (how.method === 'POST') headers.push('Cache-Control', 'no-store');
+    else headers.push(...cachingHeaders(answer));
+    if (how.closeAfter) headers.push('Connection', 'close');
+    response.writeHead(200, headers);
     response.end(answer.der);
     this.durations[how.method].observe((performance.now() - how.started) / 1000);
   }
@@ -136,16 +136,20 @@ function requestFromPath(path: string): Buffer {
 }
 
 /** RFC 5019 §6.2, for answers any client may reuse; the rest must not be cached. */
-function cachingHeaders(answer: OcspAnswer): Record<string, string> {
-  if (!answer.reusable) return { 'Cache-Control': 'no-store' };
+function cachingHeaders(answer: OcspAnswer): string[] {
+  if (!answer.reusable) return ['Cache-Control', 'no-store'];
   const now = Date.now();
   const maxAge = Math.max(0, Math.min(MAX_HTTP_CACHE_SECONDS, Math.floor((answer.reusable.nextUpdate.getTime() - now) / 1000)));
-  return {
-    'Cache-Control': `public, max-age=${maxAge}, no-transform, must-revalidate`,
-    ETag: answer.reusable.etag,
-    'Last-Modified': answer.reusable.thisUpdate.toUTCString(),
-    Expires: new Date(now + maxAge * 1000).toUTCString(),
-  };
+  return [
+    'Cache-Control',
+    `public, max-age=${maxAge}, no-transform, must-revalidate`,
+    'ETag',
+    answer.reusable.etag,
+    'Last-Modified',
+    answer.reusable.thisUpdate.toUTCString(),
+    'Expires',
+    new Date(now + maxAge * 1000).toUTCString(),
+  ];
 }
 
 const RESPONSE_DOC = {

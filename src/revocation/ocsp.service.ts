@@ -81,7 +81,8 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
   /** Request DER (latin1) → answer; least recently used first. */
   private readonly cache = new Map<string, CachedAnswer>();
   private readonly responses: Counter<'status' | 'cache'>;
-  private readonly hits: { inc(): void };
+  /** Cache hits not yet added to the counter: the hot path adds here, the counter collects at each scrape. */
+  private uncountedHits = 0;
   private pollTimer?: NodeJS.Timeout;
   private poll?: Promise<void>;
 
@@ -99,8 +100,8 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
       help: 'OCSP responses by response status (successful, malformedRequest, …) and cache use (hit, miss, none)',
       labelNames: ['status', 'cache'] as const,
       registers: [metrics.registry],
+      collect: () => this.countHits(),
     });
-    this.hits = this.responses.labels({ status: 'successful', cache: 'hit' });
   }
 
   onApplicationBootstrap(): void {
@@ -141,7 +142,7 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
     if (!cached || this.clock.now().getTime() >= cached.reuseUntil) return undefined;
     if (this.watermarks.current(cached.authorityId) !== cached.revocationCount) return undefined;
     this.touch(key, cached);
-    this.hits.inc();
+    this.uncountedHits++;
     return cached.answer;
   }
 
@@ -172,6 +173,12 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
     return { der: ocspStatusResponse(status) };
   }
 
+  private countHits(): void {
+    if (this.uncountedHits === 0) return;
+    this.responses.inc({ status: 'successful', cache: 'hit' }, this.uncountedHits);
+    this.uncountedHits = 0;
+  }
+
   /** Most recently used last: the first entry is the one to evict. */
   private touch(key: string, cached: CachedAnswer): void {
     this.cache.delete(key);
@@ -189,7 +196,7 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
       const cached = this.cache.get(cacheKey);
       if (cached && this.clock.now().getTime() < cached.reuseUntil && this.watermarks.current(responder.id) === cached.revocationCount) {
         this.touch(cacheKey, cached);
-        this.hits.inc();
+        this.uncountedHits++;
         return cached.answer;
       }
     }
