@@ -444,6 +444,24 @@ async function startOpensslResponder(dir: string): Promise<OpensslResponder> {
   };
 }
 
+/**
+ * The platform's ceiling, measured in the same run: a bare node:http server (this Node.js, its own process) that
+ * answers every POST with a fixed body of the size of our answers, doing nothing else.
+ */
+async function startBareNodeServer(bodyLength: number): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const script =
+    `const body = Buffer.alloc(${bodyLength}, 1);` +
+    "require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, ['Content-Type', 'application/ocsp-response', 'Content-Length', String(body.length)]); res.end(body); }); })" +
+    `.listen(${port}, '127.0.0.1', () => console.log('listening'));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve());
+    child.once('exit', (code) => reject(new Error(`bare node:http server exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill('SIGKILL') };
+}
+
 /** One wrk run: requests per second, latency percentiles and what went wrong. */
 interface WrkRun {
   requests: number;
@@ -545,6 +563,7 @@ async function ocsp(): Promise<void> {
     return json;
   };
   let openssl: OpensslResponder | undefined;
+  let bare: { url: string; stop: () => void } | undefined;
   try {
     // Setup, not timed: a root, an issuing CA (local EC P-256 keys) and M device certificates.
     const root = await admin('/v1/authorities', { name: 'Bench Root', type: 'root', subject: { commonName: 'Bench Root' } });
@@ -571,19 +590,22 @@ async function ocsp(): Promise<void> {
     const chainFile = path.join(work, 'chain.pem');
     fs.writeFileSync(chainFile, ca.chainPem);
     checkWithOpensslClient('ours', `${service.baseUrl}/ocsp`, caFile, issued[0].serial, ['-CAfile', chainFile]);
+    const sampleAnswer = Buffer.from(await (await fetch(`${service.baseUrl}/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request' }, body: Buffer.from(fs.readFileSync(path.join(work, 'no-nonce.hex'), 'utf8').split('\n')[0], 'hex') })).arrayBuffer());
+    bare = await startBareNodeServer(sampleAnswer.length);
     openssl = await startOpensslResponder(work);
     checkWithOpensslClient('openssl', openssl.url, caFile, issued[0].serial, ['-VAfile', path.join(work, 'rsigner.pem')]);
     openssl.stop();
 
-    type Mode = { server: 'ours' | 'openssl'; nonce: boolean } | { server: 'healthz' };
+    type Mode = { server: 'ours' | 'openssl' | 'healthz' | 'bare'; nonce?: boolean };
     const modes: Mode[] = [
       { server: 'ours', nonce: true },
       { server: 'openssl', nonce: true },
       { server: 'ours', nonce: false },
       { server: 'openssl', nonce: false },
       { server: 'healthz' },
+      { server: 'bare' },
     ];
-    const label = (m: Mode) => (m.server === 'healthz' ? 'ours GET /healthz' : `${m.server}/${m.nonce ? 'nonce' : 'no-nonce'}`);
+    const label = (m: Mode) => (m.server === 'healthz' ? 'ours GET /healthz' : m.server === 'bare' ? 'bare node:http' : `${m.server}/${m.nonce ? 'nonce' : 'no-nonce'}`);
     const scripts = new Map<string, string>();
     const scriptFor = (bodiesFile: string, urlPath: string) => {
       const key = `${bodiesFile} ${urlPath}`;
@@ -596,6 +618,7 @@ async function ocsp(): Promise<void> {
     };
     const runOnce = async (m: Mode, runSeconds: number): Promise<WrkRun> => {
       if (m.server === 'healthz') return runWrk(`${service.baseUrl}/healthz`, runSeconds, connections, threads);
+      if (m.server === 'bare') return runWrk(bare!.url, runSeconds, connections, threads, scriptFor('no-nonce.hex', '/'));
       const bodiesFile = m.nonce ? 'nonce.hex' : 'no-nonce.hex';
       if (m.server === 'ours') return runWrk(`${service.baseUrl}/ocsp`, runSeconds, connections, threads, scriptFor(bodiesFile, '/ocsp'));
       openssl = await startOpensslResponder(work);
@@ -611,7 +634,7 @@ async function ocsp(): Promise<void> {
     for (const m of modes) await runOnce(m, 2);
     const refusedBefore = await counterSum(service.baseUrl, 'fleetpki_ocsp_responses_total', /status="(?!successful)/);
 
-    // Timed in halves, in the order A B C D H H D C B A, so a drift during the run weighs on every mode alike.
+    // Timed in halves, in the order A B C D H N N H D C B A, so a drift during the run weighs on every mode alike.
     const runs = new Map<string, WrkRun[]>(modes.map((m) => [label(m), []]));
     for (const m of [...modes, ...[...modes].reverse()]) runs.get(label(m))!.push(await runOnce(m, seconds / 2));
     const refused = (await counterSum(service.baseUrl, 'fleetpki_ocsp_responses_total', /status="(?!successful)/)) - refusedBefore;
@@ -637,10 +660,13 @@ async function ocsp(): Promise<void> {
     console.log(`  our answers other than "successful" during the timed runs: ${refused}`);
     console.log(`  ratio ours/openssl with nonce    = ${(rates['ours/nonce'] / rates['openssl/nonce']).toFixed(2)} (every answer signed by both)`);
     console.log(`  ratio ours/openssl without nonce = ${(rates['ours/no-nonce'] / rates['openssl/no-nonce']).toFixed(2)} (goal >= 5)`);
-    console.log(`  (the service's no-op route /healthz, through the framework, reaches ${(rates['ours GET /healthz'] / rates['openssl/no-nonce']).toFixed(2)}x openssl's rate here)`);
+    console.log(`  (references: the service's no-op route /healthz, through the framework, reaches ${(rates['ours GET /healthz'] / rates['openssl/no-nonce']).toFixed(2)}x openssl's rate here;`);
+    console.log(`   a bare node:http server answering a fixed body of the same size, ${(rates['bare node:http'] / rates['openssl/no-nonce']).toFixed(2)}x: the ceiling of any Node.js responder on this machine,`);
+    console.log(`   of which ours without nonce reaches ${(rates['ours/no-nonce'] / rates['bare node:http']).toFixed(2)})`);
     if (failed) process.exitCode = 1;
   } finally {
     openssl?.stop();
+    bare?.stop();
     service.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }

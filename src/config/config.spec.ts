@@ -105,6 +105,8 @@ describe('loadConfig', () => {
       { name: 'TRUST_PROXY=maybe', env: { TRUST_PROXY: 'maybe' }, variable: 'TRUST_PROXY' },
       { name: 'BODY_LIMIT_BYTES=10', env: { BODY_LIMIT_BYTES: '10' }, variable: 'BODY_LIMIT_BYTES' },
       { name: 'ISSUANCE_BACKDATE_SECONDS=1e3', env: { ISSUANCE_BACKDATE_SECONDS: '1e3' }, variable: 'ISSUANCE_BACKDATE_SECONDS' },
+      { name: 'OCSP_REVOCATION_POLL_MS=50 (below 100)', env: { OCSP_REVOCATION_POLL_MS: '50' }, variable: 'OCSP_REVOCATION_POLL_MS' },
+      { name: 'OCSP_REVOCATION_POLL_MS=120000 (above a minute)', env: { OCSP_REVOCATION_POLL_MS: '120000' }, variable: 'OCSP_REVOCATION_POLL_MS' },
     ];
     for (const { name, env, variable } of cases) {
       it(`refuses ${name}`, () => expectConfigError({ DATA_DIR: '/d', ...env }, variable));

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Injectable } from '@nestjs/common';
 import type { OpenAPIObject } from '@nestjs/swagger';
-import { requestIdOf } from '../common/request-id';
+import { givenRequestId } from '../common/request-id';
 import { HistogramSeries } from '../metrics/bound-histogram';
 import { MetricsService } from '../metrics/metrics.service';
 import { OCSP_REQUEST_MAX_BYTES } from '../pki/ocsp';
@@ -29,8 +29,9 @@ const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
  * It runs on the service's HTTP server ahead of the framework (see app.factory.ts): relying parties ask for status
  * far more often than anything else is called, and an answer from the cache costs microseconds, so the framework's
  * per-request work (routing, hooks, guards, interceptors, serialization) would be most of the cost. What the
- * framework gives the other routes is done here by hand: a bounded body, the X-Request-Id header, the request
- * duration metric. The OpenAPI description of both operations is `OCSP_OPENAPI_PATHS` below.
+ * framework gives the other routes is done here by hand: a bounded body, the request duration metric, and the
+ * X-Request-Id header, echoed when the caller sent one (the responder writes no log or audit event an id would
+ * correlate, so none is made up). The OpenAPI description of both operations is `OCSP_OPENAPI_PATHS` below.
  */
 /** How to answer one request: its method, when it started (for the duration metric), and whether to close after. */
 interface Reply {
@@ -108,7 +109,9 @@ export class OcspHttpBinding {
   private send(request: IncomingMessage, response: ServerResponse, how: Reply, answer: OcspAnswer): void {
     if (response.destroyed) return;
     // A flat list: the cheapest form of headers for node:http.
-    const headers = ['Content-Type', OCSP_RESPONSE_TYPE, 'Content-Length', String(answer.der.length), 'X-Request-Id', requestIdOf(request)];
+    const headers = ['Content-Type', OCSP_RESPONSE_TYPE, 'Content-Length', String(answer.der.length)];
+    const requestId = givenRequestId(request);
+    if (requestId) headers.push('X-Request-Id', requestId);
     // A POST may carry a nonce, and POST answers are not for HTTP caches (RFC 5019 §5).
     if (how.method === 'POST') headers.push('Cache-Control', 'no-store');
     else headers.push(...cachingHeaders(answer));
