@@ -49,9 +49,20 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     extraModels: [ProblemDto],
   });
   applyPublicSecurity(document);
-  // Served ahead of the framework (revocation/ocsp-http.ts), so described by hand.
-  Object.assign(document.paths, OCSP_OPENAPI_PATHS);
+  document.paths = withOcspPaths(document.paths);
   return document;
+}
+
+/**
+ * The OCSP responder's operations, served ahead of the framework (revocation/ocsp-http.ts) and so described by
+ * hand, placed after the other revocation routes (as the controllers would have placed them).
+ */
+function withOcspPaths(paths: OpenAPIObject['paths']): OpenAPIObject['paths'] {
+  const entries = Object.entries(paths);
+  const isRevocation = ([, item]: (typeof entries)[number]) => HTTP_METHODS.some((method) => item[method]?.tags?.includes('revocation'));
+  const lastRevocation = entries.map(isRevocation).lastIndexOf(true);
+  const position = lastRevocation < 0 ? entries.length : lastRevocation + 1;
+  return Object.fromEntries([...entries.slice(0, position), ...Object.entries(OCSP_OPENAPI_PATHS), ...entries.slice(position)]);
 }
 
 /**
