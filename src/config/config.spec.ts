@@ -105,6 +105,10 @@ describe('loadConfig', () => {
       { name: 'TRUST_PROXY=maybe', env: { TRUST_PROXY: 'maybe' }, variable: 'TRUST_PROXY' },
       { name: 'BODY_LIMIT_BYTES=10', env: { BODY_LIMIT_BYTES: '10' }, variable: 'BODY_LIMIT_BYTES' },
       { name: 'ISSUANCE_BACKDATE_SECONDS=1e3', env: { ISSUANCE_BACKDATE_SECONDS: '1e3' }, variable: 'ISSUANCE_BACKDATE_SECONDS' },
+      { name: 'RENEWAL_AFTER_EXPIRY_DAYS naming a profile that does not renew', env: { RENEWAL_AFTER_EXPIRY_DAYS: 'claim=30' }, variable: 'RENEWAL_AFTER_EXPIRY_DAYS' },
+      { name: 'RENEWAL_AFTER_EXPIRY_DAYS=device=0', env: { RENEWAL_AFTER_EXPIRY_DAYS: 'device=0' }, variable: 'RENEWAL_AFTER_EXPIRY_DAYS' },
+      { name: 'RENEWAL_AFTER_EXPIRY_DAYS=device:30 (wrong separator)', env: { RENEWAL_AFTER_EXPIRY_DAYS: 'device:30' }, variable: 'RENEWAL_AFTER_EXPIRY_DAYS' },
+      { name: 'RENEWAL_SAME_KEY_PROFILES naming an unknown profile', env: { RENEWAL_SAME_KEY_PROFILES: 'device,gadget' }, variable: 'RENEWAL_SAME_KEY_PROFILES' },
       { name: 'OCSP_REVOCATION_POLL_MS=50 (below 100)', env: { OCSP_REVOCATION_POLL_MS: '50' }, variable: 'OCSP_REVOCATION_POLL_MS' },
       { name: 'OCSP_REVOCATION_POLL_MS=120000 (above a minute)', env: { OCSP_REVOCATION_POLL_MS: '120000' }, variable: 'OCSP_REVOCATION_POLL_MS' },
     ];
@@ -143,6 +147,19 @@ describe('loadConfig', () => {
         file: path.resolve('./x/pki.sqlite'),
       });
       assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:///srv/pki.sqlite' }).database, { driver: 'sqlite', file: '/srv/pki.sqlite' });
+    });
+  });
+
+  describe('renewal switches', () => {
+    it('are off by default', () => {
+      const { renewal } = loadConfig({ DATA_DIR: '/d' });
+      assert.deepEqual(renewal.afterExpiryDays, {});
+      assert.deepEqual(renewal.sameKeyProfiles, []);
+    });
+    it('read per-profile days after expiry and same-key profiles', () => {
+      const { renewal } = loadConfig({ DATA_DIR: '/d', RENEWAL_AFTER_EXPIRY_DAYS: 'device=30, server=7', RENEWAL_SAME_KEY_PROFILES: 'device' });
+      assert.deepEqual(renewal.afterExpiryDays, { device: 30, server: 7 });
+      assert.deepEqual(renewal.sameKeyProfiles, ['device']);
     });
   });
 

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { listProfiles } from '../pki/profiles';
 
 /** Raised at boot when an environment variable is missing or malformed; names the variable. */
 export class ConfigError extends Error {
@@ -51,6 +52,10 @@ export interface AppConfig {
   renewal: {
     /** How long a renewed (superseded) certificate stays usable in AWS IoT before it is set INACTIVE. */
     graceSeconds: number;
+    /** Per profile: how many days after expiry its certificates may still renew themselves (absent: not at all). */
+    afterExpiryDays: Record<string, number>;
+    /** Profiles whose certificates may renew with the same key (by default a new key is required). */
+    sameKeyProfiles: string[];
   };
   rotation: {
     /** How often rotation campaigns past their deadline are looked for. */
@@ -169,6 +174,37 @@ function parseRateLimits(env: Env): Record<string, number> {
     limits[match[1]] = Number(match[2]);
   }
   return limits;
+}
+
+/** Profiles whose certificates renew themselves (POST /v1/certificates/renew): what the renewal switches may name. */
+const RENEWABLE_PROFILES = listProfiles()
+  .filter((profile) => profile.renewal)
+  .map((profile) => profile.name);
+
+/** RENEWAL_AFTER_EXPIRY_DAYS, e.g. "device=30": per profile, renewal allowed up to that many days after expiry. */
+function parseAfterExpiryDays(env: Env): Record<string, number> {
+  const days: Record<string, number> = {};
+  const raw = env.RENEWAL_AFTER_EXPIRY_DAYS;
+  if (!raw) return days;
+  for (const item of raw.split(',')) {
+    const match = /^\s*([a-z]+)=(\d+)\s*$/.exec(item);
+    if (!match || !RENEWABLE_PROFILES.includes(match[1]) || Number(match[2]) < 1 || Number(match[2]) > 365) {
+      throw new ConfigError('RENEWAL_AFTER_EXPIRY_DAYS', `must look like "device=30" (profiles ${RENEWABLE_PROFILES.join(', ')}; 1 to 365 days), got "${item}"`);
+    }
+    days[match[1]] = Number(match[2]);
+  }
+  return days;
+}
+
+/** RENEWAL_SAME_KEY_PROFILES, e.g. "device": profiles whose certificates may renew without a new key. */
+function parseSameKeyProfiles(env: Env): string[] {
+  const raw = env.RENEWAL_SAME_KEY_PROFILES;
+  if (!raw) return [];
+  return raw.split(',').map((item) => {
+    const name = item.trim();
+    if (!RENEWABLE_PROFILES.includes(name)) throw new ConfigError('RENEWAL_SAME_KEY_PROFILES', `must list profiles among ${RENEWABLE_PROFILES.join(', ')}, got "${item}"`);
+    return name;
+  });
 }
 
 type Env = Record<string, string | undefined>;
@@ -407,7 +443,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     outbox: parseOutbox(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     tls: parseTls(env),
-    renewal: { graceSeconds: integer(env, 'RENEWAL_GRACE_SECONDS', 86400, 0, 90 * 86400) },
+    renewal: {
+      graceSeconds: integer(env, 'RENEWAL_GRACE_SECONDS', 86400, 0, 90 * 86400),
+      afterExpiryDays: parseAfterExpiryDays(env),
+      sameKeyProfiles: parseSameKeyProfiles(env),
+    },
     rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
     fleetAudit: { intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365) },
     claims: {

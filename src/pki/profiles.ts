@@ -36,13 +36,13 @@ export interface Profile {
 export interface RenewalPolicy {
   /** Renewal opens when this fraction of the lifetime is left (1/3: the last third), unless a campaign covers it. */
   windowFraction: number;
-  /** Whether the new certificate may certify the same key (default: a new key is required). */
+  /** Whether the new certificate may certify the same key (default: a new key is required; RENEWAL_SAME_KEY_PROFILES). */
   allowSameKey: boolean;
-  /** Whether an expired certificate may still renew itself. */
-  allowAfterExpiry: boolean;
+  /** How many days after expiry a certificate may still renew itself; 0 = not at all (RENEWAL_AFTER_EXPIRY_DAYS). */
+  afterExpiryDays: number;
 }
 
-const DEFAULT_RENEWAL: RenewalPolicy = { windowFraction: 1 / 3, allowSameKey: false, allowAfterExpiry: false };
+const DEFAULT_RENEWAL: RenewalPolicy = { windowFraction: 1 / 3, allowSameKey: false, afterExpiryDays: 0 };
 
 /** AWS IoT thing name rule: 1–128 characters of [a-zA-Z0-9:_-]. */
 export const THING_NAME_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;

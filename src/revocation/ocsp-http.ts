@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { givenRequestId } from '../common/request-id';
 import { HistogramSeries } from '../metrics/bound-histogram';
@@ -42,6 +42,7 @@ interface Reply {
 
 @Injectable()
 export class OcspHttpBinding {
+  private readonly logger = new Logger('OCSP');
   private readonly durations: Record<'POST' | 'GET' | 'HEAD', HistogramSeries>;
 
   constructor(
@@ -98,12 +99,24 @@ export class OcspHttpBinding {
     request.on('data', onData).on('end', onEnd).on('error', () => request.off('end', onEnd));
   }
 
-  /** Answers from the cache at once when it can (no promise, no parsing); otherwise asks the responder. */
+  /**
+   * Answers from the cache at once when it can (no promise, no parsing); otherwise asks the responder. Nothing may
+   * escape to the HTTP server (an exception in its listener would end the process): an unexpected failure is logged
+   * and the connection dropped.
+   */
   private answer(request: IncomingMessage, response: ServerResponse, how: Reply, body: Buffer): void {
-    const reused = this.ocsp.reuse(body);
-    if (reused) this.send(request, response, how, reused);
-    // OcspService.answer never rejects: every failure is an OCSPResponse status.
-    else void this.ocsp.answer(body).then((answer) => this.send(request, response, how, answer));
+    const fail = (err: unknown) => {
+      this.logger.error(`OCSP HTTP binding failed: ${(err as Error).stack ?? String(err)}`);
+      response.destroy();
+    };
+    try {
+      const reused = this.ocsp.reuse(body);
+      if (reused) this.send(request, response, how, reused);
+      // OcspService.answer resolves every failure to an OCSPResponse status.
+      else this.ocsp.answer(body).then((answer) => this.send(request, response, how, answer)).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
   }
 
   private send(request: IncomingMessage, response: ServerResponse, how: Reply, answer: OcspAnswer): void {

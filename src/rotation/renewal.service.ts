@@ -12,8 +12,10 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { parseCsr } from '../pki/csr';
 import { publicKeyFingerprint } from '../pki/key-policy';
-import { findProfile } from '../pki/profiles';
+import { findProfile, Profile, RenewalPolicy } from '../pki/profiles';
 import { RotationRepository } from './rotation.repository';
+
+const DAY_MS = 86_400_000;
 
 /**
  * A device renews its own certificate, authenticated by it: a new key (unless the profile allows the same one),
@@ -50,10 +52,21 @@ export class RenewalService {
     }
   }
 
+  /** The profile's renewal policy with the operator's switches (RENEWAL_SAME_KEY_PROFILES, RENEWAL_AFTER_EXPIRY_DAYS); undefined: never. */
+  private policyOf(profile: Profile): RenewalPolicy | undefined {
+    if (!profile.renewal) return undefined;
+    const { sameKeyProfiles, afterExpiryDays } = this.config.renewal;
+    return {
+      ...profile.renewal,
+      allowSameKey: profile.renewal.allowSameKey || sameKeyProfiles.includes(profile.name),
+      afterExpiryDays: afterExpiryDays[profile.name] ?? profile.renewal.afterExpiryDays,
+    };
+  }
+
   private async run(identity: CertificateIdentity, csrPem: string): Promise<CertificateRecord> {
     const old = identity.certificate;
     const profile = findProfile(old.profile);
-    const policy = profile.renewal;
+    const policy = this.policyOf(profile);
     if (!policy) throw Errors.renewalNotAllowed(`certificates of profile ${profile.name} do not renew themselves`);
     if (old.status === 'revoked') throw Errors.certificateRevoked('a revoked certificate cannot renew');
     if (old.status === 'superseded') throw Errors.certificateSuperseded(`this certificate was already renewed by ${old.replacedById}`);
@@ -61,7 +74,12 @@ export class RenewalService {
     const now = this.clock.now();
     const notBefore = new Date(old.notBefore).getTime();
     const notAfter = new Date(old.notAfter).getTime();
-    if (now.getTime() >= notAfter && !policy.allowAfterExpiry) throw Errors.certificateExpired(`the certificate expired at ${old.notAfter}; profile ${profile.name} does not renew after expiry`);
+    if (now.getTime() >= notAfter) {
+      if (policy.afterExpiryDays === 0) throw Errors.certificateExpired(`the certificate expired at ${old.notAfter}; profile ${profile.name} does not renew after expiry`);
+      if (now.getTime() > notAfter + policy.afterExpiryDays * DAY_MS) {
+        throw Errors.certificateExpired(`the certificate expired at ${old.notAfter}; profile ${profile.name} renews at most ${policy.afterExpiryDays} days after expiry`);
+      }
+    }
     const windowOpens = new Date(notAfter - (notAfter - notBefore) * policy.windowFraction);
     if (now < windowOpens && !(await this.rotations.coveredByOpenCampaign(old.id))) {
       throw Errors.renewalNotYetAllowed(`renewal opens at ${windowOpens.toISOString()} (the last ${Math.round(policy.windowFraction * 100)}% of the lifetime), unless a rotation campaign covers the certificate`, {

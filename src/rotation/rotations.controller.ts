@@ -53,8 +53,9 @@ export class RotationsController {
       'Mutual TLS with the current certificate, or `Authorization: Bearer <JWT>` signed with its key, the certificate in `x5c`, ' +
       '`aud` = this URL (PUBLIC_BASE_URL + /v1/certificates/renew), `exp` ≤ 5 minutes ahead, single-use `jti`. Allowed in the profile’s ' +
       'renewal window (the last third of the lifetime) or while a rotation campaign covers the certificate; a new key is required ' +
-      '(SAME_KEY_NOT_ALLOWED); a revoked (CERTIFICATE_REVOKED), expired (CERTIFICATE_EXPIRED) or already renewed (CERTIFICATE_SUPERSEDED) ' +
-      'certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes ' +
+      '(SAME_KEY_NOT_ALLOWED) unless the operator allows the same key for the profile; an expired certificate cannot renew ' +
+      '(CERTIFICATE_EXPIRED) unless the operator allows some days after expiry for the profile; a revoked (CERTIFICATE_REVOKED) or already ' +
+      'renewed (CERTIFICATE_SUPERSEDED) certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes ' +
       '`superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate ' +
       'from a retiring CA renews under its successor.',
   })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createPublicKey, KeyObject } from 'node:crypto';
+import { createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, CreateThingCommand, IoTClient } from '@aws-sdk/client-iot';
@@ -339,5 +339,92 @@ describe('renewal by mutual TLS', () => {
     assert.equal(renewed.body.thingName, 'tls-dev');
     const verified = ssl.verify({ rootPem: root.certificatePem, intermediatesPem: ca.certificatePem, leafPem: renewed.body.certificatePem });
     assert.ok(verified.ok, verified.output);
+  });
+});
+
+/**
+ * The operator's renewal switches: RENEWAL_AFTER_EXPIRY_DAYS lets an expired certificate renew itself for a bounded
+ * time after expiry, RENEWAL_SAME_KEY_PROFILES lets it keep its key. Off by default: the same requests are refused.
+ */
+describe('renewal switches (after expiry, same key)', () => {
+  const ssl = new OpenSslWorkspace();
+  const apps: Record<'plain' | 'switched', { t: TestApp; clock: ManualClock; rootPem: string; caPem: string; caId: string }> = {} as never;
+
+  before(async () => {
+    for (const [name, env] of [
+      ['plain', {}],
+      ['switched', { RENEWAL_AFTER_EXPIRY_DAYS: 'device=30', RENEWAL_SAME_KEY_PROFILES: 'device' }],
+    ] as const) {
+      const clock = new ManualClock();
+      // Everything starts 50 days ago, so that the certificates below have expired (or are late in life) by now.
+      clock.advance(-50 * DAY);
+      const t = await startTestApp('sqlite', { clock, env });
+      const admin = (path: string, body: object) => t.http().post(path).set(bearer(t.adminKey)).send(body);
+      const root = (await admin('/v1/authorities', { name: 'S', type: 'root', subject: { commonName: `Switch Root ${name}` } })).body;
+      const ca = (await admin('/v1/authorities', { name: 'S', type: 'intermediate', parentId: root.id, subject: { commonName: `Switch CA ${name}` } })).body;
+      apps[name] = { t, clock, rootPem: root.certificatePem, caPem: ca.certificatePem, caId: ca.id };
+    }
+  });
+  after(async () => {
+    for (const app of Object.values(apps)) await app.t.close();
+    ssl.cleanup();
+  });
+
+  /** A device certificate issued 50 days ago with the given validity, and its key. */
+  async function issuedLongAgo(app: (typeof apps)['plain'], thingName: string, validityDays: number): Promise<{ cert: Body; key: KeyObject }> {
+    const { csrPem, privateKey } = deviceKeyAndCsr(thingName);
+    const res = await app.t.http().post('/v1/certificates').set(bearer(app.t.adminKey)).send({ authorityId: app.caId, csr: csrPem, profile: 'device', thingName, validityDays });
+    assert.equal(res.status, 201, res.text);
+    return { cert: res.body, key: privateKey };
+  }
+
+  function renewNow(app: (typeof apps)['plain'], cert: Body, key: KeyObject, csrPem: string): Promise<Response> {
+    const now = Math.floor(app.clock.now().getTime() / 1000);
+    const token = deviceToken(app.t, cert.certificatePem, key, { iat: now, exp: now + 120 });
+    return app.t.http().post('/v1/certificates/renew').set('Authorization', `Bearer ${token}`).send({ csr: csrPem });
+  }
+
+  const sameKeyCsr = (thingName: string, key: KeyObject) => buildCsr({ commonName: thingName, keyPair: { publicKey: createPublicKey(key), privateKey: key } });
+
+  it('by default, refuses an expired certificate (audited) and the same key', async () => {
+    const app = apps.plain;
+    const expired = await issuedLongAgo(app, 'plain-expired', 30);
+    const late = await issuedLongAgo(app, 'plain-late', 60);
+    app.clock.advance(50 * DAY);
+    const res = await renewNow(app, expired.cert, expired.key, deviceKeyAndCsr('plain-expired').csrPem);
+    assert.equal(res.status, 403, res.text);
+    assert.equal(res.body.code, 'CERTIFICATE_EXPIRED');
+    assert.match(res.body.detail, /does not renew after expiry/);
+    const audit = await app.t.http().get(`/v1/audit?action=certificate.renewal-refused&targetId=${expired.cert.id}`).set(bearer(app.t.adminKey));
+    assert.equal(audit.body.items[0].details.code, 'CERTIFICATE_EXPIRED');
+    const sameKey = await renewNow(app, late.cert, late.key, sameKeyCsr('plain-late', late.key));
+    assert.equal(sameKey.status, 422, sameKey.text);
+    assert.equal(sameKey.body.code, 'SAME_KEY_NOT_ALLOWED');
+  });
+
+  it('with the switches, renews up to 30 days after expiry (not later) and keeps the key when asked; openssl verifies', async () => {
+    const app = apps.switched;
+    const expired20 = await issuedLongAgo(app, 'expired-20-days', 30);
+    const expired40 = await issuedLongAgo(app, 'expired-40-days', 10);
+    const late = await issuedLongAgo(app, 'same-key', 60);
+    app.clock.advance(50 * DAY);
+
+    const renewed = await renewNow(app, expired20.cert, expired20.key, deviceKeyAndCsr('expired-20-days').csrPem);
+    assert.equal(renewed.status, 201, renewed.text);
+    assert.equal(renewed.body.replaces, expired20.cert.id);
+    assert.ok(new Date(renewed.body.notAfter) > app.clock.now());
+    const verified = ssl.verify({ rootPem: app.rootPem, intermediatesPem: app.caPem, leafPem: renewed.body.certificatePem });
+    assert.ok(verified.ok, verified.output);
+
+    const tooLate = await renewNow(app, expired40.cert, expired40.key, deviceKeyAndCsr('expired-40-days').csrPem);
+    assert.equal(tooLate.status, 403, tooLate.text);
+    assert.equal(tooLate.body.code, 'CERTIFICATE_EXPIRED');
+    assert.match(tooLate.body.detail, /at most 30 days after expiry/);
+
+    const sameKey = await renewNow(app, late.cert, late.key, sameKeyCsr('same-key', late.key));
+    assert.equal(sameKey.status, 201, sameKey.text);
+    const spki = (key: KeyObject) => key.export({ type: 'spki', format: 'der' });
+    assert.deepEqual(spki(new X509Certificate(sameKey.body.certificatePem).publicKey), spki(createPublicKey(late.key)), 'the renewed certificate certifies the same key');
+    assert.notEqual(sameKey.body.fingerprint, late.cert.fingerprint);
   });
 });
