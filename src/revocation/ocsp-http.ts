@@ -21,6 +21,13 @@ const MAX_DISCARDED_BYTES = 1024 * 1024;
 const MAX_BASE64_LENGTH = Math.ceil((OCSP_REQUEST_MAX_BYTES * 4) / 3) + 4;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
+/** How to answer one request: its method, when it started (for the duration metric), and whether to close after. */
+interface Reply {
+  started: number;
+  method: 'POST' | 'GET' | 'HEAD';
+  closeAfter: boolean;
+}
+
 /**
  * The OCSP responder's HTTP binding (RFC 6960 Appendix A, RFC 5019 §5): `POST /ocsp` with a DER request in the
  * body, and `GET /ocsp/{base64}`. Public; every answer is an OCSPResponse with HTTP 200 (errors are OCSP response
@@ -33,13 +40,6 @@ const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
  * X-Request-Id header, echoed when the caller sent one (the responder writes no log or audit event an id would
  * correlate, so none is made up). The OpenAPI description of both operations is `OCSP_OPENAPI_PATHS` below.
  */
-/** How to answer one request: its method, when it started (for the duration metric), and whether to close after. */
-interface Reply {
-  started: number;
-  method: 'POST' | 'GET' | 'HEAD';
-  closeAfter: boolean;
-}
-
 @Injectable()
 export class OcspHttpBinding {
   private readonly logger = new Logger('OCSP');
