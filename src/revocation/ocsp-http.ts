@@ -8,8 +8,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { OCSP_REQUEST_MAX_BYTES } from '../pki/ocsp';
 import { OcspAnswer, OcspService } from './ocsp.service';
 
-export const OCSP_REQUEST_TYPE = 'application/ocsp-request';
-export const OCSP_RESPONSE_TYPE = 'application/ocsp-response';
+const OCSP_REQUEST_TYPE = 'application/ocsp-request';
+const OCSP_RESPONSE_TYPE = 'application/ocsp-response';
 const OCSP_PATH = '/ocsp';
 /** What the binding serves, as the router would write it. */
 export const OCSP_ROUTES = [`POST ${OCSP_PATH}`, `GET ${OCSP_PATH}*`];

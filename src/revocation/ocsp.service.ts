@@ -116,7 +116,7 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   /** Reads every authority's revocation counter: how revocations committed by other replicas reach this cache. */
-  pollRevocationCounts(): Promise<void> {
+  private pollRevocationCounts(): Promise<void> {
     this.poll ??= this.learnRevocationCounts().finally(() => (this.poll = undefined));
     return this.poll;
   }
@@ -146,8 +146,13 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
     return cached.answer;
   }
 
-  /** Answers a DER OCSPRequest. Never throws: every failure is an OCSPResponse status (RFC 6960 §2.3). */
+  /**
+   * Answers a DER OCSPRequest: from the cache when `reuse` can, else afresh. Never throws: every failure is an
+   * OCSPResponse status (RFC 6960 §2.3).
+   */
   async answer(body: Buffer): Promise<OcspAnswer> {
+    const reused = this.reuse(body);
+    if (reused) return reused;
     let request: OcspRequest;
     try {
       request = parseOcspRequest(body);
@@ -192,14 +197,6 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
 
     const cacheable = !request.nonce && this.config.ocsp.cacheMaxEntries > 0 && body.length <= MAX_CACHED_REQUEST_BYTES;
     const cacheKey = cacheable ? body.toString('latin1') : undefined;
-    if (cacheKey !== undefined) {
-      const cached = this.cache.get(cacheKey);
-      if (cached && this.clock.now().getTime() < cached.reuseUntil && this.watermarks.current(responder.id) === cached.revocationCount) {
-        this.touch(cacheKey, cached);
-        this.uncountedHits++;
-        return cached.answer;
-      }
-    }
 
     const signer = await this.signers.forAuthority(responder);
     const ours = request.certIds.filter((certId, i) => issuers[i] === responder && certId.serial !== null).map((certId) => certId.serial!);
