@@ -1,16 +1,17 @@
-# Fleet PKI API image. better-sqlite3 is compiled from source, hence the build tools in the first stage.
-FROM node:20-bookworm-slim AS build
+# Fleet PKI API image on Node 24 LTS. better-sqlite3 13 ships prebuilt N-API binaries: no build tools needed.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY migrations ./migrations
+# The image's own Node 24 runs the service; the pinned "node" devDependency (for machines whose system Node is
+# older) is pruned with the other development packages.
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production DATA_DIR=/data PORT=8080
 COPY --from=build /app/node_modules ./node_modules

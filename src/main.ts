@@ -3,7 +3,16 @@ import { createApp } from './app.factory';
 import { ApiKeysService } from './auth/api-keys.service';
 import { ConfigError, loadConfig } from './config/config';
 
+/** better-sqlite3 13 needs Node ≥ 22 (docs/runtime.md): say so instead of crashing inside the native module. */
+const MIN_NODE_MAJOR = 22;
+
 async function main(): Promise<void> {
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+  if (nodeMajor < MIN_NODE_MAJOR) {
+    console.error(`Fleet PKI needs Node.js ${MIN_NODE_MAJOR} or later (24 LTS recommended); this is ${process.version}. ` +
+      'Start it with `npm start`, which runs the Node 24 that `npm ci` installed.');
+    process.exit(1);
+  }
   let config;
   try {
     config = loadConfig();
@@ -20,7 +29,7 @@ async function main(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const db = config.database.driver === 'sqlite' ? `SQLite ${config.database.file}` : 'PostgreSQL';
-  console.log(`Fleet PKI listening on ${config.tls ? 'https' : 'http'}://${config.host}:${port} (public URL ${config.publicBaseUrl}; ${db}; API docs at /docs)`);
+  console.log(`Fleet PKI listening on ${config.tls ? 'https' : 'http'}://${config.host}:${port} (public URL ${config.publicBaseUrl}; ${db}; API docs at /docs; Node ${process.version})`);
   if (firstKey) {
     console.log('');
     console.log('Initial admin API key (shown once, store it now):');
