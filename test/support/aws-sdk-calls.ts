@@ -1,0 +1,79 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The IAM service prefix of each AWS SDK client package the code may import. A new client needs a line here. */
+export const CLIENT_SERVICE_PREFIX: Record<string, string> = {
+  '@aws-sdk/client-iot': 'iot',
+  '@aws-sdk/client-kms': 'kms',
+};
+
+export interface SdkCall {
+  /** e.g. DetachThingPrincipalCommand, or paginateListThings */
+  name: string;
+  client: string;
+  /** The IAM action it needs: service prefix + operation name (iot:DetachThingPrincipal). */
+  action: string;
+  file: string;
+  line: number;
+}
+
+export interface SdkScan {
+  calls: SdkCall[];
+  /** `new XxxCommand(` or `paginateXxx(` whose name is not imported from an @aws-sdk/client-* package. */
+  unresolved: { name: string; file: string; line: number }[];
+  /** @aws-sdk/client-* packages imported but missing from CLIENT_SERVICE_PREFIX. */
+  unknownClients: { client: string; file: string }[];
+}
+
+function* sourceFiles(dir: string): Generator<string> {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* sourceFiles(full);
+    else if (/\.ts$/.test(entry.name) && !/\.(spec|d)\.ts$/.test(entry.name)) yield full;
+  }
+}
+
+/** Names imported from each module in a file: `import { A, B as C } from 'm'` gives C → { imported: B, module: m }. */
+function imports(source: string): Map<string, { imported: string; module: string }> {
+  const names = new Map<string, { imported: string; module: string }>();
+  for (const match of source.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g)) {
+    for (const part of match[1].split(',')) {
+      const [imported, local] = part.trim().replace(/^type\s+/, '').split(/\s+as\s+/);
+      if (imported) names.set((local ?? imported).trim(), { imported: imported.trim(), module: match[2] });
+    }
+  }
+  return names;
+}
+
+/**
+ * Every AWS SDK command the code under `root` sends: `new XxxCommand(` and `paginateXxx(` whose identifier is
+ * imported from an @aws-sdk/client-* package, mapped to the IAM action of the operation.
+ */
+export function scanSdkCalls(root: string): SdkScan {
+  const scan: SdkScan = { calls: [], unresolved: [], unknownClients: [] };
+  for (const file of sourceFiles(root)) {
+    const source = fs.readFileSync(file, 'utf8');
+    const imported = imports(source);
+    for (const { module } of imported.values()) {
+      if (module.startsWith('@aws-sdk/client-') && !(module in CLIENT_SERVICE_PREFIX) && !scan.unknownClients.some((u) => u.client === module && u.file === file)) {
+        scan.unknownClients.push({ client: module, file });
+      }
+    }
+    const lineOf = (index: number) => source.slice(0, index).split('\n').length;
+    const found = [
+      ...[...source.matchAll(/\bnew\s+([A-Z][A-Za-z0-9]*Command)\s*\(/g)].map((m) => ({ local: m[1], index: m.index, operation: (n: string) => n.replace(/Command$/, '') })),
+      ...[...source.matchAll(/\b(paginate[A-Z][A-Za-z0-9]*)\s*\(/g)].map((m) => ({ local: m[1], index: m.index, operation: (n: string) => n.replace(/^paginate/, '') })),
+    ];
+    for (const { local, index, operation } of found) {
+      const origin = imported.get(local);
+      if (!origin || !origin.module.startsWith('@aws-sdk/client-')) {
+        scan.unresolved.push({ name: local, file, line: lineOf(index) });
+        continue;
+      }
+      const prefix = CLIENT_SERVICE_PREFIX[origin.module];
+      if (!prefix) continue; // reported in unknownClients
+      scan.calls.push({ name: origin.imported, client: origin.module, action: `${prefix}:${operation(origin.imported)}`, file, line: lineOf(index) });
+    }
+  }
+  return scan;
+}
