@@ -275,9 +275,9 @@ describe('IAM policy (docs/iam) against the AWS calls in src/', () => {
     for (const match of doc.matchAll(/```json\n([\s\S]*?)```/g)) {
       const before = doc.slice(0, match.index).trimEnd();
       const marker = /<!-- (docs\/(?:iam|iot)\/[\w.-]+\.json) -->$/.exec(before);
-      const parsed = JSON.parse(match[1]) as Record<string, unknown>;
       if (!marker) {
-        assert.ok(!('Statement' in parsed), `a policy in ${SETUP_DOC} without a <!-- docs/iam/<file>.json --> (or docs/iot/) marker:\n${match[1].slice(0, 200)}`);
+        // Fragments (a response excerpt) are not always whole JSON documents: look for a policy's shape in the text.
+        assert.ok(!/"Statement"\s*:/.test(match[1]), `a policy in ${SETUP_DOC} without a <!-- docs/iam/<file>.json --> (or docs/iot/) marker:\n${match[1].slice(0, 200)}`);
         continue;
       }
       assert.equal(match[1], read(marker[1]), `${SETUP_DOC} differs from ${marker[1]}`);

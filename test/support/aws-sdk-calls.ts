@@ -60,19 +60,24 @@ export function scanSdkCalls(root: string): SdkScan {
       }
     }
     const lineOf = (index: number) => source.slice(0, index).split('\n').length;
-    const found = [
-      ...[...source.matchAll(/\bnew\s+([A-Z][A-Za-z0-9]*Command)\s*\(/g)].map((m) => ({ local: m[1], index: m.index, operation: (n: string) => n.replace(/Command$/, '') })),
-      ...[...source.matchAll(/\b(paginate[A-Z][A-Za-z0-9]*)\s*\(/g)].map((m) => ({ local: m[1], index: m.index, operation: (n: string) => n.replace(/^paginate/, '') })),
-    ];
-    for (const { local, index, operation } of found) {
-      const origin = imported.get(local);
-      if (!origin || !origin.module.startsWith('@aws-sdk/client-')) {
-        scan.unresolved.push({ name: local, file, line: lineOf(index) });
+    // Any `new X(` or `X(` whose X is imported from a client as a Command or a paginator (aliases included); a
+    // local `...Command`/`paginate...` not imported from a client is reported rather than ignored.
+    for (const m of source.matchAll(/\b(new\s+)?([A-Za-z_$][\w$]*)\s*\(/g)) {
+      const local = m[2];
+      const found = imported.get(local);
+      const origin = found?.module.startsWith('@aws-sdk/client-') ? found : undefined;
+      const name = origin?.imported ?? local;
+      const command = m[1] !== undefined && name.endsWith('Command');
+      const paginator = m[1] === undefined && /^paginate[A-Z]/.test(name);
+      if (!command && !paginator) continue;
+      if (!origin) {
+        scan.unresolved.push({ name: local, file, line: lineOf(m.index) });
         continue;
       }
       const prefix = CLIENT_SERVICE_PREFIX[origin.module];
       if (!prefix) continue; // reported in unknownClients
-      scan.calls.push({ name: origin.imported, client: origin.module, action: `${prefix}:${operation(origin.imported)}`, file, line: lineOf(index) });
+      const operation = command ? origin.imported.replace(/Command$/, '') : origin.imported.replace(/^paginate/, '');
+      scan.calls.push({ name: origin.imported, client: origin.module, action: `${prefix}:${operation}`, file, line: lineOf(m.index) });
     }
   }
   return scan;
