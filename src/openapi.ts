@@ -15,6 +15,7 @@ const TAGS: [name: string, description: string][] = [
   ['fleet', 'Fleet security audits: findings and remediations'],
   ['iot', 'AWS IoT Core: CA registration for JITR/JITP and API-mode devices'],
   ['health', 'Liveness, readiness and Prometheus metrics'],
+  ['setup', 'Self-check of the deployment (admin): database, key backends, AWS, JITR settings, public TLS'],
 ];
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;

@@ -849,7 +849,11 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
         assert.equal(event.caCertificateId, caId);
         assert.equal(event.certificateStatus, 'PENDING_ACTIVATION');
         assert.equal(event.awsAccountId, '111122223333');
-        assert.ok(event.timestamp >= before && event.certificateRegistrationTimestamp >= before);
+        // As AWS sends them: a number of epoch ms, and a string of epoch ms.
+        assert.equal(typeof event.timestamp, 'number');
+        assert.match(String(event.certificateRegistrationTimestamp), /^\d{13}$/);
+        assert.equal(typeof event.certificateRegistrationTimestamp, 'string');
+        assert.ok(event.timestamp >= before && Number(event.certificateRegistrationTimestamp) >= before);
         assert.equal(first.body.connected, false, 'AWS IoT drops the first connection');
         assert.deepEqual(published, [event]);
 

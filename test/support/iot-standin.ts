@@ -164,14 +164,20 @@ export interface IotJobView {
   createdAt: Date;
 }
 
-/** The message AWS IoT publishes to `$aws/events/certificates/registered/<caCertificateId>`. */
+/**
+ * The message AWS IoT publishes to `$aws/events/certificates/registered/<caCertificateId>`. The developer guide
+ * ("Register a client certificate when the client connects to AWS IoT (JITR)",
+ * https://docs.aws.amazon.com/iot/latest/developerguide/auto-register-device-cert.html) shows only placeholders;
+ * events as AWS delivers them carry `timestamp` as a JSON number of epoch milliseconds and
+ * `certificateRegistrationTimestamp` as a string of epoch milliseconds (null has been seen too).
+ */
 export interface IotCertificateRegisteredEvent {
   certificateId: string;
   caCertificateId: string;
   timestamp: number;
   certificateStatus: 'PENDING_ACTIVATION';
   awsAccountId: string;
-  certificateRegistrationTimestamp: number;
+  certificateRegistrationTimestamp: string | null;
 }
 
 export type IotDeviceConnectResult =
@@ -752,7 +758,7 @@ export class IotStandIn {
       timestamp: now,
       certificateStatus: 'PENDING_ACTIVATION',
       awsAccountId: this.account,
-      certificateRegistrationTimestamp: record.created,
+      certificateRegistrationTimestamp: String(record.created),
     };
     const topic = `$aws/events/certificates/registered/${record.caCertificateId}`;
     this.events.push({ topic, event });
@@ -1663,6 +1669,12 @@ export class IotStandIn {
 
   // ---- topic rule destinations --------------------------------------------------------------------------------
 
+  /**
+   * Records the token only. In AWS the destination is then confirmed, and must still be enabled
+   * (UpdateTopicRuleDestination status ENABLED) before a rule delivers to it ("Managing HTTP topic rule
+   * destinations", https://docs.aws.amazon.com/iot/latest/developerguide/rule-destination-http-managing.html);
+   * the stand-in keeps no destination state.
+   */
   private confirmTopicRuleDestination(req: Request): unknown {
     const token = req.params[0];
     if (token.length === 0 || token.length > 2048) throw invalid('confirmationToken must be 1 to 2048 characters');
