@@ -28,5 +28,5 @@ export const HOSTILE_SERIAL_PATTERNS: readonly HostilePattern[] = [
   { pattern: '(\\w+\\s?)+', matching: serial('a'), nonMatching: serial('a', '-') },
   // Quantified groups with quantifiers inside, which the old shape check refused outright; now simply linear.
   { pattern: '([A-Z0-9]+-?)+', matching: serial('AB12-'), nonMatching: serial('A', '.') },
-  { pattern: '(SN|S|N|[A-Z0-9])*\\.', matching: serial('SN', '.'), nonMatching: serial('SN', ':') },
+  { pattern: '(SN|S|N|[A-Z0-9])*-', matching: serial('SN', '-'), nonMatching: serial('SN', ':') },
 ];
