@@ -80,8 +80,8 @@ export class ClaimsService {
       throw Errors.validityTooLong(`profile ${profile.name} allows at most ${profile.maxValidityDays} days`);
     }
     // Both authorities must be able to issue now, each for its own purpose.
-    await this.authorities.issuer(input.deviceAuthorityId, 'devices');
-    const claimAuthority = (await this.authorities.issuer(input.claimAuthorityId, 'claims')).authority;
+    await this.authorities.leafIssuer(input.deviceAuthorityId, 'devices');
+    const claimAuthority = (await this.authorities.leafIssuer(input.claimAuthorityId, 'claims')).authority;
     await this.checkIotNames(input.iot);
     const { policyTemplate, ...iotSettings } = input.iot ?? {};
     const policyName = await this.policyTemplates.policyNameFor(iotSettings.policyName, policyTemplate);
