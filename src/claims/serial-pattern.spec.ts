@@ -89,6 +89,16 @@ describe('compileSerialPattern', () => {
     }
   });
 
+  it('refuses a pattern whose RE2 program is over 500 instructions, which would make each match slow', () => {
+    for (const pattern of ['(\\w?){126}', '\\p{L}{1000}', `${'\\p{L}{64}'.repeat(16)}`]) {
+      const err = refusal(pattern);
+      assert.equal(err.code, 'INVALID_CLAIM');
+      assert.match(err.message, /^serialPattern is too complex: its RE2 program has \d+ instructions, at most 500 are allowed/, pattern);
+    }
+    assert.ok(compileSerialPattern('(\\w?){124}'));
+    assert.ok(compileSerialPattern('[A-Z0-9]{64}'));
+  });
+
   it('keeps the length bound: 256 characters at most, and not empty', () => {
     assert.ok(compileSerialPattern(`SN${'[0-9]'.repeat(50)}${'x'.repeat(4)}`).matchesWhole(`SN${'7'.repeat(50)}xxxx`));
     assert.match(refusal('A'.repeat(257)).message, /at most 256 characters/);

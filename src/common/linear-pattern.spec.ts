@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { compileLinearPattern, globMatches, PatternSyntaxError } from './linear-pattern';
+import { compileLinearPattern, globMatches, PatternSyntaxError, PatternTooComplexError } from './linear-pattern';
 
 describe('compileLinearPattern', () => {
   it('anchors at both ends whatever the pattern holds', () => {
@@ -10,6 +10,11 @@ describe('compileLinearPattern', () => {
     assert.equal(pattern.matchesWhole('SN2x'), false);
     assert.equal(pattern.matchesWhole('xSN1'), false);
     assert.throws(() => compileLinearPattern('SN1)|(.*'), PatternSyntaxError);
+  });
+
+  it('refuses a program over maxProgramSize, naming its size', () => {
+    assert.throws(() => compileLinearPattern('[A-Z]{100}', { maxProgramSize: 50 }), (err: unknown) => err instanceof PatternTooComplexError && /has 102 instructions, at most 50/.test(err.message));
+    assert.ok(compileLinearPattern('[A-Z]{40}', { maxProgramSize: 50 }).matchesWhole('A'.repeat(40)));
   });
 
   it('stays linear where RegExp is exponential: (a|aa)+ on 10,000 characters', () => {

@@ -14,19 +14,30 @@ import { RE2JS } from 're2js';
 /** A pattern RE2 refuses; the message says why (e.g. "invalid or unsupported Perl syntax: `(?=`"). */
 export class PatternSyntaxError extends Error {}
 
+/** A valid pattern whose program is larger than the caller allows. */
+export class PatternTooComplexError extends Error {}
+
 export interface LinearPattern {
   readonly source: string;
   /** True when the whole input matches: anchored at both ends by the engine, whatever the pattern holds. */
   matchesWhole(input: string): boolean;
 }
 
-/** Compiles a regular expression in RE2 syntax (Perl-like; no backreferences, lookaround or possessive quantifiers). */
-export function compileLinearPattern(source: string): LinearPattern {
+/**
+ * Compiles a regular expression in RE2 syntax (Perl-like; no backreferences, lookaround or possessive quantifiers).
+ * Matching is linear in the input, but each input character may cost up to the program's size (counted repetitions
+ * unroll: `\p{L}{1000}` is 1000 instructions); `maxProgramSize` bounds that factor.
+ */
+export function compileLinearPattern(source: string, options: { maxProgramSize?: number } = {}): LinearPattern {
   let compiled: RE2JS;
   try {
     compiled = RE2JS.compile(source);
   } catch (err) {
     throw new PatternSyntaxError((err as Error).message.replace(/^error parsing regexp: /, ''));
+  }
+  const size = compiled.programSize();
+  if (options.maxProgramSize !== undefined && size > options.maxProgramSize) {
+    throw new PatternTooComplexError(`too complex: its RE2 program has ${size} instructions, at most ${options.maxProgramSize} are allowed`);
   }
   // testExact anchors both ends itself, so `a)|(b`-style tricks against a wrapping `^(?:…)$` do not apply.
   return { source, matchesWhole: (input) => compiled.testExact(input) };

@@ -28,5 +28,7 @@ export const HOSTILE_SERIAL_PATTERNS: readonly HostilePattern[] = [
   { pattern: '(\\w+\\s?)+', matching: serial('a'), nonMatching: serial('a', '-') },
   // Quantified groups with quantifiers inside, which the old shape check refused outright; now simply linear.
   { pattern: '([A-Z0-9]+-?)+', matching: serial('AB12-'), nonMatching: serial('A', '.') },
+  // The largest program a serial pattern may compile to (498 of 500 RE2 instructions): the slowest allowed to match.
+  { pattern: '(\\w?){124}', matching: serial('a'), nonMatching: serial('a', '-') },
   { pattern: '(SN|S|N|[A-Z0-9])*-', matching: serial('SN', '-'), nonMatching: serial('SN', ':') },
 ];
