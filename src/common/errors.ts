@@ -44,6 +44,8 @@ export const Errors = {
   authorityNotActive: make('AUTHORITY_NOT_ACTIVE', 409),
   authorityExpired: make('AUTHORITY_EXPIRED', 409),
   authorityUsageMismatch: make('AUTHORITY_USAGE_MISMATCH', 422),
+  authorityIsRoot: make('AUTHORITY_IS_ROOT', 422),
+  leafIssuanceNotAllowed: make('LEAF_ISSUANCE_NOT_ALLOWED', 422),
   certificateNotFound: make('CERTIFICATE_NOT_FOUND', 404),
   certificateAlreadyRevoked: make('CERTIFICATE_ALREADY_REVOKED', 409),
   apiKeyNotFound: make('API_KEY_NOT_FOUND', 404),

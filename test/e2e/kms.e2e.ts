@@ -20,10 +20,12 @@ function sdk(kms: KmsStandIn): KMSClient {
   return new KMSClient({ region: kms.region, endpoint: kms.endpoint, maxAttempts: 1 });
 }
 
+/** A root whose KMS key signs the devices of these tests itself (allowLeafIssuance), so each issue is one KMS Sign. */
 async function kmsRoot(t: TestApp, extra: Record<string, unknown> = {}): Promise<{ id: string; certificatePem: string }> {
   const res = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({
     name: 'KMS root',
     type: 'root',
+    allowLeafIssuance: true,
     keyBackend: 'aws-kms',
     subject: { commonName: 'KMS Root CA' },
     ...extra,

@@ -120,10 +120,11 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
     it('makes each AWS registration exactly once with both processes polling (API mode)', async () => {
       const COUNT = 40;
       const root = await api(0, '/v1/authorities', { name: 'r', type: 'root', subject: { commonName: 'Two Process Root' } });
-      await api(0, `/v1/authorities/${root.id}/iot-registration`, { certificateMode: 'SNI_ONLY', deviceRegistration: 'api', policyName: 'fleet-device' });
+      const ca = await api(0, '/v1/authorities', { name: 'i', type: 'intermediate', parentId: root.id, subject: { commonName: 'Two Process CA' } });
+      await api(0, `/v1/authorities/${ca.id}/iot-registration`, { certificateMode: 'SNI_ONLY', deviceRegistration: 'api', policyName: 'fleet-device' });
       const issued = await Promise.all(
         Array.from({ length: COUNT }, (_, i) =>
-          api(i % 2, '/v1/certificates', { authorityId: root.id, csr: buildCsr({ commonName: `two-proc-${i}` }), profile: 'device', thingName: `two-proc-${i}` }),
+          api(i % 2, '/v1/certificates', { authorityId: ca.id, csr: buildCsr({ commonName: `two-proc-${i}` }), profile: 'device', thingName: `two-proc-${i}` }),
         ),
       );
       await eventually('every certificate active in AWS IoT', async () => issued.every((c) => iot.certificate(String(c.fingerprint))?.status === 'ACTIVE'));
