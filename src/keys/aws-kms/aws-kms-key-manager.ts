@@ -165,18 +165,19 @@ export class AwsKmsKeyManager extends KeyManager {
   /** DescribeKey, trusted for KMS_READY_CACHE_SECONDS, so /readyz does not cost a KMS call per probe. */
   async checkKey(keyRef: string): Promise<void> {
     const now = this.clock.now().getTime();
-    // A key made here moments ago has just proved itself (GetPublicKey, Sign); its DescribeKey may still be refused
-    // while tag-based authorization settles, which says nothing about its health.
-    if (this.newKeyWaitLeft(keyRef) > 0) return;
     const cached = this.readiness.get(keyRef);
     if (!cached || now - cached.checkedAt >= this.config.readyCacheSeconds * 1000) {
       let error: DomainError | undefined;
       try {
-        const described = await this.call('DescribeKey', keyRef, () => this.client.send(new DescribeKeyCommand({ KeyId: keyRef })));
+        // A probe does not wait for a new key's authorization to settle (see `call`).
+        const described = await this.call('DescribeKey', keyRef, () => this.client.send(new DescribeKeyCommand({ KeyId: keyRef })), false);
         if (described.KeyMetadata?.KeyState !== 'Enabled') {
           error = Errors.authorityKeyUnusable(`KMS key is ${described.KeyMetadata?.KeyState ?? 'in an unknown state'}`);
         }
       } catch (err) {
+        // A key made here moments ago has just proved itself (GetPublicKey, Sign): a DescribeKey refused while its
+        // tag-based authorization settles says nothing about its health. Not cached, so the next probe asks again.
+        if (err instanceof DomainError && err.code === 'KMS_NEW_KEY_NOT_AUTHORIZED') return;
         error = err instanceof DomainError ? err : Errors.keyBackendUnavailable('AWS KMS is unreachable');
       }
       this.readiness.set(keyRef, { checkedAt: now, error });
@@ -244,7 +245,7 @@ export class AwsKmsKeyManager extends KeyManager {
    * consistency, not a verdict: the call is repeated with backoff (100 ms doubling to 2 s, jittered) until
    * KMS_NEW_KEY_AUTH_WAIT_MS after creation, then KMS_NEW_KEY_NOT_AUTHORIZED (503).
    */
-  private async call<T>(operation: string, keyRef: string, send: () => Promise<T>): Promise<T> {
+  private async call<T>(operation: string, keyRef: string, send: () => Promise<T>, waitForNewKey = true): Promise<T> {
     let delay = 100;
     let waitedMs = 0;
     for (;;) {
@@ -255,7 +256,7 @@ export class AwsKmsKeyManager extends KeyManager {
         const name = (err as Error).name;
         if (NOT_YET_CONSISTENT.has(name)) {
           const left = this.newKeyWaitLeft(keyRef);
-          if (left > 0) {
+          if (left > 0 && waitForNewKey) {
             if (waitedMs === 0) this.logger.log(`${operation} on new key ${keyRef.slice(0, 200)}: ${name}; KMS is not consistent yet, retrying for up to ${left} ms`);
             const pause = Math.min(left, Math.round(delay / 2 + (Math.random() * delay) / 2));
             await new Promise((resolve) => setTimeout(resolve, pause));
@@ -263,19 +264,22 @@ export class AwsKmsKeyManager extends KeyManager {
             delay = Math.min(delay * 2, 2000);
             continue;
           }
-          if (waitedMs > 0) {
-            this.logger.warn(`${operation} on new key ${keyRef.slice(0, 200)} still answered ${name} after ${waitedMs} ms (KMS_NEW_KEY_AUTH_WAIT_MS=${this.config.newKeyAuthWaitMs})`);
-            throw Errors.kmsNewKeyNotAuthorized(
-              `AWS KMS still refused ${operation} on the new key after ${this.config.newKeyAuthWaitMs} ms (${name}): permissions that depend on the key's ${AUTHORITY_TAG} tag ` +
-                'can take up to five minutes to apply to a new key. Retry in a few minutes, or raise KMS_NEW_KEY_AUTH_WAIT_MS; if it persists, check the IAM policy',
-              { retryAfterSeconds: 60, awsError: name, awsOperation: operation },
-            );
-          }
+          // Still inside the window without waiting (a probe), or the window ran out while waiting.
+          if (left > 0 || waitedMs > 0) throw this.newKeyNotAuthorized(operation, keyRef, name, waitedMs);
         }
         const mapped = kmsDomainError(err, operation);
         this.logger.warn(`KMS ${operation} for ${keyRef.slice(0, 200)} failed after retries: ${name}: ${(err as Error).message} → ${mapped.code}`);
         throw mapped;
       }
     }
+  }
+
+  private newKeyNotAuthorized(operation: string, keyRef: string, name: string, waitedMs: number): DomainError {
+    if (waitedMs > 0) this.logger.warn(`${operation} on new key ${keyRef.slice(0, 200)} still answered ${name} after ${waitedMs} ms (KMS_NEW_KEY_AUTH_WAIT_MS=${this.config.newKeyAuthWaitMs})`);
+    return Errors.kmsNewKeyNotAuthorized(
+      `AWS KMS still refused ${operation} on the new key ${waitedMs > 0 ? `after ${waitedMs} ms ` : ''}(${name}): permissions that depend on the key's ${AUTHORITY_TAG} tag ` +
+        'can take up to five minutes to apply to a new key. Retry in a few minutes, or raise KMS_NEW_KEY_AUTH_WAIT_MS; if it persists, check the IAM policy',
+      { retryAfterSeconds: 60, awsError: name, awsOperation: operation },
+    );
   }
 }
