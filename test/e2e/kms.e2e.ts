@@ -303,6 +303,29 @@ describe('AWS KMS backend: eventual consistency and quotas', () => {
     return (await t.http().get('/v1/authorities').query({ limit: 500 }).set(bearer(t.adminKey))).body.items.map((a: { name: string }) => a.name);
   }
 
+  it('stand-in: refuses the tag-conditioned operations on a new tagged key with AccessDeniedException as AWS shapes it, then allows them', async () => {
+    kms.configure({ tagAuthorizationDelayMs: 300 });
+    try {
+      const created = await client.send(new CreateKeyCommand({ KeyUsage: 'SIGN_VERIFY', KeySpec: 'ECC_NIST_P256', Tags: [{ TagKey: 'fleet-pki:authority-id', TagValue: 'x' }] }));
+      const arn = created.KeyMetadata!.Arn!;
+      const raw = await fetch(kms.endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'TrentService.GetPublicKey', Authorization: 'AWS4-HMAC-SHA256 test' },
+        body: JSON.stringify({ KeyId: arn }),
+      });
+      assert.equal(raw.status, 400);
+      const body = (await raw.json()) as Record<string, string>;
+      assert.equal(body.__type, 'AccessDeniedException');
+      assert.match(body.Message, /^User: arn:aws:sts::\d{12}:assumed-role\/.+ is not authorized to perform: kms:GetPublicKey on resource: arn:aws:kms:.+ because no identity-based policy allows the kms:GetPublicKey action$/);
+      const error = await client.send(new GetPublicKeyCommand({ KeyId: arn })).catch((err: Error) => err);
+      assert.equal((error as Error).name, 'AccessDeniedException', 'the SDK names it');
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal((await client.send(new GetPublicKeyCommand({ KeyId: arn }))).KeySpec, 'ECC_NIST_P256');
+    } finally {
+      kms.configure({ tagAuthorizationDelayMs: 0 });
+    }
+  });
+
   it('creates a KMS root and intermediate while tag-based authorization of their new keys is still propagating', async () => {
     kms.configure({ tagAuthorizationDelayMs: 600 });
     const deniedBefore = kms.deniedWhilePropagating;
