@@ -6,12 +6,12 @@ const UNAVAILABLE = new Set(['ServiceUnavailableException', 'InternalFailureExce
 /**
  * The AWS IoT limit behind a LimitExceededException (HTTP 410 in the AWS IoT model), by operation: from the API
  * reference (https://docs.aws.amazon.com/iot/latest/apireference/API_RegisterCACertificate.html: "You can register up
- * to 10 CA certificates with the same CA subject field per AWS account") and the AWS IoT Core quotas
- * (https://docs.aws.amazon.com/general/latest/gr/iot-core.html).
+ * to 10 CA certificates with the same CA subject field per AWS account"), API_AttachPolicy.html and API_CreateJob.html
+ * (LimitExceededException, HTTP 410) and the AWS IoT Core quotas (https://docs.aws.amazon.com/general/latest/gr/iot-core.html).
  */
 const LIMITS: Record<string, string> = {
   RegisterCACertificate: 'at most 10 CA certificates with the same subject per account and region',
-  AttachPolicy: 'at most 10 AWS IoT policies attached to one certificate',
+  AttachPolicy: 'the quota on AWS IoT policies attached to one certificate',
   CreateJob: 'the AWS IoT Jobs limits (concurrent and in-progress jobs per account)',
 };
 

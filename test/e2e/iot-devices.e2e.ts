@@ -335,7 +335,7 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
     });
     const [job] = await t.app.get(DataSource).query(`SELECT attempts, last_error FROM outbox_jobs WHERE target_id = ${driver === 'postgres' ? '$1' : '?'} AND kind = 'iot.activate-certificate'`, [cert.id]);
     assert.equal(Number(job.attempts), 1, 'no retries');
-    assert.match(job.last_error, /^AWS_LIMIT_EXCEEDED: AWS IoT refused AttachPolicy: at most 10 AWS IoT policies attached to one certificate/);
+    assert.match(job.last_error, /^AWS_LIMIT_EXCEEDED: AWS IoT refused AttachPolicy: the quota on AWS IoT policies attached to one certificate is reached \(AWS: At most 10 policies/);
     assert.equal((iot.calls.get('AttachPolicy') ?? 0) - attachBefore, 1, 'the SDK did not retry it either');
     const record = (await t.http().get(`/v1/certificates/${cert.id}`).set(bearer(t.adminKey))).body;
     assert.equal(record.iot.status, 'failed');

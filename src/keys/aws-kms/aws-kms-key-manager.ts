@@ -40,9 +40,9 @@ export const AUTHORITY_TAG = 'fleet-pki:authority-id';
 /**
  * What KMS may answer about a key it has just created, for a while: AccessDeniedException while a permission that
  * depends on the key's tag has not reached every KMS host ("It might take up to five minutes for tag and alias changes
- * to affect KMS key authorization", https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html and
- * abac.html), NotFoundException while the key itself has not ("AWS KMS might return a NotFoundException if you call
- * [an operation] immediately after calling CreateKey",
+ * to affect KMS key authorization", https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html),
+ * NotFoundException while the key itself has not (the KMS API is eventually consistent: a change typically propagates
+ * within a few seconds, sometimes several minutes, and a call right after CreateKey may get NotFoundException,
  * https://docs.aws.amazon.com/kms/latest/developerguide/programming-eventual-consistency.html). See
  * docs/aws-behaviours.md.
  */
