@@ -10,7 +10,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { creationPage } from '../common/cursor';
 import { Errors } from '../common/errors';
 import { Transactions } from '../database/transactions';
-import { CreatedKey, KeyManager, KeyManagers, Signer } from '../keys/key-manager';
+import { abandonNewKey, CreatedKey, KeyManager, KeyManagers, Signer } from '../keys/key-manager';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 import { certificateParts, fingerprint, signCertificate } from '../pki/certificate';
 import { pemEncode } from '../pki/der';
@@ -114,12 +114,8 @@ export class AuthoritiesService {
     try {
       return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, notBefore, notAfter, now, validityClamped });
     } catch (err) {
-      // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's).
-      if (input.kmsKeyId === undefined) {
-        await keyManager.discardKey(key.keyRef).catch((cleanupError: unknown) => {
-          this.logger.warn(`could not discard the key of unstored authority ${id}: ${(cleanupError as Error).message}`);
-        });
-      }
+      // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's), and say so.
+      if (input.kmsKeyId === undefined) throw await abandonNewKey(keyManager, key.keyRef, err, (line) => this.logger.warn(`authority ${id}: ${line}`));
       throw err;
     }
   }

@@ -3,6 +3,12 @@
  * RFC 9457 problem+json. Messages must never contain secrets, key material or internal details.
  */
 export class DomainError extends Error {
+  /**
+   * Set on failures no retry can remove (a hard AWS limit, a registration that belongs to someone else): the outbox
+   * dead-letters such a job at once instead of backing off. Never part of the problem body.
+   */
+  final = false;
+
   constructor(
     readonly code: string,
     readonly status: number,
@@ -12,6 +18,16 @@ export class DomainError extends Error {
     super(message);
     this.name = 'DomainError';
   }
+}
+
+/** Marks the error as one no retry can remove (see DomainError.final) and returns it. */
+export function finalError(error: DomainError): DomainError {
+  error.final = true;
+  return error;
+}
+
+export function isFinal(error: unknown): boolean {
+  return error instanceof DomainError && error.final;
 }
 
 const make =
@@ -56,6 +72,10 @@ export const Errors = {
   unsupportedMediaType: make('UNSUPPORTED_MEDIA_TYPE', 415),
   keyBackendUnavailable: make('KEY_BACKEND_UNAVAILABLE', 503),
   keyBackendThrottled: make('KEY_BACKEND_THROTTLED', 503),
+  /** A new KMS key was not usable within KMS_NEW_KEY_AUTH_WAIT_MS (tag-based authorization is eventually consistent). */
+  kmsNewKeyNotAuthorized: make('KMS_NEW_KEY_NOT_AUTHORIZED', 503),
+  /** An AWS quota or hard limit (LimitExceededException): not throttling, so retrying does not help. */
+  awsLimitExceeded: make('AWS_LIMIT_EXCEEDED', 409),
   notReady: make('NOT_READY', 503),
   iotNotConfigured: make('IOT_NOT_CONFIGURED', 422),
   iotRegistrationNotFound: make('IOT_REGISTRATION_NOT_FOUND', 404),

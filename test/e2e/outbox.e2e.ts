@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
+import { Errors, finalError } from '../../src/common/errors';
 import { Transactions } from '../../src/database/transactions';
 import { OutboxRepository } from '../../src/jobs/outbox.repository';
 import { OutboxService } from '../../src/jobs/outbox.service';
@@ -187,6 +188,41 @@ for (const { driver, skip } of drivers()) {
       const [row] = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE kind = 'test.failing'");
       assert.equal(Number(row.attempts), 3);
       assert.equal(row.last_error, 'failure 3');
+    });
+
+    it('dead-letters at once a job that fails with a final error (an AWS hard limit), naming it in lastError', async () => {
+      let runs = 0;
+      let dead: string | undefined;
+      t.app.get(OutboxService).register('test.hard-limit', {
+        run: async () => {
+          runs++;
+          throw finalError(Errors.awsLimitExceeded('AWS IoT refused AttachPolicy: at most 10 AWS IoT policies attached to one certificate is reached'));
+        },
+        onDead: async (_payload, error) => {
+          dead = error;
+        },
+      });
+      await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.hard-limit', payload: {} }));
+      await eventually('the job is dead', async () => (await countByStatus(t, 'dead', 'test.hard-limit')) === 1);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(runs, 1, 'no retry');
+      assert.match(dead ?? '', /^AWS_LIMIT_EXCEEDED: .*at most 10 AWS IoT policies/);
+      const [row] = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE kind = 'test.hard-limit'");
+      assert.equal(Number(row.attempts), 1);
+      assert.match(row.last_error, /AWS_LIMIT_EXCEEDED/);
+    });
+
+    it('keeps retrying a retry-forever job (a revocation) even on a final error', async () => {
+      let calls = 0;
+      t.app.get(OutboxService).register('test.final-but-forever', {
+        retryForever: true,
+        run: async () => {
+          if (++calls < 3) throw finalError(Errors.awsLimitExceeded('limit'));
+        },
+      });
+      await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.final-but-forever', payload: {} }));
+      await eventually('the job is done', async () => (await countByStatus(t, 'done', 'test.final-but-forever')) === 1);
+      assert.equal(calls, 3);
     });
 
     it('keeps retrying a retry-forever job past the attempt limit until it succeeds', async () => {
