@@ -10,7 +10,7 @@
  *
  * Wiring: test-app.ts hands out supertest agents through `contractChecked`, so a mismatch fails the request's
  * promise, and with it the test that made the request (the test's own expectations are reported first). Other
- * clients (https-client.ts) call `assertResponseMatchesContract`. With FLEET_PKI_CONTRACT_REPORT=<file>, each test
+ * clients (https-client.ts, the station example's proxy) call `contractError`. With FLEET_PKI_CONTRACT_REPORT=<file>, each test
  * process appends a JSON line with its counts and mismatches at exit; FLEET_PKI_CONTRACT_SURVEY=1 in addition lets
  * mismatching responses through (to survey a large change in one run; never in CI).
  */
@@ -50,7 +50,7 @@ interface Operation {
   operationId?: string;
   responses: Record<string, ResponseObject>;
 }
-interface Spec {
+export interface Spec {
   paths: Record<string, Record<string, Operation>>;
   components?: { schemas?: Record<string, Schema>; headers?: Record<string, Header>; responses?: Record<string, ResponseObject> };
 }
@@ -333,8 +333,8 @@ export class ContractMismatchError extends Error {
 }
 
 /** Checks one response and counts it; the mismatches as an error naming the operation, or undefined. */
-export function contractError(response: ObservedResponse): ContractMismatchError | undefined {
-  const { operation, mismatches } = contract().check(response);
+export function contractError(response: ObservedResponse, validator: ContractValidator = contract()): ContractMismatchError | undefined {
+  const { operation, mismatches } = validator.check(response);
   contractTally.validated++;
   const key = operation.replace(/ \(.*\)$/, '') + ` ${response.status}`;
   contractTally.exercised.set(key, (contractTally.exercised.get(key) ?? 0) + 1);
@@ -342,12 +342,6 @@ export function contractError(response: ObservedResponse): ContractMismatchError
   const message = `openapi.yaml contract: ${operation}: ${mismatches.join(' | ')}`;
   contractTally.mismatches.push(message);
   return process.env.FLEET_PKI_CONTRACT_SURVEY === '1' ? undefined : new ContractMismatchError(message);
-}
-
-/** For clients other than supertest: throws when the response departs from the contract. */
-export function assertResponseMatchesContract(response: ObservedResponse): void {
-  const error = contractError(response);
-  if (error) throw error;
 }
 
 /** supertest's Test, as far as the check needs it (its typings keep `assert` private). */
@@ -364,21 +358,23 @@ interface SupertestResponse {
   type?: string;
 }
 
+/** Marks a supertest request as checked, by this validator. */
 const CHECKED = Symbol('fleet-pki-contract-checked');
-let installed = false;
+const patched = new WeakSet<object>();
 
 /**
  * Makes every request of a supertest agent checked against the contract. A mismatch becomes the request's error,
  * after the test's own expectations (a failed `.expect(200)` is still what the test reports).
  */
-export function contractChecked<A extends object>(agent: A, Test: { prototype: object }): A {
-  if (!installed) {
-    installed = true;
+export function contractChecked<A extends object>(agent: A, Test: { prototype: object }, validator?: ContractValidator): A {
+  if (!patched.has(Test.prototype)) {
+    patched.add(Test.prototype);
     const prototype = Test.prototype as CheckedTest;
     const original = prototype.assert;
-    prototype.assert = function (this: CheckedTest & { [CHECKED]?: boolean }, resError, res, fn) {
-      if (!this[CHECKED] || !res) return original.call(this, resError, res, fn);
-      const mismatch = contractError({ method: this.method, url: this.url, status: res.status, headers: res.headers, body: bodyOf(res) });
+    prototype.assert = function (this: CheckedTest & { [CHECKED]?: ContractValidator }, resError, res, fn) {
+      const checkedBy = this[CHECKED];
+      if (!checkedBy || !res) return original.call(this, resError, res, fn);
+      const mismatch = contractError({ method: this.method, url: this.url, status: res.status, headers: res.headers, body: bodyOf(res) }, checkedBy);
       return original.call(this, resError, res, (err, r) => fn?.call(this, err ?? mismatch ?? null, r));
     };
   }
@@ -386,8 +382,8 @@ export function contractChecked<A extends object>(agent: A, Test: { prototype: o
     const create = (agent as Record<string, unknown>)[method];
     if (typeof create !== 'function') continue;
     (agent as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      const test = create.apply(agent, args) as { [CHECKED]?: boolean };
-      test[CHECKED] = true;
+      const test = create.apply(agent, args) as { [CHECKED]?: ContractValidator };
+      test[CHECKED] = validator ?? contract();
       return test;
     };
   }
