@@ -36,6 +36,9 @@ export const PROBLEM_EXTRAS: Readonly<Record<string, Record<string, SchemaObject
   [Errors.keyBackendThrottled.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' } },
 };
 
+/** IMF-fixdate (RFC 9110 §5.6.7), as Date.prototype.toUTCString writes it. */
+const HTTP_DATE = '^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \\d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$';
+
 /**
  * Response headers, declared once under components/headers and referenced by name (`responseHeaders`). The e2e
  * response validator refuses a header the service sends without declaring it for that response.
@@ -50,8 +53,8 @@ export const RESPONSE_HEADERS = {
   'Retry-After': { required: false, description: 'With a throttling code: seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } },
   'Cache-Control': { required: true, description: 'How long HTTP caches may keep the answer; `no-store` on every problem', schema: { type: 'string', example: 'public, max-age=60' } },
   ETag: { required: false, description: 'Validator of the answer, for conditional requests', schema: { type: 'string' } },
-  'Last-Modified': { required: false, description: 'When the answer was produced (thisUpdate), HTTP-date', schema: { type: 'string', example: 'Wed, 21 Oct 2026 07:28:00 GMT' } },
-  Expires: { required: false, description: 'When HTTP caches must stop using the answer, HTTP-date', schema: { type: 'string', example: 'Wed, 21 Oct 2026 07:29:00 GMT' } },
+  'Last-Modified': { required: false, description: 'When the answer was produced (thisUpdate), HTTP-date', schema: { type: 'string', pattern: HTTP_DATE, example: 'Wed, 21 Oct 2026 07:28:00 GMT' } },
+  Expires: { required: false, description: 'When HTTP caches must stop using the answer, HTTP-date', schema: { type: 'string', pattern: HTTP_DATE, example: 'Wed, 21 Oct 2026 07:29:00 GMT' } },
   'Content-Disposition': { required: false, description: 'A download: the file name to save it under', schema: { type: 'string', example: 'attachment; filename="3f9a….pem"' } },
 } satisfies Record<string, HeaderObject>;
 export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS;

@@ -117,7 +117,7 @@ export class ContractValidator {
       // No such operation: the service must say so the way it says everything (a 404 problem), and nothing else.
       const operation = `${requestLine} (not in openapi.yaml)`;
       if (response.status === 404 && isProblem(response)) return { operation, mismatches: [] };
-      return { operation, mismatches: [`answered ${response.status}, but openapi.yaml has no such operation`] };
+      return { operation, mismatches: [`answered ${response.status}, but openapi.yaml has no such operation (a new route? run npm run openapi)`] };
     }
     const operationId = found.operation.operationId ?? `${response.method} ${found.template}`;
     const operation = `${operationId} (${requestLine} → ${response.status})`;
