@@ -1,3 +1,4 @@
+/** The vocabulary of the OpenAPI contract: problems, their codes and members, response headers (docs/contract.md). */
 import { applyDecorators } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtension, ApiParam, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { HeaderObject, ReferenceObject, SchemaObject } from '@nestjs/swagger';
