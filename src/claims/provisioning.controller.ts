@@ -41,7 +41,7 @@ export class ProvisioningController {
   @ApiProblems(
     ProblemGroups.certificateAuth,
     [Errors.claimCertificateUntrusted, Errors.notAClaimCertificate, Errors.claimCertificateExpired],
-    [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed],
+    [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed, Errors.invalidClaim],
     [Errors.idempotencyKeyReused, Errors.deviceAlreadyProvisioned, Errors.claimQuotaExhausted],
     ProblemGroups.csr,
     ProblemGroups.issuance,
