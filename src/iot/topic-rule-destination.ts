@@ -28,8 +28,10 @@ export function isDestinationArn(value: unknown): value is string {
  * Step 2 runs through the outbox, so it is retried with backoff (AWS may still be applying the confirmation, or
  * answer ConflictingResourceUpdateException) and survives a restart. Each run reads the status first: ENABLED is done
  * (a retry after a lost answer, or an operator got there first), DISABLED is enabled, IN_PROGRESS is retried later,
- * anything else needs an operator and is given up at once. A job given up is logged and audited
- * (iot.topic-rule-destination-enable-failed); a destination enabled is audited (iot.topic-rule-destination-enabled).
+ * anything else needs an operator and is given up at once. Audited: iot.topic-rule-destination-enabled (previousStatus
+ * DISABLED; or ENABLED when a retry finds it so, after an attempt whose answer was lost), and
+ * iot.topic-rule-destination-enable-failed when the job is given up (also logged, with what to do). A destination
+ * already ENABLED at the first run (a replayed confirmation) changes nothing and is not audited.
  * The job carries the destination ARN only: the confirmation token is never stored or logged.
  */
 @Injectable()
@@ -45,7 +47,7 @@ export class TopicRuleDestinationEnabler implements OnModuleInit {
 
   onModuleInit(): void {
     this.outbox.register(ENABLE_DESTINATION_JOB, {
-      run: (payload) => this.enable(String(payload.destinationArn)),
+      run: (payload, job) => this.enable(String(payload.destinationArn), job.attempts),
       onDead: (payload, error) => this.givenUp(String(payload.destinationArn), error),
     });
   }
@@ -67,21 +69,24 @@ export class TopicRuleDestinationEnabler implements OnModuleInit {
     );
   }
 
-  private async enable(destinationArn: string): Promise<void> {
+  /** `attempt`: 1 for the job's first run. */
+  private async enable(destinationArn: string, attempt: number): Promise<void> {
     const destination = await this.registry.getTopicRuleDestination(destinationArn);
     switch (destination.status) {
       case 'ENABLED':
-        this.logger.log(`topic rule destination ${destinationArn} is ENABLED`);
-        return;
-      case 'DISABLED':
-        await this.registry.enableTopicRuleDestination(destinationArn);
-        this.logger.log(`topic rule destination ${destinationArn} enabled (it was DISABLED after confirmation)`);
+      case 'DISABLED': {
+        if (destination.status === 'DISABLED') await this.registry.enableTopicRuleDestination(destinationArn);
+        this.logger.log(`topic rule destination ${destinationArn} is ENABLED (it was ${destination.status})`);
+        // ENABLED on a first run: enabled before this confirmation (a replayed message): nothing changed, nothing to
+        // audit. ENABLED on a retry: most likely this job's earlier attempt, whose answer was lost.
+        if (destination.status === 'ENABLED' && attempt <= 1) return;
         await this.audit.record(SYSTEM_CONTEXT, {
           action: 'iot.topic-rule-destination-enabled',
           target: { type: 'topic-rule-destination', id: destinationArn },
-          details: { destinationArn, previousStatus: 'DISABLED' },
+          details: { destinationArn, previousStatus: destination.status },
         });
         return;
+      }
       case 'IN_PROGRESS':
         // ConfirmTopicRuleDestination answered, but AWS has not applied it yet: the outbox tries again later.
         throw Errors.iotUnavailable(`topic rule destination ${destinationArn} is still IN_PROGRESS after its confirmation; retrying`);
