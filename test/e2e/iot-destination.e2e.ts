@@ -188,6 +188,17 @@ for (const { driver, skip } of drivers())
       assert.match(check.detail, /is ERROR \(the confirmation timed out\).*--status IN_PROGRESS/);
     });
 
+    it('the self-check says when it cannot read the destination, and what to look at', async () => {
+      iot.configure({ failureMode: 'http503' });
+      try {
+        const check = await selfCheck();
+        assert.equal(check.status, 'warn');
+        assert.match(check.detail, new RegExp(`^GetTopicRuleDestination ${DESTINATION_ARN} failed: IOT_UNAVAILABLE: .*iot:GetTopicRuleDestination`));
+      } finally {
+        iot.configure({ failureMode: 'none' });
+      }
+    });
+
     it('never stores nor logs a confirmation token (outbox, audit, log), while the log names the destination', async () => {
       assert.ok(tokens.length >= 4);
       const rows = JSON.stringify(await t.app.get(DataSource).query('SELECT * FROM outbox_jobs'));
