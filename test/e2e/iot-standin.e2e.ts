@@ -1155,7 +1155,7 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
   describe('topic rule destinations', () => {
     const status = async (arn: string) => (await client.send(new GetTopicRuleDestinationCommand({ arn }))).topicRuleDestination?.status;
 
-    it('creates a destination IN_PROGRESS, confirms it to DISABLED with its token (slashes and all), enables it only from DISABLED', async () => {
+    it('creates a destination IN_PROGRESS, confirms it to DISABLED with its token, enables it only from DISABLED', async () => {
       const confirmationUrl = `https://pki-${randomBytes(4).toString('hex')}.example/v1/iot/events`;
       const created = await client.send(new CreateTopicRuleDestinationCommand({ destinationConfiguration: { httpUrlConfiguration: { confirmationUrl } } }));
       const arn = created.topicRuleDestination!.arn!;
@@ -1208,6 +1208,13 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
       assert.ok(iot.confirmedTokens().includes(fresh));
       const res = await hook(iot, 'GET', '/_standin/confirmations');
       assert.ok((res.body.tokens as string[]).includes(fresh));
+    });
+
+    it('confirms with a token that has slashes and plus signs (a greedy path label, each segment encoded)', async () => {
+      const token = `AYADeMXL/${randomBytes(8).toString('base64url')}/+x==`;
+      const { arn } = iot.seedTopicRuleDestination({ confirmationToken: token });
+      await client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: token }));
+      assert.equal(await status(arn), 'DISABLED');
     });
 
     it('seeds a destination with a given ARN over HTTP, and answers ConflictingResourceUpdateException on demand without changing it', async () => {
