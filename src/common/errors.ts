@@ -30,12 +30,17 @@ export function isFinal(error: unknown): boolean {
   return error instanceof DomainError && error.final;
 }
 
-const make =
-  (code: string, status: number) =>
-  (message: string, extra?: Record<string, unknown>): DomainError =>
-    new DomainError(code, status, message, extra);
+/** Makes the error of one code; its `code` and `status` are readable too (the OpenAPI document lists them per route). */
+export interface ErrorKind {
+  (message: string, extra?: Record<string, unknown>): DomainError;
+  readonly code: string;
+  readonly status: number;
+}
 
-/** Every code the API can answer with, and its HTTP status. */
+const make = (code: string, status: number): ErrorKind =>
+  Object.assign((message: string, extra?: Record<string, unknown>): DomainError => new DomainError(code, status, message, extra), { code, status });
+
+/** Every code the API can answer with, and its HTTP status. Add new codes here: the OpenAPI enum of codes follows. */
 export const Errors = {
   validation: make('VALIDATION_FAILED', 400),
   malformedJson: make('MALFORMED_JSON', 400),
@@ -126,5 +131,11 @@ export const Errors = {
   auditNotFound: make('AUDIT_NOT_FOUND', 404),
   findingNotFound: make('FINDING_NOT_FOUND', 404),
   findingNotRemediable: make('FINDING_NOT_REMEDIABLE', 409),
+  // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
+  methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),
+  badRequest: make('BAD_REQUEST', 400),
   internal: make('INTERNAL_ERROR', 500),
-} as const;
+} as const satisfies Record<string, ErrorKind>;
+
+/** Every stable code, in declaration order (each once). */
+export const ERROR_CODES: readonly string[] = [...new Set(Object.values(Errors).map((kind) => kind.code))];
