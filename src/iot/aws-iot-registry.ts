@@ -12,6 +12,7 @@ import {
   CreatePolicyVersionCommand,
   DeletePolicyVersionCommand,
   GetPolicyCommand,
+  GetTopicRuleDestinationCommand,
   ListAttachedPoliciesCommand,
   ListCertificatesByCACommand,
   ListPolicyVersionsCommand,
@@ -29,6 +30,7 @@ import {
   RegisterCertificateCommand,
   UpdateCACertificateCommand,
   UpdateCertificateCommand,
+  UpdateTopicRuleDestinationCommand,
 } from '@aws-sdk/client-iot';
 import { StandardRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -37,7 +39,16 @@ import { DomainError, Errors } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { IotConfig } from '../config/config';
 import { iotDomainError } from './iot-errors';
-import { AlreadyRegistered, CreateJobInput, CreateThingOptions, DescribedCaCertificate, DescribedCertificate, IotRegistry, RegisterCaInput } from './iot-registry';
+import {
+  AlreadyRegistered,
+  CreateJobInput,
+  CreateThingOptions,
+  DescribedCaCertificate,
+  DescribedCertificate,
+  DescribedTopicRuleDestination,
+  IotRegistry,
+  RegisterCaInput,
+} from './iot-registry';
 
 const NONE: ReadonlySet<string> = new Set();
 const NOT_FOUND: ReadonlySet<string> = new Set(['ResourceNotFoundException']);
@@ -50,6 +61,13 @@ function certificateIdOf(pem: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The error with every occurrence of `secret` in its message replaced, so neither a log line nor a problem carries it. */
+function redacted(err: unknown, secret: string): unknown {
+  const error = err as { name?: string; message?: unknown; $metadata?: unknown };
+  if (typeof error?.message !== 'string' || !error.message.includes(secret)) return err;
+  return { name: error.name, message: error.message.split(secret).join('[redacted]'), $metadata: error.$metadata };
 }
 
 export function iotClient(config: IotConfig): IoTClient {
@@ -306,7 +324,24 @@ export class AwsIotRegistry extends IotRegistry {
   }
 
   async confirmTopicRuleDestination(confirmationToken: string): Promise<void> {
-    await this.call('ConfirmTopicRuleDestination', () => this.client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken })));
+    // The token is a credential for the destination: whatever AWS answers, the log line must not carry it.
+    await this.call('ConfirmTopicRuleDestination', () => this.client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken })), NONE, confirmationToken);
+  }
+
+  async getTopicRuleDestination(arn: string): Promise<DescribedTopicRuleDestination> {
+    const result = await this.call('GetTopicRuleDestination', () => this.client.send(new GetTopicRuleDestinationCommand({ arn })));
+    const destination = result.topicRuleDestination;
+    if (!destination?.status) throw iotDomainError({ name: 'EmptyResponse', $metadata: {} });
+    return {
+      arn: destination.arn ?? arn,
+      status: destination.status,
+      statusReason: destination.statusReason ?? undefined,
+      confirmationUrl: destination.httpUrlProperties?.confirmationUrl ?? undefined,
+    };
+  }
+
+  async enableTopicRuleDestination(arn: string): Promise<void> {
+    await this.call('UpdateTopicRuleDestination', () => this.client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'ENABLED' })));
   }
 
   /** The job's ARN and status, or undefined when AWS IoT does not know it. */
@@ -389,15 +424,17 @@ export class AwsIotRegistry extends IotRegistry {
     return certificates;
   }
 
-  private async call<T>(operation: string, send: () => Promise<T>, expected: ReadonlySet<string> = NONE): Promise<T> {
+  /** `secret`, when given, is blanked out of what is logged and of the mapped error's message. */
+  private async call<T>(operation: string, send: () => Promise<T>, expected: ReadonlySet<string> = NONE, secret?: string): Promise<T> {
     try {
       await this.limiters.get(operation)?.acquire();
       return await send();
     } catch (err) {
       if (err instanceof DomainError) throw err;
-      const mapped = iotDomainError(err, operation);
+      const error = secret ? redacted(err, secret) : err;
+      const mapped = iotDomainError(error, operation);
       if (expected.has(String(mapped.extra.awsError))) throw mapped;
-      this.logger.warn(`${operation} failed: ${(err as Error).name}: ${String((err as Error).message).slice(0, 300)} → ${mapped.code}`);
+      this.logger.warn(`${operation} failed: ${(error as Error).name}: ${String((error as Error).message).slice(0, 300)} → ${mapped.code}`);
       throw mapped;
     }
   }

@@ -13,6 +13,7 @@ import { Transactions } from '../database/transactions';
 import { MetricsService } from '../metrics/metrics.service';
 import { IotDeviceSync } from './iot-device-sync';
 import { IotRegistry } from './iot-registry';
+import { isDestinationArn, TopicRuleDestinationEnabler } from './topic-rule-destination';
 
 export const EVENTS_SECRET_HEADER = 'x-fleet-pki-events-secret';
 
@@ -27,7 +28,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * The target of an AWS IoT topic rule HTTP action: the destination confirmation message, then JITR
  * events from `$aws/events/certificates/registered/<caCertificateId>`. Authenticated by a shared secret
  * header (IOT_EVENTS_SECRET), compared in constant time. Decisions are audited; the AWS calls they need
- * go through the outbox, so the rule gets its answer at once.
+ * go through the outbox, so the rule gets its answer at once. A destination confirmed here is then enabled
+ * through the outbox too (TopicRuleDestinationEnabler): AWS delivers nothing to a destination that is not ENABLED.
  */
 @ApiTags('iot')
 @Controller('v1/iot/events')
@@ -37,6 +39,7 @@ export class IotEventsController {
   constructor(
     private readonly sync: IotDeviceSync,
     private readonly registry: IotRegistry,
+    private readonly destinations: TopicRuleDestinationEnabler,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly metrics: MetricsService,
@@ -48,7 +51,7 @@ export class IotEventsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'AWS IoT topic rule HTTP action target: destination confirmation and JITR events',
-    description: `JITR events are authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set). The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
+    description: `JITR events are authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set): the service confirms the destination (ConfirmTopicRuleDestination) at once, then sets it ENABLED (UpdateTopicRuleDestination) through the outbox. The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
   })
   @ApiHeader({ name: EVENTS_SECRET_HEADER, required: false, description: 'The shared secret set on the topic rule HTTP action (every message but the destination confirmation)' })
   @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { certificateId: '…', caCertificateId: '…', certificateStatus: 'PENDING_ACTIVATION', timestamp: 1764110000000, awsAccountId: '111122223333', certificateRegistrationTimestamp: '1764110000000' } } })
@@ -106,9 +109,15 @@ export class IotEventsController {
       );
       return { decision: 'confirmation-ignored', certificateId: null };
     }
-    // Called directly (paced to its quota), not through the outbox: nothing is stored for this message.
+    // Confirmed directly (the token is never stored); enabling, the second step AWS requires, goes through the outbox
+    // with the ARN only, and only once AWS has accepted the token.
     await this.registry.confirmTopicRuleDestination(token);
-    this.logger.log(`topic rule destination ${arn} confirmed`);
+    if (isDestinationArn(body.arn)) {
+      await this.destinations.schedule(body.arn, token);
+      this.logger.log(`topic rule destination ${arn} confirmed; enabling it`);
+    } else {
+      this.logger.warn(`topic rule destination ${arn} confirmed, but the message names no destination ARN to enable: enable it by hand (docs/aws-setup.md §3.2)`);
+    }
     return { decision: 'confirm-destination', certificateId: null };
   }
 }

@@ -40,6 +40,21 @@ export interface AlreadyRegistered<T> {
   existing: T;
 }
 
+/**
+ * A topic rule destination's status (API_TopicRuleDestination): IN_PROGRESS (created, not confirmed), ENABLED
+ * (confirmed, traffic allowed), DISABLED (confirmed, no traffic), ERROR (confirmation timed out), DELETING.
+ */
+export type TopicRuleDestinationStatus = 'IN_PROGRESS' | 'ENABLED' | 'DISABLED' | 'ERROR' | 'DELETING';
+
+/** A topic rule destination as AWS IoT describes it (GetTopicRuleDestination). */
+export interface DescribedTopicRuleDestination {
+  arn: string;
+  /** As AWS answers it; a value this code does not know stays a string. */
+  status: TopicRuleDestinationStatus | string;
+  statusReason?: string;
+  confirmationUrl?: string;
+}
+
 /** How a thing is created: its thing type (which must exist) and its attributes. */
 export interface CreateThingOptions {
   thingTypeName?: string;
@@ -121,6 +136,13 @@ export abstract class IotRegistry {
    */
   abstract createJob(input: CreateJobInput): Promise<{ jobArn: string }>;
   abstract confirmTopicRuleDestination(confirmationToken: string): Promise<void>;
+  /** The destination (GetTopicRuleDestination). AWS IoT answers an unknown ARN with an error, not an empty result. */
+  abstract getTopicRuleDestination(arn: string): Promise<DescribedTopicRuleDestination>;
+  /**
+   * Sets the destination ENABLED (UpdateTopicRuleDestination). AWS allows it only from DISABLED ("You can only enable
+   * a destination that's in DISABLED status"), so callers read the status first.
+   */
+  abstract enableTopicRuleDestination(arn: string): Promise<void>;
 
   // ---- managed policies and fleet audits ----
   /** The policy's default version (document and id), or undefined when AWS IoT has no such policy. */

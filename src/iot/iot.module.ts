@@ -16,6 +16,7 @@ import { PolicyTemplatesController } from './policy-templates.controller';
 import { PolicyTemplatesService } from './policy-templates.service';
 import { PolicyTemplateRepository } from './policy-templates';
 import { TypeOrmPolicyTemplateRepository } from './typeorm-policy-template.repository';
+import { TopicRuleDestinationEnabler } from './topic-rule-destination';
 
 /** Without an AWS region every IoT call is a clear 422, not a crash. */
 class UnconfiguredIotRegistry extends IotRegistry {
@@ -76,6 +77,12 @@ class UnconfiguredIotRegistry extends IotRegistry {
   confirmTopicRuleDestination(): Promise<void> {
     this.refuse();
   }
+  getTopicRuleDestination(): Promise<never> {
+    this.refuse();
+  }
+  enableTopicRuleDestination(): Promise<void> {
+    this.refuse();
+  }
   getPolicy(): Promise<undefined> {
     this.refuse();
   }
@@ -107,6 +114,7 @@ class UnconfiguredIotRegistry extends IotRegistry {
     PolicyTemplatesService,
     { provide: PolicyTemplateRepository, useClass: TypeOrmPolicyTemplateRepository },
     IotDeviceSync,
+    TopicRuleDestinationEnabler,
     { provide: CertificateEvents, useExisting: IotDeviceSync },
     { provide: IotRegistrationRepository, useClass: TypeOrmIotRegistrationRepository },
     {

@@ -66,7 +66,8 @@ function describeError(err: unknown): string {
 /**
  * GET /v1/setup/check: whether this deployment is set up to work, checked from inside the running service
  * (its own environment, credentials and network path): the database and its schema, the key backends, AWS
- * configuration and credentials, the JITR settings, and whether PUBLIC_BASE_URL presents a publicly trusted
+ * configuration and credentials, the JITR settings (and the topic rule destination's status when
+ * IOT_EVENTS_DESTINATION_ARN is set), and whether PUBLIC_BASE_URL presents a publicly trusted
  * certificate, which AWS IoT requires before it delivers the topic rule destination's confirmation and every
  * JITR event. Checks that need AWS are skipped, without any call, when no AWS region is configured.
  */
@@ -94,6 +95,7 @@ export class SetupCheckService {
         this.awsCredentials(),
         this.awsIot(),
         this.publicTls(jitrRegistrations),
+        this.topicRuleDestination(jitrRegistrations),
       ])),
       ...this.jitrSettings(jitrRegistrations),
     ];
@@ -212,6 +214,52 @@ export class SetupCheckService {
           }
         : { name: 'iot-events-destination-arn', status: 'skipped', detail: `not set; needed only for JITR, and ${uses}` };
     return [secret, destination];
+  }
+
+  /**
+   * GetTopicRuleDestination on IOT_EVENTS_DESTINATION_ARN: AWS IoT delivers only to an ENABLED destination (confirmed,
+   * then enabled: "Managing HTTP topic rule destinations",
+   * https://docs.aws.amazon.com/iot/latest/developerguide/rule-destination-http-managing.html).
+   */
+  private async topicRuleDestination(jitr: number | undefined): Promise<SetupCheckDto> {
+    const name = 'iot-topic-rule-destination';
+    const arn = this.config.iot?.eventsDestinationArn;
+    if (!this.config.iot) return { name, status: 'skipped', detail: 'AWS IoT is not configured; no call made' };
+    if (!arn) return { name, status: 'skipped', detail: 'IOT_EVENTS_DESTINATION_ARN is not set; no call made' };
+    const notReady = jitr ? 'fail' : 'warn';
+    let destination;
+    try {
+      destination = await within(this.iot.getTopicRuleDestination(arn), SETUP_CHECK_TIMEOUT_MS, 'AWS IoT GetTopicRuleDestination');
+    } catch (err) {
+      return {
+        name,
+        status: notReady,
+        detail: `GetTopicRuleDestination ${arn} failed: ${describeError(err).slice(0, 300)} (is IOT_EVENTS_DESTINATION_ARN this account's destination? IAM: iot:GetTopicRuleDestination, docs/iam/fleet-pki-service-policy.json)`,
+      };
+    }
+    const reason = destination.statusReason ? ` (${destination.statusReason.slice(0, 200)})` : '';
+    switch (destination.status) {
+      case 'ENABLED':
+        return { name, status: 'ok', detail: `${arn} is ENABLED: AWS IoT delivers the rule's messages to it` };
+      case 'DISABLED':
+        return {
+          name,
+          status: notReady,
+          detail: `${arn} is confirmed but DISABLED${reason}: AWS IoT delivers nothing to it. The service enables it after confirming it; look for iot.topic-rule-destination-enable-failed in the audit log, or enable it: aws iot update-topic-rule-destination --arn ${arn} --status ENABLED (docs/aws-setup.md §3.2)`,
+        };
+      case 'IN_PROGRESS':
+        return {
+          name,
+          status: notReady,
+          detail: `${arn} is IN_PROGRESS${reason}: not confirmed yet. AWS must reach PUBLIC_BASE_URL/v1/iot/events (see public-base-url-tls); ask for a new confirmation with aws iot update-topic-rule-destination --arn ${arn} --status IN_PROGRESS (docs/aws-setup.md §3.2)`,
+        };
+      default:
+        return {
+          name,
+          status: notReady,
+          detail: `${arn} is ${destination.status}${reason}: AWS IoT delivers nothing to it. After ERROR (the confirmation timed out) ask for a new confirmation: aws iot update-topic-rule-destination --arn ${arn} --status IN_PROGRESS (docs/aws-setup.md §3.2)`,
+        };
+    }
   }
 
   private async publicTls(jitr: number | undefined): Promise<SetupCheckDto> {

@@ -39,6 +39,8 @@ interface ActionRow {
   readings: { source: string; resources: string[] }[];
   context?: RequestContext;
   resourceContext?: Record<string, RequestContext>;
+  /** Set when the action is not the operation of its sdkCommands: the request parameter that makes AWS require it. */
+  impliedBy?: string;
   note?: string;
 }
 
@@ -51,6 +53,9 @@ interface ActionTable {
   resourceTypes: Record<string, { arn: string; conditionKeys: string[] }>;
   actions: ActionRow[];
 }
+
+/** Services whose ARNs carry no region (IAM is global): arn:aws:iam::<account>:… */
+const GLOBAL_SERVICES = new Set(['iam']);
 
 /**
  * Global condition keys every service supports (IAM User Guide, "AWS global condition context keys",
@@ -168,7 +173,7 @@ describe('IAM policy evaluator (test/support/iam-policy)', () => {
 });
 
 describe('AWS SDK call scan (test/support/aws-sdk-calls)', () => {
-  it('finds commands and paginators by their import, and reports what it cannot attribute', () => {
+  it('finds commands and paginators by their import, with their arguments, and reports what it cannot attribute', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-sdk-scan-'));
     try {
       fs.mkdirSync(path.join(dir, 'nested'));
@@ -179,7 +184,7 @@ describe('AWS SDK call scan (test/support/aws-sdk-calls)', () => {
           "import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3';",
           'class LocalCommand {}',
           'export async function f(c: IoTClient) {',
-          '  await c.send(new Things({}));',
+          "  await c.send(new Things({ thingTypeName: String(')'), attributeName: `(${')'}` }));",
           '  for await (const page of paginateListThingGroups({ client: c }, {})) void page;',
           '  void new LocalCommand();',
           '  void new GetObjectCommand({ Bucket: "b", Key: "k" }); void S3Client;',
@@ -189,6 +194,7 @@ describe('AWS SDK call scan (test/support/aws-sdk-calls)', () => {
       fs.writeFileSync(path.join(dir, 'nested/registry.spec.ts'), "import { DeleteThingCommand } from '@aws-sdk/client-iot';\nvoid new DeleteThingCommand({ thingName: 'x' });\n");
       const scan = scanSdkCalls(dir);
       assert.deepEqual(scan.calls.map((c) => [c.action, c.line]), [['iot:ListThings', 5], ['iot:ListThingGroups', 6]]);
+      assert.equal(scan.calls[0].args, "{ thingTypeName: String(')'), attributeName: `(${')'}` }", 'the arguments, parentheses in strings and calls included');
       assert.deepEqual(scan.unresolved.map((u) => u.name), ['LocalCommand']);
       assert.deepEqual(scan.unknownClients.map((u) => u.client), ['@aws-sdk/client-s3']);
     } finally {
@@ -221,6 +227,24 @@ describe('IAM policy (docs/iam) against the AWS calls in src/', () => {
     assert.deepEqual(denials(loadPolicy()), []);
   });
 
+  it('every row is backed by the code: its commands are sent from src/, and an implied action by a call that sends its parameter', () => {
+    const scan = scanSdkCalls(path.join(root, 'src'));
+    const problems: string[] = [];
+    for (const row of table.actions) {
+      for (const command of row.sdkCommands) {
+        const calls = scan.calls.filter((call) => call.name === command);
+        if (calls.length === 0) problems.push(`${row.action}: ${command} is not sent from src/`);
+        const own = `${row.action.split(':')[0]}:${command.replace(/Command$/, '')}` === row.action;
+        if (own) continue;
+        // An action other than the command's own operation (iam:PassRole for RegisterCACertificate's roleArn, the
+        // kms:TagResource of CreateKey's Tags): needed only when the call carries the parameter that implies it.
+        if (!row.impliedBy) problems.push(`${row.action}: not the operation of ${command}, and no impliedBy names the parameter that requires it`);
+        else if (!calls.some((call) => new RegExp(`\\b${row.impliedBy}\\b`).test(call.args))) problems.push(`${row.action}: no ${command} in src/ sends ${row.impliedBy}`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
   it('the policy grants nothing the table does not list, with no wildcard actions', () => {
     const listed = new Set(table.actions.map((r) => r.action));
     const unlisted = loadPolicy().Statement.flatMap((s) => asList(s.Action)).filter((a) => !listed.has(a));
@@ -235,7 +259,8 @@ describe('IAM policy (docs/iam) against the AWS calls in src/', () => {
     for (const [type, { arn }] of Object.entries(table.resourceTypes)) {
       const sample = fillArnPattern(arn, samples());
       assert.match(sample, arnPatternRegex(arn), type);
-      assert.ok(sample.startsWith(`arn:aws:${type.split(':')[0]}:${table.region}:${table.account}:`), type);
+      const service = type.split(':')[0];
+      assert.ok(sample.startsWith(`arn:aws:${service}:${GLOBAL_SERVICES.has(service) ? '' : table.region}:${table.account}:`), type);
     }
     for (const row of table.actions) {
       assert.ok(row.readings.length > 0, row.action);

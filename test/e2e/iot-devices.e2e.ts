@@ -161,7 +161,9 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
     assert.equal((await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.checked, before);
   });
 
-  it('confirms the topic rule destination as AWS sends it: no secret header (the rule does not exist yet), URL with a trailing slash', async () => {
+  it('confirms the topic rule destination as AWS sends it (no secret header, the rule does not exist yet; URL with a trailing slash), then enables it', async () => {
+    // The destination as CreateTopicRuleDestination leaves it: IN_PROGRESS until confirmed.
+    iot.seedTopicRuleDestination({ arn: DESTINATION_ARN, confirmationToken: 'token/with+odd=chars' });
     const res = await t
       .http()
       .post('/v1/iot/events/')
@@ -172,6 +174,10 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body, { decision: 'confirm-destination', certificateId: null });
     assert.ok(iot.confirmedTokens().includes('token/with+odd=chars'));
+    // Confirmed is DISABLED in AWS: no rule delivers to it until UpdateTopicRuleDestination sets it ENABLED.
+    await eventually('the destination is ENABLED in AWS IoT', () => iot.topicRuleDestination(DESTINATION_ARN)?.status === 'ENABLED');
+    const audit = await t.http().get('/v1/audit').query({ action: 'iot.topic-rule-destination-enabled' }).set(bearer(t.adminKey));
+    assert.deepEqual(audit.body.items.map((e: { details: unknown }) => e.details), [{ destinationArn: DESTINATION_ARN, previousStatus: 'DISABLED' }]);
   });
 
   it('does not act on an unauthenticated confirmation for another destination, and stores nothing for it', async () => {

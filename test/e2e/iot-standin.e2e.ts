@@ -12,6 +12,7 @@ import {
   CreateThingCommand,
   CreateThingGroupCommand,
   CreateThingTypeCommand,
+  CreateTopicRuleDestinationCommand,
   DeleteCACertificateCommand,
   DeletePolicyVersionCommand,
   DeprecateThingTypeCommand,
@@ -27,6 +28,7 @@ import {
   GetPolicyCommand,
   GetPolicyVersionCommand,
   GetRegistrationCodeCommand,
+  GetTopicRuleDestinationCommand,
   IoTClient,
   ListAttachedPoliciesCommand,
   ListCertificatesByCACommand,
@@ -34,6 +36,7 @@ import {
   ListPolicyVersionsCommand,
   ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
+  ListTopicRuleDestinationsCommand,
   RegisterCACertificateCommand,
   RegisterCACertificateCommandInput,
   RegisterCertificateCommand,
@@ -41,6 +44,7 @@ import {
   SetDefaultPolicyVersionCommand,
   UpdateCACertificateCommand,
   UpdateCertificateCommand,
+  UpdateTopicRuleDestinationCommand,
 } from '@aws-sdk/client-iot';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { DomainError } from '../../src/common/errors';
@@ -1149,12 +1153,82 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
   });
 
   describe('topic rule destinations', () => {
-    it('confirms a destination with its token (slashes and all) and lets tests read the confirmed tokens', async () => {
+    const status = async (arn: string) => (await client.send(new GetTopicRuleDestinationCommand({ arn }))).topicRuleDestination?.status;
+
+    it('creates a destination IN_PROGRESS, confirms it to DISABLED with its token, enables it only from DISABLED', async () => {
+      const confirmationUrl = `https://pki-${randomBytes(4).toString('hex')}.example/v1/iot/events`;
+      const created = await client.send(new CreateTopicRuleDestinationCommand({ destinationConfiguration: { httpUrlConfiguration: { confirmationUrl } } }));
+      const arn = created.topicRuleDestination!.arn!;
+      assert.match(arn, /^arn:aws:iot:us-east-1:111122223333:ruledestination\/http\/[0-9a-f-]{36}$/);
+      assert.equal(created.topicRuleDestination?.status, 'IN_PROGRESS');
+      assert.equal(created.topicRuleDestination?.httpUrlProperties?.confirmationUrl, confirmationUrl);
+      assert.ok(created.topicRuleDestination?.createdAt instanceof Date);
+      await refused(client.send(new CreateTopicRuleDestinationCommand({ destinationConfiguration: { httpUrlConfiguration: { confirmationUrl } } })), 'ResourceAlreadyExistsException', 409);
+
+      // Not confirmed yet: it cannot be enabled.
+      await refused(client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'ENABLED' })), 'InvalidRequestException', 400);
+      const message = iot.topicRuleDestination(arn)!.confirmation;
+      assert.deepEqual(Object.keys(message).sort(), ['arn', 'confirmationToken', 'enableUrl', 'messageType']);
+      assert.equal(message.enableUrl, `https://iot.us-east-1.amazonaws.com/confirmdestination/${message.confirmationToken}`);
+      await refused(client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: 'not-a-token' })), 'InvalidRequestException', 400);
+      assert.equal(await status(arn), 'IN_PROGRESS');
+
+      await client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: message.confirmationToken }));
+      assert.equal(await status(arn), 'DISABLED', 'confirmed is not enabled');
+      await client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: message.confirmationToken }));
+      assert.equal(await status(arn), 'DISABLED', 'confirming again changes nothing');
+      await refused(client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'DISABLED' })), 'InvalidRequestException', 400);
+
+      await client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'ENABLED' }));
+      assert.equal(await status(arn), 'ENABLED');
+      await refused(client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'ENABLED' })), 'InvalidRequestException', 400);
+      await client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'DISABLED' }));
+      assert.equal(await status(arn), 'DISABLED');
+      await refused(client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'ERROR' })), 'InvalidRequestException', 400);
+
+      const listed = await client.send(new ListTopicRuleDestinationsCommand({}));
+      const summary = listed.destinationSummaries?.find((d) => d.arn === arn);
+      assert.equal(summary?.status, 'DISABLED');
+      assert.equal(summary?.httpUrlSummary?.confirmationUrl, confirmationUrl);
+      await refused(client.send(new GetTopicRuleDestinationCommand({ arn: `${arn.slice(0, -4)}0000` })), 'InvalidRequestException', 400);
+    });
+
+    it('asks for a new confirmation (IN_PROGRESS) after one timed out (ERROR): the old token no longer confirms', async () => {
       const token = `AYADeMXL/${randomBytes(8).toString('base64url')}/+x==`;
-      await client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: token }));
-      assert.ok(iot.confirmedTokens().includes(token));
+      const { arn } = iot.seedTopicRuleDestination({ confirmationToken: token });
+      iot.setTopicRuleDestinationStatus(arn, 'ERROR', 'the confirmation timed out');
+      assert.equal((await client.send(new GetTopicRuleDestinationCommand({ arn }))).topicRuleDestination?.statusReason, 'the confirmation timed out');
+      await refused(client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: token })), 'InvalidRequestException', 400);
+      await client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'IN_PROGRESS' }));
+      const fresh = iot.topicRuleDestination(arn)!.confirmation.confirmationToken;
+      assert.notEqual(fresh, token);
+      await refused(client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: token })), 'InvalidRequestException', 400);
+      await client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: fresh }));
+      assert.equal(await status(arn), 'DISABLED');
+      assert.ok(iot.confirmedTokens().includes(fresh));
       const res = await hook(iot, 'GET', '/_standin/confirmations');
-      assert.ok((res.body.tokens as string[]).includes(token));
+      assert.ok((res.body.tokens as string[]).includes(fresh));
+    });
+
+    it('confirms with a token that has slashes and plus signs (a greedy path label, each segment encoded)', async () => {
+      const token = `AYADeMXL/${randomBytes(8).toString('base64url')}/+x==`;
+      const { arn } = iot.seedTopicRuleDestination({ confirmationToken: token });
+      await client.send(new ConfirmTopicRuleDestinationCommand({ confirmationToken: token }));
+      assert.equal(await status(arn), 'DISABLED');
+    });
+
+    it('seeds a destination with a given ARN over HTTP, and answers ConflictingResourceUpdateException on demand without changing it', async () => {
+      const arn = `arn:aws:iot:us-east-1:111122223333:ruledestination/http/${randomBytes(4).toString('hex')}`;
+      const seeded = await hook(iot, 'POST', '/_standin/destinations', { arn, status: 'DISABLED' });
+      assert.equal(seeded.status, 200);
+      assert.equal(seeded.body.arn, arn);
+      await configure(iot, { conflictingUpdates: { UpdateTopicRuleDestination: 1 } });
+      await refused(client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'ENABLED' })), 'ConflictingResourceUpdateException', 409);
+      assert.equal(await status(arn), 'DISABLED');
+      assert.equal(((await hook(iot, 'GET', '/_standin/stats')).body.conflicts as Record<string, number>).UpdateTopicRuleDestination, 1);
+      await client.send(new UpdateTopicRuleDestinationCommand({ arn, status: 'ENABLED' }));
+      const listed = await hook(iot, 'GET', '/_standin/destinations');
+      assert.equal((listed.body.destinations as { arn: string; status: string }[]).find((d) => d.arn === arn)?.status, 'ENABLED');
     });
   });
 

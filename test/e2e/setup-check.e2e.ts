@@ -70,7 +70,7 @@ for (const { driver, skip } of drivers()) {
       assert.match(check(body, 'database').detail, new RegExp(`${driver}: reachable, all \\d+ migrations applied`));
       assert.equal(check(body, 'key-backend:local').status, 'ok');
       assert.match(check(body, 'key-backend:local').detail, /all 1 active CA/);
-      for (const name of ['key-backend:aws-kms', 'aws-credentials', 'aws-iot', 'iot-events-secret', 'iot-events-destination-arn']) {
+      for (const name of ['key-backend:aws-kms', 'aws-credentials', 'aws-iot', 'iot-events-secret', 'iot-events-destination-arn', 'iot-topic-rule-destination']) {
         assert.equal(check(body, name).status, 'skipped', name);
       }
       assert.match(check(body, 'aws-credentials').detail, /AWS_REGION .* not set.*no call made/);
@@ -171,6 +171,8 @@ describe('GET /v1/setup/check with AWS IoT, KMS and JITR behind a private-CA HTT
     assert.equal(check(body, 'iot-events-secret').status, 'fail');
     assert.match(check(body, 'iot-events-secret').detail, /1 active CA registration\(s\) use JITR, but IOT_EVENTS_SECRET is not set/);
     assert.equal(check(body, 'iot-events-destination-arn').status, 'warn');
+    assert.equal(check(body, 'iot-topic-rule-destination').status, 'skipped', 'no ARN: nothing to look up');
+    assert.equal(iot.calls.get('GetTopicRuleDestination'), undefined);
 
     assert.equal(check(body, 'aws-credentials').status, 'ok');
     assert.match(check(body, 'aws-credentials').detail, /region us-east-1; credentials resolved/);

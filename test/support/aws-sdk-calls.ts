@@ -15,6 +15,8 @@ export interface SdkCall {
   action: string;
   file: string;
   line: number;
+  /** The source text of the call's arguments (inside its parentheses, at most 4000 characters). */
+  args: string;
 }
 
 export interface SdkScan {
@@ -43,6 +45,22 @@ function imports(source: string): Map<string, { imported: string; module: string
     }
   }
   return names;
+}
+
+/** The text between the parenthesis at `open` and its match (strings and nesting followed roughly), bounded. */
+function argumentText(source: string, open: number): string {
+  let depth = 0;
+  let quote: string | undefined;
+  for (let i = open; i < source.length && i - open < 4000; i++) {
+    const c = source[i];
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === "'" || c === '"' || c === '`') quote = c;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return source.slice(open + 1, i);
+  }
+  return source.slice(open + 1, open + 4000);
 }
 
 /**
@@ -77,7 +95,8 @@ export function scanSdkCalls(root: string): SdkScan {
       const prefix = CLIENT_SERVICE_PREFIX[origin.module];
       if (!prefix) continue; // reported in unknownClients
       const operation = command ? origin.imported.replace(/Command$/, '') : origin.imported.replace(/^paginate/, '');
-      scan.calls.push({ name: origin.imported, client: origin.module, action: `${prefix}:${operation}`, file, line: lineOf(m.index) });
+      const args = argumentText(source, m.index + m[0].length - 1);
+      scan.calls.push({ name: origin.imported, client: origin.module, action: `${prefix}:${operation}`, file, line: lineOf(m.index), args });
     }
   }
   return scan;

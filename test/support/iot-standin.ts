@@ -32,6 +32,9 @@ import { randomSerial } from '../../src/pki/serial';
  *   a certificate under one of the registered CAs that the service never issued (see registerForeignCertificate);
  * - `GET /_standin/policies/{policyName}`: a policy with its default version and every version (see policy);
  * - `GET /_standin/confirmations`: the topic rule destination tokens confirmed so far;
+ * - `GET /_standin/destinations`: the topic rule destinations, each with its status and the confirmation message AWS
+ *   would POST to its confirmation URL; `POST /_standin/destinations {"arn"?, "confirmationUrl"?, "status"?,
+ *   "confirmationToken"?}` seeds one (see seedTopicRuleDestination);
  * - `GET /_standin/events`: the certificate registration events "published" so far.
  *
  * Thing types and thing groups are made through the API (CreateThingType, DeprecateThingType, CreateThingGroup) or,
@@ -41,6 +44,11 @@ import { randomSerial } from '../../src/pki/serial';
  * Policies keep versions like AWS IoT (CreatePolicy makes version 1, the default; CreatePolicyVersion adds one, at most
  * five kept, ids never reused; SetDefaultPolicyVersion; DeletePolicyVersion refuses the default version; GetPolicy
  * answers the default version's document). `policy(name)` shows the default document and every version.
+ *
+ * Topic rule destinations (CreateTopicRuleDestination, GetTopicRuleDestination, ListTopicRuleDestinations,
+ * UpdateTopicRuleDestination, ConfirmTopicRuleDestination) move through AWS's states: created IN_PROGRESS, DISABLED once
+ * confirmed with their token, ENABLED only from DISABLED (see confirmTopicRuleDestination). No message is delivered:
+ * the stand-in has no rules, and a test forwards the confirmation message (and JITR events) itself.
  *
  * Jobs (CreateJob, DescribeJob, GetJobDocument, ListJobs) keep their targets and document; `jobs()` and `job(id)` (or
  * `GET /_standin/jobs`) show them with the document parsed, and `setJobStatus` moves a job along (no job executions
@@ -64,6 +72,12 @@ export interface IotStandInKnobs {
    */
   loseResponses?: Record<string, number>;
   lostResponseAs?: 'reset' | 'http500';
+  /**
+   * Conflicts to answer, by operation: the next N calls of the operation are refused with
+   * ConflictingResourceUpdateException (HTTP 409, "two pending updates cause a conflict") and change nothing. Each
+   * counts one down; `conflicts` in the stats.
+   */
+  conflictingUpdates?: Record<string, number>;
 }
 
 export type IotCertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'REGISTER_INACTIVE' | 'PENDING_ACTIVATION';
@@ -186,6 +200,47 @@ export interface IotCertificateRegisteredEvent {
   certificateStatus: 'PENDING_ACTIVATION';
   awsAccountId: string;
   certificateRegistrationTimestamp: string | null;
+}
+
+/**
+ * A topic rule destination's status (API_TopicRuleDestination, https://docs.aws.amazon.com/iot/latest/apireference/API_TopicRuleDestination.html):
+ * IN_PROGRESS (created, not confirmed), ENABLED (confirmed, traffic allowed), DISABLED (confirmed, no traffic), ERROR
+ * (the confirmation timed out), DELETING.
+ */
+export type IotTopicRuleDestinationStatus = 'IN_PROGRESS' | 'ENABLED' | 'DISABLED' | 'ERROR' | 'DELETING';
+const DESTINATION_STATUSES: IotTopicRuleDestinationStatus[] = ['IN_PROGRESS', 'ENABLED', 'DISABLED', 'ERROR', 'DELETING'];
+
+/**
+ * The confirmation AWS IoT POSTs to `<confirmationUrl>/?confirmationToken=<token>` with the headers
+ * `x-amz-rules-engine-message-type: DestinationConfirmation` and `x-amz-rules-engine-destination-arn` ("Managing HTTP
+ * topic rule destinations", https://docs.aws.amazon.com/iot/latest/developerguide/rule-destination-http-managing.html).
+ */
+export interface IotDestinationConfirmation {
+  arn: string;
+  confirmationToken: string;
+  enableUrl: string;
+  messageType: 'DestinationConfirmation';
+}
+
+export interface IotTopicRuleDestinationView {
+  arn: string;
+  status: IotTopicRuleDestinationStatus;
+  statusReason?: string;
+  confirmationUrl: string;
+  createdAt: Date;
+  lastUpdatedAt: Date;
+  /** The latest confirmation message AWS would have sent (a new one after UpdateTopicRuleDestination IN_PROGRESS). */
+  confirmation: IotDestinationConfirmation;
+}
+
+interface DestinationRecord {
+  arn: string;
+  status: IotTopicRuleDestinationStatus;
+  statusReason?: string;
+  confirmationUrl: string;
+  token: string;
+  created: number;
+  lastUpdated: number;
 }
 
 export type IotDeviceConnectResult =
@@ -325,6 +380,11 @@ const ROUTES: [string, RegExp, string][] = [
   ['POST', /^\/attached-policies\/([^/]+)$/, 'ListAttachedPolicies'],
   // A greedy label ({confirmationToken+}): the SDK keeps the slashes and encodes each segment.
   ['GET', /^\/confirmdestination\/(.+)$/, 'ConfirmTopicRuleDestination'],
+  ['POST', /^\/destinations$/, 'CreateTopicRuleDestination'],
+  ['GET', /^\/destinations$/, 'ListTopicRuleDestinations'],
+  ['PATCH', /^\/destinations$/, 'UpdateTopicRuleDestination'],
+  // A greedy label ({arn+}): the ARN keeps its slashes.
+  ['GET', /^\/destinations\/(.+)$/, 'GetTopicRuleDestination'],
   ['POST', /^\/policies\/([^/]+)$/, 'CreatePolicy'],
   ['GET', /^\/policies\/([^/]+)$/, 'GetPolicy'],
   ['POST', /^\/policies\/([^/]+)\/version$/, 'CreatePolicyVersion'],
@@ -347,7 +407,13 @@ const MAX_POLICY_DOCUMENT_CHARACTERS = 2048;
 const MAX_POLICY_VERSIONS = 5;
 
 /** Operations whose AWS model has no ThrottlingException: the rate knobs leave them alone. */
-const NEVER_THROTTLED = new Set(['ConfirmTopicRuleDestination']);
+const NEVER_THROTTLED = new Set([
+  'ConfirmTopicRuleDestination',
+  'CreateTopicRuleDestination',
+  'GetTopicRuleDestination',
+  'ListTopicRuleDestinations',
+  'UpdateTopicRuleDestination',
+]);
 
 /** DER of the signature AlgorithmIdentifier OIDs AWS IoT accepts on device certificates (SHA-2 with RSA, RSA-PSS or ECDSA). */
 const ACCEPTED_SIGNATURE_OIDS: Record<string, string> = {
@@ -384,6 +450,7 @@ const alreadyExists = (message: string, resourceId: string, resourceArn: string)
 const certificateState = (message: string) => new IotError('CertificateStateException', message, 406);
 const certificateValidation = (message: string) => new IotError('CertificateValidationException', message, 400);
 const limitExceeded = (message: string) => new IotError('LimitExceededException', message, 410);
+const conflicting = (message: string) => new IotError('ConflictingResourceUpdateException', message, 409);
 
 /** A token bucket: `rate` tokens a second, at most `capacity` stored. */
 class TokenBucket {
@@ -439,6 +506,8 @@ export class IotStandIn {
   throttled = 0;
   /** Answers lost after the operation took effect (see the loseResponses knob), by operation. */
   readonly lostResponses = new Map<string, number>();
+  /** Calls refused with ConflictingResourceUpdateException by the conflictingUpdates knob, by operation. */
+  readonly conflicts = new Map<string, number>();
   readonly throttledByOperation = new Map<string, number>();
   /** Certificate registration events published so far (JITR), oldest first. */
   readonly events: { topic: string; event: IotCertificateRegisteredEvent }[] = [];
@@ -457,6 +526,7 @@ export class IotStandIn {
   /** target (certificate ARN) → policy names, in attachment order. */
   private readonly targetPolicies = new Map<string, Set<string>>();
   private readonly confirmations: string[] = [];
+  private readonly destinations = new Map<string, DestinationRecord>();
   private readonly jobRecords = new Map<string, JobRecord>();
   /** CA certificate ids some other account holds in DEFAULT mode (see claimCaInAnotherAccount). */
   private readonly foreignDefaultCas = new Set<string>();
@@ -628,6 +698,45 @@ export class IotStandIn {
   /** Topic rule destination confirmation tokens confirmed so far, in order. */
   confirmedTokens(): string[] {
     return [...this.confirmations];
+  }
+
+  /**
+   * Test hook: a topic rule destination as CreateTopicRuleDestination makes it (IN_PROGRESS by default), with a given
+   * ARN (so that a service can be configured with it before it exists) and token if wanted. An existing one with that
+   * ARN is replaced. Returns the confirmation message AWS would POST to its confirmation URL.
+   */
+  seedTopicRuleDestination(
+    options: { arn?: string; confirmationUrl?: string; status?: IotTopicRuleDestinationStatus; confirmationToken?: string } = {},
+  ): IotDestinationConfirmation {
+    const status = options.status ?? 'IN_PROGRESS';
+    if (!DESTINATION_STATUSES.includes(status)) throw invalid(`status must be one of ${DESTINATION_STATUSES.join(', ')}`);
+    const arn = options.arn ?? this.destinationArn(randomUUID());
+    if (!/^arn:aws:iot:[a-z0-9-]+:\d{12}:ruledestination\/http\/[\w-]+$/.test(arn)) throw invalid(`${arn} is not a topic rule destination ARN`);
+    const token = options.confirmationToken ?? newConfirmationToken();
+    if (token.length === 0 || token.length > 2048) throw invalid('confirmationToken must be 1 to 2048 characters');
+    const now = Date.now();
+    const record: DestinationRecord = { arn, status, confirmationUrl: options.confirmationUrl ?? 'https://fleet-pki.example/v1/iot/events', token, created: now, lastUpdated: now };
+    this.destinations.set(arn, record);
+    return this.confirmationMessage(record);
+  }
+
+  topicRuleDestination(arn: string): IotTopicRuleDestinationView | undefined {
+    const record = this.destinations.get(arn);
+    return record && this.destinationView(record);
+  }
+
+  topicRuleDestinations(): IotTopicRuleDestinationView[] {
+    return [...this.destinations.values()].map((record) => this.destinationView(record));
+  }
+
+  /** Test hook: move a destination behind the service's back (the confirmation timing out: ERROR; an operator disabling it). */
+  setTopicRuleDestinationStatus(arn: string, status: IotTopicRuleDestinationStatus, statusReason?: string): void {
+    if (!DESTINATION_STATUSES.includes(status)) throw new Error(`unknown destination status ${status}`);
+    const record = this.destinations.get(arn);
+    if (!record) throw new Error(`no topic rule destination ${arn}`);
+    record.status = status;
+    record.statusReason = statusReason;
+    record.lastUpdated = Date.now();
   }
 
   /** Test hook: change a certificate's status behind the service's back (an operator in the console, say). */
@@ -813,6 +922,7 @@ export class IotStandIn {
       }
       if (!operation) throw new IotError('UnknownOperationException', `No operation at ${req.method} ${url.pathname}`, 404);
       this.throttle(operation);
+      this.conflict(operation);
       let decoded: string[];
       try {
         decoded = params.map((p) => p.split('/').map(decodeURIComponent).join('/'));
@@ -863,6 +973,7 @@ export class IotStandIn {
           throttled: this.throttled,
           throttledByOperation: Object.fromEntries(this.throttledByOperation),
           lostResponses: Object.fromEntries(this.lostResponses),
+          conflicts: Object.fromEntries(this.conflicts),
           calls: Object.fromEntries(this.calls),
           tokens: this.bucket.level(),
         });
@@ -881,6 +992,13 @@ export class IotStandIn {
         reply(200, this.certificate(statusHook[1]));
       } else if (path === '/_standin/confirmations' && method === 'GET') {
         reply(200, { tokens: this.confirmedTokens() });
+      } else if (path === '/_standin/destinations' && method === 'GET') {
+        reply(200, { destinations: this.topicRuleDestinations() });
+      } else if (path === '/_standin/destinations' && method === 'POST') {
+        for (const field of ['arn', 'confirmationUrl', 'status', 'confirmationToken']) {
+          if (body[field] !== undefined && typeof body[field] !== 'string') throw invalid(`${field} must be a string`);
+        }
+        reply(200, this.seedTopicRuleDestination(body as { arn?: string; confirmationUrl?: string; status?: IotTopicRuleDestinationStatus; confirmationToken?: string }));
       } else if (path === '/_standin/events' && method === 'GET') {
         reply(200, { events: this.events });
       } else if (path === '/_standin/jobs' && method === 'GET') {
@@ -910,6 +1028,15 @@ export class IotStandIn {
     this.knobs.loseResponses = { ...this.knobs.loseResponses, [operation]: left - 1 };
     this.lostResponses.set(operation, (this.lostResponses.get(operation) ?? 0) + 1);
     return true;
+  }
+
+  /** Refuses the call per the conflictingUpdates knob (before it takes effect); counts it down. */
+  private conflict(operation: string): void {
+    const left = this.knobs.conflictingUpdates?.[operation] ?? 0;
+    if (left <= 0) return;
+    this.knobs.conflictingUpdates = { ...this.knobs.conflictingUpdates, [operation]: left - 1 };
+    this.conflicts.set(operation, (this.conflicts.get(operation) ?? 0) + 1);
+    throw conflicting('A conflicting resource update exception. Two pending updates cause a conflict.');
   }
 
   private throttle(operation: string): void {
@@ -984,6 +1111,14 @@ export class IotStandIn {
         return this.listAttachedPolicies(req);
       case 'ConfirmTopicRuleDestination':
         return this.confirmTopicRuleDestination(req);
+      case 'CreateTopicRuleDestination':
+        return this.createTopicRuleDestination(req);
+      case 'GetTopicRuleDestination':
+        return this.getTopicRuleDestination(req);
+      case 'ListTopicRuleDestinations':
+        return this.listTopicRuleDestinations(req);
+      case 'UpdateTopicRuleDestination':
+        return this.updateTopicRuleDestination(req);
       case 'CreatePolicy':
         return this.createPolicy(req);
       case 'GetPolicy':
@@ -1694,15 +1829,133 @@ export class IotStandIn {
 
   // ---- topic rule destinations --------------------------------------------------------------------------------
 
+  // The states and moves follow AWS's pages: "HTTP topic rule destination overview" (ENABLED: "A destination must be
+  // in the ENABLED state for it to be used in a rule. You can only enable a destination that's in DISABLED status";
+  // DISABLED: "You can only disable a destination that's in ENABLED status"), "Managing HTTP topic rule destinations"
+  // (confirm with the token, then UpdateTopicRuleDestination ENABLED) and API_UpdateTopicRuleDestination (IN_PROGRESS
+  // "causes a new confirmation challenge to be sent"). AWS does not document which error a move it does not allow
+  // gets, nor the answer to an unknown ARN or token (none of these operations has ResourceNotFoundException in its
+  // model): the stand-in answers InvalidRequestException, and ConflictingResourceUpdateException only through the
+  // conflictingUpdates knob.
+
+  private destinationArn(id: string): string {
+    return `arn:aws:iot:${this.region}:${this.account}:ruledestination/http/${id}`;
+  }
+
+  private confirmationMessage(record: DestinationRecord): IotDestinationConfirmation {
+    return {
+      arn: record.arn,
+      confirmationToken: record.token,
+      enableUrl: `https://iot.${this.region}.amazonaws.com/confirmdestination/${record.token}`,
+      messageType: 'DestinationConfirmation',
+    };
+  }
+
+  private destinationView(record: DestinationRecord): IotTopicRuleDestinationView {
+    return {
+      arn: record.arn,
+      status: record.status,
+      ...(record.statusReason ? { statusReason: record.statusReason } : {}),
+      confirmationUrl: record.confirmationUrl,
+      createdAt: new Date(record.created),
+      lastUpdatedAt: new Date(record.lastUpdated),
+      confirmation: this.confirmationMessage(record),
+    };
+  }
+
+  /** The TopicRuleDestination shape on the wire (timestamps in epoch seconds). */
+  private destinationJson(record: DestinationRecord): Record<string, unknown> {
+    return {
+      arn: record.arn,
+      status: record.status,
+      ...(record.statusReason ? { statusReason: record.statusReason } : {}),
+      createdAt: record.created / 1000,
+      lastUpdatedAt: record.lastUpdated / 1000,
+      httpUrlProperties: { confirmationUrl: record.confirmationUrl },
+    };
+  }
+
+  private destinationRecord(arn: unknown): DestinationRecord {
+    if (typeof arn !== 'string' || arn.length === 0) throw invalid('arn is required');
+    const record = this.destinations.get(arn);
+    if (!record) throw invalid(`No topic rule destination ${arn.slice(0, 300)}`);
+    return record;
+  }
+
+  private createTopicRuleDestination(req: Request): unknown {
+    const configuration = optionalObject(req.body.destinationConfiguration, 'destinationConfiguration');
+    if (configuration.vpcConfiguration !== undefined || configuration.influxDBConfiguration !== undefined) {
+      throw invalid('the stand-in supports HTTP destinations only (httpUrlConfiguration)');
+    }
+    const http = optionalObject(configuration.httpUrlConfiguration, 'httpUrlConfiguration');
+    const confirmationUrl = optionalString(http.confirmationUrl, 'confirmationUrl', 2000);
+    if (!confirmationUrl) throw invalid('destinationConfiguration.httpUrlConfiguration.confirmationUrl is required');
+    try {
+      new URL(confirmationUrl);
+    } catch {
+      throw invalid('confirmationUrl is not a URL');
+    }
+    const existing = [...this.destinations.values()].find((d) => d.confirmationUrl === confirmationUrl);
+    if (existing) throw alreadyExists(`A topic rule destination with confirmation URL ${confirmationUrl} already exists`, existing.arn, existing.arn);
+    const { arn } = this.seedTopicRuleDestination({ confirmationUrl });
+    return { topicRuleDestination: this.destinationJson(this.destinations.get(arn)!) };
+  }
+
+  private getTopicRuleDestination(req: Request): unknown {
+    return { topicRuleDestination: this.destinationJson(this.destinationRecord(req.params[0])) };
+  }
+
+  private listTopicRuleDestinations(req: Request): unknown {
+    const summaries = [...this.destinations.values()].map((record) => {
+      const { httpUrlProperties, ...rest } = this.destinationJson(record);
+      return { ...rest, httpUrlSummary: httpUrlProperties };
+    });
+    const { items, next } = page(summaries, pageSizeQuery(req.query, 'maxResults'), req.query.get('nextToken'));
+    return { destinationSummaries: items, nextToken: next };
+  }
+
+  private updateTopicRuleDestination(req: Request): unknown {
+    const record = this.destinationRecord(req.body.arn);
+    const status = req.body.status as IotTopicRuleDestinationStatus;
+    if (!DESTINATION_STATUSES.includes(status)) throw invalid(`status must be one of ${DESTINATION_STATUSES.join(', ')}`);
+    const from = record.status;
+    switch (status) {
+      case 'ENABLED':
+        if (from !== 'DISABLED') throw invalid(`You can only enable a destination that's in DISABLED status; ${record.arn} is ${from}`);
+        break;
+      case 'DISABLED':
+        if (from !== 'ENABLED') throw invalid(`You can only disable a destination that's in ENABLED status; ${record.arn} is ${from}`);
+        break;
+      case 'IN_PROGRESS':
+        // A new confirmation challenge: a new token, and the old one no longer confirms anything.
+        if (from === 'DELETING') throw invalid(`${record.arn} is being deleted`);
+        record.token = newConfirmationToken();
+        break;
+      default:
+        throw invalid(`status ${status} cannot be set; it is one AWS IoT sets`);
+    }
+    record.status = status;
+    record.statusReason = undefined;
+    record.lastUpdated = Date.now();
+    return {};
+  }
+
   /**
-   * Records the token only. In AWS the destination is then confirmed, and must still be enabled
-   * (UpdateTopicRuleDestination status ENABLED) before a rule delivers to it ("Managing HTTP topic rule
-   * destinations", https://docs.aws.amazon.com/iot/latest/developerguide/rule-destination-http-managing.html);
-   * the stand-in keeps no destination state.
+   * The token confirms the destination it was sent for: IN_PROGRESS becomes DISABLED (confirmed, still no traffic: the
+   * owner must then enable it). A destination already confirmed stays as it is; one in ERROR (the confirmation timed
+   * out) needs a new challenge first. An unknown token is refused.
    */
   private confirmTopicRuleDestination(req: Request): unknown {
     const token = req.params[0];
     if (token.length === 0 || token.length > 2048) throw invalid('confirmationToken must be 1 to 2048 characters');
+    const record = [...this.destinations.values()].find((d) => d.token === token);
+    if (!record) throw invalid('The confirmation token is not valid');
+    if (record.status === 'ERROR' || record.status === 'DELETING') throw invalid(`${record.arn} is ${record.status}: ask for a new confirmation (UpdateTopicRuleDestination IN_PROGRESS)`);
+    if (record.status === 'IN_PROGRESS') {
+      record.status = 'DISABLED';
+      record.statusReason = undefined;
+      record.lastUpdated = Date.now();
+    }
     if (!this.confirmations.includes(token)) this.confirmations.push(token);
     return {};
   }
@@ -2033,6 +2286,11 @@ function tlv(der: Buffer, offset: number): { tag: number; start: number; content
 }
 
 // ---- parameter checks ---------------------------------------------------------------------------------------------
+
+/** A confirmation token shaped like AWS's (a long URL-safe string; AWS's are longer still). */
+function newConfirmationToken(): string {
+  return `AYADe${randomBytes(48).toString('base64url')}`;
+}
 
 function requiredString(body: Record<string, unknown>, field: string): string {
   const value = body[field];

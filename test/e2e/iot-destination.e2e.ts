@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { DataSource } from 'typeorm';
+import { eventually } from '../support/eventually';
+import { IotDestinationConfirmation, IotStandIn } from '../support/iot-standin';
+import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
+
+/**
+ * The topic rule destination after AWS's confirmation message: the service confirms it (ConfirmTopicRuleDestination)
+ * and then, as AWS's guide requires, sets it ENABLED (UpdateTopicRuleDestination) through the outbox: retried when AWS
+ * answers ConflictingResourceUpdateException, idempotent after a lost answer, given up (logged and audited) when it
+ * cannot be enabled. The confirmation token is never stored nor logged. State checked in the IoT stand-in, which
+ * models IN_PROGRESS → DISABLED (confirmed) → ENABLED (only from DISABLED).
+ */
+
+const SECRET = 'iot-events-secret-for-tests-0123456789abcdef';
+const DESTINATION_ARN = 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/7a280e37-b9c6-47a2-a751-0703693f46e4';
+const JOB_KIND = 'iot.enable-topic-rule-destination';
+const MAX_ATTEMPTS = 4;
+
+for (const { driver, skip } of drivers())
+  describe(`AWS IoT topic rule destination: confirmed, then enabled (${driver})`, { skip }, () => {
+    let iot: IotStandIn;
+    let t: TestApp;
+    const tokens: string[] = [];
+    let output = '';
+    const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+
+    before(async () => {
+      // Everything the service logs, kept (and still written) to show the token never reaches a log line.
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const original = writes[stream];
+        process[stream].write = ((chunk: unknown, ...rest: unknown[]) => {
+          output += String(chunk);
+          return (original as (...a: unknown[]) => boolean).call(process[stream], chunk, ...rest);
+        }) as typeof process.stdout.write;
+      }
+      iot = await new IotStandIn().start();
+      t = await startTestApp(driver, {
+        iot,
+        env: {
+          LOG_LEVEL: 'info',
+          IOT_EVENTS_SECRET: SECRET,
+          IOT_EVENTS_DESTINATION_ARN: DESTINATION_ARN,
+          IOT_MAX_ATTEMPTS: '1',
+          OUTBOX_POLL_MS: '25',
+          OUTBOX_BACKOFF_BASE_MS: '40',
+          OUTBOX_BACKOFF_MAX_MS: '200',
+          OUTBOX_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+        },
+      });
+    });
+    after(async () => {
+      await t?.close();
+      await iot?.stop();
+      process.stdout.write = writes.stdout;
+      process.stderr.write = writes.stderr;
+    });
+
+    /** A fresh destination as CreateTopicRuleDestination leaves it (IN_PROGRESS), and the message AWS would send. */
+    function createdDestination(): IotDestinationConfirmation {
+      const token = `AYADeMXL-${randomBytes(24).toString('base64url')}/+x==`;
+      tokens.push(token);
+      return iot.seedTopicRuleDestination({ arn: DESTINATION_ARN, confirmationToken: token });
+    }
+
+    /** AWS IoT's confirmation request: POST {confirmationUrl}/?confirmationToken=…, its headers, no secret. */
+    function deliver(message: IotDestinationConfirmation) {
+      return t
+        .http()
+        .post('/v1/iot/events/')
+        .query({ confirmationToken: message.confirmationToken })
+        .set('x-amz-rules-engine-message-type', 'DestinationConfirmation')
+        .set('x-amz-rules-engine-destination-arn', message.arn)
+        .send(message);
+    }
+
+    const placeholder = (n: number) => (driver === 'postgres' ? `$${n}` : '?');
+
+    async function jobs(): Promise<{ status: string; attempts: number; payload: string; dedupe_key: string; last_error: string | null }[]> {
+      return t.app.get(DataSource).query(`SELECT status, attempts, payload, dedupe_key, last_error FROM outbox_jobs WHERE kind = ${placeholder(1)} ORDER BY created_at`, [JOB_KIND]);
+    }
+
+    async function auditDetails(action: string): Promise<Record<string, unknown>[]> {
+      const res = await t.http().get('/v1/audit').query({ action, targetId: DESTINATION_ARN, limit: 500 }).set(bearer(t.adminKey));
+      assert.equal(res.status, 200);
+      return res.body.items.map((e: { details: Record<string, unknown> }) => e.details);
+    }
+
+    async function selfCheck(): Promise<{ status: string; detail: string }> {
+      const res = await t.http().get('/v1/setup/check').set(bearer(t.adminKey));
+      return res.body.checks.find((c: { name: string }) => c.name === 'iot-topic-rule-destination');
+    }
+
+    it('retries UpdateTopicRuleDestination after ConflictingResourceUpdateException until the destination is ENABLED; a replayed confirmation changes nothing', async () => {
+      const message = createdDestination();
+      assert.equal((await selfCheck()).status, 'warn', 'IN_PROGRESS: not ready (a warning: no CA uses JITR)');
+      iot.configure({ conflictingUpdates: { UpdateTopicRuleDestination: 2 } });
+      const conflictsBefore = iot.conflicts.get('UpdateTopicRuleDestination') ?? 0;
+      const res = await deliver(message);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body, { decision: 'confirm-destination', certificateId: null });
+
+      await eventually('the destination is ENABLED in AWS IoT', () => iot.topicRuleDestination(DESTINATION_ARN)?.status === 'ENABLED');
+      assert.equal((iot.conflicts.get('UpdateTopicRuleDestination') ?? 0) - conflictsBefore, 2, 'two refusals, then the third attempt enabled it');
+      await eventually('the job is done', async () => (await jobs()).at(-1)?.status === 'done');
+      const job = (await jobs()).at(-1)!;
+      assert.equal(job.attempts, 3);
+      assert.deepEqual(JSON.parse(job.payload), { destinationArn: DESTINATION_ARN });
+      assert.deepEqual(await auditDetails('iot.topic-rule-destination-enabled'), [{ destinationArn: DESTINATION_ARN, previousStatus: 'DISABLED' }]);
+
+      const check = await selfCheck();
+      assert.equal(check.status, 'ok');
+      assert.match(check.detail, /is ENABLED/);
+
+      // The same confirmation again (AWS retrying, or anyone replaying it): the destination is already ENABLED, so no
+      // update and no audit event.
+      const updates = iot.calls.get('UpdateTopicRuleDestination');
+      assert.equal((await deliver(message)).status, 200);
+      await eventually('the replay\'s job is done', async () => (await jobs()).every((j) => j.status === 'done'));
+      assert.equal(iot.calls.get('UpdateTopicRuleDestination'), updates);
+      assert.equal((await auditDetails('iot.topic-rule-destination-enabled')).length, 1);
+      assert.equal(iot.topicRuleDestination(DESTINATION_ARN)?.status, 'ENABLED');
+    });
+
+    it('after a lost UpdateTopicRuleDestination answer, the retry finds the destination ENABLED and does not update it again', async () => {
+      const message = createdDestination();
+      iot.configure({ loseResponses: { UpdateTopicRuleDestination: 1 } });
+      const updatesBefore = iot.calls.get('UpdateTopicRuleDestination') ?? 0;
+      const enabledBefore = (await auditDetails('iot.topic-rule-destination-enabled')).length;
+      assert.equal((await deliver(message)).status, 200);
+      await eventually('the job is done', async () => (await jobs()).at(-1)?.status === 'done');
+      const job = (await jobs()).at(-1)!;
+      assert.equal(job.attempts, 2, 'the lost answer failed the first attempt');
+      assert.equal(iot.lostResponses.get('UpdateTopicRuleDestination'), 1);
+      assert.equal((iot.calls.get('UpdateTopicRuleDestination') ?? 0) - updatesBefore, 1, 'one update: a second would be refused (ENABLED is not DISABLED)');
+      assert.equal(iot.topicRuleDestination(DESTINATION_ARN)?.status, 'ENABLED');
+      const enabled = await auditDetails('iot.topic-rule-destination-enabled');
+      assert.equal(enabled.length, enabledBefore + 1);
+      assert.deepEqual(enabled.at(-1), { destinationArn: DESTINATION_ARN, previousStatus: 'ENABLED' });
+    });
+
+    it(`gives up after ${MAX_ATTEMPTS} refused attempts, leaves the destination DISABLED, and reports it (audit, log, self-check)`, async () => {
+      const message = createdDestination();
+      iot.configure({ conflictingUpdates: { UpdateTopicRuleDestination: 1000 } });
+      const conflictsBefore = iot.conflicts.get('UpdateTopicRuleDestination') ?? 0;
+      try {
+        assert.equal((await deliver(message)).status, 200);
+        await eventually('the failure is audited', async () => (await auditDetails('iot.topic-rule-destination-enable-failed')).length === 1);
+      } finally {
+        iot.configure({ conflictingUpdates: {} });
+      }
+      assert.equal((iot.conflicts.get('UpdateTopicRuleDestination') ?? 0) - conflictsBefore, MAX_ATTEMPTS);
+      const [failed] = await auditDetails('iot.topic-rule-destination-enable-failed');
+      assert.equal(failed.destinationArn, DESTINATION_ARN);
+      assert.match(String(failed.error), /ConflictingResourceUpdateException/);
+      const job = (await jobs()).at(-1)!;
+      assert.equal(job.status, 'dead');
+      assert.equal(job.attempts, MAX_ATTEMPTS);
+      assert.equal(iot.topicRuleDestination(DESTINATION_ARN)?.status, 'DISABLED', 'confirmed, not enabled');
+      assert.match(output, new RegExp(`topic rule destination ${DESTINATION_ARN} was confirmed but could not be enabled: .*update-topic-rule-destination --arn ${DESTINATION_ARN} --status ENABLED`));
+      const check = await selfCheck();
+      assert.equal(check.status, 'warn');
+      assert.match(check.detail, /confirmed but DISABLED: AWS IoT delivers nothing to it.*iot\.topic-rule-destination-enable-failed/);
+    });
+
+    it('gives up at once, without waiting for the attempts to run out, when the destination went to ERROR', async () => {
+      const message = createdDestination();
+      iot.configure({ conflictingUpdates: { UpdateTopicRuleDestination: 1000 } });
+      const conflictsBefore = iot.conflicts.get('UpdateTopicRuleDestination') ?? 0;
+      try {
+        assert.equal((await deliver(message)).status, 200);
+        await eventually('a first attempt was refused', () => (iot.conflicts.get('UpdateTopicRuleDestination') ?? 0) > conflictsBefore);
+        iot.setTopicRuleDestinationStatus(DESTINATION_ARN, 'ERROR', 'the confirmation timed out');
+      } finally {
+        iot.configure({ conflictingUpdates: {} });
+      }
+      await eventually('the failure is audited', async () => (await auditDetails('iot.topic-rule-destination-enable-failed')).length === 2);
+      const failed = (await auditDetails('iot.topic-rule-destination-enable-failed')).at(-1)!;
+      assert.match(String(failed.error), /is ERROR \(the confirmation timed out\), not DISABLED: it cannot be enabled/);
+      const job = (await jobs()).at(-1)!;
+      assert.equal(job.status, 'dead');
+      assert.ok(job.attempts < MAX_ATTEMPTS, `given up after ${job.attempts} attempt(s), a failure no retry fixes`);
+      assert.equal(iot.topicRuleDestination(DESTINATION_ARN)?.status, 'ERROR');
+      const check = await selfCheck();
+      assert.equal(check.status, 'warn');
+      assert.match(check.detail, /is ERROR \(the confirmation timed out\).*--status IN_PROGRESS/);
+    });
+
+    it('the self-check says when it cannot read the destination, and what to look at', async () => {
+      iot.configure({ failureMode: 'http503' });
+      try {
+        const check = await selfCheck();
+        assert.equal(check.status, 'warn');
+        assert.match(check.detail, new RegExp(`^GetTopicRuleDestination ${DESTINATION_ARN} failed: IOT_UNAVAILABLE: .*iot:GetTopicRuleDestination`));
+      } finally {
+        iot.configure({ failureMode: 'none' });
+      }
+    });
+
+    it('never stores nor logs a confirmation token (outbox, audit, log), while the log names the destination', async () => {
+      assert.ok(tokens.length >= 4);
+      const rows = JSON.stringify(await t.app.get(DataSource).query('SELECT * FROM outbox_jobs'));
+      const audit = JSON.stringify((await t.http().get('/v1/audit').query({ limit: 500 }).set(bearer(t.adminKey))).body);
+      assert.match(output, new RegExp(`topic rule destination ${DESTINATION_ARN} confirmed; enabling it`), 'the log was captured');
+      for (const token of tokens) {
+        const fragment = token.slice(9, 33);
+        for (const [where, text] of [['outbox', rows], ['audit', audit], ['log', output]] as const) assert.ok(!text.includes(fragment), `a token in the ${where}`);
+      }
+    });
+  });
