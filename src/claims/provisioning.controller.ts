@@ -1,6 +1,6 @@
-import { Body, Controller, Headers, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
@@ -8,7 +8,8 @@ import { ApiProblems, CERTIFICATE_JWT_SCHEME } from '../common/openapi';
 import { checkThingAttributes } from './attributes';
 import { ExchangeDto, ExchangeResultDto, toExchangeResultDto } from './claims.dto';
 import { ExchangeService } from './exchange.service';
-import { StationAuthenticator } from './station-authenticator';
+import { StationIdentity } from './station-authenticator';
+import { Station, StationGuard } from './station.guard';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
@@ -16,13 +17,13 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 @Controller('v1/provisioning')
 export class ProvisioningController {
   constructor(
-    private readonly stations: StationAuthenticator,
     private readonly exchanges: ExchangeService,
     private readonly certificates: CertificatesService,
   ) {}
 
   @Post('exchange')
   @Public()
+  @UseGuards(StationGuard)
   @HttpCode(201)
   @ApiOperation({
     summary: 'Exchange a claim certificate for a device certificate (factory stations)',
@@ -39,7 +40,7 @@ export class ProvisioningController {
   @ApiOkResponse({ type: ExchangeResultDto, description: 'A retry: the certificate issued before' })
   @ApiProblems(400, 401, 403, 409, 413, 415, 422, 503)
   async exchange(
-    @Req() request: FastifyRequest,
+    @Station() identity: StationIdentity,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Body() body: ExchangeDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
@@ -47,7 +48,6 @@ export class ProvisioningController {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw Errors.validation('Idempotency-Key must be 1-128 printable ASCII characters');
     }
-    const identity = await this.stations.authenticate(request);
     if (body.attributes) checkThingAttributes(body.attributes, 'attributes');
     const result = await this.exchanges.exchange(identity, body, idempotencyKey);
     if (result.replayed) reply.status(200);

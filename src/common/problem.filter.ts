@@ -9,8 +9,11 @@ const HTTP_CODES: Record<number, string> = {
   403: 'FORBIDDEN',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  431: 'HEADERS_TOO_LARGE',
 };
 
 /** Maps any error to problem+json. Unknown errors become a neutral 500; their details go to the log only. */
@@ -42,9 +45,14 @@ export function toProblem(error: unknown, instance: string | undefined, logger: 
   return toProblem(Errors.internal('internal error; quote the request id when reporting it'), instance, logger);
 }
 
-/** Fastify's own request errors (body parsing and limits), as our typed errors. */
+/** Fastify's own request errors (routing, body parsing and limits), as our typed errors. */
 function fastifyProblem(code: string | undefined, error: unknown): DomainError | undefined {
   switch (code) {
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_INVALID_URL':
+      return Errors.invalidUrl('the URL is not valid (malformed percent-encoding)');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return Errors.uriTooLong('a path parameter is longer than the limit');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return Errors.payloadTooLarge('request body is larger than the limit');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -62,6 +70,13 @@ function fastifyProblem(code: string | undefined, error: unknown): DomainError |
   return undefined;
 }
 
+/** Sends a problem as the reply, with the headers its status calls for. */
+export function sendProblem(reply: FastifyReply, body: Problem): void {
+  if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
+  if (typeof body.retryAfterSeconds === 'number') void reply.header('Retry-After', String(body.retryAfterSeconds));
+  void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
@@ -70,9 +85,6 @@ export class ProblemFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    const body = toProblem(error, request?.id ? String(request.id) : undefined, this.logger);
-    if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
-    if (typeof body.retryAfterSeconds === 'number') void reply.header('Retry-After', String(body.retryAfterSeconds));
-    void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+    sendProblem(reply, toProblem(error, request?.id ? String(request.id) : undefined, this.logger));
   }
 }

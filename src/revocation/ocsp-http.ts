@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Injectable, Logger } from '@nestjs/common';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { givenRequestId } from '../common/request-id';
+import { securityHeaders } from '../common/security-headers';
 import { HistogramSeries } from '../metrics/bound-histogram';
 import { MetricsService } from '../metrics/metrics.service';
 import { OCSP_REQUEST_MAX_BYTES } from '../pki/ocsp';
@@ -20,6 +21,8 @@ const MAX_DISCARDED_BYTES = 1024 * 1024;
 /** The longest base64 text a request within OCSP_REQUEST_MAX_BYTES can take. */
 const MAX_BASE64_LENGTH = Math.ceil((OCSP_REQUEST_MAX_BYTES * 4) / 3) + 4;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+/** The service's security headers (common/security-headers.ts), flat, for a plain and a TLS connection. */
+const SECURITY_HEADERS = { plain: securityHeaders(false).flat(), tls: securityHeaders(true).flat() };
 
 /** How to answer one request: its method, when it started (for the duration metric), and whether to close after. */
 interface Reply {
@@ -36,9 +39,9 @@ interface Reply {
  * It runs on the service's HTTP server ahead of the framework (see app.factory.ts): relying parties ask for status
  * far more often than anything else is called, and an answer from the cache costs microseconds, so the framework's
  * per-request work (routing, hooks, guards, interceptors, serialization) would be most of the cost. What the
- * framework gives the other routes is done here by hand: a bounded body, the request duration metric, and the
- * X-Request-Id header, echoed when the caller sent one (the responder writes no log or audit event an id would
- * correlate, so none is made up). The OpenAPI description of both operations is `OCSP_OPENAPI_PATHS` below.
+ * framework gives the other routes is done here by hand: a bounded body, the request duration metric, the security
+ * headers (common/security-headers.ts), and the X-Request-Id header, echoed when the caller sent one (the responder
+ * writes no log or audit event an id would correlate, so none is made up). The OpenAPI description of both operations is `OCSP_OPENAPI_PATHS` below.
  */
 @Injectable()
 export class OcspHttpBinding {
@@ -123,6 +126,7 @@ export class OcspHttpBinding {
     if (response.destroyed) return;
     // A flat list: the cheapest form of headers for node:http.
     const headers = ['Content-Type', OCSP_RESPONSE_TYPE, 'Content-Length', String(answer.der.length)];
+    headers.push(...((request.socket as { encrypted?: boolean }).encrypted ? SECURITY_HEADERS.tls : SECURITY_HEADERS.plain));
     const requestId = givenRequestId(request);
     if (requestId) headers.push('X-Request-Id', requestId);
     // A POST may carry a nonce, and POST answers are not for HTTP caches (RFC 5019 §5).
