@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Logger } from '@nestjs/common';
@@ -37,15 +37,27 @@ function clientProblem(code: string | undefined): DomainError {
 /**
  * The HTTP server's `clientError` handler (Fastify's `clientErrorHandler` option, bound to whichever server the
  * factory made): the request could not be parsed, so no framework sees it. Answers once on the raw socket, then closes
- * the connection (its framing is lost). Nothing is written when the peer is gone or an answer already started on it.
+ * the connection (its framing is lost). When an earlier, complete request on the connection is still being answered
+ * (pipelined requests), the refusal waits for that answer, so answers never come out of order. Nothing is written
+ * when the peer is gone, or the broken bytes belong to a request already being answered.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (!socket.writable || inFlight?.headersSent) {
-    socket.destroy();
+  if (error.code === 'ECONNRESET' || socket.destroyed) return void socket.destroy();
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inFlight && !inFlight.writableFinished) {
+    // The error is in the in-flight request's own body (bad chunking, cut short): that request can never complete,
+    // so, as Node does, the connection is dropped (which aborts it). Likewise when its answer is half written.
+    if (!inFlight.req.complete || inFlight.headersSent) return void socket.destroy();
+    let finished = false;
+    inFlight.once('finish', () => {
+      finished = true;
+      if (!socket.destroyed) answerClientError(error, socket);
+    });
+    // An answer that ends without finishing (its handler failed, the peer left): nothing can follow it.
+    inFlight.once('close', () => finished || socket.destroy());
     return;
   }
+  if (!socket.writable) return void socket.destroy();
   const refusal = clientProblem(error.code);
   const body = JSON.stringify(problem(refusal.status, refusal.code, refusal.message));
   const headers: [string, string][] = [
