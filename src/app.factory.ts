@@ -15,7 +15,7 @@ import { installBodyParsers } from './common/streamed-bodies';
 import { STREAMED_BODY_ROUTES } from './claims/claims.controller';
 import { OcspHttpBinding } from './revocation/ocsp-http';
 import { requestIdOf } from './common/request-id';
-import { answerClientError, answerFrameworkError } from './common/http-errors';
+import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 
 /** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
@@ -28,17 +28,20 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
  * 404s, hooks, handlers) writes: a route's own Cache-Control replaces the default. The binding sets its own.
  */
 function createServer(config: AppConfig, framework: http.RequestListener, ocsp: () => OcspHttpBinding | undefined): http.Server {
-  const defaults = [...securityHeaders(config.tls !== undefined), DEFAULT_CACHE_CONTROL];
+  const tls = config.tls !== undefined;
+  const defaults = [...securityHeaders(tls), DEFAULT_CACHE_CONTROL];
   const listener: http.RequestListener = (request, response) => {
+    if (refuseWithoutHost(request, response, tls)) return;
     if (ocsp()?.handle(request, response)) return;
     for (const [name, value] of defaults) response.setHeader(name, value);
     framework(request, response);
   };
   // Client certificates are requested but not required, and verified by the routes that accept them
   // (the claim CAs are data, not configuration); every other route ignores them.
+  // A request without Host is refused by refuseWithoutHost (problem+json), not by Node (an empty 400).
   const server = config.tls
-    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, listener)
-    : http.createServer(listener);
+    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', requireHostHeader: false }, listener)
+    : http.createServer({ requireHostHeader: false }, listener);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   return server;
 }

@@ -1,4 +1,4 @@
-import { ServerResponse, STATUS_CODES } from 'node:http';
+import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Logger } from '@nestjs/common';
@@ -20,6 +20,23 @@ const logger = new Logger('Errors');
 /** Fastify's `frameworkErrors` option: errors of its router, before any route (or hook) runs. */
 export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   sendProblem(reply, toProblem(error, request.id ? String(request.id) : undefined, logger));
+}
+
+/**
+ * HTTP/1.1 requires a Host header (RFC 9112 §3.2). Node refuses a request without one itself, with an empty 400; the
+ * server is made with `requireHostHeader: false` and the request is refused here instead, as problem+json. True when
+ * it was answered.
+ */
+export function refuseWithoutHost(request: IncomingMessage, response: ServerResponse, tls: boolean): boolean {
+  if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor < 1) return false;
+  const refusal = Errors.malformedRequest('an HTTP/1.1 request needs a Host header');
+  const body = JSON.stringify(problem(refusal.status, refusal.code, refusal.message));
+  response.shouldKeepAlive = false;
+  response.writeHead(refusal.status, [
+    ...[['Content-Type', PROBLEM_CONTENT_TYPE], ['Content-Length', String(Buffer.byteLength(body))], DEFAULT_CACHE_CONTROL, ...securityHeaders(tls)].flat(),
+  ]);
+  response.end(body);
+  return true;
 }
 
 /** Node's `clientError` codes we answer with their own status; anything else is a malformed request. */

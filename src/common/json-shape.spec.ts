@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DomainError } from './errors';
-import { checkJsonShape, checkReservedKeys, MAX_JSON_DEPTH, MAX_JSON_VALUES } from './json-shape';
+import { checkJsonShape, checkQuery, MAX_JSON_DEPTH, MAX_JSON_VALUES } from './json-shape';
 
 const nested = (depth: number, open = '[', close = ']') => JSON.parse(open.repeat(depth) + close.repeat(depth)) as unknown;
 const nestedObject = (depth: number) => JSON.parse('{"a":'.repeat(depth) + '1' + '}'.repeat(depth)) as unknown;
@@ -54,15 +54,25 @@ describe('checkJsonShape', () => {
     assert.equal(refusal({ name: 'constructor', constructorName: 'x', items: ['__proto__', 'prototype'] }), undefined);
   });
 
+  it('refuses a NUL character in any string or key, at any depth (PostgreSQL cannot store one)', () => {
+    assert.equal(refusal({ selector: { profile: 'dev\u0000ice' } })?.message, 'selector.profile must not contain NUL characters');
+    assert.equal(refusal({ list: ['a', 'b\u0000'] })?.message, 'list.1 must not contain NUL characters');
+    assert.equal(refusal({ 'ke\u0000y': 1 })?.code, 'VALIDATION_FAILED');
+    assert.equal(refusal('a\u0000')?.code, 'VALIDATION_FAILED');
+    assert.equal(refusal({ text: 'no nul here \u0001' }), undefined);
+  });
+
   it('passes primitives and null', () => {
     for (const value of [null, 1, 'x', true]) assert.equal(checkJsonShape(value), undefined);
   });
 });
 
-describe('checkReservedKeys', () => {
-  it('refuses a query string naming prototype machinery, and nothing else', () => {
-    assert.equal(checkReservedKeys(Object.assign(Object.create(null) as object, { constructor: '1' }))?.message, 'property constructor should not exist');
-    assert.equal(checkReservedKeys({ limit: '5', cursor: 'x' }), undefined);
-    assert.equal(checkReservedKeys(undefined), undefined);
+describe('checkQuery', () => {
+  it('refuses a query string naming prototype machinery, or with a NUL in a value, and nothing else', () => {
+    assert.equal(checkQuery(Object.assign(Object.create(null) as object, { constructor: '1' }))?.message, 'property constructor should not exist');
+    assert.equal(checkQuery({ thingName: 'a\u0000b' })?.message, 'thingName must not contain NUL characters');
+    assert.equal(checkQuery({ serial: ['a', 'b\u0000'] })?.message, 'serial must not contain NUL characters');
+    assert.equal(checkQuery({ limit: '5', cursor: 'x', list: ['a', 'b'] }), undefined);
+    assert.equal(checkQuery(undefined), undefined);
   });
 });

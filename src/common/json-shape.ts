@@ -16,41 +16,53 @@ export const MAX_JSON_VALUES = 10_000;
 const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * Refuses a parsed JSON value nested deeper than MAX_JSON_DEPTH, holding more than MAX_JSON_VALUES values, or with a
- * reserved key (`__proto__`, `constructor`, `prototype`). Iterative (an explicit stack), stopping at the first finding,
- * so its own cost is bounded by the limits, not by the body. Returns the refusal, or undefined when the value is fine.
+ * Refuses a parsed JSON value nested deeper than MAX_JSON_DEPTH, holding more than MAX_JSON_VALUES values, with a
+ * reserved key (`__proto__`, `constructor`, `prototype`), or with a NUL character in a key or a string: PostgreSQL
+ * cannot store U+0000 in text (a query with one fails, which was a 500), and no field of this API has a use for it.
+ * Iterative (an explicit stack), stopping at the first finding, so its own cost is bounded by the limits and the body
+ * size. Returns the refusal, or undefined when the value is fine.
  */
 export function checkJsonShape(value: unknown, limits: { maxDepth: number; maxValues: number } = { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_JSON_VALUES }): DomainError | undefined {
+  if (typeof value === 'string') return value.includes(NUL) ? nulIn('the body') : undefined;
   if (value === null || typeof value !== 'object') return undefined;
   const stack: { node: object; depth: number; path: string }[] = [{ node: value, depth: 1, path: '' }];
   let values = 0;
   while (stack.length > 0) {
     const { node, depth, path } = stack.pop()!;
     if (depth > limits.maxDepth) return Errors.bodyTooDeep(`the JSON body is nested more than ${limits.maxDepth} levels deep`);
-    const keys = Array.isArray(node) ? undefined : Object.keys(node);
-    values += keys ? keys.length : (node as unknown[]).length;
+    const entries: [string, unknown][] = Array.isArray(node) ? node.map((child, index) => [String(index), child]) : Object.entries(node);
+    values += entries.length;
     if (values > limits.maxValues) return Errors.bodyTooWide(`the JSON body holds more than ${limits.maxValues} values`);
-    if (keys) {
-      for (const key of keys) {
-        const at = path ? `${path}.${key}` : key;
-        if (RESERVED_KEYS.has(key)) return reservedKey(at);
-        const child = (node as Record<string, unknown>)[key];
-        if (child !== null && typeof child === 'object') stack.push({ node: child, depth: depth + 1, path: at });
-      }
-    } else {
-      (node as unknown[]).forEach((child, index) => {
-        if (child !== null && typeof child === 'object') stack.push({ node: child, depth: depth + 1, path: path ? `${path}.${index}` : String(index) });
-      });
+    for (const [key, child] of entries) {
+      const at = path ? `${path}.${key}` : key;
+      if (!Array.isArray(node) && RESERVED_KEYS.has(key)) return reservedKey(at);
+      if (key.includes(NUL)) return nulIn(`a property name under ${path || 'the body'}`);
+      if (typeof child === 'string' && child.includes(NUL)) return nulIn(at);
+      if (child !== null && typeof child === 'object') stack.push({ node: child, depth: depth + 1, path: at });
     }
   }
   return undefined;
 }
 
-/** Refuses an object with a reserved key at its top level (query strings, which are flat). */
-export function checkReservedKeys(value: unknown): DomainError | undefined {
+/**
+ * Refuses a query string naming prototype machinery at its top level (query strings are flat), or carrying a NUL
+ * character in a value, as checkJsonShape does for bodies.
+ */
+export function checkQuery(value: unknown): DomainError | undefined {
   if (value === null || typeof value !== 'object') return undefined;
-  const key = Object.keys(value).find((name) => RESERVED_KEYS.has(name));
-  return key === undefined ? undefined : reservedKey(key);
+  for (const [key, child] of Object.entries(value)) {
+    if (RESERVED_KEYS.has(key)) return reservedKey(key);
+    const texts = Array.isArray(child) ? child : [child];
+    if (key.includes(NUL) || texts.some((text) => typeof text === 'string' && text.includes(NUL))) return nulIn(key.replaceAll(NUL, '\\0'));
+  }
+  return undefined;
+}
+
+const NUL = '\u0000';
+
+function nulIn(where: string): DomainError {
+  const finding = `${where} must not contain NUL characters`;
+  return Errors.validation(finding, { errors: [finding] });
 }
 
 function reservedKey(path: string): DomainError {

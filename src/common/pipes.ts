@@ -1,7 +1,7 @@
 import { ArgumentMetadata, ParseUUIDPipe, ValidationError, ValidationPipe } from '@nestjs/common';
 import type { ValidatorOptions } from 'class-validator';
 import { Errors } from './errors';
-import { checkReservedKeys } from './json-shape';
+import { checkQuery } from './json-shape';
 import { findNullOptionals } from './nullable';
 
 /** Path ids are UUIDs; anything else is a 400 before it reaches a query. */
@@ -17,14 +17,14 @@ function flatten(errors: ValidationError[], parent = ''): string[] {
 
 /**
  * Nest's ValidationPipe, stricter in two ways: keys that name prototype machinery (`__proto__`, `constructor`,
- * `prototype`), which Nest strips silently, are refused like any other unknown key (bodies are checked as they are
- * parsed, common/json-shape.ts; this covers query strings); and an optional field sent as null is refused unless it
- * is declared @Nullable() (common/nullable.ts).
+ * `prototype`), which Nest strips silently, are refused like any other unknown key, and so are NUL characters
+ * (bodies are checked as they are parsed, common/json-shape.ts; this covers query strings); and an optional field
+ * sent as null is refused unless it is declared @Nullable() (common/nullable.ts).
  */
 class RequestValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'query') {
-      const refusal = checkReservedKeys(value);
+      const refusal = checkQuery(value);
       if (refusal) throw refusal;
     }
     return super.transform(value, metadata);

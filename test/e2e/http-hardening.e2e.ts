@@ -128,6 +128,19 @@ for (const { driver, skip } of drivers()) {
       });
     });
 
+    describe('NUL characters in JSON strings', () => {
+      it('refuses a NUL in a string no field check covers (was a 500 on PostgreSQL: a rotation selector’s profile)', async () => {
+        const body = { selector: { profile: 'dev\u0000ice' }, reason: 'fuzz', deadline: new Date(Date.now() + 86_400_000).toISOString(), onDeadline: 'report' };
+        const res = await t.http().post('/v1/rotations').set(bearer(t.adminKey)).send(body);
+        assert.deepEqual(assertProblem(res, 400, 'VALIDATION_FAILED').errors, ['selector.profile must not contain NUL characters']);
+      });
+
+      it('refuses a NUL in a query string value', async () => {
+        const res = await t.http().get('/v1/rotations?cursor=a%00b').set(bearer(t.adminKey));
+        assertProblem(res, 400, 'VALIDATION_FAILED');
+      });
+    });
+
     describe('optional fields may be left out, never sent as null (null was used as a number)', () => {
       for (const field of ['deviceExpiryDays', 'caExpiryDays', 'claimExpiryDays', 'claimQuotaFraction', 'policySample']) {
         it(`refuses fleet audit ${field}: null`, async () => {
@@ -222,6 +235,7 @@ describe('refusals before our handlers are problem+json (router and HTTP server)
   const cases: [name: string, raw: () => string, status: number, code: string][] = [
     ['headers larger than the server’s limit (431, answered by Node before Fastify)', () => request(`GET /healthz HTTP/1.1\r\nX-Padding: ${'a'.repeat(20_000)}`), 431, 'HEADERS_TOO_LARGE'],
     ['a request line that is not HTTP', () => 'GARBAGE\r\n\r\n', 400, 'MALFORMED_REQUEST'],
+    ['an HTTP/1.1 request without a Host header (Node would answer an empty 400)', () => 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'MALFORMED_REQUEST'],
     ['a header line without a colon', () => 'GET /healthz HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n', 400, 'MALFORMED_REQUEST'],
     ['malformed percent-encoding in the path (FST_ERR_BAD_URL)', () => request('GET /v1/authorities/%E0%A4%A HTTP/1.1'), 400, 'INVALID_URL'],
     ['a bare % in the path', () => request('GET /v1/certificates/%zz/revoke HTTP/1.1'), 400, 'INVALID_URL'],
