@@ -33,7 +33,8 @@ export class ProvisioningController {
       '`aud` = this URL, `exp` at most 5 minutes ahead, a fresh `jti` each time (single use). The claim must be active and inside its ' +
       'window, the serial must match its pattern and allow-list, and its quota must have room (checked atomically). The same serial with ' +
       'the same key, or the same Idempotency-Key and body, is a retry: 200 with the certificate issued before. Issues from the claim’s ' +
-      'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`).',
+      'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`). The caller is ' +
+      'authenticated before the body is validated: without valid credentials the answer is a 401 that says nothing about the body.',
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 128 printable ASCII characters; a retry with the same key and body returns the same certificate' })
