@@ -20,6 +20,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { RevocationModule } from './revocation/revocation.module';
 import { RotationModule } from './rotation/rotation.module';
 import { FleetModule } from './fleet/fleet.module';
+import { SetupModule } from './setup/setup.module';
 
 /** Bootstrap only: wires the feature modules; nothing is provided here but the error filter. */
 @Module({})
@@ -45,6 +46,7 @@ export class AppModule {
         ClaimsModule,
         RotationModule,
         FleetModule,
+        SetupModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -2,7 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
-import { ApiProblems, ApiSecured } from '../common/openapi';
+import { ApiSecured } from '../common/openapi';
 import { AuditEventDto, AuditListDto, AuditQueryDto, AuditVerifyDto } from './audit.dto';
 import { StoredAuditEvent } from './audit.repository';
 import { AuditService } from './audit.service';
@@ -22,7 +22,6 @@ export class AuditController {
   })
   @ApiOkResponse({ type: AuditListDto, description: 'A page of audit events' })
   @ApiSecured()
-  @ApiProblems(400)
   async listAuditEvents(@Query() query: AuditQueryDto): Promise<AuditListDto> {
     const page = await this.audit.list({ ...query, limit: query.limit ?? 100 });
     return { items: page.items.map(toDto), nextCursor: page.nextCursor };

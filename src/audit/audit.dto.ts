@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { ACTOR_TYPES } from '../auth/actor';
+import { ROLES } from '../auth/roles';
 import { PageQueryDto } from '../common/page-query.dto';
 import { NO_CONTROL_CHARS } from '../common/text';
 
@@ -26,9 +28,9 @@ export class AuditQueryDto extends PageQueryDto {
 }
 
 export class AuditActorDto {
-  @ApiProperty({ enum: ['api-key', 'system'] }) type: string;
+  @ApiProperty({ enum: ACTOR_TYPES, description: 'api-key: a person or system (id = key id); claim-certificate / device-certificate: a station or device (id = certificate fingerprint); aws-iot-rule: the AWS IoT events endpoint; system: the service itself' }) type: string;
   @ApiProperty({ nullable: true, type: String }) id: string | null;
-  @ApiProperty({ nullable: true, type: String }) role: string | null;
+  @ApiProperty({ nullable: true, type: String, enum: ROLES, description: 'The API key’s role; null for other actors' }) role: string | null;
 }
 
 export class AuditTargetDto {

@@ -1,8 +1,12 @@
 import { Role } from './roles';
 
+/** The kinds of actor an audit event can name (the OpenAPI enum of `actor.type` is this list). */
+export const ACTOR_TYPES = ['api-key', 'system', 'aws-iot-rule', 'claim-certificate', 'device-certificate'] as const;
+export type ActorType = (typeof ACTOR_TYPES)[number];
+
 /** Who did something: recorded on every audit event. */
 export interface Actor {
-  type: 'api-key' | 'system' | 'aws-iot-rule' | 'claim-certificate' | 'device-certificate';
+  type: ActorType;
   /** API key id, certificate fingerprint, or a fixed name for the service itself. */
   id: string;
   role: Role | null;

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsString, Length, Matches } from 'class-validator';
+import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { NO_CONTROL_CHARS } from '../common/text';
@@ -50,7 +51,6 @@ export class ApiKeysController {
   })
   @ApiCreatedResponse({ type: CreatedApiKeyDto, description: 'The new key, including its secret (shown once)' })
   @ApiSecured()
-  @ApiProblems(400, 413, 415)
   createApiKey(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
     return this.apiKeys.create(ctx, body.name, body.role);
   }
@@ -73,7 +73,7 @@ export class ApiKeysController {
   @ApiIdParam('API key')
   @ApiOkResponse({ type: ApiKeyDto, description: 'The key, now revoked' })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.apiKeyNotFound)
   revokeApiKey(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<ApiKeyView> {
     return this.apiKeys.revoke(ctx, id);
   }

@@ -14,10 +14,12 @@ export enum Permission {
   ManagePolicies = 'iot-policies:manage',
   AcceptPolicyFindings = 'iot-policies:accept-findings',
   RunAudits = 'fleet-audits:run',
+  RunSetupCheck = 'setup:check',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {
   admin: Object.values(Permission),
+  // RunSetupCheck stays with admins: the report describes the deployment (URLs, ARNs, CA names, key state).
   // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
   operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits],
   auditor: [Permission.ReadInventory, Permission.ReadAudit],

@@ -1,9 +1,11 @@
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { RequestContext } from '../auth/actor';
 import { Ctx, Public, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
-import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups, responseHeaders } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { pemEncode } from '../pki/der';
 import { AuthoritiesService } from './authorities.service';
@@ -27,7 +29,7 @@ export class AuthoritiesController {
   })
   @ApiCreatedResponse({ type: AuthorityDto, description: 'The new authority, with its certificate and chain' })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  @ApiProblems(Errors.invalidSubject, Errors.parentRequired, Errors.pathLengthExceeded, ProblemGroups.issuer, ProblemGroups.keyCreation)
   async createAuthority(@Ctx() ctx: RequestContext, @Body() body: CreateAuthorityDto): Promise<AuthorityDto> {
     const created = await this.authorities.create(ctx, { ...body, keyBackend: body.keyBackend ?? 'local' });
     return { ...(await this.view(created)), validityClamped: created.validityClamped };
@@ -41,7 +43,6 @@ export class AuthoritiesController {
   })
   @ApiOkResponse({ type: AuthorityListDto, description: 'A page of authorities' })
   @ApiSecured()
-  @ApiProblems(400)
   async listAuthorities(@Query() query: PageQueryDto): Promise<AuthorityListDto> {
     const page = await this.authorities.list(query.cursor, query.limit ?? 100);
     return { items: await Promise.all(page.items.map((a) => this.view(a))), nextCursor: page.nextCursor };
@@ -56,7 +57,7 @@ export class AuthoritiesController {
   @ApiIdParam('authority')
   @ApiOkResponse({ type: AuthorityDto, description: 'The authority' })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.authorityNotFound)
   async getAuthority(@Param('id', UuidParam) id: string): Promise<AuthorityDto> {
     return this.view(await this.authorities.get(id));
   }
@@ -71,25 +72,30 @@ export class AuthoritiesController {
   @ApiIdParam('authority')
   @ApiOkResponse({ type: AuthorityDto, description: 'The authority, now disabled' })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.authorityNotFound)
   async disableAuthority(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<AuthorityDto> {
     return this.view(await this.authorities.disable(ctx, id));
   }
 
   @Get(':id/certificate')
   @Public()
-  @Header('Content-Type', 'application/pkix-cert')
-  @Header('Cache-Control', 'public, max-age=3600')
   @ApiOperation({
     summary: 'The CA certificate, DER (the AIA caIssuers URL of certificates it issued)',
     description: 'Public: relying parties follow this URL from the certificates the authority issued. Cacheable for an hour.',
   })
   @ApiIdParam('authority')
   @ApiProduces('application/pkix-cert')
-  @ApiOkResponse({ description: 'DER certificate', content: { 'application/pkix-cert': { schema: { type: 'string', format: 'binary' } } } })
-  @ApiProblems(400, 404)
-  async getAuthorityCertificate(@Param('id', UuidParam) id: string): Promise<StreamableFile> {
-    return new StreamableFile((await this.authorities.get(id)).certificateDer);
+  @ApiOkResponse({
+    description: 'DER certificate',
+    headers: responseHeaders('Cache-Control'),
+    content: { 'application/pkix-cert': { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiProblems(Errors.authorityNotFound)
+  async getAuthorityCertificate(@Param('id', UuidParam) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<StreamableFile> {
+    const authority = await this.authorities.get(id);
+    // Set once the authority is found: a problem is never cached (ProblemFilter), so a CA created later is seen.
+    reply.header('Content-Type', 'application/pkix-cert').header('Cache-Control', 'public, max-age=3600');
+    return new StreamableFile(authority.certificateDer);
   }
 
   private async view(authority: Authority): Promise<AuthorityDto> {

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { NO_CONTROL_CHARS } from '../common/text';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
 import { Authority, AUTHORITY_USAGES, AuthorityType, AuthorityUsage } from './authority';
@@ -72,6 +72,12 @@ export class CreateAuthorityDto {
   @ApiPropertyOptional({ enum: AUTHORITY_USAGES, default: 'devices', description: 'claims: issues only factory claim certificates (see /v1/claims); devices: everything else' })
   @IsOptional() @IsIn(AUTHORITY_USAGES)
   usage?: AuthorityUsage;
+
+  @ApiPropertyOptional({
+    description: 'Whether this CA signs end-entity (device, server, claim) certificates itself. Default false for a root (its key should sign only CAs: issue under an intermediate), true for an intermediate.',
+  })
+  @IsOptional() @IsBoolean()
+  allowLeafIssuance?: boolean;
 }
 
 export class AuthorityDto {
@@ -89,6 +95,7 @@ export class AuthorityDto {
   @ApiProperty({ description: 'Lowercase hex' }) serial: string;
   @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id)' }) fingerprint: string;
   @ApiProperty({ nullable: true, type: 'integer' }) pathLength: number | null;
+  @ApiProperty({ description: 'Whether it signs end-entity certificates itself (false: only CA certificates; issuing from it is refused with AUTHORITY_IS_ROOT or LEAF_ISSUANCE_NOT_ALLOWED)' }) allowLeafIssuance: boolean;
   @ApiProperty({ format: 'date-time' }) notBefore: string;
   @ApiProperty({ format: 'date-time' }) notAfter: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;

@@ -10,7 +10,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { creationPage } from '../common/cursor';
 import { Errors } from '../common/errors';
 import { Transactions } from '../database/transactions';
-import { CreatedKey, KeyManager, KeyManagers, Signer } from '../keys/key-manager';
+import { abandonNewKey, CreatedKey, KeyManager, KeyManagers, Signer } from '../keys/key-manager';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 import { certificateParts, fingerprint, signCertificate } from '../pki/certificate';
 import { pemEncode } from '../pki/der';
@@ -45,6 +45,8 @@ export interface CreateAuthorityInput {
   pathLength?: number;
   /** Default devices. */
   usage?: AuthorityUsage;
+  /** Default: false for a root, true for an intermediate. */
+  allowLeafIssuance?: boolean;
 }
 
 /** What issuing under an authority needs; the name, key id and chain are parsed once per process. */
@@ -112,12 +114,8 @@ export class AuthoritiesService {
     try {
       return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, notBefore, notAfter, now, validityClamped });
     } catch (err) {
-      // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's).
-      if (input.kmsKeyId === undefined) {
-        await keyManager.discardKey(key.keyRef).catch((cleanupError: unknown) => {
-          this.logger.warn(`could not discard the key of unstored authority ${id}: ${(cleanupError as Error).message}`);
-        });
-      }
+      // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's), and say so.
+      if (input.kmsKeyId === undefined) throw await abandonNewKey(keyManager, key.keyRef, err, (line) => this.logger.warn(`authority ${id}: ${line}`));
       throw err;
     }
   }
@@ -179,6 +177,7 @@ export class AuthoritiesService {
       serial: serial.toString('hex'),
       fingerprint: fingerprint(der),
       pathLength,
+      allowLeafIssuance: input.allowLeafIssuance ?? input.type === 'intermediate',
       notBefore: isoSeconds(notBefore),
       notAfter: isoSeconds(notAfter),
       certificateDer: der,
@@ -205,6 +204,7 @@ export class AuthoritiesService {
           fingerprint: authority.fingerprint,
           notAfter: authority.notAfter,
           pathLength,
+          allowLeafIssuance: authority.allowLeafIssuance,
         },
       });
     });
@@ -288,6 +288,22 @@ export class AuthoritiesService {
     if (authority.status !== 'active') throw Errors.authorityNotActive(`authority ${id} is ${authority.status} and cannot issue`);
     if (new Date(authority.notAfter) <= this.clock.now()) throw Errors.authorityExpired(`authority ${id} expired at ${authority.notAfter}`);
     return this.signingView(authority);
+  }
+
+  /**
+   * The issuer for an end-entity certificate: as `issuer`, and the authority must sign end-entity certificates at all.
+   * A root does not unless created with allowLeafIssuance: its key is the trust anchor of everything below it, so it
+   * should stay offline-grade and sign only intermediates; a device key compromise must never need a new root.
+   */
+  async leafIssuer(id: string, usage: AuthorityUsage): Promise<Issuer> {
+    const issuer = await this.issuer(id, usage);
+    const { authority } = issuer;
+    if (!authority.allowLeafIssuance) {
+      throw authority.type === 'root'
+        ? Errors.authorityIsRoot(`authority ${id} is a root CA: issue under one of its intermediates (a root signs end-entity certificates only when created with allowLeafIssuance: true)`)
+        : Errors.leafIssuanceNotAllowed(`authority ${id} was created with allowLeafIssuance: false and certifies only CAs`);
+    }
+    return issuer;
   }
 
   /** The authority that now issues in place of `id`: itself, or the end of its chain of successors. */

@@ -26,6 +26,12 @@ export interface Authority {
   serial: string;
   fingerprint: string;
   pathLength: number | null;
+  /**
+   * Whether it signs end-entity certificates itself. A root's key should sign only CA certificates (and CRLs), so a
+   * root does so only when created with allowLeafIssuance: true; an intermediate does unless created with false
+   * (a policy CA that only certifies issuing CAs).
+   */
+  allowLeafIssuance: boolean;
   notBefore: string;
   notAfter: string;
   certificateDer: Buffer;

@@ -87,6 +87,7 @@ function toAuthority(row: AuthorityEntity): Authority {
     serial: row.serial,
     fingerprint: row.fingerprint,
     pathLength: row.pathLength,
+    allowLeafIssuance: Boolean(row.allowLeafIssuance),
     notBefore: row.notBefore,
     notAfter: row.notAfter,
     certificateDer: Buffer.from(row.certificateDer, 'base64'),

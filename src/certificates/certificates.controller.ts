@@ -5,7 +5,8 @@ import { RequestContext } from '../auth/actor';
 import { Ctx, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
 import { Clock } from '../common/clock';
-import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups, responseHeaders } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { CertificatesService } from './certificates.service';
 import {
@@ -39,7 +40,7 @@ export class CertificatesController {
   })
   @ApiCreatedResponse({ type: CertificateDto, description: 'The issued certificate, with its chain' })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  @ApiProblems(ProblemGroups.csr, ProblemGroups.issuance)
   async issueCertificate(@Ctx() ctx: RequestContext, @Body() body: IssueCertificateDto): Promise<CertificateDto> {
     return this.view(await this.certificates.issue(ctx, body));
   }
@@ -52,7 +53,6 @@ export class CertificatesController {
   })
   @ApiOkResponse({ type: CertificateListDto, description: 'A page of certificate summaries' })
   @ApiSecured()
-  @ApiProblems(400)
   async listCertificates(@Query() query: CertificateQueryDto): Promise<CertificateListDto> {
     const page = await this.certificates.search({ ...query, limit: query.limit ?? 100 });
     const now = this.clock.now();
@@ -69,13 +69,14 @@ export class CertificatesController {
   @ApiExtraModels(CertificateDto)
   @ApiOkResponse({
     description: 'The certificate (JSON), or with `format=pem` the certificate followed by its chain (PEM)',
+    headers: responseHeaders('Content-Disposition'),
     content: {
       'application/json': { schema: { $ref: getSchemaPath(CertificateDto) } },
-      'application/x-pem-file': { schema: { type: 'string' } },
+      'application/x-pem-file': { schema: { type: 'string', format: 'binary' } },
     },
   })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.certificateNotFound)
   async getCertificate(
     @Param('id', UuidParam) id: string,
     @Query() query: CertificateFormatQueryDto,
@@ -99,7 +100,7 @@ export class CertificatesController {
   @ApiIdParam('certificate')
   @ApiOkResponse({ type: CertificateDto, description: 'The certificate, now revoked' })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 413, 415)
+  @ApiProblems(Errors.certificateNotFound, Errors.certificateAlreadyRevoked)
   async revokeCertificate(
     @Ctx() ctx: RequestContext,
     @Param('id', UuidParam) id: string,

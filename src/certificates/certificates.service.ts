@@ -130,7 +130,7 @@ export class CertificatesService implements OnModuleInit {
     }
     const csr = options.parsedCsr ?? parseCsr(input.csr);
     const names = namesFor(profile, csr, input.thingName, options.subject);
-    const issuer = await this.authorities.issuer(input.authorityId, profile.issuedBy);
+    const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy);
 
     // A CA's own key in an end-entity certificate, or a key already known compromised, is never certified.
     const publicKeySha256 = publicKeyFingerprint(csr.publicKey.keyObject);

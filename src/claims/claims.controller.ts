@@ -7,7 +7,7 @@ import { Ctx, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
-import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups } from '../common/openapi';
 import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { AppConfig } from '../config/config';
@@ -46,7 +46,7 @@ export class ClaimsController {
   })
   @ApiCreatedResponse({ type: CreatedClaimDto, description: 'The claim, with its claim certificate (and key when generated)' })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  @ApiProblems(Errors.invalidClaim, Errors.policyTemplateNotFound, ProblemGroups.csr, ProblemGroups.issuance, ProblemGroups.iotCall)
   async createClaim(@Ctx() ctx: RequestContext, @Body() body: CreateClaimDto): Promise<CreatedClaimDto> {
     if (body.iot?.attributes) checkThingAttributes(body.iot.attributes, 'iot.attributes');
     const created = await this.claims.create(ctx, body);
@@ -62,7 +62,6 @@ export class ClaimsController {
   })
   @ApiOkResponse({ type: ClaimListDto })
   @ApiSecured()
-  @ApiProblems(400)
   async listClaims(@Query() query: PageQueryDto): Promise<ClaimListDto> {
     const page = await this.claims.list(query.cursor, query.limit ?? 100);
     return { items: page.items.map(toClaimDto), nextCursor: page.nextCursor };
@@ -77,7 +76,7 @@ export class ClaimsController {
   @ApiIdParam('claim')
   @ApiOkResponse({ type: ClaimDto })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.claimNotFound)
   async getClaim(@Param('id', UuidParam) id: string): Promise<ClaimDto> {
     return toClaimDto(await this.claims.get(id));
   }
@@ -97,7 +96,7 @@ export class ClaimsController {
   @ApiBody({ schema: { oneOf: [{ type: 'array', items: { type: 'string' }, example: ['SN0001', 'SN0002'] }, { type: 'string', example: 'serial\nSN0001\nSN0002\n' }] } })
   @ApiOkResponse({ type: AllowlistResultDto })
   @ApiSecured()
-  @ApiProblems(400, 404, 413, 415)
+  @ApiProblems(Errors.claimNotFound, Errors.invalidAllowlist)
   async replaceAllowlist(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Req() request: FastifyRequest): Promise<AllowlistResultDto> {
     const body = request.body;
     if (!(body instanceof Readable)) throw Errors.unsupportedMediaType('send the list as application/json or text/csv');
@@ -129,7 +128,7 @@ export class ClaimsController {
   @ApiIdParam('claim')
   @ApiOkResponse({ type: RevokedClaimDto })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 413, 415)
+  @ApiProblems(Errors.claimNotFound, Errors.claimAlreadyRevoked)
   async revokeClaim(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RevokeClaimDto): Promise<RevokedClaimDto> {
     const { claim, revokedCertificates } = await this.claims.revoke(ctx, id, body.reason, body.cascade ?? false);
     return { ...toClaimDto(claim), revokedDeviceCertificates: revokedCertificates };

@@ -91,7 +91,7 @@ export class CreateClaimDto {
   @IsISO8601({ strict: true })
   notAfter: string;
 
-  @ApiPropertyOptional({ example: 'SN[0-9]{8}', maxLength: 256, description: 'Regular expression the whole serial must match (anchored; no nested quantifiers, backreferences or lookaround)' })
+  @ApiPropertyOptional({ example: 'SN[0-9]{8}', maxLength: 256, description: 'Regular expression in RE2 syntax the whole serial must match (anchored at both ends; matched in time linear in the serial; no backreferences or lookaround; at most 500 RE2 program instructions, so repeat counts stay small)' })
   @IsOptional() @IsString() @Length(1, 256)
   serialPattern?: string;
 

@@ -18,6 +18,7 @@ import { checkPublicKey } from '../pki/key-policy';
 import { findProfile, THING_NAME_PATTERN } from '../pki/profiles';
 import { Claim, renderThingName } from './claim';
 import { ClaimRepository } from './claim.repository';
+import { compileSerialPattern } from './serial-pattern';
 import { DEVICE_SERIAL_PATTERN } from './serial-list';
 
 export type ClaimKeySpec = 'EC_P256' | 'EC_P384' | 'RSA_2048';
@@ -79,8 +80,8 @@ export class ClaimsService {
       throw Errors.validityTooLong(`profile ${profile.name} allows at most ${profile.maxValidityDays} days`);
     }
     // Both authorities must be able to issue now, each for its own purpose.
-    await this.authorities.issuer(input.deviceAuthorityId, 'devices');
-    const claimAuthority = (await this.authorities.issuer(input.claimAuthorityId, 'claims')).authority;
+    await this.authorities.leafIssuer(input.deviceAuthorityId, 'devices');
+    const claimAuthority = (await this.authorities.leafIssuer(input.claimAuthorityId, 'claims')).authority;
     await this.checkIotNames(input.iot);
     const { policyTemplate, ...iotSettings } = input.iot ?? {};
     const policyName = await this.policyTemplates.policyNameFor(iotSettings.policyName, policyTemplate);
@@ -224,35 +225,6 @@ export class ClaimsService {
       parsedCsr: { subject: {}, publicKeySpki: spki, publicKey: checkPublicKey(spki), dnsNames: [], ipAddresses: [], otherNames: 0 },
       privateKeyPem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     };
-  }
-}
-
-/**
- * A claim's serial pattern, anchored so it must match the whole serial. Bounded: at most 256 characters and no
- * quantified group that itself holds a quantifier (the shape of catastrophic backtracking, e.g. `(a+)+`).
- */
-export function compileSerialPattern(pattern: string): RegExp {
-  // Checked and compiled once per pattern (the exchange asks on every request); bounded like the number of claims in use.
-  let compiled = COMPILED_PATTERNS.get(pattern);
-  if (!compiled) {
-    compiled = checkAndCompile(pattern);
-    if (COMPILED_PATTERNS.size >= 1000) COMPILED_PATTERNS.clear();
-    COMPILED_PATTERNS.set(pattern, compiled);
-  }
-  return compiled;
-}
-
-const COMPILED_PATTERNS = new Map<string, RegExp>();
-
-function checkAndCompile(pattern: string): RegExp {
-  if (pattern.length > 256) throw Errors.invalidClaim('serialPattern may be at most 256 characters');
-  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{?]/.test(pattern) || /\\[1-9]|\(\?<?[=!]/.test(pattern)) {
-    throw Errors.invalidClaim('serialPattern may not quantify a group that contains a quantifier, nor use backreferences or lookaround');
-  }
-  try {
-    return new RegExp(`^(?:${pattern})$`, 'u');
-  } catch {
-    throw Errors.invalidClaim('serialPattern is not a valid regular expression');
   }
 }
 

@@ -1,10 +1,10 @@
 import { Body, Controller, Headers, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
-import { ApiProblems, CERTIFICATE_JWT_SCHEME } from '../common/openapi';
+import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/openapi';
 import { checkThingAttributes } from './attributes';
 import { ExchangeDto, ExchangeResultDto, toExchangeResultDto } from './claims.dto';
 import { ExchangeService } from './exchange.service';
@@ -32,14 +32,22 @@ export class ProvisioningController {
       '`Authorization: Bearer <JWT>` signed with the claim key (ES256, ES384 or RS256), the claim certificate in the `x5c` header, ' +
       '`aud` = this URL, `exp` at most 5 minutes ahead, a fresh `jti` each time (single use). The claim must be active and inside its ' +
       'window, the serial must match its pattern and allow-list, and its quota must have room (checked atomically). The same serial with ' +
-      'the same key, or the same Idempotency-Key and body, is a retry: 200 with the certificate issued before. Issues from the claim’s ' +
+      'the same key, or the same Idempotency-Key and body, is a retry: 200 with the certificate issued before (a first exchange is 201). Issues from the claim’s ' +
       'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`). The caller is ' +
       'authenticated before the body is validated: without valid credentials the answer is a 401 that says nothing about the body.',
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 128 printable ASCII characters; a retry with the same key and body returns the same certificate' })
-  @ApiOkResponse({ type: ExchangeResultDto, description: 'A retry: the certificate issued before' })
-  @ApiProblems(400, 401, 403, 409, 413, 415, 422, 503)
+  @ApiCreatedResponse({ type: ExchangeResultDto, description: 'The device certificate, issued now' })
+  @ApiOkResponse({ type: ExchangeResultDto, description: 'A retry (same serial and key, or same Idempotency-Key and body): the certificate issued before' })
+  @ApiProblems(
+    ProblemGroups.certificateAuth,
+    [Errors.claimCertificateUntrusted, Errors.notAClaimCertificate, Errors.claimCertificateExpired],
+    [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed],
+    [Errors.idempotencyKeyReused, Errors.deviceAlreadyProvisioned, Errors.claimQuotaExhausted],
+    ProblemGroups.csr,
+    ProblemGroups.issuance,
+  )
   async exchange(
     @Station() identity: StationIdentity,
     @Res({ passthrough: true }) reply: FastifyReply,

@@ -3,6 +3,12 @@
  * RFC 9457 problem+json. Messages must never contain secrets, key material or internal details.
  */
 export class DomainError extends Error {
+  /**
+   * Set on failures no retry can remove (a hard AWS limit, a registration that belongs to someone else): the outbox
+   * dead-letters such a job at once instead of backing off. Never part of the problem body.
+   */
+  final = false;
+
   constructor(
     readonly code: string,
     readonly status: number,
@@ -14,12 +20,27 @@ export class DomainError extends Error {
   }
 }
 
-const make =
-  (code: string, status: number) =>
-  (message: string, extra?: Record<string, unknown>): DomainError =>
-    new DomainError(code, status, message, extra);
+/** Marks the error as one no retry can remove (see DomainError.final) and returns it. */
+export function finalError(error: DomainError): DomainError {
+  error.final = true;
+  return error;
+}
 
-/** Every code the API can answer with, and its HTTP status. */
+export function isFinal(error: unknown): boolean {
+  return error instanceof DomainError && error.final;
+}
+
+/** Makes the error of one code; its `code` and `status` are readable too (the OpenAPI document lists them per route). */
+export interface ErrorKind {
+  (message: string, extra?: Record<string, unknown>): DomainError;
+  readonly code: string;
+  readonly status: number;
+}
+
+const make = (code: string, status: number): ErrorKind =>
+  Object.assign((message: string, extra?: Record<string, unknown>): DomainError => new DomainError(code, status, message, extra), { code, status });
+
+/** Every code the API can answer with, and its HTTP status. Add new codes here: the OpenAPI enum of codes follows. */
 export const Errors = {
   validation: make('VALIDATION_FAILED', 400),
   malformedJson: make('MALFORMED_JSON', 400),
@@ -53,6 +74,8 @@ export const Errors = {
   authorityNotActive: make('AUTHORITY_NOT_ACTIVE', 409),
   authorityExpired: make('AUTHORITY_EXPIRED', 409),
   authorityUsageMismatch: make('AUTHORITY_USAGE_MISMATCH', 422),
+  authorityIsRoot: make('AUTHORITY_IS_ROOT', 422),
+  leafIssuanceNotAllowed: make('LEAF_ISSUANCE_NOT_ALLOWED', 422),
   certificateNotFound: make('CERTIFICATE_NOT_FOUND', 404),
   certificateAlreadyRevoked: make('CERTIFICATE_ALREADY_REVOKED', 409),
   apiKeyNotFound: make('API_KEY_NOT_FOUND', 404),
@@ -63,6 +86,10 @@ export const Errors = {
   unsupportedMediaType: make('UNSUPPORTED_MEDIA_TYPE', 415),
   keyBackendUnavailable: make('KEY_BACKEND_UNAVAILABLE', 503),
   keyBackendThrottled: make('KEY_BACKEND_THROTTLED', 503),
+  /** A new KMS key was not usable within KMS_NEW_KEY_AUTH_WAIT_MS (tag-based authorization is eventually consistent). */
+  kmsNewKeyNotAuthorized: make('KMS_NEW_KEY_NOT_AUTHORIZED', 503),
+  /** An AWS quota or hard limit (LimitExceededException): not throttling, so retrying does not help. */
+  awsLimitExceeded: make('AWS_LIMIT_EXCEEDED', 409),
   notReady: make('NOT_READY', 503),
   iotNotConfigured: make('IOT_NOT_CONFIGURED', 422),
   iotRegistrationNotFound: make('IOT_REGISTRATION_NOT_FOUND', 404),
@@ -113,5 +140,11 @@ export const Errors = {
   auditNotFound: make('AUDIT_NOT_FOUND', 404),
   findingNotFound: make('FINDING_NOT_FOUND', 404),
   findingNotRemediable: make('FINDING_NOT_REMEDIABLE', 409),
+  // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
+  methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),
+  badRequest: make('BAD_REQUEST', 400),
   internal: make('INTERNAL_ERROR', 500),
-} as const;
+} as const satisfies Record<string, ErrorKind>;
+
+/** Every stable code, in declaration order (each once). */
+export const ERROR_CODES: readonly string[] = [...new Set(Object.values(Errors).map((kind) => kind.code))];

@@ -3,17 +3,18 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, Errors } from './errors';
 import { Problem, problem, PROBLEM_CONTENT_TYPE } from './problem';
 
+/** The code of a framework HttpException by its status; any other 4xx is BAD_REQUEST (with its own status). */
 const HTTP_CODES: Record<number, string> = {
-  400: 'VALIDATION_FAILED',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  408: 'REQUEST_TIMEOUT',
-  413: 'PAYLOAD_TOO_LARGE',
-  414: 'URI_TOO_LONG',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  431: 'HEADERS_TOO_LARGE',
+  400: Errors.validation.code,
+  401: Errors.unauthenticated.code,
+  403: Errors.forbidden.code,
+  404: Errors.notFound.code,
+  405: Errors.methodNotAllowed.code,
+  408: Errors.requestTimeout.code,
+  413: Errors.payloadTooLarge.code,
+  414: Errors.uriTooLong.code,
+  415: Errors.unsupportedMediaType.code,
+  431: Errors.headersTooLarge.code,
 };
 
 /** Maps any error to problem+json. Unknown errors become a neutral 500; their details go to the log only. */
@@ -30,7 +31,7 @@ export function toProblem(error: unknown, instance: string | undefined, logger: 
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();
-    const code = HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
+    const code = HTTP_CODES[status] ?? (status >= 500 ? Errors.internal.code : Errors.badRequest.code);
     const detail = status >= 500 ? 'internal error' : error.message;
     return problem(status, code, detail, instance);
   }
@@ -39,7 +40,7 @@ export function toProblem(error: unknown, instance: string | undefined, logger: 
   const mapped = fastifyProblem(fastifyError.code, error);
   if (mapped) return toProblem(mapped, instance, logger);
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    return problem(fastifyError.statusCode, HTTP_CODES[fastifyError.statusCode] ?? 'BAD_REQUEST', 'the request was refused', instance);
+    return problem(fastifyError.statusCode, HTTP_CODES[fastifyError.statusCode] ?? Errors.badRequest.code, 'the request was refused', instance);
   }
   logger.error(`unhandled error (request ${instance ?? '-'}): ${(error as Error)?.stack ?? String(error)}`);
   return toProblem(Errors.internal('internal error; quote the request id when reporting it'), instance, logger);
@@ -70,8 +71,17 @@ function fastifyProblem(code: string | undefined, error: unknown): DomainError |
   return undefined;
 }
 
-/** Sends a problem as the reply, with the headers its status calls for. */
+/** Headers a route may set for its success answer that must not go out with a problem. */
+const SUCCESS_ONLY_HEADERS = ['Cache-Control', 'ETag', 'Last-Modified', 'Expires', 'Content-Disposition'];
+
+/**
+ * Sends a problem as the reply. A problem is never cached, whatever the route set before it failed: a cached 404 for
+ * a CA certificate would hide it after it exists, and a file name or validator of the success answer does not
+ * describe the error.
+ */
 export function sendProblem(reply: FastifyReply, body: Problem): void {
+  for (const name of SUCCESS_ONLY_HEADERS) void reply.removeHeader(name);
+  void reply.header('Cache-Control', 'no-store');
   if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
   if (typeof body.retryAfterSeconds === 'number') void reply.header('Retry-After', String(body.retryAfterSeconds));
   void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));

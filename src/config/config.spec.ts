@@ -111,10 +111,21 @@ describe('loadConfig', () => {
       { name: 'RENEWAL_SAME_KEY_PROFILES naming an unknown profile', env: { RENEWAL_SAME_KEY_PROFILES: 'device,gadget' }, variable: 'RENEWAL_SAME_KEY_PROFILES' },
       { name: 'OCSP_REVOCATION_POLL_MS=50 (below 100)', env: { OCSP_REVOCATION_POLL_MS: '50' }, variable: 'OCSP_REVOCATION_POLL_MS' },
       { name: 'OCSP_REVOCATION_POLL_MS=120000 (above a minute)', env: { OCSP_REVOCATION_POLL_MS: '120000' }, variable: 'OCSP_REVOCATION_POLL_MS' },
+      {
+        name: 'KMS_NEW_KEY_AUTH_WAIT_MS beyond the five minutes AWS documents',
+        env: { AWS_REGION: 'eu-west-1', KMS_NEW_KEY_AUTH_WAIT_MS: '300001' },
+        variable: 'KMS_NEW_KEY_AUTH_WAIT_MS',
+      },
     ];
     for (const { name, env, variable } of cases) {
       it(`refuses ${name}`, () => expectConfigError({ DATA_DIR: '/d', ...env }, variable));
     }
+
+    it('waits up to 30 s for a new KMS key to become usable by default, and takes KMS_NEW_KEY_AUTH_WAIT_MS (0 = not at all)', () => {
+      assert.equal(loadConfig({ DATA_DIR: '/d', AWS_REGION: 'eu-west-1' }).kms?.newKeyAuthWaitMs, 30_000);
+      assert.equal(loadConfig({ DATA_DIR: '/d', AWS_REGION: 'eu-west-1', KMS_NEW_KEY_AUTH_WAIT_MS: '0' }).kms?.newKeyAuthWaitMs, 0);
+      assert.equal(loadConfig({ DATA_DIR: '/d', AWS_REGION: 'eu-west-1', KMS_NEW_KEY_AUTH_WAIT_MS: '300000' }).kms?.newKeyAuthWaitMs, 300_000);
+    });
 
     it('quotes the offending value for a non-integer PORT', () => {
       assert.throws(() => loadConfig({ PORT: 'abc' }), /PORT must be an integer, got "abc"/);

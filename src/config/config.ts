@@ -102,6 +102,11 @@ export interface KmsConfig {
   aliasPrefix: string;
   /** How long /readyz trusts a DescribeKey answer. */
   readyCacheSeconds: number;
+  /**
+   * How long calls on a key this process just created keep retrying AccessDeniedException and NotFoundException
+   * (KMS eventual consistency, tag-based authorization included) before failing; see docs/aws-behaviours.md.
+   */
+  newKeyAuthWaitMs: number;
 }
 
 export interface OutboxConfig {
@@ -318,6 +323,9 @@ function parseKms(env: Env): KmsConfig | undefined {
     maxSignRate: integer(env, 'KMS_MAX_SIGN_RATE', 0, 0, 100_000),
     aliasPrefix,
     readyCacheSeconds: integer(env, 'KMS_READY_CACHE_SECONDS', 30, 0, 3600),
+    // 30 s: covers KMS's usual propagation ("less than a few seconds") many times over while the creating request
+    // stays below common proxy and load-balancer idle timeouts (60 s); AWS's own worst case for tags is five minutes.
+    newKeyAuthWaitMs: integer(env, 'KMS_NEW_KEY_AUTH_WAIT_MS', 30_000, 0, 300_000),
   };
 }
 

@@ -49,6 +49,8 @@ export class AuthorityEntity {
   /** Set when the authority was rotated: the successor that issues in its place (this one is then 'retiring'). */
   @Column({ name: 'successor_id', type: 'varchar', length: 36, nullable: true }) successorId: string | null;
   @Column({ name: 'retiring_at', type: 'varchar', length: 32, nullable: true }) retiringAt: string | null;
+  /** Whether it signs end-entity certificates itself (roots: only when created so; intermediates: unless created not to). */
+  @Column({ name: 'allow_leaf_issuance', type: 'boolean', default: false }) allowLeafIssuance: boolean;
 }
 
 @Entity('certificates')

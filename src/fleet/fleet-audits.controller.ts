@@ -5,7 +5,8 @@ import { IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
 import { RequestContext } from '../auth/actor';
 import { Ctx, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
-import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups } from '../common/openapi';
 import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { AuditFinding, FINDING_TYPES, FleetAudit } from './fleet-audit';
@@ -75,7 +76,6 @@ export class FleetAuditsController {
   })
   @ApiAcceptedResponse({ type: FleetAuditDto })
   @ApiSecured()
-  @ApiProblems(400, 413, 415)
   async startAudit(@Ctx() ctx: RequestContext, @Body() body: StartAuditDto): Promise<FleetAuditDto> {
     return this.audits.start(ctx, body);
   }
@@ -95,7 +95,7 @@ export class FleetAuditsController {
   @ApiIdParam('fleet audit')
   @ApiOkResponse({ type: FleetAuditDto })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.auditNotFound)
   async getAudit(@Param('id', UuidParam) id: string, @Query() query: PageQueryDto): Promise<FleetAuditDto> {
     const audit: FleetAudit = await this.audits.get(id);
     const page = await this.audits.findings(id, query.cursor, query.limit ?? 100);
@@ -113,7 +113,8 @@ export class FleetAuditsController {
   @ApiParam({ name: 'findingId', schema: { type: 'string', format: 'uuid' } })
   @ApiOkResponse({ type: FindingDto })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 502, 503)
+  // open-rotation-campaign opens a campaign; the others call AWS IoT.
+  @ApiProblems(Errors.findingNotFound, Errors.findingNotRemediable, Errors.campaignEmpty, ProblemGroups.iotCall)
   async remediateFinding(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Param('findingId', UuidParam) findingId: string): Promise<AuditFinding> {
     return this.audits.remediate(ctx, id, findingId);
   }

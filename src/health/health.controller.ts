@@ -39,7 +39,7 @@ export class HealthController {
     description: 'Public. Answers 503 NOT_READY, with the state of each check, when the database or an active authority’s key (local or AWS KMS) is not usable.',
   })
   @ApiOkResponse({ type: HealthDto, description: 'Every check passed' })
-  @ApiProblems(503)
+  @ApiProblems(Errors.notReady)
   async readyz(): Promise<HealthDto> {
     const checks: Record<string, string> = {};
     try {

@@ -16,6 +16,7 @@ import {
   ListCertificatesByCACommand,
   ListPolicyVersionsCommand,
   CreateThingCommand,
+  DescribeCACertificateCommand,
   DescribeCertificateCommand,
   DescribeJobCommand,
   DescribeThingCommand,
@@ -29,16 +30,27 @@ import {
   UpdateCACertificateCommand,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
+import { StandardRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { HardLimitsNotRetried } from '../common/aws-retry';
 import { DomainError, Errors } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { IotConfig } from '../config/config';
 import { iotDomainError } from './iot-errors';
-import { CreateJobInput, CreateThingOptions, IotRegistry, RegisterCaInput } from './iot-registry';
+import { AlreadyRegistered, CreateJobInput, CreateThingOptions, DescribedCaCertificate, DescribedCertificate, IotRegistry, RegisterCaInput } from './iot-registry';
 
 const NONE: ReadonlySet<string> = new Set();
 const NOT_FOUND: ReadonlySet<string> = new Set(['ResourceNotFoundException']);
 const ALREADY_EXISTS: ReadonlySet<string> = new Set(['ResourceAlreadyExistsException']);
+
+/** AWS IoT's certificate id: the SHA-256 of the DER, lowercase hex; undefined for a PEM that does not parse. */
+function certificateIdOf(pem: string): string | undefined {
+  try {
+    return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
 
 export function iotClient(config: IotConfig): IoTClient {
   const agentOptions = { keepAlive: true, maxSockets: 64 };
@@ -46,6 +58,8 @@ export function iotClient(config: IotConfig): IoTClient {
     region: config.region,
     endpoint: config.endpoint,
     maxAttempts: config.maxAttempts,
+    // LimitExceededException is a hard limit in AWS IoT (HTTP 410): answered at once, not retried as throttling.
+    retryStrategy: new HardLimitsNotRetried(new StandardRetryStrategy(config.maxAttempts)),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: Math.min(config.requestTimeoutMs, 3000),
       requestTimeout: config.requestTimeoutMs,
@@ -78,20 +92,73 @@ export class AwsIotRegistry extends IotRegistry {
     return result.registrationCode;
   }
 
-  async registerCaCertificate(input: RegisterCaInput): Promise<{ certificateId: string; certificateArn: string }> {
-    const result = await this.call('RegisterCACertificate', () =>
+  async registerCaCertificate(input: RegisterCaInput): Promise<{ certificateId: string; certificateArn: string } & Partial<AlreadyRegistered<DescribedCaCertificate>>> {
+    try {
+      const result = await this.call(
+        'RegisterCACertificate',
+        () =>
+          this.client.send(
+            new RegisterCACertificateCommand({
+              caCertificate: input.caCertificatePem,
+              verificationCertificate: input.verificationCertificatePem,
+              certificateMode: input.certificateMode,
+              setAsActive: input.setAsActive,
+              allowAutoRegistration: input.allowAutoRegistration,
+              registrationConfig: input.registrationConfig,
+            }),
+          ),
+        ALREADY_EXISTS,
+      );
+      return { certificateId: result.certificateId!, certificateArn: result.certificateArn! };
+    } catch (err) {
+      // ResourceAlreadyExistsException carries resourceId and resourceArn (AWS IoT API reference, RegisterCACertificate
+      // "Errors"). A CA is registered once per account, so after a lost answer the retry lands here: describe what AWS
+      // names, for the caller to compare with what it sent. A CA another account holds in DEFAULT mode is not
+      // describable here, and the conflict stands.
+      const existing = await this.describeConflict(err, input.caCertificatePem, (id) => this.describeCaCertificate(id));
+      if (existing) return { certificateId: existing.certificateId, certificateArn: existing.certificateArn, existing };
+      throw err;
+    }
+  }
+
+  async describeCaCertificate(certificateId: string): Promise<DescribedCaCertificate | undefined> {
+    try {
+      const result = await this.call('DescribeCACertificate', () => this.client.send(new DescribeCACertificateCommand({ certificateId })), NOT_FOUND);
+      const description = result.certificateDescription;
+      if (!description?.certificateArn || !description.certificatePem) throw iotDomainError({ name: 'EmptyResponse', $metadata: {} });
+      const config = result.registrationConfig;
+      return {
+        certificateId: description.certificateId ?? certificateId,
+        certificateArn: description.certificateArn,
+        certificatePem: description.certificatePem,
+        status: description.status ?? '',
+        autoRegistrationStatus: description.autoRegistrationStatus ?? '',
+        certificateMode: description.certificateMode ?? 'DEFAULT',
+        registrationConfig:
+          config && (config.templateBody || config.roleArn || config.templateName)
+            ? { templateBody: config.templateBody ?? undefined, roleArn: config.roleArn ?? undefined, templateName: config.templateName ?? undefined }
+            : undefined,
+      };
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
+  }
+
+  async updateCaCertificate(
+    certificateId: string,
+    update: { status: 'ACTIVE' | 'INACTIVE'; autoRegistration: boolean; registrationConfig?: { templateBody: string; roleArn: string } },
+  ): Promise<void> {
+    await this.call('UpdateCACertificate', () =>
       this.client.send(
-        new RegisterCACertificateCommand({
-          caCertificate: input.caCertificatePem,
-          verificationCertificate: input.verificationCertificatePem,
-          certificateMode: input.certificateMode,
-          setAsActive: input.setAsActive,
-          allowAutoRegistration: input.allowAutoRegistration,
-          registrationConfig: input.registrationConfig,
+        new UpdateCACertificateCommand({
+          certificateId,
+          newStatus: update.status,
+          newAutoRegistrationStatus: update.autoRegistration ? 'ENABLE' : 'DISABLE',
+          registrationConfig: update.registrationConfig,
         }),
       ),
     );
-    return { certificateId: result.certificateId!, certificateArn: result.certificateArn! };
   }
 
   async deactivateCaCertificate(certificateId: string): Promise<void> {
@@ -100,29 +167,50 @@ export class AwsIotRegistry extends IotRegistry {
     );
   }
 
-  async registerCertificate(certificatePem: string, caCertificatePem: string, status: 'INACTIVE' | 'REVOKED'): Promise<{ certificateArn: string }> {
+  async registerCertificate(
+    certificatePem: string,
+    caCertificatePem: string,
+    status: 'INACTIVE' | 'REVOKED',
+  ): Promise<{ certificateArn: string } & Partial<AlreadyRegistered<DescribedCertificate>>> {
     try {
-      const result = await this.call('RegisterCertificate', () => this.client.send(new RegisterCertificateCommand({ certificatePem, caCertificatePem, status })));
+      const result = await this.call('RegisterCertificate', () => this.client.send(new RegisterCertificateCommand({ certificatePem, caCertificatePem, status })), ALREADY_EXISTS);
       return { certificateArn: result.certificateArn! };
     } catch (err) {
-      // A retry after a lost answer: the certificate is there already, which is what we wanted.
-      if (err instanceof DomainError && err.extra.awsError === 'ResourceAlreadyExistsException') {
-        if (typeof err.extra.resourceArn === 'string') return { certificateArn: err.extra.resourceArn };
-        const described = await this.describeCertificate(new X509Certificate(certificatePem).fingerprint256.replace(/:/g, '').toLowerCase());
-        if (described) return { certificateArn: described.certificateArn };
-      }
+      // A retry after a lost answer (or someone else registered it): the caller checks the described certificate is
+      // the one it sent before adopting it.
+      const existing = await this.describeConflict(err, certificatePem, (id) => this.describeCertificate(id));
+      if (existing) return { certificateArn: existing.certificateArn, existing };
       throw err;
     }
   }
 
-  async describeCertificate(certificateId: string): Promise<{ certificateArn: string; status: string } | undefined> {
+  async describeCertificate(certificateId: string): Promise<DescribedCertificate | undefined> {
     try {
-      const result = await this.call('DescribeCertificate', () => this.client.send(new DescribeCertificateCommand({ certificateId })));
-      return { certificateArn: result.certificateDescription!.certificateArn!, status: result.certificateDescription!.status! };
+      const result = await this.call('DescribeCertificate', () => this.client.send(new DescribeCertificateCommand({ certificateId })), NOT_FOUND);
+      const description = result.certificateDescription;
+      if (!description?.certificateArn) throw iotDomainError({ name: 'EmptyResponse', $metadata: {} });
+      return {
+        certificateArn: description.certificateArn,
+        status: description.status ?? '',
+        certificatePem: description.certificatePem ?? '',
+        caCertificateId: description.caCertificateId ?? undefined,
+      };
     } catch (err) {
       if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return undefined;
       throw err;
     }
+  }
+
+  /**
+   * For a ResourceAlreadyExists conflict: the resource AWS names (resourceId; failing that, the id AWS IoT gives a
+   * certificate, the SHA-256 of its DER), described, or undefined when it cannot be described.
+   */
+  private async describeConflict<T>(err: unknown, sentPem: string, describe: (id: string) => Promise<T | undefined>): Promise<T | undefined> {
+    if (!(err instanceof DomainError) || err.extra.awsError !== 'ResourceAlreadyExistsException') return undefined;
+    const id = typeof err.extra.resourceId === 'string' && /^[0-9a-fA-F]{64}$/.test(err.extra.resourceId) ? err.extra.resourceId : certificateIdOf(sentPem);
+    if (!id) return undefined;
+    this.logger.log(`ResourceAlreadyExists names ${id}: describing it to see whether it is ours`);
+    return describe(id);
   }
 
   async updateCertificate(certificateId: string, status: 'ACTIVE' | 'INACTIVE' | 'REVOKED'): Promise<void> {
@@ -307,7 +395,7 @@ export class AwsIotRegistry extends IotRegistry {
       return await send();
     } catch (err) {
       if (err instanceof DomainError) throw err;
-      const mapped = iotDomainError(err);
+      const mapped = iotDomainError(err, operation);
       if (expected.has(String(mapped.extra.awsError))) throw mapped;
       this.logger.warn(`${operation} failed: ${(err as Error).name}: ${String((err as Error).message).slice(0, 300)} → ${mapped.code}`);
       throw mapped;

@@ -1,13 +1,18 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { SYSTEM_CONTEXT } from '../auth/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateRecord, effectiveStatus } from '../certificates/certificate';
 import { CertificateEvents, IssueFollowUp } from '../certificates/certificate-events';
 import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
+import { Errors, finalError } from '../common/errors';
+import { Transactions } from '../database/transactions';
 import { OutboxService } from '../jobs/outbox.service';
 import { pemEncode } from '../pki/der';
 import { findProfile } from '../pki/profiles';
-import { IotRegistry } from './iot-registry';
+import { isSameCertificate, REGISTRATION_ADOPTED } from './adoption';
+import { DescribedCertificate, IotRegistry } from './iot-registry';
 import { PolicyTemplatesService } from './policy-templates.service';
 import { IotRegistrationRepository } from './iot-registration.repository';
 
@@ -34,6 +39,8 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     private readonly authorities: AuthoritiesService,
     private readonly clock: Clock,
     private readonly policyTemplates: PolicyTemplatesService,
+    private readonly audit: AuditService,
+    private readonly transactions: Transactions,
   ) {
     super();
   }
@@ -129,9 +136,19 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async register(certificateId: string): Promise<void> {
     const { record, registration, caPem } = await this.load(certificateId);
     if (!this.usable(record)) return this.revokeRecord(record, registration.status, caPem);
-    const { certificateArn } = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'INACTIVE');
-    await this.certificates.setIotStatus(record.id, 'registered', null);
-    await this.attach(record, registration.policyName, certificateArn);
+    const registered = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'INACTIVE');
+    if (registered.existing) {
+      // ResourceAlreadyExists. After an earlier run of this job got its answer ('registered') that is expected;
+      // otherwise AWS accepted a registration whose answer was lost (or someone else registered it): adopt it only
+      // when it is our certificate and can still be activated.
+      this.checkAdoptable(record, registered.existing);
+      if (record.iotStatus !== 'registered') {
+        await this.recordAdoption(record, registered.existing, 'registered');
+      }
+    } else {
+      await this.certificates.setIotStatus(record.id, 'registered', null);
+    }
+    await this.attach(record, registration.policyName, registered.certificateArn);
     await this.finish(record.id, caPem);
   }
 
@@ -166,11 +183,59 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     if (described) {
       if (described.status !== 'REVOKED') await this.registry.updateCertificate(record.fingerprint, 'REVOKED');
     } else if (caStatus === 'ACTIVE') {
-      await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'REVOKED');
+      const registered = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'REVOKED');
+      if (registered.existing) {
+        // It appeared between the describe and the register (a lost answer, or JITR): make sure it ends REVOKED.
+        if (!isSameCertificate(registered.existing.certificatePem, record.certificateDer)) throw this.notOurs(record, registered.existing);
+        if (registered.existing.status !== 'REVOKED') await this.registry.updateCertificate(record.fingerprint, 'REVOKED');
+        await this.recordAdoption(record, registered.existing, 'revoked');
+        return;
+      }
     } else {
       return; // unknown to AWS under an inactive CA: no device can use it there
     }
     await this.certificates.setIotStatus(record.id, 'revoked', null);
+  }
+
+  /** The certificate AWS IoT named must be ours, byte for byte, and not REVOKED there (REVOKED is final in AWS IoT). */
+  private checkAdoptable(record: CertificateRecord, existing: DescribedCertificate): void {
+    if (!isSameCertificate(existing.certificatePem, record.certificateDer)) throw this.notOurs(record, existing);
+    if (existing.status === 'REVOKED') {
+      throw finalError(
+        Errors.iotConflict(`AWS IoT already holds certificate ${record.fingerprint} as REVOKED, and a revoked certificate cannot be activated there`, {
+          awsError: 'ResourceAlreadyExistsException',
+          resourceArn: existing.certificateArn,
+        }),
+      );
+    }
+  }
+
+  private notOurs(record: CertificateRecord, existing: DescribedCertificate) {
+    // No retry changes what AWS holds: dead-letter at once with the reason.
+    return finalError(
+      Errors.iotConflict(`AWS IoT already holds a different certificate under id ${record.fingerprint}; it was not adopted`, {
+        awsError: 'ResourceAlreadyExistsException',
+        resourceArn: existing.certificateArn,
+      }),
+    );
+  }
+
+  /** The adopted registration recorded as the normal path records it, with an audit event saying it was adopted. */
+  private async recordAdoption(record: CertificateRecord, existing: DescribedCertificate, iotStatus: 'registered' | 'revoked'): Promise<void> {
+    await this.transactions.run(async () => {
+      await this.certificates.setIotStatus(record.id, iotStatus, null);
+      await this.audit.record(SYSTEM_CONTEXT, {
+        action: REGISTRATION_ADOPTED,
+        target: { type: 'certificate', id: record.id },
+        details: {
+          awsOperation: 'RegisterCertificate',
+          certificateId: record.fingerprint,
+          certificateArn: existing.certificateArn,
+          awsStatus: existing.status,
+          caCertificateId: existing.caCertificateId ?? null,
+        },
+      });
+    });
   }
 
   private async rejectUnknown(awsCertificateId: string): Promise<void> {

@@ -53,7 +53,8 @@ export class IotEventsController {
   @ApiHeader({ name: EVENTS_SECRET_HEADER, required: false, description: 'The shared secret set on the topic rule HTTP action (every message but the destination confirmation)' })
   @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { certificateId: '…', caCertificateId: '…', certificateStatus: 'PENDING_ACTIVATION', timestamp: 1764110000000, awsAccountId: '111122223333', certificateRegistrationTimestamp: '1764110000000' } } })
   @ApiOkResponse({ type: IotEventResultDto, description: 'What the service decided; AWS calls follow through the outbox' })
-  @ApiProblems(400, 401, 404, 413, 415, 502, 503)
+  // 404 while IOT_EVENTS_SECRET is unset; the destination confirmation calls AWS IoT while the rule waits.
+  @ApiProblems(Errors.notFound, Errors.unauthenticated, Errors.iotRefused, Errors.iotThrottled, Errors.iotUnavailable)
   async receiveIotEvent(
     @Headers(EVENTS_SECRET_HEADER) secret: string | undefined,
     @Headers('x-amz-rules-engine-message-type') messageType: string | undefined,

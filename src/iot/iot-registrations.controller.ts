@@ -3,7 +3,8 @@ import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestj
 import { RequestContext } from '../auth/actor';
 import { Ctx, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
-import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { IotCaRegistrationDto, RegisterIotCaDto, toIotCaRegistrationDto } from './iot.dto';
 import { IotRegistrationsService } from './iot-registrations.service';
@@ -27,7 +28,7 @@ export class IotRegistrationsController {
   @ApiIdParam('authority')
   @ApiCreatedResponse({ type: IotCaRegistrationDto, description: 'Registered' })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 413, 415, 422, 502, 503)
+  @ApiProblems(ProblemGroups.issuer, Errors.authorityUsageMismatch, Errors.iotAlreadyRegistered, Errors.policyTemplateNotFound, ProblemGroups.signing, ProblemGroups.iotCall)
   async registerIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RegisterIotCaDto): Promise<IotCaRegistrationDto> {
     const registration = await this.registrations.register(ctx, id, {
       certificateMode: body.certificateMode ?? 'DEFAULT',
@@ -47,7 +48,7 @@ export class IotRegistrationsController {
   @ApiIdParam('authority')
   @ApiOkResponse({ type: IotCaRegistrationDto, description: 'The registration' })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.authorityNotFound, Errors.iotRegistrationNotFound)
   async getIotCaRegistration(@Param('id', UuidParam) id: string): Promise<IotCaRegistrationDto> {
     return toIotCaRegistrationDto(await this.registrations.get(id));
   }
@@ -58,7 +59,7 @@ export class IotRegistrationsController {
   @ApiIdParam('authority')
   @ApiOkResponse({ type: IotCaRegistrationDto, description: 'Deactivated' })
   @ApiSecured()
-  @ApiProblems(400, 404, 502, 503)
+  @ApiProblems(Errors.authorityNotFound, Errors.iotRegistrationNotFound, ProblemGroups.iotCall)
   async deactivateIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<IotCaRegistrationDto> {
     return toIotCaRegistrationDto(await this.registrations.deactivate(ctx, id));
   }

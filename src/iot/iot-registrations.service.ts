@@ -12,7 +12,8 @@ import { pemEncode } from '../pki/der';
 import { authorityKeyIdentifier, basicConstraints } from '../pki/extensions';
 import { buildName } from '../pki/names';
 import { randomSerial } from '../pki/serial';
-import { CertificateMode, IotRegistry } from './iot-registry';
+import { isSameCertificate, REGISTRATION_ADOPTED } from './adoption';
+import { CertificateMode, DescribedCaCertificate, IotRegistry } from './iot-registry';
 import { DeviceRegistration, IotCaRegistration } from './iot-registration';
 import { IotRegistrationRepository } from './iot-registration.repository';
 
@@ -64,6 +65,9 @@ export class IotRegistrationsService {
       allowAutoRegistration: request.autoRegistration,
       registrationConfig: request.provisioningTemplate,
     });
+    // AWS IoT already held a CA under this id: ours after a lost answer (adopted and brought to what was asked), or
+    // someone else's (a clear 409).
+    const adopted = registered.existing ? await this.adoptCa(issuer.authority.certificateDer, request, registered.existing) : undefined;
 
     const now = this.clock.now().toISOString();
     const registration: IotCaRegistration = {
@@ -91,10 +95,53 @@ export class IotRegistrationsService {
           autoRegistration: registration.autoRegistration,
           deviceRegistration: registration.deviceRegistration,
           policyName: registration.policyName,
+          ...(adopted ? { adopted: true } : {}),
         },
       });
+      if (adopted) {
+        await this.audit.record(ctx, {
+          action: REGISTRATION_ADOPTED,
+          target: { type: 'authority', id: authorityId },
+          details: { awsOperation: 'RegisterCACertificate', caCertificateId: registration.caCertificateId, caCertificateArn: registration.caCertificateArn, updated: adopted.updated },
+        });
+      }
     });
     return registration;
+  }
+
+  /**
+   * A CA AWS IoT already holds (ResourceAlreadyExistsException names it): adopted only when it is our certificate byte
+   * for byte in the mode asked for. Its status, auto-registration and JITP template are then set to what the request
+   * asks (UpdateCACertificate), so the result equals a registration that never lost its answer. A different
+   * certificate, another mode (fixed at registration), or a JITP template we did not ask for stays a 409.
+   */
+  private async adoptCa(ours: Buffer, request: RegisterCaRequest, existing: DescribedCaCertificate): Promise<{ updated: string[] }> {
+    const conflict = (why: string) =>
+      Errors.iotConflict(`AWS IoT already holds CA certificate ${existing.certificateId}, ${why}; it was not adopted`, {
+        awsError: 'ResourceAlreadyExistsException',
+        resourceId: existing.certificateId,
+        resourceArn: existing.certificateArn,
+      });
+    if (!isSameCertificate(existing.certificatePem, ours)) throw conflict('but it is not this authority\'s certificate');
+    if (existing.certificateMode !== request.certificateMode) {
+      throw conflict(`registered in ${existing.certificateMode} mode, not ${request.certificateMode} (the mode cannot be changed; deregister it in AWS IoT first)`);
+    }
+    const template = request.provisioningTemplate;
+    const theirs = existing.registrationConfig;
+    if (!template && (theirs?.templateBody || theirs?.templateName)) throw conflict('with a provisioning template this request does not ask for');
+    const updated: string[] = [];
+    if (existing.status !== (request.setAsActive ? 'ACTIVE' : 'INACTIVE')) updated.push('status');
+    if (existing.autoRegistrationStatus !== (request.autoRegistration ? 'ENABLE' : 'DISABLE')) updated.push('autoRegistration');
+    const templateDiffers = template !== undefined && (theirs?.templateBody !== template.templateBody || theirs?.roleArn !== template.roleArn);
+    if (templateDiffers) updated.push('provisioningTemplate');
+    if (updated.length > 0) {
+      await this.registry.updateCaCertificate(existing.certificateId, {
+        status: request.setAsActive ? 'ACTIVE' : 'INACTIVE',
+        autoRegistration: request.autoRegistration,
+        registrationConfig: templateDiffers ? template : undefined,
+      });
+    }
+    return { updated };
   }
 
   /** The authority's registration, or null. */

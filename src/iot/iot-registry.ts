@@ -11,6 +11,35 @@ export interface RegisterCaInput {
   registrationConfig?: { templateBody: string; roleArn: string };
 }
 
+/** A CA certificate as AWS IoT describes it (DescribeCACertificate). */
+export interface DescribedCaCertificate {
+  certificateId: string;
+  certificateArn: string;
+  certificatePem: string;
+  status: string;
+  autoRegistrationStatus: string;
+  certificateMode: string;
+  registrationConfig?: { templateBody?: string; roleArn?: string; templateName?: string };
+}
+
+/** A device certificate as AWS IoT describes it (DescribeCertificate). */
+export interface DescribedCertificate {
+  certificateArn: string;
+  status: string;
+  certificatePem: string;
+  /** The registered CA it was registered under; absent for RegisterCertificateWithoutCA. */
+  caCertificateId?: string;
+}
+
+/**
+ * What a Register* call that met ResourceAlreadyExistsException leaves the caller: the resource AWS named (its
+ * `resourceId`), described. The caller decides whether it is the one it sent (a retry after a lost answer) and adopts
+ * it, or not. See docs/aws-behaviours.md "Adoption after a lost response".
+ */
+export interface AlreadyRegistered<T> {
+  existing: T;
+}
+
 /** How a thing is created: its thing type (which must exist) and its attributes. */
 export interface CreateThingOptions {
   thingTypeName?: string;
@@ -38,14 +67,32 @@ export interface CreateJobInput {
  */
 export abstract class IotRegistry {
   abstract registrationCode(): Promise<string>;
-  abstract registerCaCertificate(input: RegisterCaInput): Promise<{ certificateId: string; certificateArn: string }>;
+  /**
+   * Registers the CA. When AWS IoT answers ResourceAlreadyExists and can describe the CA it names, that description
+   * comes back as `existing` (nothing was registered by this call); otherwise the conflict is thrown (IOT_CONFLICT).
+   */
+  abstract registerCaCertificate(input: RegisterCaInput): Promise<{ certificateId: string; certificateArn: string } & Partial<AlreadyRegistered<DescribedCaCertificate>>>;
+  /** The CA certificate as AWS IoT holds it, or undefined when AWS IoT does not know it (in this account). */
+  abstract describeCaCertificate(certificateId: string): Promise<DescribedCaCertificate | undefined>;
+  /** Sets the CA's status and auto-registration, and its JITP template when one is given (UpdateCACertificate). */
+  abstract updateCaCertificate(
+    certificateId: string,
+    update: { status: 'ACTIVE' | 'INACTIVE'; autoRegistration: boolean; registrationConfig?: { templateBody: string; roleArn: string } },
+  ): Promise<void>;
   /** Sets the CA INACTIVE and turns auto-registration off. */
   abstract deactivateCaCertificate(certificateId: string): Promise<void>;
 
-  /** Registers a device certificate under its (registered) CA with the given status; an existing registration counts as done. */
-  abstract registerCertificate(certificatePem: string, caCertificatePem: string, status: 'INACTIVE' | 'REVOKED'): Promise<{ certificateArn: string }>;
-  /** The certificate's ARN and status, or undefined when AWS IoT does not know it. */
-  abstract describeCertificate(certificateId: string): Promise<{ certificateArn: string; status: string } | undefined>;
+  /**
+   * Registers a device certificate under its (registered) CA with the given status. On ResourceAlreadyExists the
+   * certificate AWS names is described and returned as `existing` for the caller to check and adopt.
+   */
+  abstract registerCertificate(
+    certificatePem: string,
+    caCertificatePem: string,
+    status: 'INACTIVE' | 'REVOKED',
+  ): Promise<{ certificateArn: string } & Partial<AlreadyRegistered<DescribedCertificate>>>;
+  /** The certificate as AWS IoT holds it, or undefined when AWS IoT does not know it. */
+  abstract describeCertificate(certificateId: string): Promise<DescribedCertificate | undefined>;
   abstract updateCertificate(certificateId: string, status: 'ACTIVE' | 'INACTIVE' | 'REVOKED'): Promise<void>;
   /**
    * Creates the thing (of the given type, with the given attributes), or finds it when it exists. A thing that

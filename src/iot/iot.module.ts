@@ -28,13 +28,19 @@ class UnconfiguredIotRegistry extends IotRegistry {
   registerCaCertificate(): Promise<{ certificateId: string; certificateArn: string }> {
     this.refuse();
   }
+  describeCaCertificate(): Promise<undefined> {
+    this.refuse();
+  }
+  updateCaCertificate(): Promise<void> {
+    this.refuse();
+  }
   deactivateCaCertificate(): Promise<void> {
     this.refuse();
   }
   registerCertificate(): Promise<{ certificateArn: string }> {
     this.refuse();
   }
-  describeCertificate(): Promise<{ certificateArn: string; status: string } | undefined> {
+  describeCertificate(): Promise<undefined> {
     this.refuse();
   }
   updateCertificate(): Promise<void> {

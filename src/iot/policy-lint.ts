@@ -1,5 +1,6 @@
 import { DomainError } from '../common/errors';
 import { CONTROL_CHARS } from '../common/text';
+import { globMatches } from '../common/linear-pattern';
 
 /**
  * Least-privilege checks for AWS IoT Core policies given to devices. Pure: no Nest, no AWS.
@@ -375,15 +376,17 @@ function hasPolicyWildcard(text: string): boolean {
   return /[*?]/.test(withoutEscapes(text));
 }
 
-/** IAM-style glob (`*`, `?`), case-insensitive as IAM action names are. */
-function globMatches(pattern: string, value: string): boolean {
-  const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${regex}$`, 'i').test(value);
+/**
+ * IAM-style glob (`*`, `?`), case-insensitive as IAM action names are. Never a RegExp: `iot:***…x` would backtrack
+ * for minutes (see common/linear-pattern.ts).
+ */
+function actionMatches(pattern: string, value: string): boolean {
+  return globMatches(pattern.toLowerCase(), value.toLowerCase());
 }
 
 /** The data-plane actions (lowercase keys of DATA_PLANE_ACTIONS) a list of action patterns grants. */
 function coveredDataPlane(actions: string[]): string[] {
-  return Object.keys(DATA_PLANE_ACTIONS).filter((name) => actions.some((pattern) => globMatches(pattern, name)));
+  return Object.keys(DATA_PLANE_ACTIONS).filter((name) => actions.some((pattern) => actionMatches(pattern, name)));
 }
 
 type ParsedResource = { scope: 'all' } | { scope: 'typed'; type: string; name: string } | { scope: 'other' };
@@ -482,7 +485,7 @@ function connectPinned(statements: IotPolicyStatement[]): boolean {
   let grants = 0;
   for (const statement of statements) {
     if (statement.Effect !== 'Allow') continue;
-    const coversConnect = statement.NotAction !== undefined ? !list(statement.NotAction).some((pattern) => globMatches(pattern, 'iot:connect')) : list(statement.Action).some((pattern) => globMatches(pattern, 'iot:connect'));
+    const coversConnect = statement.NotAction !== undefined ? !list(statement.NotAction).some((pattern) => actionMatches(pattern, 'iot:connect')) : list(statement.Action).some((pattern) => actionMatches(pattern, 'iot:connect'));
     if (!coversConnect) continue;
     if (statement.NotAction !== undefined || statement.NotResource !== undefined) return false;
     grants++;

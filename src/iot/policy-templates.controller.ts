@@ -45,6 +45,19 @@ class PolicyTemplateDto {
   @ApiPropertyOptional({ type: [PolicyFindingDto], description: 'On save: every finding, each accepted' }) findings?: PolicyFindingDto[];
 }
 
+class PolicyTemplateVersionDto {
+  @ApiProperty() name: string;
+  @ApiProperty({ type: 'integer' }) version: number;
+  @ApiProperty({ type: 'object', additionalProperties: true }) document: object;
+  @ApiProperty({ type: [String], description: 'Finding codes an admin accepted for this version' }) acceptedFindings: string[];
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ nullable: true, type: String, description: 'The API key id that wrote it' }) createdBy: string | null;
+}
+
+class PolicyTemplateDetailDto extends PolicyTemplateDto {
+  @ApiProperty({ type: [PolicyTemplateVersionDto], description: 'Every stored version, newest first' }) versions: PolicyTemplateVersionDto[];
+}
+
 class PolicyTemplateListDto {
   @ApiProperty({ type: [PolicyTemplateDto] }) items: PolicyTemplateDto[];
 }
@@ -70,7 +83,7 @@ export class PolicyTemplatesController {
   })
   @ApiCreatedResponse({ type: PolicyTemplateDto })
   @ApiSecured()
-  @ApiProblems(400, 409, 413, 415, 422)
+  @ApiProblems(Errors.invalidPolicyDocument, Errors.policyFindings, Errors.policyTemplateConflict)
   async savePolicy(@Ctx() ctx: RequestContext, @Body() body: SavePolicyDto): Promise<PolicyTemplateDto> {
     const { template, findings } = await this.templates.save(ctx, body);
     return { ...toDto(template), findings };
@@ -89,10 +102,10 @@ export class PolicyTemplatesController {
   @RequirePermission(Permission.ReadInventory)
   @ApiOperation({ summary: 'A managed AWS IoT policy: current version and history', description: 'Versions newest first, with who wrote them and which findings were accepted.' })
   @ApiParam({ name: 'name', description: 'Policy name' })
-  @ApiOkResponse({ type: PolicyTemplateDto })
+  @ApiOkResponse({ type: PolicyTemplateDetailDto })
   @ApiSecured()
-  @ApiProblems(400, 404)
-  async getPolicy(@Param('name') name: string): Promise<PolicyTemplateDto & { versions: unknown[] }> {
+  @ApiProblems(Errors.policyTemplateNotFound)
+  async getPolicy(@Param('name') name: string): Promise<PolicyTemplateDetailDto> {
     if (!IOT_POLICY_NAME_PATTERN.test(name)) throw Errors.validation('name must be 1-128 characters of letters, digits and _+=,.@-');
     const template = await this.templates.get(name);
     const versions = (await this.templates.versions(name)).map((v) => ({ ...v, document: JSON.parse(v.document) as object }));

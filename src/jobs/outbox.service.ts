@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
 import { Clock } from '../common/clock';
-import { DomainError } from '../common/errors';
+import { DomainError, isFinal } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
@@ -25,7 +25,7 @@ export interface OutboxHandler {
  * The durable outbox (DESIGN "Side effects on AWS"). `enqueue` joins the caller's transaction, so a job
  * exists exactly when the state change that needs it committed. A poller claims due jobs in batches,
  * runs them, and reschedules failures with exponential backoff and full jitter until OUTBOX_MAX_ATTEMPTS,
- * then dead-letters them. Several processes may poll one database: claims are decided there.
+ * then dead-letters them. A final failure (DomainError.final: an AWS hard limit, say) is dead-lettered at once. Several processes may poll one database: claims are decided there.
  */
 @Injectable()
 export class OutboxService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -116,11 +116,14 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
       void this.repository.extendLease(job.id, this.worker, until).catch((err: unknown) => this.logger.warn(`lease renewal failed for job ${job.id}: ${(err as Error).message}`));
     }, renewEvery);
     let failure: string | undefined;
+    let final = false;
     try {
       if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
       await handler.run(job.payload, job);
     } catch (err) {
       failure = err instanceof DomainError ? `${err.code}: ${err.message}` : (err as Error).message;
+      // A failure no retry can remove (an AWS hard limit, say): backing off would only delay the news.
+      final = isFinal(err);
     } finally {
       clearInterval(heartbeat);
     }
@@ -129,9 +132,11 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
       if (await this.repository.finish(job.id, this.worker, { status: 'done', now: now.toISOString() })) this.metrics.outboxJobs.inc({ kind: job.kind, outcome: 'done' });
       return;
     }
-    const givingUp = job.attempts >= this.config.outbox.maxAttempts && !handler?.retryForever;
+    // A retry-forever job (a revocation) keeps trying even then: an operator may lift the limit, and giving it up
+    // would leave a security hole.
+    const givingUp = (final || job.attempts >= this.config.outbox.maxAttempts) && !handler?.retryForever;
     if (givingUp) {
-      this.logger.error(`job ${job.id} (${job.kind}) dead after ${job.attempts} attempts: ${failure}`);
+      this.logger.error(`job ${job.id} (${job.kind}) dead after ${job.attempts} attempt(s)${final ? ' (a failure no retry can fix)' : ''}: ${failure}`);
       // Only the worker that still holds the job records its death (and tells the handler).
       if (!(await this.repository.finish(job.id, this.worker, { status: 'dead', lastError: failure, now: now.toISOString() }))) return;
       await handler?.onDead?.(job.payload, failure).catch((e: unknown) => this.logger.error(`onDead failed: ${(e as Error).message}`));

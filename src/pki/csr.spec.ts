@@ -173,6 +173,36 @@ describe('parseCsr', () => {
     });
   });
 
+  describe('takes exactly one PEM block, with only whitespace around it', () => {
+    const first = () => buildCsr({ commonName: 'first-device' });
+    const second = () => buildCsr({ commonName: 'second-device' });
+    const refusals: { name: string; input: () => string; message: RegExp }[] = [
+      { name: 'two CSR blocks (the first was silently used)', input: () => first() + second(), message: /^csr holds more than one PEM block; send exactly one$/ },
+      { name: 'two CSR blocks separated by text', input: () => `${first()}and also\n${second()}`, message: /more than one PEM block/ },
+      { name: 'a CSR followed by a certificate block', input: () => first() + pemEncode('CERTIFICATE', Buffer.from([0x30, 0x00])), message: /more than one PEM block/ },
+      { name: 'text after the block', input: () => `${first()}trailing text`, message: /^csr has text after its PEM block; only whitespace may surround it$/ },
+      { name: 'text before the block (RFC 7468 explanatory text)', input: () => `Subject: CN=first-device\n${first()}`, message: /^csr has text before its PEM block/ },
+      { name: 'a stray dash after the END line', input: () => `${first().trimEnd()}-`, message: /text after its PEM block/ },
+      { name: 'a block nested in another', input: () => first().replace('-----END', `${second()}-----END`), message: /inside another/ },
+      { name: 'a BEGIN line without its END line', input: () => first().replace(/-----END[^]*$/, ''), message: /no "-----END CERTIFICATE REQUEST-----" line/ },
+      { name: 'END naming another label', input: () => first().replace('END CERTIFICATE REQUEST', 'END CERTIFICATE'), message: /no "-----END CERTIFICATE REQUEST-----" line/ },
+      { name: 'base64 with a character outside the alphabet', input: () => first().replace(/\n(.)/, '\n*$1'), message: /not valid base64/ },
+      { name: 'base64 with padding in the middle', input: () => first().replace(/\n(.{4})/, '\n$1===='), message: /not valid base64/ },
+      { name: 'a body on the BEGIN line', input: () => first().replace('-----\n', '-----'), message: /line break after its BEGIN line/ },
+    ];
+    for (const { name, input, message } of refusals) {
+      it(`refuses ${name} (400 INVALID_CSR)`, () => expectDomainError(() => parseCsr(input()), 'INVALID_CSR', message));
+    }
+
+    it('accepts one block with whitespace around it and inside its base64', () => {
+      const pem = first();
+      assert.equal(parseCsr(`\n\n  ${pem}\n\t \r\n`).subject.commonName, 'first-device');
+      assert.equal(parseCsr(pem.trimEnd()).subject.commonName, 'first-device', 'no final line break');
+      const reflowed = pem.replace(/\n(?!-----)/g, '\n ').replace(/(.{40})(?=[A-Za-z0-9+/])/g, '$1\n');
+      assert.equal(parseCsr(reflowed).subject.commonName, 'first-device');
+    });
+  });
+
   describe('refuses a CSR whose proof of possession fails', () => {
     const cases: { name: string; options: CsrOptions }[] = [
       { name: 'an EC P-256 CSR with a flipped signature bit', options: { key: 'ec:P-256', commonName: 'x', breakSignature: true } },

@@ -1,6 +1,6 @@
 import { verify as verifySignature } from 'node:crypto';
 import { DomainError, Errors } from '../common/errors';
-import { children, content, decodeOid, decodeString, pemDecode, readTlv, Tlv } from './der';
+import { children, content, decodeOid, decodeSinglePem, decodeString, PemError, readTlv, Tlv } from './der';
 import { checkPublicKey, PublicKeyInfo } from './key-policy';
 import { CONTROL_CHARS } from '../common/text';
 import { SubjectFields, subjectFieldProblem } from './names';
@@ -34,15 +34,23 @@ const WEAK_SIGNATURES: Record<string, string> = {
 };
 
 export const MAX_CSR_PEM_LENGTH = 16 * 1024;
+/** "NEW CERTIFICATE REQUEST" is the label older tools (Netscape, some Windows versions) write. */
+const CSR_PEM_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
 
 /**
- * Parses a PEM CSR and checks it: well-formed DER, signature valid (proof of possession), signature
- * algorithm SHA-256+, key within policy, subject free of control characters. Throws typed errors.
+ * The one parser for every CSR a caller sends (POST /v1/certificates, the factory exchange, renewal, a claim
+ * certificate's CSR). Checks it: exactly one PEM block and nothing else, well-formed DER, signature valid (proof of
+ * possession), signature algorithm SHA-256+, key within policy, subject free of control characters. Throws typed errors.
  */
 export function parseCsr(pem: string): ParsedCsr {
   if (pem.length > MAX_CSR_PEM_LENGTH) throw Errors.invalidCsr(`CSR is longer than ${MAX_CSR_PEM_LENGTH} characters`);
-  const der = pemDecode(pem, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
-  if (!der) throw Errors.invalidCsr('csr must be a PEM block labelled CERTIFICATE REQUEST');
+  let der: Buffer;
+  try {
+    der = decodeSinglePem(pem, CSR_PEM_LABELS);
+  } catch (err) {
+    if (err instanceof PemError) throw Errors.invalidCsr(`csr ${err.message}`);
+    throw err;
+  }
 
   let request: RawCsr;
   try {

@@ -1,20 +1,59 @@
 /** PEM framing and the few raw DER operations the schema library does not give us. */
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----/;
-
 export function pemEncode(label: string, der: Uint8Array): string {
   const b64 = Buffer.from(der).toString('base64');
   const lines = b64.match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** Returns the DER inside the first PEM block with one of the given labels, or undefined. */
+/** Why a text is not one PEM block (the message completes a sentence: "csr <message>"). */
+export class PemError extends Error {}
+
+const BEGIN = '-----BEGIN ';
+const END = '-----END ';
+const DASHES = '-----';
+
+/**
+ * The DER of a text that is exactly one PEM block (RFC 7468) with one of `labels`, and nothing but whitespace
+ * around it. A second block or any other text is refused rather than ignored: what a caller sends is what gets
+ * parsed, and a reviewer reading the request sees exactly what was certified. The base64 must be canonical
+ * (only the alphabet, padding at the end); line breaks and spaces inside it are allowed.
+ */
+export function decodeSinglePem(text: string, labels: readonly string[]): Buffer {
+  const pem = text.trim();
+  const beginAt = pem.indexOf(BEGIN);
+  if (beginAt < 0) throw new PemError(`must be a PEM block labelled ${labels[0]}`);
+  if (beginAt > 0) throw new PemError('has text before its PEM block; only whitespace may surround it');
+  const labelEnd = pem.indexOf(DASHES, BEGIN.length);
+  const label = labelEnd < 0 ? '' : pem.slice(BEGIN.length, labelEnd);
+  if (!labels.includes(label)) {
+    throw new PemError(`must be a PEM block labelled ${labels[0]}, not ${/^[A-Z0-9 ]{1,40}$/.test(label) ? label : 'something else'}`);
+  }
+  const endAt = pem.indexOf(END, labelEnd);
+  const endLine = `${END}${label}${DASHES}`;
+  if (endAt < 0 || !pem.startsWith(endLine, endAt)) throw new PemError(`has no "${endLine}" line after its BEGIN line`);
+  const body = pem.slice(labelEnd + DASHES.length, endAt);
+  if (body.includes(BEGIN)) throw new PemError('holds a PEM block inside another; send exactly one');
+  const rest = pem.slice(endAt + endLine.length);
+  if (rest.length > 0) {
+    throw new PemError(rest.includes(BEGIN) ? 'holds more than one PEM block; send exactly one' : 'has text after its PEM block; only whitespace may surround it');
+  }
+  if (!/^[ \t]*\r?\n/.test(body)) throw new PemError('must have a line break after its BEGIN line');
+  const base64 = body.replace(/\s+/g, '');
+  if (base64.length === 0 || base64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) {
+    throw new PemError('is a PEM block whose body is not valid base64');
+  }
+  return Buffer.from(base64, 'base64');
+}
+
+/** Like decodeSinglePem, but undefined instead of a reason (for callers holding PEM the service itself made). */
 export function pemDecode(pem: string, labels: readonly string[]): Buffer | undefined {
-  const match = PEM_BLOCK.exec(pem);
-  if (!match || !labels.includes(match[1])) return undefined;
-  const body = match[2].replace(/[\r\n]/g, '');
-  if (body.length === 0) return undefined;
-  return Buffer.from(body, 'base64');
+  try {
+    return decodeSinglePem(pem, labels);
+  } catch (err) {
+    if (err instanceof PemError) return undefined;
+    throw err;
+  }
 }
 
 /**

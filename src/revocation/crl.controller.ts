@@ -2,7 +2,8 @@ import { Controller, Get, Param, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
-import { ApiIdParam, ApiProblems } from '../common/openapi';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ProblemGroups, responseHeaders } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { CrlService } from './crl.service';
 
@@ -21,8 +22,12 @@ export class CrlController {
   })
   @ApiIdParam('authority')
   @ApiProduces('application/pkix-crl')
-  @ApiOkResponse({ description: 'DER CRL', content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } } } })
-  @ApiProblems(400, 404, 503)
+  @ApiOkResponse({
+    description: 'DER CRL',
+    headers: responseHeaders('Cache-Control', 'Last-Modified', 'Expires'),
+    content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiProblems(Errors.authorityNotFound, ProblemGroups.signing)
   async getAuthorityCrl(@Param('id', UuidParam) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
     const crl = await this.crls.current(id);
     const maxAge = Math.max(0, Math.floor((new Date(crl.nextUpdate).getTime() - Date.now()) / 1000));

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Injectable, Logger } from '@nestjs/common';
-import type { OpenAPIObject } from '@nestjs/swagger';
+import type { HeaderObject, OpenAPIObject, ReferenceObject, ResponseObject } from '@nestjs/swagger';
+import { responseHeaders, SECURITY_HEADER_NAMES } from '../common/openapi';
 import { givenRequestId } from '../common/request-id';
 import { securityHeaders } from '../common/security-headers';
 import { HistogramSeries } from '../metrics/bound-histogram';
@@ -172,12 +173,22 @@ function cachingHeaders(answer: OcspAnswer): string[] {
   ];
 }
 
-const RESPONSE_DOC = {
-  description:
-    'A DER OCSPResponse, always with HTTP 200 (RFC 6960 Appendix A): successful (signed BasicOCSPResponse), or ' +
-    'malformedRequest (1), internalError (2), tryLater (3), unauthorized (6: none of the CertIDs names an authority of this service).',
-  content: { [OCSP_RESPONSE_TYPE]: { schema: { type: 'string', format: 'binary' } } },
+/** The binding echoes a caller's X-Request-Id and makes none up (see OcspHttpBinding). */
+const ECHOED_REQUEST_ID: HeaderObject = {
+  required: false,
+  description: 'The caller’s X-Request-Id, echoed when it is 1-128 of A-Z a-z 0-9 . _ : -',
+  schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
 };
+
+function responseDoc(headers: Record<string, HeaderObject | ReferenceObject>): ResponseObject {
+  return {
+    description:
+      'A DER OCSPResponse, always with HTTP 200 (RFC 6960 Appendix A): successful (signed BasicOCSPResponse), or ' +
+      'malformedRequest (1), internalError (2), tryLater (3), unauthorized (6: none of the CertIDs names an authority of this service).',
+    headers: { 'X-Request-Id': ECHOED_REQUEST_ID, ...headers, ...responseHeaders(...SECURITY_HEADER_NAMES) },
+    content: { [OCSP_RESPONSE_TYPE]: { schema: { type: 'string', format: 'binary' } } },
+  };
+}
 
 /** The OpenAPI description of the binding's operations (merged into the document in openapi.ts). */
 export const OCSP_OPENAPI_PATHS: OpenAPIObject['paths'] = {
@@ -193,7 +204,8 @@ export const OCSP_OPENAPI_PATHS: OpenAPIObject['paths'] = {
       tags: ['revocation'],
       security: [],
       requestBody: { required: true, description: 'DER OCSPRequest', content: { [OCSP_REQUEST_TYPE]: { schema: { type: 'string', format: 'binary' } } } },
-      responses: { '200': RESPONSE_DOC },
+      // Cache-Control: no-store (a POST may carry a nonce; RFC 5019 §5).
+      responses: { '200': responseDoc(responseHeaders('Cache-Control')) },
     },
   },
   [`${OCSP_PATH}/{path}`]: {
@@ -209,7 +221,8 @@ export const OCSP_OPENAPI_PATHS: OpenAPIObject['paths'] = {
       parameters: [
         { name: 'path', in: 'path', required: true, description: 'The DER OCSPRequest, base64-encoded, then URL-encoded (may contain "/")', schema: { type: 'string' } },
       ],
-      responses: { '200': RESPONSE_DOC },
+      // ETag, Last-Modified and Expires come with answers any client may reuse (no nonce, successful).
+      responses: { '200': responseDoc(responseHeaders('Cache-Control', 'ETag', 'Last-Modified', 'Expires')) },
     },
   },
 };

@@ -45,7 +45,7 @@ const HASHES: CertIdHash[] = ['sha1', 'sha256'];
 const MAX_CACHED_REQUEST_BYTES = 1024;
 
 /** Key-backend errors that pass: the client should ask again (tryLater), not give up (internalError). */
-const TRANSIENT_CODES = new Set(['KEY_BACKEND_UNAVAILABLE', 'KEY_BACKEND_THROTTLED', 'AUTHORITY_KEY_UNUSABLE']);
+const TRANSIENT_CODES = new Set(['KEY_BACKEND_UNAVAILABLE', 'KEY_BACKEND_THROTTLED', 'KMS_NEW_KEY_NOT_AUTHORIZED', 'AUTHORITY_KEY_UNUSABLE']);
 
 /**
  * The OCSP responder (RFC 6960) for every authority of this service.

@@ -56,6 +56,7 @@ export class AuthorityRotationService {
       subject: this.authorities.subjectOf(old),
       validityDays: input.validityDays,
       pathLength: old.pathLength ?? undefined,
+      allowLeafIssuance: old.allowLeafIssuance,
     });
     if (registration && registration.status === 'ACTIVE') {
       try {

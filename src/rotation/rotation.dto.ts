@@ -24,6 +24,12 @@ export class CampaignSelectorDto {
   thingNames?: string[];
 }
 
+/** The selector as a campaign shows it: with the reason for certificates revoked at the deadline, when one was given. */
+export class CampaignSelectorViewDto extends CampaignSelectorDto {
+  @ApiPropertyOptional({ enum: REVOCATION_REASONS, description: 'Reason for certificates revoked at the deadline (superseded when absent)' })
+  revocationReason?: RevocationReason;
+}
+
 export class OpenCampaignDto {
   @ApiProperty({ type: CampaignSelectorDto, description: 'Criteria combine with AND; at least one. Active, unexpired certificates only; the set is frozen now.' })
   @IsObject() @ValidateNested() @Type(() => CampaignSelectorDto)
@@ -60,7 +66,7 @@ export class CampaignDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ enum: ['open', 'completed', 'cancelled', 'closed'], description: 'completed: all renewed; closed: the deadline passed and was handled' }) status: string;
   @ApiProperty() reason: string;
-  @ApiProperty({ type: CampaignSelectorDto }) selector: CampaignSelectorDto;
+  @ApiProperty({ type: CampaignSelectorViewDto }) selector: CampaignSelectorViewDto;
   @ApiProperty({ format: 'date-time' }) deadline: string;
   @ApiProperty({ enum: ['report', 'revoke'] }) onDeadline: string;
   @ApiProperty({ nullable: true, type: String, enum: ['iot-job'] }) notify: string | null;

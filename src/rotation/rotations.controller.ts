@@ -7,7 +7,8 @@ import { Permission } from '../auth/roles';
 import { CertificateDto, toCertificateDto } from '../certificates/certificates.dto';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';
-import { ApiIdParam, ApiProblems, ApiSecured, CERTIFICATE_JWT_SCHEME } from '../common/openapi';
+import { Errors } from '../common/errors';
+import { ApiIdParam, ApiProblems, ApiSecured, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/openapi';
 import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { CampaignDto, CampaignListDto, CampaignMemberListDto, OpenCampaignDto, RenewDto, RotateAuthorityDto, RotatedAuthorityDto, toCampaignDto } from './rotation.dto';
@@ -52,7 +53,14 @@ export class RotationsController {
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })
-  @ApiProblems(400, 401, 403, 409, 413, 415, 422, 503)
+  @ApiProblems(
+    ProblemGroups.certificateAuth,
+    [Errors.certificateUntrusted, Errors.notADeviceCertificate],
+    [Errors.renewalNotAllowed, Errors.certificateRevoked, Errors.certificateSuperseded, Errors.certificateExpired, Errors.renewalNotYetAllowed],
+    Errors.sameKeyNotAllowed,
+    ProblemGroups.csr,
+    ProblemGroups.issuance,
+  )
   async renewCertificate(@Device() identity: CertificateIdentity, @Body() body: RenewDto): Promise<CertificateDto> {
     const record = await this.renewal.renew(identity, body.csr);
     return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
@@ -72,7 +80,7 @@ export class RotationsController {
   @ApiIdParam('authority')
   @ApiCreatedResponse({ type: RotatedAuthorityDto })
   @ApiSecured()
-  @ApiProblems(400, 404, 409, 413, 415, 422, 502, 503)
+  @ApiProblems(Errors.invalidSubject, Errors.pathLengthExceeded, ProblemGroups.issuer, ProblemGroups.keyCreation, Errors.iotAlreadyRegistered, ProblemGroups.iotCall)
   async rotateAuthority(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RotateAuthorityDto): Promise<RotatedAuthorityDto> {
     const { predecessor, successor, campaign } = await this.authorityRotation.rotate(ctx, id, body);
     const view = async (authority: Authority) => toAuthorityDto(authority, pemEncode('CERTIFICATE', authority.certificateDer), await this.authorities.chainPem(authority));
@@ -91,7 +99,7 @@ export class RotationsController {
   })
   @ApiCreatedResponse({ type: CampaignDto })
   @ApiSecured()
-  @ApiProblems(400, 413, 415, 422)
+  @ApiProblems(Errors.campaignEmpty)
   async openRotation(@Ctx() ctx: RequestContext, @Body() body: OpenCampaignDto): Promise<CampaignDto> {
     const campaign = await this.rotations.open(ctx, body);
     const { progress } = await this.rotations.get(campaign.id);
@@ -103,7 +111,6 @@ export class RotationsController {
   @ApiOperation({ summary: 'List rotation campaigns, oldest first', description: 'Cursor pagination; progress is on each campaign’s own page.' })
   @ApiOkResponse({ type: CampaignListDto })
   @ApiSecured()
-  @ApiProblems(400)
   async listRotations(@Query() query: PageQueryDto): Promise<CampaignListDto> {
     const page = await this.rotations.list(query.cursor, query.limit ?? 100);
     return { items: page.items.map(({ id, status, reason, deadline, total }) => ({ id, status, reason, deadline, total })), nextCursor: page.nextCursor };
@@ -115,7 +122,7 @@ export class RotationsController {
   @ApiIdParam('rotation campaign')
   @ApiOkResponse({ type: CampaignDto })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.campaignNotFound)
   async getRotation(@Param('id', UuidParam) id: string): Promise<CampaignDto> {
     const { campaign, progress } = await this.rotations.get(id);
     return toCampaignDto(campaign, progress);
@@ -127,7 +134,7 @@ export class RotationsController {
   @ApiIdParam('rotation campaign')
   @ApiOkResponse({ type: CampaignMemberListDto })
   @ApiSecured()
-  @ApiProblems(400, 404)
+  @ApiProblems(Errors.campaignNotFound)
   async listPendingRotation(@Param('id', UuidParam) id: string, @Query() query: PageQueryDto): Promise<CampaignMemberListDto> {
     return this.rotations.pending(id, query.cursor, query.limit ?? 100);
   }
@@ -139,7 +146,7 @@ export class RotationsController {
   @ApiIdParam('rotation campaign')
   @ApiOkResponse({ type: CampaignDto })
   @ApiSecured()
-  @ApiProblems(400, 404, 409)
+  @ApiProblems(Errors.campaignNotFound, Errors.campaignNotOpen)
   async cancelRotation(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<CampaignDto> {
     await this.rotations.cancel(ctx, id);
     const { campaign, progress } = await this.rotations.get(id);

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { OID } from '../../src/pki/oids';
+import { HOSTILE_SERIAL_PATTERNS } from '../support/hostile-patterns';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken, StationCredentials } from '../support/station';
 import type { Response } from 'supertest';
+import { DataSource } from 'typeorm';
 import { bearer, binaryBody, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
 import { postJsonOverTls } from '../support/https-client';
 
@@ -120,7 +123,8 @@ describe(`factory claims on ${driver}`, { skip }, () => {
       const cases: [object, number, string][] = [
         [{ thingNameTemplate: 'no-serial' }, 422, 'INVALID_CLAIM'],
         [{ thingNameTemplate: 'bad name {serial}' }, 422, 'INVALID_CLAIM'],
-        [{ serialPattern: '(a+)+' }, 422, 'INVALID_CLAIM'],
+        [{ serialPattern: '(?=SN)\\w+' }, 422, 'INVALID_CLAIM'],
+        [{ serialPattern: '(SN)\\1' }, 422, 'INVALID_CLAIM'],
         [{ serialPattern: '[' }, 422, 'INVALID_CLAIM'],
         [{ notAfter: new Date(Date.now() - 1000).toISOString() }, 422, 'INVALID_CLAIM'],
         [{ claimCertificate: {} }, 400, 'VALIDATION_FAILED'],
@@ -271,6 +275,72 @@ describe(`factory claims on ${driver}`, { skip }, () => {
       assert.equal(res.status, 403);
       assert.equal(res.body.code, 'CLAIM_NOT_YET_VALID');
       assert.equal((await refusals(later.id))[0].code, 'CLAIM_NOT_YET_VALID');
+    });
+  });
+
+  describe('serial patterns', () => {
+    /** One refused exchange of `serial` (a fresh token), timed. */
+    async function timedRefusal(station: StationCredentials, serial: string, csr: string, pattern: string): Promise<number> {
+      const started = performance.now();
+      const refused = await exchange(station, { deviceSerial: serial, csr });
+      const ms = performance.now() - started;
+      assert.equal(refused.status, 403, `${pattern}: ${refused.text}`);
+      assert.equal(refused.body.code, 'SERIAL_NOT_ALLOWED');
+      assert.match(refused.body.detail, /does not match the claim's serial pattern/);
+      return ms;
+    }
+
+    it('answers hostile patterns in linear time: a 64-character serial, matching or not, never stalls the service', async (ctx) => {
+      // The same refusal under a trivial pattern: what authentication, the audit event and the HTTP round trip cost.
+      const control = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: 1, serialPattern: 'SN[0-9]{4}', thingNameTemplate: '{serial}' });
+      const controlSerial = `SN${'1'.repeat(62)}`;
+      const controlCsr = deviceCsr(controlSerial).csrPem;
+      const times: { pattern: string; refusedMs: number; controlMs: number; issuedMs: number; stallMs: number }[] = [];
+      for (const { pattern, matching, nonMatching } of HOSTILE_SERIAL_PATTERNS) {
+        const { claim, station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: 1, serialPattern: pattern, thingNameTemplate: '{serial}' });
+        assert.equal(claim.serialPattern, pattern);
+        const refusedCsr = deviceCsr(nonMatching).csrPem;
+        const issuedCsr = deviceCsr(matching).csrPem;
+        // How long the event loop went without turning while the exchanges ran (reported; other suites share it).
+        const stall = monitorEventLoopDelay({ resolution: 1 });
+        stall.enable();
+        // Hostile and control refusals alternate, and the fastest of each counts: a busy machine slows both alike.
+        let refusedMs = Infinity;
+        let controlMs = Infinity;
+        for (let i = 0; i < 4; i++) {
+          controlMs = Math.min(controlMs, await timedRefusal(control.station, controlSerial, controlCsr, 'SN[0-9]{4}'));
+          refusedMs = Math.min(refusedMs, await timedRefusal(station, nonMatching, refusedCsr, pattern));
+        }
+        const started = performance.now();
+        const issued = await exchange(station, { deviceSerial: matching, csr: issuedCsr });
+        const issuedMs = performance.now() - started;
+        stall.disable();
+        assert.equal(issued.status, 201, `${pattern}: ${issued.text}`);
+        assert.equal(issued.body.thingName, matching);
+        times.push({ pattern, refusedMs, controlMs, issuedMs, stallMs: stall.max / 1e6 });
+      }
+      const worst = (key: 'refusedMs' | 'issuedMs' | 'stallMs') => times.reduce((a, b) => (b[key] > a[key] ? b : a));
+      const overhead = times.map((x) => ({ ...x, over: x.refusedMs - x.controlMs })).reduce((a, b) => (b.over > a.over ? b : a));
+      ctx.diagnostic(`refused exchange: worst ${worst('refusedMs').refusedMs.toFixed(1)} ms (${worst('refusedMs').pattern}); ` +
+        `largest excess over the SN[0-9]{4} control ${overhead.over.toFixed(1)} ms (${overhead.pattern}); ` +
+        `worst issued exchange ${worst('issuedMs').issuedMs.toFixed(1)} ms (${worst('issuedMs').pattern}); longest event-loop stall ${worst('stallMs').stallMs.toFixed(1)} ms`);
+      for (const { pattern, refusedMs, controlMs, issuedMs } of times) {
+        // The match is the only difference from the control. A backtracking RegExp needed ~4 s at 27 characters,
+        // doubling with each one: at 64 it would never answer.
+        assert.ok(refusedMs - controlMs < 50, `${pattern}: refused in ${refusedMs.toFixed(1)} ms, ${(refusedMs - controlMs).toFixed(1)} ms over the control`);
+        assert.ok(issuedMs < 2000, `${pattern}: issued in ${issuedMs.toFixed(1)} ms`);
+      }
+    });
+
+    it('fails closed on a stored pattern RE2 cannot compile: every exchange refused, nothing issued', async () => {
+      const { claim, station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: 1, serialPattern: 'SN[0-9]+' });
+      // Lookahead: the old validation refused it too, so only a hand-edited database could hold it.
+      await t.app.get(DataSource).query(`UPDATE claims SET serial_pattern = '(?=SN)SN[0-9]+' WHERE id = '${claim.id}'`);
+      const res = await exchange(station, { deviceSerial: 'SN1', csr: deviceCsr('SN1').csrPem });
+      assert.equal(res.status, 422, res.text);
+      assert.equal(res.body.code, 'INVALID_CLAIM');
+      assert.match(res.body.detail, /not a valid RE2 regular expression/);
+      assert.equal((await admin('get', `/v1/claims/${claim.id}`)).used, 0);
     });
   });
 

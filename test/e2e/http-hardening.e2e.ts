@@ -272,12 +272,15 @@ describe('security headers', () => {
   let t: TestApp;
   let authorityId: string;
   let claimCaId: string;
+  let deviceCaId: string;
   before(async () => {
     t = await startTestApp('sqlite');
     const root = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name: 'S Root', type: 'root', subject: { commonName: 'Headers Root' } });
     authorityId = root.body.id;
     const claims = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name: 'S Claims', type: 'intermediate', parentId: root.body.id, usage: 'claims', subject: { commonName: 'Headers Claims' } });
     claimCaId = claims.body.id;
+    const devices = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name: 'S Devices', type: 'intermediate', parentId: root.body.id, subject: { commonName: 'Headers Devices' } });
+    deviceCaId = devices.body.id;
   });
   after(async () => {
     await t?.close();
@@ -293,7 +296,7 @@ describe('security headers', () => {
   });
 
   it('marks a generated claim key no-store', async () => {
-    const made = await createClaim(t, { claimAuthorityId: claimCaId, deviceAuthorityId: authorityId });
+    const made = await createClaim(t, { claimAuthorityId: claimCaId, deviceAuthorityId: deviceCaId });
     assert.ok(made.claim.claimCertificate.privateKeyPem);
     const res = await t.http().get(`/v1/claims/${made.claim.id}`).set(bearer(t.adminKey));
     assert.equal(res.headers['cache-control'], 'no-store');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CreatePolicyCommand, IoTClient, RegisterCertificateCommand } from '@aws-sdk/client-iot';
+import { AttachPolicyCommand, CreatePolicyCommand, IoTClient, RegisterCertificateCommand } from '@aws-sdk/client-iot';
 import { DataSource } from 'typeorm';
 import { IotStandIn } from '../support/iot-standin';
 import { OpenSslWorkspace } from '../support/openssl';
@@ -253,6 +253,110 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
     assert.equal((await t.http().post(`/v1/certificates/${res.body.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
     await eventually('REVOKED in AWS IoT', () => iot.certificate(res.body.fingerprint)?.status === 'REVOKED');
     await eventually('our record says so', async () => (await iotStatus(res.body.id)) === 'revoked');
+  });
+
+  async function registerJob(certificateId: string): Promise<{ status: string; attempts: number; last_error: string | null }> {
+    const [row] = await t.app.get(DataSource).query(`SELECT status, attempts, last_error FROM outbox_jobs WHERE target_id = ${driver === 'postgres' ? '$1' : '?'} AND kind = 'iot.register-certificate'`, [certificateId]);
+    return { ...row, attempts: Number(row.attempts) };
+  }
+
+  async function adoptions(certificateId: string) {
+    return (await t.http().get('/v1/audit').query({ action: 'iot.registration-adopted', targetId: certificateId }).set(bearer(t.adminKey))).body.items as { details: Record<string, unknown> }[];
+  }
+
+  for (const lostResponseAs of ['reset', 'http500'] as const) {
+    it(`API mode: adopts a RegisterCertificate whose answer was lost (${lostResponseAs}) and ends as the no-failure path does, audited`, async () => {
+      const reference = await issue(apiCa.id, `api-reference-${lostResponseAs}`);
+      await eventually('reference active', async () => (await iotStatus(reference.body.id)) === 'active');
+      const lostBefore = iot.lostResponses.get('RegisterCertificate') ?? 0;
+      iot.configure({ loseResponses: { RegisterCertificate: 1 }, lostResponseAs });
+      try {
+        const res = await issue(apiCa.id, `api-lost-${lostResponseAs}`);
+        assert.equal(res.status, 201);
+        await eventually('registered and active', async () => (await iotStatus(res.body.id)) === 'active');
+        assert.equal((iot.lostResponses.get('RegisterCertificate') ?? 0) - lostBefore, 1, 'AWS registered it and the answer was lost');
+        assertFullyRegistered(res.body.fingerprint, `api-lost-${lostResponseAs}`);
+        const job = await registerJob(res.body.id);
+        assert.equal(job.status, 'done');
+        assert.equal(job.attempts, 2, 'the first attempt lost its answer, the second adopted');
+        const adopted = await adoptions(res.body.id);
+        assert.equal(adopted.length, 1);
+        assert.deepEqual(
+          [adopted[0].details.awsOperation, adopted[0].details.certificateId, adopted[0].details.awsStatus, adopted[0].details.caCertificateId],
+          ['RegisterCertificate', res.body.fingerprint, 'INACTIVE', apiCa.fingerprint],
+        );
+        // The same end state as the certificate whose registration never failed.
+        const state = (fingerprint: string) => {
+          const c = iot.certificate(fingerprint)!;
+          return { status: c.status, caCertificateId: c.caCertificateId, registeredBy: c.registeredBy, policies: iot.policiesAttachedTo(c.certificateArn), things: iot.thingsOf(c.certificateArn).length };
+        };
+        assert.deepEqual(state(res.body.fingerprint), state(reference.body.fingerprint));
+        const body = (await t.http().get(`/v1/certificates/${res.body.id}`).set(bearer(t.adminKey))).body;
+        const refBody = (await t.http().get(`/v1/certificates/${reference.body.id}`).set(bearer(t.adminKey))).body;
+        const progress = (iot: Record<string, unknown>) => ({ status: iot.status, lastError: iot.lastError });
+        assert.deepEqual(progress(body.iot), progress(refBody.iot));
+        assert.deepEqual(await adoptions(reference.body.id), [], 'no adoption on the no-failure path');
+      } finally {
+        iot.configure({ loseResponses: {}, lostResponseAs: 'reset' });
+      }
+    });
+  }
+
+  it('does not audit an adoption when a later step failed and the job runs RegisterCertificate again after a known answer', async () => {
+    // AttachThingPrincipal fails once: the job runs again from the top and meets ResourceAlreadyExists for a
+    // registration whose answer it did get.
+    iot.configure({ loseResponses: { AttachThingPrincipal: 1 }, lostResponseAs: 'http500' });
+    try {
+      const res = await issue(apiCa.id, 'api-known-answer');
+      await eventually('active', async () => (await iotStatus(res.body.id)) === 'active');
+      assert.ok((await registerJob(res.body.id)).attempts >= 2);
+      assert.deepEqual(await adoptions(res.body.id), []);
+    } finally {
+      iot.configure({ loseResponses: {}, lostResponseAs: 'reset' });
+    }
+  });
+
+  it('dead-letters at once an activation that meets an AWS IoT hard limit (10 policies per certificate), naming it', async () => {
+    const client = new IoTClient({ region: iot.region, endpoint: iot.endpoint });
+    const cert = (await issue(jitrCa.id, 'jitr-limit')).body;
+    const event = connect(cert.certificatePem, cert.chainPem);
+    // Someone attached ten other policies to the certificate while it waited for activation.
+    const arn = iot.certificate(cert.fingerprint)!.certificateArn;
+    for (let i = 0; i < 10; i++) {
+      const policyName = `other-${driver}-${i}`;
+      await client.send(new CreatePolicyCommand({ policyName, policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }));
+      await client.send(new AttachPolicyCommand({ policyName, target: arn }));
+    }
+    const attachBefore = iot.calls.get('AttachPolicy') ?? 0;
+    assert.equal((await postEvent(event)).body.decision, 'activate');
+    await eventually('the activation is dead', async () => {
+      const [row] = await t.app.get(DataSource).query(`SELECT status FROM outbox_jobs WHERE target_id = ${driver === 'postgres' ? '$1' : '?'} AND kind = 'iot.activate-certificate'`, [cert.id]);
+      return row?.status === 'dead';
+    });
+    const [job] = await t.app.get(DataSource).query(`SELECT attempts, last_error FROM outbox_jobs WHERE target_id = ${driver === 'postgres' ? '$1' : '?'} AND kind = 'iot.activate-certificate'`, [cert.id]);
+    assert.equal(Number(job.attempts), 1, 'no retries');
+    assert.match(job.last_error, /^AWS_LIMIT_EXCEEDED: AWS IoT refused AttachPolicy: the quota on AWS IoT policies attached to one certificate is reached \(AWS: At most 10 policies/);
+    assert.equal((iot.calls.get('AttachPolicy') ?? 0) - attachBefore, 1, 'the SDK did not retry it either');
+    const record = (await t.http().get(`/v1/certificates/${cert.id}`).set(bearer(t.adminKey))).body;
+    assert.equal(record.iot.status, 'failed');
+    assert.match(record.iot.lastError, /AWS_LIMIT_EXCEEDED/);
+    assert.equal(iot.certificate(cert.fingerprint)?.status, 'PENDING_ACTIVATION');
+  });
+
+  it('API mode: keeps retrying ThrottlingException with backoff and completes', async () => {
+    iot.configure({ throttleProbability: 1 });
+    try {
+      const res = await issue(apiCa.id, 'api-throttled');
+      await eventually('a few throttled attempts', async () => (await registerJob(res.body.id)).attempts >= 2);
+      const job = await registerJob(res.body.id);
+      assert.ok(['pending', 'running'].includes(job.status), 'not given up');
+      assert.match(job.last_error ?? '', /IOT_THROTTLED/);
+      iot.configure({ throttleProbability: 0 });
+      await eventually('active', async () => (await iotStatus(res.body.id)) === 'active');
+      assertFullyRegistered(res.body.fingerprint, 'api-throttled');
+    } finally {
+      iot.configure({ throttleProbability: 0 });
+    }
   });
 
   it('keeps the audit chain verifiable', async () => {

@@ -849,7 +849,11 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
         assert.equal(event.caCertificateId, caId);
         assert.equal(event.certificateStatus, 'PENDING_ACTIVATION');
         assert.equal(event.awsAccountId, '111122223333');
-        assert.ok(event.timestamp >= before && event.certificateRegistrationTimestamp >= before);
+        // As AWS sends them: a number of epoch ms, and a string of epoch ms.
+        assert.equal(typeof event.timestamp, 'number');
+        assert.match(String(event.certificateRegistrationTimestamp), /^\d{13}$/);
+        assert.equal(typeof event.certificateRegistrationTimestamp, 'string');
+        assert.ok(event.timestamp >= before && Number(event.certificateRegistrationTimestamp) >= before);
         assert.equal(first.body.connected, false, 'AWS IoT drops the first connection');
         assert.deepEqual(published, [event]);
 
@@ -1184,6 +1188,35 @@ describe('AWS IoT stand-in, driven through @aws-sdk/client-iot', () => {
       } finally {
         await configure(iot, { operationTps: {} });
       }
+    });
+
+    it('loses answers after the operation took effect (loseResponses): a connection reset or an HTTP 500, then ResourceAlreadyExists on the retry', async () => {
+      for (const lostResponseAs of ['reset', 'http500'] as const) {
+        await configure(iot, { loseResponses: { RegisterCACertificate: 1 }, lostResponseAs });
+        const ca = await makeCa();
+        const verification = await makeLeaf(ca, { commonName: registrationCode });
+        const input = { caCertificate: ca.pem, verificationCertificate: verification.pem, setAsActive: true };
+        let lost: SdkError | undefined;
+        try {
+          await client.send(new RegisterCACertificateCommand(input));
+        } catch (err) {
+          lost = err as SdkError;
+        }
+        assert.ok(lost, 'the answer was lost');
+        if (lostResponseAs === 'http500') {
+          assert.equal(lost.name, 'InternalFailureException');
+          assert.equal(lost.$metadata.httpStatusCode, 500);
+        } else {
+          assert.match(String((lost as { code?: string }).code ?? lost.message), /ECONNRESET|socket hang up/);
+        }
+        const certificateId = new X509Certificate(ca.pem).fingerprint256.replace(/:/g, '').toLowerCase();
+        assert.equal(iot.caCertificate(certificateId)?.status, 'ACTIVE', 'the registration took effect');
+        const error = await refused(client.send(new RegisterCACertificateCommand(input)), 'ResourceAlreadyExistsException', 409);
+        assert.equal(error.resourceId, certificateId);
+        const stats = (await hook(iot, 'GET', '/_standin/stats')).body;
+        assert.ok(Number((stats.lostResponses as Record<string, number>).RegisterCACertificate) >= 1);
+      }
+      await configure(iot, { loseResponses: {}, lostResponseAs: 'reset' });
     });
 
     it('is retried by the SDK as a throttling error when the client allows retries', async () => {

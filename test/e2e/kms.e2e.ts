@@ -20,10 +20,12 @@ function sdk(kms: KmsStandIn): KMSClient {
   return new KMSClient({ region: kms.region, endpoint: kms.endpoint, maxAttempts: 1 });
 }
 
+/** A root whose KMS key signs the devices of these tests itself (allowLeafIssuance), so each issue is one KMS Sign. */
 async function kmsRoot(t: TestApp, extra: Record<string, unknown> = {}): Promise<{ id: string; certificatePem: string }> {
   const res = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({
     name: 'KMS root',
     type: 'root',
+    allowLeafIssuance: true,
     keyBackend: 'aws-kms',
     subject: { commonName: 'KMS Root CA' },
     ...extra,
@@ -269,3 +271,190 @@ describe('AWS KMS backend: faults', () => {
   });
 });
 
+
+/**
+ * What AWS KMS does that a plain stand-in hides (docs/aws-behaviours.md): tag-based authorization reaching a new key
+ * only after a while, and LimitExceededException being a resource quota rather than throttling.
+ */
+describe('AWS KMS backend: eventual consistency and quotas', () => {
+  const WAIT_MS = 1500;
+  let kms: KmsStandIn;
+  let t: TestApp;
+  let client: KMSClient;
+
+  before(async () => {
+    kms = await new KmsStandIn().start();
+    t = await startTestApp('sqlite', { kms, env: { KMS_NEW_KEY_AUTH_WAIT_MS: String(WAIT_MS) } });
+    client = sdk(kms);
+  });
+  after(async () => {
+    await t?.close();
+    await kms?.stop();
+  });
+
+  function createRoot(name: string, extra: Record<string, unknown> = {}) {
+    return t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name, type: 'root', keyBackend: 'aws-kms', subject: { commonName: name }, ...extra });
+  }
+
+  /** The keys the service made for authorities since `before` (tagged fleet-pki:authority-id), by ARN. */
+  function newServiceKeys(before: string[]) {
+    return kms.keysTagged('fleet-pki:authority-id').filter((k) => !before.includes(k.arn));
+  }
+
+  async function authorityNames(): Promise<string[]> {
+    return (await t.http().get('/v1/authorities').query({ limit: 500 }).set(bearer(t.adminKey))).body.items.map((a: { name: string }) => a.name);
+  }
+
+  it('stand-in: refuses the tag-conditioned operations on a new tagged key with AccessDeniedException as AWS shapes it, then allows them', async () => {
+    kms.configure({ tagAuthorizationDelayMs: 300 });
+    try {
+      const created = await client.send(new CreateKeyCommand({ KeyUsage: 'SIGN_VERIFY', KeySpec: 'ECC_NIST_P256', Tags: [{ TagKey: 'fleet-pki:authority-id', TagValue: 'x' }] }));
+      const arn = created.KeyMetadata!.Arn!;
+      const raw = await fetch(kms.endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'TrentService.GetPublicKey', Authorization: 'AWS4-HMAC-SHA256 test' },
+        body: JSON.stringify({ KeyId: arn }),
+      });
+      assert.equal(raw.status, 400);
+      const body = (await raw.json()) as Record<string, string>;
+      assert.equal(body.__type, 'AccessDeniedException');
+      assert.match(body.Message, /^User: arn:aws:sts::\d{12}:assumed-role\/.+ is not authorized to perform: kms:GetPublicKey on resource: arn:aws:kms:.+ because no identity-based policy allows the kms:GetPublicKey action$/);
+      const error = await client.send(new GetPublicKeyCommand({ KeyId: arn })).catch((err: Error) => err);
+      assert.equal((error as Error).name, 'AccessDeniedException', 'the SDK names it');
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal((await client.send(new GetPublicKeyCommand({ KeyId: arn }))).KeySpec, 'ECC_NIST_P256');
+    } finally {
+      kms.configure({ tagAuthorizationDelayMs: 0 });
+    }
+  });
+
+  it('creates a KMS root and intermediate while tag-based authorization of their new keys is still propagating', async () => {
+    kms.configure({ tagAuthorizationDelayMs: 600 });
+    const deniedBefore = kms.deniedWhilePropagating;
+    try {
+      const root = await createRoot('Propagating root');
+      assert.equal(root.status, 201, JSON.stringify(root.body));
+      const intermediate = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({
+        name: 'Propagating intermediate', type: 'intermediate', parentId: root.body.id, keyBackend: 'aws-kms', subject: { commonName: 'Propagating intermediate' },
+      });
+      assert.equal(intermediate.status, 201, JSON.stringify(intermediate.body));
+      const device = await issue(t, intermediate.body.id, 'propagating-device');
+      assert.equal(device.status, 201, JSON.stringify(device.body));
+      assert.ok(kms.deniedWhilePropagating - deniedBefore >= 2, `the stand-in refused the new keys at first (${kms.deniedWhilePropagating - deniedBefore} times)`);
+      for (const id of [root.body.id, intermediate.body.id]) assert.equal(kms.keyState(`alias/fleet-pki/${id}`)?.state, 'Enabled');
+      // /readyz does not wait for (nor fail on) a key whose authorization is still settling.
+      assert.equal((await t.http().get('/readyz')).status, 200);
+    } finally {
+      kms.configure({ tagAuthorizationDelayMs: 0 });
+    }
+  });
+
+  it('fails with 503 KMS_NEW_KEY_NOT_AUTHORIZED after KMS_NEW_KEY_AUTH_WAIT_MS, schedules the new key for deletion and says so', async () => {
+    kms.configure({ tagAuthorizationDelayMs: 10_000 });
+    const keysBefore = kms.keysTagged('fleet-pki:authority-id').map((k) => k.arn);
+    const started = Date.now();
+    let res;
+    try {
+      res = await createRoot('Never authorized');
+    } finally {
+      kms.configure({ tagAuthorizationDelayMs: 0 });
+    }
+    const elapsed = Date.now() - started;
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.code, 'KMS_NEW_KEY_NOT_AUTHORIZED');
+    assert.equal(res.body.awsError, 'AccessDeniedException');
+    assert.equal(res.body.newKeyCleanup, 'done');
+    assert.match(res.body.detail, /up to five minutes/);
+    assert.match(res.body.detail, /scheduled for deletion/);
+    assert.equal(res.headers['retry-after'], '60');
+    assert.ok(elapsed >= WAIT_MS && elapsed < WAIT_MS + 3000, `waited about KMS_NEW_KEY_AUTH_WAIT_MS (${elapsed} ms)`);
+    const made = newServiceKeys(keysBefore);
+    assert.equal(made.length, 1, 'one key was made');
+    assert.equal(made[0].state, 'PendingDeletion', 'no stray enabled key');
+    const deletion = kms.keyState(made[0].arn)!.deletionDate! * 1000 - Date.now();
+    assert.ok(Math.abs(deletion - 7 * 86_400_000) < 60_000, 'the minimum waiting period of 7 days');
+    assert.ok(!(await authorityNames()).includes('Never authorized'));
+  });
+
+  it('gives the clean-up its own wait when ScheduleKeyDeletion is tag-conditioned too, and says when even that fails', async () => {
+    kms.configure({ tagAuthorizationDelayMs: WAIT_MS + 700, tagConditionedOperations: ['Sign', 'GetPublicKey', 'DescribeKey', 'ScheduleKeyDeletion'] });
+    let keysBefore = kms.keysTagged('fleet-pki:authority-id').map((k) => k.arn);
+    try {
+      const res = await createRoot('Clean-up waits');
+      assert.equal(res.status, 503, JSON.stringify(res.body));
+      assert.equal(res.body.newKeyCleanup, 'done');
+      assert.equal(newServiceKeys(keysBefore)[0].state, 'PendingDeletion');
+
+      kms.configure({ tagAuthorizationDelayMs: 60_000 });
+      keysBefore = kms.keysTagged('fleet-pki:authority-id').map((k) => k.arn);
+      const stuck = await createRoot('Clean-up fails');
+      assert.equal(stuck.status, 503, JSON.stringify(stuck.body));
+      assert.equal(stuck.body.code, 'KMS_NEW_KEY_NOT_AUTHORIZED');
+      assert.equal(stuck.body.newKeyCleanup, 'failed');
+      assert.match(stuck.body.detail, /could not be scheduled for deletion/);
+      assert.doesNotMatch(stuck.body.detail, /arn:aws/, 'the key is named in the log, not in the problem');
+      assert.equal(newServiceKeys(keysBefore)[0].state, 'Enabled', 'the stand-in never allowed the deletion');
+    } finally {
+      kms.configure({ tagAuthorizationDelayMs: 0, tagConditionedOperations: ['Sign', 'GetPublicKey', 'DescribeKey'] });
+    }
+  });
+
+  it('adopts an existing key (kmsKeyId) at once while the knob is on, and never deletes a key it adopts', async () => {
+    kms.configure({ tagAuthorizationDelayMs: 10_000 });
+    try {
+      const untagged = await client.send(new CreateKeyCommand({ KeyUsage: 'SIGN_VERIFY', KeySpec: 'ECC_NIST_P256' }));
+      let started = Date.now();
+      const adopted = await createRoot('Adopted while propagating', { kmsKeyId: untagged.KeyMetadata!.Arn });
+      assert.equal(adopted.status, 201, JSON.stringify(adopted.body));
+      assert.ok(Date.now() - started < WAIT_MS, 'adoption does not wait');
+
+      // A key someone else just made with tags, not yet usable: refused at once, and left as it is.
+      const young = await client.send(new CreateKeyCommand({ KeyUsage: 'SIGN_VERIFY', KeySpec: 'ECC_NIST_P256', Tags: [{ TagKey: 'team', TagValue: 'pki' }] }));
+      started = Date.now();
+      const refused = await createRoot('Adopting a young key', { kmsKeyId: young.KeyMetadata!.Arn });
+      assert.ok(Date.now() - started < WAIT_MS, 'adoption does not wait');
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'KEY_BACKEND_UNAVAILABLE');
+      assert.equal(refused.body.newKeyCleanup, undefined);
+      assert.equal(kms.keyState(young.KeyMetadata!.Arn!)?.state, 'Enabled', 'an adopted key is the owner’s: never scheduled for deletion');
+    } finally {
+      kms.configure({ tagAuthorizationDelayMs: 0 });
+    }
+  });
+
+  it('answers the KMS key quota (LimitExceededException) at once with 409 AWS_LIMIT_EXCEEDED naming it, without retrying', async () => {
+    kms.configure({ maxKeys: kms.keyIds().length });
+    const createKeysBefore = kms.calls.get('CreateKey') ?? 0;
+    const started = Date.now();
+    try {
+      const res = await createRoot('Over the key quota');
+      assert.equal(res.status, 409, JSON.stringify(res.body));
+      assert.equal(res.body.code, 'AWS_LIMIT_EXCEEDED');
+      assert.equal(res.body.awsError, 'LimitExceededException');
+      assert.equal(res.body.awsService, 'kms');
+      assert.match(res.body.detail, /AWS KMS keys per account and region/);
+      assert.match(res.body.detail, /reached the quota of \d+ customer managed KMS keys/, 'AWS’s own message');
+      assert.equal(res.headers['retry-after'], undefined);
+    } finally {
+      kms.configure({ maxKeys: 100_000 });
+    }
+    assert.equal((kms.calls.get('CreateKey') ?? 0) - createKeysBefore, 1, 'the SDK did not retry it as throttling');
+    assert.ok(Date.now() - started < 1000);
+  });
+
+  it('answers the alias quota of CreateAlias with 409 AWS_LIMIT_EXCEEDED and schedules the key it had just made for deletion', async () => {
+    kms.configure({ maxAliasesPerKey: 0 });
+    const keysBefore = kms.keysTagged('fleet-pki:authority-id').map((k) => k.arn);
+    try {
+      const res = await createRoot('Over the alias quota');
+      assert.equal(res.status, 409, JSON.stringify(res.body));
+      assert.equal(res.body.code, 'AWS_LIMIT_EXCEEDED');
+      assert.match(res.body.detail, /aliases per KMS key/);
+      assert.match(res.body.detail, /scheduled for deletion/);
+      assert.equal(res.body.newKeyCleanup, 'done');
+    } finally {
+      kms.configure({ maxAliasesPerKey: 50 });
+    }
+    assert.deepEqual(newServiceKeys(keysBefore).map((k) => k.state), ['PendingDeletion']);
+  });
+});

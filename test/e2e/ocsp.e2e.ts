@@ -365,7 +365,7 @@ describe('OCSP for a KMS-backed CA', () => {
   });
 
   it('answers 50 requests (each with its own nonce, so each signed) with one KMS Sign for the delegated signer', async () => {
-    const ca = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name: 'KMS CA', type: 'root', keyBackend: 'aws-kms', subject: { commonName: 'KMS OCSP CA' } });
+    const ca = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name: 'KMS CA', type: 'root', allowLeafIssuance: true, keyBackend: 'aws-kms', subject: { commonName: 'KMS OCSP CA' } });
     assert.equal(ca.status, 201, JSON.stringify(ca.body));
     const device = await t.http().post('/v1/certificates').set(bearer(t.adminKey)).send({ authorityId: ca.body.id, csr: buildCsr({ commonName: 'kms-thing' }), profile: 'device', thingName: 'kms-thing' });
     assert.equal(device.status, 201, JSON.stringify(device.body));

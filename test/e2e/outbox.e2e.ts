@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
+import { Errors, finalError } from '../../src/common/errors';
 import { Transactions } from '../../src/database/transactions';
 import { OutboxRepository } from '../../src/jobs/outbox.repository';
 import { OutboxService } from '../../src/jobs/outbox.service';
@@ -120,10 +121,11 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
     it('makes each AWS registration exactly once with both processes polling (API mode)', async () => {
       const COUNT = 40;
       const root = await api(0, '/v1/authorities', { name: 'r', type: 'root', subject: { commonName: 'Two Process Root' } });
-      await api(0, `/v1/authorities/${root.id}/iot-registration`, { certificateMode: 'SNI_ONLY', deviceRegistration: 'api', policyName: 'fleet-device' });
+      const ca = await api(0, '/v1/authorities', { name: 'i', type: 'intermediate', parentId: root.id, subject: { commonName: 'Two Process CA' } });
+      await api(0, `/v1/authorities/${ca.id}/iot-registration`, { certificateMode: 'SNI_ONLY', deviceRegistration: 'api', policyName: 'fleet-device' });
       const issued = await Promise.all(
         Array.from({ length: COUNT }, (_, i) =>
-          api(i % 2, '/v1/certificates', { authorityId: root.id, csr: buildCsr({ commonName: `two-proc-${i}` }), profile: 'device', thingName: `two-proc-${i}` }),
+          api(i % 2, '/v1/certificates', { authorityId: ca.id, csr: buildCsr({ commonName: `two-proc-${i}` }), profile: 'device', thingName: `two-proc-${i}` }),
         ),
       );
       await eventually('every certificate active in AWS IoT', async () => issued.every((c) => iot.certificate(String(c.fingerprint))?.status === 'ACTIVE'));
@@ -186,6 +188,41 @@ for (const { driver, skip } of drivers()) {
       const [row] = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE kind = 'test.failing'");
       assert.equal(Number(row.attempts), 3);
       assert.equal(row.last_error, 'failure 3');
+    });
+
+    it('dead-letters at once a job that fails with a final error (an AWS hard limit), naming it in lastError', async () => {
+      let runs = 0;
+      let dead: string | undefined;
+      t.app.get(OutboxService).register('test.hard-limit', {
+        run: async () => {
+          runs++;
+          throw finalError(Errors.awsLimitExceeded('AWS IoT refused AttachPolicy: at most 10 AWS IoT policies attached to one certificate is reached'));
+        },
+        onDead: async (_payload, error) => {
+          dead = error;
+        },
+      });
+      await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.hard-limit', payload: {} }));
+      await eventually('the job is dead', async () => (await countByStatus(t, 'dead', 'test.hard-limit')) === 1);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(runs, 1, 'no retry');
+      assert.match(dead ?? '', /^AWS_LIMIT_EXCEEDED: .*at most 10 AWS IoT policies/);
+      const [row] = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE kind = 'test.hard-limit'");
+      assert.equal(Number(row.attempts), 1);
+      assert.match(row.last_error, /AWS_LIMIT_EXCEEDED/);
+    });
+
+    it('keeps retrying a retry-forever job (a revocation) even on a final error', async () => {
+      let calls = 0;
+      t.app.get(OutboxService).register('test.final-but-forever', {
+        retryForever: true,
+        run: async () => {
+          if (++calls < 3) throw finalError(Errors.awsLimitExceeded('limit'));
+        },
+      });
+      await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.final-but-forever', payload: {} }));
+      await eventually('the job is done', async () => (await countByStatus(t, 'done', 'test.final-but-forever')) === 1);
+      assert.equal(calls, 3);
     });
 
     it('keeps retrying a retry-forever job past the attempt limit until it succeeds', async () => {

@@ -155,6 +155,8 @@ const ROUTES: MatrixRoute[] = [
   { method: 'GET',    path: '/v1/api-keys',                   admin: 200, operator: 403, auditor: 403 },
   { method: 'DELETE', path: '/v1/api-keys/:id',               id: 'fresh-api-key',
                                                               admin: 200, operator: 403, auditor: 403 },
+  // setup self-check
+  { method: 'GET',    path: '/v1/setup/check',                admin: 200, operator: 403, auditor: 403 },
 ];
 
 function claimBody(f: Fixtures): object {

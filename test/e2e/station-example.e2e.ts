@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OpenSslWorkspace } from '../support/openssl';
+import { contractError } from '../support/response-validator';
 import { exchangeAudience } from '../support/station';
 import type { Response } from 'supertest';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
@@ -125,6 +126,7 @@ describe('example station (examples/station)', () => {
         // A lost answer means the first attempt issued; the retry got that certificate back (200), not a second one.
         assert.match(run.output, trouble === 'drop' ? /already provisioned/ : /^provisioned:/m);
         assert.equal(await used(), usedBefore + 1);
+        assert.deepEqual(proxy.contractMismatches, [], 'the service’s answers match openapi.yaml');
       } finally {
         proxy.close();
       }
@@ -176,6 +178,7 @@ describe('example station (examples/station)', () => {
  */
 async function troubledProxy(target: string, trouble: 'drop' | '503') {
   const requests: { authorization?: string; idempotencyKey?: string; body: string }[] = [];
+  const contractMismatches: string[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -192,6 +195,9 @@ async function troubledProxy(target: string, trouble: 'drop' | '503') {
       for (const name of ['authorization', 'idempotency-key']) if (req.headers[name]) headers[name] = req.headers[name] as string;
       const answer = await fetch(`${target}${req.url}`, { method: req.method, headers, body });
       const text = await answer.text();
+      // What the service answered the station is checked against openapi.yaml like every supertest response.
+      const mismatch = contractError({ method: req.method ?? 'POST', url: req.url ?? '/', status: answer.status, headers: Object.fromEntries(answer.headers), body: JSON.parse(text) });
+      if (mismatch) contractMismatches.push(mismatch.message);
       if (first && trouble === 'drop') {
         req.socket.destroy();
         return;
@@ -205,6 +211,7 @@ async function troubledProxy(target: string, trouble: 'drop' | '503') {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    contractMismatches,
     close: () => {
       server.closeAllConnections();
       server.close();

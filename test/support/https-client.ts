@@ -1,9 +1,11 @@
 import * as https from 'node:https';
 import type { Response } from 'supertest';
+import { contractError } from './response-validator';
 
 /**
  * A JSON POST over HTTPS to a test app that terminates TLS itself, trusting `serverCaPem`, optionally presenting a
- * client certificate (mutual TLS). supertest cannot present one per request, hence this.
+ * client certificate (mutual TLS). supertest cannot present one per request, hence this. The answer is checked
+ * against openapi.yaml: a mismatch rejects.
  */
 export function postJsonOverTls(
   baseUrl: string,
@@ -27,7 +29,13 @@ export function postJsonOverTls(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }));
+        res.on('end', () => {
+          const body: Response['body'] = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+          // Checked against openapi.yaml like every supertest response (response-validator.ts).
+          const mismatch = contractError({ method: 'POST', url: url.pathname, status: res.statusCode ?? 0, headers: res.headers, body });
+          if (mismatch) reject(mismatch);
+          else resolve({ status: res.statusCode ?? 0, body });
+        });
       },
     );
     req.on('error', reject);

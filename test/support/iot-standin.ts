@@ -19,8 +19,9 @@ import { randomSerial } from '../../src/pki/serial';
  * present; its signature is not checked.
  *
  * Knobs (constructor or `POST /_standin/config`): added latency, a token-bucket rate for the account (and
- * optionally per operation) above which calls get ThrottlingException, a random throttle probability, and
- * failure modes (HTTP 503 ServiceUnavailableException or dropped connections).
+ * optionally per operation) above which calls get ThrottlingException, a random throttle probability,
+ * failure modes (HTTP 503 ServiceUnavailableException or dropped connections), and lost answers (`loseResponses`: the
+ * operation takes effect, then the client sees a connection reset or an HTTP 500).
  *
  * Test hooks over HTTP (no SigV4 needed):
  * - `GET /_standin/stats`: calls per operation (refused ones included), throttled counts, bucket level;
@@ -56,6 +57,13 @@ export interface IotStandInKnobs {
   /** Probability in [0, 1] that any call is throttled regardless of rate. */
   throttleProbability: number;
   failureMode: 'none' | 'http503' | 'drop';
+  /**
+   * Answers to lose, by operation: the next N successful calls of the operation take effect (the registration is
+   * done) and then the client sees, instead of the answer, a connection reset (`lostResponseAs: 'reset'`, the default)
+   * or an HTTP 500 InternalFailureException. Each lost answer counts one down; `lostResponses` in the stats.
+   */
+  loseResponses?: Record<string, number>;
+  lostResponseAs?: 'reset' | 'http500';
 }
 
 export type IotCertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'REGISTER_INACTIVE' | 'PENDING_ACTIVATION';
@@ -164,14 +172,20 @@ export interface IotJobView {
   createdAt: Date;
 }
 
-/** The message AWS IoT publishes to `$aws/events/certificates/registered/<caCertificateId>`. */
+/**
+ * The message AWS IoT publishes to `$aws/events/certificates/registered/<caCertificateId>`. The developer guide
+ * ("Register a client certificate when the client connects to AWS IoT (JITR)",
+ * https://docs.aws.amazon.com/iot/latest/developerguide/auto-register-device-cert.html) shows only placeholders;
+ * events as AWS delivers them carry `timestamp` as a JSON number of epoch milliseconds and
+ * `certificateRegistrationTimestamp` as a string of epoch milliseconds (null has been seen too).
+ */
 export interface IotCertificateRegisteredEvent {
   certificateId: string;
   caCertificateId: string;
   timestamp: number;
   certificateStatus: 'PENDING_ACTIVATION';
   awsAccountId: string;
-  certificateRegistrationTimestamp: number;
+  certificateRegistrationTimestamp: string | null;
 }
 
 export type IotDeviceConnectResult =
@@ -423,6 +437,8 @@ export class IotStandIn {
   /** Calls by operation, including refused ones (for tests and benchmarks). */
   readonly calls = new Map<string, number>();
   throttled = 0;
+  /** Answers lost after the operation took effect (see the loseResponses knob), by operation. */
+  readonly lostResponses = new Map<string, number>();
   readonly throttledByOperation = new Map<string, number>();
   /** Certificate registration events published so far (JITR), oldest first. */
   readonly events: { topic: string; event: IotCertificateRegisteredEvent }[] = [];
@@ -752,7 +768,7 @@ export class IotStandIn {
       timestamp: now,
       certificateStatus: 'PENDING_ACTIVATION',
       awsAccountId: this.account,
-      certificateRegistrationTimestamp: record.created,
+      certificateRegistrationTimestamp: String(record.created),
     };
     const topic = `$aws/events/certificates/registered/${record.caCertificateId}`;
     this.events.push({ topic, event });
@@ -814,6 +830,11 @@ export class IotStandIn {
         if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the request body must be a JSON object');
       }
       const result = this.dispatch(operation, { params: decoded, query: url.searchParams, headers: req.headers, body });
+      if (this.loseResponse(operation)) {
+        if (this.knobs.lostResponseAs === 'http500') throw new IotError('InternalFailureException', 'An unexpected error has occurred.', 500);
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(200, { 'Content-Type': 'application/json', 'x-amzn-RequestId': randomUUID() }).end(JSON.stringify(result));
     } catch (err) {
       const error = err instanceof IotError ? err : new IotError('InternalFailureException', String(err), 500);
@@ -841,6 +862,7 @@ export class IotStandIn {
         reply(200, {
           throttled: this.throttled,
           throttledByOperation: Object.fromEntries(this.throttledByOperation),
+          lostResponses: Object.fromEntries(this.lostResponses),
           calls: Object.fromEntries(this.calls),
           tokens: this.bucket.level(),
         });
@@ -879,6 +901,15 @@ export class IotStandIn {
     } catch (err) {
       failed(err);
     }
+  }
+
+  /** Whether this (successful) answer is to be lost, per the loseResponses knob; counts it down. */
+  private loseResponse(operation: string): boolean {
+    const left = this.knobs.loseResponses?.[operation] ?? 0;
+    if (left <= 0) return false;
+    this.knobs.loseResponses = { ...this.knobs.loseResponses, [operation]: left - 1 };
+    this.lostResponses.set(operation, (this.lostResponses.get(operation) ?? 0) + 1);
+    return true;
   }
 
   private throttle(operation: string): void {
@@ -1663,6 +1694,12 @@ export class IotStandIn {
 
   // ---- topic rule destinations --------------------------------------------------------------------------------
 
+  /**
+   * Records the token only. In AWS the destination is then confirmed, and must still be enabled
+   * (UpdateTopicRuleDestination status ENABLED) before a rule delivers to it ("Managing HTTP topic rule
+   * destinations", https://docs.aws.amazon.com/iot/latest/developerguide/rule-destination-http-managing.html);
+   * the stand-in keeps no destination state.
+   */
   private confirmTopicRuleDestination(req: Request): unknown {
     const token = req.params[0];
     if (token.length === 0 || token.length > 2048) throw invalid('confirmationToken must be 1 to 2048 characters');

@@ -10,7 +10,9 @@ import { p256, p384 } from '@noble/curves/nist.js';
  * key state, algorithm against key spec, digest length. SigV4 signatures are not checked.
  *
  * Knobs (constructor or `POST /_standin/config`): added latency, a token-bucket rate above which calls get
- * ThrottlingException, a random throttle probability, and failure modes (HTTP 500 or dropped connections).
+ * ThrottlingException, a random throttle probability, failure modes (HTTP 500 or dropped connections), the resource
+ * quotas behind LimitExceededException (keys per account, aliases per key), and the eventual consistency of tag-based
+ * authorization on a new key (`tagAuthorizationDelayMs`).
  */
 export interface KmsStandInKnobs {
   latencyMs: number;
@@ -21,6 +23,20 @@ export interface KmsStandInKnobs {
   /** Probability in [0, 1] that any call is throttled regardless of rate. */
   throttleProbability: number;
   failureMode: 'none' | 'http500' | 'drop';
+  /**
+   * Tag-based authorization propagating: for this many ms after CreateKey, the `tagConditionedOperations` on a key
+   * created with tags answer AccessDeniedException, as AWS KMS does while a policy condition on
+   * `aws:ResourceTag/...` cannot see the new key's tags yet ("It might take up to five minutes for tag and alias
+   * changes to affect KMS key authorization"). Keys created without tags (adopted ones, say) are taken to be
+   * authorized by their key policy and are not affected. 0 = off.
+   */
+  tagAuthorizationDelayMs: number;
+  /** The operations the simulated IAM policy allows only on tagged keys (default Sign, GetPublicKey, DescribeKey). */
+  tagConditionedOperations: string[];
+  /** Customer managed keys per account and region before CreateKey answers LimitExceededException (AWS default 100,000). */
+  maxKeys: number;
+  /** Aliases per key before CreateAlias answers LimitExceededException (AWS default 50). */
+  maxAliasesPerKey: number;
 }
 
 type KmsKeySpec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'SYMMETRIC_DEFAULT';
@@ -68,6 +84,8 @@ class KmsError extends Error {
     readonly type: string,
     message: string,
     readonly status = 400,
+    /** The JSON member the message goes in: KMS's modelled errors use `message`, IAM's AccessDeniedException `Message`. */
+    readonly messageMember: 'message' | 'Message' = 'message',
   ) {
     super(message);
   }
@@ -80,6 +98,8 @@ export class KmsStandIn {
   /** Calls by operation, including refused ones (for tests and benchmarks). */
   readonly calls = new Map<string, number>();
   throttled = 0;
+  /** AccessDeniedException answers given while a new key's tags were not yet visible to authorization. */
+  deniedWhilePropagating = 0;
   /** Test hook: told when a Sign request starts waiting out the latency and when it is answered. */
   onSign?: (phase: 'start' | 'end') => void;
   private readonly keys = new Map<string, StandInKey>();
@@ -89,7 +109,17 @@ export class KmsStandIn {
   private lastRefill = Date.now();
 
   constructor(knobs: Partial<KmsStandInKnobs> = {}) {
-    this.knobs = { latencyMs: 0, tps: 0, throttleProbability: 0, failureMode: 'none', ...knobs };
+    this.knobs = {
+      latencyMs: 0,
+      tps: 0,
+      throttleProbability: 0,
+      failureMode: 'none',
+      tagAuthorizationDelayMs: 0,
+      tagConditionedOperations: ['Sign', 'GetPublicKey', 'DescribeKey'],
+      maxKeys: 100_000,
+      maxAliasesPerKey: 50,
+      ...knobs,
+    };
     this.tokens = this.capacity();
   }
 
@@ -132,6 +162,23 @@ export class KmsStandIn {
     return [...this.keys.keys()];
   }
 
+  /** A key's state and tags by id, key ARN or alias (test hook); undefined when there is no such key. */
+  keyState(keyId: string): { arn: string; state: KeyState; tags: { TagKey: string; TagValue: string }[]; deletionDate?: number } | undefined {
+    try {
+      const key = this.resolve(keyId);
+      return { arn: key.arn, state: key.state, tags: key.tags.map((t) => ({ ...t })), deletionDate: key.deletionDate };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every key the stand-in holds with a tag of this key (the keys a service made for its authorities). */
+  keysTagged(tagKey: string): { arn: string; state: KeyState; tagValue: string }[] {
+    return [...this.keys.values()]
+      .filter((key) => key.tags.some((t) => t.TagKey === tagKey))
+      .map((key) => ({ arn: key.arn, state: key.state, tagValue: key.tags.find((t) => t.TagKey === tagKey)!.TagValue }));
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -139,7 +186,12 @@ export class KmsStandIn {
 
     if (req.url === '/_standin/stats' && req.method === 'GET') {
       this.refill();
-      const stats = { throttled: this.throttled, calls: Object.fromEntries(this.calls), tokens: this.knobs.tps > 0 ? this.tokens : null };
+      const stats = {
+        throttled: this.throttled,
+        deniedWhilePropagating: this.deniedWhilePropagating,
+        calls: Object.fromEntries(this.calls),
+        tokens: this.knobs.tps > 0 ? this.tokens : null,
+      };
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stats));
       return;
     }
@@ -175,7 +227,7 @@ export class KmsStandIn {
       const error = err instanceof KmsError ? err : new KmsError('KMSInternalException', String(err), 500);
       res
         .writeHead(error.status, { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': randomUUID() })
-        .end(JSON.stringify({ __type: error.type, message: error.message }));
+        .end(JSON.stringify({ __type: error.type, [error.messageMember]: error.message }));
     }
   }
 
@@ -200,6 +252,7 @@ export class KmsStandIn {
   }
 
   private dispatch(operation: string, body: Record<string, unknown>): unknown {
+    this.authorize(operation, body);
     switch (operation) {
       case 'CreateKey':
         return this.createKey(body);
@@ -231,7 +284,34 @@ export class KmsStandIn {
     }
   }
 
+  /**
+   * The simulated IAM policy: the tag-conditioned operations on a tagged key are denied until its tags have
+   * "propagated" (tagAuthorizationDelayMs after CreateKey). AWS answers HTTP 400 with
+   * `{"__type": "AccessDeniedException", "Message": "User: <caller> is not authorized to perform: kms:<Op> on resource:
+   * <key ARN> because no identity-based policy allows the kms:<Op> action"}`.
+   */
+  private authorize(operation: string, body: Record<string, unknown>): void {
+    if (this.knobs.tagAuthorizationDelayMs <= 0 || !this.knobs.tagConditionedOperations.includes(operation)) return;
+    let key: StandInKey;
+    try {
+      key = this.resolve(body.KeyId);
+    } catch {
+      return; // the operation itself reports a missing key
+    }
+    if (key.tags.length === 0 || Date.now() - key.created * 1000 >= this.knobs.tagAuthorizationDelayMs) return;
+    this.deniedWhilePropagating++;
+    throw new KmsError(
+      'AccessDeniedException',
+      `User: arn:aws:sts::${this.account}:assumed-role/fleet-pki/standin is not authorized to perform: kms:${operation} on resource: ${key.arn} because no identity-based policy allows the kms:${operation} action`,
+      400,
+      'Message',
+    );
+  }
+
   private createKey(body: Record<string, unknown>): unknown {
+    if (this.keys.size >= this.knobs.maxKeys) {
+      throw new KmsError('LimitExceededException', `You have reached the quota of ${this.knobs.maxKeys} customer managed KMS keys in this account and Region.`);
+    }
     const spec = (body.KeySpec ?? 'SYMMETRIC_DEFAULT') as KmsKeySpec;
     const usage = (body.KeyUsage ?? 'ENCRYPT_DECRYPT') as StandInKey['usage'];
     if (!['ECC_NIST_P256', 'ECC_NIST_P384', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'SYMMETRIC_DEFAULT'].includes(spec)) {
@@ -390,6 +470,9 @@ export class KmsStandIn {
     }
     if (this.aliases.has(name)) throw new KmsError('AlreadyExistsException', `An alias with the name ${name} already exists`);
     const key = this.resolve(body.TargetKeyId);
+    if ([...this.aliases.values()].filter((id) => id === key.id).length >= this.knobs.maxAliasesPerKey) {
+      throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has the maximum of ${this.knobs.maxAliasesPerKey} aliases.`);
+    }
     this.aliases.set(name, key.id);
     return {};
   }

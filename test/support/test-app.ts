@@ -12,6 +12,7 @@ import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { AppConfig, loadConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { IotStandIn } from './iot-standin';
+import { contractChecked } from './response-validator';
 import { KmsStandIn } from './kms-standin';
 
 export type Driver = 'sqlite' | 'postgres';
@@ -30,7 +31,7 @@ export interface TestApp {
   baseUrl: string;
   adminKey: string;
   db: TemporaryDatabase;
-  /** supertest against the listening server. */
+  /** supertest against the listening server; every response is checked against openapi.yaml (response-validator.ts). */
   http: () => request.Agent;
   close(): Promise<void>;
 }
@@ -95,7 +96,7 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
     baseUrl,
     adminKey,
     db,
-    http: () => request.agent(baseUrl),
+    http: () => contractChecked(request.agent(baseUrl), request.Test),
     async close() {
       await app.close();
       if (!options.sharedDatabase) await db.drop();

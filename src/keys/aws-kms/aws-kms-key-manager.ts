@@ -15,12 +15,13 @@ import {
 import { AdaptiveRetryStrategy, DefaultRateLimiter, StandardRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Clock } from '../../common/clock';
+import { HardLimitsNotRetried } from '../../common/aws-retry';
 import { DomainError, Errors } from '../../common/errors';
 import { RateLimiter } from '../../common/rate-limiter';
 import { Semaphore } from '../../common/semaphore';
 import { KmsConfig } from '../../config/config';
 import { digestOf } from '../../pki/signing';
-import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
+import { abandonNewKey, CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
 import { SignerCache } from '../signer-cache';
 import { kmsDomainError } from './kms-errors';
@@ -36,17 +37,32 @@ const FROM_KMS = Object.fromEntries(Object.entries(TO_KMS).map(([ours, theirs]) 
 
 export const AUTHORITY_TAG = 'fleet-pki:authority-id';
 
+/**
+ * What KMS may answer about a key it has just created, for a while: AccessDeniedException while a permission that
+ * depends on the key's tag has not reached every KMS host ("It might take up to five minutes for tag and alias changes
+ * to affect KMS key authorization", https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html),
+ * NotFoundException while the key itself has not (the KMS API is eventually consistent: a change typically propagates
+ * within a few seconds, sometimes several minutes, and a call right after CreateKey may get NotFoundException,
+ * https://docs.aws.amazon.com/kms/latest/developerguide/programming-eventual-consistency.html). See
+ * docs/aws-behaviours.md.
+ */
+const NOT_YET_CONSISTENT = new Set(['AccessDeniedException', 'NotFoundException']);
+/** Keys made here are remembered this long (for the clean-up's own wait), then forgotten. */
+const NEW_KEY_MEMORY_MS = 15 * 60_000;
+
 export function kmsClient(config: KmsConfig): KMSClient {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
   return new KMSClient({
     region: config.region,
     endpoint: config.endpoint,
     // Adaptive mode slows the client when KMS throttles; its floor (KMS_ADAPTIVE_MIN_TPS) keeps a burst of
-    // throttles from collapsing signing to the library default of half a request per second.
-    retryStrategy:
+    // throttles from collapsing signing to the library default of half a request per second. A LimitExceededException
+    // (a resource quota) is neither retried nor taken for throttling.
+    retryStrategy: new HardLimitsNotRetried(
       config.retryMode === 'adaptive'
         ? new AdaptiveRetryStrategy(config.maxAttempts, { rateLimiter: new DefaultRateLimiter({ minFillRate: config.adaptiveMinTps }) })
         : new StandardRetryStrategy(config.maxAttempts),
+    ),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: Math.min(config.requestTimeoutMs, 3000),
       requestTimeout: config.requestTimeoutMs,
@@ -69,6 +85,11 @@ export class AwsKmsKeyManager extends KeyManager {
   private readonly readiness = new Map<string, { checkedAt: number; error?: DomainError }>();
   /** Paces Sign across all keys: the KMS quota is per account and region, not per key. */
   private readonly signRate?: RateLimiter;
+  /**
+   * Keys this process created, by ARN → when KMS gave them (Date.now()). Calls on such a key within
+   * KMS_NEW_KEY_AUTH_WAIT_MS of that wait out NOT_YET_CONSISTENT answers (see `call`).
+   */
+  private readonly newKeys = new Map<string, number>();
 
   constructor(
     private readonly client: KMSClient,
@@ -80,7 +101,7 @@ export class AwsKmsKeyManager extends KeyManager {
   }
 
   async createKey({ spec, authorityId, label }: NewKeyRequest): Promise<CreatedKey> {
-    const created = await this.call('(new key)', () =>
+    const created = await this.call('CreateKey', '(new key)', () =>
       this.client.send(
         new CreateKeyCommand({
           KeyUsage: 'SIGN_VERIFY',
@@ -92,19 +113,20 @@ export class AwsKmsKeyManager extends KeyManager {
     );
     const keyRef = created.KeyMetadata?.Arn;
     if (!keyRef) throw Errors.keyBackendUnavailable('AWS KMS CreateKey returned no key ARN');
+    this.rememberNewKey(keyRef);
     try {
-      await this.call(keyRef, () => this.client.send(new CreateAliasCommand({ AliasName: `${this.config.aliasPrefix}${authorityId}`, TargetKeyId: keyRef })));
+      await this.call('CreateAlias', keyRef, () => this.client.send(new CreateAliasCommand({ AliasName: `${this.config.aliasPrefix}${authorityId}`, TargetKeyId: keyRef })));
       const publicKeySpki = await this.publicKey(keyRef, spec);
       this.signers.set(keyRef, this.makeSigner(keyRef, spec, publicKeySpki));
       return { keyRef, spec, publicKeySpki };
     } catch (err) {
-      await this.discardKey(keyRef).catch(() => undefined);
-      throw err;
+      // No stray key: scheduled for deletion, and the error says so.
+      throw await abandonNewKey(this, keyRef, err, (line) => this.logger.warn(line));
     }
   }
 
   async adoptKey(externalId: string): Promise<CreatedKey> {
-    const described = await this.call(externalId, () => this.client.send(new DescribeKeyCommand({ KeyId: externalId }))).catch((err: unknown) => {
+    const described = await this.call('DescribeKey', externalId, () => this.client.send(new DescribeKeyCommand({ KeyId: externalId }))).catch((err: unknown) => {
       // At adoption a missing key is a bad request, not a broken authority.
       if (err instanceof DomainError && err.code === 'AUTHORITY_KEY_UNUSABLE') throw Errors.kmsKeyNotSuitable('the KMS key does not exist or is not visible to this service');
       throw err;
@@ -124,9 +146,16 @@ export class AwsKmsKeyManager extends KeyManager {
     return { keyRef: metadata.Arn, spec, publicKeySpki };
   }
 
-  async discardKey(keyRef: string): Promise<void> {
+  /**
+   * ScheduleKeyDeletion with the minimum waiting period (7 days; CancelKeyDeletion undoes it meanwhile). A key made
+   * here gets a fresh KMS_NEW_KEY_AUTH_WAIT_MS to become deletable, in case the permission depends on its tag too.
+   */
+  async discardKey(keyRef: string): Promise<string> {
     this.signers.delete(keyRef);
-    await this.call(keyRef, () => this.client.send(new ScheduleKeyDeletionCommand({ KeyId: keyRef, PendingWindowInDays: 7 })));
+    if (this.newKeys.has(keyRef)) this.newKeys.set(keyRef, Date.now());
+    await this.call('ScheduleKeyDeletion', keyRef, () => this.client.send(new ScheduleKeyDeletionCommand({ KeyId: keyRef, PendingWindowInDays: 7 })));
+    this.newKeys.delete(keyRef);
+    return 'the new KMS key was scheduled for deletion (7-day waiting period)';
   }
 
   signer(keyRef: string, spec: KeySpec): Promise<Signer> {
@@ -140,11 +169,15 @@ export class AwsKmsKeyManager extends KeyManager {
     if (!cached || now - cached.checkedAt >= this.config.readyCacheSeconds * 1000) {
       let error: DomainError | undefined;
       try {
-        const described = await this.call(keyRef, () => this.client.send(new DescribeKeyCommand({ KeyId: keyRef })));
+        // A probe does not wait for a new key's authorization to settle (see `call`).
+        const described = await this.call('DescribeKey', keyRef, () => this.client.send(new DescribeKeyCommand({ KeyId: keyRef })), false);
         if (described.KeyMetadata?.KeyState !== 'Enabled') {
           error = Errors.authorityKeyUnusable(`KMS key is ${described.KeyMetadata?.KeyState ?? 'in an unknown state'}`);
         }
       } catch (err) {
+        // A key made here moments ago has just proved itself (GetPublicKey, Sign): a DescribeKey refused while its
+        // tag-based authorization settles says nothing about its health. Not cached, so the next probe asks again.
+        if (err instanceof DomainError && err.code === 'KMS_NEW_KEY_NOT_AUTHORIZED') return;
         error = err instanceof DomainError ? err : Errors.keyBackendUnavailable('AWS KMS is unreachable');
       }
       this.readiness.set(keyRef, { checkedAt: now, error });
@@ -173,7 +206,7 @@ export class AwsKmsKeyManager extends KeyManager {
         const message = createHash(digest).update(data).digest();
         const result = await semaphore.run(async () => {
           await this.signRate?.acquire();
-          return this.call(keyRef, () =>
+          return this.call('Sign', keyRef, () =>
             this.client.send(new SignCommand({ KeyId: keyRef, Message: message, MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
           );
         });
@@ -185,7 +218,7 @@ export class AwsKmsKeyManager extends KeyManager {
 
   /** GetPublicKey (SPKI DER), checked against the spec we expect; done once per key and cached with the signer. */
   private async publicKey(keyRef: string, spec: KeySpec): Promise<Buffer> {
-    const result = await this.call(keyRef, () => this.client.send(new GetPublicKeyCommand({ KeyId: keyRef })));
+    const result = await this.call('GetPublicKey', keyRef, () => this.client.send(new GetPublicKeyCommand({ KeyId: keyRef })));
     if (!result.PublicKey) throw Errors.keyBackendUnavailable('AWS KMS GetPublicKey returned no key');
     if (result.KeySpec !== TO_KMS[spec]) {
       throw Errors.authorityKeyUnusable(`KMS key is ${result.KeySpec}, but the authority records ${TO_KMS[spec]}`);
@@ -194,15 +227,59 @@ export class AwsKmsKeyManager extends KeyManager {
     return Buffer.from(result.PublicKey);
   }
 
-  /** Runs one SDK call (retried by the SDK: adaptive mode, KMS_MAX_ATTEMPTS) and maps what is left to a DomainError. */
-  private async call<T>(keyRef: string, send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (err) {
-      if (err instanceof DomainError) throw err;
-      const mapped = kmsDomainError(err);
-      this.logger.warn(`KMS call for ${keyRef.slice(0, 200)} failed after retries: ${(err as Error).name}: ${(err as Error).message} → ${mapped.code}`);
-      throw mapped;
+  private rememberNewKey(keyRef: string): void {
+    const now = Date.now();
+    for (const [ref, since] of this.newKeys) if (now - since > NEW_KEY_MEMORY_MS) this.newKeys.delete(ref);
+    this.newKeys.set(keyRef, now);
+  }
+
+  /** Milliseconds left in which a call on this key may still wait for KMS to become consistent (0: none). */
+  private newKeyWaitLeft(keyRef: string): number {
+    const since = this.newKeys.get(keyRef);
+    return since === undefined ? 0 : Math.max(0, since + this.config.newKeyAuthWaitMs - Date.now());
+  }
+
+  /**
+   * Runs one SDK call (retried by the SDK: adaptive mode, KMS_MAX_ATTEMPTS) and maps what is left to a DomainError.
+   * On a key this process has just created, AccessDeniedException and NotFoundException are KMS's eventual
+   * consistency, not a verdict: the call is repeated with backoff (100 ms doubling to 2 s, jittered) until
+   * KMS_NEW_KEY_AUTH_WAIT_MS after creation, then KMS_NEW_KEY_NOT_AUTHORIZED (503).
+   */
+  private async call<T>(operation: string, keyRef: string, send: () => Promise<T>, waitForNewKey = true): Promise<T> {
+    let delay = 100;
+    let waitedMs = 0;
+    for (;;) {
+      try {
+        return await send();
+      } catch (err) {
+        if (err instanceof DomainError) throw err;
+        const name = (err as Error).name;
+        if (NOT_YET_CONSISTENT.has(name)) {
+          const left = this.newKeyWaitLeft(keyRef);
+          if (left > 0 && waitForNewKey) {
+            if (waitedMs === 0) this.logger.log(`${operation} on new key ${keyRef.slice(0, 200)}: ${name}; KMS is not consistent yet, retrying for up to ${left} ms`);
+            const pause = Math.min(left, Math.round(delay / 2 + (Math.random() * delay) / 2));
+            await new Promise((resolve) => setTimeout(resolve, pause));
+            waitedMs += pause;
+            delay = Math.min(delay * 2, 2000);
+            continue;
+          }
+          // Still inside the window without waiting (a probe), or the window ran out while waiting.
+          if (left > 0 || waitedMs > 0) throw this.newKeyNotAuthorized(operation, keyRef, name, waitedMs);
+        }
+        const mapped = kmsDomainError(err, operation);
+        this.logger.warn(`KMS ${operation} for ${keyRef.slice(0, 200)} failed after retries: ${name}: ${(err as Error).message} → ${mapped.code}`);
+        throw mapped;
+      }
     }
+  }
+
+  private newKeyNotAuthorized(operation: string, keyRef: string, name: string, waitedMs: number): DomainError {
+    if (waitedMs > 0) this.logger.warn(`${operation} on new key ${keyRef.slice(0, 200)} still answered ${name} after ${waitedMs} ms (KMS_NEW_KEY_AUTH_WAIT_MS=${this.config.newKeyAuthWaitMs})`);
+    return Errors.kmsNewKeyNotAuthorized(
+      `AWS KMS still refused ${operation} on the new key ${waitedMs > 0 ? `after ${waitedMs} ms ` : ''}(${name}): permissions that depend on the key's ${AUTHORITY_TAG} tag ` +
+        'can take up to five minutes to apply to a new key. Retry in a few minutes, or raise KMS_NEW_KEY_AUTH_WAIT_MS; if it persists, check the IAM policy',
+      { retryAfterSeconds: 60, awsError: name, awsOperation: operation },
+    );
   }
 }

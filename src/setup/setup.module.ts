@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { IotModule } from '../iot/iot.module';
+import { SetupCheckController } from './setup-check.controller';
+import { AwsCredentialsResolver, DefaultChainCredentialsResolver, NodeRootStoreProbe, PublicTrustProbe, SetupCheckService } from './setup-check.service';
+
+@Module({
+  imports: [IotModule],
+  controllers: [SetupCheckController],
+  providers: [
+    SetupCheckService,
+    { provide: PublicTrustProbe, useClass: NodeRootStoreProbe },
+    { provide: AwsCredentialsResolver, useClass: DefaultChainCredentialsResolver },
+  ],
+})
+export class SetupModule {}
