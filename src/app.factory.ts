@@ -15,6 +15,8 @@ import { installBodyParsers } from './common/streamed-bodies';
 import { STREAMED_BODY_ROUTES } from './claims/claims.controller';
 import { OcspHttpBinding } from './revocation/ocsp-http';
 import { requestIdOf } from './common/request-id';
+import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
+import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 
 /** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
@@ -22,16 +24,24 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 /**
  * The HTTP(S) server: requests for the OCSP responder go to its binding, ahead of the framework (see
  * revocation/ocsp-http.ts); everything else to Fastify. The binding is attached once the application is built.
+ * Fastify's answers get the security headers and the no-store default here, before any layer of it (router refusals,
+ * 404s, hooks, handlers) writes: a route's own Cache-Control replaces the default. The binding sets its own.
  */
 function createServer(config: AppConfig, framework: http.RequestListener, ocsp: () => OcspHttpBinding | undefined): http.Server {
+  const tls = config.tls !== undefined;
+  const defaults = [...securityHeaders(tls), DEFAULT_CACHE_CONTROL];
   const listener: http.RequestListener = (request, response) => {
-    if (!ocsp()?.handle(request, response)) framework(request, response);
+    if (refuseWithoutHost(request, response, tls)) return;
+    if (ocsp()?.handle(request, response)) return;
+    for (const [name, value] of defaults) response.setHeader(name, value);
+    framework(request, response);
   };
   // Client certificates are requested but not required, and verified by the routes that accept them
   // (the claim CAs are data, not configuration); every other route ignores them.
+  // A request without Host is refused by refuseWithoutHost (problem+json), not by Node (an empty 400).
   const server = config.tls
-    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, listener)
-    : http.createServer(listener);
+    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', requireHostHeader: false }, listener)
+    : http.createServer({ requireHostHeader: false }, listener);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   return server;
 }
@@ -66,6 +76,9 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
     trustProxy: config.trustProxy,
     // Honour a caller's X-Request-Id when it is sane, so logs and audit events can be correlated.
     genReqId: requestIdOf,
+    // Refusals made before any route runs are problem+json too (common/http-errors.ts).
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, {
     logger: LOG_LEVELS[config.logLevel] === false ? false : new ServiceLogger({ logLevels: LOG_LEVELS[config.logLevel] || [] }),

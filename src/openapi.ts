@@ -14,6 +14,7 @@ import {
   PUBLIC_OPERATION_EXTENSION,
   RESPONSE_HEADERS,
   responseHeaders,
+  SECURITY_HEADER_NAMES,
 } from './common/openapi';
 import { OCSP_OPENAPI_PATHS } from './revocation/ocsp-http';
 
@@ -89,10 +90,11 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     const handler = handlers.get(operation.operationId ?? '');
     if (!handler) throw new Error(`OpenAPI: no route handler named ${operation.operationId}`);
     addProblemResponses(operation, declaredProblems(handler));
-    // The framework answers every request with the request id (app.factory.ts).
+    // The framework answers every request with the request id, the security headers and a Cache-Control (no-store
+    // unless the route sets its own) (app.factory.ts, common/security-headers.ts).
     for (const response of Object.values(operation.responses) as (ResponseObject | ReferenceObject)[]) {
       if ('$ref' in response) continue;
-      response.headers = { ...responseHeaders('X-Request-Id'), ...response.headers };
+      response.headers = { ...responseHeaders('X-Request-Id', 'Cache-Control', ...SECURITY_HEADER_NAMES), ...response.headers };
     }
   }
   requestDefaultsIntoDescriptions(document);
@@ -131,8 +133,9 @@ function routeHandlers(app: INestApplication): Map<string, object> {
 
 /**
  * The problem answers of an operation: what its handler declares (ApiProblems), plus what the framework answers for
- * the route's shape: a body can be malformed (400), too large (413) or of another media type (415); parameters can
- * fail validation (400), a cursor can be unreadable (400); and anything can fail unexpectedly (500). Each status gets
+ * the route's shape: a body can be malformed, nested too deep or hold too many values (400), too large (413) or of
+ * another media type (415); parameters can fail validation (400), path parameters can be undecodable (400) or too
+ * long (414), a cursor can be unreadable (400); and anything can fail unexpectedly (500). Each status gets
  * a schema whose `code` enum is exactly its codes, with the extra members those codes carry.
  */
 function addProblemResponses(operation: OperationObject, declared: ProblemDeclaration[]): void {
@@ -140,10 +143,13 @@ function addProblemResponses(operation: OperationObject, declared: ProblemDeclar
   const body = operation.requestBody && !('$ref' in operation.requestBody) ? operation.requestBody : undefined;
   if (body) {
     framework.push(Errors.payloadTooLarge, Errors.unsupportedMediaType, Errors.validation);
-    if (body.content['application/json']) framework.push(Errors.malformedJson);
+    // A JSON body is bounded in shape before validation (common/json-shape.ts).
+    if (body.content['application/json']) framework.push(Errors.malformedJson, Errors.bodyTooDeep, Errors.bodyTooWide);
   }
   const parameters = (operation.parameters ?? []) as ParameterObject[];
   if (parameters.length) framework.push(Errors.validation);
+  // The router refuses a path parameter it cannot decode or that is longer than it takes (common/http-errors.ts).
+  if (parameters.some((parameter) => parameter.in === 'path')) framework.push(Errors.invalidUrl, Errors.uriTooLong);
   if (parameters.some((parameter) => parameter.in === 'query' && parameter.name === 'cursor')) framework.push(Errors.invalidCursor);
   const byStatus = problemCodesByStatus([...framework, ...declared]);
   for (const status of [...byStatus.keys()].sort((a, b) => a - b)) {
@@ -160,7 +166,7 @@ function problemResponse(status: number, codes: string[]): ResponseObject {
   const throttled = codes.some((code) => PROBLEM_EXTRAS[code]?.retryAfterSeconds);
   return {
     description: `${PROBLEM_DESCRIPTIONS[status] ?? STATUS_CODES[status] ?? 'Error'}: ${codes.join(', ')}`,
-    headers: responseHeaders('Cache-Control', ...(status === 401 ? (['WWW-Authenticate'] as const) : []), ...(throttled ? (['Retry-After'] as const) : [])),
+    headers: responseHeaders('Cache-Control', ...SECURITY_HEADER_NAMES, ...(status === 401 ? (['WWW-Authenticate'] as const) : []), ...(throttled ? (['Retry-After'] as const) : [])),
     content: {
       [PROBLEM_TYPE]: {
         schema: {
@@ -177,7 +183,7 @@ function problemResponse(status: number, codes: string[]): ResponseObject {
 function internalErrorResponse(): ResponseObject {
   return {
     description: `Unexpected failure: ${Errors.internal.code} (quote the request id when reporting it)`,
-    headers: responseHeaders('X-Request-Id', 'Cache-Control'),
+    headers: responseHeaders('X-Request-Id', 'Cache-Control', ...SECURITY_HEADER_NAMES),
     content: {
       [PROBLEM_TYPE]: {
         schema: {

@@ -108,10 +108,8 @@ export class ClaimsController {
         batches.push(batch);
       }
     } catch (err) {
-      if (err instanceof SerialListError) {
-        body.resume();
-        throw Errors.invalidAllowlist(err.message);
-      }
+      // The rest of the body is not read here: the answer drains or closes the connection (common/streamed-bodies.ts).
+      if (err instanceof SerialListError) throw Errors.invalidAllowlist(err.message);
       throw err;
     }
     const { size } = await this.claims.replaceAllowlist(ctx, id, batches);

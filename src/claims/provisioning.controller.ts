@@ -1,6 +1,6 @@
-import { Body, Controller, Headers, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
@@ -8,7 +8,8 @@ import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/op
 import { checkThingAttributes } from './attributes';
 import { ExchangeDto, ExchangeResultDto, toExchangeResultDto } from './claims.dto';
 import { ExchangeService } from './exchange.service';
-import { StationAuthenticator } from './station-authenticator';
+import { StationIdentity } from './station-authenticator';
+import { Station, StationGuard } from './station.guard';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
@@ -16,13 +17,13 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 @Controller('v1/provisioning')
 export class ProvisioningController {
   constructor(
-    private readonly stations: StationAuthenticator,
     private readonly exchanges: ExchangeService,
     private readonly certificates: CertificatesService,
   ) {}
 
   @Post('exchange')
   @Public()
+  @UseGuards(StationGuard)
   @HttpCode(201)
   @ApiOperation({
     summary: 'Exchange a claim certificate for a device certificate (factory stations)',
@@ -32,7 +33,8 @@ export class ProvisioningController {
       '`aud` = this URL, `exp` at most 5 minutes ahead, a fresh `jti` each time (single use). The claim must be active and inside its ' +
       'window, the serial must match its pattern and allow-list, and its quota must have room (checked atomically). The same serial with ' +
       'the same key, or the same Idempotency-Key and body, is a retry: 200 with the certificate issued before (a first exchange is 201). Issues from the claim’s ' +
-      'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`).',
+      'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`). The caller is ' +
+      'authenticated before the body is validated: without valid credentials the answer is a 401 that says nothing about the body.',
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 128 printable ASCII characters; a retry with the same key and body returns the same certificate' })
@@ -47,7 +49,7 @@ export class ProvisioningController {
     ProblemGroups.issuance,
   )
   async exchange(
-    @Req() request: FastifyRequest,
+    @Station() identity: StationIdentity,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Body() body: ExchangeDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
@@ -55,7 +57,6 @@ export class ProvisioningController {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw Errors.validation('Idempotency-Key must be 1-128 printable ASCII characters');
     }
-    const identity = await this.stations.authenticate(request);
     if (body.attributes) checkThingAttributes(body.attributes, 'attributes');
     const result = await this.exchanges.exchange(identity, body, idempotencyKey);
     if (result.replayed) reply.status(200);

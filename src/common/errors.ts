@@ -44,6 +44,15 @@ const make = (code: string, status: number): ErrorKind =>
 export const Errors = {
   validation: make('VALIDATION_FAILED', 400),
   malformedJson: make('MALFORMED_JSON', 400),
+  bodyTooDeep: make('BODY_TOO_DEEP', 400),
+  bodyTooWide: make('BODY_TOO_WIDE', 400),
+  // Refused by the HTTP layer before routing (see common/http-errors.ts).
+  invalidUrl: make('INVALID_URL', 400),
+  malformedRequest: make('MALFORMED_REQUEST', 400),
+  requestAborted: make('REQUEST_ABORTED', 400),
+  requestTimeout: make('REQUEST_TIMEOUT', 408),
+  uriTooLong: make('URI_TOO_LONG', 414),
+  headersTooLarge: make('HEADERS_TOO_LARGE', 431),
   invalidCursor: make('INVALID_CURSOR', 400),
   invalidCsr: make('INVALID_CSR', 400),
   csrSignatureInvalid: make('CSR_SIGNATURE_INVALID', 400),

@@ -78,8 +78,17 @@ export const RESPONSE_HEADERS = {
   'Last-Modified': { required: false, description: 'When the answer was produced (thisUpdate), HTTP-date', schema: { type: 'string', pattern: HTTP_DATE, example: 'Wed, 21 Oct 2026 07:28:00 GMT' } },
   Expires: { required: false, description: 'When HTTP caches must stop using the answer, HTTP-date', schema: { type: 'string', pattern: HTTP_DATE, example: 'Wed, 21 Oct 2026 07:29:00 GMT' } },
   'Content-Disposition': { required: false, description: 'A download: the file name to save it under', schema: { type: 'string', example: 'attachment; filename="3f9a….pem"' } },
+  'X-Content-Type-Options': { required: true, description: 'On every answer: browsers must not guess another type than Content-Type', schema: { type: 'string', enum: ['nosniff'] } },
+  'Strict-Transport-Security': {
+    required: false,
+    description: 'On every answer when the service terminates TLS itself (TLS_CERT_FILE): browsers keep to HTTPS for a year',
+    schema: { type: 'string', enum: ['max-age=31536000'] },
+  },
 } satisfies Record<string, HeaderObject>;
 export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS;
+
+/** The headers of common/security-headers.ts, which every answer carries (HSTS only over TLS). */
+export const SECURITY_HEADER_NAMES = ['X-Content-Type-Options', 'Strict-Transport-Security'] as const satisfies readonly ResponseHeaderName[];
 
 /** References to declared response headers, for a response's `headers`. */
 export function responseHeaders(...names: ResponseHeaderName[]): Record<string, ReferenceObject> {

@@ -10,8 +10,11 @@ const HTTP_CODES: Record<number, string> = {
   403: Errors.forbidden.code,
   404: Errors.notFound.code,
   405: Errors.methodNotAllowed.code,
+  408: Errors.requestTimeout.code,
   413: Errors.payloadTooLarge.code,
+  414: Errors.uriTooLong.code,
   415: Errors.unsupportedMediaType.code,
+  431: Errors.headersTooLarge.code,
 };
 
 /** Maps any error to problem+json. Unknown errors become a neutral 500; their details go to the log only. */
@@ -43,9 +46,14 @@ export function toProblem(error: unknown, instance: string | undefined, logger: 
   return toProblem(Errors.internal('internal error; quote the request id when reporting it'), instance, logger);
 }
 
-/** Fastify's own request errors (body parsing and limits), as our typed errors. */
+/** Fastify's own request errors (routing, body parsing and limits), as our typed errors. */
 function fastifyProblem(code: string | undefined, error: unknown): DomainError | undefined {
   switch (code) {
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_INVALID_URL':
+      return Errors.invalidUrl('the URL is not valid (malformed percent-encoding)');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return Errors.uriTooLong('a path parameter is longer than the limit');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return Errors.payloadTooLarge('request body is larger than the limit');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -66,6 +74,19 @@ function fastifyProblem(code: string | undefined, error: unknown): DomainError |
 /** Headers a route may set for its success answer that must not go out with a problem. */
 const SUCCESS_ONLY_HEADERS = ['Cache-Control', 'ETag', 'Last-Modified', 'Expires', 'Content-Disposition'];
 
+/**
+ * Sends a problem as the reply. A problem is never cached, whatever the route set before it failed: a cached 404 for
+ * a CA certificate would hide it after it exists, and a file name or validator of the success answer does not
+ * describe the error.
+ */
+export function sendProblem(reply: FastifyReply, body: Problem): void {
+  for (const name of SUCCESS_ONLY_HEADERS) void reply.removeHeader(name);
+  void reply.header('Cache-Control', 'no-store');
+  if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
+  if (typeof body.retryAfterSeconds === 'number') void reply.header('Retry-After', String(body.retryAfterSeconds));
+  void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
@@ -74,13 +95,6 @@ export class ProblemFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    const body = toProblem(error, request?.id ? String(request.id) : undefined, this.logger);
-    // A problem is never cached, whatever the route set before it failed: a cached 404 for a CA certificate would
-    // hide it after it exists, and a file name or validator of the success answer does not describe the error.
-    for (const name of SUCCESS_ONLY_HEADERS) void reply.removeHeader(name);
-    void reply.header('Cache-Control', 'no-store');
-    if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
-    if (typeof body.retryAfterSeconds === 'number') void reply.header('Retry-After', String(body.retryAfterSeconds));
-    void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+    sendProblem(reply, toProblem(error, request?.id ? String(request.id) : undefined, this.logger));
   }
 }

@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HeaderObject, OpenAPIObject, ReferenceObject, ResponseObject } from '@nestjs/swagger';
-import { responseHeaders } from '../common/openapi';
+import { responseHeaders, SECURITY_HEADER_NAMES } from '../common/openapi';
 import { givenRequestId } from '../common/request-id';
+import { securityHeaders } from '../common/security-headers';
 import { HistogramSeries } from '../metrics/bound-histogram';
 import { MetricsService } from '../metrics/metrics.service';
 import { OCSP_REQUEST_MAX_BYTES } from '../pki/ocsp';
@@ -21,6 +22,8 @@ const MAX_DISCARDED_BYTES = 1024 * 1024;
 /** The longest base64 text a request within OCSP_REQUEST_MAX_BYTES can take. */
 const MAX_BASE64_LENGTH = Math.ceil((OCSP_REQUEST_MAX_BYTES * 4) / 3) + 4;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+/** The service's security headers (common/security-headers.ts), flat, for a plain and a TLS connection. */
+const SECURITY_HEADERS = { plain: securityHeaders(false).flat(), tls: securityHeaders(true).flat() };
 
 /** How to answer one request: its method, when it started (for the duration metric), and whether to close after. */
 interface Reply {
@@ -37,9 +40,9 @@ interface Reply {
  * It runs on the service's HTTP server ahead of the framework (see app.factory.ts): relying parties ask for status
  * far more often than anything else is called, and an answer from the cache costs microseconds, so the framework's
  * per-request work (routing, hooks, guards, interceptors, serialization) would be most of the cost. What the
- * framework gives the other routes is done here by hand: a bounded body, the request duration metric, and the
- * X-Request-Id header, echoed when the caller sent one (the responder writes no log or audit event an id would
- * correlate, so none is made up). The OpenAPI description of both operations is `OCSP_OPENAPI_PATHS` below.
+ * framework gives the other routes is done here by hand: a bounded body, the request duration metric, the security
+ * headers (common/security-headers.ts), and the X-Request-Id header, echoed when the caller sent one (the responder
+ * writes no log or audit event an id would correlate, so none is made up). The OpenAPI description of both operations is `OCSP_OPENAPI_PATHS` below.
  */
 @Injectable()
 export class OcspHttpBinding {
@@ -124,6 +127,7 @@ export class OcspHttpBinding {
     if (response.destroyed) return;
     // A flat list: the cheapest form of headers for node:http.
     const headers = ['Content-Type', OCSP_RESPONSE_TYPE, 'Content-Length', String(answer.der.length)];
+    headers.push(...((request.socket as { encrypted?: boolean }).encrypted ? SECURITY_HEADERS.tls : SECURITY_HEADERS.plain));
     const requestId = givenRequestId(request);
     if (requestId) headers.push('X-Request-Id', requestId);
     // A POST may carry a nonce, and POST answers are not for HTTP caches (RFC 5019 §5).
@@ -181,7 +185,7 @@ function responseDoc(headers: Record<string, HeaderObject | ReferenceObject>): R
     description:
       'A DER OCSPResponse, always with HTTP 200 (RFC 6960 Appendix A): successful (signed BasicOCSPResponse), or ' +
       'malformedRequest (1), internalError (2), tryLater (3), unauthorized (6: none of the CertIDs names an authority of this service).',
-    headers: { 'X-Request-Id': ECHOED_REQUEST_ID, ...headers },
+    headers: { 'X-Request-Id': ECHOED_REQUEST_ID, ...headers, ...responseHeaders(...SECURITY_HEADER_NAMES) },
     content: { [OCSP_RESPONSE_TYPE]: { schema: { type: 'string', format: 'binary' } } },
   };
 }

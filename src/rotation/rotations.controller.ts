@@ -1,9 +1,8 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
 import { RequestContext } from '../auth/actor';
 import { Ctx, Public, RequirePermission } from '../auth/auth.decorators';
-import { CertificateAuthenticator } from '../auth/certificate-authenticator';
+import { CertificateIdentity } from '../auth/certificate-authenticator';
 import { Permission } from '../auth/roles';
 import { CertificateDto, toCertificateDto } from '../certificates/certificates.dto';
 import { CertificatesService } from '../certificates/certificates.service';
@@ -12,39 +11,31 @@ import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ApiSecured, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/openapi';
 import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
-import { AppConfig } from '../config/config';
-import { APP_CONFIG } from '../config/config.module';
 import { CampaignDto, CampaignListDto, CampaignMemberListDto, OpenCampaignDto, RenewDto, RotateAuthorityDto, RotatedAuthorityDto, toCampaignDto } from './rotation.dto';
 import { AuthorityRotationService } from './authority-rotation.service';
 import { Authority } from '../authorities/authority';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { toAuthorityDto } from '../authorities/authorities.dto';
 import { pemEncode } from '../pki/der';
+import { Device, DeviceGuard } from './device.guard';
 import { RenewalService } from './renewal.service';
 import { RotationsService } from './rotations.service';
-
-export const RENEW_PATH = '/v1/certificates/renew';
 
 @ApiTags('rotation')
 @Controller()
 export class RotationsController {
-  private readonly renewAudience: string;
-
   constructor(
     private readonly rotations: RotationsService,
     private readonly renewal: RenewalService,
-    private readonly authenticator: CertificateAuthenticator,
     private readonly certificates: CertificatesService,
     private readonly clock: Clock,
     private readonly authorityRotation: AuthorityRotationService,
     private readonly authorities: AuthoritiesService,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
-    this.renewAudience = `${config.publicBaseUrl}${RENEW_PATH}`;
-  }
+  ) {}
 
   @Post('v1/certificates/renew')
   @Public()
+  @UseGuards(DeviceGuard)
   @HttpCode(201)
   @ApiTags('certificates')
   @ApiOperation({
@@ -57,7 +48,8 @@ export class RotationsController {
       '(CERTIFICATE_EXPIRED) unless the operator allows some days after expiry for the profile; a revoked (CERTIFICATE_REVOKED) or already ' +
       'renewed (CERTIFICATE_SUPERSEDED) certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes ' +
       '`superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate ' +
-      'from a retiring CA renews under its successor.',
+      'from a retiring CA renews under its successor. The device is authenticated before the body is validated: without valid ' +
+      'credentials the answer is a 401 that says nothing about the body.',
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })
@@ -69,16 +61,7 @@ export class RotationsController {
     ProblemGroups.csr,
     ProblemGroups.issuance,
   )
-  async renewCertificate(@Req() request: FastifyRequest, @Body() body: RenewDto): Promise<CertificateDto> {
-    const identity = await this.authenticator.authenticate(request, {
-      audience: this.renewAudience,
-      purpose: 'device',
-      untrusted: Errors.certificateUntrusted,
-      accept: (certificate, authority) => {
-        // Claim certificates are for the exchange alone.
-        if (certificate.profile === 'claim' || authority.usage !== 'devices') throw Errors.notADeviceCertificate('a claim certificate cannot renew; only device and server certificates can');
-      },
-    });
+  async renewCertificate(@Device() identity: CertificateIdentity, @Body() body: RenewDto): Promise<CertificateDto> {
     const record = await this.renewal.renew(identity, body.csr);
     return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
   }

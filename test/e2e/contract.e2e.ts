@@ -196,21 +196,35 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
   });
 
   it('declares the response headers once and on every response: X-Request-Id, WWW-Authenticate, Retry-After, caching', () => {
-    assert.deepEqual(Object.keys(document.components.headers).sort(), ['Cache-Control', 'Content-Disposition', 'ETag', 'Expires', 'Last-Modified', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id']);
+    assert.deepEqual(Object.keys(document.components.headers).sort(), [
+      'Cache-Control',
+      'Content-Disposition',
+      'ETag',
+      'Expires',
+      'Last-Modified',
+      'Retry-After',
+      'Strict-Transport-Security',
+      'WWW-Authenticate',
+      'X-Content-Type-Options',
+      'X-Request-Id',
+    ]);
     for (const { id, path: p, operation } of operations) {
       for (const [status, response] of Object.entries(operation.responses) as [string, Json][]) {
         const headers = Object.keys(resolve(response).headers ?? {});
         assert.ok(headers.includes('X-Request-Id'), `${id} ${status}`);
         if (status === '401') assert.ok(headers.includes('WWW-Authenticate'), `${id} 401`);
         if (Number(status) >= 400) assert.ok(headers.includes('Cache-Control'), `${id} ${status}: problems say no-store`);
+        assert.ok(headers.includes('Cache-Control'), `${id} ${status}: every answer says how it may be cached (no-store by default)`);
+        assert.ok(headers.includes('X-Content-Type-Options') && headers.includes('Strict-Transport-Security'), `${id} ${status}: the security headers`);
         if (resolve(response).content?.['application/problem+json']?.schema?.allOf?.[1].properties.retryAfterSeconds) assert.ok(headers.includes('Retry-After'), `${id} ${status}`);
       }
       if (p.startsWith('/ocsp')) assert.equal(operation.responses['200'].headers['X-Request-Id'].required, false, 'OCSP only echoes a given id');
     }
     const headersOf = (id: string) => Object.keys(operations.find((o) => o.id === id)!.operation.responses['200'].headers);
-    assert.deepEqual(headersOf('getAuthorityCrl'), ['X-Request-Id', 'Cache-Control', 'Last-Modified', 'Expires']);
-    assert.deepEqual(headersOf('getOcspRequest'), ['X-Request-Id', 'Cache-Control', 'ETag', 'Last-Modified', 'Expires']);
-    assert.deepEqual(headersOf('getAuthorityCertificate'), ['X-Request-Id', 'Cache-Control']);
+    const security = ['Strict-Transport-Security', 'X-Content-Type-Options'];
+    assert.deepEqual(headersOf('getAuthorityCrl').sort(), ['X-Request-Id', 'Cache-Control', 'Last-Modified', 'Expires', ...security].sort());
+    assert.deepEqual(headersOf('getOcspRequest').sort(), ['X-Request-Id', 'Cache-Control', 'ETag', 'Last-Modified', 'Expires', ...security].sort());
+    assert.deepEqual(headersOf('getAuthorityCertificate').sort(), ['X-Request-Id', 'Cache-Control', ...security].sort());
   });
 
   it('declares binary bodies as type string, format binary, under their media types', () => {
