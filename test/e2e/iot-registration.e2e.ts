@@ -317,8 +317,13 @@ describe('AWS IoT CA registration: lost answers and hard limits', () => {
     const release = setInterval(() => {
       if (iot.throttled > throttledBefore) iot.configure({ throttleProbability: 0 });
     }, 5);
-    const res = await register(t, ca.id, { certificateMode: 'SNI_ONLY' }).finally(() => clearInterval(release));
-    iot.configure({ throttleProbability: 0 });
+    let res;
+    try {
+      res = await register(t, ca.id, { certificateMode: 'SNI_ONLY' });
+    } finally {
+      clearInterval(release);
+      iot.configure({ throttleProbability: 0 });
+    }
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.ok(iot.throttled - throttledBefore >= 1, 'the stand-in did throttle');
   });
