@@ -120,6 +120,7 @@ export class ClaimsService {
             iot,
             allowReprovisioning: input.allowReprovisioning ?? false,
             allowlistSize: null,
+            allowlistId: null,
             claimCertificateId: certificate.id,
             lastExchangeAt: null,
             createdAt: now.toISOString(),
@@ -160,17 +161,6 @@ export class ClaimsService {
 
   async list(cursor: string | undefined, limit: number): Promise<{ items: Claim[]; nextCursor: string | null }> {
     return creationPage(cursor, limit, (after, n) => this.repository.list(after, n));
-  }
-
-  /** Replaces the claim's allow-list with what `batches` yields; all or nothing (one transaction). */
-  async replaceAllowlist(ctx: RequestContext, id: string, batches: AsyncIterable<string[]> | Iterable<string[]>): Promise<{ claim: Claim; size: number }> {
-    await this.get(id);
-    const size = await this.transactions.run(async () => {
-      const size = await this.repository.replaceAllowlist(id, batches);
-      await this.audit.record(ctx, { action: 'claim.allowlist-replaced', target: { type: 'claim', id }, details: { size } });
-      return size;
-    });
-    return { claim: await this.get(id), size };
   }
 
   /**

@@ -94,6 +94,7 @@ export const Errors = {
   claimAlreadyRevoked: make('CLAIM_ALREADY_REVOKED', 409),
   invalidClaim: make('INVALID_CLAIM', 422),
   invalidAllowlist: make('INVALID_ALLOWLIST', 400),
+  allowlistUploadsBusy: make('ALLOWLIST_UPLOADS_BUSY', 503),
   // Station authentication (401s are counted in metrics, never audited).
   tokenInvalid: make('TOKEN_INVALID', 401),
   tokenExpired: make('TOKEN_EXPIRED', 401),

@@ -52,6 +52,7 @@ export const PROBLEM_EXTRAS: Readonly<Record<string, Record<string, SchemaObject
   },
   [Errors.iotRefused.code]: { awsError: { type: 'string', description: 'The AWS IoT exception name', example: 'InvalidRequestException' } },
   [Errors.iotThrottled.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' } },
+  [Errors.allowlistUploadsBusy.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' } },
   [Errors.keyBackendThrottled.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' }, ...NEW_KEY_CLEANUP },
   [Errors.keyBackendUnavailable.code]: NEW_KEY_CLEANUP,
   [Errors.authorityKeyUnusable.code]: NEW_KEY_CLEANUP,
