@@ -171,7 +171,7 @@ export class ClaimsService {
     const claim = await this.get(id);
     const revokedCertificates = await this.transactions.run(async () => {
       if (!(await this.repository.markRevoked(id, isoSeconds(this.clock.now())))) throw Errors.claimAlreadyRevoked(`claim ${id} is already revoked`);
-      await this.certificates.revokeInTransaction(ctx, claim.claimCertificateId, reason, { claimId: id });
+      await this.certificates.revokeInTransaction(ctx, claim.claimCertificateId, reason, { claimId: id }, { claimRevocation: true });
       let count = 0;
       if (cascade) {
         for (const certificateId of await this.repository.unrevokedCertificateIds(id)) {

@@ -69,6 +69,8 @@ export const Errors = {
   leafIssuanceNotAllowed: make('LEAF_ISSUANCE_NOT_ALLOWED', 422),
   certificateNotFound: make('CERTIFICATE_NOT_FOUND', 404),
   certificateAlreadyRevoked: make('CERTIFICATE_ALREADY_REVOKED', 409),
+  /** A claim certificate is revoked with its claim (POST /v1/claims/{id}/revoke), never on its own. */
+  useClaimRevocation: make('USE_CLAIM_REVOCATION', 409),
   apiKeyNotFound: make('API_KEY_NOT_FOUND', 404),
   unauthenticated: make('UNAUTHENTICATED', 401),
   forbidden: make('FORBIDDEN', 403),
