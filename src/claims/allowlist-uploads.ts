@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../auth/actor';
@@ -68,8 +67,7 @@ export class AllowlistUploads {
   private async upload(ctx: RequestContext, claimId: string, batches: AsyncIterable<string[]>): Promise<{ claim: Claim; size: number }> {
     if (!(await this.repository.findById(claimId))) throw Errors.claimNotFound(`no claim with id ${claimId}`);
     await this.reclaim();
-    const allowlistId = randomUUID();
-    await this.repository.openAllowlist(claimId, allowlistId, this.now());
+    const allowlistId = await this.repository.openAllowlist(claimId, this.now());
     try {
       let pending: string[] = [];
       for await (const batch of batches) {
@@ -96,7 +94,7 @@ export class AllowlistUploads {
   }
 
   /** One chunk in one short transaction, then a turn for the event loop. */
-  private async write(allowlistId: string, serials: string[]): Promise<void> {
+  private async write(allowlistId: number, serials: string[]): Promise<void> {
     for (let i = 0; i < serials.length; i += ALLOWLIST_CHUNK_ROWS) {
       const chunk = serials.slice(i, i + ALLOWLIST_CHUNK_ROWS);
       await this.transactions.run(() => this.repository.addToAllowlist(allowlistId, chunk, this.now()));
@@ -105,7 +103,7 @@ export class AllowlistUploads {
   }
 
   /** A failed upload's version is retired and its serials deleted; if that fails too, a later upload finishes it. */
-  private async discard(allowlistId: string): Promise<void> {
+  private async discard(allowlistId: number): Promise<void> {
     try {
       await this.repository.retireAllowlist(allowlistId, this.now());
       await this.purge(allowlistId);
@@ -120,7 +118,7 @@ export class AllowlistUploads {
     for (const allowlistId of await this.repository.reclaimableAllowlists(staleBefore, this.now())) await this.purge(allowlistId);
   }
 
-  private async purge(allowlistId: string): Promise<void> {
+  private async purge(allowlistId: number): Promise<void> {
     while ((await this.transactions.run(() => this.repository.purgeAllowlist(allowlistId, PURGE_CHUNK_ROWS))) > 0) await yieldToEventLoop();
   }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { IotThingOptions } from '../certificates/certificate';
-import { ClaimAllowlistEntity, ClaimEntity, ProvisionedDeviceEntity } from '../database/entities';
+import { ClaimEntity, ProvisionedDeviceEntity } from '../database/entities';
 import { TypeOrmTransactions } from '../database/transactions';
 import { Claim, ClaimStatus, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
@@ -49,17 +49,22 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return rows.length === 1;
   }
 
-  async openAllowlist(claimId: string, allowlistId: string, at: string): Promise<void> {
-    await this.db.insert(ClaimAllowlistEntity, { id: allowlistId, claimId, status: 'staging', size: 0, createdAt: at, updatedAt: at });
+  async openAllowlist(claimId: string, at: string): Promise<number> {
+    const [row] = await this.db.sql<{ id: number }>("INSERT INTO claim_allowlists (claim_id, status, size, created_at, updated_at) VALUES (?, 'staging', 0, ?, ?) RETURNING id", [
+      claimId,
+      at,
+      at,
+    ]);
+    return Number(row.id);
   }
 
-  async addToAllowlist(allowlistId: string, serials: string[], at: string): Promise<number> {
+  async addToAllowlist(allowlistId: number, serials: string[], at: string): Promise<number> {
     let added = 0;
     // A serial listed twice counts once (ON CONFLICT DO NOTHING: only new rows come back).
     if (this.db.isPostgres) {
       // One round trip for the whole chunk: the serials travel as one array parameter.
       const inserted = await this.db.sql(
-        'INSERT INTO claim_allowlist_serials (allowlist_id, device_serial) SELECT ?, unnest(?::varchar[]) ON CONFLICT DO NOTHING RETURNING device_serial',
+        'INSERT INTO claim_allowlist_serials (allowlist_id, device_serial) SELECT ?::integer, unnest(?::varchar[]) ON CONFLICT DO NOTHING RETURNING device_serial',
         [allowlistId, serials],
       );
       added = inserted.length;
@@ -83,7 +88,7 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return added;
   }
 
-  async activateAllowlist(claimId: string, allowlistId: string, at: string): Promise<number | null> {
+  async activateAllowlist(claimId: string, allowlistId: number, at: string): Promise<number | null> {
     const [activated] = await this.db.sql<{ size: number }>(
       "UPDATE claim_allowlists SET status = 'active', updated_at = ? WHERE id = ? AND claim_id = ? AND status = 'staging' RETURNING size",
       [at, allowlistId, claimId],
@@ -97,17 +102,28 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return size;
   }
 
-  async retireAllowlist(allowlistId: string, at: string): Promise<void> {
+  async retireAllowlist(allowlistId: number, at: string): Promise<void> {
     await this.db.sql("UPDATE claim_allowlists SET status = 'retired', updated_at = ? WHERE id = ? AND status = 'staging'", [at, allowlistId]);
+    await this.refreshPlannerStatistics();
   }
 
-  async reclaimableAllowlists(staleBefore: string, at: string): Promise<string[]> {
+  async reclaimableAllowlists(staleBefore: string, at: string): Promise<number[]> {
     await this.db.sql("UPDATE claim_allowlists SET status = 'retired', updated_at = ? WHERE status = 'staging' AND updated_at < ?", [at, staleBefore]);
-    const rows = await this.db.sql<{ id: string }>("SELECT id FROM claim_allowlists WHERE status = 'retired' ORDER BY updated_at, id LIMIT 100");
-    return rows.map((row) => row.id);
+    const rows = await this.db.sql<{ id: number }>("SELECT id FROM claim_allowlists WHERE status = 'retired' ORDER BY updated_at, id LIMIT 100");
+    if (rows.length > 0) await this.refreshPlannerStatistics();
+    return rows.map((row) => Number(row.id));
   }
 
-  async purgeAllowlist(allowlistId: string, limit: number): Promise<number> {
+  /**
+   * Before lists are purged, on PostgreSQL: a list loaded since autovacuum last analyzed the table is planned as if
+   * it were tiny, and each chunk of the purge then sorts the whole list (about 150 ms a chunk for a million serials,
+   * instead of 10). ANALYZE samples the table (about 100 ms) and the chunks use the primary key's order.
+   */
+  private async refreshPlannerStatistics(): Promise<void> {
+    if (this.db.isPostgres) await this.db.sql('ANALYZE claim_allowlist_serials');
+  }
+
+  async purgeAllowlist(allowlistId: number, limit: number): Promise<number> {
     const retired = await this.db.sql("SELECT 1 AS found FROM claim_allowlists WHERE id = ? AND status = 'retired'", [allowlistId]);
     if (retired.length === 0) return 0;
     // By key range (an index range on both drivers): the limit-th serial bounds this chunk.

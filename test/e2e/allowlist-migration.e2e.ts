@@ -38,14 +38,15 @@ describe(`allow-list migration on ${driver}`, { skip }, () => {
     await after.initialize();
     try {
       await after.runMigrations();
-      const claims = await q(after, 'SELECT id, allowlist_id AS "allowlistId", allowlist_size AS "size" FROM claims ORDER BY id');
-      assert.deepEqual(claims.map((c: { allowlistId: string | null; size: number | null }) => [c.allowlistId, c.size]), [
-        ['11111111-1111-4111-8111-111111111111', 2],
-        [null, null],
-      ]);
       const lists = await q(after, 'SELECT id, claim_id AS "claimId", status, size FROM claim_allowlists');
       assert.deepEqual(lists.map((l: { claimId: string; status: string; size: number }) => [l.claimId, l.status, Number(l.size)]), [['11111111-1111-4111-8111-111111111111', 'active', 2]]);
-      const serials = await q(after, 'SELECT device_serial AS "serial" FROM claim_allowlist_serials WHERE allowlist_id = ? ORDER BY device_serial', ['11111111-1111-4111-8111-111111111111']);
+      const listId = Number(lists[0].id);
+      const claims = await q(after, 'SELECT id, allowlist_id AS "allowlistId", allowlist_size AS "size" FROM claims ORDER BY id');
+      assert.deepEqual(claims.map((c: { allowlistId: number | null; size: number | null }) => [c.allowlistId, c.size]), [
+        [listId, 2],
+        [null, null],
+      ]);
+      const serials = await q(after, 'SELECT device_serial AS "serial" FROM claim_allowlist_serials WHERE allowlist_id = ? ORDER BY device_serial', [listId]);
       assert.deepEqual(serials.map((s: { serial: string }) => s.serial), ['S1', 'S2']);
 
       await after.undoLastMigration();

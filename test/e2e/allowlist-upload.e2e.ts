@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
 import { TypeOrmTransactions } from '../../src/database/transactions';
@@ -153,6 +153,21 @@ describe(`allow-list uploads on ${driver}`, { skip }, () => {
     assert.equal((await exchange(station, 'L0000001', ssl.newCsr('ec:P-256', '/CN=L0000001').csrPem)).body.code, 'SERIAL_NOT_ALLOWED');
   });
 
+  it('an upload cut off by the client (connection lost mid-body) changes nothing, even when what arrived is a valid CSV', async () => {
+    const { claim } = await createClaim(t, cas);
+    assert.equal((await upload(claim.id, JSON.stringify(['KEEP1']))).status, 200);
+    const part = Buffer.from(`serial\n${serials('C', 20_000).join('\n')}\n`);
+    await new Promise<void>((resolve) => {
+      const url = new URL(`${t.baseUrl}/v1/claims/${claim.id}/allowlist`);
+      const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { ...bearer(t.adminKey), 'Content-Type': 'text/csv', 'Content-Length': String(part.length + 100_000) } });
+      req.on('error', () => resolve());
+      req.write(part, () => setTimeout(() => req.destroy(), 200));
+    });
+    await eventually('the cut-off upload is discarded', async () => (await staging(claim.id)) === null && (await versions(claim.id)).length === 1, 10_000);
+    assert.deepEqual(await versions(claim.id), [{ status: 'active', serials: 1 }]);
+    assert.equal((await admin('get', `/v1/claims/${claim.id}`)).allowlistSize, 1);
+  });
+
   it('refuses an upload for an unknown claim before reading its body', async () => {
     const res = await upload('00000000-0000-4000-8000-000000000000', JSON.stringify(['A1']));
     assert.equal(res.status, 404);
@@ -161,18 +176,19 @@ describe(`allow-list uploads on ${driver}`, { skip }, () => {
 
   it('deletes a staging list abandoned by a crashed upload, and leaves one still being written alone', async () => {
     const { claim } = await createClaim(t, cas);
-    const abandoned = randomUUID();
-    const live = randomUUID();
     const hourAgo = new Date(Date.now() - 2 * 3600_000).toISOString();
     const now = new Date().toISOString();
-    for (const [id, at] of [[abandoned, hourAgo], [live, now]]) {
-      await sql("INSERT INTO claim_allowlists (id, claim_id, status, size, created_at, updated_at) VALUES (?, ?, 'staging', 3, ?, ?)", [id, claim.id, at, at]);
+    const staged: number[] = [];
+    for (const at of [hourAgo, now]) {
+      const [{ id }] = await sql<{ id: number }>("INSERT INTO claim_allowlists (claim_id, status, size, created_at, updated_at) VALUES (?, 'staging', 3, ?, ?) RETURNING id", [claim.id, at, at]);
       await sql("INSERT INTO claim_allowlist_serials (allowlist_id, device_serial) VALUES (?, 'X1'), (?, 'X2'), (?, 'X3')", [id, id, id]);
+      staged.push(Number(id));
     }
     assert.equal((await upload(claim.id, JSON.stringify(['A1']))).status, 200);
-    const left = await sql<{ id: string; status: string }>('SELECT id, status FROM claim_allowlists WHERE claim_id = ? ORDER BY status', [claim.id]);
+    const [abandoned, live] = staged;
+    const left = await sql<{ id: number; status: string }>('SELECT id, status FROM claim_allowlists WHERE claim_id = ? ORDER BY status', [claim.id]);
     assert.deepEqual(left.map((row) => row.status), ['active', 'staging']);
-    assert.equal(left[1].id, live);
+    assert.equal(Number(left[1].id), live);
     assert.equal((await sql('SELECT device_serial FROM claim_allowlist_serials WHERE allowlist_id = ?', [abandoned])).length, 0);
     assert.equal((await sql('SELECT device_serial FROM claim_allowlist_serials WHERE allowlist_id = ?', [live])).length, 3);
     await sql('DELETE FROM claim_allowlist_serials WHERE allowlist_id = ?', [live]);
