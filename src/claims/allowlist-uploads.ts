@@ -17,7 +17,7 @@ import { ClaimRepository } from './claim.repository';
  * length (about 2 ms for 1,000 rows; 10-20 ms when its commit runs a WAL checkpoint), and the loop gets a turn
  * between transactions, so health checks, OCSP and other requests are answered all through a million serials.
  */
-export const ALLOWLIST_CHUNK_ROWS = 1000;
+const ALLOWLIST_CHUNK_ROWS = 1000;
 /** Serials of a retired list deleted per transaction (by key range). */
 const PURGE_CHUNK_ROWS = 2000;
 /** A staging list untouched this long belongs to an upload that died with its process (no live upload idles that long). */
@@ -54,6 +54,8 @@ export class AllowlistUploads {
 
   /** Replaces the claim's allow-list with the serials `batches` yields; a failure while reading them changes nothing. */
   async replace(ctx: RequestContext, claimId: string, batches: AsyncIterable<string[]>): Promise<{ claim: Claim; size: number }> {
+    // Refused before waiting for a slot (claims are never deleted, so the answer holds).
+    if (!(await this.repository.findById(claimId))) throw Errors.claimNotFound(`no claim with id ${claimId}`);
     try {
       return await this.slots.run(() => this.upload(ctx, claimId, batches));
     } catch (err) {
@@ -65,9 +67,9 @@ export class AllowlistUploads {
   }
 
   private async upload(ctx: RequestContext, claimId: string, batches: AsyncIterable<string[]>): Promise<{ claim: Claim; size: number }> {
-    if (!(await this.repository.findById(claimId))) throw Errors.claimNotFound(`no claim with id ${claimId}`);
     await this.reclaim();
     const allowlistId = await this.repository.openAllowlist(claimId, this.now());
+    let size: number;
     try {
       let pending: string[] = [];
       for await (const batch of batches) {
@@ -78,19 +80,19 @@ export class AllowlistUploads {
         }
       }
       if (pending.length > 0) await this.write(allowlistId, pending);
-      const size = await this.transactions.run(async () => {
+      size = await this.transactions.run(async () => {
         const size = await this.repository.activateAllowlist(claimId, allowlistId, this.now());
         if (size === null) throw new Error(`allow-list ${allowlistId} of claim ${claimId} was reclaimed before it could be activated`);
         await this.audit.record(ctx, { action: 'claim.allowlist-replaced', target: { type: 'claim', id: claimId }, details: { size } });
         return size;
       });
-      // The version just replaced goes now, while this upload still holds its slot.
-      await this.reclaim();
-      return { claim: (await this.repository.findById(claimId))!, size };
     } catch (err) {
       await this.discard(allowlistId);
       throw err;
     }
+    // The version just replaced goes now, while this upload still holds its slot; the replacement stands either way.
+    await this.reclaim().catch((err: unknown) => this.logger.warn(`could not delete replaced allow-lists (a later upload will): ${(err as Error).message}`));
+    return { claim: (await this.repository.findById(claimId))!, size };
   }
 
   /** One chunk in one short transaction, then a turn for the event loop. */
