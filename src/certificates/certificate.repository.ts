@@ -30,6 +30,8 @@ export abstract class CertificateRepository {
   /** Active certificates per authority whose notAfter falls in (now, until]. */
   abstract expiringCounts(now: string, until: string): Promise<{ authorityId: string; count: number }[]>;
   abstract findByFingerprint(fingerprint: string): Promise<CertificateRecord | null>;
+  /** The claim whose claim certificate this is, or null. */
+  abstract claimOfClaimCertificate(certificateId: string): Promise<string | null>;
   /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */
   abstract setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void>;
 }

@@ -95,12 +95,14 @@ export class CertificatesController {
     summary: 'Revoke a certificate with an RFC 5280 reason; the CA’s CRL is republished',
     description:
       'Revocation is final: a second call answers 409 CERTIFICATE_ALREADY_REVOKED. The CRL is re-signed right away; ' +
-      'if that fails the revocation still stands and the next CRL request regenerates it. Requires the admin or operator role.',
+      'if that fails the revocation still stands and the next CRL request regenerates it. A claim certificate (profile `claim`) is ' +
+      'revoked only with its claim, by POST /v1/claims/{id}/revoke: here it answers 409 USE_CLAIM_REVOCATION naming the claim ' +
+      '(`claimId`), for every role. Requires the admin or operator role.',
   })
   @ApiIdParam('certificate')
   @ApiOkResponse({ type: CertificateDto, description: 'The certificate, now revoked' })
   @ApiSecured()
-  @ApiProblems(Errors.certificateNotFound, Errors.certificateAlreadyRevoked)
+  @ApiProblems(Errors.certificateNotFound, Errors.certificateAlreadyRevoked, Errors.useClaimRevocation)
   async revokeCertificate(
     @Ctx() ctx: RequestContext,
     @Param('id', UuidParam) id: string,

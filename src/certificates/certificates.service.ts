@@ -262,9 +262,26 @@ export class CertificatesService implements OnModuleInit {
   /**
    * Revokes one certificate inside the caller's transaction: the state, the CRL's staleness count, the AWS IoT
    * follow-up and the audit event commit together. Null when it was already revoked. The caller refreshes the CRL.
+   *
+   * A claim certificate is refused (USE_CLAIM_REVOCATION) unless `claimRevocation` says the caller is revoking its
+   * claim: revoked alone it would stop every exchange while the claim still reads `active`, with no cascade.
    */
-  async revokeInTransaction(ctx: RequestContext, id: string, reason: RevocationReason, auditDetails: Record<string, unknown> = {}): Promise<CertificateRecord | null> {
+  async revokeInTransaction(
+    ctx: RequestContext,
+    id: string,
+    reason: RevocationReason,
+    auditDetails: Record<string, unknown> = {},
+    options: { claimRevocation?: boolean } = {},
+  ): Promise<CertificateRecord | null> {
     const record = await this.get(id);
+    if (record.profile === 'claim' && !options.claimRevocation) {
+      const claimId = await this.repository.claimOfClaimCertificate(id);
+      throw Errors.useClaimRevocation(
+        `certificate ${id} is the claim certificate of claim ${claimId ?? '(unknown)'}: revoke the claim instead (POST /v1/claims/${claimId ?? '{id}'}/revoke), ` +
+          'which stops the claim and revokes its certificate together',
+        { claimId },
+      );
+    }
     const revokedAt = isoSeconds(this.clock.now());
     if (!(await this.repository.markRevoked(id, revokedAt, reason))) return null;
     await this.authorities.countRevocation(record.authorityId);

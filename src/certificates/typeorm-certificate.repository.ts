@@ -21,6 +21,11 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     });
   }
 
+  async claimOfClaimCertificate(certificateId: string): Promise<string | null> {
+    const [row] = await this.db.sql<{ id: string }>('SELECT id FROM claims WHERE claim_certificate_id = ?', [certificateId]);
+    return row?.id ?? null;
+  }
+
   async findById(id: string): Promise<CertificateRecord | null> {
     const [row] = await this.db.select(CertificateEntity, 'id = ?', [id]);
     return row ? toRecord(row) : null;

@@ -15,8 +15,35 @@ export abstract class ClaimRepository {
   /** Sets revoked unless already; false when it was. */
   abstract markRevoked(id: string, at: string): Promise<boolean>;
 
-  /** Replaces the allow-list with the given batches (call inside a transaction); returns its size. */
-  abstract replaceAllowlist(id: string, batches: AsyncIterable<string[]> | Iterable<string[]>): Promise<number>;
+  // Allow-lists are versioned: an upload writes a new list while it is `staging` (the exchange never reads it), then
+  // activateAllowlist points the claim at it in one short transaction. The replaced list is retired and its serials
+  // are deleted in chunks later (purgeAllowlist), so no single statement ever touches a whole large list.
+
+  /** Opens a new, empty list for the claim, in state staging; answers its id. */
+  abstract openAllowlist(claimId: string, at: string): Promise<number>;
+  /**
+   * Adds serials to a staging list and answers how many were new (a serial listed twice counts once). Fails, so
+   * that the caller's transaction rolls back, when the list is no longer staging (reclaimed as abandoned).
+   */
+  abstract addToAllowlist(allowlistId: number, serials: string[], at: string): Promise<number>;
+  /**
+   * Makes a staging list the claim's allow-list and retires the one it replaces (call inside a transaction).
+   * Answers the list's size, or null when it is no longer staging.
+   */
+  abstract activateAllowlist(claimId: string, allowlistId: number, at: string): Promise<number | null>;
+  /** Retires a staging list (its upload failed). */
+  abstract retireAllowlist(allowlistId: number, at: string): Promise<void>;
+  /**
+   * Retires staging lists untouched since `staleBefore` (their upload died with its process) and answers the ids
+   * of retired lists whose serials are still to be deleted.
+   */
+  abstract reclaimableAllowlists(staleBefore: string, at: string): Promise<number[]>;
+  /**
+   * Deletes up to `limit` serials of a retired list, or the list itself once it has none; answers how many
+   * serials went (0: the list is gone). Never touches a staging or active list.
+   */
+  abstract purgeAllowlist(allowlistId: number, limit: number): Promise<number>;
+  /** Whether the serial is on the claim's allow-list in force. */
   abstract isAllowed(id: string, deviceSerial: string): Promise<boolean>;
 
   abstract findProvisioned(claimId: string, deviceSerial: string): Promise<ProvisionedDevice | null>;

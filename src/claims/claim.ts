@@ -28,6 +28,8 @@ export interface Claim {
   allowReprovisioning: boolean;
   /** Null: no allow-list (any serial the pattern accepts). A number: only listed serials, however many. */
   allowlistSize: number | null;
+  /** The allow-list in force (a new upload writes a new list and swaps this), or null. */
+  allowlistId: number | null;
   claimCertificateId: string;
   lastExchangeAt: string | null;
   createdAt: string;

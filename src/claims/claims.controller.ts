@@ -12,6 +12,7 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { AllowlistUploads } from './allowlist-uploads';
 import { checkThingAttributes } from './attributes';
 import { ClaimDto, ClaimListDto, CreateClaimDto, CreatedClaimDto, RevokeClaimDto, RevokedClaimDto, toClaimCertificateDto, toClaimDto } from './claims.dto';
 import { ClaimsService } from './claims.service';
@@ -32,6 +33,7 @@ export class ClaimsController {
   constructor(
     private readonly claims: ClaimsService,
     private readonly certificates: CertificatesService,
+    private readonly allowlists: AllowlistUploads,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -88,32 +90,31 @@ export class ClaimsController {
     description:
       'Body: a JSON array of serials (`application/json`), or CSV (`text/csv`) with the serial in the first column and an optional ' +
       '`serial` header line. The body is read as it arrives, so lists of a million serials work (ALLOWLIST_MAX_SERIALS, ' +
-      'ALLOWLIST_MAX_BYTES). The list replaces the previous one in one transaction: on any error nothing changes. From the first upload ' +
-      'on, only listed serials can be exchanged (an empty list stops all). Requires the admin role.',
+      'ALLOWLIST_MAX_BYTES). The new list is written beside the one in force and replaces it at once when complete: on any error ' +
+      'nothing changes, and exchanges go on meanwhile under the previous list. From the first upload on, only listed serials can be ' +
+      'exchanged (an empty list stops all). A process writes ALLOWLIST_UPLOAD_CONCURRENCY uploads at once and queues ' +
+      'ALLOWLIST_UPLOAD_QUEUE more; beyond that it answers 503 ALLOWLIST_UPLOADS_BUSY with Retry-After. Requires the admin role.',
   })
   @ApiIdParam('claim')
   @ApiConsumes('application/json', 'text/csv')
   @ApiBody({ schema: { oneOf: [{ type: 'array', items: { type: 'string' }, example: ['SN0001', 'SN0002'] }, { type: 'string', example: 'serial\nSN0001\nSN0002\n' }] } })
   @ApiOkResponse({ type: AllowlistResultDto })
   @ApiSecured()
-  @ApiProblems(Errors.claimNotFound, Errors.invalidAllowlist)
+  @ApiProblems(Errors.claimNotFound, Errors.invalidAllowlist, Errors.allowlistUploadsBusy)
   async replaceAllowlist(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Req() request: FastifyRequest): Promise<AllowlistResultDto> {
     const body = request.body;
     if (!(body instanceof Readable)) throw Errors.unsupportedMediaType('send the list as application/json or text/csv');
     const format = String(request.headers['content-type']).toLowerCase().startsWith('text/csv') ? 'csv' : 'json';
-    // Read (and validated) completely before the transaction starts, so a slow upload never holds the database.
-    const batches: string[][] = [];
+    // Streamed into a staging version as it is read and validated (see AllowlistUploads); no transaction spans the upload.
+    const serials = readSerials(body, format, { maxSerials: this.config.claims.allowlistMaxSerials, maxBytes: this.config.claims.allowlistMaxBytes });
     try {
-      for await (const batch of readSerials(body, format, { maxSerials: this.config.claims.allowlistMaxSerials, maxBytes: this.config.claims.allowlistMaxBytes })) {
-        batches.push(batch);
-      }
+      const { size } = await this.allowlists.replace(ctx, id, serials);
+      return { claimId: id, allowlistSize: size };
     } catch (err) {
       // The rest of the body is not read here: the answer drains or closes the connection (common/streamed-bodies.ts).
       if (err instanceof SerialListError) throw Errors.invalidAllowlist(err.message);
       throw err;
     }
-    const { size } = await this.claims.replaceAllowlist(ctx, id, batches);
-    return { claimId: id, allowlistSize: size };
   }
 
   @Post(':id/revoke')

@@ -205,7 +205,9 @@ export class ExchangeResultDto {
 }
 
 export function toClaimDto(claim: Claim): ClaimDto {
-  return { ...claim, iot: claim.iot, remaining: Math.max(0, claim.maxDevices - claim.used) };
+  // The allow-list's version id is internal (it changes with every upload): the size says what callers need.
+  const { allowlistId: _internal, ...shown } = claim;
+  return { ...shown, iot: claim.iot, remaining: Math.max(0, claim.maxDevices - claim.used) };
 }
 
 export function toClaimCertificateDto(record: CertificateRecord, chainPem: string, privateKeyPem: string | null): ClaimCertificateDto {

@@ -3,6 +3,7 @@ import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificateAuthModule } from '../auth/certificate-auth.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { IotModule } from '../iot/iot.module';
+import { AllowlistUploads } from './allowlist-uploads';
 import { ClaimRepository } from './claim.repository';
 import { ClaimsController } from './claims.controller';
 import { ClaimsService } from './claims.service';
@@ -14,6 +15,6 @@ import { TypeOrmClaimRepository } from './typeorm-claim.repository';
 @Module({
   imports: [AuthoritiesModule, CertificatesModule, IotModule, CertificateAuthModule],
   controllers: [ClaimsController, ProvisioningController],
-  providers: [ClaimsService, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
+  providers: [ClaimsService, AllowlistUploads, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
 })
 export class ClaimsModule {}

@@ -120,6 +120,7 @@ export class ClaimsService {
             iot,
             allowReprovisioning: input.allowReprovisioning ?? false,
             allowlistSize: null,
+            allowlistId: null,
             claimCertificateId: certificate.id,
             lastExchangeAt: null,
             createdAt: now.toISOString(),
@@ -162,17 +163,6 @@ export class ClaimsService {
     return creationPage(cursor, limit, (after, n) => this.repository.list(after, n));
   }
 
-  /** Replaces the claim's allow-list with what `batches` yields; all or nothing (one transaction). */
-  async replaceAllowlist(ctx: RequestContext, id: string, batches: AsyncIterable<string[]> | Iterable<string[]>): Promise<{ claim: Claim; size: number }> {
-    await this.get(id);
-    const size = await this.transactions.run(async () => {
-      const size = await this.repository.replaceAllowlist(id, batches);
-      await this.audit.record(ctx, { action: 'claim.allowlist-replaced', target: { type: 'claim', id }, details: { size } });
-      return size;
-    });
-    return { claim: await this.get(id), size };
-  }
-
   /**
    * Stops the claim at once and revokes its claim certificate; with `cascade`, also every device certificate it
    * provisioned. One transaction (an audit event per certificate and a summary), then one CRL per authority.
@@ -181,7 +171,7 @@ export class ClaimsService {
     const claim = await this.get(id);
     const revokedCertificates = await this.transactions.run(async () => {
       if (!(await this.repository.markRevoked(id, isoSeconds(this.clock.now())))) throw Errors.claimAlreadyRevoked(`claim ${id} is already revoked`);
-      await this.certificates.revokeInTransaction(ctx, claim.claimCertificateId, reason, { claimId: id });
+      await this.certificates.revokeInTransaction(ctx, claim.claimCertificateId, reason, { claimId: id }, { claimRevocation: true });
       let count = 0;
       if (cascade) {
         for (const certificateId of await this.repository.unrevokedCertificateIds(id)) {

@@ -329,3 +329,31 @@ describe('readSerials volume', () => {
     assert.equal(read[99_999], serials[99_999]);
   });
 });
+
+describe('readSerials and the event loop', () => {
+  it('gives the event loop turns while parsing a large body that arrives as one chunk', async () => {
+    const body = Buffer.from(JSON.stringify(Array.from({ length: 500_000 }, (_, i) => `SN-${String(i).padStart(8, '0')}`)));
+    // The longest stretch without a turn of the event loop, as seen by a 1 ms timer.
+    let longestGap = 0;
+    let last = performance.now();
+    let turns = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+      turns++;
+    }, 1);
+    let count = 0;
+    const started = performance.now();
+    try {
+      for await (const batch of readSerials(chunks(body), 'json', LIMITS)) count += batch.length;
+    } finally {
+      clearInterval(timer);
+    }
+    const elapsed = performance.now() - started;
+    assert.equal(count, 500_000);
+    assert.ok(turns >= 5, `the timer ran ${turns} times during ${elapsed.toFixed(0)} ms of parsing`);
+    // Slices are 10 ms; the margin is for a loaded machine.
+    assert.ok(longestGap < 60, `the event loop waited ${longestGap.toFixed(0)} ms for a turn`);
+  });
+});

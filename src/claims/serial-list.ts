@@ -7,6 +7,7 @@
  * arrives after earlier batches. Callers must stage the batches and commit only once the generator has
  * finished without throwing. Duplicates are passed through; de-duplicating is the caller's business.
  */
+import { TimeSlicer } from '../common/yield';
 
 export const DEVICE_SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\/-]{0,63}$/;
 
@@ -23,6 +24,10 @@ export interface SerialListLimits {
 }
 
 export const SERIAL_BATCH_SIZE = 1000;
+/** Bytes parsed between checks of the time slice; about a millisecond of work. */
+const PARSE_SLICE_BYTES = 64 * 1024;
+/** Longest stretch of parsing before the event loop gets a turn. */
+const PARSE_SLICE_MS = 10;
 /** A CSV line may carry other columns, but not without bound: the line is held in memory until its end. */
 export const MAX_CSV_LINE_LENGTH = 4096;
 const MAX_SERIAL_LENGTH = 64;
@@ -47,13 +52,19 @@ export async function* readSerials(
     }
   };
 
+  // Parsing is CPU work on the request thread: however large a chunk the source hands over, it is read in slices,
+  // and the event loop gets a turn whenever one has run for PARSE_SLICE_MS.
+  const slicer = new TimeSlicer(PARSE_SLICE_MS);
   for await (const chunk of source) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     bytes += buffer.length;
     // Checked before the chunk is looked at, so an oversized body is refused as soon as it is too big.
     if (bytes > limits.maxBytes) throw new SerialListError(`the list is larger than ${limits.maxBytes} bytes`);
-    reader.feed(decode(buffer));
-    yield* out.takeFull();
+    for (let start = 0; start < buffer.length; start += PARSE_SLICE_BYTES) {
+      reader.feed(decode(buffer.subarray(start, start + PARSE_SLICE_BYTES)));
+      yield* out.takeFull();
+      await slicer.maybeYield();
+    }
   }
   reader.feed(decode());
   reader.end();

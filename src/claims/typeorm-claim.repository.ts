@@ -5,7 +5,7 @@ import { TypeOrmTransactions } from '../database/transactions';
 import { Claim, ClaimStatus, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
 
-/** Rows per multi-row INSERT of an allow-list (SQLite allows 32,766 bound parameters). */
+/** Rows per multi-row INSERT of an allow-list on SQLite (which allows 32,766 bound parameters). */
 const ALLOWLIST_INSERT_ROWS = 500;
 
 @Injectable()
@@ -49,27 +49,100 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return rows.length === 1;
   }
 
-  async replaceAllowlist(id: string, batches: AsyncIterable<string[]> | Iterable<string[]>): Promise<number> {
-    await this.db.sql('DELETE FROM claim_allowlist WHERE claim_id = ?', [id]);
-    let size = 0;
-    const flush = async (serials: string[]) => {
-      if (serials.length === 0) return;
-      // A serial listed twice counts once.
-      const rows = await this.db.sql(
-        `INSERT INTO claim_allowlist (claim_id, device_serial) VALUES ${serials.map(() => '(?, ?)').join(', ')} ON CONFLICT DO NOTHING RETURNING device_serial`,
-        serials.flatMap((serial) => [id, serial]),
+  async openAllowlist(claimId: string, at: string): Promise<number> {
+    const [row] = await this.db.sql<{ id: number }>("INSERT INTO claim_allowlists (claim_id, status, size, created_at, updated_at) VALUES (?, 'staging', 0, ?, ?) RETURNING id", [
+      claimId,
+      at,
+      at,
+    ]);
+    return Number(row.id);
+  }
+
+  async addToAllowlist(allowlistId: number, serials: string[], at: string): Promise<number> {
+    let added = 0;
+    // A serial listed twice counts once (ON CONFLICT DO NOTHING: only new rows come back).
+    if (this.db.isPostgres) {
+      // One round trip for the whole chunk: the serials travel as one array parameter.
+      const inserted = await this.db.sql(
+        'INSERT INTO claim_allowlist_serials (allowlist_id, device_serial) SELECT ?::integer, unnest(?::varchar[]) ON CONFLICT DO NOTHING RETURNING device_serial',
+        [allowlistId, serials],
       );
-      size += rows.length;
-    };
-    for await (const batch of batches) {
-      for (let i = 0; i < batch.length; i += ALLOWLIST_INSERT_ROWS) await flush(batch.slice(i, i + ALLOWLIST_INSERT_ROWS));
+      added = inserted.length;
+    } else {
+      for (let i = 0; i < serials.length; i += ALLOWLIST_INSERT_ROWS) {
+        const rows = serials.slice(i, i + ALLOWLIST_INSERT_ROWS);
+        const inserted = await this.db.sql(
+          `INSERT INTO claim_allowlist_serials (allowlist_id, device_serial) VALUES ${rows.map(() => '(?, ?)').join(', ')} ON CONFLICT DO NOTHING RETURNING device_serial`,
+          rows.flatMap((serial) => [allowlistId, serial]),
+        );
+        added += inserted.length;
+      }
     }
-    await this.db.sql('UPDATE claims SET allowlist_size = ? WHERE id = ?', [size, id]);
+    // Last, so that a list reclaimed meanwhile (no longer staging) rolls this chunk back with the transaction.
+    const touched = await this.db.sql("UPDATE claim_allowlists SET size = size + ?, updated_at = ? WHERE id = ? AND status = 'staging' RETURNING id", [
+      added,
+      at,
+      allowlistId,
+    ]);
+    if (touched.length !== 1) throw new Error(`allow-list ${allowlistId} is no longer staging`);
+    return added;
+  }
+
+  async activateAllowlist(claimId: string, allowlistId: number, at: string): Promise<number | null> {
+    const [activated] = await this.db.sql<{ size: number }>(
+      "UPDATE claim_allowlists SET status = 'active', updated_at = ? WHERE id = ? AND claim_id = ? AND status = 'staging' RETURNING size",
+      [at, allowlistId, claimId],
+    );
+    if (!activated) return null;
+    const size = Number(activated.size);
+    // The claim row first: on PostgreSQL its lock orders concurrent activations for one claim, so the statement
+    // below sees every list activated before and retires all but this one.
+    await this.db.sql('UPDATE claims SET allowlist_id = ?, allowlist_size = ? WHERE id = ?', [allowlistId, size, claimId]);
+    await this.db.sql("UPDATE claim_allowlists SET status = 'retired', updated_at = ? WHERE claim_id = ? AND status = 'active' AND id <> ?", [at, claimId, allowlistId]);
     return size;
   }
 
+  async retireAllowlist(allowlistId: number, at: string): Promise<void> {
+    await this.db.sql("UPDATE claim_allowlists SET status = 'retired', updated_at = ? WHERE id = ? AND status = 'staging'", [at, allowlistId]);
+    await this.refreshPlannerStatistics();
+  }
+
+  async reclaimableAllowlists(staleBefore: string, at: string): Promise<number[]> {
+    await this.db.sql("UPDATE claim_allowlists SET status = 'retired', updated_at = ? WHERE status = 'staging' AND updated_at < ?", [at, staleBefore]);
+    const rows = await this.db.sql<{ id: number }>("SELECT id FROM claim_allowlists WHERE status = 'retired' ORDER BY updated_at, id LIMIT 100");
+    if (rows.length > 0) await this.refreshPlannerStatistics();
+    return rows.map((row) => Number(row.id));
+  }
+
+  /**
+   * Before lists are purged, on PostgreSQL: a list loaded since autovacuum last analyzed the table is planned as if
+   * it were tiny, and each chunk of the purge then sorts the whole list (about 150 ms a chunk for a million serials,
+   * instead of 10). ANALYZE samples the table (about 100 ms) and the chunks use the primary key's order.
+   */
+  private async refreshPlannerStatistics(): Promise<void> {
+    if (this.db.isPostgres) await this.db.sql('ANALYZE claim_allowlist_serials');
+  }
+
+  async purgeAllowlist(allowlistId: number, limit: number): Promise<number> {
+    const retired = await this.db.sql("SELECT 1 AS found FROM claim_allowlists WHERE id = ? AND status = 'retired'", [allowlistId]);
+    if (retired.length === 0) return 0;
+    // By key range (an index range on both drivers): the limit-th serial bounds this chunk.
+    const [bound] = await this.db.sql<{ deviceSerial: string }>(
+      'SELECT device_serial AS "deviceSerial" FROM claim_allowlist_serials WHERE allowlist_id = ? ORDER BY device_serial LIMIT 1 OFFSET ?',
+      [allowlistId, limit - 1],
+    );
+    const deleted = bound
+      ? await this.db.sql('DELETE FROM claim_allowlist_serials WHERE allowlist_id = ? AND device_serial <= ? RETURNING device_serial', [allowlistId, bound.deviceSerial])
+      : await this.db.sql('DELETE FROM claim_allowlist_serials WHERE allowlist_id = ? RETURNING device_serial', [allowlistId]);
+    if (deleted.length === 0) await this.db.sql('DELETE FROM claim_allowlists WHERE id = ?', [allowlistId]);
+    return deleted.length;
+  }
+
   async isAllowed(id: string, deviceSerial: string): Promise<boolean> {
-    const rows = await this.db.sql('SELECT 1 AS found FROM claim_allowlist WHERE claim_id = ? AND device_serial = ?', [id, deviceSerial]);
+    const rows = await this.db.sql(
+      'SELECT 1 AS found FROM claims c JOIN claim_allowlist_serials s ON s.allowlist_id = c.allowlist_id WHERE c.id = ? AND s.device_serial = ?',
+      [id, deviceSerial],
+    );
     return rows.length > 0;
   }
 

@@ -78,6 +78,8 @@ export const Errors = {
   leafIssuanceNotAllowed: make('LEAF_ISSUANCE_NOT_ALLOWED', 422),
   certificateNotFound: make('CERTIFICATE_NOT_FOUND', 404),
   certificateAlreadyRevoked: make('CERTIFICATE_ALREADY_REVOKED', 409),
+  /** A claim certificate is revoked with its claim (POST /v1/claims/{id}/revoke), never on its own. */
+  useClaimRevocation: make('USE_CLAIM_REVOCATION', 409),
   apiKeyNotFound: make('API_KEY_NOT_FOUND', 404),
   unauthenticated: make('UNAUTHENTICATED', 401),
   forbidden: make('FORBIDDEN', 403),
@@ -103,6 +105,7 @@ export const Errors = {
   claimAlreadyRevoked: make('CLAIM_ALREADY_REVOKED', 409),
   invalidClaim: make('INVALID_CLAIM', 422),
   invalidAllowlist: make('INVALID_ALLOWLIST', 400),
+  allowlistUploadsBusy: make('ALLOWLIST_UPLOADS_BUSY', 503),
   // Station authentication (401s are counted in metrics, never audited).
   tokenInvalid: make('TOKEN_INVALID', 401),
   tokenExpired: make('TOKEN_EXPIRED', 401),

@@ -37,6 +37,16 @@ describe('loadConfig', () => {
       assert.equal(config.crl.refreshBeforeSeconds, 43200);
       assert.equal(config.issuance.backdateSeconds, 300);
       assert.equal(config.bodyLimitBytes, 64 * 1024);
+      assert.equal(config.claims.allowlistUploadConcurrency, 2);
+      assert.equal(config.claims.allowlistUploadQueue, 8);
+    });
+
+    it('bounds allow-list upload concurrency (1-16) and queue (0-1000)', () => {
+      const config = loadConfig({ ALLOWLIST_UPLOAD_CONCURRENCY: '1', ALLOWLIST_UPLOAD_QUEUE: '0' });
+      assert.equal(config.claims.allowlistUploadConcurrency, 1);
+      assert.equal(config.claims.allowlistUploadQueue, 0);
+      assert.throws(() => loadConfig({ ALLOWLIST_UPLOAD_CONCURRENCY: '0' }), /ALLOWLIST_UPLOAD_CONCURRENCY/);
+      assert.throws(() => loadConfig({ ALLOWLIST_UPLOAD_QUEUE: '-1' }), /ALLOWLIST_UPLOAD_QUEUE/);
     });
 
     it('puts the data directory at ./data relative to the working directory when DATA_DIR is unset', () => {

@@ -69,6 +69,9 @@ export interface AppConfig {
     /** Largest allow-list upload, in bytes and in serials. */
     allowlistMaxBytes: number;
     allowlistMaxSerials: number;
+    /** Allow-list uploads written at once by this process, and how many more may wait (beyond that: 503). */
+    allowlistUploadConcurrency: number;
+    allowlistUploadQueue: number;
   };
   /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
   trustProxy: boolean;
@@ -461,6 +464,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     claims: {
       allowlistMaxBytes: integer(env, 'ALLOWLIST_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       allowlistMaxSerials: integer(env, 'ALLOWLIST_MAX_SERIALS', 1_000_000, 1, 10_000_000),
+      allowlistUploadConcurrency: integer(env, 'ALLOWLIST_UPLOAD_CONCURRENCY', 2, 1, 16),
+      allowlistUploadQueue: integer(env, 'ALLOWLIST_UPLOAD_QUEUE', 8, 0, 1000),
     },
     trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

@@ -1,6 +1,7 @@
 import { DataSourceOptions } from 'typeorm';
 import { DatabaseConfig } from '../config/config';
 import { ENTITIES } from './entities';
+import { restrictSqliteFiles } from './sqlite-files';
 import { POSTGRES_MIGRATIONS } from '../../migrations/postgres';
 import { SQLITE_MIGRATIONS } from '../../migrations/sqlite';
 
@@ -20,6 +21,8 @@ export function dataSourceOptions(database: DatabaseConfig): DataSourceOptions {
       enableWAL: true,
       // Wait for a concurrent writer (e.g. `npm run migrate` beside a running service) instead of failing.
       timeout: 10_000,
+      // Runs once the file is open and before TypeORM writes anything (the WAL switch comes after it).
+      prepareDatabase: () => restrictSqliteFiles(database.file),
     };
   }
   return {

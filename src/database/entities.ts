@@ -1,4 +1,4 @@
-import { Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 /*
  * ORM entities for both drivers. Column types are the portable subset (varchar, text, integer, boolean)
@@ -267,6 +267,8 @@ export class ClaimEntity {
   @Column({ name: 'allow_reprovisioning', type: 'boolean', default: false }) allowReprovisioning: boolean;
   /** Null until an allow-list is uploaded; from then on only listed serials may be exchanged. */
   @Column({ name: 'allowlist_size', type: 'integer', nullable: true }) allowlistSize: number | null;
+  /** The claim's allow-list in force (claim_allowlists.id): replacing a list is one UPDATE of this pointer. */
+  @Column({ name: 'allowlist_id', type: 'integer', nullable: true }) allowlistId: number | null;
   @Index('uq_claims_claim_certificate', { unique: true })
   @Column({ name: 'claim_certificate_id', type: 'varchar', length: 36 }) claimCertificateId: string;
   @Column({ name: 'last_exchange_at', type: 'varchar', length: 32, nullable: true }) lastExchangeAt: string | null;
@@ -274,9 +276,30 @@ export class ClaimEntity {
   @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true }) revokedAt: string | null;
 }
 
-@Entity('claim_allowlist')
+/**
+ * One upload of a claim's allow-list. Its serials are written while it is `staging` (invisible to the exchange),
+ * it becomes `active` when the claim's pointer is swapped to it, and `retired` when replaced or abandoned; a
+ * retired list's serials are deleted in the background of later uploads, then the list itself.
+ */
+@Entity('claim_allowlists')
 export class ClaimAllowlistEntity {
-  @PrimaryColumn({ name: 'claim_id', type: 'varchar', length: 36 }) claimId: string;
+  /** An integer, not a UUID: it prefixes every serial's key, a million times for a large list. */
+  @PrimaryGeneratedColumn('increment') id: number;
+  @Column({ name: 'claim_id', type: 'varchar', length: 36 }) claimId: string;
+  /** staging | active | retired */
+  @Index('idx_claim_allowlists_status')
+  @Column({ type: 'varchar', length: 16 }) status: string;
+  /** Distinct serials written so far. */
+  @Column({ type: 'integer', default: 0 }) size: number;
+  @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;
+  /** Touched by every chunk of a staging upload: a staging list untouched for long belongs to an upload that died. */
+  @Column({ name: 'updated_at', type: 'varchar', length: 32 }) updatedAt: string;
+}
+
+/** One B-tree keyed by (list, serial) on SQLite (WITHOUT ROWID): half the writes of a rowid table plus its key index. */
+@Entity('claim_allowlist_serials', { withoutRowid: true })
+export class ClaimAllowlistSerialEntity {
+  @PrimaryColumn({ name: 'allowlist_id', type: 'integer' }) allowlistId: number;
   @PrimaryColumn({ name: 'device_serial', type: 'varchar', length: 64 }) deviceSerial: string;
 }
 
@@ -379,6 +402,7 @@ export const ENTITIES = [
   RotationCampaignMemberEntity,
   ClaimEntity,
   ClaimAllowlistEntity,
+  ClaimAllowlistSerialEntity,
   ProvisionedDeviceEntity,
   ExchangeIdempotencyKeyEntity,
   UsedTokenIdEntity,

@@ -1,5 +1,6 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import { Logger as TypeOrmLoggerPort } from 'typeorm';
+import { isUniqueViolation } from './errors';
 
 /**
  * TypeORM's own loggers print query parameters with failures; ours may be API key hashes or sealed CA keys.
@@ -10,8 +11,15 @@ export class TypeOrmLogger implements TypeOrmLoggerPort {
 
   logQuery(): void {}
 
+  /**
+   * A unique violation is how the database settles a race that callers expect and handle (two exchanges of one
+   * serial, one Idempotency-Key twice, an authority key registered twice): debug, not error. One a caller does not
+   * handle still reaches the error log, as the request's unhandled error.
+   */
   logQueryError(error: string | Error, query: string): void {
-    this.logger.error(`query failed: ${typeof error === 'string' ? error : error.message} — ${query.slice(0, 500)}`);
+    const message = typeof error === 'string' ? error : error.message;
+    if (isUniqueViolation(error)) this.logger.debug(`unique constraint refused a write (left to the caller): ${message} — ${query.slice(0, 200)}`);
+    else this.logger.error(`query failed: ${message} — ${query.slice(0, 500)}`);
   }
 
   logQuerySlow(time: number, query: string): void {

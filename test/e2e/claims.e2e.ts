@@ -436,6 +436,45 @@ describe(`factory claims on ${driver}`, { skip }, () => {
     });
   });
 
+  describe('claim certificates', () => {
+    it('are never revoked on their own: 409 USE_CLAIM_REVOCATION naming the claim, for the operator and the admin alike', async () => {
+      const { claim, station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id });
+      const device = await exchange(station, { deviceSerial: 'UC1', csr: deviceCsr('UC1').csrPem });
+      assert.equal(device.status, 201, device.text);
+      const operator = (await admin('post', '/v1/api-keys', { name: 'line operator', role: 'operator' })).key as string;
+      for (const key of [operator, t.adminKey]) {
+        const res = await t.http().post(`/v1/certificates/${claim.claimCertificateId}/revoke`).set(bearer(key)).send({ reason: 'keyCompromise' });
+        assert.equal(res.status, 409, res.text);
+        assert.equal(res.body.code, 'USE_CLAIM_REVOCATION');
+        assert.equal(res.body.claimId, claim.id);
+        assert.ok(res.body.detail.includes(`POST /v1/claims/${claim.id}/revoke`), res.body.detail);
+      }
+      // Nothing changed: the certificate, the claim and the line go on, and no revocation was recorded.
+      assert.equal((await admin('get', `/v1/certificates/${claim.claimCertificateId}`)).status, 'active');
+      assert.equal((await admin('get', `/v1/claims/${claim.id}`)).status, 'active');
+      assert.equal((await admin('get', `/v1/audit?action=certificate.revoked&targetId=${claim.claimCertificateId}`)).items.length, 0);
+      assert.equal((await exchange(station, { deviceSerial: 'UC2', csr: deviceCsr('UC2').csrPem })).status, 201);
+      // A device certificate from the claim is still the operator's to revoke.
+      const deviceRevoked = await t.http().post(`/v1/certificates/${device.body.id}/revoke`).set(bearer(operator)).send({ reason: 'keyCompromise' });
+      assert.equal(deviceRevoked.status, 200, deviceRevoked.text);
+      // The claim's own route stops both at once, and says so consistently.
+      const revoked = await admin('post', `/v1/claims/${claim.id}/revoke`, { reason: 'keyCompromise' });
+      assert.equal(revoked.status, 'revoked');
+      assert.equal((await admin('get', `/v1/certificates/${claim.claimCertificateId}`)).status, 'revoked');
+      assert.equal((await admin('get', `/v1/claims/${claim.id}`)).status, 'revoked');
+      assert.equal((await exchange(station, { deviceSerial: 'UC3', csr: deviceCsr('UC3').csrPem })).body.code, 'CLAIM_REVOKED');
+    });
+
+    it('are left out of rotation campaigns, so a campaign revoking at its deadline cannot stop a line', async () => {
+      const { claim } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id });
+      const res = await t.http().post('/v1/rotations').set(bearer(t.adminKey)).send({
+        selector: { certificateIds: [claim.claimCertificateId] }, reason: 'test', deadline: new Date(Date.now() + 86_400_000).toISOString(), onDeadline: 'revoke',
+      });
+      assert.equal(res.status, 422, res.text);
+      assert.equal(res.body.code, 'CAMPAIGN_EMPTY');
+    });
+  });
+
   async function rootCrl(): Promise<Buffer> {
     const rootId = (await admin('get', `/v1/authorities/${deviceCa.id}`)).parentId;
     return (await t.http().get(`/v1/authorities/${rootId}/crl`).buffer(true).parse(binaryBody)).body as Buffer;
