@@ -37,6 +37,29 @@ describe('checkJsonShape', () => {
     assert.equal(refusal(spread)?.code, 'BODY_TOO_WIDE', '101 arrays of 100 items: 10,201 values');
   });
 
+  it('counts an array or object before looking at any of its children (no list of them is built first)', () => {
+    const touched = (): never => assert.fail('a child was read before the count was checked');
+    const wideArray: unknown[] = new Array(MAX_JSON_VALUES + 1).fill(0);
+    Object.defineProperty(wideArray, 0, { get: touched, enumerable: true });
+    assert.equal(refusal(wideArray)?.code, 'BODY_TOO_WIDE');
+    const wideObject: Record<string, unknown> = Object.fromEntries(Array.from({ length: MAX_JSON_VALUES + 1 }, (_, i) => [`k${i}`, i]));
+    Object.defineProperty(wideObject, 'k0', { get: touched, enumerable: true });
+    assert.equal(refusal(wideObject)?.code, 'BODY_TOO_WIDE');
+    // Within the limit, every child is still checked.
+    const narrow: unknown[] = [0, 'x'];
+    Object.defineProperty(narrow, 1, { get: () => 'a\u0000b', enumerable: true });
+    assert.equal(refusal(narrow)?.message, '1 must not contain NUL characters');
+  });
+
+  it('refuses a million-item array at once', () => {
+    const items = JSON.parse(`[${'0,'.repeat(999_999)}0]`) as unknown;
+    const started = performance.now();
+    assert.equal(refusal(items)?.code, 'BODY_TOO_WIDE');
+    // Listing the million items as [index, value] pairs first took some 100 ms and 90 MiB; the count is one addition.
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 50, `took ${elapsed.toFixed(1)} ms`);
+  });
+
   for (const key of ['__proto__', 'constructor', 'prototype']) {
     it(`refuses a "${key}" key like an unknown field, at the top, nested, and inside arrays`, () => {
       assert.deepEqual(refusal(JSON.parse(`{"name":"x","${key}":{"isAdmin":true}}`)), {

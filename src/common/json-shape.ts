@@ -25,23 +25,57 @@ const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 
 export function checkJsonShape(value: unknown, limits: { maxDepth: number; maxValues: number } = { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_JSON_VALUES }): DomainError | undefined {
   if (typeof value === 'string') return value.includes(NUL) ? nulIn('the body') : undefined;
   if (value === null || typeof value !== 'object') return undefined;
-  const stack: { node: object; depth: number; path: string }[] = [{ node: value, depth: 1, path: '' }];
+  const stack: Pending[] = [{ node: value, depth: 1, path: '' }];
   let values = 0;
   while (stack.length > 0) {
     const { node, depth, path } = stack.pop()!;
     if (depth > limits.maxDepth) return Errors.bodyTooDeep(`the JSON body is nested more than ${limits.maxDepth} levels deep`);
-    const entries: [string, unknown][] = Array.isArray(node) ? node.map((child, index) => [String(index), child]) : Object.entries(node);
-    values += entries.length;
-    if (values > limits.maxValues) return Errors.bodyTooWide(`the JSON body holds more than ${limits.maxValues} values`);
-    for (const [key, child] of entries) {
-      const at = path ? `${path}.${key}` : key;
-      if (!Array.isArray(node) && RESERVED_KEYS.has(key)) return reservedKey(at);
-      if (key.includes(NUL)) return nulIn(`a property name under ${path || 'the body'}`);
-      if (typeof child === 'string' && child.includes(NUL)) return nulIn(at);
-      if (child !== null && typeof child === 'object') stack.push({ node: child, depth: depth + 1, path: at });
+    // Counted before any child is looked at, and without building a list of the children: a body of 16 MiB holds
+    // 8 million items, and listing them first cost 700 MiB and more than a second before the refusal.
+    if (Array.isArray(node)) {
+      values += node.length;
+      if (values > limits.maxValues) return tooWide(limits.maxValues);
+      for (let index = 0; index < node.length; index++) {
+        const refusal = checkChild(node[index] as unknown, path ? `${path}.${index}` : String(index), depth, stack);
+        if (refusal) return refusal;
+      }
+    } else {
+      values += countKeys(node, limits.maxValues - values);
+      if (values > limits.maxValues) return tooWide(limits.maxValues);
+      for (const key in node) {
+        if (!Object.hasOwn(node, key)) continue;
+        const at = path ? `${path}.${key}` : key;
+        if (RESERVED_KEYS.has(key)) return reservedKey(at);
+        if (key.includes(NUL)) return nulIn(`a property name under ${path || 'the body'}`);
+        const refusal = checkChild((node as Record<string, unknown>)[key], at, depth, stack);
+        if (refusal) return refusal;
+      }
     }
   }
   return undefined;
+}
+
+type Pending = { node: object; depth: number; path: string };
+
+/** A string child is checked at once; an object or array child waits on the stack. */
+function checkChild(child: unknown, at: string, depth: number, stack: Pending[]): DomainError | undefined {
+  if (typeof child === 'string' && child.includes(NUL)) return nulIn(at);
+  if (child !== null && typeof child === 'object') stack.push({ node: child, depth: depth + 1, path: at });
+  return undefined;
+}
+
+/** The object's own keys, counted without listing them, and only up to one past `budget` (enough to refuse). */
+function countKeys(node: object, budget: number): number {
+  let count = 0;
+  for (const key in node) {
+    if (!Object.hasOwn(node, key)) continue;
+    if (++count > budget) break;
+  }
+  return count;
+}
+
+function tooWide(maxValues: number): DomainError {
+  return Errors.bodyTooWide(`the JSON body holds more than ${maxValues} values`);
 }
 
 /**
