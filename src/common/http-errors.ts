@@ -29,14 +29,18 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
  */
 export function refuseWithoutHost(request: IncomingMessage, response: ServerResponse, tls: boolean): boolean {
   if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor < 1) return false;
-  const refusal = Errors.malformedRequest('an HTTP/1.1 request needs a Host header');
-  const body = JSON.stringify(problem(refusal.status, refusal.code, refusal.message));
+  const { status, headers, body } = rawProblem(Errors.malformedRequest('an HTTP/1.1 request needs a Host header'), tls);
   response.shouldKeepAlive = false;
-  response.writeHead(refusal.status, [
-    ...[['Content-Type', PROBLEM_CONTENT_TYPE], ['Content-Length', String(Buffer.byteLength(body))], DEFAULT_CACHE_CONTROL, ...securityHeaders(tls)].flat(),
-  ]);
+  response.writeHead(status, headers.flat());
   response.end(body);
   return true;
+}
+
+/** A refusal made outside every framework, as a problem+json answer: its status, headers and body. */
+function rawProblem(refusal: DomainError, tls: boolean): { status: number; headers: [string, string][]; body: string } {
+  const body = JSON.stringify(problem(refusal.status, refusal.code, refusal.message));
+  const headers: [string, string][] = [['Content-Type', PROBLEM_CONTENT_TYPE], ['Content-Length', String(Buffer.byteLength(body))], DEFAULT_CACHE_CONTROL, ...securityHeaders(tls)];
+  return { status: refusal.status, headers, body };
 }
 
 /** Node's `clientError` codes we answer with their own status; anything else is a malformed request. */
@@ -75,16 +79,9 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     return;
   }
   if (!socket.writable) return void socket.destroy();
-  const refusal = clientProblem(error.code);
-  const body = JSON.stringify(problem(refusal.status, refusal.code, refusal.message));
-  const headers: [string, string][] = [
-    ['Content-Type', PROBLEM_CONTENT_TYPE],
-    ['Content-Length', String(Buffer.byteLength(body))],
-    DEFAULT_CACHE_CONTROL,
-    ...securityHeaders((socket as TLSSocket).encrypted === true),
-    ['Connection', 'close'],
-  ];
-  const head = `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+  const { status, headers, body } = rawProblem(clientProblem(error.code), (socket as TLSSocket).encrypted === true);
+  headers.push(['Connection', 'close']);
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
   // end() flushes the answer before the FIN; the socket is destroyed once it is written.
   socket.end(head + body, () => socket.destroy());
 }

@@ -50,7 +50,6 @@ export function toProblem(error: unknown, instance: string | undefined, logger: 
 function fastifyProblem(code: string | undefined, error: unknown): DomainError | undefined {
   switch (code) {
     case 'FST_ERR_BAD_URL':
-    case 'FST_ERR_INVALID_URL':
       return Errors.invalidUrl('the URL is not valid (malformed percent-encoding)');
     case 'FST_ERR_MAX_PARAM_LENGTH':
       return Errors.uriTooLong('a path parameter is longer than the limit');

@@ -3,7 +3,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from './errors';
 import { checkJsonShape } from './json-shape';
 
-/** Bytes of an unread request body read (and dropped) before an early answer, so the connection can serve the next request. */
+/**
+ * Bytes of an unread request body read (and dropped) before an early answer, so the connection can serve the next
+ * request; past that the connection closes after the answer. The OCSP binding (revocation/ocsp-http.ts) uses it too.
+ */
 export const MAX_DISCARDED_BYTES = 1024 * 1024;
 /** How long an early answer waits for the rest of an unread body; past that (or MAX_DISCARDED_BYTES) the connection closes after it. */
 export const MAX_DISCARD_MS = 2_000;

@@ -4,6 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { HeaderObject, OpenAPIObject, ReferenceObject, ResponseObject } from '@nestjs/swagger';
 import { responseHeaders, SECURITY_HEADER_NAMES } from '../common/openapi';
 import { givenRequestId } from '../common/request-id';
+import { MAX_DISCARDED_BYTES } from '../common/streamed-bodies';
 import { securityHeaders } from '../common/security-headers';
 import { HistogramSeries } from '../metrics/bound-histogram';
 import { MetricsService } from '../metrics/metrics.service';
@@ -17,8 +18,6 @@ const OCSP_PATH = '/ocsp';
 export const OCSP_ROUTES = [`POST ${OCSP_PATH}`, `GET ${OCSP_PATH}*`];
 /** Longest time an HTTP cache may keep a response: as for CRLs, a revocation must show up well before nextUpdate. */
 const MAX_HTTP_CACHE_SECONDS = 60;
-/** Bytes of an oversized body read (and dropped) before the answer, so the client is not cut off mid-upload; past that the connection closes. */
-const MAX_DISCARDED_BYTES = 1024 * 1024;
 /** The longest base64 text a request within OCSP_REQUEST_MAX_BYTES can take. */
 const MAX_BASE64_LENGTH = Math.ceil((OCSP_REQUEST_MAX_BYTES * 4) / 3) + 4;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;

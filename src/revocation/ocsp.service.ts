@@ -5,7 +5,7 @@ import { AuthoritiesService } from '../authorities/authorities.service';
 import { Authority } from '../authorities/authority';
 import { RevocationWatermarks } from '../authorities/revocation-watermarks';
 import { Clock } from '../common/clock';
-import { DomainError } from '../common/errors';
+import { DomainError, Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
@@ -45,7 +45,7 @@ const HASHES: CertIdHash[] = ['sha1', 'sha256'];
 const MAX_CACHED_REQUEST_BYTES = 1024;
 
 /** Key-backend errors that pass: the client should ask again (tryLater), not give up (internalError). */
-const TRANSIENT_CODES = new Set(['KEY_BACKEND_UNAVAILABLE', 'KEY_BACKEND_THROTTLED', 'KMS_NEW_KEY_NOT_AUTHORIZED', 'AUTHORITY_KEY_UNUSABLE']);
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([Errors.keyBackendUnavailable, Errors.keyBackendThrottled, Errors.kmsNewKeyNotAuthorized, Errors.authorityKeyUnusable].map((kind) => kind.code));
 
 /**
  * The OCSP responder (RFC 6960) for every authority of this service.
