@@ -17,6 +17,11 @@ import { OcspHttpBinding } from './revocation/ocsp-http';
 import { requestIdOf } from './common/request-id';
 import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
+import { authenticateBeforeBody } from './auth/pre-body-authentication';
+import { EXCHANGE_PATH, StationAuthenticator } from './claims/station-authenticator';
+import { authenticatesStation } from './claims/station.guard';
+import { DeviceAuthenticator, RENEW_PATH } from './rotation/device-authenticator';
+import { authenticatesDevice } from './rotation/device.guard';
 
 /** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
@@ -87,6 +92,14 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   app.enableShutdownHooks();
 
   const fastify = app.getHttpAdapter().getInstance();
+  // Before app.init() registers the routes: the certificate-authenticated routes authenticate before reading the body.
+  authenticateBeforeBody(
+    fastify,
+    new Map([
+      [`POST ${EXCHANGE_PATH}`, authenticatesStation(app.get(StationAuthenticator))],
+      [`POST ${RENEW_PATH}`, authenticatesDevice(app.get(DeviceAuthenticator))],
+    ]),
+  );
   // JSON only: a text/plain body would reach validation as a string and confuse callers.
   fastify.removeContentTypeParser('text/plain');
   const metrics = app.get(MetricsService);

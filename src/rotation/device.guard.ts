@@ -1,41 +1,35 @@
-import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { CanActivate, createParamDecorator, ExecutionContext, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { CertificateAuthenticator, CertificateIdentity } from '../auth/certificate-authenticator';
-import { Errors } from '../common/errors';
-import { AppConfig } from '../config/config';
-import { APP_CONFIG } from '../config/config.module';
-
-export const RENEW_PATH = '/v1/certificates/renew';
+import type { PreBodyAuthenticator } from '../auth/pre-body-authentication';
+import { CertificateIdentity } from '../auth/certificate-authenticator';
+import { DeviceAuthenticator } from './device-authenticator';
 
 const DEVICE = Symbol('fleetpki:device');
 
+type DeviceRequest = FastifyRequest & { [DEVICE]?: CertificateIdentity };
+
 /**
- * Authenticates a device by its current certificate (mutual TLS or an x5c JWT for the renewal URL) before anything
- * else looks at the request: guards run before the validation pipe, so a caller without valid credentials gets a 401
- * and learns nothing about what the body should hold. Claim certificates are for the exchange alone. The identity
+ * Authenticates the device and keeps its identity on the request. Installed on the renewal route as a hook that runs
+ * before its body is read (auth/pre-body-authentication.ts, app.factory.ts): the token's `jti` is spent there, once.
+ */
+export function authenticatesDevice(devices: DeviceAuthenticator): PreBodyAuthenticator {
+  return async (request: DeviceRequest) => {
+    request[DEVICE] = await devices.authenticate(request);
+  };
+}
+
+/**
+ * Requires the device authenticated before the body was read (authenticatesDevice). Where that hook is not installed
+ * (the module used without app.factory.ts), it authenticates here, still before the validation pipe. The identity
  * reaches the handler through @Device().
  */
 @Injectable()
 export class DeviceGuard implements CanActivate {
-  private readonly audience: string;
-
-  constructor(
-    private readonly authenticator: CertificateAuthenticator,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
-    this.audience = `${config.publicBaseUrl}${RENEW_PATH}`;
-  }
+  constructor(private readonly devices: DeviceAuthenticator) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<FastifyRequest & { [DEVICE]?: CertificateIdentity }>();
-    request[DEVICE] = await this.authenticator.authenticate(request, {
-      audience: this.audience,
-      purpose: 'device',
-      untrusted: Errors.certificateUntrusted,
-      accept: (certificate, authority) => {
-        if (certificate.profile === 'claim' || authority.usage !== 'devices') throw Errors.notADeviceCertificate('a claim certificate cannot renew; only device and server certificates can');
-      },
-    });
+    const request = context.switchToHttp().getRequest<DeviceRequest>();
+    if (!request[DEVICE]) await authenticatesDevice(this.devices)(request);
     return true;
   }
 }

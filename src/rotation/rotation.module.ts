@@ -4,6 +4,7 @@ import { CertificateAuthModule } from '../auth/certificate-auth.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { IotModule } from '../iot/iot.module';
 import { AuthorityRotationService } from './authority-rotation.service';
+import { DeviceAuthenticator } from './device-authenticator';
 import { RenewalService } from './renewal.service';
 import { RotationRepository } from './rotation.repository';
 import { RotationsController } from './rotations.controller';
@@ -14,7 +15,7 @@ import { TypeOrmRotationRepository } from './typeorm-rotation.repository';
 @Module({
   imports: [AuthoritiesModule, CertificatesModule, IotModule, CertificateAuthModule],
   controllers: [RotationsController],
-  providers: [RenewalService, RotationsService, AuthorityRotationService, { provide: RotationRepository, useClass: TypeOrmRotationRepository }],
+  providers: [DeviceAuthenticator, RenewalService, RotationsService, AuthorityRotationService, { provide: RotationRepository, useClass: TypeOrmRotationRepository }],
   exports: [RotationsService],
 })
 export class RotationModule {}

@@ -71,11 +71,25 @@ for (const { driver, skip } of drivers()) {
       return t.http().post(path).set({ 'Content-Type': 'application/json', ...headers }).send(payload);
     }
 
+    /** Posts JSON on the agent's (single, keep-alive) connection. */
+    function postOn(agent: http.Agent, path: string, body: string): Promise<{ status: number; text: string; connection?: string; reusedSocket: boolean }> {
+      const url = new URL(path, t.baseUrl);
+      return new Promise((resolve, reject) => {
+        const req = http.request({ hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'Content-Type': 'application/json' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), connection: res.headers.connection, reusedSocket: req.reusedSocket }));
+        });
+        // The server may answer (and close) before the whole body is written: what matters is the answer.
+        req.on('error', (err) => (req.destroyed && !req.writableFinished ? undefined : reject(err)));
+        req.end(body);
+      });
+    }
+
     describe('JSON nested too deep or spread too wide (was a 500 with a stack trace)', () => {
       const routes = [
-        { name: 'the station exchange, unauthenticated', path: '/v1/provisioning/exchange', auth: () => ({}) },
-        { name: 'the device renewal, unauthenticated', path: '/v1/certificates/renew', auth: () => ({}) },
         { name: 'the station exchange with a valid station token', path: '/v1/provisioning/exchange', auth: () => ({ Authorization: `Bearer ${stationToken(t, station)}` }) },
+        { name: 'the device renewal with a valid device token', path: '/v1/certificates/renew', auth: () => ({ Authorization: `Bearer ${deviceToken(t, device.certificatePem, device.key)}` }) },
         { name: 'API key creation, unauthenticated', path: '/v1/api-keys', auth: () => ({}) },
         { name: 'authority creation as admin', path: '/v1/authorities', auth: () => bearer(t.adminKey) },
         { name: 'fleet audits as admin', path: '/v1/fleet/audits', auth: () => bearer(t.adminKey) },
@@ -198,6 +212,49 @@ for (const { driver, skip } of drivers()) {
             const res = await t.http().post(route.path).set('Authorization', `Bearer ${token}`).send({ nonsense: [1, 2, 3] });
             assert.equal(assertProblem(res, 401, 'TOKEN_INVALID').errors, undefined);
           }
+        });
+
+        it(`answers 401 to an anonymous caller of ${route.name} before reading the body: not JSON, too deep, too wide, NUL, too large`, async () => {
+          const bodies = ['{"csr":', DEEP_ARRAY, DEEP_OBJECT, JSON.stringify({ pad: Array.from({ length: 10_001 }, () => 0) }), '{"csr":"a\\u0000b"}', `{"csr":"${'x'.repeat(70 * 1024)}"}`];
+          for (const body of bodies) {
+            const problem = assertProblem(await postRaw(route.path, body), 401, 'UNAUTHENTICATED');
+            assert.equal(problem.errors, undefined);
+          }
+          const res = await postRaw(route.path, '{"csr":', { Authorization: 'Bearer x' });
+          assertProblem(res, 401, 'TOKEN_INVALID');
+          assert.equal(res.headers['www-authenticate'], 'Bearer');
+        });
+
+        it(`answers the next request on a keep-alive connection at once after refusing an anonymous caller of ${route.name}`, async () => {
+          // A small body is drained and the connection kept; a body past what the server drains (1 MiB), and past
+          // BODY_LIMIT_BYTES, gets the 401 with Connection: close.
+          for (const body of ['{"csr":', DEEP_ARRAY, `{"csr":"${'x'.repeat(2 * 1024 * 1024)}"}`]) {
+            const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+            try {
+              const first = await postOn(agent, route.path, body);
+              assert.equal(first.status, 401, first.text);
+              assert.equal(JSON.parse(first.text).code, 'UNAUTHENTICATED');
+              const started = Date.now();
+              const next = await Promise.race([
+                postOn(agent, route.path, '{}'),
+                new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the next request on the connection got no answer within 5 s')), 5_000)),
+              ]);
+              assert.equal(next.status, 401);
+              assert.ok(Date.now() - started < 2_000, `answered after ${Date.now() - started} ms`);
+              if (body.length < 1024 * 1024) assert.equal(next.reusedSocket, true, 'a small unread body is drained and the connection kept');
+              else assert.equal(first.connection, 'close');
+            } finally {
+              agent.destroy();
+            }
+          }
+        });
+
+        it(`still refuses the body of an authenticated caller of ${route.name}: not JSON, too deep, NUL, too large`, async () => {
+          const auth = () => ({ Authorization: `Bearer ${route.tokenFor()}` });
+          assertProblem(await postRaw(route.path, '{"csr":', auth()), 400, 'MALFORMED_JSON');
+          assertProblem(await postRaw(route.path, DEEP_ARRAY, auth()), 400, 'BODY_TOO_DEEP');
+          assertProblem(await postRaw(route.path, '{"csr":"a\\u0000b"}', auth()), 400, 'VALIDATION_FAILED');
+          assertProblem(await postRaw(route.path, `{"csr":"${'x'.repeat(70 * 1024)}"}`, auth()), 413, 'PAYLOAD_TOO_LARGE');
         });
 
         it(`validates the body of an authenticated caller of ${route.name}`, async () => {

@@ -1,0 +1,35 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { CertificateAuthenticator, CertificateIdentity } from '../auth/certificate-authenticator';
+import { Errors } from '../common/errors';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+
+export const RENEW_PATH = '/v1/certificates/renew';
+
+/**
+ * Devices authenticate by their current certificate (mutual TLS, or an x5c JWT whose audience is the renewal URL).
+ * Claim certificates are for the exchange alone.
+ */
+@Injectable()
+export class DeviceAuthenticator {
+  private readonly audience: string;
+
+  constructor(
+    private readonly certificates: CertificateAuthenticator,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.audience = `${config.publicBaseUrl}${RENEW_PATH}`;
+  }
+
+  authenticate(request: FastifyRequest): Promise<CertificateIdentity> {
+    return this.certificates.authenticate(request, {
+      audience: this.audience,
+      purpose: 'device',
+      untrusted: Errors.certificateUntrusted,
+      accept: (certificate, authority) => {
+        if (certificate.profile === 'claim' || authority.usage !== 'devices') throw Errors.notADeviceCertificate('a claim certificate cannot renew; only device and server certificates can');
+      },
+    });
+  }
+}
