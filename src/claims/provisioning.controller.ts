@@ -34,7 +34,7 @@ export class ProvisioningController {
       'window, the serial must match its pattern and allow-list, and its quota must have room (checked atomically). The same serial with ' +
       'the same key, or the same Idempotency-Key and body, is a retry: 200 with the certificate issued before (a first exchange is 201). Issues from the claim’s ' +
       'device CA and registers with AWS IoT as that CA is registered (API mode: through the outbox, `iot.status: pending`). The caller is ' +
-      'authenticated before the body is validated: without valid credentials the answer is a 401 that says nothing about the body.',
+      'authenticated before the body is read: without valid credentials the answer is a 401, whatever the body (even one that is not JSON or is too large).',
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 128 printable ASCII characters; a retry with the same key and body returns the same certificate' })

@@ -48,8 +48,8 @@ export class RotationsController {
       '(CERTIFICATE_EXPIRED) unless the operator allows some days after expiry for the profile; a revoked (CERTIFICATE_REVOKED) or already ' +
       'renewed (CERTIFICATE_SUPERSEDED) certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes ' +
       '`superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate ' +
-      'from a retiring CA renews under its successor. The device is authenticated before the body is validated: without valid ' +
-      'credentials the answer is a 401 that says nothing about the body.',
+      'from a retiring CA renews under its successor. The device is authenticated before the body is read: without valid ' +
+      'credentials the answer is a 401, whatever the body (even one that is not JSON or is too large).',
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })

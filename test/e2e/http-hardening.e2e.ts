@@ -17,7 +17,7 @@ type Body = Response['body'];
  * The HTTP layer under hostile input (security review, issue 22): JSON nested or spread past its bounds, prototype
  * keys, null for optional fields, refusals made before our handlers (router, HTTP server), security headers, early
  * refusals of streamed uploads on keep-alive connections, and station/device routes authenticating before they
- * validate. Every refusal is a 4xx problem+json with a stable code, never a 5xx.
+ * read the body. Every refusal is a 4xx problem+json with a stable code, never a 5xx.
  */
 
 /** 3 KB of JSON nested 1,500 levels: enough to overflow class-transformer's recursion. */
@@ -192,7 +192,7 @@ for (const { driver, skip } of drivers()) {
       });
     });
 
-    describe('station and device routes authenticate before they validate', () => {
+    describe('station and device routes authenticate before they read the body', () => {
       const routes = [
         { name: 'the exchange', path: '/v1/provisioning/exchange', tokenFor: () => stationToken(t, station), fields: ['deviceSerial', 'csr'] },
         { name: 'renewal', path: '/v1/certificates/renew', tokenFor: () => deviceToken(t, device.certificatePem, device.key), fields: ['csr'] },
