@@ -5,9 +5,10 @@ export class AuthorityLeafIssuance1796553572584 implements MigrationInterface {
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query("ALTER TABLE \"authorities\" ADD \"allow_leaf_issuance\" boolean NOT NULL DEFAULT false");
-    // Intermediates sign end-entity certificates as before. So do roots that already did: their devices must keep
-    // renewing and their claims exchanging after the upgrade (the flag shows it). New roots default to false.
-    await queryRunner.query("UPDATE \"authorities\" SET \"allow_leaf_issuance\" = true WHERE \"type\" = 'intermediate' OR EXISTS (SELECT 1 FROM \"certificates\" c WHERE c.\"authority_id\" = \"authorities\".\"id\")");
+    // Every authority that exists at the upgrade keeps signing end-entity certificates as before: a root may be a
+    // claim's authority, or a rotation's successor, that has not issued yet, and must not start failing exchanges and
+    // renewals with AUTHORITY_IS_ROOT. Only authorities created after the upgrade get the new default (false for roots).
+    await queryRunner.query("UPDATE \"authorities\" SET \"allow_leaf_issuance\" = true");
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {

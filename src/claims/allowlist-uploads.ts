@@ -22,6 +22,13 @@ const ALLOWLIST_CHUNK_ROWS = 1000;
 const PURGE_CHUNK_ROWS = 2000;
 /** A staging list untouched this long belongs to an upload that died with its process (no live upload idles that long). */
 const ABANDONED_AFTER_MS = 60 * 60 * 1000;
+/**
+ * Retired lists an upload deletes before it reads its body: few, so that housekeeping (lists of other claims
+ * included) does not hold up the admin's upload; the rest go after its swap (RECLAIM_AFTER_UPLOAD).
+ */
+const RECLAIM_BEFORE_UPLOAD = 1;
+/** Retired lists an upload deletes after its swap, while it still holds its slot. */
+const RECLAIM_AFTER_UPLOAD = 100;
 /** Retry-After of a refused upload: about the time a one-million-serial upload takes. */
 const BUSY_RETRY_AFTER_SECONDS = 10;
 
@@ -32,7 +39,8 @@ const BUSY_RETRY_AFTER_SECONDS = 10;
  * - one short transaction then points the claim at the new version and retires the old one (with the audit event);
  * - a failed or interrupted upload retires its staging version, so the list in force never changes; a crash leaves
  *   a staging version that nothing reads, retired once it has been idle for an hour;
- * - retired versions are deleted in chunks by the uploads that follow.
+ * - retired versions are deleted in chunks by the uploads that follow (one before an upload reads its body, the rest
+ *   after its swap; a failure there is logged and does not fail the upload).
  * Uploads are bounded per process (ALLOWLIST_UPLOAD_CONCURRENCY at once, ALLOWLIST_UPLOAD_QUEUE waiting, the rest
  * refused with 503 ALLOWLIST_UPLOADS_BUSY and Retry-After). A waiting upload has not read its body yet: TCP
  * back-pressure holds it at the client, so waiting costs a socket and no memory.
@@ -67,7 +75,8 @@ export class AllowlistUploads {
   }
 
   private async upload(ctx: RequestContext, claimId: string, batches: AsyncIterable<string[]>): Promise<{ claim: Claim; size: number }> {
-    await this.reclaim();
+    // Housekeeping, not the upload's business: a failure here is logged and the upload goes on.
+    await this.reclaimGuarded(RECLAIM_BEFORE_UPLOAD);
     const allowlistId = await this.repository.openAllowlist(claimId, this.now());
     let size: number;
     try {
@@ -82,7 +91,9 @@ export class AllowlistUploads {
       if (pending.length > 0) await this.write(allowlistId, pending);
       size = await this.transactions.run(async () => {
         const size = await this.repository.activateAllowlist(claimId, allowlistId, this.now());
-        if (size === null) throw new Error(`allow-list ${allowlistId} of claim ${claimId} was reclaimed before it could be activated`);
+        if (size === null) {
+          throw Errors.allowlistUploadSuperseded('the upload was reclaimed as abandoned before it could be activated; nothing changed, upload the list again');
+        }
         await this.audit.record(ctx, { action: 'claim.allowlist-replaced', target: { type: 'claim', id: claimId }, details: { size } });
         return size;
       });
@@ -91,7 +102,7 @@ export class AllowlistUploads {
       throw err;
     }
     // The version just replaced goes now, while this upload still holds its slot; the replacement stands either way.
-    await this.reclaim().catch((err: unknown) => this.logger.warn(`could not delete replaced allow-lists (a later upload will): ${(err as Error).message}`));
+    await this.reclaimGuarded(RECLAIM_AFTER_UPLOAD);
     return { claim: (await this.repository.findById(claimId))!, size };
   }
 
@@ -114,10 +125,14 @@ export class AllowlistUploads {
     }
   }
 
-  /** Deletes retired (and abandoned) versions, chunk by chunk. */
-  private async reclaim(): Promise<void> {
-    const staleBefore = isoSeconds(new Date(this.clock.now().getTime() - ABANDONED_AFTER_MS));
-    for (const allowlistId of await this.repository.reclaimableAllowlists(staleBefore, this.now())) await this.purge(allowlistId);
+  /** Deletes up to `maxLists` retired (and abandoned) versions, chunk by chunk; a failure is logged, a later upload finishes. */
+  private async reclaimGuarded(maxLists: number): Promise<void> {
+    try {
+      const staleBefore = isoSeconds(new Date(this.clock.now().getTime() - ABANDONED_AFTER_MS));
+      for (const allowlistId of await this.repository.reclaimableAllowlists(staleBefore, this.now(), maxLists)) await this.purge(allowlistId);
+    } catch (err) {
+      this.logger.warn(`could not delete retired allow-lists (a later upload will): ${(err as Error).message}`);
+    }
   }
 
   private async purge(allowlistId: number): Promise<void> {

@@ -35,9 +35,9 @@ export abstract class ClaimRepository {
   abstract retireAllowlist(allowlistId: number, at: string): Promise<void>;
   /**
    * Retires staging lists untouched since `staleBefore` (their upload died with its process) and answers the ids
-   * of retired lists whose serials are still to be deleted.
+   * of up to `limit` retired lists whose serials are still to be deleted, oldest first.
    */
-  abstract reclaimableAllowlists(staleBefore: string, at: string): Promise<number[]>;
+  abstract reclaimableAllowlists(staleBefore: string, at: string, limit: number): Promise<number[]>;
   /**
    * Deletes up to `limit` serials of a retired list, or the list itself once it has none; answers how many
    * serials went (0: the list is gone). Never touches a staging or active list.

@@ -100,13 +100,13 @@ export class ClaimsController {
   @ApiBody({ schema: { oneOf: [{ type: 'array', items: { type: 'string' }, example: ['SN0001', 'SN0002'] }, { type: 'string', example: 'serial\nSN0001\nSN0002\n' }] } })
   @ApiOkResponse({ type: AllowlistResultDto })
   @ApiSecured()
-  @ApiProblems(Errors.claimNotFound, Errors.invalidAllowlist, Errors.allowlistUploadsBusy)
+  @ApiProblems(Errors.claimNotFound, Errors.invalidAllowlist, Errors.allowlistUploadsBusy, Errors.allowlistUploadSuperseded, Errors.requestAborted)
   async replaceAllowlist(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Req() request: FastifyRequest): Promise<AllowlistResultDto> {
     const body = request.body;
     if (!(body instanceof Readable)) throw Errors.unsupportedMediaType('send the list as application/json or text/csv');
     const format = String(request.headers['content-type']).toLowerCase().startsWith('text/csv') ? 'csv' : 'json';
     // Streamed into a staging version as it is read and validated (see AllowlistUploads); no transaction spans the upload.
-    const serials = readSerials(body, format, { maxSerials: this.config.claims.allowlistMaxSerials, maxBytes: this.config.claims.allowlistMaxBytes });
+    const serials = readSerials(abortAware(body), format, { maxSerials: this.config.claims.allowlistMaxSerials, maxBytes: this.config.claims.allowlistMaxBytes });
     try {
       const { size } = await this.allowlists.replace(ctx, id, serials);
       return { claimId: id, allowlistSize: size };
@@ -133,6 +133,19 @@ export class ClaimsController {
   async revokeClaim(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RevokeClaimDto): Promise<RevokedClaimDto> {
     const { claim, revokedCertificates } = await this.claims.revoke(ctx, id, body.reason, body.cascade ?? false);
     return { ...toClaimDto(claim), revokedDeviceCertificates: revokedCertificates };
+  }
+}
+
+/**
+ * The body's chunks; a stream error (the client went away, or cut the body short) becomes REQUEST_ABORTED: nobody
+ * reads the answer and it is no server fault, so it must not surface as a 500 with an ERROR log (as in
+ * common/streamed-bodies.ts for JSON bodies).
+ */
+async function* abortAware(body: Readable): AsyncGenerator<Buffer | string> {
+  try {
+    for await (const chunk of body) yield chunk as Buffer | string;
+  } catch {
+    throw Errors.requestAborted('the request body was cut off');
   }
 }
 

@@ -12,7 +12,7 @@ import { parseCsr } from '../pki/csr';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { ClaimRepository } from './claim.repository';
 import { isWellFormedSerial, thingNameFor } from './claims.service';
-import { compileSerialPattern } from './serial-pattern';
+import { storedSerialPattern } from './serial-pattern';
 import { StationIdentity } from './station-authenticator';
 
 export interface ExchangeInput {
@@ -70,7 +70,7 @@ export class ExchangeService {
     this.checkClaimUsable(identity);
     const serial = input.deviceSerial;
     if (!isWellFormedSerial(serial)) throw Errors.validation('deviceSerial must be 1-64 letters, digits or . _ : / - and start with a letter or digit');
-    if (claim.serialPattern !== null && !compileSerialPattern(claim.serialPattern).matchesWhole(serial)) {
+    if (claim.serialPattern !== null && !storedSerialPattern(claim.serialPattern, claim.id).matchesWhole(serial)) {
       throw Errors.serialNotAllowed(`serial ${serial} does not match the claim's serial pattern`);
     }
     if (claim.allowlistSize !== null && !(await this.claims.isAllowed(claim.id, serial))) {

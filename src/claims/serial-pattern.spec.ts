@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { HOSTILE_SERIAL_PATTERNS } from '../../test/support/hostile-patterns';
 import { DomainError } from '../common/errors';
-import { compileSerialPattern } from './serial-pattern';
+import { compileSerialPattern, storedSerialPattern, UNUSABLE_SERIAL_PATTERN } from './serial-pattern';
 import { DEVICE_SERIAL_PATTERN } from './serial-list';
 
 /** The budget for one match: far below what a backtracking RegExp needs for any of these (seconds to centuries). */
@@ -103,5 +103,31 @@ describe('compileSerialPattern', () => {
     assert.ok(compileSerialPattern(`SN${'[0-9]'.repeat(50)}${'x'.repeat(4)}`).matchesWhole(`SN${'7'.repeat(50)}xxxx`));
     assert.match(refusal('A'.repeat(257)).message, /at most 256 characters/);
     assert.match(refusal('').message, /must not be empty/);
+  });
+
+  it('answers a stored pattern RE2 refuses with a generic message, logs the detail once and caches the refusal', () => {
+    const logged: string[] = [];
+    const stored = '(?=UNUSABLE)SN[0-9]+'; // lookahead: refused by RE2, storable only before the upgrade or by hand
+    const refusals: DomainError[] = [];
+    for (let i = 0; i < 3; i++) {
+      assert.throws(
+        () => storedSerialPattern(stored, 'claim-1', (message) => logged.push(message)),
+        (err: unknown) => {
+          assert.ok(err instanceof DomainError);
+          assert.equal(err.code, 'INVALID_CLAIM');
+          assert.equal(err.message, UNUSABLE_SERIAL_PATTERN);
+          return true;
+        },
+      );
+      refusals.push(refusal(stored));
+    }
+    // The parser's detail goes to the log, once; the cached refusal is the same one each time (compiled once).
+    assert.equal(logged.length, 1);
+    assert.match(logged[0], /claim-1.*not a valid RE2 regular expression/);
+    assert.equal(refusals[0], refusals[1]);
+    assert.equal(refusals[1], refusals[2]);
+    // A usable stored pattern is answered as before.
+    assert.equal(storedSerialPattern('SN[0-9]+', 'claim-2', (message) => logged.push(message)).matchesWhole('SN12'), true);
+    assert.equal(logged.length, 1);
   });
 });

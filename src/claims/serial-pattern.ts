@@ -1,4 +1,5 @@
-import { Errors } from '../common/errors';
+import { Logger } from '@nestjs/common';
+import { DomainError, Errors } from '../common/errors';
 import { compileLinearPattern, LinearPattern, PatternSyntaxError, PatternTooComplexError } from '../common/linear-pattern';
 
 export const MAX_SERIAL_PATTERN_LENGTH = 256;
@@ -17,17 +18,49 @@ export const MAX_SERIAL_PATTERN_PROGRAM_SIZE = 500;
  * the claim API never accepted.
  */
 export function compileSerialPattern(pattern: string): LinearPattern {
-  // Compiled once per pattern (the exchange asks on every request); bounded like the number of claims in use.
-  let compiled = COMPILED_PATTERNS.get(pattern);
-  if (!compiled) {
-    compiled = checkAndCompile(pattern);
-    if (COMPILED_PATTERNS.size >= 1000) COMPILED_PATTERNS.clear();
-    COMPILED_PATTERNS.set(pattern, compiled);
-  }
-  return compiled;
+  const entry = compiled(pattern);
+  if ('refusal' in entry) throw entry.refusal;
+  return entry.pattern;
 }
 
-const COMPILED_PATTERNS = new Map<string, LinearPattern>();
+/** What the station is told when its claim's stored pattern cannot be used: nothing of the parser's internals. */
+export const UNUSABLE_SERIAL_PATTERN = "the claim's serial pattern is unusable; an administrator must fix it";
+
+/**
+ * The stored serial pattern of a claim, for the exchange. A pattern stored before RE2 checked it (or edited in the
+ * database) may be refused: the station then gets 422 INVALID_CLAIM with a generic message, and the refusal's
+ * detail is logged once per pattern (refusals are cached like compiled patterns, so nothing is recompiled per request).
+ */
+export function storedSerialPattern(pattern: string, claimId: string, warn: (message: string) => void = (message) => logger.warn(message)): LinearPattern {
+  const entry = compiled(pattern);
+  if ('pattern' in entry) return entry.pattern;
+  if (!entry.logged) {
+    entry.logged = true;
+    warn(`claim ${claimId}: its serial pattern is unusable, every exchange is refused until an administrator fixes it: ${entry.refusal.message}`);
+  }
+  throw Errors.invalidClaim(UNUSABLE_SERIAL_PATTERN);
+}
+
+type CompiledEntry = { pattern: LinearPattern } | { refusal: DomainError; logged: boolean };
+
+const logger = new Logger('SerialPattern');
+/** Compiled patterns and refusals alike: the exchange asks on every request. Bounded like the number of claims in use. */
+const COMPILED_PATTERNS = new Map<string, CompiledEntry>();
+
+function compiled(pattern: string): CompiledEntry {
+  let entry = COMPILED_PATTERNS.get(pattern);
+  if (!entry) {
+    try {
+      entry = { pattern: checkAndCompile(pattern) };
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      entry = { refusal: err, logged: false };
+    }
+    if (COMPILED_PATTERNS.size >= 1000) COMPILED_PATTERNS.clear();
+    COMPILED_PATTERNS.set(pattern, entry);
+  }
+  return entry;
+}
 
 function checkAndCompile(pattern: string): LinearPattern {
   if (pattern.length === 0) throw Errors.invalidClaim('serialPattern must not be empty');

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { IotThingOptions } from '../certificates/certificate';
+import { Errors } from '../common/errors';
 import { ClaimEntity, ProvisionedDeviceEntity } from '../database/entities';
 import { TypeOrmTransactions } from '../database/transactions';
 import { Claim, ClaimStatus, ProvisionedDevice } from './claim';
@@ -84,7 +85,9 @@ export class TypeOrmClaimRepository extends ClaimRepository {
       at,
       allowlistId,
     ]);
-    if (touched.length !== 1) throw new Error(`allow-list ${allowlistId} is no longer staging`);
+    if (touched.length !== 1) {
+      throw Errors.allowlistUploadSuperseded('the upload was reclaimed as abandoned before it finished; nothing changed, upload the list again');
+    }
     return added;
   }
 
@@ -107,9 +110,9 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     await this.refreshPlannerStatistics();
   }
 
-  async reclaimableAllowlists(staleBefore: string, at: string): Promise<number[]> {
+  async reclaimableAllowlists(staleBefore: string, at: string, limit: number): Promise<number[]> {
     await this.db.sql("UPDATE claim_allowlists SET status = 'retired', updated_at = ? WHERE status = 'staging' AND updated_at < ?", [at, staleBefore]);
-    const rows = await this.db.sql<{ id: number }>("SELECT id FROM claim_allowlists WHERE status = 'retired' ORDER BY updated_at, id LIMIT 100");
+    const rows = await this.db.sql<{ id: number }>(`SELECT id FROM claim_allowlists WHERE status = 'retired' ORDER BY updated_at, id LIMIT ${Number(limit)}`);
     if (rows.length > 0) await this.refreshPlannerStatistics();
     return rows.map((row) => Number(row.id));
   }
@@ -124,7 +127,11 @@ export class TypeOrmClaimRepository extends ClaimRepository {
   }
 
   async purgeAllowlist(allowlistId: number, limit: number): Promise<number> {
-    const retired = await this.db.sql("SELECT 1 AS found FROM claim_allowlists WHERE id = ? AND status = 'retired'", [allowlistId]);
+    // Locked on PostgreSQL: concurrent purges of one list take turns, so each computes its bound after the previous
+    // chunk committed. (Otherwise two could pick the same bound; the second would delete nothing and take the list
+    // row away while serials above the bound remained, orphaned.) SQLite transactions take turns anyway.
+    const lock = this.db.isPostgres ? ' FOR UPDATE' : '';
+    const retired = await this.db.sql(`SELECT 1 AS found FROM claim_allowlists WHERE id = ? AND status = 'retired'${lock}`, [allowlistId]);
     if (retired.length === 0) return 0;
     // By key range (an index range on both drivers): the limit-th serial bounds this chunk.
     const [bound] = await this.db.sql<{ deviceSerial: string }>(
@@ -134,7 +141,10 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     const deleted = bound
       ? await this.db.sql('DELETE FROM claim_allowlist_serials WHERE allowlist_id = ? AND device_serial <= ? RETURNING device_serial', [allowlistId, bound.deviceSerial])
       : await this.db.sql('DELETE FROM claim_allowlist_serials WHERE allowlist_id = ? RETURNING device_serial', [allowlistId]);
-    if (deleted.length === 0) await this.db.sql('DELETE FROM claim_allowlists WHERE id = ?', [allowlistId]);
+    // The list row goes last, and only once no serial of it is left (a second guard against orphans).
+    if (deleted.length === 0) {
+      await this.db.sql('DELETE FROM claim_allowlists WHERE id = ? AND NOT EXISTS (SELECT 1 FROM claim_allowlist_serials WHERE allowlist_id = ?)', [allowlistId, allowlistId]);
+    }
     return deleted.length;
   }
 

@@ -106,6 +106,8 @@ export const Errors = {
   invalidClaim: make('INVALID_CLAIM', 422),
   invalidAllowlist: make('INVALID_ALLOWLIST', 400),
   allowlistUploadsBusy: make('ALLOWLIST_UPLOADS_BUSY', 503),
+  /** The upload's staging list was retired under it (reclaimed as abandoned): nothing changed; upload again. */
+  allowlistUploadSuperseded: make('ALLOWLIST_UPLOAD_SUPERSEDED', 409),
   // Station authentication (401s are counted in metrics, never audited).
   tokenInvalid: make('TOKEN_INVALID', 401),
   tokenExpired: make('TOKEN_EXPIRED', 401),

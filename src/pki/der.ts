@@ -46,7 +46,10 @@ export function decodeSinglePem(text: string, labels: readonly string[]): Buffer
   return Buffer.from(base64, 'base64');
 }
 
-/** Like decodeSinglePem, but undefined instead of a reason (for callers holding PEM the service itself made). */
+/**
+ * Like decodeSinglePem, but undefined instead of a reason. No production code calls it: tests and the benchmark use
+ * it on PEM the service itself made. Service code reads PEM with decodeSinglePem, which says what is wrong.
+ */
 export function pemDecode(pem: string, labels: readonly string[]): Buffer | undefined {
   try {
     return decodeSinglePem(pem, labels);

@@ -339,7 +339,10 @@ describe(`factory claims on ${driver}`, { skip }, () => {
       const res = await exchange(station, { deviceSerial: 'SN1', csr: deviceCsr('SN1').csrPem });
       assert.equal(res.status, 422, res.text);
       assert.equal(res.body.code, 'INVALID_CLAIM');
-      assert.match(res.body.detail, /not a valid RE2 regular expression/);
+      assert.equal(res.body.detail, "the claim's serial pattern is unusable; an administrator must fix it");
+      const again = await exchange(station, { deviceSerial: 'SN2', csr: deviceCsr('SN2').csrPem });
+      assert.equal(again.status, 422, again.text);
+      assert.equal(again.body.detail, res.body.detail);
       assert.equal((await admin('get', `/v1/claims/${claim.id}`)).used, 0);
     });
   });

@@ -116,7 +116,7 @@ describe(`end-entity issuance from roots (${driver})`, { skip }, () => {
 
 for (const { driver, skip } of drivers())
 describe(`upgrading to allow_leaf_issuance (${driver})`, { skip }, () => {
-  it('keeps intermediates and the roots that already issued certificates issuing; other roots stop', async () => {
+  it('keeps every existing authority issuing (a claimed root with no certificates yet, a rotation successor); new roots default to false', async () => {
     const db = await temporaryDatabase(driver);
     try {
       const options = dataSourceOptions(db.config);
@@ -134,6 +134,15 @@ describe(`upgrading to allow_leaf_issuance (${driver})`, { skip }, () => {
       await authority('root-that-issued', 'root', null);
       await authority('root-idle', 'root', null);
       await authority('intermediate', 'intermediate', 'root-idle');
+      // A root that a claim issues device certificates from, but that has not issued any yet.
+      await authority('root-claimed', 'root', null);
+      // A root made by rotation before the upgrade: its predecessor points at it, it has issued nothing.
+      await authority('root-successor', 'root', null);
+      await before.query(`UPDATE authorities SET successor_id = 'root-successor' WHERE id = 'root-idle'`);
+      await before.query(
+        `INSERT INTO claims (id, name, factory, status, claim_authority_id, device_authority_id, profile, max_devices, not_before, not_after, thing_name_template, claim_certificate_id, created_at)
+         VALUES ('claim1', 'claim1', 'f', 'active', 'root-that-issued', 'root-claimed', 'device', 10, '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', '{serial}', 'c1', '2026-01-01T00:00:00.000Z')`,
+      );
       await before.query(
         `INSERT INTO certificates (id, authority_id, serial, fingerprint, profile, subject, status, not_before, not_after, issued_at, public_key_sha256, key_description, certificate_der)
          VALUES ('c1', 'root-that-issued', '02', 'fp-c1', 'device', 'CN=d', 'active', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', '2026-01-01T00:00:00.000Z', 'pk-c1', 'EC-P256', 'AA==')`,
@@ -143,11 +152,25 @@ describe(`upgrading to allow_leaf_issuance (${driver})`, { skip }, () => {
       const after = new DataSource(options);
       await after.initialize();
       await after.runMigrations();
+      // A root created after the upgrade, without naming the column, gets the new default.
+      const authorityAfter = (id: string) =>
+        after.query(
+          `INSERT INTO authorities (id, name, type, parent_id, status, key_backend, key_spec, key_ref, public_key_sha256, subject, serial, fingerprint, not_before, not_after, certificate_der, created_at)
+           VALUES ('${id}', '${id}', 'root', NULL, 'active', 'local', 'EC_P256', 'k-${id}', 'pk-${id}', 'CN=${id}', '01', 'fp-${id}', '2026-01-01T00:00:00Z', '2036-01-01T00:00:00Z', 'AA==', '2026-01-01T00:00:00.000Z')`,
+        );
+      await authorityAfter('root-new');
       const rows: { id: string; allow_leaf_issuance: unknown }[] = await after.query('SELECT id, allow_leaf_issuance FROM authorities ORDER BY id');
       await after.destroy();
       assert.deepEqual(
         rows.map((row) => [row.id, Boolean(row.allow_leaf_issuance)]),
-        [['intermediate', true], ['root-idle', false], ['root-that-issued', true]],
+        [
+          ['intermediate', true],
+          ['root-claimed', true],
+          ['root-idle', true],
+          ['root-new', false],
+          ['root-successor', true],
+          ['root-that-issued', true],
+        ],
       );
     } finally {
       await db.drop();
