@@ -49,6 +49,8 @@ export const EVENTS_PATH = '/v1/iot/events';
  *   alone (enable-skipped), so a job retried long after the confirmation cannot override an operator's DISABLE. A
  *   replay of the same confirmation queues nothing while its job is kept (dedupe key, a week). An operator disabling
  *   the destination within the window while the job still retries is the remaining exposure (docs/aws-behaviours.md).
+ *   The window runs from the first job queued for the confirmation's token (finished jobs are kept a week), so a
+ *   replay of the confirmation, which queues a new job once the first one finished, gets no new window.
  */
 @Injectable()
 export class TopicRuleDestinationEnabler implements OnModuleInit {
@@ -71,9 +73,9 @@ export class TopicRuleDestinationEnabler implements OnModuleInit {
   }
 
   /**
-   * Queues the enabling of a destination AWS has just confirmed. One job per confirmation token (keyed by its hash),
-   * so a replayed confirmation queues nothing more while a later confirmation of the same destination (after an
-   * operator asked AWS for a new one) queues its own.
+   * Queues the enabling of a destination AWS has just confirmed. One live job per confirmation token (keyed by its
+   * hash), so a replayed confirmation queues nothing more while it runs (and, queued after it, gets no new window),
+   * while a later confirmation of the same destination (after an operator asked AWS for a new one) queues its own.
    */
   async schedule(destinationArn: string, confirmationToken: string): Promise<void> {
     const tokenHash = createHash('sha256').update(confirmationToken).digest('hex').slice(0, 32);
@@ -87,7 +89,7 @@ export class TopicRuleDestinationEnabler implements OnModuleInit {
     );
   }
 
-  private async enable(destinationArn: string, job: Pick<OutboxJob, 'attempts' | 'createdAt'>): Promise<void> {
+  private async enable(destinationArn: string, job: Pick<OutboxJob, 'attempts' | 'createdAt' | 'dedupeKey'>): Promise<void> {
     const attempt = job.attempts; // 1 for the job's first run
     const configured = this.config.iot?.eventsDestinationArn;
     if (destinationArn !== configured) {
@@ -108,7 +110,10 @@ export class TopicRuleDestinationEnabler implements OnModuleInit {
       case 'ENABLED':
       case 'DISABLED': {
         if (destination.status === 'DISABLED') {
-          const age = this.clock.now().getTime() - Date.parse(job.createdAt);
+          // Measured from the first time this confirmation (token) was queued: a replay of it, queued anew once the
+          // first job finished, gets no fresh window.
+          const first = (job.dedupeKey ? await this.outbox.firstQueuedAt(job.dedupeKey) : undefined) ?? new Date(job.createdAt);
+          const age = this.clock.now().getTime() - Math.min(first.getTime(), Date.parse(job.createdAt));
           if (!(age <= ENABLE_WINDOW_MS)) {
             await this.skipped(destinationArn, `it is DISABLED ${Math.round(age / 60_000)} minutes after its confirmation (more than ${ENABLE_WINDOW_MS / 60_000}): perhaps an operator's decision, left alone`);
             return;

@@ -163,7 +163,7 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
 
   it('confirms the topic rule destination as AWS sends it (no secret header, the rule does not exist yet; URL with a trailing slash), then enables it', async () => {
     // The destination as CreateTopicRuleDestination leaves it: IN_PROGRESS until confirmed.
-    iot.seedTopicRuleDestination({ arn: DESTINATION_ARN, confirmationToken: 'token/with+odd=chars' });
+    iot.seedTopicRuleDestination({ arn: DESTINATION_ARN, confirmationToken: 'token/with+odd=chars', confirmationUrl: `${t.config.publicBaseUrl}/v1/iot/events` });
     const res = await t
       .http()
       .post('/v1/iot/events/')
