@@ -311,7 +311,7 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
   for (const where of ['without a CA', 'under another CA'] as const) {
     it(`API mode: does not adopt our certificate when AWS IoT already holds it ${where} (issue 25)`, async () => {
       const thingName = `api-held-${where === 'without a CA' ? 'no-ca' : 'other-ca'}`;
-      let res;
+      let res: Awaited<ReturnType<typeof issue>>;
       iot.configure({ failureMode: 'http503' });
       try {
         res = await issue(apiCa.id, thingName);
