@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isDestinationArn } from '../common/destination-arn';
 import { listProfiles } from '../pki/profiles';
 
 /** Raised at boot when an environment variable is missing or malformed; names the variable. */
@@ -364,7 +365,7 @@ function parseIot(env: Env): IotConfig | undefined {
 
 function parseDestinationArn(env: Env): string | undefined {
   const arn = env.IOT_EVENTS_DESTINATION_ARN || undefined;
-  if (arn !== undefined && !/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:ruledestination\/http\/[\w-]+$/.test(arn)) {
+  if (arn !== undefined && !isDestinationArn(arn)) {
     throw new ConfigError('IOT_EVENTS_DESTINATION_ARN', 'must be an AWS IoT topic rule destination ARN (arn:aws:iot:<region>:<account>:ruledestination/http/<id>)');
   }
   return arn;

@@ -141,7 +141,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
       // ResourceAlreadyExists. After an earlier run of this job got its answer ('registered') that is expected;
       // otherwise AWS accepted a registration whose answer was lost (or someone else registered it): adopt it only
       // when it is our certificate and can still be activated.
-      this.checkAdoptable(record, registered.existing);
+      this.checkAdoptable(record, registered.existing, registration.caCertificateId);
       if (record.iotStatus !== 'registered') {
         await this.recordAdoption(record, registered.existing, 'registered');
       }
@@ -197,9 +197,21 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     await this.certificates.setIotStatus(record.id, 'revoked', null);
   }
 
-  /** The certificate AWS IoT named must be ours, byte for byte, and not REVOKED there (REVOKED is final in AWS IoT). */
-  private checkAdoptable(record: CertificateRecord, existing: DescribedCertificate): void {
+  /**
+   * The certificate AWS IoT named must be ours, byte for byte, registered under our issuing CA's AWS registration (not
+   * without a CA, nor under another CA with the same subject: its status and mode would follow that registration, not
+   * ours), and not REVOKED there (REVOKED is final in AWS IoT).
+   */
+  private checkAdoptable(record: CertificateRecord, existing: DescribedCertificate, ourCaCertificateId: string): void {
     if (!isSameCertificate(existing.certificatePem, record.certificateDer)) throw this.notOurs(record, existing);
+    if (existing.caCertificateId?.toLowerCase() !== ourCaCertificateId.toLowerCase()) {
+      throw finalError(
+        Errors.iotConflict(
+          `AWS IoT already holds certificate ${record.fingerprint} ${existing.caCertificateId ? `under CA ${existing.caCertificateId}` : 'registered without a CA'}, not under our CA ${ourCaCertificateId}; it was not adopted (docs/aws-behaviours.md)`,
+          { awsError: 'ResourceAlreadyExistsException', resourceArn: existing.certificateArn },
+        ),
+      );
+    }
     if (existing.status === 'REVOKED') {
       throw finalError(
         Errors.iotConflict(`AWS IoT already holds certificate ${record.fingerprint} as REVOKED, and a revoked certificate cannot be activated there`, {

@@ -6,14 +6,15 @@ import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../auth/actor';
 import { Public } from '../auth/auth.decorators';
 import { Errors } from '../common/errors';
-import { ApiProblems } from '../common/openapi';
+import { ApiProblems, ProblemGroups } from '../common/openapi';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { MetricsService } from '../metrics/metrics.service';
 import { IotDeviceSync } from './iot-device-sync';
 import { IotRegistry } from './iot-registry';
-import { isDestinationArn, TopicRuleDestinationEnabler } from './topic-rule-destination';
+import { isDestinationArn } from '../common/destination-arn';
+import { TopicRuleDestinationEnabler } from './topic-rule-destination';
 
 export const EVENTS_SECRET_HEADER = 'x-fleet-pki-events-secret';
 
@@ -51,13 +52,13 @@ export class IotEventsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'AWS IoT topic rule HTTP action target: destination confirmation and JITR events',
-    description: `JITR events are authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set): the service confirms the destination (ConfirmTopicRuleDestination) at once, then sets it ENABLED (UpdateTopicRuleDestination) through the outbox. The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
+    description: `JITR events are authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set): the service confirms the destination (ConfirmTopicRuleDestination) at once, then, only for the destination in IOT_EVENTS_DESTINATION_ARN whose confirmation URL is PUBLIC_BASE_URL/v1/iot/events, sets it ENABLED (UpdateTopicRuleDestination) through the outbox, within 15 minutes of the confirmation; any other is left for an operator to enable (audited iot.topic-rule-destination-enable-skipped). The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
   })
   @ApiHeader({ name: EVENTS_SECRET_HEADER, required: false, description: 'The shared secret set on the topic rule HTTP action (every message but the destination confirmation)' })
   @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { certificateId: '…', caCertificateId: '…', certificateStatus: 'PENDING_ACTIVATION', timestamp: 1764110000000, awsAccountId: '111122223333', certificateRegistrationTimestamp: '1764110000000' } } })
   @ApiOkResponse({ type: IotEventResultDto, description: 'What the service decided; AWS calls follow through the outbox' })
   // 404 while IOT_EVENTS_SECRET is unset; the destination confirmation calls AWS IoT while the rule waits.
-  @ApiProblems(Errors.notFound, Errors.unauthenticated, Errors.iotRefused, Errors.iotThrottled, Errors.iotUnavailable)
+  @ApiProblems(Errors.notFound, Errors.unauthenticated, ProblemGroups.iotCall)
   async receiveIotEvent(
     @Headers(EVENTS_SECRET_HEADER) secret: string | undefined,
     @Headers('x-amz-rules-engine-message-type') messageType: string | undefined,
@@ -112,11 +113,16 @@ export class IotEventsController {
     // Confirmed directly (the token is never stored); enabling, the second step AWS requires, goes through the outbox
     // with the ARN only, and only once AWS has accepted the token.
     await this.registry.confirmTopicRuleDestination(token);
-    if (isDestinationArn(body.arn)) {
-      await this.destinations.schedule(body.arn, token);
+    // Enabled only when it is the destination configured: the message is accepted from anyone with a valid token (and
+    // the shared secret lets any ARN through), so an ARN from the body alone must not turn a destination on.
+    if (expectedArn !== undefined && body.arn === expectedArn) {
+      await this.destinations.schedule(expectedArn, token);
       this.logger.log(`topic rule destination ${arn} confirmed; enabling it`);
     } else {
-      this.logger.warn(`topic rule destination ${arn} confirmed, but the message names no destination ARN to enable: enable it by hand (docs/aws-setup.md §3.2)`);
+      await this.destinations.skipped(
+        isDestinationArn(body.arn) ? body.arn : undefined,
+        expectedArn === undefined ? 'confirmed, but IOT_EVENTS_DESTINATION_ARN is not set' : 'confirmed, but it is not the destination in IOT_EVENTS_DESTINATION_ARN',
+      );
     }
     return { decision: 'confirm-destination', certificateId: null };
   }

@@ -14,6 +14,8 @@ export abstract class OutboxRepository {
   /** Extends this worker's lease on a job it is still running; false when the lease was lost. */
   abstract extendLease(id: string, worker: string, lockedUntil: string): Promise<boolean>;
   abstract find(id: string): Promise<OutboxJob | null>;
+  /** When the first job still kept (any status) with this dedupe key was created; null when there is none. */
+  abstract firstCreatedAt(dedupeKey: string): Promise<string | null>;
   /** Deletes finished jobs last updated before `before`. */
   abstract pruneDone(before: string): Promise<void>;
 }

@@ -69,6 +69,15 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     });
   }
 
+  /**
+   * When a job with this dedupe key was first queued, among the jobs still kept (finished ones a week): lets a handler
+   * tell a first request from a replay queued after the first job finished.
+   */
+  async firstQueuedAt(dedupeKey: string): Promise<Date | undefined> {
+    const createdAt = await this.repository.firstCreatedAt(dedupeKey);
+    return createdAt === null ? undefined : new Date(createdAt);
+  }
+
   onApplicationBootstrap(): void {
     if (!this.config.outbox.enabled) return;
     const tick = () => {

@@ -79,6 +79,11 @@ export class TypeOrmOutboxRepository extends OutboxRepository {
     return row ? toJob(row) : null;
   }
 
+  async firstCreatedAt(dedupeKey: string): Promise<string | null> {
+    const row = await this.db.manager().findOne(OutboxJobEntity, { where: { dedupeKey }, order: { createdAt: 'ASC' }, select: { id: true, createdAt: true } });
+    return row?.createdAt ?? null;
+  }
+
 }
 
 function toJob(row: OutboxJobEntity): OutboxJob {

@@ -8,6 +8,7 @@ import request from 'supertest';
 import { parse } from 'yaml';
 import { ACTOR_TYPES } from '../../src/auth/actor';
 import { ERROR_CODES, Errors } from '../../src/common/errors';
+import { ProblemGroups } from '../../src/common/openapi';
 import { createCaPair, issueDevice } from '../support/fixtures';
 import { OpenSslWorkspace } from '../support/openssl';
 import { ContractMismatchError, contractChecked, ContractValidator, ObservedResponse, Spec } from '../support/response-validator';
@@ -183,6 +184,13 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
     }
     const exchange403 = operations.find((o) => o.id === 'exchange')!.operation.responses['403'].content['application/problem+json'].schema.allOf[1].properties.code.enum;
     assert.deepEqual(exchange403, ['CLAIM_REVOKED', 'CLAIM_NOT_YET_VALID', 'CLAIM_EXPIRED', 'SERIAL_NOT_ALLOWED'], 'no API-key FORBIDDEN on a certificate-authenticated route');
+  });
+
+  it('declares on the AWS IoT events endpoint every problem of an AWS IoT call made while the request waits (ConfirmTopicRuleDestination)', () => {
+    const responses = operations.find((o) => o.id === 'receiveIotEvent')!.operation.responses;
+    const declared = Object.values(responses).flatMap((response) => (resolve(response as Json).content?.['application/problem+json']?.schema?.allOf[1].properties.code.enum ?? []) as string[]);
+    for (const kind of ProblemGroups.iotCall) assert.ok(declared.includes(kind.code), `receiveIotEvent does not declare ${kind.code}`);
+    assert.ok(declared.includes('AWS_LIMIT_EXCEEDED') && declared.includes('IOT_CONFLICT'));
   });
 
   it('declares the members problems carry beyond RFC 9457, on the operations that answer with them', () => {

@@ -2,9 +2,18 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
+import { Clock } from '../../src/common/clock';
 import { eventually } from '../support/eventually';
 import { IotDestinationConfirmation, IotStandIn } from '../support/iot-standin';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
+
+/** The real clock, moved forward by hand: the outbox keeps running while a test makes a job look old. */
+class OffsetClock extends Clock {
+  offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+}
 
 /**
  * The topic rule destination after AWS's confirmation message: the service confirms it (ConfirmTopicRuleDestination)
@@ -25,6 +34,7 @@ for (const { driver, skip } of drivers())
     let t: TestApp;
     const tokens: string[] = [];
     let output = '';
+    const clock = new OffsetClock();
     const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
 
     before(async () => {
@@ -39,6 +49,7 @@ for (const { driver, skip } of drivers())
       iot = await new IotStandIn().start();
       t = await startTestApp(driver, {
         iot,
+        clock,
         env: {
           LOG_LEVEL: 'info',
           IOT_EVENTS_SECRET: SECRET,
@@ -59,21 +70,24 @@ for (const { driver, skip } of drivers())
     });
 
     /** A fresh destination as CreateTopicRuleDestination leaves it (IN_PROGRESS), and the message AWS would send. */
-    function createdDestination(): IotDestinationConfirmation {
+    function createdDestination(options: { arn?: string; confirmationUrl?: string } = {}): IotDestinationConfirmation {
       const token = `AYADeMXL-${randomBytes(24).toString('base64url')}/+x==`;
       tokens.push(token);
-      return iot.seedTopicRuleDestination({ arn: DESTINATION_ARN, confirmationToken: token });
+      // Created as docs/aws-setup.md §3.2 says: the confirmation URL is PUBLIC_BASE_URL/v1/iot/events.
+      const confirmationUrl = options.confirmationUrl ?? `${t.config.publicBaseUrl}/v1/iot/events`;
+      return iot.seedTopicRuleDestination({ arn: options.arn ?? DESTINATION_ARN, confirmationToken: token, confirmationUrl });
     }
 
-    /** AWS IoT's confirmation request: POST {confirmationUrl}/?confirmationToken=…, its headers, no secret. */
-    function deliver(message: IotDestinationConfirmation) {
-      return t
+    /** AWS IoT's confirmation request: POST {confirmationUrl}/?confirmationToken=…, its headers, no secret (unless given). */
+    function deliver(message: IotDestinationConfirmation, secret?: string) {
+      const req = t
         .http()
         .post('/v1/iot/events/')
         .query({ confirmationToken: message.confirmationToken })
         .set('x-amz-rules-engine-message-type', 'DestinationConfirmation')
-        .set('x-amz-rules-engine-destination-arn', message.arn)
-        .send(message);
+        .set('x-amz-rules-engine-destination-arn', message.arn);
+      if (secret) req.set('x-fleet-pki-events-secret', secret);
+      return req.send(message);
     }
 
     const placeholder = (n: number) => (driver === 'postgres' ? `$${n}` : '?');
@@ -186,6 +200,62 @@ for (const { driver, skip } of drivers())
       const check = await selfCheck();
       assert.equal(check.status, 'warn');
       assert.match(check.detail, /is ERROR \(the confirmation timed out\).*--status IN_PROGRESS/);
+    });
+
+    it('confirms, but never enables, a destination other than IOT_EVENTS_DESTINATION_ARN, even with the shared secret (issue 25)', async () => {
+      const otherArn = 'arn:aws:iot:us-east-1:111122223333:ruledestination/http/0b9e4cf1-52d4-4d6c-9b6e-6a8a3f6f7f00';
+      const message = createdDestination({ arn: otherArn });
+      const jobsBefore = (await jobs()).length;
+      const res = await deliver(message, SECRET);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body, { decision: 'confirm-destination', certificateId: null });
+      assert.equal(iot.topicRuleDestination(otherArn)?.status, 'DISABLED', 'confirmed with its token, not enabled');
+      assert.equal((await jobs()).length, jobsBefore, 'no job queued to enable it');
+      const skipped = await t.http().get('/v1/audit').query({ action: 'iot.topic-rule-destination-enable-skipped', targetId: otherArn }).set(bearer(t.adminKey));
+      assert.deepEqual(skipped.body.items.map((e: { details: unknown }) => e.details), [
+        { destinationArn: otherArn, reason: 'confirmed, but it is not the destination in IOT_EVENTS_DESTINATION_ARN' },
+      ]);
+      assert.match(output, new RegExp(`topic rule destination ${otherArn} not enabled by this service: .*--arn ${otherArn} --status ENABLED`));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(iot.topicRuleDestination(otherArn)?.status, 'DISABLED');
+    });
+
+    it('gives up at once, audited, when the destination\'s confirmation URL is not PUBLIC_BASE_URL/v1/iot/events (issue 25)', async () => {
+      const message = createdDestination({ confirmationUrl: 'https://elsewhere.example/v1/iot/events' });
+      const failedBefore = (await auditDetails('iot.topic-rule-destination-enable-failed')).length;
+      const updatesBefore = iot.calls.get('UpdateTopicRuleDestination') ?? 0;
+      assert.equal((await deliver(message)).status, 200);
+      await eventually('the failure is audited', async () => (await auditDetails('iot.topic-rule-destination-enable-failed')).length === failedBefore + 1);
+      const failed = (await auditDetails('iot.topic-rule-destination-enable-failed')).at(-1)!;
+      assert.match(String(failed.error), new RegExp(`confirmation URL https://elsewhere\\.example/v1/iot/events, not ${t.config.publicBaseUrl.replace(/\./g, '\\.')}/v1/iot/events`));
+      const job = (await jobs()).at(-1)!;
+      assert.equal(job.status, 'dead');
+      assert.equal(job.attempts, 1, 'a final error: no retries');
+      assert.equal(iot.calls.get('UpdateTopicRuleDestination') ?? 0, updatesBefore, 'never enabled');
+      assert.equal(iot.topicRuleDestination(DESTINATION_ARN)?.status, 'DISABLED');
+    });
+
+    it('leaves alone a destination an operator DISABLED: a confirmation replayed past the enable window changes nothing (issue 25)', async () => {
+      const message = createdDestination();
+      assert.equal((await deliver(message)).status, 200);
+      await eventually('the destination is ENABLED', () => iot.topicRuleDestination(DESTINATION_ARN)?.status === 'ENABLED');
+      await eventually('the job is done', async () => (await jobs()).every((j) => j.status === 'done' || j.status === 'dead'));
+      // The operator turns it off; later, the same confirmation comes again (AWS retrying, or anyone holding it).
+      iot.setTopicRuleDestinationStatus(DESTINATION_ARN, 'DISABLED');
+      const skippedBefore = (await auditDetails('iot.topic-rule-destination-enable-skipped')).length;
+      const updatesBefore = iot.calls.get('UpdateTopicRuleDestination') ?? 0;
+      clock.offsetMs += 16 * 60_000;
+      try {
+        assert.equal((await deliver(message)).status, 200);
+        await eventually('the skip is audited', async () => (await auditDetails('iot.topic-rule-destination-enable-skipped')).length === skippedBefore + 1);
+      } finally {
+        clock.offsetMs = 0;
+      }
+      const skipped = (await auditDetails('iot.topic-rule-destination-enable-skipped')).at(-1)!;
+      assert.match(String(skipped.reason), /^it is DISABLED 16 minutes after its confirmation \(more than 15\): perhaps an operator's decision, left alone$/);
+      assert.equal((await jobs()).at(-1)!.status, 'done', 'nothing to retry');
+      assert.equal(iot.calls.get('UpdateTopicRuleDestination') ?? 0, updatesBefore, 'no UpdateTopicRuleDestination');
+      assert.equal(iot.topicRuleDestination(DESTINATION_ARN)?.status, 'DISABLED', 'the operator\'s decision stands');
     });
 
     it('the self-check says when it cannot read the destination, and what to look at', async () => {

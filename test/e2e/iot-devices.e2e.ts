@@ -163,7 +163,7 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
 
   it('confirms the topic rule destination as AWS sends it (no secret header, the rule does not exist yet; URL with a trailing slash), then enables it', async () => {
     // The destination as CreateTopicRuleDestination leaves it: IN_PROGRESS until confirmed.
-    iot.seedTopicRuleDestination({ arn: DESTINATION_ARN, confirmationToken: 'token/with+odd=chars' });
+    iot.seedTopicRuleDestination({ arn: DESTINATION_ARN, confirmationToken: 'token/with+odd=chars', confirmationUrl: `${t.config.publicBaseUrl}/v1/iot/events` });
     const res = await t
       .http()
       .post('/v1/iot/events/')
@@ -305,6 +305,39 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
       } finally {
         iot.configure({ loseResponses: {}, lostResponseAs: 'reset' });
       }
+    });
+  }
+
+  for (const where of ['without a CA', 'under another CA'] as const) {
+    it(`API mode: does not adopt our certificate when AWS IoT already holds it ${where} (issue 25)`, async () => {
+      const thingName = `api-held-${where === 'without a CA' ? 'no-ca' : 'other-ca'}`;
+      let res: Awaited<ReturnType<typeof issue>>;
+      iot.configure({ failureMode: 'http503' });
+      try {
+        res = await issue(apiCa.id, thingName);
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        await eventually('a first attempt failed', async () => (await registerJob(res.body.id)).attempts >= 1);
+        // Meanwhile someone registered the same certificate in AWS IoT, not under our CA registration.
+        await iot.registerForeignCertificate(where === 'without a CA' ? apiCa.fingerprint : jitrCa.fingerprint, {
+          certificatePem: res.body.certificatePem,
+          status: 'INACTIVE',
+          withoutCa: where === 'without a CA',
+          anyIssuer: true,
+        });
+      } finally {
+        iot.configure({ failureMode: 'none' });
+      }
+      assert.equal(iot.certificate(res.body.fingerprint)?.caCertificateId, where === 'without a CA' ? undefined : jitrCa.fingerprint);
+      await eventually('the registration is given up', async () => (await registerJob(res.body.id)).status === 'dead');
+      const job = await registerJob(res.body.id);
+      const held = where === 'without a CA' ? 'registered without a CA' : `under CA ${jitrCa.fingerprint}`;
+      assert.equal(job.last_error, `IOT_CONFLICT: AWS IoT already holds certificate ${res.body.fingerprint} ${held}, not under our CA ${apiCa.fingerprint}; it was not adopted (docs/aws-behaviours.md)`);
+      assert.deepEqual(await adoptions(res.body.id), [], 'not adopted');
+      const inAws = iot.certificate(res.body.fingerprint)!;
+      assert.equal(inAws.status, 'INACTIVE', 'never activated');
+      assert.deepEqual(iot.policiesAttachedTo(inAws.certificateArn), []);
+      assert.deepEqual(iot.thingsOf(inAws.certificateArn), []);
+      assert.notEqual(await iotStatus(res.body.id), 'active');
     });
   }
 

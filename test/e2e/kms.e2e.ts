@@ -458,3 +458,68 @@ describe('AWS KMS backend: eventual consistency and quotas', () => {
     assert.deepEqual(newServiceKeys(keysBefore).map((k) => k.state), ['PendingDeletion']);
   });
 });
+
+/**
+ * Issue 25: a failed creation holds its request for at most KMS_NEW_KEY_AUTH_WAIT_MS plus the clean-up's 2 s floor
+ * (not twice the wait), and a CreateAlias refused by IAM fails at once (its permission has no tag condition).
+ */
+describe('AWS KMS backend: bounded waits of a failed authority creation', () => {
+  const WAIT_MS = 4000;
+  const DISCARD_FLOOR_MS = 2000;
+  let kms: KmsStandIn;
+  let t: TestApp;
+
+  before(async () => {
+    kms = await new KmsStandIn().start();
+    t = await startTestApp('sqlite', { kms, env: { KMS_NEW_KEY_AUTH_WAIT_MS: String(WAIT_MS) } });
+  });
+  after(async () => {
+    await t?.close();
+    await kms?.stop();
+  });
+
+  function createRoot(name: string) {
+    return t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ name, type: 'root', keyBackend: 'aws-kms', subject: { commonName: name } });
+  }
+
+  it('the clean-up waits only for what is left of KMS_NEW_KEY_AUTH_WAIT_MS (at least 2 s): the whole failure stays within the wait plus 2 s', async () => {
+    kms.configure({ tagAuthorizationDelayMs: 60_000, tagConditionedOperations: ['Sign', 'GetPublicKey', 'DescribeKey', 'ScheduleKeyDeletion'] });
+    const keysBefore = kms.keysTagged('fleet-pki:authority-id').map((k) => k.arn);
+    const started = Date.now();
+    let res;
+    try {
+      res = await createRoot('Never authorized, never deletable');
+    } finally {
+      kms.configure({ tagAuthorizationDelayMs: 0, tagConditionedOperations: ['Sign', 'GetPublicKey', 'DescribeKey'] });
+    }
+    const elapsed = Date.now() - started;
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.code, 'KMS_NEW_KEY_NOT_AUTHORIZED');
+    assert.equal(res.body.newKeyCleanup, 'failed', 'the stand-in never allowed the deletion');
+    assert.ok(elapsed >= WAIT_MS + DISCARD_FLOOR_MS - 200, `the clean-up had its 2 s (${elapsed} ms)`);
+    assert.ok(elapsed < WAIT_MS + DISCARD_FLOOR_MS + 1000, `at most the wait plus 2 s, not twice the wait (${elapsed} ms)`);
+    assert.deepEqual(kms.keysTagged('fleet-pki:authority-id').filter((k) => !keysBefore.includes(k.arn)).map((k) => k.state), ['Enabled']);
+  });
+
+  it('fails at once, naming the missing permission, when IAM refuses CreateAlias (AccessDeniedException), and deletes the new key', async () => {
+    kms.configure({ deniedOperations: ['CreateAlias'] });
+    const keysBefore = kms.keysTagged('fleet-pki:authority-id').map((k) => k.arn);
+    const aliasCallsBefore = kms.calls.get('CreateAlias') ?? 0;
+    const started = Date.now();
+    let res;
+    try {
+      res = await createRoot('Alias not allowed');
+    } finally {
+      kms.configure({ deniedOperations: [] });
+    }
+    const elapsed = Date.now() - started;
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.code, 'KEY_BACKEND_UNAVAILABLE');
+    assert.match(res.body.detail, /^AWS KMS refused CreateAlias \(AccessDeniedException\): the IAM policy does not allow kms:CreateAlias on alias\/fleet-pki\/[0-9a-f-]{36} and on the new key\. .*waiting does not help/);
+    assert.match(res.body.detail, /scheduled for deletion/);
+    assert.equal(res.body.newKeyCleanup, 'done');
+    assert.ok(elapsed < 1000, `no wait for tag propagation (${elapsed} ms)`);
+    assert.equal((kms.calls.get('CreateAlias') ?? 0) - aliasCallsBefore, 1, 'asked once');
+    assert.deepEqual(kms.keysTagged('fleet-pki:authority-id').filter((k) => !keysBefore.includes(k.arn)).map((k) => k.state), ['PendingDeletion']);
+  });
+});

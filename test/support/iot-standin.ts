@@ -753,12 +753,14 @@ export class IotStandIn {
    * console access registering a certificate, or one made with a copy of the CA key). Without `certificatePem` the
    * stand-in makes one: a P-256 device certificate whose issuer is the CA's subject, signed by a throwaway key (so it
    * names the CA but its signature does not verify with the CA key: a forgery as far as a verifier can tell). A given
-   * `certificatePem` must name the CA's subject as issuer; its signature is not checked. Status ACTIVE by default.
-   * It shows in ListCertificatesByCA and DescribeCertificate like any other.
+   * `certificatePem` must name the CA's subject as issuer (unless `anyIssuer`: a certificate someone registered under
+   * another CA, as AWS allows when several CAs share a subject); its signature is not checked. `withoutCa`: registered
+   * as RegisterCertificateWithoutCA leaves it (no caCertificateId; `caCertificateId` is then only checked to exist).
+   * Status ACTIVE by default. It shows in ListCertificatesByCA and DescribeCertificate like any other.
    */
   async registerForeignCertificate(
     caCertificateId: string,
-    options: { certificatePem?: string; status?: IotCertificateStatus; commonName?: string } = {},
+    options: { certificatePem?: string; status?: IotCertificateStatus; commonName?: string; anyIssuer?: boolean; withoutCa?: boolean } = {},
   ): Promise<IotCertificateView> {
     const ca = this.cas.get(caCertificateId.toLowerCase());
     if (!ca) throw notFound(`no registered CA certificate ${caCertificateId}`);
@@ -767,7 +769,7 @@ export class IotStandIn {
     let x509: X509Certificate;
     if (options.certificatePem !== undefined) {
       x509 = parseCertificate(options.certificatePem, 'certificatePem');
-      if (x509.issuer !== ca.x509.subject) throw certificateValidation(`the certificate's issuer is not the subject of CA ${ca.id}`);
+      if (x509.issuer !== ca.x509.subject && !options.anyIssuer && !options.withoutCa) throw certificateValidation(`the certificate's issuer is not the subject of CA ${ca.id}`);
     } else {
       x509 = await foreignCertificate(ca.x509, options.commonName ?? `foreign-${randomBytes(4).toString('hex')}`);
     }
@@ -780,8 +782,8 @@ export class IotStandIn {
       pem: x509.toString(),
       x509,
       status,
-      caCertificateId: ca.id,
-      mode: ca.mode,
+      caCertificateId: options.withoutCa ? undefined : ca.id,
+      mode: options.withoutCa ? 'SNI_ONLY' : ca.mode,
       created: now,
       lastModified: now,
       customerVersion: 1,

@@ -37,6 +37,8 @@ export interface KmsStandInKnobs {
   maxKeys: number;
   /** Aliases per key before CreateAlias answers LimitExceededException (AWS default 50). */
   maxAliasesPerKey: number;
+  /** Operations the simulated IAM policy never allows (AccessDeniedException on every call): a missing permission. */
+  deniedOperations: string[];
 }
 
 type KmsKeySpec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'SYMMETRIC_DEFAULT';
@@ -118,6 +120,7 @@ export class KmsStandIn {
       tagConditionedOperations: ['Sign', 'GetPublicKey', 'DescribeKey'],
       maxKeys: 100_000,
       maxAliasesPerKey: 50,
+      deniedOperations: [],
       ...knobs,
     };
     this.tokens = this.capacity();
@@ -291,6 +294,14 @@ export class KmsStandIn {
    * <key ARN> because no identity-based policy allows the kms:<Op> action"}`.
    */
   private authorize(operation: string, body: Record<string, unknown>): void {
+    if (this.knobs.deniedOperations.includes(operation)) {
+      throw new KmsError(
+        'AccessDeniedException',
+        `User: arn:aws:sts::${this.account}:assumed-role/fleet-pki/standin is not authorized to perform: kms:${operation} on resource: ${String(body.AliasName ?? body.KeyId ?? '*')} because no identity-based policy allows the kms:${operation} action`,
+        400,
+        'Message',
+      );
+    }
     if (this.knobs.tagAuthorizationDelayMs <= 0 || !this.knobs.tagConditionedOperations.includes(operation)) return;
     let key: StandInKey;
     try {

@@ -46,9 +46,22 @@ export const AUTHORITY_TAG = 'fleet-pki:authority-id';
  * https://docs.aws.amazon.com/kms/latest/developerguide/programming-eventual-consistency.html). See
  * docs/aws-behaviours.md.
  */
-const NOT_YET_CONSISTENT = new Set(['AccessDeniedException', 'NotFoundException']);
-/** Keys made here are remembered this long (for the clean-up's own wait), then forgotten. */
+const NOT_YET_CONSISTENT: ReadonlySet<string> = new Set(['AccessDeniedException', 'NotFoundException']);
+/** A probe does not wait (see `call`), but still reports a new key's not-yet-consistent answers as such. */
+const NO_WAIT: ReadonlySet<string> = new Set();
+/**
+ * CreateAlias's permission (kms:CreateAlias on the key and on the alias) has no tag condition in our policy
+ * (docs/iam/fleet-pki-service-policy.json): an AccessDeniedException there is a missing permission, not propagation,
+ * so only NotFoundException (the new key not yet visible) is waited out.
+ */
+const NOT_YET_CONSISTENT_FOR_ALIAS = new Set(['NotFoundException']);
+/** Keys made here are remembered this long (for the clean-up's wait), then forgotten. */
 const NEW_KEY_MEMORY_MS = 15 * 60_000;
+/**
+ * The least time the clean-up of a failed creation (ScheduleKeyDeletion) may wait for KMS to become consistent, when
+ * the creation used up (nearly) all of KMS_NEW_KEY_AUTH_WAIT_MS: a failed creation takes at most that wait plus this.
+ */
+const DISCARD_WAIT_FLOOR_MS = 2000;
 
 export function kmsClient(config: KmsConfig): KMSClient {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
@@ -86,7 +99,7 @@ export class AwsKmsKeyManager extends KeyManager {
   /** Paces Sign across all keys: the KMS quota is per account and region, not per key. */
   private readonly signRate?: RateLimiter;
   /**
-   * Keys this process created, by ARN → when KMS gave them (Date.now()). Calls on such a key within
+   * Keys this process created, by ARN → when KMS gave them (the injected Clock, ms). Calls on such a key within
    * KMS_NEW_KEY_AUTH_WAIT_MS of that wait out NOT_YET_CONSISTENT answers (see `call`).
    */
   private readonly newKeys = new Map<string, number>();
@@ -115,7 +128,22 @@ export class AwsKmsKeyManager extends KeyManager {
     if (!keyRef) throw Errors.keyBackendUnavailable('AWS KMS CreateKey returned no key ARN');
     this.rememberNewKey(keyRef);
     try {
-      await this.call('CreateAlias', keyRef, () => this.client.send(new CreateAliasCommand({ AliasName: `${this.config.aliasPrefix}${authorityId}`, TargetKeyId: keyRef })));
+      const aliasName = `${this.config.aliasPrefix}${authorityId}`;
+      await this.call(
+        'CreateAlias',
+        keyRef,
+        () =>
+          this.client.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: keyRef })).catch((err: unknown) => {
+            if ((err as Error)?.name !== 'AccessDeniedException') throw err;
+            // A missing permission, not propagation: at once, and saying so.
+            this.logger.warn(`KMS CreateAlias ${aliasName} for new key ${keyRef.slice(0, 200)}: AccessDeniedException: ${(err as Error).message}`);
+            throw Errors.keyBackendUnavailable(
+              `AWS KMS refused CreateAlias (AccessDeniedException): the IAM policy does not allow kms:CreateAlias on ${aliasName} and on the new key. ` +
+                "This permission does not depend on the key's tag, so waiting does not help: fix the policy (docs/aws-setup.md, docs/iam/fleet-pki-service-policy.json)",
+            );
+          }),
+        NOT_YET_CONSISTENT_FOR_ALIAS,
+      );
       const publicKeySpki = await this.publicKey(keyRef, spec);
       this.signers.set(keyRef, this.makeSigner(keyRef, spec, publicKeySpki));
       return { keyRef, spec, publicKeySpki };
@@ -148,11 +176,18 @@ export class AwsKmsKeyManager extends KeyManager {
 
   /**
    * ScheduleKeyDeletion with the minimum waiting period (7 days; CancelKeyDeletion undoes it meanwhile). A key made
-   * here gets a fresh KMS_NEW_KEY_AUTH_WAIT_MS to become deletable, in case the permission depends on its tag too.
+   * here may wait, in case the permission depends on its tag too, for what is left of its KMS_NEW_KEY_AUTH_WAIT_MS but
+   * at least DISCARD_WAIT_FLOOR_MS (no fresh window: the request has already waited), so a failed creation holds its
+   * request for at most KMS_NEW_KEY_AUTH_WAIT_MS + 2 s.
    */
   async discardKey(keyRef: string): Promise<string> {
     this.signers.delete(keyRef);
-    if (this.newKeys.has(keyRef)) this.newKeys.set(keyRef, Date.now());
+    const since = this.newKeys.get(keyRef);
+    if (since !== undefined) {
+      const wait = this.config.newKeyAuthWaitMs;
+      const left = Math.max(this.newKeyWaitLeft(keyRef), Math.min(DISCARD_WAIT_FLOOR_MS, wait));
+      this.newKeys.set(keyRef, this.clock.now().getTime() + left - wait);
+    }
     await this.call('ScheduleKeyDeletion', keyRef, () => this.client.send(new ScheduleKeyDeletionCommand({ KeyId: keyRef, PendingWindowInDays: 7 })));
     this.newKeys.delete(keyRef);
     return 'the new KMS key was scheduled for deletion (7-day waiting period)';
@@ -170,7 +205,7 @@ export class AwsKmsKeyManager extends KeyManager {
       let error: DomainError | undefined;
       try {
         // A probe does not wait for a new key's authorization to settle (see `call`).
-        const described = await this.call('DescribeKey', keyRef, () => this.client.send(new DescribeKeyCommand({ KeyId: keyRef })), false);
+        const described = await this.call('DescribeKey', keyRef, () => this.client.send(new DescribeKeyCommand({ KeyId: keyRef })), NO_WAIT);
         if (described.KeyMetadata?.KeyState !== 'Enabled') {
           error = Errors.authorityKeyUnusable(`KMS key is ${described.KeyMetadata?.KeyState ?? 'in an unknown state'}`);
         }
@@ -228,7 +263,7 @@ export class AwsKmsKeyManager extends KeyManager {
   }
 
   private rememberNewKey(keyRef: string): void {
-    const now = Date.now();
+    const now = this.clock.now().getTime();
     for (const [ref, since] of this.newKeys) if (now - since > NEW_KEY_MEMORY_MS) this.newKeys.delete(ref);
     this.newKeys.set(keyRef, now);
   }
@@ -236,16 +271,18 @@ export class AwsKmsKeyManager extends KeyManager {
   /** Milliseconds left in which a call on this key may still wait for KMS to become consistent (0: none). */
   private newKeyWaitLeft(keyRef: string): number {
     const since = this.newKeys.get(keyRef);
-    return since === undefined ? 0 : Math.max(0, since + this.config.newKeyAuthWaitMs - Date.now());
+    return since === undefined ? 0 : Math.max(0, since + this.config.newKeyAuthWaitMs - this.clock.now().getTime());
   }
 
   /**
    * Runs one SDK call (retried by the SDK: adaptive mode, KMS_MAX_ATTEMPTS) and maps what is left to a DomainError.
    * On a key this process has just created, AccessDeniedException and NotFoundException are KMS's eventual
    * consistency, not a verdict: the call is repeated with backoff (100 ms doubling to 2 s, jittered) until
-   * KMS_NEW_KEY_AUTH_WAIT_MS after creation, then KMS_NEW_KEY_NOT_AUTHORIZED (503).
+   * KMS_NEW_KEY_AUTH_WAIT_MS after creation, then KMS_NEW_KEY_NOT_AUTHORIZED (503). `waitOn`: the answers waited
+   * out (none for a probe; NotFoundException only for CreateAlias). The wait is also bounded by the time actually
+   * slept, so a clock that does not move (tests) cannot make it endless.
    */
-  private async call<T>(operation: string, keyRef: string, send: () => Promise<T>, waitForNewKey = true): Promise<T> {
+  private async call<T>(operation: string, keyRef: string, send: () => Promise<T>, waitOn: ReadonlySet<string> = NOT_YET_CONSISTENT): Promise<T> {
     let delay = 100;
     let waitedMs = 0;
     for (;;) {
@@ -254,9 +291,9 @@ export class AwsKmsKeyManager extends KeyManager {
       } catch (err) {
         if (err instanceof DomainError) throw err;
         const name = (err as Error).name;
-        if (NOT_YET_CONSISTENT.has(name)) {
-          const left = this.newKeyWaitLeft(keyRef);
-          if (left > 0 && waitForNewKey) {
+        if (waitOn.has(name) || (NOT_YET_CONSISTENT.has(name) && waitOn.size === 0)) {
+          const left = Math.min(this.newKeyWaitLeft(keyRef), Math.max(0, this.config.newKeyAuthWaitMs - waitedMs));
+          if (left > 0 && waitOn.size > 0) {
             if (waitedMs === 0) this.logger.log(`${operation} on new key ${keyRef.slice(0, 200)}: ${name}; KMS is not consistent yet, retrying for up to ${left} ms`);
             const pause = Math.min(left, Math.round(delay / 2 + (Math.random() * delay) / 2));
             await new Promise((resolve) => setTimeout(resolve, pause));
