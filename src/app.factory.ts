@@ -19,9 +19,9 @@ import { answerClientError, answerFrameworkError, refuseWithoutHost } from './co
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
 import { EXCHANGE_PATH, StationAuthenticator } from './claims/station-authenticator';
-import { authenticatesStation } from './claims/station.guard';
+import { STATION } from './claims/station.guard';
 import { DeviceAuthenticator, RENEW_PATH } from './rotation/device-authenticator';
-import { authenticatesDevice } from './rotation/device.guard';
+import { DEVICE } from './rotation/device.guard';
 
 /** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
@@ -96,8 +96,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   authenticateBeforeBody(
     fastify,
     new Map([
-      [`POST ${EXCHANGE_PATH}`, authenticatesStation(app.get(StationAuthenticator))],
-      [`POST ${RENEW_PATH}`, authenticatesDevice(app.get(DeviceAuthenticator))],
+      [`POST ${EXCHANGE_PATH}`, STATION.authenticatesWith(app.get(StationAuthenticator))],
+      [`POST ${RENEW_PATH}`, DEVICE.authenticatesWith(app.get(DeviceAuthenticator))],
     ]),
   );
   // JSON only: a text/plain body would reach validation as a string and confuse callers.
