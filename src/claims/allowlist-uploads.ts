@@ -106,7 +106,7 @@ export class AllowlistUploads {
     return { claim: (await this.repository.findById(claimId))!, size };
   }
 
-  /** One chunk in one short transaction, then a turn for the event loop. */
+  /** Writes the serials in short transactions of at most ALLOWLIST_CHUNK_ROWS each, with a turn for the event loop after each. */
   private async write(allowlistId: number, serials: string[]): Promise<void> {
     for (let i = 0; i < serials.length; i += ALLOWLIST_CHUNK_ROWS) {
       const chunk = serials.slice(i, i + ALLOWLIST_CHUNK_ROWS);
