@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { AuditEventEntity, AuditHeadEntity } from '../database/entities';
+import { AuditEventEntity } from '../database/entities/audit-event.entity';
+import { AuditHeadEntity } from '../database/entities/audit-head.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { AuditQuery, AuditRepository, StoredAuditEvent } from './audit.repository';
 import { GENESIS_HASH } from './chain';

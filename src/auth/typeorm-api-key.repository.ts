@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { IsNull } from 'typeorm';
-import { ApiKeyEntity } from '../database/entities';
+import { ApiKeyEntity } from '../database/entities/api-key.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
 import { Role } from './roles';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Not } from 'typeorm';
-import { AuthorityEntity } from '../database/entities';
+import { AuthorityEntity } from '../database/entities/authority.entity';
 import { Errors } from '../common/errors';
 import { isUniqueViolation } from '../database/errors';
 import { TypeOrmTransactions } from '../database/transactions';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Not } from 'typeorm';
-import { CertificateEntity } from '../database/entities';
+import { CertificateEntity } from '../database/entities/certificate.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { RevocationReason } from '../pki/crl';
 import { CertificateRecord, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { IotThingOptions } from '../certificates/certificate';
 import { Errors } from '../common/errors';
-import { ClaimEntity, ProvisionedDeviceEntity } from '../database/entities';
+import { ClaimEntity } from '../database/entities/claim.entity';
+import { ProvisionedDeviceEntity } from '../database/entities/provisioned-device.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { Claim, ClaimStatus, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';

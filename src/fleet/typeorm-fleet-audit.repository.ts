@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { FleetAuditEntity, FleetAuditFindingEntity } from '../database/entities';
+import { FleetAuditEntity } from '../database/entities/fleet-audit.entity';
+import { FleetAuditFindingEntity } from '../database/entities/fleet-audit-finding.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { AuditFinding, FleetAudit, FleetAuditRepository } from './fleet-audit';
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '../common/errors';
-import { IotCaRegistrationEntity } from '../database/entities';
+import { IotCaRegistrationEntity } from '../database/entities/iot-ca-registration.entity';
 import { isUniqueViolation } from '../database/errors';
 import { TypeOrmTransactions } from '../database/transactions';
 import { CertificateMode } from './iot-registry';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { IotPolicyTemplateEntity, IotPolicyTemplateVersionEntity } from '../database/entities';
+import { IotPolicyTemplateEntity } from '../database/entities/iot-policy-template.entity';
+import { IotPolicyTemplateVersionEntity } from '../database/entities/iot-policy-template-version.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { PolicyTemplate, PolicyTemplateRepository, PolicyTemplateVersion } from './policy-templates';
 

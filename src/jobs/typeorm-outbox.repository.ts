@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { In, LessThan } from 'typeorm';
-import { OutboxJobEntity } from '../database/entities';
+import { OutboxJobEntity } from '../database/entities/outbox-job.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { OutboxJob, OutboxJobStatus } from './outbox-job';
 import { OutboxRepository } from './outbox.repository';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { LessThan } from 'typeorm';
-import { CrlEntity } from '../database/entities';
+import { CrlEntity } from '../database/entities/crl.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { CrlRepository, StoredCrl } from './crl.repository';
 

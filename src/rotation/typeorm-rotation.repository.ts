@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { RotationCampaignEntity } from '../database/entities';
+import { RotationCampaignEntity } from '../database/entities/rotation-campaign.entity';
 import { TypeOrmTransactions } from '../database/transactions';
 import { iotArnPrefix } from '../iot/iot-registration';
 import { Campaign, CampaignMember, CampaignSelector, CampaignStatus, MemberState } from './rotation';

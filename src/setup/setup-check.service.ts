@@ -7,7 +7,7 @@ import { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { IotCaRegistrationEntity } from '../database/entities';
+import { IotCaRegistrationEntity } from '../database/entities/iot-ca-registration.entity';
 import { IotRegistry } from '../iot/iot-registry';
 import { KeyManagers } from '../keys/key-manager';
 import { KeyBackend } from '../keys/key-spec';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Clock } from '../../common/clock';
 import { DomainError } from '../../common/errors';
-import { LocalKeyEntity } from '../../database/entities';
+import { LocalKeyEntity } from '../../database/entities/local-key.entity';
 import { TypeOrmTransactions } from '../../database/transactions';
 import { digestOf } from '../../pki/signing';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';

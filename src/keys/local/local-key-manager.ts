@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createPrivateKey, generateKeyPair, Ke
 import { promisify } from 'node:util';
 import { Clock } from '../../common/clock';
 import { Errors } from '../../common/errors';
-import { LocalKeyEntity } from '../../database/entities';
+import { LocalKeyEntity } from '../../database/entities/local-key.entity';
 import { TypeOrmTransactions } from '../../database/transactions';
 import { digestOf } from '../../pki/signing';
 import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';

@@ -1,0 +1,42 @@
+import { Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
+
+@Entity('certificates')
+@Unique('uq_certificates_authority_serial', ['authorityId', 'serial'])
+@Index('idx_certificates_issued', ['issuedAt', 'id'])
+@Index('idx_certificates_revoked_key', ['publicKeySha256', 'revocationReason'])
+export class CertificateEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
+  @Index('idx_certificates_authority')
+  @Column({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId: string;
+  @Column({ type: 'varchar', length: 64 }) serial: string;
+  @Index('uq_certificates_fingerprint', { unique: true })
+  @Column({ type: 'varchar', length: 64 }) fingerprint: string;
+  @Column({ type: 'varchar', length: 32 }) profile: string;
+  @Column({ type: 'text' }) subject: string;
+  @Index('idx_certificates_thing_name')
+  @Column({ name: 'thing_name', type: 'varchar', length: 128, nullable: true }) thingName: string | null;
+  @Index('idx_certificates_status')
+  @Column({ type: 'varchar', length: 16 }) status: string;
+  @Column({ name: 'not_before', type: 'varchar', length: 32 }) notBefore: string;
+  @Index('idx_certificates_not_after')
+  @Column({ name: 'not_after', type: 'varchar', length: 32 }) notAfter: string;
+  @Column({ name: 'issued_at', type: 'varchar', length: 32 }) issuedAt: string;
+  @Column({ name: 'public_key_sha256', type: 'varchar', length: 64 }) publicKeySha256: string;
+  @Column({ name: 'key_description', type: 'varchar', length: 16 }) keyDescription: string;
+  @Column({ name: 'certificate_der', type: 'text' }) certificateDer: string;
+  @Column({ type: 'text', nullable: true }) metadata: string | null;
+  @Column({ name: 'validity_clamped', type: 'boolean', default: false }) validityClamped: boolean;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true }) revokedAt: string | null;
+  @Column({ name: 'revocation_reason', type: 'varchar', length: 32, nullable: true }) revocationReason: string | null;
+  /** Progress of the certificate in AWS IoT: none | pending | registered | active | inactive | revoked | failed. */
+  @Column({ name: 'iot_status', type: 'varchar', length: 16, default: 'none' }) iotStatus: string;
+  @Column({ name: 'iot_last_error', type: 'text', nullable: true }) iotLastError: string | null;
+  /** JSON IotThingOptions: AWS IoT settings for this certificate that override the CA registration's. */
+  @Column({ name: 'iot_thing', type: 'text', nullable: true }) iotThing: string | null;
+  @Index('idx_certificates_claim')
+  @Column({ name: 'claim_id', type: 'varchar', length: 36, nullable: true }) claimId: string | null;
+  /** Lineage: the certificate this one renewed, and the one that renewed it (which makes this one superseded). */
+  @Column({ name: 'replaces_id', type: 'varchar', length: 36, nullable: true }) replacesId: string | null;
+  @Column({ name: 'replaced_by_id', type: 'varchar', length: 36, nullable: true }) replacedById: string | null;
+  @Column({ name: 'superseded_at', type: 'varchar', length: 32, nullable: true }) supersededAt: string | null;
+}
