@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuditEventEntity } from '../database/entities/audit-event.entity';
 import { AuditHeadEntity } from '../database/entities/audit-head.entity';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { AuditQuery, AuditRepository, StoredAuditEvent } from './audit.repository';
 import { GENESIS_HASH } from './chain';
 

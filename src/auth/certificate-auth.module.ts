@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificateAuthenticator } from './certificate-authenticator';
-import { TypeOrmUsedTokenIds, UsedTokenIds } from './used-token-ids';
+import { TypeOrmUsedTokenIds } from './typeorm-used-token-ids.repository';
+import { UsedTokenIds } from './used-token-ids.repository';
 
 /** Authentication by a certificate this service issued (claim certificates, device certificates). */
 @Module({

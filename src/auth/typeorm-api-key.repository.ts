@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { IsNull } from 'typeorm';
 import { ApiKeyEntity } from '../database/entities/api-key.entity';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
 import { Role } from './roles';
 

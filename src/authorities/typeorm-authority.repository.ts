@@ -3,7 +3,7 @@ import { Not } from 'typeorm';
 import { AuthorityEntity } from '../database/entities/authority.entity';
 import { Errors } from '../common/errors';
 import { isUniqueViolation } from '../database/errors';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 import { Authority, AuthorityStatus, AuthorityType, AuthorityUsage } from './authority';
 import { AuthorityRepository } from './authority.repository';

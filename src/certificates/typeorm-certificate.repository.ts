@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Not } from 'typeorm';
 import { CertificateEntity } from '../database/entities/certificate.entity';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { RevocationReason } from '../pki/crl';
 import { CertificateRecord, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
 import { CertificateQuery, CertificateRepository } from './certificate.repository';

@@ -3,7 +3,7 @@ import { IotThingOptions } from '../certificates/certificate';
 import { Errors } from '../common/errors';
 import { ClaimEntity } from '../database/entities/claim.entity';
 import { ProvisionedDeviceEntity } from '../database/entities/provisioned-device.entity';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { Claim, ClaimStatus, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
 

@@ -3,7 +3,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { dataSourceOptions } from './data-source-options';
-import { Transactions, TypeOrmTransactions } from './transactions';
+import { Transactions } from './transactions';
+import { TypeOrmTransactions } from './typeorm-transactions';
 import { TypeOrmLogger } from './typeorm-logger';
 
 @Global()

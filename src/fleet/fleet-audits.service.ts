@@ -14,8 +14,9 @@ import { IotRegistry } from '../iot/iot-registry';
 import { PolicyTemplatesService } from '../iot/policy-templates.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RotationsService } from '../rotation/rotations.service';
-import { AuditFinding, AuditParameters, FINDING_TYPES, FindingSeverity, FleetAudit, FleetAuditRepository } from './fleet-audit';
-import { FleetInventory } from './fleet-inventory';
+import { AuditFinding, AuditParameters, FINDING_TYPES, FindingSeverity, FleetAudit } from './fleet-audit';
+import { FleetAuditRepository } from './fleet-audit.repository';
+import { FleetInventory } from './fleet-inventory.repository';
 
 const DAY_MS = 86_400_000;
 const DEFAULT_PARAMETERS: AuditParameters = { deviceExpiryDays: 30, caExpiryDays: 90, claimExpiryDays: 14, claimQuotaFraction: 0.9, policySample: 200 };

@@ -2,10 +2,11 @@ import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module';
 import { IotModule } from '../iot/iot.module';
 import { RotationModule } from '../rotation/rotation.module';
-import { FleetAuditRepository } from './fleet-audit';
+import { FleetAuditRepository } from './fleet-audit.repository';
 import { FleetAuditsController } from './fleet-audits.controller';
 import { FleetAuditsService } from './fleet-audits.service';
-import { FleetInventory, TypeOrmFleetInventory } from './fleet-inventory';
+import { FleetInventory } from './fleet-inventory.repository';
+import { TypeOrmFleetInventory } from './typeorm-fleet-inventory.repository';
 import { TypeOrmFleetAuditRepository } from './typeorm-fleet-audit.repository';
 
 /** Fleet security audits. */

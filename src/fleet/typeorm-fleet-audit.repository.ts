@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { FleetAuditEntity } from '../database/entities/fleet-audit.entity';
 import { FleetAuditFindingEntity } from '../database/entities/fleet-audit-finding.entity';
-import { TypeOrmTransactions } from '../database/transactions';
-import { AuditFinding, FleetAudit, FleetAuditRepository } from './fleet-audit';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
+import { AuditFinding, FleetAudit } from './fleet-audit';
+import { FleetAuditRepository } from './fleet-audit.repository';
 
 @Injectable()
 export class TypeOrmFleetAuditRepository extends FleetAuditRepository {

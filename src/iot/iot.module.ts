@@ -14,7 +14,7 @@ import { IotRegistrationsService } from './iot-registrations.service';
 import { TypeOrmIotRegistrationRepository } from './typeorm-iot-registration.repository';
 import { PolicyTemplatesController } from './policy-templates.controller';
 import { PolicyTemplatesService } from './policy-templates.service';
-import { PolicyTemplateRepository } from './policy-templates';
+import { PolicyTemplateRepository } from './policy-template.repository';
 import { TypeOrmPolicyTemplateRepository } from './typeorm-policy-template.repository';
 import { TopicRuleDestinationEnabler } from './topic-rule-destination';
 

@@ -6,7 +6,7 @@ import { Ctx, RequirePermission } from '../auth/auth.decorators';
 import { Permission } from '../auth/roles';
 import { Errors } from '../common/errors';
 import { ApiProblems, ApiSecured } from '../common/openapi';
-import { PolicyTemplate } from './policy-templates';
+import { PolicyTemplate } from './policy-template';
 import { PolicyTemplatesService } from './policy-templates.service';
 import { IOT_POLICY_NAME_PATTERN } from './iot-registration';
 

@@ -10,7 +10,8 @@ import { Transactions } from '../database/transactions';
 import { OutboxService } from '../jobs/outbox.service';
 import { IotRegistry } from './iot-registry';
 import { DEFAULT_POLICY_TEMPLATE, lintIotPolicy, parsePolicyDocument, PolicyFinding } from './policy-lint';
-import { PolicyTemplate, PolicyTemplateRepository } from './policy-templates';
+import { PolicyTemplate } from './policy-template';
+import { PolicyTemplateRepository } from './policy-template.repository';
 import { IOT_POLICY_NAME_PATTERN } from './iot-registration';
 
 const SYNC_JOB = 'iot.sync-policy';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Errors } from '../common/errors';
 import { IotCaRegistrationEntity } from '../database/entities/iot-ca-registration.entity';
 import { isUniqueViolation } from '../database/errors';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { CertificateMode } from './iot-registry';
 import { DeviceRegistration, IotCaRegistration } from './iot-registration';
 import { IotRegistrationRepository } from './iot-registration.repository';

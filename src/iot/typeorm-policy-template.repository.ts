@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { IotPolicyTemplateEntity } from '../database/entities/iot-policy-template.entity';
 import { IotPolicyTemplateVersionEntity } from '../database/entities/iot-policy-template-version.entity';
-import { TypeOrmTransactions } from '../database/transactions';
-import { PolicyTemplate, PolicyTemplateRepository, PolicyTemplateVersion } from './policy-templates';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
+import { PolicyTemplate, PolicyTemplateVersion } from './policy-template';
+import { PolicyTemplateRepository } from './policy-template.repository';
 
 @Injectable()
 export class TypeOrmPolicyTemplateRepository extends PolicyTemplateRepository {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { In, LessThan } from 'typeorm';
 import { OutboxJobEntity } from '../database/entities/outbox-job.entity';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { OutboxJob, OutboxJobStatus } from './outbox-job';
 import { OutboxRepository } from './outbox.repository';
 

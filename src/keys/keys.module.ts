@@ -3,7 +3,7 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { AwsKmsKeyManager, kmsClient } from './aws-kms/aws-kms-key-manager';
 import { KeyManager, KeyManagers } from './key-manager';
 import { KeyBackend } from './key-spec';

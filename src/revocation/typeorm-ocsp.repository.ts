@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { LessThan } from 'typeorm';
 import { StoredCertificateStatus } from '../certificates/certificate';
 import { OcspSignerEntity } from '../database/entities/ocsp-signer.entity';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { KeySpec } from '../keys/key-spec';
 import { RevocationReason } from '../pki/crl';
 import { OcspCertificateState, OcspRepository, StoredOcspSigner } from './ocsp.repository';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { RotationCampaignEntity } from '../database/entities/rotation-campaign.entity';
-import { TypeOrmTransactions } from '../database/transactions';
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { iotArnPrefix } from '../iot/iot-registration';
 import { Campaign, CampaignMember, CampaignSelector, CampaignStatus, MemberState } from './rotation';
 import { RotationRepository } from './rotation.repository';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
-import { TypeOrmTransactions } from '../../src/database/transactions';
+import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
 import { eventually } from '../support/eventually';
 import { LatencyProbe, LatencySummary } from '../support/latency-probe';
 import { OpenSslWorkspace } from '../support/openssl';

@@ -9,7 +9,7 @@ import { createApp } from '../../src/app.factory';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { loadConfig } from '../../src/config/config';
-import { TypeOrmTransactions } from '../../src/database/transactions';
+import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
 
 function modeOf(file: string): string {
   return (fs.statSync(file).mode & 0o777).toString(8);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Clock } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { LocalKeyEntity } from '../../database/entities/local-key.entity';
-import { TypeOrmTransactions } from '../../database/transactions';
+import { TypeOrmTransactions } from '../../database/typeorm-transactions';
 import { digestOf } from '../../pki/signing';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
 import { LocalKeyManager } from './local-key-manager';

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { Clock } from '../../common/clock';
 import { Errors } from '../../common/errors';
 import { LocalKeyEntity } from '../../database/entities/local-key.entity';
-import { TypeOrmTransactions } from '../../database/transactions';
+import { TypeOrmTransactions } from '../../database/typeorm-transactions';
 import { digestOf } from '../../pki/signing';
 import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';

@@ -1,12 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { TypeOrmTransactions } from '../database/transactions';
-
-/** Port: token ids (JWT jti) already used, kept until their tokens have expired, so each token works once. */
-export abstract class UsedTokenIds {
-  /** Records a token id; false when it was already used. */
-  abstract use(id: string, keepUntil: string): Promise<boolean>;
-  abstract prune(now: string): Promise<number>;
-}
+import { TypeOrmTransactions } from '../database/typeorm-transactions';
+import { UsedTokenIds } from './used-token-ids.repository';
 
 @Injectable()
 export class TypeOrmUsedTokenIds extends UsedTokenIds {

@@ -1,26 +1,4 @@
-import { PolicyFinding } from './policy-lint';
-
-/** A managed AWS IoT policy: the current version of a named template (the AWS IoT policy of the same name). */
-export interface PolicyTemplate {
-  name: string;
-  version: number;
-  /** The policy JSON as stored and sent to AWS IoT. */
-  document: string;
-  acceptedFindings: string[];
-  iotStatus: 'pending' | 'synced' | 'failed';
-  iotLastError: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface PolicyTemplateVersion {
-  name: string;
-  version: number;
-  document: string;
-  acceptedFindings: string[];
-  createdAt: string;
-  createdBy: string | null;
-}
+import { PolicyTemplate, PolicyTemplateVersion } from './policy-template';
 
 /** Port: managed policy templates and their version history. */
 export abstract class PolicyTemplateRepository {
@@ -32,9 +10,4 @@ export abstract class PolicyTemplateRepository {
   /** Stores the next version when `version - 1` is current (optimistic); false when someone else wrote meanwhile. */
   abstract insertNext(template: PolicyTemplate, createdBy: string | null): Promise<boolean>;
   abstract setIotStatus(name: string, version: number, status: PolicyTemplate['iotStatus'], lastError: string | null): Promise<void>;
-}
-
-export interface LintedDocument {
-  document: string;
-  findings: PolicyFinding[];
 }

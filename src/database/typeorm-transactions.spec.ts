@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
-import { TypeOrmTransactions } from './transactions';
+import { TypeOrmTransactions } from './typeorm-transactions';
 
 describe('TypeOrmTransactions.afterCommit (SQLite)', () => {
   const dataSource = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
