@@ -1,7 +1,7 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequirePermission } from '../auth/auth.decorators';
-import { Permission } from '../auth/roles';
+import { RequirePermission } from '../common/access.decorators';
+import { Permission } from '../common/roles';
 import { ApiSecured } from '../common/openapi';
 import { AuditEventDto, AuditListDto, AuditQueryDto, AuditVerifyDto } from './audit.dto';
 import { StoredAuditEvent } from './audit.repository';

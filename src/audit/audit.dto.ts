@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ACTOR_TYPES } from '../auth/actor';
-import { ROLES } from '../auth/roles';
+import { ACTOR_TYPES } from '../common/actor';
+import { ROLES } from '../common/roles';
 import { PageQueryDto } from '../common/page-query.dto';
 import { NO_CONTROL_CHARS } from '../common/text';
 

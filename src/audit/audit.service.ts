@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { decodeCursor, encodeCursor } from '../common/cursor';
 import { Transactions } from '../database/transactions';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { AuditRepository, StoredAuditEvent } from './audit.repository';
 import { AuditEventContent, chainHash, GENESIS_HASH } from './chain';
 

@@ -5,10 +5,10 @@ import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ApiSecured } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { NO_CONTROL_CHARS } from '../common/text';
-import { RequestContext } from './actor';
+import { RequestContext } from '../common/actor';
 import { ApiKeysService, ApiKeyView } from './api-keys.service';
-import { Ctx, RequirePermission } from './auth.decorators';
-import { Permission, Role, ROLES } from './roles';
+import { Ctx, RequirePermission } from '../common/access.decorators';
+import { Permission, Role, ROLES } from '../common/roles';
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'factory-line-3 operator', maxLength: 200 })

@@ -4,10 +4,10 @@ import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
 import { Transactions } from '../database/transactions';
-import { RequestContext, SYSTEM_CONTEXT } from './actor';
+import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
 import { apiKeyMatches, apiKeyPrefix, generateApiKey, hashApiKey } from './api-key-secret';
 import { ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
-import { Role } from './roles';
+import { Role } from '../common/roles';
 
 export interface ApiKeyView {
   id: string;

@@ -5,10 +5,10 @@ import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { Errors } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import { RequestContext } from './actor';
+import { RequestContext } from '../common/actor';
 import { ApiKeysService } from './api-keys.service';
-import { PERMISSION_KEY, PUBLIC_KEY, REQUEST_CONTEXT } from './auth.decorators';
-import { Permission, roleAllows } from './roles';
+import { PERMISSION_KEY, PUBLIC_KEY, REQUEST_CONTEXT } from '../common/access.decorators';
+import { Permission, roleAllows } from '../common/roles';
 
 /**
  * Global guard: API-key authentication and the role check. 401s (no or bad key) go to metrics and the

@@ -11,7 +11,7 @@ import { Clock } from '../common/clock';
 import { DomainError, Errors } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { checkJwtClaims, decodeX5cJwt, JwsError, JwsFailure, verifyJwsSignature } from '../pki/jws';
-import { RequestContext } from './actor';
+import { RequestContext } from '../common/actor';
 import { UsedTokenIds } from './used-token-ids.repository';
 
 /** A caller that proved it holds the key of a certificate this service issued. */

@@ -3,7 +3,7 @@ import { IsNull } from 'typeorm';
 import { ApiKeyEntity } from '../database/entities/api-key.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
-import { Role } from './roles';
+import { Role } from '../common/roles';
 
 @Injectable()
 export class TypeOrmApiKeyRepository extends ApiKeyRepository {

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { RequestContext } from '../auth/actor';
-import { Ctx, Public, RequirePermission } from '../auth/auth.decorators';
-import { Permission } from '../auth/roles';
+import { RequestContext } from '../common/actor';
+import { Ctx, Public, RequirePermission } from '../common/access.decorators';
+import { Permission } from '../common/roles';
 import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups, responseHeaders } from '../common/openapi';
 import { UuidParam } from '../common/pipes';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { Clock } from '../common/clock';
 import { isoSeconds } from '../common/time';
 import { AppConfig } from '../config/config';

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { RequestContext } from '../auth/actor';
-import { Ctx, RequirePermission } from '../auth/auth.decorators';
-import { Permission } from '../auth/roles';
+import { RequestContext } from '../common/actor';
+import { Ctx, RequirePermission } from '../common/access.decorators';
+import { Permission } from '../common/roles';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups, responseHeaders } from '../common/openapi';

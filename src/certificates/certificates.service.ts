@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { isoSeconds } from '../common/time';
 import { PublicUrls } from '../authorities/public-urls';

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
 import { Semaphore, SemaphoreFullError } from '../common/semaphore';

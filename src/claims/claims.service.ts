@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateRecord, IotThingOptions } from '../certificates/certificate';
 import { CertificatesService } from '../certificates/certificates.service';

@@ -1,7 +1,7 @@
 import { Body, Controller, Headers, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/auth.decorators';
+import { Public } from '../common/access.decorators';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
 import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/openapi';

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { CertificateAuthenticator } from '../auth/certificate-authenticator';
 import { CertificateRecord } from '../certificates/certificate';
 import { Clock } from '../common/clock';

@@ -2,9 +2,9 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
-import { RequestContext } from '../auth/actor';
-import { Ctx, RequirePermission } from '../auth/auth.decorators';
-import { Permission } from '../auth/roles';
+import { RequestContext } from '../common/actor';
+import { Ctx, RequirePermission } from '../common/access.decorators';
+import { Permission } from '../common/roles';
 import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups } from '../common/openapi';
 import { PageQueryDto } from '../common/page-query.dto';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext, SYSTEM_CONTEXT } from '../auth/actor';
+import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
 import { decodeCursor, encodeCursor } from '../common/cursor';

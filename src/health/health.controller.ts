@@ -1,7 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
-import { Public } from '../auth/auth.decorators';
+import { Public } from '../common/access.decorators';
 import { ApiProblems } from '../common/openapi';
 import { AuthorityRepository } from '../authorities/authority.repository';
 import { DomainError, Errors } from '../common/errors';

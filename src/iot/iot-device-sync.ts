@@ -1,6 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { SYSTEM_CONTEXT } from '../auth/actor';
+import { SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateRecord, effectiveStatus } from '../certificates/certificate';
 import { CertificateEvents, IssueFollowUp } from '../certificates/certificate-events';

@@ -3,8 +3,8 @@ import { Body, Controller, Headers, HttpCode, Inject, Logger, Post, Req } from '
 import { ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext } from '../auth/actor';
-import { Public } from '../auth/auth.decorators';
+import { RequestContext } from '../common/actor';
+import { Public } from '../common/access.decorators';
 import { Errors } from '../common/errors';
 import { ApiProblems, ProblemGroups } from '../common/openapi';
 import { AppConfig } from '../config/config';

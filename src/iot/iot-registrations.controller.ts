@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequestContext } from '../auth/actor';
-import { Ctx, RequirePermission } from '../auth/auth.decorators';
-import { Permission } from '../auth/roles';
+import { RequestContext } from '../common/actor';
+import { Ctx, RequirePermission } from '../common/access.decorators';
+import { Permission } from '../common/roles';
 import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups } from '../common/openapi';
 import { UuidParam } from '../common/pipes';

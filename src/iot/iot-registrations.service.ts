@@ -2,7 +2,7 @@ import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { AuthoritiesService, Issuer } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';

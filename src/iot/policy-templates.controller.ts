@@ -1,9 +1,9 @@
 import { Body, Controller, Get, Param, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsDefined, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { RequestContext } from '../auth/actor';
-import { Ctx, RequirePermission } from '../auth/auth.decorators';
-import { Permission } from '../auth/roles';
+import { RequestContext } from '../common/actor';
+import { Ctx, RequirePermission } from '../common/access.decorators';
+import { Permission } from '../common/roles';
 import { Errors } from '../common/errors';
 import { ApiProblems, ApiSecured } from '../common/openapi';
 import { PolicyTemplate } from './policy-template';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext } from '../auth/actor';
-import { Permission, roleAllows } from '../auth/roles';
+import { RequestContext } from '../common/actor';
+import { Permission, roleAllows } from '../common/roles';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';

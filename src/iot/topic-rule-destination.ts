@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { SYSTEM_CONTEXT } from '../auth/actor';
+import { SYSTEM_CONTEXT } from '../common/actor';
 import { Clock } from '../common/clock';
 import { Errors, finalError } from '../common/errors';
 import { AppConfig } from '../config/config';

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/auth.decorators';
+import { Public } from '../common/access.decorators';
 import { Errors } from '../common/errors';
 import { ApiIdParam, ApiProblems, ProblemGroups, responseHeaders } from '../common/openapi';
 import { UuidParam } from '../common/pipes';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { Counter } from 'prom-client';
-import { SYSTEM_CONTEXT } from '../auth/actor';
+import { SYSTEM_CONTEXT } from '../common/actor';
 import { AuditService } from '../audit/audit.service';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Authority } from '../authorities/authority';

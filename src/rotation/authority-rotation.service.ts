@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { RequestContext } from '../auth/actor';
+import { RequestContext } from '../common/actor';
 import { Authority } from '../authorities/authority';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Errors } from '../common/errors';

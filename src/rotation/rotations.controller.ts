@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequestContext } from '../auth/actor';
-import { Ctx, Public, RequirePermission } from '../auth/auth.decorators';
+import { RequestContext } from '../common/actor';
+import { Ctx, Public, RequirePermission } from '../common/access.decorators';
 import { CertificateIdentity } from '../auth/certificate-authenticator';
-import { Permission } from '../auth/roles';
+import { Permission } from '../common/roles';
 import { CertificateDto, toCertificateDto } from '../certificates/certificates.dto';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { RequestContext, SYSTEM_CONTEXT } from '../auth/actor';
+import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';
 import { creationPage, decodeCursor, encodeCursor } from '../common/cursor';

@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequirePermission } from '../auth/auth.decorators';
-import { Permission } from '../auth/roles';
+import { RequirePermission } from '../common/access.decorators';
+import { Permission } from '../common/roles';
 import { ApiSecured } from '../common/openapi';
 import { SetupReportDto } from './setup-check.dto';
 import { SetupCheckService } from './setup-check.service';

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { parse } from 'yaml';
-import { ACTOR_TYPES } from '../../src/auth/actor';
+import { ACTOR_TYPES } from '../../src/common/actor';
 import { ERROR_CODES, Errors } from '../../src/common/errors';
 import { ProblemGroups } from '../../src/common/openapi';
 import { createCaPair, issueDevice } from '../support/fixtures';
@@ -165,7 +165,7 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
     for (const status of ['200', '201']) assert.equal(responses[status].content['application/json'].schema.$ref, '#/components/schemas/ExchangeResultDto');
   });
 
-  it('lists every kind of audit actor (auth/actor.ts ACTOR_TYPES)', () => {
+  it('lists every kind of audit actor (common/actor.ts ACTOR_TYPES)', () => {
     assert.deepEqual(document.components.schemas.AuditActorDto.properties.type.enum, [...ACTOR_TYPES]);
     assert.ok(ACTOR_TYPES.includes('claim-certificate') && ACTOR_TYPES.includes('device-certificate'));
   });

@@ -8,7 +8,7 @@ import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
 
 /**
- * The role matrix (src/auth/roles.ts), route by route: every registered route is called with no key, a
+ * The role matrix (src/common/roles.ts), route by route: every registered route is called with no key, a
  * malformed key, a well-formed unknown key, a revoked key, and a key of each role. Public routes answer
  * everyone; protected ones answer 401 (unauthenticated), 403 (role lacks the permission) or the handler's
  * own status. 403s are audited as auth.denied; 401s never touch the audit chain.

@@ -1,7 +1,12 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
-import { ApiPublic } from '../common/openapi';
+import { ApiPublic } from './openapi';
 import { RequestContext } from './actor';
 import { Permission } from './roles';
+
+/*
+ * What a route requires, declared on the controllers of every feature. The declarations live here, below all of
+ * them (the audit log's own routes included); auth/auth.guard.ts reads them and enforces them on every request.
+ */
 
 export const PERMISSION_KEY = 'fleetpki:permission';
 export const PUBLIC_KEY = 'fleetpki:public';

@@ -1,4 +1,7 @@
-/** Roles and what each may do: the whole role matrix lives here, and test/e2e/role-matrix tests it route by route. */
+/**
+ * Roles and what each may do: the whole role matrix lives here (below every feature, which declares what its routes
+ * need), auth/auth.guard.ts enforces it, and test/e2e/role-matrix tests it route by route.
+ */
 export const ROLES = ['admin', 'operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
