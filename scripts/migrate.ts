@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { DataSource } from 'typeorm';
-import { loadConfig } from '../src/config/config';
+import { loadConfig } from '../src/app.config';
 import { dataSourceOptions } from '../src/database/data-source-options';
 
 async function main(): Promise<void> {

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { createApp } from '../src/app.factory';
-import { loadConfig } from '../src/config/config';
+import { loadConfig } from '../src/app.config';
 import { buildOpenApiDocument } from '../src/openapi';
 
 const root = path.resolve(__dirname, '../..');

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { createApp } from './app.factory';
 import { ApiKeysService } from './auth/api-keys.service';
-import { ConfigError, loadConfig } from './config/config';
+import { loadConfig } from './app.config';
+import { ConfigError } from './config/config';
 
 /** better-sqlite3 13 needs Node ≥ 22 (docs/runtime.md): say so instead of crashing inside the native module. */
 const MIN_NODE_MAJOR = 22;

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { API_KEY_PATTERN } from '../config/config';
-import { apiKeyMatches, apiKeyPrefix, generateApiKey, hashApiKey } from './api-key-secret';
+import { API_KEY_PATTERN, apiKeyMatches, apiKeyPrefix, generateApiKey, hashApiKey } from './api-key-secret';
 
 describe('generateApiKey', () => {
   it('makes keys that match API_KEY_PATTERN, with the prefix as the public part', () => {

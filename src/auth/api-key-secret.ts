@@ -1,5 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { API_KEY_PATTERN } from '../config/config';
+
+/** API keys look like `fpk_<12 hex>.<43 base64url>`; the part before the dot is public. */
+export const API_KEY_PATTERN = /^fpk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 
 /** A new API key: `fpk_<12 hex public prefix>.<256-bit secret, base64url>`. */
 export function generateApiKey(): { key: string; prefix: string } {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../config/config';
 import { isDestinationArn } from './destination-arn';
 
 const GOOD = [
@@ -20,11 +19,5 @@ describe('isDestinationArn (issue 25: one check for IOT_EVENTS_DESTINATION_ARN a
     for (const arn of GOOD) assert.ok(isDestinationArn(arn), arn);
     for (const arn of BAD) assert.ok(!isDestinationArn(arn), arn);
     assert.ok(!isDestinationArn(undefined) && !isDestinationArn(42));
-  });
-
-  it('is what the configuration applies to IOT_EVENTS_DESTINATION_ARN', () => {
-    const load = (arn: string) => () => loadConfig({ DATA_DIR: '/d', AWS_REGION: 'us-east-1', IOT_EVENTS_DESTINATION_ARN: arn });
-    for (const arn of GOOD) assert.equal(load(arn)().iot?.eventsDestinationArn, arn);
-    for (const arn of BAD) assert.throws(load(arn), /IOT_EVENTS_DESTINATION_ARN/, JSON.stringify(arn));
   });
 });

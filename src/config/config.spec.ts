@@ -1,9 +1,14 @@
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { API_KEY_PATTERN, ConfigError, loadConfig } from './config';
+import { isDestinationArn } from '../common/destination-arn';
+import { ConfigError, parseConfig, SettingRules } from './config';
 
 const VALID_ADMIN_KEY = `fpk_0123456789ab.${'A'.repeat(43)}`;
+
+/** Stand-ins for the rules other layers own (src/app.config.spec.ts checks the application's real ones). */
+const RULES: SettingRules = { isApiKey: (value) => value === VALID_ADMIN_KEY, renewableProfiles: ['device', 'server'] };
+const loadConfig = (env: Record<string, string | undefined>) => parseConfig(env, RULES);
 
 function expectConfigError(env: Record<string, string>, variable: string): void {
   assert.throws(
@@ -209,8 +214,24 @@ describe('loadConfig', () => {
   });
 
   describe('other settings', () => {
+    it('applies isDestinationArn (common/destination-arn.ts) to IOT_EVENTS_DESTINATION_ARN', () => {
+      const candidates = [
+        'arn:aws:iot:us-east-1:111122223333:ruledestination/http/7a280e37-b9c6-47a2-a751-0703693f46e4',
+        'arn:aws-us-gov:iot:us-gov-west-1:111122223333:ruledestination/http/abc',
+        'arn:aws:iot:us-east-1:111122223333:ruledestination/vpc/abc',
+        'arn:aws:iot:us-east-1:11112222333:ruledestination/http/abc',
+        'arn:aws:iot:us-east-1:111122223333:ruledestination/http/abc\n',
+        `arn:aws:iot:us-east-1:111122223333:ruledestination/http/${'a'.repeat(80)}`,
+        'arn:aws:sns:us-east-1:111122223333:ruledestination/http/abc',
+      ];
+      for (const arn of candidates) {
+        const load = () => loadConfig({ DATA_DIR: '/d', AWS_REGION: 'us-east-1', IOT_EVENTS_DESTINATION_ARN: arn });
+        if (isDestinationArn(arn)) assert.equal(load().iot?.eventsDestinationArn, arn);
+        else assert.throws(load, /IOT_EVENTS_DESTINATION_ARN/, JSON.stringify(arn));
+      }
+    });
+
     it('accepts a well-formed bootstrap admin key', () => {
-      assert.match(VALID_ADMIN_KEY, API_KEY_PATTERN);
       assert.equal(loadConfig({ FLEET_PKI_BOOTSTRAP_ADMIN_KEY: VALID_ADMIN_KEY }).auth.bootstrapAdminKey, VALID_ADMIN_KEY);
     });
 

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDestinationArn } from '../common/destination-arn';
-import { listProfiles } from '../pki/profiles';
 
 /** Raised at boot when an environment variable is missing or malformed; names the variable. */
 export class ConfigError extends Error {
@@ -185,20 +184,15 @@ function parseRateLimits(env: Env): Record<string, number> {
   return limits;
 }
 
-/** Profiles whose certificates renew themselves (POST /v1/certificates/renew): what the renewal switches may name. */
-const RENEWABLE_PROFILES = listProfiles()
-  .filter((profile) => profile.renewal)
-  .map((profile) => profile.name);
-
 /** RENEWAL_AFTER_EXPIRY_DAYS, e.g. "device=30": per profile, renewal allowed up to that many days after expiry. */
-function parseAfterExpiryDays(env: Env): Record<string, number> {
+function parseAfterExpiryDays(env: Env, renewable: readonly string[]): Record<string, number> {
   const days: Record<string, number> = {};
   const raw = env.RENEWAL_AFTER_EXPIRY_DAYS;
   if (!raw) return days;
   for (const item of raw.split(',')) {
     const match = /^\s*([a-z]+)=(\d+)\s*$/.exec(item);
-    if (!match || !RENEWABLE_PROFILES.includes(match[1]) || Number(match[2]) < 1 || Number(match[2]) > 365) {
-      throw new ConfigError('RENEWAL_AFTER_EXPIRY_DAYS', `must look like "device=30" (profiles ${RENEWABLE_PROFILES.join(', ')}; 1 to 365 days), got "${item}"`);
+    if (!match || !renewable.includes(match[1]) || Number(match[2]) < 1 || Number(match[2]) > 365) {
+      throw new ConfigError('RENEWAL_AFTER_EXPIRY_DAYS', `must look like "device=30" (profiles ${renewable.join(', ')}; 1 to 365 days), got "${item}"`);
     }
     days[match[1]] = Number(match[2]);
   }
@@ -206,12 +200,12 @@ function parseAfterExpiryDays(env: Env): Record<string, number> {
 }
 
 /** RENEWAL_SAME_KEY_PROFILES, e.g. "device": profiles whose certificates may renew without a new key. */
-function parseSameKeyProfiles(env: Env): string[] {
+function parseSameKeyProfiles(env: Env, renewable: readonly string[]): string[] {
   const raw = env.RENEWAL_SAME_KEY_PROFILES;
   if (!raw) return [];
   return raw.split(',').map((item) => {
     const name = item.trim();
-    if (!RENEWABLE_PROFILES.includes(name)) throw new ConfigError('RENEWAL_SAME_KEY_PROFILES', `must list profiles among ${RENEWABLE_PROFILES.join(', ')}, got "${item}"`);
+    if (!renewable.includes(name)) throw new ConfigError('RENEWAL_SAME_KEY_PROFILES', `must list profiles among ${renewable.join(', ')}, got "${item}"`);
     return name;
   });
 }
@@ -417,15 +411,23 @@ function parseTls(env: Env): AppConfig['tls'] {
   return { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) };
 }
 
-/** API keys look like `fpk_<12 hex>.<43 base64url>`; the part before the dot is public. */
-export const API_KEY_PATTERN = /^fpk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
+/**
+ * What a few settings are checked against that other layers own: the API-key format (auth/) and the profiles that
+ * renew themselves (pki/). The application's loader (src/app.config.ts) supplies them, so config/ imports neither.
+ */
+export interface SettingRules {
+  /** Whether FLEET_PKI_BOOTSTRAP_ADMIN_KEY is a well-formed API key. */
+  isApiKey(value: string): boolean;
+  /** Profiles whose certificates renew themselves (POST /v1/certificates/renew): what the renewal switches may name. */
+  renewableProfiles: readonly string[];
+}
 
-/** Reads and validates every setting; throws ConfigError naming the first bad variable. */
-export function loadConfig(env: Env = process.env): AppConfig {
+/** Reads and validates every setting against `rules`; throws ConfigError naming the first bad variable. */
+export function parseConfig(env: Env, rules: SettingRules): AppConfig {
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const dataDir = path.resolve(env.DATA_DIR || './data');
   const bootstrapAdminKey = env.FLEET_PKI_BOOTSTRAP_ADMIN_KEY || undefined;
-  if (bootstrapAdminKey !== undefined && !API_KEY_PATTERN.test(bootstrapAdminKey)) {
+  if (bootstrapAdminKey !== undefined && !rules.isApiKey(bootstrapAdminKey)) {
     throw new ConfigError(
       'FLEET_PKI_BOOTSTRAP_ADMIN_KEY',
       'must look like fpk_<12 lowercase hex>.<43 base64url characters> (see README: "Choosing the first admin key")',
@@ -457,8 +459,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     tls: parseTls(env),
     renewal: {
       graceSeconds: integer(env, 'RENEWAL_GRACE_SECONDS', 86400, 0, 90 * 86400),
-      afterExpiryDays: parseAfterExpiryDays(env),
-      sameKeyProfiles: parseSameKeyProfiles(env),
+      afterExpiryDays: parseAfterExpiryDays(env, rules.renewableProfiles),
+      sameKeyProfiles: parseSameKeyProfiles(env, rules.renewableProfiles),
     },
     rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
     fleetAudit: { intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365) },

@@ -8,7 +8,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { ApiKeysService } from '../../src/auth/api-keys.service';
-import { loadConfig } from '../../src/config/config';
+import { loadConfig } from '../../src/app.config';
 import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
 
 function modeOf(file: string): string {
