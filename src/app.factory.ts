@@ -12,16 +12,14 @@ import { AppConfig } from './config/config';
 import { MetricsService } from './metrics/metrics.service';
 import { buildOpenApiDocument } from './openapi';
 import { installBodyParsers } from './common/streamed-bodies';
-import { STREAMED_BODY_ROUTES } from './claims/claims.controller';
-import { OcspHttpBinding } from './revocation/ocsp-http';
+import { ClaimsModule } from './claims/claims.module';
+import { RenewalModule } from './certificates/renewal.module';
+import { RevocationModule } from './revocation/revocation.module';
+import type { OcspHttpBinding } from './revocation/ocsp-http';
 import { requestIdOf } from './common/request-id';
 import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
-import { EXCHANGE_PATH, StationAuthenticator } from './claims/station-authenticator';
-import { STATION } from './claims/station.guard';
-import { DeviceAuthenticator, RENEW_PATH } from './rotation/device-authenticator';
-import { DEVICE } from './rotation/device.guard';
 
 /** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
@@ -93,13 +91,7 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
 
   const fastify = app.getHttpAdapter().getInstance();
   // Before app.init() registers the routes: the certificate-authenticated routes authenticate before reading the body.
-  authenticateBeforeBody(
-    fastify,
-    new Map([
-      [`POST ${EXCHANGE_PATH}`, STATION.authenticatesWith(app.get(StationAuthenticator))],
-      [`POST ${RENEW_PATH}`, DEVICE.authenticatesWith(app.get(DeviceAuthenticator))],
-    ]),
-  );
+  authenticateBeforeBody(fastify, new Map([...ClaimsModule.preBodyAuthenticators(app), ...RenewalModule.preBodyAuthenticators(app)]));
   // JSON only: a text/plain body would reach validation as a string and confuse callers.
   fastify.removeContentTypeParser('text/plain');
   const metrics = app.get(MetricsService);
@@ -117,8 +109,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   // Nest adds an application/x-www-form-urlencoded parser during init; JSON only here too (415).
   fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   // Nest's JSON parser is replaced by one that hands the large-upload routes their stream.
-  installBodyParsers(fastify, config.bodyLimitBytes, STREAMED_BODY_ROUTES, ['text/csv']);
+  installBodyParsers(fastify, config.bodyLimitBytes, ClaimsModule.streamedBodyRoutes, ['text/csv']);
   await fastify.ready();
-  ocsp.binding = app.get(OcspHttpBinding);
+  ocsp.binding = RevocationModule.ocspBinding(app);
   return app;
 }

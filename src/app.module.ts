@@ -4,6 +4,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AuthoritiesModule } from './authorities/authorities.module';
 import { CertificatesModule } from './certificates/certificates.module';
+import { RenewalModule } from './certificates/renewal.module';
 import { ClaimsModule } from './claims/claims.module';
 import { Clock } from './common/clock';
 import { CommonModule } from './common/common.module';
@@ -11,18 +12,20 @@ import { ProblemFilter } from './common/problem.filter';
 import { AppConfig } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
-import { RepositoriesModule } from './database/repositories.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
-import { IotModule } from './iot/iot.module';
+import { CertificateEventsBindingModule, IotModule } from './iot/iot.module';
 import { KeysModule } from './keys/keys.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { RevocationModule } from './revocation/revocation.module';
-import { RotationModule } from './rotation/rotation.module';
+import { RevocationListPublisherBindingModule, RevocationModule } from './revocation/revocation.module';
+import { RenewalCampaignsBindingModule, RotationModule } from './rotation/rotation.module';
 import { FleetModule } from './fleet/fleet.module';
 import { SetupModule } from './setup/setup.module';
 
-/** Bootstrap only: wires the feature modules; nothing is provided here but the error filter. */
+/**
+ * Bootstrap only: wires the feature modules; nothing is provided here but the error filter. The order of the feature
+ * modules is the order of their routes in openapi.yaml.
+ */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, clock?: Clock): DynamicModule {
@@ -33,7 +36,6 @@ export class AppModule {
         CommonModule.forRoot(clock),
         MetricsModule,
         DatabaseModule,
-        RepositoriesModule,
         JobsModule,
         KeysModule,
         AuditModule,
@@ -44,9 +46,14 @@ export class AppModule {
         HealthModule,
         IotModule,
         ClaimsModule,
+        RenewalModule,
         RotationModule,
         FleetModule,
         SetupModule,
+        // Bindings of ports that certificates/ owns to the features above it (layer order: .dependency-cruiser.cjs).
+        CertificateEventsBindingModule,
+        RevocationListPublisherBindingModule,
+        RenewalCampaignsBindingModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { pemEncode } from '../pki/der';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
@@ -40,6 +40,13 @@ export class RevokeCertificateDto {
   @ApiProperty({ enum: REVOCATION_REASONS, description: 'RFC 5280 reason' })
   @IsIn(REVOCATION_REASONS)
   reason: RevocationReason;
+}
+
+/** A device's renewal (POST /v1/certificates/renew): the CSR of its new key. */
+export class RenewDto {
+  @ApiProperty({ description: 'PKCS #10 CSR (PEM) of the new key', maxLength: MAX_CSR_PEM_LENGTH })
+  @IsString() @MaxLength(MAX_CSR_PEM_LENGTH)
+  csr: string;
 }
 
 export class CertificateQueryDto extends PageQueryDto {

@@ -33,10 +33,10 @@ import { buildName, formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
-import { CrlService } from '../revocation/crl.service';
 import { CertificateRecord, CertificateStatus, IotThingOptions } from './certificate';
 import { CertificateEvents } from './certificate-events';
 import { CertificateRepository } from './certificate.repository';
+import { RevocationListPublisher } from './revocation-list-publisher.port';
 
 export interface IssueInput {
   authorityId: string;
@@ -88,7 +88,7 @@ export class CertificatesService implements OnModuleInit {
   constructor(
     private readonly repository: CertificateRepository,
     private readonly authorities: AuthoritiesService,
-    private readonly crls: CrlService,
+    private readonly crls: RevocationListPublisher,
     private readonly events: CertificateEvents,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
@@ -300,7 +300,7 @@ export class CertificatesService implements OnModuleInit {
    * stale (revocation count) and regenerates it then.
    */
   async refreshCrl(authorityId: string): Promise<void> {
-    await this.crls.current(authorityId).catch((err: unknown) => {
+    await this.crls.republish(authorityId).catch((err: unknown) => {
       this.logger.error(`CRL refresh after revocation failed for authority ${authorityId}: ${(err as Error).message}`);
     });
   }

@@ -18,10 +18,6 @@ import { ClaimDto, ClaimListDto, CreateClaimDto, CreatedClaimDto, RevokeClaimDto
 import { ClaimsService } from './claims.service';
 import { readSerials, SerialListError } from './serial-list';
 
-const ALLOWLIST_ROUTE = '/v1/claims/:id/allowlist';
-/** Routes whose body arrives as a stream (see common/streamed-bodies). */
-export const STREAMED_BODY_ROUTES: ReadonlySet<string> = new Set([ALLOWLIST_ROUTE]);
-
 class AllowlistResultDto {
   @ApiProperty({ format: 'uuid' }) claimId: string;
   @ApiProperty({ type: 'integer', description: 'Distinct serials now on the allow-list' }) allowlistSize: number;

@@ -1,6 +1,7 @@
-import { Module } from '@nestjs/common';
+import { INestApplicationContext, Module } from '@nestjs/common';
+import { PreBodyAuthenticator } from '../auth/pre-body-authentication';
 import { AuthoritiesModule } from '../authorities/authorities.module';
-import { CertificateAuthModule } from '../auth/certificate-auth.module';
+import { CertificateAuthModule } from '../certificates/certificate-auth.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { IotModule } from '../iot/iot.module';
 import { AllowlistUploads } from './allowlist-uploads';
@@ -9,7 +10,8 @@ import { ClaimsController } from './claims.controller';
 import { ClaimsService } from './claims.service';
 import { ExchangeService } from './exchange.service';
 import { ProvisioningController } from './provisioning.controller';
-import { StationAuthenticator } from './station-authenticator';
+import { EXCHANGE_PATH, StationAuthenticator } from './station-authenticator';
+import { STATION } from './station.guard';
 import { TypeOrmClaimRepository } from './typeorm-claim.repository';
 
 @Module({
@@ -17,4 +19,12 @@ import { TypeOrmClaimRepository } from './typeorm-claim.repository';
   controllers: [ClaimsController, ProvisioningController],
   providers: [ClaimsService, AllowlistUploads, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
 })
-export class ClaimsModule {}
+export class ClaimsModule {
+  /** Routes whose body arrives as a stream (common/streamed-bodies.ts): the allow-list upload. For app.factory.ts. */
+  static readonly streamedBodyRoutes: ReadonlySet<string> = new Set(['/v1/claims/:id/allowlist']);
+
+  /** The route authenticated before its body is read (auth/pre-body-authentication.ts), for app.factory.ts. */
+  static preBodyAuthenticators(app: INestApplicationContext): [route: string, authenticate: PreBodyAuthenticator][] {
+    return [[`POST ${EXCHANGE_PATH}`, STATION.authenticatesWith(app.get(StationAuthenticator))]];
+  }
+}

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { RequestContext } from '../common/actor';
-import { CertificateAuthenticator } from '../auth/certificate-authenticator';
 import { CertificateRecord } from '../certificates/certificate';
+import { CertificateAuthenticator } from '../certificates/certificate-authenticator';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';

@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { DatabaseProbe } from './database-probe';
 import { dataSourceOptions } from './data-source-options';
 import { Transactions } from './transactions';
 import { TypeOrmTransactions } from './typeorm-transactions';
@@ -15,7 +16,7 @@ import { TypeOrmLogger } from './typeorm-logger';
       useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config.database), migrationsRun: true, logger: new TypeOrmLogger(), maxQueryExecutionTime: 1000 }),
     }),
   ],
-  providers: [TypeOrmTransactions, { provide: Transactions, useExisting: TypeOrmTransactions }],
-  exports: [TypeOrmTransactions, Transactions],
+  providers: [TypeOrmTransactions, { provide: Transactions, useExisting: TypeOrmTransactions }, DatabaseProbe],
+  exports: [TypeOrmTransactions, Transactions, DatabaseProbe],
 })
 export class DatabaseModule {}

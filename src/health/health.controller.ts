@@ -1,12 +1,10 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { DataSource } from 'typeorm';
 import { Public } from '../common/access.decorators';
+import { Errors } from '../common/errors';
 import { ApiProblems } from '../common/openapi';
-import { AuthorityRepository } from '../authorities/authority.repository';
-import { DomainError, Errors } from '../common/errors';
-import { KeyManagers } from '../keys/key-manager';
 import { MetricsService } from '../metrics/metrics.service';
+import { HealthService } from './health.service';
 
 export class HealthDto {
   @ApiProperty({ example: 'ok' }) status: string;
@@ -18,9 +16,7 @@ export class HealthDto {
 @Controller()
 export class HealthController {
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly keys: KeyManagers,
-    private readonly authorities: AuthorityRepository,
+    private readonly health: HealthService,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -41,30 +37,7 @@ export class HealthController {
   @ApiOkResponse({ type: HealthDto, description: 'Every check passed' })
   @ApiProblems(Errors.notReady)
   async readyz(): Promise<HealthDto> {
-    const checks: Record<string, string> = {};
-    try {
-      await this.dataSource.query('SELECT 1');
-      checks.database = 'ok';
-    } catch {
-      checks.database = 'unreachable';
-    }
-    if (checks.database === 'ok') {
-      // Every active authority's key must be able to sign (local: decrypts; KMS: DescribeKey, cached briefly).
-      for (const authority of await this.authorities.listAll()) {
-        if (authority.status !== 'active') continue;
-        try {
-          await this.keys.get(authority.keyBackend).checkKey(authority.keyRef, authority.keySpec);
-          checks[`authority:${authority.id}`] = 'ok';
-        } catch (err) {
-          checks[`authority:${authority.id}`] = `${authority.keyBackend} key ${err instanceof DomainError ? err.code : 'failing'}`;
-        }
-      }
-    }
-    const failed = Object.entries(checks).filter(([, state]) => state !== 'ok');
-    if (failed.length) {
-      throw Errors.notReady(`not ready: ${failed.map(([name, state]) => `${name} ${state}`).join(', ')}`, { checks });
-    }
-    return { status: 'ok', checks };
+    return { status: 'ok', checks: await this.health.readiness() };
   }
 
   @Get('metrics')

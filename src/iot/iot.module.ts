@@ -1,5 +1,6 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module';
+import { CertificatesModule } from '../certificates/certificates.module';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -107,7 +108,7 @@ class UnconfiguredIotRegistry extends IotRegistry {
 }
 
 @Module({
-  imports: [AuthoritiesModule],
+  imports: [AuthoritiesModule, CertificatesModule],
   controllers: [IotRegistrationsController, IotEventsController, PolicyTemplatesController],
   providers: [
     IotRegistrationsService,
@@ -115,7 +116,6 @@ class UnconfiguredIotRegistry extends IotRegistry {
     { provide: PolicyTemplateRepository, useClass: TypeOrmPolicyTemplateRepository },
     IotDeviceSync,
     TopicRuleDestinationEnabler,
-    { provide: CertificateEvents, useExisting: IotDeviceSync },
     { provide: IotRegistrationRepository, useClass: TypeOrmIotRegistrationRepository },
     {
       provide: IotRegistry,
@@ -123,6 +123,14 @@ class UnconfiguredIotRegistry extends IotRegistry {
       useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits) : new UnconfiguredIotRegistry()),
     },
   ],
-  exports: [CertificateEvents, IotRegistry, IotRegistrationsService, PolicyTemplatesService],
+  exports: [IotDeviceSync, IotRegistry, IotRegistrationsService, PolicyTemplatesService],
 })
 export class IotModule {}
+
+/**
+ * Binds certificates' CertificateEvents port to AWS IoT's device sync. Global because certificates/ sits below iot/
+ * and cannot import IotModule; it exports that one token. Registered in app.module.ts.
+ */
+@Global()
+@Module({ imports: [IotModule], providers: [{ provide: CertificateEvents, useExisting: IotDeviceSync }], exports: [CertificateEvents] })
+export class CertificateEventsBindingModule {}

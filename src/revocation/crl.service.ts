@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { isoSeconds } from '../common/time';
 import { CertificateRepository } from '../certificates/certificate.repository';
+import { RevocationListPublisher } from '../certificates/revocation-list-publisher.port';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -19,7 +20,7 @@ import { CrlRepository, StoredCrl } from './crl.repository';
 const CRLS_KEPT = 20;
 
 @Injectable()
-export class CrlService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class CrlService implements RevocationListPublisher, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('CRL');
   /** One generation at a time per authority in this process; the database orders replicas. */
   private readonly inFlight = new Map<string, Promise<StoredCrl>>();
@@ -46,6 +47,11 @@ export class CrlService implements OnApplicationBootstrap, OnApplicationShutdown
       if (latest && (!this.isStale(latest, authority.revocationCount) || attempt === 3)) return latest;
       await this.refresh(authorityId);
     }
+  }
+
+  /** After revocations committed (certificates/): the current CRL, so regenerated now that it is stale. */
+  async republish(authorityId: string): Promise<void> {
+    await this.current(authorityId);
   }
 
   /** Builds, signs and stores a new CRL with the next CRL number. */

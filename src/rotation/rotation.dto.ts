@@ -1,9 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { NO_CONTROL_CHARS } from '../common/text';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
-import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
 import { THING_NAME_PATTERN } from '../pki/profiles';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
 import { AuthorityDto } from '../authorities/authorities.dto';
@@ -134,12 +133,6 @@ export class RotatedAuthorityDto {
   @ApiProperty({ type: AuthorityDto, description: 'Now retiring' }) predecessor: AuthorityDto;
   @ApiProperty({ type: AuthorityDto }) successor: AuthorityDto;
   @ApiProperty({ type: CampaignDto, nullable: true }) campaign: CampaignDto | null;
-}
-
-export class RenewDto {
-  @ApiProperty({ description: 'PKCS #10 CSR (PEM) of the new key', maxLength: MAX_CSR_PEM_LENGTH })
-  @IsString() @MaxLength(MAX_CSR_PEM_LENGTH)
-  csr: string;
 }
 
 export function toCampaignDto(campaign: Campaign, progress: CampaignProgress): CampaignDto {

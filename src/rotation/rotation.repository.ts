@@ -1,7 +1,8 @@
+import { RenewalCampaigns } from '../certificates/renewal-campaigns.port';
 import { Campaign, CampaignMember, CampaignSelector, MemberState } from './rotation';
 
-/** Port: rotation campaigns and their frozen member sets. */
-export abstract class RotationRepository {
+/** Port: rotation campaigns and their frozen member sets; also what a renewal asks of them (certificates/). */
+export abstract class RotationRepository implements RenewalCampaigns {
   abstract insert(campaign: Campaign): Promise<void>;
   abstract insertMembers(campaignId: string, members: { certificateId: string; thingName: string | null }[], at: string): Promise<void>;
   abstract find(id: string): Promise<Campaign | null>;

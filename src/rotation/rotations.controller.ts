@@ -1,24 +1,18 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { RequestContext } from '../common/actor';
-import { Ctx, Public, RequirePermission } from '../common/access.decorators';
-import { CertificateIdentity } from '../auth/certificate-authenticator';
+import { Ctx, RequirePermission } from '../common/access.decorators';
 import { Permission } from '../common/roles';
-import { CertificateDto, toCertificateDto } from '../certificates/certificates.dto';
-import { CertificatesService } from '../certificates/certificates.service';
-import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
-import { ApiIdParam, ApiProblems, ApiSecured, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups } from '../common/openapi';
 import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
-import { CampaignDto, CampaignListDto, CampaignMemberListDto, OpenCampaignDto, RenewDto, RotateAuthorityDto, RotatedAuthorityDto, toCampaignDto } from './rotation.dto';
+import { CampaignDto, CampaignListDto, CampaignMemberListDto, OpenCampaignDto, RotateAuthorityDto, RotatedAuthorityDto, toCampaignDto } from './rotation.dto';
 import { AuthorityRotationService } from './authority-rotation.service';
 import { Authority } from '../authorities/authority';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { toAuthorityDto } from '../authorities/authorities.dto';
 import { pemEncode } from '../pki/der';
-import { Device, DeviceGuard } from './device.guard';
-import { RenewalService } from './renewal.service';
 import { RotationsService } from './rotations.service';
 
 @ApiTags('rotation')
@@ -26,45 +20,9 @@ import { RotationsService } from './rotations.service';
 export class RotationsController {
   constructor(
     private readonly rotations: RotationsService,
-    private readonly renewal: RenewalService,
-    private readonly certificates: CertificatesService,
-    private readonly clock: Clock,
     private readonly authorityRotation: AuthorityRotationService,
     private readonly authorities: AuthoritiesService,
   ) {}
-
-  @Post('v1/certificates/renew')
-  @Public()
-  @UseGuards(DeviceGuard)
-  @HttpCode(201)
-  @ApiTags('certificates')
-  @ApiOperation({
-    summary: 'A device renews its own certificate (authenticated by that certificate)',
-    description:
-      'Mutual TLS with the current certificate, or `Authorization: Bearer <JWT>` signed with its key, the certificate in `x5c`, ' +
-      '`aud` = this URL (PUBLIC_BASE_URL + /v1/certificates/renew), `exp` ≤ 5 minutes ahead, single-use `jti`. Allowed in the profile’s ' +
-      'renewal window (the last third of the lifetime) or while a rotation campaign covers the certificate; a new key is required ' +
-      '(SAME_KEY_NOT_ALLOWED) unless the operator allows the same key for the profile; an expired certificate cannot renew ' +
-      '(CERTIFICATE_EXPIRED) unless the operator allows some days after expiry for the profile; a revoked (CERTIFICATE_REVOKED) or already ' +
-      'renewed (CERTIFICATE_SUPERSEDED) certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes ' +
-      '`superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate ' +
-      'from a retiring CA renews under its successor. The device is authenticated before the body is read: without valid ' +
-      'credentials the answer is a 401, whatever the body (even one that is not JSON or is too large).',
-  })
-  @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
-  @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })
-  @ApiProblems(
-    ProblemGroups.certificateAuth,
-    [Errors.certificateUntrusted, Errors.notADeviceCertificate],
-    [Errors.renewalNotAllowed, Errors.certificateRevoked, Errors.certificateSuperseded, Errors.certificateExpired, Errors.renewalNotYetAllowed],
-    Errors.sameKeyNotAllowed,
-    ProblemGroups.csr,
-    ProblemGroups.issuance,
-  )
-  async renewCertificate(@Device() identity: CertificateIdentity, @Body() body: RenewDto): Promise<CertificateDto> {
-    const record = await this.renewal.renew(identity, body.csr);
-    return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
-  }
 
   @Post('v1/authorities/:id/rotate')
   @RequirePermission(Permission.ManageAuthorities)

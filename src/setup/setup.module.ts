@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
+import { AuthoritiesModule } from '../authorities/authorities.module';
 import { IotModule } from '../iot/iot.module';
 import { SetupCheckController } from './setup-check.controller';
 import { AwsCredentialsResolver, DefaultChainCredentialsResolver, NodeRootStoreProbe, PublicTrustProbe, SetupCheckService } from './setup-check.service';
 
 @Module({
-  imports: [IotModule],
+  imports: [AuthoritiesModule, IotModule],
   controllers: [SetupCheckController],
   providers: [
     SetupCheckService,

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { CertificateIdentity } from '../auth/certificate-authenticator';
 import { RequestPrincipal } from '../auth/request-principal';
+import { CertificateIdentity } from './certificate-authenticator';
 import { DeviceAuthenticator } from './device-authenticator';
 
 /** The device renewing its certificate, authenticated by that certificate (auth/request-principal.ts). */

@@ -5,13 +5,13 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import type { FastifyRequest } from 'fastify';
 import { Authority } from '../authorities/authority';
 import { AuthoritiesService } from '../authorities/authorities.service';
-import { CertificateRecord } from '../certificates/certificate';
-import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
 import { DomainError, Errors } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { checkJwtClaims, decodeX5cJwt, JwsError, JwsFailure, verifyJwsSignature } from '../pki/jws';
 import { RequestContext } from '../common/actor';
+import { CertificateRecord } from './certificate';
+import { CertificateRepository } from './certificate.repository';
 import { UsedTokenIds } from './used-token-ids.repository';
 
 /** A caller that proved it holds the key of a certificate this service issued. */

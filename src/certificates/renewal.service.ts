@@ -1,11 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { CertificateIdentity } from '../auth/certificate-authenticator';
 import { AuthoritiesService } from '../authorities/authorities.service';
-import { CertificateRecord } from '../certificates/certificate';
-import { CertificateEvents } from '../certificates/certificate-events';
-import { CertificateRepository } from '../certificates/certificate.repository';
-import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';
 import { DomainError, Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
@@ -13,7 +8,12 @@ import { APP_CONFIG } from '../config/config.module';
 import { parseCsr } from '../pki/csr';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { findProfile, Profile, RenewalPolicy } from '../pki/profiles';
-import { RotationRepository } from './rotation.repository';
+import { CertificateRecord } from './certificate';
+import { CertificateIdentity } from './certificate-authenticator';
+import { CertificateEvents } from './certificate-events';
+import { CertificateRepository } from './certificate.repository';
+import { CertificatesService } from './certificates.service';
+import { RenewalCampaigns } from './renewal-campaigns.port';
 
 const DAY_MS = 86_400_000;
 
@@ -29,7 +29,7 @@ export class RenewalService {
     private readonly certificates: CertificatesService,
     private readonly records: CertificateRepository,
     private readonly authorities: AuthoritiesService,
-    private readonly rotations: RotationRepository,
+    private readonly campaigns: RenewalCampaigns,
     private readonly events: CertificateEvents,
     private readonly audit: AuditService,
     private readonly clock: Clock,
@@ -81,7 +81,7 @@ export class RenewalService {
       }
     }
     const windowOpens = new Date(notAfter - (notAfter - notBefore) * policy.windowFraction);
-    if (now < windowOpens && !(await this.rotations.coveredByOpenCampaign(old.id))) {
+    if (now < windowOpens && !(await this.campaigns.coveredByOpenCampaign(old.id))) {
       throw Errors.renewalNotYetAllowed(`renewal opens at ${windowOpens.toISOString()} (the last ${Math.round(policy.windowFraction * 100)}% of the lifetime), unless a rotation campaign covers the certificate`, {
         renewableFrom: windowOpens.toISOString(),
       });
@@ -107,7 +107,7 @@ export class RenewalService {
           if (!(await this.records.markSuperseded(old.id, replacement.id, now.toISOString()))) {
             throw Errors.certificateSuperseded('this certificate was renewed or revoked meanwhile');
           }
-          await this.rotations.markRenewed(old.id, replacement.id, now.toISOString());
+          await this.campaigns.markRenewed(old.id, replacement.id, now.toISOString());
           await this.events.superseded(old, replacement, graceUntil);
           await this.audit.record(identity.ctx, {
             action: 'certificate.superseded',

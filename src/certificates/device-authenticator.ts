@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { CertificateAuthenticator, CertificateIdentity } from '../auth/certificate-authenticator';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { CertificateAuthenticator, CertificateIdentity } from './certificate-authenticator';
 
 export const RENEW_PATH = '/v1/certificates/renew';
 
