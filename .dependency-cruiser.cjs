@@ -49,6 +49,20 @@ module.exports = {
       to: { path: '^src/[^/]+\\.ts$' },
     },
     {
+      name: 'typeorm-behind-adapters',
+      comment: 'features use ports: only database/ and the TypeORM adapters (typeorm-*.ts) know TypeORM',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/database/', '/typeorm-[^/]+\\.ts$'] },
+      to: { path: 'node_modules/(typeorm|@nestjs/typeorm)/' },
+    },
+    {
+      name: 'tables-behind-adapters',
+      comment: 'a table is read and written by its TypeORM adapter (and the local key backend, which keeps keys in one)',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/database/', '/typeorm-[^/]+\\.ts$', '^src/keys/local/'] },
+      to: { path: '^src/database/entities/' },
+    },
+    {
       name: 'no-test-code-in-production',
       comment: 'the service must run without test support, stand-ins, scripts or the bench (specs may use them)',
       severity: 'error',

@@ -123,7 +123,7 @@ export const ProblemGroups = {
   issuance: [...issuer, Errors.authorityIsRoot, Errors.leafIssuanceNotAllowed, Errors.authorityUsageMismatch, Errors.profileNotFound, Errors.validityTooLong, Errors.invalidSubject, Errors.sanNotAllowed, Errors.keyNotAllowed, ...signing],
   /** A call to AWS IoT made while the request waits (iot/iot-errors.ts), or AWS IoT not configured. */
   iotCall: [Errors.iotNotConfigured, Errors.iotConflict, Errors.iotRefused, Errors.iotThrottled, Errors.iotUnavailable, Errors.awsLimitExceeded],
-  /** Authentication by a certificate this service issued: mutual TLS or an x5c JWT (auth/certificate-authenticator.ts). */
+  /** Authentication by a certificate this service issued: mutual TLS or an x5c JWT (certificates/certificate-authenticator.ts). */
   certificateAuth: [Errors.unauthenticated, Errors.tokenInvalid, Errors.tokenSignatureInvalid, Errors.tokenExpired, Errors.tokenAudienceMismatch, Errors.tokenReplayed],
 } as const satisfies Record<string, readonly ErrorKind[]>;
 

@@ -8,4 +8,6 @@ export abstract class IotRegistrationRepository {
   abstract insert(registration: IotCaRegistration): Promise<void>;
   /** Sets INACTIVE unless it already is; false when it was. */
   abstract markInactive(authorityId: string, at: string): Promise<boolean>;
+  /** ACTIVE registrations whose devices register just in time (JITR). */
+  abstract countActiveJitr(): Promise<number>;
 }

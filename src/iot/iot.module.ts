@@ -123,7 +123,7 @@ class UnconfiguredIotRegistry extends IotRegistry {
       useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits) : new UnconfiguredIotRegistry()),
     },
   ],
-  exports: [IotDeviceSync, IotRegistry, IotRegistrationsService, PolicyTemplatesService],
+  exports: [IotDeviceSync, IotRegistry, IotRegistrationRepository, IotRegistrationsService, PolicyTemplatesService],
 })
 export class IotModule {}
 

@@ -40,6 +40,10 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
     const result = await this.db.manager().update(IotCaRegistrationEntity, { authorityId, status: 'ACTIVE' }, { status: 'INACTIVE', autoRegistration: false, updatedAt: at });
     return (result.affected ?? 0) > 0;
   }
+
+  countActiveJitr(): Promise<number> {
+    return this.db.manager().countBy(IotCaRegistrationEntity, { deviceRegistration: 'jitr', status: 'ACTIVE' });
+  }
 }
 
 function toRegistration(row: IotCaRegistrationEntity): IotCaRegistration {

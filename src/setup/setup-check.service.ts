@@ -1,51 +1,20 @@
-import * as tls from 'node:tls';
 import { Inject, Injectable } from '@nestjs/common';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { DataSource } from 'typeorm';
 import { AuthorityRepository } from '../authorities/authority.repository';
 import { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { IotCaRegistrationEntity } from '../database/entities/iot-ca-registration.entity';
+import { DatabaseProbe } from '../database/database-probe';
+import { IotRegistrationRepository } from '../iot/iot-registration.repository';
 import { IotRegistry } from '../iot/iot-registry';
 import { KeyManagers } from '../keys/key-manager';
 import { KeyBackend } from '../keys/key-spec';
-import { probePublicTrust, TrustVerdict } from './public-tls-trust';
+import { AwsCredentialsResolver } from './aws-credentials-resolver.port';
+import { PublicTrustProbe } from './public-trust-probe.port';
 import { SetupCheckDto, SetupReportDto } from './setup-check.dto';
 
 /** Time bound of each check that leaves the process (TLS handshake, credential chain, AWS IoT). */
 export const SETUP_CHECK_TIMEOUT_MS = 5000;
-
-/** Port: whether a URL presents a publicly trusted chain. A port so that tests can trust their own CA. */
-export abstract class PublicTrustProbe {
-  abstract probe(url: string): Promise<TrustVerdict>;
-}
-
-/** Node's bundled Mozilla roots only (not NODE_EXTRA_CA_CERTS, not the system store): what "public" means here. */
-export class NodeRootStoreProbe extends PublicTrustProbe {
-  probe(url: string): Promise<TrustVerdict> {
-    return probePublicTrust(url, { trustStore: tls.rootCertificates, timeoutMs: SETUP_CHECK_TIMEOUT_MS });
-  }
-}
-
-/** Port: resolves AWS credentials from the default chain without calling an AWS API. */
-export abstract class AwsCredentialsResolver {
-  abstract resolve(region: string): Promise<{ expiration?: Date }>;
-}
-
-export class DefaultChainCredentialsResolver extends AwsCredentialsResolver {
-  async resolve(region: string): Promise<{ expiration?: Date }> {
-    // Any client resolves the same chain (environment, web identity, profile, ECS/EC2 role endpoints).
-    const client = new KMSClient({ region });
-    try {
-      const credentials = await client.config.credentials();
-      return { expiration: credentials.expiration };
-    } finally {
-      client.destroy();
-    }
-  }
-}
 
 class TimedOut extends Error {}
 
@@ -75,8 +44,9 @@ function describeError(err: unknown): string {
 export class SetupCheckService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly dataSource: DataSource,
+    private readonly db: DatabaseProbe,
     private readonly authorities: AuthorityRepository,
+    private readonly registrations: IotRegistrationRepository,
     private readonly keys: KeyManagers,
     private readonly iot: IotRegistry,
     private readonly trust: PublicTrustProbe,
@@ -107,15 +77,14 @@ export class SetupCheckService {
     const name = 'database';
     const driver = this.config.database.driver;
     try {
-      await this.dataSource.query('SELECT 1');
+      await this.db.ping();
     } catch (err) {
       return { name, status: 'fail', detail: `${driver}: not reachable (${describeError(err).slice(0, 200)})` };
     }
     try {
-      const table = this.dataSource.options.migrationsTableName ?? 'migrations';
-      const rows = (await this.dataSource.query(`SELECT name FROM ${table}`)) as { name: string }[];
-      const applied = new Set(rows.map((row) => row.name));
-      const known = this.dataSource.migrations.map((m) => m.name ?? m.constructor.name);
+      const migrations = await this.db.migrations();
+      const applied = new Set(migrations.applied);
+      const known = migrations.known;
       const pending = known.filter((m) => !applied.has(m));
       const unknown = [...applied].filter((m) => !known.includes(m));
       if (pending.length) return { name, status: 'fail', detail: `${driver}: reachable, ${pending.length} migration(s) not applied (${pending.join(', ')}): run npm run migrate` };
@@ -184,7 +153,7 @@ export class SetupCheckService {
 
   private async jitrRegistrations(): Promise<number | undefined> {
     try {
-      return await this.dataSource.manager.countBy(IotCaRegistrationEntity, { deviceRegistration: 'jitr', status: 'ACTIVE' });
+      return await this.registrations.countActiveJitr();
     } catch {
       return undefined;
     }

@@ -1,0 +1,15 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import { AwsCredentialsResolver } from './aws-credentials-resolver.port';
+
+export class DefaultChainCredentialsResolver extends AwsCredentialsResolver {
+  async resolve(region: string): Promise<{ expiration?: Date }> {
+    // Any client resolves the same chain (environment, web identity, profile, ECS/EC2 role endpoints).
+    const client = new KMSClient({ region });
+    try {
+      const credentials = await client.config.credentials();
+      return { expiration: credentials.expiration };
+    } finally {
+      client.destroy();
+    }
+  }
+}
