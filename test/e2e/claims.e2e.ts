@@ -631,7 +631,6 @@ describe('exchange with AWS IoT (API mode, stand-in)', () => {
 
 describe('a claim whose window has closed', () => {
   let t: TestApp;
-  const clock = new ManualClock();
   const ssl = new OpenSslWorkspace();
   after(async () => {
     await t?.close();
@@ -639,6 +638,8 @@ describe('a claim whose window has closed', () => {
   });
 
   it('refuses the station once notAfter has passed: its claim certificate ended with the window (401, not audited)', async () => {
+    // Started here, not when the file loads: station tokens carry the real time, which must match the app's clock.
+    const clock = new ManualClock();
     t = await startTestApp('sqlite', { clock });
     const post = async (path: string, body: object) => (await t.http().post(path).set(bearer(t.adminKey)).send(body)).body;
     const root = await post('/v1/authorities', { name: 'R', type: 'root', subject: { commonName: 'Window Root' } });
