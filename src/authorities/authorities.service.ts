@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../common/actor';
 import { Clock } from '../common/clock';
@@ -14,16 +13,9 @@ import { abandonNewKey, CreatedKey, KeyManager, KeyManagers, Signer } from '../k
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 import { certificateParts, fingerprint, signCertificate } from '../pki/certificate';
 import { pemEncode } from '../pki/der';
-import {
-  authorityInfoAccess,
-  authorityKeyIdentifier,
-  basicConstraints,
-  crlDistributionPoint,
-  keyIdentifier,
-  keyUsage,
-  subjectKeyIdentifier,
-} from '../pki/extensions';
-import { buildName, formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
+import { keyIdentifier } from '../pki/extensions';
+import { caPathLength, describeCertificate, IssuerFacts } from '../pki/issuance';
+import { formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { subjectFieldsOf } from '../pki/csr';
 import { randomSerial } from '../pki/serial';
@@ -49,13 +41,13 @@ export interface CreateAuthorityInput {
   allowLeafIssuance?: boolean;
 }
 
-/** What issuing under an authority needs; the name, key id and chain are parsed once per process. */
-export interface Issuer {
+/**
+ * What issuing under an authority needs: the facts its certificates depend on (name, key id, validity) and its
+ * signer. The name, key id and chain are parsed once per process.
+ */
+export interface Issuer extends IssuerFacts {
   authority: Authority;
   signer: Signer;
-  /** DER of the authority's subject, used byte for byte as the issuer of what it signs. */
-  name: Buffer;
-  keyId: Buffer;
   /** The authority's certificate followed by each parent up to the root, DER. */
   chain: Buffer[];
 }
@@ -67,9 +59,6 @@ interface ParsedAuthority {
   chain: Buffer[];
   chainPem: string;
 }
-
-const DEFAULT_VALIDITY_DAYS: Record<AuthorityType, number> = { root: 3650, intermediate: 1825 };
-const DAY_MS = 86_400_000;
 
 @Injectable()
 export class AuthoritiesService {
@@ -99,20 +88,12 @@ export class AuthoritiesService {
 
     const now = this.clock.now();
     const parent = await this.parentFor(input);
-    const pathLength = this.pathLengthFor(input, parent?.authority);
-    const requestedNotAfter = new Date(now.getTime() + (input.validityDays ?? DEFAULT_VALIDITY_DAYS[input.type]) * DAY_MS);
-    const parentNotAfter = parent ? new Date(parent.authority.notAfter) : undefined;
-    const validityClamped = parentNotAfter !== undefined && requestedNotAfter > parentNotAfter;
-    const notAfter = validityClamped ? parentNotAfter! : requestedNotAfter;
-
-    // Backdated for lagging device clocks, but never before the parent's own validity starts.
-    const backdated = new Date(now.getTime() - this.config.issuance.backdateSeconds * 1000);
-    const notBefore = parent && new Date(parent.authority.notBefore) > backdated ? new Date(parent.authority.notBefore) : backdated;
+    const pathLength = caPathLength(parent?.authority, input.pathLength);
     const id = randomUUID();
     const keyManager = this.keys.get(input.keyBackend);
     const key = input.kmsKeyId !== undefined ? await this.adoptKey(keyManager, input.kmsKeyId, input.keySpec) : await keyManager.createKey({ spec: input.keySpec ?? 'EC_P256', authorityId: id, label: `fleet-pki authority ${id} (${input.name})` });
     try {
-      return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, notBefore, notAfter, now, validityClamped });
+      return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, now });
     } catch (err) {
       // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's), and say so.
       if (input.kmsKeyId === undefined) throw await abandonNewKey(keyManager, key.keyRef, err, (line) => this.logger.warn(`authority ${id}: ${line}`));
@@ -128,39 +109,25 @@ export class AuthoritiesService {
       key: CreatedKey;
       parent: Issuer | undefined;
       pathLength: number | null;
-      notBefore: Date;
-      notAfter: Date;
       now: Date;
-      validityClamped: boolean;
     },
   ): Promise<Authority & { validityClamped: boolean }> {
-    const { id, input, key, parent, pathLength, notBefore, notAfter, now, validityClamped } = args;
-    const ownKeyId = keyIdentifier(key.publicKeySpki);
-    const subjectName = buildName(input.subject);
-
-    const extensions = [basicConstraints(true, pathLength ?? undefined), keyUsage([KeyUsageFlags.keyCertSign, KeyUsageFlags.cRLSign]), subjectKeyIdentifier(ownKeyId)];
-    if (parent) {
-      extensions.push(
-        authorityKeyIdentifier(parent.keyId),
-        crlDistributionPoint(this.urls.crl(parent.authority.id)),
-        authorityInfoAccess(this.urls.caCertificate(parent.authority.id), this.urls.ocsp()),
-      );
-    }
+    const { id, input, key, parent, pathLength, now } = args;
+    const facts = {
+      subject: input.subject,
+      validityDays: input.validityDays,
+      pathLength,
+      subjectPublicKeyInfo: key.publicKeySpki,
+      now,
+      backdateSeconds: this.config.issuance.backdateSeconds,
+    };
+    const { tbs, validityClamped } = describeCertificate(
+      parent ? { kind: 'intermediate-ca', issuer: parent, urls: this.urls.forIssuer(parent.authority.id), ...facts } : { kind: 'root-ca', ...facts },
+    );
     // A root signs itself, which is also the proof that its new key signs; an intermediate's parent signs it.
     const issuerKey = parent ? parent.signer : await this.keys.get(input.keyBackend).signer(key.keyRef, key.spec);
     const serial = randomSerial();
-    const der = await signCertificate(
-      {
-        serial,
-        issuer: parent ? parent.name : subjectName,
-        subject: subjectName,
-        subjectPublicKeyInfo: key.publicKeySpki,
-        notBefore,
-        notAfter,
-        extensions,
-      },
-      issuerKey,
-    );
+    const der = await signCertificate({ serial, ...tbs }, issuerKey);
 
     const authority: Authority = {
       id,
@@ -178,8 +145,8 @@ export class AuthoritiesService {
       fingerprint: fingerprint(der),
       pathLength,
       allowLeafIssuance: input.allowLeafIssuance ?? input.type === 'intermediate',
-      notBefore: isoSeconds(notBefore),
-      notAfter: isoSeconds(notAfter),
+      notBefore: isoSeconds(tbs.notBefore),
+      notAfter: isoSeconds(tbs.notAfter),
       certificateDer: der,
       revocationCount: 0,
       createdAt: now.toISOString(),
@@ -317,7 +284,7 @@ export class AuthoritiesService {
   async signingView(authority: Authority): Promise<Issuer> {
     const signer = await this.keys.get(authority.keyBackend).signer(authority.keyRef, authority.keySpec);
     const { name, keyId, chain } = await this.describe(authority);
-    return { authority, signer, name, keyId, chain };
+    return { authority, signer, name, keyId, notBefore: new Date(authority.notBefore), notAfter: new Date(authority.notAfter), chain };
   }
 
   all(): Promise<Authority[]> {
@@ -362,18 +329,5 @@ export class AuthoritiesService {
     }
     if (!input.parentId) throw Errors.parentRequired('an intermediate authority needs parentId');
     return this.issuer(input.parentId);
-  }
-
-  /** RFC 5280 §4.2.1.9: an intermediate must leave its parent's path length satisfied. */
-  private pathLengthFor(input: CreateAuthorityInput, parent: Authority | undefined): number | null {
-    if (!parent || parent.pathLength === null) return input.pathLength ?? null;
-    if (parent.pathLength === 0) {
-      throw Errors.pathLengthExceeded(`authority ${parent.id} has pathLength 0 and cannot sign intermediates`);
-    }
-    const max = parent.pathLength - 1;
-    if (input.pathLength !== undefined && input.pathLength > max) {
-      throw Errors.pathLengthExceeded(`pathLength must be at most ${max} under authority ${parent.id}`);
-    }
-    return input.pathLength ?? max;
   }
 }

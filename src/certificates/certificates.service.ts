@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
@@ -17,19 +16,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { fingerprint, signCertificate } from '../pki/certificate';
 import { RevocationReason } from '../pki/crl';
 import { ParsedCsr, parseCsr } from '../pki/csr';
-import {
-  authorityInfoAccess,
-  authorityKeyIdentifier,
-  basicConstraints,
-  certificatePolicies,
-  crlDistributionPoint,
-  extendedKeyUsage,
-  keyIdentifier,
-  keyUsage,
-  subjectAltName,
-  subjectKeyIdentifier,
-} from '../pki/extensions';
-import { buildName, formatName, SubjectFields } from '../pki/names';
+import { describeCertificate, validityDaysFor } from '../pki/issuance';
+import { formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
@@ -124,10 +112,7 @@ export class CertificatesService implements OnModuleInit {
    */
   async issue(ctx: RequestContext, input: IssueInput, options: IssueOptions = {}): Promise<CertificateRecord> {
     const profile = findProfile(input.profile, { internal: options.internalProfile });
-    const validityDays = input.validityDays ?? profile.defaultValidityDays;
-    if (validityDays > profile.maxValidityDays) {
-      throw Errors.validityTooLong(`profile ${profile.name} allows at most ${profile.maxValidityDays} days`);
-    }
+    const validityDays = validityDaysFor(profile, input.validityDays);
     const csr = options.parsedCsr ?? parseCsr(input.csr);
     const names = namesFor(profile, csr, input.thingName, options.subject);
     const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy);
@@ -142,43 +127,23 @@ export class CertificatesService implements OnModuleInit {
     }
 
     const now = this.clock.now();
-    const notBefore = new Date(now.getTime() - this.config.issuance.backdateSeconds * 1000);
-    const profileNotAfter = new Date(now.getTime() + validityDays * DAY_MS);
-    const requestedNotAfter = options.notAfter && options.notAfter < profileNotAfter ? options.notAfter : profileNotAfter;
-    const issuerNotAfter = new Date(issuer.authority.notAfter);
-    // DESIGN: notAfter never passes the issuing CA's; we clamp and say so (validityClamped).
-    const validityClamped = requestedNotAfter > issuerNotAfter;
-    const notAfter = validityClamped ? issuerNotAfter : requestedNotAfter;
-
-    const usages = [...profile.keyUsage];
-    if (csr.publicKey.type === 'RSA' && profile.subjectRule === 'dns-ip-names') usages.push(KeyUsageFlags.keyEncipherment);
-    const extensions = [
-      basicConstraints(false),
-      keyUsage(usages),
-      extendedKeyUsage(profile.extendedKeyUsage),
-      subjectKeyIdentifier(keyIdentifier(csr.publicKeySpki)),
-      authorityKeyIdentifier(issuer.keyId),
-      crlDistributionPoint(this.urls.crl(issuer.authority.id)),
-      authorityInfoAccess(this.urls.caCertificate(issuer.authority.id), this.urls.ocsp()),
-    ];
-    if (names.dnsNames.length || names.ipAddresses.length) extensions.push(subjectAltName(names.dnsNames, names.ipAddresses));
-    if (profile.policies) extensions.push(certificatePolicies(profile.policies));
+    const { tbs, validityClamped } = describeCertificate({
+      kind: 'end-entity',
+      issuer,
+      urls: this.urls.forIssuer(issuer.authority.id),
+      profile,
+      names,
+      validityDays,
+      endsBy: options.notAfter,
+      subjectPublicKeyInfo: csr.publicKeySpki,
+      now,
+      backdateSeconds: this.config.issuance.backdateSeconds,
+    });
 
     // Read outside the transaction, which on SQLite every writer takes in turn.
     const followUp = await this.events.prepareIssue(issuer.authority.id);
     const serial = randomSerial();
-    const der = await signCertificate(
-      {
-        serial,
-        issuer: issuer.name,
-        subject: buildName(names.subject),
-        subjectPublicKeyInfo: csr.publicKeySpki,
-        notBefore,
-        notAfter,
-        extensions,
-      },
-      issuer.signer,
-    );
+    const der = await signCertificate({ serial, ...tbs }, issuer.signer);
 
     const record: CertificateRecord = {
       id: randomUUID(),
@@ -189,8 +154,8 @@ export class CertificatesService implements OnModuleInit {
       subject: formatName(names.subject),
       thingName: names.thingName ?? null,
       status: 'active',
-      notBefore: isoSeconds(notBefore),
-      notAfter: isoSeconds(notAfter),
+      notBefore: isoSeconds(tbs.notBefore),
+      notAfter: isoSeconds(tbs.notAfter),
       issuedAt: now.toISOString(),
       publicKeySha256,
       keyDescription: csr.publicKey.description,

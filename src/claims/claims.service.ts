@@ -92,8 +92,8 @@ export class ClaimsService {
     let claim: Claim | undefined;
     const claimCertificate = await this.certificates.issue(
       ctx,
-      // The claim certificate lasts as long as the claim (up to the profile's maximum and the CA's own end).
-      { authorityId: claimAuthority.id, csr: '', profile: 'claim', validityDays: Math.min(findProfile('claim', { internal: true }).maxValidityDays, Math.ceil((notAfter.getTime() - now.getTime()) / 86_400_000)) },
+      // The claim certificate lasts as long as the claim (notAfter below), up to the profile's maximum and the CA's own end.
+      { authorityId: claimAuthority.id, csr: '', profile: 'claim', validityDays: findProfile('claim', { internal: true }).maxValidityDays },
       {
         internalProfile: true,
         parsedCsr,

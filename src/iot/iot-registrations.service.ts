@@ -1,16 +1,17 @@
 import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../common/actor';
 import { AuthoritiesService, Issuer } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { signCertificate } from '../pki/certificate';
 import { pemEncode } from '../pki/der';
-import { authorityKeyIdentifier, basicConstraints } from '../pki/extensions';
-import { buildName } from '../pki/names';
+import { describeCertificate } from '../pki/issuance';
 import { randomSerial } from '../pki/serial';
 import { isSameCertificate, REGISTRATION_ADOPTED } from './adoption';
 import { CertificateMode, DescribedCaCertificate, IotRegistry } from './iot-registry';
@@ -38,6 +39,7 @@ export class IotRegistrationsService {
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async register(ctx: RequestContext, authorityId: string, request: RegisterCaRequest): Promise<IotCaRegistration> {
@@ -175,19 +177,15 @@ export class IotRegistrationsService {
 
   private async verificationCertificate(issuer: Issuer, registrationCode: string): Promise<string> {
     const { publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
-    const now = this.clock.now();
-    const der = await signCertificate(
-      {
-        serial: randomSerial(),
-        issuer: issuer.name,
-        subject: buildName({ commonName: registrationCode }),
-        subjectPublicKeyInfo: publicKey.export({ type: 'spki', format: 'der' }),
-        notBefore: new Date(now.getTime() - 5 * 60_000),
-        notAfter: new Date(Math.min(now.getTime() + 86_400_000, new Date(issuer.authority.notAfter).getTime())),
-        extensions: [basicConstraints(false), authorityKeyIdentifier(issuer.keyId)],
-      },
-      issuer.signer,
-    );
+    const { tbs } = describeCertificate({
+      kind: 'iot-verification',
+      issuer,
+      registrationCode,
+      subjectPublicKeyInfo: publicKey.export({ type: 'spki', format: 'der' }),
+      now: this.clock.now(),
+      backdateSeconds: this.config.issuance.backdateSeconds,
+    });
+    const der = await signCertificate({ serial: randomSerial(), ...tbs }, issuer.signer);
     return pemEncode('CERTIFICATE', der);
   }
 }

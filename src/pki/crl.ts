@@ -15,8 +15,8 @@ export const REVOCATION_REASONS = [
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 
-/** CRLReason ENUMERATED values (RFC 5280 §5.3.1). */
-const REASON_CODES: Record<RevocationReason, number> = {
+/** CRLReason ENUMERATED values (RFC 5280 §5.3.1), in CRL entries and OCSP revokedInfo alike. */
+export const REASON_CODES: Record<RevocationReason, number> = {
   unspecified: 0,
   keyCompromise: 1,
   cACompromise: 2,

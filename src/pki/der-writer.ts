@@ -66,7 +66,6 @@ export const octetString = (value: Buffer): Buffer => tlv(0x04, value);
 export const bitString = (value: Buffer): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), value]));
 export const utf8String = (value: string): Buffer => tlv(0x0c, Buffer.from(value, 'utf8'));
 export const printableString = (value: string): Buffer => tlv(0x13, Buffer.from(value, 'latin1'));
-export const ia5String = (value: string): Buffer => tlv(0x16, Buffer.from(value, 'latin1'));
 
 /**
  * RFC 5280 §4.1.2.5: UTCTime (YYMMDDHHMMSSZ) through 2049, GeneralizedTime (YYYYMMDDHHMMSSZ) from 2050;

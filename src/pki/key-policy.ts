@@ -18,7 +18,7 @@ const CURVES: Record<string, { name: string; bits: number }> = {
 };
 
 /**
- * The key policy for anything we certify (DESIGN: RSA >= 2048, EC P-256/P-384/P-521). AWS IoT accepts the
+ * The key policy for anything we certify: RSA of 2048 to 8192 bits, EC P-256/P-384/P-521. AWS IoT accepts the
  * same set, so a key refused here would be refused there too. Everything else is a 422 naming the key.
  */
 export function checkPublicKey(spki: Buffer): PublicKeyInfo {

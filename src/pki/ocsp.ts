@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { children, content, decodeOid, readTlv, Tlv } from './der';
 import { bitString, explicit, NULL, octetString, oid, sequence, tlv, unsignedInteger } from './der-writer';
-import { RevocationReason } from './crl';
+import { REASON_CODES, RevocationReason } from './crl';
 import { EncodedExtension, extension } from './extensions';
 import { signatureAlgorithmIdentifier, SigningKey } from './signing';
 
@@ -270,18 +270,6 @@ const STATUS_RESPONSES = new Map<OcspErrorStatus, Buffer>(
 export function ocspStatusResponse(status: OcspErrorStatus): Buffer {
   return STATUS_RESPONSES.get(status)!;
 }
-
-/** CRLReason ENUMERATED values (RFC 5280 §5.3.1), as in the CRL encoder. */
-const REASON_CODES: Record<RevocationReason, number> = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  privilegeWithdrawn: 9,
-  aACompromise: 10,
-};
 
 export type OcspCertStatus =
   | { status: 'good' }

@@ -15,6 +15,8 @@ export interface Profile {
   defaultValidityDays: number;
   maxValidityDays: number;
   keyUsage: KeyUsageFlags[];
+  /** Added to keyUsage when the certified key is RSA (the key-usage rule per key type). */
+  rsaKeyUsage?: KeyUsageFlags[];
   extendedKeyUsage: string[];
   /** Certificate policies asserted (the claim profile's marks a certificate claim-only). */
   policies?: string[];
@@ -66,6 +68,8 @@ const PROFILES: Record<string, Profile> = {
     defaultValidityDays: 90,
     maxValidityDays: 397,
     keyUsage: [KeyUsageFlags.digitalSignature],
+    // TLS with RSA key transport encrypts the premaster secret to the server's key.
+    rsaKeyUsage: [KeyUsageFlags.keyEncipherment],
     extendedKeyUsage: [OID.serverAuth],
     subjectRule: 'dns-ip-names',
     issuedBy: 'devices',

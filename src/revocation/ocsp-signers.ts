@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { Counter } from 'prom-client';
 import { SYSTEM_CONTEXT } from '../common/actor';
 import { AuditService } from '../audit/audit.service';
@@ -14,16 +13,8 @@ import { Transactions } from '../database/transactions';
 import { KeyManagers, Signer } from '../keys/key-manager';
 import { MetricsService } from '../metrics/metrics.service';
 import { certificateParts, fingerprint, signCertificate } from '../pki/certificate';
-import {
-  authorityKeyIdentifier,
-  basicConstraints,
-  extendedKeyUsage,
-  keyIdentifier,
-  keyUsage,
-  subjectKeyIdentifier,
-} from '../pki/extensions';
-import { buildName } from '../pki/names';
-import { OCSP_OIDS, ocspNoCheck } from '../pki/ocsp';
+import { keyIdentifier } from '../pki/extensions';
+import { describeCertificate, validityPeriod } from '../pki/issuance';
 import { randomSerial } from '../pki/serial';
 import { OcspRepository, StoredOcspSigner } from './ocsp.repository';
 
@@ -143,7 +134,13 @@ export class OcspSigners implements OnApplicationBootstrap, OnApplicationShutdow
   private needsReplacing(notAfter: Date, authority: Authority, now: Date): boolean {
     const remaining = notAfter.getTime() - now.getTime();
     if (remaining >= this.validityMs / 2) return false;
-    return Math.min(now.getTime() + this.validityMs, new Date(authority.notAfter).getTime()) > notAfter.getTime();
+    const successor = validityPeriod({
+      now,
+      backdateSeconds: this.config.issuance.backdateSeconds,
+      lifetimeMs: this.validityMs,
+      issuer: { notBefore: new Date(authority.notBefore), notAfter: new Date(authority.notAfter) },
+    });
+    return successor.notAfter > notAfter;
   }
 
   private recentlyFailed(authorityId: string): boolean {
@@ -205,39 +202,25 @@ export class OcspSigners implements OnApplicationBootstrap, OnApplicationShutdow
     try {
       // The CA key signs here, and only here (one KMS Sign per signer for a KMS-backed CA).
       const issuer = await this.authorities.signingView(authority);
-      const backdated = new Date(now.getTime() - this.config.issuance.backdateSeconds * 1000);
-      const caNotBefore = new Date(authority.notBefore);
-      const notBefore = backdated < caNotBefore ? caNotBefore : backdated;
-      const notAfter = new Date(Math.min(now.getTime() + this.validityMs, caNotAfter.getTime()));
+      const { tbs } = describeCertificate({
+        kind: 'ocsp-signer',
+        issuer,
+        authorityId: authority.id,
+        validityHours: this.config.ocsp.signerValidityHours,
+        subjectPublicKeyInfo: key.publicKeySpki,
+        now,
+        backdateSeconds: this.config.issuance.backdateSeconds,
+      });
       const serial = randomSerial();
-      const der = await signCertificate(
-        {
-          serial,
-          issuer: issuer.name,
-          subject: buildName({ commonName: `OCSP Responder ${authority.id}` }),
-          subjectPublicKeyInfo: key.publicKeySpki,
-          notBefore,
-          notAfter,
-          extensions: [
-            basicConstraints(false),
-            keyUsage([KeyUsageFlags.digitalSignature]),
-            extendedKeyUsage([OCSP_OIDS.ocspSigning]),
-            // Short-lived, so clients need not ask about the responder's own status (§4.2.2.2.1).
-            ocspNoCheck(),
-            subjectKeyIdentifier(keyIdentifier(key.publicKeySpki)),
-            authorityKeyIdentifier(issuer.keyId),
-          ],
-        },
-        issuer.signer,
-      );
+      const der = await signCertificate({ serial, ...tbs }, issuer.signer);
       const stored: StoredOcspSigner = {
         id: randomUUID(),
         authorityId: authority.id,
         keyRef: key.keyRef,
         keySpec: key.spec,
         certificateDer: der,
-        notBefore: isoSeconds(notBefore),
-        notAfter: isoSeconds(notAfter),
+        notBefore: isoSeconds(tbs.notBefore),
+        notAfter: isoSeconds(tbs.notAfter),
         createdAt: now.toISOString(),
       };
       await this.transactions.run(async () => {

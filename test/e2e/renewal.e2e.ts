@@ -40,12 +40,16 @@ describe('certificate renewal and rotation campaigns', () => {
     await new IoTClient({ region: iot.region, endpoint: iot.endpoint }).send(
       new CreatePolicyCommand({ policyName: 'fleet-device', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }),
     );
+    // Devices are issued three weeks back, so that after the move into their renewal window it is the real time
+    // again: AWS IoT (the stand-in, like AWS) refuses certificates that are not yet valid by the wall clock. Their CAs
+    // start then too (a certificate never starts before its issuer), but register at the real time, as AWS IoT
+    // checks the verification certificate against the wall clock.
+    clock.advance(-21 * DAY);
     const root = await post('/v1/authorities', { name: 'Renewal Root', type: 'root', subject: { commonName: 'Renewal Root' } });
     rootPem = root.certificatePem;
     apiCa = await post('/v1/authorities', { name: 'Renewal CA', type: 'intermediate', parentId: root.id, subject: { commonName: 'Renewal CA' } });
+    clock.advance(21 * DAY);
     await post(`/v1/authorities/${apiCa.id}/iot-registration`, { deviceRegistration: 'api', policyName: 'fleet-device' });
-    // Devices are issued three weeks back, so that after the move into their renewal window it is the real time
-    // again: AWS IoT (the stand-in, like AWS) refuses certificates that are not yet valid by the wall clock.
     clock.advance(-21 * DAY);
   });
   after(async () => {
@@ -321,9 +325,10 @@ describe('renewal by mutual TLS', () => {
 
   it('renews a device certificate presented as the TLS client certificate, inside its window', async () => {
     const admin = { headers: bearer(t.adminKey) };
+    // Issued 25 days back, by CAs that exist from then on (a certificate never starts before its issuer).
+    clock.advance(-25 * DAY);
     const root = (await request('/v1/authorities', { name: 'M', type: 'root', subject: { commonName: 'mTLS Renewal Root' } }, admin)).body;
     const ca = (await request('/v1/authorities', { name: 'M', type: 'intermediate', parentId: root.id, subject: { commonName: 'mTLS Renewal CA' } }, admin)).body;
-    clock.advance(-25 * DAY);
     const device = ssl.newCsr('ec:P-256', '/CN=tls-dev');
     const issued = await request('/v1/certificates', { authorityId: ca.id, csr: device.csrPem, profile: 'device', thingName: 'tls-dev', validityDays: 30 }, admin);
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
