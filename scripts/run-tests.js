@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Runs the unit tests (dist/src/**/*.spec.js) and the end-to-end tests (dist/test/**/*.e2e.js) with
-// node's test runner, after `npm run build`. Pass file name fragments to run a subset:
+// Runs the unit tests (dist/src/**/*.spec.js), the service tests (dist/test/**/*.service-test.js: the services on a
+// real database, without HTTP) and the end-to-end tests (dist/test/**/*.e2e.js) with node's test runner, after
+// `npm run build`. Pass file name fragments to run a subset, and --services for the service tests alone:
 //   npm test -- lifecycle role-matrix
+//   npm run test:services -- renewal
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -19,8 +21,13 @@ function find(dir, suffix) {
   });
 }
 
-const filters = process.argv.slice(2);
-let files = [...find(path.join(dist, 'src'), '.spec.js'), ...find(path.join(dist, 'test'), '.e2e.js')].sort();
+const SERVICE_TESTS = '.service-test.js';
+const args = process.argv.slice(2);
+const servicesOnly = args.includes('--services');
+const filters = args.filter((arg) => arg !== '--services');
+let files = servicesOnly
+  ? find(path.join(dist, 'test'), SERVICE_TESTS).sort()
+  : [...find(path.join(dist, 'src'), '.spec.js'), ...find(path.join(dist, 'test'), SERVICE_TESTS), ...find(path.join(dist, 'test'), '.e2e.js')].sort();
 if (filters.length) files = files.filter((file) => filters.some((f) => file.includes(f)));
 if (files.length === 0) {
   console.error('no test files found (did the build run?)');
