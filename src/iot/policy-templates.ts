@@ -1,5 +1,3 @@
-import { PolicyFinding } from './policy-lint';
-
 /** A managed AWS IoT policy: the current version of a named template (the AWS IoT policy of the same name). */
 export interface PolicyTemplate {
   name: string;
@@ -32,9 +30,4 @@ export abstract class PolicyTemplateRepository {
   /** Stores the next version when `version - 1` is current (optimistic); false when someone else wrote meanwhile. */
   abstract insertNext(template: PolicyTemplate, createdBy: string | null): Promise<boolean>;
   abstract setIotStatus(name: string, version: number, status: PolicyTemplate['iotStatus'], lastError: string | null): Promise<void>;
-}
-
-export interface LintedDocument {
-  document: string;
-  findings: PolicyFinding[];
 }
