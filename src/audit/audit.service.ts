@@ -32,7 +32,7 @@ export interface VerifyResult {
 const VERIFY_BATCH = 1000;
 
 /**
- * The hash-chained audit log (DESIGN "Lifecycle and audit"). `record` must run inside the transaction
+ * The hash-chained audit log (docs/architecture.md, "Lifecycle and audit"). `record` must run inside the transaction
  * of the state change it describes; it locks the chain head, so it is best called last in that transaction.
  */
 @Injectable()

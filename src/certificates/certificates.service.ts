@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { Gauge } from 'prom-client';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
@@ -88,20 +87,12 @@ export class CertificatesService implements OnModuleInit {
 
   onModuleInit(): void {
     // Read at scrape time: certificates expiring within 30 days, per issuing authority (0 when none).
-    const repository = this.repository;
-    const clock = this.clock;
-    const authorities = this.authorities;
-    new Gauge({
-      name: 'fleetpki_certificates_expiring_30d',
-      help: 'Active certificates whose notAfter is within the next 30 days, per issuing authority',
-      labelNames: ['authority_id'] as const,
-      registers: [this.metrics.registry],
-      async collect() {
-        const now = clock.now();
-        const counts = await repository.expiringCounts(now.toISOString(), new Date(now.getTime() + 30 * DAY_MS).toISOString());
-        this.reset();
-        for (const authority of await authorities.all()) this.set({ authority_id: authority.id }, counts.find((c) => c.authorityId === authority.id)?.count ?? 0);
-      },
+    const gauge = this.metrics.certificatesExpiring30d;
+    this.metrics.collectWith(gauge, async () => {
+      const now = this.clock.now();
+      const counts = await this.repository.expiringCounts(now.toISOString(), new Date(now.getTime() + 30 * DAY_MS).toISOString());
+      gauge.reset();
+      for (const authority of await this.authorities.all()) gauge.set({ authority_id: authority.id }, counts.find((c) => c.authorityId === authority.id)?.count ?? 0);
     });
   }
 

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { Gauge } from 'prom-client';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
@@ -36,7 +35,6 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
   private readonly logger = new Logger('FleetAudit');
   private readonly running = new Set<Promise<void>>();
   private scheduleTimer?: NodeJS.Timeout;
-  private findingsGauge?: Gauge<'type' | 'severity'>;
 
   constructor(
     private readonly repository: FleetAuditRepository,
@@ -53,12 +51,6 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
   ) {}
 
   onModuleInit(): void {
-    this.findingsGauge = new Gauge({
-      name: 'fleetpki_fleet_audit_findings',
-      help: 'Findings of the latest finished fleet audit, by type and severity',
-      labelNames: ['type', 'severity'] as const,
-      registers: [this.metrics.registry],
-    });
     const everyMs = this.config.fleetAudit.intervalHours * 3_600_000;
     if (everyMs > 0) {
       // Checked hourly (or at the interval when shorter): a run is due when the latest one is older than the interval.
@@ -171,9 +163,9 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
         await this.repository.finish(audit.id, 'done', this.clock.now().toISOString(), summary);
         await this.audit.record(SYSTEM_CONTEXT, { action: 'fleet-audit.finished', target: { type: 'fleet-audit', id: audit.id }, details: summary });
       });
-      this.findingsGauge?.reset();
+      this.metrics.fleetAuditFindings.reset();
       for (const type of FINDING_TYPES) for (const severity of ['high', 'medium', 'low'] as FindingSeverity[]) {
-        this.findingsGauge?.set({ type, severity }, stored.filter((f) => f.type === type && f.severity === severity).length);
+        this.metrics.fleetAuditFindings.set({ type, severity }, stored.filter((f) => f.type === type && f.severity === severity).length);
       }
     } catch (err) {
       this.logger.error(`fleet audit ${audit.id} failed: ${(err as Error).message}`);

@@ -121,27 +121,6 @@ const DATA_PLANE_ACTIONS: Record<string, { kind: ResourceKind; writes: boolean }
   'iotjobsdata:updatejobexecution': { kind: 'thing', writes: true },
 };
 
-/** The data-plane actions, as AWS spells them. */
-export const DATA_PLANE_ACTIONS_LIST: readonly string[] = Object.freeze([
-  'iot:Connect',
-  'iot:Publish',
-  'iot:RetainPublish',
-  'iot:Receive',
-  'iot:GetRetainedMessage',
-  'iot:Subscribe',
-  'iot:GetThingShadow',
-  'iot:UpdateThingShadow',
-  'iot:DeleteThingShadow',
-  'iot:DescribeJobExecution',
-  'iot:GetPendingJobExecutions',
-  'iot:StartNextPendingJobExecution',
-  'iot:UpdateJobExecution',
-  'iotjobsdata:DescribeJobExecution',
-  'iotjobsdata:GetPendingJobExecutions',
-  'iotjobsdata:StartNextPendingJobExecution',
-  'iotjobsdata:UpdateJobExecution',
-]);
-
 /** Verbs of actions that only read; any other action outside the data plane is high severity. */
 const READ_ONLY_VERB = /^(get|list|describe|search|validate)/i;
 
@@ -506,7 +485,7 @@ function connectPinned(statements: IotPolicyStatement[]): boolean {
  * - NOT_ACTION_OR_RESOURCE (high): NotAction or NotResource in an Allow. Such a statement gets no other action or
  *   resource finding for what the Not-element replaces.
  * - WILDCARD_ACTION (high): any action containing `*` or `?`. Wildcard actions are not also NON_DATA_PLANE_ACTION.
- * - NON_DATA_PLANE_ACTION: a named action outside DATA_PLANE_ACTIONS_LIST; medium for read-only verbs
+ * - NON_DATA_PLANE_ACTION: a named action outside DATA_PLANE_ACTIONS; medium for read-only verbs
  *   (Get/List/Describe/Search/Validate), high otherwise (iot:UpdateCertificate, iot:AttachPolicy, iam:PassRole…).
  * - Resource findings are judged for the data-plane actions the statement grants (wildcards expanded), against the
  *   resources of the matching type (client for Connect, topic for Publish/Receive/RetainPublish/GetRetainedMessage,

@@ -1,4 +1,3 @@
-import { PolicyFinding } from './policy-lint';
 
 /** A managed AWS IoT policy: the current version of a named template (the AWS IoT policy of the same name). */
 export interface PolicyTemplate {
@@ -20,9 +19,4 @@ export interface PolicyTemplateVersion {
   acceptedFindings: string[];
   createdAt: string;
   createdBy: string | null;
-}
-
-export interface LintedDocument {
-  document: string;
-  findings: PolicyFinding[];
 }

@@ -22,8 +22,8 @@ export interface OutboxHandler {
 }
 
 /**
- * The durable outbox (DESIGN "Side effects on AWS"). `enqueue` joins the caller's transaction, so a job
- * exists exactly when the state change that needs it committed. A poller claims due jobs in batches,
+ * The durable outbox (docs/architecture.md, "Side effects on AWS (outbox)"). `enqueue` joins the caller's transaction,
+ * so a job exists exactly when the state change that needs it committed. A poller claims due jobs in batches,
  * runs them, and reschedules failures with exponential backoff and full jitter until OUTBOX_MAX_ATTEMPTS,
  * then dead-letters them. A final failure (DomainError.final: an AWS hard limit, say) is dead-lettered at once. Several processes may poll one database: claims are decided there.
  */

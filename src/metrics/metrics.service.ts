@@ -1,11 +1,19 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Metric, Registry, collectDefaultMetrics } from 'prom-client';
 import { BoundHistogram } from './bound-histogram';
 
-/** Prometheus metrics. One registry per app instance so tests can run several apps in one process. */
+/** Fills a metric at scrape time, from data its owning service holds. */
+type Collector = () => void | Promise<void>;
+
+/**
+ * Every Prometheus metric of the service is declared here, and only here: the services increment, set or observe
+ * them. A metric read from data at scrape time gets its collector from the service that owns the data
+ * (`collectWith`, called once at start-up). One registry per app instance so tests can run several apps in one process.
+ */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
+  private readonly collectors = new Map<object, Collector>();
 
   readonly authFailures = new Counter({
     name: 'fleetpki_auth_failures_total',
@@ -71,7 +79,46 @@ export class MetricsService {
     this.registry,
   );
 
+  readonly ocspSignersCreated = new Counter({
+    name: 'fleetpki_ocsp_signers_created_total',
+    help: 'Delegated OCSP signing certificates made (each is one signature by the CA key)',
+    registers: [],
+  });
+
+  /** Cache hits are added at scrape time (the hot path only counts them: OcspService). */
+  readonly ocspResponses: Counter<'status' | 'cache'> = new Counter({
+    name: 'fleetpki_ocsp_responses_total',
+    help: 'OCSP responses by response status (successful, malformedRequest, …) and cache use (hit, miss, none)',
+    labelNames: ['status', 'cache'] as const,
+    registers: [],
+    collect: () => this.collectors.get(this.ocspResponses)?.(),
+  });
+
+  /** Read from the database at scrape time (CertificatesService). */
+  readonly certificatesExpiring30d: Gauge<'authority_id'> = new Gauge({
+    name: 'fleetpki_certificates_expiring_30d',
+    help: 'Active certificates whose notAfter is within the next 30 days, per issuing authority',
+    labelNames: ['authority_id'] as const,
+    registers: [],
+    collect: () => this.collectors.get(this.certificatesExpiring30d)?.(),
+  });
+
+  readonly fleetAuditFindings = new Gauge({
+    name: 'fleetpki_fleet_audit_findings',
+    help: 'Findings of the latest finished fleet audit, by type and severity',
+    labelNames: ['type', 'severity'] as const,
+    registers: [],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fleetpki_' });
+    // /metrics lists families in the order they were registered: these four follow Node's own metrics.
+    const listedLast: Metric[] = [this.ocspSignersCreated, this.ocspResponses, this.certificatesExpiring30d, this.fleetAuditFindings];
+    for (const metric of listedLast) this.registry.registerMetric(metric);
+  }
+
+  /** Has `collect` run at each scrape before `metric` is read; for the service that owns the metric's data. */
+  collectWith<T extends string>(metric: Counter<T> | Gauge<T>, collect: Collector): void {
+    this.collectors.set(metric, collect);
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { SYSTEM_CONTEXT } from '../common/actor';
 import { AuditService } from '../audit/audit.service';
 import { AuthoritiesService } from '../authorities/authorities.service';
@@ -73,11 +73,7 @@ export class OcspSigners implements OnApplicationBootstrap, OnApplicationShutdow
     metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.created = new Counter({
-      name: 'fleetpki_ocsp_signers_created_total',
-      help: 'Delegated OCSP signing certificates made (each is one signature by the CA key)',
-      registers: [metrics.registry],
-    });
+    this.created = metrics.ocspSignersCreated;
   }
 
   private get validityMs(): number {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Authority } from '../authorities/authority';
 import { RevocationWatermarks } from '../authorities/revocation-watermarks';
@@ -95,13 +95,8 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
     metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.responses = new Counter({
-      name: 'fleetpki_ocsp_responses_total',
-      help: 'OCSP responses by response status (successful, malformedRequest, …) and cache use (hit, miss, none)',
-      labelNames: ['status', 'cache'] as const,
-      registers: [metrics.registry],
-      collect: () => this.countHits(),
-    });
+    this.responses = metrics.ocspResponses;
+    metrics.collectWith(this.responses, () => this.countHits());
   }
 
   onApplicationBootstrap(): void {

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, KeyObject, sign } from 'node:crypto';
+import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import {
@@ -92,10 +92,6 @@ export function buildCsr(options: CsrOptions = {}): string {
     signature: signature.buffer.slice(signature.byteOffset, signature.byteOffset + signature.byteLength) as ArrayBuffer,
   });
   return pemEncode('CERTIFICATE REQUEST', Buffer.from(AsnConvert.serialize(csr)));
-}
-
-export function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** A fresh EC P-256 device key and its CSR (CN given), made in-process: fast enough for hundreds of devices. */

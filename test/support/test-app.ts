@@ -69,23 +69,29 @@ export class ManualClock extends Clock {
   }
 }
 
-/** Boots the real application on a fresh database of the driver, listening on a random loopback port. */
-export async function startTestApp(driver: Driver, options: TestAppOptions = {}): Promise<TestApp> {
-  const env = options.env ?? {};
-  const db = options.sharedDatabase ?? (await temporaryDatabase(driver));
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
-  const adminKey = generateApiKey().key;
+/**
+ * The configuration of a test instance on `db`: its own data directory, quiet logs, AWS pointed at the stand-ins
+ * given. The full application (startTestApp) and the service tests (test/services) both start from it.
+ */
+export function testConfig(driver: Driver, db: TemporaryDatabase, dataDir: string, options: Pick<TestAppOptions, 'env' | 'kms' | 'iot'> = {}): AppConfig {
   const base = loadConfig({
     DATA_DIR: dataDir,
     LOG_LEVEL: 'error',
-    FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
     ...(options.kms ? { AWS_REGION: options.kms.region, AWS_ENDPOINT_URL_KMS: options.kms.endpoint } : {}),
     ...(options.iot ? { AWS_REGION: options.iot.region, AWS_ENDPOINT_URL_IOT: options.iot.endpoint } : {}),
     // PostgreSQL deployments must share one master key (config refuses a per-replica key file there).
     ...(driver === 'postgres' ? { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}),
-    ...env,
+    ...options.env,
   });
-  const config: AppConfig = { ...base, database: db.config };
+  return { ...base, database: db.config };
+}
+
+/** Boots the real application on a fresh database of the driver, listening on a random loopback port. */
+export async function startTestApp(driver: Driver, options: TestAppOptions = {}): Promise<TestApp> {
+  const db = options.sharedDatabase ?? (await temporaryDatabase(driver));
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
+  const adminKey = generateApiKey().key;
+  const config = testConfig(driver, db, dataDir, { ...options, env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey, ...options.env } });
   const app = await createApp(config, options.clock);
   await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
   await app.listen({ port: 0, host: '127.0.0.1' });
