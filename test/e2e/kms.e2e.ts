@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { DataSource } from 'typeorm';
 import { buildCsr } from '../support/csr-builder';
-import { KmsStandIn } from '../support/kms-standin';
+import { KmsStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
 

@@ -9,7 +9,7 @@ import { encodeOcspRequest, OCSP_REQUEST_MAX_BYTES, ocspResponseStatus } from '.
 import { OcspSigners } from '../../src/revocation/ocsp-signers';
 import { buildCsr } from '../support/csr-builder';
 import { createCaPair } from '../support/fixtures';
-import { KmsStandIn } from '../support/kms-standin';
+import { KmsStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { eventually } from '../support/eventually';
 import { bearer, binaryBody, drivers, ManualClock, startReplicas, startTestApp, TestApp } from '../support/test-app';

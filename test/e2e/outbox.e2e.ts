@@ -14,7 +14,7 @@ import { temporaryDatabase, TemporaryDatabase } from '../../scripts/lib/temporar
 import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { buildCsr } from '../support/csr-builder';
-import { IotStandIn } from '../support/iot-standin';
+import { IotStandIn } from '../../tools/standins';
 import { drivers, startReplicas, startTestApp, TestApp } from '../support/test-app';
 import { eventually } from '../support/eventually';
 

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, CreateThingCommand, IoTClient } from '@aws-sdk/client-iot';
 import type { Response } from 'supertest';
 import { buildCsr, deviceKeyAndCsr } from '../support/csr-builder';
-import { IotStandIn } from '../support/iot-standin';
+import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, deviceToken } from '../support/station';
 import { bearer, binaryBody, ManualClock, startTestApp, TestApp } from '../support/test-app';

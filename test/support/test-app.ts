@@ -11,9 +11,8 @@ import { generateApiKey } from '../../src/auth/api-key-secret';
 import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { AppConfig, loadConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
-import { IotStandIn } from './iot-standin';
+import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { contractChecked } from './response-validator';
-import { KmsStandIn } from './kms-standin';
 
 export type Driver = 'sqlite' | 'postgres';
 

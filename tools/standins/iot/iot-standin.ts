@@ -2,11 +2,11 @@ import { createHash, generateKeyPairSync, KeyObject, randomBytes, randomUUID, si
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
-import { signCertificate } from '../../src/pki/certificate';
-import { basicConstraints, extendedKeyUsage, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../../src/pki/extensions';
-import { buildName } from '../../src/pki/names';
-import { OID } from '../../src/pki/oids';
-import { randomSerial } from '../../src/pki/serial';
+import { signCertificate } from '../../../src/pki/certificate';
+import { basicConstraints, extendedKeyUsage, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../../../src/pki/extensions';
+import { buildName } from '../../../src/pki/names';
+import { OID } from '../../../src/pki/oids';
+import { randomSerial } from '../../../src/pki/serial';
 
 /**
  * A local stand-in for the AWS IoT control plane that speaks its wire protocol (REST-JSON: the operation is
