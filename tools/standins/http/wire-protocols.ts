@@ -58,7 +58,7 @@ export interface RestRoute<Request> {
  */
 export const restJson = {
   /** The route a request takes and its path labels, still percent-encoded; undefined when no route matches. */
-  route<Request>(routes: RestRoute<Request>[], method: string | undefined, pathname: string): { route: RestRoute<Request>; labels: string[] } | undefined {
+  route<Route extends { method: string; path: RegExp }>(routes: Route[], method: string | undefined, pathname: string): { route: Route; labels: string[] } | undefined {
     for (const route of routes) {
       const match = method === route.method ? route.path.exec(pathname) : null;
       if (match) return { route, labels: match.slice(1) };
