@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
 import { DEFAULT_POLICY_TEMPLATE } from '../../src/iot/policy-lint';
-import { deviceKeyAndCsr } from '../support/csr-builder';
+import { deviceKeyAndCsr } from '../../tools/csr-builder';
 import { IotStandIn } from '../../tools/standins';
 import { createClaim, stationToken } from '../support/station';
 import { bearer, ManualClock, startTestApp, TestApp } from '../support/test-app';

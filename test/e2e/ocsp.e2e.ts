@@ -7,7 +7,7 @@ import { certificateParts } from '../../src/pki/certificate';
 import { pemDecode } from '../../src/pki/der';
 import { encodeOcspRequest, OCSP_REQUEST_MAX_BYTES, ocspResponseStatus } from '../../src/pki/ocsp';
 import { OcspSigners } from '../../src/revocation/ocsp-signers';
-import { buildCsr } from '../support/csr-builder';
+import { buildCsr } from '../../tools/csr-builder';
 import { createCaPair } from '../support/fixtures';
 import { KmsStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';

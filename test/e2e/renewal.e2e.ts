@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, CreateThingCommand, IoTClient } from '@aws-sdk/client-iot';
 import type { Response } from 'supertest';
-import { buildCsr, deviceKeyAndCsr } from '../support/csr-builder';
+import { buildCsr, deviceKeyAndCsr } from '../../tools/csr-builder';
 import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, deviceToken } from '../support/station';
