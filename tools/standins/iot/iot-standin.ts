@@ -58,7 +58,7 @@ import { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRule
  *
  * Topic rule destinations (CreateTopicRuleDestination, GetTopicRuleDestination, ListTopicRuleDestinations,
  * UpdateTopicRuleDestination, ConfirmTopicRuleDestination) move through AWS's states: created IN_PROGRESS, DISABLED once
- * confirmed with their token, ENABLED only from DISABLED (see confirmTopicRuleDestination). No message is delivered:
+ * confirmed with their token, ENABLED only from DISABLED (see topic-rule-destinations.ts). No message is delivered:
  * the stand-in has no rules, and a test forwards the confirmation message (and JITR events) itself.
  *
  * Jobs (CreateJob, DescribeJob, GetJobDocument, ListJobs) keep their targets and document; `jobs()` and `job(id)` (or
