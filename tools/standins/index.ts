@@ -4,7 +4,7 @@
  * `npm run dev:iot` and the benchmark.
  */
 export { IotStandIn } from './iot/iot-standin';
-export type { IotStandInKnobs } from './iot/iot-standin';
+export type { IotStandInKnobs } from './iot/iot-knobs';
 export type { IotCaCertificateView, IotCertificateMode, IotRegistrationConfig } from './iot/ca-certificates';
 export type { IotCertificateStatus, IotCertificateView } from './iot/certificates';
 export type { IotDeviceConnectResult } from './iot/device-connections';

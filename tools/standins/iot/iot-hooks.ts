@@ -1,7 +1,8 @@
 import { HookRoute } from '../http/standin-server';
 import { CERTIFICATE_STATUSES, IotCertificateStatus } from './certificates';
 import { invalid, notFound } from './iot-api';
-import type { IotStandIn, IotStandInKnobs } from './iot-standin';
+import { IotStandInKnobs } from './iot-knobs';
+import type { IotStandIn } from './iot-standin';
 import { IotTopicRuleDestinationStatus } from './topic-rule-destinations';
 
 /** The IoT stand-in's test hooks over HTTP (listed in the IotStandInKnobs comment); `tokens` reads the account's bucket. */

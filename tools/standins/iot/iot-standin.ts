@@ -7,6 +7,7 @@ import { Certificates, IotCertificateStatus, IotCertificateView } from './certif
 import { DeviceConnections, IotDeviceConnectResult } from './device-connections';
 import { invalid, IotAccount, IotRoute } from './iot-api';
 import { iotHooks } from './iot-hooks';
+import { IotStandInKnobs } from './iot-knobs';
 import { IotJobStatus, IotJobView, Jobs } from './jobs';
 import { LostAnswersAndConflicts } from './lost-answers-and-conflicts';
 import { IotPolicyView, Policies } from './policies';
@@ -68,34 +69,9 @@ import { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRule
  * One file per resource beside this one (ca-certificates.ts, certificates.ts, device-connections.ts for JITR,
  * registration-events.ts, things.ts, thing-types.ts, thing-groups.ts, thing-principals.ts, policies.ts,
  * policy-attachments.ts, topic-rule-destinations.ts, jobs.ts); this class composes them and keeps the public API. The
- * HTTP side (server, test hooks, wire protocol, throttling) is shared with the KMS stand-in (../http/).
+ * knobs are in iot-knobs.ts, the test hooks in iot-hooks.ts; the HTTP side (server, hook routing, wire protocol,
+ * throttling) is shared with the KMS stand-in (../http/).
  */
-export interface IotStandInKnobs {
-  latencyMs: number;
-  /** Sustained requests per second for the whole account before ThrottlingException; 0 = unlimited. */
-  tps: number;
-  /** Token-bucket capacity (requests allowed at once after a quiet spell); defaults to one second of tps. */
-  burst?: number;
-  /** Per-operation quotas on top of `tps` (AWS IoT publishes them per API), e.g. `{ RegisterCertificate: 10 }`. */
-  operationTps?: Record<string, number>;
-  /** Probability in [0, 1] that any call is throttled regardless of rate. */
-  throttleProbability: number;
-  failureMode: 'none' | 'http503' | 'drop';
-  /**
-   * Answers to lose, by operation: the next N successful calls of the operation take effect (the registration is
-   * done) and then the client sees, instead of the answer, a connection reset (`lostResponseAs: 'reset'`, the default)
-   * or an HTTP 500 InternalFailureException. Each lost answer counts one down; `lostResponses` in the stats.
-   */
-  loseResponses?: Record<string, number>;
-  lostResponseAs?: 'reset' | 'http500';
-  /**
-   * Conflicts to answer, by operation: the next N calls of the operation are refused with
-   * ConflictingResourceUpdateException (HTTP 409, "two pending updates cause a conflict") and change nothing. Each
-   * counts one down; `conflicts` in the stats.
-   */
-  conflictingUpdates?: Record<string, number>;
-}
-
 export class IotStandIn {
   readonly region: string;
   readonly account: string;
