@@ -35,9 +35,8 @@ import { certificateParts, signCertificate } from '../src/pki/certificate';
 import { parseCsr } from '../src/pki/csr';
 import { basicConstraints, keyIdentifier, keyUsage, subjectKeyIdentifier } from '../src/pki/extensions';
 import { randomSerial } from '../src/pki/serial';
-import { buildCsr } from '../test/support/csr-builder';
+import { buildCsr } from '../tools/csr-builder';
 import { generateApiKey } from '../src/auth/api-key-secret';
-import { bearer } from '../test/support/test-app';
 import { signCrl, CrlEntry } from '../src/pki/crl';
 import { buildName } from '../src/pki/names';
 import { SigningKey } from '../src/pki/signing';
@@ -48,6 +47,10 @@ import { encodeOcspRequest } from '../src/pki/ocsp';
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
   return index > 0 ? process.argv[index + 1] : fallback;
+}
+
+function bearer(key: string): { Authorization: string } {
+  return { Authorization: `Bearer ${key}` };
 }
 
 /** Reference: raw P-256 ECDSA signatures per second over a TBS-sized message, single-threaded. */

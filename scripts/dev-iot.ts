@@ -1,12 +1,12 @@
 /**
- * Starts the AWS IoT control-plane stand-in (test/support/iot-standin.ts) on its own, for local demos:
+ * Starts the AWS IoT control-plane stand-in (tools/standins/iot/) on its own, for local demos:
  *   npm run dev:iot
  * Knobs from the environment: IOT_STANDIN_PORT (4567), IOT_STANDIN_LATENCY_MS (0), IOT_STANDIN_TPS (0 = no limit),
  * IOT_STANDIN_FAILURE_MODE (none | http503 | drop); changeable while it runs through POST /_standin/config.
  * Its state lives in memory only.
  */
 import { envNumber, stopOnSignals } from './lib/stand-in-env';
-import { IotStandIn } from '../test/support/iot-standin';
+import { IotStandIn } from '../tools/standins';
 
 
 async function main(): Promise<void> {

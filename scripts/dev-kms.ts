@@ -1,5 +1,5 @@
 /**
- * Starts the AWS KMS stand-in (test/support/kms-standin.ts) on its own, for local demos and benchmarks:
+ * Starts the AWS KMS stand-in (tools/standins/kms/) on its own, for local demos and benchmarks:
  *   npm run dev:kms
  * Knobs from the environment: KMS_STANDIN_PORT (4566), KMS_STANDIN_LATENCY_MS (0), KMS_STANDIN_TPS (0 = no limit),
  * KMS_STANDIN_BURST (token-bucket capacity, default one second of TPS),
@@ -8,7 +8,7 @@
  * Keys live in memory only: they are gone when it stops.
  */
 import { envNumber, stopOnSignals } from './lib/stand-in-env';
-import { KmsStandIn } from '../test/support/kms-standin';
+import { KmsStandIn } from '../tools/standins';
 
 
 async function main(): Promise<void> {

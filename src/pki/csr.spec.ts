@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildCsr, CsrOptions } from '../../test/support/csr-builder';
+import { buildCsr, CsrOptions } from '../../tools/csr-builder';
 import { DomainError } from '../common/errors';
 import { MAX_CSR_PEM_LENGTH, parseCsr } from './csr';
 import { findProfile, namesFor } from './profiles';

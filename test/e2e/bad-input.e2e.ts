@@ -14,7 +14,7 @@ import {
 } from '@peculiar/asn1-x509';
 import { AuthoritiesService } from '../../src/authorities/authorities.service';
 import { pemDecode, pemEncode } from '../../src/pki/der';
-import { buildCsr } from '../support/csr-builder';
+import { buildCsr } from '../../tools/csr-builder';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
 

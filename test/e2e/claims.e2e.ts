@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { OID } from '../../src/pki/oids';
 import { HOSTILE_SERIAL_PATTERNS } from '../support/hostile-patterns';
-import { IotStandIn } from '../support/iot-standin';
+import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken, StationCredentials } from '../support/station';
 import type { Response } from 'supertest';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createCaPair } from '../support/fixtures';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
-import { buildCsr } from '../support/csr-builder';
+import { buildCsr } from '../../tools/csr-builder';
 
 const ISSUANCES = 200;
 

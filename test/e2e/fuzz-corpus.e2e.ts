@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { buildOpenApiDocument } from '../../src/openapi';
-import { deviceKeyAndCsr } from '../support/csr-builder';
+import { deviceKeyAndCsr } from '../../tools/csr-builder';
 import { HOSTILE_QUERIES, HOSTILE_SEGMENTS, HOSTILE_VALUES, hostileBodies, hostileJwts, seededBytes } from '../support/hostile-inputs';
 import { rawRequest } from '../support/raw-http';
 import { createClaim, deviceToken, stationToken, StationCredentials } from '../support/station';

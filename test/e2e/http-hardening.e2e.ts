@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
-import { deviceKeyAndCsr } from '../support/csr-builder';
+import { deviceKeyAndCsr } from '../../tools/csr-builder';
 import { OpenSslWorkspace } from '../support/openssl';
 import { rawRequest, RawResponse, rawResponses } from '../support/raw-http';
 import { createClaim, deviceToken, stationToken, StationCredentials } from '../support/station';

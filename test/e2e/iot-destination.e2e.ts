@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { Clock } from '../../src/common/clock';
 import { eventually } from '../support/eventually';
-import { IotDestinationConfirmation, IotStandIn } from '../support/iot-standin';
+import { IotDestinationConfirmation, IotStandIn } from '../../tools/standins';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
 
 /** The real clock, moved forward by hand: the outbox keeps running while a test makes a job look old. */

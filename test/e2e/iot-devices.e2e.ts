@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AttachPolicyCommand, CreatePolicyCommand, IoTClient, RegisterCertificateCommand } from '@aws-sdk/client-iot';
 import { DataSource } from 'typeorm';
-import { IotStandIn } from '../support/iot-standin';
+import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
 import { eventually } from '../support/eventually';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { IotStandIn } from '../support/iot-standin';
-import { KmsStandIn } from '../support/kms-standin';
+import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
 
 /**

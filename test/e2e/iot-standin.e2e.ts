@@ -57,7 +57,7 @@ import { buildName } from '../../src/pki/names';
 import { OID } from '../../src/pki/oids';
 import { randomSerial } from '../../src/pki/serial';
 import { digestOf, SigningAlgorithm, SigningKey } from '../../src/pki/signing';
-import { IotCertificateRegisteredEvent, IotPolicyView, IotStandIn, IotStandInKnobs } from '../support/iot-standin';
+import { IotCertificateRegisteredEvent, IotPolicyView, IotStandIn, IotStandInKnobs } from '../../tools/standins';
 
 // The real AWS SDK runs against the local stand-in only: throw-away credentials keep its default chain from
 // looking further (instance metadata, profiles).

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
-import { KmsStandIn } from '../support/kms-standin';
+import { KmsStandIn } from '../../tools/standins';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
 
 const PRIVATE_KEY_MARKERS = [/PRIVATE KEY/, /BEGIN RSA/, /BEGIN EC /, /MIIE[vw]/, /MIG[HT]AgEA/, /MIGkAgEB/, /MHcCAQEE/];

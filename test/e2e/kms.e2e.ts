@@ -11,8 +11,8 @@ import {
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import { DataSource } from 'typeorm';
-import { buildCsr } from '../support/csr-builder';
-import { KmsStandIn } from '../support/kms-standin';
+import { buildCsr } from '../../tools/csr-builder';
+import { KmsStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
 

@@ -13,8 +13,8 @@ import { OutboxService } from '../../src/jobs/outbox.service';
 import { temporaryDatabase, TemporaryDatabase } from '../../scripts/lib/temporary-database';
 import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { generateApiKey } from '../../src/auth/api-key-secret';
-import { buildCsr } from '../support/csr-builder';
-import { IotStandIn } from '../support/iot-standin';
+import { buildCsr } from '../../tools/csr-builder';
+import { IotStandIn } from '../../tools/standins';
 import { drivers, startReplicas, startTestApp, TestApp } from '../support/test-app';
 import { eventually } from '../support/eventually';
 

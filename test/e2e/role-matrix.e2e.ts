@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { DEFAULT_POLICY_TEMPLATE } from '../../src/iot/policy-lint';
 import { OCSP_ROUTES } from '../../src/revocation/ocsp-http';
-import { IotStandIn } from '../support/iot-standin';
+import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
 

@@ -5,8 +5,7 @@ import * as tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { DataSource } from 'typeorm';
-import { IotStandIn } from '../support/iot-standin';
-import { KmsStandIn } from '../support/kms-standin';
+import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Errors } from '../../src/common/errors';
-import { buildCsr, deviceKeyAndCsr, testKeyPair } from '../support/csr-builder';
+import { buildCsr, deviceKeyAndCsr, testKeyPair } from '../../tools/csr-builder';
 import { OpenSslWorkspace } from '../support/openssl';
 import { drivers } from '../support/test-app';
 import { ServiceContext } from './service-context';

@@ -3,9 +3,9 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { Errors } from '../../src/common/errors';
-import { buildCsr, deviceKeyAndCsr, testKeyPair } from '../support/csr-builder';
+import { buildCsr, deviceKeyAndCsr, testKeyPair } from '../../tools/csr-builder';
 import { eventually } from '../support/eventually';
-import { IotStandIn } from '../support/iot-standin';
+import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { drivers } from '../support/test-app';
 import { ServiceContext } from './service-context';

@@ -25,7 +25,7 @@ import { RenewalService } from '../../src/certificates/renewal.service';
 import { RotationsService } from '../../src/rotation/rotations.service';
 import { CrlService } from '../../src/revocation/crl.service';
 import { TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
-import { IotStandIn } from '../support/iot-standin';
+import { IotStandIn } from '../../tools/standins';
 import { Driver, ManualClock, testConfig } from '../support/test-app';
 
 /**

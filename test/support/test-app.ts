@@ -12,9 +12,8 @@ import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { loadConfig } from '../../src/app.config';
 import { AppConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
-import { IotStandIn } from './iot-standin';
+import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { contractChecked } from './response-validator';
-import { KmsStandIn } from './kms-standin';
 
 export type Driver = 'sqlite' | 'postgres';
 

@@ -20,11 +20,12 @@ import {
   SubjectAlternativeName,
   SubjectPublicKeyInfo,
 } from '@peculiar/asn1-x509';
-import { pemEncode } from '../../src/pki/der';
+import { pemEncode } from '../src/pki/der';
 
 /**
- * Builds CSRs that openssl would refuse to make (NUL in the subject, SHA-1, odd curves), for the
- * bad-input tests. Normal CSRs in the tests come from openssl itself.
+ * Builds CSRs in-process: ones that openssl would refuse to make (NUL in the subject, SHA-1, odd curves), for the
+ * bad-input tests, and plain ones fast enough for hundreds of devices, for the tests and the benchmark (which is why
+ * it lives in tools/, not test/). Normal CSRs in the tests come from openssl itself.
  */
 export type TestKey = 'ec:P-256' | 'ec:P-384' | 'ec:prime192v1' | 'ec:secp256k1' | 'rsa:1024' | 'rsa:2048' | 'ed25519';
 
