@@ -40,9 +40,9 @@ import { generateApiKey } from '../src/auth/api-key-secret';
 import { signCrl, CrlEntry } from '../src/pki/crl';
 import { buildName } from '../src/pki/names';
 import { SigningKey } from '../src/pki/signing';
-import { pemDecode } from '../src/pki/der';
-import { signX5cJwt } from '../src/pki/jws';
-import { encodeOcspRequest } from '../src/pki/ocsp';
+import { encodeOcspRequest } from '../tools/clients/ocsp-client';
+import { pemDecode } from '../tools/clients/pem';
+import { signX5cJwt } from '../tools/clients/station-jwt';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);

@@ -8,7 +8,8 @@ import { buildCsr, CsrOptions } from '../../tools/csr-builder';
 import { DomainError } from '../common/errors';
 import { MAX_CSR_PEM_LENGTH, parseCsr } from './csr';
 import { findProfile, namesFor } from './profiles';
-import { pemDecode, pemEncode } from './der';
+import { pemDecode } from '../../tools/clients/pem';
+import { pemEncode } from './der';
 
 let dir: string;
 

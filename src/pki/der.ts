@@ -47,19 +47,6 @@ export function decodeSinglePem(text: string, labels: readonly string[]): Buffer
 }
 
 /**
- * Like decodeSinglePem, but undefined instead of a reason. No production code calls it: tests and the benchmark use
- * it on PEM the service itself made. Service code reads PEM with decodeSinglePem, which says what is wrong.
- */
-export function pemDecode(pem: string, labels: readonly string[]): Buffer | undefined {
-  try {
-    return decodeSinglePem(pem, labels);
-  } catch (err) {
-    if (err instanceof PemError) return undefined;
-    throw err;
-  }
-}
-
-/**
  * Reads one DER TLV at `offset` and returns its full extent. Used to take the exact bytes of a
  * signed structure (e.g. CertificationRequestInfo) so a signature is checked over what was signed,
  * not over our re-encoding of it. Throws on anything malformed or running past the buffer.

@@ -4,7 +4,7 @@
  * signature against a key the caller chose (normally the x5c leaf's, after the caller validated the
  * chain) and checks the claims; it never fetches anything (`jku`, `x5u`, `jwk`, `kid` are ignored).
  */
-import { constants, KeyObject, sign, verify } from 'node:crypto';
+import { constants, KeyObject, verify } from 'node:crypto';
 import { readTlv } from './der';
 
 export type JwsAlgorithm = 'ES256' | 'ES384' | 'RS256';
@@ -150,21 +150,6 @@ export function checkJwtClaims(payload: Record<string, unknown>, policy: JwtClai
 
 const JTI_PATTERN = /^[\x20-\x7e]{1,128}$/;
 
-/** Signs a token with an x5c header (for tests, the benchmark and the example station). */
-export function signX5cJwt(input: { alg: JwsAlgorithm; privateKey: KeyObject; chainDer: Buffer[]; payload: Record<string, unknown> }): string {
-  if (!Object.hasOwn(ALGORITHMS, input.alg)) throw new JwsError('unsupported-algorithm', `alg ${describeValue(input.alg)} is not supported`);
-  const spec = ALGORITHMS[input.alg];
-  checkKeyFits(input.alg, input.privateKey);
-  const header = { alg: input.alg, typ: 'JWT', x5c: input.chainDer.map((der) => der.toString('base64')) };
-  const signingInput = `${base64UrlJson(header)}.${base64UrlJson(input.payload)}`;
-  const options =
-    spec.key.type === 'ec'
-      ? { key: input.privateKey, dsaEncoding: 'ieee-p1363' as const }
-      : { key: input.privateKey, padding: constants.RSA_PKCS1_PADDING };
-  const signature = sign(spec.hash, Buffer.from(signingInput, 'ascii'), options);
-  return `${signingInput}.${signature.toString('base64url')}`;
-}
-
 function checkKeyFits(alg: JwsAlgorithm, key: KeyObject): void {
   const spec = ALGORITHMS[alg].key;
   const details = key.asymmetricKeyDetails ?? {};
@@ -244,10 +229,6 @@ function numericDate(payload: Record<string, unknown>, claim: string): number | 
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new JwsError('malformed', `the ${claim} claim must be a number`);
   return value;
-}
-
-function base64UrlJson(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
 /** For messages: short, and never echoes a long attacker-chosen string. */

@@ -9,9 +9,9 @@ import { pemEncode } from './der';
 import { explicit, NULL, octetString, oid, sequence, smallInteger, tlv, TRUE, unsignedInteger } from './der-writer';
 import { authorityKeyIdentifier, basicConstraints, extendedKeyUsage, extension, keyIdentifier, keyUsage, subjectKeyIdentifier } from './extensions';
 import { buildName } from './names';
+import { encodeOcspRequest, ocspResponseStatus } from '../../tools/clients/ocsp-client';
 import {
   certIdHashes,
-  encodeOcspRequest,
   generalizedTime,
   OCSP_MAX_REQUESTS,
   OCSP_OIDS,
@@ -19,7 +19,6 @@ import {
   OcspCertStatus,
   ocspNoCheck,
   OcspRequestError,
-  ocspResponseStatus,
   ocspStatusResponse,
   parseOcspRequest,
   signOcspResponse,

@@ -239,19 +239,6 @@ export function subjectPublicKeyBits(spki: Buffer): Buffer {
   return spki.subarray(key.contentStart + 1, key.end);
 }
 
-/** Builds a DER OCSPRequest (for tests, benchmarks and clients): CertIDs with SHA-1 or SHA-256, optional nonce. */
-export function encodeOcspRequest(
-  certIds: { hash: CertIdHash; issuerName: Buffer; issuerSpki: Buffer; serial: Buffer }[],
-  nonce?: Buffer,
-): Buffer {
-  const requests = certIds.map(({ hash, issuerName, issuerSpki, serial }) => {
-    const { nameHash, keyHash } = certIdHashes(issuerName, issuerSpki, hash);
-    return sequence(sequence(sequence(oid(OCSP_OIDS[hash]), NULL), octetString(nameHash), octetString(keyHash), unsignedInteger(serial)));
-  });
-  const extensions = nonce ? [explicit(2, sequence(extension(OCSP_OIDS.nonce, false, octetString(nonce)).der))] : [];
-  return sequence(sequence(sequence(...requests), ...extensions));
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Responses
 
@@ -354,12 +341,4 @@ export async function signOcspResponse(template: BasicOcspResponseTemplate, sign
 /** id-pkix-ocsp-nocheck (§4.2.2.2.1): extnValue NULL; non-critical. */
 export function ocspNoCheck(): EncodedExtension {
   return extension(OCSP_OIDS.noCheck, false, NULL);
-}
-
-/** The response status of an encoded OCSPResponse, read from its first bytes (for tests and clients). */
-export function ocspResponseStatus(der: Buffer): number {
-  const outer = readTlv(der, 0);
-  const status = readTlv(der, outer.contentStart);
-  if (status.tag !== 0x0a || status.end - status.contentStart !== 1) throw new Error('not an OCSPResponse');
-  return der[status.contentStart];
 }

@@ -13,7 +13,8 @@ import {
   SubjectPublicKeyInfo,
 } from '@peculiar/asn1-x509';
 import { AuthoritiesService } from '../../src/authorities/authorities.service';
-import { pemDecode, pemEncode } from '../../src/pki/der';
+import { pemEncode } from '../../src/pki/der';
+import { pemDecode } from '../../tools/clients/pem';
 import { buildCsr } from '../../tools/csr-builder';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';

@@ -1,5 +1,6 @@
 import { KeyObject, sign } from 'node:crypto';
-import { pemDecode, pemEncode } from '../../src/pki/der';
+import { pemEncode } from '../../src/pki/der';
+import { pemDecode } from '../../tools/clients/pem';
 
 /**
  * A fixed corpus of hostile inputs for the fuzz e2e test (test/e2e/fuzz-corpus.e2e.ts): deep and wide JSON, wrong

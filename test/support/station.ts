@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, KeyObject, randomUUID } from 'node:crypto';
 import type { Response } from 'supertest';
-import { pemDecode } from '../../src/pki/der';
-import { JwsAlgorithm, signX5cJwt } from '../../src/pki/jws';
+import { JwsAlgorithm } from '../../src/pki/jws';
+import { pemDecode } from '../../tools/clients/pem';
+import { signX5cJwt } from '../../tools/clients/station-jwt';
 import { bearer, TestApp } from './test-app';
 
 /** A claim as a test station holds it: the claim certificate and its private key. */
