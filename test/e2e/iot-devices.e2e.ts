@@ -176,7 +176,10 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
     assert.ok(iot.confirmedTokens().includes('token/with+odd=chars'));
     // Confirmed is DISABLED in AWS: no rule delivers to it until UpdateTopicRuleDestination sets it ENABLED.
     await eventually('the destination is ENABLED in AWS IoT', () => iot.topicRuleDestination(DESTINATION_ARN)?.status === 'ENABLED');
-    const audit = await t.http().get('/v1/audit').query({ action: 'iot.topic-rule-destination-enabled' }).set(bearer(t.adminKey));
+    // The stand-in says ENABLED as soon as AWS would; the outbox job's audit event commits just after.
+    const enabledEvents = () => t.http().get('/v1/audit').query({ action: 'iot.topic-rule-destination-enabled' }).set(bearer(t.adminKey));
+    await eventually('the enabling is audited', async () => (await enabledEvents()).body.items.length > 0);
+    const audit = await enabledEvents();
     assert.deepEqual(audit.body.items.map((e: { details: unknown }) => e.details), [{ destinationArn: DESTINATION_ARN, previousStatus: 'DISABLED' }]);
   });
 
