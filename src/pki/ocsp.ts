@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { children, content, decodeOid, readTlv, Tlv } from './der';
-import { bitString, explicit, NULL, octetString, oid, sequence, tlv, unsignedInteger } from './der-writer';
+import { bitString, explicit, NULL, octetString, oid, sequence, tlv } from './der-writer';
 import { REASON_CODES, RevocationReason } from './crl';
 import { EncodedExtension, extension } from './extensions';
 import { signatureAlgorithmIdentifier, SigningKey } from './signing';
