@@ -1,9 +1,7 @@
 import { constants, KeyObject, sign } from 'node:crypto';
+import { JwsAlgorithm } from '../../src/pki/jws';
 
-/** The algorithms the service accepts on station and device tokens (src/pki/jws.ts keeps the allow-list). */
-export type StationJwtAlgorithm = 'ES256' | 'ES384' | 'RS256';
-
-const SIGNING: Record<StationJwtAlgorithm, { hash: 'sha256' | 'sha384'; ec: boolean }> = {
+const SIGNING: Record<JwsAlgorithm, { hash: 'sha256' | 'sha384'; ec: boolean }> = {
   ES256: { hash: 'sha256', ec: true },
   ES384: { hash: 'sha384', ec: true },
   RS256: { hash: 'sha256', ec: false },
@@ -15,7 +13,7 @@ const SIGNING: Record<StationJwtAlgorithm, { hash: 'sha256' | 'sha384'; ec: bool
  * service's verifier (src/pki/jws.ts) on purpose, so that tests of the verifier do not share its code. Used by the
  * tests and the benchmark.
  */
-export function signX5cJwt(input: { alg: StationJwtAlgorithm; privateKey: KeyObject; chainDer: Buffer[]; payload: Record<string, unknown> }): string {
+export function signX5cJwt(input: { alg: JwsAlgorithm; privateKey: KeyObject; chainDer: Buffer[]; payload: Record<string, unknown> }): string {
   const { hash, ec } = SIGNING[input.alg];
   const header = { alg: input.alg, typ: 'JWT', x5c: input.chainDer.map((der) => der.toString('base64')) };
   const signingInput = `${base64UrlJson(header)}.${base64UrlJson(input.payload)}`;
