@@ -285,6 +285,8 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
         await eventually('registered and active', async () => (await iotStatus(res.body.id)) === 'active');
         assert.equal((iot.lostResponses.get('RegisterCertificate') ?? 0) - lostBefore, 1, 'AWS registered it and the answer was lost');
         assertFullyRegistered(res.body.fingerprint, `api-lost-${lostResponseAs}`);
+        // AWS shows ACTIVE a moment before the job's own row commits as done.
+        await eventually('the registration job is done', async () => (await registerJob(res.body.id)).status === 'done');
         const job = await registerJob(res.body.id);
         assert.equal(job.status, 'done');
         assert.equal(job.attempts, 2, 'the first attempt lost its answer, the second adopted');
