@@ -1,0 +1,101 @@
+import { createPrivateKey, randomUUID } from 'node:crypto';
+import { buildCsr } from '../tools/csr-builder';
+import { pemDecode } from '../tools/clients/pem';
+import { signX5cJwt } from '../tools/clients/station-jwt';
+import { option, bearer, startService, closedLoop, summary } from './support';
+
+/**
+ * The factory exchange end to end: stations (this process) sign a fresh x5c JWT per call and POST a distinct
+ * serial with its device CSR; the service (its own process, SQLite, local keys) authenticates the token (claim
+ * certificate lookup, signature, single-use jti), applies the claim (window, pattern, quota, retry detection),
+ * issues, and records device, quota, idempotency key and audit in one transaction. Device CSRs are made before
+ * the clock starts: that is the device's work, not the service's.
+ */
+export async function exchange(): Promise<void> {
+  const count = Number(option('count', '2000'));
+  const concurrency = Number(option('concurrency', '16'));
+  const warmup = Number(option('warmup', '1000'));
+  const service = await startService({});
+  const api = async (route: string, body: unknown, headers: Record<string, string>) => {
+    const res = await fetch(`${service.baseUrl}${route}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const admin = async (route: string, body: unknown) => {
+    const res = await api(route, body, bearer(service.adminKey));
+    if (res.status !== 201) throw new Error(`${route}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as { id: string; claimCertificate: { certificatePem: string; privateKeyPem: string } };
+  };
+  try {
+    // Setup, not timed: a root, a claims CA, a device CA (local keys), and a claim with a generated P-256 key.
+    const root = await admin('/v1/authorities', { name: 'Bench Root', type: 'root', subject: { commonName: 'Bench Root' } });
+    const claimCa = await admin('/v1/authorities', { name: 'Bench Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Bench Claims' } });
+    const deviceCa = await admin('/v1/authorities', { name: 'Bench Devices', type: 'intermediate', parentId: root.id, subject: { commonName: 'Bench Devices' } });
+    const claim = await admin('/v1/claims', {
+      name: 'Bench', factory: 'Bench', claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: warmup + count,
+      notAfter: new Date(Date.now() + 86_400_000).toISOString(), serialPattern: 'BENCH[0-9]{7}', thingNameTemplate: 'bench-{serial}',
+      claimCertificate: { generateKey: true },
+    });
+    const claimKey = createPrivateKey(claim.claimCertificate.privateKeyPem);
+    const claimChain = [pemDecode(claim.claimCertificate.certificatePem, ['CERTIFICATE'])!];
+    const audience = `${service.baseUrl}/v1/provisioning/exchange`;
+
+    // Distinct device keys, serials and CSRs, made before timing; another set for the reference issuance.
+    const serial = (i: number) => `BENCH${String(i).padStart(7, '0')}`;
+    const exchangeCsrs = Array.from({ length: warmup + count }, (_, i) => buildCsr({ commonName: serial(i) }));
+    const issuanceCsrs = Array.from({ length: warmup + count }, (_, i) => buildCsr({ commonName: `ref-${i}` }));
+
+    const exchangeFailures: string[] = [];
+    const exchangeOne = async (i: number) => {
+      // The station's per-call work, timed: a single-use token (fresh jti) signed with the claim key.
+      const now = Math.floor(Date.now() / 1000);
+      const token = signX5cJwt({ alg: 'ES256', privateKey: claimKey, chainDer: claimChain, payload: { aud: audience, iat: now, exp: now + 120, jti: randomUUID(), sub: 'bench-station' } });
+      // With an Idempotency-Key, as the example station sends by default.
+      const res = await api('/v1/provisioning/exchange', { deviceSerial: serial(i), csr: exchangeCsrs[i] }, { Authorization: `Bearer ${token}`, 'Idempotency-Key': `station-${serial(i)}` }).catch(
+        (err: Error) => ({ status: 0, body: { error: err.message } }),
+      );
+      if (res.status !== 201) exchangeFailures.push(`${serial(i)}: ${res.status} ${JSON.stringify(res.body)}`);
+    };
+    const issuanceFailures: string[] = [];
+    const issueOne = async (i: number) => {
+      const res = await api('/v1/certificates', { authorityId: deviceCa.id, csr: issuanceCsrs[i], profile: 'device', thingName: `ref-${i}` }, bearer(service.adminKey)).catch(
+        (err: Error) => ({ status: 0, body: { error: err.message } }),
+      );
+      if (res.status !== 201) issuanceFailures.push(`${res.status} ${JSON.stringify(res.body)}`);
+    };
+
+    // Warm-up of both paths (JIT, connections, signer cache, prepared statements); not counted.
+    await closedLoop(warmup, concurrency, (i) => issueOne(i));
+    await closedLoop(warmup, concurrency, (i) => exchangeOne(i));
+    const warmupFailures = { exchange: exchangeFailures.splice(0).length, issuance: issuanceFailures.splice(0).length };
+    if (warmupFailures.exchange || warmupFailures.issuance) console.log(`  warm-up failures: ${JSON.stringify(warmupFailures)}`);
+
+    // Timed in segments, in the order I E E I I E E I (I = issuance, E = exchange; each a quarter of --count), so a
+    // drift during the run (a growing database, WAL checkpoints, a busy neighbour on the VM) weighs on both paths
+    // alike. A path's rate is its count over the sum of its segments' times.
+    type Run = { seconds: number; latenciesMs: number[] };
+    const order: ('I' | 'E')[] = ['I', 'E', 'E', 'I', 'I', 'E', 'E', 'I'];
+    const runs: Record<'I' | 'E', Run[]> = { I: [], E: [] };
+    const segments: string[] = [];
+    for (const path of order) {
+      const k = runs[path].length;
+      const from = Math.floor((k * count) / 4);
+      const to = Math.floor(((k + 1) * count) / 4);
+      const run = await closedLoop(to - from, concurrency, (i) => (path === 'I' ? issueOne(warmup + from + i) : exchangeOne(warmup + from + i)));
+      runs[path].push(run);
+      segments.push(`${path} ${((to - from) / run.seconds).toFixed(0)}`);
+    }
+    const combine = (parts: Run[]): Run => ({ seconds: parts.reduce((sum, r) => sum + r.seconds, 0), latenciesMs: parts.flatMap((r) => r.latenciesMs) });
+
+    console.log(`exchange benchmark: service process on SQLite, local keys (EC P-256 CAs), ${concurrency} concurrent clients, ${warmup} warm-up calls per path not counted`);
+    const issuanceRate = summary('  reference  POST /v1/certificates (API key)            ', count, combine(runs.I), issuanceFailures);
+    const exchangeRate = summary('  exchange   POST /v1/provisioning/exchange (ES256 JWT) ', count, combine(runs.E), exchangeFailures);
+    console.log(`  ratio exchange/issuance = ${(exchangeRate / issuanceRate).toFixed(3)}`);
+    console.log(`  per segment, in run order (/s): ${segments.join(', ')}`);
+    const after = await fetch(`${service.baseUrl}/v1/claims/${claim.id}`, { headers: bearer(service.adminKey) }).then((r) => r.json() as Promise<Record<string, number>>);
+    const expected = warmup + count - exchangeFailures.length - warmupFailures.exchange;
+    console.log(`  claim quota: used ${after.used} of ${after.maxDevices} (expected ${expected})`);
+    if (warmupFailures.exchange || warmupFailures.issuance || exchangeFailures.length || issuanceFailures.length || after.used !== expected) process.exitCode = 1;
+  } finally {
+    service.stop();
+  }
+}

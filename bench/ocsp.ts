@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { certificateParts } from '../src/pki/certificate';
+import { buildCsr } from '../tools/csr-builder';
+import { encodeOcspRequest } from '../tools/clients/ocsp-client';
+import { pemDecode } from '../tools/clients/pem';
+import { option, bearer, startService, closedLoop, freePort, WrkRun, wrkPostScript, runWrk, counterSum } from './support';
+
+/** openssl's date format in index.txt: YYMMDDHHMMSSZ (UTCTime). */
+export function indexTime(iso: string): string {
+  return new Date(iso).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+}
+
+/** An `openssl ocsp -index … -port` responder, and the files it serves from. */
+export interface OpensslResponder {
+  url: string;
+  stop(): void;
+}
+
+/**
+ * Writes what `openssl ocsp -index` serves from: the CA, an index.txt of the issued serials, and a responder key
+ * and certificate of the same kind as ours (EC P-256, id-kp-OCSPSigning; self-signed: openssl signs with whatever
+ * it is given, and what is measured is the serving).
+ */
+export function prepareOpensslResponder(dir: string, caPem: string, issued: { serial: string; notAfter: string; subject: string }[]): void {
+  const file = (name: string) => path.join(dir, name);
+  fs.writeFileSync(file('ca.pem'), caPem);
+  // index.txt: status, expiry, revocation time (empty), serial (upper-case hex), file name, subject.
+  fs.writeFileSync(file('index.txt'), issued.map((c) => `V\t${indexTime(c.notAfter)}\t\t${c.serial.toUpperCase()}\tunknown\t/${c.subject.replace(/, /g, '/')}\n`).join(''));
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file('rkey.pem'), '-subj', '/CN=openssl OCSP responder', '-days', '2', '-addext', 'extendedKeyUsage=OCSPSigning', '-addext', 'keyUsage=critical,digitalSignature', '-out', file('rsigner.pem')], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
+}
+
+/**
+ * Starts `openssl ocsp -index … -port` (one process, as openssl runs it by default) and waits until it accepts
+ * connections. A fresh one per timed run: OpenSSL 3.0's responder spins forever on a connection closed before it
+ * sent a request, which a load generator leaves behind when it stops mid-connect.
+ */
+export async function startOpensslResponder(dir: string): Promise<OpensslResponder> {
+  const file = (name: string) => path.join(dir, name);
+  const port = await freePort();
+  // It logs every request to stderr: to a file, since this process blocks while wrk runs and a pipe would fill.
+  const log = file(`openssl-${port}.log`);
+  const logFd = fs.openSync(log, 'w');
+  const child: ChildProcess = spawn('openssl', ['ocsp', '-index', file('index.txt'), '-port', String(port), '-rsigner', file('rsigner.pem'), '-rkey', file('rkey.pem'), '-CA', file('ca.pem'), '-nmin', '60', '-ignore_err'], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', logFd],
+  });
+  fs.closeSync(logFd);
+  let exited: number | null = null;
+  child.once('exit', (code) => (exited = code ?? -1));
+  // Ready once it says so (a probe connection would wedge it, see above).
+  for (let waited = 0; !fs.readFileSync(log, 'utf8').includes('waiting for OCSP client connections'); waited += 20) {
+    if (exited !== null || waited > 10_000) throw new Error(`openssl ocsp did not start: ${fs.readFileSync(log, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    stop: () => {
+      child.kill('SIGKILL');
+      fs.rmSync(log, { force: true });
+    },
+  };
+}
+
+/**
+ * The platform's ceiling, measured in the same run: a bare node:http server (this Node.js, its own process) that
+ * answers every POST with a fixed body of the size of our answers, doing nothing else.
+ */
+export async function startBareNodeServer(bodyLength: number): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const script =
+    `const body = Buffer.alloc(${bodyLength}, 1);` +
+    "require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, ['Content-Type', 'application/ocsp-response', 'Content-Length', String(body.length)]); res.end(body); }); })" +
+    `.listen(${port}, '127.0.0.1', () => console.log('listening'));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve());
+    child.once('exit', (code) => reject(new Error(`bare node:http server exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill('SIGKILL') };
+}
+
+/** Asks a responder with the openssl OCSP client; fails unless the answer is `good` and verifies. */
+export function checkWithOpensslClient(label: string, url: string, caFile: string, serial: string, trust: string[]): void {
+  const check = spawnSync('openssl', ['ocsp', '-issuer', caFile, '-serial', `0x${serial}`, '-url', url, ...trust, '-timeout', '10'], { encoding: 'utf8' });
+  const out = `${check.stdout}${check.stderr}`;
+  if (!/Response verify OK/.test(out) || !/: good/.test(out)) throw new Error(`${label}: the sample answer does not verify as good:\n${out}`);
+}
+
+/**
+ * OCSP responder throughput, ours against `openssl ocsp -index`, each in its own process on this machine, both
+ * driven by wrk with the same prepared requests: one SHA-1 CertID of a random issued certificate, with a fresh
+ * 16-octet nonce (every answer signed) or without (RFC 5019: answers any client may reuse).
+ */
+export async function ocsp(): Promise<void> {
+  const certificates = Number(option('certificates', '500'));
+  const seconds = Number(option('seconds', '10'));
+  const connections = Number(option('connections', '16'));
+  const threads = Number(option('threads', '1'));
+  if (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error) {
+    console.error('the ocsp benchmark drives both responders with wrk: install it first (Debian/Ubuntu: apt-get install wrk)');
+    process.exit(2);
+  }
+  const service = await startService({});
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-bench-ocsp-'));
+  const admin = async (route: string, body: unknown) => {
+    const res = await fetch(`${service.baseUrl}${route}`, { method: 'POST', headers: { ...bearer(service.adminKey), 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await res.json()) as Record<string, string>;
+    if (res.status !== 201) throw new Error(`${route}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  let openssl: OpensslResponder | undefined;
+  let bare: { url: string; stop: () => void } | undefined;
+  try {
+    // Setup, not timed: a root, an issuing CA (local EC P-256 keys) and M device certificates.
+    const root = await admin('/v1/authorities', { name: 'Bench Root', type: 'root', subject: { commonName: 'Bench Root' } });
+    const ca = await admin('/v1/authorities', { name: 'Bench Issuing', type: 'intermediate', parentId: root.id, subject: { commonName: 'Bench Issuing' } });
+    const issued: { serial: string; notAfter: string; subject: string }[] = [];
+    await closedLoop(certificates, 16, async (i) => {
+      const cert = await admin('/v1/certificates', { authorityId: ca.id, csr: buildCsr({ commonName: `ocsp-bench-${i}` }), profile: 'device', thingName: `ocsp-bench-${i}` });
+      issued.push({ serial: cert.serial, notAfter: cert.notAfter, subject: `CN=ocsp-bench-${i}` });
+    });
+    prepareOpensslResponder(work, ca.certificatePem, issued);
+
+    // The same prepared requests for both: 5000 per kind, each naming a random issued certificate.
+    const { subject: issuerName, subjectPublicKeyInfo: issuerSpki } = certificateParts(pemDecode(ca.certificatePem, ['CERTIFICATE'])!);
+    const bodies = (nonce: boolean) =>
+      Array.from({ length: 5000 }, () => {
+        const { serial } = issued[Math.floor(Math.random() * issued.length)];
+        return encodeOcspRequest([{ hash: 'sha1', issuerName, issuerSpki, serial: Buffer.from(serial, 'hex') }], nonce ? randomBytes(16) : undefined).toString('hex');
+      }).join('\n');
+    fs.writeFileSync(path.join(work, 'nonce.hex'), bodies(true));
+    fs.writeFileSync(path.join(work, 'no-nonce.hex'), bodies(false));
+
+    // Both answer "good" to the openssl client, each verifiable with its responder certificate.
+    const caFile = path.join(work, 'ca.pem');
+    const chainFile = path.join(work, 'chain.pem');
+    fs.writeFileSync(chainFile, ca.chainPem);
+    checkWithOpensslClient('ours', `${service.baseUrl}/ocsp`, caFile, issued[0].serial, ['-CAfile', chainFile]);
+    const sampleAnswer = Buffer.from(await (await fetch(`${service.baseUrl}/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request' }, body: Buffer.from(fs.readFileSync(path.join(work, 'no-nonce.hex'), 'utf8').split('\n')[0], 'hex') })).arrayBuffer());
+    bare = await startBareNodeServer(sampleAnswer.length);
+    openssl = await startOpensslResponder(work);
+    checkWithOpensslClient('openssl', openssl.url, caFile, issued[0].serial, ['-VAfile', path.join(work, 'rsigner.pem')]);
+    openssl.stop();
+
+    type Mode = { server: 'ours' | 'openssl' | 'healthz' | 'bare'; nonce?: boolean };
+    const modes: Mode[] = [
+      { server: 'ours', nonce: true },
+      { server: 'openssl', nonce: true },
+      { server: 'ours', nonce: false },
+      { server: 'openssl', nonce: false },
+      { server: 'healthz' },
+      { server: 'bare' },
+    ];
+    const label = (m: Mode) => (m.server === 'healthz' ? 'ours GET /healthz' : m.server === 'bare' ? 'bare node:http' : `${m.server}/${m.nonce ? 'nonce' : 'no-nonce'}`);
+    const scripts = new Map<string, string>();
+    const scriptFor = (bodiesFile: string, urlPath: string) => {
+      const key = `${bodiesFile} ${urlPath}`;
+      if (!scripts.has(key)) {
+        const file = path.join(work, `script-${scripts.size}.lua`);
+        fs.writeFileSync(file, wrkPostScript(path.join(work, bodiesFile), urlPath));
+        scripts.set(key, file);
+      }
+      return scripts.get(key)!;
+    };
+    const runOnce = async (m: Mode, runSeconds: number): Promise<WrkRun> => {
+      if (m.server === 'healthz') return runWrk(`${service.baseUrl}/healthz`, runSeconds, connections, threads);
+      if (m.server === 'bare') return runWrk(bare!.url, runSeconds, connections, threads, scriptFor('no-nonce.hex', '/'));
+      const bodiesFile = m.nonce ? 'nonce.hex' : 'no-nonce.hex';
+      if (m.server === 'ours') return runWrk(`${service.baseUrl}/ocsp`, runSeconds, connections, threads, scriptFor(bodiesFile, '/ocsp'));
+      openssl = await startOpensslResponder(work);
+      try {
+        return runWrk(openssl.url, runSeconds, connections, threads, scriptFor(bodiesFile, '/'));
+      } finally {
+        openssl.stop();
+        openssl = undefined;
+      }
+    };
+
+    // Warm-up (JIT, the delegated signer, the cache of signed answers to nonce-less requests); not counted.
+    for (const m of modes) await runOnce(m, 2);
+    const refusedBefore = await counterSum(service.baseUrl, 'fleetpki_ocsp_responses_total', /status="(?!successful)/);
+
+    // Timed in halves, in the order A B C D H N N H D C B A, so a drift during the run weighs on every mode alike.
+    const runs = new Map<string, WrkRun[]>(modes.map((m) => [label(m), []]));
+    for (const m of [...modes, ...[...modes].reverse()]) runs.get(label(m))!.push(await runOnce(m, seconds / 2));
+    const refused = (await counterSum(service.baseUrl, 'fleetpki_ocsp_responses_total', /status="(?!successful)/)) - refusedBefore;
+
+    console.log(`ocsp benchmark: ${certificates} certificates; POST of one SHA-1 CertID for a random one; wrk, ${threads} thread(s), ${connections} connections; ${seconds} s per mode in two halves`);
+    console.log(
+      `  ours: the service in its own process (SQLite, local keys); openssl: ${spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim()}, ` +
+        `\`openssl ocsp -index\` (one process, HTTP/1.0, a connection per request; restarted for each run); ${os.cpus().length} CPUs shared with wrk`,
+    );
+    const rates: Record<string, number> = {};
+    let failed = refused > 0;
+    for (const [name, parts] of runs) {
+      const requests = parts.reduce((sum, r) => sum + r.requests, 0);
+      const secs = parts.reduce((sum, r) => sum + r.seconds, 0);
+      const failures = parts.flatMap((r) => r.failures);
+      rates[name] = requests / secs;
+      failed ||= failures.length > 0;
+      console.log(
+        `  ${name.padEnd(17)}: ${requests} in ${secs.toFixed(1)} s = ${rates[name].toFixed(0)}/s (halves ${parts.map((r) => (r.requests / r.seconds).toFixed(0)).join(', ')}), ` +
+          `latency p50 ${Math.max(...parts.map((r) => r.p50Ms)).toFixed(2)} ms, p99 ${Math.max(...parts.map((r) => r.p99Ms)).toFixed(2)} ms, ${failures.length ? failures.join('; ') : 'no failures'}`,
+      );
+    }
+    console.log(`  our answers other than "successful" during the timed runs: ${refused}`);
+    console.log(`  ratio ours/openssl with nonce    = ${(rates['ours/nonce'] / rates['openssl/nonce']).toFixed(2)} (every answer signed by both)`);
+    console.log(`  ratio ours/openssl without nonce = ${(rates['ours/no-nonce'] / rates['openssl/no-nonce']).toFixed(2)} (goal >= 5)`);
+    console.log(`  (references: the service's no-op route /healthz, through the framework, reaches ${(rates['ours GET /healthz'] / rates['openssl/no-nonce']).toFixed(2)}x openssl's rate here;`);
+    console.log(`   a bare node:http server answering a fixed body of the same size, ${(rates['bare node:http'] / rates['openssl/no-nonce']).toFixed(2)}x: the ceiling of any Node.js responder on this machine,`);
+    console.log(`   of which ours without nonce reaches ${(rates['ours/no-nonce'] / rates['bare node:http']).toFixed(2)})`);
+    if (failed) process.exitCode = 1;
+  } finally {
+    openssl?.stop();
+    bare?.stop();
+    service.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}

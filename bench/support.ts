@@ -1,0 +1,208 @@
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { generateApiKey } from '../src/auth/api-key-secret';
+
+export function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? process.argv[index + 1] : fallback;
+}
+
+export function bearer(key: string): { Authorization: string } {
+  return { Authorization: `Bearer ${key}` };
+}
+
+/** Reference: raw P-256 ECDSA signatures per second over a TBS-sized message, single-threaded. */
+export function referenceSignaturesPerSecond(): number {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const message = randomBytes(600);
+  const deadline = performance.now() + 2000;
+  let count = 0;
+  const started = performance.now();
+  while (performance.now() < deadline) {
+    sign('sha256', message, privateKey);
+    count++;
+  }
+  return count / ((performance.now() - started) / 1000);
+}
+
+export interface KmsStats {
+  throttled: number;
+  calls: Record<string, number>;
+  /** Tokens left in the stand-in's bucket: what could still be signed at once, beyond the sustained rate. */
+  tokens: number | null;
+}
+
+/** Starts the KMS stand-in in its own process (so its CPU is not the service's), with the given knobs. */
+export async function startKmsStandIn(latencyMs: number, tps: number): Promise<{ endpoint: string; stats: () => Promise<KmsStats>; stop: () => void }> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(process.execPath, [path.join(__dirname, '../scripts/dev-kms.js')], {
+    env: { ...process.env, KMS_STANDIN_PORT: String(port), KMS_STANDIN_LATENCY_MS: String(latencyMs), KMS_STANDIN_TPS: String(tps) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve());
+    child.once('exit', (code) => reject(new Error(`KMS stand-in exited with ${code}`)));
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    stats: async () => (await fetch(`${endpoint}/_standin/stats`)).json() as Promise<KmsStats>,
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+/** Starts the real service (`node dist/src/main.js`) in its own process on a fresh database. */
+export async function startService(env: Record<string, string>): Promise<{ baseUrl: string; adminKey: string; stop: () => void }> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-bench-'));
+  const adminKey = generateApiKey().key;
+  const child = spawn(process.execPath, [path.join(__dirname, '../src/main.js')], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      // The address the benchmark calls: exchange tokens are addressed (aud) to PUBLIC_BASE_URL + the exchange path.
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
+      // For profiling the service under load, e.g. BENCH_SERVICE_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+      ...(process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {}),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve());
+    child.once('exit', (code) => reject(new Error(`service exited with ${code}`)));
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    adminKey,
+    stop: () => {
+      child.kill('SIGTERM');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `total` calls of `call(i)` by `concurrency` closed-loop clients; the latency of each call and the wall time. */
+export async function closedLoop(total: number, concurrency: number, call: (i: number) => Promise<void>): Promise<{ seconds: number; latenciesMs: number[] }> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, total) }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t0 = performance.now();
+        await call(i);
+        latenciesMs.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, latenciesMs };
+}
+
+export function percentile(sortedMs: number[], p: number): number {
+  return sortedMs.length ? sortedMs[Math.min(sortedMs.length - 1, Math.ceil((p / 100) * sortedMs.length) - 1)] : NaN;
+}
+
+export function summary(what: string, count: number, run: { seconds: number; latenciesMs: number[] }, failures: string[]): number {
+  const sorted = [...run.latenciesMs].sort((a, b) => a - b);
+  const rate = count / run.seconds;
+  console.log(
+    `${what}: ${count} in ${run.seconds.toFixed(2)} s = ${rate.toFixed(0)}/s, latency p50 ${percentile(sorted, 50).toFixed(1)} ms, ` +
+      `p95 ${percentile(sorted, 95).toFixed(1)} ms, ${failures.length} failed`,
+  );
+  for (const failure of failures.slice(0, 3)) console.log(`  failure: ${failure.slice(0, 200)}`);
+  return rate;
+}
+
+/** A free TCP port on the loopback interface (for a child process that takes a port number). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One wrk run: requests per second, latency percentiles and what went wrong. */
+export interface WrkRun {
+  requests: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  failures: string[];
+}
+
+/**
+ * A wrk script that sends prepared POST bodies (one hex-encoded DER request per line of `bodiesFile`) in turn, each
+ * connection from its own place in the list. It skips wrk's connectivity probe (a connection opened and closed
+ * without a request), which wedges OpenSSL 3.0's responder.
+ */
+export function wrkPostScript(bodiesFile: string, urlPath: string): string {
+  return `-- Generated by bench/bench.ts
+wrk.resolve = function(host, service) wrk.addrs = wrk.lookup(host, service) end
+local requests = {}
+local turn = 0
+function init(args)
+  for line in io.lines(${JSON.stringify(bodiesFile)}) do
+    local body = (line:gsub('..', function(cc) return string.char(tonumber(cc, 16)) end))
+    requests[#requests + 1] = wrk.format('POST', ${JSON.stringify(urlPath)}, { ['Content-Type'] = 'application/ocsp-request' }, body)
+  end
+  turn = math.random(#requests) - 1
+end
+function request()
+  turn = turn % #requests + 1
+  return requests[turn]
+end
+`;
+}
+
+export function wrkDurationMs(value: string, unit: string): number {
+  return Number(value) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[unit];
+}
+
+/** Runs wrk (its own process: the client takes as little CPU from the servers as a client can) and reads its report. */
+export function runWrk(url: string, seconds: number, connections: number, threads: number, script?: string): WrkRun {
+  const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script] : []), url];
+  const result = spawnSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const out = `${result.stdout}${result.stderr}`;
+  const total = /(\d+) requests in ([\d.]+)(us|ms|s)/.exec(out);
+  const latency = (p: string) => {
+    const match = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    return match ? wrkDurationMs(match[1], match[2]) : NaN;
+  };
+  const failures: string[] = [];
+  if (result.status !== 0 || !total) failures.push(`wrk failed (${result.status}): ${out.slice(0, 300)}`);
+  const socketErrors = /Socket errors: (.*)/.exec(out);
+  if (socketErrors) failures.push(`socket errors: ${socketErrors[1]}`);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) failures.push(`${non2xx[1]} non-2xx responses`);
+  return {
+    requests: total ? Number(total[1]) : 0,
+    seconds: total ? wrkDurationMs(total[2], total[3]) / 1000 : seconds,
+    p50Ms: latency('50'),
+    p99Ms: latency('99'),
+    failures,
+  };
+}
+
+/** Sum of a Prometheus counter's samples whose labels match `labels`. */
+export async function counterSum(baseUrl: string, name: string, labels: RegExp): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) && labels.test(line))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
