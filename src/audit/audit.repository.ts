@@ -19,8 +19,8 @@ export interface AuditQuery {
 export abstract class AuditRepository {
   /** Locks the chain head for the current transaction and returns it. */
   abstract lockHead(): Promise<{ seq: number; hash: string }>;
-  /** Appends the event and moves the head; call inside the transaction that locked the head. */
-  abstract append(event: StoredAuditEvent): Promise<void>;
+  /** Appends the events (consecutive, in order) and moves the head to the last; inside the transaction that locked it. */
+  abstract appendMany(events: StoredAuditEvent[]): Promise<void>;
   abstract list(query: AuditQuery): Promise<StoredAuditEvent[]>;
   /** Events with seq > afterSeq in seq order, at most `limit`. */
   abstract batchAfter(afterSeq: number, limit: number): Promise<StoredAuditEvent[]>;

@@ -22,9 +22,11 @@ export class TypeOrmAuditRepository extends AuditRepository {
     return { seq: Number(head.seq), hash: head.hash };
   }
 
-  async append(event: StoredAuditEvent): Promise<void> {
-    await this.db.insert(AuditEventEntity, toEntity(event));
-    await this.db.sql('UPDATE audit_head SET seq = ?, hash = ? WHERE id = ?', [event.seq, event.hash, HEAD_ID]);
+  async appendMany(events: StoredAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.db.insertMany(AuditEventEntity, events.map(toEntity));
+    const last = events[events.length - 1];
+    await this.db.sql('UPDATE audit_head SET seq = ?, hash = ? WHERE id = ?', [last.seq, last.hash, HEAD_ID]);
   }
 
   async list(query: AuditQuery): Promise<StoredAuditEvent[]> {

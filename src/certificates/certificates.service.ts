@@ -163,7 +163,8 @@ export class CertificatesService implements OnModuleInit {
       replacedById: null,
       supersededAt: null,
     };
-    await this.transactions.run(async () => {
+    // Grouped with the issuances and revocations that arrive meanwhile: one commit, and the answer only after it.
+    await this.transactions.runGrouped(async () => {
       await options.inTransaction?.(record);
       await this.repository.insert(record);
       // Scheduled in this transaction: AWS IoT registration (API mode) exists exactly when the certificate does.
@@ -206,7 +207,7 @@ export class CertificatesService implements OnModuleInit {
 
   /** Revokes once (a second call is a 409), then republishes the CA's CRL. */
   async revoke(ctx: RequestContext, id: string, reason: RevocationReason): Promise<CertificateRecord> {
-    const revoked = await this.transactions.run(async () => {
+    const revoked = await this.transactions.runGrouped(async () => {
       const revoked = await this.revokeInTransaction(ctx, id, reason);
       if (!revoked) throw Errors.certificateAlreadyRevoked(`certificate ${id} is already revoked`);
       return revoked;
@@ -247,7 +248,7 @@ export class CertificatesService implements OnModuleInit {
       target: { type: 'certificate', id },
       details: { authorityId: record.authorityId, serial: record.serial, fingerprint: record.fingerprint, reason, ...auditDetails },
     });
-    this.metrics.certificatesRevoked.inc({ reason });
+    this.transactions.afterCommit(() => this.metrics.certificatesRevoked.inc({ reason }));
     return { ...record, status: 'revoked', revokedAt, revocationReason: reason };
   }
 

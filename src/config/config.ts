@@ -46,6 +46,8 @@ export interface AppConfig {
   /** AWS IoT Core; absent when no AWS region is configured. */
   iot?: IotConfig;
   outbox: OutboxConfig;
+  /** Group commit of issuances and revocations (docs/architecture.md, "Group commit"). */
+  groupCommit: { maxBatch: number; maxWaitMs: number };
   bodyLimitBytes: number;
   /** HTTPS with client certificates requested (stations and devices may authenticate by mutual TLS); absent = plain HTTP. */
   tls?: { certFile: string; keyFile: string };
@@ -455,6 +457,10 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     kms: parseKms(env),
     iot: parseIot(env),
     outbox: parseOutbox(env),
+    groupCommit: {
+      maxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 128, 1, 1000),
+      maxWaitMs: integer(env, 'GROUP_COMMIT_MAX_WAIT_MS', 0, 0, 100),
+    },
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     tls: parseTls(env),
     renewal: {

@@ -5,7 +5,8 @@ import { APP_CONFIG } from '../config/config.module';
 import { DatabaseProbe } from './database-probe';
 import { dataSourceOptions } from './data-source-options';
 import { Transactions } from './transactions';
-import { TypeOrmTransactions } from './typeorm-transactions';
+import { MetricsService } from '../metrics/metrics.service';
+import { GROUP_COMMIT_OPTIONS, GroupCommitOptions, TypeOrmTransactions } from './typeorm-transactions';
 import { TypeOrmLogger } from './typeorm-logger';
 
 @Global()
@@ -16,7 +17,19 @@ import { TypeOrmLogger } from './typeorm-logger';
       useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config.database), migrationsRun: true, logger: new TypeOrmLogger(), maxQueryExecutionTime: 1000 }),
     }),
   ],
-  providers: [TypeOrmTransactions, { provide: Transactions, useExisting: TypeOrmTransactions }, DatabaseProbe],
+  providers: [
+    {
+      provide: GROUP_COMMIT_OPTIONS,
+      inject: [APP_CONFIG, MetricsService],
+      useFactory: (config: AppConfig, metrics: MetricsService): GroupCommitOptions => ({
+        ...config.groupCommit,
+        observeGroup: (size) => metrics.groupCommitSize.observe(size),
+      }),
+    },
+    TypeOrmTransactions,
+    { provide: Transactions, useExisting: TypeOrmTransactions },
+    DatabaseProbe,
+  ],
   exports: [TypeOrmTransactions, Transactions, DatabaseProbe],
 })
 export class DatabaseModule {}

@@ -1,12 +1,49 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { Transactions } from './transactions';
 
-/** The transaction in progress in this async context: its entity manager and what runs after its commit. */
+/** The transaction in progress in this async context: its entity manager and what runs around its commit. */
 interface TransactionScope {
   manager: EntityManager;
   afterCommit: (() => void)[];
+  beforeCommit: (() => Promise<void>)[];
+  locals: Map<symbol, unknown>;
+}
+
+/** Group commit bounds (docs/architecture.md, "Group commit"). */
+export interface GroupCommitOptions {
+  /** At most this many works share one transaction. */
+  maxBatch: number;
+  /**
+   * How long an idle writer waits for company before it starts a group. 0: it starts at once, and works that
+   * arrive while a group commits form the next group, so a group is as large as the load makes it.
+   */
+  maxWaitMs: number;
+  /** Told the size of every group that committed (a metric). */
+  observeGroup?: (size: number) => void;
+}
+
+export const GROUP_COMMIT_OPTIONS = Symbol('GROUP_COMMIT_OPTIONS');
+
+const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxBatch: 128, maxWaitMs: 0 };
+
+/** Prepared SQL text for one entity's table. */
+interface Statements {
+  table: string;
+  selectList: string;
+  columnList: string;
+  insertSql: string;
+  properties: string[];
+}
+
+/** Below both drivers' limit on bound parameters in one statement. */
+const MAX_BOUND_PARAMETERS = 30_000;
+
+interface GroupedWork {
+  work: () => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
 }
 
 /** The Transactions port on TypeORM, with the plain-SQL helpers every TypeORM adapter uses. */
@@ -15,9 +52,16 @@ export class TypeOrmTransactions extends Transactions {
   private readonly current = new AsyncLocalStorage<TransactionScope>();
   /** better-sqlite3 has one connection: transactions from concurrent requests must take turns. */
   private sqliteTail: Promise<unknown> = Promise.resolve();
-  private readonly statements = new Map<new () => object, { table: string; selectList: string; insertSql: string; properties: string[] }>();
+  private readonly statements = new Map<new () => object, Statements>();
 
-  constructor(private readonly dataSource: DataSource) {
+  /** Grouped works waiting for the next group, and whether a group is being committed now (one at a time). */
+  private readonly waiting: GroupedWork[] = [];
+  private groupInFlight = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Optional() @Inject(GROUP_COMMIT_OPTIONS) private readonly groupCommit: GroupCommitOptions = DEFAULT_GROUP_COMMIT,
+  ) {
     super();
   }
 
@@ -67,7 +111,22 @@ export class TypeOrmTransactions extends Transactions {
     await this.sql(insertSql, properties.map((property) => (row as Record<string, unknown>)[property] ?? null));
   }
 
-  private statementsFor(entity: new () => object): { table: string; selectList: string; insertSql: string; properties: string[] } {
+  /**
+   * Inserts entity-shaped rows with multi-row INSERTs, in chunks that stay under both drivers' limit on bound
+   * parameters (PostgreSQL 65,535; SQLite 32,766).
+   */
+  async insertMany<E extends object>(entity: new () => E, rows: E[]): Promise<void> {
+    const { table, columnList, properties } = this.statementsFor(entity);
+    const rowsPerStatement = Math.max(1, Math.floor(MAX_BOUND_PARAMETERS / properties.length));
+    const placeholders = `(${properties.map(() => '?').join(', ')})`;
+    for (let start = 0; start < rows.length; start += rowsPerStatement) {
+      const chunk = rows.slice(start, start + rowsPerStatement);
+      const params = chunk.flatMap((row) => properties.map((property) => (row as Record<string, unknown>)[property] ?? null));
+      await this.sql(`INSERT INTO ${table} (${columnList}) VALUES ${chunk.map(() => placeholders).join(', ')}`, params);
+    }
+  }
+
+  private statementsFor(entity: new () => object): Statements {
     let statements = this.statements.get(entity);
     if (!statements) {
       const metadata = this.dataSource.getMetadata(entity);
@@ -77,6 +136,7 @@ export class TypeOrmTransactions extends Transactions {
       statements = {
         table,
         selectList: columns.map((c) => `${escape(c.databaseName)} AS ${escape(c.propertyName)}`).join(', '),
+        columnList: columns.map((c) => escape(c.databaseName)).join(', '),
         insertSql: `INSERT INTO ${table} (${columns.map((c) => escape(c.databaseName)).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
         properties: columns.map((c) => c.propertyName),
       };
@@ -87,10 +147,18 @@ export class TypeOrmTransactions extends Transactions {
 
   run<T>(work: () => Promise<T>): Promise<T> {
     if (this.current.getStore()) return work();
-    const afterCommit: (() => void)[] = [];
+    const scope: TransactionScope = { manager: this.dataSource.manager, afterCommit: [], beforeCommit: [], locals: new Map() };
     const transaction = async () => {
-      const result = await this.dataSource.transaction((manager) => this.current.run({ manager, afterCommit }, work));
-      for (const callback of afterCommit) callback();
+      const result = await this.dataSource.transaction((manager) => {
+        scope.manager = manager;
+        return this.current.run(scope, async () => {
+          const value = await work();
+          // Callbacks may register more callbacks: read the length on every turn.
+          for (let i = 0; i < scope.beforeCommit.length; i++) await scope.beforeCommit[i]();
+          return value;
+        });
+      });
+      for (const callback of scope.afterCommit) callback();
       return result;
     };
     if (this.isPostgres) return transaction();
@@ -99,9 +167,69 @@ export class TypeOrmTransactions extends Transactions {
     return result;
   }
 
+  runGrouped<T>(work: () => Promise<T>): Promise<T> {
+    if (this.current.getStore()) return work();
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.groupInFlight) this.startGroup();
+    });
+  }
+
+  /**
+   * One group at a time: the audit chain head (locked by every audited change) serialises writers anyway, and on
+   * SQLite there is one connection. While a group commits, the works that arrive form the next one.
+   */
+  private startGroup(): void {
+    this.groupInFlight = true;
+    const { maxWaitMs, maxBatch } = this.groupCommit;
+    const go = () =>
+      void this.commitGroup(this.waiting.splice(0, maxBatch)).finally(() => {
+        if (this.waiting.length > 0) this.startGroup();
+        else this.groupInFlight = false;
+      });
+    // setImmediate: works already parsed in this turn of the event loop join the group at no cost in latency.
+    if (maxWaitMs > 0 && this.waiting.length < maxBatch) setTimeout(go, maxWaitMs);
+    else setImmediate(go);
+  }
+
+  private async commitGroup(group: GroupedWork[]): Promise<void> {
+    let results: unknown[];
+    try {
+      results = await this.run(async () => {
+        const out: unknown[] = [];
+        for (const member of group) out.push(await member.work());
+        return out;
+      });
+    } catch (err) {
+      if (group.length === 1) return group[0].reject(err);
+      // Something in the group failed and rolled all of it back: each work runs again alone, so exactly the
+      // works that fail alone fail (the error they would have had without grouping), and the others commit.
+      await Promise.all(group.map((member) => this.run(member.work).then(member.resolve, member.reject)));
+      return;
+    }
+    this.groupCommit.observeGroup?.(group.length);
+    group.forEach((member, i) => member.resolve(results[i]));
+  }
+
   afterCommit(callback: () => void): void {
     const scope = this.current.getStore();
     if (scope) scope.afterCommit.push(callback);
     else callback();
+  }
+
+  beforeCommit(callback: () => Promise<void>): void {
+    this.scope('beforeCommit').beforeCommit.push(callback);
+  }
+
+  local<T>(key: symbol, create: () => T): T {
+    const locals = this.scope('local').locals;
+    if (!locals.has(key)) locals.set(key, create());
+    return locals.get(key) as T;
+  }
+
+  private scope(what: string): TransactionScope {
+    const scope = this.current.getStore();
+    if (!scope) throw new Error(`${what}() needs a transaction`);
+    return scope;
   }
 }

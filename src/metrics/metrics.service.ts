@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Gauge, Metric, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Metric, Registry, collectDefaultMetrics } from 'prom-client';
 import { BoundHistogram } from './bound-histogram';
 
 /** Fills a metric at scrape time, from data its owning service holds. */
@@ -71,6 +71,13 @@ export class MetricsService {
   });
 
   /** Observed on every request, the OCSP responder's included: a histogram whose series are bound once. */
+  readonly groupCommitSize = new Histogram({
+    name: 'fleetpki_group_commit_size',
+    help: 'Issuances and revocations committed together in one transaction (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+
   readonly httpDuration = new BoundHistogram(
     'fleetpki_http_request_duration_seconds',
     'HTTP request duration by route and status',
