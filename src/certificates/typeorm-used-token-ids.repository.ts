@@ -10,7 +10,9 @@ export class TypeOrmUsedTokenIds extends UsedTokenIds {
 
   async use(id: string, keepUntil: string): Promise<boolean> {
     // ON CONFLICT rather than catching the violation: on PostgreSQL a failed statement would poison a surrounding transaction.
-    const rows = await this.db.sql('INSERT INTO used_token_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id', [id, keepUntil]);
+    // In a (grouped) transaction of its own: on SQLite's one connection a bare statement would join whatever
+    // transaction another request has open, and vanish if that one rolled back.
+    const rows = await this.db.runGrouped(() => this.db.sql('INSERT INTO used_token_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id', [id, keepUntil]));
     return rows.length === 1;
   }
 

@@ -81,7 +81,8 @@ export class ExchangeService {
     const csr = parseCsr(input.csr);
     const publicKeySha256 = publicKeyFingerprint(csr.publicKey.keyObject);
     // Read in a transaction: on SQLite (one connection) that keeps another request's uncommitted rows out of view.
-    const { earlier, existing } = await this.transactions.run(async () => ({
+    // Grouped: it shares the next group commit's transaction (on SQLite it would wait for that group anyway).
+    const { earlier, existing } = await this.transactions.runGrouped(async () => ({
       earlier: idempotencyKey === undefined ? null : await this.claims.findIdempotencyKey(claim.id, idempotencyKey),
       existing: await this.claims.findProvisioned(claim.id, serial),
     }));
