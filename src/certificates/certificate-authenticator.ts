@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, KeyObject, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
@@ -41,6 +41,9 @@ const CLOCK_SKEW_SECONDS = 60;
 /** Used token ids are deleted this often once their tokens could no longer be accepted anyway. */
 const PRUNE_EVERY_MS = 10 * 60_000;
 
+/** Public keys of certificates that signed tokens lately, by fingerprint: a factory line repeats one claim certificate. */
+const PUBLIC_KEY_CACHE_SIZE = 1024;
+
 const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
   malformed: Errors.tokenInvalid,
   'unsupported-algorithm': Errors.tokenInvalid,
@@ -65,6 +68,7 @@ const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
 @Injectable()
 export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('CertificateAuth');
+  private readonly publicKeys = new Map<string, KeyObject>();
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(
@@ -116,7 +120,7 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
       const decoded = decodeX5cJwt(token);
       const { certificate, authority } = await this.issuedCertificate(decoded.chain[0], options);
       // The signature is checked before the token id is spent, so nobody without the key can burn a caller's tokens.
-      verifyJwsSignature(token, new X509Certificate(certificate.certificateDer).publicKey);
+      verifyJwsSignature(token, this.publicKeyOf(certificate));
       const { jti, expiresAt } = checkJwtClaims(decoded.payload, {
         audience: options.audience,
         now: this.clock.now(),
@@ -134,6 +138,17 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
       if (err instanceof JwsError) throw JWS_ERRORS[err.reason](err.message);
       throw err;
     }
+  }
+
+  /** The key of one of our stored certificates (keyed by its fingerprint, so a cached key is always that certificate's). */
+  private publicKeyOf(certificate: CertificateRecord): KeyObject {
+    let key = this.publicKeys.get(certificate.fingerprint);
+    if (!key) {
+      key = new X509Certificate(certificate.certificateDer).publicKey;
+      if (this.publicKeys.size >= PUBLIC_KEY_CACHE_SIZE) this.publicKeys.delete(this.publicKeys.keys().next().value!);
+      this.publicKeys.set(certificate.fingerprint, key);
+    }
+    return key;
   }
 
   private async byTlsCertificate(request: FastifyRequest, options: CertificateAuthOptions): Promise<CertificateIdentity> {

@@ -6,6 +6,11 @@ import { buildCsr } from '../../tools/csr-builder';
 
 const ISSUANCES = 200;
 
+function groupCommitMetrics(text: string): { sum: number; count: number } {
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { sum: value('fleetpki_group_commit_size_sum'), count: value('fleetpki_group_commit_size_count') };
+}
+
 /**
  * Concurrent issuance: serials, audit sequence numbers and the chain head are decided in the database,
  * so 200 requests at once give 200 distinct serials, 200 audit events and a chain that verifies.
@@ -13,6 +18,7 @@ const ISSUANCES = 200;
 for (const { driver, skip } of drivers()) {
   describe(`concurrent issuance on ${driver}`, { skip }, () => {
     let t: TestApp;
+    let issuedIds: string[] = [];
     before(async () => {
       t = await startTestApp(driver);
     });
@@ -64,6 +70,25 @@ for (const { driver, skip } of drivers()) {
 
       const list = await t.http().get('/v1/certificates').query({ authorityId: intermediate.id, limit: 500 }).set(bearer(t.adminKey));
       assert.equal(list.body.items.length, ISSUANCES);
+
+      // Group commit: the issuances shared transactions (fewer commits than certificates), and every one was counted.
+      const groups = groupCommitMetrics((await t.http().get('/metrics')).text);
+      assert.ok(groups.sum >= ISSUANCES, `every issuance committed in a group (${groups.sum})`);
+      assert.ok(groups.count < groups.sum, `groups of more than one (${groups.count} commits for ${groups.sum} works)`);
+      issuedIds = responses.map((r) => r.body.id as string);
+    });
+
+    it('revokes concurrently in groups: a certificate revoked twice in the same burst gets exactly one 200 and one 409, the rest all 200', async () => {
+      const targets = issuedIds.slice(0, 40);
+      const responses = await Promise.all(
+        [...targets, targets[0]].map((id) => t.http().post(`/v1/certificates/${id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'cessationOfOperation' })),
+      );
+      const statuses = responses.map((r) => r.status);
+      assert.equal(statuses.filter((s) => s === 200).length, targets.length, statuses.join(','));
+      assert.equal(statuses.filter((s) => s === 409).length, 1, statuses.join(','));
+      const revokedEvents = await t.http().get('/v1/audit').query({ action: 'certificate.revoked', limit: 500 }).set(bearer(t.adminKey));
+      assert.equal(revokedEvents.body.items.length, targets.length);
+      assert.equal((await t.http().get('/v1/audit/verify').set(bearer(t.adminKey))).body.ok, true);
     });
   });
 }
