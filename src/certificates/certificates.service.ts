@@ -18,7 +18,6 @@ import { ParsedCsr, parseCsr } from '../pki/csr';
 import { describeCertificate, validityDaysFor } from '../pki/issuance';
 import { formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
-import { publicKeyFingerprint } from '../pki/key-policy';
 import { randomSerial } from '../pki/serial';
 import { CertificateRecord, CertificateStatus, IotThingOptions } from './certificate';
 import { CertificateEvents } from './certificate-events';
@@ -109,7 +108,7 @@ export class CertificatesService implements OnModuleInit {
     const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy);
 
     // A CA's own key in an end-entity certificate, or a key already known compromised, is never certified.
-    const publicKeySha256 = publicKeyFingerprint(csr.publicKey.keyObject);
+    const publicKeySha256 = csr.publicKey.sha256;
     if (await this.authorities.isAuthorityKey(publicKeySha256)) {
       throw Errors.keyNotAllowed('the CSR key is a certificate authority key');
     }

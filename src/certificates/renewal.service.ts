@@ -6,7 +6,6 @@ import { DomainError, Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { parseCsr } from '../pki/csr';
-import { publicKeyFingerprint } from '../pki/key-policy';
 import { findProfile, Profile, RenewalPolicy } from '../pki/profiles';
 import { CertificateRecord } from './certificate';
 import { CertificateIdentity } from './certificate-authenticator';
@@ -87,7 +86,7 @@ export class RenewalService {
       });
     }
     const csr = parseCsr(csrPem);
-    if (!policy.allowSameKey && publicKeyFingerprint(csr.publicKey.keyObject) === old.publicKeySha256) {
+    if (!policy.allowSameKey && csr.publicKey.sha256 === old.publicKeySha256) {
       throw Errors.sameKeyNotAllowed(`profile ${profile.name} requires a new key to renew`);
     }
 

@@ -9,7 +9,6 @@ import { Transactions } from '../database/transactions';
 import { isUniqueViolation } from '../database/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { parseCsr } from '../pki/csr';
-import { publicKeyFingerprint } from '../pki/key-policy';
 import { ClaimRepository } from './claim.repository';
 import { isWellFormedSerial, thingNameFor } from './claims.service';
 import { storedSerialPattern } from './serial-pattern';
@@ -79,7 +78,7 @@ export class ExchangeService {
 
     const requestSha256 = createHash('sha256').update(JSON.stringify([serial, input.csr, input.attributes ?? null])).digest('hex');
     const csr = parseCsr(input.csr);
-    const publicKeySha256 = publicKeyFingerprint(csr.publicKey.keyObject);
+    const publicKeySha256 = csr.publicKey.sha256;
     // Read in a transaction: on SQLite (one connection) that keeps another request's uncommitted rows out of view.
     // Grouped: it shares the next group commit's transaction (on SQLite it would wait for that group anyway).
     const { earlier, existing } = await this.transactions.runGrouped(async () => ({

@@ -9,12 +9,14 @@ export interface PublicKeyInfo {
   /** "RSA-2048", "EC-P256", ... */
   description: string;
   bits: number;
+  /** `publicKeyFingerprint` of the key, computed once. */
+  sha256: string;
 }
 
-const CURVES: Record<string, { name: string; bits: number }> = {
-  prime256v1: { name: 'P256', bits: 256 },
-  secp384r1: { name: 'P384', bits: 384 },
-  secp521r1: { name: 'P521', bits: 521 },
+const CURVES: Record<string, { name: string; bits: number; jwk: string }> = {
+  prime256v1: { name: 'P256', bits: 256, jwk: 'P-256' },
+  secp384r1: { name: 'P384', bits: 384, jwk: 'P-384' },
+  secp521r1: { name: 'P521', bits: 521, jwk: 'P-521' },
 };
 
 /**
@@ -36,25 +38,38 @@ export function checkPublicKey(spki: Buffer): PublicKeyInfo {
     if (details.publicExponent !== undefined && details.publicExponent < 65537n) {
       throw Errors.unsupportedKey('RSA public exponent must be at least 65537');
     }
-    return { keyObject, type: 'RSA', description: `RSA-${bits}`, bits };
+    return { keyObject, type: 'RSA', description: `RSA-${bits}`, bits, sha256: publicKeyFingerprint(keyObject) };
   }
   if (keyObject.asymmetricKeyType === 'ec') {
-    if (!hasUncompressedPoint(spki)) throw Errors.unsupportedKey('EC public keys must use the uncompressed point form (RFC 5480 §2.2)');
+    const point = uncompressedPoint(spki);
+    if (!point) throw Errors.unsupportedKey('EC public keys must use the uncompressed point form (RFC 5480 §2.2)');
     const curve = CURVES[details.namedCurve ?? ''];
     if (!curve) {
       throw Errors.unsupportedKey(`EC curve ${details.namedCurve ?? 'unknown'} is not allowed; use P-256, P-384 or P-521`);
     }
-    return { keyObject, type: 'EC', description: `EC-${curve.name}`, bits: curve.bits };
+    return { keyObject, type: 'EC', description: `EC-${curve.name}`, bits: curve.bits, sha256: ecFingerprint(curve.jwk, point) };
   }
   throw Errors.unsupportedKey(`${keyObject.asymmetricKeyType ?? 'unknown'} keys are not accepted; use RSA or EC`);
 }
 
-/** The subjectPublicKey BIT STRING of an EC key must hold 0x04 ‖ X ‖ Y. */
-function hasUncompressedPoint(spki: Buffer): boolean {
+/** The subjectPublicKey BIT STRING of an EC key must hold 0x04 ‖ X ‖ Y: that point, or null. */
+function uncompressedPoint(spki: Buffer): Buffer | null {
   const outer = readTlv(spki, 0);
   const algorithm = readTlv(spki, outer.contentStart);
   const key = readTlv(spki, algorithm.end);
-  return key.tag === 0x03 && spki[key.contentStart + 1] === 0x04;
+  // The BIT STRING's first content octet counts unused bits; the point follows.
+  return key.tag === 0x03 && spki[key.contentStart + 1] === 0x04 ? spki.subarray(key.contentStart + 1, key.end) : null;
+}
+
+/**
+ * `publicKeyFingerprint` of an EC key from its uncompressed point (already validated by createPublicKey), without a
+ * JWK export: JWK x and y are the point's two fixed-length coordinates (RFC 7518 §6.2.1.2), base64url.
+ */
+function ecFingerprint(crv: string, point: Buffer): string {
+  const half = (point.length - 1) / 2;
+  const x = point.subarray(1, 1 + half).toString('base64url');
+  const y = point.subarray(1 + half).toString('base64url');
+  return createHash('sha256').update(`EC:${crv}:${x}:${y}`).digest('hex');
 }
 
 /**

@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
+import { checkPublicKey, publicKeyFingerprint } from './key-policy';
+
+describe('checkPublicKey: the key fingerprint computed once', () => {
+  for (const namedCurve of ['P-256', 'P-384', 'P-521']) {
+    it(`gives an EC ${namedCurve} key, from its point, the fingerprint its JWK gives`, () => {
+      for (let i = 0; i < 20; i++) {
+        // Twenty keys: some have coordinates with leading zero octets, which JWK keeps (fixed length).
+        const { publicKey } = generateKeyPairSync('ec', { namedCurve });
+        const spki = publicKey.export({ format: 'der', type: 'spki' });
+        assert.equal(checkPublicKey(spki).sha256, publicKeyFingerprint(publicKey));
+        assert.equal(checkPublicKey(spki).sha256, publicKeyFingerprint(spki));
+      }
+    });
+  }
+
+  it('gives an RSA key its JWK fingerprint', () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const spki = publicKey.export({ format: 'der', type: 'spki' });
+    assert.equal(checkPublicKey(spki).sha256, publicKeyFingerprint(publicKey));
+  });
+
+  it('gives two different keys different fingerprints', () => {
+    const spki = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+    assert.notEqual(checkPublicKey(spki()).sha256, checkPublicKey(spki()).sha256);
+  });
+});
