@@ -91,6 +91,16 @@ export async function issuance(): Promise<void> {
     const rate = measured / seconds;
     console.log(`issuance (service process on SQLite, ${backend} keys, ${concurrency} concurrent clients): ${measured} certificates in ${seconds.toFixed(2)} s = ${rate.toFixed(0)} certificates/s, ${failures.length} failed`);
     for (const failure of failures.slice(0, 3)) console.log(`  failure: ${failure.slice(0, 200)}`);
+    const results: Record<string, unknown> = {
+      benchmark: `issuance --backend ${backend}`,
+      when: new Date().toISOString(),
+      machine: machineFacts(),
+      settings: { backend, count, concurrency, warmup },
+      measured,
+      seconds,
+      rate,
+      failures: failures.length,
+    };
     if (kms) {
       const after = await kms.stats();
       const throttled = after.throttled - (statsBefore?.throttled ?? 0);
@@ -101,13 +111,16 @@ export async function issuance(): Promise<void> {
       console.log(`KMS stand-in: quota ${kmsTps} TPS (token bucket, 1 s burst), latency ${kmsLatency} ms; ${signs} Sign calls, ${throttled} throttled (retried by the SDK)`);
       console.log(`fraction of the KMS quota used = ${rate.toFixed(0)} / ${kmsTps} TPS = ${(rate / kmsTps).toFixed(3)} (goal >= 0.95 with 0 failed)`);
       console.log(`  (counting the stand-in's unused initial 1 s burst as well: ${measured} / ${allowed.toFixed(0)} allowed = ${(measured / allowed).toFixed(3)})`);
+      results.kms = { quotaTps: kmsTps, latencyMs: kmsLatency, signCalls: signs, throttled, fractionOfQuota: rate / kmsTps, fractionOfAllowed: measured / allowed };
     } else {
       const reference = referenceSignaturesPerSecond();
       const pkiOnly = await pkiOnlyPerSecond(csrs.slice(0, 400));
       console.log(`reference: raw ECDSA P-256 signatures (node:crypto, one thread) = ${reference.toFixed(0)}/s`);
       console.log(`pki only (parse + check CSR, encode + sign certificate; no HTTP, no database) = ${pkiOnly.toFixed(0)}/s`);
       console.log(`ratio issuance/reference = ${(rate / reference).toFixed(4)}; issuance/pki-only = ${(rate / pkiOnly).toFixed(3)}`);
+      results.references = { rawSignaturesPerSecond: reference, pkiOnlyPerSecond: pkiOnly, issuanceOverReference: rate / reference, issuanceOverPkiOnly: rate / pkiOnly };
     }
+    console.log(`results: ${path.relative(process.cwd(), writeResults('issuance', results))}`);
     if (failures.length) process.exitCode = 1;
   } finally {
     service.stop();
