@@ -5,7 +5,12 @@
  *       CSR checks, signing, insert + audit event in one transaction); this process is the client. local: reported against references measured in the same run (raw ECDSA P-256
  *       signatures per second; the X.509 work alone). aws-kms: the KMS stand-in runs in its own process with
  *       the given latency and token-bucket quota; reported as the fraction of that quota used, and failures.
- *   exchange [--count N] [--concurrency C] [--warmup W]
+ *   issuance --peer cfssl [--seconds 10] [--connections 32] [--threads 2] [--warmup-seconds 3] [--workers N]
+ *       Ours (its own process; SQLite and, when FLEET_PKI_TEST_PG_URL is set, PostgreSQL on a fresh database; WORKERS=N
+ *       passed to the PostgreSQL one when given) against `cfssl serve` (no database), the same wrk load, a distinct P-256
+ *       CSR per request; interleaved in halves. Prints rates, p50/p99, errors, ours/cfssl, the service's RSS idle and
+ *       peak per process, and checks every 201 is stored (audit per certificate, chain verifies). docs/benchmarks.md.
+ *   exchange [--count N] [--concurrency C] [--warmup W] [--db sqlite|postgres] [--workers N]
  *       The factory exchange (POST /v1/provisioning/exchange) end to end over HTTP against the service in its own
  *       process (SQLite, local keys): each call signs a fresh x5c JWT (ES256) with the claim key, as a station does,
  *       for a distinct serial (and Idempotency-Key) with its own precomputed device CSR. Reports exchanges/s, p50/p95 latency and

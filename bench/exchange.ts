@@ -1,21 +1,31 @@
 import { createPrivateKey, randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import { buildCsr } from '../tools/csr-builder';
 import { pemDecode } from '../tools/clients/pem';
 import { signX5cJwt } from '../tools/clients/station-jwt';
-import { option, bearer, startService, closedLoop, summary } from './support';
+import { option, bearer, closedLoop, summary, startServiceProcess, writeResults, machineFacts, percentile } from './support';
 
 /**
  * The factory exchange end to end: stations (this process) sign a fresh x5c JWT per call and POST a distinct
- * serial with its device CSR; the service (its own process, SQLite, local keys) authenticates the token (claim
- * certificate lookup, signature, single-use jti), applies the claim (window, pattern, quota, retry detection),
- * issues, and records device, quota, idempotency key and audit in one transaction. Device CSRs are made before
+ * serial with its device CSR; the service (its own process, on SQLite or, with --db postgres, PostgreSQL; local
+ * keys) authenticates the token (claim certificate lookup, signature, single-use jti), applies the claim (window,
+ * pattern, quota, retry detection), issues, and records device, quota, idempotency key and audit in one transaction. Device CSRs are made before
  * the clock starts: that is the device's work, not the service's.
  */
 export async function exchange(): Promise<void> {
   const count = Number(option('count', '2000'));
   const concurrency = Number(option('concurrency', '16'));
   const warmup = Number(option('warmup', '1000'));
-  const service = await startService({});
+  const db = option('db', 'sqlite');
+  if (db !== 'sqlite' && db !== 'postgres') throw new Error('--db must be sqlite or postgres');
+  if (db === 'postgres' && !process.env.FLEET_PKI_TEST_PG_URL) {
+    console.error('--db postgres needs FLEET_PKI_TEST_PG_URL (a server on which the benchmark creates, and then drops, a database)');
+    process.exit(2);
+  }
+  const workers = option('workers', '');
+  if (workers && !/^[1-9][0-9]{0,2}$/.test(workers)) throw new Error('--workers must be a whole number from 1 to 999');
+  // A fresh database of the driver (PostgreSQL: created on FLEET_PKI_TEST_PG_URL's server, dropped at the end).
+  const service = await startServiceProcess(db, workers ? { WORKERS: workers } : {});
   const api = async (route: string, body: unknown, headers: Record<string, string>) => {
     const res = await fetch(`${service.baseUrl}${route}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -86,7 +96,7 @@ export async function exchange(): Promise<void> {
     }
     const combine = (parts: Run[]): Run => ({ seconds: parts.reduce((sum, r) => sum + r.seconds, 0), latenciesMs: parts.flatMap((r) => r.latenciesMs) });
 
-    console.log(`exchange benchmark: service process on SQLite, local keys (EC P-256 CAs), ${concurrency} concurrent clients, ${warmup} warm-up calls per path not counted`);
+    console.log(`exchange benchmark: service process on ${db === 'sqlite' ? 'SQLite' : `PostgreSQL, WORKERS=${workers || '(service default)'}`}, local keys (EC P-256 CAs), ${concurrency} concurrent clients, ${warmup} warm-up calls per path not counted`);
     const issuanceRate = summary('  reference  POST /v1/certificates (API key)            ', count, combine(runs.I), issuanceFailures);
     const exchangeRate = summary('  exchange   POST /v1/provisioning/exchange (ES256 JWT) ', count, combine(runs.E), exchangeFailures);
     console.log(`  ratio exchange/issuance = ${(exchangeRate / issuanceRate).toFixed(3)}`);
@@ -94,8 +104,25 @@ export async function exchange(): Promise<void> {
     const after = await fetch(`${service.baseUrl}/v1/claims/${claim.id}`, { headers: bearer(service.adminKey) }).then((r) => r.json() as Promise<Record<string, number>>);
     const expected = warmup + count - exchangeFailures.length - warmupFailures.exchange;
     console.log(`  claim quota: used ${after.used} of ${after.maxDevices} (expected ${expected})`);
+    const latency = (run: Run) => {
+      const sorted = [...run.latenciesMs].sort((a, b) => a - b);
+      return { p50Ms: percentile(sorted, 50), p95Ms: percentile(sorted, 95), p99Ms: percentile(sorted, 99) };
+    };
+    const file = writeResults('exchange', {
+      benchmark: `exchange --db ${db}`,
+      when: new Date().toISOString(),
+      machine: machineFacts(),
+      settings: { db, count, concurrency, warmup, workers: workers || null, order: order.join('') },
+      issuance: { rate: issuanceRate, failures: issuanceFailures.length, ...latency(combine(runs.I)) },
+      exchange: { rate: exchangeRate, failures: exchangeFailures.length, ...latency(combine(runs.E)) },
+      ratioExchangeOverIssuance: exchangeRate / issuanceRate,
+      segments,
+      warmupFailures,
+      claimQuota: { used: after.used, expected },
+    });
+    console.log(`  results: ${path.relative(process.cwd(), file)}`);
     if (warmupFailures.exchange || warmupFailures.issuance || exchangeFailures.length || issuanceFailures.length || after.used !== expected) process.exitCode = 1;
   } finally {
-    service.stop();
+    await service.stop();
   }
 }

@@ -206,3 +206,108 @@ export async function counterSum(baseUrl: string, name: string, labels: RegExp):
     .filter((line) => line.startsWith(`${name}{`) && labels.test(line))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
+
+// ---- Added for bench/issuance.ts --peer cfssl and bench/exchange.ts --db postgres (self-contained) ----
+// (Imports are hoisted: this one sits with the code that uses it so that additions stay in one block.)
+import { temporaryDatabase } from '../scripts/lib/temporary-database';
+
+/** The service as a process of its own on a fresh database of the driver, with its pid (for memory readings). */
+export interface ServiceProcess {
+  baseUrl: string;
+  adminKey: string;
+  pid: number;
+  driver: 'sqlite' | 'postgres';
+  /** SIGTERM, waits for the process to end (up to 30 s, then SIGKILL), removes the data directory and drops the database. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node dist/src/main.js` on a fresh SQLite file or, for postgres, a fresh database on the server named by
+ * FLEET_PKI_TEST_PG_URL (dropped by stop(); PostgreSQL needs FLEET_PKI_MASTER_KEY, a random one here).
+ */
+export async function startServiceProcess(driver: 'sqlite' | 'postgres', env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const db = driver === 'postgres' ? await temporaryDatabase('postgres') : undefined;
+  const port = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-bench-'));
+  const adminKey = generateApiKey().key;
+  const child = spawn(process.execPath, [path.join(__dirname, '../src/main.js')], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
+      ...(db && db.config.driver === 'postgres' ? { DATABASE_URL: db.config.url, FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}),
+      ...(process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {}),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const cleanUp = async () => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    await db?.drop();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve());
+      child.once('exit', (code) => reject(new Error(`service (${driver}) exited with ${code} before it listened`)));
+    });
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    adminKey,
+    pid: child.pid!,
+    driver,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await cleanUp();
+    },
+  };
+}
+
+/** Resident memory of one process, from /proc/<pid>/status: current (VmRSS) and peak since it started (VmHWM), MB. */
+export interface ProcessMemory {
+  pid: number;
+  rssMb: number;
+  hwmMb: number;
+}
+
+/** The memory of `pid` and of its child processes (a cluster primary's workers), Linux only; [] elsewhere. */
+export function processTreeMemory(pid: number): ProcessMemory[] {
+  const read = (p: number): ProcessMemory | undefined => {
+    try {
+      const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+      return { pid: p, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+    } catch {
+      return undefined;
+    }
+  };
+  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).map(Number) ?? [];
+  return [pid, ...children].map(read).filter((m): m is ProcessMemory => m !== undefined);
+}
+
+/** Writes a benchmark's results to bench/results/<name>-<timestamp>.json (the source tree's, not dist's); returns the path. */
+export function writeResults(name: string, results: unknown): string {
+  const dir = path.join(__dirname, '../../bench/results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  return file;
+}
+
+/** What this machine is, for the results: CPUs, memory, Node.js. */
+export function machineFacts(): Record<string, unknown> {
+  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryMb: Math.round(os.totalmem() / 1048576), node: process.version, platform: `${os.platform()} ${os.release()}` };
+}
