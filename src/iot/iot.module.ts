@@ -5,7 +5,6 @@ import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { CertificateEvents } from '../certificates/certificate-events';
-import { AwsIotRegistry, iotClient } from './aws-iot-registry';
 import { IotDeviceSync } from './iot-device-sync';
 import { IotEventsController } from './iot-events.controller';
 import { IotRegistry } from './iot-registry';
@@ -120,7 +119,12 @@ class UnconfiguredIotRegistry extends IotRegistry {
     {
       provide: IotRegistry,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => (config.iot ? new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits) : new UnconfiguredIotRegistry()),
+      // The AWS SDK is loaded only when AWS IoT is configured (docs/architecture.md, "Memory").
+      useFactory: async (config: AppConfig) => {
+        if (!config.iot) return new UnconfiguredIotRegistry();
+        const { AwsIotRegistry, iotClient } = await import('./aws-iot-registry.js');
+        return new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits);
+      },
     },
   ],
   exports: [IotDeviceSync, IotRegistry, IotRegistrationRepository, IotRegistrationsService, PolicyTemplatesService],

@@ -1,10 +1,9 @@
 import { Global, Injectable, Logger, Module } from '@nestjs/common';
-import { AppConfig } from '../config/config';
+import { AppConfig, KmsConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { AwsKmsKeyManager, kmsClient } from './aws-kms/aws-kms-key-manager';
 import { KeyManager, KeyManagers } from './key-manager';
 import { KeyBackend } from './key-spec';
 import { LocalKeyManager } from './local/local-key-manager';
@@ -14,7 +13,7 @@ import { loadMasterKey } from './local/master-key';
 class ConfiguredKeyManagers extends KeyManagers {
   private readonly managers: KeyManager[];
 
-  constructor(local: LocalKeyManager, kms: AwsKmsKeyManager | null) {
+  constructor(local: LocalKeyManager, kms: KeyManager | null) {
     super();
     this.managers = kms ? [local, kms] : [local];
   }
@@ -36,6 +35,15 @@ class ConfiguredKeyManagers extends KeyManagers {
   }
 }
 
+/**
+ * Loaded only when AWS KMS is configured: the AWS SDK holds some 30 MB of memory in every process that loads it
+ * (docs/architecture.md, "Memory").
+ */
+async function awsKmsKeyManager(config: KmsConfig, clock: Clock): Promise<KeyManager> {
+  const { AwsKmsKeyManager, kmsClient } = await import('./aws-kms/aws-kms-key-manager.js');
+  return new AwsKmsKeyManager(kmsClient(config), config, clock);
+}
+
 /** The key backends: local (always) and aws-kms (when an AWS region is configured). */
 @Global()
 @Module({
@@ -47,14 +55,10 @@ class ConfiguredKeyManagers extends KeyManagers {
         new LocalKeyManager(loadMasterKey(config, (line) => new Logger('Keys').log(line)), db, clock),
     },
     {
-      provide: AwsKmsKeyManager,
-      inject: [APP_CONFIG, Clock],
-      useFactory: (config: AppConfig, clock: Clock) => (config.kms ? new AwsKmsKeyManager(kmsClient(config.kms), config.kms, clock) : null),
-    },
-    {
       provide: KeyManagers,
-      inject: [LocalKeyManager, AwsKmsKeyManager],
-      useFactory: (local: LocalKeyManager, kms: AwsKmsKeyManager | null) => new ConfiguredKeyManagers(local, kms),
+      inject: [APP_CONFIG, LocalKeyManager, Clock],
+      useFactory: async (config: AppConfig, local: LocalKeyManager, clock: Clock) =>
+        new ConfiguredKeyManagers(local, config.kms ? await awsKmsKeyManager(config.kms, clock) : null),
     },
   ],
   exports: [KeyManagers],
