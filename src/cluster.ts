@@ -115,6 +115,11 @@ export function superviseWorkers(config: AppConfig, announce: (started: Started)
   fork(1);
 }
 
+/** This worker's slot (1 to WORKERS, kept by its replacements); 0 when the service is one process. */
+export function workerSlot(): number {
+  return cluster.isWorker ? Number(process.env.FLEET_PKI_WORKER) || 0 : 0;
+}
+
 /**
  * A worker: starts the application, tells the primary where it listens (and the initial admin key when it made it).
  * When the primary goes away (it died), the worker shuts down gracefully as on SIGTERM.

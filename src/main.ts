@@ -3,7 +3,8 @@ import cluster from 'node:cluster';
 import { loadConfig } from './app.config';
 import { createApp } from './app.factory';
 import { ApiKeysService } from './auth/api-keys.service';
-import { serveAsWorker, Started, superviseWorkers, workerConfig } from './cluster';
+import { serveAsWorker, Started, superviseWorkers, workerConfig, workerSlot } from './cluster';
+import { MetricsService } from './metrics/metrics.service';
 import { AppConfig, ConfigError } from './config/config';
 
 /** better-sqlite3 13 needs Node ≥ 22 (docs/runtime.md): say so instead of crashing inside the native module. */
@@ -13,6 +14,7 @@ const MIN_NODE_MAJOR = 22;
 async function serve(config: AppConfig): Promise<Started> {
   const app = await createApp(config);
   const firstKey = await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
+  app.get(MetricsService).workerInfo.set({ worker: String(workerSlot()), pid: String(process.pid) }, 1);
   await app.listen({ port: config.port, host: config.host });
   const address = app.getHttpServer().address();
   return { port: typeof address === 'object' && address ? address.port : config.port, firstKey: firstKey ?? undefined };
