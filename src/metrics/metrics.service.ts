@@ -95,7 +95,7 @@ export class MetricsService {
   /** Cache hits are added at scrape time (the hot path only counts them: OcspService). */
   readonly ocspResponses: Counter<'status' | 'cache'> = new Counter({
     name: 'fleetpki_ocsp_responses_total',
-    help: 'OCSP responses by response status (successful, malformedRequest, …) and cache use (hit, miss, none)',
+    help: 'OCSP responses by response status (successful, malformedRequest, …) and cache use (hit, miss, none; refresh: an answer kept in memory signed afresh in the background)',
     labelNames: ['status', 'cache'] as const,
     registers: [],
     collect: () => this.collectors.get(this.ocspResponses)?.(),
