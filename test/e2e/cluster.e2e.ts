@@ -97,7 +97,8 @@ describe('WORKERS=2 on PostgreSQL (node:cluster)', { skip: process.env[PG_ENV] ?
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     await eventually('the service listens', () => {
       if (child.exitCode !== null) throw new Error(`service exited: ${output}`);
-      return output.includes('listening');
+      // The last line of the announcement: the key (printed between) is complete.
+      return output.includes('Authenticate with:');
     }, 60_000);
     adminKey = /Initial admin API key[^\n]*\n\s+(\S+)/.exec(output)![1];
   });
