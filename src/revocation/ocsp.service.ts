@@ -108,6 +108,8 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
   /** `${authorityId}:${serial}` → its state as last read; oldest first. */
   private readonly known = new Map<string, KnownState>();
   private refreshing?: Promise<void>;
+  /** Set at shutdown: a refresh under way stops at its next batch. */
+  private closing = false;
   private readonly responses: Counter<'status' | 'cache'>;
   /** Cache hits not yet added to the counter: the hot path adds here, the counter collects at each scrape. */
   private uncountedHits = 0;
@@ -135,16 +137,19 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
   /** Before the database closes: no poll is left half-way. */
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.pollTimer);
+    this.closing = true;
     await this.poll;
+    await this.refreshing;
   }
 
   /**
    * Reads every authority's revocation counter (how revocations committed by other workers and replicas reach this
-   * cache), then refreshes the kept answers that need it.
+   * cache), then starts the refresh of the kept answers that need it.
    */
   private pollRevocationCounts(): Promise<void> {
+    // The refresh is not awaited: a long one (many answers to sign again) must not hold back the next poll.
     this.poll ??= this.learnRevocationCounts()
-      .then(() => this.refresh())
+      .then(() => void this.refresh())
       .finally(() => (this.poll = undefined));
     return this.poll;
   }
@@ -340,7 +345,20 @@ export class OcspService implements OnApplicationBootstrap, BeforeApplicationShu
       due.set(entry.authorityId, list);
     }
     for (const entries of due.values()) {
-      for (let start = 0; start < entries.length; start += REFRESH_READ_SERIALS) await this.refreshSome(entries.slice(start, start + REFRESH_READ_SERIALS), now);
+      // Batches of about REFRESH_READ_SERIALS serials (a kept request names at most a few dozen).
+      let batch: [string, CachedAnswer][] = [];
+      let serials = 0;
+      for (const item of entries) {
+        if (this.closing) return;
+        batch.push(item);
+        serials += item[1].serials.length;
+        if (serials >= REFRESH_READ_SERIALS) {
+          await this.refreshSome(batch, now);
+          batch = [];
+          serials = 0;
+        }
+      }
+      if (batch.length && !this.closing) await this.refreshSome(batch, now);
     }
   }
 
