@@ -8,7 +8,7 @@ import { buildCsr } from '../tools/csr-builder';
 import { encodeOcspRequest } from '../tools/clients/ocsp-client';
 import { pemDecode } from '../tools/clients/pem';
 import { PG_ENV, temporaryDatabase } from '../scripts/lib/temporary-database';
-import { option, bearer, startService, closedLoop, freePort, WrkRun, wrkPostScript, runWrk, counterSum } from './support';
+import { machineFacts, writeResults, option, bearer, startService, closedLoop, freePort, WrkRun, wrkPostScript, runWrk, counterSum } from './support';
 
 /** openssl's date format in index.txt: YYMMDDHHMMSSZ (UTCTime). */
 export function indexTime(iso: string): string {
@@ -262,11 +262,8 @@ export async function ocsp(): Promise<void> {
     console.log(`  ratio ours/openssl without nonce = ${ratios.oursOverOpensslNoNonce.toFixed(2)} (goal >= 5)`);
     console.log(`  ratio ours/bare node:http without nonce = ${ratios.oursOverBareNoNonce.toFixed(2)} (goal >= 0.85; the bare server answers a fixed body of the same size, the ceiling of any Node.js responder here)`);
     console.log(`  (references: /healthz, through the framework, ${ratios.healthzOverOpenssl.toFixed(2)}x openssl without nonce; bare node:http ${ratios.bareOverOpenssl.toFixed(2)}x)`);
-    const resultsDir = path.join(__dirname, '../../bench/results');
-    fs.mkdirSync(resultsDir, { recursive: true });
-    const file = path.join(resultsDir, `ocsp-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const settings = { certificates, seconds, connections, threads, db, workers, cpus: os.cpus().length, node: process.version, openssl: opensslVersion };
-    fs.writeFileSync(file, `${JSON.stringify({ benchmark: 'ocsp', at: new Date().toISOString(), settings, rates: results, ratios, refused }, null, 2)}\n`);
+    const settings = { certificates, seconds, connections, threads, db, workers, openssl: opensslVersion };
+    const file = writeResults('ocsp', { benchmark: 'ocsp', at: new Date().toISOString(), machine: machineFacts(), settings, rates: results, ratios, refused });
     console.log(`  results: ${path.relative(process.cwd(), file)}`);
     if (failed) process.exitCode = 1;
   } finally {
