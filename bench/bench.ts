@@ -18,13 +18,14 @@
  *       CSRs at the same concurrency (the two interleaved in quarters; W warm-up calls per path first, default 1000).
  *   crl [--sizes 1000,10000,50000]
  *       Time to build and sign a CRL with n entries, per entry, to show it stays linear.
- *   ocsp [--certificates M] [--seconds S] [--connections C] [--threads T]
+ *   ocsp [--certificates M] [--seconds S] [--connections C] [--threads T] [--db sqlite|postgres] [--workers N]
  *       OCSP POST requests per second, each for a random one of M certificates the service issued (default 500), with
- *       a fresh nonce per request (always signed) and without (reusable answers), against the service (its own process,
- *       SQLite, local keys) and, in the same run with the same client (wrk, which must be installed), against
- *       `openssl ocsp -index` (its own process) serving the same CA from an index.txt of the same serials with an
- *       openssl-made P-256 responder key. The runs are interleaved in halves of S seconds (default 10) per mode;
- *       reports requests/s, p50/p99 latency, failures, and ours/openssl.
+ *       a fresh nonce per request (always signed) and without (pre-signed answers), against the service (WORKERS=N,
+ *       default the CPUs; PostgreSQL when FLEET_PKI_TEST_PG_URL is set, else SQLite with one process; local keys) and,
+ *       in the same run with the same client (wrk, which must be installed), against `openssl ocsp -index -multi N`
+ *       serving the same CA from an index.txt of the same serials with an openssl-made P-256 responder key, and a bare
+ *       node:http cluster of N workers. The runs are interleaved in halves of S seconds (default 10) per mode; reports
+ *       requests/s, p50/p99 latency, failures, ours/openssl and ours/bare; JSON in bench/results/ocsp-<time>.json.
  * PostgreSQL runs need FLEET_PKI_TEST_PG_URL.
  */
 import 'reflect-metadata';

@@ -1,11 +1,38 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
+import { loadConfig } from './app.config';
 import { createApp } from './app.factory';
 import { ApiKeysService } from './auth/api-keys.service';
-import { loadConfig } from './app.config';
-import { ConfigError } from './config/config';
+import { serveAsWorker, Started, superviseWorkers, workerConfig, workerSlot } from './cluster';
+import { MetricsService } from './metrics/metrics.service';
+import { AppConfig, ConfigError } from './config/config';
 
 /** better-sqlite3 13 needs Node ≥ 22 (docs/runtime.md): say so instead of crashing inside the native module. */
 const MIN_NODE_MAJOR = 22;
+
+/** The application in this process: built, initial admin key made when there is none, listening. */
+async function serve(config: AppConfig): Promise<Started> {
+  const app = await createApp(config);
+  const firstKey = await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
+  app.get(MetricsService).workerInfo.set({ worker: String(workerSlot()), pid: String(process.pid) }, 1);
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.getHttpServer().address();
+  return { port: typeof address === 'object' && address ? address.port : config.port, firstKey: firstKey ?? undefined };
+}
+
+function announce(config: AppConfig, { port, firstKey }: Started): void {
+  const db = config.database.driver === 'sqlite' ? `SQLite ${config.database.file}` : 'PostgreSQL';
+  const workers = config.workers === 1 ? '1 process' : `${config.workers} workers`;
+  console.log(`Fleet PKI listening on ${config.tls ? 'https' : 'http'}://${config.host}:${port} (public URL ${config.publicBaseUrl}; ${db}; ${workers}; API docs at /docs; Node ${process.version})`);
+  if (firstKey) {
+    console.log('');
+    console.log('Initial admin API key (shown once, store it now):');
+    console.log(`  ${firstKey}`);
+    console.log('');
+  }
+  console.log('Authenticate with: Authorization: Bearer <API key>   e.g. curl -H "Authorization: Bearer $FLEET_PKI_KEY" ' +
+    `${config.tls ? "https" : "http"}://localhost:${port}/v1/authorities`);
+}
 
 async function main(): Promise<void> {
   const nodeMajor = Number(process.versions.node.split('.')[0]);
@@ -24,21 +51,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await createApp(config);
-  const firstKey = await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
-  await app.listen({ port: config.port, host: config.host });
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const db = config.database.driver === 'sqlite' ? `SQLite ${config.database.file}` : 'PostgreSQL';
-  console.log(`Fleet PKI listening on ${config.tls ? 'https' : 'http'}://${config.host}:${port} (public URL ${config.publicBaseUrl}; ${db}; API docs at /docs; Node ${process.version})`);
-  if (firstKey) {
-    console.log('');
-    console.log('Initial admin API key (shown once, store it now):');
-    console.log(`  ${firstKey}`);
-    console.log('');
-  }
-  console.log('Authenticate with: Authorization: Bearer <API key>   e.g. curl -H "Authorization: Bearer $FLEET_PKI_KEY" ' +
-    `${config.tls ? "https" : "http"}://localhost:${port}/v1/authorities`);
+  // WORKERS (src/cluster.ts): one process, or a primary supervising that many workers.
+  if (config.workers === 1) announce(config, await serve(config));
+  else if (cluster.isPrimary) superviseWorkers(config, (started) => announce(config, started));
+  else await serveAsWorker(() => serve(workerConfig(config)));
 }
 
 main().catch((err: unknown) => {

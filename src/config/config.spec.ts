@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -173,6 +174,26 @@ describe('loadConfig', () => {
         file: path.resolve('./x/pki.sqlite'),
       });
       assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:///srv/pki.sqlite' }).database, { driver: 'sqlite', file: '/srv/pki.sqlite' });
+    });
+  });
+
+  describe('WORKERS', () => {
+    it('defaults to one per CPU on PostgreSQL and to 1 on SQLite', () => {
+      assert.equal(loadConfig({ DATABASE_URL: 'postgres://db/pki', FLEET_PKI_MASTER_KEY: MASTER_KEY }).workers, os.availableParallelism());
+      assert.equal(loadConfig({ DATA_DIR: '/d' }).workers, 1);
+      assert.equal(loadConfig({ DATABASE_URL: 'postgres://db/pki', FLEET_PKI_MASTER_KEY: MASTER_KEY, WORKERS: '3' }).workers, 3);
+      assert.equal(loadConfig({ DATA_DIR: '/d', WORKERS: '1' }).workers, 1);
+    });
+
+    it('refuses more than one worker on SQLite, saying why (one writer per database file)', () => {
+      for (const env of [{ DATA_DIR: '/d', WORKERS: '2' }, { DATABASE_URL: 'sqlite:/srv/pki.sqlite', WORKERS: '4' }] as Record<string, string>[]) {
+        expectConfigError(env, 'WORKERS');
+        assert.throws(() => loadConfig(env), /must be 1 with SQLite, got \d: .*one writer.*SQLITE_BUSY.*PostgreSQL/);
+      }
+    });
+
+    it('bounds WORKERS to 1-256', () => {
+      for (const bad of ['0', '257', '-1', 'two', '1.5']) expectConfigError({ DATABASE_URL: 'postgres://db/pki', FLEET_PKI_MASTER_KEY: MASTER_KEY, WORKERS: bad }, 'WORKERS');
     });
   });
 

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { isDestinationArn } from '../common/destination-arn';
 
@@ -20,6 +21,11 @@ export type DatabaseConfig =
 export interface AppConfig {
   port: number;
   host: string;
+  /**
+   * Processes serving the port (node:cluster), each the whole application; 1 = this process alone. Several only on
+   * PostgreSQL (docs/architecture.md, "Workers").
+   */
+  workers: number;
   dataDir: string;
   publicBaseUrl: string;
   database: DatabaseConfig;
@@ -254,6 +260,24 @@ function parseDatabase(env: Env, dataDir: string): DatabaseConfig {
   return { driver: 'postgres', url, poolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200) };
 }
 
+/**
+ * WORKERS: as many as the machine has CPUs on PostgreSQL, where every decision that must happen once is made in the
+ * database, so workers are replicas sharing one port. SQLite is one writer per database file: our transactions begin
+ * deferred and take the write lock at their first write, which between processes fails with SQLITE_BUSY instead of
+ * waiting its turn, so more than one worker is refused there.
+ */
+function parseWorkers(env: Env, database: DatabaseConfig): number {
+  const workers = integer(env, 'WORKERS', database.driver === 'postgres' ? os.availableParallelism() : 1, 1, 256);
+  if (database.driver === 'sqlite' && workers > 1) {
+    throw new ConfigError(
+      'WORKERS',
+      `must be 1 with SQLite, got ${workers}: a SQLite database file has one writer, and transactions of several processes ` +
+        'would fail with SQLITE_BUSY when they compete for the write lock. Use PostgreSQL (DATABASE_URL=postgres://…) for several workers',
+    );
+  }
+  return workers;
+}
+
 function parseMasterKey(env: Env): Buffer | undefined {
   const raw = env.FLEET_PKI_MASTER_KEY;
   if (raw === undefined || raw === '') return undefined;
@@ -446,6 +470,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
   return {
     port,
     host: env.HOST || '0.0.0.0',
+    workers: parseWorkers(env, database),
     dataDir,
     publicBaseUrl: parsePublicBaseUrl(env, port),
     database,

@@ -95,7 +95,7 @@ export class MetricsService {
   /** Cache hits are added at scrape time (the hot path only counts them: OcspService). */
   readonly ocspResponses: Counter<'status' | 'cache'> = new Counter({
     name: 'fleetpki_ocsp_responses_total',
-    help: 'OCSP responses by response status (successful, malformedRequest, …) and cache use (hit, miss, none)',
+    help: 'OCSP responses by response status (successful, malformedRequest, …) and cache use (hit, miss, none; refresh: an answer kept in memory signed afresh in the background)',
     labelNames: ['status', 'cache'] as const,
     registers: [],
     collect: () => this.collectors.get(this.ocspResponses)?.(),
@@ -117,10 +117,18 @@ export class MetricsService {
     registers: [],
   });
 
+  /** Which process answered the scrape: with WORKERS > 1 each worker answers /metrics for itself (docs/architecture.md, "Workers"). */
+  readonly workerInfo = new Gauge({
+    name: 'fleetpki_worker_info',
+    help: 'Always 1: the worker (1 to WORKERS; 0 when the service is one process) and process id that answered this scrape, whose other metrics are that process’s own',
+    labelNames: ['worker', 'pid'] as const,
+    registers: [],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fleetpki_' });
-    // /metrics lists families in the order they were registered: these four follow Node's own metrics.
-    const listedLast: Metric[] = [this.ocspSignersCreated, this.ocspResponses, this.certificatesExpiring30d, this.fleetAuditFindings];
+    // /metrics lists families in the order they were registered: these follow Node's own metrics.
+    const listedLast: Metric[] = [this.ocspSignersCreated, this.ocspResponses, this.certificatesExpiring30d, this.fleetAuditFindings, this.workerInfo];
     for (const metric of listedLast) this.registry.registerMetric(metric);
   }
 

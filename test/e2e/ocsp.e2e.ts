@@ -8,6 +8,7 @@ import { OCSP_REQUEST_MAX_BYTES } from '../../src/pki/ocsp';
 import { encodeOcspRequest, ocspResponseStatus } from '../../tools/clients/ocsp-client';
 import { pemDecode } from '../../tools/clients/pem';
 import { OcspSigners } from '../../src/revocation/ocsp-signers';
+import { OcspService } from '../../src/revocation/ocsp.service';
 import { buildCsr } from '../../tools/csr-builder';
 import { createCaPair } from '../support/fixtures';
 import { KmsStandIn } from '../../tools/standins';
@@ -346,6 +347,91 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
       await eventually('replica B answers revoked', async () => /Cert Status: revoked/.test((fromB = respText(ssl, (await postOcsp(b, request)).body as Buffer))), 5000, 20);
       assert.match(fromB, /Revocation Reason: keyCompromise/);
       assert.ok(Date.now() - revokedAt <= POLL_MS + 1000, `B followed after ${Date.now() - revokedAt} ms`);
+    });
+  });
+}
+
+/**
+ * Pre-signed answers (RFC 5019 style, docs/architecture.md "OCSP"): an answer that is asked for is signed afresh in the
+ * background before it stops being served (half its validity), and when the authority's revocation counter moves the
+ * kept answers are checked against the database: unchanged ones are kept as they are, the revoked one re-signed.
+ */
+for (const { driver, skip } of drivers()) {
+  describe(`OCSP pre-signed answers on ${driver}`, { skip }, () => {
+    const VALIDITY_S = 3600;
+    const clock = new ManualClock();
+    const ssl = new OpenSslWorkspace();
+    let t: TestApp;
+    let a: Device;
+    let b: Device;
+    let requestA: Buffer;
+    let requestB: Buffer;
+
+    before(async () => {
+      // The background poll is slowed down: the test runs the refresh itself, at the clock times it chooses.
+      t = await startTestApp(driver, { clock, env: { OCSP_RESPONSE_VALIDITY_SECONDS: String(VALIDITY_S), OCSP_REVOCATION_POLL_MS: '60000' } });
+      const { intermediate } = await createCaPair(t);
+      a = await issue(t, ssl, intermediate.id, 'presigned-a');
+      b = await issue(t, ssl, intermediate.id, 'presigned-b');
+      const { subject: issuerName, subjectPublicKeyInfo: issuerSpki } = certificateParts(pemDecode(intermediate.certificatePem, ['CERTIFICATE'])!);
+      const requestFor = (serial: string) => encodeOcspRequest([{ hash: 'sha1', issuerName, issuerSpki, serial: Buffer.from(serial, 'hex') }]);
+      requestA = requestFor(a.serial);
+      requestB = requestFor(b.serial);
+    });
+    after(async () => {
+      await t?.close();
+      ssl.cleanup();
+    });
+
+    const answer = async (request: Buffer) => (await postOcsp(t, request)).body as Buffer;
+    const counted = async (cache: string) => {
+      const text = (await t.http().get('/metrics')).text;
+      const match = new RegExp(`fleetpki_ocsp_responses_total\\{status="successful",cache="${cache}"\\} (\\d+)`).exec(text);
+      return match ? Number(match[1]) : 0;
+    };
+
+    it('signs an answer that is asked for afresh before it stops being served, so it never has to be signed on request', async () => {
+      const first = await answer(requestA);
+      assert.deepEqual(await answer(requestA), first, 'kept');
+      const missesBefore = await counted('miss');
+      const refreshesBefore = await counted('refresh');
+
+      clock.advance(((VALIDITY_S * 3) / 8) * 1000 + 1000);
+      assert.deepEqual(await answer(requestA), first, 'still served: more than half of its validity is left');
+      await t.app.get(OcspService).refresh();
+      const refreshed = await answer(requestA);
+      assert.notDeepEqual(refreshed, first, 'signed afresh in the background');
+      assert.match(respText(ssl, refreshed), /Cert Status: good/);
+      const thisUpdate = new Date(/This Update: (.+)/.exec(respText(ssl, refreshed))![1]);
+      assert.ok(Math.abs(thisUpdate.getTime() - clock.now().getTime()) < 2000, `thisUpdate ${thisUpdate.toISOString()} is the refresh time`);
+      assert.equal(await counted('refresh'), refreshesBefore + 1);
+      assert.equal(await counted('miss'), missesBefore, 'no request had to wait for a signature');
+    });
+
+    it('lets an answer nobody asked for lapse instead of signing it again', async () => {
+      const first = await answer(requestB);
+      clock.advance(((VALIDITY_S * 3) / 8) * 1000 + 1000);
+      await t.app.get(OcspService).refresh();
+      assert.deepEqual(await answer(requestB), first, 'not asked for since it was signed: not re-signed (and still served)');
+      clock.advance((VALIDITY_S / 8) * 1000);
+      const missesBefore = await counted('miss');
+      assert.notDeepEqual(await answer(requestB), first, 'past half its validity: signed on request');
+      assert.equal(await counted('miss'), missesBefore + 1);
+    });
+
+    it('on a revocation, re-signs the revoked certificate’s answer and keeps the others as they are', async () => {
+      const keptA = await answer(requestA);
+      assert.deepEqual(await answer(requestA), keptA);
+      const keptB = await answer(requestB);
+      assert.match(respText(ssl, keptB), /Cert Status: good/);
+      assert.equal((await t.http().post(`/v1/certificates/${b.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
+      const refreshesBefore = await counted('refresh');
+      await t.app.get(OcspService).refresh();
+      assert.equal(await counted('refresh'), refreshesBefore + 1, 'only the revoked certificate’s answer was signed again');
+      const missesBefore = await counted('miss');
+      assert.deepEqual(await answer(requestA), keptA, 'unchanged status: the same signed answer, still served');
+      assert.match(respText(ssl, await answer(requestB)), /Cert Status: revoked[\s\S]*Revocation Reason: keyCompromise/);
+      assert.equal(await counted('miss'), missesBefore, 'both from memory');
     });
   });
 }
