@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expiryBuckets } from './typeorm-certificate.repository';
 
-describe('expiryBuckets (the PostgreSQL expiry search)', () => {
+describe('expiryBuckets (the expiry search)', () => {
   it('names every 10-day bucket (the first 9 characters of an ISO time) from the first time to the last', () => {
     assert.deepEqual(expiryBuckets('2026-06-15T12:00:00.000Z', '2026-06-15T13:00:00.000Z'), ['2026-06-1']);
     assert.deepEqual(expiryBuckets('2026-06-09T23:59:59.999Z', '2026-06-10T00:00:00.000Z'), ['2026-06-0', '2026-06-1']);

@@ -34,12 +34,12 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   /**
    * A page of the newest-first search. Every filter is served by an index that also yields (issued_at, id) order, so
    * the scan stops after `limit` rows (docs/architecture.md#search-indexes); the keyset position is a row comparison,
-   * which both databases use as the start of that index range. On PostgreSQL an expiry filter (expiringBefore, or
-   * status expired) walks the not_after buckets instead: see searchByExpiryBuckets.
+   * which both databases use as the start of that index range. An expiry filter (expiringBefore, or status expired)
+   * walks the not_after buckets instead: see searchByExpiryBuckets.
    */
   async search(query: CertificateQuery): Promise<CertificateRecord[]> {
     const limit = pageLimit(query.limit);
-    if (this.db.isPostgres && usesExpiryBuckets(query)) {
+    if (usesExpiryBuckets(query)) {
       const rows = await this.searchByExpiryBuckets(query, limit);
       if (rows) return rows.map(toRecord);
     }
@@ -73,13 +73,14 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   }
 
   /**
-   * PostgreSQL, a search with an expiry filter: the rows match a not_after range but come newest-issued first, and the
-   * two orders are nearly the same (a certificate expires a lifetime after its issuance), so neither a walk in issue
-   * order (it skips every newer certificate that does not expire in the range) nor a walk of the range (it reads every
-   * match, then sorts) stops early. idx_certificates_expiry_buckets orders each status's rows by 10-day bucket of
-   * not_after ('YYYY-MM-D', the first 9 characters), then issued_at: the newest `limit` rows of every bucket the range
-   * touches are read from the index alone, merged, and only the page's rows fetched. Null: too many buckets (a range
-   * over more than ~8 years), the caller falls back to the plain query.
+   * A search with an expiry filter: the rows match a not_after range but come newest-issued first, and the two orders
+   * are nearly the same (a certificate expires a lifetime after its issuance), so neither a walk in issue order (it
+   * skips every newer certificate that does not expire in the range) nor a walk of the range (it reads every match,
+   * then sorts) stops early. idx_certificates_expiry_buckets orders each status's rows by 10-day bucket of not_after
+   * ('YYYY-MM-D', the first 9 characters), then issued_at: the newest `limit` rows of every bucket the range touches
+   * are read from the index alone, merged, and only the page's rows fetched. PostgreSQL joins LATERAL over the bucket
+   * list; SQLite (no LATERAL) takes a UNION ALL of one subquery per bucket. Null: too many buckets (a range over
+   * more than ~8 years), the caller falls back to the plain query.
    */
   private async searchByExpiryBuckets(query: CertificateQuery, limit: number): Promise<CertificateEntity[] | null> {
     const statuses = query.status === undefined ? STORED_STATUSES : [query.status === 'expired' ? 'active' : query.status];
@@ -87,12 +88,12 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     const above = query.status === 'active' ? query.now : undefined;
     const upTo = query.status === 'expired' ? query.now : undefined;
     // The range the buckets cover: the filter's own bounds when it has both (active, expiringBefore: the usual question),
-    // else what is stored of these statuses, cut to the filter's bounds.
+    // else what is stored of these statuses (one index probe each end), cut to the filter's bounds.
     let buckets = above !== undefined && query.expiringBefore !== undefined ? expiryBuckets(above, query.expiringBefore) : null;
     if (buckets === null) {
       const stored = await this.db.sql<{ lowest: string | null; highest: string | null }>(
-        'SELECT (SELECT min(not_after) FROM certificates WHERE status = s) AS lowest, (SELECT max(not_after) FROM certificates WHERE status = s) AS highest FROM unnest(?::text[]) AS s',
-        [statuses],
+        statuses.map(() => 'SELECT (SELECT min(not_after) FROM certificates WHERE status = ?) AS lowest, (SELECT max(not_after) FROM certificates WHERE status = ?) AS highest').join(' UNION ALL '),
+        statuses.flatMap((status) => [status, status]),
       );
       if (stored.every((row) => row.lowest === null)) return [];
       const present = (values: (string | null | undefined)[]) => values.filter((v): v is string => v != null);
@@ -102,10 +103,10 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
       const to = least(present([greatest(present(stored.map((row) => row.highest))), query.expiringBefore, upTo]));
       buckets = expiryBuckets(from, to);
     }
-    if (buckets === null) return null;
+    if (buckets === null || (!this.db.isPostgres && buckets.length * statuses.length > MAX_SQLITE_BRANCHES)) return null;
     if (buckets.length === 0) return [];
-    const where = ['e.status = s.status', 'substr(e.not_after, 1, 9) = b.bucket'];
-    const params: unknown[] = [statuses, buckets];
+    const where: string[] = [];
+    const params: unknown[] = [];
     const add = (condition: string, ...values: unknown[]) => {
       where.push(condition);
       params.push(...values);
@@ -115,14 +116,18 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     if (query.expiringBefore) add('e.not_after < ?', query.expiringBefore);
     if (query.authorityId) add('e.authority_id = ?', query.authorityId);
     if (query.before) add('(e.issued_at, e.id) < (?, ?)', query.before.issuedAt, query.before.id);
-    return this.db.select(
-      CertificateEntity,
-      'id IN (SELECT k.id FROM unnest(?::text[]) AS s(status) CROSS JOIN unnest(?::text[]) AS b(bucket) CROSS JOIN LATERAL ' +
-        `(SELECT e.id, e.issued_at FROM certificates e WHERE ${where.join(' AND ')} ORDER BY e.issued_at DESC, e.id DESC LIMIT ${limit}) k ` +
-        `ORDER BY k.issued_at DESC, k.id DESC LIMIT ${limit})`,
-      params,
-      ' ORDER BY issued_at DESC, id DESC',
-    );
+    const newest = (status: string, bucket: string) =>
+      `SELECT e.id, e.issued_at FROM certificates e WHERE e.status = ${status} AND substr(e.not_after, 1, 9) = ${bucket}${where.map((c) => ` AND ${c}`).join('')} ` +
+      `ORDER BY e.issued_at DESC, e.id DESC LIMIT ${limit}`;
+    const page = (candidates: string) => `id IN (SELECT k.id FROM ${candidates} ORDER BY k.issued_at DESC, k.id DESC LIMIT ${limit})`;
+    const order = ' ORDER BY issued_at DESC, id DESC';
+    if (this.db.isPostgres) {
+      const candidates = `unnest(?::text[]) AS s(status) CROSS JOIN unnest(?::text[]) AS b(bucket) CROSS JOIN LATERAL (${newest('s.status', 'b.bucket')}) k`;
+      return this.db.select(CertificateEntity, page(candidates), [statuses, buckets, ...params], order);
+    }
+    const branches = statuses.flatMap((status) => buckets.map((bucket) => ({ status, bucket })));
+    const candidates = `(${branches.map(() => `SELECT * FROM (${newest('?', '?')})`).join(' UNION ALL ')}) k`;
+    return this.db.select(CertificateEntity, page(candidates), branches.flatMap(({ status, bucket }) => [status, bucket, ...params]), order);
   }
 
   async markSuperseded(id: string, replacedById: string, at: string): Promise<boolean> {
@@ -181,13 +186,15 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
 const STORED_STATUSES: StoredCertificateStatus[] = ['active', 'revoked', 'superseded'];
 /** Ten-day buckets of not_after ('YYYY-MM-D') an expiry search may visit at most (four a month: about eight years); past that the plain query answers. */
 const MAX_EXPIRY_BUCKETS = 400;
+/** SQLite's limit on the terms of one compound SELECT (SQLITE_MAX_COMPOUND_SELECT): statuses × buckets of its UNION ALL. */
+const MAX_SQLITE_BRANCHES = 500;
 
 function pageLimit(limit: number): number {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`search limit must be a positive integer, got ${limit}`);
   return limit;
 }
 
-/** The PostgreSQL expiry search serves filters on status, authority and expiry alone; the others select few rows. */
+/** The expiry search serves filters on status, authority and expiry alone; the others select few rows. */
 function usesExpiryBuckets(query: CertificateQuery): boolean {
   return (query.status === 'expired' || query.expiringBefore !== undefined) && !query.thingName && !query.serial && !query.fingerprint && !query.claimId;
 }

@@ -15,7 +15,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * 300 stored rows (written through the repository, not issued: only the search columns matter): three share each
  * issuedAt (the id breaks the tie), statuses mixed, notAfter spread over three years around NOW with some exactly at
  * NOW, at bucket edges ('…-10T00:00:00.000Z'), at an expiringBefore the queries use, and in 2045 (so a range can
- * span more buckets than the PostgreSQL expiry search walks); each serial under both CAs.
+ * span more buckets than the expiry search walks); each serial under both CAs.
  */
 function rows(): CertificateRecord[] {
   return Array.from({ length: 300 }, (_, i) => {
@@ -103,7 +103,7 @@ for (const { driver, skip } of drivers()) {
 
     const statuses: (CertificateStatus | undefined)[] = [undefined, 'active', 'expired', 'revoked', 'superseded'];
     // Before anything stored, at NOW (exclusive), bucket edges, a stored notAfter exactly, 900 days on, and past the
-    // 2045 rows (more buckets than the PostgreSQL expiry search walks: the plain query answers).
+    // 2045 rows (more buckets than the expiry search walks: the plain query answers).
     const expiringBefore = [
       iso(NOW.getTime() - 300 * DAY_MS),
       NOW.toISOString(),

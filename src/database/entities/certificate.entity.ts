@@ -9,8 +9,8 @@ import { Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
 @Index('idx_certificates_status_issued', ['status', 'issuedAt', 'id', 'notAfter'])
 // The expiring-soon gauge, the CRL's entries, and the bounds of an expiry search: index-only on PostgreSQL.
 @Index('idx_certificates_status_not_after', ['status', 'notAfter', 'authorityId'])
-// PostgreSQL only, made by its migration (an expression index TypeORM cannot describe): (status, 10-day bucket of
-// not_after, issued_at, id, not_after, authority_id), which the expiry search walks bucket by bucket.
+// Made by the migrations (an expression index TypeORM cannot describe): (status, 10-day bucket of not_after,
+// issued_at, id, not_after, authority_id), which the expiry search walks bucket by bucket.
 @Index('idx_certificates_expiry_buckets', { synchronize: false })
 @Index('idx_certificates_revoked_key', ['publicKeySha256', 'revocationReason'])
 export class CertificateEntity {
