@@ -26,6 +26,12 @@
  *       serving the same CA from an index.txt of the same serials with an openssl-made P-256 responder key, and a bare
  *       node:http cluster of N workers. The runs are interleaved in halves of S seconds (default 10) per mode; reports
  *       requests/s, p50/p99 latency, failures, ours/openssl and ours/bare; JSON in bench/results/ocsp-<time>.json.
+ *   search [--rows 1000000] [--db postgres|sqlite] [--rounds 1500] [--concurrency 4] [--warmup 200]
+ *       GET /v1/certificates over N stored certificates (PostgreSQL by default when FLEET_PKI_TEST_PG_URL is set, in a
+ *       database of its own, dropped after): the service in its own process, CAs made through the API, the rows seeded
+ *       with one INSERT … SELECT, then timed over HTTP with keep-alive: thing name, serial, status, status +
+ *       expiringBefore (first and following pages through nextCursor), random stored keys; p50/p99 per kind against
+ *       GET /healthz in the same run. See docs/benchmarks.md#search.
  * PostgreSQL runs need FLEET_PKI_TEST_PG_URL.
  */
 import 'reflect-metadata';
@@ -33,8 +39,9 @@ import { crl } from './crl';
 import { exchange } from './exchange';
 import { issuance } from './issuance';
 import { ocsp } from './ocsp';
+import { search } from './search';
 
-const benches: Record<string, () => Promise<void>> = { issuance, exchange, crl, ocsp };
+const benches: Record<string, () => Promise<void>> = { issuance, exchange, crl, ocsp, search };
 const name = process.argv[2];
 if (!benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);

@@ -31,31 +31,103 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return row ? toRecord(row) : null;
   }
 
+  /**
+   * A page of the newest-first search. Every filter is served by an index that also yields (issued_at, id) order, so
+   * the scan stops after `limit` rows (docs/architecture.md#search-indexes); the keyset position is a row comparison,
+   * which both databases use as the start of that index range. An expiry filter (expiringBefore, or status expired)
+   * walks the not_after buckets instead: see searchByExpiryBuckets.
+   */
   async search(query: CertificateQuery): Promise<CertificateRecord[]> {
-    const qb = this.db.manager().createQueryBuilder(CertificateEntity, 'c');
+    const limit = pageLimit(query.limit);
+    if (usesExpiryBuckets(query)) {
+      const rows = await this.searchByExpiryBuckets(query, limit);
+      if (rows) return rows.map(toRecord);
+    }
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (condition: string, ...values: unknown[]) => {
+      where.push(condition);
+      params.push(...values);
+    };
     switch (query.status) {
       case undefined:
         break;
       case 'active':
-        qb.andWhere("c.status = 'active' AND c.not_after > :now", { now: query.now });
+        add("status = 'active' AND not_after > ?", query.now);
         break;
       case 'expired':
-        qb.andWhere("c.status = 'active' AND c.not_after <= :now", { now: query.now });
+        add("status = 'active' AND not_after <= ?", query.now);
         break;
       default:
-        qb.andWhere('c.status = :status', { status: query.status });
+        add('status = ?', query.status);
     }
-    if (query.authorityId) qb.andWhere('c.authority_id = :authorityId', { authorityId: query.authorityId });
-    if (query.claimId) qb.andWhere('c.claim_id = :claimId', { claimId: query.claimId });
-    if (query.thingName) qb.andWhere('c.thing_name = :thingName', { thingName: query.thingName });
-    if (query.serial) qb.andWhere('c.serial = :serial', { serial: query.serial });
-    if (query.fingerprint) qb.andWhere('c.fingerprint = :fingerprint', { fingerprint: query.fingerprint });
-    if (query.expiringBefore) qb.andWhere('c.not_after < :expiringBefore', { expiringBefore: query.expiringBefore });
-    if (query.before) {
-      qb.andWhere('(c.issued_at < :issuedAt OR (c.issued_at = :issuedAt AND c.id < :id))', query.before);
-    }
-    const rows = await qb.orderBy('c.issued_at', 'DESC').addOrderBy('c.id', 'DESC').limit(query.limit).getMany();
+    if (query.authorityId) add('authority_id = ?', query.authorityId);
+    if (query.claimId) add('claim_id = ?', query.claimId);
+    if (query.thingName) add('thing_name = ?', query.thingName);
+    if (query.serial) add('serial = ?', query.serial);
+    if (query.fingerprint) add('fingerprint = ?', query.fingerprint);
+    if (query.expiringBefore) add('not_after < ?', query.expiringBefore);
+    if (query.before) add('(issued_at, id) < (?, ?)', query.before.issuedAt, query.before.id);
+    const rows = await this.db.select(CertificateEntity, where.length ? where.join(' AND ') : '1 = 1', params, ` ORDER BY issued_at DESC, id DESC LIMIT ${limit}`);
     return rows.map(toRecord);
+  }
+
+  /**
+   * A search with an expiry filter: the rows match a not_after range but come newest-issued first, and the two orders
+   * are nearly the same (a certificate expires a lifetime after its issuance), so neither a walk in issue order (it
+   * skips every newer certificate that does not expire in the range) nor a walk of the range (it reads every match,
+   * then sorts) stops early. idx_certificates_expiry_buckets orders each status's rows by 10-day bucket of not_after
+   * ('YYYY-MM-D', the first 9 characters), then issued_at: the newest `limit` rows of every bucket the range touches
+   * are read from the index alone, merged, and only the page's rows fetched. PostgreSQL joins LATERAL over the bucket
+   * list; SQLite (no LATERAL) takes a UNION ALL of one subquery per bucket. Null: too many buckets (a range over
+   * more than ~8 years), the caller falls back to the plain query.
+   */
+  private async searchByExpiryBuckets(query: CertificateQuery, limit: number): Promise<CertificateEntity[] | null> {
+    const statuses = query.status === undefined ? STORED_STATUSES : [query.status === 'expired' ? 'active' : query.status];
+    // Bounds of the range, exclusive below (active: unexpired) and above (expiringBefore), inclusive for expired.
+    const above = query.status === 'active' ? query.now : undefined;
+    const upTo = query.status === 'expired' ? query.now : undefined;
+    // The range the buckets cover: the filter's own bounds when it has both (active, expiringBefore: the usual question),
+    // else what is stored of these statuses (one index probe each end), cut to the filter's bounds.
+    let buckets = above !== undefined && query.expiringBefore !== undefined ? expiryBuckets(above, query.expiringBefore) : null;
+    if (buckets === null) {
+      const stored = await this.db.sql<{ lowest: string | null; highest: string | null }>(
+        statuses.map(() => 'SELECT (SELECT min(not_after) FROM certificates WHERE status = ?) AS lowest, (SELECT max(not_after) FROM certificates WHERE status = ?) AS highest').join(' UNION ALL '),
+        statuses.flatMap((status) => [status, status]),
+      );
+      if (stored.every((row) => row.lowest === null)) return [];
+      const present = (values: (string | null | undefined)[]) => values.filter((v): v is string => v != null);
+      const least = (values: string[]) => values.reduce((a, b) => (a < b ? a : b));
+      const greatest = (values: string[]) => values.reduce((a, b) => (a > b ? a : b));
+      const from = greatest(present([least(present(stored.map((row) => row.lowest))), above]));
+      const to = least(present([greatest(present(stored.map((row) => row.highest))), query.expiringBefore, upTo]));
+      buckets = expiryBuckets(from, to);
+    }
+    if (buckets === null || (!this.db.isPostgres && buckets.length * statuses.length > MAX_SQLITE_BRANCHES)) return null;
+    if (buckets.length === 0) return [];
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (condition: string, ...values: unknown[]) => {
+      where.push(condition);
+      params.push(...values);
+    };
+    if (above !== undefined) add('e.not_after > ?', above);
+    if (upTo !== undefined) add('e.not_after <= ?', upTo);
+    if (query.expiringBefore) add('e.not_after < ?', query.expiringBefore);
+    if (query.authorityId) add('e.authority_id = ?', query.authorityId);
+    if (query.before) add('(e.issued_at, e.id) < (?, ?)', query.before.issuedAt, query.before.id);
+    const newest = (status: string, bucket: string) =>
+      `SELECT e.id, e.issued_at FROM certificates e WHERE e.status = ${status} AND substr(e.not_after, 1, 9) = ${bucket}${where.map((c) => ` AND ${c}`).join('')} ` +
+      `ORDER BY e.issued_at DESC, e.id DESC LIMIT ${limit}`;
+    const page = (candidates: string) => `id IN (SELECT k.id FROM ${candidates} ORDER BY k.issued_at DESC, k.id DESC LIMIT ${limit})`;
+    const order = ' ORDER BY issued_at DESC, id DESC';
+    if (this.db.isPostgres) {
+      const candidates = `unnest(?::text[]) AS s(status) CROSS JOIN unnest(?::text[]) AS b(bucket) CROSS JOIN LATERAL (${newest('s.status', 'b.bucket')}) k`;
+      return this.db.select(CertificateEntity, page(candidates), [statuses, buckets, ...params], order);
+    }
+    const branches = statuses.flatMap((status) => buckets.map((bucket) => ({ status, bucket })));
+    const candidates = `(${branches.map(() => `SELECT * FROM (${newest('?', '?')})`).join(' UNION ALL ')}) k`;
+    return this.db.select(CertificateEntity, page(candidates), branches.flatMap(({ status, bucket }) => [status, bucket, ...params]), order);
   }
 
   async markSuperseded(id: string, replacedById: string, at: string): Promise<boolean> {
@@ -109,6 +181,41 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     const rows = await this.db.sql("SELECT 1 AS found FROM certificates WHERE public_key_sha256 = ? AND revocation_reason = 'keyCompromise' LIMIT 1", [publicKeySha256]);
     return rows.length > 0;
   }
+}
+
+const STORED_STATUSES: StoredCertificateStatus[] = ['active', 'revoked', 'superseded'];
+/** Ten-day buckets of not_after ('YYYY-MM-D') an expiry search may visit at most (four a month: about eight years); past that the plain query answers. */
+const MAX_EXPIRY_BUCKETS = 400;
+/** SQLite's limit on the terms of one compound SELECT (SQLITE_MAX_COMPOUND_SELECT): statuses × buckets of its UNION ALL. */
+const MAX_SQLITE_BRANCHES = 500;
+
+function pageLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`search limit must be a positive integer, got ${limit}`);
+  return limit;
+}
+
+/** The expiry search serves filters on status, authority and expiry alone; the others select few rows. */
+function usesExpiryBuckets(query: CertificateQuery): boolean {
+  return (query.status === 'expired' || query.expiringBefore !== undefined) && !query.thingName && !query.serial && !query.fingerprint && !query.claimId;
+}
+
+/**
+ * Every bucket key ('YYYY-MM-D': the first 9 characters of an ISO time, so the day's tens digit 0-3) from the bucket
+ * of `from` to that of `to`, both ISO times; null when they are not four-digit-year times or span too many buckets.
+ */
+export function expiryBuckets(from: string, to: string): string[] | null {
+  const first = /^(\d{4})-(\d{2})-(\d)/.exec(from);
+  const last = /^(\d{4})-(\d{2})-(\d)/.exec(to);
+  if (!first || !last) return null;
+  const [low, high] = [from.slice(0, 9), to.slice(0, 9)];
+  const buckets: string[] = [];
+  const end = Number(last[1]) * 12 + Number(last[2]) - 1;
+  for (let month = Number(first[1]) * 12 + Number(first[2]) - 1; month <= end; month++) {
+    const prefix = `${String(Math.floor(month / 12)).padStart(4, '0')}-${String((month % 12) + 1).padStart(2, '0')}-`;
+    for (const tens of '0123') if (`${prefix}${tens}` >= low && `${prefix}${tens}` <= high) buckets.push(`${prefix}${tens}`);
+    if (buckets.length > MAX_EXPIRY_BUCKETS) return null;
+  }
+  return buckets;
 }
 
 function toRecord(row: CertificateEntity): CertificateRecord {

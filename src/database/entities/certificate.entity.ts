@@ -3,22 +3,29 @@ import { Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
 @Entity('certificates')
 @Unique('uq_certificates_authority_serial', ['authorityId', 'serial'])
 @Index('idx_certificates_issued', ['issuedAt', 'id'])
+// Search (docs/architecture.md#search-indexes): each filter has an index that also yields the newest-first order, so
+// a page stops after `limit` rows; not_after rides along so the expiry test is made in the index.
+@Index('idx_certificates_thing_issued', ['thingName', 'issuedAt', 'id'])
+@Index('idx_certificates_status_issued', ['status', 'issuedAt', 'id', 'notAfter'])
+// The expiring-soon gauge, the CRL's entries, and the bounds of an expiry search: index-only on PostgreSQL.
+@Index('idx_certificates_status_not_after', ['status', 'notAfter', 'authorityId'])
+// Made by the migrations (an expression index TypeORM cannot describe): (status, 10-day bucket of not_after,
+// issued_at, id, not_after, authority_id), which the expiry search walks bucket by bucket.
+@Index('idx_certificates_expiry_buckets', { synchronize: false })
 @Index('idx_certificates_revoked_key', ['publicKeySha256', 'revocationReason'])
 export class CertificateEntity {
   @PrimaryColumn({ type: 'varchar', length: 36 }) id: string;
   @Index('idx_certificates_authority')
   @Column({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId: string;
+  @Index('idx_certificates_serial')
   @Column({ type: 'varchar', length: 64 }) serial: string;
   @Index('uq_certificates_fingerprint', { unique: true })
   @Column({ type: 'varchar', length: 64 }) fingerprint: string;
   @Column({ type: 'varchar', length: 32 }) profile: string;
   @Column({ type: 'text' }) subject: string;
-  @Index('idx_certificates_thing_name')
   @Column({ name: 'thing_name', type: 'varchar', length: 128, nullable: true }) thingName: string | null;
-  @Index('idx_certificates_status')
   @Column({ type: 'varchar', length: 16 }) status: string;
   @Column({ name: 'not_before', type: 'varchar', length: 32 }) notBefore: string;
-  @Index('idx_certificates_not_after')
   @Column({ name: 'not_after', type: 'varchar', length: 32 }) notAfter: string;
   @Column({ name: 'issued_at', type: 'varchar', length: 32 }) issuedAt: string;
   @Column({ name: 'public_key_sha256', type: 'varchar', length: 64 }) publicKeySha256: string;
