@@ -48,35 +48,161 @@ const REASON_EXTENSIONS = new Map<RevocationReason, Buffer>(
   REVOCATION_REASONS.map((reason) => [reason, sequence(extension(EXTENSION_OIDS.cRLReason, false, tlv(0x0a, Buffer.from([REASON_CODES[reason]]))).der)]),
 );
 
+/** One revoked certificate as stored: serial in hex (big-endian magnitude), revocation time as an ISO string or Date. */
+export interface StoredCrlEntry {
+  serial: string;
+  revokedAt: string | Date;
+  reason: RevocationReason;
+}
+
+/** Serials are at most 20 bytes (RFC 5280 §4.1.2.2); the stored column allows 64 hex digits, so 32. */
+const MAX_SERIAL_BYTES = 32;
+/** SEQUENCE(2) + INTEGER(2 + 1 pad + 32) + GeneralizedTime(2 + 15) + the longest reasonCode extension. */
+const MAX_ENTRY_BYTES = 2 + 2 + 1 + MAX_SERIAL_BYTES + 2 + 15 + Math.max(...[...REASON_EXTENSIONS.values()].map((der) => der.length));
+
 /**
- * Encodes and signs a v2 CRL with AKI and CRL number (RFC 5280 §5.1, §5.2.1, §5.2.3), in one pass over
- * the entries (linear in their number).
+ * The revokedCertificates of a CRL, encoded page by page (docs/architecture.md "CRLs"): each page of entries becomes
+ * one Buffer written in place, so a CRL of a million entries costs one pass and about its own size in memory, and the
+ * SEQUENCE header that needs the total length is written only when the CRL is assembled.
  */
-export async function signCrl(template: CrlTemplate, issuerKey: SigningKey): Promise<Buffer> {
+export class CrlEntriesEncoder {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  private entries = 0;
+  private readonly serialScratch = Buffer.alloc(MAX_SERIAL_BYTES + 1);
+
+  get count(): number {
+    return this.entries;
+  }
+
+  /** Bytes of the entries so far (the content of the revokedCertificates SEQUENCE). */
+  get length(): number {
+    return this.bytes;
+  }
+
+  /** Encodes one page of entries into one Buffer. */
+  addPage(page: readonly StoredCrlEntry[]): void {
+    if (page.length === 0) return;
+    const out = Buffer.allocUnsafe(page.length * MAX_ENTRY_BYTES);
+    let pos = 0;
+    for (const entry of page) pos = this.writeEntry(out, pos, entry);
+    // A copy of the used part: the page buffer itself may be several times larger than its entries.
+    const chunk = Buffer.from(out.subarray(0, pos));
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    this.entries += page.length;
+  }
+
+  /** Copies the entries into `target` at `offset` and releases them; answers the offset after them. */
+  drainInto(target: Buffer, offset: number): number {
+    for (const chunk of this.chunks) offset += chunk.copy(target, offset);
+    this.chunks.length = 0;
+    return offset;
+  }
+
+  private writeEntry(out: Buffer, start: number, entry: StoredCrlEntry): number {
+    const scratch = this.serialScratch;
+    const hex = entry.serial.length % 2 ? `0${entry.serial}` : entry.serial;
+    if (hex.length === 0 || hex.length > MAX_SERIAL_BYTES * 2) throw new RangeError(`CRL entry serial of ${hex.length} hex digits`);
+    const written = scratch.write(hex, 0, 'hex');
+    if (written * 2 !== hex.length) throw new RangeError('CRL entry serial is not hex');
+    let first = 0;
+    while (first < written - 1 && scratch[first] === 0) first++;
+    const pad = scratch[first] & 0x80 ? 1 : 0;
+    const integerLength = written - first + pad;
+    const reason = entry.reason === 'unspecified' ? undefined : REASON_EXTENSIONS.get(entry.reason);
+    if (entry.reason !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
+    const revokedAt = entry.revokedAt instanceof Date ? entry.revokedAt : new Date(entry.revokedAt);
+    const seconds = Math.floor(revokedAt.getTime() / 1000);
+    if (!Number.isFinite(seconds)) throw new RangeError('CRL entry revocation time is not a date');
+    const when = new Date(seconds * 1000);
+    const year = when.getUTCFullYear();
+    const generalized = year >= 2050;
+    const timeLength = generalized ? 15 : 13;
+    const contentLength = 2 + integerLength + 2 + timeLength + (reason?.length ?? 0);
+    let pos = start;
+    out[pos++] = 0x30;
+    out[pos++] = contentLength; // < 0x80: MAX_ENTRY_BYTES keeps every entry in the short form
+    out[pos++] = 0x02;
+    out[pos++] = integerLength;
+    if (pad) out[pos++] = 0;
+    pos += scratch.copy(out, pos, first, written);
+    // RFC 5280 §5.1.2.6 / §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, UTC, whole seconds.
+    out[pos++] = generalized ? 0x18 : 0x17;
+    out[pos++] = timeLength;
+    if (generalized) {
+      pos = twoDigits(out, pos, Math.floor(year / 100));
+    }
+    pos = twoDigits(out, pos, year % 100);
+    pos = twoDigits(out, pos, when.getUTCMonth() + 1);
+    pos = twoDigits(out, pos, when.getUTCDate());
+    pos = twoDigits(out, pos, when.getUTCHours());
+    pos = twoDigits(out, pos, when.getUTCMinutes());
+    pos = twoDigits(out, pos, when.getUTCSeconds());
+    out[pos++] = 0x5a; // Z
+    if (reason) pos += reason.copy(out, pos);
+    return pos;
+  }
+}
+
+function twoDigits(out: Buffer, pos: number, value: number): number {
+  out[pos] = 0x30 + Math.floor(value / 10);
+  out[pos + 1] = 0x30 + (value % 10);
+  return pos + 2;
+}
+
+/** DER length octets. */
+function lengthOctets(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+/** Room left for the signature BIT STRING: RSA 8192 (1024 bytes) and every ECDSA signature fit. */
+const MAX_SIGNATURE_FIELD = 1100;
+/** Room left for the outer SEQUENCE's tag and length (lengths below 2^32). */
+const OUTER_HEADER_ROOM = 6;
+
+export type CrlHeader = Omit<CrlTemplate, 'entries'>;
+
+/**
+ * Assembles and signs a v2 CRL with AKI and CRL number (RFC 5280 §5.1, §5.2.1, §5.2.3) around entries already
+ * encoded: one allocation for the whole CRL, the entries copied into it once, one signature over the TBS in place.
+ * The encoder is emptied.
+ */
+export async function signEncodedCrl(header: CrlHeader, entries: CrlEntriesEncoder, issuerKey: SigningKey): Promise<Buffer> {
   const signatureAlgorithm = signatureAlgorithmIdentifier(issuerKey.algorithm);
-  const entries = template.entries.map((entry) =>
-    sequence(
-      unsignedInteger(entry.serial),
-      time(entry.revokedAt),
-      // RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent.
-      ...(entry.reason === 'unspecified' ? [] : [REASON_EXTENSIONS.get(entry.reason)!]),
-    ),
+  const before = Buffer.concat([smallInteger(1) /* v2 */, signatureAlgorithm, header.issuer, time(header.thisUpdate), time(header.nextUpdate)]);
+  const revokedHeader = entries.count ? Buffer.concat([Buffer.from([0x30]), lengthOctets(entries.length)]) : Buffer.alloc(0);
+  const after = explicit(
+    0,
+    sequence(authorityKeyIdentifier(header.issuerKeyId).der, extension(EXTENSION_OIDS.cRLNumber, false, smallInteger(header.crlNumber)).der),
   );
-  const tbs = sequence(
-    smallInteger(1), // v2
-    signatureAlgorithm,
-    template.issuer,
-    time(template.thisUpdate),
-    time(template.nextUpdate),
-    ...(entries.length ? [sequence(...entries)] : []),
-    explicit(
-      0,
-      sequence(
-        authorityKeyIdentifier(template.issuerKeyId).der,
-        extension(EXTENSION_OIDS.cRLNumber, false, smallInteger(template.crlNumber)).der,
-      ),
-    ),
-  );
-  const signature = await issuerKey.sign(tbs);
-  return sequence(tbs, signatureAlgorithm, bitString(signature));
+  const tbsContentLength = before.length + revokedHeader.length + (entries.count ? entries.length : 0) + after.length;
+  const tbsHeader = Buffer.concat([Buffer.from([0x30]), lengthOctets(tbsContentLength)]);
+  const tbsLength = tbsHeader.length + tbsContentLength;
+  const out = Buffer.alloc(OUTER_HEADER_ROOM + tbsLength + signatureAlgorithm.length + MAX_SIGNATURE_FIELD);
+  let pos = OUTER_HEADER_ROOM;
+  for (const part of [tbsHeader, before, revokedHeader]) pos += part.copy(out, pos);
+  pos = entries.drainInto(out, pos);
+  pos += after.copy(out, pos);
+  const tbs = out.subarray(OUTER_HEADER_ROOM, pos);
+  if (tbs.length !== tbsLength) throw new Error('CRL assembly: TBS length mismatch');
+  const signature = bitString(await issuerKey.sign(tbs));
+  if (signatureAlgorithm.length + signature.length > MAX_SIGNATURE_FIELD + signatureAlgorithm.length) throw new Error('CRL signature too long');
+  pos += signatureAlgorithm.copy(out, pos);
+  pos += signature.copy(out, pos);
+  const outerHeader = Buffer.concat([Buffer.from([0x30]), lengthOctets(pos - OUTER_HEADER_ROOM)]);
+  const start = OUTER_HEADER_ROOM - outerHeader.length;
+  outerHeader.copy(out, start);
+  return out.subarray(start, pos);
+}
+
+/** Encodes and signs a v2 CRL from a list of entries (linear in their number). */
+export async function signCrl(template: CrlTemplate, issuerKey: SigningKey): Promise<Buffer> {
+  const { entries, ...header } = template;
+  const encoder = new CrlEntriesEncoder();
+  encoder.addPage(entries.map((entry) => ({ serial: entry.serial.toString('hex'), revokedAt: entry.revokedAt, reason: entry.reason })));
+  return signEncodedCrl(header, encoder, issuerKey);
 }
