@@ -52,7 +52,8 @@ const REASON_EXTENSIONS = new Map<RevocationReason, Buffer>(
 export interface StoredCrlEntry {
   serial: string;
   revokedAt: string | Date;
-  reason: RevocationReason;
+  /** null: unspecified. */
+  reason: RevocationReason | null;
 }
 
 /** Serials are at most 20 bytes (RFC 5280 §4.1.2.2); the stored column allows 64 hex digits, so 32. */
@@ -100,6 +101,28 @@ export class CrlEntriesEncoder {
     return offset;
   }
 
+  /**
+   * YYYYMMDDHHMMSSZ (GeneralizedTime) or YYMMDDHHMMSSZ (UTCTime) of a revocation time, whole seconds (truncated).
+   * The canonical ISO form is sliced as it is (a million Date parses would cost more than the rest of the entry);
+   * anything else goes through Date.
+   */
+  private timeDigits(value: string | Date): { year: number; text: string } {
+    const match = typeof value === 'string' ? ISO_UTC.exec(value) : null;
+    let fields: string[];
+    if (match && Number(match[2]) >= 1 && Number(match[2]) <= 12 && Number(match[3]) >= 1 && Number(match[3]) <= 31 && Number(match[4]) < 24 && Number(match[5]) < 60 && Number(match[6]) < 60) {
+      fields = match.slice(1, 7);
+    } else {
+      const date = value instanceof Date ? value : new Date(value);
+      const ms = date.getTime();
+      if (!Number.isFinite(ms)) throw new RangeError('CRL entry revocation time is not a date');
+      fields = new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19).split(/[-T:]/);
+    }
+    const year = Number(fields[0]);
+    if (year < 1950 || year > 9999) throw new RangeError('CRL entry revocation time out of range');
+    const text = fields.join('') + 'Z';
+    return { year, text: year >= 2050 ? text : text.slice(2) };
+  }
+
   private writeEntry(out: Buffer, start: number, entry: StoredCrlEntry): number {
     const scratch = this.serialScratch;
     const hex = entry.serial.length % 2 ? `0${entry.serial}` : entry.serial;
@@ -110,14 +133,10 @@ export class CrlEntriesEncoder {
     while (first < written - 1 && scratch[first] === 0) first++;
     const pad = scratch[first] & 0x80 ? 1 : 0;
     const integerLength = written - first + pad;
-    const reason = entry.reason === 'unspecified' ? undefined : REASON_EXTENSIONS.get(entry.reason);
-    if (entry.reason !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
-    const revokedAt = entry.revokedAt instanceof Date ? entry.revokedAt : new Date(entry.revokedAt);
-    const seconds = Math.floor(revokedAt.getTime() / 1000);
-    if (!Number.isFinite(seconds)) throw new RangeError('CRL entry revocation time is not a date');
-    const when = new Date(seconds * 1000);
-    const year = when.getUTCFullYear();
-    const generalized = year >= 2050;
+    const reason = entry.reason === null || entry.reason === 'unspecified' ? undefined : REASON_EXTENSIONS.get(entry.reason);
+    if (entry.reason !== null && entry.reason !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
+    const digits = this.timeDigits(entry.revokedAt);
+    const generalized = digits.year >= 2050;
     const timeLength = generalized ? 15 : 13;
     const contentLength = 2 + integerLength + 2 + timeLength + (reason?.length ?? 0);
     let pos = start;
@@ -130,26 +149,14 @@ export class CrlEntriesEncoder {
     // RFC 5280 §5.1.2.6 / §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, UTC, whole seconds.
     out[pos++] = generalized ? 0x18 : 0x17;
     out[pos++] = timeLength;
-    if (generalized) {
-      pos = twoDigits(out, pos, Math.floor(year / 100));
-    }
-    pos = twoDigits(out, pos, year % 100);
-    pos = twoDigits(out, pos, when.getUTCMonth() + 1);
-    pos = twoDigits(out, pos, when.getUTCDate());
-    pos = twoDigits(out, pos, when.getUTCHours());
-    pos = twoDigits(out, pos, when.getUTCMinutes());
-    pos = twoDigits(out, pos, when.getUTCSeconds());
-    out[pos++] = 0x5a; // Z
+    pos += out.write(digits.text, pos, generalized ? 15 : 13, 'latin1');
     if (reason) pos += reason.copy(out, pos);
     return pos;
   }
 }
 
-function twoDigits(out: Buffer, pos: number, value: number): number {
-  out[pos] = 0x30 + Math.floor(value / 10);
-  out[pos + 1] = 0x30 + (value % 10);
-  return pos + 2;
-}
+/** A stored time in the canonical form the service writes (toISOString), read without building a Date. */
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
 
 /** DER length octets. */
 function lengthOctets(n: number): Buffer {

@@ -5,7 +5,7 @@ import { RevocationListPublisher } from '../certificates/revocation-list-publish
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { yieldToEventLoop } from '../common/yield';
+import { TimeSlicer } from '../common/yield';
 import { MetricsService } from '../metrics/metrics.service';
 import { CrlEntriesEncoder, signEncodedCrl } from '../pki/crl';
 import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
@@ -18,10 +18,12 @@ import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
 /** Older CRLs are kept for a while (clients may hold one), then pruned. */
 const CRLS_KEPT = 20;
 /**
- * Revoked entries read and encoded per page; the event loop gets a turn between pages, so a CRL of a million entries
- * never holds up other requests for more than one page (docs/architecture.md "CRLs").
+ * Revoked entries read and encoded per page; the event loop gets a turn every CRL_SLICE_MS, so a CRL of a million
+ * entries never holds up other requests for long (docs/architecture.md "CRLs").
  */
 const CRL_PAGE_SIZE = 5000;
+/** At most this much encoding between two turns of the event loop. */
+const CRL_SLICE_MS = 20;
 
 @Injectable()
 export class CrlService implements RevocationListPublisher, OnApplicationBootstrap, OnApplicationShutdown {
@@ -126,9 +128,10 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     const thisUpdate = new Date(isoSeconds(now));
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.crl.validitySeconds * 1000);
     const entries = new CrlEntriesEncoder();
+    const slicer = new TimeSlicer(CRL_SLICE_MS);
     const { revocationCount } = await this.crls.readRevoked(authorityId, now.toISOString(), CRL_PAGE_SIZE, async (page) => {
       entries.addPage(page);
-      await yieldToEventLoop();
+      await slicer.maybeYield();
     });
     const der = await signEncodedCrl({ issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber, thisUpdate, nextUpdate }, entries, issuer.signer);
     const crl: StoredCrl = {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
+import { TimeSlicer } from '../common/yield';
 import { RevocationReason, StoredCrlEntry } from '../pki/crl';
 import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
 
@@ -24,8 +25,22 @@ interface InfoRow {
 interface RevokedRow {
   serial: string;
   revokedAt: string;
-  reason: string | null;
+  reason: RevocationReason | null;
 }
+
+/** The part of a better-sqlite3 connection used here (TypeORM's driver holds it). */
+interface SqliteConnection {
+  readonly inTransaction: boolean;
+  readonly name: string;
+  readonly memory: boolean;
+  prepare(sql: string): { all(...params: unknown[]): unknown[] };
+  exec(sql: string): void;
+  close(): void;
+}
+type SqliteConnectionClass = new (file: string, options: { readonly: boolean; fileMustExist: boolean }) => SqliteConnection;
+
+/** SQLite: pages read in one turn of the event loop before it yields (docs/architecture.md "CRLs"). */
+const SQLITE_SLICE_MS = 25;
 
 /** `?` placeholders to PostgreSQL's `$n`. */
 const numbered = (sql: string): string => {
@@ -46,8 +61,10 @@ export class TypeOrmCrlRepository extends CrlRepository {
   }
 
   async der(authorityId: string, crlNumber: number): Promise<Buffer | null> {
-    const [row] = await this.db.sql<{ der: string }>('SELECT der FROM crls WHERE authority_id = ? AND crl_number = ?', [authorityId, crlNumber]);
-    return row ? Buffer.from(row.der, 'base64') : null;
+    const [row] = await this.db.sql<{ der: string | Buffer }>('SELECT der FROM crls WHERE authority_id = ? AND crl_number = ?', [authorityId, crlNumber]);
+    if (!row) return null;
+    // SQLite stores the bytes as a BLOB (see publish); PostgreSQL, and CRLs stored before, as base64 text.
+    return Buffer.isBuffer(row.der) ? row.der : Buffer.from(row.der, 'base64');
   }
 
   publish(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
@@ -61,7 +78,9 @@ export class TypeOrmCrlRepository extends CrlRepository {
       if (newer) return false;
       await this.db.sql(
         'INSERT INTO crls (authority_id, crl_number, this_update, next_update, revocations_covered, der) VALUES (?, ?, ?, ?, ?, ?)',
-        [crl.authorityId, crl.crlNumber, crl.thisUpdate, crl.nextUpdate, crl.revocationsCovered, crl.der.toString('base64')],
+        // SQLite keeps a BLOB as it is in a column of TEXT affinity: the bytes go in without a base64 copy a third larger
+        // (a CRL of a million entries is ~46 MB, and better-sqlite3 writes it synchronously). PostgreSQL: base64 text.
+        [crl.authorityId, crl.crlNumber, crl.thisUpdate, crl.nextUpdate, crl.revocationsCovered, this.db.isPostgres ? crl.der.toString('base64') : crl.der],
       );
       await this.db.sql('DELETE FROM crls WHERE authority_id = ? AND crl_number < ?', [crl.authorityId, pruneBelow]);
       return true;
@@ -86,7 +105,7 @@ export class TypeOrmCrlRepository extends CrlRepository {
       const sql = numbered(REVOKED_PAGE);
       for (let after = ''; ; ) {
         const rows = (await runner.query(sql, [authorityId, after, now, pageSize])) as RevokedRow[];
-        if (rows.length) await onPage(rows.map(toEntry));
+        if (rows.length) await onPage(rows);
         if (rows.length < pageSize) break;
         after = rows[rows.length - 1].serial;
       }
@@ -99,16 +118,47 @@ export class TypeOrmCrlRepository extends CrlRepository {
   }
 
   /**
-   * SQLite has one connection: each page is read in a short transaction of its own, so it sees committed data only and
-   * the requests' transactions run between pages. The counter is read first; a revocation is final, so every
-   * revocation it counts is in the pages read after it (a later one may be too: the CRL then covers more than it says).
+   * SQLite: a read-only connection of its own (WAL lets it read while the service's connection writes), in one read
+   * transaction, so the counter and every page come from one snapshot, as on PostgreSQL, and the requests' transactions
+   * never wait for it. Reads are synchronous: the event loop gets a turn every SQLITE_SLICE_MS. An in-memory database
+   * cannot be opened twice: there each page is read in a turn of the service's connection (readRevokedInTurns).
    */
   private async readRevokedSqlite(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>) {
-    const [count] = await this.db.run(() => this.db.sql<{ n: number }>(REVOCATION_COUNT, [authorityId]));
+    const main = (this.db.manager().connection.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
+    if (main.memory) return this.readRevokedInTurns(main, authorityId, now, pageSize, onPage);
+    const reader = new (main.constructor as SqliteConnectionClass)(main.name, { readonly: true, fileMustExist: true });
+    try {
+      reader.exec('BEGIN');
+      const [count] = reader.prepare(REVOCATION_COUNT).all(authorityId) as { n: number }[];
+      const statement = reader.prepare(REVOKED_PAGE);
+      const slicer = new TimeSlicer(SQLITE_SLICE_MS);
+      for (let after = ''; ; ) {
+        const rows = statement.all(authorityId, after, now, pageSize) as RevokedRow[];
+        if (rows.length) await onPage(rows);
+        if (rows.length < pageSize) break;
+        after = rows[rows.length - 1].serial;
+        await slicer.maybeYield();
+      }
+      reader.exec('COMMIT');
+      return { revocationCount: count ? Number(count.n) : 0 };
+    } finally {
+      reader.close();
+    }
+  }
+
+  /**
+   * The counter is read first; a revocation is final, so every revocation it counts is in the pages read after it (a
+   * later one may be too: the CRL then lists more than it says it covers). A page is read directly when no transaction
+   * is open on the connection (committed data only), else in a short transaction of its own after the open one.
+   */
+  private async readRevokedInTurns(connection: SqliteConnection, authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>) {
+    const statement = connection.prepare(REVOKED_PAGE);
+    const read = <T>(work: () => T): Promise<T> => (connection.inTransaction ? this.db.run(async () => work()) : Promise.resolve(work()));
+    const [count] = await read(() => connection.prepare(REVOCATION_COUNT).all(authorityId) as { n: number }[]);
     for (let after = ''; ; ) {
       const from = after;
-      const rows = await this.db.run(() => this.db.sql<RevokedRow>(REVOKED_PAGE, [authorityId, from, now, pageSize]));
-      if (rows.length) await onPage(rows.map(toEntry));
+      const rows = await read(() => statement.all(authorityId, from, now, pageSize) as RevokedRow[]);
+      if (rows.length) await onPage(rows);
       if (rows.length < pageSize) break;
       after = rows[rows.length - 1].serial;
     }
@@ -124,8 +174,4 @@ function toInfo(row: InfoRow): CrlInfo {
     nextUpdate: row.nextUpdate,
     revocationsCovered: Number(row.revocationsCovered),
   };
-}
-
-function toEntry(row: RevokedRow): StoredCrlEntry {
-  return { serial: row.serial, revokedAt: row.revokedAt, reason: (row.reason ?? 'unspecified') as RevocationReason };
 }
