@@ -1,4 +1,4 @@
-import { bitString, explicit, sequence, smallInteger, time, tlv, unsignedInteger } from './der-writer';
+import { bitString, explicit, sequence, smallInteger, time, tlv } from './der-writer';
 import { authorityKeyIdentifier, extension, EXTENSION_OIDS } from './extensions';
 import { signatureAlgorithmIdentifier, SigningKey } from './signing';
 
@@ -70,7 +70,6 @@ export class CrlEntriesEncoder {
   private readonly chunks: Buffer[] = [];
   private bytes = 0;
   private entries = 0;
-  private readonly serialScratch = Buffer.alloc(MAX_SERIAL_BYTES + 1);
 
   get count(): number {
     return this.entries;
@@ -101,42 +100,23 @@ export class CrlEntriesEncoder {
     return offset;
   }
 
-  /**
-   * YYYYMMDDHHMMSSZ (GeneralizedTime) or YYMMDDHHMMSSZ (UTCTime) of a revocation time, whole seconds (truncated).
-   * The canonical ISO form is sliced as it is (a million Date parses would cost more than the rest of the entry);
-   * anything else goes through Date.
-   */
-  private timeDigits(value: string | Date): { year: number; text: string } {
-    const match = typeof value === 'string' ? ISO_UTC.exec(value) : null;
-    let fields: string[];
-    if (match && Number(match[2]) >= 1 && Number(match[2]) <= 12 && Number(match[3]) >= 1 && Number(match[3]) <= 31 && Number(match[4]) < 24 && Number(match[5]) < 60 && Number(match[6]) < 60) {
-      fields = match.slice(1, 7);
-    } else {
-      const date = value instanceof Date ? value : new Date(value);
-      const ms = date.getTime();
-      if (!Number.isFinite(ms)) throw new RangeError('CRL entry revocation time is not a date');
-      fields = new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19).split(/[-T:]/);
-    }
-    const year = Number(fields[0]);
-    if (year < 1950 || year > 9999) throw new RangeError('CRL entry revocation time out of range');
-    const text = fields.join('') + 'Z';
-    return { year, text: year >= 2050 ? text : text.slice(2) };
-  }
-
   private writeEntry(out: Buffer, start: number, entry: StoredCrlEntry): number {
-    const scratch = this.serialScratch;
-    const hex = entry.serial.length % 2 ? `0${entry.serial}` : entry.serial;
-    if (hex.length === 0 || hex.length > MAX_SERIAL_BYTES * 2) throw new RangeError(`CRL entry serial of ${hex.length} hex digits`);
-    const written = scratch.write(hex, 0, 'hex');
-    if (written * 2 !== hex.length) throw new RangeError('CRL entry serial is not hex');
+    const serial = entry.serial;
+    const odd = serial.length % 2;
+    const bytes = (serial.length + odd) / 2;
+    if (bytes === 0 || bytes > MAX_SERIAL_BYTES) throw new RangeError(`CRL entry serial of ${serial.length} hex digits`);
+    // The magnitude's first non-zero byte (a zero serial keeps its last byte), and a 0x00 pad when its top bit is set.
     let first = 0;
-    while (first < written - 1 && scratch[first] === 0) first++;
-    const pad = scratch[first] & 0x80 ? 1 : 0;
-    const integerLength = written - first + pad;
+    while (first < bytes - 1 && hexByte(serial, first, odd) === 0) first++;
+    const pad = hexByte(serial, first, odd) & 0x80 ? 1 : 0;
+    const integerLength = bytes - first + pad;
     const reason = entry.reason === null || entry.reason === 'unspecified' ? undefined : REASON_EXTENSIONS.get(entry.reason);
     if (entry.reason !== null && entry.reason !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
-    const digits = this.timeDigits(entry.revokedAt);
-    const generalized = digits.year >= 2050;
+    const iso = canonicalIso(entry.revokedAt);
+    const year = (iso.charCodeAt(0) - 48) * 1000 + (iso.charCodeAt(1) - 48) * 100 + (iso.charCodeAt(2) - 48) * 10 + (iso.charCodeAt(3) - 48);
+    if (year < 1950) throw new RangeError('CRL entry revocation time before 1950');
+    // RFC 5280 §5.1.2.6 / §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, UTC, whole seconds.
+    const generalized = year >= 2050;
     const timeLength = generalized ? 15 : 13;
     const contentLength = 2 + integerLength + 2 + timeLength + (reason?.length ?? 0);
     let pos = start;
@@ -145,20 +125,58 @@ export class CrlEntriesEncoder {
     out[pos++] = 0x02;
     out[pos++] = integerLength;
     if (pad) out[pos++] = 0;
-    pos += scratch.copy(out, pos, first, written);
-    // RFC 5280 §5.1.2.6 / §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, UTC, whole seconds.
+    for (let i = first; i < bytes; i++) out[pos++] = hexByte(serial, i, odd);
     out[pos++] = generalized ? 0x18 : 0x17;
     out[pos++] = timeLength;
-    pos += out.write(digits.text, pos, generalized ? 15 : 13, 'latin1');
+    for (const at of generalized ? TIME_FROM_ISO_GENERALIZED : TIME_FROM_ISO_UTC) out[pos++] = iso.charCodeAt(at);
+    out[pos++] = 0x5a; // Z
     if (reason) pos += reason.copy(out, pos);
     return pos;
   }
 }
 
-/** A stored time in the canonical form the service writes (toISOString), read without building a Date. */
-const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
+const HEX_VALUES = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUES['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_VALUES['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
 
-/** DER length octets. */
+/** Byte `index` of a hex string (`odd`: an implied leading 0 digit). */
+function hexByte(hex: string, index: number, odd: number): number {
+  const at = index * 2 - odd;
+  const high = at < 0 ? 0 : hexDigit(hex.charCodeAt(at));
+  return (high << 4) | hexDigit(hex.charCodeAt(at + 1));
+}
+
+function hexDigit(code: number): number {
+  const value = code < 128 ? HEX_VALUES[code] : -1;
+  if (value < 0) throw new RangeError('CRL entry serial is not hex');
+  return value;
+}
+
+/** Positions in YYYY-MM-DDTHH:MM:SS of the digits of GeneralizedTime and UTCTime (before the Z). */
+const TIME_FROM_ISO_GENERALIZED = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+const TIME_FROM_ISO_UTC = TIME_FROM_ISO_GENERALIZED.slice(2);
+
+/**
+ * A revocation time as YYYY-MM-DDTHH:MM:SS…Z, truncated to the second. The canonical form the service stores
+ * (toISOString) is used as it is: a million Date parses would cost more than the rest of the entry.
+ */
+function canonicalIso(value: string | Date): string {
+  if (typeof value === 'string' && isCanonicalIso(value)) return value;
+  const ms = (value instanceof Date ? value : new Date(value)).getTime();
+  if (!Number.isFinite(ms)) throw new RangeError('CRL entry revocation time is not a date');
+  const iso = new Date(Math.floor(ms / 1000) * 1000).toISOString();
+  if (!isCanonicalIso(iso)) throw new RangeError('CRL entry revocation time out of range');
+  return iso;
+}
+
+const ISO_UTC = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?Z$/;
+
+function isCanonicalIso(value: string): boolean {
+  return ISO_UTC.test(value);
+}
+
 function lengthOctets(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
   const bytes: number[] = [];
