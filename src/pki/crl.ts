@@ -61,13 +61,18 @@ const MAX_SERIAL_BYTES = 32;
 /** SEQUENCE(2) + INTEGER(2 + 1 pad + 32) + GeneralizedTime(2 + 15) + the longest reasonCode extension. */
 const MAX_ENTRY_BYTES = 2 + 2 + 1 + MAX_SERIAL_BYTES + 2 + 15 + Math.max(...[...REASON_EXTENSIONS.values()].map((der) => der.length));
 
+/** Entries are written into slabs of this size: few allocations, at most one slab of slack. */
+const SLAB_BYTES = 4 * 1024 * 1024;
+
 /**
- * The revokedCertificates of a CRL, encoded page by page (docs/architecture.md "CRLs"): each page of entries becomes
- * one Buffer written in place, so a CRL of a million entries costs one pass and about its own size in memory, and the
+ * The revokedCertificates of a CRL, encoded page by page (docs/architecture.md "CRLs"): each page of entries is
+ * written in place into large slabs, so a CRL of a million entries costs one pass and about its own size in memory, and the
  * SEQUENCE header that needs the total length is written only when the CRL is assembled.
  */
 export class CrlEntriesEncoder {
   private readonly chunks: Buffer[] = [];
+  private slab = Buffer.alloc(0);
+  private used = 0;
   private bytes = 0;
   private entries = 0;
 
@@ -80,24 +85,35 @@ export class CrlEntriesEncoder {
     return this.bytes;
   }
 
-  /** Encodes one page of entries into one Buffer. */
+  /** Encodes one page of entries, appended to the current slab (a new one when it has no room for the page). */
   addPage(page: readonly StoredCrlEntry[]): void {
     if (page.length === 0) return;
-    const out = Buffer.allocUnsafe(page.length * MAX_ENTRY_BYTES);
-    let pos = 0;
-    for (const entry of page) pos = this.writeEntry(out, pos, entry);
-    // A copy of the used part: the page buffer itself may be several times larger than its entries.
-    const chunk = Buffer.from(out.subarray(0, pos));
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
+    const room = page.length * MAX_ENTRY_BYTES;
+    if (this.slab.length - this.used < room) {
+      this.seal();
+      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, room));
+      this.used = 0;
+    }
+    let pos = this.used;
+    for (const entry of page) pos = this.writeEntry(this.slab, pos, entry);
+    this.bytes += pos - this.used;
+    this.used = pos;
     this.entries += page.length;
   }
 
   /** Copies the entries into `target` at `offset` and releases them; answers the offset after them. */
   drainInto(target: Buffer, offset: number): number {
+    this.seal();
     for (const chunk of this.chunks) offset += chunk.copy(target, offset);
     this.chunks.length = 0;
     return offset;
+  }
+
+  /** Moves the written part of the current slab to the chunks (only written bytes are ever read). */
+  private seal(): void {
+    if (this.used > 0) this.chunks.push(this.slab.subarray(0, this.used));
+    this.slab = Buffer.alloc(0);
+    this.used = 0;
   }
 
   private writeEntry(out: Buffer, start: number, entry: StoredCrlEntry): number {

@@ -127,6 +127,8 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     const issuer = await this.authorities.signingView(await this.authorities.get(authorityId));
     const thisUpdate = new Date(isoSeconds(now));
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.crl.validitySeconds * 1000);
+    // Requests wait for this build anyway (the CRL is stale): the previous DER need not stay in memory beside the new one.
+    this.latestDer.delete(authorityId);
     const entries = new CrlEntriesEncoder();
     const slicer = new TimeSlicer(CRL_SLICE_MS);
     const { revocationCount } = await this.crls.readRevoked(authorityId, now.toISOString(), CRL_PAGE_SIZE, async (page) => {
