@@ -24,8 +24,6 @@ export abstract class CertificateRepository {
   abstract markSuperseded(id: string, replacedById: string, at: string): Promise<boolean>;
   /** Sets status revoked unless already revoked; false when it was. */
   abstract markRevoked(id: string, revokedAt: string, reason: RevocationReason): Promise<boolean>;
-  /** Revoked certificates of an authority that have not expired at `now` (the CRL's entries). */
-  abstract revokedUnexpired(authorityId: string, now: string): Promise<Pick<CertificateRecord, 'serial' | 'revokedAt' | 'revocationReason'>[]>;
   abstract isCompromisedKey(publicKeySha256: string): Promise<boolean>;
   /** Active certificates per authority whose notAfter falls in (now, until]. */
   abstract expiringCounts(now: string, until: string): Promise<{ authorityId: string; count: number }[]>;

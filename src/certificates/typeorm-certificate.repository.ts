@@ -147,17 +147,6 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return (result.affected ?? 0) > 0;
   }
 
-  async revokedUnexpired(authorityId: string, now: string) {
-    const rows = await this.db
-      .manager()
-      .createQueryBuilder(CertificateEntity, 'c')
-      .select(['c.serial', 'c.revokedAt', 'c.revocationReason'])
-      .where("c.authority_id = :authorityId AND c.status = 'revoked' AND c.not_after > :now", { authorityId, now })
-      .orderBy('c.revoked_at', 'ASC')
-      .getMany();
-    return rows.map((row) => ({ serial: row.serial, revokedAt: row.revokedAt, revocationReason: row.revocationReason as RevocationReason }));
-  }
-
   async findByFingerprint(fingerprint: string): Promise<CertificateRecord | null> {
     const [row] = await this.db.select(CertificateEntity, 'fingerprint = ?', [fingerprint]);
     return row ? toRecord(row) : null;

@@ -1,10 +1,14 @@
 import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OpenSslWorkspace } from '../../test/support/openssl';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { signCertificate } from './certificate';
-import { CrlEntry, CrlTemplate, REVOCATION_REASONS, RevocationReason, signCrl } from './crl';
+import { CrlEntriesEncoder, CrlEntry, CrlTemplate, REASON_CODES, REVOCATION_REASONS, RevocationReason, signCrl, signEncodedCrl, StoredCrlEntry } from './crl';
+import { bitString, explicit, sequence, smallInteger, time, tlv, unsignedInteger } from './der-writer';
+import { authorityKeyIdentifier, extension, EXTENSION_OIDS } from './extensions';
+import { signatureAlgorithmIdentifier } from './signing';
 import { pemEncode } from './der';
 import { basicConstraints, keyIdentifier, keyUsage, subjectKeyIdentifier } from './extensions';
 import { buildName } from './names';
@@ -202,5 +206,90 @@ describe('signCrl', () => {
     const generalizedTime = Buffer.concat([Buffer.from([0x18, 0x0f]), Buffer.from('20510101000000Z')]);
     assert.ok(der.includes(generalizedTime));
     assert.match(crlText(der), /Next Update: Jan {2}1 00:00:00 2051 GMT/);
+  });
+});
+
+/** The CRL built the plain way with the generic DER writer: what the paged encoder must produce byte for byte. */
+function referenceTbs(header: Omit<CrlTemplate, 'entries'>, entries: CrlEntry[], algorithm: SigningAlgorithm): Buffer {
+  const encoded = entries.map((entry) =>
+    sequence(
+      unsignedInteger(entry.serial),
+      time(entry.revokedAt),
+      ...(entry.reason === 'unspecified'
+        ? []
+        : [sequence(extension(EXTENSION_OIDS.cRLReason, false, tlv(0x0a, Buffer.from([REASON_CODES[entry.reason]]))).der)]),
+    ),
+  );
+  return sequence(
+    smallInteger(1),
+    signatureAlgorithmIdentifier(algorithm),
+    header.issuer,
+    time(header.thisUpdate),
+    time(header.nextUpdate),
+    ...(encoded.length ? [sequence(...encoded)] : []),
+    explicit(0, sequence(authorityKeyIdentifier(header.issuerKeyId).der, extension(EXTENSION_OIDS.cRLNumber, false, smallInteger(header.crlNumber)).der)),
+  );
+}
+
+describe('CrlEntriesEncoder and signEncodedCrl', () => {
+  /** A key that records what it signed and answers a fixed signature. */
+  const recordingKey = (algorithm: SigningAlgorithm, signature: Buffer) => {
+    const signed: Buffer[] = [];
+    const key: SigningKey = { algorithm, sign: async (data) => (signed.push(Buffer.from(data)), signature) };
+    return { key, signed };
+  };
+
+  for (const count of [0, 1, 3, 150, 7000]) {
+    it(`encodes ${count} entries over several pages exactly as the generic DER writer does`, async () => {
+      const issuer = await makeIssuer();
+      const reasons = REVOCATION_REASONS;
+      const entries: CrlEntry[] = Array.from({ length: count }, (_, i) => {
+        // Edge cases among the random ones: leading zero bytes, top bit set (pad), one byte, after 2049.
+        const serial = i % 5 === 0 ? Buffer.from([0, 0, 0x80 | i % 128, i % 256]) : i % 7 === 0 ? Buffer.from([i % 100]) : randomSerial();
+        const revokedAt = new Date(i % 11 === 0 ? Date.UTC(2050 + (i % 60), i % 12, 1 + (i % 28), 23, 59, 59, 999) : Date.UTC(2020, 0, 1) + i * 7_919_000);
+        return { serial, revokedAt, reason: reasons[i % reasons.length] };
+      });
+      const header = { issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber: 300 + count, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 3_600_000) };
+      const encoder = new CrlEntriesEncoder();
+      const stored: StoredCrlEntry[] = entries.map((e, i) => ({ serial: e.serial.toString('hex'), revokedAt: i % 2 ? e.revokedAt.toISOString() : e.revokedAt, reason: e.reason }));
+      for (let start = 0; start < stored.length; start += 1000) encoder.addPage(stored.slice(start, start + 1000));
+      assert.equal(encoder.count, count);
+      const signature = Buffer.alloc(71, 0x5a);
+      const { key, signed } = recordingKey('ECDSA_SHA_256', signature);
+      const der = await signEncodedCrl(header, encoder, key);
+      const tbs = referenceTbs(header, entries, 'ECDSA_SHA_256');
+      assert.deepEqual(signed, [tbs], 'one signature, over the TBS');
+      assert.deepEqual(der, sequence(tbs, signatureAlgorithmIdentifier('ECDSA_SHA_256'), bitString(signature)));
+    });
+  }
+
+  it('signs once over a large CRL that openssl parses and verifies, listing every serial', async () => {
+    const issuer = await makeIssuer('rsa');
+    const serials = Array.from({ length: 20_000 }, () => randomSerial());
+    const encoder = new CrlEntriesEncoder();
+    for (let start = 0; start < serials.length; start += 5000) {
+      encoder.addPage(serials.slice(start, start + 5000).map((serial) => ({ serial: serial.toString('hex'), revokedAt: '2026-01-02T03:04:05.000Z', reason: 'superseded' as const })));
+    }
+    let signatures = 0;
+    const key: SigningKey = { algorithm: issuer.key.algorithm, sign: (data) => (signatures++, issuer.key.sign(data)) };
+    const der = await signEncodedCrl({ issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber: 9, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 60_000) }, encoder, key);
+    assert.equal(signatures, 1);
+    assert.ok(crlVerify(der, issuer.certDer).ok);
+    // Through a file: the text of 20,000 entries is larger than spawnSync's output buffer.
+    const textFile = tempFile('big.txt', '');
+    const parsed = openssl(['crl', '-inform', 'DER', '-in', tempFile('big.crl', der), '-noout', '-text', '-out', textFile]);
+    assert.equal(parsed.status, 0, parsed.output);
+    const listed = [...readFileSync(textFile, 'utf8').matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1].toLowerCase());
+    assert.deepEqual(new Set(listed), new Set(serials.map((s) => s.toString('hex').replace(/^(00)+/, ''))));
+    assert.equal(listed.length, serials.length);
+  });
+
+  it('refuses a serial that is not hex or is too long, and an unknown reason', () => {
+    const encoder = new CrlEntriesEncoder();
+    const at = '2026-01-01T00:00:00Z';
+    assert.throws(() => encoder.addPage([{ serial: 'zz', revokedAt: at, reason: 'superseded' }]), RangeError);
+    assert.throws(() => encoder.addPage([{ serial: 'ab'.repeat(33), revokedAt: at, reason: 'superseded' }]), RangeError);
+    assert.throws(() => encoder.addPage([{ serial: 'ab', revokedAt: 'not a date', reason: 'superseded' }]), RangeError);
+    assert.throws(() => encoder.addPage([{ serial: 'ab', revokedAt: at, reason: 'certificateHold' as RevocationReason }]), RangeError);
   });
 });

@@ -1,15 +1,14 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { isoSeconds } from '../common/time';
-import { CertificateRepository } from '../certificates/certificate.repository';
 import { RevocationListPublisher } from '../certificates/revocation-list-publisher.port';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { Transactions } from '../database/transactions';
+import { TimeSlicer } from '../common/yield';
 import { MetricsService } from '../metrics/metrics.service';
-import { signCrl } from '../pki/crl';
-import { CrlRepository, StoredCrl } from './crl.repository';
+import { CrlEntriesEncoder, signEncodedCrl } from '../pki/crl';
+import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
 
 /**
  * Publishes one CRL per authority. A CRL is regenerated when a revocation happened after it was built
@@ -18,18 +17,25 @@ import { CrlRepository, StoredCrl } from './crl.repository';
  */
 /** Older CRLs are kept for a while (clients may hold one), then pruned. */
 const CRLS_KEPT = 20;
+/**
+ * Revoked entries read and encoded per page; the event loop gets a turn every CRL_SLICE_MS, so a CRL of a million
+ * entries never holds up other requests for long (docs/architecture.md "CRLs").
+ */
+const CRL_PAGE_SIZE = 5000;
+/** At most this much encoding between two turns of the event loop. */
+const CRL_SLICE_MS = 20;
 
 @Injectable()
 export class CrlService implements RevocationListPublisher, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('CRL');
   /** One generation at a time per authority in this process; the database orders replicas. */
   private readonly inFlight = new Map<string, Promise<StoredCrl>>();
+  /** The latest CRL of each authority this process built or loaded, so its DER is read from the database once. */
+  private readonly latestDer = new Map<string, StoredCrl>();
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(
-    private readonly transactions: Transactions,
     private readonly authorities: AuthoritiesService,
-    private readonly certificates: CertificateRepository,
     private readonly crls: CrlRepository,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
@@ -43,10 +49,29 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
   async current(authorityId: string): Promise<StoredCrl> {
     for (let attempt = 0; ; attempt++) {
       const authority = await this.authorities.get(authorityId);
-      const latest = await this.crls.latest(authorityId);
-      if (latest && (!this.isStale(latest, authority.revocationCount) || attempt === 3)) return latest;
+      const latest = await this.crls.latestInfo(authorityId);
+      if (latest && (!this.isStale(latest, authority.revocationCount) || attempt === 3)) {
+        const crl = await this.withDer(latest);
+        if (crl) return crl;
+      }
       await this.refresh(authorityId);
     }
+  }
+
+  /** The stored CRL with its DER: from memory when this process already holds it, else read once. */
+  private async withDer(info: CrlInfo): Promise<StoredCrl | null> {
+    const held = this.latestDer.get(info.authorityId);
+    if (held?.crlNumber === info.crlNumber) return held;
+    const der = await this.crls.der(info.authorityId, info.crlNumber);
+    if (!der) return null;
+    const crl = { ...info, der };
+    this.remember(crl);
+    return crl;
+  }
+
+  private remember(crl: StoredCrl): void {
+    const held = this.latestDer.get(crl.authorityId);
+    if (!held || held.crlNumber < crl.crlNumber) this.latestDer.set(crl.authorityId, crl);
   }
 
   /** After revocations committed (certificates/): the current CRL, so regenerated now that it is stale. */
@@ -78,7 +103,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
   async sweep(): Promise<void> {
     for (const authority of await this.authorities.all()) {
       try {
-        const latest = await this.crls.latest(authority.id);
+        const latest = await this.crls.latestInfo(authority.id);
         if (!latest || this.isStale(latest, authority.revocationCount)) await this.refresh(authority.id);
       } catch (err) {
         this.logger.error(`CRL sweep failed for authority ${authority.id}: ${(err as Error).message}`);
@@ -86,52 +111,47 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     }
   }
 
-  private isStale(crl: StoredCrl, revocationCount: number): boolean {
+  private isStale(crl: CrlInfo, revocationCount: number): boolean {
     const refreshAt = new Date(crl.nextUpdate).getTime() - this.config.crl.refreshBeforeSeconds * 1000;
     return crl.revocationsCovered < revocationCount || this.clock.now().getTime() >= refreshAt;
   }
 
+  /**
+   * The CRL number is taken first (its own short transaction), then the entries are read page by page (one snapshot on
+   * PostgreSQL; see CrlRepository.readRevoked) and encoded straight to DER, and the CRL is signed once and published
+   * unless a newer one was published meanwhile (docs/architecture.md "CRLs").
+   */
   private async generate(authorityId: string): Promise<StoredCrl> {
     const now = this.clock.now();
-    // One transaction: taking the CRL number row-locks the authority (PostgreSQL), so a revocation either
-    // committed before and is read here, or waits and then leaves this CRL stale (revocation counter).
-    // A higher CRL number therefore never lists fewer revocations than a lower one.
-    const { authority, crlNumber, entries } = await this.transactions.run(async () => {
-      const crlNumber = await this.authorities.nextCrlNumber(authorityId);
-      const authority = await this.authorities.get(authorityId);
-      const entries = await this.certificates.revokedUnexpired(authorityId, now.toISOString());
-      return { authority, crlNumber, entries };
-    });
-    const issuer = await this.authorities.signingView(authority);
+    const crlNumber = await this.authorities.nextCrlNumber(authorityId);
+    const issuer = await this.authorities.signingView(await this.authorities.get(authorityId));
     const thisUpdate = new Date(isoSeconds(now));
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.crl.validitySeconds * 1000);
-    const der = await signCrl(
-      {
-        issuer: issuer.name,
-        issuerKeyId: issuer.keyId,
-        crlNumber,
-        thisUpdate,
-        nextUpdate,
-        entries: entries.map((entry) => ({
-          serial: Buffer.from(entry.serial, 'hex'),
-          revokedAt: new Date(entry.revokedAt!),
-          reason: entry.revocationReason ?? 'unspecified',
-        })),
-      },
-      issuer.signer,
-    );
+    // Requests wait for this build anyway (the CRL is stale): the previous DER need not stay in memory beside the new one.
+    this.latestDer.delete(authorityId);
+    const entries = new CrlEntriesEncoder();
+    const slicer = new TimeSlicer(CRL_SLICE_MS);
+    const { revocationCount } = await this.crls.readRevoked(authorityId, now.toISOString(), CRL_PAGE_SIZE, async (page) => {
+      entries.addPage(page);
+      await slicer.maybeYield();
+    });
+    const der = await signEncodedCrl({ issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber, thisUpdate, nextUpdate }, entries, issuer.signer);
     const crl: StoredCrl = {
       authorityId,
       crlNumber,
       thisUpdate: thisUpdate.toISOString(),
       nextUpdate: nextUpdate.toISOString(),
-      revocationsCovered: authority.revocationCount,
+      revocationsCovered: revocationCount,
       der,
     };
-    await this.transactions.run(async () => {
-      await this.crls.insert(crl);
-      await this.crls.prune(authorityId, crlNumber - CRLS_KEPT);
-    });
+    if (!(await this.crls.publish(crl, crlNumber - CRLS_KEPT))) {
+      // Another replica published a newer CRL while this one was built: that one is the current CRL.
+      const latest = await this.crls.latestInfo(authorityId);
+      const current = latest && (await this.withDer(latest));
+      if (current) return current;
+    } else {
+      this.remember(crl);
+    }
     this.metrics.crlsGenerated.inc();
     return crl;
   }

@@ -1,8 +1,52 @@
 import { Injectable } from '@nestjs/common';
-import { LessThan } from 'typeorm';
-import { CrlEntity } from '../database/entities/crl.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { CrlRepository, StoredCrl } from './crl.repository';
+import { TimeSlicer } from '../common/yield';
+import { RevocationReason, StoredCrlEntry } from '../pki/crl';
+import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
+
+const INFO_COLUMNS =
+  'authority_id AS "authorityId", crl_number AS "crlNumber", this_update AS "thisUpdate", next_update AS "nextUpdate", revocations_covered AS "revocationsCovered"';
+
+/** Keyset pagination over the unique (authority_id, serial) index. */
+const REVOKED_PAGE =
+  'SELECT serial, revoked_at AS "revokedAt", revocation_reason AS "reason" FROM certificates ' +
+  "WHERE authority_id = ? AND serial > ? AND status = 'revoked' AND not_after > ? ORDER BY serial LIMIT ?";
+
+const REVOCATION_COUNT = 'SELECT revocation_count AS n FROM authorities WHERE id = ?';
+
+interface InfoRow {
+  authorityId: string;
+  crlNumber: number | string;
+  thisUpdate: string;
+  nextUpdate: string;
+  revocationsCovered: number | string;
+}
+
+interface RevokedRow {
+  serial: string;
+  revokedAt: string;
+  reason: RevocationReason | null;
+}
+
+/** The part of a better-sqlite3 connection used here (TypeORM's driver holds it). */
+interface SqliteConnection {
+  readonly inTransaction: boolean;
+  readonly name: string;
+  readonly memory: boolean;
+  prepare(sql: string): { all(...params: unknown[]): unknown[] };
+  exec(sql: string): void;
+  close(): void;
+}
+type SqliteConnectionClass = new (file: string, options: { readonly: boolean; fileMustExist: boolean }) => SqliteConnection;
+
+/** SQLite: pages read in one turn of the event loop before it yields (docs/architecture.md "CRLs"). */
+const SQLITE_SLICE_MS = 25;
+
+/** `?` placeholders to PostgreSQL's `$n`. */
+const numbered = (sql: string): string => {
+  let index = 0;
+  return sql.replace(/\?/g, () => `$${++index}`);
+};
 
 @Injectable()
 export class TypeOrmCrlRepository extends CrlRepository {
@@ -10,18 +54,124 @@ export class TypeOrmCrlRepository extends CrlRepository {
     super();
   }
 
-  async latest(authorityId: string): Promise<StoredCrl | null> {
-    const row = await this.db.manager().findOne(CrlEntity, { where: { authorityId }, order: { crlNumber: 'DESC' } });
-    return row
-      ? { ...row, crlNumber: Number(row.crlNumber), revocationsCovered: Number(row.revocationsCovered), der: Buffer.from(row.der, 'base64') }
-      : null;
+  async latestInfo(authorityId: string): Promise<CrlInfo | null> {
+    // Not the der column: a CRL of a million entries is ~50 MB of base64.
+    const [row] = await this.db.sql<InfoRow>(`SELECT ${INFO_COLUMNS} FROM crls WHERE authority_id = ? ORDER BY crl_number DESC LIMIT 1`, [authorityId]);
+    return row ? toInfo(row) : null;
   }
 
-  async insert(crl: StoredCrl): Promise<void> {
-    await this.db.manager().insert(CrlEntity, { ...crl, der: crl.der.toString('base64') });
+  async der(authorityId: string, crlNumber: number): Promise<Buffer | null> {
+    const [row] = await this.db.sql<{ der: string | Buffer }>('SELECT der FROM crls WHERE authority_id = ? AND crl_number = ?', [authorityId, crlNumber]);
+    if (!row) return null;
+    // SQLite stores the bytes as a BLOB (see publish); PostgreSQL, and CRLs stored before, as base64 text.
+    return Buffer.isBuffer(row.der) ? row.der : Buffer.from(row.der, 'base64');
   }
 
-  async prune(authorityId: string, belowNumber: number): Promise<void> {
-    await this.db.manager().delete(CrlEntity, { authorityId, crlNumber: LessThan(belowNumber) });
+  publish(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
+    return this.db.run(async () => {
+      // PostgreSQL: the authority row orders publishers (SQLite transactions take turns on one connection anyway).
+      if (this.db.isPostgres) await this.db.sql('SELECT id FROM authorities WHERE id = ? FOR UPDATE', [crl.authorityId]);
+      const [newer] = await this.db.sql(
+        'SELECT crl_number FROM crls WHERE authority_id = ? AND (crl_number > ? OR revocations_covered > ?) LIMIT 1',
+        [crl.authorityId, crl.crlNumber, crl.revocationsCovered],
+      );
+      if (newer) return false;
+      await this.db.sql(
+        'INSERT INTO crls (authority_id, crl_number, this_update, next_update, revocations_covered, der) VALUES (?, ?, ?, ?, ?, ?)',
+        // SQLite keeps a BLOB as it is in a column of TEXT affinity: the bytes go in without a base64 copy a third larger
+        // (a CRL of a million entries is ~46 MB, and better-sqlite3 writes it synchronously). PostgreSQL: base64 text.
+        [crl.authorityId, crl.crlNumber, crl.thisUpdate, crl.nextUpdate, crl.revocationsCovered, this.db.isPostgres ? crl.der.toString('base64') : crl.der],
+      );
+      await this.db.sql('DELETE FROM crls WHERE authority_id = ? AND crl_number < ?', [crl.authorityId, pruneBelow]);
+      return true;
+    });
   }
+
+  async readRevoked(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>): Promise<{ revocationCount: number }> {
+    return this.db.isPostgres ? this.readRevokedPostgres(authorityId, now, pageSize, onPage) : this.readRevokedSqlite(authorityId, now, pageSize, onPage);
+  }
+
+  /**
+   * PostgreSQL: one read-only REPEATABLE READ transaction on a connection of its own, so the counter and every page
+   * come from one snapshot (exactly the revocations counted) and nothing is locked while the CRL is built.
+   */
+  private async readRevokedPostgres(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>) {
+    const runner = this.db.manager().connection.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction('REPEATABLE READ');
+      await runner.query('SET TRANSACTION READ ONLY');
+      const [count] = (await runner.query(numbered(REVOCATION_COUNT), [authorityId])) as { n: number | string }[];
+      const sql = numbered(REVOKED_PAGE);
+      for (let after = ''; ; ) {
+        const rows = (await runner.query(sql, [authorityId, after, now, pageSize])) as RevokedRow[];
+        if (rows.length) await onPage(rows);
+        if (rows.length < pageSize) break;
+        after = rows[rows.length - 1].serial;
+      }
+      await runner.commitTransaction();
+      return { revocationCount: count ? Number(count.n) : 0 };
+    } finally {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      await runner.release();
+    }
+  }
+
+  /**
+   * SQLite: a read-only connection of its own (WAL lets it read while the service's connection writes), in one read
+   * transaction, so the counter and every page come from one snapshot, as on PostgreSQL, and the requests' transactions
+   * never wait for it. Reads are synchronous: the event loop gets a turn every SQLITE_SLICE_MS. An in-memory database
+   * cannot be opened twice: there each page is read in a turn of the service's connection (readRevokedInTurns).
+   */
+  private async readRevokedSqlite(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>) {
+    const main = (this.db.manager().connection.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
+    if (main.memory) return this.readRevokedInTurns(main, authorityId, now, pageSize, onPage);
+    const reader = new (main.constructor as SqliteConnectionClass)(main.name, { readonly: true, fileMustExist: true });
+    try {
+      reader.exec('BEGIN');
+      const [count] = reader.prepare(REVOCATION_COUNT).all(authorityId) as { n: number }[];
+      const statement = reader.prepare(REVOKED_PAGE);
+      const slicer = new TimeSlicer(SQLITE_SLICE_MS);
+      for (let after = ''; ; ) {
+        const rows = statement.all(authorityId, after, now, pageSize) as RevokedRow[];
+        if (rows.length) await onPage(rows);
+        if (rows.length < pageSize) break;
+        after = rows[rows.length - 1].serial;
+        await slicer.maybeYield();
+      }
+      reader.exec('COMMIT');
+      return { revocationCount: count ? Number(count.n) : 0 };
+    } finally {
+      reader.close();
+    }
+  }
+
+  /**
+   * The counter is read first; a revocation is final, so every revocation it counts is in the pages read after it (a
+   * later one may be too: the CRL then lists more than it says it covers). A page is read directly when no transaction
+   * is open on the connection (committed data only), else in a short transaction of its own after the open one.
+   */
+  private async readRevokedInTurns(connection: SqliteConnection, authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>) {
+    const statement = connection.prepare(REVOKED_PAGE);
+    const read = <T>(work: () => T): Promise<T> => (connection.inTransaction ? this.db.run(async () => work()) : Promise.resolve(work()));
+    const [count] = await read(() => connection.prepare(REVOCATION_COUNT).all(authorityId) as { n: number }[]);
+    for (let after = ''; ; ) {
+      const from = after;
+      const rows = await read(() => statement.all(authorityId, from, now, pageSize) as RevokedRow[]);
+      if (rows.length) await onPage(rows);
+      if (rows.length < pageSize) break;
+      after = rows[rows.length - 1].serial;
+    }
+    return { revocationCount: count ? Number(count.n) : 0 };
+  }
+}
+
+function toInfo(row: InfoRow): CrlInfo {
+  return {
+    authorityId: row.authorityId,
+    crlNumber: Number(row.crlNumber),
+    thisUpdate: row.thisUpdate,
+    nextUpdate: row.nextUpdate,
+    revocationsCovered: Number(row.revocationsCovered),
+  };
 }
