@@ -76,11 +76,12 @@ export class TypeOrmCrlRepository extends CrlRepository {
         [crl.authorityId, crl.crlNumber, crl.revocationsCovered],
       );
       if (newer) return false;
+      // The DER goes in as bytes on both drivers. SQLite keeps a BLOB as it is in a column of TEXT affinity (no base64
+      // copy a third larger; better-sqlite3 writes synchronously). PostgreSQL's column is text: the server encodes
+      // the bytea parameter to base64 itself, so no 61 MB string is built and serialised on the event loop.
       await this.db.sql(
-        'INSERT INTO crls (authority_id, crl_number, this_update, next_update, revocations_covered, der) VALUES (?, ?, ?, ?, ?, ?)',
-        // SQLite keeps a BLOB as it is in a column of TEXT affinity: the bytes go in without a base64 copy a third larger
-        // (a CRL of a million entries is ~46 MB, and better-sqlite3 writes it synchronously). PostgreSQL: base64 text.
-        [crl.authorityId, crl.crlNumber, crl.thisUpdate, crl.nextUpdate, crl.revocationsCovered, this.db.isPostgres ? crl.der.toString('base64') : crl.der],
+        `INSERT INTO crls (authority_id, crl_number, this_update, next_update, revocations_covered, der) VALUES (?, ?, ?, ?, ?, ${this.db.isPostgres ? "encode(?::bytea, 'base64')" : '?'})`,
+        [crl.authorityId, crl.crlNumber, crl.thisUpdate, crl.nextUpdate, crl.revocationsCovered, crl.der],
       );
       await this.db.sql('DELETE FROM crls WHERE authority_id = ? AND crl_number < ?', [crl.authorityId, pruneBelow]);
       return true;
