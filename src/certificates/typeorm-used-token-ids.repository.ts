@@ -10,9 +10,10 @@ export class TypeOrmUsedTokenIds extends UsedTokenIds {
 
   async use(id: string, keepUntil: string): Promise<boolean> {
     // ON CONFLICT rather than catching the violation: on PostgreSQL a failed statement would poison a surrounding transaction.
-    // In a (grouped) transaction of its own: on SQLite's one connection a bare statement would join whatever
-    // transaction another request has open, and vanish if that one rolled back.
-    const rows = await this.db.runGrouped(() => this.db.sql('INSERT INTO used_token_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id', [id, keepUntil]));
+    const insert = () => this.db.sql('INSERT INTO used_token_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id', [id, keepUntil]);
+    // PostgreSQL: one statement is a transaction of its own. SQLite: on its one connection a bare statement would
+    // join whatever transaction another request has open (and vanish if that one rolled back): a grouped one instead.
+    const rows = await (this.db.isPostgres ? insert() : this.db.runGrouped(insert));
     return rows.length === 1;
   }
 

@@ -79,9 +79,8 @@ export class ExchangeService {
     const requestSha256 = createHash('sha256').update(JSON.stringify([serial, input.csr, input.attributes ?? null])).digest('hex');
     const csr = parseCsr(input.csr);
     const publicKeySha256 = csr.publicKey.sha256;
-    // Read in a transaction: on SQLite (one connection) that keeps another request's uncommitted rows out of view.
-    // Grouped: it shares the next group commit's transaction (on SQLite it would wait for that group anyway).
-    const { earlier, existing } = await this.transactions.runGrouped(async () => ({
+    // On SQLite (one connection) another request's uncommitted rows must stay out of view.
+    const { earlier, existing } = await this.transactions.readCommitted(async () => ({
       earlier: idempotencyKey === undefined ? null : await this.claims.findIdempotencyKey(claim.id, idempotencyKey),
       existing: await this.claims.findProvisioned(claim.id, serial),
     }));

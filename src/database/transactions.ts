@@ -13,6 +13,12 @@ export abstract class Transactions {
    */
   abstract runGrouped<T>(work: () => Promise<T>): Promise<T>;
   /**
+   * Runs reads that must not see other requests' uncommitted writes. On SQLite every request shares one connection,
+   * so the reads run in a (grouped) transaction; on PostgreSQL each query has a pooled connection of its own and runs
+   * at once. Inside a transaction, joins it.
+   */
+  abstract readCommitted<T>(work: () => Promise<T>): Promise<T>;
+  /**
    * Runs `callback` once the current transaction has committed (not at all if it rolls back), before `run`
    * returns; outside a transaction, at once. For in-memory state that must follow committed data only. The
    * callback must not throw.

@@ -175,6 +175,10 @@ export class TypeOrmTransactions extends Transactions {
     });
   }
 
+  readCommitted<T>(work: () => Promise<T>): Promise<T> {
+    return this.isPostgres || this.current.getStore() ? work() : this.runGrouped(work);
+  }
+
   /**
    * One group at a time: the audit chain head (locked by every audited change) serialises writers anyway, and on
    * SQLite there is one connection. While a group commits, the works that arrive form the next one.
