@@ -49,7 +49,8 @@ describe(`allow-list migration on ${driver}`, { skip }, () => {
       const serials = await q(after, 'SELECT device_serial AS "serial" FROM claim_allowlist_serials WHERE allowlist_id = ? ORDER BY device_serial', [listId]);
       assert.deepEqual(serials.map((s: { serial: string }) => s.serial), ['S1', 'S2']);
 
-      await after.undoLastMigration();
+      // Back down to just before the allow-list migration (later migrations are reverted first).
+      for (let i = index; i < all.length; i++) await after.undoLastMigration();
       const restored = await q(after, 'SELECT claim_id AS "claimId", device_serial AS "serial" FROM claim_allowlist ORDER BY device_serial');
       assert.deepEqual(restored.map((r: { claimId: string; serial: string }) => [r.claimId, r.serial]), [
         ['11111111-1111-4111-8111-111111111111', 'S1'],
