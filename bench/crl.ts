@@ -19,7 +19,7 @@ import { CrlEntry, signCrl } from '../src/pki/crl';
 import { buildName } from '../src/pki/names';
 import { SigningKey } from '../src/pki/signing';
 import { buildCsr } from '../tools/csr-builder';
-import { bearer, closedLoop, option, percentile, startService } from './support';
+import { bearer, closedLoop, option, percentile, processMemory, startService } from './support';
 
 export async function crl(): Promise<void> {
   if (process.argv.includes('--sizes')) return inProcess();
@@ -97,24 +97,9 @@ async function seedPostgres(url: string, authorityId: string, n: number, notAfte
   }
 }
 
-/** The service process: the node process whose command runs src/main.js with our PORT. */
-function servicePid(port: string): number {
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes('src/main.js')) continue;
-      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`PORT=${port}`)) return Number(entry);
-    } catch {
-      // gone, or not ours
-    }
-  }
-  throw new Error(`no service process for port ${port}`);
-}
-
-function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) : NaN;
+/** Resident memory of the service process now (VmRSS) or at its peak (VmHWM), in MiB. */
+function serviceMiB(pid: number, field: 'rssMb' | 'hwmMb'): number {
+  return processMemory(pid)?.[field] ?? NaN;
 }
 
 /** Counts "Serial Number:" lines of `openssl crl -text`, streamed (a million entries is ~100 MB of text). */
@@ -159,7 +144,7 @@ async function service(): Promise<void> {
     databaseUrl = `sqlite:${path.join(work, 'bench.sqlite')}`;
   }
   const svc = await startService({ DATABASE_URL: databaseUrl, ...(driver === 'postgres' ? { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}) });
-  const pid = servicePid(new URL(svc.baseUrl).port);
+  const pid = svc.pid;
   const call = async (method: string, route: string, body?: unknown) => {
     const res = await fetch(`${svc.baseUrl}${route}`, {
       method,
@@ -202,10 +187,10 @@ async function service(): Promise<void> {
     const baselineSorted = [...baseline.latenciesMs].sort((a, b) => a - b);
 
     // The rebuild, with issuance running alongside; the service's peak RSS from a reset high-water mark.
-    const rssBeforeKb = procStatusKb(pid, 'VmRSS');
+    const rssBeforeMiB = serviceMiB(pid, 'rssMb');
     fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    let sampledPeakKb = rssBeforeKb;
-    const sampler = setInterval(() => (sampledPeakKb = Math.max(sampledPeakKb, procStatusKb(pid, 'VmRSS'))), 25);
+    let sampledPeakMiB = rssBeforeMiB;
+    const sampler = setInterval(() => (sampledPeakMiB = Math.max(sampledPeakMiB, serviceMiB(pid, 'rssMb'))), 25);
     let rebuilding = true;
     const during: number[] = [];
     const loops = Array.from({ length: concurrency }, async () => {
@@ -222,7 +207,7 @@ async function service(): Promise<void> {
     rebuilding = false;
     await Promise.all(loops);
     clearInterval(sampler);
-    const peakKb = Math.max(procStatusKb(pid, 'VmHWM'), sampledPeakKb);
+    const peakMiB = Math.max(serviceMiB(pid, 'hwmMb'), sampledPeakMiB);
     if (res.status !== 200) throw new Error(`CRL rebuild failed: ${res.status}`);
     const duringSorted = [...during].sort((a, b) => a - b);
 
@@ -255,8 +240,8 @@ async function service(): Promise<void> {
       crlMiB: round(der.length / 1048576),
       cachedGetMs: round(cachedMs),
       cachedBytesEqual: cachedBytes === der.length,
-      serviceRssBeforeMiB: round(rssBeforeKb / 1024),
-      servicePeakRssMiB: round(peakKb / 1024),
+      serviceRssBeforeMiB: round(rssBeforeMiB),
+      servicePeakRssMiB: round(peakMiB),
       opensslParseOk: parse.status === 0,
       opensslVerifyOk: verify.status === 0 && /verify OK/.test(`${verify.stdout}${verify.stderr}`),
       opensslEntries: counted.entries,

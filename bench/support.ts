@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generateApiKey } from '../src/auth/api-key-secret';
+import { temporaryDatabase } from '../scripts/lib/temporary-database';
 
 export function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -56,39 +57,13 @@ export async function startKmsStandIn(latencyMs: number, tps: number): Promise<{
   };
 }
 
-/** Starts the real service (`node dist/src/main.js`) in its own process on a fresh database. */
-export async function startService(env: Record<string, string>): Promise<{ baseUrl: string; adminKey: string; stop: () => void }> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-bench-'));
-  const adminKey = generateApiKey().key;
-  const child = spawn(process.execPath, [path.join(__dirname, '../src/main.js')], {
-    env: {
-      PATH: process.env.PATH,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      // The address the benchmark calls: exchange tokens are addressed (aud) to PUBLIC_BASE_URL + the exchange path.
-      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
-      // For profiling the service under load, e.g. BENCH_SERVICE_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
-      ...(process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {}),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve());
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}`)));
-  });
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    adminKey,
-    stop: () => {
-      child.kill('SIGTERM');
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+/**
+ * Starts the real service (`node dist/src/main.js`) in its own process on a fresh data directory; `env` may point it
+ * at a database of the caller's (DATABASE_URL). `stop` does not wait: see startServiceProcess for one that does.
+ */
+export async function startService(env: Record<string, string>): Promise<{ baseUrl: string; adminKey: string; pid: number; stop: () => void }> {
+  const service = await startServiceProcess('sqlite', env);
+  return { baseUrl: service.baseUrl, adminKey: service.adminKey, pid: service.pid, stop: () => void service.stop() };
 }
 
 /** `total` calls of `call(i)` by `concurrency` closed-loop clients; the latency of each call and the wall time. */
@@ -207,10 +182,6 @@ export async function counterSum(baseUrl: string, name: string, labels: RegExp):
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
-// ---- Added for bench/issuance.ts --peer cfssl and bench/exchange.ts --db postgres (self-contained) ----
-// (Imports are hoisted: this one sits with the code that uses it so that additions stay in one block.)
-import { temporaryDatabase } from '../scripts/lib/temporary-database';
-
 /** The service as a process of its own on a fresh database of the driver, with its pid (for memory readings). */
 export interface ServiceProcess {
   baseUrl: string;
@@ -285,17 +256,19 @@ export interface ProcessMemory {
 
 /** The memory of `pid` and of its child processes (a cluster primary's workers), Linux only; [] elsewhere. */
 export function processTreeMemory(pid: number): ProcessMemory[] {
-  const read = (p: number): ProcessMemory | undefined => {
-    try {
-      const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
-      const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-      return { pid: p, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
-    } catch {
-      return undefined;
-    }
-  };
   const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).map(Number) ?? [];
-  return [pid, ...children].map(read).filter((m): m is ProcessMemory => m !== undefined);
+  return [pid, ...children].map(processMemory).filter((m): m is ProcessMemory => m !== undefined);
+}
+
+/** The memory of one process (undefined when it is gone or /proc is missing). */
+export function processMemory(pid: number): ProcessMemory | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { pid, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Writes a benchmark's results to bench/results/<name>-<timestamp>.json (the source tree's, not dist's); returns the path. */

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it, TestContext } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { buildCsr } from '../../tools/csr-builder';
+import { freePort } from '../support/free-port';
 
 /**
  * kill -9 during issuance load (docs/benchmarks.md, "Crash test"): the real service (`node dist/src/main.js`, its own
@@ -34,16 +34,6 @@ interface Acknowledged {
   round: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One start of the service on fixed data (directory, database, keys); each start listens on a port of its own. */
 class ServiceUnderTest {

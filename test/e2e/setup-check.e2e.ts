@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
+import { freePort } from '../support/free-port';
 
 /**
  * GET /v1/setup/check over HTTP: what it reports for a bare deployment (no AWS: nothing called), for one
@@ -35,13 +36,6 @@ function check(body: { checks: Check[] }, name: string): Check {
   return found;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 for (const { driver, skip } of drivers()) {
   describe(`GET /v1/setup/check without AWS (${driver})`, { skip }, () => {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from './free-port';
 
 /**
  * A real Mosquitto broker with mutual TLS on 127.0.0.1 and a free port, so a test can show that a device
@@ -336,18 +337,6 @@ function checkTls(tls: BrokerTls): void {
   }
 }
 
-/** A port that was free a moment ago: bind port 0 on 127.0.0.1, read it, close. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
