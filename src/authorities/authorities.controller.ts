@@ -5,12 +5,14 @@ import { RequestContext } from '../common/actor';
 import { Ctx, Public, RequirePermission } from '../common/access.decorators';
 import { Permission } from '../common/roles';
 import { Errors } from '../common/errors';
-import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups, responseHeaders } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured, binaryContent, ProblemGroups, responseHeaders } from '../common/openapi';
 import { UuidParam } from '../common/pipes';
 import { pemEncode } from '../pki/der';
+import { certificateFile, MEDIA_TYPES } from '../pki/certificate-files';
+import { sendDownload } from '../common/downloads';
 import { AuthoritiesService } from './authorities.service';
 import { PageQueryDto } from '../common/page-query.dto';
-import { AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto } from './authorities.dto';
+import { AuthorityCertificateQueryDto, AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto } from './authorities.dto';
 import { Authority } from './authority';
 
 @ApiTags('authorities')
@@ -80,22 +82,37 @@ export class AuthoritiesController {
   @Get(':id/certificate')
   @Public()
   @ApiOperation({
-    summary: 'The CA certificate, DER (the AIA caIssuers URL of certificates it issued)',
-    description: 'Public: relying parties follow this URL from the certificates the authority issued. Cacheable for an hour.',
+    summary: 'The CA certificate: DER (the AIA caIssuers URL of certificates it issued), or with ?format= PEM or PKCS #7 with its chain',
+    description:
+      'Public: relying parties follow this URL from the certificates the authority issued. Cacheable for an hour. Without `format` ' +
+      '(or `format=der`) the answer is the DER certificate, `application/pkix-cert`. `format=pem`: the CA certificate followed by each ' +
+      'parent up to the root, `application/x-pem-file`. `format=p7b`: the same certificates as a certs-only PKCS #7 (CMS SignedData ' +
+      'without signers, RFC 8551 §3.2.2), DER, `application/pkcs7-mime; smime-type=certs-only` (binary, not base64 as in S/MIME or EST). ' +
+      'With a `format` the answer is an attachment (Content-Disposition). See docs/downloads.md.',
   })
   @ApiIdParam('authority')
-  @ApiProduces('application/pkix-cert')
+  @ApiProduces(MEDIA_TYPES.der, MEDIA_TYPES.pem, MEDIA_TYPES.p7b)
   @ApiOkResponse({
-    description: 'DER certificate',
-    headers: responseHeaders('Cache-Control'),
-    content: { 'application/pkix-cert': { schema: { type: 'string', format: 'binary' } } },
+    description: 'The CA certificate (DER), or the CA certificate and its chain (PEM, PKCS #7)',
+    headers: responseHeaders('Cache-Control', 'Content-Disposition'),
+    content: binaryContent(MEDIA_TYPES.der, MEDIA_TYPES.pem, MEDIA_TYPES.p7b),
   })
   @ApiProblems(Errors.authorityNotFound)
-  async getAuthorityCertificate(@Param('id', UuidParam) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<StreamableFile> {
+  async getAuthorityCertificate(
+    @Param('id', UuidParam) id: string,
+    @Query() query: AuthorityCertificateQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<StreamableFile> {
     const authority = await this.authorities.get(id);
     // Set once the authority is found: a problem is never cached (ProblemFilter), so a CA created later is seen.
-    reply.header('Content-Type', 'application/pkix-cert').header('Cache-Control', 'public, max-age=3600');
-    return new StreamableFile(authority.certificateDer);
+    reply.header('Cache-Control', 'public, max-age=3600');
+    if (query.format === undefined) {
+      reply.header('Content-Type', MEDIA_TYPES.der);
+      return new StreamableFile(authority.certificateDer);
+    }
+    const [certificate, ...parents] = await this.authorities.chainDerById(authority.id);
+    const file = certificateFile(query.format, certificate, parents);
+    return sendDownload(reply, { ...file, filename: `${authority.serial}.${file.extension}` });
   }
 
   private async view(authority: Authority): Promise<AuthorityDto> {

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { NO_CONTROL_CHARS } from '../common/text';
+import { CERTIFICATE_FILE_FORMATS, CertificateFileFormat } from '../pki/certificate-files';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
 import { Authority, AUTHORITY_USAGES, AuthorityType, AuthorityUsage } from './authority';
 
@@ -105,6 +106,16 @@ export class AuthorityDto {
   @ApiProperty({ description: 'The CA certificate, PEM' }) certificatePem: string;
   @ApiProperty({ description: 'This CA certificate followed by each parent up to the root, PEM' }) chainPem: string;
   @ApiPropertyOptional({ description: 'Present on creation: true when notAfter was cut to the parent’s notAfter' }) validityClamped?: boolean;
+}
+
+export class AuthorityCertificateQueryDto {
+  @ApiPropertyOptional({
+    enum: CERTIFICATE_FILE_FORMATS,
+    default: 'der',
+    description: 'der: the CA certificate alone; pem: the CA certificate then each parent up to the root; p7b: the same chain as a certs-only PKCS #7 (DER)',
+  })
+  @IsOptional() @IsIn(CERTIFICATE_FILE_FORMATS)
+  format?: CertificateFileFormat;
 }
 
 export class AuthorityListDto {

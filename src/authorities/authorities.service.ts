@@ -240,6 +240,11 @@ export class AuthoritiesService {
     return this.parsed.get(id)?.chainPem ?? this.chainPem(await this.get(id));
   }
 
+  /** The authority's certificate followed by each parent up to the root, DER; by id, as chainPemById. */
+  async chainDerById(id: string): Promise<Buffer[]> {
+    return this.parsed.get(id)?.chain ?? (await this.describe(await this.get(id))).chain;
+  }
+
   /**
    * The issuer for new certificates: refuses disabled and expired authorities, and, when `usage` is given,
    * an authority whose certificates are for something else (a claim CA never issues device certificates).

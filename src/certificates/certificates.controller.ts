@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import { ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequestContext } from '../common/actor';
@@ -6,7 +6,9 @@ import { Ctx, RequirePermission } from '../common/access.decorators';
 import { Permission } from '../common/roles';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
-import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups, responseHeaders } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured, binaryContent, ProblemGroups, responseHeaders } from '../common/openapi';
+import { sendDownload } from '../common/downloads';
+import { certificateFile, MEDIA_TYPES } from '../pki/certificate-files';
 import { UuidParam } from '../common/pipes';
 import { CertificatesService } from './certificates.service';
 import {
@@ -62,17 +64,21 @@ export class CertificatesController {
   @Get(':id')
   @RequirePermission(Permission.ReadInventory)
   @ApiOperation({
-    summary: 'Certificate detail with PEM and chain; ?format=pem downloads certificate + chain',
-    description: 'With `format=pem` the answer is a PEM file (attachment named after the serial): the certificate, then its chain up to the root.',
+    summary: 'Certificate detail with PEM and chain; ?format=pem|der|p7b downloads it',
+    description:
+      'Without `format` (or `format=json`) the detail as JSON. The downloads are attachments named after the serial: `format=pem` the ' +
+      'certificate then its chain up to the root (`application/x-pem-file`); `format=der` the certificate alone (`application/pkix-cert`); ' +
+      '`format=p7b` the certificate and its chain as a certs-only PKCS #7, DER (`application/pkcs7-mime; smime-type=certs-only`). ' +
+      'See docs/downloads.md.',
   })
   @ApiIdParam('certificate')
   @ApiExtraModels(CertificateDto)
   @ApiOkResponse({
-    description: 'The certificate (JSON), or with `format=pem` the certificate followed by its chain (PEM)',
+    description: 'The certificate (JSON), or a file: the certificate followed by its chain (PEM, PKCS #7), or the certificate alone (DER)',
     headers: responseHeaders('Content-Disposition'),
     content: {
       'application/json': { schema: { $ref: getSchemaPath(CertificateDto) } },
-      'application/x-pem-file': { schema: { type: 'string', format: 'binary' } },
+      ...binaryContent(MEDIA_TYPES.pem, MEDIA_TYPES.der, MEDIA_TYPES.p7b),
     },
   })
   @ApiSecured()
@@ -81,11 +87,11 @@ export class CertificatesController {
     @Param('id', UuidParam) id: string,
     @Query() query: CertificateFormatQueryDto,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<CertificateDto | string> {
-    const dto = await this.view(await this.certificates.get(id));
-    if (query.format !== 'pem') return dto;
-    reply.header('Content-Type', 'application/x-pem-file').header('Content-Disposition', `attachment; filename="${dto.serial}.pem"`);
-    return dto.certificatePem + dto.chainPem;
+  ): Promise<CertificateDto | StreamableFile> {
+    const record = await this.certificates.get(id);
+    if (query.format === undefined || query.format === 'json') return this.view(record);
+    const file = certificateFile(query.format, record.certificateDer, await this.certificates.chainDer(record.authorityId));
+    return sendDownload(reply, { ...file, filename: `${record.serial}.${file.extension}` });
   }
 
   @Post(':id/revoke')

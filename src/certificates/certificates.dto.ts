@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { pemEncode } from '../pki/der';
+import { CERTIFICATE_FILE_FORMATS } from '../pki/certificate-files';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
 import { CertificateRecord, CertificateStatus, effectiveStatus, IOT_STATUSES } from './certificate';
@@ -79,10 +80,16 @@ export class CertificateQueryDto extends PageQueryDto {
   expiringBefore?: string;
 }
 
+const CERTIFICATE_DOWNLOAD_FORMATS = ['json', ...CERTIFICATE_FILE_FORMATS] as const;
+
 export class CertificateFormatQueryDto {
-  @ApiPropertyOptional({ enum: ['json', 'pem'], description: 'pem: the certificate followed by its chain, as a PEM file' })
-  @IsOptional() @IsIn(['json', 'pem'])
-  format?: 'json' | 'pem';
+  @ApiPropertyOptional({
+    enum: CERTIFICATE_DOWNLOAD_FORMATS,
+    default: 'json',
+    description: 'json: the detail; pem: the certificate followed by its chain, as a PEM file; der: the certificate alone, DER; p7b: the certificate and its chain as a certs-only PKCS #7 (DER)',
+  })
+  @IsOptional() @IsIn(CERTIFICATE_DOWNLOAD_FORMATS)
+  format?: (typeof CERTIFICATE_DOWNLOAD_FORMATS)[number];
 }
 
 export class CertificateIotDto {

@@ -264,4 +264,9 @@ export class CertificatesService implements OnModuleInit {
   chainPem(authorityId: string): Promise<string> {
     return this.authorities.chainPemById(authorityId);
   }
+
+  /** The issuing authority's certificate followed by each parent up to the root, DER. */
+  chainDer(authorityId: string): Promise<Buffer[]> {
+    return this.authorities.chainDerById(authorityId);
+  }
 }

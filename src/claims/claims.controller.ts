@@ -1,20 +1,23 @@
 import { Readable } from 'node:stream';
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req, Res, StreamableFile } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiProperty, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequestContext } from '../common/actor';
 import { Ctx, RequirePermission } from '../common/access.decorators';
 import { Permission } from '../common/roles';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
-import { ApiIdParam, ApiProblems, ApiSecured, ProblemGroups } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiSecured, binaryContent, ProblemGroups, responseHeaders } from '../common/openapi';
+import { sendDownload } from '../common/downloads';
+import { MEDIA_TYPES } from '../pki/certificate-files';
+import { pkcs12PasswordProblem } from '../pki/pkcs12';
 import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { AllowlistUploads } from './allowlist-uploads';
 import { checkThingAttributes } from './attributes';
-import { ClaimDto, ClaimListDto, CreateClaimDto, CreatedClaimDto, RevokeClaimDto, RevokedClaimDto, toClaimCertificateDto, toClaimDto } from './claims.dto';
+import { ClaimDto, ClaimListDto, CreateClaimDto, CreateClaimQueryDto, CreatedClaimDto, RevokeClaimDto, RevokedClaimDto, toClaimCertificateDto, toClaimDto } from './claims.dto';
 import { ClaimsService } from './claims.service';
 import { readSerials, SerialListError } from './serial-list';
 
@@ -40,14 +43,42 @@ export class ClaimsController {
     description:
       'The claim certificate (clientAuth, plus a policy that marks it claim-only) is issued by `claimAuthorityId`, an authority with usage ' +
       '`claims`; stations authenticate to POST /v1/provisioning/exchange with it. With `generateKey: true` its private key is in the ' +
-      'answer, this once, and is never stored. Requires the admin role.',
+      'answer, this once, and is never stored. With `?format=p12` (and `generateKey: true` and `pkcs12Password`) the answer is instead a ' +
+      'PKCS #12 file (`application/x-pkcs12`, attachment) holding that key, the claim certificate and its chain, encrypted with the ' +
+      'password (PBES2: PBKDF2-HMAC-SHA256 and AES-256-CBC; HMAC-SHA256 MAC; see docs/downloads.md); the claim is then at `Location` and ' +
+      'its id in `X-Claim-Id`. The claim and its audit events are the same either way. Requires the admin role.',
   })
-  @ApiCreatedResponse({ type: CreatedClaimDto, description: 'The claim, with its claim certificate (and key when generated)' })
+  @ApiExtraModels(CreatedClaimDto)
+  @ApiCreatedResponse({
+    description: 'The claim, with its claim certificate (and key when generated); with ?format=p12 the key, certificate and chain as PKCS #12',
+    headers: responseHeaders('Location', 'X-Claim-Id', 'Content-Disposition'),
+    content: { 'application/json': { schema: { $ref: getSchemaPath(CreatedClaimDto) } }, ...binaryContent(MEDIA_TYPES.p12) },
+  })
   @ApiSecured()
   @ApiProblems(Errors.invalidClaim, Errors.policyTemplateNotFound, ProblemGroups.csr, ProblemGroups.issuance, ProblemGroups.iotCall)
-  async createClaim(@Ctx() ctx: RequestContext, @Body() body: CreateClaimDto): Promise<CreatedClaimDto> {
-    if (body.iot?.attributes) checkThingAttributes(body.iot.attributes, 'iot.attributes');
-    const created = await this.claims.create(ctx, body);
+  async createClaim(
+    @Ctx() ctx: RequestContext,
+    @Body() body: CreateClaimDto,
+    @Query() query: CreateClaimQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CreatedClaimDto | StreamableFile> {
+    // The password goes nowhere but into the file: not to the service's input, the audit details or a message.
+    const { pkcs12Password, ...input } = body;
+    const asPkcs12 = query.format === 'p12';
+    if (asPkcs12) {
+      if (input.claimCertificate.generateKey !== true) throw Errors.validation('format=p12 needs claimCertificate.generateKey: true (the service holds no key of a CSR)');
+      const problem = pkcs12PasswordProblem(pkcs12Password);
+      if (problem) throw Errors.validation(`pkcs12Password: ${problem} with format=p12`);
+    } else if (pkcs12Password !== undefined) {
+      throw Errors.validation('pkcs12Password applies only with ?format=p12');
+    }
+    if (input.iot?.attributes) checkThingAttributes(input.iot.attributes, 'iot.attributes');
+    const created = await this.claims.create(ctx, input);
+    if (asPkcs12) {
+      const file = await this.claims.claimPkcs12(created, pkcs12Password!);
+      reply.header('Location', `/v1/claims/${created.claim.id}`).header('X-Claim-Id', created.claim.id);
+      return sendDownload(reply, { bytes: file, contentType: MEDIA_TYPES.p12, filename: `claim-${created.claim.id}.p12` });
+    }
     const chainPem = await this.certificates.chainPem(created.claimCertificate.authorityId);
     return { ...toClaimDto(created.claim), claimCertificate: toClaimCertificateDto(created.claimCertificate, chainPem, created.privateKeyPem) };
   }

@@ -6,6 +6,7 @@ import { NO_CONTROL_CHARS } from '../common/text';
 import { pemEncode } from '../pki/der';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
+import { PKCS12_PASSWORD_MAX_LENGTH, PKCS12_PASSWORD_MIN_LENGTH } from '../pki/pkcs12';
 import { Claim } from './claim';
 import { ClaimKeySpec } from './claims.service';
 import { IOT_POLICY_NAME_PATTERN } from '../iot/iot-registration';
@@ -110,6 +111,28 @@ export class CreateClaimDto {
   @ApiProperty({ type: ClaimCertificateRequestDto, description: 'Exactly one of csr or generateKey' })
   @IsObject() @ValidateNested() @Type(() => ClaimCertificateRequestDto)
   claimCertificate: ClaimCertificateRequestDto;
+
+  @ApiPropertyOptional({
+    minLength: PKCS12_PASSWORD_MIN_LENGTH,
+    maxLength: PKCS12_PASSWORD_MAX_LENGTH,
+    format: 'password',
+    description: 'With ?format=p12 (and only then; required then): the password of the PKCS #12 file answered. Never stored nor logged.',
+  })
+  @IsOptional() @IsString() @Length(PKCS12_PASSWORD_MIN_LENGTH, PKCS12_PASSWORD_MAX_LENGTH)
+  @Matches(NO_CONTROL_CHARS, { message: 'pkcs12Password must not contain control characters' })
+  pkcs12Password?: string;
+}
+
+const CREATE_CLAIM_FORMATS = ['json', 'p12'] as const;
+
+export class CreateClaimQueryDto {
+  @ApiPropertyOptional({
+    enum: CREATE_CLAIM_FORMATS,
+    default: 'json',
+    description: 'p12: answer with the generated key, the claim certificate and its chain as a PKCS #12 file (needs claimCertificate.generateKey and pkcs12Password)',
+  })
+  @IsOptional() @IsIn(CREATE_CLAIM_FORMATS)
+  format?: (typeof CREATE_CLAIM_FORMATS)[number];
 }
 
 export class ClaimDto {

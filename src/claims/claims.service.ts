@@ -15,6 +15,8 @@ import { PolicyTemplatesService } from '../iot/policy-templates.service';
 import { RevocationReason } from '../pki/crl';
 import { ParsedCsr, parseCsr } from '../pki/csr';
 import { checkPublicKey } from '../pki/key-policy';
+import { decodeSinglePem } from '../pki/der';
+import { pkcs12 } from '../pki/pkcs12';
 import { findProfile, THING_NAME_PATTERN } from '../pki/profiles';
 import { Claim, renderThingName } from './claim';
 import { ClaimRepository } from './claim.repository';
@@ -151,6 +153,21 @@ export class ClaimsService {
       },
     );
     return { claim: claim!, claimCertificate, privateKeyPem };
+  }
+
+  /**
+   * The key the service generated for a claim, its claim certificate and the chain as one PKCS #12 file, for
+   * POST /v1/claims?format=p12 (docs/downloads.md). Made from what create returned: the key is still never stored.
+   */
+  async claimPkcs12(created: CreatedClaim, password: string): Promise<Buffer> {
+    if (created.privateKeyPem === null) throw Errors.validation('a PKCS #12 file needs the key the service generated (claimCertificate.generateKey: true)');
+    return pkcs12({
+      privateKeyPkcs8Der: decodeSinglePem(created.privateKeyPem, ['PRIVATE KEY']),
+      certificateDer: created.claimCertificate.certificateDer,
+      chainDer: await this.certificates.chainDer(created.claimCertificate.authorityId),
+      password,
+      friendlyName: `claim ${created.claim.id}`,
+    });
   }
 
   async get(id: string): Promise<Claim> {

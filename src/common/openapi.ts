@@ -79,6 +79,8 @@ export const RESPONSE_HEADERS = {
   ETag: { required: false, description: 'Validator of the answer, for conditional requests', schema: { type: 'string' } },
   'Last-Modified': { required: false, description: 'When the answer was produced (thisUpdate), HTTP-date', schema: { type: 'string', pattern: HTTP_DATE, example: 'Wed, 21 Oct 2026 07:28:00 GMT' } },
   Expires: { required: false, description: 'When HTTP caches must stop using the answer, HTTP-date', schema: { type: 'string', pattern: HTTP_DATE, example: 'Wed, 21 Oct 2026 07:29:00 GMT' } },
+  Location: { required: false, description: 'The resource the request created', schema: { type: 'string', example: '/v1/claims/6f1c…' } },
+  'X-Claim-Id': { required: false, description: 'With a PKCS #12 answer (?format=p12): the id of the claim created', schema: { type: 'string', format: 'uuid' } },
   'Content-Disposition': { required: false, description: 'A download: the file name to save it under', schema: { type: 'string', example: 'attachment; filename="3f9a….pem"' } },
   'X-Content-Type-Options': { required: true, description: 'On every answer: browsers must not guess another type than Content-Type', schema: { type: 'string', enum: ['nosniff'] } },
   'Strict-Transport-Security': {
@@ -91,6 +93,11 @@ export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS;
 
 /** The headers of common/security-headers.ts, which every answer carries (HSTS only over TLS). */
 export const SECURITY_HEADER_NAMES = ['X-Content-Type-Options', 'Strict-Transport-Security'] as const satisfies readonly ResponseHeaderName[];
+
+/** A response's `content` for binary files (certificates, PKCS #7, PKCS #12): each media type, a binary string. */
+export function binaryContent(...mediaTypes: string[]): Record<string, { schema: SchemaObject }> {
+  return Object.fromEntries(mediaTypes.map((mediaType) => [mediaType, { schema: { type: 'string', format: 'binary' } }]));
+}
 
 /** References to declared response headers, for a response's `headers`. */
 export function responseHeaders(...names: ResponseHeaderName[]): Record<string, ReferenceObject> {

@@ -1,5 +1,6 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, hash, X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
+import { CONTROL_CHARS } from '../common/text';
 import { TimeSlicer } from '../common/yield';
 import { oid, octetString, sequence, set, tlv } from './der-writer';
 
@@ -47,8 +48,7 @@ export function pkcs12PasswordProblem(password: string | undefined): string | nu
   if (password.length < PKCS12_PASSWORD_MIN_LENGTH) return `the password must have at least ${PKCS12_PASSWORD_MIN_LENGTH} characters`;
   if (password.length > PKCS12_PASSWORD_MAX_LENGTH) return `the password must have at most ${PKCS12_PASSWORD_MAX_LENGTH} characters`;
   // A NUL would end the password early in the BMPString the MAC key is derived from (and in C tools' strings).
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(password)) return 'the password must not contain control characters';
+  if (CONTROL_CHARS.test(password)) return 'the password must not contain control characters';
   return null;
 }
 
