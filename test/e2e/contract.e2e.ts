@@ -210,9 +210,11 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
       'ETag',
       'Expires',
       'Last-Modified',
+      'Location',
       'Retry-After',
       'Strict-Transport-Security',
       'WWW-Authenticate',
+      'X-Claim-Id',
       'X-Content-Type-Options',
       'X-Request-Id',
     ]);
@@ -232,7 +234,7 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
     const security = ['Strict-Transport-Security', 'X-Content-Type-Options'];
     assert.deepEqual(headersOf('getAuthorityCrl').sort(), ['X-Request-Id', 'Cache-Control', 'Last-Modified', 'Expires', ...security].sort());
     assert.deepEqual(headersOf('getOcspRequest').sort(), ['X-Request-Id', 'Cache-Control', 'ETag', 'Last-Modified', 'Expires', ...security].sort());
-    assert.deepEqual(headersOf('getAuthorityCertificate').sort(), ['X-Request-Id', 'Cache-Control', ...security].sort());
+    assert.deepEqual(headersOf('getAuthorityCertificate').sort(), ['X-Request-Id', 'Cache-Control', 'Content-Disposition', ...security].sort());
   });
 
   it('declares binary bodies as type string, format binary, under their media types', () => {
@@ -241,6 +243,9 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
     assert.deepEqual(content('getAuthorityCrl')['application/pkix-crl'].schema, binary);
     assert.deepEqual(content('getAuthorityCertificate')['application/pkix-cert'].schema, binary);
     assert.deepEqual(content('getCertificate')['application/x-pem-file'].schema, binary);
+    for (const mediaType of ['application/x-pem-file', 'application/pkcs7-mime']) assert.deepEqual(content('getAuthorityCertificate')[mediaType].schema, binary);
+    for (const mediaType of ['application/pkix-cert', 'application/pkcs7-mime']) assert.deepEqual(content('getCertificate')[mediaType].schema, binary);
+    assert.deepEqual(content('createClaim', '201')['application/x-pkcs12'].schema, binary);
     assert.deepEqual(content('postOcspRequest')['application/ocsp-response'].schema, binary);
     assert.deepEqual(content('getOcspRequest')['application/ocsp-response'].schema, binary);
     assert.deepEqual(operations.find((o) => o.id === 'postOcspRequest')!.operation.requestBody.content['application/ocsp-request'].schema, binary);

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createPrivateKey, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
 import { OpenSslWorkspace } from '../support/openssl';
@@ -17,6 +20,14 @@ function fileOrJson(res: any, done: (err: Error | null, body: unknown) => void):
     const body = Buffer.concat(chunks);
     done(null, /^application\/(problem\+)?json/.test(String(res.headers['content-type'])) ? JSON.parse(body.toString()) : body);
   });
+}
+
+/** The block of docs/downloads.md that shows the downloads with curl and openssl, exactly as a reader copies it. */
+function docsScript(): string {
+  const docs = fs.readFileSync(path.resolve(__dirname, '../../../docs/downloads.md'), 'utf8');
+  const match = /<!-- downloads:begin -->\s*```bash\n([\s\S]*?)```\s*<!-- downloads:end -->/.exec(docs);
+  assert.ok(match, 'docs/downloads.md has a downloads block');
+  return match[1];
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g;
@@ -310,6 +321,37 @@ for (const { driver, skip } of drivers())
       it('keeps the route’s access rules: only an admin creates claims', async () => {
         const res = await createP12(claimBody({ pkcs12Password: 'auditor-password' }), 'p12', auditorKey);
         assert.equal(res.status, 403);
+      });
+
+      it('works as docs/downloads.md shows it, with curl and openssl only', async () => {
+        const password = `docs-${randomUUID()}`;
+        passwords.push(password);
+        const scratch = fs.mkdtempSync(path.join(ssl.dir, 'docs-'));
+        // Asynchronously: the service answers the script's curl calls from this very process.
+        const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+          const child = spawn('bash', ['-euo', 'pipefail', '-c', docsScript()], {
+            cwd: scratch,
+            env: { PATH: process.env.PATH, FLEET_PKI_URL: t.baseUrl, FLEET_PKI_KEY: t.adminKey, P12_PASS: password },
+            stdio: ['ignore', 'pipe', 'pipe'],
+            timeout: 60_000,
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+          child.on('close', (status) => resolve({ status, stdout, stderr }));
+        });
+        const output = `${result.stdout}${result.stderr}`;
+        assert.equal(result.status, 0, output);
+        assert.deepEqual([...output.matchAll(/^subject=.*CN\s*=\s*(.+)$/gm)].map((m) => m[1]).slice(0, 2), ['Acme Device CA', 'Acme Root CA']);
+        assert.match(output, /^p7-1\.pem: OK$/m);
+        assert.match(output, /^subject=CN\s*=\s*sensor-0001$/m);
+        assert.match(output, /^x-claim-id: [0-9a-f-]{36}/im);
+        assert.match(output, /MAC: sha256, Iteration 600000/);
+        assert.match(output, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256/);
+        assert.match(output, /^claim\.key matches claim\.pem$/m);
+        assert.match(output, /^claim\.pem: OK$/m);
+        assert.ok(!output.includes(password), 'the password is on no command line and in no output');
       });
 
       it('lets no password reach a log line or an audit event', async () => {
