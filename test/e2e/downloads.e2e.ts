@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
+import { CapturedOutput } from '../support/captured-output';
 import { OpenSslWorkspace } from '../support/openssl';
 import { stationToken } from '../support/station';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
@@ -48,18 +49,11 @@ for (const { driver, skip } of drivers())
     let device: Body;
     let auditorKey: string;
     const passwords: string[] = [];
-    let logged = '';
-    const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+    let logged: CapturedOutput;
 
     before(async () => {
-      // Everything the service logs (at debug), kept and still written: the PKCS #12 passwords must not be in it.
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const original = writes[stream];
-        process[stream].write = ((chunk: unknown, ...rest: unknown[]) => {
-          logged += String(chunk);
-          return (original as (...a: unknown[]) => boolean).call(process[stream], chunk, ...rest);
-        }) as typeof process.stdout.write;
-      }
+      // Everything the service logs (at debug): the PKCS #12 passwords must not be in it.
+      logged = new CapturedOutput();
       t = await startTestApp(driver, { env: { LOG_LEVEL: 'debug' } });
       root = await admin('/v1/authorities', { name: 'Root', type: 'root', pathLength: 2, subject: { commonName: 'Downloads Root' } });
       policy = await admin('/v1/authorities', { name: 'Policy', type: 'intermediate', parentId: root.id, pathLength: 1, allowLeafIssuance: false, subject: { commonName: 'Downloads Policy CA' } });
@@ -70,8 +64,7 @@ for (const { driver, skip } of drivers())
     });
     after(async () => {
       await t?.close();
-      process.stdout.write = writes.stdout;
-      process.stderr.write = writes.stderr;
+      logged.restore();
       ssl.cleanup();
     });
 
@@ -365,9 +358,9 @@ for (const { driver, skip } of drivers())
         } while (cursor);
         const auditText = JSON.stringify(audit);
         assert.match(auditText, /claim\.created/);
-        assert.match(logged, /\S/, 'the service logged something at debug level');
+        assert.match(logged.text, /\S/, 'the service logged something at debug level');
         for (const password of passwords) {
-          assert.ok(!logged.includes(password), 'a password is in the log');
+          assert.ok(!logged.text.includes(password), 'a password is in the log');
           assert.ok(!auditText.includes(password), 'a password is in the audit log');
         }
       });

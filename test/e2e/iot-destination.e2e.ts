@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { Clock } from '../../src/common/clock';
+import { CapturedOutput } from '../support/captured-output';
 import { eventually } from '../support/eventually';
 import { IotDestinationConfirmation, IotStandIn } from '../../tools/standins';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
@@ -33,19 +34,12 @@ for (const { driver, skip } of drivers())
     let iot: IotStandIn;
     let t: TestApp;
     const tokens: string[] = [];
-    let output = '';
+    let output: CapturedOutput;
     const clock = new OffsetClock();
-    const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
 
     before(async () => {
-      // Everything the service logs, kept (and still written) to show the token never reaches a log line.
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const original = writes[stream];
-        process[stream].write = ((chunk: unknown, ...rest: unknown[]) => {
-          output += String(chunk);
-          return (original as (...a: unknown[]) => boolean).call(process[stream], chunk, ...rest);
-        }) as typeof process.stdout.write;
-      }
+      // Everything the service logs, to show the token never reaches a log line.
+      output = new CapturedOutput();
       iot = await new IotStandIn().start();
       t = await startTestApp(driver, {
         iot,
@@ -65,8 +59,7 @@ for (const { driver, skip } of drivers())
     after(async () => {
       await t?.close();
       await iot?.stop();
-      process.stdout.write = writes.stdout;
-      process.stderr.write = writes.stderr;
+      output.restore();
     });
 
     /** A fresh destination as CreateTopicRuleDestination leaves it (IN_PROGRESS), and the message AWS would send. */
@@ -173,7 +166,7 @@ for (const { driver, skip } of drivers())
       assert.equal(job.status, 'dead');
       assert.equal(job.attempts, MAX_ATTEMPTS);
       assert.equal(iot.topicRuleDestination(DESTINATION_ARN)?.status, 'DISABLED', 'confirmed, not enabled');
-      assert.match(output, new RegExp(`topic rule destination ${DESTINATION_ARN} was confirmed but could not be enabled: .*update-topic-rule-destination --arn ${DESTINATION_ARN} --status ENABLED`));
+      assert.match(output.text, new RegExp(`topic rule destination ${DESTINATION_ARN} was confirmed but could not be enabled: .*update-topic-rule-destination --arn ${DESTINATION_ARN} --status ENABLED`));
       const check = await selfCheck();
       assert.equal(check.status, 'warn');
       assert.match(check.detail, /confirmed but DISABLED: AWS IoT delivers nothing to it.*iot\.topic-rule-destination-enable-failed/);
@@ -215,7 +208,7 @@ for (const { driver, skip } of drivers())
       assert.deepEqual(skipped.body.items.map((e: { details: unknown }) => e.details), [
         { destinationArn: otherArn, reason: 'confirmed, but it is not the destination in IOT_EVENTS_DESTINATION_ARN' },
       ]);
-      assert.match(output, new RegExp(`topic rule destination ${otherArn} not enabled by this service: .*--arn ${otherArn} --status ENABLED`));
+      assert.match(output.text, new RegExp(`topic rule destination ${otherArn} not enabled by this service: .*--arn ${otherArn} --status ENABLED`));
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(iot.topicRuleDestination(otherArn)?.status, 'DISABLED');
     });
@@ -273,10 +266,10 @@ for (const { driver, skip } of drivers())
       assert.ok(tokens.length >= 4);
       const rows = JSON.stringify(await t.app.get(DataSource).query('SELECT * FROM outbox_jobs'));
       const audit = JSON.stringify((await t.http().get('/v1/audit').query({ limit: 500 }).set(bearer(t.adminKey))).body);
-      assert.match(output, new RegExp(`topic rule destination ${DESTINATION_ARN} confirmed; enabling it`), 'the log was captured');
+      assert.match(output.text, new RegExp(`topic rule destination ${DESTINATION_ARN} confirmed; enabling it`), 'the log was captured');
       for (const token of tokens) {
         const fragment = token.slice(9, 33);
-        for (const [where, text] of [['outbox', rows], ['audit', audit], ['log', output]] as const) assert.ok(!text.includes(fragment), `a token in the ${where}`);
+        for (const [where, text] of [['outbox', rows], ['audit', audit], ['log', output.text]] as const) assert.ok(!text.includes(fragment), `a token in the ${where}`);
       }
     });
   });
