@@ -214,8 +214,10 @@ for (const { driver, skip } of drivers())
         return (format === null ? req : req.query({ format })).send(body);
       }
 
-      async function claimCount(): Promise<number> {
-        return (await t.http().get('/v1/claims').query({ limit: 500 }).set(bearer(t.adminKey))).body.items.length;
+      /** Claims and certificates so far: a refusal must add neither. */
+      async function counts(): Promise<{ claims: number; certificates: number }> {
+        const [claims, certificates] = await Promise.all(['/v1/claims', '/v1/certificates'].map((path) => t.http().get(path).query({ limit: 500 }).set(bearer(t.adminKey))));
+        return { claims: claims.body.items.length, certificates: certificates.body.items.length };
       }
 
       async function auditOf(claimId: string): Promise<{ action: string; details: Record<string, unknown> }[]> {
@@ -288,7 +290,7 @@ for (const { driver, skip } of drivers())
       });
 
       it('refuses a missing, short or misplaced password, a CSR claim and an unknown format, creating nothing', async () => {
-        const before = await claimCount();
+        const before = await counts();
         const short = 'short12';
         const cases: [object, string | null, RegExp][] = [
           [claimBody(), 'p12', /pkcs12Password: a password is required/],
@@ -308,7 +310,7 @@ for (const { driver, skip } of drivers())
           assert.match(`${res.body.detail} ${(res.body.errors ?? []).join(' ')}`, detail);
           assert.ok(!JSON.stringify(res.body).includes(short) && !JSON.stringify(res.body).includes('long enough password'), 'a refusal never echoes the password');
         }
-        assert.equal(await claimCount(), before);
+        assert.deepEqual(await counts(), before);
       });
 
       it('keeps the route’s access rules: only an admin creates claims', async () => {
