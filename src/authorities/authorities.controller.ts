@@ -10,7 +10,7 @@ import { UuidParam } from '../common/pipes';
 import { pemEncode } from '../pki/der';
 import { AuthoritiesService } from './authorities.service';
 import { PageQueryDto } from '../common/page-query.dto';
-import { AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto } from './authorities.dto';
+import { AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto, UploadAuthorityCertificateDto } from './authorities.dto';
 import { Authority } from './authority';
 
 @ApiTags('authorities')
@@ -21,15 +21,17 @@ export class AuthoritiesController {
   @Post()
   @RequirePermission(Permission.ManageAuthorities)
   @ApiOperation({
-    summary: 'Create a self-signed root or an intermediate signed by a parent CA of this service',
+    summary: 'Create a self-signed root, an intermediate signed by a parent CA of this service, or one for an external root',
     description:
       'Generates the CA key in the chosen backend and signs the CA certificate. An intermediate needs an active, ' +
       'unexpired parent (`parentId`); its validity is clamped to the parent’s (`validityClamped`) and its path length ' +
-      'must fit under the parent’s. Requires the admin role.',
+      'must fit under the parent’s. With `"parent": "external"` instead, the intermediate is created `pending` with a ' +
+      'CSR (`csrPem`) for an external (offline) root to sign; upload the result with POST /v1/authorities/{id}/certificate ' +
+      '(docs/external-roots.md). Requires the admin role.',
   })
-  @ApiCreatedResponse({ type: AuthorityDto, description: 'The new authority, with its certificate and chain' })
+  @ApiCreatedResponse({ type: AuthorityDto, description: 'The new authority, with its certificate and chain (or, pending, its CSR)' })
   @ApiSecured()
-  @ApiProblems(Errors.invalidSubject, Errors.parentRequired, Errors.pathLengthExceeded, ProblemGroups.issuer, ProblemGroups.keyCreation)
+  @ApiProblems(Errors.invalidSubject, Errors.parentRequired, Errors.pathLengthExceeded, Errors.authorityPending, ProblemGroups.issuer, ProblemGroups.keyCreation)
   async createAuthority(@Ctx() ctx: RequestContext, @Body() body: CreateAuthorityDto): Promise<AuthorityDto> {
     const created = await this.authorities.create(ctx, { ...body, keyBackend: body.keyBackend ?? 'local' });
     return { ...(await this.view(created)), validityClamped: created.validityClamped };
@@ -77,6 +79,43 @@ export class AuthoritiesController {
     return this.view(await this.authorities.disable(ctx, id));
   }
 
+  @Post(':id/certificate')
+  @HttpCode(200)
+  @RequirePermission(Permission.ManageAuthorities)
+  @ApiOperation({
+    summary: 'Upload the certificate an external root signed for a pending authority, with that root’s chain',
+    description:
+      'For an authority created with `"parent": "external"`. The certificate and chain are validated before anything ' +
+      'is stored: the chain builds from the certificate to a self-signed root in `chainPem`, every signature verifies, ' +
+      'every certificate is valid now, each is a CA (basicConstraints) within its issuers’ pathLen, each has keyUsage ' +
+      'keyCertSign (the uploaded one also cRLSign), the certificate’s key is the authority’s key and its subject is ' +
+      'the CSR’s. Each failed check is a 422 with its own code. On success the authority is active and its chain ends with the ' +
+      'uploaded one. A second upload is refused (409 AUTHORITY_NOT_PENDING). Requires the admin role.',
+  })
+  @ApiIdParam('authority')
+  @ApiOkResponse({ type: AuthorityDto, description: 'The authority, now active, with its certificate and chain' })
+  @ApiSecured()
+  @ApiProblems(
+    Errors.authorityNotFound,
+    Errors.authorityNotPending,
+    Errors.uploadedCertificateUnreadable,
+    Errors.uploadedCertificateKeyMismatch,
+    Errors.uploadedCertificateSubjectMismatch,
+    Errors.uploadedCertificateCrlSignMissing,
+    Errors.chainTooLong,
+    Errors.chainIncomplete,
+    Errors.chainSignatureInvalid,
+    Errors.chainWeakSignatureAlgorithm,
+    Errors.chainCertificateExpired,
+    Errors.chainCertificateNotYetValid,
+    Errors.chainNotACa,
+    Errors.chainPathLengthExceeded,
+    Errors.chainKeyCertSignMissing,
+  )
+  async uploadAuthorityCertificate(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: UploadAuthorityCertificateDto): Promise<AuthorityDto> {
+    return this.view(await this.authorities.certify(ctx, id, body));
+  }
+
   @Get(':id/certificate')
   @Public()
   @ApiOperation({
@@ -99,6 +138,7 @@ export class AuthoritiesController {
   }
 
   private async view(authority: Authority): Promise<AuthorityDto> {
+    if (authority.status === 'pending') return toAuthorityDto(authority, null, null);
     return toAuthorityDto(authority, pemEncode('CERTIFICATE', authority.certificateDer), await this.authorities.chainPem(authority));
   }
 }
