@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { KmsStandIn } from '../../tools/standins';
@@ -132,6 +133,29 @@ function opensslAsync(ssl: OpenSslWorkspace, args: string[]): Promise<{ status: 
   return new Promise((resolve) => {
     execFile('openssl', args, { cwd: ssl.dir }, (err, stdout, stderr) => {
       resolve({ status: err ? -1 : 0, output: `${stdout}${stderr}` });
+    });
+  });
+}
+
+/** The operator's block of docs/external-roots.md, exactly as written there. */
+function operatorScript(): string {
+  const doc = fs.readFileSync(path.resolve(__dirname, '../../../docs/external-roots.md'), 'utf8');
+  const match = /<!-- external-roots:begin -->\s*```bash\n([\s\S]*?)```\s*<!-- external-roots:end -->/.exec(doc);
+  assert.ok(match, 'docs/external-roots.md has the operator block');
+  return match[1];
+}
+
+/** Runs a bash script without blocking the event loop (the service answers from this process). */
+function bash(script: string, cwd: string, env: Record<string, string>): Promise<{ status: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, output });
     });
   });
 }
@@ -327,6 +351,16 @@ for (const { driver, skip } of drivers()) {
       assert.equal(refused.body.code, 'AUTHORITY_PENDING');
       // After all the refusals the right certificate is still accepted.
       assert.equal((await upload(pending.id, ok(), root.pem)).status, 200);
+    });
+
+    it('runs the operator commands of docs/external-roots.md: the device verifies against the offline root', async () => {
+      const dir = fs.mkdtempSync(path.join(ssl.dir, 'operator-'));
+      const result = await bash(operatorScript(), dir, { FLEET_PKI_URL: t.baseUrl, FLEET_PKI_KEY: t.adminKey });
+      assert.equal(result.status, 0, result.output);
+      assert.match(result.output, /^pending$/m);
+      assert.match(result.output, /verify OK/);
+      assert.match(result.output, /^active$/m);
+      assert.match(result.output, /^device\.pem: OK$/m);
     });
 
     it('refuses parent "external" together with parentId, on a root, and an upload to an authority of this service', async () => {
