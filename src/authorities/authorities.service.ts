@@ -140,53 +140,15 @@ export class AuthoritiesService {
     const serial = randomSerial();
     const der = await signCertificate({ serial, ...tbs }, issuerKey);
 
-    const authority: Authority = {
-      id,
-      name: input.name,
-      type: input.type,
+    const authority = await this.insertNew(ctx, { id, input, key, pathLength, now }, {
       parentId: parent?.authority.id ?? null,
-      usage: input.usage ?? 'devices',
       status: 'active',
-      keyBackend: input.keyBackend,
-      keySpec: key.spec,
-      keyRef: key.keyRef,
-      publicKeySha256: publicKeyFingerprint(key.publicKeySpki),
-      subject: formatName(input.subject),
       serial: serial.toString('hex'),
       fingerprint: fingerprint(der),
-      pathLength,
-      allowLeafIssuance: input.allowLeafIssuance ?? input.type === 'intermediate',
       notBefore: isoSeconds(tbs.notBefore),
       notAfter: isoSeconds(tbs.notAfter),
       certificateDer: der,
       csrDer: null,
-      externalChain: null,
-      revocationCount: 0,
-      createdAt: now.toISOString(),
-      disabledAt: null,
-      successorId: null,
-      retiringAt: null,
-    };
-    await this.transactions.run(async () => {
-      await this.repository.insert(authority);
-      await this.audit.record(ctx, {
-        action: 'authority.created',
-        target: { type: 'authority', id },
-        details: {
-          name: authority.name,
-          type: authority.type,
-          usage: authority.usage,
-          parentId: authority.parentId,
-          keyBackend: authority.keyBackend,
-          keySpec: authority.keySpec,
-          subject: authority.subject,
-          serial: authority.serial,
-          fingerprint: authority.fingerprint,
-          notAfter: authority.notAfter,
-          pathLength,
-          allowLeafIssuance: authority.allowLeafIssuance,
-        },
-      });
     });
     return { ...authority, validityClamped };
   }
@@ -199,37 +161,42 @@ export class AuthoritiesService {
     ctx: RequestContext,
     args: { id: string; input: CreateAuthorityInput; key: CreatedKey; pathLength: number | null; now: Date },
   ): Promise<Authority> {
-    const { id, input, key, pathLength, now } = args;
+    const { input, key, pathLength } = args;
     const subject = buildName(input.subject);
     const signer = await this.keys.get(input.keyBackend).signer(key.keyRef, key.spec);
     const csrDer = await caCertificationRequest({ subject, subjectPublicKeyInfo: key.publicKeySpki, pathLength, key: signer });
+    // No certificate yet: its fields stay empty until `certify` (the DTO shows them as null).
+    return this.insertNew(ctx, args, { parentId: null, status: 'pending', serial: '', fingerprint: '', notBefore: '', notAfter: '', certificateDer: Buffer.alloc(0), csrDer });
+  }
+
+  /** Stores a new authority and its audit event, in one transaction. */
+  private async insertNew(
+    ctx: RequestContext,
+    args: { id: string; input: CreateAuthorityInput; key: CreatedKey; pathLength: number | null; now: Date },
+    fields: Pick<Authority, 'parentId' | 'status' | 'serial' | 'fingerprint' | 'notBefore' | 'notAfter' | 'certificateDer' | 'csrDer'>,
+  ): Promise<Authority> {
+    const { id, input, key, pathLength, now } = args;
     const authority: Authority = {
       id,
       name: input.name,
-      type: 'intermediate',
-      parentId: null,
+      type: input.type,
       usage: input.usage ?? 'devices',
-      status: 'pending',
       keyBackend: input.keyBackend,
       keySpec: key.spec,
       keyRef: key.keyRef,
       publicKeySha256: publicKeyFingerprint(key.publicKeySpki),
       subject: formatName(input.subject),
-      serial: '',
-      fingerprint: '',
       pathLength,
-      allowLeafIssuance: input.allowLeafIssuance ?? true,
-      notBefore: '',
-      notAfter: '',
-      certificateDer: Buffer.alloc(0),
-      csrDer,
+      allowLeafIssuance: input.allowLeafIssuance ?? input.type === 'intermediate',
       externalChain: null,
       revocationCount: 0,
       createdAt: now.toISOString(),
       disabledAt: null,
       successorId: null,
       retiringAt: null,
+      ...fields,
     };
+    const pending = authority.status === 'pending';
     await this.transactions.run(async () => {
       await this.repository.insert(authority);
       await this.audit.record(ctx, {
@@ -239,11 +206,12 @@ export class AuthoritiesService {
           name: authority.name,
           type: authority.type,
           usage: authority.usage,
-          parent: 'external',
-          status: 'pending',
+          parentId: authority.parentId,
+          ...(pending ? { parent: 'external', status: 'pending' } : {}),
           keyBackend: authority.keyBackend,
           keySpec: authority.keySpec,
           subject: authority.subject,
+          ...(pending ? {} : { serial: authority.serial, fingerprint: authority.fingerprint, notAfter: authority.notAfter }),
           pathLength,
           allowLeafIssuance: authority.allowLeafIssuance,
         },
