@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its ASN.1 formatters through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import {
   BasicConstraintsExtension,
