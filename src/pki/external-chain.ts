@@ -5,6 +5,7 @@ import {
   BasicConstraintsExtension,
   KeyUsageFlags,
   KeyUsagesExtension,
+  Name,
   SubjectKeyIdentifierExtension,
   X509Certificate,
   X509ChainBuilder,
@@ -32,7 +33,7 @@ export interface ExternalUpload {
 export interface ExpectedCertificate {
   /** The authority's key: the uploaded certificate must certify exactly this SubjectPublicKeyInfo. */
   subjectPublicKeyInfo: Buffer;
-  /** DER of the subject the CSR asked for: the certificate's subject must be these bytes. */
+  /** DER of the subject the CSR asked for: the certificate's subject must name the same (see sameName). */
   subject: Buffer;
   now: Date;
 }
@@ -64,7 +65,7 @@ export async function validateExternalCertificate(upload: ExternalUpload, expect
       `certificate key: the certificate certifies another public key than this authority's; sign the CSR this authority returned (${certificate.subject})`,
     );
   }
-  if (!parts.subject.equals(expected.subject)) {
+  if (!sameName(parts.subject, expected.subject)) {
     throw Errors.uploadedCertificateSubjectMismatch(`certificate subject: "${certificate.subject}" is not the subject of this authority's CSR`);
   }
 
@@ -172,6 +173,15 @@ async function buildPath(certificate: X509Certificate, chain: X509Certificate[])
     }
   }
   return built;
+}
+
+/**
+ * The same name: the same DER, or the same attributes and values in another string encoding (a root's software may
+ * re-encode a UTF8String as a PrintableString). What the authority signs carries the certificate's subject byte for
+ * byte either way, so issuer/subject chaining stays exact.
+ */
+function sameName(a: Buffer, b: Buffer): boolean {
+  return a.equals(b) || new Name(a).toString() === new Name(b).toString();
 }
 
 function checkValidity(cert: X509Certificate, role: string, now: Date): void {
