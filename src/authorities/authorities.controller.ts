@@ -11,7 +11,7 @@ import { pemEncode } from '../pki/der';
 import { AuthoritiesService } from './authorities.service';
 import { PageQueryDto } from '../common/page-query.dto';
 import { AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto, UploadAuthorityCertificateDto } from './authorities.dto';
-import { Authority } from './authority';
+import { Authority, hasCertificate } from './authority';
 
 @ApiTags('authorities')
 @Controller('v1/authorities')
@@ -138,7 +138,7 @@ export class AuthoritiesController {
   }
 
   private async view(authority: Authority): Promise<AuthorityDto> {
-    if (authority.status === 'pending') return toAuthorityDto(authority, null, null);
+    if (!hasCertificate(authority)) return toAuthorityDto(authority, null, null);
     return toAuthorityDto(authority, pemEncode('CERTIFICATE', authority.certificateDer), await this.authorities.chainPem(authority));
   }
 }

@@ -5,7 +5,7 @@ import { NO_CONTROL_CHARS } from '../common/text';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
 import { pemEncode } from '../pki/der';
 import { MAX_UPLOADED_CERTIFICATE_PEM_LENGTH, MAX_UPLOADED_CHAIN_CERTIFICATES, MAX_UPLOADED_CHAIN_PEM_LENGTH } from '../pki/external-chain';
-import { Authority, AUTHORITY_STATUSES, AUTHORITY_USAGES, AuthorityType, AuthorityUsage } from './authority';
+import { Authority, AUTHORITY_STATUSES, hasCertificate, AUTHORITY_USAGES, AuthorityType, AuthorityUsage } from './authority';
 
 
 export class SubjectDto {
@@ -101,7 +101,7 @@ export class AuthorityDto {
     enum: AUTHORITY_STATUSES,
     description:
       'pending: created under an external root and waiting for its certificate (POST /v1/authorities/{id}/certificate); issues nothing, ' +
-      'and its serial, fingerprint, validity, certificatePem and chainPem are null until then. ' +
+      'and its serial, fingerprint, validity, certificatePem and chainPem are null until then (and stay null if it is disabled while pending). ' +
       'retiring: rotated to successorId; issues nothing new, still publishes CRLs and answers OCSP',
   })
   status: string;
@@ -158,7 +158,7 @@ export class AuthorityListDto {
 
 export function toAuthorityDto(authority: Authority, certificatePem: string | null, chainPem: string | null): AuthorityDto {
   const { keyRef, certificateDer: _der, publicKeySha256: _pk, revocationCount: _rc, csrDer, externalChain: _chain, ...rest } = authority;
-  const pending = authority.status === 'pending';
+  const pending = !hasCertificate(authority);
   return {
     ...rest,
     // The local key reference is an internal row id; a KMS key ARN is what operators scope IAM policies with.

@@ -21,7 +21,7 @@ import { ExternalUpload, subjectKeyIdentifierOf, validateExternalCertificate } f
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { subjectFieldsOf } from '../pki/csr';
 import { randomSerial } from '../pki/serial';
-import { Authority, AuthorityType, AuthorityUsage } from './authority';
+import { Authority, AuthorityType, AuthorityUsage, hasCertificate } from './authority';
 import { AuthorityRepository, CertifiedFields } from './authority.repository';
 import { PublicUrls } from './public-urls';
 import { RevocationWatermarks } from './revocation-watermarks';
@@ -229,7 +229,11 @@ export class AuthoritiesService {
     const authority = await this.get(id);
     if (authority.status !== 'pending' || !authority.csrDer) {
       throw Errors.authorityNotPending(
-        authority.csrDer ? `authority ${id} already has its certificate (${authority.status})` : `authority ${id} was not created with parent "external" and takes no uploaded certificate`,
+        !authority.csrDer
+          ? `authority ${id} was not created with parent "external" and takes no uploaded certificate`
+          : hasCertificate(authority)
+            ? `authority ${id} already has its certificate (${authority.status})`
+            : `authority ${id} was ${authority.status} while pending and takes no certificate`,
       );
     }
     const csr = certificationRequestParts(authority.csrDer);
@@ -370,7 +374,7 @@ export class AuthoritiesService {
 
   /** Throws AUTHORITY_PENDING for an authority that has no certificate yet (nothing to publish or sign under). */
   assertCertified(authority: Authority): void {
-    if (authority.status === 'pending') throw pendingError(authority);
+    if (!hasCertificate(authority)) throw pendingError(authority);
   }
 
   /** Signing material for any authority, active or not (CRLs stay signed after a CA is disabled). */
@@ -382,7 +386,7 @@ export class AuthoritiesService {
 
   /** Every authority that has its certificate (pending ones have nothing to publish or sign). */
   async all(): Promise<Authority[]> {
-    return (await this.repository.listAll()).filter((authority) => authority.status !== 'pending');
+    return (await this.repository.listAll()).filter(hasCertificate);
   }
 
   /** Raises the authority's revocation counter in the caller's transaction; the OCSP cache learns of it at commit. */
@@ -402,7 +406,7 @@ export class AuthoritiesService {
   private async describe(authority: Authority): Promise<ParsedAuthority> {
     let cached = this.parsed.get(authority.id);
     if (!cached) {
-      if (authority.status === 'pending') throw pendingError(authority);
+      if (!hasCertificate(authority)) throw pendingError(authority);
       const parts = certificateParts(authority.certificateDer);
       const parentChain = authority.externalChain ?? (authority.parentId ? (await this.describe(await this.get(authority.parentId))).chain : []);
       const chain = [authority.certificateDer, ...parentChain];
@@ -430,7 +434,9 @@ export class AuthoritiesService {
 
 function pendingError(authority: Authority) {
   return Errors.authorityPending(
-    `authority ${authority.id} is pending: it has no certificate yet; upload the one its external root signs (POST /v1/authorities/${authority.id}/certificate)`,
+    authority.status === 'pending'
+      ? `authority ${authority.id} is pending: it has no certificate yet; upload the one its external root signs (POST /v1/authorities/${authority.id}/certificate)`
+      : `authority ${authority.id} has no certificate: it was ${authority.status} while pending`,
   );
 }
 

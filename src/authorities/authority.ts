@@ -15,6 +15,14 @@ export const AUTHORITY_STATUSES: readonly AuthorityStatus[] = ['pending', 'activ
 export const AUTHORITY_USAGES = ['devices', 'claims'] as const;
 export type AuthorityUsage = (typeof AUTHORITY_USAGES)[number];
 
+/**
+ * Whether the authority has its certificate. All do but one under an external root that is pending, or was disabled
+ * while pending: it has a key and a CSR, and nothing to publish, sign or chain to.
+ */
+export function hasCertificate(authority: Authority): boolean {
+  return authority.certificateDer.length > 0;
+}
+
 /** A certificate authority as the domain sees it: a key reference, never key bytes. */
 export interface Authority {
   id: string;

@@ -363,7 +363,7 @@ for (const { driver, skip } of drivers()) {
       assert.match(result.output, /^device\.pem: OK$/m);
     });
 
-    it('refuses parent "external" together with parentId, on a root, and an upload to an authority of this service', async () => {
+    it('refuses parent "external" together with parentId, on a root, and an upload to an authority of this service or to one disabled while pending', async () => {
       const bad = [
         { parentId: '00000000-0000-4000-8000-000000000000' },
         { type: 'root' },
@@ -380,6 +380,17 @@ for (const { driver, skip } of drivers()) {
       const res = await upload(own.body.id, own.body.certificatePem, own.body.certificatePem);
       assert.equal(res.status, 409);
       assert.equal(res.body.code, 'AUTHORITY_NOT_PENDING');
+
+      // Disabled while pending: it keeps no certificate, has no CRL and takes no upload.
+      const abandoned = await createPending({ name: 'abandoned' });
+      const disabled = await t.http().post(`/v1/authorities/${abandoned.id}/disable`).set(admin());
+      assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+      assert.equal(disabled.body.status, 'disabled');
+      assert.equal(disabled.body.certificatePem, null);
+      assert.equal((await t.http().get(`/v1/authorities/${abandoned.id}/crl`)).body.code, 'AUTHORITY_PENDING');
+      const late = await upload(abandoned.id, offline.sign(root, abandoned.csrPem, 'intermediate'), root.pem);
+      assert.equal(late.status, 409);
+      assert.equal(late.body.code, 'AUTHORITY_NOT_PENDING');
     });
   });
 }
