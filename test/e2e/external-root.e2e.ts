@@ -303,6 +303,8 @@ for (const { driver, skip } of drivers()) {
         assert.equal(details.fingerprint, active.fingerprint);
         assert.equal(details.rootFingerprint.length, 64);
         assert.doesNotMatch(JSON.stringify(details), /BEGIN|PRIVATE|MII/);
+        const chainCheck = await t.http().get('/v1/audit/verify').set(admin());
+        assert.equal(chainCheck.body.ok, true, JSON.stringify(chainCheck.body));
         const twice = await upload(active.id, signed, externalChain);
         assert.equal(twice.status, 409);
         assert.equal(twice.body.code, 'AUTHORITY_NOT_PENDING');
