@@ -12,8 +12,8 @@ import { certificateFile, MEDIA_TYPES } from '../pki/certificate-files';
 import { sendDownload } from '../common/downloads';
 import { AuthoritiesService } from './authorities.service';
 import { PageQueryDto } from '../common/page-query.dto';
-import { AuthorityCertificateQueryDto, AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto } from './authorities.dto';
-import { Authority } from './authority';
+import { AuthorityCertificateQueryDto, AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto, UploadAuthorityCertificateDto } from './authorities.dto';
+import { Authority, hasCertificate } from './authority';
 
 @ApiTags('authorities')
 @Controller('v1/authorities')
@@ -23,15 +23,17 @@ export class AuthoritiesController {
   @Post()
   @RequirePermission(Permission.ManageAuthorities)
   @ApiOperation({
-    summary: 'Create a self-signed root or an intermediate signed by a parent CA of this service',
+    summary: 'Create a self-signed root, an intermediate signed by a parent CA of this service, or one for an external root',
     description:
       'Generates the CA key in the chosen backend and signs the CA certificate. An intermediate needs an active, ' +
       'unexpired parent (`parentId`); its validity is clamped to the parent’s (`validityClamped`) and its path length ' +
-      'must fit under the parent’s. Requires the admin role.',
+      'must fit under the parent’s. With `"parent": "external"` instead, the intermediate is created `pending` with a ' +
+      'CSR (`csrPem`) for an external (offline) root to sign; upload the result with POST /v1/authorities/{id}/certificate ' +
+      '(docs/external-roots.md). Requires the admin role.',
   })
-  @ApiCreatedResponse({ type: AuthorityDto, description: 'The new authority, with its certificate and chain' })
+  @ApiCreatedResponse({ type: AuthorityDto, description: 'The new authority, with its certificate and chain (or, pending, its CSR)' })
   @ApiSecured()
-  @ApiProblems(Errors.invalidSubject, Errors.parentRequired, Errors.pathLengthExceeded, ProblemGroups.issuer, ProblemGroups.keyCreation)
+  @ApiProblems(Errors.invalidSubject, Errors.parentRequired, Errors.pathLengthExceeded, Errors.authorityPending, ProblemGroups.issuer, ProblemGroups.keyCreation)
   async createAuthority(@Ctx() ctx: RequestContext, @Body() body: CreateAuthorityDto): Promise<AuthorityDto> {
     const created = await this.authorities.create(ctx, { ...body, keyBackend: body.keyBackend ?? 'local' });
     return { ...(await this.view(created)), validityClamped: created.validityClamped };
@@ -79,6 +81,43 @@ export class AuthoritiesController {
     return this.view(await this.authorities.disable(ctx, id));
   }
 
+  @Post(':id/certificate')
+  @HttpCode(200)
+  @RequirePermission(Permission.ManageAuthorities)
+  @ApiOperation({
+    summary: 'Upload the certificate an external root signed for a pending authority, with that root’s chain',
+    description:
+      'For an authority created with `"parent": "external"`. The certificate and chain are validated before anything ' +
+      'is stored: the chain builds from the certificate to a self-signed root in `chainPem`, every signature verifies, ' +
+      'every certificate is valid now, each is a CA (basicConstraints) within its issuers’ pathLen, each has keyUsage ' +
+      'keyCertSign (the uploaded one also cRLSign), the certificate’s key is the authority’s key and its subject is ' +
+      'the CSR’s. Each failed check is a 422 with its own code. On success the authority is active and its chain ends with the ' +
+      'uploaded one. A second upload is refused (409 AUTHORITY_NOT_PENDING). Requires the admin role.',
+  })
+  @ApiIdParam('authority')
+  @ApiOkResponse({ type: AuthorityDto, description: 'The authority, now active, with its certificate and chain' })
+  @ApiSecured()
+  @ApiProblems(
+    Errors.authorityNotFound,
+    Errors.authorityNotPending,
+    Errors.uploadedCertificateUnreadable,
+    Errors.uploadedCertificateKeyMismatch,
+    Errors.uploadedCertificateSubjectMismatch,
+    Errors.uploadedCertificateCrlSignMissing,
+    Errors.chainTooLong,
+    Errors.chainIncomplete,
+    Errors.chainSignatureInvalid,
+    Errors.chainWeakSignatureAlgorithm,
+    Errors.chainCertificateExpired,
+    Errors.chainCertificateNotYetValid,
+    Errors.chainNotACa,
+    Errors.chainPathLengthExceeded,
+    Errors.chainKeyCertSignMissing,
+  )
+  async uploadAuthorityCertificate(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: UploadAuthorityCertificateDto): Promise<AuthorityDto> {
+    return this.view(await this.authorities.certify(ctx, id, body));
+  }
+
   @Get(':id/certificate')
   @Public()
   @ApiOperation({
@@ -97,13 +136,15 @@ export class AuthoritiesController {
     headers: responseHeaders('Cache-Control', 'Content-Disposition'),
     content: binaryContent(MEDIA_TYPES.der, MEDIA_TYPES.pem, MEDIA_TYPES.p7b),
   })
-  @ApiProblems(Errors.authorityNotFound)
+  @ApiProblems(Errors.authorityNotFound, Errors.authorityPending)
   async getAuthorityCertificate(
     @Param('id', UuidParam) id: string,
     @Query() query: AuthorityCertificateQueryDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<StreamableFile> {
     const authority = await this.authorities.get(id);
+    // A pending authority (external root, certificate not uploaded yet) has nothing to download.
+    this.authorities.assertCertified(authority);
     // Set once the authority is found: a problem is never cached (ProblemFilter), so a CA created later is seen.
     reply.header('Cache-Control', 'public, max-age=3600');
     if (query.format === undefined) {
@@ -116,6 +157,7 @@ export class AuthoritiesController {
   }
 
   private async view(authority: Authority): Promise<AuthorityDto> {
+    if (!hasCertificate(authority)) return toAuthorityDto(authority, null, null);
     return toAuthorityDto(authority, pemEncode('CERTIFICATE', authority.certificateDer), await this.authorities.chainPem(authority));
   }
 }

@@ -4,7 +4,9 @@ import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length,
 import { NO_CONTROL_CHARS } from '../common/text';
 import { CERTIFICATE_FILE_FORMATS, CertificateFileFormat } from '../pki/certificate-files';
 import { KEY_BACKENDS, KEY_SPECS, KeyBackend, KeySpec } from '../keys/key-spec';
-import { Authority, AUTHORITY_USAGES, AuthorityType, AuthorityUsage } from './authority';
+import { pemEncode } from '../pki/der';
+import { MAX_UPLOADED_CERTIFICATE_PEM_LENGTH, MAX_UPLOADED_CHAIN_CERTIFICATES, MAX_UPLOADED_CHAIN_PEM_LENGTH } from '../pki/external-chain';
+import { Authority, AUTHORITY_STATUSES, hasCertificate, AUTHORITY_USAGES, AuthorityType, AuthorityUsage } from './authority';
 
 
 export class SubjectDto {
@@ -45,6 +47,15 @@ export class CreateAuthorityDto {
   @ApiPropertyOptional({ format: 'uuid', description: 'The issuing authority (intermediates only)' })
   @IsOptional() @IsUUID()
   parentId?: string;
+
+  @ApiPropertyOptional({
+    enum: ['external'],
+    description:
+      'external: an intermediate whose certificate an external (offline) root signs. It is created pending with a CSR ' +
+      '(`csrPem`); upload the signed certificate with POST /v1/authorities/{id}/certificate. Excludes parentId.',
+  })
+  @IsOptional() @IsIn(['external'])
+  parent?: 'external';
 
   @ApiPropertyOptional({ enum: KEY_BACKENDS, default: 'local' })
   @IsOptional() @IsIn(KEY_BACKENDS)
@@ -87,24 +98,44 @@ export class AuthorityDto {
   @ApiProperty({ enum: ['root', 'intermediate'] }) type: string;
   @ApiProperty({ format: 'uuid', nullable: true, type: String }) parentId: string | null;
   @ApiProperty({ enum: AUTHORITY_USAGES }) usage: string;
-  @ApiProperty({ enum: ['active', 'retiring', 'disabled'], description: 'retiring: rotated to successorId; issues nothing new, still publishes CRLs and answers OCSP' }) status: string;
+  @ApiProperty({
+    enum: AUTHORITY_STATUSES,
+    description:
+      'pending: created under an external root and waiting for its certificate (POST /v1/authorities/{id}/certificate); issues nothing, ' +
+      'and its serial, fingerprint, validity, certificatePem and chainPem are null until then (and stay null if it is disabled while pending). ' +
+      'retiring: rotated to successorId; issues nothing new, still publishes CRLs and answers OCSP',
+  })
+  status: string;
   @ApiProperty({ enum: KEY_BACKENDS }) keyBackend: string;
   @ApiProperty({ enum: KEY_SPECS }) keySpec: string;
   @ApiProperty({ nullable: true, type: String, description: 'ARN of the AWS KMS key (aws-kms authorities; null for local)' })
   kmsKeyArn: string | null;
   @ApiProperty({ example: 'C=US, O=Acme, CN=Acme Root' }) subject: string;
-  @ApiProperty({ description: 'Lowercase hex' }) serial: string;
-  @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id)' }) fingerprint: string;
+  @ApiProperty({ description: 'Lowercase hex; null while pending', nullable: true, type: String }) serial: string | null;
+  @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id); null while pending', nullable: true, type: String })
+  fingerprint: string | null;
   @ApiProperty({ nullable: true, type: 'integer' }) pathLength: number | null;
   @ApiProperty({ description: 'Whether it signs end-entity certificates itself (false: only CA certificates; issuing from it is refused with AUTHORITY_IS_ROOT or LEAF_ISSUANCE_NOT_ALLOWED)' }) allowLeafIssuance: boolean;
-  @ApiProperty({ format: 'date-time' }) notBefore: string;
-  @ApiProperty({ format: 'date-time' }) notAfter: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'null while pending' }) notBefore: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'null while pending' }) notAfter: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) disabledAt: string | null;
   @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The authority that replaced this one (POST /v1/authorities/{id}/rotate)' }) successorId: string | null;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) retiringAt: string | null;
-  @ApiProperty({ description: 'The CA certificate, PEM' }) certificatePem: string;
-  @ApiProperty({ description: 'This CA certificate followed by each parent up to the root, PEM' }) chainPem: string;
+  @ApiProperty({ description: 'The CA certificate, PEM; null while pending', nullable: true, type: String }) certificatePem: string | null;
+  @ApiProperty({
+    description: 'This CA certificate followed by each parent up to the root, PEM (under an external root: the uploaded chain, up to and including that root); null while pending',
+    nullable: true,
+    type: String,
+  })
+  chainPem: string | null;
+  @ApiProperty({ description: 'Whether its certificate comes from an external (offline) root (created with parent "external")' }) externalRoot: boolean;
+  @ApiProperty({
+    description: 'Under an external root: the PKCS#10 request (PEM) for that root to sign, signed by the authority’s key in its backend; null otherwise',
+    nullable: true,
+    type: String,
+  })
+  csrPem: string | null;
   @ApiPropertyOptional({ description: 'Present on creation: true when notAfter was cut to the parent’s notAfter' }) validityClamped?: boolean;
 }
 
@@ -118,13 +149,35 @@ export class AuthorityCertificateQueryDto {
   format?: CertificateFileFormat;
 }
 
+export class UploadAuthorityCertificateDto {
+  @ApiProperty({ description: 'The CA certificate the external root (or one of its intermediates) signed for this authority’s CSR, PEM', maxLength: MAX_UPLOADED_CERTIFICATE_PEM_LENGTH })
+  @IsString() @Length(1, MAX_UPLOADED_CERTIFICATE_PEM_LENGTH)
+  certificatePem: string;
+
+  @ApiProperty({
+    description: `Its issuers up to and including the self-signed external root, PEM, in any order (at most ${MAX_UPLOADED_CHAIN_CERTIFICATES} certificates)`,
+    maxLength: MAX_UPLOADED_CHAIN_PEM_LENGTH,
+  })
+  @IsString() @Length(1, MAX_UPLOADED_CHAIN_PEM_LENGTH)
+  chainPem: string;
+}
+
 export class AuthorityListDto {
   @ApiProperty({ type: [AuthorityDto] }) items: AuthorityDto[];
   @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page' }) nextCursor: string | null;
 }
 
-export function toAuthorityDto(authority: Authority, certificatePem: string, chainPem: string): AuthorityDto {
-  const { keyRef, certificateDer: _der, publicKeySha256: _pk, revocationCount: _rc, ...rest } = authority;
-  // The local key reference is an internal row id; a KMS key ARN is what operators scope IAM policies with.
-  return { ...rest, kmsKeyArn: authority.keyBackend === 'aws-kms' ? keyRef : null, certificatePem, chainPem };
+export function toAuthorityDto(authority: Authority, certificatePem: string | null, chainPem: string | null): AuthorityDto {
+  const { keyRef, certificateDer: _der, publicKeySha256: _pk, revocationCount: _rc, csrDer, externalChain: _chain, ...rest } = authority;
+  const pending = !hasCertificate(authority);
+  return {
+    ...rest,
+    // The local key reference is an internal row id; a KMS key ARN is what operators scope IAM policies with.
+    kmsKeyArn: authority.keyBackend === 'aws-kms' ? keyRef : null,
+    ...(pending ? { serial: null, fingerprint: null, notBefore: null, notAfter: null } : {}),
+    certificatePem: pending ? null : certificatePem,
+    chainPem: pending ? null : chainPem,
+    externalRoot: csrDer !== null,
+    csrPem: csrDer ? pemEncode('CERTIFICATE REQUEST', csrDer) : null,
+  };
 }

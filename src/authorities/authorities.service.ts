@@ -15,12 +15,14 @@ import { certificateParts, fingerprint, signCertificate } from '../pki/certifica
 import { pemEncode } from '../pki/der';
 import { keyIdentifier } from '../pki/extensions';
 import { caPathLength, describeCertificate, IssuerFacts } from '../pki/issuance';
-import { formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
+import { buildName, formatName, SubjectFields, subjectFieldProblem } from '../pki/names';
+import { caCertificationRequest, certificationRequestParts } from '../pki/certification-request';
+import { ExternalUpload, subjectKeyIdentifierOf, validateExternalCertificate } from '../pki/external-chain';
 import { publicKeyFingerprint } from '../pki/key-policy';
 import { subjectFieldsOf } from '../pki/csr';
 import { randomSerial } from '../pki/serial';
-import { Authority, AuthorityType, AuthorityUsage } from './authority';
-import { AuthorityRepository } from './authority.repository';
+import { Authority, AuthorityType, AuthorityUsage, hasCertificate } from './authority';
+import { AuthorityRepository, CertifiedFields } from './authority.repository';
 import { PublicUrls } from './public-urls';
 import { RevocationWatermarks } from './revocation-watermarks';
 
@@ -28,6 +30,8 @@ export interface CreateAuthorityInput {
   name: string;
   type: AuthorityType;
   parentId?: string;
+  /** "external": an intermediate whose certificate an external (offline) root signs; created pending, with a CSR. */
+  parent?: 'external';
   keyBackend: KeyBackend;
   /** Defaults to EC_P256 for new keys; for an adopted key it must match the key when given. */
   keySpec?: KeySpec;
@@ -86,13 +90,20 @@ export class AuthoritiesService {
       throw Errors.validation('kmsKeyId applies only to keyBackend "aws-kms"');
     }
 
+    const external = input.parent === 'external';
+    if (external && input.parentId !== undefined) {
+      throw Errors.validation('parentId and parent "external" are mutually exclusive: an authority has one issuer');
+    }
+    if (external && input.type !== 'intermediate') throw Errors.validation('parent "external" applies to intermediates only');
+
     const now = this.clock.now();
-    const parent = await this.parentFor(input);
+    const parent = external ? undefined : await this.parentFor(input);
     const pathLength = caPathLength(parent?.authority, input.pathLength);
     const id = randomUUID();
     const keyManager = this.keys.get(input.keyBackend);
     const key = input.kmsKeyId !== undefined ? await this.adoptKey(keyManager, input.kmsKeyId, input.keySpec) : await keyManager.createKey({ spec: input.keySpec ?? 'EC_P256', authorityId: id, label: `fleet-pki authority ${id} (${input.name})` });
     try {
+      if (external) return { ...(await this.storePending(ctx, { id, input, key, pathLength, now })), validityClamped: false };
       return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, now });
     } catch (err) {
       // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's), and say so.
@@ -129,31 +140,63 @@ export class AuthoritiesService {
     const serial = randomSerial();
     const der = await signCertificate({ serial, ...tbs }, issuerKey);
 
+    const authority = await this.insertNew(ctx, { id, input, key, pathLength, now }, {
+      parentId: parent?.authority.id ?? null,
+      status: 'active',
+      serial: serial.toString('hex'),
+      fingerprint: fingerprint(der),
+      notBefore: isoSeconds(tbs.notBefore),
+      notAfter: isoSeconds(tbs.notAfter),
+      certificateDer: der,
+      csrDer: null,
+    });
+    return { ...authority, validityClamped };
+  }
+
+  /**
+   * An intermediate under an external root, first step (docs/external-roots.md): the key exists in its backend and
+   * signs a CSR; the authority is stored pending, with no certificate, until `certify` receives the one the root signs.
+   */
+  private async storePending(
+    ctx: RequestContext,
+    args: { id: string; input: CreateAuthorityInput; key: CreatedKey; pathLength: number | null; now: Date },
+  ): Promise<Authority> {
+    const { input, key, pathLength } = args;
+    const subject = buildName(input.subject);
+    const signer = await this.keys.get(input.keyBackend).signer(key.keyRef, key.spec);
+    const csrDer = await caCertificationRequest({ subject, subjectPublicKeyInfo: key.publicKeySpki, pathLength, key: signer });
+    // No certificate yet: its fields stay empty until `certify` (the DTO shows them as null).
+    return this.insertNew(ctx, args, { parentId: null, status: 'pending', serial: '', fingerprint: '', notBefore: '', notAfter: '', certificateDer: Buffer.alloc(0), csrDer });
+  }
+
+  /** Stores a new authority and its audit event, in one transaction. */
+  private async insertNew(
+    ctx: RequestContext,
+    args: { id: string; input: CreateAuthorityInput; key: CreatedKey; pathLength: number | null; now: Date },
+    fields: Pick<Authority, 'parentId' | 'status' | 'serial' | 'fingerprint' | 'notBefore' | 'notAfter' | 'certificateDer' | 'csrDer'>,
+  ): Promise<Authority> {
+    const { id, input, key, pathLength, now } = args;
     const authority: Authority = {
       id,
       name: input.name,
       type: input.type,
-      parentId: parent?.authority.id ?? null,
       usage: input.usage ?? 'devices',
-      status: 'active',
       keyBackend: input.keyBackend,
       keySpec: key.spec,
       keyRef: key.keyRef,
       publicKeySha256: publicKeyFingerprint(key.publicKeySpki),
       subject: formatName(input.subject),
-      serial: serial.toString('hex'),
-      fingerprint: fingerprint(der),
       pathLength,
       allowLeafIssuance: input.allowLeafIssuance ?? input.type === 'intermediate',
-      notBefore: isoSeconds(tbs.notBefore),
-      notAfter: isoSeconds(tbs.notAfter),
-      certificateDer: der,
+      externalChain: null,
       revocationCount: 0,
       createdAt: now.toISOString(),
       disabledAt: null,
       successorId: null,
       retiringAt: null,
+      ...fields,
     };
+    const pending = authority.status === 'pending';
     await this.transactions.run(async () => {
       await this.repository.insert(authority);
       await this.audit.record(ctx, {
@@ -164,18 +207,66 @@ export class AuthoritiesService {
           type: authority.type,
           usage: authority.usage,
           parentId: authority.parentId,
+          ...(pending ? { parent: 'external', status: 'pending' } : {}),
           keyBackend: authority.keyBackend,
           keySpec: authority.keySpec,
           subject: authority.subject,
-          serial: authority.serial,
-          fingerprint: authority.fingerprint,
-          notAfter: authority.notAfter,
+          ...(pending ? {} : { serial: authority.serial, fingerprint: authority.fingerprint, notAfter: authority.notAfter }),
           pathLength,
           allowLeafIssuance: authority.allowLeafIssuance,
         },
       });
     });
-    return { ...authority, validityClamped };
+    return authority;
+  }
+
+  /**
+   * An intermediate under an external root, second step: the certificate the root signed, with the root's chain.
+   * Validated in `pki/external-chain.ts` (each failed check is its own 422); on success the authority is active, its
+   * certificate fields come from the uploaded certificate, and its chain ends with the uploaded one.
+   */
+  async certify(ctx: RequestContext, id: string, upload: ExternalUpload): Promise<Authority> {
+    const authority = await this.get(id);
+    if (authority.status !== 'pending' || !authority.csrDer) {
+      throw Errors.authorityNotPending(
+        !authority.csrDer
+          ? `authority ${id} was not created with parent "external" and takes no uploaded certificate`
+          : hasCertificate(authority)
+            ? `authority ${id} already has its certificate (${authority.status})`
+            : `authority ${id} was ${authority.status} while pending and takes no certificate`,
+      );
+    }
+    const csr = certificationRequestParts(authority.csrDer);
+    const validated = await validateExternalCertificate(upload, { subject: csr.subject, subjectPublicKeyInfo: csr.subjectPublicKeyInfo, now: this.clock.now() });
+    const certified: CertifiedFields = {
+      serial: validated.serial,
+      fingerprint: fingerprint(validated.certificateDer),
+      notBefore: isoSeconds(validated.notBefore),
+      notAfter: isoSeconds(validated.notAfter),
+      pathLength: validated.pathLength,
+      certificateDer: validated.certificateDer,
+      externalChain: validated.issuersDer,
+    };
+    await this.transactions.run(async () => {
+      // Conditional on pending: of two concurrent uploads one wins, and only it is audited.
+      if (!(await this.repository.certify(id, certified))) throw Errors.authorityNotPending(`authority ${id} already has its certificate`);
+      const root = validated.issuersDer[validated.issuersDer.length - 1];
+      await this.audit.record(ctx, {
+        action: 'authority.certificate_uploaded',
+        target: { type: 'authority', id },
+        details: {
+          serial: certified.serial,
+          fingerprint: certified.fingerprint,
+          notBefore: certified.notBefore,
+          notAfter: certified.notAfter,
+          pathLength: certified.pathLength,
+          issuer: validated.issuer,
+          rootFingerprint: fingerprint(root),
+          chainFingerprints: validated.issuersDer.map((der) => fingerprint(der)),
+        },
+      });
+    });
+    return { ...authority, ...certified, status: 'active' };
   }
 
   /** An existing KMS key for a new authority: its spec must be the one asked for, and no authority may hold it yet. */
@@ -257,6 +348,7 @@ export class AuthoritiesService {
     if (authority.status === 'retiring') {
       throw Errors.authorityNotActive(`authority ${id} is retiring and issues nothing new; issue under its successor ${authority.successorId}`);
     }
+    if (authority.status === 'pending') throw pendingError(authority);
     if (authority.status !== 'active') throw Errors.authorityNotActive(`authority ${id} is ${authority.status} and cannot issue`);
     if (new Date(authority.notAfter) <= this.clock.now()) throw Errors.authorityExpired(`authority ${id} expired at ${authority.notAfter}`);
     return this.signingView(authority);
@@ -285,6 +377,11 @@ export class AuthoritiesService {
     return authority.id;
   }
 
+  /** Throws AUTHORITY_PENDING for an authority that has no certificate yet (nothing to publish or sign under). */
+  assertCertified(authority: Authority): void {
+    if (!hasCertificate(authority)) throw pendingError(authority);
+  }
+
   /** Signing material for any authority, active or not (CRLs stay signed after a CA is disabled). */
   async signingView(authority: Authority): Promise<Issuer> {
     const signer = await this.keys.get(authority.keyBackend).signer(authority.keyRef, authority.keySpec);
@@ -292,8 +389,9 @@ export class AuthoritiesService {
     return { authority, signer, name, keyId, notBefore: new Date(authority.notBefore), notAfter: new Date(authority.notAfter), chain };
   }
 
-  all(): Promise<Authority[]> {
-    return this.repository.listAll();
+  /** Every authority that has its certificate (pending ones have nothing to publish or sign). */
+  async all(): Promise<Authority[]> {
+    return (await this.repository.listAll()).filter(hasCertificate);
   }
 
   /** Raises the authority's revocation counter in the caller's transaction; the OCSP cache learns of it at commit. */
@@ -313,12 +411,14 @@ export class AuthoritiesService {
   private async describe(authority: Authority): Promise<ParsedAuthority> {
     let cached = this.parsed.get(authority.id);
     if (!cached) {
+      if (!hasCertificate(authority)) throw pendingError(authority);
       const parts = certificateParts(authority.certificateDer);
-      const parentChain = authority.parentId ? (await this.describe(await this.get(authority.parentId))).chain : [];
+      const parentChain = authority.externalChain ?? (authority.parentId ? (await this.describe(await this.get(authority.parentId))).chain : []);
       const chain = [authority.certificateDer, ...parentChain];
       cached = {
         name: parts.subject,
-        keyId: keyIdentifier(parts.subjectPublicKeyInfo),
+        // What it signs names it by its certificate's SKI (an external root may compute SKIs by another method).
+        keyId: subjectKeyIdentifierOf(authority.certificateDer) ?? keyIdentifier(parts.subjectPublicKeyInfo),
         chain,
         chainPem: chain.map((der) => pemEncode('CERTIFICATE', der)).join(''),
       };
@@ -336,3 +436,12 @@ export class AuthoritiesService {
     return this.issuer(input.parentId);
   }
 }
+
+function pendingError(authority: Authority) {
+  return Errors.authorityPending(
+    authority.status === 'pending'
+      ? `authority ${authority.id} is pending: it has no certificate yet; upload the one its external root signs (POST /v1/authorities/${authority.id}/certificate)`
+      : `authority ${authority.id} has no certificate: it was ${authority.status} while pending`,
+  );
+}
+

@@ -1,5 +1,8 @@
 import { Authority } from './authority';
 
+/** What the certificate uploaded for a pending authority fills in (docs/external-roots.md). */
+export type CertifiedFields = Pick<Authority, 'serial' | 'fingerprint' | 'notBefore' | 'notAfter' | 'pathLength' | 'certificateDer' | 'externalChain'>;
+
 /** Port: stored authorities. */
 export abstract class AuthorityRepository {
   abstract insert(authority: Authority): Promise<void>;
@@ -7,6 +10,8 @@ export abstract class AuthorityRepository {
   abstract list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Authority[]>;
   abstract listAll(): Promise<Authority[]>;
   abstract disable(id: string, at: string): Promise<boolean>;
+  /** pending → active with its certificate; false when it was not pending (a concurrent upload won). */
+  abstract certify(id: string, certified: CertifiedFields): Promise<boolean>;
   /** active → retiring with its successor; false when it was not active. */
   abstract markRetiring(id: string, successorId: string, at: string): Promise<boolean>;
   abstract isAuthorityKey(publicKeySha256: string): Promise<boolean>;

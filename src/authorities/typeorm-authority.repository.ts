@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../database/errors';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { KeyBackend, KeySpec } from '../keys/key-spec';
 import { Authority, AuthorityStatus, AuthorityType, AuthorityUsage } from './authority';
-import { AuthorityRepository } from './authority.repository';
+import { AuthorityRepository, CertifiedFields } from './authority.repository';
 
 @Injectable()
 export class TypeOrmAuthorityRepository extends AuthorityRepository {
@@ -16,7 +16,7 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
 
   async insert(authority: Authority): Promise<void> {
     try {
-      await this.db.manager().insert(AuthorityEntity, { ...authority, certificateDer: authority.certificateDer.toString('base64'), crlNumber: 0 });
+      await this.db.manager().insert(AuthorityEntity, { ...authority, ...encodedCertificate(authority), crlNumber: 0 });
     } catch (err) {
       if (isUniqueViolation(err)) throw Errors.authorityKeyInUse('the key already belongs to an authority');
       throw err;
@@ -46,6 +46,12 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  async certify(id: string, certified: CertifiedFields): Promise<boolean> {
+    const { certificateDer, externalChain } = encodedCertificate({ ...certified, csrDer: null });
+    const result = await this.db.manager().update(AuthorityEntity, { id, status: 'pending' }, { ...certified, status: 'active', certificateDer, externalChain });
+    return (result.affected ?? 0) > 0;
+  }
+
   async markRetiring(id: string, successorId: string, at: string): Promise<boolean> {
     const rows = await this.db.sql("UPDATE authorities SET status = 'retiring', successor_id = ?, retiring_at = ? WHERE id = ? AND status = 'active' RETURNING id", [successorId, at, id]);
     return rows.length === 1;
@@ -71,6 +77,14 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
   }
 }
 
+function encodedCertificate(fields: Pick<Authority, 'certificateDer' | 'csrDer' | 'externalChain'>): { certificateDer: string; csrDer: string | null; externalChain: string | null } {
+  return {
+    certificateDer: fields.certificateDer.toString('base64'),
+    csrDer: fields.csrDer?.toString('base64') ?? null,
+    externalChain: fields.externalChain?.map((der) => der.toString('base64')).join('\n') ?? null,
+  };
+}
+
 function toAuthority(row: AuthorityEntity): Authority {
   return {
     id: row.id,
@@ -91,6 +105,8 @@ function toAuthority(row: AuthorityEntity): Authority {
     notBefore: row.notBefore,
     notAfter: row.notAfter,
     certificateDer: Buffer.from(row.certificateDer, 'base64'),
+    csrDer: row.csrDer === null ? null : Buffer.from(row.csrDer, 'base64'),
+    externalChain: row.externalChain === null ? null : row.externalChain.split('\n').map((b64) => Buffer.from(b64, 'base64')),
     revocationCount: Number(row.revocationCount),
     createdAt: row.createdAt,
     disabledAt: row.disabledAt,

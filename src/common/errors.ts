@@ -145,6 +145,24 @@ export const Errors = {
   auditNotFound: make('AUDIT_NOT_FOUND', 404),
   findingNotFound: make('FINDING_NOT_FOUND', 404),
   findingNotRemediable: make('FINDING_NOT_REMEDIABLE', 409),
+  // Authorities under an external (offline) root: the CSR step, then the upload (docs/external-roots.md).
+  /** Created with parent "external": it issues nothing (no CRL, no OCSP) until its certificate is uploaded. */
+  authorityPending: make('AUTHORITY_PENDING', 409),
+  /** POST /v1/authorities/{id}/certificate on an authority that is not waiting for one (already uploaded, or not external). */
+  authorityNotPending: make('AUTHORITY_NOT_PENDING', 409),
+  uploadedCertificateUnreadable: make('UPLOADED_CERTIFICATE_UNREADABLE', 422),
+  uploadedCertificateKeyMismatch: make('UPLOADED_CERTIFICATE_KEY_MISMATCH', 422),
+  uploadedCertificateSubjectMismatch: make('UPLOADED_CERTIFICATE_SUBJECT_MISMATCH', 422),
+  uploadedCertificateCrlSignMissing: make('UPLOADED_CERTIFICATE_CRL_SIGN_MISSING', 422),
+  chainTooLong: make('CHAIN_TOO_LONG', 422),
+  chainIncomplete: make('CHAIN_INCOMPLETE', 422),
+  chainSignatureInvalid: make('CHAIN_SIGNATURE_INVALID', 422),
+  chainCertificateExpired: make('CHAIN_CERTIFICATE_EXPIRED', 422),
+  chainCertificateNotYetValid: make('CHAIN_CERTIFICATE_NOT_YET_VALID', 422),
+  chainNotACa: make('CHAIN_NOT_A_CA', 422),
+  chainPathLengthExceeded: make('CHAIN_PATH_LENGTH_EXCEEDED', 422),
+  chainKeyCertSignMissing: make('CHAIN_KEY_CERT_SIGN_MISSING', 422),
+  chainWeakSignatureAlgorithm: make('CHAIN_WEAK_SIGNATURE_ALGORITHM', 422),
   // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
   methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),
   badRequest: make('BAD_REQUEST', 400),

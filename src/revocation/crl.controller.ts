@@ -18,7 +18,7 @@ export class CrlController {
     summary: 'The authority’s current CRL, DER (the CRL Distribution Point of its certificates)',
     description:
       'Public. Regenerated on demand when a revocation happened since it was signed or its nextUpdate is near, ' +
-      'so a revocation shows up at once. Disabled authorities keep publishing. Cached for at most a minute.',
+      'so a revocation shows up at once. Disabled authorities keep publishing; a pending one (external root, no certificate yet) has no CRL (409 AUTHORITY_PENDING). Cached for at most a minute.',
   })
   @ApiIdParam('authority')
   @ApiProduces('application/pkix-crl')
@@ -27,7 +27,7 @@ export class CrlController {
     headers: responseHeaders('Cache-Control', 'Last-Modified', 'Expires'),
     content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } } },
   })
-  @ApiProblems(Errors.authorityNotFound, ProblemGroups.signing)
+  @ApiProblems(Errors.authorityNotFound, Errors.authorityPending, ProblemGroups.signing)
   async getAuthorityCrl(@Param('id', UuidParam) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
     const crl = await this.crls.current(id);
     const maxAge = Math.max(0, Math.floor((new Date(crl.nextUpdate).getTime() - Date.now()) / 1000));

@@ -49,6 +49,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
   async current(authorityId: string): Promise<StoredCrl> {
     for (let attempt = 0; ; attempt++) {
       const authority = await this.authorities.get(authorityId);
+      this.authorities.assertCertified(authority);
       const latest = await this.crls.latestInfo(authorityId);
       if (latest && (!this.isStale(latest, authority.revocationCount) || attempt === 3)) {
         const crl = await this.withDer(latest);

@@ -27,7 +27,7 @@ export interface OcspCertificateState {
  * only, so an answer never reflects a revocation that may still roll back.
  */
 export abstract class OcspRepository {
-  /** How many authorities exist (they are never deleted): a cheap "is there a new one" check. */
+  /** How many authorities have a certificate (they are never deleted; a pending one has none yet): a cheap "is there a new one" check. */
   abstract authorityCount(): Promise<number>;
   /** Every authority's revocation counter (raised in the transaction of every revocation). */
   abstract revocationCounts(): Promise<{ authorityId: string; count: number }[]>;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-key-secret';
 import { DEFAULT_POLICY_TEMPLATE } from '../../src/iot/policy-lint';
@@ -29,6 +30,9 @@ interface Fixtures {
   authority: string;
   /** An active device certificate under it. */
   certificate: string;
+  /** An intermediate under an external root, pending, and the certificate and chain an openssl root made for it. */
+  pendingAuthority: string;
+  pendingUpload: { certificatePem: string; chainPem: string };
   /** A P-256 CSR made by openssl, issued as often as the matrix asks. */
   csrPem: string;
   /** An intermediate registered with the AWS IoT stand-in. */
@@ -47,7 +51,7 @@ interface Fixtures {
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
+type IdSource = 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -84,6 +88,8 @@ const ROUTES: MatrixRoute[] = [
                                                               admin: 200, operator: 403, auditor: 403 },
   { method: 'GET',    path: '/v1/authorities/:id/certificate', id: 'authority', public: 200 },
   { method: 'GET',    path: '/v1/authorities/:id/crl',        id: 'authority', public: 200 },
+  { method: 'POST',   path: '/v1/authorities/:id/certificate', id: 'pending-authority', body: (f) => f.pendingUpload,
+                                                              admin: 200, operator: 403, auditor: 403 },
   // OCSP (RFC 6960): a malformed request still gets HTTP 200 with an OCSP malformedRequest answer
   { method: 'POST',   path: '/ocsp',                          headers: { 'Content-Type': 'application/ocsp-request' }, public: 200 },
   { method: 'GET',    path: '/ocsp*',                         url: '/ocsp/MAA=', public: 200 },
@@ -216,7 +222,7 @@ function registeredRoutes(t: TestApp): string[] {
 describe('role matrix on sqlite', () => {
   let t: TestApp;
   const ssl = new OpenSslWorkspace();
-  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '', rotation: '', audit: '' };
+  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '', rotation: '', audit: '', pendingAuthority: '', pendingUpload: { certificatePem: '', chainPem: '' } };
   const keys = {} as Record<Role | 'revoked', { id: string; key: string }>;
   const unknownKey = generateApiKey().key;
   let requestSeq = 0;
@@ -239,6 +245,9 @@ describe('role matrix on sqlite', () => {
     f.root = (await admin('POST', '/v1/authorities', { name: 'Matrix Fixture Root', type: 'root', subject: { commonName: 'Matrix Fixture Root' } })).id;
     f.authority = (await admin('POST', '/v1/authorities', { name: 'Matrix Fixture Issuing', type: 'intermediate', parentId: f.root, subject: { commonName: 'Matrix Fixture Issuing' } })).id;
     f.csrPem = ssl.newCsr('ec:P-256', '/CN=matrix-thing').csrPem;
+    const pending = await admin('POST', '/v1/authorities', { name: 'Matrix External', type: 'intermediate', parent: 'external', subject: { commonName: 'Matrix External CA' } });
+    f.pendingAuthority = pending.id;
+    f.pendingUpload = signedByOfflineRoot(ssl, pending.csrPem as string);
     f.certificate = (await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-fixture' })).id;
     f.iotAuthority = await resolveId('fresh-iot-registered-authority');
     f.claimAuthority = (await admin('POST', '/v1/authorities', { name: 'Matrix Claims', type: 'intermediate', parentId: f.root, usage: 'claims', subject: { commonName: 'Matrix Claims CA' } })).id;
@@ -389,6 +398,8 @@ describe('role matrix on sqlite', () => {
     switch (source) {
       case 'authority':
         return f.authority;
+      case 'pending-authority':
+        return f.pendingAuthority;
       case 'certificate':
         return f.certificate;
       case 'fresh-authority':
@@ -487,4 +498,13 @@ function assertProblem(res: { status: number; headers: Record<string, string>; b
   if (Array.isArray(code)) assert.ok(code.includes(String(res.body.code)), `code ${res.body.code} is one of ${code.join(', ')}`);
   else assert.equal(res.body.code, code);
   assert.equal(res.body.status, res.status);
+}
+
+/** An offline root made by openssl signs the CSR of an authority under an external root (docs/external-roots.md). */
+function signedByOfflineRoot(ssl: OpenSslWorkspace, csrPem: string): { certificatePem: string; chainPem: string } {
+  const ext = ssl.file('matrix-ext.cnf', 'basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n');
+  const run = (args: string[]) => assert.equal(ssl.run(args).status, 0, args.join(' '));
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'matrix-root.key', '-out', 'matrix-root.pem', '-subj', '/CN=Matrix Offline Root', '-days', '30', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  run(['x509', '-req', '-in', ssl.file('matrix-ext.csr', csrPem), '-CA', 'matrix-root.pem', '-CAkey', 'matrix-root.key', '-set_serial', '4242', '-days', '10', '-extfile', ext, '-out', 'matrix-ext.pem']);
+  return { certificatePem: fs.readFileSync(ssl.file('matrix-ext.pem'), 'utf8'), chainPem: fs.readFileSync(ssl.file('matrix-root.pem'), 'utf8') };
 }

@@ -21,7 +21,12 @@ export class AuthorityEntity {
   @Column({ name: 'path_length', type: 'integer', nullable: true }) pathLength: number | null;
   @Column({ name: 'not_before', type: 'varchar', length: 32 }) notBefore: string;
   @Column({ name: 'not_after', type: 'varchar', length: 32 }) notAfter: string;
+  /** Base64 DER; empty (as are serial, fingerprint, not_before and not_after) while the authority is pending. */
   @Column({ name: 'certificate_der', type: 'text' }) certificateDer: string;
+  /** Base64 DER of the CSR of an authority under an external root (docs/external-roots.md); null for the others. */
+  @Column({ name: 'csr_der', type: 'text', nullable: true }) csrDer: string | null;
+  /** The uploaded external issuers up to the root, base64 DER separated by newlines, direct issuer first. */
+  @Column({ name: 'external_chain', type: 'text', nullable: true }) externalChain: string | null;
   /** Last CRL number handed out; incremented in the database so replicas never reuse one. */
   @Column({ name: 'crl_number', type: 'integer', default: 0 }) crlNumber: number;
   /** Revocations recorded under this CA so far; a CRL that covers fewer is stale. Clock-independent. */
