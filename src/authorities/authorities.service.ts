@@ -240,6 +240,11 @@ export class AuthoritiesService {
     return this.parsed.get(id)?.chainPem ?? this.chainPem(await this.get(id));
   }
 
+  /** DER of the authority's certificate followed by each parent up to the root (kept in memory after the first call). */
+  async chainDer(authority: Authority): Promise<Buffer[]> {
+    return (await this.describe(authority)).chain;
+  }
+
   /**
    * The issuer for new certificates: refuses disabled and expired authorities, and, when `usage` is given,
    * an authority whose certificates are for something else (a claim CA never issues device certificates).
