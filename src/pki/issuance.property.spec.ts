@@ -14,7 +14,7 @@ import { explicit, sequence, smallInteger, tlv, unsignedInteger } from './der-wr
 import { caPathLength, CertificateDescription, describeCertificate, IssuanceRequest, IssuerFacts, PublicationUrls, validityDaysFor } from './issuance';
 import { extension, keyIdentifier, keyUsage } from './extensions';
 import { SubjectFields } from './names';
-import { listProfiles, namesFor, Profile, THING_NAME_PATTERN } from './profiles';
+import { listProfiles, namesFor, Profile } from './profiles';
 import { randomSerial } from './serial';
 import { digestOf, signatureAlgorithmIdentifier, SigningAlgorithm, SigningKey } from './signing';
 
