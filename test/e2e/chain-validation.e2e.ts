@@ -48,10 +48,9 @@ describe(`chain validation of presented certificates on ${driver}`, { skip }, ()
   let claimKey: KeyObject;
 
   before(async () => {
-    const made = ssl.run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.pem', '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
-    assert.equal(made.status, 0, made.output);
-    serverCaPem = fs.readFileSync(ssl.file('server.pem'), 'utf8');
-    t = await startTestApp(driver, { env: { TLS_CERT_FILE: ssl.file('server.pem'), TLS_KEY_FILE: ssl.file('server.key') } });
+    const server = ssl.tlsServer();
+    serverCaPem = server.caPem;
+    t = await startTestApp(driver, { env: server.env });
     db = t.app.get(DataSource);
     root = await admin('/v1/authorities', { name: 'Chain Root', type: 'root', subject: { commonName: 'Chain Root' } });
     claims = await admin('/v1/authorities', { name: 'Chain Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Chain Claims CA' } });
