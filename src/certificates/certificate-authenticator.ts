@@ -49,7 +49,7 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Public keys of certificates that signed tokens lately, by fingerprint: a factory line repeats one claim certificate. */
 const PUBLIC_KEY_CACHE_SIZE = 1024;
-/** Certificates lately found issued by their authority (the time-free checks of validateIssuedBy), by the same reasoning. */
+/** Certificates lately found issued by their authority (verifyIssuedBy, the time-free checks), by the same reasoning. */
 const ISSUED_BY_CACHE_SIZE = 1024;
 
 const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
@@ -129,9 +129,11 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
     try {
       const decoded = decodeX5cJwt(token);
       const { certificate, authority } = await this.issuedCertificate(decoded.chain[0], options);
-      await this.checkX5cChain(decoded.chain.slice(1), authority, options);
-      // The signature is checked before the token id is spent, so nobody without the key can burn a caller's tokens.
+      // The signature is checked before the token id is spent, so nobody without the key can burn a caller's tokens,
+      // and before the chain is validated, so only a holder of the key can make us parse a certificate.
       verifyJwsSignature(token, this.publicKeyOf(certificate));
+      await this.checkIssuedBy(certificate, authority, options);
+      await this.checkX5cChain(decoded.chain.slice(1), authority, options);
       const { jti, expiresAt } = checkJwtClaims(decoded.payload, {
         audience: options.audience,
         now: this.clock.now(),
@@ -169,19 +171,20 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
     }
     // The TLS handshake proved possession of the key (CertificateVerify); what remains is trusting the certificate.
     const { certificate, authority } = await this.issuedCertificate(peer.raw, options);
+    await this.checkIssuedBy(certificate, authority, options);
     return this.identity(request, 'mtls', certificate, authority, null);
   }
 
   /**
    * The certificate must be one we issued: found by its SHA-256 fingerprint, so the bytes are exactly ours. The
-   * route's own rules (profile, authority usage, expiry) come next, then the chain check.
+   * route's own rules (profile, authority usage, expiry) come next; the chain check (checkIssuedBy) follows the
+   * proof of possession.
    */
   private async issuedCertificate(der: Buffer, options: CertificateAuthOptions): Promise<{ certificate: CertificateRecord; authority: Authority }> {
     const certificate = await this.certificates.findByFingerprint(createHash('sha256').update(der).digest('hex'));
     if (!certificate) throw options.untrusted('the certificate was not issued by this service');
     const authority = await this.authorities.get(certificate.authorityId);
     options.accept(certificate, authority);
-    await this.checkIssuedBy(certificate, authority, options);
     return { certificate, authority };
   }
 
@@ -189,7 +192,7 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
    * Defence in depth behind the fingerprint lookup: the certificate, read by @peculiar/x509 (not our DER code), names
    * its authority as issuer, carries the authority's key identifier, verifies with the authority's key and is valid
    * now (src/pki/issued-by.ts). A row whose bytes match but which its authority did not sign (a restored or tampered
-   * database, an authority whose key changed) is refused. The time-free part is remembered per certificate and
+   * database, a row moved to another authority) is refused. The time-free part is remembered per certificate and
    * authority, so a factory line repeating one claim certificate parses it once (docs/architecture.md, "Libraries").
    */
   private async checkIssuedBy(certificate: CertificateRecord, authority: Authority, options: CertificateAuthOptions): Promise<void> {
