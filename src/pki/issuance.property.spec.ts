@@ -181,7 +181,7 @@ function profileRequest(profile: Profile): fc.Arbitrary<ProfileRequest> {
 const instantIn = (from: string, to: string) => fc.date({ min: new Date(from), max: new Date(to), noInvalidDate: true });
 
 const issuedArbitrary: fc.Arbitrary<Issued> = fc.oneof(
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('intermediate-ca' as const), subject: subjectFields(), validityDays: fc.integer({ min: 1, max: 36500 }), pathLength: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: ['kind', 'subject'] }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('intermediate-ca' as const), subject: subjectFields(), validityDays: fc.integer({ min: 1, max: 36500 }), pathLength: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: ['kind', 'subject'] }) },
   ...PROFILES.map((profile) => ({
     weight: 2,
     arbitrary: fc.record(
