@@ -22,7 +22,13 @@ export default defineConfig(
       ],
       // Control characters in a regex are usually a typo; the few deliberate ones (input validation) say so.
       'no-control-regex': 'error',
+      // @peculiar/x509 needs reflect-metadata loaded before it: src/pki/x509-library.ts does that, once.
+      'no-restricted-imports': ['error', { paths: [{ name: '@peculiar/x509', message: 'import it from src/pki/x509-library.ts (it loads reflect-metadata first)' }] }],
     },
+  },
+  {
+    files: ['src/pki/x509-library.ts'],
+    rules: { 'no-restricted-imports': 'off' },
   },
   {
     // Plain CommonJS node scripts (build, test runner): require() is how they load modules.

@@ -16,6 +16,9 @@
  *       for a distinct serial (and Idempotency-Key) with its own precomputed device CSR. Reports exchanges/s, p50/p95 latency and
  *       failures, against the plain POST /v1/certificates issuance rate measured in the same run over as many
  *       CSRs at the same concurrency (the two interleaved in quarters; W warm-up calls per path first, default 1000).
+ *   issued-by [--rounds 300]
+ *       What run-time chain validation (@peculiar/x509) adds to certificate authentication, in process: the JWT
+ *       authentication work before it, a validation cache miss and a cache hit, per CA key type. docs/architecture.md.
  *   crl [--sizes 1000,10000,50000]
  *       Time to build and sign a CRL with n entries, per entry, to show it stays linear.
  *   ocsp [--certificates M] [--seconds S] [--connections C] [--threads T] [--db sqlite|postgres] [--workers N]
@@ -38,10 +41,11 @@ import 'reflect-metadata';
 import { crl } from './crl';
 import { exchange } from './exchange';
 import { issuance } from './issuance';
+import { issuedBy } from './issued-by';
 import { ocsp } from './ocsp';
 import { search } from './search';
 
-const benches: Record<string, () => Promise<void>> = { issuance, exchange, crl, ocsp, search };
+const benches: Record<string, () => Promise<void>> = { issuance, exchange, crl, ocsp, search, 'issued-by': issuedBy };
 const name = process.argv[2];
 if (!benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);

@@ -331,9 +331,14 @@ export class AuthoritiesService {
     return this.parsed.get(id)?.chainPem ?? this.chainPem(await this.get(id));
   }
 
-  /** The authority's certificate followed by each parent up to the root, DER; by id, as chainPemById. */
+  /** DER of the authority's certificate followed by each parent up to the root (kept in memory after the first call). */
+  async chainDer(authority: Authority): Promise<Buffer[]> {
+    return (await this.describe(authority)).chain;
+  }
+
+  /** The same, by id (as chainPemById). */
   async chainDerById(id: string): Promise<Buffer[]> {
-    return this.parsed.get(id)?.chain ?? (await this.describe(await this.get(id))).chain;
+    return this.parsed.get(id)?.chain ?? this.chainDer(await this.get(id));
   }
 
   /**

@@ -8,6 +8,7 @@ import { AuthoritiesService } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
 import { DomainError, Errors } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
+import { verifyIssuedBy, ValidityWindow, validityProblem } from '../pki/issued-by';
 import { checkJwtClaims, decodeX5cJwt, JwsError, JwsFailure, verifyJwsSignature } from '../pki/jws';
 import { RequestContext } from '../common/actor';
 import { CertificateRecord } from './certificate';
@@ -33,6 +34,11 @@ export interface CertificateAuthOptions {
   accept(certificate: CertificateRecord, authority: Authority): void;
   /** The refusal of a certificate this service never issued. */
   untrusted(message: string): DomainError;
+  /**
+   * The route judges an expired certificate itself (renewal after expiry, RENEWAL_AFTER_EXPIRY_DAYS, refused there
+   * with its own code and audited): the authenticator then only checks that its validity has begun.
+   */
+  expiryJudgedByRoute?: boolean;
 }
 
 /** Tokens live at most this long, so the replay cache stays small. */
@@ -43,6 +49,8 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Public keys of certificates that signed tokens lately, by fingerprint: a factory line repeats one claim certificate. */
 const PUBLIC_KEY_CACHE_SIZE = 1024;
+/** Certificates lately found issued by their authority (verifyIssuedBy, the time-free checks), by the same reasoning. */
+const ISSUED_BY_CACHE_SIZE = 1024;
 
 const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
   malformed: Errors.tokenInvalid,
@@ -69,6 +77,8 @@ const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
 export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('CertificateAuth');
   private readonly publicKeys = new Map<string, KeyObject>();
+  /** `fingerprint/authority id` → the certificate's validity window, for certificates that passed verifyIssuedBy. */
+  private readonly issuedBy = new Map<string, ValidityWindow>();
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(
@@ -119,8 +129,11 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
     try {
       const decoded = decodeX5cJwt(token);
       const { certificate, authority } = await this.issuedCertificate(decoded.chain[0], options);
-      // The signature is checked before the token id is spent, so nobody without the key can burn a caller's tokens.
+      // The signature is checked before the token id is spent, so nobody without the key can burn a caller's tokens,
+      // and before the chain is validated, so only a holder of the key can make us parse a certificate.
       verifyJwsSignature(token, this.publicKeyOf(certificate));
+      await this.checkIssuedBy(certificate, authority, options);
+      await this.checkX5cChain(decoded.chain.slice(1), authority, options);
       const { jti, expiresAt } = checkJwtClaims(decoded.payload, {
         audience: options.audience,
         now: this.clock.now(),
@@ -145,8 +158,7 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
     let key = this.publicKeys.get(certificate.fingerprint);
     if (!key) {
       key = new X509Certificate(certificate.certificateDer).publicKey;
-      if (this.publicKeys.size >= PUBLIC_KEY_CACHE_SIZE) this.publicKeys.delete(this.publicKeys.keys().next().value!);
-      this.publicKeys.set(certificate.fingerprint, key);
+      remember(this.publicKeys, certificate.fingerprint, key, PUBLIC_KEY_CACHE_SIZE);
     }
     return key;
   }
@@ -159,20 +171,59 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
     }
     // The TLS handshake proved possession of the key (CertificateVerify); what remains is trusting the certificate.
     const { certificate, authority } = await this.issuedCertificate(peer.raw, options);
+    await this.checkIssuedBy(certificate, authority, options);
     return this.identity(request, 'mtls', certificate, authority, null);
   }
 
   /**
-   * The certificate must be one we issued: found by its SHA-256 fingerprint, so the bytes are exactly ours (and
-   * so signed by our CA). The route's own rules (profile, authority usage, validity) come next.
+   * The certificate must be one we issued: found by its SHA-256 fingerprint, so the bytes are exactly ours. The
+   * route's own rules (profile, authority usage, expiry) come next; the chain check (checkIssuedBy) follows the
+   * proof of possession.
    */
   private async issuedCertificate(der: Buffer, options: CertificateAuthOptions): Promise<{ certificate: CertificateRecord; authority: Authority }> {
     const certificate = await this.certificates.findByFingerprint(createHash('sha256').update(der).digest('hex'));
     if (!certificate) throw options.untrusted('the certificate was not issued by this service');
     const authority = await this.authorities.get(certificate.authorityId);
     options.accept(certificate, authority);
-    if (this.clock.now() < new Date(certificate.notBefore)) throw Errors.tokenInvalid(`the certificate is not valid before ${certificate.notBefore}`);
     return { certificate, authority };
+  }
+
+  /**
+   * Defence in depth behind the fingerprint lookup: the certificate, read by @peculiar/x509 (not our DER code), names
+   * its authority as issuer, carries the authority's key identifier, verifies with the authority's key and is valid
+   * now (src/pki/issued-by.ts). A row whose bytes match but which its authority did not sign (a restored or tampered
+   * database, a row moved to another authority) is refused. The time-free part is remembered per certificate and
+   * authority, so a factory line repeating one claim certificate parses it once (docs/architecture.md, "Libraries").
+   */
+  private async checkIssuedBy(certificate: CertificateRecord, authority: Authority, options: CertificateAuthOptions): Promise<void> {
+    const cacheKey = `${certificate.fingerprint}/${authority.id}`;
+    let validity = this.issuedBy.get(cacheKey);
+    if (!validity) {
+      const issued = await verifyIssuedBy(certificate.certificateDer, authority.certificateDer);
+      if (!issued.ok) throw options.untrusted(`the certificate does not verify against its authority ${authority.id}: ${issued.message}`);
+      validity = issued.validity;
+      remember(this.issuedBy, cacheKey, validity, ISSUED_BY_CACHE_SIZE);
+    }
+    const problem = validityProblem(validity, this.clock.now());
+    if (problem?.failure === 'not-yet-valid') throw Errors.tokenInvalid(problem.message);
+    if (problem?.failure === 'expired' && !options.expiryJudgedByRoute) throw options.untrusted(problem.message);
+  }
+
+  /**
+   * RFC 7515 §4.1.6: the certificates after the first in x5c certify it, in turn. We trust only our authorities, so
+   * each must be one of the issuing authority's chain (its own certificate or one above it), byte for byte; order is
+   * not checked. Anything else is refused rather than ignored: a client sending a foreign chain is misconfigured, and
+   * saying so beats accepting what we never looked at. (Mutual TLS: the client's extra certificates are not examined;
+   * the leaf is checked against its authority above.)
+   */
+  private async checkX5cChain(extra: Buffer[], authority: Authority, options: CertificateAuthOptions): Promise<void> {
+    if (extra.length === 0) return;
+    const chain = await this.authorities.chainDer(authority);
+    extra.forEach((der, i) => {
+      if (!chain.some((known) => known.equals(der))) {
+        throw options.untrusted(`x5c[${i + 1}] is not a certificate of the issuing authority's chain (authority ${authority.id}); send the certificate alone or with GET /v1/authorities/{id} chainPem`);
+      }
+    });
   }
 
   private identity(request: FastifyRequest, method: 'jwt' | 'mtls', certificate: CertificateRecord, authority: Authority, name: string | null): CertificateIdentity {
@@ -188,4 +239,10 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
       },
     };
   }
+}
+
+/** Adds to a map used as a bounded cache, forgetting the oldest entry when it is full. */
+function remember<V>(cache: Map<string, V>, key: string, value: V, maxSize: number): void {
+  if (cache.size >= maxSize) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
 }

@@ -27,6 +27,8 @@ export class DeviceAuthenticator {
       audience: this.audience,
       purpose: 'device',
       untrusted: Errors.certificateUntrusted,
+      // An expired certificate may still renew within RENEWAL_AFTER_EXPIRY_DAYS; RenewalService decides and audits.
+      expiryJudgedByRoute: true,
       accept: (certificate, authority) => {
         if (certificate.profile === 'claim' || authority.usage !== 'devices') throw Errors.notADeviceCertificate('a claim certificate cannot renew; only device and server certificates can');
       },

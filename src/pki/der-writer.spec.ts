@@ -36,6 +36,9 @@ describe('DER writer', () => {
     assert.equal(time(new Date('2049-12-31T23:59:59.999Z'))[0], 0x17);
     assert.equal(time(new Date('2050-01-01T00:00:00Z')).toString('latin1').slice(2), '20500101000000Z');
     assert.equal(time(new Date('2050-01-01T00:00:00Z'))[0], 0x18);
+    // Before 1950 a two-digit year would read a century late (found by issuance.property.spec.ts).
+    assert.equal(time(new Date('1949-12-31T23:59:59Z')).toString('latin1').slice(2), '19491231235959Z');
+    assert.equal(time(new Date('1950-01-01T00:00:00Z')).toString('latin1').slice(2), '500101000000Z');
   });
 
   const usages: KeyUsageFlags[][] = [

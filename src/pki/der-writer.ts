@@ -68,13 +68,15 @@ export const utf8String = (value: string): Buffer => tlv(0x0c, Buffer.from(value
 export const printableString = (value: string): Buffer => tlv(0x13, Buffer.from(value, 'latin1'));
 
 /**
- * RFC 5280 §4.1.2.5: UTCTime (YYMMDDHHMMSSZ) through 2049, GeneralizedTime (YYYYMMDDHHMMSSZ) from 2050;
+ * RFC 5280 §4.1.2.5: UTCTime (YYMMDDHHMMSSZ) from 1950 through 2049, GeneralizedTime (YYYYMMDDHHMMSSZ) otherwise
+ * (a two-digit year means 1950–2049, so an earlier date written as UTCTime would read a century late);
  * always UTC, whole seconds.
  */
 export function time(date: Date): Buffer {
   const iso = new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString(); // 2026-11-25T23:59:01.000Z
   const digits = iso.slice(0, 19).replace(/[-:T]/g, '') + 'Z';
-  return date.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(digits.slice(2), 'latin1')) : tlv(0x18, Buffer.from(digits, 'latin1'));
+  const year = date.getUTCFullYear();
+  return year >= 1950 && year < 2050 ? tlv(0x17, Buffer.from(digits.slice(2), 'latin1')) : tlv(0x18, Buffer.from(digits, 'latin1'));
 }
 
 /**

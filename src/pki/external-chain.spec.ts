@@ -1,4 +1,3 @@
-import 'reflect-metadata';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
@@ -10,7 +9,7 @@ import {
   SubjectKeyIdentifierExtension,
   X509Certificate,
   X509CertificateGenerator,
-} from '@peculiar/x509';
+} from './x509-library';
 import { DomainError } from '../common/errors';
 import { certificateParts } from './certificate';
 import { subjectKeyIdentifierOf, validateExternalCertificate } from './external-chain';

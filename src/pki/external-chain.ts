@@ -1,5 +1,3 @@
-// @peculiar/x509 resolves its ASN.1 formatters through tsyringe, which needs the Reflect metadata API loaded first.
-import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import {
   BasicConstraintsExtension,
@@ -9,7 +7,7 @@ import {
   SubjectKeyIdentifierExtension,
   X509Certificate,
   X509ChainBuilder,
-} from '@peculiar/x509';
+} from './x509-library';
 import { Errors } from '../common/errors';
 import { certificateParts } from './certificate';
 import { decodeSinglePem, PemError } from './der';

@@ -98,8 +98,9 @@ export function findProfile(name: string, options: { internal?: boolean } = {}):
   return profile;
 }
 
-export function listProfiles(): Profile[] {
-  return Object.values(PROFILES).filter((profile) => !profile.internal);
+/** The profiles callers may ask for; with `internal: true`, every profile (the property test covers them all). */
+export function listProfiles(options: { internal?: boolean } = {}): Profile[] {
+  return Object.values(PROFILES).filter((profile) => options.internal || !profile.internal);
 }
 
 export interface EndEntityNames {

@@ -31,6 +31,16 @@ export class OpenSslWorkspace {
     return { csrPem: fs.readFileSync(path.join(this.dir, `${name}.csr`), 'utf8'), keyFile: path.join(this.dir, `${name}.key`) };
   }
 
+  /**
+   * A self-signed P-256 certificate for localhost and 127.0.0.1, for a test app that terminates TLS itself: the
+   * environment that points it at the files, and the PEM a client trusts.
+   */
+  tlsServer(): { env: { TLS_CERT_FILE: string; TLS_KEY_FILE: string }; caPem: string } {
+    const made = this.run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.pem', '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+    if (made.status !== 0) throw new Error(`openssl could not make the server certificate: ${made.output}`);
+    return { env: { TLS_CERT_FILE: this.file('server.pem'), TLS_KEY_FILE: this.file('server.key') }, caPem: fs.readFileSync(this.file('server.pem'), 'utf8') };
+  }
+
   /** `openssl x509 -text` of a PEM certificate. */
   text(certPem: string): string {
     const file = this.file(`cert-${Math.random().toString(36).slice(2)}.pem`, certPem);
