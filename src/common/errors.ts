@@ -145,6 +145,13 @@ export const Errors = {
   auditNotFound: make('AUDIT_NOT_FOUND', 404),
   findingNotFound: make('FINDING_NOT_FOUND', 404),
   findingNotRemediable: make('FINDING_NOT_REMEDIABLE', 409),
+  // EST (RFC 7030) labels and operations (src/est/, docs/est.md).
+  estLabelNotFound: make('EST_LABEL_NOT_FOUND', 404),
+  estLabelExists: make('EST_LABEL_EXISTS', 409),
+  invalidEstLabel: make('INVALID_EST_LABEL', 422),
+  /** The caller's claim, certificate or authority is not the one the EST label enrolls for. */
+  estLabelMismatch: make('EST_LABEL_MISMATCH', 403),
+  serverKeygenNotAllowed: make('SERVER_KEYGEN_NOT_ALLOWED', 403),
   // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
   methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),
   badRequest: make('BAD_REQUEST', 400),
