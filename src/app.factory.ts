@@ -93,6 +93,7 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   const fastify = app.getHttpAdapter().getInstance();
   // Before app.init() registers the routes: the certificate-authenticated routes authenticate before reading the body.
   authenticateBeforeBody(fastify, new Map([...ClaimsModule.preBodyAuthenticators(app), ...RenewalModule.preBodyAuthenticators(app), ...EstModule.preBodyAuthenticators(app)]));
+  EstModule.requirePkcs10Bodies(fastify);
   // JSON only: a text/plain body would reach validation as a string and confuse callers.
   fastify.removeContentTypeParser('text/plain');
   const metrics = app.get(MetricsService);

@@ -185,12 +185,16 @@ function problemResponse(status: number, codes: string[]): ResponseObject {
   };
 }
 
-/** A problem answered as text (ApiPlainTextErrors: EST, RFC 7030 §4.2.3): "<CODE>: <detail>", one line. */
+/**
+ * A problem answered as text by default (ApiPlainTextErrors: EST, RFC 7030 §4.2.3): "<CODE>: <detail>", one line; a
+ * client whose Accept names application/problem+json gets the problem+json body instead (common/problem.filter.ts).
+ */
 function plainTextProblemResponse(status: number, codes: string[]): ResponseObject {
+  const response = status === 500 ? internalErrorResponse() : problemResponse(status, codes);
   return {
-    description: `${PROBLEM_DESCRIPTIONS[status] ?? STATUS_CODES[status] ?? 'Error'} (plain text, "<CODE>: <detail>"): ${codes.join(', ')}`,
-    headers: responseHeaders(...(status === 500 ? (['X-Request-Id'] as const) : []), 'Cache-Control', ...SECURITY_HEADER_NAMES, ...(status === 401 ? (['WWW-Authenticate'] as const) : [])),
-    content: { 'text/plain': { schema: { type: 'string', pattern: `^(${codes.join('|')}): `, example: `${codes[0]}: what was wrong` } } },
+    ...response,
+    description: `${response.description} (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)`,
+    content: { 'text/plain': { schema: { type: 'string', pattern: `^(${codes.join('|')}): `, example: `${codes[0]}: what was wrong` } }, ...response.content },
   };
 }
 

@@ -72,13 +72,16 @@ function fastifyProblem(code: string | undefined, error: unknown): DomainError |
 
 /**
  * Paths whose protocol answers errors in plain text: EST (RFC 7030 §4.2.3 wants a human-readable text body; docs/est.md).
- * The answer keeps the problem's status and headers (WWW-Authenticate on a 401); its body is "<CODE>: <detail>".
+ * The answer keeps the problem's status and headers (WWW-Authenticate on a 401); its body is "<CODE>: <detail>". A
+ * client whose Accept names application/problem+json gets the problem+json body, as on every other route.
  */
 export const PLAIN_TEXT_ERROR_PATHS: readonly string[] = ['/.well-known/est/'];
 
 function wantsPlainText(reply: FastifyReply): boolean {
-  const url = (reply.request as FastifyRequest | undefined)?.url;
-  return typeof url === 'string' && PLAIN_TEXT_ERROR_PATHS.some((prefix) => url.startsWith(prefix));
+  const request = reply.request as FastifyRequest | undefined;
+  const url = request?.url;
+  if (typeof url !== 'string' || !PLAIN_TEXT_ERROR_PATHS.some((prefix) => url.startsWith(prefix))) return false;
+  return !String(request?.headers.accept ?? '').toLowerCase().includes(PROBLEM_CONTENT_TYPE);
 }
 
 /** Headers a route may set for its success answer that must not go out with a problem. */
