@@ -83,7 +83,7 @@ export function ServerKeygenDocs(): MethodDecorator {
     ApiProduces('multipart/mixed')(target, key, descriptor);
     ApiOkResponse({
       description: 'Two parts: application/pkcs8 (the key, base64 PKCS#8 DER) and application/pkcs7-mime; smime-type=certs-only (the certificate, base64)',
-      content: { 'multipart/mixed': { schema: { type: 'string', description: 'RFC 2046 multipart body; the boundary is in Content-Type' } } },
+      content: { 'multipart/mixed': { schema: { type: 'string', format: 'binary', description: 'RFC 2046 multipart body; the boundary is in Content-Type' } } },
     })(target, key, descriptor);
     ApiPlainTextErrors()(target, key, descriptor);
     ApiProblems(...ENROLL_PROBLEMS, Errors.serverKeygenNotAllowed)(target, key, descriptor);
