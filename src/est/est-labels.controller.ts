@@ -50,7 +50,6 @@ export class EstLabelsController {
   @ApiSecured()
   @ApiProblems(Errors.estLabelNotFound)
   async deleteEstLabel(@Ctx() ctx: RequestContext, @Param('label') name: string): Promise<EstLabelDto> {
-    if (!EST_LABEL_PATTERN.test(name)) throw Errors.estLabelNotFound(`no EST label "${name.slice(0, 64)}"`);
     const label = await this.labels.delete(ctx, name);
     return toEstLabelDto(label, label.label === DEFAULT_EST_LABEL);
   }

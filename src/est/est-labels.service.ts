@@ -9,7 +9,7 @@ import { Transactions } from '../database/transactions';
 import { isUniqueViolation } from '../database/errors';
 import { validityDaysFor } from '../pki/issuance';
 import { findProfile } from '../pki/profiles';
-import { EstKeySpec, EstLabel, labelNameProblem } from './est-label';
+import { EST_LABEL_PATTERN, EstKeySpec, EstLabel, labelNameProblem } from './est-label';
 import { EstLabelRepository } from './est-label.repository';
 
 export interface CreateEstLabelInput {
@@ -36,8 +36,9 @@ export class EstLabelsService {
   ) {}
 
   async get(label: string): Promise<EstLabel> {
-    const found = await this.labels.find(label);
-    if (!found) throw Errors.estLabelNotFound(`no EST label "${label.slice(0, 64)}"`);
+    // A name that cannot be a label is not looked up, nor echoed (it may hold anything the URL could carry).
+    const found = EST_LABEL_PATTERN.test(label) ? await this.labels.find(label) : null;
+    if (!found) throw Errors.estLabelNotFound(EST_LABEL_PATTERN.test(label) ? `no EST label "${label}"` : 'no such EST label: labels are 1-64 characters of a-z, 0-9 and -');
     return found;
   }
 
