@@ -152,6 +152,8 @@ export const Errors = {
   /** The caller's claim, certificate or authority is not the one the EST label enrolls for. */
   estLabelMismatch: make('EST_LABEL_MISMATCH', 403),
   serverKeygenNotAllowed: make('SERVER_KEYGEN_NOT_ALLOWED', 403),
+  /** /serverkeygen was asked to encrypt the key it makes (RFC 7030 §4.4.1.1/§4.4.1.2), which is not supported. */
+  keyEncryptionNotSupported: make('KEY_ENCRYPTION_NOT_SUPPORTED', 422),
   // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
   methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),
   badRequest: make('BAD_REQUEST', 400),

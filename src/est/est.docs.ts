@@ -86,7 +86,7 @@ export function ServerKeygenDocs(): MethodDecorator {
       content: { 'multipart/mixed': { schema: { type: 'string', format: 'binary', description: 'RFC 2046 multipart body; the boundary is in Content-Type' } } },
     })(target, key, descriptor);
     ApiPlainTextErrors()(target, key, descriptor);
-    ApiProblems(...ENROLL_PROBLEMS, Errors.serverKeygenNotAllowed)(target, key, descriptor);
+    ApiProblems(...ENROLL_PROBLEMS, Errors.serverKeygenNotAllowed, Errors.keyEncryptionNotSupported)(target, key, descriptor);
   };
 }
 

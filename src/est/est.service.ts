@@ -10,7 +10,7 @@ import { Errors } from '../common/errors';
 import { certificateParts } from '../pki/certificate';
 import { parseCsr } from '../pki/csr';
 import { decodeSinglePem } from '../pki/der';
-import { csrAttrs, csrPemOfEstBody, csrSubjectAttributes, deviceSerialOf, generatedKeyAndCsr, nameAttributes, SERIAL_NUMBER_OID } from '../pki/est';
+import { csrAttributeTypes, csrAttrs, csrPemOfEstBody, csrSubjectAttributes, KEY_ENCRYPTION_ATTRIBUTES, deviceSerialOf, generatedKeyAndCsr, nameAttributes, SERIAL_NUMBER_OID } from '../pki/est';
 import { OID } from '../pki/oids';
 import { certsOnlyPkcs7 } from '../pki/pkcs7';
 import { EstCaller } from './est-authenticator';
@@ -64,6 +64,11 @@ export class EstService {
     // The request is checked as any CSR (well-formed, signature = proof of possession, key policy), also when its key
     // is then replaced by one the service makes (RFC 7030 §4.4.1: the CSR's key is ignored; its subject is used).
     parseCsr(requestPem);
+    if (serverKeygen) {
+      // RFC 7030 §4.4.1.1/§4.4.1.2: a key the client asked to have encrypted must not go out in the clear.
+      const asked = csrAttributeTypes(requestPem).find((type) => KEY_ENCRYPTION_ATTRIBUTES[type]);
+      if (asked) throw Errors.keyEncryptionNotSupported(`the CSR asks for the key encrypted (${KEY_ENCRYPTION_ATTRIBUTES[asked]}); this service returns it unencrypted inside TLS only`);
+    }
     const attributes = csrSubjectAttributes(requestPem);
     let csrPem = requestPem;
     let privateKeyPkcs8: Buffer | undefined;

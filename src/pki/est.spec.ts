@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { OpenSslWorkspace } from '../../test/support/openssl';
 import { DomainError } from '../common/errors';
 import { parseCsr } from './csr';
-import { base64Lines, csrAttrs, csrPemOfEstBody, csrSubjectAttributes, deviceSerialOf, EST_KEY_SPECS, generatedKeyAndCsr } from './est';
+import { base64Lines, csrAttributeTypes, csrAttrs, KEY_ENCRYPTION_ATTRIBUTES, csrPemOfEstBody, csrSubjectAttributes, deviceSerialOf, EST_KEY_SPECS, generatedKeyAndCsr } from './est';
 
 const ssl = new OpenSslWorkspace();
 after(() => ssl.cleanup());
@@ -37,6 +37,17 @@ describe('EST bodies (RFC 7030 §4.2.1)', () => {
     assert.equal(deviceSerialOf(csrSubjectAttributes(csrPem)), 'SN-1');
     assert.equal(deviceSerialOf(csrSubjectAttributes(ssl.newCsr('ec:P-256', '/CN=device-2').csrPem)), 'device-2');
     assert.equal(deviceSerialOf(csrSubjectAttributes(ssl.newCsr('ec:P-256', '/O=Acme').csrPem)), undefined);
+  });
+});
+
+describe('key encryption requests (RFC 7030 §4.4.1)', () => {
+  it('finds the AsymmetricDecryptKeyIdentifier attribute a CSR carries', () => {
+    const config = ssl.file('attrs.cnf', '[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n[dn]\nCN = x\n[attrs]\n1.2.840.113549.1.9.16.2.54 = station-key\n');
+    const made = ssl.run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'attrs.key', '-config', config, '-out', 'attrs.csr']);
+    assert.equal(made.status, 0, made.output);
+    const types = csrAttributeTypes(readFileSync(ssl.file('attrs.csr'), 'utf8'));
+    assert.deepEqual(types.filter((type) => KEY_ENCRYPTION_ATTRIBUTES[type]), ['1.2.840.113549.1.9.16.2.54']);
+    assert.deepEqual(csrAttributeTypes(ssl.newCsr('ec:P-256', '/CN=y').csrPem).filter((type) => KEY_ENCRYPTION_ATTRIBUTES[type]), []);
   });
 });
 

@@ -66,6 +66,24 @@ export function csrSubjectAttributes(pem: string): { type: string; value: string
   }
 }
 
+/** CSR attributes asking /serverkeygen to encrypt the key it returns (RFC 7030 §4.4.1.1, §4.4.1.2). */
+export const KEY_ENCRYPTION_ATTRIBUTES: Readonly<Record<string, string>> = {
+  '1.2.840.113549.1.9.16.2.37': 'DecryptKeyIdentifier',
+  '1.2.840.113549.1.9.16.2.54': 'AsymmetricDecryptKeyIdentifier',
+};
+
+/** The attribute types (OIDs) of a CSR's attributes [0] (PEM, already parsed by pki/csr.ts), in order. */
+export function csrAttributeTypes(pem: string): string[] {
+  try {
+    const der = decodeSinglePem(pem, CSR_LABELS);
+    const info = readTlv(der, readTlv(der, 0).contentStart);
+    const attributes = children(der, info)[3];
+    return attributes ? children(der, attributes).map((attribute) => decodeOid(der, children(der, attribute)[0])) : [];
+  } catch {
+    throw Errors.invalidCsr('csr is not a valid DER-encoded PKCS#10 request');
+  }
+}
+
 /**
  * The device serial an EST request names (docs/est.md): the subject's serialNumber attribute (2.5.4.5), else its
  * common name. Undefined when it has neither.

@@ -232,6 +232,15 @@ describe(`EST on ${driver}`, { skip }, () => {
       await assertRefused(answer, 403, 'SERVER_KEYGEN_NOT_ALLOWED', count);
     });
 
+    it('serverkeygen refuses (422) a CSR that asks for the key encrypted, which is not supported: the key never goes out in clear', async () => {
+      const config = ssl.file('encrypt.cnf', '[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n[dn]\nserialNumber = EST-KEYGEN-3\n[attrs]\n1.2.840.113549.1.9.16.2.54 = station-key\n');
+      const made = ssl.run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'encrypt.key', '-config', config, '-outform', 'DER', '-out', 'encrypt.der']);
+      assert.equal(made.status, 0, made.output);
+      assert.equal(ssl.run(['base64', '-in', 'encrypt.der', '-out', 'encrypt.b64']).status, 0);
+      const count = await certificateCount();
+      await assertRefused(await curl('/.well-known/est/serverkeygen', { client: clients.line, bodyFile: ssl.file('encrypt.b64') }), 422, 'KEY_ENCRYPTION_NOT_SUPPORTED', count);
+    });
+
     it('simplereenroll with the enrolled certificate, in its renewal window: its successor, and the old one superseded', async () => {
       clock.advance(25 * DAY); // back to the real time: the 30-day certificate has 5 days left
       const old = await bySerial(enrolled.certPem);
