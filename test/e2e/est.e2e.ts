@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Response } from 'supertest';
@@ -10,6 +11,15 @@ import { bearer, drivers, ManualClock, startTestApp, TestApp } from '../support/
 
 type Body = Response['body'];
 const run = promisify(execFile);
+const repositoryRoot = path.resolve(__dirname, '../../..');
+
+/** A bash block of the README's EST section, between <!-- est:<name>:begin --> and <!-- est:<name>:end -->. */
+function readmeBlock(name: string): string {
+  const readme = fs.readFileSync(path.join(repositoryRoot, 'README.md'), 'utf8');
+  const match = new RegExp(`<!-- est:${name}:begin -->\\s*\`\`\`bash\\n([\\s\\S]*?)\`\`\`\\s*<!-- est:${name}:end -->`).exec(readme);
+  assert.ok(match, `README has the est:${name} block`);
+  return match[1];
+}
 const DAY = 86_400_000;
 
 /** What curl saw: status, headers (lower-case names) and the body as text. */
@@ -359,5 +369,69 @@ describe(`EST on ${driver}`, { skip }, () => {
       assert.equal(events.items[0].target.id, 'ops');
       assert.equal((await admin('get', '/v1/audit/verify')).ok, true);
     });
+  });
+});
+
+/** The README's EST commands, exactly as an integrator pastes them (bash, curl, openssl), against the service. */
+for (const { driver, skip } of drivers())
+describe(`README EST section on ${driver}`, { skip }, () => {
+  const ssl = new OpenSslWorkspace();
+  const clock = new ManualClock(new Date(Date.now() - 25 * DAY));
+  let t: TestApp;
+  let claimId: string;
+
+  before(async () => {
+    const made = ssl.run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server-ca.pem', '-subj', '/CN=localhost', '-days', '2', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+    assert.equal(made.status, 0, made.output);
+    t = await startTestApp(driver, { clock, env: { TLS_CERT_FILE: ssl.file('server-ca.pem'), TLS_KEY_FILE: ssl.file('server.key') } });
+    const post = async (path: string, body: object): Promise<Body> => {
+      const res = await t.http().post(path).set(bearer(t.adminKey)).disableTLSCerts().send(body);
+      assert.equal(res.status, 201, res.text);
+      return res.body;
+    };
+    const root = await post('/v1/authorities', { name: 'Acme Root', type: 'root', subject: { commonName: 'Acme Root' } });
+    const claims = await post('/v1/authorities', { name: 'Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Acme Claims CA' } });
+    const devices = await post('/v1/authorities', { name: 'Devices', type: 'intermediate', parentId: root.id, subject: { commonName: 'Acme Devices CA' } });
+    const claim = await post('/v1/claims', {
+      name: 'Line 3', factory: 'Acme', claimAuthorityId: claims.id, deviceAuthorityId: devices.id, maxDevices: 100, validityDays: 30,
+      notAfter: new Date(Date.now() + 30 * DAY).toISOString(), serialPattern: 'SN[0-9]{8}', thingNameTemplate: 'acme-{serial}', claimCertificate: { generateKey: true },
+    });
+    claimId = claim.id;
+    ssl.file('claim.pem', claim.claimCertificate.certificatePem);
+    ssl.file('claim.key', claim.claimCertificate.privateKeyPem);
+  });
+  after(async () => {
+    await t?.close();
+    ssl.cleanup();
+  });
+
+  async function bash(script: string): Promise<string> {
+    // EST as the enroll block set it: the renew block continues the same shell.
+    const env = { PATH: process.env.PATH, HOME: ssl.dir, FLEET_PKI_URL: t.baseUrl, FLEET_PKI_KEY: t.adminKey, CLAIM_ID: claimId, EST: `${t.baseUrl}/.well-known/est/line-3` };
+    try {
+      const { stdout, stderr } = await run('bash', ['-e', '-o', 'pipefail', '-c', script], { cwd: ssl.dir, env });
+      return stdout + stderr;
+    } catch (err) {
+      const failed = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`the README's EST commands failed: ${failed.message}\n${failed.stdout ?? ''}\n${failed.stderr ?? ''}`);
+    }
+  }
+
+  it('enrolls a device, reads cacerts and csrattrs, and gets a service-made key that matches its certificate', async () => {
+    const output = await bash(readmeBlock('enroll'));
+    assert.match(output, /device\.pem: OK/);
+    assert.match(output, /key matches certificate/);
+    assert.match(output, /:prime256v1/);
+    const device = await t.http().get('/v1/certificates?thingName=acme-SN00000001').set(bearer(t.adminKey)).disableTLSCerts();
+    assert.equal(device.body.items.length, 1);
+    assert.equal((await t.http().get(`/v1/claims/${claimId}`).set(bearer(t.adminKey)).disableTLSCerts()).body.used, 2);
+  });
+
+  it('renews the device in its window; the old certificate is superseded', async () => {
+    clock.advance(25 * DAY);
+    const output = await bash(readmeBlock('renew'));
+    assert.match(output, /device-next\.pem: OK/);
+    const items = (await t.http().get('/v1/certificates?thingName=acme-SN00000001').set(bearer(t.adminKey)).disableTLSCerts()).body.items as Body[];
+    assert.deepEqual(items.map((c) => c.status).sort(), ['active', 'superseded']);
   });
 });
