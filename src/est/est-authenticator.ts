@@ -10,6 +10,7 @@ import { StationAuthenticator, StationIdentity } from '../claims/station-authent
 import { RequestContext } from '../common/actor';
 import { Errors } from '../common/errors';
 import { Permission, roleAllows } from '../common/roles';
+import { MetricsService } from '../metrics/metrics.service';
 import { DEFAULT_EST_LABEL, EstLabel } from './est-label';
 import { EstLabelsService } from './est-labels.service';
 
@@ -46,6 +47,7 @@ export class EstAuthenticator {
     private readonly authorities: AuthoritiesService,
     private readonly apiKeys: ApiKeysService,
     private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
   ) {}
 
   async authenticate(request: FastifyRequest): Promise<EstCaller> {
@@ -76,13 +78,17 @@ export class EstAuthenticator {
   /** The API-key check of auth/auth.guard.ts for the one permission EST needs: 401s logged only, 403s audited. */
   private async operator(request: FastifyRequest, route: string): Promise<RequestContext> {
     const result = await this.apiKeys.authenticate(request.headers.authorization);
-    if (!result.ok) throw Errors.unauthenticated(result.reason === 'missing' ? 'this EST label enrolls with an API key: send "Authorization: Bearer <key>"' : 'the API key is not valid');
+    if (!result.ok) {
+      this.metrics.authFailures.inc({ reason: result.reason });
+      throw Errors.unauthenticated(result.reason === 'missing' ? 'this EST label enrolls with an API key: send "Authorization: Bearer <key>"' : 'the API key is not valid');
+    }
     const ctx: RequestContext = {
       actor: { type: 'api-key', id: result.key.id, role: result.key.role },
       requestId: String(request.id),
       sourceIp: request.ip && isIP(request.ip) ? request.ip : null,
     };
     if (!roleAllows(result.key.role, Permission.IssueCertificates)) {
+      this.metrics.authDenied.inc({ role: result.key.role });
       await this.audit.record(ctx, { action: 'auth.denied', details: { route: `${request.method} ${route}`, permission: Permission.IssueCertificates, role: result.key.role } });
       throw Errors.forbidden(`role ${result.key.role} may not ${Permission.IssueCertificates}`);
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { CONTROL_CHARS } from '../../src/common/text';
 import { KeyObject } from 'node:crypto';
 import * as http from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -163,7 +164,7 @@ function checkAnswer(what: string, status: number, contentType: string | undefin
   if (status < 400) return undefined;
   // EST answers its errors as one line of text, "<CODE>: <detail>" (RFC 7030 §4.2.3, docs/est.md).
   if (what.includes(' /.well-known/est/')) {
-    return type.startsWith('text/plain') && /^[A-Z][A-Z0-9_]+: [^\x00-\x1f\x7f]*\n$/.test(text) ? undefined : `${what}: ${status} as ${type || 'no content type'}, not an EST text error: ${JSON.stringify(text.slice(0, 200))}`;
+    return type.startsWith('text/plain') && /^[A-Z][A-Z0-9_]+: .*\n$/.test(text) && !CONTROL_CHARS.test(text.slice(0, -1)) ? undefined : `${what}: ${status} as ${type || 'no content type'}, not an EST text error: ${JSON.stringify(text.slice(0, 200))}`;
   }
   if (!type.startsWith('application/problem+json')) return `${what}: ${status} as ${type || 'no content type'}: ${text.slice(0, 200)}`;
   try {
