@@ -42,3 +42,10 @@ export function labelNameProblem(label: string): string | undefined {
   if (RESERVED.has(label)) return `label "${label}" is an EST operation name (RFC 7030 §3.2.2)`;
   return undefined;
 }
+
+/** What a label points at, by kind (null where its kind has none): for storage and for the API. */
+export function labelTarget(label: EstLabel): { claimId: string | null; authorityId: string | null; profile: string | null; validityDays: number | null } {
+  return label.kind === 'claim'
+    ? { claimId: label.claimId, authorityId: null, profile: null, validityDays: null }
+    : { claimId: null, authorityId: label.authorityId, profile: label.profile, validityDays: label.validityDays };
+}

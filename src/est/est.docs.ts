@@ -1,6 +1,8 @@
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiParam, ApiProduces } from '@nestjs/swagger';
 import { Errors } from '../common/errors';
-import { ApiPlainTextErrors, ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemGroups, responseHeaders } from '../common/openapi';
+import { RENEWAL_PROBLEMS } from '../certificates/renewal.controller';
+import { EXCHANGE_PROBLEMS } from '../claims/provisioning.controller';
+import { ApiPlainTextErrors, ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemDeclaration, responseHeaders } from '../common/openapi';
 import { MAX_EST_BODY_LENGTH } from '../pki/est';
 import { EST_LABEL_PATTERN } from './est-label';
 
@@ -22,18 +24,14 @@ function csrBody(): MethodDecorator {
 }
 
 /** What an enrollment can answer: authentication (claim certificate or API key), the exchange's or issuance's refusals. */
-const ENROLL_PROBLEMS = [
+const ENROLL_PROBLEMS: readonly ProblemDeclaration[] = [
   Errors.estLabelNotFound,
   Errors.estLabelMismatch,
   Errors.forbidden,
   Errors.unsupportedMediaType,
-  ProblemGroups.certificateAuth,
-  [Errors.claimCertificateUntrusted, Errors.notAClaimCertificate, Errors.claimCertificateExpired],
-  [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed, Errors.invalidClaim, Errors.claimNotFound],
-  [Errors.deviceAlreadyProvisioned, Errors.claimQuotaExhausted],
-  ProblemGroups.csr,
-  ProblemGroups.issuance,
-] as const;
+  Errors.claimNotFound,
+  ...EXCHANGE_PROBLEMS,
+];
 
 export function CaCertsDocs(): MethodDecorator {
   return (target, key, descriptor) => {
@@ -101,16 +99,6 @@ export function ReenrollDocs(): MethodDecorator {
       content: { 'application/pkcs7-mime': { schema: BASE64_BODY } },
     })(target, key, descriptor);
     ApiPlainTextErrors()(target, key, descriptor);
-    ApiProblems(
-      Errors.estLabelNotFound,
-      Errors.estLabelMismatch,
-      Errors.unsupportedMediaType,
-      ProblemGroups.certificateAuth,
-      [Errors.certificateUntrusted, Errors.notADeviceCertificate],
-      [Errors.renewalNotAllowed, Errors.certificateRevoked, Errors.certificateSuperseded, Errors.certificateExpired, Errors.renewalNotYetAllowed],
-      Errors.sameKeyNotAllowed,
-      ProblemGroups.csr,
-      ProblemGroups.issuance,
-    )(target, key, descriptor);
+    ApiProblems(Errors.estLabelNotFound, Errors.estLabelMismatch, Errors.unsupportedMediaType, ...RENEWAL_PROBLEMS)(target, key, descriptor);
   };
 }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
-import { EST_KEY_SPECS, EST_LABEL_PATTERN, EstKeySpec, EstLabel } from './est-label';
+import { EST_KEY_SPECS, EST_LABEL_PATTERN, EstKeySpec, EstLabel, labelTarget } from './est-label';
 
 const KINDS = ['claim', 'authority'] as const;
 
@@ -60,10 +60,7 @@ export function toEstLabelDto(label: EstLabel, isDefault: boolean): EstLabelDto 
   return {
     label: label.label,
     kind: label.kind,
-    claimId: label.kind === 'claim' ? label.claimId : null,
-    authorityId: label.kind === 'authority' ? label.authorityId : null,
-    profile: label.kind === 'authority' ? label.profile : null,
-    validityDays: label.kind === 'authority' ? label.validityDays : null,
+    ...labelTarget(label),
     keySpec: label.keySpec,
     serverKeygen: label.serverKeygen,
     default: isDefault,

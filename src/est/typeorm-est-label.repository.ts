@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { EstLabelEntity } from '../database/entities/est-label.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { EstKeySpec, EstLabel } from './est-label';
+import { EstKeySpec, EstLabel, labelTarget } from './est-label';
 import { EstLabelRepository } from './est-label.repository';
 
 @Injectable()
@@ -23,10 +23,7 @@ export class TypeOrmEstLabelRepository extends EstLabelRepository {
     await this.db.insert(EstLabelEntity, {
       label: label.label,
       kind: label.kind,
-      claimId: label.kind === 'claim' ? label.claimId : null,
-      authorityId: label.kind === 'authority' ? label.authorityId : null,
-      profile: label.kind === 'authority' ? label.profile : null,
-      validityDays: label.kind === 'authority' ? label.validityDays : null,
+      ...labelTarget(label),
       keySpec: label.keySpec,
       serverKeygen: label.serverKeygen,
       createdAt: label.createdAt,
