@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Response } from 'supertest';
 import { OpenSslWorkspace } from '../support/openssl';
+import { stationToken } from '../support/station';
 import { contractError } from '../support/response-validator';
 import { bearer, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
 
@@ -268,10 +270,24 @@ describe(`EST on ${driver}`, { skip }, () => {
       const superseded = await admin('get', `/v1/certificates/${old.id}`);
       assert.equal(superseded.status, 'superseded');
       assert.equal(superseded.replacedBy, successor.id);
+      const otherLabel = await curl('/.well-known/est/quota/simplereenroll', { client, bodyFile: estCsr('/CN=est-EST-0001').bodyFile });
+      assert.equal(otherLabel.status, 403, otherLabel.body);
+      assert.ok(otherLabel.body.startsWith('EST_LABEL_MISMATCH: '));
       const again = await curl('/.well-known/est/simplereenroll', { client, bodyFile: estCsr('/CN=est-EST-0001').bodyFile });
       assert.equal(again.status, 409, again.body);
       assert.ok(again.body.startsWith('CERTIFICATE_SUPERSEDED: '));
     });
+  });
+
+  it('simpleenroll on a claim label behind a TLS-terminating proxy: the exchange’s station JWT (x5c) instead of mutual TLS', async () => {
+    const privateKey = createPrivateKey(claims.plain.claimCertificate.privateKeyPem);
+    const token = stationToken(t, { claimId: claims.plain.id, certificatePem: claims.plain.claimCertificate.certificatePem, privateKey, alg: 'ES256' });
+    const answer = await curl('/.well-known/est/plain/simpleenroll', { bodyFile: estCsr('/serialNumber=JWT-1').bodyFile, headers: [`Authorization: Bearer ${token}`] });
+    assert.equal(answer.status, 200, answer.body);
+    assert.ok(verify(certificatesOf(answer.body)[0]).ok);
+    const replayed = await curl('/.well-known/est/plain/simpleenroll', { bodyFile: estCsr('/serialNumber=JWT-2').bodyFile, headers: [`Authorization: Bearer ${token}`] });
+    assert.equal(replayed.status, 401, replayed.body);
+    assert.ok(replayed.body.startsWith('TOKEN_REPLAYED: '));
   });
 
   describe('must show 2: refusals, each a 4xx with a text body, nothing issued', () => {
@@ -332,6 +348,8 @@ describe(`EST on ${driver}`, { skip }, () => {
       await assertRefused(json, 415, 'UNSUPPORTED_MEDIA_TYPE', count);
       const form = await curl('/.well-known/est/plain/simpleenroll', { client: clients.plain, bodyFile: estCsr('/serialNumber=R-10').bodyFile, headers: ['Content-Type: application/x-www-form-urlencoded'] });
       await assertRefused(form, 415, 'UNSUPPORTED_MEDIA_TYPE', count);
+      const large = ssl.file('large.b64', `${'A'.repeat(76)}\n`.repeat(400));
+      await assertRefused(await curl('/.well-known/est/plain/simpleenroll', { client: clients.plain, bodyFile: large }), 413, 'PAYLOAD_TOO_LARGE', count);
       const missing = await curl('/.well-known/est/no-such-label/cacerts');
       await assertRefused(missing, 404, 'EST_LABEL_NOT_FOUND', count);
     });
