@@ -14,6 +14,7 @@ import { buildOpenApiDocument } from './openapi';
 import { installBodyParsers } from './common/streamed-bodies';
 import { ClaimsModule } from './claims/claims.module';
 import { RenewalModule } from './certificates/renewal.module';
+import { EstModule } from './est/est.module';
 import { RevocationModule } from './revocation/revocation.module';
 import type { OcspHttpBinding } from './revocation/ocsp-http';
 import { requestIdOf } from './common/request-id';
@@ -91,7 +92,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
 
   const fastify = app.getHttpAdapter().getInstance();
   // Before app.init() registers the routes: the certificate-authenticated routes authenticate before reading the body.
-  authenticateBeforeBody(fastify, new Map([...ClaimsModule.preBodyAuthenticators(app), ...RenewalModule.preBodyAuthenticators(app)]));
+  authenticateBeforeBody(fastify, new Map([...ClaimsModule.preBodyAuthenticators(app), ...RenewalModule.preBodyAuthenticators(app), ...EstModule.preBodyAuthenticators(app)]));
+  EstModule.requirePkcs10Bodies(fastify);
   // JSON only: a text/plain body would reach validation as a string and confuse callers.
   fastify.removeContentTypeParser('text/plain');
   const metrics = app.get(MetricsService);
@@ -110,6 +112,7 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   // Nest's JSON parser is replaced by one that hands the large-upload routes their stream.
   installBodyParsers(fastify, config.bodyLimitBytes, ClaimsModule.streamedBodyRoutes, ['text/csv']);
+  EstModule.installBodyParser(fastify);
   await fastify.ready();
   ocsp.binding = RevocationModule.ocspBinding(app);
   return app;

@@ -21,6 +21,7 @@ import { RevocationListPublisherBindingModule, RevocationModule } from './revoca
 import { RenewalCampaignsBindingModule, RotationModule } from './rotation/rotation.module';
 import { FleetModule } from './fleet/fleet.module';
 import { SetupModule } from './setup/setup.module';
+import { EstModule } from './est/est.module';
 
 /**
  * Bootstrap only: wires the feature modules; nothing is provided here but the error filter. The order of the feature
@@ -48,6 +49,7 @@ export class AppModule {
         ClaimsModule,
         RenewalModule,
         RotationModule,
+        EstModule,
         FleetModule,
         SetupModule,
         // Bindings of ports that certificates/ owns to the features above it (layer order: .dependency-cruiser.cjs).

@@ -7,6 +7,7 @@ import { ERROR_CODES, Errors } from './common/errors';
 import {
   CERTIFICATE_JWT_SCHEME,
   declaredProblems,
+  PLAIN_TEXT_ERRORS_EXTENSION,
   PROBLEM_EXTRAS,
   ProblemDeclaration,
   problemCodesByStatus,
@@ -27,6 +28,7 @@ const TAGS: [name: string, description: string][] = [
   ['claims', 'Factory claims: quotas, allow-lists and claim certificates (admin)'],
   ['provisioning', 'The exchange of a claim certificate for a device certificate, called by factory stations'],
   ['rotation', 'Rotation campaigns: renewing a set of certificates by a deadline'],
+  ['est', 'EST (RFC 7030) enrollment under /.well-known/est, and its labels (admin); EST routes answer errors as text/plain'],
   ['fleet', 'Fleet security audits: findings and remediations'],
   ['iot', 'AWS IoT Core: CA registration for JITR/JITP and API-mode devices'],
   ['health', 'Liveness, readiness and Prometheus metrics'],
@@ -89,7 +91,10 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   for (const { operation } of operations(document)) {
     const handler = handlers.get(operation.operationId ?? '');
     if (!handler) throw new Error(`OpenAPI: no route handler named ${operation.operationId}`);
-    addProblemResponses(operation, declaredProblems(handler));
+    const extensions = operation as OperationObject & Record<string, unknown>;
+    const plainText = extensions[PLAIN_TEXT_ERRORS_EXTENSION] === true;
+    delete extensions[PLAIN_TEXT_ERRORS_EXTENSION];
+    addProblemResponses(operation, declaredProblems(handler), plainText);
     // The framework answers every request with the request id, the security headers and a Cache-Control (no-store
     // unless the route sets its own) (app.factory.ts, common/security-headers.ts).
     for (const response of Object.values(operation.responses) as (ResponseObject | ReferenceObject)[]) {
@@ -138,7 +143,7 @@ function routeHandlers(app: INestApplication): Map<string, object> {
  * long (414), a cursor can be unreadable (400); and anything can fail unexpectedly (500). Each status gets
  * a schema whose `code` enum is exactly its codes, with the extra members those codes carry.
  */
-function addProblemResponses(operation: OperationObject, declared: ProblemDeclaration[]): void {
+function addProblemResponses(operation: OperationObject, declared: ProblemDeclaration[], plainText = false): void {
   const framework: ProblemDeclaration[] = [];
   const body = operation.requestBody && !('$ref' in operation.requestBody) ? operation.requestBody : undefined;
   if (body) {
@@ -155,9 +160,9 @@ function addProblemResponses(operation: OperationObject, declared: ProblemDeclar
   for (const status of [...byStatus.keys()].sort((a, b) => a - b)) {
     if (status === 500) continue;
     const codes = ERROR_CODES.filter((code) => byStatus.get(status)!.has(code));
-    operation.responses[String(status)] = problemResponse(status, codes);
+    operation.responses[String(status)] = plainText ? plainTextProblemResponse(status, codes) : problemResponse(status, codes);
   }
-  operation.responses['500'] = { $ref: `#/components/responses/${INTERNAL_ERROR_RESPONSE}` };
+  operation.responses['500'] = plainText ? plainTextProblemResponse(500, [Errors.internal.code]) : { $ref: `#/components/responses/${INTERNAL_ERROR_RESPONSE}` };
 }
 
 function problemResponse(status: number, codes: string[]): ResponseObject {
@@ -177,6 +182,19 @@ function problemResponse(status: number, codes: string[]): ResponseObject {
         },
       },
     },
+  };
+}
+
+/**
+ * A problem answered as text by default (ApiPlainTextErrors: EST, RFC 7030 §4.2.3): "<CODE>: <detail>", one line; a
+ * client whose Accept names application/problem+json gets the problem+json body instead (common/problem.filter.ts).
+ */
+function plainTextProblemResponse(status: number, codes: string[]): ResponseObject {
+  const response = status === 500 ? internalErrorResponse() : problemResponse(status, codes);
+  return {
+    ...response,
+    description: `${response.description} (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)`,
+    content: { 'text/plain': { schema: { type: 'string', pattern: `^(${codes.join('|')}): `, example: `${codes[0]}: what was wrong` } }, ...response.content },
   };
 }
 

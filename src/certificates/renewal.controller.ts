@@ -3,12 +3,22 @@ import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestj
 import { Public } from '../common/access.decorators';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
-import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/openapi';
+import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemDeclaration, ProblemGroups } from '../common/openapi';
 import { CertificateIdentity } from './certificate-authenticator';
 import { CertificateDto, RenewDto, toCertificateDto } from './certificates.dto';
 import { CertificatesService } from './certificates.service';
 import { Device, DeviceGuard } from './device.guard';
 import { RenewalService } from './renewal.service';
+
+/** What a renewal by the device's certificate can answer: for this route and EST simplereenroll (src/est/). */
+export const RENEWAL_PROBLEMS: readonly ProblemDeclaration[] = [
+  ProblemGroups.certificateAuth,
+  [Errors.certificateUntrusted, Errors.notADeviceCertificate],
+  [Errors.renewalNotAllowed, Errors.certificateRevoked, Errors.certificateSuperseded, Errors.certificateExpired, Errors.renewalNotYetAllowed],
+  Errors.sameKeyNotAllowed,
+  ProblemGroups.csr,
+  ProblemGroups.issuance,
+];
 
 /**
  * A device renewing its own certificate. Public for the API-key guard: the device authenticates by the certificate
@@ -43,14 +53,7 @@ export class RenewalController {
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })
-  @ApiProblems(
-    ProblemGroups.certificateAuth,
-    [Errors.certificateUntrusted, Errors.notADeviceCertificate],
-    [Errors.renewalNotAllowed, Errors.certificateRevoked, Errors.certificateSuperseded, Errors.certificateExpired, Errors.renewalNotYetAllowed],
-    Errors.sameKeyNotAllowed,
-    ProblemGroups.csr,
-    ProblemGroups.issuance,
-  )
+  @ApiProblems(...RENEWAL_PROBLEMS)
   async renewCertificate(@Device() identity: CertificateIdentity, @Body() body: RenewDto): Promise<CertificateDto> {
     const record = await this.renewal.renew(identity, body.csr);
     return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());

@@ -17,6 +17,8 @@ import { RenewalService } from './renewal.service';
   imports: [AuthoritiesModule, CertificatesModule, CertificateAuthModule],
   controllers: [RenewalController],
   providers: [RenewalService, DeviceAuthenticator],
+  // For EST (src/est/): re-enrollment is this renewal.
+  exports: [RenewalService, DeviceAuthenticator],
 })
 export class RenewalModule {
   /** The route authenticated before its body is read (auth/pre-body-authentication.ts), for app.factory.ts. */

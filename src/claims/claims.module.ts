@@ -18,6 +18,8 @@ import { TypeOrmClaimRepository } from './typeorm-claim.repository';
   imports: [AuthoritiesModule, CertificatesModule, IotModule, CertificateAuthModule],
   controllers: [ClaimsController, ProvisioningController],
   providers: [ClaimsService, AllowlistUploads, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
+  // For EST (src/est/): enrollment under a claim label is this exchange.
+  exports: [ClaimsService, ExchangeService, StationAuthenticator],
 })
 export class ClaimsModule {
   /** Routes whose body arrives as a stream (common/streamed-bodies.ts): the allow-list upload. For app.factory.ts. */

@@ -4,7 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { Public } from '../common/access.decorators';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
-import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemGroups } from '../common/openapi';
+import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemDeclaration, ProblemGroups } from '../common/openapi';
 import { checkThingAttributes } from './attributes';
 import { ExchangeDto, ExchangeResultDto, toExchangeResultDto } from './claims.dto';
 import { ExchangeService } from './exchange.service';
@@ -12,6 +12,16 @@ import { StationIdentity } from './station-authenticator';
 import { Station, StationGuard } from './station.guard';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/** What a claim exchange can answer (without Idempotency-Key): for this route and EST enrollment on a claim label (src/est/). */
+export const EXCHANGE_PROBLEMS: readonly ProblemDeclaration[] = [
+  ProblemGroups.certificateAuth,
+  [Errors.claimCertificateUntrusted, Errors.notAClaimCertificate, Errors.claimCertificateExpired],
+  [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed, Errors.invalidClaim],
+  [Errors.deviceAlreadyProvisioned, Errors.claimQuotaExhausted],
+  ProblemGroups.csr,
+  ProblemGroups.issuance,
+];
 
 @ApiTags('provisioning')
 @Controller('v1/provisioning')
@@ -40,14 +50,7 @@ export class ProvisioningController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 128 printable ASCII characters; a retry with the same key and body returns the same certificate' })
   @ApiCreatedResponse({ type: ExchangeResultDto, description: 'The device certificate, issued now' })
   @ApiOkResponse({ type: ExchangeResultDto, description: 'A retry (same serial and key, or same Idempotency-Key and body): the certificate issued before' })
-  @ApiProblems(
-    ProblemGroups.certificateAuth,
-    [Errors.claimCertificateUntrusted, Errors.notAClaimCertificate, Errors.claimCertificateExpired],
-    [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed, Errors.invalidClaim],
-    [Errors.idempotencyKeyReused, Errors.deviceAlreadyProvisioned, Errors.claimQuotaExhausted],
-    ProblemGroups.csr,
-    ProblemGroups.issuance,
-  )
+  @ApiProblems(...EXCHANGE_PROBLEMS, Errors.idempotencyKeyReused)
   async exchange(
     @Station() identity: StationIdentity,
     @Res({ passthrough: true }) reply: FastifyReply,

@@ -163,6 +163,15 @@ export const Errors = {
   chainPathLengthExceeded: make('CHAIN_PATH_LENGTH_EXCEEDED', 422),
   chainKeyCertSignMissing: make('CHAIN_KEY_CERT_SIGN_MISSING', 422),
   chainWeakSignatureAlgorithm: make('CHAIN_WEAK_SIGNATURE_ALGORITHM', 422),
+  // EST (RFC 7030) labels and operations (src/est/, docs/est.md).
+  estLabelNotFound: make('EST_LABEL_NOT_FOUND', 404),
+  estLabelExists: make('EST_LABEL_EXISTS', 409),
+  invalidEstLabel: make('INVALID_EST_LABEL', 422),
+  /** The caller's claim, certificate or authority is not the one the EST label enrolls for. */
+  estLabelMismatch: make('EST_LABEL_MISMATCH', 403),
+  serverKeygenNotAllowed: make('SERVER_KEYGEN_NOT_ALLOWED', 403),
+  /** /serverkeygen was asked to encrypt the key it makes (RFC 7030 §4.4.1.1/§4.4.1.2), which is not supported. */
+  keyEncryptionNotSupported: make('KEY_ENCRYPTION_NOT_SUPPORTED', 422),
   // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
   methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),
   badRequest: make('BAD_REQUEST', 400),

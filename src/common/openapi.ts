@@ -82,6 +82,11 @@ export const RESPONSE_HEADERS = {
   Location: { required: false, description: 'The resource the request created', schema: { type: 'string', example: '/v1/claims/6f1c…' } },
   'X-Claim-Id': { required: false, description: 'With a PKCS #12 answer (?format=p12): the id of the claim created', schema: { type: 'string', format: 'uuid' } },
   'Content-Disposition': { required: false, description: 'A download: the file name to save it under', schema: { type: 'string', example: 'attachment; filename="3f9a….pem"' } },
+  'Content-Transfer-Encoding': {
+    required: true,
+    description: 'EST (RFC 7030 §4): the body is base64 (lines of 64 characters)',
+    schema: { type: 'string', enum: ['base64'] },
+  },
   'X-Content-Type-Options': { required: true, description: 'On every answer: browsers must not guess another type than Content-Type', schema: { type: 'string', enum: ['nosniff'] } },
   'Strict-Transport-Security': {
     required: false,
@@ -188,6 +193,16 @@ export function ApiSecured(): MethodDecorator {
 export const PUBLIC_OPERATION_EXTENSION = 'x-fleet-pki-public';
 export function ApiPublic(): MethodDecorator & ClassDecorator {
   return ApiExtension(PUBLIC_OPERATION_EXTENSION, true);
+}
+
+/**
+ * Marks an operation whose errors are plain text (`text/plain`, "<CODE>: <detail>") rather than problem+json, as its
+ * protocol wants: EST (RFC 7030 §4.2.3). The filter answers so for the paths of PLAIN_TEXT_ERROR_PATHS
+ * (common/problem.filter.ts); buildOpenApiDocument documents the operation's problem answers so.
+ */
+export const PLAIN_TEXT_ERRORS_EXTENSION = 'x-fleet-pki-plain-text-errors';
+export function ApiPlainTextErrors(): MethodDecorator {
+  return ApiExtension(PLAIN_TEXT_ERRORS_EXTENSION, true);
 }
 
 /** The `:id` path parameter: a UUID (anything else is a 400). */

@@ -70,8 +70,22 @@ function fastifyProblem(code: string | undefined, error: unknown): DomainError |
   return undefined;
 }
 
+/**
+ * Paths whose protocol answers errors in plain text: EST (RFC 7030 §4.2.3 wants a human-readable text body; docs/est.md).
+ * The answer keeps the problem's status and headers (WWW-Authenticate on a 401); its body is "<CODE>: <detail>". A
+ * client whose Accept names application/problem+json gets the problem+json body, as on every other route.
+ */
+export const PLAIN_TEXT_ERROR_PATHS: readonly string[] = ['/.well-known/est/'];
+
+function wantsPlainText(reply: FastifyReply): boolean {
+  const request = reply.request as FastifyRequest | undefined;
+  const url = request?.url;
+  if (typeof url !== 'string' || !PLAIN_TEXT_ERROR_PATHS.some((prefix) => url.startsWith(prefix))) return false;
+  return !String(request?.headers.accept ?? '').toLowerCase().includes(PROBLEM_CONTENT_TYPE);
+}
+
 /** Headers a route may set for its success answer that must not go out with a problem. */
-const SUCCESS_ONLY_HEADERS = ['Cache-Control', 'ETag', 'Last-Modified', 'Expires', 'Content-Disposition'];
+const SUCCESS_ONLY_HEADERS = ['Cache-Control', 'ETag', 'Last-Modified', 'Expires', 'Content-Disposition', 'Content-Transfer-Encoding'];
 
 /**
  * Sends a problem as the reply. A problem is never cached, whatever the route set before it failed: a cached 404 for
@@ -83,6 +97,10 @@ export function sendProblem(reply: FastifyReply, body: Problem): void {
   void reply.header('Cache-Control', 'no-store');
   if (body.status === 401) void reply.header('WWW-Authenticate', 'Bearer');
   if (typeof body.retryAfterSeconds === 'number') void reply.header('Retry-After', String(body.retryAfterSeconds));
+  if (wantsPlainText(reply)) {
+    void reply.status(body.status).header('Content-Type', 'text/plain; charset=utf-8').send(`${body.code}: ${body.detail}\n`);
+    return;
+  }
   void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
 }
 

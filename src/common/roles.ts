@@ -18,6 +18,7 @@ export enum Permission {
   AcceptPolicyFindings = 'iot-policies:accept-findings',
   RunAudits = 'fleet-audits:run',
   RunSetupCheck = 'setup:check',
+  ManageEstLabels = 'est-labels:manage',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {

@@ -207,6 +207,7 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
     assert.deepEqual(Object.keys(document.components.headers).sort(), [
       'Cache-Control',
       'Content-Disposition',
+      'Content-Transfer-Encoding',
       'ETag',
       'Expires',
       'Last-Modified',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { CONTROL_CHARS } from '../../src/common/text';
 import { KeyObject } from 'node:crypto';
 import * as http from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +17,7 @@ import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
  * fixed corpus (test/support/hostile-inputs.ts: deep/wide JSON, wrong types, nulls, huge strings, prototype keys, bad
  * UTF-8, bad percent-encoding, bad content types, random bytes as CSR/DER, bad JWTs, hostile query strings, oversized
  * headers and broken HTTP on raw sockets), then seeded random requests from fast-check. Bounded and deterministic:
- * the same requests on every run. Every answer must be below 500, every 4xx must be problem+json with a stable code,
+ * the same requests on every run. Every answer must be below 500, every 4xx must be problem+json with a stable code (EST: text/plain "<CODE>: …"),
  * and OCSP always answers an OCSPResponse.
  */
 
@@ -161,6 +162,10 @@ function checkAnswer(what: string, status: number, contentType: string | undefin
     return type === 'application/ocsp-response' ? undefined : `${what}: OCSP answered ${type}`;
   }
   if (status < 400) return undefined;
+  // EST answers its errors as one line of text, "<CODE>: <detail>" (RFC 7030 §4.2.3, docs/est.md).
+  if (what.includes(' /.well-known/est/')) {
+    return type.startsWith('text/plain') && /^[A-Z][A-Z0-9_]+: .*\n$/.test(text) && !CONTROL_CHARS.test(text.slice(0, -1)) ? undefined : `${what}: ${status} as ${type || 'no content type'}, not an EST text error: ${JSON.stringify(text.slice(0, 200))}`;
+  }
   if (!type.startsWith('application/problem+json')) return `${what}: ${status} as ${type || 'no content type'}: ${text.slice(0, 200)}`;
   try {
     const body = JSON.parse(text) as { code?: unknown; status?: unknown };

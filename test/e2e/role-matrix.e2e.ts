@@ -51,7 +51,7 @@ interface Fixtures {
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
+type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -64,7 +64,7 @@ type MatrixRoute = {
   /** Exactly as registered (Fastify syntax). */
   path: string;
   id?: IdSource;
-  body?: (f: Fixtures) => object;
+  body?: (f: Fixtures) => object | string;
   /** Extra headers every caller sends (e.g. the IoT events shared secret, which is not an API key). */
   headers?: Record<string, string>;
   /** The URL to call when the registered path is a wildcard. */
@@ -72,6 +72,9 @@ type MatrixRoute = {
   /** Problem codes a public route's 401 may carry (it authenticates by other means than API keys). */
   problems?: string[];
 } & Expectation;
+
+/** EST bodies are base64 DER PKCS#10; problems come back as problem+json when asked for. */
+const EST_HEADERS = { 'Content-Type': 'application/pkcs10', Accept: 'application/problem+json' };
 
 const ROUTES: MatrixRoute[] = [
   // health and metrics
@@ -127,6 +130,30 @@ const ROUTES: MatrixRoute[] = [
   // devices renew by their own certificate, so an API key (or nothing) is a 401 whatever its role
   { method: 'POST',   path: '/v1/certificates/renew',         body: (f) => ({ csr: f.csrPem }),
                                                               public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  // EST (RFC 7030): the label named default is an authority label (fixture), so enrollment takes an API key of a role
+  // that may issue; cacerts and csrattrs are public; re-enrollment is by the device certificate alone. Problems are
+  // asked for as problem+json (EST answers text/plain unless Accept names problem+json).
+  { method: 'GET',    path: '/.well-known/est/cacerts',       public: 200 },
+  { method: 'GET',    path: '/.well-known/est/:label/cacerts', url: '/.well-known/est/default/cacerts', public: 200 },
+  { method: 'GET',    path: '/.well-known/est/csrattrs',      public: 200 },
+  { method: 'GET',    path: '/.well-known/est/:label/csrattrs', url: '/.well-known/est/default/csrattrs', public: 200 },
+  { method: 'POST',   path: '/.well-known/est/simpleenroll',  headers: EST_HEADERS, body: (f) => estBody(f.csrPem),
+                                                              admin: 200, operator: 200, auditor: 403 },
+  { method: 'POST',   path: '/.well-known/est/:label/simpleenroll', url: '/.well-known/est/default/simpleenroll', headers: EST_HEADERS, body: (f) => estBody(f.csrPem),
+                                                              admin: 200, operator: 200, auditor: 403 },
+  { method: 'POST',   path: '/.well-known/est/serverkeygen',  headers: EST_HEADERS, body: (f) => estBody(f.csrPem),
+                                                              admin: 200, operator: 200, auditor: 403 },
+  { method: 'POST',   path: '/.well-known/est/:label/serverkeygen', url: '/.well-known/est/default/serverkeygen', headers: EST_HEADERS, body: (f) => estBody(f.csrPem),
+                                                              admin: 200, operator: 200, auditor: 403 },
+  { method: 'POST',   path: '/.well-known/est/simplereenroll', headers: EST_HEADERS, body: (f) => estBody(f.csrPem),
+                                                              public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  { method: 'POST',   path: '/.well-known/est/:label/simplereenroll', url: '/.well-known/est/default/simplereenroll', headers: EST_HEADERS, body: (f) => estBody(f.csrPem),
+                                                              public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  { method: 'POST',   path: '/v1/est/labels',                 body: (f) => ({ label: `matrix-${Math.random().toString(36).slice(2, 10)}`, kind: 'authority', authorityId: f.authority, profile: 'device' }),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/est/labels',                 admin: 200, operator: 200, auditor: 200 },
+  { method: 'DELETE', path: '/v1/est/labels/:label',          id: 'fresh-est-label',
+                                                              admin: 200, operator: 403, auditor: 403 },
   // rotation campaigns
   { method: 'POST',   path: '/v1/rotations',                  body: (f) => rotationBody(f),
                                                               admin: 201, operator: 201, auditor: 403 },
@@ -165,6 +192,10 @@ const ROUTES: MatrixRoute[] = [
   { method: 'GET',    path: '/v1/setup/check',                admin: 200, operator: 403, auditor: 403 },
 ];
 
+function estBody(csrPem: string): string {
+  return csrPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+}
+
 function claimBody(f: Fixtures): object {
   return {
     name: 'Matrix claim',
@@ -185,7 +216,7 @@ function rotationBody(f: Fixtures): object {
 /** The route with its parameters filled: `:id` (or `:name`), and `:findingId` from an "auditId|findingId" pair. */
 function fillPath(path: string, id: string): string {
   const [first, second] = id.split('|');
-  return path.replace(/:id|:name/, first).replace(':findingId', second ?? '');
+  return path.replace(/:id|:name|:label/, first).replace(':findingId', second ?? '');
 }
 
 /** What each identity expects on a route. */
@@ -256,6 +287,7 @@ describe('role matrix on sqlite', () => {
     // A certificate expiring within the audit window gives every fresh audit a remediable finding.
     await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-expiring', validityDays: 10 });
     f.audit = (await finishedAudit()).id;
+    await admin('POST', '/v1/est/labels', { label: 'default', kind: 'authority', authorityId: f.authority, profile: 'device', serverKeygen: true });
   });
   after(async () => {
     await t?.close();
@@ -280,7 +312,7 @@ describe('role matrix on sqlite', () => {
           const path = id ? fillPath(route.path, id) : route.url ?? route.path;
           const requestId = `role-matrix-${++requestSeq}`;
           const res = await call(route.method, path, identity, route.body?.(f), requestId, route.headers);
-          assert.equal(res.status, status, `${identity} → ${route.method} ${path}: ${res.text.slice(0, 500)}`);
+          assert.equal(res.status, status, `${identity} → ${route.method} ${path}: ${(res.text ?? '').slice(0, 500)}`);
           if (status === 401 && route.problems) {
             assertProblem(res, route.problems);
           } else if (status === 401) {
@@ -292,7 +324,7 @@ describe('role matrix on sqlite', () => {
             assert.equal(res.headers['www-authenticate'], undefined);
             denied.push({ requestId, route: `${route.method} ${route.path}`, role: identity as Role });
           } else {
-            assert.ok(res.status < 400, `the handler ran and succeeded: ${res.text.slice(0, 500)}`);
+            assert.ok(res.status < 400, `the handler ran and succeeded: ${(res.text ?? '').slice(0, 500)}`);
           }
           if ((status === 401 || status === 403) && route.id?.startsWith('fresh-')) await assertUntouched(route.id as IdSource, id!);
         });
@@ -339,7 +371,7 @@ describe('role matrix on sqlite', () => {
       const existing: Partial<Record<IdSource, string>> = { policy: 'fleet-default', audit: f.audit, 'fresh-finding': `${f.audit}|${f.audit}` };
       const path = fillPath(route.path, (route.id && existing[route.id]) ?? (route.id?.includes('certificate') ? f.certificate : route.id?.includes('claim') ? f.claim : route.id?.includes('rotation') ? f.rotation : f.authority));
       for (const header of badHeaders) {
-        let req = t.http()[lower(route.method)](path);
+        let req = t.http()[lower(route.method)](route.url ?? path).set(route.headers ?? {});
         if (header !== undefined) req = req.set('Authorization', header);
         const res = await (route.body ? req.send(route.body(f)) : req);
         assert.equal(res.status, 401, `${header} → ${route.method} ${path}: ${res.text.slice(0, 300)}`);
@@ -362,7 +394,7 @@ describe('role matrix on sqlite', () => {
     return method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
   }
 
-  function call(method: MatrixRoute['method'], path: string, identity: Identity, body: object | undefined, requestId: string, headers: Record<string, string> = {}) {
+  function call(method: MatrixRoute['method'], path: string, identity: Identity, body: object | string | undefined, requestId: string, headers: Record<string, string> = {}) {
     let req = t.http()[lower(method)](path).set('X-Request-Id', requestId).set(headers);
     switch (identity) {
       case 'no key':
@@ -410,6 +442,8 @@ describe('role matrix on sqlite', () => {
         return (await admin('POST', '/v1/api-keys', { name: 'matrix disposable', role: 'auditor' })).id;
       case 'iot-registered-authority':
         return f.iotAuthority;
+      case 'fresh-est-label':
+        return (await admin('POST', '/v1/est/labels', { label: `matrix-${Math.random().toString(36).slice(2, 10)}`, kind: 'authority', authorityId: f.authority, profile: 'device' })).label as string;
       case 'claim':
         return f.claim;
       case 'fresh-claim':
@@ -458,6 +492,7 @@ describe('role matrix on sqlite', () => {
     if (source === 'fresh-rotation') assert.equal((await admin('GET', `/v1/rotations/${id}`)).status, 'open');
     if (source === 'fresh-claim') assert.equal((await admin('GET', `/v1/claims/${id}`)).status, 'active');
     if (source === 'fresh-certificate') assert.equal((await admin('GET', `/v1/certificates/${id}`)).status, 'active');
+    if (source === 'fresh-est-label') assert.ok(((await admin('GET', '/v1/est/labels')).items as { label: string }[]).some((l) => l.label === id));
     if (source === 'fresh-api-key') {
       const list = (await admin('GET', '/v1/api-keys')).items as { id: string; revokedAt: string | null }[];
       assert.equal(list.find((k) => k.id === id)?.revokedAt, null);

@@ -7,6 +7,7 @@ import { ClaimAllowlistSerialEntity } from './claim-allowlist-serial.entity';
 import { ClaimAllowlistEntity } from './claim-allowlist.entity';
 import { ClaimEntity } from './claim.entity';
 import { CrlEntity } from './crl.entity';
+import { EstLabelEntity } from './est-label.entity';
 import { ExchangeIdempotencyKeyEntity } from './exchange-idempotency-key.entity';
 import { FleetAuditFindingEntity } from './fleet-audit-finding.entity';
 import { FleetAuditEntity } from './fleet-audit.entity';
@@ -53,4 +54,5 @@ export const ENTITIES = [
   ApiKeyEntity,
   AuditEventEntity,
   AuditHeadEntity,
+  EstLabelEntity,
 ];
