@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { Controller, Get, HttpCode, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../common/access.decorators';
 import { Errors } from '../common/errors';
+import { sendDownload } from '../common/downloads';
+import { MEDIA_TYPES } from '../pki/certificate-files';
 import { base64Lines } from '../pki/est';
+import { pkcs12PasswordProblem } from '../pki/pkcs12';
 import { EstCaller } from './est-authenticator';
 import { DEFAULT_EST_LABEL } from './est-label';
 import { EstLabelsService } from './est-labels.service';
 import { EstService } from './est.service';
 import { EstGuard, EstPrincipal } from './est.guard';
+import { ServerKeygenQueryDto } from './est.dto';
 import { CaCertsDocs, CERTS_ONLY, CsrAttrsDocs, EnrollDocs, LABEL_PARAM, PKCS10_MEDIA_TYPE, ReenrollDocs, ServerKeygenDocs } from './est.docs';
 
 const ENROLL_AUTH =
@@ -124,8 +128,13 @@ export class EstController {
   @HttpCode(200)
   @ApiOperation({ summary: 'EST serverkeygen under the default label', description: 'As POST /.well-known/est/{label}/serverkeygen for the label named `default`.' })
   @ServerKeygenDocs()
-  estServerKeygen(@EstPrincipal() caller: EstCaller, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
-    return this.serverKeygen(caller, request, reply);
+  estServerKeygen(
+    @EstPrincipal() caller: EstCaller,
+    @Query() query: ServerKeygenQueryDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string | StreamableFile> {
+    return this.serverKeygen(caller, query, request, reply);
   }
 
   @Post(':label/serverkeygen')
@@ -141,8 +150,13 @@ export class EstController {
   })
   @LABEL_PARAM
   @ServerKeygenDocs()
-  estLabelServerKeygen(@EstPrincipal() caller: EstCaller, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
-    return this.serverKeygen(caller, request, reply);
+  estLabelServerKeygen(
+    @EstPrincipal() caller: EstCaller,
+    @Query() query: ServerKeygenQueryDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string | StreamableFile> {
+    return this.serverKeygen(caller, query, request, reply);
   }
 
   private async caCerts(label: string, reply: FastifyReply): Promise<string> {
@@ -169,8 +183,16 @@ export class EstController {
     return base64Lines(enrollment.pkcs7);
   }
 
-  private async serverKeygen(caller: EstCaller, request: FastifyRequest, reply: FastifyReply): Promise<string> {
+  private async serverKeygen(caller: EstCaller, query: ServerKeygenQueryDto, request: FastifyRequest, reply: FastifyReply): Promise<string | StreamableFile> {
+    // Checked before anything is issued. The password comes in a header (never the URL, which proxies log) and goes
+    // nowhere but into the file.
+    const password = pkcs12PasswordOf(query.format, request.headers[PKCS12_PASSWORD_HEADER]);
     const enrollment = await this.est.enroll(caller, csrText(request), true);
+    if (password !== undefined) {
+      const file = await this.est.pkcs12Of(enrollment, password);
+      reply.header('Cache-Control', 'no-store');
+      return sendDownload(reply, { bytes: file, contentType: MEDIA_TYPES.p12, filename: `${enrollment.certificate.serial}.p12` });
+    }
     const boundary = `est-${randomBytes(12).toString('hex')}`;
     reply.header('Content-Type', `multipart/mixed; boundary=${boundary}`);
     // RFC 7030 §4.4.2: the private key part first, then the certificate.
@@ -186,4 +208,18 @@ export class EstController {
 function csrText(request: FastifyRequest): string {
   if (typeof request.body !== 'string') throw Errors.unsupportedMediaType(`send the CSR as ${PKCS10_MEDIA_TYPE}: base64 of its DER`);
   return request.body;
+}
+
+/** The header that carries the PKCS #12 password of serverkeygen?format=p12. */
+export const PKCS12_PASSWORD_HEADER = 'x-pkcs12-password';
+
+/** The PKCS #12 password when format=p12 asks for one (400 when it is missing or weak), else undefined. */
+function pkcs12PasswordOf(format: ServerKeygenQueryDto['format'], header: string | string[] | undefined): string | undefined {
+  if (format !== 'p12') {
+    if (header !== undefined) throw Errors.validation(`${PKCS12_PASSWORD_HEADER} applies only with ?format=p12`);
+    return undefined;
+  }
+  const problem = typeof header === 'string' ? pkcs12PasswordProblem(header) : 'send it once, in the X-Pkcs12-Password header';
+  if (problem) throw Errors.validation(`X-Pkcs12-Password: ${problem} with format=p12`);
+  return header as string;
 }

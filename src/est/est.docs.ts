@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiParam, ApiProduces } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiHeader, ApiOkResponse, ApiParam, ApiProduces } from '@nestjs/swagger';
 import { Errors } from '../common/errors';
 import { RENEWAL_PROBLEMS } from '../certificates/renewal.controller';
 import { EXCHANGE_PROBLEMS } from '../claims/provisioning.controller';
@@ -78,10 +78,17 @@ export function ServerKeygenDocs(): MethodDecorator {
   return (target, key, descriptor) => {
     csrBody()(target, key, descriptor);
     ApiBearerAuth(CERTIFICATE_JWT_SCHEME)(target, key, descriptor);
-    ApiProduces('multipart/mixed')(target, key, descriptor);
+    ApiProduces('multipart/mixed', 'application/x-pkcs12')(target, key, descriptor);
+    ApiHeader({ name: 'X-Pkcs12-Password', required: false, description: 'With ?format=p12 (required then): the password of the PKCS #12 file, 8-128 characters' })(target, key, descriptor);
     ApiOkResponse({
-      description: 'Two parts: application/pkcs8 (the key, base64 PKCS#8 DER) and application/pkcs7-mime; smime-type=certs-only (the certificate, base64)',
-      content: { 'multipart/mixed': { schema: { type: 'string', format: 'binary', description: 'RFC 2046 multipart body; the boundary is in Content-Type' } } },
+      description:
+        'Two parts: application/pkcs8 (the key, base64 PKCS#8 DER) and application/pkcs7-mime; smime-type=certs-only (the certificate, base64); ' +
+        'with ?format=p12 a PKCS #12 file (DER) holding the key, the certificate and its chain',
+      headers: responseHeaders('Content-Disposition'),
+      content: {
+        'multipart/mixed': { schema: { type: 'string', format: 'binary', description: 'RFC 2046 multipart body; the boundary is in Content-Type' } },
+        'application/x-pkcs12': { schema: { type: 'string', format: 'binary' } },
+      },
     })(target, key, descriptor);
     ApiPlainTextErrors()(target, key, descriptor);
     ApiProblems(...ENROLL_PROBLEMS, Errors.serverKeygenNotAllowed, Errors.keyEncryptionNotSupported)(target, key, descriptor);

@@ -68,3 +68,14 @@ export function toEstLabelDto(label: EstLabel, isDefault: boolean): EstLabelDto 
     createdAt: label.createdAt,
   };
 }
+
+export class ServerKeygenQueryDto {
+  @ApiPropertyOptional({
+    enum: ['p12'],
+    description:
+      'p12: answer the key, its certificate and the chain as one PKCS #12 file (`application/x-pkcs12`, attachment) encrypted with the ' +
+      'password sent in the `X-Pkcs12-Password` header (8-128 characters; PBES2/AES-256-CBC, docs/downloads.md) instead of multipart/mixed',
+  })
+  @IsOptional() @IsIn(['p12'])
+  format?: 'p12';
+}

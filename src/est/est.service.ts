@@ -13,6 +13,7 @@ import { decodeSinglePem } from '../pki/der';
 import { csrAttributeTypes, csrAttrs, csrPemOfEstBody, csrSubjectAttributes, KEY_ENCRYPTION_ATTRIBUTES, deviceSerialOf, generatedKeyAndCsr, nameAttributes, SERIAL_NUMBER_OID } from '../pki/est';
 import { OID } from '../pki/oids';
 import { certsOnlyPkcs7 } from '../pki/pkcs7';
+import { pkcs12 } from '../pki/pkcs12';
 import { EstCaller } from './est-authenticator';
 import { EstLabel } from './est-label';
 
@@ -94,6 +95,18 @@ export class EstService {
       }, { auditDetails: { est: { label: label.label, serverKeygen } } });
     }
     return { certificate, pkcs7: certsOnlyPkcs7([certificate.certificateDer]), privateKeyPkcs8 };
+  }
+
+  /** /serverkeygen?format=p12: the key the service made, its certificate and chain as one password-protected PKCS #12. */
+  async pkcs12Of(enrollment: EstEnrollment, password: string): Promise<Buffer> {
+    if (!enrollment.privateKeyPkcs8) throw new Error('a PKCS #12 file needs the key the service made (serverkeygen)');
+    return pkcs12({
+      privateKeyPkcs8Der: enrollment.privateKeyPkcs8,
+      certificateDer: enrollment.certificate.certificateDer,
+      chainDer: await this.certificates.chainDer(enrollment.certificate.authorityId),
+      password,
+      friendlyName: enrollment.certificate.thingName ?? enrollment.certificate.serial,
+    });
   }
 
   /**

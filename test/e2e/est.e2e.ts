@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,6 +29,8 @@ interface CurlAnswer {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Where curl wrote the body (binary answers are read from here). */
+  bodyFile: string;
 }
 
 /**
@@ -108,7 +110,7 @@ describe(`EST on ${driver}`, { skip }, () => {
       const colon = line.indexOf(':');
       if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
-    const answer = { status: Number(stdout), headers, body: fs.readFileSync(bodyOut, 'utf8') };
+    const answer = { status: Number(stdout), headers, body: fs.readFileSync(bodyOut, 'utf8'), bodyFile: bodyOut };
     const mismatch = contractError({ method: options.bodyFile ? 'POST' : 'GET', url: path, status: answer.status, headers, body: answer.body });
     if (mismatch) throw mismatch;
     return answer;
@@ -236,6 +238,37 @@ describe(`EST on ${driver}`, { skip }, () => {
       assert.ok(verify(certPem).ok);
       assert.match(ssl.text(certPem), /Subject: CN ?= ?est-EST-KEYGEN-1/);
       assert.equal((await admin('get', `/v1/claims/${claims.line.id}`)).used, usedBefore + 1);
+    });
+
+    it('serverkeygen?format=p12: key, certificate and chain as a PKCS #12 that openssl pkcs12 opens with the password', async () => {
+      const password = `p12-${randomBytes(6).toString('hex')}`;
+      const answer = await curl('/.well-known/est/serverkeygen?format=p12', {
+        client: clients.line,
+        bodyFile: estCsr('/serialNumber=EST-KEYGEN-P12').bodyFile,
+        headers: [`X-Pkcs12-Password: ${password}`],
+      });
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.headers['content-type'], 'application/x-pkcs12');
+      assert.match(answer.headers['content-disposition'] ?? '', /^attachment; filename="[0-9a-f]+\.p12"$/);
+      const opened = ssl.run(['pkcs12', '-in', answer.bodyFile, '-passin', `pass:${password}`, '-nodes', '-out', 'keygen-p12.pem']);
+      assert.equal(opened.status, 0, opened.output);
+      const pem = fs.readFileSync(ssl.file('keygen-p12.pem'), 'utf8');
+      const certificates = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g) ?? [];
+      assert.equal(certificates.length, 3, 'the device certificate, its CA and the root');
+      const keyPublic = ssl.run(['pkey', '-in', ssl.file('keygen-p12.pem'), '-pubout']);
+      const certPublic = ssl.run(['x509', '-noout', '-pubkey', '-in', ssl.file('keygen-p12-leaf.pem', certificates[0])]);
+      assert.equal(keyPublic.status, 0, keyPublic.output);
+      assert.equal(certPublic.output, keyPublic.output, 'the key is the certificate’s');
+      assert.ok(verify(certificates[0]).ok);
+      assert.notEqual(ssl.run(['pkcs12', '-in', answer.bodyFile, '-passin', 'pass:wrong-password', '-nodes', '-out', 'wrong.pem']).status, 0);
+    });
+
+    it('serverkeygen?format=p12 without a password, or a weak one, is a 400 and issues nothing', async () => {
+      const count = await certificateCount();
+      for (const headers of [[], ['X-Pkcs12-Password: short']]) {
+        const answer = await curl('/.well-known/est/serverkeygen?format=p12', { client: clients.line, bodyFile: estCsr('/serialNumber=EST-KEYGEN-P12-BAD').bodyFile, headers });
+        await assertRefused(answer, 400, 'VALIDATION_FAILED', count);
+      }
     });
 
     it('serverkeygen is refused (403) where the label does not allow it', async () => {
