@@ -300,7 +300,8 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
           const deviceSerial = `RS${String(k).padStart(3, '0')}`;
           const token = stationTokenFor(`${PUBLIC_BASE_URL}/v1/provisioning/exchange`, station);
           const res = await call(replica, 'POST', '/v1/provisioning/exchange', { deviceSerial, csr: buildCsr({ commonName: deviceSerial }) }, { Authorization: `Bearer ${token}` });
-          if (res.status === 201) exchanged.push({ id: res.json.id as string, serial: res.json.serial as string, fingerprint: res.json.fingerprint as string, replica });
+          // The exchange names the fingerprint by its AWS IoT name, certificateId.
+          if (res.status === 201) exchanged.push({ id: res.json.id as string, serial: res.json.serial as string, fingerprint: res.json.certificateId as string, replica });
           return res;
         }),
       );
@@ -426,8 +427,9 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
   it('runs each outbox job once, on every replica: one AWS registration per certificate, one revocation per revoked one', async () => {
     const certificates = [...acknowledged, ...exchanged];
     const log = iot.requests();
-    const refused = log.filter((call) => call.outcome !== 'ok');
-    assert.deepEqual(refused.map((call) => `${call.operation} ${call.certificateId}: ${call.outcome}`), [], 'AWS IoT refused no call');
+    // (Calls about no certificate are the replicas' own start-up checks, such as looking for a policy.)
+    const refused = log.filter((call) => call.certificateId !== null && call.outcome !== 'ok');
+    assert.deepEqual(refused.map((call) => `${call.operation} ${call.certificateId}: ${call.outcome}`), [], 'AWS IoT refused no call about a certificate');
     const count = (certificateId: string, match: (call: IotRequestRecord) => boolean) => log.filter((call) => call.certificateId === certificateId && match(call)).length;
     const revokedIds = new Set(revoked.map((r) => r.id));
     const wrong: string[] = [];
