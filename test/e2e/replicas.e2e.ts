@@ -19,9 +19,9 @@ import { stationCredentials, StationCredentials, stationTokenFor } from '../supp
 /**
  * Replicas (docs/architecture.md, "Replicas"): three real service processes (`node dist/src/main.js`, WORKERS=1 each,
  * ports of their own, one PostgreSQL database, the AWS IoT stand-in behind all three) take, at the same time and
- * spread over the three: issuance, revocation (each republishes the CRL), claim exchanges on one claim whose quota
- * is smaller than the demand, and GET of the CRL on every replica in a loop. Then everything that must happen once is
- * checked, as decided by the database and not by any one process:
+ * spread over the three: issuance, revocation (each sent to two replicas at once: one 200, one 409; each republishes
+ * the CRL), claim exchanges on one claim whose quota is smaller than the demand, and GET of the CRL on every replica
+ * in a loop. Then everything that must happen once is checked, as decided by the database and not by any one process:
  * - no serial twice per authority (API and database);
  * - CRL numbers: every CRL fetched from any replica, read by openssl, has one content per number (identical bytes),
  *   a higher number never lists fewer revocations, a client reading replicas in turn never sees the number go back,
@@ -31,7 +31,8 @@ import { stationCredentials, StationCredentials, stationTokenFor } from '../supp
  * - each outbox job ran once: the IoT stand-in's request log shows one RegisterCertificate (and one activation, one
  *   thing attachment) per certificate and one revocation per revoked certificate, and every replica ran jobs;
  * - the audit chain verifies on every replica, with one issuance event per certificate.
- * Bounded: the whole suite in 90 s.
+ * Bounded in time: the workload and the checks in 90 s from the first request (about 25 s on a quiet 2-core VM); the
+ * start-up of the three processes, which only a loaded machine makes slow, at most 60 s each before that.
  */
 
 const REPLICAS = 3;
@@ -48,6 +49,8 @@ const PUBLIC_BASE_URL = 'http://pki.replicas.test';
 const MAIN = path.resolve(__dirname, '../../src/main.js');
 
 const pgSkip = process.env[PG_ENV] ? false : `PostgreSQL suite skipped: ${PG_ENV} is not set`;
+/** From the first request to the last check. */
+const WORK_BUDGET_MS = 90_000;
 
 /** One service process: its own port and data directory, the shared database. */
 class Replica {
@@ -121,7 +124,7 @@ const serialKey = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/,
 const sha256 = (der: Buffer): string => createHash('sha256').update(der).digest('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('replicas: three service processes on one PostgreSQL database', { skip: pgSkip, timeout: 90_000 }, () => {
+describe('replicas: three service processes on one PostgreSQL database', { skip: pgSkip }, () => {
   const replicas = Array.from({ length: REPLICAS }, (_, i) => new Replica(i));
   const adminKey = generateApiKey().key;
   const ssl = new OpenSslWorkspace();
@@ -131,7 +134,8 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
   let deviceCa: { id: string; certificatePem: string; chainPem: string };
   let claimId: string;
   let station: StationCredentials;
-  const started = Date.now();
+  /** When the replicas listened and the first request was sent. */
+  let started = 0;
 
   // What the load leaves for the checks.
   const acknowledged: Acknowledged[] = [];
@@ -197,7 +201,9 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     return reading;
   }
 
+  let startUpSeconds = 0;
   before(async () => {
+    const startUp = Date.now();
     db = await temporaryDatabase('postgres');
     if (db.config.driver !== 'postgres') throw new Error('expected a PostgreSQL database');
     sql = new Client({ connectionString: db.config.url });
@@ -224,6 +230,8 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     // The first alone (it runs the migrations and makes the admin key), then the others together.
     await replicas[0].start(env);
     await Promise.all(replicas.slice(1).map((replica) => replica.start(env)));
+    started = Date.now();
+    startUpSeconds = (started - startUp) / 1000;
 
     const root = await ok(0, 'POST', '/v1/authorities', { name: 'Replica Root', type: 'root', subject: { commonName: 'Replica Root' } });
     const claimCa = await ok(1, 'POST', '/v1/authorities', { name: 'Replica Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Replica Claims CA' } });
@@ -241,7 +249,8 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     });
     claimId = claim.id as string;
     station = stationCredentials(claim as Parameters<typeof stationCredentials>[0]);
-  });
+    // Three start-ups of at most 60 s each (Replica.start), then a few requests.
+  }, { timeout: 4 * 60_000 });
 
   after(async () => {
     await Promise.all(replicas.map((replica) => replica.stop()));
@@ -251,7 +260,7 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     ssl.cleanup();
   });
 
-  it('takes issuance, revocation, claim exchanges and CRL requests on every replica at once', async (t: TestContext) => {
+  it('takes issuance, revocation, claim exchanges and CRL requests on every replica at once', { timeout: WORK_BUDGET_MS }, async (t: TestContext) => {
     const loadStarted = Date.now();
 
     const issuance = async (client: number) => {
@@ -284,10 +293,12 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
           const res = await call(reader, 'GET', `/v1/certificates/${certificate.id}`);
           return (res.json.iot as { status?: string } | undefined)?.status === 'active';
         }, 30_000, 50);
-        const revoker = (certificate.replica + 1 + (turn % (REPLICAS - 1))) % REPLICAS;
-        const res = await call(revoker, 'POST', `/v1/certificates/${certificate.id}/revoke`, { reason: 'keyCompromise' });
-        if (res.status === 200) revoked.push(certificate);
-        else unexpected.push(`revocation on replica ${revoker}: ${res.status} ${res.bytes.toString().slice(0, 300)}`);
+        // The same revocation on two replicas at once (an operator's retry through the load balancer): one wins.
+        const revokers = [(certificate.replica + 1 + (turn % (REPLICAS - 1))) % REPLICAS, (certificate.replica + 2 + (turn % (REPLICAS - 1))) % REPLICAS];
+        const answers = await Promise.all(revokers.map((r) => call(r, 'POST', `/v1/certificates/${certificate.id}/revoke`, { reason: 'keyCompromise' })));
+        const outcome = answers.map((res) => `${res.status} ${res.json.code ?? ''}`.trim()).sort();
+        if (JSON.stringify(outcome) === JSON.stringify(['200', '409 CERTIFICATE_ALREADY_REVOKED'])) revoked.push(certificate);
+        else unexpected.push(`revocation of ${certificate.id} on replicas ${revokers.join(' and ')}: ${outcome.join(', ')} (expected one 200 and one 409)`);
       }
     };
 
@@ -327,12 +338,18 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     };
 
     const crlReaders = [...replicas.map((_, r) => crlLoop(r)), crlInTurn()];
-    await Promise.all([
+    const workload = Promise.all([
       Promise.all(Array.from({ length: ISSUERS }, (_, c) => issuance(c))).finally(() => (issuing = false)),
       Promise.all(Array.from({ length: REVOKERS }, (_, c) => revocation(c))),
       exchange(),
     ]).finally(() => (loaded = true));
-    await Promise.all(crlReaders);
+    // Every branch to its end (a failed one stops the CRL readers through `loaded`), then the first failure, if any,
+    // with what the replicas said.
+    const failed = (await Promise.allSettled([workload, ...crlReaders])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const replica of replicas) t.diagnostic(`replica ${replica.index} output (last lines):\n${replica.log.split('\n').slice(-15).join('\n')}`);
+      throw failed.reason;
+    }
     const loadSeconds = (Date.now() - loadStarted) / 1000;
     inTurn.push(...inTurnDers.map((der) => readCrl(der).number));
 
@@ -342,7 +359,7 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     assert.equal(exchanges.length, EXCHANGES);
     t.diagnostic(
       `load ${loadSeconds.toFixed(1)} s: ${acknowledged.length} issued, ${revoked.length} revoked, ${exchanged.length}/${EXCHANGES} exchanges acknowledged, ` +
-        `${fetched.length} CRLs fetched (${new Set(fetched.map((f) => sha256(f.der))).size} distinct); setup ${((loadStarted - started) / 1000).toFixed(1)} s`,
+        `${fetched.length} CRLs fetched (${new Set(fetched.map((f) => sha256(f.der))).size} distinct); start-up ${startUpSeconds.toFixed(1)} s, set-up requests ${((loadStarted - started) / 1000).toFixed(1)} s`,
     );
   });
 
@@ -471,7 +488,7 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     assert.deepEqual(issued.map((s) => serialKey(s!)).sort(), certificates.map((c) => serialKey(c.serial as string)).sort());
     const revocations = await all(0, '/v1/audit?action=certificate.revoked');
     assert.equal(revocations.length, revoked.length);
-    assert.ok(Date.now() - started < 90_000, `the suite took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    assert.ok(Date.now() - started < WORK_BUDGET_MS, `the workload and checks took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
   /** Sum of a counter's samples on one replica whose labels match. */
