@@ -346,10 +346,9 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     // Every branch to its end (a failed one stops the CRL readers through `loaded`), then the first failure, if any,
     // with what the replicas said.
     const failed = (await Promise.allSettled([workload, ...crlReaders])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      for (const replica of replicas) t.diagnostic(`replica ${replica.index} output (last lines):\n${replica.log.split('\n').slice(-15).join('\n')}`);
-      throw failed.reason;
-    }
+    const troubled = failed !== undefined || unexpected.length > 0 || exchanges.some((res) => res.status >= 500);
+    if (troubled) for (const replica of replicas) t.diagnostic(`replica ${replica.index} output (last lines):\n${replica.log.split('\n').slice(-40).join('\n')}`);
+    if (failed) throw failed.reason;
     const loadSeconds = (Date.now() - loadStarted) / 1000;
     inTurn.push(...inTurnDers.map((der) => readCrl(der).number));
 
