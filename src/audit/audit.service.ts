@@ -50,7 +50,13 @@ export class AuditService {
     private readonly repository: AuditRepository,
     private readonly transactions: Transactions,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    // Grouped work (issuance, exchange, renewal, revocation) is audited: its transactions take the chain head before
+    // anything else. Taken at the first event instead, a group would hold the head while a later work of it waits for
+    // a row (the authority's revocation counter, a claim's quota) that another process's transaction holds while it
+    // waits for the head: a deadlock between replicas (docs/architecture.md, "Replicas").
+    this.transactions.firstInGroupedTransactions(() => this.transactions.local(CHAIN_IN_TRANSACTION, () => this.openChain()).locked);
+  }
 
   /**
    * Adds an event to the chain. The head is locked once per transaction (on the first event) and the events are

@@ -13,6 +13,12 @@ export abstract class Transactions {
    */
   abstract runGrouped<T>(work: () => Promise<T>): Promise<T>;
   /**
+   * A step every transaction of grouped work runs first on PostgreSQL, before the works (and before each work run again alone):
+   * the audit service takes the chain head there, so that every grouped transaction takes its locks in one order,
+   * head first, and two processes' groups cannot deadlock (docs/architecture.md, "Replicas").
+   */
+  abstract firstInGroupedTransactions(step: () => Promise<void>): void;
+  /**
    * Runs reads that must not see other requests' uncommitted writes. On SQLite every request shares one connection,
    * so the reads run in a (grouped) transaction; on PostgreSQL each query has a pooled connection of its own and runs
    * at once. Inside a transaction, joins it.

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import { isTransientConflict } from './errors';
 import { Transactions } from './transactions';
 
 /** The transaction in progress in this async context: its entity manager and what runs around its commit. */
@@ -27,6 +28,9 @@ export interface GroupCommitOptions {
 export const GROUP_COMMIT_OPTIONS = Symbol('GROUP_COMMIT_OPTIONS');
 
 const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxBatch: 128, maxWaitMs: 0 };
+
+/** Tries of a grouped transaction that PostgreSQL aborts for a deadlock or serialization conflict. */
+const GROUPED_ATTEMPTS = 3;
 
 /** Prepared SQL text for one entity's table. */
 interface Statements {
@@ -57,6 +61,8 @@ export class TypeOrmTransactions extends Transactions {
   /** Grouped works waiting for the next group, and whether a group is being committed now (one at a time). */
   private readonly waiting: GroupedWork[] = [];
   private groupInFlight = false;
+  /** Run first in every transaction of grouped work (firstInGroupedTransactions). */
+  private readonly groupSteps: (() => Promise<void>)[] = [];
 
   constructor(
     private readonly dataSource: DataSource,
@@ -175,6 +181,29 @@ export class TypeOrmTransactions extends Transactions {
     });
   }
 
+  firstInGroupedTransactions(step: () => Promise<void>): void {
+    this.groupSteps.push(step);
+  }
+
+  /**
+   * A transaction of grouped work: the first steps, then `work`. On PostgreSQL a transaction aborted by a deadlock or a
+   * serialization conflict (another process's transaction that took its locks in another order) runs again, up to
+   * GROUPED_ATTEMPTS times, instead of failing a request that did nothing wrong: grouped work may run twice.
+   */
+  private async runGroupedTransaction<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.run(async () => {
+          // Only PostgreSQL has other processes' transactions to deadlock with (SQLite: one process, one connection).
+          if (this.isPostgres) for (const step of this.groupSteps) await step();
+          return work();
+        });
+      } catch (err) {
+        if (!this.isPostgres || attempt >= GROUPED_ATTEMPTS || !isTransientConflict(err)) throw err;
+      }
+    }
+  }
+
   readCommitted<T>(work: () => Promise<T>): Promise<T> {
     return this.isPostgres || this.current.getStore() ? work() : this.runGrouped(work);
   }
@@ -199,7 +228,7 @@ export class TypeOrmTransactions extends Transactions {
   private async commitGroup(group: GroupedWork[]): Promise<void> {
     let results: unknown[];
     try {
-      results = await this.run(async () => {
+      results = await this.runGroupedTransaction(async () => {
         const out: unknown[] = [];
         for (const member of group) out.push(await member.work());
         return out;
@@ -208,7 +237,7 @@ export class TypeOrmTransactions extends Transactions {
       if (group.length === 1) return group[0].reject(err);
       // Something in the group failed and rolled all of it back: each work runs again alone, so exactly the
       // works that fail alone fail (the error they would have had without grouping), and the others commit.
-      await Promise.all(group.map((member) => this.run(member.work).then(member.resolve, member.reject)));
+      await Promise.all(group.map((member) => this.runGroupedTransaction(member.work).then(member.resolve, member.reject)));
       return;
     }
     this.groupCommit.observeGroup?.(group.length);

@@ -21,12 +21,17 @@ export function exchangeAudience(t: TestApp): string {
 
 /** A fresh single-use token for the exchange, signed with the claim key; `overrides` replace payload fields. */
 export function stationToken(t: TestApp, station: StationCredentials, overrides: Record<string, unknown> = {}, signWith?: KeyObject): string {
+  return stationTokenFor(exchangeAudience(t), station, overrides, signWith);
+}
+
+/** The same for a service that is not a TestApp (a process of its own): `audience` is its PUBLIC_BASE_URL + the exchange path. */
+export function stationTokenFor(audience: string, station: StationCredentials, overrides: Record<string, unknown> = {}, signWith?: KeyObject): string {
   const now = Math.floor(Date.now() / 1000);
   return signX5cJwt({
     alg: station.alg,
     privateKey: signWith ?? station.privateKey,
     chainDer: [pemDecode(station.certificatePem, ['CERTIFICATE'])!],
-    payload: { aud: exchangeAudience(t), iat: now, exp: now + 120, jti: randomUUID(), sub: 'test-station-1', ...overrides },
+    payload: { aud: audience, iat: now, exp: now + 120, jti: randomUUID(), sub: 'test-station-1', ...overrides },
   });
 }
 
@@ -45,11 +50,14 @@ export async function createClaim(
     ...input,
   });
   assert.equal(res.status, 201, JSON.stringify(res.body));
-  const key = createPrivateKey(res.body.claimCertificate.privateKeyPem);
-  return {
-    claim: res.body,
-    station: { claimId: res.body.id, certificatePem: res.body.claimCertificate.certificatePem, privateKey: key, alg: key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ES384' : 'ES256' },
-  };
+  return { claim: res.body, station: stationCredentials(res.body) };
+}
+
+/** The station's credentials from the answer to POST /v1/claims with a generated key. */
+export function stationCredentials(claim: { id: string; claimCertificate: { certificatePem: string; privateKeyPem: string } }): StationCredentials {
+  const key = createPrivateKey(claim.claimCertificate.privateKeyPem);
+  const alg = key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ES384' : 'ES256';
+  return { claimId: claim.id, certificatePem: claim.claimCertificate.certificatePem, privateKey: key, alg };
 }
 
 /** A fresh single-use token for POST /v1/certificates/renew, signed with the device key (ES256). */

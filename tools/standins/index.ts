@@ -11,6 +11,7 @@ export type { IotDeviceConnectResult } from './iot/device-connections';
 export type { IotJobStatus, IotJobView } from './iot/jobs';
 export type { IotPolicyVersionView, IotPolicyView } from './iot/policies';
 export type { IotCertificateRegisteredEvent } from './iot/registration-events';
+export type { IotRequestRecord } from './iot/request-log';
 export type { IotThingGroupView } from './iot/thing-groups';
 export type { IotThingTypeView } from './iot/thing-types';
 export type { IotThingView } from './iot/things';

@@ -61,6 +61,7 @@ export function iotHooks(iot: IotStandIn, tokens: () => number | null): HookRout
       },
     },
     { method: 'GET', path: '/_standin/events', handle: () => ({ events: iot.events }) },
+    { method: 'GET', path: '/_standin/requests', handle: () => ({ requests: iot.requests() }) },
     { method: 'GET', path: '/_standin/jobs', handle: () => ({ jobs: iot.jobs() }) },
     {
       method: 'POST',

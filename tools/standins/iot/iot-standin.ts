@@ -13,6 +13,7 @@ import { LostAnswersAndConflicts } from './lost-answers-and-conflicts';
 import { IotPolicyView, Policies } from './policies';
 import { PolicyAttachments } from './policy-attachments';
 import { IotCertificateRegisteredEvent, RegistrationEvents } from './registration-events';
+import { IotRequestLog, IotRequestRecord } from './request-log';
 import { ThingGroupMembership } from './thing-group-membership';
 import { IotThingGroupView, ThingGroups } from './thing-groups';
 import { ThingPrincipals } from './thing-principals';
@@ -47,7 +48,8 @@ import { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRule
  * - `GET /_standin/destinations`: the topic rule destinations, each with its status and the confirmation message AWS
  *   would POST to its confirmation URL; `POST /_standin/destinations {"arn"?, "confirmationUrl"?, "status"?,
  *   "confirmationToken"?}` seeds one (see seedTopicRuleDestination);
- * - `GET /_standin/events`: the certificate registration events "published" so far.
+ * - `GET /_standin/events`: the certificate registration events "published" so far;
+ * - `GET /_standin/requests`: the request log, every AWS call with the certificate it names (see request-log.ts).
  *
  * Thing types and thing groups are made through the API (CreateThingType, DeprecateThingType, CreateThingGroup) or,
  * in code, with `createThingType`, `deprecateThingType` and `createThingGroup`; `thing(name)` shows a thing's type
@@ -93,6 +95,7 @@ export class IotStandIn {
   private readonly attachments: PolicyAttachments;
   private readonly destinations: TopicRuleDestinations;
   private readonly jobRegistry: Jobs;
+  private readonly requestLog = new IotRequestLog();
 
   constructor(knobs: Partial<IotStandInKnobs> = {}) {
     this.knobs = { latencyMs: 0, tps: 0, throttleProbability: 0, failureMode: 'none', ...knobs };
@@ -147,6 +150,11 @@ export class IotStandIn {
   /** Calls by operation, including refused ones (for tests and benchmarks). */
   get calls(): Map<string, number> {
     return this.server.calls;
+  }
+
+  /** Every AWS call answered so far, oldest first, with the certificate it names and how it ended (see request-log.ts). */
+  requests(): IotRequestRecord[] {
+    return this.requestLog.list();
   }
 
   get throttled(): number {
@@ -369,9 +377,20 @@ export class IotStandIn {
       knobs: () => this.knobs,
       hooks: iotHooks(this, () => this.throttle.level()),
       operationOf: (request, url) => restJson.route(this.routes, request.method, url.pathname)?.route.operation ?? '',
-      answer: (call) => this.answer(call),
+      answer: (call) => this.answerAndLog(call),
       internalError: (err) => new AwsError('InternalFailureException', String(err), 500),
     };
+  }
+
+  private answerAndLog(call: AwsCall): unknown {
+    try {
+      const result = this.answer(call);
+      this.requestLog.record(call, result === DROP_CONNECTION ? 'dropped' : 'ok');
+      return result;
+    } catch (err) {
+      this.requestLog.record(call, err instanceof AwsError ? err.type : 'InternalFailureException');
+      throw err;
+    }
   }
 
   private answer({ request, url, raw }: AwsCall): unknown {
