@@ -96,6 +96,8 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
         AWS_SECRET_ACCESS_KEY: 'test',
         AWS_EC2_METADATA_DISABLED: 'true',
         LOG_LEVEL: 'warn',
+        // Two processes of one worker each: the test is about two pollers, not about a cluster per process.
+        WORKERS: '1',
         ...FAST,
       };
       // One after the other: the first runs the migrations.
@@ -146,10 +148,16 @@ async function startServiceProcess(env: Record<string, string>): Promise<{ url: 
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await eventually('the service listens', async () => {
-    if (child.exitCode !== null) throw new Error(`service exited: ${output}`);
-    return output.includes('listening');
-  });
+  try {
+    // Generous: on a loaded CI machine a start takes tens of seconds.
+    await eventually('the service listens', async () => {
+      if (child.exitCode !== null) throw new Error(`service exited: ${output}`);
+      return output.includes('listening');
+    }, 120_000);
+  } catch (err) {
+    child.kill('SIGKILL'); // never leave a half-started service behind to keep the test file from exiting
+    throw err;
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     stop: () => {
