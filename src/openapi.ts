@@ -18,6 +18,7 @@ import {
   SECURITY_HEADER_NAMES,
 } from './common/openapi';
 import { OCSP_OPENAPI_PATHS } from './revocation/ocsp-http';
+import { SOURCE_LIMIT_EXEMPT_PATHS } from './auth/request-limits';
 
 const TAGS: [name: string, description: string][] = [
   ['authorities', 'Certificate authorities: self-signed roots and intermediates, their certificates and chains'],
@@ -47,6 +48,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   404: 'Not found',
   409: 'Conflict with the current state',
   413: 'Body larger than the limit',
+  429: 'Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds',
   415: 'Unsupported body media type',
   422: 'Well-formed but refused by policy',
   502: 'AWS refused a request the service made (with AWS’s reason)',
@@ -88,13 +90,15 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const components = (document.components ??= {});
   components.headers = { ...RESPONSE_HEADERS };
   components.responses = { [INTERNAL_ERROR_RESPONSE]: internalErrorResponse() };
-  for (const { operation } of operations(document)) {
+  for (const { path, operation } of operations(document)) {
     const handler = handlers.get(operation.operationId ?? '');
     if (!handler) throw new Error(`OpenAPI: no route handler named ${operation.operationId}`);
     const extensions = operation as OperationObject & Record<string, unknown>;
     const plainText = extensions[PLAIN_TEXT_ERRORS_EXTENSION] === true;
     delete extensions[PLAIN_TEXT_ERRORS_EXTENSION];
-    addProblemResponses(operation, declaredProblems(handler), plainText);
+    // Every route but the health probes counts against the source-address limit (auth/request-limits.ts).
+    const rateLimited = SOURCE_LIMIT_EXEMPT_PATHS.has(path) ? [] : [Errors.rateLimited];
+    addProblemResponses(operation, [...declaredProblems(handler), ...rateLimited], plainText);
     // The framework answers every request with the request id, the security headers and a Cache-Control (no-store
     // unless the route sets its own) (app.factory.ts, common/security-headers.ts).
     for (const response of Object.values(operation.responses) as (ResponseObject | ReferenceObject)[]) {
