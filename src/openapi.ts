@@ -39,6 +39,8 @@ const TAGS: [name: string, description: string][] = [
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 const PROBLEM_TYPE = 'application/problem+json';
 const INTERNAL_ERROR_RESPONSE = 'InternalError';
+/** The 429 of a request rate limit (docs/limits.md), shared by every operation whose only 429 it is. */
+const RATE_LIMITED_RESPONSE = 'RateLimited';
 
 /** The words before the codes in a problem response's description. */
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
@@ -89,7 +91,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const handlers = routeHandlers(app);
   const components = (document.components ??= {});
   components.headers = { ...RESPONSE_HEADERS };
-  components.responses = { [INTERNAL_ERROR_RESPONSE]: internalErrorResponse() };
+  components.responses = { [INTERNAL_ERROR_RESPONSE]: internalErrorResponse(), [RATE_LIMITED_RESPONSE]: rateLimitedResponse() };
   for (const { path, operation } of operations(document)) {
     const handler = handlers.get(operation.operationId ?? '');
     if (!handler) throw new Error(`OpenAPI: no route handler named ${operation.operationId}`);
@@ -164,6 +166,10 @@ function addProblemResponses(operation: OperationObject, declared: ProblemDeclar
   for (const status of [...byStatus.keys()].sort((a, b) => a - b)) {
     if (status === 500) continue;
     const codes = ERROR_CODES.filter((code) => byStatus.get(status)!.has(code));
+    if (codes.length === 1 && codes[0] === Errors.rateLimited.code && !plainText) {
+      operation.responses[String(status)] = { $ref: `#/components/responses/${RATE_LIMITED_RESPONSE}` };
+      continue;
+    }
     operation.responses[String(status)] = plainText ? plainTextProblemResponse(status, codes) : problemResponse(status, codes);
   }
   operation.responses['500'] = plainText ? plainTextProblemResponse(500, [Errors.internal.code]) : { $ref: `#/components/responses/${INTERNAL_ERROR_RESPONSE}` };
@@ -200,6 +206,11 @@ function plainTextProblemResponse(status: number, codes: string[]): ResponseObje
     description: `${response.description} (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)`,
     content: { 'text/plain': { schema: { type: 'string', pattern: `^(${codes.join('|')}): `, example: `${codes[0]}: what was wrong` } }, ...response.content },
   };
+}
+
+function rateLimitedResponse(): ResponseObject {
+  const response = problemResponse(429, [Errors.rateLimited.code]);
+  return { ...response, headers: { ...responseHeaders('X-Request-Id'), ...response.headers } };
 }
 
 function internalErrorResponse(): ResponseObject {

@@ -33,7 +33,7 @@ describe('RateLimitTable and takeAll', () => {
   });
 
   it('takes from every table or from none: a station over its own limit spends nothing of its claim', () => {
-    const claim = new RateLimitTable('claim', { limit: 4, windowSeconds: 60 });
+    const claim = new RateLimitTable('claim', { limit: 3, windowSeconds: 60 });
     const station = new RateLimitTable('station', { limit: 2, windowSeconds: 60 });
     const results = Array.from({ length: 10 }, () => takeAll([[station, 'greedy'], [claim, 'c1']], 0).ok);
     assert.deepEqual(results, [true, true, false, false, false, false, false, false, false, false]);
