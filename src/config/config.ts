@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isDestinationArn } from '../common/destination-arn';
@@ -82,8 +83,12 @@ export interface AppConfig {
     allowlistUploadConcurrency: number;
     allowlistUploadQueue: number;
   };
-  /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log and the source rate limit. */
-  trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For entries to believe for source addresses (audit log, source rate limit): false = none (the
+   * TCP peer); true = all (the leftmost entry, which a client can write itself); addresses/CIDRs = the proxies to
+   * trust (the address before the first untrusted hop, which no client can forge). As Fastify's trustProxy.
+   */
+  trustProxy: boolean | string[];
   /** Request rate limits per process (docs/limits.md); null = off. */
   rateLimits: RateLimitsConfig;
   /** Limits of the HTTP server on connections, headers and slow clients (docs/limits.md). */
@@ -490,6 +495,16 @@ function parseHttpServer(env: Env): HttpServerConfig {
   };
 }
 
+function parseTrustProxy(env: Env): AppConfig['trustProxy'] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  const entries = raw.split(',').map((entry) => entry.trim());
+  const address = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)(\/\d{1,3})?$/;
+  if (entries.every((entry) => address.test(entry) && isIP(entry.split('/')[0]) !== 0)) return entries;
+  throw new ConfigError('TRUST_PROXY', `must be true, false or a comma-separated list of the proxies' addresses/CIDRs, got "${raw}"`);
+}
+
 function parseTls(env: Env): AppConfig['tls'] {
   const certFile = env.TLS_CERT_FILE || undefined;
   const keyFile = env.TLS_KEY_FILE || undefined;
@@ -566,7 +581,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       allowlistUploadConcurrency: integer(env, 'ALLOWLIST_UPLOAD_CONCURRENCY', 2, 1, 16),
       allowlistUploadQueue: integer(env, 'ALLOWLIST_UPLOAD_QUEUE', 8, 0, 1000),
     },
-    trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
+    trustProxy: parseTrustProxy(env),
     rateLimits: parseRequestRateLimits(env),
     http: parseHttpServer(env),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

@@ -178,6 +178,23 @@ describe('rate limit per source address, before authentication', () => {
     });
   });
 
+  describe('with TRUST_PROXY naming the proxies: the address the nearest untrusted hop gave, not what the client wrote', () => {
+    let t: TestApp;
+    before(async () => {
+      // The test client connects from 127.0.0.1: it plays the load balancer.
+      t = await startTestApp('sqlite', { env: { RATE_LIMIT_SOURCE: '3/min', TRUST_PROXY: '127.0.0.1/32' } });
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    it('limits the client the load balancer saw, whatever the client put in front of it', async () => {
+      for (let i = 0; i < 3; i++) assert.equal((await t.http().get('/v1/authorities').set('X-Forwarded-For', `10.9.9.${i}, 203.0.113.7`)).status, 401);
+      assertRateLimited(await t.http().get('/v1/authorities').set('X-Forwarded-For', '10.9.9.99, 203.0.113.7'), 'source', 19, 20);
+      assert.equal((await t.http().get('/v1/authorities').set('X-Forwarded-For', '203.0.113.8')).status, 401, 'another client');
+    });
+  });
+
   describe('without TRUST_PROXY: the TCP peer, whatever X-Forwarded-For says', () => {
     let t: TestApp;
     before(async () => {
