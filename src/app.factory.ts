@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type * as net from 'node:net';
 import { ConsoleLogger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -8,7 +9,9 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { Clock } from './common/clock';
 import { validationPipe } from './common/pipes';
-import { AppConfig } from './config/config';
+import { AppConfig, HttpServerConfig } from './config/config';
+import { sourceKey } from './common/request-rate-limits';
+import { RequestLimits } from './auth/request-limits';
 import { MetricsService } from './metrics/metrics.service';
 import { buildOpenApiDocument } from './openapi';
 import { installBodyParsers } from './common/streamed-bodies';
@@ -21,9 +24,6 @@ import { requestIdOf } from './common/request-id';
 import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
-
-/** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
-const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 /**
  * The HTTP(S) server: requests for the OCSP responder go to its binding, ahead of the framework (see
@@ -43,11 +43,54 @@ function createServer(config: AppConfig, framework: http.RequestListener, ocsp: 
   // Client certificates are requested but not required, and verified by the routes that accept them
   // (the claim CAs are data, not configuration); every other route ignores them.
   // A request without Host is refused by refuseWithoutHost (problem+json), not by Node (an empty 400).
+  const limits = httpServerOptions(config.http);
   const server = config.tls
-    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', requireHostHeader: false }, listener)
-    : http.createServer({ requireHostHeader: false }, listener);
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', requireHostHeader: false, handshakeTimeout: config.http.headersTimeoutMs, ...limits }, listener)
+    : http.createServer({ requireHostHeader: false, ...limits }, listener);
+  applyConnectionLimits(server, config.http);
   return server;
+}
+
+/**
+ * What keeps slow or idle clients from holding the service (docs/limits.md): the request head must arrive within
+ * HTTP_HEADERS_TIMEOUT_MS (slow-loris; Node also closes a connection that sends nothing within it), the whole request
+ * within HTTP_REQUEST_TIMEOUT_MS (both answered 408 by common/http-errors.ts), headers above HTTP_MAX_HEADER_BYTES are
+ * a 431. Node enforces the two timeouts on a timer of `connectionsCheckingInterval` (30 s by default, which would let a
+ * slow client stay up to 30 s past them).
+ */
+function httpServerOptions(limits: HttpServerConfig): http.ServerOptions {
+  return {
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
+  };
+}
+
+/**
+ * HTTP_MAX_CONNECTIONS (Node closes connections past it at once) and HTTP_MAX_CONNECTIONS_PER_SOURCE: connections of
+ * one TCP peer address (IPv6 by /64) past the cap are closed at once, before TLS or HTTP, so one client cannot take
+ * every connection slot or file descriptor of the process. The TCP peer, not X-Forwarded-For: behind a load balancer
+ * every connection comes from it, and the cap is left off (docs/limits.md).
+ */
+function applyConnectionLimits(server: http.Server, limits: HttpServerConfig): void {
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
+  const cap = limits.maxConnectionsPerSource;
+  if (cap === 0) return;
+  const open = new Map<string, number>();
+  server.on('connection', (socket: net.Socket) => {
+    const key = sourceKey(socket.remoteAddress);
+    const count = (open.get(key) ?? 0) + 1;
+    if (count > cap) return void socket.destroy();
+    open.set(key, count);
+    socket.once('close', () => {
+      const left = (open.get(key) ?? 1) - 1;
+      if (left > 0) open.set(key, left);
+      else open.delete(key);
+    });
+  });
 }
 
 /** Nest's start-up chatter (one line per module and route) is noise in an operator's log; warnings still show. */
@@ -97,6 +140,9 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   // JSON only: a text/plain body would reach validation as a string and confuse callers.
   fastify.removeContentTypeParser('text/plain');
   const metrics = app.get(MetricsService);
+  // The source-address limit, first of all hooks: before authentication, routing's other work or any body is read.
+  const limits = app.get(RequestLimits);
+  fastify.addHook('onRequest', async (request) => limits.checkSource(request));
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', String(request.id));
   });

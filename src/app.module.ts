@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
+import { RequestLimitsModule } from './auth/request-limits';
 import { AuthoritiesModule } from './authorities/authorities.module';
 import { CertificatesModule } from './certificates/certificates.module';
 import { RenewalModule } from './certificates/renewal.module';
@@ -36,6 +37,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         CommonModule.forRoot(clock),
         MetricsModule,
+        RequestLimitsModule,
         DatabaseModule,
         JobsModule,
         KeysModule,

@@ -18,6 +18,7 @@ import {
   SECURITY_HEADER_NAMES,
 } from './common/openapi';
 import { OCSP_OPENAPI_PATHS } from './revocation/ocsp-http';
+import { SOURCE_LIMIT_EXEMPT_PATHS } from './auth/request-limits';
 
 const TAGS: [name: string, description: string][] = [
   ['authorities', 'Certificate authorities: self-signed roots and intermediates, their certificates and chains'],
@@ -38,6 +39,8 @@ const TAGS: [name: string, description: string][] = [
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 const PROBLEM_TYPE = 'application/problem+json';
 const INTERNAL_ERROR_RESPONSE = 'InternalError';
+/** The 429 of a request rate limit (docs/limits.md), shared by every operation whose only 429 it is. */
+const RATE_LIMITED_RESPONSE = 'RateLimited';
 
 /** The words before the codes in a problem response's description. */
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
@@ -47,6 +50,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   404: 'Not found',
   409: 'Conflict with the current state',
   413: 'Body larger than the limit',
+  429: 'Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds',
   415: 'Unsupported body media type',
   422: 'Well-formed but refused by policy',
   502: 'AWS refused a request the service made (with AWS’s reason)',
@@ -87,14 +91,16 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const handlers = routeHandlers(app);
   const components = (document.components ??= {});
   components.headers = { ...RESPONSE_HEADERS };
-  components.responses = { [INTERNAL_ERROR_RESPONSE]: internalErrorResponse() };
-  for (const { operation } of operations(document)) {
+  components.responses = { [INTERNAL_ERROR_RESPONSE]: internalErrorResponse(), [RATE_LIMITED_RESPONSE]: rateLimitedResponse() };
+  for (const { path, operation } of operations(document)) {
     const handler = handlers.get(operation.operationId ?? '');
     if (!handler) throw new Error(`OpenAPI: no route handler named ${operation.operationId}`);
     const extensions = operation as OperationObject & Record<string, unknown>;
     const plainText = extensions[PLAIN_TEXT_ERRORS_EXTENSION] === true;
     delete extensions[PLAIN_TEXT_ERRORS_EXTENSION];
-    addProblemResponses(operation, declaredProblems(handler), plainText);
+    // Every route but the health probes counts against the source-address limit (auth/request-limits.ts).
+    const rateLimited = SOURCE_LIMIT_EXEMPT_PATHS.has(path) ? [] : [Errors.rateLimited];
+    addProblemResponses(operation, [...declaredProblems(handler), ...rateLimited], plainText);
     // The framework answers every request with the request id, the security headers and a Cache-Control (no-store
     // unless the route sets its own) (app.factory.ts, common/security-headers.ts).
     for (const response of Object.values(operation.responses) as (ResponseObject | ReferenceObject)[]) {
@@ -160,6 +166,10 @@ function addProblemResponses(operation: OperationObject, declared: ProblemDeclar
   for (const status of [...byStatus.keys()].sort((a, b) => a - b)) {
     if (status === 500) continue;
     const codes = ERROR_CODES.filter((code) => byStatus.get(status)!.has(code));
+    if (codes.length === 1 && codes[0] === Errors.rateLimited.code && !plainText) {
+      operation.responses[String(status)] = { $ref: `#/components/responses/${RATE_LIMITED_RESPONSE}` };
+      continue;
+    }
     operation.responses[String(status)] = plainText ? plainTextProblemResponse(status, codes) : problemResponse(status, codes);
   }
   operation.responses['500'] = plainText ? plainTextProblemResponse(500, [Errors.internal.code]) : { $ref: `#/components/responses/${INTERNAL_ERROR_RESPONSE}` };
@@ -196,6 +206,11 @@ function plainTextProblemResponse(status: number, codes: string[]): ResponseObje
     description: `${response.description} (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)`,
     content: { 'text/plain': { schema: { type: 'string', pattern: `^(${codes.join('|')}): `, example: `${codes[0]}: what was wrong` } }, ...response.content },
   };
+}
+
+function rateLimitedResponse(): ResponseObject {
+  const response = problemResponse(429, [Errors.rateLimited.code]);
+  return { ...response, headers: { ...responseHeaders('X-Request-Id'), ...response.headers } };
 }
 
 function internalErrorResponse(): ResponseObject {

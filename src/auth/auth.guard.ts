@@ -7,6 +7,7 @@ import { Errors } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { RequestContext } from '../common/actor';
 import { ApiKeysService } from './api-keys.service';
+import { RequestLimits } from './request-limits';
 import { PERMISSION_KEY, PUBLIC_KEY, REQUEST_CONTEXT } from '../common/access.decorators';
 import { Permission, roleAllows } from '../common/roles';
 
@@ -23,6 +24,7 @@ export class AuthGuard implements CanActivate {
     private readonly apiKeys: ApiKeysService,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
+    private readonly limits: RequestLimits,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -43,6 +45,9 @@ export class AuthGuard implements CanActivate {
           : 'the API key is not valid',
       );
     }
+
+    // Before the role check, whose refusal is audited: a key past its limit costs no more than a lookup.
+    this.limits.checkApiKey(result.key.id);
 
     const ctx: RequestContext = {
       actor: { type: 'api-key', id: result.key.id, role: result.key.role },

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import { RequestLimits } from '../auth/request-limits';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -17,13 +18,14 @@ export class DeviceAuthenticator {
 
   constructor(
     private readonly certificates: CertificateAuthenticator,
+    private readonly limits: RequestLimits,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.audience = `${config.publicBaseUrl}${RENEW_PATH}`;
   }
 
-  authenticate(request: FastifyRequest): Promise<CertificateIdentity> {
-    return this.certificates.authenticate(request, {
+  async authenticate(request: FastifyRequest): Promise<CertificateIdentity> {
+    const identity = await this.certificates.authenticate(request, {
       audience: this.audience,
       purpose: 'device',
       untrusted: Errors.certificateUntrusted,
@@ -33,5 +35,8 @@ export class DeviceAuthenticator {
         if (certificate.profile === 'claim' || authority.usage !== 'devices') throw Errors.notADeviceCertificate('a claim certificate cannot renew; only device and server certificates can');
       },
     });
+    // Once authenticated, so nobody without the key can spend a device's budget (docs/limits.md).
+    this.limits.checkDevice(identity.certificate.fingerprint);
+    return identity;
   }
 }

@@ -4,6 +4,7 @@ import { RequestContext } from '../common/actor';
 import { CertificateRecord } from '../certificates/certificate';
 import { CertificateAuthenticator } from '../certificates/certificate-authenticator';
 import { Clock } from '../common/clock';
+import { RequestLimits } from '../auth/request-limits';
 import { Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -36,6 +37,7 @@ export class StationAuthenticator {
     private readonly certificates: CertificateAuthenticator,
     private readonly claims: ClaimRepository,
     private readonly clock: Clock,
+    private readonly limits: RequestLimits,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.audience = `${config.publicBaseUrl}${EXCHANGE_PATH}`;
@@ -56,6 +58,8 @@ export class StationAuthenticator {
     });
     const claim = await this.claims.findByClaimCertificate(identity.certificate.id);
     if (!claim) throw Errors.notAClaimCertificate('the certificate belongs to no claim');
+    // Once authenticated, so nobody without the key can spend a station's (or its claim's) budget (docs/limits.md).
+    this.limits.checkStation(claim.id, identity.certificate.fingerprint, identity.name);
     return { method: identity.method, claim, claimCertificate: identity.certificate, station: identity.name, ctx: identity.ctx };
   }
 }

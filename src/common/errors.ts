@@ -172,6 +172,8 @@ export const Errors = {
   serverKeygenNotAllowed: make('SERVER_KEYGEN_NOT_ALLOWED', 403),
   /** /serverkeygen was asked to encrypt the key it makes (RFC 7030 §4.4.1.1/§4.4.1.2), which is not supported. */
   keyEncryptionNotSupported: make('KEY_ENCRYPTION_NOT_SUPPORTED', 422),
+  /** A request rate limit (docs/limits.md): per source address, API key, claim or station; with Retry-After. */
+  rateLimited: make('RATE_LIMITED', 429),
   // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
   methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),
   badRequest: make('BAD_REQUEST', 400),

@@ -55,6 +55,10 @@ export const PROBLEM_EXTRAS: Readonly<Record<string, Record<string, SchemaObject
   [Errors.useClaimRevocation.code]: { claimId: { type: 'string', format: 'uuid', nullable: true, description: 'The claim whose claim certificate this is: revoke it with POST /v1/claims/{claimId}/revoke' } },
   [Errors.allowlistUploadsBusy.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' } },
   [Errors.keyBackendThrottled.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' }, ...NEW_KEY_CLEANUP },
+  [Errors.rateLimited.code]: {
+    retryAfterSeconds: { type: 'integer', minimum: 1, description: 'As the Retry-After header' },
+    rateLimit: { type: 'string', enum: ['source', 'api-key', 'claim', 'station'], description: 'The limit reached (docs/limits.md)' },
+  },
   [Errors.keyBackendUnavailable.code]: NEW_KEY_CLEANUP,
   [Errors.authorityKeyUnusable.code]: NEW_KEY_CLEANUP,
   [Errors.kmsKeyNotSuitable.code]: NEW_KEY_CLEANUP,

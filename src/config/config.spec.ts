@@ -256,6 +256,20 @@ describe('loadConfig', () => {
       assert.equal(loadConfig({ FLEET_PKI_BOOTSTRAP_ADMIN_KEY: VALID_ADMIN_KEY }).auth.bootstrapAdminKey, VALID_ADMIN_KEY);
     });
 
+    it('reads TRUST_PROXY as a list of proxy addresses', () => {
+      assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1,2001:db8::/32' }).trustProxy, ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32']);
+      for (const bad of ['1', '10.0.0.0/8,nope', 'yes']) assert.throws(() => loadConfig({ TRUST_PROXY: bad }), /TRUST_PROXY/);
+    });
+
+    it('reads the rate limits and HTTP server limits, 0/off as off', () => {
+      const config = loadConfig({ RATE_LIMIT_API_KEY: '600/min', RATE_LIMIT_SOURCE: 'off', RATE_LIMIT_CLAIM: '0', HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_MAX_CONNECTIONS_PER_SOURCE: '64' });
+      assert.deepEqual(config.rateLimits, { apiKey: { limit: 600, windowSeconds: 60 }, source: null, claim: null, station: { limit: 30000, windowSeconds: 60 } });
+      assert.equal(config.http.headersTimeoutMs, 5000);
+      assert.equal(config.http.maxConnectionsPerSource, 64);
+      assert.throws(() => loadConfig({ RATE_LIMIT_STATION: '10/day' }), /RATE_LIMIT_STATION must look like "600\/min"/);
+      assert.throws(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '30000', HTTP_REQUEST_TIMEOUT_MS: '20000' }), /HTTP_REQUEST_TIMEOUT_MS/);
+    });
+
     it('reads TRUST_PROXY=true and LOG_LEVEL=debug', () => {
       const config = loadConfig({ TRUST_PROXY: 'true', LOG_LEVEL: 'debug' });
       assert.equal(config.trustProxy, true);

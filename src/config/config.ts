@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isDestinationArn } from '../common/destination-arn';
+import { parseRateLimitSetting, RateLimitSetting } from '../common/request-rate-limits';
 
 /** Raised at boot when an environment variable is missing or malformed; names the variable. */
 export class ConfigError extends Error {
@@ -81,9 +83,43 @@ export interface AppConfig {
     allowlistUploadConcurrency: number;
     allowlistUploadQueue: number;
   };
-  /** Trust X-Forwarded-For (behind a load balancer) for source addresses in the audit log. */
-  trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For entries to believe for source addresses (audit log, source rate limit): false = none (the
+   * TCP peer); true = all (the leftmost entry, which a client can write itself); addresses/CIDRs = the proxies to
+   * trust (the address before the first untrusted hop, which no client can forge). As Fastify's trustProxy.
+   */
+  trustProxy: boolean | string[];
+  /** Request rate limits per process (docs/limits.md); null = off. */
+  rateLimits: RateLimitsConfig;
+  /** Limits of the HTTP server on connections, headers and slow clients (docs/limits.md). */
+  http: HttpServerConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export interface RateLimitsConfig {
+  /** Per source address (IPv6 by /64), before authentication; the health probes and OCSP are not counted. */
+  source: RateLimitSetting | null;
+  /** Per API key, after authentication. */
+  apiKey: RateLimitSetting | null;
+  /** Per claim: every station of a factory claim together. */
+  claim: RateLimitSetting | null;
+  /** Per station (claim certificate and the JWT's `sub`) and per device certificate. */
+  station: RateLimitSetting | null;
+}
+
+export interface HttpServerConfig {
+  /** A request's headers must have arrived within this (slow-loris); idle new connections are closed after it too. */
+  headersTimeoutMs: number;
+  /** A whole request (headers and body) must have arrived within this. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Largest request head (request line and headers), bytes; larger is a 431. */
+  maxHeaderBytes: number;
+  /** Open connections this process accepts at most; more are closed at once. 0 = no limit. */
+  maxConnections: number;
+  /** Open connections one peer address may hold at most (TCP peer, not X-Forwarded-For). 0 = no limit. */
+  maxConnectionsPerSource: number;
 }
 
 export interface OcspConfig {
@@ -425,6 +461,50 @@ function parseOcsp(env: Env): OcspConfig {
   };
 }
 
+/** Generous defaults: every test and benchmark passes under them; an operator narrows them (docs/limits.md). */
+const RATE_LIMIT_DEFAULTS = { source: '60000/min', apiKey: '60000/min', claim: '60000/min', station: '30000/min' };
+
+function rateLimit(env: Env, name: string, fallback: string): RateLimitSetting | null {
+  const raw = env[name];
+  try {
+    return parseRateLimitSetting(raw === undefined || raw === '' ? fallback : raw);
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
+}
+
+function parseRequestRateLimits(env: Env): RateLimitsConfig {
+  return {
+    source: rateLimit(env, 'RATE_LIMIT_SOURCE', RATE_LIMIT_DEFAULTS.source),
+    apiKey: rateLimit(env, 'RATE_LIMIT_API_KEY', RATE_LIMIT_DEFAULTS.apiKey),
+    claim: rateLimit(env, 'RATE_LIMIT_CLAIM', RATE_LIMIT_DEFAULTS.claim),
+    station: rateLimit(env, 'RATE_LIMIT_STATION', RATE_LIMIT_DEFAULTS.station),
+  };
+}
+
+function parseHttpServer(env: Env): HttpServerConfig {
+  const headersTimeoutMs = integer(env, 'HTTP_HEADERS_TIMEOUT_MS', 20_000, 500, 600_000);
+  return {
+    headersTimeoutMs,
+    // Node requires requestTimeout ≥ headersTimeout (0 would be no limit, which we do not allow).
+    requestTimeoutMs: integer(env, 'HTTP_REQUEST_TIMEOUT_MS', 300_000, headersTimeoutMs, 3_600_000),
+    keepAliveTimeoutMs: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1000, 600_000),
+    maxHeaderBytes: integer(env, 'HTTP_MAX_HEADER_BYTES', 16 * 1024, 4096, 1024 * 1024),
+    maxConnections: integer(env, 'HTTP_MAX_CONNECTIONS', 0, 0, 1_000_000),
+    maxConnectionsPerSource: integer(env, 'HTTP_MAX_CONNECTIONS_PER_SOURCE', 0, 0, 1_000_000),
+  };
+}
+
+function parseTrustProxy(env: Env): AppConfig['trustProxy'] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  const entries = raw.split(',').map((entry) => entry.trim());
+  const address = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)(\/\d{1,3})?$/;
+  if (entries.every((entry) => address.test(entry) && isIP(entry.split('/')[0]) !== 0)) return entries;
+  throw new ConfigError('TRUST_PROXY', `must be true, false or a comma-separated list of the proxies' addresses/CIDRs, got "${raw}"`);
+}
+
 function parseTls(env: Env): AppConfig['tls'] {
   const certFile = env.TLS_CERT_FILE || undefined;
   const keyFile = env.TLS_KEY_FILE || undefined;
@@ -501,7 +581,9 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       allowlistUploadConcurrency: integer(env, 'ALLOWLIST_UPLOAD_CONCURRENCY', 2, 1, 16),
       allowlistUploadQueue: integer(env, 'ALLOWLIST_UPLOAD_QUEUE', 8, 0, 1000),
     },
-    trustProxy: oneOf(env, 'TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
+    trustProxy: parseTrustProxy(env),
+    rateLimits: parseRequestRateLimits(env),
+    http: parseHttpServer(env),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
   };
 }

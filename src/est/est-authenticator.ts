@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { ApiKeysService } from '../auth/api-keys.service';
+import { RequestLimits } from '../auth/request-limits';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateIdentity } from '../certificates/certificate-authenticator';
 import { DeviceAuthenticator } from '../certificates/device-authenticator';
@@ -48,6 +49,7 @@ export class EstAuthenticator {
     private readonly apiKeys: ApiKeysService,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
+    private readonly limits: RequestLimits,
   ) {}
 
   async authenticate(request: FastifyRequest): Promise<EstCaller> {
@@ -82,6 +84,7 @@ export class EstAuthenticator {
       this.metrics.authFailures.inc({ reason: result.reason });
       throw Errors.unauthenticated(result.reason === 'missing' ? 'this EST label enrolls with an API key: send "Authorization: Bearer <key>"' : 'the API key is not valid');
     }
+    this.limits.checkApiKey(result.key.id);
     const ctx: RequestContext = {
       actor: { type: 'api-key', id: result.key.id, role: result.key.role },
       requestId: String(request.id),

@@ -36,6 +36,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'fleetpki_rate_limited_total',
+    help: 'Requests refused with 429 RATE_LIMITED, by limit (source, api-key, claim, station; docs/limits.md)',
+    labelNames: ['dimension'] as const,
+    registers: [this.registry],
+  });
+
   readonly authDenied = new Counter({
     name: 'fleetpki_auth_denied_total',
     help: 'Authenticated requests refused with 403, by role',
