@@ -21,6 +21,7 @@ import { requestIdOf } from './common/request-id';
 import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
+import { IdempotencyInterceptor } from './database/idempotency.interceptor';
 
 /** Fastify's default, which a server made outside Fastify must set itself: longer than the usual proxy's idle timeout. */
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
@@ -100,6 +101,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', String(request.id));
   });
+  // Idempotency-Key: the first request's answer is stored (or its key freed) before it goes out (docs/idempotency.md).
+  fastify.addHook('onSend', app.get(IdempotencyInterceptor).onSend);
   fastify.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration
       .series({ method: request.method, route: request.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) })
