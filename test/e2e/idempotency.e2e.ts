@@ -4,6 +4,7 @@ import type { Response } from 'supertest';
 import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
 import { IdempotencyInterceptor } from '../../src/database/idempotency.interceptor';
 import { deviceKeyAndCsr } from '../../tools/csr-builder';
+import { deviceToken } from '../support/station';
 import { bearer, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
 
 type Body = Response['body'];
@@ -186,6 +187,7 @@ describe(`Idempotency-Key on ${driver}`, { skip }, () => {
   it('every other kind of POST: the retry answers the same and adds no row and no audit event', async () => {
     const cert = await admin('/v1/certificates', issueBody('idem-kinds'));
     const claim = await admin('/v1/claims', claimBody('idem kinds claim', { csr: deviceKeyAndCsr('idem-kinds-claim').csrPem }));
+    const rotating = await admin('/v1/authorities', { name: 'Idem Rotating', type: 'intermediate', parentId: root.id, subject: { commonName: 'Idem Rotating CA' } });
     const kinds: { path: string; body: object; table: string; status: number }[] = [
       { path: '/v1/authorities', body: { name: 'Idem Root 2', type: 'root', subject: { commonName: 'Idem Root 2' } }, table: 'authorities', status: 201 },
       { path: '/v1/est/labels', body: { label: 'idem-ops', kind: 'authority', authorityId: deviceCa.id, profile: 'device' }, table: 'est_labels', status: 201 },
@@ -197,6 +199,7 @@ describe(`Idempotency-Key on ${driver}`, { skip }, () => {
         status: 201,
       },
       { path: `/v1/certificates/${cert.id}/revoke`, body: { reason: 'superseded' }, table: 'certificates', status: 200 },
+      { path: `/v1/authorities/${rotating.id}/rotate`, body: {}, table: 'authorities', status: 201 },
     ];
     for (const kind of kinds) {
       const first = await post(kind.path, kind.body, `kind:${kind.path}`);
@@ -244,6 +247,26 @@ describe(`Idempotency-Key on ${driver}`, { skip }, () => {
     const after = await post('/v1/certificates', body, 'retention-1');
     assert.equal(after.status, 201, after.text);
     assert.notEqual(after.body.id, first.body.id, 'a new request: a new certificate');
+  });
+
+  it('POST /v1/certificates/renew retried with the same key (a new single-use token each time): the same new certificate, renewed once', async () => {
+    const device = deviceKeyAndCsr('idem-renew');
+    const cert = await admin('/v1/certificates', { authorityId: deviceCa.id, csr: device.csrPem, profile: 'device', validityDays: 3, thingName: 'idem-renew' });
+    clock.advance(60 * HOUR); // into the last third of its lifetime: the renewal window
+    const body = { csr: deviceKeyAndCsr('idem-renew').csrPem };
+    const renew = () => {
+      const now = Math.floor(clock.now().getTime() / 1000);
+      const token = deviceToken(t, cert.certificatePem, device.privateKey, { iat: now, exp: now + 120 });
+      return t.http().post('/v1/certificates/renew').set('Authorization', `Bearer ${token}`).set('Idempotency-Key', 'renew-1').send(body);
+    };
+    const certificates = await count('certificates');
+    const first = await renew();
+    assert.equal(first.status, 201, first.text);
+    const again = await renew();
+    assert.equal(again.status, 201, again.text);
+    assert.deepEqual(again.body, first.body);
+    assert.equal(await count('certificates'), certificates + 1, 'one new certificate');
+    assert.equal(await count('audit_events', 'action = ? AND target_id = ?', ['certificate.superseded', cert.id]), 1);
   });
 
   /** Exactly one answer is the effect; the others are the same answer replayed or "still running". */
