@@ -5,7 +5,7 @@ import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
 import { IdempotencyInterceptor } from '../../src/database/idempotency.interceptor';
 import { deviceKeyAndCsr } from '../../tools/csr-builder';
 import { deviceToken } from '../support/station';
-import { bearer, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
+import { bearer, drivers, ManualClock, startReplicas, startTestApp, TestApp } from '../support/test-app';
 
 type Body = Response['body'];
 const HOUR = 3_600_000;
@@ -285,4 +285,33 @@ describe(`Idempotency-Key on ${driver}`, { skip }, () => {
   function winner(answers: Response[], status: number): Body {
     return answers.find((res) => res.status === status)!.body;
   }
+});
+
+/** Replicas share PostgreSQL: the key is decided there, not in either process (docs/idempotency.md). */
+describe('Idempotency-Key across two replicas on postgres', { skip: drivers().find((d) => d.driver === 'postgres')!.skip }, () => {
+  let replicas: Awaited<ReturnType<typeof startReplicas>>;
+
+  before(async () => {
+    replicas = await startReplicas('postgres');
+  });
+  after(async () => {
+    await replicas?.close();
+  });
+
+  it('50 duplicates of POST /v1/certificates split between the replicas: one certificate', async () => {
+    const { a, b } = replicas;
+    const create = async (path: string, body: object) => (await a.http().post(path).set(bearer(a.adminKey)).send(body).expect(201)).body;
+    const rootCa = await create('/v1/authorities', { name: 'Replica Root', type: 'root', subject: { commonName: 'Replica Root' } });
+    const body = { authorityId: rootCa.id, csr: deviceKeyAndCsr('replica-device').csrPem, profile: 'device', validityDays: 30 };
+    // Both replicas share the bootstrap admin key's record (the first made it): use a's key on both.
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).http().post('/v1/certificates').set(bearer(a.adminKey)).set('Idempotency-Key', 'replica-race').send(body)),
+    );
+    const successes = answers.filter((res) => res.status === 201);
+    assert.ok(successes.length >= 1, answers.map((res) => res.status).join(','));
+    for (const res of successes) assert.deepEqual(res.body, successes[0].body);
+    for (const res of answers.filter((r) => r.status !== 201)) assert.equal(res.body.code, 'IDEMPOTENCY_REQUEST_IN_PROGRESS', res.text);
+    const [row] = await a.app.get(TypeOrmTransactions).sql<{ n: string }>('SELECT COUNT(*) AS n FROM certificates WHERE authority_id = ?', [rootCa.id]);
+    assert.equal(Number(row.n), 1, 'one certificate');
+  });
 });
