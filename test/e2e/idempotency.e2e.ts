@@ -302,7 +302,8 @@ describe('Idempotency-Key across two replicas on postgres', { skip: drivers().fi
     const { a, b } = replicas;
     const create = async (path: string, body: object) => (await a.http().post(path).set(bearer(a.adminKey)).send(body).expect(201)).body;
     const rootCa = await create('/v1/authorities', { name: 'Replica Root', type: 'root', subject: { commonName: 'Replica Root' } });
-    const body = { authorityId: rootCa.id, csr: deviceKeyAndCsr('replica-device').csrPem, profile: 'device', validityDays: 30 };
+    const issuing = await create('/v1/authorities', { name: 'Replica Devices', type: 'intermediate', parentId: rootCa.id, subject: { commonName: 'Replica Devices CA' } });
+    const body = { authorityId: issuing.id, csr: deviceKeyAndCsr('replica-device').csrPem, profile: 'device', validityDays: 30 };
     // Both replicas share the bootstrap admin key's record (the first made it): use a's key on both.
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).http().post('/v1/certificates').set(bearer(a.adminKey)).set('Idempotency-Key', 'replica-race').send(body)),
@@ -311,7 +312,7 @@ describe('Idempotency-Key across two replicas on postgres', { skip: drivers().fi
     assert.ok(successes.length >= 1, answers.map((res) => res.status).join(','));
     for (const res of successes) assert.deepEqual(res.body, successes[0].body);
     for (const res of answers.filter((r) => r.status !== 201)) assert.equal(res.body.code, 'IDEMPOTENCY_REQUEST_IN_PROGRESS', res.text);
-    const [row] = await a.app.get(TypeOrmTransactions).sql<{ n: string }>('SELECT COUNT(*) AS n FROM certificates WHERE authority_id = ?', [rootCa.id]);
+    const [row] = await a.app.get(TypeOrmTransactions).sql<{ n: string }>('SELECT COUNT(*) AS n FROM certificates WHERE authority_id = ?', [issuing.id]);
     assert.equal(Number(row.n), 1, 'one certificate');
   });
 });
