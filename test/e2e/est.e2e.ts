@@ -314,7 +314,10 @@ describe(`EST on ${driver}`, { skip }, () => {
 
   it('simpleenroll on a claim label behind a TLS-terminating proxy: the exchange’s station JWT (x5c) instead of mutual TLS', async () => {
     const privateKey = createPrivateKey(claims.plain.claimCertificate.privateKeyPem);
-    const token = stationToken(t, { claimId: claims.plain.id, certificatePem: claims.plain.claimCertificate.certificatePem, privateKey, alg: 'ES256' });
+    // Times from the suite's clock, not Date.now(): the clock stands at the suite's start, and a slow run would otherwise
+    // put iat beyond the 30 s skew.
+    const now = Math.floor(clock.now().getTime() / 1000);
+    const token = stationToken(t, { claimId: claims.plain.id, certificatePem: claims.plain.claimCertificate.certificatePem, privateKey, alg: 'ES256' }, { iat: now, exp: now + 120 });
     const answer = await curl('/.well-known/est/plain/simpleenroll', { bodyFile: estCsr('/serialNumber=JWT-1').bodyFile, headers: [`Authorization: Bearer ${token}`] });
     assert.equal(answer.status, 200, answer.body);
     assert.ok(verify(certificatesOf(answer.body)[0]).ok);
