@@ -24,6 +24,7 @@ import { requestIdOf } from './common/request-id';
 import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
+import { IdempotencyInterceptor } from './database/idempotency.interceptor';
 
 /**
  * The HTTP(S) server: requests for the OCSP responder go to its binding, ahead of the framework (see
@@ -146,6 +147,8 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', String(request.id));
   });
+  // Idempotency-Key: the first request's answer is stored (or its key freed) before it goes out (docs/idempotency.md).
+  fastify.addHook('onSend', app.get(IdempotencyInterceptor).onSend);
   fastify.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration
       .series({ method: request.method, route: request.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) })

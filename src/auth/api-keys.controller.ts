@@ -9,6 +9,7 @@ import { RequestContext } from '../common/actor';
 import { ApiKeysService, ApiKeyView } from './api-keys.service';
 import { Ctx, RequirePermission } from '../common/access.decorators';
 import { Permission, Role, ROLES } from '../common/roles';
+import { Idempotent } from '../common/idempotency';
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'factory-line-3 operator', maxLength: 200 })
@@ -44,6 +45,7 @@ export class ApiKeysController {
   constructor(private readonly apiKeys: ApiKeysService) {}
 
   @Post()
+  @Idempotent({ secretAnswer: true })
   @RequirePermission(Permission.ManageApiKeys)
   @ApiOperation({
     summary: 'Create an API key; the secret is in this response only',

@@ -1,6 +1,8 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { PreBodyAuthenticator } from './pre-body-authentication';
+import type { Actor } from '../common/actor';
+import { REQUEST_CALLER } from '../common/idempotency';
 
 /** Authenticates a request from its headers and TLS socket alone (a station's claim certificate, a device's own). */
 export interface RequestAuthenticator<I> {
@@ -17,12 +19,20 @@ export interface RequestAuthenticator<I> {
 export class RequestPrincipal<I> {
   private readonly identities = new WeakMap<FastifyRequest, I>();
 
-  /** `name` is the parameter decorator's, for the error when a handler uses it on a route without the guard. */
-  constructor(private readonly name: string) {}
+  /**
+   * `name` is the parameter decorator's, for the error when a handler uses it on a route without the guard. `actorOf`
+   * names the caller, kept on the request as REQUEST_CALLER (Idempotency-Key scopes keys by it).
+   */
+  constructor(
+    private readonly name: string,
+    private readonly actorOf: (identity: I) => Actor,
+  ) {}
 
   authenticatesWith(authenticator: RequestAuthenticator<I>): PreBodyAuthenticator {
     return async (request) => {
-      this.identities.set(request, await authenticator.authenticate(request));
+      const identity = await authenticator.authenticate(request);
+      this.identities.set(request, identity);
+      (request as unknown as Record<string, unknown>)[REQUEST_CALLER] = this.actorOf(identity);
     };
   }
 

@@ -14,6 +14,7 @@ import { AuthoritiesService } from './authorities.service';
 import { PageQueryDto } from '../common/page-query.dto';
 import { AuthorityCertificateQueryDto, AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto, UploadAuthorityCertificateDto } from './authorities.dto';
 import { Authority, hasCertificate } from './authority';
+import { Idempotent } from '../common/idempotency';
 
 @ApiTags('authorities')
 @Controller('v1/authorities')
@@ -21,6 +22,7 @@ export class AuthoritiesController {
   constructor(private readonly authorities: AuthoritiesService) {}
 
   @Post()
+  @Idempotent()
   @RequirePermission(Permission.ManageAuthorities)
   @ApiOperation({
     summary: 'Create a self-signed root, an intermediate signed by a parent CA of this service, or one for an external root',
@@ -67,6 +69,7 @@ export class AuthoritiesController {
   }
 
   @Post(':id/disable')
+  @Idempotent()
   @HttpCode(200)
   @RequirePermission(Permission.ManageAuthorities)
   @ApiOperation({
@@ -82,6 +85,7 @@ export class AuthoritiesController {
   }
 
   @Post(':id/certificate')
+  @Idempotent()
   @HttpCode(200)
   @RequirePermission(Permission.ManageAuthorities)
   @ApiOperation({

@@ -22,6 +22,7 @@ import {
   toSummaryDto,
 } from './certificates.dto';
 import { CertificateRecord } from './certificate';
+import { Idempotent } from '../common/idempotency';
 
 @ApiTags('certificates')
 @Controller('v1/certificates')
@@ -32,6 +33,7 @@ export class CertificatesController {
   ) {}
 
   @Post()
+  @Idempotent()
   @RequirePermission(Permission.IssueCertificates)
   @ApiOperation({
     summary: 'Issue a certificate from a CSR under a profile',
@@ -95,6 +97,7 @@ export class CertificatesController {
   }
 
   @Post(':id/revoke')
+  @Idempotent()
   @HttpCode(200)
   @RequirePermission(Permission.RevokeCertificates)
   @ApiOperation({

@@ -5,7 +5,7 @@ import { CertificateIdentity } from './certificate-authenticator';
 import { DeviceAuthenticator } from './device-authenticator';
 
 /** The device renewing its certificate, authenticated by that certificate (auth/request-principal.ts). */
-export const DEVICE = new RequestPrincipal<CertificateIdentity>('Device');
+export const DEVICE = new RequestPrincipal<CertificateIdentity>('Device', (identity) => identity.ctx.actor);
 
 /** Requires the device on the request; authenticates it here where the pre-body hook is not installed. */
 @Injectable()

@@ -9,6 +9,7 @@ import { CertificateDto, RenewDto, toCertificateDto } from './certificates.dto';
 import { CertificatesService } from './certificates.service';
 import { Device, DeviceGuard } from './device.guard';
 import { RenewalService } from './renewal.service';
+import { Idempotent } from '../common/idempotency';
 
 /** What a renewal by the device's certificate can answer: for this route and EST simplereenroll (src/est/). */
 export const RENEWAL_PROBLEMS: readonly ProblemDeclaration[] = [
@@ -35,6 +36,7 @@ export class RenewalController {
   ) {}
 
   @Post('v1/certificates/renew')
+  @Idempotent()
   @Public()
   @UseGuards(DeviceGuard)
   @HttpCode(201)

@@ -20,6 +20,7 @@ import { checkThingAttributes } from './attributes';
 import { ClaimDto, ClaimListDto, CreateClaimDto, CreateClaimQueryDto, CreatedClaimDto, RevokeClaimDto, RevokedClaimDto, toClaimCertificateDto, toClaimDto } from './claims.dto';
 import { ClaimsService } from './claims.service';
 import { readSerials, SerialListError } from './serial-list';
+import { Idempotent } from '../common/idempotency';
 
 class AllowlistResultDto {
   @ApiProperty({ format: 'uuid' }) claimId: string;
@@ -37,6 +38,7 @@ export class ClaimsController {
   ) {}
 
   @Post()
+  @Idempotent()
   @RequirePermission(Permission.ManageClaims)
   @ApiOperation({
     summary: 'Create a factory claim and its claim certificate',
@@ -145,6 +147,7 @@ export class ClaimsController {
   }
 
   @Post(':id/revoke')
+  @Idempotent()
   @HttpCode(200)
   @RequirePermission(Permission.ManageClaims)
   @ApiOperation({

@@ -4,7 +4,7 @@ import { RequestPrincipal } from '../auth/request-principal';
 import { StationAuthenticator, StationIdentity } from './station-authenticator';
 
 /** The factory station calling the exchange, authenticated by its claim certificate (auth/request-principal.ts). */
-export const STATION = new RequestPrincipal<StationIdentity>('Station');
+export const STATION = new RequestPrincipal<StationIdentity>('Station', (identity) => identity.ctx.actor);
 
 /** Requires the station on the request; authenticates it here where the pre-body hook is not installed. */
 @Injectable()

@@ -127,6 +127,8 @@ export const Errors = {
   claimQuotaExhausted: make('CLAIM_QUOTA_EXHAUSTED', 409),
   deviceAlreadyProvisioned: make('DEVICE_ALREADY_PROVISIONED', 409),
   idempotencyKeyReused: make('IDEMPOTENCY_KEY_REUSED', 422),
+  idempotencyRequestInProgress: make('IDEMPOTENCY_REQUEST_IN_PROGRESS', 409),
+  idempotencyAnswerNotReplayable: make('IDEMPOTENCY_ANSWER_NOT_REPLAYABLE', 409),
   // Renewal and rotation.
   certificateRevoked: make('CERTIFICATE_REVOKED', 403),
   certificateExpired: make('CERTIFICATE_EXPIRED', 403),

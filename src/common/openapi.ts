@@ -53,6 +53,7 @@ export const PROBLEM_EXTRAS: Readonly<Record<string, Record<string, SchemaObject
   [Errors.iotRefused.code]: { awsError: { type: 'string', description: 'The AWS IoT exception name', example: 'InvalidRequestException' } },
   [Errors.iotThrottled.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' } },
   [Errors.useClaimRevocation.code]: { claimId: { type: 'string', format: 'uuid', nullable: true, description: 'The claim whose claim certificate this is: revoke it with POST /v1/claims/{claimId}/revoke' } },
+  [Errors.idempotencyRequestInProgress.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' } },
   [Errors.allowlistUploadsBusy.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' } },
   [Errors.keyBackendThrottled.code]: { retryAfterSeconds: { type: 'integer', minimum: 0, description: 'As the Retry-After header' }, ...NEW_KEY_CLEANUP },
   [Errors.rateLimited.code]: {

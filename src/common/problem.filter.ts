@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, Errors } from './errors';
+import { ReplayedAnswer } from './idempotency';
 import { Problem, problem, PROBLEM_CONTENT_TYPE } from './problem';
 
 /** The code of a framework HttpException by its status; any other 4xx is BAD_REQUEST (with its own status). */
@@ -112,6 +113,12 @@ export class ProblemFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
+    if (error instanceof ReplayedAnswer) {
+      // An Idempotency-Key retry: the first request's answer, byte for byte (database/idempotency.interceptor.ts).
+      for (const [name, value] of Object.entries(error.headers)) void reply.header(name, value);
+      void reply.status(error.status).send(error.body);
+      return;
+    }
     sendProblem(reply, toProblem(error, request?.id ? String(request.id) : undefined, this.logger));
   }
 }

@@ -56,6 +56,8 @@ export interface AppConfig {
   outbox: OutboxConfig;
   /** Group commit of issuances and revocations (docs/architecture.md, "Group commit"). */
   groupCommit: { maxBatch: number; maxWaitMs: number };
+  /** Idempotency-Key records (docs/idempotency.md): kept this long, then pruned. */
+  idempotency: { retentionHours: number };
   bodyLimitBytes: number;
   /** HTTPS with client certificates requested (stations and devices may authenticate by mutual TLS); absent = plain HTTP. */
   tls?: { certFile: string; keyFile: string };
@@ -566,6 +568,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       maxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 128, 1, 1000),
       maxWaitMs: integer(env, 'GROUP_COMMIT_MAX_WAIT_MS', 0, 0, 100),
     },
+    idempotency: { retentionHours: integer(env, 'IDEMPOTENCY_RETENTION_HOURS', 24, 1, 24 * 30) },
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     tls: parseTls(env),
     renewal: {

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -8,6 +9,9 @@ import { Transactions } from './transactions';
 import { MetricsService } from '../metrics/metrics.service';
 import { GROUP_COMMIT_OPTIONS, GroupCommitOptions, TypeOrmTransactions } from './typeorm-transactions';
 import { TypeOrmLogger } from './typeorm-logger';
+import { IdempotencyRecords } from './idempotency-records';
+import { TypeOrmIdempotencyRecords } from './typeorm-idempotency-records';
+import { IdempotencyInterceptor } from './idempotency.interceptor';
 
 @Global()
 @Module({
@@ -29,7 +33,10 @@ import { TypeOrmLogger } from './typeorm-logger';
     TypeOrmTransactions,
     { provide: Transactions, useExisting: TypeOrmTransactions },
     DatabaseProbe,
+    { provide: IdempotencyRecords, useClass: TypeOrmIdempotencyRecords },
+    IdempotencyInterceptor,
+    { provide: APP_INTERCEPTOR, useExisting: IdempotencyInterceptor },
   ],
-  exports: [TypeOrmTransactions, Transactions, DatabaseProbe],
+  exports: [TypeOrmTransactions, Transactions, DatabaseProbe, IdempotencyRecords, IdempotencyInterceptor],
 })
 export class DatabaseModule {}

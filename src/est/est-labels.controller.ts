@@ -8,6 +8,7 @@ import { Permission } from '../common/roles';
 import { DEFAULT_EST_LABEL, EST_LABEL_PATTERN } from './est-label';
 import { CreateEstLabelDto, EstLabelDto, EstLabelListDto, toEstLabelDto } from './est.dto';
 import { EstLabelsService } from './est-labels.service';
+import { Idempotent } from '../common/idempotency';
 
 /** EST labels: what /.well-known/est/<label>/ enrolls for (docs/est.md). */
 @ApiTags('est')
@@ -16,6 +17,7 @@ export class EstLabelsController {
   constructor(private readonly labels: EstLabelsService) {}
 
   @Post()
+  @Idempotent()
   @RequirePermission(Permission.ManageEstLabels)
   @ApiOperation({
     summary: 'Create an EST label',

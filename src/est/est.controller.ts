@@ -15,6 +15,7 @@ import { EstService } from './est.service';
 import { EstGuard, EstPrincipal } from './est.guard';
 import { ServerKeygenQueryDto } from './est.dto';
 import { CaCertsDocs, CERTS_ONLY, CsrAttrsDocs, EnrollDocs, LABEL_PARAM, PKCS10_MEDIA_TYPE, ReenrollDocs, ServerKeygenDocs } from './est.docs';
+import { Idempotent } from '../common/idempotency';
 
 const ENROLL_AUTH =
   'On a claim label the caller is the factory station: mutual TLS with the claim certificate (or its x5c JWT for POST /v1/provisioning/exchange), ' +
@@ -52,6 +53,7 @@ export class EstController {
   }
 
   @Post('simpleenroll')
+  @Idempotent()
   @Public()
   @UseGuards(EstGuard)
   @HttpCode(200)
@@ -62,6 +64,7 @@ export class EstController {
   }
 
   @Post(':label/simpleenroll')
+  @Idempotent()
   @Public()
   @UseGuards(EstGuard)
   @HttpCode(200)
@@ -73,6 +76,7 @@ export class EstController {
   }
 
   @Post('simplereenroll')
+  @Idempotent()
   @Public()
   @UseGuards(EstGuard)
   @HttpCode(200)
@@ -83,6 +87,7 @@ export class EstController {
   }
 
   @Post(':label/simplereenroll')
+  @Idempotent()
   @Public()
   @UseGuards(EstGuard)
   @HttpCode(200)
@@ -123,6 +128,7 @@ export class EstController {
   }
 
   @Post('serverkeygen')
+  @Idempotent({ secretAnswer: true })
   @Public()
   @UseGuards(EstGuard)
   @HttpCode(200)
@@ -138,6 +144,7 @@ export class EstController {
   }
 
   @Post(':label/serverkeygen')
+  @Idempotent({ secretAnswer: true })
   @Public()
   @UseGuards(EstGuard)
   @HttpCode(200)

@@ -4,7 +4,7 @@ import { RequestPrincipal } from '../auth/request-principal';
 import { EstAuthenticator, EstCaller } from './est-authenticator';
 
 /** The caller of an EST enrollment operation (auth/request-principal.ts), authenticated before its body is read. */
-export const EST_CALLER = new RequestPrincipal<EstCaller>('EstPrincipal');
+export const EST_CALLER = new RequestPrincipal<EstCaller>('EstPrincipal', (caller) => (caller.kind === 'operator' ? caller.ctx : caller.identity.ctx).actor);
 
 /** Requires the caller on the request; authenticates it here where the pre-body hook is not installed. */
 @Injectable()

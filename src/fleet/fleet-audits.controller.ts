@@ -11,6 +11,7 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { UuidParam } from '../common/pipes';
 import { AuditFinding, FINDING_TYPES, FleetAudit } from './fleet-audit';
 import { FleetAuditsService } from './fleet-audits.service';
+import { Idempotent } from '../common/idempotency';
 
 class StartAuditDto {
   @ApiPropertyOptional({ type: 'integer', default: 30, minimum: 1, maximum: 3650 }) @IsOptional() @IsInt() @Min(1) @Max(3650) deviceExpiryDays?: number;
@@ -64,6 +65,7 @@ export class FleetAuditsController {
   constructor(private readonly audits: FleetAuditsService) {}
 
   @Post()
+  @Idempotent()
   @HttpCode(202)
   @RequirePermission(Permission.RunAudits)
   @ApiOperation({
@@ -103,6 +105,7 @@ export class FleetAuditsController {
   }
 
   @Post(':id/findings/:findingId/remediate')
+  @Idempotent()
   @HttpCode(200)
   @RequirePermission(Permission.RunAudits)
   @ApiOperation({

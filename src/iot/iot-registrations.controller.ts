@@ -9,6 +9,7 @@ import { UuidParam } from '../common/pipes';
 import { IotCaRegistrationDto, RegisterIotCaDto, toIotCaRegistrationDto } from './iot.dto';
 import { IotRegistrationsService } from './iot-registrations.service';
 import { PolicyTemplatesService } from './policy-templates.service';
+import { Idempotent } from '../common/idempotency';
 
 @ApiTags('iot')
 @Controller('v1/authorities/:id/iot-registration')
@@ -19,6 +20,7 @@ export class IotRegistrationsController {
   ) {}
 
   @Post()
+  @Idempotent()
   @RequirePermission(Permission.ManageAuthorities)
   @ApiOperation({
     summary: 'Register the authority with AWS IoT for JITR/JITP or API-mode devices',

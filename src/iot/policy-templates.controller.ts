@@ -9,6 +9,7 @@ import { ApiProblems, ApiSecured } from '../common/openapi';
 import { PolicyTemplate } from './policy-template';
 import { PolicyTemplatesService } from './policy-templates.service';
 import { IOT_POLICY_NAME_PATTERN } from './iot-registration';
+import { Idempotent } from '../common/idempotency';
 
 
 class SavePolicyDto {
@@ -72,6 +73,7 @@ export class PolicyTemplatesController {
   constructor(private readonly templates: PolicyTemplatesService) {}
 
   @Post()
+  @Idempotent()
   @RequirePermission(Permission.ManagePolicies)
   @ApiOperation({
     summary: 'Create a managed AWS IoT policy, or its next version',

@@ -14,6 +14,7 @@ import { AuthoritiesService } from '../authorities/authorities.service';
 import { toAuthorityDto } from '../authorities/authorities.dto';
 import { pemEncode } from '../pki/der';
 import { RotationsService } from './rotations.service';
+import { Idempotent } from '../common/idempotency';
 
 @ApiTags('rotation')
 @Controller()
@@ -25,6 +26,7 @@ export class RotationsController {
   ) {}
 
   @Post('v1/authorities/:id/rotate')
+  @Idempotent()
   @RequirePermission(Permission.ManageAuthorities)
   @ApiTags('authorities')
   @ApiOperation({
@@ -50,6 +52,7 @@ export class RotationsController {
   }
 
   @Post('v1/rotations')
+  @Idempotent()
   @RequirePermission(Permission.ManageRotations)
   @ApiOperation({
     summary: 'Open a rotation campaign over the certificates a selector matches',
@@ -98,6 +101,7 @@ export class RotationsController {
   }
 
   @Post('v1/rotations/:id/cancel')
+  @Idempotent()
   @HttpCode(200)
   @RequirePermission(Permission.ManageRotations)
   @ApiOperation({ summary: 'Cancel an open campaign', description: 'Nothing is revoked; covered certificates fall back to their profile’s renewal window. Requires the operator or admin role.' })

@@ -9,6 +9,7 @@ import { ClaimEntity } from './claim.entity';
 import { CrlEntity } from './crl.entity';
 import { EstLabelEntity } from './est-label.entity';
 import { ExchangeIdempotencyKeyEntity } from './exchange-idempotency-key.entity';
+import { IdempotencyRecordEntity } from './idempotency-record.entity';
 import { FleetAuditFindingEntity } from './fleet-audit-finding.entity';
 import { FleetAuditEntity } from './fleet-audit.entity';
 import { IotCaRegistrationEntity } from './iot-ca-registration.entity';
@@ -44,6 +45,7 @@ export const ENTITIES = [
   ClaimAllowlistSerialEntity,
   ProvisionedDeviceEntity,
   ExchangeIdempotencyKeyEntity,
+  IdempotencyRecordEntity,
   UsedTokenIdEntity,
   OutboxJobEntity,
   IotCaRegistrationEntity,
