@@ -1,3 +1,4 @@
+import * as http from 'node:http';
 import fc from 'fast-check';
 import { CONTROL_CHARS } from '../../src/common/text';
 
@@ -143,3 +144,54 @@ export function answerProblem(what: string, status: number, contentType: string 
   }
   return undefined;
 }
+
+// ---- HTTP: one request, answered within its bound ----------------------------------------------------------------
+
+export const REQUEST_BOUND_MS = 2000;
+/**
+ * Requests that make a CA key (create or rotate an authority) may take longer: RSA-4096 key generation alone takes
+ * seconds on a small machine (found by this fuzzer, kept in test/fuzz/corpus/http.json). It runs off the event loop
+ * (src/keys/local), so other requests are still answered in REQUEST_BOUND_MS meanwhile (test/e2e/fuzz-regressions.e2e.ts).
+ */
+export const KEY_GENERATION_BOUND_MS = 20_000;
+export const makesCaKey = (method: string, path: string) => method === 'POST' && /^\/v1\/authorities(\/[^/]+\/rotate)?$/.test(path);
+export interface Sent {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+interface Answer {
+  status: number;
+  contentType: string | undefined;
+  text: string;
+  ms: number;
+}
+
+/** Sends one request on a fresh connection; fails the property if no answer arrives within REQUEST_BOUND_MS. */
+export function sendWithinBound(baseUrl: string, request: Sent): Promise<Answer> {
+  const bound = makesCaKey(request.method, request.path) ? KEY_GENERATION_BOUND_MS : REQUEST_BOUND_MS;
+  const url = new URL(baseUrl);
+  const headers: Record<string, string> = { ...request.headers };
+  if (request.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(request.body));
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname: url.hostname, port: url.port, method: request.method, path: request.path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
+      res.on('error', reject);
+    });
+    req.setTimeout(bound, () => req.destroy(new Error(`no answer within ${bound} ms`)));
+    req.on('error', reject);
+    req.end(request.body);
+  });
+}
+
+/** A short description of a request for a failure message (bodies cut). */
+export function describeRequest(request: Sent): string {
+  const body = request.body === undefined ? '' : ` ${JSON.stringify((Buffer.isBuffer(request.body) ? request.body.toString('base64') : request.body).slice(0, 300))}`;
+  return `${request.method} ${request.path.slice(0, 200)}${body}`;
+}
+
