@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { KeyObject, randomUUID, sign } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { OpenAPIObject } from '@nestjs/swagger';
@@ -23,10 +24,16 @@ import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
  * - allow-list uploads, CSV and JSON;
  * - EST enrollment bodies (base64 PKCS#10) on an authority label (API key) and a claim label (station JWT), and
  *   random labels.
- * Properties: every answer arrives within its bound (test/support/fuzz.ts: 2 s, 20 s for CA key generation), is below 500, every 4xx is problem+json with a stable
+ * Properties: every answer arrives within its bound (test/support/fuzz.ts: 2 s, 20 s for CA key generation), the
+ * event loop is never blocked for EVENT_LOOP_BOUND_MS (which would stall every other client), is below 500, every 4xx is problem+json with a stable
  * code (text/plain "<CODE>: …" on EST), and nothing escapes as an unhandled rejection or exception.
  */
 
+/**
+ * The longest the event loop may be blocked (the app runs in this process): work longer than this on the request
+ * thread, such as generating an RSA key synchronously, stalls every other client, which is a hang for them.
+ */
+const EVENT_LOOP_BOUND_MS = 500;
 /** Cases per property inside `npm test`, chosen by measurement (docs/fuzzing.md): about 25 s per driver in all. */
 const RUNS = { bodies: 300, tokens: 150, ocsp: 200, allowlist: 100, est: 150 };
 const PROPERTIES = Object.keys(RUNS).length;
@@ -54,6 +61,7 @@ for (const { driver, skip } of drivers()) {
     let csrPool: string[];
     let ocspSeeds: Buffer[];
     const escaped: string[] = [];
+    let loopDelay: ReturnType<typeof monitorEventLoopDelay>;
     /** Answers by status, per property: printed, so a run shows how many requests got past validation. */
     let statuses = new Map<number, number>();
     const report = (what: string) => {
@@ -66,6 +74,7 @@ for (const { driver, skip } of drivers()) {
     before(async () => {
       process.on('unhandledRejection', onRejection);
       process.on('uncaughtException', onException);
+      loopDelay = monitorEventLoopDelay({ resolution: 10 });
       console.log(`fuzz properties on ${driver}: seed ${FUZZ_SEED} (replay with FUZZ_SEED=${FUZZ_SEED}, or npm run fuzz -- --seed ${FUZZ_SEED})`);
       t = await startTestApp(driver, { env: { ALLOWLIST_MAX_SERIALS: '1000' } });
       const post = async (path: string, body: object) => {
@@ -75,6 +84,8 @@ for (const { driver, skip } of drivers()) {
       };
       const root = await post('/v1/authorities', { name: 'Fuzz Root', type: 'root', subject: { commonName: 'Fuzz Root' }, pathLength: 2 });
       const deviceCa = await post('/v1/authorities', { name: 'Fuzz Devices', type: 'intermediate', parentId: root.id, subject: { commonName: 'Fuzz Devices' } });
+      // Routes under /v1/authorities/{id} act on this one: a fuzzed rotation or disable must not stop the others issuing.
+      const victimCa = await post('/v1/authorities', { name: 'Fuzz Victim', type: 'intermediate', parentId: root.id, subject: { commonName: 'Fuzz Victim' } });
       const claimCa = await post('/v1/authorities', { name: 'Fuzz Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Fuzz Claims' } });
       const claim = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: 100_000 });
       station = claim.station;
@@ -83,7 +94,8 @@ for (const { driver, skip } of drivers()) {
       device = { certificatePem: deviceCert.certificatePem, key: deviceKey.privateKey };
       await post('/v1/est/labels', { label: 'plain', kind: 'claim', claimId: station.claimId });
       await post('/v1/est/labels', { label: 'ops', kind: 'authority', authorityId: deviceCa.id, profile: 'device', validityDays: 30 });
-      ids = { root: root.id, deviceCa: deviceCa.id, claimCa: claimCa.id, claim: station.claimId, certificate: deviceCert.id };
+      await post('/v1/est/labels', { label: 'keygen', kind: 'authority', authorityId: deviceCa.id, profile: 'device', validityDays: 30, serverKeygen: true, keySpec: 'RSA_3072' });
+      ids = { root: root.id, deviceCa: deviceCa.id, victimCa: victimCa.id, claimCa: claimCa.id, claim: station.claimId, certificate: deviceCert.id };
       csrPool = Array.from({ length: 4 }, (_, i) => deviceKeyAndCsr(`fuzz-pool-${i}`).csrPem);
       const { subject: issuerName, subjectPublicKeyInfo: issuerSpki } = certificateParts(decodeSinglePem(deviceCa.certificatePem, ['CERTIFICATE']));
       const serial = Buffer.from(deviceCert.serial, 'hex');
@@ -98,6 +110,7 @@ for (const { driver, skip } of drivers()) {
     after(async () => {
       process.off('unhandledRejection', onRejection);
       process.off('uncaughtException', onException);
+      loopDelay?.disable();
       await t?.close();
     });
 
@@ -163,11 +176,13 @@ for (const { driver, skip } of drivers()) {
     }
 
     const pathOf = (template: string) =>
-      template.replace(/\{(\w+)\}/g, (_, name: string) => (template.startsWith('/v1/claims/') ? ids.claim : template.startsWith('/v1/certificates/') ? ids.certificate : template.startsWith('/v1/authorities/') ? ids.deviceCa : name === 'name' ? 'fuzz-policy' : randomUUID()));
+      template.replace(/\{(\w+)\}/g, (_, name: string) => (template.startsWith('/v1/claims/') ? ids.claim : template.startsWith('/v1/certificates/') ? ids.certificate : template.startsWith('/v1/authorities/') ? ids.victimCa : name === 'name' ? 'fuzz-policy' : randomUUID()));
 
     /** Sends and checks one request: answered in time, below 500, 4xx as problem+json (or EST text). */
     async function check(request: Sent): Promise<void> {
       let answer: Awaited<ReturnType<typeof sendWithinBound>>;
+      loopDelay.reset();
+      loopDelay.enable();
       try {
         answer = await sendWithinBound(t.baseUrl, request);
       } catch (err) {
@@ -177,6 +192,9 @@ for (const { driver, skip } of drivers()) {
       const problem = answerProblem(`${request.method} ${request.path}`, answer.status, answer.contentType, answer.text);
       assert.equal(problem, undefined, `${problem} (request: ${describeRequest(request)})`);
       assert.deepEqual(escaped, []);
+      loopDelay.disable();
+      const blockedMs = loopDelay.max / 1e6;
+      assert.ok(blockedMs < EVENT_LOOP_BOUND_MS, `the event loop was blocked for ${blockedMs.toFixed(0)} ms by ${describeRequest(request)}`);
     }
 
     it('answers every JSON body, valid-ish or hostile, on every route that takes one', { timeout: TEST_TIMEOUT }, async () => {
@@ -280,17 +298,17 @@ for (const { driver, skip } of drivers()) {
     it('answers every EST enrollment body and label with a certificate or an EST text error', { timeout: TEST_TIMEOUT }, async () => {
       const csrDer = csrPool.map((pem) => decodeSinglePem(pem, ['CERTIFICATE REQUEST']));
       const body = fc.oneof(
-        fc.record({ der: hostileDer(csrDer), width: fc.integer({ min: 0, max: 76 }) }).map(({ der, width }) => {
+        { weight: 1, arbitrary: fc.record({ der: hostileDer(csrDer), width: fc.integer({ min: 0, max: 76 }) }).map(({ der, width }) => {
           const base64 = der.toString('base64');
           return width === 0 ? base64 : (base64.match(new RegExp(`.{1,${width}}`, 'g')) ?? []).join('\r\n');
-        }),
-        fc.constantFrom(...csrDer).map((der) => der.toString('base64')),
-        hostileText,
+        }) },
+        { weight: 2, arbitrary: fc.constantFrom(...csrDer).map((der) => der.toString('base64')) },
+        { weight: 1, arbitrary: hostileText },
       );
       const estCase = fc.record({
-        label: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('ops', 'plain') }, { weight: 1, arbitrary: fc.webSegment() }),
-        operation: fc.constantFrom('simpleenroll', 'simpleenroll', 'simplereenroll', 'serverkeygen'),
-        contentType: fc.constantFrom('application/pkcs10', 'application/pkcs10', 'text/plain', 'application/json'),
+        label: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('ops', 'plain', 'keygen') }, { weight: 1, arbitrary: fc.webSegment() }),
+        operation: fc.constantFrom('simpleenroll', 'simplereenroll', 'serverkeygen'),
+        contentType: fc.constantFrom('application/pkcs10', 'application/pkcs10', 'application/pkcs10', 'text/plain', 'application/json'),
         transferEncoding: fc.boolean(),
         body,
       });
