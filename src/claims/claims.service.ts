@@ -1,4 +1,5 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPair, KeyObject, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../common/actor';
@@ -53,6 +54,7 @@ export interface CreatedClaim {
 /** A device serial is at most 64 characters; the longest thing name a template can make must still be a valid CN (≤ 64). */
 const MAX_SERIAL_LENGTH = 64;
 const MAX_THING_NAME_LENGTH = 64;
+const generateKeyPairAsync = promisify(generateKeyPair);
 
 @Injectable()
 export class ClaimsService {
@@ -89,7 +91,7 @@ export class ClaimsService {
     const policyName = await this.policyTemplates.policyNameFor(iotSettings.policyName, policyTemplate);
     const iot: IotThingOptions | null = input.iot ? { ...iotSettings, ...(policyName ? { policyName } : {}) } : null;
 
-    const { parsedCsr, privateKeyPem } = this.claimKey(input.claimCertificate);
+    const { parsedCsr, privateKeyPem } = await this.claimKey(input.claimCertificate);
     const id = randomUUID();
     let claim: Claim | undefined;
     const claimCertificate = await this.certificates.issue(
@@ -214,7 +216,7 @@ export class ClaimsService {
   }
 
   /** The claim certificate's key: the station's own (CSR), or one made here and handed back once. */
-  private claimKey(request: CreateClaimInput['claimCertificate']): { parsedCsr: ParsedCsr; privateKeyPem: string | null } {
+  private async claimKey(request: CreateClaimInput['claimCertificate']): Promise<{ parsedCsr: ParsedCsr; privateKeyPem: string | null }> {
     if ((request.csr === undefined) === (request.generateKey !== true)) {
       throw Errors.validation('claimCertificate needs exactly one of csr or generateKey: true');
     }
@@ -223,10 +225,11 @@ export class ClaimsService {
       return { parsedCsr: parseCsr(request.csr), privateKeyPem: null };
     }
     const spec = request.keySpec ?? 'EC_P256';
-    const pair =
+    // Off the event loop: an RSA key takes hundreds of milliseconds to make, which would stall every other client.
+    const pair: { publicKey: KeyObject; privateKey: KeyObject } =
       spec === 'RSA_2048'
-        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-        : generateKeyPairSync('ec', { namedCurve: spec === 'EC_P384' ? 'P-384' : 'P-256' });
+        ? await generateKeyPairAsync('rsa', { modulusLength: 2048 })
+        : await generateKeyPairAsync('ec', { namedCurve: spec === 'EC_P384' ? 'P-384' : 'P-256' });
     const spki = pair.publicKey.export({ format: 'der', type: 'spki' });
     return {
       parsedCsr: { subject: {}, publicKeySpki: spki, publicKey: checkPublicKey(spki), dnsNames: [], ipAddresses: [], otherNames: 0 },

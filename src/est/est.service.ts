@@ -77,7 +77,7 @@ export class EstService {
     if (caller.kind === 'station') {
       const deviceSerial = deviceSerialOf(attributes);
       if (deviceSerial === undefined) throw Errors.invalidSubject('name the device in the CSR subject: serialNumber (2.5.4.5), or the common name');
-      if (serverKeygen) ({ csrPem, privateKeyPkcs8 } = generatedKeyAndCsr(label.keySpec, deviceSerial));
+      if (serverKeygen) ({ csrPem, privateKeyPkcs8 } = await generatedKeyAndCsr(label.keySpec, deviceSerial));
       // The exchange, with every rule of the claim (quota, allow-list, serial pattern, window, idempotency, AWS IoT, audit).
       certificate = (await this.exchanges.exchange(caller.identity, { deviceSerial, csr: csrPem }, undefined)).certificate;
     } else {
@@ -85,7 +85,7 @@ export class EstService {
       if (serverKeygen) {
         const commonName = attributes.find((a) => a.type === OID.commonName)?.value;
         if (commonName === undefined) throw Errors.invalidSubject('name the certificate in the CSR subject: its common name');
-        ({ csrPem, privateKeyPkcs8 } = generatedKeyAndCsr(label.keySpec, commonName));
+        ({ csrPem, privateKeyPkcs8 } = await generatedKeyAndCsr(label.keySpec, commonName));
       }
       certificate = await this.certificates.issue(caller.ctx, {
         authorityId: label.authorityId,

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
@@ -69,9 +70,18 @@ describe('CsrAttrs (RFC 7030 §4.5.2)', () => {
 });
 
 describe('serverkeygen keys', () => {
+  it('makes an RSA-3072 key off the event loop, so other clients are served meanwhile (docs/fuzzing.md)', async () => {
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    await Promise.all([generatedKeyAndCsr('RSA_3072', 'SN-LOOP-1'), generatedKeyAndCsr('RSA_3072', 'SN-LOOP-2')]);
+    delay.disable();
+    // Synchronous generation blocked for 0.7 to several seconds; this leaves room for a loaded machine.
+    assert.ok(delay.max / 1e6 < 250, `the event loop was blocked for ${(delay.max / 1e6).toFixed(0)} ms`);
+  });
+
   for (const spec of EST_KEY_SPECS) {
-    it(`makes a ${spec} key and a CSR that our parser and openssl accept, naming the device`, () => {
-      const { csrPem, privateKeyPkcs8 } = generatedKeyAndCsr(spec, 'SN-9');
+    it(`makes a ${spec} key and a CSR that our parser and openssl accept, naming the device`, async () => {
+      const { csrPem, privateKeyPkcs8 } = await generatedKeyAndCsr(spec, 'SN-9');
       const parsed = parseCsr(csrPem);
       assert.equal(parsed.subject.commonName, 'SN-9');
       const key = createPrivateKey({ key: privateKeyPkcs8, format: 'der', type: 'pkcs8' });

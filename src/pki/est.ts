@@ -1,4 +1,5 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPair, KeyObject, sign } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Errors } from '../common/errors';
 import { children, decodeOid, decodeSinglePem, decodeString, pemEncode, PemError, readTlv } from './der';
 import { bitString, explicit, oid, sequence, set, smallInteger, utf8String } from './der-writer';
@@ -8,6 +9,8 @@ import { OID } from './oids';
  * The pure parts of EST (RFC 7030): reading an enrollment body, the device serial a CSR names, the CsrAttrs a label
  * answers, and a key made for /serverkeygen. HTTP framing lives in src/est/. See docs/est.md.
  */
+
+const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** Key types an EST label may ask for (csrattrs) and make (serverkeygen). */
 export const EST_KEY_SPECS = ['EC_P256', 'EC_P384', 'RSA_2048', 'RSA_3072'] as const;
@@ -112,10 +115,12 @@ export function csrAttrs(keySpec: EstKeySpec, subjectAttributeOids: readonly str
  * A key made for /serverkeygen and a CSR signed with it naming `commonName`, so the certificate goes through the
  * same issuance path as any CSR. The private key (PKCS#8 DER) is handed back once and never stored or logged.
  */
-export function generatedKeyAndCsr(keySpec: EstKeySpec, commonName: string): { csrPem: string; privateKeyPkcs8: Buffer } {
-  const pair = keySpec.startsWith('RSA_')
-    ? generateKeyPairSync('rsa', { modulusLength: Number(keySpec.slice('RSA_'.length)) })
-    : generateKeyPairSync('ec', { namedCurve: keySpec === 'EC_P384' ? 'P-384' : 'P-256' });
+export async function generatedKeyAndCsr(keySpec: EstKeySpec, commonName: string): Promise<{ csrPem: string; privateKeyPkcs8: Buffer }> {
+  // Off the event loop (libuv's thread pool): RSA-3072 generation takes a second or more, and done synchronously it
+  // stalled every other client meanwhile (found by test/e2e/fuzz-properties.e2e.ts, docs/fuzzing.md).
+  const pair: { publicKey: KeyObject; privateKey: KeyObject } = keySpec.startsWith('RSA_')
+    ? await generateKeyPairAsync('rsa', { modulusLength: Number(keySpec.slice('RSA_'.length)) })
+    : await generateKeyPairAsync('ec', { namedCurve: keySpec === 'EC_P384' ? 'P-384' : 'P-256' });
   const spki = pair.publicKey.export({ format: 'der', type: 'spki' });
   const info = sequence(smallInteger(0), sequence(set(sequence(oid(OID.commonName), utf8String(commonName)))), spki, explicit(0, Buffer.alloc(0)));
   const hash = keySpec === 'EC_P384' ? 'sha384' : 'sha256';

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { CONTROL_CHARS } from '../../src/common/text';
 import { KeyObject } from 'node:crypto';
 import * as http from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +7,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 import { buildOpenApiDocument } from '../../src/openapi';
 import { deviceKeyAndCsr } from '../../tools/csr-builder';
 import { HOSTILE_QUERIES, HOSTILE_SEGMENTS, HOSTILE_VALUES, hostileBodies, hostileJwts, seededBytes } from '../support/hostile-inputs';
+import { answerProblem } from '../support/fuzz';
 import { rawRequest } from '../support/raw-http';
 import { createClaim, deviceToken, stationToken, StationCredentials } from '../support/station';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
@@ -116,7 +116,7 @@ class Fuzzer {
     this.sent++;
     if (status === null) return;
     this.byStatus.set(status, (this.byStatus.get(status) ?? 0) + 1);
-    const problem = checkAnswer(what, status, contentType, text);
+    const problem = answerProblem(what, status, contentType, text);
     if (problem) this.failures.push(problem);
   }
 
@@ -152,28 +152,6 @@ class Fuzzer {
       request.end(spec.body);
     });
   }
-}
-
-/** Why an answer breaks the rules, or undefined. */
-function checkAnswer(what: string, status: number, contentType: string | undefined, text: string): string | undefined {
-  const type = contentType ?? '';
-  if (status >= 500) return `${what}: ${status} ${text.slice(0, 200)}`;
-  if (what.includes(' /ocsp') && (what.startsWith('GET') || what.startsWith('POST')) && status === 200) {
-    return type === 'application/ocsp-response' ? undefined : `${what}: OCSP answered ${type}`;
-  }
-  if (status < 400) return undefined;
-  // EST answers its errors as one line of text, "<CODE>: <detail>" (RFC 7030 §4.2.3, docs/est.md).
-  if (what.includes(' /.well-known/est/')) {
-    return type.startsWith('text/plain') && /^[A-Z][A-Z0-9_]+: .*\n$/.test(text) && !CONTROL_CHARS.test(text.slice(0, -1)) ? undefined : `${what}: ${status} as ${type || 'no content type'}, not an EST text error: ${JSON.stringify(text.slice(0, 200))}`;
-  }
-  if (!type.startsWith('application/problem+json')) return `${what}: ${status} as ${type || 'no content type'}: ${text.slice(0, 200)}`;
-  try {
-    const body = JSON.parse(text) as { code?: unknown; status?: unknown };
-    if (typeof body.code !== 'string' || !/^[A-Z][A-Z0-9_]+$/.test(body.code) || body.status !== status) return `${what}: ${status} with a bad problem ${text.slice(0, 200)}`;
-  } catch {
-    return `${what}: ${status} problem that is not JSON: ${text.slice(0, 200)}`;
-  }
-  return undefined;
 }
 
 for (const { driver, skip } of drivers()) {
