@@ -53,6 +53,8 @@ export interface TestAppOptions {
   clock?: Clock;
   /** Share a database with another test app (a second replica); the caller drops it. */
   sharedDatabase?: TemporaryDatabase;
+  /** Use this data directory (kept across restarts; the caller removes it) instead of a fresh one. */
+  dataDir?: string;
 }
 
 /** A clock the test moves by hand. */
@@ -88,7 +90,7 @@ export function testConfig(driver: Driver, db: TemporaryDatabase, dataDir: strin
 /** Boots the real application on a fresh database of the driver, listening on a random loopback port. */
 export async function startTestApp(driver: Driver, options: TestAppOptions = {}): Promise<TestApp> {
   const db = options.sharedDatabase ?? (await temporaryDatabase(driver));
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
   const adminKey = generateApiKey().key;
   const config = testConfig(driver, db, dataDir, { ...options, env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey, ...options.env } });
   const app = await createApp(config, options.clock);
@@ -106,7 +108,7 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
     async close() {
       await app.close();
       if (!options.sharedDatabase) await db.drop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
