@@ -1,3 +1,4 @@
+import { captureChildOutput } from '../support/log-capture';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -58,6 +59,7 @@ class ServiceUnderTest {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    captureChildOutput(child, { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: this.adminKey, ...this.env });
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     const onOutput = (chunk: Buffer) => {
       this.log = (this.log + chunk.toString()).slice(-20_000);

@@ -5,6 +5,7 @@ import { JwsAlgorithm } from '../../src/pki/jws';
 import { pemDecode } from '../../tools/clients/pem';
 import { signX5cJwt } from '../../tools/clients/station-jwt';
 import { bearer, TestApp } from './test-app';
+import { recordPrivateKey, recordSecret } from './log-capture';
 
 /** A claim as a test station holds it: the claim certificate and its private key. */
 export interface StationCredentials {
@@ -22,12 +23,18 @@ export function exchangeAudience(t: TestApp): string {
 /** A fresh single-use token for the exchange, signed with the claim key; `overrides` replace payload fields. */
 export function stationToken(t: TestApp, station: StationCredentials, overrides: Record<string, unknown> = {}, signWith?: KeyObject): string {
   const now = Math.floor(Date.now() / 1000);
-  return signX5cJwt({
+  return recorded(signX5cJwt({
     alg: station.alg,
     privateKey: signWith ?? station.privateKey,
     chainDer: [pemDecode(station.certificatePem, ['CERTIFICATE'])!],
     payload: { aud: exchangeAudience(t), iat: now, exp: now + 120, jti: randomUUID(), sub: 'test-station-1', ...overrides },
-  });
+  }));
+}
+
+/** Every token a test makes is a secret the log scan looks for (test/support/log-capture.ts). */
+function recorded(jwt: string): string {
+  recordSecret('jwt', jwt);
+  return jwt;
 }
 
 /** Creates a claim with a generated key; returns the claim body and the station's credentials. */
@@ -45,6 +52,7 @@ export async function createClaim(
     ...input,
   });
   assert.equal(res.status, 201, JSON.stringify(res.body));
+  recordPrivateKey(res.body.claimCertificate.privateKeyPem);
   const key = createPrivateKey(res.body.claimCertificate.privateKeyPem);
   return {
     claim: res.body,
@@ -55,10 +63,10 @@ export async function createClaim(
 /** A fresh single-use token for POST /v1/certificates/renew, signed with the device key (ES256). */
 export function deviceToken(t: TestApp, certificatePem: string, privateKey: KeyObject, overrides: Record<string, unknown> = {}): string {
   const now = Math.floor(Date.now() / 1000);
-  return signX5cJwt({
+  return recorded(signX5cJwt({
     alg: 'ES256',
     privateKey,
     chainDer: [pemDecode(certificatePem, ['CERTIFICATE'])!],
     payload: { aud: `${t.config.publicBaseUrl}/v1/certificates/renew`, iat: now, exp: now + 120, jti: randomUUID(), ...overrides },
-  });
+  }));
 }

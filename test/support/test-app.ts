@@ -14,6 +14,7 @@ import { AppConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { contractChecked } from './response-validator';
+import { capturingLogger, plantCanary, recordSecret } from './log-capture';
 
 export type Driver = 'sqlite' | 'postgres';
 
@@ -93,7 +94,12 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
   const adminKey = generateApiKey().key;
   const config = testConfig(driver, db, dataDir, { ...options, env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey, ...options.env } });
-  const app = await createApp(config, options.clock);
+  recordSecret('bootstrap admin key', adminKey);
+  recordSecret('bootstrap admin key', config.auth.bootstrapAdminKey);
+  if (config.keys.masterKey) recordMasterKey(config.keys.masterKey);
+  const app = await createApp(config, options.clock, capturingLogger(config.logLevel));
+  if (fs.existsSync(config.keys.masterKeyFile)) recordMasterKey(Buffer.from(fs.readFileSync(config.keys.masterKeyFile, 'utf8').trim(), 'hex'));
+  plantCanary();
   await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
@@ -111,6 +117,11 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
       if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function recordMasterKey(key: Buffer): void {
+  recordSecret('master key (hex)', key.toString('hex'));
+  recordSecret('master key (base64)', key.toString('base64'));
 }
 
 export function bearer(key: string): { Authorization: string } {
