@@ -10,6 +10,7 @@
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const dist = path.resolve(__dirname, '..', 'dist');
@@ -47,6 +48,31 @@ if (!process.env[PG_ENV]) {
   console.log(`NOTE: ${PG_ENV} is not set: every PostgreSQL suite will be SKIPPED (SQLite suites still run).`);
   console.log(`      Set ${PG_ENV}=postgres://postgres@127.0.0.1:5432/postgres to run them.`);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...(servicesOnly ? oneProcess() : []), ...files], { stdio: 'inherit' });
+/** The e2e files that plant no canary in the run's directory (no application, or log-scan.e2e's own directory). */
+const APPLESS = ['allowlist-migration.e2e', 'iam-policy.e2e', 'iot-standin.e2e', 'log-scan.e2e'];
+
+// Every application the tests start logs (all levels) into this directory, and the tests record every secret they
+// make or are given; after the run the directory is scanned for them (test/support/log-capture.ts, log-scan.ts).
+const LOG_DIR_ENV = 'FLEET_PKI_TEST_LOG_DIR';
+const logDir = process.env[LOG_DIR_ENV] || fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-test-logs-'));
+const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...(servicesOnly ? oneProcess() : []), ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, [LOG_DIR_ENV]: logDir },
+});
 if (!process.env[PG_ENV]) console.log(`\nPostgreSQL suites were SKIPPED (${PG_ENV} not set).`);
-process.exit(result.status ?? 1);
+const scanPassed = scanLogs(logDir, files);
+if (!process.env[LOG_DIR_ENV]) fs.rmSync(logDir, { recursive: true, force: true });
+process.exit(result.status === 0 && !scanPassed ? 1 : (result.status ?? 1));
+
+/** The secret scan of the run's logs: prints the counts and each finding (file:line: kind, never the secret). */
+function scanLogs(dir, ran) {
+  const { scanLogDirectory, verdict } = require(path.join(dist, 'test/support/log-scan.js'));
+  const report = scanLogDirectory(dir);
+  const { ok, lines } = verdict(report);
+  const startsApps = ran.some((file) => !file.endsWith('.spec.js') && !APPLESS.some((name) => file.includes(name)));
+  // A failed run may have stopped before any application started; a passing one must have planted canaries.
+  const wired = !startsApps || result.status !== 0 || report.canariesPlanted > 0;
+  if (!wired) lines.push('  no test application planted its canary: the log capture is not wired (test/support/log-capture.ts)');
+  console.log(`\n${lines.join('\n')}`);
+  return ok && wired;
+}

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
-import { ConsoleLogger, LogLevel } from '@nestjs/common';
+import { ConsoleLogger, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
@@ -112,8 +112,11 @@ const LOG_LEVELS: Record<AppConfig['logLevel'], LogLevel[] | false> = {
   silent: false,
 };
 
-/** Builds the whole application (used by main, the tests and the OpenAPI generator). */
-export async function createApp(config: AppConfig, clock?: Clock): Promise<NestFastifyApplication> {
+/**
+ * Builds the whole application (used by main, the tests and the OpenAPI generator). `logger` replaces the console
+ * logger (the tests' log capture, test/support/log-capture.ts); config.logLevel then is the logger's business.
+ */
+export async function createApp(config: AppConfig, clock?: Clock, logger?: LoggerService): Promise<NestFastifyApplication> {
   if (config.database.driver === 'sqlite') fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const ocsp: { binding?: OcspHttpBinding } = {};
   const adapter = new FastifyAdapter({
@@ -129,7 +132,7 @@ export async function createApp(config: AppConfig, clock?: Clock): Promise<NestF
     clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, {
-    logger: LOG_LEVELS[config.logLevel] === false ? false : new ServiceLogger({ logLevels: LOG_LEVELS[config.logLevel] || [] }),
+    logger: logger ?? (LOG_LEVELS[config.logLevel] === false ? false : new ServiceLogger({ logLevels: LOG_LEVELS[config.logLevel] || [] })),
   });
   app.useGlobalPipes(validationPipe);
   app.enableShutdownHooks();

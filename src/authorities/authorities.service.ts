@@ -405,8 +405,8 @@ export class AuthoritiesService {
     this.transactions.afterCommit(() => this.watermarks.revoked(id));
   }
 
-  nextCrlNumber(id: string): Promise<number> {
-    return this.repository.nextCrlNumber(id);
+  nextCrlNumber(id: string, atLeast?: number): Promise<number> {
+    return this.repository.nextCrlNumber(id, atLeast);
   }
 
   isAuthorityKey(publicKeySha256: string): Promise<boolean> {

@@ -17,6 +17,9 @@ export abstract class AuthorityRepository {
   abstract isAuthorityKey(publicKeySha256: string): Promise<boolean>;
   /** Counts one more revocation under the authority (row-locks it on PostgreSQL until commit). */
   abstract countRevocation(id: string): Promise<void>;
-  /** Allocates the next CRL number in the database, so two replicas never hand out the same one. */
-  abstract nextCrlNumber(id: string): Promise<number>;
+  /**
+   * Allocates the next CRL number in the database, so two replicas never hand out the same one; never below `atLeast`
+   * (the highest number this service published before, when a restored database has an older counter).
+   */
+  abstract nextCrlNumber(id: string, atLeast?: number): Promise<number>;
 }

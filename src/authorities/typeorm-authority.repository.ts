@@ -65,14 +65,16 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
     await this.db.manager().increment(AuthorityEntity, { id }, 'revocationCount', 1);
   }
 
-  async nextCrlNumber(id: string): Promise<number> {
+  async nextCrlNumber(id: string, atLeast = 0): Promise<number> {
     // The increment row-locks the authority until commit; reading it back in the same transaction
     // therefore sees our own number, on both drivers.
     return this.db.run(async () => {
       const manager = this.db.manager();
       await manager.increment(AuthorityEntity, { id }, 'crlNumber', 1);
       const row = await manager.findOneOrFail(AuthorityEntity, { where: { id }, select: { id: true, crlNumber: true } });
-      return Number(row.crlNumber);
+      if (Number(row.crlNumber) >= atLeast) return Number(row.crlNumber);
+      await manager.update(AuthorityEntity, { id }, { crlNumber: atLeast });
+      return atLeast;
     });
   }
 }

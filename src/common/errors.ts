@@ -93,6 +93,11 @@ export const Errors = {
   /** An AWS quota or hard limit (LimitExceededException): not throttling, so retrying does not help. */
   awsLimitExceeded: make('AWS_LIMIT_EXCEEDED', 409),
   notReady: make('NOT_READY', 503),
+  /**
+   * The database lists fewer revocations than a CRL this service already published (a restore of an older backup):
+   * no new CRL is published until an operator acts (docs/operations.md "Restoring an older database").
+   */
+  crlRollbackDetected: make('CRL_ROLLBACK_DETECTED', 503),
   iotNotConfigured: make('IOT_NOT_CONFIGURED', 422),
   iotRegistrationNotFound: make('IOT_REGISTRATION_NOT_FOUND', 404),
   iotAlreadyRegistered: make('IOT_ALREADY_REGISTERED', 409),

@@ -44,6 +44,13 @@ export interface AppConfig {
     validitySeconds: number;
     /** A CRL is regenerated once less than this remains before its nextUpdate. */
     refreshBeforeSeconds: number;
+    /**
+     * Where the highest published CRL number and revocation count of each authority are kept, outside the database,
+     * so a restored older database cannot publish a CRL that un-revokes (docs/operations.md).
+     */
+    stateFile: string;
+    /** Publish anyway when the database is behind stateFile (an operator's decision after a restore). */
+    allowRollback: boolean;
   };
   ocsp: OcspConfig;
   auth: {
@@ -558,7 +565,12 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     database,
     keys: { masterKey, masterKeyFile: path.join(dataDir, 'master.key') },
     issuance: { backdateSeconds: integer(env, 'ISSUANCE_BACKDATE_SECONDS', 300, 0, 86400) },
-    crl: { validitySeconds: crlValidity, refreshBeforeSeconds: crlRefresh },
+    crl: {
+      validitySeconds: crlValidity,
+      refreshBeforeSeconds: crlRefresh,
+      stateFile: path.resolve(env.CRL_STATE_FILE || path.join(dataDir, 'crl-state.json')),
+      allowRollback: oneOf(env, 'CRL_ALLOW_ROLLBACK', ['true', 'false'] as const, 'false') === 'true',
+    },
     ocsp: parseOcsp(env),
     auth: { bootstrapAdminKey },
     kms: parseKms(env),

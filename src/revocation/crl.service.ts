@@ -8,7 +8,9 @@ import { APP_CONFIG } from '../config/config.module';
 import { TimeSlicer } from '../common/yield';
 import { MetricsService } from '../metrics/metrics.service';
 import { CrlEntriesEncoder, signEncodedCrl } from '../pki/crl';
+import { Errors } from '../common/errors';
 import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
+import { CrlWatermarks } from './crl-watermarks';
 
 /**
  * Publishes one CRL per authority. A CRL is regenerated when a revocation happened after it was built
@@ -39,6 +41,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     private readonly crls: CrlRepository,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
+    private readonly watermarks: CrlWatermarks,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -112,9 +115,11 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     }
   }
 
+  /** Stale: a revocation since, nextUpdate near, or older than a CRL this service published (a restored database). */
   private isStale(crl: CrlInfo, revocationCount: number): boolean {
     const refreshAt = new Date(crl.nextUpdate).getTime() - this.config.crl.refreshBeforeSeconds * 1000;
-    return crl.revocationsCovered < revocationCount || this.clock.now().getTime() >= refreshAt;
+    const published = this.watermarks.get(crl.authorityId)?.crlNumber ?? 0;
+    return crl.revocationsCovered < revocationCount || this.clock.now().getTime() >= refreshAt || crl.crlNumber < published;
   }
 
   /**
@@ -124,7 +129,9 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
    */
   private async generate(authorityId: string): Promise<StoredCrl> {
     const now = this.clock.now();
-    const crlNumber = await this.authorities.nextCrlNumber(authorityId);
+    const watermark = this.watermarks.get(authorityId);
+    // A restored older database has an older counter: numbers continue above the highest one ever published.
+    const crlNumber = await this.authorities.nextCrlNumber(authorityId, (watermark?.crlNumber ?? 0) + 1);
     const issuer = await this.authorities.signingView(await this.authorities.get(authorityId));
     const thisUpdate = new Date(isoSeconds(now));
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.crl.validitySeconds * 1000);
@@ -136,6 +143,14 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
       entries.addPage(page);
       await slicer.maybeYield();
     });
+    const rolledBack = watermark !== undefined && revocationCount < watermark.revocationsCovered;
+    if (rolledBack && !this.config.crl.allowRollback) {
+      // Publishing now would silently un-revoke what the database lost: refuse until an operator decides.
+      this.logger.error(
+        `authority ${authorityId}: the database counts ${revocationCount} revocation(s), fewer than the ${watermark.revocationsCovered} of CRL ${watermark.crlNumber} already published (restored from an older backup?); no CRL is published until the lost revocations are made again or CRL_ALLOW_ROLLBACK=true (docs/operations.md)`,
+      );
+      throw Errors.crlRollbackDetected('This authority’s database has fewer revocations than a CRL already published (restored from an older backup?); no CRL is published until an operator acts.');
+    }
     const der = await signEncodedCrl({ issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber, thisUpdate, nextUpdate }, entries, issuer.signer);
     const crl: StoredCrl = {
       authorityId,
@@ -152,6 +167,8 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
       if (current) return current;
     } else {
       this.remember(crl);
+      this.watermarks.record(authorityId, { crlNumber, revocationsCovered: revocationCount }, rolledBack);
+      if (rolledBack) this.logger.warn(`authority ${authorityId}: CRL ${crlNumber} published with fewer revocations than CRL ${watermark.crlNumber} (CRL_ALLOW_ROLLBACK=true)`);
     }
     this.metrics.crlsGenerated.inc();
     return crl;

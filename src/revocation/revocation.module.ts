@@ -11,6 +11,10 @@ import { OcspRepository } from './ocsp.repository';
 import { OcspService } from './ocsp.service';
 import { TypeOrmCrlRepository } from './typeorm-crl.repository';
 import { TypeOrmOcspRepository } from './typeorm-ocsp.repository';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { CrlWatermarks } from './crl-watermarks';
+import { FileCrlWatermarks } from './file-crl-watermarks';
 
 @Module({
   imports: [AuthoritiesModule, CertificatesModule],
@@ -22,6 +26,7 @@ import { TypeOrmOcspRepository } from './typeorm-ocsp.repository';
     OcspSigners,
     { provide: CrlRepository, useClass: TypeOrmCrlRepository },
     { provide: OcspRepository, useClass: TypeOrmOcspRepository },
+    { provide: CrlWatermarks, useFactory: (config: AppConfig) => new FileCrlWatermarks(config.crl.stateFile), inject: [APP_CONFIG] },
   ],
   exports: [CrlService, OcspService, OcspHttpBinding],
 })

@@ -68,7 +68,33 @@ for (const { driver, skip } of drivers()) {
       assert.ok(!/secretHash|ciphertext|PRIVATE KEY/.test(text));
     });
 
+    it('refuses raw SQL UPDATE, DELETE (and TRUNCATE on PostgreSQL) of audit rows, and still appends afterwards', async () => {
+      const before = await verify();
+      await assert.rejects(db.query(`UPDATE audit_events SET details = '{"forged":true}' WHERE seq = 5`), /append-only: UPDATE refused/);
+      await assert.rejects(db.query(`DELETE FROM audit_events WHERE seq = 8`), /append-only: DELETE refused/);
+      await assert.rejects(db.query(`DELETE FROM audit_events`), /append-only: DELETE refused/);
+      if (driver === 'postgres') await assert.rejects(db.query(`TRUNCATE audit_events`), /append-only: TRUNCATE refused/);
+      const [{ count }] = await db.query(`SELECT COUNT(*) AS count FROM audit_events`);
+      assert.equal(Number(count), before.checked, 'no row changed or removed');
+      const key = await t.http().post('/v1/api-keys').set(bearer(t.adminKey)).send({ name: 'after-refusals', role: 'auditor' });
+      assert.equal(key.status, 201, 'the service still appends');
+      assert.equal((await t.http().delete(`/v1/api-keys/${key.body.id}`).set(bearer(t.adminKey))).status, 200);
+      assert.deepEqual(await verify(), { ok: true, checked: before.checked + 2, firstBrokenSeq: null });
+    });
+
+    /** The rest plays a schema owner who drops the triggers first: the hash chain still names what changed. */
+    async function dropAppendOnlyTriggers(): Promise<void> {
+      if (driver === 'postgres') {
+        await db.query('DROP TRIGGER IF EXISTS audit_events_no_update_delete ON audit_events');
+        await db.query('DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events');
+      } else {
+        await db.query('DROP TRIGGER IF EXISTS audit_events_no_update');
+        await db.query('DROP TRIGGER IF EXISTS audit_events_no_delete');
+      }
+    }
+
     it('names the changed row when one audit event is edited in the database', async () => {
+      await dropAppendOnlyTriggers();
       const [row] = await db.query(`SELECT details FROM audit_events WHERE seq = 5`);
       await db.query(`UPDATE audit_events SET details = '{"forged":true}' WHERE seq = 5`);
       assert.deepEqual(await verify(), { ok: false, checked: 4, firstBrokenSeq: 5 });

@@ -1,3 +1,4 @@
+import { captureChildOutput } from '../support/log-capture';
 import assert from 'node:assert/strict';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -79,20 +80,22 @@ describe('WORKERS=2 on PostgreSQL (node:cluster)', { skip: process.env[PG_ENV] ?
     db = await temporaryDatabase('postgres');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-cluster-'));
     port = 30000 + Math.floor(Math.random() * 20000);
+    const env = {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dir,
+      DATABASE_URL: db.config.driver === 'postgres' ? db.config.url : '',
+      FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'),
+      WORKERS: '2',
+      OCSP_REVOCATION_POLL_MS: String(POLL_MS),
+      LOG_LEVEL: 'warn',
+    };
     child = spawn(process.execPath, [path.resolve(__dirname, '../../src/main.js')], {
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATA_DIR: dir,
-        DATABASE_URL: db.config.driver === 'postgres' ? db.config.url : '',
-        FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'),
-        WORKERS: '2',
-        OCSP_REVOCATION_POLL_MS: String(POLL_MS),
-        LOG_LEVEL: 'warn',
-      },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    captureChildOutput(child, env);
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     await eventually('the service listens', () => {

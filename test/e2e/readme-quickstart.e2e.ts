@@ -1,3 +1,4 @@
+import { captureChildOutput } from '../support/log-capture';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,6 +35,7 @@ describe('README quick start', () => {
       env: { PATH: process.env.PATH, HOME: workDir, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    captureChildOutput(service);
     service.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     service.stderr!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const started = Date.now();

@@ -15,6 +15,7 @@ import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { OpenSslWorkspace } from '../support/openssl';
 import { stationCredentials, StationCredentials, stationTokenFor } from '../support/station';
+import { captureChildOutput } from '../support/log-capture';
 
 /**
  * Replicas (docs/architecture.md, "Replicas"): three real service processes (`node dist/src/main.js`, WORKERS=1 each,
@@ -70,6 +71,7 @@ class Replica {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    captureChildOutput(child, env);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const onOutput = (chunk: Buffer) => (this.log = (this.log + chunk.toString()).slice(-20_000));
     child.stdout!.on('data', onOutput);

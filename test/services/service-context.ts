@@ -1,3 +1,4 @@
+import { capturingLogger, plantCanary } from '../support/log-capture';
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -51,8 +52,9 @@ export class ServiceContext {
     const clock = options.clock ?? new ManualClock();
     const config = testConfig(driver, db, dataDir, options);
     try {
-      const app = await NestFactory.createApplicationContext(AppModule.forRoot(config, clock), { logger: ['error', 'fatal'] });
+      const app = await NestFactory.createApplicationContext(AppModule.forRoot(config, clock), { logger: capturingLogger('error') ?? ['error', 'fatal'] });
       await app.init();
+      plantCanary();
       return new ServiceContext(app, config, clock, async () => {
         await app.close();
         await db.drop();

@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { recordSecretsIn } from './log-capture';
 import { parse } from 'yaml';
 
 /** One response, as a client saw it. */
@@ -377,6 +378,12 @@ export function contractChecked<A extends object>(agent: A, Test: { prototype: o
     const original = prototype.assert;
     prototype.assert = function (this: CheckedTest & { [CHECKED]?: ContractValidator }, resError, res, fn) {
       const checkedBy = this[CHECKED];
+      if (res) {
+        // Every secret sent or answered is one the log scan of the run looks for (test/support/log-capture.ts).
+        const sent = this as unknown as { _header?: Record<string, unknown>; _data?: unknown };
+        recordSecretsIn(sent._header, sent._data);
+        recordSecretsIn(res.headers, bodyOf(res));
+      }
       if (!checkedBy || !res) return original.call(this, resError, res, fn);
       const mismatch = contractError({ method: this.method, url: this.url, status: res.status, headers: res.headers, body: bodyOf(res) }, checkedBy);
       return original.call(this, resError, res, (err, r) => fn?.call(this, err ?? mismatch ?? null, r));

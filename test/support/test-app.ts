@@ -14,6 +14,7 @@ import { AppConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { contractChecked } from './response-validator';
+import { capturingLogger, plantCanary, recordSecret } from './log-capture';
 
 export type Driver = 'sqlite' | 'postgres';
 
@@ -53,6 +54,8 @@ export interface TestAppOptions {
   clock?: Clock;
   /** Share a database with another test app (a second replica); the caller drops it. */
   sharedDatabase?: TemporaryDatabase;
+  /** Use this data directory (kept across restarts; the caller removes it) instead of a fresh one. */
+  dataDir?: string;
 }
 
 /** A clock the test moves by hand. */
@@ -88,10 +91,15 @@ export function testConfig(driver: Driver, db: TemporaryDatabase, dataDir: strin
 /** Boots the real application on a fresh database of the driver, listening on a random loopback port. */
 export async function startTestApp(driver: Driver, options: TestAppOptions = {}): Promise<TestApp> {
   const db = options.sharedDatabase ?? (await temporaryDatabase(driver));
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-data-'));
   const adminKey = generateApiKey().key;
   const config = testConfig(driver, db, dataDir, { ...options, env: { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey, ...options.env } });
-  const app = await createApp(config, options.clock);
+  recordSecret('bootstrap admin key', adminKey);
+  recordSecret('bootstrap admin key', config.auth.bootstrapAdminKey);
+  if (config.keys.masterKey) recordMasterKey(config.keys.masterKey);
+  const app = await createApp(config, options.clock, capturingLogger(config.logLevel));
+  if (fs.existsSync(config.keys.masterKeyFile)) recordMasterKey(Buffer.from(fs.readFileSync(config.keys.masterKeyFile, 'utf8').trim(), 'hex'));
+  plantCanary();
   await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
@@ -106,9 +114,14 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
     async close() {
       await app.close();
       if (!options.sharedDatabase) await db.drop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function recordMasterKey(key: Buffer): void {
+  recordSecret('master key (hex)', key.toString('hex'));
+  recordSecret('master key (base64)', key.toString('base64'));
 }
 
 export function bearer(key: string): { Authorization: string } {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { freePort } from '../free-port';
+import { captureChildOutput } from '../log-capture';
 
 const MAIN = path.resolve(__dirname, '../../../src/main.js');
 
@@ -28,6 +29,7 @@ export class ServiceUnderTest {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    captureChildOutput(child, { FLEET_PKI_BOOTSTRAP_ADMIN_KEY: this.adminKey, ...this.env });
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     const onOutput = (chunk: Buffer) => {
       this.log = (this.log + chunk.toString()).slice(-20_000);
