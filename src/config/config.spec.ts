@@ -278,11 +278,15 @@ describe('loadConfig', () => {
 
     it('refreshes the CRL halfway through its validity unless told otherwise', () => {
       const config = loadConfig({ CRL_VALIDITY_SECONDS: '3600' });
-      assert.deepEqual(config.crl, { validitySeconds: 3600, refreshBeforeSeconds: 1800 });
-      assert.deepEqual(loadConfig({ CRL_VALIDITY_SECONDS: '3600', CRL_REFRESH_BEFORE_SECONDS: '600' }).crl, {
-        validitySeconds: 3600,
-        refreshBeforeSeconds: 600,
-      });
+      assert.deepEqual(config.crl, { validitySeconds: 3600, refreshBeforeSeconds: 1800, stateFile: path.resolve(config.dataDir, 'crl-state.json'), allowRollback: false });
+      const told = loadConfig({ CRL_VALIDITY_SECONDS: '3600', CRL_REFRESH_BEFORE_SECONDS: '600' }).crl;
+      assert.deepEqual({ validitySeconds: told.validitySeconds, refreshBeforeSeconds: told.refreshBeforeSeconds }, { validitySeconds: 3600, refreshBeforeSeconds: 600 });
+    });
+
+    it('keeps the CRL state file under the data directory unless told, and publishes over a rollback only when told', () => {
+      assert.equal(loadConfig({ CRL_STATE_FILE: '/var/lib/fleet-pki/crl.json' }).crl.stateFile, '/var/lib/fleet-pki/crl.json');
+      assert.equal(loadConfig({ CRL_ALLOW_ROLLBACK: 'true' }).crl.allowRollback, true);
+      assert.throws(() => loadConfig({ CRL_ALLOW_ROLLBACK: 'yes' }), /CRL_ALLOW_ROLLBACK/);
     });
 
     it('accepts the PORT boundaries 0 and 65535', () => {
