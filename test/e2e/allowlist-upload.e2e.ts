@@ -31,8 +31,11 @@ async function probing<T>(url: string, work: () => Promise<T>): Promise<{ result
  * not fail it, and still fails the design it guards against: one long transaction stalled every request for 1.9-3.2 s.
  */
 const HEALTHZ_P99_BUDGET_MS = 500;
-/** The same during 20 concurrent uploads (see the test); the stalling design answered at p99 5-6 s there. */
-const CONCURRENT_HEALTHZ_P99_BUDGET_MS = 500;
+/**
+ * The same during 20 concurrent uploads (see the test). Looser: the 20 clients share the service's thread here, and a
+ * loaded CI machine measured p99 557 ms. The stalling design answered at p99 5-6 s there, so 1.5 s still fails it.
+ */
+const CONCURRENT_HEALTHZ_P99_BUDGET_MS = 1_500;
 
 function serials(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(7, '0')}`);

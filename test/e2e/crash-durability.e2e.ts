@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, it, TestContext } from 'node:test';
 import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
 import { generateApiKey } from '../../src/auth/api-key-secret';
-import { DatabaseConfig } from '../../src/config/config';
+import { DatabaseConfig, IOT_DEFAULT_RATE_LIMITS } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { IotStandIn } from '../../tools/standins';
 import { askOcsp, canonicalSerial, outboxJobs, readCrl, verifyAll } from '../support/crash/crash-checks';
@@ -41,6 +41,13 @@ const SMALL_CLAIM_DEVICES = 40;
 const PUBLIC_BASE_URL = 'https://pki.crash.test';
 /** Short outbox timings: jobs run during the load (so kills land in them) and finish soon after the last restart. */
 const OUTBOX = { OUTBOX_POLL_MS: '50', OUTBOX_BATCH_SIZE: '20', OUTBOX_LEASE_MS: '1000', OUTBOX_BACKOFF_BASE_MS: '50', OUTBOX_BACKOFF_MAX_MS: '500' };
+/**
+ * The stand-in does not throttle, so AWS's TPS (RegisterCertificate: 10/s) would only make the final drain depend on
+ * how much a run issued: a fast machine issued ~1,000 certificates, more than 60 s of registrations at 10/s.
+ */
+const IOT_RATE_LIMITS = Object.keys(IOT_DEFAULT_RATE_LIMITS)
+  .map((operation) => `${operation}=1000`)
+  .join(',');
 const POLICY = 'crash-device';
 
 interface Setup {
@@ -99,6 +106,7 @@ async function crashTest(t: TestContext, driver: 'sqlite' | 'postgres', kills: n
     AWS_SECRET_ACCESS_KEY: 'test',
     AWS_EC2_METADATA_DISABLED: 'true',
     ...OUTBOX,
+    IOT_RATE_LIMITS,
     ...extraEnv,
   };
   if (driver === 'postgres') {
