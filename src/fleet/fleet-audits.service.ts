@@ -5,7 +5,7 @@ import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
 import { decodeCursor, encodeCursor } from '../common/cursor';
-import { Errors } from '../common/errors';
+import { DomainError, Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
@@ -156,7 +156,7 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
         // One listing per registered CA serves both checks (docs/operations.md, "Drift audit by listing").
         const listings = new Map<string, Promise<ListedCertificate[]>>();
         const listed = (caCertificateId: string) => {
-          if (!listings.has(caCertificateId)) listings.set(caCertificateId, this.iot.listCertificatesByCa(caCertificateId, this.config.fleetAudit.listPageSize));
+          if (!listings.has(caCertificateId)) listings.set(caCertificateId, this.listUnderCa(caCertificateId));
           return listings.get(caCertificateId)!;
         };
         findings.push(...(await this.statusDrift(listed)));
@@ -256,6 +256,16 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
       findings.push({ type: 'IOT_STATUS_DRIFT', severity: 'high', resourceType: 'certificate', resourceId: candidate.fingerprint, details: { certificateId: candidate.id, here: candidate.status, awsStatus: status, expected }, remediation: 'push-iot-status' });
     }
     return findings;
+  }
+
+  /** A CA's certificates in AWS IoT; none when AWS no longer has the CA (deleted there after we deactivated it). */
+  private async listUnderCa(caCertificateId: string): Promise<ListedCertificate[]> {
+    try {
+      return await this.iot.listCertificatesByCa(caCertificateId, this.config.fleetAudit.listPageSize);
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return [];
+      throw err;
+    }
   }
 
   /** ACTIVE in AWS IoT under one of our registered CAs, but never issued by us. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CreatePolicyCommand, IoTClient } from '@aws-sdk/client-iot';
+import { CreatePolicyCommand, DeleteCACertificateCommand, IoTClient } from '@aws-sdk/client-iot';
 import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
 import { buildCsr } from '../../tools/csr-builder';
 import { IotStandIn } from '../../tools/standins';
@@ -88,6 +88,23 @@ describe(`AWS IoT recovery on ${driver}`, { skip }, () => {
       assert.equal(active.body.code, 'IOT_ALREADY_REGISTERED');
     });
   }
+
+  it('registers a deactivated CA afresh (RegisterCACertificate, DEFAULT proof included) when AWS IoT no longer has it', async () => {
+    const ca = await intermediate('Deleted in AWS');
+    assert.equal((await register(ca.id, { certificateMode: 'DEFAULT' })).status, 201);
+    assert.equal((await t.http().delete(`/v1/authorities/${ca.id}/iot-registration`).set(bearer(t.adminKey))).status, 200);
+    await new IoTClient({ region: iot.region, endpoint: iot.endpoint }).send(new DeleteCACertificateCommand({ certificateId: ca.fingerprint }));
+    assert.equal(iot.caCertificate(ca.fingerprint), undefined);
+    const registerCalls = iot.calls.get('RegisterCACertificate') ?? 0;
+    const again = await register(ca.id, { certificateMode: 'DEFAULT', deviceRegistration: 'api', policyName: 'fleet-device' });
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.body.deviceRegistration, 'api', 'the new request\'s settings replace the old registration\'s');
+    assert.equal(again.body.autoRegistration, false);
+    assert.equal((iot.calls.get('RegisterCACertificate') ?? 0) - registerCalls, 1);
+    assert.equal(iot.caCertificate(ca.fingerprint)?.status, 'ACTIVE');
+    const reregistered = (await audit('authority.iot-registered', ca.id)).find((e) => e.details.reregistered === true);
+    assert.equal(reregistered?.details.awsRegistration, 'registered-again');
+  });
 
   it('refuses to register a deactivated CA again in another mode (fixed in AWS IoT): 409, nothing changed', async () => {
     const ca = await intermediate('Again other mode');
