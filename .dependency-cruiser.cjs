@@ -22,7 +22,7 @@ const LAYERS = [
   { name: 'certificate followers', folders: ['revocation', 'iot'], why: 'CRL/OCSP and AWS IoT follow certificates; neither needs the other' },
   { name: 'device flows', folders: ['claims', 'rotation'], why: 'factory provisioning and rotation campaigns build on issuance and AWS IoT' },
   { name: 'protocols', folders: ['est'], why: 'EST (RFC 7030) speaks for the exchange, issuance and renewal below it; nothing below knows it' },
-  { name: 'operations', folders: ['fleet', 'setup', 'health'], why: 'audits, self-checks and health read everything below and are read by nothing' },
+  { name: 'operations', folders: ['fleet', 'setup', 'health', 'dead-jobs'], why: 'audits, self-checks and health read everything below and are read by nothing' },
 ];
 
 const below = (index) => LAYERS.slice(0, index).flatMap((layer) => layer.folders);

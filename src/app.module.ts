@@ -23,6 +23,7 @@ import { RenewalCampaignsBindingModule, RotationModule } from './rotation/rotati
 import { FleetModule } from './fleet/fleet.module';
 import { SetupModule } from './setup/setup.module';
 import { EstModule } from './est/est.module';
+import { DeadJobsModule } from './dead-jobs/dead-jobs.module';
 
 /**
  * Bootstrap only: wires the feature modules; nothing is provided here but the error filter. The order of the feature
@@ -54,6 +55,7 @@ export class AppModule {
         EstModule,
         FleetModule,
         SetupModule,
+        DeadJobsModule,
         // Bindings of ports that certificates/ owns to the features above it (layer order: .dependency-cruiser.cjs).
         CertificateEventsBindingModule,
         RevocationListPublisherBindingModule,

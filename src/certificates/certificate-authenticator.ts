@@ -1,12 +1,13 @@
 import { createHash, KeyObject, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { Authority } from '../authorities/authority';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
 import { DomainError, Errors } from '../common/errors';
+import { Pruner } from '../database/pruner';
 import { MetricsService } from '../metrics/metrics.service';
 import { verifyIssuedBy, ValidityWindow, validityProblem } from '../pki/issued-by';
 import { checkJwtClaims, decodeX5cJwt, JwsError, JwsFailure, verifyJwsSignature } from '../pki/jws';
@@ -44,8 +45,6 @@ export interface CertificateAuthOptions {
 /** Tokens live at most this long, so the replay cache stays small. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 300;
 const CLOCK_SKEW_SECONDS = 60;
-/** Used token ids are deleted this often once their tokens could no longer be accepted anyway. */
-const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Public keys of certificates that signed tokens lately, by fingerprint: a factory line repeats one claim certificate. */
 const PUBLIC_KEY_CACHE_SIZE = 1024;
@@ -74,12 +73,11 @@ const JWS_ERRORS: Record<JwsFailure, (message: string) => DomainError> = {
  * audit chain.
  */
 @Injectable()
-export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
+export class CertificateAuthenticator implements OnModuleInit {
   private readonly logger = new Logger('CertificateAuth');
   private readonly publicKeys = new Map<string, KeyObject>();
   /** `fingerprint/authority id` → the certificate's validity window, for certificates that passed verifyIssuedBy. */
   private readonly issuedBy = new Map<string, ValidityWindow>();
-  private pruneTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly certificates: CertificateRepository,
@@ -87,25 +85,15 @@ export class CertificateAuthenticator implements OnModuleInit, OnModuleDestroy {
     private readonly usedTokenIds: UsedTokenIds,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
+    private readonly pruner: Pruner,
   ) {}
 
+  /**
+   * Token ids are kept until their tokens expire (plus the clock skew): a replay after that fails on exp anyway, so
+   * that is their retention; the Pruner deletes them afterwards in bounded batches.
+   */
   onModuleInit(): void {
-    this.pruneTimer = setInterval(() => void this.pruneUsedTokenIds(), PRUNE_EVERY_MS);
-    this.pruneTimer.unref();
-  }
-
-  onModuleDestroy(): void {
-    clearInterval(this.pruneTimer);
-  }
-
-  /** Forgets token ids whose tokens have expired (past the skew): a replay of one fails on exp anyway. */
-  async pruneUsedTokenIds(): Promise<number> {
-    try {
-      return await this.usedTokenIds.prune(this.clock.now().toISOString());
-    } catch (err) {
-      this.logger.warn(`pruning used token ids failed: ${(err as Error).message}`);
-      return 0;
-    }
+    this.pruner.register('used_token_ids', (now, limit) => this.usedTokenIds.prune(now, limit));
   }
 
   async authenticate(request: FastifyRequest, options: CertificateAuthOptions): Promise<CertificateIdentity> {

@@ -17,7 +17,9 @@ export class TypeOrmUsedTokenIds extends UsedTokenIds {
     return rows.length === 1;
   }
 
-  async prune(now: string): Promise<number> {
-    return (await this.db.sql('DELETE FROM used_token_ids WHERE expires_at < ? RETURNING id', [now])).length;
+  async prune(now: string, limit: number): Promise<number> {
+    // One bounded batch (the Pruner loops); grouped on SQLite for the reason given in use().
+    const remove = () => this.db.sql(`DELETE FROM used_token_ids WHERE id IN (SELECT id FROM used_token_ids WHERE expires_at < ? LIMIT ${Number(limit)}) RETURNING id`, [now]);
+    return (await (this.db.isPostgres ? remove() : this.db.runGrouped(remove))).length;
   }
 }

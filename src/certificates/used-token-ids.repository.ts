@@ -2,5 +2,6 @@
 export abstract class UsedTokenIds {
   /** Records a token id; false when it was already used. */
   abstract use(id: string, keepUntil: string): Promise<boolean>;
-  abstract prune(now: string): Promise<number>;
+  /** Deletes at most `limit` ids whose tokens expired before `now`; answers how many. */
+  abstract prune(now: string, limit: number): Promise<number>;
 }

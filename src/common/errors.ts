@@ -152,6 +152,9 @@ export const Errors = {
   auditNotFound: make('AUDIT_NOT_FOUND', 404),
   findingNotFound: make('FINDING_NOT_FOUND', 404),
   findingNotRemediable: make('FINDING_NOT_REMEDIABLE', 409),
+  // Dead outbox jobs (docs/operations.md, "Dead jobs").
+  jobNotFound: make('JOB_NOT_FOUND', 404),
+  jobNotDead: make('JOB_NOT_DEAD', 409),
   // Authorities under an external (offline) root: the CSR step, then the upload (docs/external-roots.md).
   /** Created with parent "external": it issues nothing (no CRL, no OCSP) until its certificate is uploaded. */
   authorityPending: make('AUTHORITY_PENDING', 409),

@@ -19,13 +19,14 @@ export enum Permission {
   RunAudits = 'fleet-audits:run',
   RunSetupCheck = 'setup:check',
   ManageEstLabels = 'est-labels:manage',
+  RetryJobs = 'jobs:retry',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {
   admin: Object.values(Permission),
   // RunSetupCheck stays with admins: the report describes the deployment (URLs, ARNs, CA names, key state).
   // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
-  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits],
+  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs],
   auditor: [Permission.ReadInventory, Permission.ReadAudit],
 };
 

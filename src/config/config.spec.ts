@@ -45,6 +45,8 @@ describe('loadConfig', () => {
       assert.equal(config.bodyLimitBytes, 64 * 1024);
       assert.equal(config.claims.allowlistUploadConcurrency, 2);
       assert.equal(config.claims.allowlistUploadQueue, 8);
+      assert.deepEqual(config.pruning, { intervalSeconds: 600, batchSize: 1000, pauseMs: 50 });
+      assert.equal(config.fleetAudit.listPageSize, 250);
     });
 
     it('bounds allow-list upload concurrency (1-16) and queue (0-1000)', () => {
@@ -125,6 +127,10 @@ describe('loadConfig', () => {
       { name: 'RENEWAL_AFTER_EXPIRY_DAYS=device=0', env: { RENEWAL_AFTER_EXPIRY_DAYS: 'device=0' }, variable: 'RENEWAL_AFTER_EXPIRY_DAYS' },
       { name: 'RENEWAL_AFTER_EXPIRY_DAYS=device:30 (wrong separator)', env: { RENEWAL_AFTER_EXPIRY_DAYS: 'device:30' }, variable: 'RENEWAL_AFTER_EXPIRY_DAYS' },
       { name: 'RENEWAL_SAME_KEY_PROFILES naming an unknown profile', env: { RENEWAL_SAME_KEY_PROFILES: 'device,gadget' }, variable: 'RENEWAL_SAME_KEY_PROFILES' },
+      { name: 'FLEET_AUDIT_LIST_PAGE_SIZE=251 (AWS lists at most 250)', env: { FLEET_AUDIT_LIST_PAGE_SIZE: '251' }, variable: 'FLEET_AUDIT_LIST_PAGE_SIZE' },
+      { name: 'PRUNE_BATCH_SIZE=0', env: { PRUNE_BATCH_SIZE: '0' }, variable: 'PRUNE_BATCH_SIZE' },
+      { name: 'PRUNE_INTERVAL_SECONDS=-1', env: { PRUNE_INTERVAL_SECONDS: '-1' }, variable: 'PRUNE_INTERVAL_SECONDS' },
+      { name: 'PRUNE_PAUSE_MS beyond a minute', env: { PRUNE_PAUSE_MS: '60001' }, variable: 'PRUNE_PAUSE_MS' },
       { name: 'OCSP_REVOCATION_POLL_MS=50 (below 100)', env: { OCSP_REVOCATION_POLL_MS: '50' }, variable: 'OCSP_REVOCATION_POLL_MS' },
       { name: 'OCSP_REVOCATION_POLL_MS=120000 (above a minute)', env: { OCSP_REVOCATION_POLL_MS: '120000' }, variable: 'OCSP_REVOCATION_POLL_MS' },
       {

@@ -65,6 +65,8 @@ export interface AppConfig {
   groupCommit: { maxBatch: number; maxWaitMs: number };
   /** Idempotency-Key records (docs/idempotency.md): kept this long, then pruned. */
   idempotency: { retentionHours: number };
+  /** Expired rows (idempotency records, used token ids) deleted in bounded batches by a periodic job (docs/operations.md, "Pruning"). */
+  pruning: { intervalSeconds: number; batchSize: number; pauseMs: number };
   bodyLimitBytes: number;
   /** HTTPS with client certificates requested (stations and devices may authenticate by mutual TLS); absent = plain HTTP. */
   tls?: { certFile: string; keyFile: string };
@@ -83,6 +85,8 @@ export interface AppConfig {
   fleetAudit: {
     /** A scheduled fleet audit runs when the latest is older than this; 0 = no schedule. */
     intervalHours: number;
+    /** ListCertificatesByCA page size for the drift checks (AWS allows at most 250). */
+    listPageSize: number;
   };
   claims: {
     /** Largest allow-list upload, in bytes and in serials. */
@@ -581,6 +585,11 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       maxWaitMs: integer(env, 'GROUP_COMMIT_MAX_WAIT_MS', 0, 0, 100),
     },
     idempotency: { retentionHours: integer(env, 'IDEMPOTENCY_RETENTION_HOURS', 24, 1, 24 * 30) },
+    pruning: {
+      intervalSeconds: integer(env, 'PRUNE_INTERVAL_SECONDS', 600, 0, 86400),
+      batchSize: integer(env, 'PRUNE_BATCH_SIZE', 1000, 1, 100_000),
+      pauseMs: integer(env, 'PRUNE_PAUSE_MS', 50, 0, 60_000),
+    },
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     tls: parseTls(env),
     renewal: {
@@ -589,7 +598,10 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       sameKeyProfiles: parseSameKeyProfiles(env, rules.renewableProfiles),
     },
     rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
-    fleetAudit: { intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365) },
+    fleetAudit: {
+      intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365),
+      listPageSize: integer(env, 'FLEET_AUDIT_LIST_PAGE_SIZE', 250, 1, 250),
+    },
     claims: {
       allowlistMaxBytes: integer(env, 'ALLOWLIST_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       allowlistMaxSerials: integer(env, 'ALLOWLIST_MAX_SERIALS', 1_000_000, 1, 10_000_000),

@@ -12,6 +12,7 @@ import { TypeOrmLogger } from './typeorm-logger';
 import { IdempotencyRecords } from './idempotency-records';
 import { TypeOrmIdempotencyRecords } from './typeorm-idempotency-records';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
+import { Pruner } from './pruner';
 
 @Global()
 @Module({
@@ -34,9 +35,10 @@ import { IdempotencyInterceptor } from './idempotency.interceptor';
     { provide: Transactions, useExisting: TypeOrmTransactions },
     DatabaseProbe,
     { provide: IdempotencyRecords, useClass: TypeOrmIdempotencyRecords },
+    Pruner,
     IdempotencyInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: IdempotencyInterceptor },
   ],
-  exports: [TypeOrmTransactions, Transactions, DatabaseProbe, IdempotencyRecords, IdempotencyInterceptor],
+  exports: [TypeOrmTransactions, Transactions, DatabaseProbe, IdempotencyRecords, IdempotencyInterceptor, Pruner],
 })
 export class DatabaseModule {}

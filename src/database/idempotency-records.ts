@@ -41,6 +41,6 @@ export abstract class IdempotencyRecords {
   abstract completeWithoutAnswer(ticket: IdempotencyTicket, answer: { statusCode: number; headers: Record<string, string> }): Promise<void>;
   /** The owner failed: the key is free again, so a retry runs the request afresh. */
   abstract release(ticket: IdempotencyTicket): Promise<void>;
-  /** Deletes the records expired at `now`; answers how many. */
-  abstract prune(now: string): Promise<number>;
+  /** Deletes at most `limit` records expired at `now`; answers how many. */
+  abstract prune(now: string, limit: number): Promise<number>;
 }

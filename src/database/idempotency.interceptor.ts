@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CallHandler, ExecutionContext, Inject, Injectable, Logger, NestInterceptor, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { CallHandler, ExecutionContext, Inject, Injectable, Logger, NestInterceptor, OnModuleInit } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Observable } from 'rxjs';
@@ -12,6 +12,7 @@ import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENT_METADATA, I
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { IdempotencyRecords, IdempotencyTicket } from './idempotency-records';
+import { Pruner } from './pruner';
 
 /**
  * How long a request owns the key it claimed. Longer than any request runs; a process that dies mid-request leaves
@@ -20,7 +21,6 @@ import { IdempotencyRecords, IdempotencyTicket } from './idempotency-records';
 export const IDEMPOTENCY_LEASE_MS = 5 * 60_000;
 
 /** Pruning of expired records: this often, on every process (a DELETE by the expires_at index). */
-const PRUNE_EVERY_MS = 15 * 60_000;
 
 const TICKET = Symbol('idempotencyTicket');
 
@@ -61,29 +61,25 @@ export function requestHash(method: string, url: string, body: unknown): string 
  * which changed nothing, so its retry runs afresh. A retry gets the stored answer through the problem filter.
  */
 @Injectable()
-export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit, OnModuleDestroy {
+export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   private readonly logger = new Logger('Idempotency');
-  private pruning?: NodeJS.Timeout;
 
   constructor(
     private readonly reflector: Reflector,
     private readonly records: IdempotencyRecords,
     private readonly clock: Clock,
+    private readonly pruner: Pruner,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  /** Records older than IDEMPOTENCY_RETENTION_HOURS are deleted by the Pruner, in bounded batches. */
   onModuleInit(): void {
-    this.pruning = setInterval(() => void this.prune().catch((err: unknown) => this.logger.warn(`pruning failed: ${String(err)}`)), PRUNE_EVERY_MS);
-    this.pruning.unref();
+    this.pruner.register('idempotency_records', (now, limit) => this.records.prune(now, limit));
   }
 
-  onModuleDestroy(): void {
-    clearInterval(this.pruning);
-  }
-
-  /** Deletes the records older than IDEMPOTENCY_RETENTION_HOURS; answers how many. */
-  prune(): Promise<number> {
-    return this.records.prune(this.clock.now().toISOString());
+  /** Runs a pruning pass now; answers how many idempotency records it deleted. */
+  async prune(): Promise<number> {
+    return (await this.pruner.pruneOnce()).idempotency_records ?? 0;
   }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {

@@ -101,8 +101,14 @@ export class TypeOrmIdempotencyRecords extends IdempotencyRecords {
     await this.db.runGrouped(() => this.db.sql(`DELETE FROM idempotency_records WHERE ${OWNED}`, owned(ticket)));
   }
 
-  async prune(now: string): Promise<number> {
-    const deleted = await this.db.runGrouped(() => this.db.sql('DELETE FROM idempotency_records WHERE expires_at <= ? RETURNING scope', [now]));
+  async prune(now: string, limit: number): Promise<number> {
+    // One bounded batch (the Pruner loops): a backlog never becomes one long delete.
+    const deleted = await this.db.runGrouped(() =>
+      this.db.sql(
+        `DELETE FROM idempotency_records WHERE (scope, idempotency_key) IN (SELECT scope, idempotency_key FROM idempotency_records WHERE expires_at <= ? LIMIT ${Number(limit)}) RETURNING scope`,
+        [now],
+      ),
+    );
     return deleted.length;
   }
 }

@@ -5,7 +5,7 @@ import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
 import { decodeCursor, encodeCursor } from '../common/cursor';
-import { Errors } from '../common/errors';
+import { DomainError, Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
@@ -23,6 +23,7 @@ const DEFAULT_PARAMETERS: AuditParameters = { deviceExpiryDays: 30, caExpiryDays
 const STRONG_KEYS = new Set(['EC-P256', 'EC-P384', 'EC-P521']);
 const DRIFT_LIMIT = 10_000;
 
+type ListedCertificate = { certificateId: string; certificateArn: string; status: string };
 type NewFinding = Omit<AuditFinding, 'id' | 'auditId' | 'remediatedAt' | 'remediationResult'>;
 
 /**
@@ -152,8 +153,14 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
       findings.push(...(await this.weakKeys()));
       findings.push(...(await this.claims(audit.parameters)));
       if (this.config.iot) {
-        findings.push(...(await this.statusDrift()));
-        findings.push(...(await this.unknownCertificates()));
+        // One listing per registered CA serves both checks (docs/operations.md, "Drift audit by listing").
+        const listings = new Map<string, Promise<ListedCertificate[]>>();
+        const listed = (caCertificateId: string) => {
+          if (!listings.has(caCertificateId)) listings.set(caCertificateId, this.listUnderCa(caCertificateId));
+          return listings.get(caCertificateId)!;
+        };
+        findings.push(...(await this.statusDrift(listed)));
+        findings.push(...(await this.unknownCertificates(listed)));
         findings.push(...(await this.permissivePolicies(audit.parameters)));
       }
       const stored = findings.map((f) => ({ ...f, id: randomUUID(), auditId: audit.id, remediatedAt: null, remediationResult: null }));
@@ -227,25 +234,45 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
     return findings;
   }
 
-  /** Revoked here (or superseded past the grace period) but ACTIVE in AWS IoT: read with DescribeCertificate, paced. */
-  private async statusDrift(): Promise<NewFinding[]> {
+  /**
+   * Revoked here (or superseded past the grace period) but ACTIVE in AWS IoT. AWS's view comes from listing each
+   * registered CA's certificates (ListCertificatesByCA, FLEET_AUDIT_LIST_PAGE_SIZE a page), not from one
+   * DescribeCertificate per certificate: a certificate not listed under its CA's registration is not ACTIVE there.
+   */
+  private async statusDrift(listed: (caCertificateId: string) => Promise<ListedCertificate[]>): Promise<NewFinding[]> {
     const now = this.clock.now();
     const supersededBefore = new Date(now.getTime() - this.config.renewal.graceSeconds * 1000).toISOString();
+    const candidates = await this.inventory.statusDriftCandidates(now.toISOString(), supersededBefore, DRIFT_LIMIT);
+    if (candidates.length === 0) return [];
+    const awsStatus = new Map<string, string>();
+    for (const caCertificateId of new Set(candidates.map((c) => c.caCertificateId))) {
+      for (const c of await listed(caCertificateId)) awsStatus.set(c.certificateId.toLowerCase(), c.status);
+    }
     const findings: NewFinding[] = [];
-    for (const candidate of await this.inventory.statusDriftCandidates(now.toISOString(), supersededBefore, DRIFT_LIMIT)) {
-      const described = await this.iot.describeCertificate(candidate.fingerprint);
-      if (described?.status !== 'ACTIVE') continue;
+    for (const candidate of candidates) {
+      const status = awsStatus.get(candidate.fingerprint.toLowerCase());
+      if (status !== 'ACTIVE') continue;
       const expected = candidate.status === 'revoked' ? 'REVOKED' : 'INACTIVE';
-      findings.push({ type: 'IOT_STATUS_DRIFT', severity: 'high', resourceType: 'certificate', resourceId: candidate.fingerprint, details: { certificateId: candidate.id, here: candidate.status, awsStatus: described.status, expected }, remediation: 'push-iot-status' });
+      findings.push({ type: 'IOT_STATUS_DRIFT', severity: 'high', resourceType: 'certificate', resourceId: candidate.fingerprint, details: { certificateId: candidate.id, here: candidate.status, awsStatus: status, expected }, remediation: 'push-iot-status' });
     }
     return findings;
   }
 
+  /** A CA's certificates in AWS IoT; none when AWS no longer has the CA (deleted there after we deactivated it). */
+  private async listUnderCa(caCertificateId: string): Promise<ListedCertificate[]> {
+    try {
+      return await this.iot.listCertificatesByCa(caCertificateId, this.config.fleetAudit.listPageSize);
+    } catch (err) {
+      if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return [];
+      throw err;
+    }
+  }
+
   /** ACTIVE in AWS IoT under one of our registered CAs, but never issued by us. */
-  private async unknownCertificates(): Promise<NewFinding[]> {
+  private async unknownCertificates(listCa: (caCertificateId: string) => Promise<ListedCertificate[]>): Promise<NewFinding[]> {
     const findings: NewFinding[] = [];
     for (const registration of await this.inventory.activeRegistrations()) {
-      const listed = (await this.iot.listCertificatesByCa(registration.caCertificateId)).filter((c) => c.status === 'ACTIVE');
+      const listed = (await listCa(registration.caCertificateId)).filter((c) => c.status === 'ACTIVE');
       const known = await this.inventory.knownFingerprints(listed.map((c) => c.certificateId));
       for (const certificate of listed.filter((c) => !known.has(c.certificateId))) {
         findings.push({ type: 'IOT_UNKNOWN_CERTIFICATE', severity: 'high', resourceType: 'certificate', resourceId: certificate.certificateId, details: { authorityId: registration.authorityId, certificateArn: certificate.certificateArn, awsStatus: certificate.status }, remediation: 'revoke-in-iot' });

@@ -10,6 +10,8 @@ export interface StatusDriftCandidate {
   id: string;
   fingerprint: string;
   status: 'revoked' | 'superseded';
+  /** The AWS IoT certificate id of the issuing CA's registration. */
+  caCertificateId: string;
 }
 
 /** Port: the cross-table reads a fleet audit makes (read-only). */

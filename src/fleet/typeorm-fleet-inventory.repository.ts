@@ -27,7 +27,7 @@ export class TypeOrmFleetInventory extends FleetInventory {
 
   async statusDriftCandidates(now: string, supersededBefore: string, limit: number): Promise<StatusDriftCandidate[]> {
     return this.db.sql<StatusDriftCandidate>(
-      `SELECT c.id, c.fingerprint, c.status FROM certificates c JOIN iot_ca_registrations r ON r.authority_id = c.authority_id
+      `SELECT c.id, c.fingerprint, c.status, r.ca_certificate_id AS "caCertificateId" FROM certificates c JOIN iot_ca_registrations r ON r.authority_id = c.authority_id
        WHERE c.not_after > ? AND (c.status = 'revoked' OR (c.status = 'superseded' AND c.superseded_at < ?)) ORDER BY c.id LIMIT ${Number(limit)}`,
       [now, supersededBefore],
     );

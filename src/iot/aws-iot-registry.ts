@@ -413,11 +413,11 @@ export class AwsIotRegistry extends IotRegistry {
     return names;
   }
 
-  async listCertificatesByCa(caCertificateId: string): Promise<{ certificateId: string; certificateArn: string; status: string }[]> {
+  async listCertificatesByCa(caCertificateId: string, pageSize = 250): Promise<{ certificateId: string; certificateArn: string; status: string }[]> {
     const certificates: { certificateId: string; certificateArn: string; status: string }[] = [];
     let marker: string | undefined;
     do {
-      const result = await this.call('ListCertificatesByCA', () => this.client.send(new ListCertificatesByCACommand({ caCertificateId, marker, pageSize: 250 })));
+      const result = await this.call('ListCertificatesByCA', () => this.client.send(new ListCertificatesByCACommand({ caCertificateId, marker, pageSize })));
       for (const c of result.certificates ?? []) certificates.push({ certificateId: c.certificateId ?? '', certificateArn: c.certificateArn ?? '', status: c.status ?? '' });
       marker = result.nextMarker ?? undefined;
     } while (marker);

@@ -6,6 +6,8 @@ export abstract class IotRegistrationRepository {
   abstract findByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration | null>;
   /** Throws IOT_ALREADY_REGISTERED when the authority already has one. */
   abstract insert(registration: IotCaRegistration): Promise<void>;
+  /** Replaces the authority's INACTIVE registration (registered again); false when it is not INACTIVE (any more). */
+  abstract replaceInactive(registration: IotCaRegistration): Promise<boolean>;
   /** Sets INACTIVE unless it already is; false when it was. */
   abstract markInactive(authorityId: string, at: string): Promise<boolean>;
   /** ACTIVE registrations whose devices register just in time (JITR). */

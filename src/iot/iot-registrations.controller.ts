@@ -25,7 +25,7 @@ export class IotRegistrationsController {
   @ApiOperation({
     summary: 'Register the authority with AWS IoT for JITR/JITP or API-mode devices',
     description:
-      'DEFAULT mode fetches the account registration code and proves possession of the CA key with a verification certificate signed by it (in KMS or the local store); SNI_ONLY needs none. AWS refusals come back as 502 IOT_REQUEST_REFUSED with AWS’s reason.',
+      'DEFAULT mode fetches the account registration code and proves possession of the CA key with a verification certificate signed by it (in KMS or the local store); SNI_ONLY needs none. AWS refusals come back as 502 IOT_REQUEST_REFUSED with AWS’s reason. A deactivated registration is registered again: AWS IoT’s existing CA (if it still has it, and it is this authority’s certificate in the same mode) is set back to what is asked, else the CA is registered afresh (audited authority.iot-registered with reregistered: true). A CA AWS IoT already holds but we did not record (a lost answer) is adopted when it is ours, else 409.',
   })
   @ApiIdParam('authority')
   @ApiCreatedResponse({ type: IotCaRegistrationDto, description: 'Registered' })

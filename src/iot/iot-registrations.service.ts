@@ -51,14 +51,18 @@ export class IotRegistrationsService {
     }
     // Claim certificates are for our exchange only: a claim CA is never trusted by AWS IoT.
     const issuer = await this.authorities.issuer(authorityId, 'devices');
-    if (await this.repository.find(authorityId)) {
-      throw Errors.iotAlreadyRegistered('the authority is already registered with AWS IoT (deactivated registrations cannot be renewed yet)');
-    }
+    const previous = await this.repository.find(authorityId);
+    if (previous?.status === 'ACTIVE') throw Errors.iotAlreadyRegistered('the authority is already registered with AWS IoT (and active)');
+    // Deactivated earlier: AWS IoT normally still holds the CA (INACTIVE). It is described, checked to be ours and
+    // brought back to what is asked (UpdateCACertificate), as an adoption is; when AWS no longer has it, it is
+    // registered afresh. Either way the registration row is replaced (docs/aws-behaviours.md, "Re-registration").
+    const kept = previous ? await this.registry.describeCaCertificate(previous.caCertificateId) : undefined;
 
     // DEFAULT mode proves to AWS that we hold the CA key: a certificate for the account's registration code,
     // signed by the CA (in KMS or the local store) over a throw-away key.
-    const verificationCertificatePem = request.certificateMode === 'DEFAULT' ? await this.verificationCertificate(issuer, await this.registry.registrationCode()) : undefined;
-    const registered = await this.registry.registerCaCertificate({
+    const verificationCertificatePem =
+      request.certificateMode === 'DEFAULT' && !kept ? await this.verificationCertificate(issuer, await this.registry.registrationCode()) : undefined;
+    const registered = kept ? { certificateId: kept.certificateId, certificateArn: kept.certificateArn, existing: kept } : await this.registry.registerCaCertificate({
       caCertificatePem: pemEncode('CERTIFICATE', issuer.authority.certificateDer),
       verificationCertificatePem,
       certificateMode: request.certificateMode,
@@ -86,7 +90,8 @@ export class IotRegistrationsService {
       updatedAt: now,
     };
     await this.transactions.run(async () => {
-      await this.repository.insert(registration);
+      if (!previous) await this.repository.insert(registration);
+      else if (!(await this.repository.replaceInactive(registration))) throw Errors.iotAlreadyRegistered('the authority was registered with AWS IoT again meanwhile');
       await this.audit.record(ctx, {
         action: 'authority.iot-registered',
         target: { type: 'authority', id: authorityId },
@@ -97,10 +102,12 @@ export class IotRegistrationsService {
           autoRegistration: registration.autoRegistration,
           deviceRegistration: registration.deviceRegistration,
           policyName: registration.policyName,
-          ...(adopted ? { adopted: true } : {}),
+          ...(adopted && !kept ? { adopted: true } : {}),
+          ...(previous ? { reregistered: true, awsRegistration: kept ? 'reactivated' : 'registered-again', previousCaCertificateId: previous.caCertificateId } : {}),
+          ...(kept ? { updated: adopted?.updated ?? [] } : {}),
         },
       });
-      if (adopted) {
+      if (adopted && !kept) {
         await this.audit.record(ctx, {
           action: REGISTRATION_ADOPTED,
           target: { type: 'authority', id: authorityId },

@@ -153,6 +153,9 @@ export abstract class IotRegistry {
   abstract deletePolicyVersion(policyName: string, versionId: string): Promise<void>;
   /** Names of the policies attached to a principal (certificate ARN). */
   abstract listAttachedPolicies(targetArn: string): Promise<string[]>;
-  /** Every certificate AWS IoT holds under a registered CA (by the CA's certificate id), with its status. */
-  abstract listCertificatesByCa(caCertificateId: string): Promise<{ certificateId: string; certificateArn: string; status: string }[]>;
+  /**
+   * Every certificate AWS IoT holds under a registered CA (by the CA's certificate id), with its status: one
+   * ListCertificatesByCA call per page of `pageSize` (1-250, AWS's limit; default 250).
+   */
+  abstract listCertificatesByCa(caCertificateId: string, pageSize?: number): Promise<{ certificateId: string; certificateArn: string; status: string }[]>;
 }

@@ -36,6 +36,16 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
     }
   }
 
+  async replaceInactive(registration: IotCaRegistration): Promise<boolean> {
+    const { authorityId, ...fields } = registration;
+    const result = await this.db.manager().update(
+      IotCaRegistrationEntity,
+      { authorityId, status: 'INACTIVE' },
+      { ...fields, provisioningTemplate: registration.provisioningTemplate ? JSON.stringify(registration.provisioningTemplate) : null },
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
   async markInactive(authorityId: string, at: string): Promise<boolean> {
     const result = await this.db.manager().update(IotCaRegistrationEntity, { authorityId, status: 'ACTIVE' }, { status: 'INACTIVE', autoRegistration: false, updatedAt: at });
     return (result.affected ?? 0) > 0;

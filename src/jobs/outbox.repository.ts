@@ -16,6 +16,15 @@ export abstract class OutboxRepository {
   abstract find(id: string): Promise<OutboxJob | null>;
   /** When the first job still kept (any status) with this dedupe key was created; null when there is none. */
   abstract firstCreatedAt(dedupeKey: string): Promise<string | null>;
+  /** Dead jobs ordered by (createdAt, id), after the given position. */
+  abstract listDead(after: { createdAt: string; id: string } | undefined, limit: number): Promise<OutboxJob[]>;
+  /** Dead jobs per kind. */
+  abstract countDeadByKind(): Promise<{ kind: string; count: number }[]>;
+  /**
+   * Makes a dead job pending again (due now, attempts from zero), in the current transaction. 'not-dead' when it is
+   * not dead (any more); 'duplicate' when a live job with its dedupe key exists (that one does the work).
+   */
+  abstract revive(id: string, now: string): Promise<'revived' | 'not-dead' | 'duplicate'>;
   /** Deletes finished jobs last updated before `before`. */
   abstract pruneDone(before: string): Promise<void>;
 }

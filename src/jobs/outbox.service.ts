@@ -42,7 +42,14 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    const gauge = metrics.outboxDeadJobs;
+    metrics.collectWith(gauge, async () => {
+      const counts = await repository.countDeadByKind();
+      gauge.reset();
+      for (const { kind, count } of counts) gauge.set({ kind }, count);
+    });
+  }
 
   register(kind: string, handler: OutboxHandler): void {
     this.handlers.set(kind, handler);

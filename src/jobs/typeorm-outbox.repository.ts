@@ -79,6 +79,35 @@ export class TypeOrmOutboxRepository extends OutboxRepository {
     return row ? toJob(row) : null;
   }
 
+  async listDead(after: { createdAt: string; id: string } | undefined, limit: number): Promise<OutboxJob[]> {
+    const rows = await this.db.sql<{ id: string }>(
+      `SELECT id FROM outbox_jobs WHERE status = 'dead'${after ? ' AND (created_at > ? OR (created_at = ? AND id > ?))' : ''} ORDER BY created_at, id LIMIT ${Number(limit)}`,
+      after ? [after.createdAt, after.createdAt, after.id] : [],
+    );
+    if (rows.length === 0) return [];
+    const jobs = (await this.db.manager().findBy(OutboxJobEntity, { id: In(rows.map((r) => r.id)) })).map(toJob);
+    return jobs.sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
+  }
+
+  async countDeadByKind(): Promise<{ kind: string; count: number }[]> {
+    const rows = await this.db.sql<{ kind: string; count: string | number }>(`SELECT kind, COUNT(*) AS count FROM outbox_jobs WHERE status = 'dead' GROUP BY kind`);
+    return rows.map((r) => ({ kind: r.kind, count: Number(r.count) }));
+  }
+
+  async revive(id: string, now: string): Promise<'revived' | 'not-dead' | 'duplicate'> {
+    const [job] = await this.db.sql<{ dedupeKey: string | null }>(`SELECT dedupe_key AS "dedupeKey" FROM outbox_jobs WHERE id = ? AND status = 'dead'`, [id]);
+    if (!job) return 'not-dead';
+    // Checked first, not caught: on PostgreSQL a unique violation would abort the caller's transaction (and its audit event).
+    if (job.dedupeKey !== null) {
+      const live = await this.db.sql(`SELECT id FROM outbox_jobs WHERE dedupe_key = ? AND status IN ('pending', 'running')`, [job.dedupeKey]);
+      if (live.length > 0) return 'duplicate';
+    }
+    const result = await this.db
+      .manager()
+      .update(OutboxJobEntity, { id, status: 'dead' }, { status: 'pending', attempts: 0, runAfter: now, lockedBy: null, lockedUntil: null, updatedAt: now });
+    return (result.affected ?? 0) > 0 ? 'revived' : 'not-dead';
+  }
+
   async firstCreatedAt(dedupeKey: string): Promise<string | null> {
     const row = await this.db.manager().findOne(OutboxJobEntity, { where: { dedupeKey }, order: { createdAt: 'ASC' }, select: { id: true, createdAt: true } });
     return row?.createdAt ?? null;

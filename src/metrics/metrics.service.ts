@@ -117,6 +117,15 @@ export class MetricsService {
     collect: () => this.collectors.get(this.certificatesExpiring30d)?.(),
   });
 
+  /** Read from the database at scrape time (OutboxService): alert when above 0 (docs/operations.md, "Dead jobs"). */
+  readonly outboxDeadJobs: Gauge<'kind'> = new Gauge({
+    name: 'fleetpki_outbox_dead_jobs',
+    help: 'Outbox jobs dead-lettered and not retried (GET /v1/jobs?state=dead), by kind',
+    labelNames: ['kind'] as const,
+    registers: [],
+    collect: () => this.collectors.get(this.outboxDeadJobs)?.(),
+  });
+
   readonly fleetAuditFindings = new Gauge({
     name: 'fleetpki_fleet_audit_findings',
     help: 'Findings of the latest finished fleet audit, by type and severity',
@@ -135,7 +144,7 @@ export class MetricsService {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fleetpki_' });
     // /metrics lists families in the order they were registered: these follow Node's own metrics.
-    const listedLast: Metric[] = [this.ocspSignersCreated, this.ocspResponses, this.certificatesExpiring30d, this.fleetAuditFindings, this.workerInfo];
+    const listedLast: Metric[] = [this.ocspSignersCreated, this.ocspResponses, this.certificatesExpiring30d, this.outboxDeadJobs, this.fleetAuditFindings, this.workerInfo];
     for (const metric of listedLast) this.registry.registerMetric(metric);
   }
 

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { randomUUID } from 'node:crypto';
 import { generateApiKey } from '../../src/auth/api-key-secret';
+import { Transactions } from '../../src/database/transactions';
+import { OutboxRepository } from '../../src/jobs/outbox.repository';
+import { OutboxService } from '../../src/jobs/outbox.service';
 import { DEFAULT_POLICY_TEMPLATE } from '../../src/iot/policy-lint';
 import { OCSP_ROUTES } from '../../src/revocation/ocsp-http';
 import { IotStandIn } from '../../tools/standins';
@@ -51,7 +55,7 @@ interface Fixtures {
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority';
+type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -178,6 +182,10 @@ const ROUTES: MatrixRoute[] = [
   { method: 'GET',    path: '/v1/fleet/audits/:id',           id: 'audit',
                                                               admin: 200, operator: 200, auditor: 200 },
   { method: 'POST',   path: '/v1/fleet/audits/:id/findings/:findingId/remediate', id: 'fresh-finding',
+                                                              admin: 200, operator: 200, auditor: 403 },
+  // dead outbox jobs
+  { method: 'GET',    path: '/v1/jobs',                       url: '/v1/jobs?state=dead', admin: 200, operator: 200, auditor: 200 },
+  { method: 'POST',   path: '/v1/jobs/:id/retry',             id: 'fresh-dead-job',
                                                               admin: 200, operator: 200, auditor: 403 },
   // audit
   { method: 'GET',    path: '/v1/audit',                      admin: 200, operator: 403, auditor: 200 },
@@ -465,6 +473,16 @@ describe('role matrix on sqlite', () => {
         return (await admin('POST', '/v1/authorities', { name: 'Matrix Rotatable', type: 'intermediate', parentId: f.root, subject: { commonName: 'Matrix Rotatable CA' } })).id;
       case 'fresh-rotation':
         return (await admin('POST', '/v1/rotations', rotationBody(f))).id;
+      case 'fresh-dead-job': {
+        // A job of a kind that succeeds when retried; inserted dead, as the outbox leaves one.
+        t.app.get(OutboxService).register('matrix.dead', { run: async () => undefined });
+        const now = new Date().toISOString();
+        const id = randomUUID();
+        await t.app.get(Transactions).run(() =>
+          t.app.get(OutboxRepository).insert({ id, kind: 'matrix.dead', payload: {}, status: 'dead', attempts: 12, runAfter: now, lockedBy: null, lockedUntil: null, lastError: 'MATRIX: given up', dedupeKey: null, targetType: null, targetId: null, createdAt: now, updatedAt: now }),
+        );
+        return id;
+      }
       case 'fresh-iot-registered-authority': {
         const id = await resolveId('fresh-authority');
         await admin('POST', `/v1/authorities/${id}/iot-registration`, { certificateMode: 'SNI_ONLY' });
