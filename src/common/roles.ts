@@ -19,6 +19,7 @@ export enum Permission {
   RunAudits = 'fleet-audits:run',
   RunSetupCheck = 'setup:check',
   ManageEstLabels = 'est-labels:manage',
+  ManageIotTargets = 'iot-targets:manage',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {
