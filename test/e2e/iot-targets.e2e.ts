@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CreatePolicyCommand, DescribeCertificateCommand, IoTClient } from '@aws-sdk/client-iot';
+import { CreatePolicyCommand, DescribeCertificateCommand, GetRegistrationCodeCommand, IoTClient } from '@aws-sdk/client-iot';
 import { IotStandIn } from '../../tools/standins';
 import { eventually } from '../support/eventually';
 import { OpenSslWorkspace } from '../support/openssl';
@@ -203,6 +203,44 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     assert.ok(newPlace.thing('tgt-US0001'));
     const audit = await admin('get', `/v1/audit?action=certificate.iot-target-moved&targetId=${moved.id}`);
     assert.deepEqual(audit.body.items.map((e: { details: unknown }) => e.details), [{ fromTargetId: 'acct-a', toTargetId: 'acct-b' }]);
+  });
+
+  it('throttles per account: a tight quota in one account leaves the others alone', async () => {
+    const knobs = await fetch(`${iot.endpoint}/_standin/accounts/${ACCOUNTS['acct-e-eu'].account}/eu-west-1/config`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ tps: 1, burst: 1 }),
+    }).then((r) => r.json());
+    assert.equal(knobs.tps, 1);
+    const tight = new IoTClient({ region: 'eu-west-1', endpoint: iot.endpoint, maxAttempts: 1, credentials: { accessKeyId: ACCOUNTS['acct-e-eu'].key, secretAccessKey: 'stand-in' } });
+    const loose = new IoTClient({ region: 'eu-west-1', endpoint: iot.endpoint, maxAttempts: 1, credentials: { accessKeyId: ACCOUNTS['acct-c-eu'].key, secretAccessKey: 'stand-in' } });
+    const outcomes = async (client: IoTClient) =>
+      Promise.all(Array.from({ length: 6 }, () => client.send(new GetRegistrationCodeCommand({})).then(() => 'ok', (err: Error) => err.name)));
+    assert.ok((await outcomes(tight)).includes('ThrottlingException'), 'the tight account throttles');
+    assert.deepEqual(await outcomes(loose), Array(6).fill('ok'), 'another account of the region does not');
+    assert.ok(iot.place(ACCOUNTS['acct-e-eu'].account, 'eu-west-1').throttled > 0);
+    assert.equal(iot.place(ACCOUNTS['acct-c-eu'].account, 'eu-west-1').throttled, 0);
+  });
+
+  it('allocates by weight, the same serial always to the same target', async () => {
+    const { station } = await createClaim(t, {
+      claimAuthorityId: claimCa.id,
+      deviceAuthorityId: deviceCa.id,
+      thingNameTemplate: 'w-{serial}',
+      allowReprovisioning: true,
+      allocation: { mode: 'weighted', weights: { 'acct-a': 1, 'acct-b': 1 } },
+    });
+    const exchange = (serial: string) =>
+      t.http().post('/v1/provisioning/exchange').set('Authorization', `Bearer ${stationToken(t, station)}`).send({ deviceSerial: serial, csr: ssl.newCsr('ec:P-256', `/CN=${serial}`).csrPem });
+    const first: Record<string, string> = {};
+    for (let i = 0; i < 8; i++) {
+      const res = await exchange(`W${i}`);
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      first[`W${i}`] = res.body.iot.targetId;
+    }
+    assert.deepEqual(new Set(Object.values(first)), new Set(['acct-a', 'acct-b']), JSON.stringify(first));
+    // Re-provisioned with a new key: the same target.
+    for (const serial of ['W0', 'W1', 'W2']) assert.equal((await exchange(serial)).body.iot.targetId, first[serial]);
   });
 
   it('refuses to delete a target still referenced (409), deletes an unused one (audited)', async () => {

@@ -36,6 +36,10 @@ import { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRule
  * failure modes (HTTP 503 ServiceUnavailableException or dropped connections), and lost answers (`loseResponses`: the
  * operation takes effect, then the client sees a connection reset or an HTTP 500).
  *
+ * Several accounts and regions (docs/iot-targets.md): with the `accessKeys` knob (access key id → account id), each call
+ * is answered by the (account, region) its SigV4 credential names, each a stand-in of its own (state, knobs, throttling;
+ * `place(account, region)`), sharing the rule that one account per region holds a CA in DEFAULT mode.
+ *
  * Test hooks over HTTP (no SigV4 needed):
  * - `GET /_standin/stats`: calls per operation (refused ones included), throttled counts, bucket level;
  * - `POST /_standin/config`: change knobs;
@@ -50,6 +54,8 @@ import { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRule
  *   "confirmationToken"?}` seeds one (see seedTopicRuleDestination);
  * - `GET /_standin/events`: the certificate registration events "published" so far;
  * - `GET /_standin/requests`: the request log, every AWS call with the certificate it names (see request-log.ts).
+ * - `GET /_standin/accounts`: each account and region played, with its CAs, certificates and things;
+ *   `POST /_standin/accounts/{account}/{region}/config`: its knobs; `GET /_standin/accounts/{account}/{region}/certificates/{id}`.
  *
  * Thing types and thing groups are made through the API (CreateThingType, DeprecateThingType, CreateThingGroup) or,
  * in code, with `createThingType`, `deprecateThingType` and `createThingGroup`; `thing(name)` shows a thing's type
