@@ -118,7 +118,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   /** Schedules what a JITR event calls for; returns the decision (for the audit log and the caller). */
   async onRegistrationEvent(awsCertificateId: string, caCertificateId: string): Promise<{ decision: 'activate' | 'reject' | 'duplicate' | 'not-our-ca'; certificateId: string | null }> {
     const record = await this.certificates.findByFingerprint(awsCertificateId);
-    const ours = record && (await this.registrations.find(record.authorityId))?.caCertificateId === caCertificateId;
+    const ours = record && (await this.registrations.find(record.authorityId, targetOf(record)))?.caCertificateId === caCertificateId;
     if (!ours) {
       // An unknown certificate under one of our registered CAs is refused; an event for someone else's CA is not ours to act on.
       if (!(await this.isOurCa(caCertificateId))) return { decision: 'not-our-ca', certificateId: null };

@@ -210,7 +210,7 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ tps: 1, burst: 1 }),
-    }).then((r) => r.json());
+    }).then((r) => r.json() as Promise<{ tps: number }>);
     assert.equal(knobs.tps, 1);
     const tight = new IoTClient({ region: 'eu-west-1', endpoint: iot.endpoint, maxAttempts: 1, credentials: { accessKeyId: ACCOUNTS['acct-e-eu'].key, secretAccessKey: 'stand-in' } });
     const loose = new IoTClient({ region: 'eu-west-1', endpoint: iot.endpoint, maxAttempts: 1, credentials: { accessKeyId: ACCOUNTS['acct-c-eu'].key, secretAccessKey: 'stand-in' } });
