@@ -269,6 +269,10 @@ export type CertificateIotDto = {
     certificateId: string;
     thingName: string | null;
     lastError: string | null;
+    /**
+     * The IoT target (GET /v1/iot/targets) it is registered in
+     */
+    targetId: string;
 };
 
 export type CertificateDto = {
@@ -365,6 +369,66 @@ export type HealthDto = {
     };
 };
 
+export type CreateIotTargetDto = {
+    /**
+     * Lowercase letters, digits and -, 1-63; "default" is taken by the service's own configuration
+     */
+    id: string;
+    accountId: string;
+    region: string;
+    /**
+     * An IAM role to assume (STS AssumeRole) for this target
+     */
+    roleArn?: string;
+    /**
+     * A named profile of the AWS shared config/credentials files (credentials are never sent to this API)
+     */
+    profile?: string;
+    /**
+     * Endpoint override (a local stand-in, a VPC endpoint)
+     */
+    endpoint?: string;
+    /**
+     * Requests per second per AWS IoT operation, over IOT_RATE_LIMITS
+     */
+    rateLimits?: {
+        [key: string]: number;
+    };
+};
+
+export type IotTargetDto = {
+    id: string;
+    /**
+     * Null for the default target when AWS_ACCOUNT_ID is unset
+     */
+    accountId: string | null;
+    /**
+     * Empty for the default target when AWS IoT is not configured
+     */
+    region: string;
+    roleArn: string | null;
+    profile: string | null;
+    endpoint: string | null;
+    rateLimits: {
+        [key: string]: number;
+    } | null;
+    /**
+     * Null for the default target
+     */
+    createdAt: string | null;
+};
+
+export type IotTargetListDto = {
+    items: Array<IotTargetDto>;
+};
+
+export type MoveIotTargetDto = {
+    /**
+     * The IoT target to move the device to
+     */
+    targetId: string;
+};
+
 export type ProvisioningTemplateDto = {
     /**
      * AWS IoT JITP template body (JSON text)
@@ -399,6 +463,10 @@ export type RegisterIotCaDto = {
      */
     policyTemplate?: string;
     /**
+     * The IoT target (GET /v1/iot/targets) to register with; default: the target "default"
+     */
+    targetId?: string;
+    /**
      * JITP only
      */
     provisioningTemplate?: ProvisioningTemplateDto;
@@ -406,6 +474,10 @@ export type RegisterIotCaDto = {
 
 export type IotCaRegistrationDto = {
     authorityId: string;
+    /**
+     * The IoT target it is registered in
+     */
+    targetId: string;
     /**
      * AWS IoT CA certificate id (SHA-256 of the CA certificate DER)
      */
@@ -600,6 +672,12 @@ export type CreatedClaimDto = {
     serialPattern: string | null;
     thingNameTemplate: string;
     iot: ClaimIotDto | null;
+    /**
+     * See CreateClaimDto.allocation; null: the default target
+     */
+    allocation: {
+        [key: string]: unknown;
+    } | null;
     allowReprovisioning: boolean;
     /**
      * The claim certificate (GET /v1/certificates/{id})
@@ -668,6 +746,12 @@ export type CreateClaimDto = {
     thingNameTemplate: string;
     iot?: ClaimIotDto;
     /**
+     * Which IoT target(s) the devices go to (docs/iot-targets.md): {mode:'fixed',targetId} | {mode:'attribute',attribute,map:{value:targetId},default?} (a device attribute sent with the exchange, else the claim's iot.attributes) | {mode:'weighted',weights:{targetId:n}} (by a hash of the serial). Absent: the default target.
+     */
+    allocation?: {
+        [key: string]: unknown;
+    };
+    /**
      * A serial seen before with another key gets a new certificate (the old one is revoked as superseded) instead of a 409. Default: `false`.
      */
     allowReprovisioning?: boolean;
@@ -712,6 +796,12 @@ export type ClaimDto = {
     serialPattern: string | null;
     thingNameTemplate: string;
     iot: ClaimIotDto | null;
+    /**
+     * See CreateClaimDto.allocation; null: the default target
+     */
+    allocation: {
+        [key: string]: unknown;
+    } | null;
     allowReprovisioning: boolean;
     /**
      * The claim certificate (GET /v1/certificates/{id})
@@ -780,6 +870,12 @@ export type RevokedClaimDto = {
     serialPattern: string | null;
     thingNameTemplate: string;
     iot: ClaimIotDto | null;
+    /**
+     * See CreateClaimDto.allocation; null: the default target
+     */
+    allocation: {
+        [key: string]: unknown;
+    } | null;
     allowReprovisioning: boolean;
     /**
      * The claim certificate (GET /v1/certificates/{id})
@@ -816,6 +912,18 @@ export type ExchangeIotDto = {
      * pending: AWS IoT registration scheduled (API mode); none: the device registers itself on first connect (JITR/JITP) or the CA is not registered
      */
     status: 'none' | 'pending' | 'registered' | 'active' | 'inactive' | 'revoked' | 'failed';
+    /**
+     * The IoT target (GET /v1/iot/targets) the device is registered in
+     */
+    targetId: string;
+    /**
+     * Its AWS account (null for the default target when AWS_ACCOUNT_ID is unset)
+     */
+    accountId: string | null;
+    /**
+     * Its AWS region (empty when AWS IoT is not configured)
+     */
+    region: string;
 };
 
 export type ExchangeResultDto = {
@@ -1190,37 +1298,10 @@ export type SetupReportDto = {
     checks: Array<SetupCheckDto>;
 };
 
-export type JobSubjectDto = {
-    type: string;
-    id: string;
-};
-
-export type JobDto = {
-    id: string;
-    kind: string;
-    status: 'pending' | 'running' | 'done' | 'dead';
-    attempts: number;
-    /**
-     * The last failure (code and message; no secrets), at most 1,000 characters
-     */
-    lastError: string | null;
-    /**
-     * What the job works on (a certificate, an authority, …)
-     */
-    subject: JobSubjectDto | null;
-    createdAt: string;
-    updatedAt: string;
-};
-
-export type JobListDto = {
-    items: Array<JobDto>;
-    nextCursor?: string | null;
-};
-
 /**
  * Stable machine-readable error code
  */
-export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
+export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
 
 export type ProblemDto = {
     /**
@@ -2803,6 +2884,389 @@ export type MetricsTextResponses = {
 
 export type MetricsTextResponse = MetricsTextResponses[keyof MetricsTextResponses];
 
+export type ListIotTargetsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v1/iot/targets';
+};
+
+export type ListIotTargetsErrors = {
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type ListIotTargetsError = ListIotTargetsErrors[keyof ListIotTargetsErrors];
+
+export type ListIotTargetsResponses = {
+    200: IotTargetListDto;
+};
+
+export type ListIotTargetsResponse = ListIotTargetsResponses[keyof ListIotTargetsResponses];
+
+export type CreateIotTargetData = {
+    body: CreateIotTargetDto;
+    path?: never;
+    query?: never;
+    url: '/v1/iot/targets';
+};
+
+export type CreateIotTargetErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Conflict with the current state: IOT_TARGET_EXISTS
+     */
+    409: ProblemDto & {
+        code: 'IOT_TARGET_EXISTS';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type CreateIotTargetError = CreateIotTargetErrors[keyof CreateIotTargetErrors];
+
+export type CreateIotTargetResponses = {
+    201: IotTargetDto;
+};
+
+export type CreateIotTargetResponse = CreateIotTargetResponses[keyof CreateIotTargetResponses];
+
+export type DeleteIotTargetData = {
+    body?: never;
+    path: {
+        targetId: string;
+    };
+    query?: never;
+    url: '/v1/iot/targets/{targetId}';
+};
+
+export type DeleteIotTargetErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: IOT_TARGET_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'IOT_TARGET_NOT_FOUND';
+    };
+    /**
+     * Conflict with the current state: IOT_TARGET_IN_USE
+     */
+    409: ProblemDto & {
+        code: 'IOT_TARGET_IN_USE';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type DeleteIotTargetError = DeleteIotTargetErrors[keyof DeleteIotTargetErrors];
+
+export type DeleteIotTargetResponses = {
+    /**
+     * Deleted
+     */
+    204: void;
+};
+
+export type DeleteIotTargetResponse = DeleteIotTargetResponses[keyof DeleteIotTargetResponses];
+
+export type GetIotTargetData = {
+    body?: never;
+    path: {
+        targetId: string;
+    };
+    query?: never;
+    url: '/v1/iot/targets/{targetId}';
+};
+
+export type GetIotTargetErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: IOT_TARGET_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'IOT_TARGET_NOT_FOUND';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type GetIotTargetError = GetIotTargetErrors[keyof GetIotTargetErrors];
+
+export type GetIotTargetResponses = {
+    200: IotTargetDto;
+};
+
+export type GetIotTargetResponse = GetIotTargetResponses[keyof GetIotTargetResponses];
+
+export type MoveCertificateIotTargetData = {
+    body: MoveIotTargetDto;
+    headers?: {
+        /**
+         * Up to 128 printable ASCII characters, unique per request you mean. A retry with the same key and body (same caller, same route) gets the first answer again (status and body) and changes nothing; the same key with another body is a 422 IDEMPOTENCY_KEY_REUSED; while the first is still running, a 409 IDEMPOTENCY_REQUEST_IN_PROGRESS (retry after Retry-After). Answers holding a private key are never stored: their retry is a 409 IDEMPOTENCY_ANSWER_NOT_REPLAYABLE. See docs/idempotency.md.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Id of the certificate
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/v1/certificates/{id}/iot-target';
+};
+
+export type MoveCertificateIotTargetErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: CERTIFICATE_NOT_FOUND, IOT_REGISTRATION_NOT_FOUND, IOT_TARGET_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'CERTIFICATE_NOT_FOUND' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND';
+    };
+    /**
+     * Conflict with the current state: CERTIFICATE_ALREADY_REVOKED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE
+     */
+    409: ProblemDto & {
+        code: 'CERTIFICATE_ALREADY_REVOKED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Well-formed but refused by policy: IDEMPOTENCY_KEY_REUSED
+     */
+    422: ProblemDto & {
+        code: 'IDEMPOTENCY_KEY_REUSED';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type MoveCertificateIotTargetError = MoveCertificateIotTargetErrors[keyof MoveCertificateIotTargetErrors];
+
+export type MoveCertificateIotTargetResponses = {
+    /**
+     * The certificate, naming its new target (iot.status pending until the move is done)
+     */
+    200: CertificateDto;
+};
+
+export type MoveCertificateIotTargetResponse = MoveCertificateIotTargetResponses[keyof MoveCertificateIotTargetResponses];
+
 export type DeactivateIotCaData = {
     body?: never;
     path: {
@@ -2811,7 +3275,12 @@ export type DeactivateIotCaData = {
          */
         id: string;
     };
-    query?: never;
+    query?: {
+        /**
+         * The IoT target; default: "default"
+         */
+        targetId?: string;
+    };
     url: '/v1/authorities/{id}/iot-registration';
 };
 
@@ -2835,10 +3304,10 @@ export type DeactivateIotCaErrors = {
         code: 'FORBIDDEN';
     };
     /**
-     * Not found: AUTHORITY_NOT_FOUND, IOT_REGISTRATION_NOT_FOUND
+     * Not found: AUTHORITY_NOT_FOUND, IOT_REGISTRATION_NOT_FOUND, IOT_TARGET_NOT_FOUND
      */
     404: ProblemDto & {
-        code: 'AUTHORITY_NOT_FOUND' | 'IOT_REGISTRATION_NOT_FOUND';
+        code: 'AUTHORITY_NOT_FOUND' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND';
     };
     /**
      * Conflict with the current state: AWS_LIMIT_EXCEEDED, IOT_CONFLICT
@@ -2943,7 +3412,12 @@ export type GetIotCaRegistrationData = {
          */
         id: string;
     };
-    query?: never;
+    query?: {
+        /**
+         * The IoT target; default: "default"
+         */
+        targetId?: string;
+    };
     url: '/v1/authorities/{id}/iot-registration';
 };
 
@@ -2967,10 +3441,10 @@ export type GetIotCaRegistrationErrors = {
         code: 'FORBIDDEN';
     };
     /**
-     * Not found: AUTHORITY_NOT_FOUND, IOT_REGISTRATION_NOT_FOUND
+     * Not found: AUTHORITY_NOT_FOUND, IOT_REGISTRATION_NOT_FOUND, IOT_TARGET_NOT_FOUND
      */
     404: ProblemDto & {
-        code: 'AUTHORITY_NOT_FOUND' | 'IOT_REGISTRATION_NOT_FOUND';
+        code: 'AUTHORITY_NOT_FOUND' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND';
     };
     /**
      * URI Too Long: URI_TOO_LONG
@@ -3049,16 +3523,16 @@ export type RegisterIotCaErrors = {
         code: 'FORBIDDEN';
     };
     /**
-     * Not found: AUTHORITY_NOT_FOUND, POLICY_TEMPLATE_NOT_FOUND
+     * Not found: AUTHORITY_NOT_FOUND, IOT_TARGET_NOT_FOUND, POLICY_TEMPLATE_NOT_FOUND
      */
     404: ProblemDto & {
-        code: 'AUTHORITY_NOT_FOUND' | 'POLICY_TEMPLATE_NOT_FOUND';
+        code: 'AUTHORITY_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND' | 'POLICY_TEMPLATE_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_ALREADY_REGISTERED, IOT_CONFLICT, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_ALREADY_REGISTERED, IOT_CONFLICT, IOT_DEFAULT_MODE_TAKEN, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_DEFAULT_MODE_TAKEN' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -3621,10 +4095,10 @@ export type CreateClaimErrors = {
         code: 'FORBIDDEN';
     };
     /**
-     * Not found: AUTHORITY_NOT_FOUND, POLICY_TEMPLATE_NOT_FOUND
+     * Not found: AUTHORITY_NOT_FOUND, IOT_TARGET_NOT_FOUND, POLICY_TEMPLATE_NOT_FOUND
      */
     404: ProblemDto & {
-        code: 'AUTHORITY_NOT_FOUND' | 'POLICY_TEMPLATE_NOT_FOUND';
+        code: 'AUTHORITY_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND' | 'POLICY_TEMPLATE_NOT_FOUND';
     };
     /**
      * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_CONFLICT, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
@@ -6451,151 +6925,3 @@ export type CheckSetupResponses = {
 };
 
 export type CheckSetupResponse = CheckSetupResponses[keyof CheckSetupResponses];
-
-export type ListJobsData = {
-    body?: never;
-    path?: never;
-    query: {
-        limit?: number;
-        /**
-         * nextCursor from the previous page
-         */
-        cursor?: string;
-        /**
-         * Only dead-lettered jobs are listed
-         */
-        state: 'dead';
-    };
-    url: '/v1/jobs';
-};
-
-export type ListJobsErrors = {
-    /**
-     * Malformed request: VALIDATION_FAILED, INVALID_CURSOR
-     */
-    400: ProblemDto & {
-        code: 'VALIDATION_FAILED' | 'INVALID_CURSOR';
-    };
-    /**
-     * Not authenticated: UNAUTHENTICATED
-     */
-    401: ProblemDto & {
-        code: 'UNAUTHENTICATED';
-    };
-    /**
-     * Authenticated, but not allowed: FORBIDDEN
-     */
-    403: ProblemDto & {
-        code: 'FORBIDDEN';
-    };
-    /**
-     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
-     */
-    429: ProblemDto & {
-        code: 'RATE_LIMITED';
-        /**
-         * As the Retry-After header
-         */
-        retryAfterSeconds?: number;
-        /**
-         * The limit reached (docs/limits.md)
-         */
-        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
-    };
-    /**
-     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
-     */
-    500: ProblemDto & {
-        code: 'INTERNAL_ERROR';
-    };
-};
-
-export type ListJobsError = ListJobsErrors[keyof ListJobsErrors];
-
-export type ListJobsResponses = {
-    200: JobListDto;
-};
-
-export type ListJobsResponse = ListJobsResponses[keyof ListJobsResponses];
-
-export type RetryJobData = {
-    body?: never;
-    path: {
-        /**
-         * Id of the job
-         */
-        id: string;
-    };
-    query?: never;
-    url: '/v1/jobs/{id}/retry';
-};
-
-export type RetryJobErrors = {
-    /**
-     * Malformed request: VALIDATION_FAILED, INVALID_URL
-     */
-    400: ProblemDto & {
-        code: 'VALIDATION_FAILED' | 'INVALID_URL';
-    };
-    /**
-     * Not authenticated: UNAUTHENTICATED
-     */
-    401: ProblemDto & {
-        code: 'UNAUTHENTICATED';
-    };
-    /**
-     * Authenticated, but not allowed: FORBIDDEN
-     */
-    403: ProblemDto & {
-        code: 'FORBIDDEN';
-    };
-    /**
-     * Not found: JOB_NOT_FOUND
-     */
-    404: ProblemDto & {
-        code: 'JOB_NOT_FOUND';
-    };
-    /**
-     * Conflict with the current state: JOB_NOT_DEAD
-     */
-    409: ProblemDto & {
-        code: 'JOB_NOT_DEAD';
-    };
-    /**
-     * URI Too Long: URI_TOO_LONG
-     */
-    414: ProblemDto & {
-        code: 'URI_TOO_LONG';
-    };
-    /**
-     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
-     */
-    429: ProblemDto & {
-        code: 'RATE_LIMITED';
-        /**
-         * As the Retry-After header
-         */
-        retryAfterSeconds?: number;
-        /**
-         * The limit reached (docs/limits.md)
-         */
-        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
-    };
-    /**
-     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
-     */
-    500: ProblemDto & {
-        code: 'INTERNAL_ERROR';
-    };
-};
-
-export type RetryJobError = RetryJobErrors[keyof RetryJobErrors];
-
-export type RetryJobResponses = {
-    /**
-     * The job, pending again
-     */
-    200: JobDto;
-};
-
-export type RetryJobResponse = RetryJobResponses[keyof RetryJobResponses];

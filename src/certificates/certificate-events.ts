@@ -12,7 +12,8 @@ export interface IssueFollowUp {
  * so what they schedule (outbox jobs) commits with it.
  */
 export abstract class CertificateEvents {
-  abstract prepareIssue(authorityId: string): Promise<IssueFollowUp>;
+  /** `iotTargetId`: the IoT target the certificate goes to (docs/iot-targets.md); the default one when absent. */
+  abstract prepareIssue(authorityId: string, iotTargetId?: string): Promise<IssueFollowUp>;
   abstract revoked(record: CertificateRecord): Promise<void>;
   /**
    * `old` was renewed by `replacement`: after `graceUntil` the old certificate leaves AWS IoT (detached from its

@@ -32,4 +32,6 @@ export abstract class CertificateRepository {
   abstract claimOfClaimCertificate(certificateId: string): Promise<string | null>;
   /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */
   abstract setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void>;
+  /** The IoT target the certificate is registered in (null = the default target; docs/iot-targets.md). */
+  abstract setIotTarget(id: string, targetId: string | null): Promise<void>;
 }

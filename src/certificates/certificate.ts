@@ -42,6 +42,8 @@ export interface CertificateRecord {
   iotLastError: string | null;
   /** AWS IoT overrides for this certificate's registration, or null to follow the CA registration alone. */
   iotThing: IotThingOptions | null;
+  /** The IoT target (docs/iot-targets.md) it is registered in; null = the default target. */
+  iotTargetId: string | null;
   /** The factory claim whose exchange issued it. */
   claimId: string | null;
   /** Lineage: the certificate this one renewed, and the one that renewed it (this one is then superseded). */

@@ -98,6 +98,7 @@ export class CertificateIotDto {
   @ApiProperty({ description: 'AWS IoT certificateId (SHA-256 of the DER)' }) certificateId: string;
   @ApiProperty({ nullable: true, type: String }) thingName: string | null;
   @ApiProperty({ nullable: true, type: String }) lastError: string | null;
+  @ApiProperty({ description: 'The IoT target (GET /v1/iot/targets) it is registered in', example: 'default' }) targetId: string;
 }
 
 export class CertificateDto {
@@ -164,7 +165,7 @@ export function toSummaryDto(record: CertificateRecord, now: Date): CertificateS
     issuedAt: record.issuedAt,
     revokedAt: record.revokedAt,
     revocationReason: record.revocationReason,
-    iot: { status: record.iotStatus, certificateId: record.fingerprint, thingName: record.thingName, lastError: record.iotLastError },
+    iot: { status: record.iotStatus, certificateId: record.fingerprint, thingName: record.thingName, lastError: record.iotLastError, targetId: record.iotTargetId ?? 'default' },
   };
 }
 

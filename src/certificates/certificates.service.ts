@@ -48,6 +48,8 @@ export interface IssueOptions {
   /** The certificate this one renews. */
   replacesId?: string;
   iotThing?: IotThingOptions;
+  /** The IoT target to register it in (docs/iot-targets.md); the default target when absent. */
+  iotTargetId?: string;
   /** Added to the certificate.issued audit event (who, in a factory, asked for it). */
   auditDetails?: Record<string, unknown>;
   /** Runs inside the issuance transaction before the certificate is stored; throwing stores nothing. */
@@ -131,7 +133,7 @@ export class CertificatesService implements OnModuleInit {
     });
 
     // Read outside the transaction, which on SQLite every writer takes in turn.
-    const followUp = await this.events.prepareIssue(issuer.authority.id);
+    const followUp = await this.events.prepareIssue(issuer.authority.id, options.iotTargetId);
     const serial = randomSerial();
     const der = await signCertificate({ serial, ...tbs }, issuer.signer);
 
@@ -157,6 +159,7 @@ export class CertificatesService implements OnModuleInit {
       iotStatus: followUp.iotStatus,
       iotLastError: null,
       iotThing: options.iotThing ?? null,
+      iotTargetId: options.iotTargetId && options.iotTargetId !== 'default' ? options.iotTargetId : null,
       claimId: options.claimId ?? null,
       replacesId: options.replacesId ?? null,
       replacedById: null,

@@ -100,6 +100,7 @@ export class RenewalService {
         parsedCsr: csr,
         claimId: old.claimId ?? undefined,
         iotThing: old.iotThing ?? undefined,
+        iotTargetId: old.iotTargetId ?? undefined,
         replacesId: old.id,
         auditDetails: { renewalOf: old.id, method: identity.method },
         inTransaction: async (replacement) => {

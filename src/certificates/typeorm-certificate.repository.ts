@@ -152,6 +152,10 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return row ? toRecord(row) : null;
   }
 
+  async setIotTarget(id: string, targetId: string | null): Promise<void> {
+    await this.db.run(() => this.db.manager().update(CertificateEntity, { id }, { iotTargetId: targetId }));
+  }
+
   async setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void> {
     // REVOKED is final in AWS IoT, so it is final here: a late job step cannot write over it.
     const where = status === 'revoked' ? { id } : { id, iotStatus: Not('revoked') };

@@ -1,4 +1,5 @@
 import { IotThingOptions } from '../certificates/certificate';
+import type { Allocation } from '../iot/iot-target';
 
 export type ClaimStatus = 'active' | 'revoked';
 
@@ -25,6 +26,8 @@ export interface Claim {
   /** `{serial}` is replaced by the device serial, e.g. `acme-{serial}`. */
   thingNameTemplate: string;
   iot: IotThingOptions | null;
+  /** Which IoT target(s) its devices go to (docs/iot-targets.md); null = the default target. */
+  allocation: Allocation | null;
   allowReprovisioning: boolean;
   /** Null: no allow-list (any serial the pattern accepts). A number: only listed serials, however many. */
   allowlistSize: number | null;

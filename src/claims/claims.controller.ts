@@ -57,7 +57,7 @@ export class ClaimsController {
     content: { 'application/json': { schema: { $ref: getSchemaPath(CreatedClaimDto) } }, ...binaryContent(MEDIA_TYPES.p12) },
   })
   @ApiSecured()
-  @ApiProblems(Errors.invalidClaim, Errors.policyTemplateNotFound, ProblemGroups.csr, ProblemGroups.issuance, ProblemGroups.iotCall)
+  @ApiProblems(Errors.invalidClaim, Errors.policyTemplateNotFound, Errors.iotTargetNotFound, ProblemGroups.csr, ProblemGroups.issuance, ProblemGroups.iotCall)
   async createClaim(
     @Ctx() ctx: RequestContext,
     @Body() body: CreateClaimDto,

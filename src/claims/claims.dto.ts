@@ -104,6 +104,10 @@ export class CreateClaimDto {
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ClaimIotDto)
   iot?: ClaimIotDto;
 
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: "Which IoT target(s) the devices go to (docs/iot-targets.md): {mode:'fixed',targetId} | {mode:'attribute',attribute,map:{value:targetId},default?} (a device attribute sent with the exchange, else the claim's iot.attributes) | {mode:'weighted',weights:{targetId:n}} (by a hash of the serial). Absent: the default target.", example: { mode: 'attribute', attribute: 'region', map: { eu: 'eu-prod', us: 'us-prod' } } })
+  @IsOptional() @IsObject()
+  allocation?: Record<string, unknown>;
+
   @ApiPropertyOptional({ default: false, description: 'A serial seen before with another key gets a new certificate (the old one is revoked as superseded) instead of a 409' })
   @IsOptional() @IsBoolean()
   allowReprovisioning?: boolean;
@@ -154,6 +158,7 @@ export class ClaimDto {
   @ApiProperty({ nullable: true, type: String }) serialPattern: string | null;
   @ApiProperty() thingNameTemplate: string;
   @ApiProperty({ type: ClaimIotDto, nullable: true }) iot: ClaimIotDto | null;
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'See CreateClaimDto.allocation; null: the default target' }) allocation: Record<string, unknown> | null;
   @ApiProperty() allowReprovisioning: boolean;
   @ApiProperty({ format: 'uuid', description: 'The claim certificate (GET /v1/certificates/{id})' }) claimCertificateId: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) lastExchangeAt: string | null;
@@ -212,6 +217,9 @@ export class ExchangeDto {
 export class ExchangeIotDto {
   @ApiProperty({ enum: ['none', 'pending', 'registered', 'active', 'inactive', 'revoked', 'failed'], description: 'pending: AWS IoT registration scheduled (API mode); none: the device registers itself on first connect (JITR/JITP) or the CA is not registered' })
   status: string;
+  @ApiProperty({ description: 'The IoT target (GET /v1/iot/targets) the device is registered in', example: 'default' }) targetId: string;
+  @ApiProperty({ nullable: true, type: String, description: 'Its AWS account (null for the default target when AWS_ACCOUNT_ID is unset)' }) accountId: string | null;
+  @ApiProperty({ description: 'Its AWS region (empty when AWS IoT is not configured)' }) region: string;
 }
 
 export class ExchangeResultDto {
@@ -237,7 +245,7 @@ export function toClaimCertificateDto(record: CertificateRecord, chainPem: strin
   return { id: record.id, serial: record.serial, fingerprint: record.fingerprint, notAfter: record.notAfter, certificatePem: pemEncode('CERTIFICATE', record.certificateDer), chainPem, privateKeyPem };
 }
 
-export function toExchangeResultDto(record: CertificateRecord, chainPem: string, deviceSerial: string): ExchangeResultDto {
+export function toExchangeResultDto(record: CertificateRecord, chainPem: string, deviceSerial: string, target: { id: string; accountId: string | null; region: string }): ExchangeResultDto {
   return {
     id: record.id,
     certificateId: record.fingerprint,
@@ -248,6 +256,6 @@ export function toExchangeResultDto(record: CertificateRecord, chainPem: string,
     certificatePem: pemEncode('CERTIFICATE', record.certificateDer),
     chainPem,
     claimId: record.claimId ?? '',
-    iot: { status: record.iotStatus },
+    iot: { status: record.iotStatus, targetId: target.id, accountId: target.accountId, region: target.region },
   };
 }

@@ -13,6 +13,8 @@ import { isoSeconds } from '../common/time';
 import { Transactions } from '../database/transactions';
 import { IotRegistry } from '../iot/iot-registry';
 import { PolicyTemplatesService } from '../iot/policy-templates.service';
+import { Allocation, checkAllocation } from '../iot/iot-target';
+import { IotTargetsService } from '../iot/iot-targets.service';
 import { RevocationReason } from '../pki/crl';
 import { ParsedCsr, parseCsr } from '../pki/csr';
 import { checkPublicKey } from '../pki/key-policy';
@@ -40,6 +42,7 @@ export interface CreateClaimInput {
   serialPattern?: string;
   thingNameTemplate: string;
   iot?: IotThingOptions & { policyTemplate?: string };
+  allocation?: Record<string, unknown>;
   allowReprovisioning?: boolean;
   claimCertificate: { csr?: string; generateKey?: boolean; keySpec?: ClaimKeySpec };
 }
@@ -67,6 +70,7 @@ export class ClaimsService {
     private readonly clock: Clock,
     private readonly iot: IotRegistry,
     private readonly policyTemplates: PolicyTemplatesService,
+    private readonly targets: IotTargetsService,
   ) {}
 
   /** Creates the claim and its claim certificate in one transaction: neither exists without the other. */
@@ -87,6 +91,12 @@ export class ClaimsService {
     await this.authorities.leafIssuer(input.deviceAuthorityId, 'devices');
     const claimAuthority = (await this.authorities.leafIssuer(input.claimAuthorityId, 'claims')).authority;
     await this.checkIotNames(input.iot);
+    let allocation: Allocation | null = null;
+    if (input.allocation !== undefined) {
+      checkAllocation(input.allocation);
+      await this.targets.checkAllocationTargets(input.allocation);
+      allocation = input.allocation;
+    }
     const { policyTemplate, ...iotSettings } = input.iot ?? {};
     const policyName = await this.policyTemplates.policyNameFor(iotSettings.policyName, policyTemplate);
     const iot: IotThingOptions | null = input.iot ? { ...iotSettings, ...(policyName ? { policyName } : {}) } : null;
@@ -122,6 +132,7 @@ export class ClaimsService {
             serialPattern: input.serialPattern ?? null,
             thingNameTemplate: input.thingNameTemplate,
             iot,
+            allocation,
             allowReprovisioning: input.allowReprovisioning ?? false,
             allowlistSize: null,
             allowlistId: null,

@@ -13,6 +13,7 @@ import { ClaimRepository } from './claim.repository';
 import { isWellFormedSerial, thingNameFor } from './claims.service';
 import { storedSerialPattern } from './serial-pattern';
 import { StationIdentity } from './station-authenticator';
+import { allocate } from '../iot/iot-target';
 
 export interface ExchangeInput {
   deviceSerial: string;
@@ -107,6 +108,8 @@ export class ExchangeService {
     const attributes = { ...claim.iot?.attributes, ...input.attributes };
     const iotThing = claim.iot || input.attributes ? { ...claim.iot, ...(Object.keys(attributes).length ? { attributes } : {}) } : undefined;
     const now = this.clock.now();
+    // Device attributes sent with the exchange, over the claim's (factory) attributes, choose the target.
+    const iotTargetId = allocate(claim.allocation, serial, attributes);
 
     try {
       const certificate = await this.certificates.issue(
@@ -116,6 +119,7 @@ export class ExchangeService {
           parsedCsr: csr,
           claimId: claim.id,
           iotThing,
+          iotTargetId,
           auditDetails: { claimId: claim.id, deviceSerial: serial, ...this.who(identity), reprovisioned: existing !== null },
           inTransaction: async (record) => {
             const device = { claimId: claim.id, deviceSerial: serial, certificateId: record.id, publicKeySha256, provisionedAt: now.toISOString() };

@@ -8,6 +8,7 @@ import { ApiProblems, CERTIFICATE_JWT_SCHEME, ProblemDeclaration, ProblemGroups 
 import { checkThingAttributes } from './attributes';
 import { ExchangeDto, ExchangeResultDto, toExchangeResultDto } from './claims.dto';
 import { ExchangeService } from './exchange.service';
+import { IotTargetsService } from '../iot/iot-targets.service';
 import { StationIdentity } from './station-authenticator';
 import { Station, StationGuard } from './station.guard';
 
@@ -29,6 +30,7 @@ export class ProvisioningController {
   constructor(
     private readonly exchanges: ExchangeService,
     private readonly certificates: CertificatesService,
+    private readonly targets: IotTargetsService,
   ) {}
 
   @Post('exchange')
@@ -63,6 +65,6 @@ export class ProvisioningController {
     if (body.attributes) checkThingAttributes(body.attributes, 'attributes');
     const result = await this.exchanges.exchange(identity, body, idempotencyKey);
     if (result.replayed) reply.status(200);
-    return toExchangeResultDto(result.certificate, await this.certificates.chainPem(result.certificate.authorityId), result.deviceSerial);
+    return toExchangeResultDto(result.certificate, await this.certificates.chainPem(result.certificate.authorityId), result.deviceSerial, await this.targets.get(result.certificate.iotTargetId));
   }
 }

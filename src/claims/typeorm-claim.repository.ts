@@ -1,3 +1,4 @@
+import type { Allocation } from '../iot/iot-target';
 import { Injectable } from '@nestjs/common';
 import { IotThingOptions } from '../certificates/certificate';
 import { Errors } from '../common/errors';
@@ -17,7 +18,7 @@ export class TypeOrmClaimRepository extends ClaimRepository {
   }
 
   async insert(claim: Claim): Promise<void> {
-    await this.db.insert(ClaimEntity, { ...claim, iot: claim.iot ? JSON.stringify(claim.iot) : null });
+    await this.db.insert(ClaimEntity, { ...claim, iot: claim.iot ? JSON.stringify(claim.iot) : null, allocation: claim.allocation ? JSON.stringify(claim.allocation) : null });
   }
 
   async findById(id: string): Promise<Claim | null> {
@@ -205,6 +206,7 @@ function toClaim(row: ClaimEntity): Claim {
     ...row,
     status: row.status as ClaimStatus,
     iot: row.iot ? (JSON.parse(row.iot) as IotThingOptions) : null,
+    allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null,
     allowReprovisioning: Boolean(row.allowReprovisioning),
   };
 }

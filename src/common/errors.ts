@@ -102,6 +102,11 @@ export const Errors = {
   iotRegistrationNotFound: make('IOT_REGISTRATION_NOT_FOUND', 404),
   iotAlreadyRegistered: make('IOT_ALREADY_REGISTERED', 409),
   iotConflict: make('IOT_CONFLICT', 409),
+  iotTargetNotFound: make('IOT_TARGET_NOT_FOUND', 404),
+  iotTargetExists: make('IOT_TARGET_EXISTS', 409),
+  iotTargetInUse: make('IOT_TARGET_IN_USE', 409),
+  /** A CA may be registered in DEFAULT mode by one AWS account per region (docs/iot-targets.md). */
+  iotDefaultModeTaken: make('IOT_DEFAULT_MODE_TAKEN', 409),
   iotRefused: make('IOT_REQUEST_REFUSED', 502),
   iotThrottled: make('IOT_THROTTLED', 503),
   iotUnavailable: make('IOT_UNAVAILABLE', 503),

@@ -20,6 +20,7 @@ export enum Permission {
   RunSetupCheck = 'setup:check',
   ManageEstLabels = 'est-labels:manage',
   RetryJobs = 'jobs:retry',
+  ManageIotTargets = 'iot-targets:manage',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {

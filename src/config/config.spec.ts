@@ -241,6 +241,11 @@ describe('loadConfig', () => {
   });
 
   describe('other settings', () => {
+    it('reads AWS_ACCOUNT_ID (the default IoT target\'s account) as 12 digits only', () => {
+      assert.equal(loadConfig({ DATA_DIR: '/d', AWS_REGION: 'us-east-1', AWS_ACCOUNT_ID: '111122223333' }).iot?.accountId, '111122223333');
+      assert.equal(loadConfig({ DATA_DIR: '/d', AWS_REGION: 'us-east-1' }).iot?.accountId, undefined);
+      assert.throws(() => loadConfig({ DATA_DIR: '/d', AWS_REGION: 'us-east-1', AWS_ACCOUNT_ID: '1234' }), /AWS_ACCOUNT_ID/);
+    });
     it('applies isDestinationArn (common/destination-arn.ts) to IOT_EVENTS_DESTINATION_ARN', () => {
       const candidates = [
         'arn:aws:iot:us-east-1:111122223333:ruledestination/http/7a280e37-b9c6-47a2-a751-0703693f46e4',

@@ -185,6 +185,8 @@ export interface IotConfig {
   region: string;
   /** Endpoint override (AWS_ENDPOINT_URL_IOT), e.g. the local stand-in. */
   endpoint?: string;
+  /** AWS_ACCOUNT_ID: the default IoT target's account (docs/iot-targets.md), for the DEFAULT-mode rule and answers. */
+  accountId?: string;
   requestTimeoutMs: number;
   maxAttempts: number;
   /** Requests per second per control-plane operation, defaulting to the AWS quotas. */
@@ -424,12 +426,19 @@ function parseIot(env: Env): IotConfig | undefined {
   return {
     region,
     endpoint: endpointUrl(env, 'AWS_ENDPOINT_URL_IOT'),
+    accountId: parseAccountId(env),
     requestTimeoutMs: integer(env, 'IOT_REQUEST_TIMEOUT_MS', 5000, 100, 120_000),
     maxAttempts: integer(env, 'IOT_MAX_ATTEMPTS', 4, 1, 20),
     rateLimits: parseRateLimits(env),
     eventsSecret: parseEventsSecret(env),
     eventsDestinationArn: parseDestinationArn(env),
   };
+}
+
+function parseAccountId(env: Env): string | undefined {
+  const id = env.AWS_ACCOUNT_ID || undefined;
+  if (id !== undefined && !/^\d{12}$/.test(id)) throw new ConfigError('AWS_ACCOUNT_ID', 'must be a 12-digit AWS account id');
+  return id;
 }
 
 function parseDestinationArn(env: Env): string | undefined {

@@ -34,6 +34,7 @@ import {
 } from '@aws-sdk/client-iot';
 import { StandardRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { HardLimitsNotRetried } from '../common/aws-retry';
 import { DomainError, Errors } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
@@ -70,11 +71,12 @@ function redacted(err: unknown, secret: string): unknown {
   return { name: error.name, message: error.message.split(secret).join('[redacted]'), $metadata: error.$metadata };
 }
 
-export function iotClient(config: IotConfig): IoTClient {
+export function iotClient(config: IotConfig, credentials?: AwsCredentialIdentityProvider): IoTClient {
   const agentOptions = { keepAlive: true, maxSockets: 64 };
   return new IoTClient({
     region: config.region,
     endpoint: config.endpoint,
+    ...(credentials ? { credentials } : {}),
     maxAttempts: config.maxAttempts,
     // LimitExceededException is a hard limit in AWS IoT (HTTP 410): answered at once, not retried as throttling.
     retryStrategy: new HardLimitsNotRetried(new StandardRetryStrategy(config.maxAttempts)),

@@ -15,6 +15,8 @@ import { isSameCertificate, REGISTRATION_ADOPTED } from './adoption';
 import { DescribedCertificate, IotRegistry } from './iot-registry';
 import { PolicyTemplatesService } from './policy-templates.service';
 import { IotRegistrationRepository } from './iot-registration.repository';
+import { DEFAULT_TARGET_ID } from './iot-target';
+import { IotTargetsService } from './iot-targets.service';
 
 export const JOB = {
   register: 'iot.register-certificate',
@@ -22,6 +24,7 @@ export const JOB = {
   revoke: 'iot.revoke-certificate',
   rejectUnknown: 'iot.reject-certificate',
   retireSuperseded: 'iot.retire-superseded-certificate',
+  move: 'iot.move-certificate',
 } as const;
 
 /**
@@ -41,6 +44,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     private readonly policyTemplates: PolicyTemplatesService,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
+    private readonly targets: IotTargetsService,
   ) {
     super();
   }
@@ -54,30 +58,31 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     // A lost revocation would leave a revoked certificate usable in AWS IoT: it is retried until it lands.
     this.outbox.register(JOB.revoke, { run: (p) => this.revoke(String(p.certificateId)), retryForever: true });
     this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId)), retryForever: true });
+    this.outbox.register(JOB.move, { run: (p) => this.move(String(p.certificateId), String(p.fromTargetId), String(p.toTargetId)), onDead });
     this.outbox.register(JOB.retireSuperseded, { run: (p) => this.retireSuperseded(String(p.certificateId), String(p.replacementId)), onDead });
   }
 
-  async prepareIssue(authorityId: string): Promise<IssueFollowUp> {
-    const registration = await this.registrations.find(authorityId);
+  async prepareIssue(authorityId: string, iotTargetId: string = DEFAULT_TARGET_ID): Promise<IssueFollowUp> {
+    const registration = await this.registrations.find(authorityId, iotTargetId);
     if (!registration || registration.status !== 'ACTIVE' || registration.deviceRegistration !== 'api') {
       return { iotStatus: 'none', schedule: async () => undefined };
     }
     return {
       iotStatus: 'pending',
       schedule: async (record) => {
-        await this.outbox.enqueue({ kind: JOB.register, payload: { certificateId: record.id }, dedupeKey: `${JOB.register}:${record.id}`, target: { type: 'certificate', id: record.id } });
+        await this.outbox.enqueue({ kind: JOB.register, payload: { certificateId: record.id, targetId: iotTargetId }, dedupeKey: `${JOB.register}:${record.id}`, target: { type: 'certificate', id: record.id } });
       },
     };
   }
 
   async revoked(record: CertificateRecord): Promise<void> {
     // Whatever the mode, AWS IoT may know the certificate (API registration, or JITR on first connect).
-    if (!(await this.registrations.find(record.authorityId))) return;
-    await this.outbox.enqueue({ kind: JOB.revoke, payload: { certificateId: record.id }, dedupeKey: `${JOB.revoke}:${record.id}`, target: { type: 'certificate', id: record.id } });
+    if (!(await this.registrations.find(record.authorityId, targetOf(record)))) return;
+    await this.outbox.enqueue({ kind: JOB.revoke, payload: { certificateId: record.id, targetId: targetOf(record) }, dedupeKey: `${JOB.revoke}:${record.id}`, target: { type: 'certificate', id: record.id } });
   }
 
   async superseded(old: CertificateRecord, replacement: CertificateRecord, graceUntil: Date): Promise<void> {
-    if (!(await this.registrations.find(old.authorityId))) return;
+    if (!(await this.registrations.find(old.authorityId, targetOf(old)))) return;
     await this.outbox.enqueue({
       kind: JOB.retireSuperseded,
       payload: { certificateId: old.id, replacementId: replacement.id },
@@ -94,25 +99,26 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async retireSuperseded(certificateId: string, replacementId: string): Promise<void> {
     const record = await this.certificates.findById(certificateId);
     if (!record || record.status === 'revoked') return; // a revocation has its own job, and REVOKED is final
-    const described = await this.registry.describeCertificate(record.fingerprint);
+    const registry = await this.iot(record);
+    const described = await registry.describeCertificate(record.fingerprint);
     if (!described || described.status === 'REVOKED' || described.status === 'INACTIVE') {
       if (described?.status === 'INACTIVE') await this.certificates.setIotStatus(record.id, 'inactive', null);
       return;
     }
-    const registration = await this.registrations.find(record.authorityId);
+    const registration = await this.registrations.find(record.authorityId, targetOf(record));
     const replacement = await this.certificates.findById(replacementId);
     if (registration?.deviceRegistration === 'api' && replacement && replacement.status !== 'revoked' && replacement.iotStatus !== 'active') {
       throw new Error(`the replacement certificate ${replacementId} is not ACTIVE in AWS IoT yet`);
     }
-    if (record.thingName) await this.registry.detachThingPrincipal(record.thingName, described.certificateArn);
-    await this.registry.updateCertificate(record.fingerprint, 'INACTIVE');
+    if (record.thingName) await registry.detachThingPrincipal(record.thingName, described.certificateArn);
+    await registry.updateCertificate(record.fingerprint, 'INACTIVE');
     await this.certificates.setIotStatus(record.id, 'inactive', null);
   }
 
   /** Schedules what a JITR event calls for; returns the decision (for the audit log and the caller). */
   async onRegistrationEvent(awsCertificateId: string, caCertificateId: string): Promise<{ decision: 'activate' | 'reject' | 'duplicate' | 'not-our-ca'; certificateId: string | null }> {
     const record = await this.certificates.findByFingerprint(awsCertificateId);
-    const ours = record && (await this.registrations.find(record.authorityId))?.caCertificateId === caCertificateId;
+    const ours = record && (await this.registrations.find(record.authorityId, targetOf(record)))?.caCertificateId === caCertificateId;
     if (!ours) {
       // An unknown certificate under one of our registered CAs is refused; an event for someone else's CA is not ours to act on.
       if (!(await this.isOurCa(caCertificateId))) return { decision: 'not-our-ca', certificateId: null };
@@ -136,7 +142,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async register(certificateId: string): Promise<void> {
     const { record, registration, caPem } = await this.load(certificateId);
     if (!this.usable(record)) return this.revokeRecord(record, registration.status, caPem);
-    const registered = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'INACTIVE');
+    const registered = await (await this.iot(record)).registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'INACTIVE');
     if (registered.existing) {
       // ResourceAlreadyExists. After an earlier run of this job got its answer ('registered') that is expected;
       // otherwise AWS accepted a registration whose answer was lost (or someone else registered it): adopt it only
@@ -156,7 +162,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async activate(certificateId: string): Promise<void> {
     const { record, registration, caPem } = await this.load(certificateId);
     if (!this.usable(record)) return this.revokeRecord(record, registration.status, caPem);
-    const described = await this.registry.describeCertificate(record.fingerprint);
+    const described = await (await this.iot(record)).describeCertificate(record.fingerprint);
     if (!described) throw new Error('AWS IoT does not know the certificate yet');
     if (described.status === 'REVOKED') {
       await this.certificates.setIotStatus(record.id, 'revoked', null);
@@ -169,7 +175,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async revoke(certificateId: string): Promise<void> {
     const record = await this.certificates.findById(certificateId);
     if (!record) return;
-    const registration = await this.registrations.find(record.authorityId);
+    const registration = await this.registrations.find(record.authorityId, targetOf(record));
     const caPem = pemEncode('CERTIFICATE', (await this.authorities.get(record.authorityId)).certificateDer);
     await this.revokeRecord(record, registration?.status ?? 'INACTIVE', caPem);
   }
@@ -179,15 +185,16 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
    * so a later first connection (JITR, or JITP which activates without asking us) is refused.
    */
   private async revokeRecord(record: CertificateRecord, caStatus: 'ACTIVE' | 'INACTIVE', caPem: string): Promise<void> {
-    const described = await this.registry.describeCertificate(record.fingerprint);
+    const registry = await this.iot(record);
+    const described = await registry.describeCertificate(record.fingerprint);
     if (described) {
-      if (described.status !== 'REVOKED') await this.registry.updateCertificate(record.fingerprint, 'REVOKED');
+      if (described.status !== 'REVOKED') await registry.updateCertificate(record.fingerprint, 'REVOKED');
     } else if (caStatus === 'ACTIVE') {
-      const registered = await this.registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'REVOKED');
+      const registered = await registry.registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'REVOKED');
       if (registered.existing) {
         // It appeared between the describe and the register (a lost answer, or JITR): make sure it ends REVOKED.
         if (!isSameCertificate(registered.existing.certificatePem, record.certificateDer)) throw this.notOurs(record, registered.existing);
-        if (registered.existing.status !== 'REVOKED') await this.registry.updateCertificate(record.fingerprint, 'REVOKED');
+        if (registered.existing.status !== 'REVOKED') await registry.updateCertificate(record.fingerprint, 'REVOKED');
         await this.recordAdoption(record, registered.existing, 'revoked');
         return;
       }
@@ -262,15 +269,16 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
    */
   private async attach(record: CertificateRecord, registrationPolicyName: string | null, certificateArn: string): Promise<void> {
     const settings = record.iotThing;
+    const registry = await this.iot(record);
     // The claim's policy, else the CA registration's, else the profile's template (devices: the thing-scoped default).
     const policyName = settings?.policyName ?? registrationPolicyName ?? this.profileTemplate(record.profile);
     // A managed template reaches AWS IoT through its own job: wait for it rather than fail on a missing policy.
     if (policyName && (await this.policyTemplates.awaitingSync(policyName))) throw new Error(`policy template ${policyName} is not in AWS IoT yet`);
-    if (policyName) await this.registry.attachPolicy(policyName, certificateArn);
+    if (policyName) await registry.attachPolicy(policyName, certificateArn);
     if (record.thingName) {
-      await this.registry.createThing(record.thingName, { thingTypeName: settings?.thingTypeName, attributes: settings?.attributes });
-      if (settings?.thingGroupName) await this.registry.addThingToThingGroup(settings.thingGroupName, record.thingName);
-      await this.registry.attachThingPrincipal(record.thingName, certificateArn);
+      await registry.createThing(record.thingName, { thingTypeName: settings?.thingTypeName, attributes: settings?.attributes });
+      if (settings?.thingGroupName) await registry.addThingToThingGroup(settings.thingGroupName, record.thingName);
+      await registry.attachThingPrincipal(record.thingName, certificateArn);
     }
   }
 
@@ -278,7 +286,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async finish(certificateId: string, caPem: string): Promise<void> {
     const record = (await this.certificates.findById(certificateId))!;
     if (!this.usable(record)) return this.revokeRecord(record, 'ACTIVE', caPem);
-    await this.registry.updateCertificate(record.fingerprint, 'ACTIVE');
+    await (await this.iot(record)).updateCertificate(record.fingerprint, 'ACTIVE');
     await this.certificates.setIotStatus(record.id, 'active', null);
   }
 
@@ -297,10 +305,55 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   private async load(certificateId: string) {
     const record = await this.certificates.findById(certificateId);
     if (!record) throw new Error(`certificate ${certificateId} not found`);
-    const registration = await this.registrations.find(record.authorityId);
-    if (!registration) throw new Error(`authority ${record.authorityId} is not registered with AWS IoT`);
+    const registration = await this.registrations.find(record.authorityId, targetOf(record));
+    if (!registration) throw new Error(`authority ${record.authorityId} is not registered with AWS IoT in target ${targetOf(record)}`);
     const caPem = pemEncode('CERTIFICATE', (await this.authorities.get(record.authorityId)).certificateDer);
     return { record, registration, caPem };
+  }
+
+  /** The AWS IoT client of the certificate's target. */
+  private iot(record: CertificateRecord): Promise<IotRegistry> {
+    return this.targets.registryFor(targetOf(record));
+  }
+
+  /**
+   * Moves a device to another target (docs/iot-targets.md, "Re-allocation"): its record already names the new target;
+   * it is registered, given its thing and policy and made ACTIVE there first (the API-mode path), and only then set
+   * INACTIVE in the old target, so the device always has one account to connect to.
+   */
+  private async move(certificateId: string, fromTargetId: string, toTargetId: string): Promise<void> {
+    const record = await this.certificates.findById(certificateId);
+    if (!record || targetOf(record) !== toTargetId) return; // moved again meanwhile: the later move's job does the work
+    if (!this.usable(record)) return this.revoke(certificateId);
+    if (record.iotStatus !== 'active') await this.register(certificateId);
+    const old = await this.targets.registryFor(fromTargetId);
+    const described = await old.describeCertificate(record.fingerprint);
+    if (described && described.status === 'ACTIVE') {
+      if (record.thingName) await old.detachThingPrincipal(record.thingName, described.certificateArn);
+      await old.updateCertificate(record.fingerprint, 'INACTIVE');
+    }
+  }
+
+  /**
+   * Starts a move (the caller checked the target): the record names the new target at once, the outbox does the rest.
+   * Returns false when the certificate is in that target already.
+   */
+  async startMove(certificate: CertificateRecord, toTargetId: string): Promise<boolean> {
+    const from = targetOf(certificate);
+    if (from === toTargetId) return false;
+    const registration = await this.registrations.find(certificate.authorityId, toTargetId);
+    if (!registration || registration.status !== 'ACTIVE') {
+      throw Errors.iotRegistrationNotFound(`the certificate's authority has no ACTIVE AWS IoT registration in target ${toTargetId}`);
+    }
+    await this.certificates.setIotTarget(certificate.id, toTargetId === DEFAULT_TARGET_ID ? null : toTargetId);
+    await this.certificates.setIotStatus(certificate.id, 'pending', null);
+    await this.outbox.enqueue({
+      kind: JOB.move,
+      payload: { certificateId: certificate.id, fromTargetId: from, toTargetId },
+      dedupeKey: `${JOB.move}:${certificate.id}:${toTargetId}`,
+      target: { type: 'certificate', id: certificate.id },
+    });
+    return true;
   }
 
   private async isOurCa(caCertificateId: string): Promise<boolean> {
@@ -308,3 +361,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   }
 }
 
+
+function targetOf(record: CertificateRecord): string {
+  return record.iotTargetId ?? DEFAULT_TARGET_ID;
+}

@@ -17,6 +17,8 @@ export type DeviceRegistration = (typeof DEVICE_REGISTRATION_MODES)[number];
 
 export interface IotCaRegistration {
   authorityId: string;
+  /** The IoT target (docs/iot-targets.md) it is registered in; 'default' = the service's own configuration. */
+  targetId: string;
   caCertificateId: string;
   caCertificateArn: string;
   certificateMode: CertificateMode;

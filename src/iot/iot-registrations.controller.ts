@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { RequestContext } from '../common/actor';
 import { Ctx, RequirePermission } from '../common/access.decorators';
 import { Permission } from '../common/roles';
@@ -10,6 +10,7 @@ import { IotCaRegistrationDto, RegisterIotCaDto, toIotCaRegistrationDto } from '
 import { IotRegistrationsService } from './iot-registrations.service';
 import { PolicyTemplatesService } from './policy-templates.service';
 import { Idempotent } from '../common/idempotency';
+import { DEFAULT_TARGET_ID, IOT_TARGET_ID_PATTERN } from './iot-target';
 
 @ApiTags('iot')
 @Controller('v1/authorities/:id/iot-registration')
@@ -30,7 +31,7 @@ export class IotRegistrationsController {
   @ApiIdParam('authority')
   @ApiCreatedResponse({ type: IotCaRegistrationDto, description: 'Registered' })
   @ApiSecured()
-  @ApiProblems(ProblemGroups.issuer, Errors.authorityUsageMismatch, Errors.iotAlreadyRegistered, Errors.policyTemplateNotFound, ProblemGroups.signing, ProblemGroups.iotCall)
+  @ApiProblems(ProblemGroups.issuer, Errors.authorityUsageMismatch, Errors.iotAlreadyRegistered, Errors.iotTargetNotFound, Errors.iotDefaultModeTaken, Errors.policyTemplateNotFound, ProblemGroups.signing, ProblemGroups.iotCall)
   async registerIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: RegisterIotCaDto): Promise<IotCaRegistrationDto> {
     const registration = await this.registrations.register(ctx, id, {
       certificateMode: body.certificateMode ?? 'DEFAULT',
@@ -40,6 +41,7 @@ export class IotRegistrationsController {
       deviceRegistration: body.deviceRegistration ?? 'jitr',
       policyName: await this.policies.policyNameFor(body.policyName, body.policyTemplate),
       provisioningTemplate: body.provisioningTemplate,
+      targetId: body.targetId,
     });
     return toIotCaRegistrationDto(registration);
   }
@@ -50,9 +52,10 @@ export class IotRegistrationsController {
   @ApiIdParam('authority')
   @ApiOkResponse({ type: IotCaRegistrationDto, description: 'The registration' })
   @ApiSecured()
-  @ApiProblems(Errors.authorityNotFound, Errors.iotRegistrationNotFound)
-  async getIotCaRegistration(@Param('id', UuidParam) id: string): Promise<IotCaRegistrationDto> {
-    return toIotCaRegistrationDto(await this.registrations.get(id));
+  @ApiQuery({ name: 'targetId', required: false, description: 'The IoT target; default: "default"' })
+  @ApiProblems(Errors.validation, Errors.authorityNotFound, Errors.iotRegistrationNotFound, Errors.iotTargetNotFound)
+  async getIotCaRegistration(@Param('id', UuidParam) id: string, @Query('targetId') targetId?: string): Promise<IotCaRegistrationDto> {
+    return toIotCaRegistrationDto(await this.registrations.get(id, targetIdParam(targetId)));
   }
 
   @Delete()
@@ -61,8 +64,15 @@ export class IotRegistrationsController {
   @ApiIdParam('authority')
   @ApiOkResponse({ type: IotCaRegistrationDto, description: 'Deactivated' })
   @ApiSecured()
-  @ApiProblems(Errors.authorityNotFound, Errors.iotRegistrationNotFound, ProblemGroups.iotCall)
-  async deactivateIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<IotCaRegistrationDto> {
-    return toIotCaRegistrationDto(await this.registrations.deactivate(ctx, id));
+  @ApiQuery({ name: 'targetId', required: false, description: 'The IoT target; default: "default"' })
+  @ApiProblems(Errors.validation, Errors.authorityNotFound, Errors.iotRegistrationNotFound, Errors.iotTargetNotFound, ProblemGroups.iotCall)
+  async deactivateIotCa(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Query('targetId') targetId?: string): Promise<IotCaRegistrationDto> {
+    return toIotCaRegistrationDto(await this.registrations.deactivate(ctx, id, targetIdParam(targetId)));
   }
+}
+
+function targetIdParam(value: unknown): string {
+  if (value === undefined) return DEFAULT_TARGET_ID;
+  if (typeof value !== 'string' || !IOT_TARGET_ID_PATTERN.test(value)) throw Errors.validation('targetId must be an IoT target id');
+  return value;
 }

@@ -17,6 +17,8 @@ import { isSameCertificate, REGISTRATION_ADOPTED } from './adoption';
 import { CertificateMode, DescribedCaCertificate, IotRegistry } from './iot-registry';
 import { DeviceRegistration, IotCaRegistration } from './iot-registration';
 import { IotRegistrationRepository } from './iot-registration.repository';
+import { DEFAULT_TARGET_ID } from './iot-target';
+import { IotTargetsService } from './iot-targets.service';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -27,13 +29,15 @@ export interface RegisterCaRequest {
   deviceRegistration: DeviceRegistration;
   policyName?: string;
   provisioningTemplate?: { templateBody: string; roleArn: string };
+  /** The IoT target to register with (docs/iot-targets.md); the default target when absent. */
+  targetId?: string;
 }
 
 /** Registers authorities with AWS IoT (for JITR/JITP/API-mode devices) and deactivates them. */
 @Injectable()
 export class IotRegistrationsService {
   constructor(
-    private readonly registry: IotRegistry,
+    private readonly targets: IotTargetsService,
     private readonly repository: IotRegistrationRepository,
     private readonly authorities: AuthoritiesService,
     private readonly audit: AuditService,
@@ -51,18 +55,22 @@ export class IotRegistrationsService {
     }
     // Claim certificates are for our exchange only: a claim CA is never trusted by AWS IoT.
     const issuer = await this.authorities.issuer(authorityId, 'devices');
-    const previous = await this.repository.find(authorityId);
-    if (previous?.status === 'ACTIVE') throw Errors.iotAlreadyRegistered('the authority is already registered with AWS IoT (and active)');
+    const targetId = request.targetId ?? DEFAULT_TARGET_ID;
+    const target = await this.targets.get(targetId);
+    const previous = await this.repository.find(authorityId, targetId);
+    if (previous?.status === 'ACTIVE') throw Errors.iotAlreadyRegistered(`the authority is already registered with AWS IoT in target ${targetId} (and active)`);
+    if (request.certificateMode === 'DEFAULT') await this.checkDefaultModeFree(authorityId, target.id, target.region, target.accountId);
+    const registry = await this.targets.registryFor(targetId);
     // Deactivated earlier: AWS IoT normally still holds the CA (INACTIVE). It is described, checked to be ours and
     // brought back to what is asked (UpdateCACertificate), as an adoption is; when AWS no longer has it, it is
     // registered afresh. Either way the registration row is replaced (docs/aws-behaviours.md, "Re-registration").
-    const kept = previous ? await this.registry.describeCaCertificate(previous.caCertificateId) : undefined;
+    const kept = previous ? await registry.describeCaCertificate(previous.caCertificateId) : undefined;
 
     // DEFAULT mode proves to AWS that we hold the CA key: a certificate for the account's registration code,
     // signed by the CA (in KMS or the local store) over a throw-away key.
     const verificationCertificatePem =
-      request.certificateMode === 'DEFAULT' && !kept ? await this.verificationCertificate(issuer, await this.registry.registrationCode()) : undefined;
-    const registered = kept ? { certificateId: kept.certificateId, certificateArn: kept.certificateArn, existing: kept } : await this.registry.registerCaCertificate({
+      request.certificateMode === 'DEFAULT' && !kept ? await this.verificationCertificate(issuer, await registry.registrationCode()) : undefined;
+    const registered = kept ? { certificateId: kept.certificateId, certificateArn: kept.certificateArn, existing: kept } : await registry.registerCaCertificate({
       caCertificatePem: pemEncode('CERTIFICATE', issuer.authority.certificateDer),
       verificationCertificatePem,
       certificateMode: request.certificateMode,
@@ -73,11 +81,12 @@ export class IotRegistrationsService {
     });
     // AWS IoT already held a CA under this id: ours after a lost answer (adopted and brought to what was asked), or
     // someone else's (a clear 409).
-    const adopted = registered.existing ? await this.adoptCa(issuer.authority.certificateDer, request, registered.existing) : undefined;
+    const adopted = registered.existing ? await this.adoptCa(registry, issuer.authority.certificateDer, request, registered.existing) : undefined;
 
     const now = this.clock.now().toISOString();
     const registration: IotCaRegistration = {
       authorityId,
+      targetId,
       caCertificateId: registered.certificateId,
       caCertificateArn: registered.certificateArn,
       certificateMode: request.certificateMode,
@@ -96,6 +105,9 @@ export class IotRegistrationsService {
         action: 'authority.iot-registered',
         target: { type: 'authority', id: authorityId },
         details: {
+          targetId,
+          accountId: target.accountId,
+          region: target.region,
           caCertificateId: registration.caCertificateId,
           certificateMode: registration.certificateMode,
           status: registration.status,
@@ -124,7 +136,7 @@ export class IotRegistrationsService {
    * asks (UpdateCACertificate), so the result equals a registration that never lost its answer. A different
    * certificate, another mode (fixed at registration), or a JITP template we did not ask for stays a 409.
    */
-  private async adoptCa(ours: Buffer, request: RegisterCaRequest, existing: DescribedCaCertificate): Promise<{ updated: string[] }> {
+  private async adoptCa(registry: IotRegistry, ours: Buffer, request: RegisterCaRequest, existing: DescribedCaCertificate): Promise<{ updated: string[] }> {
     const conflict = (why: string) =>
       Errors.iotConflict(`AWS IoT already holds CA certificate ${existing.certificateId}, ${why}; it was not adopted`, {
         awsError: 'ResourceAlreadyExistsException',
@@ -144,7 +156,7 @@ export class IotRegistrationsService {
     const templateDiffers = template !== undefined && (theirs?.templateBody !== template.templateBody || theirs?.roleArn !== template.roleArn);
     if (templateDiffers) updated.push('provisioningTemplate');
     if (updated.length > 0) {
-      await this.registry.updateCaCertificate(existing.certificateId, {
+      await registry.updateCaCertificate(existing.certificateId, {
         status: request.setAsActive ? 'ACTIVE' : 'INACTIVE',
         autoRegistration: request.autoRegistration,
         registrationConfig: templateDiffers ? template : undefined,
@@ -158,25 +170,48 @@ export class IotRegistrationsService {
     return this.repository.find(authorityId);
   }
 
-  async get(authorityId: string): Promise<IotCaRegistration> {
+  async get(authorityId: string, targetId: string = DEFAULT_TARGET_ID): Promise<IotCaRegistration> {
     await this.authorities.get(authorityId);
-    const registration = await this.repository.find(authorityId);
-    if (!registration) throw Errors.iotRegistrationNotFound(`authority ${authorityId} is not registered with AWS IoT`);
+    await this.targets.get(targetId);
+    const registration = await this.repository.find(authorityId, targetId);
+    if (!registration) throw Errors.iotRegistrationNotFound(`authority ${authorityId} is not registered with AWS IoT in target ${targetId}`);
     return registration;
   }
 
+  /** The authority's registrations in every target. */
+  async list(authorityId: string): Promise<IotCaRegistration[]> {
+    await this.authorities.get(authorityId);
+    return this.repository.listFor(authorityId);
+  }
+
+  /**
+   * AWS IoT lets one account per region hold a CA in DEFAULT mode (others must use SNI_ONLY): refused here, before
+   * any AWS call, when another target in the region (another account, or one we cannot tell apart) holds it so.
+   */
+  private async checkDefaultModeFree(authorityId: string, targetId: string, region: string, accountId: string | null): Promise<void> {
+    for (const other of await this.repository.listFor(authorityId)) {
+      if (other.targetId === targetId || other.certificateMode !== 'DEFAULT') continue;
+      const otherTarget = await this.targets.get(other.targetId).catch(() => null);
+      if (!otherTarget || otherTarget.region !== region) continue;
+      if (accountId !== null && otherTarget.accountId === accountId) continue;
+      throw Errors.iotDefaultModeTaken(
+        `the CA is registered in DEFAULT mode in target ${other.targetId} (account ${otherTarget.accountId ?? 'unknown'}, ${region}); AWS IoT allows DEFAULT in one account per region: register it SNI_ONLY here`,
+      );
+    }
+  }
+
   /** Sets the CA INACTIVE (and auto-registration off) in AWS IoT, then here. */
-  async deactivate(ctx: RequestContext, authorityId: string): Promise<IotCaRegistration> {
-    const registration = await this.get(authorityId);
+  async deactivate(ctx: RequestContext, authorityId: string, targetId: string = DEFAULT_TARGET_ID): Promise<IotCaRegistration> {
+    const registration = await this.get(authorityId, targetId);
     if (registration.status === 'INACTIVE') return registration;
-    await this.registry.deactivateCaCertificate(registration.caCertificateId);
+    await (await this.targets.registryFor(targetId)).deactivateCaCertificate(registration.caCertificateId);
     const at = this.clock.now().toISOString();
     await this.transactions.run(async () => {
-      if (!(await this.repository.markInactive(authorityId, at))) return;
+      if (!(await this.repository.markInactive(authorityId, at, targetId))) return;
       await this.audit.record(ctx, {
         action: 'authority.iot-deactivated',
         target: { type: 'authority', id: authorityId },
-        details: { caCertificateId: registration.caCertificateId },
+        details: { caCertificateId: registration.caCertificateId, targetId },
       });
     });
     return { ...registration, status: 'INACTIVE', autoRegistration: false, updatedAt: at };

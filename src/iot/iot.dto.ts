@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { CertificateMode } from './iot-registry';
+import { IOT_TARGET_ID_PATTERN } from './iot-target';
 import { DEVICE_REGISTRATION_MODES, DeviceRegistration, IotCaRegistration, IOT_POLICY_NAME_PATTERN } from './iot-registration';
 
 export class ProvisioningTemplateDto {
@@ -39,6 +40,10 @@ export class RegisterIotCaDto {
   @IsOptional() @Matches(IOT_POLICY_NAME_PATTERN, { message: 'policyTemplate must be a policy template name' })
   policyTemplate?: string;
 
+  @ApiPropertyOptional({ description: 'The IoT target (GET /v1/iot/targets) to register with; default: the target "default"', example: 'eu-prod' })
+  @IsOptional() @Matches(IOT_TARGET_ID_PATTERN, { message: 'targetId must be an IoT target id' })
+  targetId?: string;
+
   @ApiPropertyOptional({ type: ProvisioningTemplateDto, description: 'JITP only' })
   @IsOptional() @ValidateNested() @Type(() => ProvisioningTemplateDto)
   provisioningTemplate?: ProvisioningTemplateDto;
@@ -46,6 +51,7 @@ export class RegisterIotCaDto {
 
 export class IotCaRegistrationDto {
   @ApiProperty({ format: 'uuid' }) authorityId: string;
+  @ApiProperty({ description: 'The IoT target it is registered in', example: 'default' }) targetId: string;
   @ApiProperty({ description: 'AWS IoT CA certificate id (SHA-256 of the CA certificate DER)' }) caCertificateId: string;
   @ApiProperty() caCertificateArn: string;
   @ApiProperty({ enum: ['DEFAULT', 'SNI_ONLY'] }) certificateMode: string;

@@ -17,6 +17,11 @@ import { PolicyTemplatesService } from './policy-templates.service';
 import { PolicyTemplateRepository } from './policy-template.repository';
 import { TypeOrmPolicyTemplateRepository } from './typeorm-policy-template.repository';
 import { TopicRuleDestinationEnabler } from './topic-rule-destination';
+import { IotTargetsController } from './iot-targets.controller';
+import { IotMovesController } from './iot-moves.controller';
+import { IotTargetsService } from './iot-targets.service';
+import { IotTargetRepository } from './iot-target.repository';
+import { TypeOrmIotTargetRepository } from './typeorm-iot-target.repository';
 
 /** Without an AWS region every IoT call is a clear 422, not a crash. */
 class UnconfiguredIotRegistry extends IotRegistry {
@@ -108,9 +113,11 @@ class UnconfiguredIotRegistry extends IotRegistry {
 
 @Module({
   imports: [AuthoritiesModule, CertificatesModule],
-  controllers: [IotRegistrationsController, IotEventsController, PolicyTemplatesController],
+  controllers: [IotTargetsController, IotMovesController, IotRegistrationsController, IotEventsController, PolicyTemplatesController],
   providers: [
     IotRegistrationsService,
+    IotTargetsService,
+    { provide: IotTargetRepository, useClass: TypeOrmIotTargetRepository },
     PolicyTemplatesService,
     { provide: PolicyTemplateRepository, useClass: TypeOrmPolicyTemplateRepository },
     IotDeviceSync,
@@ -127,7 +134,7 @@ class UnconfiguredIotRegistry extends IotRegistry {
       },
     },
   ],
-  exports: [IotDeviceSync, IotRegistry, IotRegistrationRepository, IotRegistrationsService, PolicyTemplatesService],
+  exports: [IotDeviceSync, IotRegistry, IotTargetsService, IotRegistrationRepository, IotRegistrationsService, PolicyTemplatesService],
 })
 export class IotModule {}
 

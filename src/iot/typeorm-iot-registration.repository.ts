@@ -6,6 +6,7 @@ import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { CertificateMode } from './iot-registry';
 import { DeviceRegistration, IotCaRegistration } from './iot-registration';
 import { IotRegistrationRepository } from './iot-registration.repository';
+import { DEFAULT_TARGET_ID } from './iot-target';
 
 @Injectable()
 export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository {
@@ -14,9 +15,14 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
   }
 
   /** On the issuance hot path (API-mode check): one prepared SELECT. */
-  async find(authorityId: string): Promise<IotCaRegistration | null> {
-    const [row] = await this.db.select(IotCaRegistrationEntity, 'authority_id = ?', [authorityId]);
+  async find(authorityId: string, targetId: string = DEFAULT_TARGET_ID): Promise<IotCaRegistration | null> {
+    const [row] = await this.db.select(IotCaRegistrationEntity, 'authority_id = ? AND target_id = ?', [authorityId, targetId]);
     return row ? toRegistration(row) : null;
+  }
+
+  async listFor(authorityId: string): Promise<IotCaRegistration[]> {
+    const rows = await this.db.manager().find(IotCaRegistrationEntity, { where: { authorityId }, order: { targetId: 'ASC' } });
+    return rows.map(toRegistration);
   }
 
   async findByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration | null> {
@@ -31,23 +37,23 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
         provisioningTemplate: registration.provisioningTemplate ? JSON.stringify(registration.provisioningTemplate) : null,
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw Errors.iotAlreadyRegistered('the authority is already registered with AWS IoT');
+      if (isUniqueViolation(err)) throw Errors.iotAlreadyRegistered(`the authority is already registered with AWS IoT in target ${registration.targetId}`);
       throw err;
     }
   }
 
   async replaceInactive(registration: IotCaRegistration): Promise<boolean> {
-    const { authorityId, ...fields } = registration;
+    const { authorityId, targetId, ...fields } = registration;
     const result = await this.db.manager().update(
       IotCaRegistrationEntity,
-      { authorityId, status: 'INACTIVE' },
+      { authorityId, targetId, status: 'INACTIVE' },
       { ...fields, provisioningTemplate: registration.provisioningTemplate ? JSON.stringify(registration.provisioningTemplate) : null },
     );
     return (result.affected ?? 0) > 0;
   }
 
-  async markInactive(authorityId: string, at: string): Promise<boolean> {
-    const result = await this.db.manager().update(IotCaRegistrationEntity, { authorityId, status: 'ACTIVE' }, { status: 'INACTIVE', autoRegistration: false, updatedAt: at });
+  async markInactive(authorityId: string, at: string, targetId: string = DEFAULT_TARGET_ID): Promise<boolean> {
+    const result = await this.db.manager().update(IotCaRegistrationEntity, { authorityId, targetId, status: 'ACTIVE' }, { status: 'INACTIVE', autoRegistration: false, updatedAt: at });
     return (result.affected ?? 0) > 0;
   }
 

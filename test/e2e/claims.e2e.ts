@@ -155,7 +155,7 @@ describe(`factory claims on ${driver}`, { skip }, () => {
       assert.equal(res.body.deviceSerial, 'SN0001');
       assert.equal(res.body.claimId, claim.id);
       assert.match(res.body.certificateId, /^[0-9a-f]{64}$/);
-      assert.deepEqual(res.body.iot, { status: 'none' });
+      assert.deepEqual(res.body.iot, { status: 'none', targetId: 'default', accountId: null, region: '' });
       const verified = verifyDevice(res.body.certificatePem, res.body.chainPem);
       assert.ok(verified.ok, verified.output);
       const text = ssl.text(res.body.certificatePem);

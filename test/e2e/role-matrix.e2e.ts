@@ -55,7 +55,7 @@ interface Fixtures {
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job';
+type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job' | 'iot-target' | 'fresh-iot-target';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -114,6 +114,17 @@ const ROUTES: MatrixRoute[] = [
   { method: 'GET',    path: '/v1/authorities/:id/iot-registration', id: 'iot-registered-authority',
                                                               admin: 200, operator: 200, auditor: 200 },
   { method: 'DELETE', path: '/v1/authorities/:id/iot-registration', id: 'fresh-iot-registered-authority',
+                                                              admin: 200, operator: 403, auditor: 403 },
+  // IoT targets (AWS accounts and regions; docs/iot-targets.md): admins manage them, every role reads them
+  { method: 'POST',   path: '/v1/iot/targets',                body: () => ({ id: `matrix-${Math.random().toString(36).slice(2, 10)}`, accountId: '123456789012', region: 'eu-west-1' }),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/iot/targets',                admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/iot/targets/:targetId',      id: 'iot-target',
+                                                              admin: 200, operator: 200, auditor: 200 },
+  { method: 'DELETE', path: '/v1/iot/targets/:targetId',      id: 'fresh-iot-target',
+                                                              admin: 204, operator: 403, auditor: 403 },
+  // moving a certificate to the target it is in already: a no-op for admins
+  { method: 'POST',   path: '/v1/certificates/:id/iot-target', id: 'fresh-certificate', body: () => ({ targetId: 'default' }),
                                                               admin: 200, operator: 403, auditor: 403 },
   // AWS IoT topic rule target: authenticated by its shared secret, whatever API key comes along
   { method: 'POST',   path: '/v1/iot/events',                 headers: { 'X-Fleet-Pki-Events-Secret': EVENTS_SECRET },
@@ -224,7 +235,7 @@ function rotationBody(f: Fixtures): object {
 /** The route with its parameters filled: `:id` (or `:name`), and `:findingId` from an "auditId|findingId" pair. */
 function fillPath(path: string, id: string): string {
   const [first, second] = id.split('|');
-  return path.replace(/:id|:name|:label/, first).replace(':findingId', second ?? '');
+  return path.replace(/:id|:name|:label|:targetId/, first).replace(':findingId', second ?? '');
 }
 
 /** What each identity expects on a route. */
@@ -483,6 +494,13 @@ describe('role matrix on sqlite', () => {
         );
         return id;
       }
+      case 'iot-target':
+        return 'default';
+      case 'fresh-iot-target': {
+        const id = `matrix-${Math.random().toString(36).slice(2, 10)}`;
+        await admin('POST', '/v1/iot/targets', { id, accountId: '123456789012', region: 'eu-west-1' });
+        return id;
+      }
       case 'fresh-iot-registered-authority': {
         const id = await resolveId('fresh-authority');
         await admin('POST', `/v1/authorities/${id}/iot-registration`, { certificateMode: 'SNI_ONLY' });
@@ -510,6 +528,7 @@ describe('role matrix on sqlite', () => {
     if (source === 'fresh-rotation') assert.equal((await admin('GET', `/v1/rotations/${id}`)).status, 'open');
     if (source === 'fresh-claim') assert.equal((await admin('GET', `/v1/claims/${id}`)).status, 'active');
     if (source === 'fresh-certificate') assert.equal((await admin('GET', `/v1/certificates/${id}`)).status, 'active');
+    if (source === 'fresh-iot-target') assert.equal((await admin('GET', `/v1/iot/targets/${id}`)).id, id);
     if (source === 'fresh-est-label') assert.ok(((await admin('GET', '/v1/est/labels')).items as { label: string }[]).some((l) => l.label === id));
     if (source === 'fresh-api-key') {
       const list = (await admin('GET', '/v1/api-keys')).items as { id: string; revokedAt: string | null }[];

@@ -45,6 +45,7 @@ function rows(): CertificateRecord[] {
       iotStatus: 'none',
       iotLastError: null,
       iotThing: null,
+      iotTargetId: null,
       claimId: null,
       replacesId: null,
       replacedById: null,

@@ -40,6 +40,8 @@ export class CertificateEntity {
   @Column({ name: 'iot_last_error', type: 'text', nullable: true }) iotLastError: string | null;
   /** JSON IotThingOptions: AWS IoT settings for this certificate that override the CA registration's. */
   @Column({ name: 'iot_thing', type: 'text', nullable: true }) iotThing: string | null;
+  /** The IoT target (docs/iot-targets.md) the certificate is registered in; null = the default target. */
+  @Column({ name: 'iot_target_id', type: 'varchar', length: 64, nullable: true }) iotTargetId: string | null;
   @Index('idx_certificates_claim')
   @Column({ name: 'claim_id', type: 'varchar', length: 36, nullable: true }) claimId: string | null;
   /** Lineage: the certificate this one renewed, and the one that renewed it (which makes this one superseded). */

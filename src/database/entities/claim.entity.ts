@@ -22,6 +22,8 @@ export class ClaimEntity {
   @Column({ name: 'thing_name_template', type: 'varchar', length: 128 }) thingNameTemplate: string;
   /** JSON IotThingOptions, or null. */
   @Column({ type: 'text', nullable: true }) iot: string | null;
+  /** JSON Allocation: which IoT target(s) the claim's devices go to (docs/iot-targets.md); null = the default target. */
+  @Column({ type: 'text', nullable: true }) allocation: string | null;
   @Column({ name: 'allow_reprovisioning', type: 'boolean', default: false }) allowReprovisioning: boolean;
   /** Null until an allow-list is uploaded; from then on only listed serials may be exchanged. */
   @Column({ name: 'allowlist_size', type: 'integer', nullable: true }) allowlistSize: number | null;

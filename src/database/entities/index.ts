@@ -15,6 +15,7 @@ import { FleetAuditEntity } from './fleet-audit.entity';
 import { IotCaRegistrationEntity } from './iot-ca-registration.entity';
 import { IotPolicyTemplateVersionEntity } from './iot-policy-template-version.entity';
 import { IotPolicyTemplateEntity } from './iot-policy-template.entity';
+import { IotTargetEntity } from './iot-target.entity';
 import { LocalKeyEntity } from './local-key.entity';
 import { OcspSignerEntity } from './ocsp-signer.entity';
 import { OutboxJobEntity } from './outbox-job.entity';
@@ -33,6 +34,7 @@ import { UsedTokenIdEntity } from './used-token-id.entity';
 
 /** Every table, for the data source (the migration tooling reads the same list through data-source-options.ts). */
 export const ENTITIES = [
+  IotTargetEntity,
   IotPolicyTemplateEntity,
   IotPolicyTemplateVersionEntity,
   FleetAuditEntity,

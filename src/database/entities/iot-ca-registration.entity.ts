@@ -1,9 +1,10 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
-/** An authority's registration with AWS IoT (one per authority). */
+/** An authority's registration with AWS IoT: one per authority and IoT target (docs/iot-targets.md). */
 @Entity('iot_ca_registrations')
 export class IotCaRegistrationEntity {
   @PrimaryColumn({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId: string;
+  @PrimaryColumn({ name: 'target_id', type: 'varchar', length: 64, default: 'default' }) targetId: string;
   @Index('idx_iot_ca_registrations_ca_certificate')
   @Column({ name: 'ca_certificate_id', type: 'varchar', length: 64 }) caCertificateId: string;
   @Column({ name: 'ca_certificate_arn', type: 'varchar', length: 2048 }) caCertificateArn: string;

@@ -59,6 +59,8 @@ export class CaCertificates {
   readonly records = new Map<string, CaRecord>();
   /** CA certificate ids some other account holds in DEFAULT mode (see claimInAnotherAccount). */
   private readonly foreignDefaultCas = new Set<string>();
+  /** Another account of the region (in a multi-account stand-in) holding the CA in DEFAULT mode, if any. */
+  defaultElsewhere?: (certificateId: string) => string | undefined;
 
   constructor(private readonly account: IotAccount) {}
 
@@ -142,7 +144,7 @@ export class CaCertificates {
       if (existing.mode === 'SNI_ONLY' && mode === 'SNI_ONLY') return { certificateArn: existing.arn, certificateId: existing.id };
       throw alreadyExists('The CA certificate is already registered', id, arn);
     }
-    if (mode === 'DEFAULT' && this.foreignDefaultCas.has(id)) {
+    if (mode === 'DEFAULT' && (this.foreignDefaultCas.has(id) || this.defaultElsewhere?.(id))) {
       throw alreadyExists('The CA certificate is already registered in DEFAULT mode by another account in this region', id, arn);
     }
     if ([...this.records.values()].filter((other) => other.x509.subject === ca.subject).length >= 10) {
@@ -183,7 +185,7 @@ export class CaCertificates {
     if (remove !== undefined && typeof remove !== 'boolean') throw invalid('removeAutoRegistration must be a boolean');
     if (remove && req.body.registrationConfig !== undefined) throw invalid('registrationConfig and removeAutoRegistration cannot both be given');
     const registrationConfig = registrationConfigParam(req.body.registrationConfig);
-    if (newStatus === 'ACTIVE' && record.mode === 'DEFAULT' && this.foreignDefaultCas.has(record.id)) {
+    if (newStatus === 'ACTIVE' && record.mode === 'DEFAULT' && (this.foreignDefaultCas.has(record.id) || this.defaultElsewhere?.(record.id))) {
       throw invalid('The CA certificate is registered in DEFAULT mode by another account');
     }
     if (newStatus) record.status = newStatus;

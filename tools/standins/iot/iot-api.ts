@@ -4,8 +4,10 @@ import { RestRoute } from '../http/wire-protocols';
 
 /** The AWS account and region the IoT stand-in plays, and the ARNs of its resources. */
 export class IotAccount {
-  readonly region = 'us-east-1';
-  readonly account = '111122223333';
+  constructor(
+    readonly account = '111122223333',
+    readonly region = 'us-east-1',
+  ) {}
 
   /** `arn:aws:iot:<region>:<account>:<resource>`, e.g. resource `thing/sensor-1`. */
   arn(resource: string): string {

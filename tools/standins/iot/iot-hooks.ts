@@ -63,6 +63,39 @@ export function iotHooks(iot: IotStandIn, tokens: () => number | null): HookRout
     { method: 'GET', path: '/_standin/events', handle: () => ({ events: iot.events }) },
     { method: 'GET', path: '/_standin/requests', handle: () => ({ requests: iot.requests() }) },
     { method: 'GET', path: '/_standin/jobs', handle: () => ({ jobs: iot.jobs() }) },
+    // Several accounts and regions (the accessKeys knob): the state of each, and knobs (e.g. tps) per account.
+    {
+      method: 'GET',
+      path: '/_standin/accounts',
+      handle: () => ({
+        accounts: iot.placeList().map((place) => ({
+          account: place.account,
+          region: place.region,
+          caCertificates: place.caCertificateList(),
+          certificates: place.certificateList(),
+          things: place.thingList().map((thing) => thing.thingName),
+          throttled: place.throttled,
+        })),
+      }),
+    },
+    {
+      method: 'POST',
+      path: /^\/_standin\/accounts\/(\d{12})\/([a-z0-9-]+)\/config$/,
+      handle: (body, [account, region]) => {
+        const place = iot.place(account, region);
+        place.configure(body as Partial<IotStandInKnobs>);
+        return place.knobs;
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/_standin\/accounts\/(\d{12})\/([a-z0-9-]+)\/certificates\/([0-9a-fA-F]{64})$/,
+      handle: (_body, [account, region, certificateId]) => {
+        const view = iot.placeList().find((p) => p.account === account && p.region === region)?.certificate(certificateId);
+        if (!view) throw notFound(`no certificate ${certificateId} in ${account}/${region}`);
+        return view;
+      },
+    },
     {
       method: 'POST',
       path: /^\/_standin\/cacertificates\/([0-9a-fA-F]{64})\/foreign-certificates$/,

@@ -18,6 +18,12 @@ export interface IotStandInKnobs {
   loseResponses?: Record<string, number>;
   lostResponseAs?: 'reset' | 'http500';
   /**
+   * Several accounts and regions in one stand-in (docs/iot-targets.md): access key id → account id. When set, each
+   * call is answered by the (account, region) its SigV4 credentials name (the access key id, else the stand-in's own
+   * account; the region of the credential scope), each with its own state, knobs and throttling. Unset: one account.
+   */
+  accessKeys?: Record<string, string>;
+  /**
    * Conflicts to answer, by operation: the next N calls of the operation are refused with
    * ConflictingResourceUpdateException (HTTP 409, "two pending updates cause a conflict") and change nothing. Each
    * counts one down; `conflicts` in the stats.

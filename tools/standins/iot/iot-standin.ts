@@ -36,6 +36,10 @@ import { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRule
  * failure modes (HTTP 503 ServiceUnavailableException or dropped connections), and lost answers (`loseResponses`: the
  * operation takes effect, then the client sees a connection reset or an HTTP 500).
  *
+ * Several accounts and regions (docs/iot-targets.md): with the `accessKeys` knob (access key id → account id), each call
+ * is answered by the (account, region) its SigV4 credential names, each a stand-in of its own (state, knobs, throttling;
+ * `place(account, region)`), sharing the rule that one account per region holds a CA in DEFAULT mode.
+ *
  * Test hooks over HTTP (no SigV4 needed):
  * - `GET /_standin/stats`: calls per operation (refused ones included), throttled counts, bucket level;
  * - `POST /_standin/config`: change knobs;
@@ -50,6 +54,8 @@ import { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRule
  *   "confirmationToken"?}` seeds one (see seedTopicRuleDestination);
  * - `GET /_standin/events`: the certificate registration events "published" so far;
  * - `GET /_standin/requests`: the request log, every AWS call with the certificate it names (see request-log.ts).
+ * - `GET /_standin/accounts`: each account and region played, with its CAs, certificates and things;
+ *   `POST /_standin/accounts/{account}/{region}/config`: its knobs; `GET /_standin/accounts/{account}/{region}/certificates/{id}`.
  *
  * Thing types and thing groups are made through the API (CreateThingType, DeprecateThingType, CreateThingGroup) or,
  * in code, with `createThingType`, `deprecateThingType` and `createThingGroup`; `thing(name)` shows a thing's type
@@ -97,14 +103,23 @@ export class IotStandIn {
   private readonly jobRegistry: Jobs;
   private readonly requestLog = new IotRequestLog();
 
-  constructor(knobs: Partial<IotStandInKnobs> = {}) {
+  /** Every (account, region) this stand-in plays, keyed `account/region`; itself first (see the accessKeys knob). */
+  private readonly places: Map<string, IotStandIn>;
+
+  constructor(knobs: Partial<IotStandInKnobs> = {}, place?: { account: string; region: string; places: Map<string, IotStandIn> }) {
     this.knobs = { latencyMs: 0, tps: 0, throttleProbability: 0, failureMode: 'none', ...knobs };
-    const account = new IotAccount();
+    const account = new IotAccount(place?.account, place?.region);
+    this.places = place?.places ?? new Map();
+    this.places.set(`${account.account}/${account.region}`, this);
     this.region = account.region;
     this.account = account.account;
     this.throttle = new Throttle(() => this.knobs);
     this.faults = new LostAnswersAndConflicts(() => this.knobs);
     this.cas = new CaCertificates(account);
+    // AWS IoT: a CA is registered in DEFAULT mode by at most one account per region (SNI_ONLY by any number).
+    this.cas.defaultElsewhere = (id) =>
+      [...this.places.values()].find((other) => other !== this && other.region === this.region && other.account !== this.account && other.cas.view(id)?.certificateMode === 'DEFAULT')
+        ?.account;
     this.certificates = new Certificates(account, this.cas);
     this.registrationEvents = new RegistrationEvents(account);
     this.devices = new DeviceConnections(this.cas, this.certificates, this.registrationEvents);
@@ -202,6 +217,34 @@ export class IotStandIn {
 
   stop(): Promise<void> {
     return this.server.stop();
+  }
+
+  /**
+   * The stand-in's state for another account and region (made on first use, with this one's knobs less accessKeys):
+   * what a call signed with that account's access key for that region sees. `place(account, region)` of the stand-in's
+   * own account and region is the stand-in itself.
+   */
+  place(account: string, region: string): IotStandIn {
+    let found = this.places.get(`${account}/${region}`);
+    if (!found) {
+      const { accessKeys: _keys, ...knobs } = this.knobs;
+      found = new IotStandIn(knobs, { account, region, places: this.places });
+    }
+    return found;
+  }
+
+  /** Every (account, region) played so far, the stand-in's own first. */
+  placeList(): IotStandIn[] {
+    return [...this.places.values()];
+  }
+
+  /** The (account, region) a call's SigV4 credential (`Credential=<access key id>/<date>/<region>/iot/aws4_request`) names. */
+  private placeOf(call: AwsCall): IotStandIn {
+    const keys = this.knobs.accessKeys;
+    if (!keys || Object.keys(keys).length === 0) return this;
+    const scope = /Credential=([^/,\s]+)\/\d{8}\/([^/,\s]+)\/iot\/aws4_request/.exec(String(call.request.headers.authorization ?? ''));
+    if (!scope) return this;
+    return this.place(keys[scope[1]] ?? this.account, scope[2]);
   }
 
   configure(knobs: Partial<IotStandInKnobs>): void {
@@ -377,7 +420,7 @@ export class IotStandIn {
       knobs: () => this.knobs,
       hooks: iotHooks(this, () => this.throttle.level()),
       operationOf: (request, url) => restJson.route(this.routes, request.method, url.pathname)?.route.operation ?? '',
-      answer: (call) => this.answerAndLog(call),
+      answer: (call) => this.placeOf(call).answerAndLog(call),
       internalError: (err) => new AwsError('InternalFailureException', String(err), 500),
     };
   }
