@@ -14,6 +14,7 @@ import {
   getClaim,
   issueCertificate,
   listCertificates,
+  replaceAllowlist,
   revokeCertificate,
   revokeClaim,
   verifyAuditChain,
@@ -233,6 +234,20 @@ describe(`generated TypeScript client on ${driver}`, { skip }, () => {
       const claim = made.data;
       assert.ok(claim.claimCertificate.privateKeyPem, 'the generated key, shown once');
       const credentials = stationCredentials({ id: claim.id, claimCertificate: { certificatePem: claim.claimCertificate.certificatePem, privateKeyPem: claim.claimCertificate.privateKeyPem } });
+
+      // The allow-list, as a JSON array and as CSV.
+      const listed = await replaceAllowlist({ client: admin, path: { id: claim.id }, body: ['SN0001', 'SN0002', 'SN0003', 'SN0004'] });
+      assert.ok(listed.data, JSON.stringify(listed.error));
+      assert.equal(listed.data.allowlistSize, 4);
+      // CSV: the SDK types the JSON body, so the CSV text goes through unserialized with its own Content-Type.
+      const csv = await replaceAllowlist({
+        client: admin,
+        path: { id: claim.id },
+        body: 'serial\nSN0001\nSN0002\nSN0003\nSN0004\nSN0005\n' as never,
+        bodySerializer: null,
+        headers: { 'Content-Type': 'text/csv' },
+      });
+      assert.equal(csv.data?.allowlistSize, 5, JSON.stringify(csv.error));
 
       const csr = ssl.newCsr('ec:P-256', '/CN=SN0001');
       const first = await exchange({ client: station(), auth: stationToken(t, credentials), body: { deviceSerial: 'SN0001', csr: csr.csrPem } });
