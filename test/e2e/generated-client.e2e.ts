@@ -14,6 +14,7 @@ import {
   getClaim,
   type GetCertificateErrors,
   issueCertificate,
+  listAuditEvents,
   listCertificates,
   replaceAllowlist,
   revokeCertificate,
@@ -21,7 +22,8 @@ import {
   type RevokeCertificateErrors,
   verifyAuditChain,
 } from '../../clients/fleet-pki-client';
-import { contractCheckedFetch } from '../support/contract-fetch';
+import { contractCheckedFetch, tlsFetch } from '../support/contract-fetch';
+import { recordPrivateKey } from '../support/log-capture';
 import { OpenSslWorkspace } from '../support/openssl';
 import { stationCredentials, stationToken } from '../support/station';
 import { drivers, startTestApp, TestApp } from '../support/test-app';
@@ -31,7 +33,8 @@ import { drivers, startTestApp, TestApp } from '../support/test-app';
  * else: no supertest, no hand-made request. The app listens on a real port; every answer the client receives is
  * checked against openapi.yaml by the response validator (support/contract-fetch.ts). openssl makes the keys and
  * CSRs and checks what comes back. The operator flow (CAs, issue, search with cursor paging, get, revoke, CRL, audit
- * verify) and the station flow (claim with a generated key, exchange by x5c JWT, retry, cascade revocation), with the
+ * verify) and the station flow (claim with a generated key, allow-list, exchange by x5c JWT and by mutual TLS, retry,
+ * cascade revocation), with the
  * typed errors (`error.code` from the problem+json body) along the way.
  */
 for (const { driver, skip } of drivers())
@@ -304,6 +307,63 @@ describe(`generated TypeScript client on ${driver}`, { skip }, () => {
 
       const audit = await verifyAuditChain({ client: admin });
       assert.equal(audit.data?.ok, true);
+    });
+  });
+
+  describe('station flow over mutual TLS', () => {
+    let tlsApp: TestApp;
+    let serverCa: string;
+    before(async () => {
+      const server = ssl.tlsServer();
+      serverCa = server.caPem;
+      tlsApp = await startTestApp(driver, { env: server.env });
+    });
+    after(async () => {
+      await tlsApp?.close();
+    });
+
+    it('exchanges with the claim certificate as the TLS client certificate, no token', async () => {
+      // Each client's answers are checked against openapi.yaml, as for the plain-HTTP clients above.
+      const operatorChecked = contractCheckedFetch(tlsFetch({ ca: serverCa }));
+      const anonymousChecked = contractCheckedFetch(tlsFetch({ ca: serverCa }));
+      const operator = connect({ baseUrl: tlsApp.baseUrl, apiKey: tlsApp.adminKey, fetch: operatorChecked.fetch });
+      const made = async (body: Parameters<typeof createAuthority>[0]['body']) => {
+        const { data, error } = await createAuthority({ client: operator, body });
+        assert.ok(data, JSON.stringify(error));
+        return issuedAuthority(data);
+      };
+      const tlsRoot = await made({ name: 'mTLS Root', type: 'root', subject: { commonName: 'mTLS Root' } });
+      const claims = await made({ name: 'mTLS Claims', type: 'intermediate', parentId: tlsRoot.id, usage: 'claims', subject: { commonName: 'mTLS Claims' } });
+      const devices = await made({ name: 'mTLS Devices', type: 'intermediate', parentId: tlsRoot.id, subject: { commonName: 'mTLS Devices' } });
+      const claim = await createClaim({
+        client: operator,
+        body: {
+          name: 'mTLS line', factory: 'F', claimAuthorityId: claims.id, deviceAuthorityId: devices.id, maxDevices: 2,
+          notAfter: new Date(Date.now() + 86_400_000).toISOString(), thingNameTemplate: 'tls-{serial}', claimCertificate: { generateKey: true },
+        },
+      });
+      assert.ok(claim.data?.claimCertificate.privateKeyPem, JSON.stringify(claim.error));
+      recordPrivateKey(claim.data.claimCertificate.privateKeyPem);
+
+      const stationChecked = contractCheckedFetch(tlsFetch({ ca: serverCa, cert: claim.data.claimCertificate.certificatePem, key: claim.data.claimCertificate.privateKeyPem }));
+      const station = connect({ baseUrl: tlsApp.baseUrl, fetch: stationChecked.fetch });
+      const { data, error, response } = await exchange({ client: station, body: { deviceSerial: 'M1', csr: ssl.newCsr('ec:P-256', '/CN=M1').csrPem } });
+      assert.equal(response?.status, 201, JSON.stringify(error));
+      assert.ok(data);
+      assert.equal(data.thingName, 'tls-M1');
+      const verified = ssl.verify({ rootPem: tlsRoot.certificatePem, intermediatesPem: devices.certificatePem, leafPem: data.certificatePem });
+      assert.ok(verified.ok, verified.output);
+
+      const events = await listAuditEvents({ client: operator, query: { action: 'certificate.issued', targetId: data.id } });
+      const how = events.data?.items[0]?.details.station as { method?: string } | undefined;
+      assert.equal(how?.method, 'mtls', JSON.stringify(events.error ?? events.data));
+
+      // Without a client certificate: a typed 401.
+      const anonymous = await exchange({ client: connect({ baseUrl: tlsApp.baseUrl, fetch: anonymousChecked.fetch }), body: { deviceSerial: 'M2', csr: ssl.newCsr('ec:P-256', '/CN=M2').csrPem } });
+      assert.equal(anonymous.response?.status, 401);
+      assert.equal(anonymous.error?.code, 'UNAUTHENTICATED');
+      assert.deepEqual([...operatorChecked.mismatches, ...stationChecked.mismatches, ...anonymousChecked.mismatches], []);
+      assert.ok(operatorChecked.checked() + stationChecked.checked() + anonymousChecked.checked() >= 7);
     });
   });
 
