@@ -34,8 +34,7 @@ import { drivers, startTestApp, TestApp } from '../support/test-app';
  * checked against openapi.yaml by the response validator (support/contract-fetch.ts). openssl makes the keys and
  * CSRs and checks what comes back. The operator flow (CAs, issue, search with cursor paging, get, revoke, CRL, audit
  * verify) and the station flow (claim with a generated key, allow-list, exchange by x5c JWT and by mutual TLS, retry,
- * cascade revocation), with the
- * typed errors (`error.code` from the problem+json body) along the way.
+ * cascade revocation), with the typed errors (`error.code` from the problem+json body) along the way.
  */
 for (const { driver, skip } of drivers())
 describe(`generated TypeScript client on ${driver}`, { skip }, () => {
