@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { INestApplication } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type { OperationObject, ParameterObject, ReferenceObject, ResponseObject, SchemaObject } from '@nestjs/swagger';
+import type { OperationObject, ParameterObject, ReferenceObject, RequestBodyObject, ResponseObject, SchemaObject } from '@nestjs/swagger';
 import { ERROR_CODES, Errors } from './common/errors';
 import {
   CERTIFICATE_JWT_SCHEME,
@@ -13,6 +13,7 @@ import {
   problemCodesByStatus,
   ProblemDto,
   PUBLIC_OPERATION_EXTENSION,
+  REQUEST_CONTENT_EXTENSION,
   RESPONSE_HEADERS,
   responseHeaders,
   SECURITY_HEADER_NAMES,
@@ -98,6 +99,12 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     const extensions = operation as OperationObject & Record<string, unknown>;
     const plainText = extensions[PLAIN_TEXT_ERRORS_EXTENSION] === true;
     delete extensions[PLAIN_TEXT_ERRORS_EXTENSION];
+    const requestContent = extensions[REQUEST_CONTENT_EXTENSION] as RequestBodyObject['content'] | undefined;
+    delete extensions[REQUEST_CONTENT_EXTENSION];
+    if (requestContent) {
+      if (!operation.requestBody || '$ref' in operation.requestBody) throw new Error(`OpenAPI: ${operation.operationId} declares per-media-type bodies but no request body`);
+      operation.requestBody.content = requestContent;
+    }
     // Every route but the health probes counts against the source-address limit (auth/request-limits.ts).
     const rateLimited = SOURCE_LIMIT_EXEMPT_PATHS.has(path) ? [] : [Errors.rateLimited];
     addProblemResponses(operation, [...declaredProblems(handler), ...rateLimited], plainText);

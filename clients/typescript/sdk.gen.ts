@@ -743,6 +743,7 @@ export const estLabelCaCerts = <ThrowOnError extends boolean = false>(options: O
  * As POST /.well-known/est/{label}/simpleenroll for the label named `default`. On a claim label the caller is the factory station: mutual TLS with the claim certificate (or its x5c JWT for POST /v1/provisioning/exchange), and the request is that claim’s exchange with all its rules (quota, allow-list, serial pattern, window, AWS IoT registration, audit); the device serial is the CSR subject’s serialNumber (2.5.4.5), else its CN. A claim certificate of another claim is a 403. On an authority label: `Authorization: Bearer <API key>` of a role that may issue certificates (operator, admin). Authenticated before the body is read.
  */
 export const estSimpleEnroll = <ThrowOnError extends boolean = false>(options: Options<EstSimpleEnrollData, ThrowOnError>): RequestResult<EstSimpleEnrollResponses, EstSimpleEnrollErrors, ThrowOnError> => (options.client ?? client).post<EstSimpleEnrollResponses, EstSimpleEnrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -762,6 +763,7 @@ export const estSimpleEnroll = <ThrowOnError extends boolean = false>(options: O
  * RFC 7030 §4.2.1. On a claim label the caller is the factory station: mutual TLS with the claim certificate (or its x5c JWT for POST /v1/provisioning/exchange), and the request is that claim’s exchange with all its rules (quota, allow-list, serial pattern, window, AWS IoT registration, audit); the device serial is the CSR subject’s serialNumber (2.5.4.5), else its CN. A claim certificate of another claim is a 403. On an authority label: `Authorization: Bearer <API key>` of a role that may issue certificates (operator, admin). Authenticated before the body is read.
  */
 export const estLabelSimpleEnroll = <ThrowOnError extends boolean = false>(options: Options<EstLabelSimpleEnrollData, ThrowOnError>): RequestResult<EstLabelSimpleEnrollResponses, EstLabelSimpleEnrollErrors, ThrowOnError> => (options.client ?? client).post<EstLabelSimpleEnrollResponses, EstLabelSimpleEnrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -781,6 +783,7 @@ export const estLabelSimpleEnroll = <ThrowOnError extends boolean = false>(optio
  * As POST /.well-known/est/{label}/simplereenroll for the label named `default`.
  */
 export const estSimpleReenroll = <ThrowOnError extends boolean = false>(options: Options<EstSimpleReenrollData, ThrowOnError>): RequestResult<EstSimpleReenrollResponses, EstSimpleReenrollErrors, ThrowOnError> => (options.client ?? client).post<EstSimpleReenrollResponses, EstSimpleReenrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -800,6 +803,7 @@ export const estSimpleReenroll = <ThrowOnError extends boolean = false>(options:
  * RFC 7030 §4.2.2. Mutual TLS with the device’s current certificate (or its x5c JWT for POST /v1/certificates/renew); the rules of POST /v1/certificates/renew apply (renewal window or campaign, a new key, not revoked or already renewed; the old certificate becomes superseded). The CSR subject and subjectAltName must be those of the current certificate. The certificate must belong to the label (its claim, or its authority), else 403.
  */
 export const estLabelSimpleReenroll = <ThrowOnError extends boolean = false>(options: Options<EstLabelSimpleReenrollData, ThrowOnError>): RequestResult<EstLabelSimpleReenrollResponses, EstLabelSimpleReenrollErrors, ThrowOnError> => (options.client ?? client).post<EstLabelSimpleReenrollResponses, EstLabelSimpleReenrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -833,6 +837,7 @@ export const estLabelCsrAttrs = <ThrowOnError extends boolean = false>(options: 
  * As POST /.well-known/est/{label}/serverkeygen for the label named `default`.
  */
 export const estServerKeygen = <ThrowOnError extends boolean = false>(options: Options<EstServerKeygenData, ThrowOnError>): RequestResult<EstServerKeygenResponses, EstServerKeygenErrors, ThrowOnError> => (options.client ?? client).post<EstServerKeygenResponses, EstServerKeygenErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -852,6 +857,7 @@ export const estServerKeygen = <ThrowOnError extends boolean = false>(options: O
  * RFC 7030 §4.4, only where the label allows it (else 403). The CSR names the device (its key is ignored); the service makes a key of the label’s key type, issues its certificate as simpleenroll would (same rules and authentication) and answers multipart/mixed: the key as application/pkcs8 (base64 PKCS#8, not encrypted: the TLS channel protects it) and the certificate as certs-only PKCS#7. The key is never stored or logged. On a claim label the caller is the factory station: mutual TLS with the claim certificate (or its x5c JWT for POST /v1/provisioning/exchange), and the request is that claim’s exchange with all its rules (quota, allow-list, serial pattern, window, AWS IoT registration, audit); the device serial is the CSR subject’s serialNumber (2.5.4.5), else its CN. A claim certificate of another claim is a 403. On an authority label: `Authorization: Bearer <API key>` of a role that may issue certificates (operator, admin). Authenticated before the body is read.
  */
 export const estLabelServerKeygen = <ThrowOnError extends boolean = false>(options: Options<EstLabelServerKeygenData, ThrowOnError>): RequestResult<EstLabelServerKeygenResponses, EstLabelServerKeygenErrors, ThrowOnError> => (options.client ?? client).post<EstLabelServerKeygenResponses, EstLabelServerKeygenErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',

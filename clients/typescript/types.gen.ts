@@ -4283,7 +4283,10 @@ export type GetClaimResponses = {
 export type GetClaimResponse = GetClaimResponses[keyof GetClaimResponses];
 
 export type ReplaceAllowlistData = {
-    body: Array<string> | string;
+    /**
+     * The serials
+     */
+    body: Array<string>;
     path: {
         /**
          * Id of the claim
@@ -5336,7 +5339,7 @@ export type EstCaCertsResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstCaCertsResponse = EstCaCertsResponses[keyof EstCaCertsResponses];
@@ -5400,7 +5403,7 @@ export type EstLabelCaCertsResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstLabelCaCertsResponse = EstLabelCaCertsResponses[keyof EstLabelCaCertsResponses];
@@ -5409,7 +5412,7 @@ export type EstSimpleEnrollData = {
     /**
      * base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most 24576 characters
      */
-    body: string;
+    body: Blob | File;
     headers?: {
         /**
          * Up to 128 printable ASCII characters, unique per request you mean. A retry with the same key and body (same caller, same route) gets the first answer again (status and body) and changes nothing; the same key with another body is a 422 IDEMPOTENCY_KEY_REUSED; while the first is still running, a 409 IDEMPOTENCY_REQUEST_IN_PROGRESS (retry after Retry-After). Answers holding a private key are never stored: their retry is a 409 IDEMPOTENCY_ANSWER_NOT_REPLAYABLE. See docs/idempotency.md.
@@ -5520,7 +5523,7 @@ export type EstSimpleEnrollResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstSimpleEnrollResponse = EstSimpleEnrollResponses[keyof EstSimpleEnrollResponses];
@@ -5529,7 +5532,7 @@ export type EstLabelSimpleEnrollData = {
     /**
      * base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most 24576 characters
      */
-    body: string;
+    body: Blob | File;
     headers?: {
         /**
          * Up to 128 printable ASCII characters, unique per request you mean. A retry with the same key and body (same caller, same route) gets the first answer again (status and body) and changes nothing; the same key with another body is a 422 IDEMPOTENCY_KEY_REUSED; while the first is still running, a 409 IDEMPOTENCY_REQUEST_IN_PROGRESS (retry after Retry-After). Answers holding a private key are never stored: their retry is a 409 IDEMPOTENCY_ANSWER_NOT_REPLAYABLE. See docs/idempotency.md.
@@ -5651,7 +5654,7 @@ export type EstLabelSimpleEnrollResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstLabelSimpleEnrollResponse = EstLabelSimpleEnrollResponses[keyof EstLabelSimpleEnrollResponses];
@@ -5660,7 +5663,7 @@ export type EstSimpleReenrollData = {
     /**
      * base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most 24576 characters
      */
-    body: string;
+    body: Blob | File;
     headers?: {
         /**
          * Up to 128 printable ASCII characters, unique per request you mean. A retry with the same key and body (same caller, same route) gets the first answer again (status and body) and changes nothing; the same key with another body is a 422 IDEMPOTENCY_KEY_REUSED; while the first is still running, a 409 IDEMPOTENCY_REQUEST_IN_PROGRESS (retry after Retry-After). Answers holding a private key are never stored: their retry is a 409 IDEMPOTENCY_ANSWER_NOT_REPLAYABLE. See docs/idempotency.md.
@@ -5775,7 +5778,7 @@ export type EstSimpleReenrollResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstSimpleReenrollResponse = EstSimpleReenrollResponses[keyof EstSimpleReenrollResponses];
@@ -5784,7 +5787,7 @@ export type EstLabelSimpleReenrollData = {
     /**
      * base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most 24576 characters
      */
-    body: string;
+    body: Blob | File;
     headers?: {
         /**
          * Up to 128 printable ASCII characters, unique per request you mean. A retry with the same key and body (same caller, same route) gets the first answer again (status and body) and changes nothing; the same key with another body is a 422 IDEMPOTENCY_KEY_REUSED; while the first is still running, a 409 IDEMPOTENCY_REQUEST_IN_PROGRESS (retry after Retry-After). Answers holding a private key are never stored: their retry is a 409 IDEMPOTENCY_ANSWER_NOT_REPLAYABLE. See docs/idempotency.md.
@@ -5910,7 +5913,7 @@ export type EstLabelSimpleReenrollResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstLabelSimpleReenrollResponse = EstLabelSimpleReenrollResponses[keyof EstLabelSimpleReenrollResponses];
@@ -5957,7 +5960,7 @@ export type EstCsrAttrsResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstCsrAttrsResponse = EstCsrAttrsResponses[keyof EstCsrAttrsResponses];
@@ -6021,7 +6024,7 @@ export type EstLabelCsrAttrsResponses = {
     /**
      * base64 (lines of 64 characters)
      */
-    200: string;
+    200: Blob | File;
 };
 
 export type EstLabelCsrAttrsResponse = EstLabelCsrAttrsResponses[keyof EstLabelCsrAttrsResponses];
@@ -6030,7 +6033,7 @@ export type EstServerKeygenData = {
     /**
      * base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most 24576 characters
      */
-    body: string;
+    body: Blob | File;
     headers?: {
         /**
          * With ?format=p12 (required then): the password of the PKCS #12 file, 8-128 characters
@@ -6159,7 +6162,7 @@ export type EstLabelServerKeygenData = {
     /**
      * base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most 24576 characters
      */
-    body: string;
+    body: Blob | File;
     headers?: {
         /**
          * With ?format=p12 (required then): the password of the PKCS #12 file, 8-128 characters

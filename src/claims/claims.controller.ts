@@ -7,7 +7,7 @@ import { Ctx, RequirePermission } from '../common/access.decorators';
 import { Permission } from '../common/roles';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Errors } from '../common/errors';
-import { ApiIdParam, ApiProblems, ApiSecured, binaryContent, ProblemGroups, responseHeaders } from '../common/openapi';
+import { ApiIdParam, ApiProblems, ApiRequestContent, ApiSecured, binaryContent, ProblemGroups, responseHeaders } from '../common/openapi';
 import { sendDownload } from '../common/downloads';
 import { MEDIA_TYPES } from '../pki/certificate-files';
 import { pkcs12PasswordProblem } from '../pki/pkcs12';
@@ -126,7 +126,11 @@ export class ClaimsController {
   })
   @ApiIdParam('claim')
   @ApiConsumes('application/json', 'text/csv')
-  @ApiBody({ schema: { oneOf: [{ type: 'array', items: { type: 'string' }, example: ['SN0001', 'SN0002'] }, { type: 'string', example: 'serial\nSN0001\nSN0002\n' }] } })
+  @ApiBody({ schema: { type: 'array', items: { type: 'string' } } })
+  @ApiRequestContent({
+    'application/json': { schema: { type: 'array', items: { type: 'string' }, description: 'The serials', example: ['SN0001', 'SN0002'] } },
+    'text/csv': { schema: { type: 'string', description: 'The serial in the first column; an optional `serial` header line', example: 'serial\nSN0001\nSN0002\n' } },
+  })
   @ApiOkResponse({ type: AllowlistResultDto })
   @ApiSecured()
   @ApiProblems(Errors.claimNotFound, Errors.invalidAllowlist, Errors.allowlistUploadsBusy, Errors.allowlistUploadSuperseded, Errors.requestAborted)

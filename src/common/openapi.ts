@@ -210,6 +210,16 @@ export function ApiPlainTextErrors(): MethodDecorator {
   return ApiExtension(PLAIN_TEXT_ERRORS_EXTENSION, true);
 }
 
+/**
+ * A request body whose schema differs by media type (ApiBody gives every ApiConsumes type the same schema):
+ * buildOpenApiDocument replaces the body's content with this. Generated clients type the body from it, so each
+ * media type must say exactly what it carries (a JSON array is not a CSV string).
+ */
+export const REQUEST_CONTENT_EXTENSION = 'x-fleet-pki-request-content';
+export function ApiRequestContent(content: Record<string, { schema: SchemaObject }>): MethodDecorator {
+  return ApiExtension(REQUEST_CONTENT_EXTENSION, content);
+}
+
 /** The `:id` path parameter: a UUID (anything else is a 400). */
 export function ApiIdParam(of: string): MethodDecorator & ClassDecorator {
   return ApiParam({ name: 'id', description: `Id of the ${of}`, schema: { type: 'string', format: 'uuid' } });

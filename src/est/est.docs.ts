@@ -13,13 +13,15 @@ export const PKCS10_MEDIA_TYPE = 'application/pkcs10';
 export const CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
 
 export const LABEL_PARAM = ApiParam({ name: 'label', description: 'An EST label (GET /v1/est/labels)', schema: { type: 'string', pattern: EST_LABEL_PATTERN.source } });
-const BASE64_BODY = { type: 'string', description: 'base64 (lines of 64 characters)' } as const;
+// `format: binary`: the body is the raw payload, not a JSON string, so generated clients hand it over as bytes
+// (a Blob) rather than JSON-encoding a request or typing an answer as a string they never get.
+const BASE64_BODY = { type: 'string', format: 'binary', description: 'base64 (lines of 64 characters)' } as const;
 
 /** The request body of the enrollment operations: the base64 DER PKCS#10 (RFC 7030 §4.2.1). */
 function csrBody(): MethodDecorator {
   return (target, key, descriptor) => {
     ApiConsumes(PKCS10_MEDIA_TYPE)(target, key, descriptor);
-    ApiBody({ description: `base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most ${MAX_EST_BODY_LENGTH} characters`, schema: { type: 'string' } })(target, key, descriptor);
+    ApiBody({ description: `base64 of the DER PKCS#10 request (line breaks allowed; a PEM block is accepted too), at most ${MAX_EST_BODY_LENGTH} characters`, schema: { type: 'string', format: 'binary' } })(target, key, descriptor);
   };
 }
 
