@@ -1298,10 +1298,37 @@ export type SetupReportDto = {
     checks: Array<SetupCheckDto>;
 };
 
+export type JobSubjectDto = {
+    type: string;
+    id: string;
+};
+
+export type JobDto = {
+    id: string;
+    kind: string;
+    status: 'pending' | 'running' | 'done' | 'dead';
+    attempts: number;
+    /**
+     * The last failure (code and message; no secrets), at most 1,000 characters
+     */
+    lastError: string | null;
+    /**
+     * What the job works on (a certificate, an authority, …)
+     */
+    subject: JobSubjectDto | null;
+    createdAt: string;
+    updatedAt: string;
+};
+
+export type JobListDto = {
+    items: Array<JobDto>;
+    nextCursor?: string | null;
+};
+
 /**
  * Stable machine-readable error code
  */
-export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
+export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
 
 export type ProblemDto = {
     /**
@@ -6928,3 +6955,151 @@ export type CheckSetupResponses = {
 };
 
 export type CheckSetupResponse = CheckSetupResponses[keyof CheckSetupResponses];
+
+export type ListJobsData = {
+    body?: never;
+    path?: never;
+    query: {
+        limit?: number;
+        /**
+         * nextCursor from the previous page
+         */
+        cursor?: string;
+        /**
+         * Only dead-lettered jobs are listed
+         */
+        state: 'dead';
+    };
+    url: '/v1/jobs';
+};
+
+export type ListJobsErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_CURSOR
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_CURSOR';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type ListJobsError = ListJobsErrors[keyof ListJobsErrors];
+
+export type ListJobsResponses = {
+    200: JobListDto;
+};
+
+export type ListJobsResponse = ListJobsResponses[keyof ListJobsResponses];
+
+export type RetryJobData = {
+    body?: never;
+    path: {
+        /**
+         * Id of the job
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/v1/jobs/{id}/retry';
+};
+
+export type RetryJobErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: JOB_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'JOB_NOT_FOUND';
+    };
+    /**
+     * Conflict with the current state: JOB_NOT_DEAD
+     */
+    409: ProblemDto & {
+        code: 'JOB_NOT_DEAD';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type RetryJobError = RetryJobErrors[keyof RetryJobErrors];
+
+export type RetryJobResponses = {
+    /**
+     * The job, pending again
+     */
+    200: JobDto;
+};
+
+export type RetryJobResponse = RetryJobResponses[keyof RetryJobResponses];
