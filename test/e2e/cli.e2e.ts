@@ -57,6 +57,7 @@ for (const { driver, skip } of drivers()) {
       });
     }
 
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's JSON answers, read field by field
     async function json<T = any>(args: string[]): Promise<T> {
       const run = await cli([...args, '--json']);
       assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
