@@ -6,6 +6,7 @@
  * --key (which lands in shell history and `ps`); it is never printed, not even in errors.
  */
 import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { type Client, connect } from '../clients/fleet-pki-client';
 import { CliError, EXIT } from './exit-codes';
@@ -26,6 +27,18 @@ interface SdkResult<T> {
   data?: T;
   error?: unknown;
   response?: Response;
+}
+
+const MAX_ATTEMPTS = 5;
+const MAX_RETRY_WAIT_S = 30;
+
+/** Seconds to wait before retrying, when the answer says the request was refused for now (429, 503 + Retry-After). */
+function retryAfter(response: Response | undefined): number | undefined {
+  if (!response || (response.status !== 429 && response.status !== 503)) return undefined;
+  const header = response.headers.get('Retry-After');
+  if (header === null) return response.status === 429 ? 1 : undefined;
+  const seconds = Number(header);
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(Math.ceil(seconds), MAX_RETRY_WAIT_S) : 1;
 }
 
 export class Context {
@@ -71,11 +84,20 @@ export class Context {
     return this.cached;
   }
 
-  /** Awaits an SDK call; its data, or a CliError (exit 2 for a 4xx, 3 for a 5xx or an unreachable service). */
-  async call<T>(pending: Promise<SdkResult<T>>): Promise<T> {
-    const result = await pending;
-    if (result.error !== undefined || !result.response || !result.response.ok) throw failure(result.error, result.response, this.baseUrl);
-    return result.data as T;
+  /**
+   * Makes an SDK call; its data, or a CliError (exit 2 for a 4xx, 3 for a 5xx or an unreachable service). A 429, or
+   * a 503 with Retry-After (e.g. ALLOWLIST_UPLOADS_BUSY), was refused before anything happened, so the call is made
+   * again after the wait the service asks for (at most MAX_RETRY_WAIT_S a time, MAX_ATTEMPTS in all).
+   */
+  async call<T>(attempt: () => Promise<SdkResult<T>>): Promise<T> {
+    for (let n = 1; ; n++) {
+      const result = await attempt();
+      if (result.error === undefined && result.response?.ok) return result.data as T;
+      const wait = retryAfter(result.response);
+      if (wait === undefined || n >= MAX_ATTEMPTS) throw failure(result.error, result.response, this.baseUrl);
+      if (!this.json) process.stderr.write(`fleet-pki: the service asks to wait (HTTP ${result.response!.status}): retrying in ${wait} s\n`);
+      await sleep(wait * 1000);
+    }
   }
 
   /** Prints `value` as JSON (with --json) or the table/fields the command chose. */

@@ -16,7 +16,7 @@ export function auditCommand(): Command {
     .description(`recompute the audit hash chain; exit ${EXIT.AUDIT_CHAIN_BROKEN} if it is broken`)
     .action(async (_opts, cmd: Command) => {
       const ctx = Context.of(cmd);
-      const result = await ctx.call(verifyAuditChain({ client: ctx.client }));
+      const result = await ctx.call(() => verifyAuditChain({ client: ctx.client }));
       ctx.print(result, () =>
         printFields([
           ['chain', result.ok ? 'intact' : 'BROKEN'],
@@ -51,7 +51,7 @@ export function auditCommand(): Command {
       const client = ctx.client;
       const out = opts.out ? fs.createWriteStream(opts.out) : process.stdout;
       let count = 0;
-      for await (const items of pages((cursor) => ctx.call(listAuditEvents({ client, query: { ...query, cursor } })))) {
+      for await (const items of pages((cursor) => ctx.call(() => listAuditEvents({ client, query: { ...query, cursor } })))) {
         const chunk = items.map((event) => `${JSON.stringify(event)}\n`).join('');
         count += items.length;
         if (!out.write(chunk)) await once(out, 'drain');

@@ -35,7 +35,7 @@ export function authoritiesCommand(): Command {
     .option('--limit <n>', 'at most this many', positiveInt)
     .action(async (opts: { limit?: number }, cmd: Command) => {
       const ctx = Context.of(cmd);
-      const items = await collect((cursor, limit) => ctx.call(listAuthorities({ client: ctx.client, query: { cursor, limit } })), opts.limit);
+      const items = await collect((cursor, limit) => ctx.call(() => listAuthorities({ client: ctx.client, query: { cursor, limit } })), opts.limit);
       ctx.print(items, () =>
         ctx.table(items, [
           { header: 'id', value: (a) => a.id },
@@ -78,7 +78,7 @@ export function authoritiesCommand(): Command {
         ...(opts.validityDays ? { validityDays: opts.validityDays } : {}),
         ...(opts.pathLength !== undefined ? { pathLength: opts.pathLength } : {}),
       };
-      showAuthority(ctx, await ctx.call(createAuthority({ client: ctx.client, body })));
+      showAuthority(ctx, await ctx.call(() => createAuthority({ client: ctx.client, body })));
     });
 
   group
@@ -109,7 +109,7 @@ export function authoritiesCommand(): Command {
             }
           : {}),
       };
-      const rotated = await ctx.call(rotateAuthority({ client: ctx.client, path: { id }, body }));
+      const rotated = await ctx.call(() => rotateAuthority({ client: ctx.client, path: { id }, body }));
       ctx.print(rotated, () => {
         printFields([
           ['predecessor', `${rotated.predecessor.id} (${rotated.predecessor.status})`],

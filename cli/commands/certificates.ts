@@ -76,7 +76,7 @@ export function certificatesCommand(): Command {
     .action(async (opts, cmd: Command) => {
       const ctx = Context.of(cmd);
       const csr = readInput(opts.csr, 'the CSR');
-      const cert = await ctx.call(
+      const cert = await ctx.call(() =>
         issueCertificate({
           client: ctx.client,
           body: {
@@ -101,7 +101,7 @@ export function certificatesCommand(): Command {
     .option('--chain', 'with --out: append the chain up to the root')
     .action(async (id: string, opts, cmd: Command) => {
       const ctx = Context.of(cmd);
-      const cert = await ctx.call(getCertificate({ client: ctx.client, path: { id } }));
+      const cert = await ctx.call(() => getCertificate({ client: ctx.client, path: { id } }));
       if (opts.out) writePem(opts.out, cert, opts.chain === true);
       showCertificate(ctx, cert, opts.out);
     });
@@ -111,7 +111,7 @@ export function certificatesCommand(): Command {
     .action(async (opts, cmd: Command) => {
       const ctx = Context.of(cmd);
       const filters = filtersOf(opts);
-      const items = await collect((cursor, limit) => ctx.call(listCertificates({ client: ctx.client, query: { ...filters, cursor, limit } })), opts.limit);
+      const items = await collect((cursor, limit) => ctx.call(() => listCertificates({ client: ctx.client, query: { ...filters, cursor, limit } })), opts.limit);
       ctx.print(items, () =>
         ctx.table(items, [
           { header: 'id', value: (c) => c.id },
@@ -136,7 +136,7 @@ export function certificatesCommand(): Command {
     const reason = opts.reason as RevocationReason;
     if (!opts.search) {
       if (!id) throw new CliError('name the certificate to revoke, or use --search with filters', EXIT.USAGE, 'fleet-pki certificates revoke <id> --reason keyCompromise');
-      const revoked = await ctx.call(revokeCertificate({ client: ctx.client, path: { id }, body: { reason } }));
+      const revoked = await ctx.call(() => revokeCertificate({ client: ctx.client, path: { id }, body: { reason } }));
       ctx.print(revoked, () => ctx.say(`certificate ${id} revoked (${reason})`));
       return;
     }
@@ -145,7 +145,7 @@ export function certificatesCommand(): Command {
     if (Object.keys(filters).length === 0) throw new CliError('--search needs at least one filter', EXIT.USAGE, 'e.g. --search --authority <id> --status active');
     // Only active certificates can be revoked; a bulk revocation never reaches beyond them.
     if (!filters.status) filters.status = 'active';
-    const matched = await collect((cursor, limit) => ctx.call(listCertificates({ client: ctx.client, query: { ...filters, cursor, limit } })));
+    const matched = await collect((cursor, limit) => ctx.call(() => listCertificates({ client: ctx.client, query: { ...filters, cursor, limit } })));
     if (!opts.yes) {
       throw new CliError(`${matched.length} certificate(s) match; nothing revoked`, EXIT.USAGE, 'check them with `fleet-pki certificates search` and the same filters, then repeat with --yes');
     }
@@ -156,7 +156,7 @@ export function certificatesCommand(): Command {
       while (next < matched.length) {
         const cert = matched[next++];
         try {
-          await ctx.call(revokeCertificate({ client: ctx.client, path: { id: cert.id }, body: { reason } }));
+          await ctx.call(() => revokeCertificate({ client: ctx.client, path: { id: cert.id }, body: { reason } }));
           result.revoked.push(cert.id);
         } catch (err) {
           if (err instanceof CliError && err.code === 'CERTIFICATE_ALREADY_REVOKED') result.alreadyRevoked.push(cert.id);

@@ -61,7 +61,7 @@ export function claimsCommand(): Command {
         ...(opts.validityDays ? { validityDays: opts.validityDays } : {}),
         claimCertificate: opts.csr ? { csr: readInput(opts.csr, 'the CSR') } : { generateKey: true, ...(opts.keySpec ? { keySpec: opts.keySpec } : {}) },
       };
-      const created = await ctx.call(createClaim({ client: ctx.client, body }));
+      const created = await ctx.call(() => createClaim({ client: ctx.client, body }));
       const { privateKeyPem, ...certificate } = created.claimCertificate;
       // The private key goes to its file only: never to stdout, not even with --json.
       if (privateKeyPem && opts.keyOut) fs.writeFileSync(opts.keyOut, privateKeyPem, { mode: 0o600 });
@@ -90,28 +90,30 @@ export function claimsCommand(): Command {
       }
       const client = ctx.client;
       // The file is streamed (the service reads it as it arrives: a million serials never sit in memory here or
-      // there); the bar counts the bytes handed to the connection.
+      // there); the bar counts the bytes handed to the connection. A retry (rate limit, uploads busy) reopens it.
       const bar = ctx.progress('uploading', size, 'bytes');
-      let sent = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          sent += chunk.length;
-          bar.update(sent);
-          done(null, chunk);
-        },
-      });
-      const stream = Readable.toWeb(fs.createReadStream(file).pipe(counter)) as unknown as ReadableStream<Uint8Array>;
+      const upload = () => {
+        let sent = 0;
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            sent += chunk.length;
+            bar.update(sent);
+            done(null, chunk);
+          },
+        });
+        const stream = Readable.toWeb(fs.createReadStream(file).pipe(counter));
+        return replaceAllowlist({
+          client,
+          path: { id: claimId },
+          // A stream, not the string[] | string the SDK types: bodySerializer null hands it to fetch as it is.
+          body: stream as unknown as string,
+          bodySerializer: null,
+          duplex: 'half',
+          headers: { 'Content-Type': file.endsWith('.json') ? 'application/json' : 'text/csv' },
+        } as Parameters<typeof replaceAllowlist>[0]);
+      };
       try {
-        const result = await ctx.call(
-          replaceAllowlist({
-            client,
-            path: { id: claimId },
-            body: stream as unknown as string,
-            bodySerializer: null,
-            duplex: 'half',
-            headers: { 'Content-Type': file.endsWith('.json') ? 'application/json' : 'text/csv' },
-          } as Parameters<typeof replaceAllowlist>[0]),
-        );
+        const result = await ctx.call(upload);
         bar.stop();
         ctx.print(result, () => ctx.say(`allow-list of claim ${result.claimId} replaced: ${result.allowlistSize} serial(s)`));
       } finally {
@@ -127,7 +129,7 @@ export function claimsCommand(): Command {
     .option('--cascade', 'also revoke the device certificates it provisioned')
     .action(async (claimId: string, opts, cmd: Command) => {
       const ctx = Context.of(cmd);
-      const revoked = await ctx.call(revokeClaim({ client: ctx.client, path: { id: claimId }, body: { reason: opts.reason as RevocationReason, cascade: opts.cascade === true } }));
+      const revoked = await ctx.call(() => revokeClaim({ client: ctx.client, path: { id: claimId }, body: { reason: opts.reason as RevocationReason, cascade: opts.cascade === true } }));
       ctx.print(revoked, () => ctx.say(`claim ${revoked.id} revoked; device certificates revoked: ${revoked.revokedDeviceCertificates}`));
     });
 

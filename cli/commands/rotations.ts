@@ -26,6 +26,21 @@ function progressLine(c: CampaignDto): string {
   return `${p.renewed} renewed, ${p.pending} pending, ${p.revoked} revoked, ${p.overdue} overdue of ${p.total}`;
 }
 
+/** Watches outlast a restart of the service: up to WATCH_TOLERATED_FAILURES service errors in a row are waited out. */
+const WATCH_TOLERATED_FAILURES = 3;
+let failuresInARow = 0;
+
+async function poll(ctx: Context, id: string, last: CampaignDto): Promise<CampaignDto> {
+  try {
+    const campaign = await ctx.call(() => getRotation({ client: ctx.client, path: { id } }));
+    failuresInARow = 0;
+    return campaign;
+  } catch (err) {
+    if (!(err instanceof CliError) || err.exitCode !== EXIT.SERVICE || ++failuresInARow > WATCH_TOLERATED_FAILURES) throw err;
+    return last;
+  }
+}
+
 export function rotationsCommand(): Command {
   const group = new Command('rotations').description('rotation campaigns: start, status, watch');
 
@@ -62,7 +77,7 @@ export function rotationsCommand(): Command {
         ...(opts.revocationReason ? { revocationReason: opts.revocationReason as RevocationReason } : {}),
         ...(opts.notifyIotJob ? { notify: 'iot-job' as const } : {}),
       };
-      showCampaign(ctx, await ctx.call(openRotation({ client: ctx.client, body })));
+      showCampaign(ctx, await ctx.call(() => openRotation({ client: ctx.client, body })));
     });
 
   group
@@ -71,8 +86,8 @@ export function rotationsCommand(): Command {
     .argument('[id]', 'campaign id')
     .action(async (id: string | undefined, _opts, cmd: Command) => {
       const ctx = Context.of(cmd);
-      if (id) return showCampaign(ctx, await ctx.call(getRotation({ client: ctx.client, path: { id } })));
-      const items = await collect((cursor, limit) => ctx.call(listRotations({ client: ctx.client, query: { cursor, limit } })));
+      if (id) return showCampaign(ctx, await ctx.call(() => getRotation({ client: ctx.client, path: { id } })));
+      const items = await collect((cursor, limit) => ctx.call(() => listRotations({ client: ctx.client, query: { cursor, limit } })));
       ctx.print(items, () =>
         ctx.table(items, [
           { header: 'id', value: (c) => c.id },
@@ -91,7 +106,7 @@ export function rotationsCommand(): Command {
     .option('--interval <seconds>', 'seconds between polls', positiveInt, 5)
     .action(async (id: string, opts: { interval: number }, cmd: Command) => {
       const ctx = Context.of(cmd);
-      let campaign = await ctx.call(getRotation({ client: ctx.client, path: { id } }));
+      let campaign = await ctx.call(() => getRotation({ client: ctx.client, path: { id } }));
       const bar = ctx.progress('renewed', campaign.progress.total, 'certificates');
       try {
         for (;;) {
@@ -99,7 +114,7 @@ export function rotationsCommand(): Command {
           bar.update(campaign.progress.renewed + campaign.progress.revoked, campaign.progress.total);
           if (campaign.status !== 'open') break;
           await sleep(opts.interval * 1000);
-          campaign = await ctx.call(getRotation({ client: ctx.client, path: { id } }));
+          campaign = await poll(ctx, id, campaign);
         }
       } finally {
         bar.stop();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
@@ -281,6 +282,34 @@ for (const { driver, skip } of drivers()) {
         assert.equal(run.status, 3);
         assert.match(run.stderr, new RegExp(`cannot reach the service at ${url.replace(/\./g, '\\.')} \\(ECONNREFUSED\\)`));
         assert.match(run.stderr, /hint: check --url \/ FLEET_PKI_URL/);
+      });
+
+      it('exit 3: a failing service (5xx) gives its code and a hint; a 429 is waited out and retried', async () => {
+        let attempts = 0;
+        const fake = http.createServer((req, res) => {
+          const problem = (status: number, code: string, detail: string, headers: Record<string, string> = {}) => {
+            res.writeHead(status, { 'content-type': 'application/problem+json', ...headers });
+            res.end(JSON.stringify({ type: `urn:fleet-pki:problem:${code.toLowerCase()}`, title: 'x', status, detail, code }));
+          };
+          if (req.url?.startsWith('/v1/certificates')) return problem(503, 'NOT_READY', 'the database is not reachable');
+          if (++attempts === 1) return problem(429, 'RATE_LIMITED', 'too many requests for this API key', { 'retry-after': '1' });
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ items: [], nextCursor: null }));
+        });
+        await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+        const url = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+        try {
+          const failing = await cli(['certificates', 'search'], { env: { FLEET_PKI_URL: url } });
+          assert.equal(failing.status, 3);
+          assert.match(failing.stderr, /^fleet-pki: error: the database is not reachable \(NOT_READY, HTTP 503\)$/m);
+          assert.match(failing.stderr, /^hint: the service is starting or its database is unreachable/m);
+          const limited = await cli(['rotations', 'status', '--json'], { env: { FLEET_PKI_URL: url } });
+          assert.equal(limited.status, 0, limited.stderr);
+          assert.deepEqual(JSON.parse(limited.stdout), []);
+          assert.equal(attempts, 2);
+        } finally {
+          fake.close();
+        }
       });
 
       it('documents the exit codes in --help', async () => {
