@@ -2,9 +2,10 @@
 import * as fs from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { Command, Option } from 'commander';
-import { createClaim, replaceAllowlist, revokeClaim, type ClaimDto, type CreateClaimDto } from '../../clients/fleet-pki-client';
+import { createClaim, getClaim, listClaims, replaceAllowlist, revokeClaim, type ClaimDto, type CreateClaimDto } from '../../clients/fleet-pki-client';
 import { Context, printFields, readInput } from '../context';
 import { CliError, EXIT } from '../exit-codes';
+import { collect } from '../pages';
 import { positiveInt, REVOCATION_REASONS, time, type RevocationReason } from '../options';
 
 function claimFields(claim: ClaimDto): [string, unknown][] {
@@ -22,7 +23,36 @@ function claimFields(claim: ClaimDto): [string, unknown][] {
 }
 
 export function claimsCommand(): Command {
-  const group = new Command('claims').description('factory provisioning claims: create, allow-list upload, revoke');
+  const group = new Command('claims').description('factory provisioning claims: create, list, get, allow-list upload, revoke');
+
+  group
+    .command('list')
+    .description('list the claims with their quota usage')
+    .action(async (_opts, cmd: Command) => {
+      const ctx = Context.of(cmd);
+      const items = await collect((cursor, limit) => ctx.call(() => listClaims({ client: ctx.client, query: { cursor, limit } })));
+      ctx.print(items, () =>
+        ctx.table(items, [
+          { header: 'id', value: (c) => c.id },
+          { header: 'name', value: (c) => c.name },
+          { header: 'factory', value: (c) => c.factory },
+          { header: 'line', value: (c) => c.line },
+          { header: 'status', value: (c) => c.status },
+          { header: 'used', value: (c) => `${c.used}/${c.maxDevices}` },
+          { header: 'not after', value: (c) => c.notAfter },
+        ]),
+      );
+    });
+
+  group
+    .command('get')
+    .description('one claim: quota, allow-list size, last exchange')
+    .argument('<claimId>', 'the claim')
+    .action(async (claimId: string, _opts, cmd: Command) => {
+      const ctx = Context.of(cmd);
+      const claim = await ctx.call(() => getClaim({ client: ctx.client, path: { id: claimId } }));
+      ctx.print(claim, () => printFields([...claimFields(claim), ['last exchange', claim.lastExchangeAt]]));
+    });
 
   group
     .command('create')

@@ -194,6 +194,9 @@ for (const { driver, skip } of drivers()) {
         assert.match(run.stderr, /uploading \[.*\] 100% \| \d+\/\d+ bytes/);
         ssl.file('serials.json', JSON.stringify(['A1', 'A2']));
         assert.equal((await json(['claims', 'allowlist', 'upload', claimId, 'serials.json'])).allowlistSize, 2);
+        const table = await cli(['claims', 'list']);
+        assert.match(table.stdout, new RegExp(`^${claimId}\\s+Line 1\\s+Shenzhen\\s+L1\\s+active\\s+0/100`, 'm'));
+        assert.equal((await json(['claims', 'get', claimId])).allowlistSize, 2);
       });
 
       it('revokes the claim; a missing serials file is a usage error (exit 1)', async () => {
