@@ -13,6 +13,8 @@ export const EXIT = {
   SERVICE: 3,
   /** `audit verify`: the audit hash chain is broken. */
   AUDIT_CHAIN_BROKEN: 4,
+  /** Ctrl-C stopped a bulk revocation (128 + SIGINT, as shells report it). */
+  INTERRUPTED: 130,
 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes:
@@ -20,7 +22,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   1  usage: bad command line, unreadable file, no URL or API key
   2  the service refused the request (4xx: validation, authentication, permission, not found, conflict)
   3  the service failed (5xx) or could not be reached
-  4  audit verify: the audit hash chain is broken`;
+  4  audit verify: the audit hash chain is broken
+  130  interrupted (Ctrl-C during a bulk revocation; the summary says what was done)`;
 
 /** A failure the CLI reports as one line (and a hint) and turns into an exit code. */
 export class CliError extends Error {

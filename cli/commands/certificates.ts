@@ -149,11 +149,17 @@ export function certificatesCommand(): Command {
     if (!opts.yes) {
       throw new CliError(`${matched.length} certificate(s) match; nothing revoked`, EXIT.USAGE, 'check them with `fleet-pki certificates search` and the same filters, then repeat with --yes');
     }
-    const bar = ctx.progress('revoking', matched.length, 'certificates');
     const result = { matched: matched.length, revoked: [] as string[], alreadyRevoked: [] as string[], failed: [] as { id: string; error: string }[] };
     let next = 0;
+    // Ctrl-C stops handing out revocations; those under way finish, and the summary says what was done.
+    let interrupted = false;
+    const onInterrupt = () => {
+      interrupted = true;
+    };
+    process.once('SIGINT', onInterrupt);
+    const bar = ctx.progress('revoking', matched.length, 'certificates');
     const worker = async () => {
-      while (next < matched.length) {
+      while (next < matched.length && !interrupted) {
         const cert = matched[next++];
         try {
           await ctx.call(() => revokeCertificate({ client: ctx.client, path: { id: cert.id }, body: { reason } }));
@@ -170,11 +176,14 @@ export function certificatesCommand(): Command {
       await Promise.all(Array.from({ length: BULK_CONCURRENCY }, worker));
     } finally {
       bar.stop();
+      process.removeListener('SIGINT', onInterrupt);
     }
-    ctx.print(result, () => {
+    ctx.print({ ...result, interrupted }, () => {
+      if (interrupted) ctx.say(`interrupted: ${matched.length - next} certificate(s) not attempted`);
       ctx.say(`revoked ${result.revoked.length} of ${result.matched} certificate(s) (${reason}); already revoked: ${result.alreadyRevoked.length}; failed: ${result.failed.length}`);
       for (const f of result.failed) ctx.say(`  ${f.id}: ${f.error}`);
     });
+    if (interrupted) throw new CliError('bulk revocation interrupted', EXIT.INTERRUPTED, 'repeat the command to revoke the rest (the search matches only active certificates)');
     if (result.failed.length > 0) throw new CliError(`${result.failed.length} certificate(s) could not be revoked`, EXIT.REFUSED, 'see the list above');
   });
 

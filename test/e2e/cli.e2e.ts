@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -35,7 +35,7 @@ for (const { driver, skip } of drivers()) {
     let claimsCa: { id: string };
 
     /** Runs the CLI asynchronously (the service runs in this process: a blocking spawn would stall it). */
-    function cli(args: string[], options: { env?: Record<string, string | undefined>; stdin?: string } = {}): Promise<Run> {
+    function cli(args: string[], options: { env?: Record<string, string | undefined>; stdin?: string; onStderr?: (stderr: string, child: ChildProcess) => void } = {}): Promise<Run> {
       return new Promise((resolve, reject) => {
         const env: Record<string, string> = { PATH: process.env.PATH ?? '', FLEET_PKI_URL: t.baseUrl, FLEET_PKI_KEY: t.adminKey };
         for (const [k, v] of Object.entries(options.env ?? {})) {
@@ -46,7 +46,10 @@ for (const { driver, skip } of drivers()) {
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString();
+          options.onStderr?.(stderr, child);
+        });
         child.on('error', reject);
         child.on('close', (status) => {
           // Whatever happened, the key must not have been printed.
@@ -161,6 +164,32 @@ for (const { driver, skip } of drivers()) {
         const revoked = await json<{ revocationReason: string }[]>(['certificates', 'search', '--authority', bulkCa.id, '--status', 'revoked']);
         assert.equal(revoked.length, 6);
         assert.ok(revoked.every((c) => c.revocationReason === 'cessationOfOperation'));
+      });
+
+      it('stops a bulk revocation cleanly on Ctrl-C: what was started finishes, the rest is counted, exit 130', async () => {
+        const lotCa = await json(['authorities', 'create', '--name', 'Lot', '--type', 'intermediate', '--parent', rootCa.id, '--cn', 'Lot CA']);
+        const csr = ssl.newCsr('ec:P-256', '/CN=lot').csrPem;
+        const total = 100;
+        for (let i = 0; i < total; i++) {
+          const res = await t.http().post('/v1/certificates').set('Authorization', `Bearer ${t.adminKey}`).send({ authorityId: lotCa.id, csr, profile: 'device', thingName: `lot-${i}` });
+          assert.equal(res.status, 201, res.text);
+        }
+        let signalled = false;
+        const run = await cli(['certificates', 'revoke', '--search', '--authority', lotCa.id, '--yes', '--json', '--progress'], {
+          onStderr: (stderr, child) => {
+            if (!signalled && /revoking \[/.test(stderr)) {
+              signalled = true;
+              child.kill('SIGINT');
+            }
+          },
+        });
+        assert.equal(run.status, 130, run.stderr);
+        const result = JSON.parse(run.stdout);
+        assert.equal(result.interrupted, true);
+        assert.ok(result.revoked.length < total, `${result.revoked.length} revoked`);
+        const stillActive = await json<unknown[]>(['certificates', 'search', '--authority', lotCa.id, '--status', 'active']);
+        assert.equal(stillActive.length, total - result.revoked.length, 'every revocation reported is done, no other');
+        assert.match(JSON.parse(run.stderr.trim().split('\n').pop()!).error.message, /interrupted/);
       });
     });
 
@@ -341,7 +370,8 @@ for (const { driver, skip } of drivers()) {
 
         const revocations = await cli(['audit', 'export', '--action', 'certificate.revoked']);
         const revokedEvents = revocations.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
-        assert.equal(revokedEvents.length, 8, "one single and six bulk revocations, and the claim's certificate");
+        assert.equal(revokedEvents.length, events.filter((e) => e.action === 'certificate.revoked').length);
+        assert.ok(revokedEvents.length >= 8, "one single and six bulk revocations, the claim's certificate, and the lot's");
         assert.ok(revokedEvents.every((e: { action: string }) => e.action === 'certificate.revoked'));
       });
 
