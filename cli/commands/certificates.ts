@@ -7,8 +7,9 @@ import { CliError, EXIT } from '../exit-codes';
 import { keyValue, positiveInt, REVOCATION_REASONS, time, type RevocationReason } from '../options';
 import { collect } from '../pages';
 
-/** Concurrent revocations of a bulk revoke: enough to hide latency, few enough not to hit the API key's rate limit. */
+/** Concurrent revocations of a bulk revoke (default): enough to hide latency, few enough to leave the service room. */
 const BULK_CONCURRENCY = 4;
+const MAX_BULK_CONCURRENCY = 16;
 
 type Filters = NonNullable<ListCertificatesData['query']>;
 
@@ -130,7 +131,8 @@ export function certificatesCommand(): Command {
       .argument('[id]', 'certificate id (omit with --search)')
       .addOption(new Option('--reason <reason>', 'RFC 5280 revocation reason').choices(REVOCATION_REASONS).default('unspecified'))
       .option('--search', 'revoke every certificate matching the filter options')
-      .option('--yes', 'confirm a bulk revocation'),
+      .option('--yes', 'confirm a bulk revocation')
+      .option('--concurrency <n>', `bulk: revocations at once (1-${MAX_BULK_CONCURRENCY})`, positiveInt, BULK_CONCURRENCY),
   ).action(async (id: string | undefined, opts, cmd: Command) => {
     const ctx = Context.of(cmd);
     const reason = opts.reason as RevocationReason;
@@ -173,7 +175,7 @@ export function certificatesCommand(): Command {
       }
     };
     try {
-      await Promise.all(Array.from({ length: BULK_CONCURRENCY }, worker));
+      await Promise.all(Array.from({ length: Math.min(opts.concurrency, MAX_BULK_CONCURRENCY) }, worker));
     } finally {
       bar.stop();
       process.removeListener('SIGINT', onInterrupt);
