@@ -58,7 +58,14 @@ export function failure(error: unknown, response: Response | undefined, baseUrl:
     // fetch failed before any answer: name the URL and the cause (ECONNREFUSED, ENOTFOUND, a TLS error, ...).
     const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
     const why = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
-    return new CliError(`cannot reach the service at ${baseUrl} (${why})`, EXIT.SERVICE, 'check --url / FLEET_PKI_URL and that the service is running');
+    const tls = /CERT|SSL|TLS|ERR_TLS/i.test(String(why));
+    return new CliError(
+      `cannot reach the service at ${baseUrl} (${why})`,
+      EXIT.SERVICE,
+      tls
+        ? "the service's TLS certificate is not trusted here: if it comes from a private CA, point NODE_EXTRA_CA_CERTS at that CA's PEM"
+        : 'check --url / FLEET_PKI_URL and that the service is running',
+    );
   }
   const status = response.status;
   const exitCode = status >= 500 || status < 400 ? EXIT.SERVICE : EXIT.REFUSED;

@@ -352,6 +352,30 @@ for (const { driver, skip } of drivers()) {
       });
     });
 
+    describe('over HTTPS', { skip: driver === 'postgres' ? 'the transport does not depend on the driver' : false }, () => {
+      let tls: TestApp;
+      let caFile: string;
+
+      before(async () => {
+        const server = ssl.tlsServer();
+        caFile = ssl.file('service-ca.pem', server.caPem);
+        tls = await startTestApp(driver, { env: server.env });
+      });
+      after(async () => tls?.close());
+
+      it('trusts a private CA given in NODE_EXTRA_CA_CERTS; without it, exit 3 with a hint that names the fix', async () => {
+        const env = { FLEET_PKI_URL: tls.baseUrl, FLEET_PKI_KEY: tls.adminKey };
+        const untrusted = await cli(['authorities', 'list'], { env });
+        assert.equal(untrusted.status, 3);
+        assert.match(untrusted.stderr, new RegExp(`cannot reach the service at ${tls.baseUrl.replace(/\./g, '\\.')} \\([A-Z_]*CERT[A-Z_]*\\)`));
+        assert.match(untrusted.stderr, /hint: .*NODE_EXTRA_CA_CERTS/);
+        const trusted = await cli(['authorities', 'list', '--json'], { env: { ...env, NODE_EXTRA_CA_CERTS: caFile } });
+        assert.equal(trusted.status, 0, trusted.stderr);
+        assert.deepEqual(JSON.parse(trusted.stdout), []);
+        assert.ok(![untrusted, trusted].some((r) => `${r.stdout}${r.stderr}`.includes(tls.adminKey)));
+      });
+    });
+
     describe('audit', () => {
       it('verifies the chain (exit 0) and exports every event as NDJSON in order', async () => {
         const verify = await cli(['audit', 'verify']);
