@@ -78,6 +78,13 @@ module.exports = {
       to: { path: '^(test|bench|scripts)/' },
     },
     {
+      name: 'cli-on-the-generated-client',
+      comment: 'the CLI (cli/) is a client of the service: it speaks HTTP through clients/ (generated from openapi.yaml), never server code',
+      severity: 'error',
+      from: { path: '^cli/' },
+      to: { path: '^(src|test|tools|scripts|bench|migrations|examples)/' },
+    },
+    {
       name: 'no-circular',
       comment: 'an import cycle leaves a class undefined at load time (Nest then fails on an undefined module or provider)',
       severity: 'error',

@@ -32,7 +32,7 @@ export default defineConfig(
   },
   {
     // Plain CommonJS node scripts (build, test runner): require() is how they load modules.
-    files: ['scripts/**/*.js'],
+    files: ['scripts/**/*.js', 'bin/**/*.js'],
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Compiles src/, clients/, migrations/, scripts/, tools/, test/, bench/ and examples/ to dist/ with SWC (legacy decorators + decorator
+// Compiles src/, clients/, cli/, migrations/, scripts/, tools/, test/, bench/ and examples/ to dist/ with SWC (legacy decorators + decorator
 // metadata, which NestJS dependency injection needs). Type checking is separate: `npm run typecheck`.
 'use strict';
 const { transformFile } = require('@swc/core');
@@ -8,7 +8,7 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const outDir = path.join(root, 'dist');
-const sourceDirs = ['src', 'clients', 'migrations', 'scripts', 'tools', 'test', 'bench', 'examples'];
+const sourceDirs = ['src', 'clients', 'cli', 'migrations', 'scripts', 'tools', 'test', 'bench', 'examples'];
 
 const swcOptions = {
   sourceMaps: 'inline',
