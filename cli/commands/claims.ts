@@ -135,8 +135,8 @@ export function claimsCommand(): Command {
         return replaceAllowlist({
           client,
           path: { id: claimId },
-          // A stream, not the string[] | string the SDK types: bodySerializer null hands it to fetch as it is.
-          body: stream as unknown as string,
+          // A stream, not the string[] (JSON) the SDK types: bodySerializer null hands it to fetch as it is.
+          body: stream as unknown as string[],
           bodySerializer: null,
           duplex: 'half',
           headers: { 'Content-Type': file.endsWith('.json') ? 'application/json' : 'text/csv' },
