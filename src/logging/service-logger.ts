@@ -45,11 +45,12 @@ function stdout(format: LogFormat): LogOutput {
   return output;
 }
 
+/** Through process.stdout (synchronous for files and pipes on Linux), so lines keep their order with the banner. */
 function openStdout(format: LogFormat): LogOutput {
   if (format === 'pretty') {
-    return pinoPretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, messageKey: 'msg' });
+    return pinoPretty({ destination: process.stdout, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
   }
-  return pino.destination({ fd: 1, sync: true });
+  return { write: (line: string) => void process.stdout.write(line) };
 }
 
 /** Sets the process logger up for an application (its level, format or output) and returns it. */
