@@ -11,10 +11,14 @@ function actorOf(request: FastifyRequest): Actor | undefined {
   return (fields[REQUEST_CONTEXT] as RequestContext | undefined)?.actor ?? (fields[REQUEST_CALLER] as Actor | undefined);
 }
 
+/** Probes and scrapes answered with success every few seconds: their lines are debug, not info. */
+const PROBE_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /**
  * One line per request, when its answer is sent (docs/operations.md, "Logs"): the route's pattern (never the raw URL,
  * whose path and query may hold serials or tokens), the status, the latency, the caller's id (never a credential)
  * and the client address (with TRUST_PROXY, the one in front of the trusted proxies). No header and no body.
+ * Successful health probes and metric scrapes log at debug; a 5xx at error.
  * Answers of the OCSP responder bypass Fastify (revocation/ocsp-http.ts) and are counted in metrics only.
  */
 export function logRequests(fastify: FastifyInstance, logger: PinoInstance, context: PinoLogger): void {
@@ -37,6 +41,7 @@ export function logRequests(fastify: FastifyInstance, logger: PinoInstance, cont
       remoteAddress: request.ip,
     };
     if (reply.statusCode >= 500) logger.error(line, 'request failed');
+    else if (reply.statusCode < 400 && PROBE_ROUTES.has(line.route ?? '')) logger.debug(line, 'request completed');
     else logger.info(line, 'request completed');
   });
 }

@@ -108,6 +108,7 @@ describe('structured logs (the service process, LOG_FORMAT, LOG_LEVEL)', () => {
         body: JSON.stringify({ name: 'x', privateKey: bodySecret, password: bodySecret }),
       });
       assert.equal(created.status, 400);
+      assert.equal((await service.request('/healthz', { headers: { 'X-Request-Id': 'e2e-logs-probe' } })).status, 200);
       const ids = ['e2e-logs-1', generatedId, 'e2e-logs-jwt', 'e2e-logs-wrong-key', 'e2e-logs-p12', 'e2e-logs-body'];
       await service.waitFor(() => ids.every((id) => service.output.includes(`"requestId":"${id}","method"`)), 10_000, 'request lines missing');
     });
@@ -158,11 +159,29 @@ describe('structured logs (the service process, LOG_FORMAT, LOG_LEVEL)', () => {
       assert.equal(warning?.level, 'warn', 'the guard\'s 401 warning is in the request\'s context');
     });
 
+    it('keeps health probes out of the info log (they are debug lines)', () => {
+      assert.ok(!service.output.includes('e2e-logs-probe'));
+    });
+
     it('never logs an Authorization header, a cookie, an API key, a JWT, a PKCS#12 password, a query or a body', () => {
       for (const secret of [service.adminKey, service.adminKey.split('.')[1], wrongKey.split('.')[1], jwt, jwt.split('.')[2], pkcs12Password, bodySecret, querySecret]) {
         assert.ok(!service.output.includes(secret), `a secret reached the log (${secret.slice(0, 6)}…)`);
       }
       assert.ok(!/authorization|cookie|pkcs12-password/i.test(service.jsonLines().map((l) => JSON.stringify(l)).join('\n')), 'no header is logged');
+    });
+  });
+
+  describe('LOG_LEVEL=debug', () => {
+    const service = new Service({ LOG_LEVEL: 'debug' });
+    before(() => service.start());
+    after(() => service.stop());
+
+    it('adds the debug lines: a health probe\'s request line', async () => {
+      assert.equal((await service.request('/healthz', { headers: { 'X-Request-Id': 'e2e-debug-probe' } })).status, 200);
+      await service.waitFor(() => service.output.includes('"requestId":"e2e-debug-probe"'), 10_000, 'no probe line');
+      const line = service.jsonLines().find((l) => l.requestId === 'e2e-debug-probe');
+      assert.equal(line?.level, 'debug');
+      assert.equal(line?.route, '/healthz');
     });
   });
 
