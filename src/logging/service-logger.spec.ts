@@ -41,10 +41,11 @@ describe('the service logger', () => {
     const { raw } = capture();
     const logger = new ServiceLogger();
     logger.log({ msg: 'fields', headers: { authorization: `Bearer ${apiKey}`, cookie: 's=1', 'x-pkcs12-password': 'hunter2hunter2' }, body: { a: 1 }, password: 'p4ssw0rd-p4ss', privateKey: 'k' }, 'Test');
+    logger.warn({ msg: 'nested', req: { headers: { authorization: 'Basic dXNlcjpodW50ZXIy' }, body: 'hunter2hunter2' }, err: { config: { headers: { authorization: 'Basic dXNlcjpodW50ZXIy' } } } }, 'Test');
     logger.error(`failed with ${jwt} and ${apiKey}`, 'Test');
     logger.error(new Error(`boom ${pem}`), 'Test');
     const text = raw.join('');
-    for (const secret of [apiKey.split('.')[1], jwt, 'hunter2hunter2', 'p4ssw0rd-p4ss', 'BEGIN PRIVATE KEY', '"a":1']) assert.ok(!text.includes(secret), `${secret} in ${text}`);
+    for (const secret of [apiKey.split('.')[1], jwt, 'hunter2hunter2', 'p4ssw0rd-p4ss', 'dXNlcjpodW50ZXIy', 'BEGIN PRIVATE KEY', '"a":1']) assert.ok(!text.includes(secret), `${secret} in ${text}`);
     assert.ok(text.includes(CENSOR));
   });
 
