@@ -24,7 +24,7 @@ export interface LoggingOptions {
  * newest application's settings govern the process — as Nest's own static Logger does. A process runs one
  * application, but the tests start many in one process.
  */
-let sink: LogOutput = { write: () => {} };
+let sink: LogOutput = { write: (line: string) => void process.stdout.write(line) };
 const guarded: DestinationStream = { write: (line: string) => sink.write(scrubSecrets(line)) };
 const root: PinoInstance = pino(
   {
