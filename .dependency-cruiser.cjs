@@ -12,7 +12,7 @@
 /** Lowest first. `why` is the reason the layer may not import anything above it; it is printed with a violation. */
 const LAYERS = [
   { name: 'common', folders: ['common'], why: 'shared vocabulary (errors, clock, actor, roles, route-access decorators) that every layer builds on' },
-  { name: 'foundations', folders: ['config', 'pki', 'metrics'], why: 'settings, pure X.509/DER code and the metric registry: no database, no feature, and not each other' },
+  { name: 'foundations', folders: ['config', 'pki', 'metrics', 'logging'], why: 'settings, pure X.509/DER code, the metric registry and the logger: no database, no feature, and not each other' },
   { name: 'database', folders: ['database'], why: 'the data source and transactions serve every feature, so they know none (no feature folder)' },
   { name: 'infrastructure', folders: ['keys', 'jobs'], why: 'key backends and the outbox run for any feature and know none of them' },
   { name: 'audit', folders: ['audit'], why: 'every feature records into the audit log, auth included: audit imports no auth' },

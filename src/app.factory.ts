@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
-import { ConsoleLogger, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
@@ -25,6 +24,8 @@ import { answerClientError, answerFrameworkError, refuseWithoutHost } from './co
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
 import { IdempotencyInterceptor } from './database/idempotency.interceptor';
+import { configureLogging, LogOutput, ServiceLogger } from './logging/service-logger';
+import { logRequests } from './logging/request-log';
 
 /**
  * The HTTP(S) server: requests for the OCSP responder go to its binding, ahead of the framework (see
@@ -94,29 +95,13 @@ function applyConnectionLimits(server: http.Server, limits: HttpServerConfig): v
   });
 }
 
-/** Nest's start-up chatter (one line per module and route) is noise in an operator's log; warnings still show. */
-const STARTUP_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
-
-class ServiceLogger extends ConsoleLogger {
-  override log(message: unknown, context?: string): void {
-    if (context && STARTUP_CONTEXTS.has(context)) return;
-    super.log(message, context);
-  }
-}
-
-const LOG_LEVELS: Record<AppConfig['logLevel'], LogLevel[] | false> = {
-  debug: ['debug', 'log', 'warn', 'error', 'fatal'],
-  info: ['log', 'warn', 'error', 'fatal'],
-  warn: ['warn', 'error', 'fatal'],
-  error: ['error', 'fatal'],
-  silent: false,
-};
-
 /**
- * Builds the whole application (used by main, the tests and the OpenAPI generator). `logger` replaces the console
- * logger (the tests' log capture, test/support/log-capture.ts); config.logLevel then is the logger's business.
+ * Builds the whole application (used by main, the tests and the OpenAPI generator). Logs are pino lines on stdout
+ * (LOG_FORMAT, LOG_LEVEL; docs/operations.md, "Logs"); `logOutput` takes them instead, every level (the tests' log
+ * capture, test/support/log-capture.ts).
  */
-export async function createApp(config: AppConfig, clock?: Clock, logger?: LoggerService): Promise<NestFastifyApplication> {
+export async function createApp(config: AppConfig, clock?: Clock, logOutput?: LogOutput): Promise<NestFastifyApplication> {
+  const pino = configureLogging({ level: config.logLevel, format: config.logFormat, output: logOutput });
   if (config.database.driver === 'sqlite') fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const ocsp: { binding?: OcspHttpBinding } = {};
   const adapter = new FastifyAdapter({
@@ -131,9 +116,8 @@ export async function createApp(config: AppConfig, clock?: Clock, logger?: Logge
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, {
-    logger: logger ?? (LOG_LEVELS[config.logLevel] === false ? false : new ServiceLogger({ logLevels: LOG_LEVELS[config.logLevel] || [] })),
-  });
+  const logger = new ServiceLogger();
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, { logger });
   app.useGlobalPipes(validationPipe);
   app.enableShutdownHooks();
 
@@ -152,6 +136,7 @@ export async function createApp(config: AppConfig, clock?: Clock, logger?: Logge
   });
   // Idempotency-Key: the first request's answer is stored (or its key freed) before it goes out (docs/idempotency.md).
   fastify.addHook('onSend', app.get(IdempotencyInterceptor).onSend);
+  logRequests(fastify, pino, logger.pino);
   fastify.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration
       .series({ method: request.method, route: request.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) })

@@ -1,5 +1,6 @@
 import cluster, { Worker } from 'node:cluster';
 import { AppConfig } from './config/config';
+import { configureLogging } from './logging/service-logger';
 
 /**
  * WORKERS > 1: one primary process that serves nothing and supervises, and WORKERS worker processes that each run
@@ -48,7 +49,9 @@ export function workerConfig(config: AppConfig): AppConfig {
  * If the first worker dies before it ever listened, the service cannot start: the primary exits with its code.
  */
 export function superviseWorkers(config: AppConfig, announce: (started: Started) => void): void {
-  const log = (line: string) => console.error(`[primary ${process.pid}] ${line}`);
+  // The primary's own events, in the log's format with `context: "Primary"` (docs/operations.md, "Logs").
+  const logger = configureLogging({ level: config.logLevel, format: config.logFormat }).child({ context: 'Primary' });
+  const log = (line: string, level: 'info' | 'warn' | 'error' = 'info') => logger[level](line);
   /** Slot number (1…WORKERS) of each live worker, when it started, and how many quick deaths each slot had in a row. */
   const slots = new Map<Worker, { slot: number; startedAt: number }>();
   const quickDeaths = new Map<number, number>();
@@ -72,7 +75,7 @@ export function superviseWorkers(config: AppConfig, announce: (started: Started)
         announced = true;
         announce({ port: message.port, firstKey });
       } else if (announced) {
-        log(`worker ${slot} (pid ${worker.process.pid}) is serving again`);
+        log(`worker ${slot} (pid ${worker.process.pid}) is serving again`, 'warn'); // the end of an incident logged at warn
       }
     });
   };
@@ -88,14 +91,14 @@ export function superviseWorkers(config: AppConfig, announce: (started: Started)
     const { slot } = started;
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (!served) {
-      log(`the first worker exited (${how}) before it could listen: Fleet PKI failed to start`);
+      log(`the first worker exited (${how}) before it could listen: Fleet PKI failed to start`, 'error');
       process.exit(code || 1);
     }
     listening.delete(slot);
     const deaths = Date.now() - started.startedAt < HEALTHY_AFTER_MS ? (quickDeaths.get(slot) ?? 0) + 1 : 0;
     quickDeaths.set(slot, deaths);
     const delay = deaths === 0 ? 0 : Math.min(RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_BASE_MS * 2 ** (deaths - 1));
-    log(`worker ${slot} (pid ${worker.process.pid}) exited unexpectedly (${how}); restarting it in ${(delay / 1000).toFixed(1)} s`);
+    log(`worker ${slot} (pid ${worker.process.pid}) exited unexpectedly (${how}); restarting it in ${(delay / 1000).toFixed(1)} s`, 'warn');
     setTimeout(() => stopping || fork(slot), delay);
   });
 
@@ -107,7 +110,7 @@ export function superviseWorkers(config: AppConfig, announce: (started: Started)
     for (const worker of slots.keys()) worker.process.kill('SIGTERM');
     setTimeout(() => {
       for (const worker of slots.keys()) worker.process.kill('SIGKILL');
-      log(`worker(s) still running after ${STOP_GRACE_MS / 1000} s were killed`);
+      log(`worker(s) still running after ${STOP_GRACE_MS / 1000} s were killed`, 'warn');
       process.exit(1);
     }, STOP_GRACE_MS).unref();
   };

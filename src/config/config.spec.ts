@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       assert.equal(config.auth.bootstrapAdminKey, undefined);
       assert.equal(config.trustProxy, false);
       assert.equal(config.logLevel, 'info');
+      assert.equal(config.logFormat, 'json');
       assert.equal(config.crl.validitySeconds, 86400);
       assert.equal(config.crl.refreshBeforeSeconds, 43200);
       assert.equal(config.issuance.backdateSeconds, 300);
@@ -114,6 +115,7 @@ describe('loadConfig', () => {
         variable: 'FLEET_PKI_BOOTSTRAP_ADMIN_KEY',
       },
       { name: 'LOG_LEVEL=loud', env: { LOG_LEVEL: 'loud' }, variable: 'LOG_LEVEL' },
+      { name: 'LOG_FORMAT=text', env: { LOG_FORMAT: 'text' }, variable: 'LOG_FORMAT' },
       { name: 'CRL_VALIDITY_SECONDS=1', env: { CRL_VALIDITY_SECONDS: '1' }, variable: 'CRL_VALIDITY_SECONDS' },
       {
         name: 'CRL_REFRESH_BEFORE_SECONDS longer than the CRL validity',
@@ -281,8 +283,9 @@ describe('loadConfig', () => {
       assert.throws(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '30000', HTTP_REQUEST_TIMEOUT_MS: '20000' }), /HTTP_REQUEST_TIMEOUT_MS/);
     });
 
-    it('reads TRUST_PROXY=true and LOG_LEVEL=debug', () => {
-      const config = loadConfig({ TRUST_PROXY: 'true', LOG_LEVEL: 'debug' });
+    it('reads TRUST_PROXY=true, LOG_LEVEL=debug and LOG_FORMAT=pretty', () => {
+      const config = loadConfig({ TRUST_PROXY: 'true', LOG_LEVEL: 'debug', LOG_FORMAT: 'pretty' });
+      assert.equal(config.logFormat, 'pretty');
       assert.equal(config.trustProxy, true);
       assert.equal(config.logLevel, 'debug');
     });

@@ -107,6 +107,8 @@ export interface AppConfig {
   /** Limits of the HTTP server on connections, headers and slow clients (docs/limits.md). */
   http: HttpServerConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** JSON lines (for a collector) or pino-pretty's human lines (docs/operations.md, "Logs"). */
+  logFormat: 'json' | 'pretty';
 }
 
 export interface RateLimitsConfig {
@@ -621,5 +623,6 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     rateLimits: parseRequestRateLimits(env),
     http: parseHttpServer(env),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
   };
 }

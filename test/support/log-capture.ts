@@ -105,8 +105,28 @@ class CapturingLogger extends ConsoleLogger {
   }
 }
 
+const PINO_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+const PINO_THRESHOLD: Record<string, number> = { debug: 1, info: 2, warn: 3, error: 4, silent: PINO_LEVELS.length };
+
+/**
+ * The log output of an application started by createApp while capturing: it receives every pino line (all levels,
+ * already through the service's redaction), appends each to `app-<pid>.log`, and shows on the terminal only what the
+ * configured LOG_LEVEL shows (as the service would).
+ */
+export function capturingLogOutput(logLevel: string): { write(line: string): void } | undefined {
+  if (!logDir()) return undefined;
+  const threshold = PINO_THRESHOLD[logLevel] ?? PINO_THRESHOLD.info;
+  return {
+    write(line: string): void {
+      append(`app-${process.pid}.log`, line);
+      const level = /"level":"([a-z]+)"/.exec(line)?.[1] ?? 'info';
+      if (PINO_LEVELS.indexOf(level) >= threshold) process.stdout.write(line);
+    },
+  };
+}
+
 let canaryPlanted = false;
-/** The logger to start an application with, or undefined when not capturing (the application's own then). */
+/** The logger to start a Nest application context with (test/services), or undefined when not capturing. */
 export function capturingLogger(logLevel: string): ConsoleLogger | undefined {
   if (!logDir()) return undefined;
   return new CapturingLogger(TERMINAL_LEVELS[logLevel] ?? TERMINAL_LEVELS.info);
@@ -114,7 +134,7 @@ export function capturingLogger(logLevel: string): ConsoleLogger | undefined {
 
 /**
  * Once per process, after an application started: a fake secret logged through Nest's Logger (the path every service
- * logs through) and recorded as the canary. The scan fails if it does not find it: proof it reads what was logged.
+ * logs through: pino, its redaction and the capture output for an app made by createApp) and recorded as the canary. The scan fails if it does not find it: proof it reads what was logged.
  */
 export function plantCanary(): void {
   if (!logDir() || canaryPlanted) return;

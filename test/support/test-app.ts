@@ -14,7 +14,7 @@ import { AppConfig } from '../../src/config/config';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { contractChecked } from './response-validator';
-import { capturingLogger, plantCanary, recordSecret } from './log-capture';
+import { capturingLogOutput, plantCanary, recordSecret } from './log-capture';
 
 export type Driver = 'sqlite' | 'postgres';
 
@@ -97,7 +97,7 @@ export async function startTestApp(driver: Driver, options: TestAppOptions = {})
   recordSecret('bootstrap admin key', adminKey);
   recordSecret('bootstrap admin key', config.auth.bootstrapAdminKey);
   if (config.keys.masterKey) recordMasterKey(config.keys.masterKey);
-  const app = await createApp(config, options.clock, capturingLogger(config.logLevel));
+  const app = await createApp(config, options.clock, capturingLogOutput(config.logLevel));
   if (fs.existsSync(config.keys.masterKeyFile)) recordMasterKey(Buffer.from(fs.readFileSync(config.keys.masterKeyFile, 'utf8').trim(), 'hex'));
   plantCanary();
   await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
