@@ -83,6 +83,8 @@ export interface AppConfig {
   fleetAudit: {
     /** A scheduled fleet audit runs when the latest is older than this; 0 = no schedule. */
     intervalHours: number;
+    /** When above 0, the interval in seconds instead of FLEET_AUDIT_INTERVAL_HOURS (tests, demonstrations). */
+    intervalSeconds: number;
   };
   claims: {
     /** Largest allow-list upload, in bytes and in serials. */
@@ -589,7 +591,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       sameKeyProfiles: parseSameKeyProfiles(env, rules.renewableProfiles),
     },
     rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
-    fleetAudit: { intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365) },
+    fleetAudit: { intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365), intervalSeconds: integer(env, 'FLEET_AUDIT_INTERVAL_SECONDS', 0, 0, 86_400) },
     claims: {
       allowlistMaxBytes: integer(env, 'ALLOWLIST_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       allowlistMaxSerials: integer(env, 'ALLOWLIST_MAX_SERIALS', 1_000_000, 1, 10_000_000),
