@@ -13,7 +13,8 @@ import { buildCsr } from '../../tools/csr-builder';
 import { IotStandIn } from '../../tools/standins';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
-import { captureChildOutput } from '../support/log-capture';
+import { Logger } from '@nestjs/common';
+import { captureChildOutput, capturingLogger, plantCanary } from '../support/log-capture';
 
 /**
  * Replica-wide limits and schedules (docs/limits.md, "Replica-wide budgets" and "Periodic work"): three service
@@ -119,6 +120,10 @@ describe('replica-wide limits: three replicas share the AWS IoT budgets and the 
   }
 
   before(async () => {
+    // The replicas are child processes (their output is captured); the canary proves the secret scan reads this run's logs.
+    const capturing = capturingLogger('warn');
+    if (capturing) Logger.overrideLogger(capturing);
+    plantCanary();
     db = await temporaryDatabase('postgres');
     if (db.config.driver !== 'postgres') throw new Error('expected a PostgreSQL database');
     sql = new Client({ connectionString: db.config.url });
