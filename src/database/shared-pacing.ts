@@ -20,7 +20,8 @@ export class SharedPacing extends Pacing {
 
   constructor(url: string) {
     super();
-    this.pool = new Pool({ connectionString: url, max: 2, idleTimeoutMillis: 30_000 });
+    // A reservation lost in a database crash costs at most one burst: no need to wait for its commit to reach disk.
+    this.pool = new Pool({ connectionString: url, max: 2, idleTimeoutMillis: 30_000, options: '-c synchronous_commit=off' });
     this.pool.on('error', (err) => new Logger('Pacing').warn(`pacing connection failed: ${err.message}`));
   }
 
@@ -57,12 +58,16 @@ export async function reserve(pool: Pick<Pool, 'query'>, key: string, n: number,
 const RETRY_MS = 500;
 /** At most this much of the budget is reserved at once. */
 const BATCH_SECONDS = 0.25;
+/** The next reservation is sent this long (or two round trips, if longer) before the last reserved slot comes. */
+const LEAD_MS = 5;
 
 /**
  * One budget's pacer in this process: callers queue (FIFO); whenever some wait without a slot, one reservation is made
- * for them. Slot times are taken relative to when the answer arrived (never earlier than the database meant; later by
- * at most the round trip). `burst` lets that many calls go at once after a quiet spell (tolerance of burst − 1
- * intervals), as the local RateLimiter does.
+ * for them. While the budget is busy (this process holds slots still to come) the next reservation waits until shortly
+ * before the last of them, gathering the callers that arrive meanwhile into one batch: the slots would not come sooner
+ * anyway, and the database is asked once per batch instead of once per call. Slot times are taken relative to when the
+ * answer arrived (never earlier than the database meant; later by at most the round trip). `burst` lets that many calls
+ * go at once after a quiet spell (tolerance of burst − 1 intervals), as the local RateLimiter does.
  */
 export class SharedPacer implements Pacer {
   private readonly waiting: (() => void)[] = [];
@@ -70,6 +75,9 @@ export class SharedPacer implements Pacer {
   private readonly intervalMs: number;
   private readonly toleranceMs: number;
   private readonly maxBatch: number;
+  /** Local time of the latest slot handed out. */
+  private lastSlotAt = -Infinity;
+  private roundTripMs = 1;
   private readonly logger = new Logger('Pacing');
 
   constructor(
@@ -94,21 +102,26 @@ export class SharedPacer implements Pacer {
     this.reserving = true;
     try {
       while (this.waiting.length > 0) {
+        const busyFor = this.lastSlotAt - this.now() - Math.max(LEAD_MS, 2 * this.roundTripMs);
+        if (busyFor > 0) await sleep(Math.min(busyFor, BATCH_SECONDS * 1000));
         const callers = this.waiting.splice(0, this.maxBatch);
+        const sent = this.now();
         let firstInMs: number;
         try {
           firstInMs = await this.reserveSlots(callers.length, this.intervalMs);
         } catch (err) {
           this.logger.warn(`could not reserve call slots (${(err as Error).message}); retrying in ${RETRY_MS} ms`);
           this.waiting.unshift(...callers);
-          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+          await sleep(RETRY_MS);
           continue;
         }
         const answered = this.now();
+        this.roundTripMs = 0.8 * this.roundTripMs + 0.2 * (answered - sent);
         callers.forEach((go, k) => {
-          const delay = firstInMs + k * this.intervalMs - this.toleranceMs;
-          if (delay <= 0) go();
-          else setTimeout(go, Math.ceil(answered + delay - this.now()));
+          const delay = Math.max(0, firstInMs + k * this.intervalMs - this.toleranceMs);
+          this.lastSlotAt = Math.max(this.lastSlotAt, answered + delay);
+          if (delay === 0) go();
+          else setTimeout(go, Math.ceil(delay));
         });
       }
     } finally {
@@ -116,3 +129,5 @@ export class SharedPacer implements Pacer {
     }
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
