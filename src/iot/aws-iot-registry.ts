@@ -104,7 +104,7 @@ export class AwsIotRegistry extends IotRegistry {
     private readonly client: IoTClient,
     rateLimits: Record<string, number> = {},
     pacing: Pacing = new LocalPacing(),
-    budgetPrefix = 'iot:default',
+    budgetPrefix = 'iot:target:default',
   ) {
     super();
     for (const [operation, rate] of Object.entries(rateLimits)) this.limiters.set(operation, pacing.pacer(`${budgetPrefix}:${operation}`, rate, Math.max(1, Math.ceil(rate / 2))));

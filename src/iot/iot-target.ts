@@ -20,6 +20,14 @@ export interface IotTarget {
 }
 
 /** Which target(s) a claim's devices go to (docs/iot-targets.md, "Allocation"). */
+/**
+ * The pacing budget prefix of a target's AWS IoT calls (docs/limits.md): AWS's quotas are per account and region, so
+ * targets known to share both share one budget; a target whose account is not configured has its own.
+ */
+export function iotBudgetPrefix(target: { id: string; accountId: string | null; region: string }): string {
+  return target.accountId ? `iot:${target.accountId}:${target.region}` : `iot:target:${target.id}`;
+}
+
 export type Allocation =
   | { mode: 'fixed'; targetId: string }
   | { mode: 'attribute'; attribute: string; map: Record<string, string>; default?: string }

@@ -3,6 +3,7 @@ import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { Errors } from '../common/errors';
 import { Pacing } from '../common/pacing';
+import { DEFAULT_TARGET_ID, iotBudgetPrefix } from './iot-target';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { CertificateEvents } from '../certificates/certificate-events';
@@ -131,7 +132,8 @@ class UnconfiguredIotRegistry extends IotRegistry {
       useFactory: async (config: AppConfig, pacing: Pacing) => {
         if (!config.iot) return new UnconfiguredIotRegistry();
         const { AwsIotRegistry, iotClient } = await import('./aws-iot-registry.js');
-        return new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits, pacing);
+        const prefix = iotBudgetPrefix({ id: DEFAULT_TARGET_ID, accountId: config.iot.accountId ?? null, region: config.iot.region });
+        return new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits, pacing, prefix);
       },
     },
   ],
