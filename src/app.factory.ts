@@ -25,6 +25,7 @@ import { answerClientError, answerFrameworkError, refuseWithoutHost } from './co
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
 import { IdempotencyInterceptor } from './database/idempotency.interceptor';
+import { serveConsole } from './console/console-static';
 
 /**
  * The HTTP(S) server: requests for the OCSP responder go to its binding, ahead of the framework (see
@@ -158,6 +159,8 @@ export async function createApp(config: AppConfig, clock?: Clock, logger?: Logge
       .observe(reply.elapsedTime / 1000);
   });
 
+  // The ops console (docs/console.md), a static page that calls this API with the operator's key.
+  await serveConsole(app);
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
   await app.init();
   // Nest adds an application/x-www-form-urlencoded parser during init; JSON only here too (415).

@@ -186,6 +186,7 @@ const ROUTES: MatrixRoute[] = [
   { method: 'POST',   path: '/v1/api-keys',                   body: () => ({ name: 'matrix key', role: 'auditor' }),
                                                               admin: 201, operator: 403, auditor: 403 },
   { method: 'GET',    path: '/v1/api-keys',                   admin: 200, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/me',                         admin: 200, operator: 200, auditor: 200 },
   { method: 'DELETE', path: '/v1/api-keys/:id',               id: 'fresh-api-key',
                                                               admin: 200, operator: 403, auditor: 403 },
   // setup self-check
