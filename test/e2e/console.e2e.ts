@@ -143,6 +143,10 @@ describe('ops console in headless Chromium', { skip: SKIP }, () => {
     assert.equal((await page.getByTestId('tile-expiring-30').locator('.tile-value').textContent())?.trim(), '5');
     assert.equal((await page.getByTestId('tile-expiring-90').locator('.tile-value').textContent())?.trim(), '5');
     await page.getByTestId('expiry-chart').waitFor();
+    // The dead-jobs tile shows the count when GET /v1/jobs?state=dead answers, and is hidden where it is a 404.
+    const jobs = await fetch(`${t.baseUrl}/v1/jobs?state=dead&limit=500`, { headers: bearer(t.adminKey) });
+    if (jobs.status === 404) assert.equal(await page.getByTestId('tile-dead-jobs').count(), 0);
+    else assert.equal((await page.getByTestId('tile-dead-jobs').locator('.tile-value').textContent())?.trim(), String(((await jobs.json()) as Body).items.length));
     await shoot(page, 'overview');
     await page.getByTestId('nav-authorities').click();
     await page.getByText('Console Claims', { exact: true }).waitFor();
@@ -196,6 +200,10 @@ describe('ops console in headless Chromium', { skip: SKIP }, () => {
   });
 
   it('shows an auditor no revoke button (the API refuses the auditor anyway), and the audit chain status', async () => {
+    const me = await api('get', '/v1/me', undefined, auditorKey);
+    assert.deepEqual(Object.keys(me).sort(), ['id', 'name', 'permissions', 'prefix', 'role']);
+    assert.equal(me.role, 'auditor');
+    assert.ok(me.permissions.includes('audit:read') && !me.permissions.includes('certificates:revoke'));
     const page = await openPage();
     await signIn(page, auditorKey);
     assert.match(await page.getByTestId('whoami').textContent() ?? '', /auditor/);
