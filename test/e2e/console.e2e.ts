@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { deviceKeyAndCsr } from '../../tools/csr-builder';
 import { CONSOLE_CSP } from '../../src/console/console-static';
 import { recordSecret } from '../support/log-capture';
-import { createClaim, deviceToken } from '../support/station';
+import { createClaim, deviceToken, stationToken } from '../support/station';
 import { bearer, ManualClock, startTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -87,7 +87,12 @@ describe('ops console in headless Chromium', { skip: SKIP }, () => {
     target = (await issue(issuing.id, 'console-target', 365)).cert;
     await issue(issuing.id, 'console-long-lived', 365);
     clock.advance(21 * DAY);
-    await createClaim(t, { claimAuthorityId: claimsCa.id, deviceAuthorityId: issuing.id, name: 'Line 3 batch 12', factory: 'Acme Shenzhen', line: 'line-3', maxDevices: 500 });
+    const line3 = await createClaim(t, { claimAuthorityId: claimsCa.id, deviceAuthorityId: issuing.id, name: 'Line 3 batch 12', factory: 'Acme Shenzhen', line: 'line-3', maxDevices: 500 });
+    // Two devices provisioned on line 3: the claims page shows the quota in use.
+    for (const serial of ['SN0001', 'SN0002']) {
+      const res = await t.http().post('/v1/provisioning/exchange').set('Authorization', `Bearer ${stationToken(t, line3.station)}`).send({ deviceSerial: serial, csr: deviceKeyAndCsr(serial).csrPem });
+      assert.equal(res.status, 201, res.text);
+    }
     await createClaim(t, { claimAuthorityId: claimsCa.id, deviceAuthorityId: issuing.id, name: 'Line 4 batch 2', factory: 'Acme Shenzhen', line: 'line-4', maxDevices: 200 });
     campaign = await api('post', '/v1/rotations', {
       selector: { certificateIds: devices.map((d) => d.cert.id) },
@@ -137,9 +142,9 @@ describe('ops console in headless Chromium', { skip: SKIP }, () => {
     assert.equal((await page.context().cookies()).length, 0);
     assert.ok(!page.url().includes(t.adminKey));
     await page.getByTestId('tile-total').waitFor();
-    // 3 rotation members + target + long-lived + 2 claim certificates; within 30 days: the 3 members (9 days
-    // left) and the claim certificates (7 days).
-    assert.equal((await page.getByTestId('tile-total').locator('.tile-value').textContent())?.trim(), '7');
+    // 3 rotation members + target + long-lived + 2 claim certificates + 2 provisioned devices; within 30 days: the
+    // 3 members (9 days left) and the claim certificates (7 days).
+    assert.equal((await page.getByTestId('tile-total').locator('.tile-value').textContent())?.trim(), '9');
     assert.equal((await page.getByTestId('tile-expiring-30').locator('.tile-value').textContent())?.trim(), '5');
     assert.equal((await page.getByTestId('tile-expiring-90').locator('.tile-value').textContent())?.trim(), '5');
     await page.getByTestId('expiry-chart').waitFor();
@@ -153,7 +158,9 @@ describe('ops console in headless Chromium', { skip: SKIP }, () => {
     assert.equal(await page.getByTestId('ca-node').count(), 3);
     await shoot(page, 'authorities');
     await page.getByTestId('nav-claims').click();
-    await page.getByTestId('claim-lines').getByText('line-3').waitFor();
+    const line3 = page.getByTestId('claim-lines').locator('tr', { hasText: 'line-3' });
+    await line3.waitFor();
+    assert.match((await line3.textContent()) ?? '', /2 \/ 500/);
     await shoot(page, 'claims');
     await page.context().close();
   });
