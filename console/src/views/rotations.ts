@@ -6,7 +6,8 @@ import { Badge, date, ErrorLine, h, Progress, useLoad, usePolling } from '../ui'
 export const POLL_MS = 2000;
 
 async function campaigns(session: Session) {
-  const list = await allPages((cursor) => call(listRotations({ client: session.client, query: { limit: 100, cursor } })), 5);
+  // The latest 100 campaigns, each with its progress; the poll re-reads them all (docs/console.md).
+  const list = await allPages((cursor) => call(listRotations({ client: session.client, query: { limit: 100, cursor } })), 1);
   return Promise.all(list.items.map((item) => call(getRotation({ client: session.client, path: { id: item.id } }))));
 }
 
