@@ -3,9 +3,10 @@ import { KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { deviceKeyAndCsr } from '../../tools/csr-builder';
 import { CONSOLE_CSP } from '../../src/console/console-static';
+import { eventually } from '../support/eventually';
 import { recordSecret } from '../support/log-capture';
 import { createClaim, deviceToken, stationToken } from '../support/station';
 import { bearer, ManualClock, startTestApp, TestApp } from '../support/test-app';
@@ -66,7 +67,12 @@ describe('ops console in headless Chromium', { skip: SKIP }, () => {
 
   /** The search has answered: the list shows the one match (before, it shows every certificate). */
   async function onlyOneRow(page: Page): Promise<void> {
-    await page.waitForFunction(`document.querySelectorAll('[data-testid="certificate-row"]').length === 1`);
+    await eventually('the search shows one row', async () => (await page.getByTestId('certificate-row').count()) === 1, TIMEOUT, 50);
+  }
+
+  /** Polls from the test, not in the page: the page's CSP forbids the eval a string predicate would need. */
+  async function textBecomes(locator: Locator, text: string): Promise<void> {
+    await eventually(`the text is "${text}"`, async () => (await locator.textContent()) === text, TIMEOUT, 50);
   }
 
   async function shoot(page: Page, name: string): Promise<void> {
@@ -194,13 +200,13 @@ describe('ops console in headless Chromium', { skip: SKIP }, () => {
     await signIn(page, t.adminKey);
     await page.getByTestId('nav-rotations').click();
     const renewed = page.locator(`[data-testid="campaign"][data-id="${campaign.id}"] [data-testid="campaign-renewed"]`);
-    await page.waitForFunction((el) => el?.textContent === '0 / 3 renewed', await renewed.elementHandle());
+    await textBecomes(renewed, '0 / 3 renewed');
     for (const [i, device] of devices.slice(0, 2).entries()) {
       const token = deviceToken(t, device.cert.certificatePem, device.key, { iat: Math.floor(clock.now().getTime() / 1000), exp: Math.floor(clock.now().getTime() / 1000) + 120 });
       const res = await t.http().post('/v1/certificates/renew').set('Authorization', `Bearer ${token}`).send({ csr: deviceKeyAndCsr(device.cert.thingName).csrPem });
       assert.equal(res.status, 201, res.text);
       // The page was not reloaded: its polling shows the progress.
-      await page.waitForFunction(([el, text]) => el?.textContent === text, [await renewed.elementHandle(), `${i + 1} / 3 renewed`] as const);
+      await textBecomes(renewed, `${i + 1} / 3 renewed`);
     }
     await shoot(page, 'rotation');
     await page.context().close();
