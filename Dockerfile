@@ -7,6 +7,9 @@ COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY migrations ./migrations
+# The ops console (console/) is bundled by the build into dist/console; it calls the API through the generated client.
+COPY clients ./clients
+COPY console ./console
 # The image's own Node 24 runs the service; the pinned "node" devDependency (for machines whose system Node is
 # older) is pruned with the other development packages.
 RUN npm run build && npm prune --omit=dev
