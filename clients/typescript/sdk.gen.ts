@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.js';
-import type { CancelRotationData, CancelRotationErrors, CancelRotationResponses, CheckSetupData, CheckSetupErrors, CheckSetupResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateAuthorityData, CreateAuthorityErrors, CreateAuthorityResponses, CreateClaimData, CreateClaimErrors, CreateClaimResponses, CreateEstLabelData, CreateEstLabelErrors, CreateEstLabelResponses, DeactivateIotCaData, DeactivateIotCaErrors, DeactivateIotCaResponses, DeleteEstLabelData, DeleteEstLabelErrors, DeleteEstLabelResponses, DisableAuthorityData, DisableAuthorityErrors, DisableAuthorityResponses, EstCaCertsData, EstCaCertsErrors, EstCaCertsResponses, EstCsrAttrsData, EstCsrAttrsErrors, EstCsrAttrsResponses, EstLabelCaCertsData, EstLabelCaCertsErrors, EstLabelCaCertsResponses, EstLabelCsrAttrsData, EstLabelCsrAttrsErrors, EstLabelCsrAttrsResponses, EstLabelServerKeygenData, EstLabelServerKeygenErrors, EstLabelServerKeygenResponses, EstLabelSimpleEnrollData, EstLabelSimpleEnrollErrors, EstLabelSimpleEnrollResponses, EstLabelSimpleReenrollData, EstLabelSimpleReenrollErrors, EstLabelSimpleReenrollResponses, EstServerKeygenData, EstServerKeygenErrors, EstServerKeygenResponses, EstSimpleEnrollData, EstSimpleEnrollErrors, EstSimpleEnrollResponses, EstSimpleReenrollData, EstSimpleReenrollErrors, EstSimpleReenrollResponses, ExchangeData, ExchangeErrors, ExchangeResponses, GetAuditData, GetAuditErrors, GetAuditResponses, GetAuthorityCertificateData, GetAuthorityCertificateErrors, GetAuthorityCertificateResponses, GetAuthorityCrlData, GetAuthorityCrlErrors, GetAuthorityCrlResponses, GetAuthorityData, GetAuthorityErrors, GetAuthorityResponses, GetCertificateData, GetCertificateErrors, GetCertificateResponses, GetClaimData, GetClaimErrors, GetClaimResponses, GetIotCaRegistrationData, GetIotCaRegistrationErrors, GetIotCaRegistrationResponses, GetMeData, GetMeErrors, GetMeResponses, GetOcspRequestData, GetOcspRequestResponses, GetPolicyData, GetPolicyErrors, GetPolicyResponses, GetRotationData, GetRotationErrors, GetRotationResponses, HealthzData, HealthzErrors, HealthzResponses, IssueCertificateData, IssueCertificateErrors, IssueCertificateResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListAuditsData, ListAuditsErrors, ListAuditsResponses, ListAuthoritiesData, ListAuthoritiesErrors, ListAuthoritiesResponses, ListCertificatesData, ListCertificatesErrors, ListCertificatesResponses, ListClaimsData, ListClaimsErrors, ListClaimsResponses, ListEstLabelsData, ListEstLabelsErrors, ListEstLabelsResponses, ListPendingRotationData, ListPendingRotationErrors, ListPendingRotationResponses, ListPoliciesData, ListPoliciesErrors, ListPoliciesResponses, ListRotationsData, ListRotationsErrors, ListRotationsResponses, MetricsTextData, MetricsTextErrors, MetricsTextResponses, OpenRotationData, OpenRotationErrors, OpenRotationResponses, PostOcspRequestData, PostOcspRequestResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceiveIotEventData, ReceiveIotEventErrors, ReceiveIotEventResponses, RegisterIotCaData, RegisterIotCaErrors, RegisterIotCaResponses, RemediateFindingData, RemediateFindingErrors, RemediateFindingResponses, RenewCertificateData, RenewCertificateErrors, RenewCertificateResponses, ReplaceAllowlistData, ReplaceAllowlistErrors, ReplaceAllowlistResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeCertificateData, RevokeCertificateErrors, RevokeCertificateResponses, RevokeClaimData, RevokeClaimErrors, RevokeClaimResponses, RotateAuthorityData, RotateAuthorityErrors, RotateAuthorityResponses, SavePolicyData, SavePolicyErrors, SavePolicyResponses, StartAuditData, StartAuditErrors, StartAuditResponses, UploadAuthorityCertificateData, UploadAuthorityCertificateErrors, UploadAuthorityCertificateResponses, VerifyAuditChainData, VerifyAuditChainErrors, VerifyAuditChainResponses } from './types.gen.js';
+import type { CancelRotationData, CancelRotationErrors, CancelRotationResponses, CheckSetupData, CheckSetupErrors, CheckSetupResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateAuthorityData, CreateAuthorityErrors, CreateAuthorityResponses, CreateClaimData, CreateClaimErrors, CreateClaimResponses, CreateEstLabelData, CreateEstLabelErrors, CreateEstLabelResponses, CreateIotTargetData, CreateIotTargetErrors, CreateIotTargetResponses, DeactivateIotCaData, DeactivateIotCaErrors, DeactivateIotCaResponses, DeleteEstLabelData, DeleteEstLabelErrors, DeleteEstLabelResponses, DeleteIotTargetData, DeleteIotTargetErrors, DeleteIotTargetResponses, DisableAuthorityData, DisableAuthorityErrors, DisableAuthorityResponses, EstCaCertsData, EstCaCertsErrors, EstCaCertsResponses, EstCsrAttrsData, EstCsrAttrsErrors, EstCsrAttrsResponses, EstLabelCaCertsData, EstLabelCaCertsErrors, EstLabelCaCertsResponses, EstLabelCsrAttrsData, EstLabelCsrAttrsErrors, EstLabelCsrAttrsResponses, EstLabelServerKeygenData, EstLabelServerKeygenErrors, EstLabelServerKeygenResponses, EstLabelSimpleEnrollData, EstLabelSimpleEnrollErrors, EstLabelSimpleEnrollResponses, EstLabelSimpleReenrollData, EstLabelSimpleReenrollErrors, EstLabelSimpleReenrollResponses, EstServerKeygenData, EstServerKeygenErrors, EstServerKeygenResponses, EstSimpleEnrollData, EstSimpleEnrollErrors, EstSimpleEnrollResponses, EstSimpleReenrollData, EstSimpleReenrollErrors, EstSimpleReenrollResponses, ExchangeData, ExchangeErrors, ExchangeResponses, GetAuditData, GetAuditErrors, GetAuditResponses, GetAuthorityCertificateData, GetAuthorityCertificateErrors, GetAuthorityCertificateResponses, GetAuthorityCrlData, GetAuthorityCrlErrors, GetAuthorityCrlResponses, GetAuthorityData, GetAuthorityErrors, GetAuthorityResponses, GetCertificateData, GetCertificateErrors, GetCertificateResponses, GetClaimData, GetClaimErrors, GetClaimResponses, GetIotCaRegistrationData, GetIotCaRegistrationErrors, GetIotCaRegistrationResponses, GetIotTargetData, GetIotTargetErrors, GetIotTargetResponses, GetMeData, GetMeErrors, GetMeResponses, GetOcspRequestData, GetOcspRequestResponses, GetPolicyData, GetPolicyErrors, GetPolicyResponses, GetRotationData, GetRotationErrors, GetRotationResponses, HealthzData, HealthzErrors, HealthzResponses, IssueCertificateData, IssueCertificateErrors, IssueCertificateResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListAuditsData, ListAuditsErrors, ListAuditsResponses, ListAuthoritiesData, ListAuthoritiesErrors, ListAuthoritiesResponses, ListCertificatesData, ListCertificatesErrors, ListCertificatesResponses, ListClaimsData, ListClaimsErrors, ListClaimsResponses, ListEstLabelsData, ListEstLabelsErrors, ListEstLabelsResponses, ListIotTargetsData, ListIotTargetsErrors, ListIotTargetsResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListPendingRotationData, ListPendingRotationErrors, ListPendingRotationResponses, ListPoliciesData, ListPoliciesErrors, ListPoliciesResponses, ListRotationsData, ListRotationsErrors, ListRotationsResponses, MetricsTextData, MetricsTextErrors, MetricsTextResponses, MoveCertificateIotTargetData, MoveCertificateIotTargetErrors, MoveCertificateIotTargetResponses, OpenRotationData, OpenRotationErrors, OpenRotationResponses, PostOcspRequestData, PostOcspRequestResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceiveIotEventData, ReceiveIotEventErrors, ReceiveIotEventResponses, RegisterIotCaData, RegisterIotCaErrors, RegisterIotCaResponses, RemediateFindingData, RemediateFindingErrors, RemediateFindingResponses, RenewCertificateData, RenewCertificateErrors, RenewCertificateResponses, ReplaceAllowlistData, ReplaceAllowlistErrors, ReplaceAllowlistResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeCertificateData, RevokeCertificateErrors, RevokeCertificateResponses, RevokeClaimData, RevokeClaimErrors, RevokeClaimResponses, RotateAuthorityData, RotateAuthorityErrors, RotateAuthorityResponses, SavePolicyData, SavePolicyErrors, SavePolicyResponses, StartAuditData, StartAuditErrors, StartAuditResponses, UploadAuthorityCertificateData, UploadAuthorityCertificateErrors, UploadAuthorityCertificateResponses, VerifyAuditChainData, VerifyAuditChainErrors, VerifyAuditChainResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -321,6 +321,89 @@ export const readyz = <ThrowOnError extends boolean = false>(options?: Options<R
 export const metricsText = <ThrowOnError extends boolean = false>(options?: Options<MetricsTextData, ThrowOnError>): RequestResult<MetricsTextResponses, MetricsTextErrors, ThrowOnError> => (options?.client ?? client).get<MetricsTextResponses, MetricsTextErrors, ThrowOnError>({ url: '/metrics', ...options });
 
 /**
+ * IoT targets, the implicit "default" first
+ *
+ * Any role.
+ */
+export const listIotTargets = <ThrowOnError extends boolean = false>(options?: Options<ListIotTargetsData, ThrowOnError>): RequestResult<ListIotTargetsResponses, ListIotTargetsErrors, ThrowOnError> => (options?.client ?? client).get<ListIotTargetsResponses, ListIotTargetsErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/iot/targets',
+    ...options
+});
+
+/**
+ * Add an IoT target (an AWS account and region)
+ *
+ * Admin only. See docs/iot-targets.md.
+ */
+export const createIotTarget = <ThrowOnError extends boolean = false>(options: Options<CreateIotTargetData, ThrowOnError>): RequestResult<CreateIotTargetResponses, CreateIotTargetErrors, ThrowOnError> => (options.client ?? client).post<CreateIotTargetResponses, CreateIotTargetErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/iot/targets',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete an IoT target no registration, certificate or claim uses
+ *
+ * Admin only.
+ */
+export const deleteIotTarget = <ThrowOnError extends boolean = false>(options: Options<DeleteIotTargetData, ThrowOnError>): RequestResult<DeleteIotTargetResponses, DeleteIotTargetErrors, ThrowOnError> => (options.client ?? client).delete<DeleteIotTargetResponses, DeleteIotTargetErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/iot/targets/{targetId}',
+    ...options
+});
+
+/**
+ * An IoT target
+ *
+ * Any role.
+ */
+export const getIotTarget = <ThrowOnError extends boolean = false>(options: Options<GetIotTargetData, ThrowOnError>): RequestResult<GetIotTargetResponses, GetIotTargetErrors, ThrowOnError> => (options.client ?? client).get<GetIotTargetResponses, GetIotTargetErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/iot/targets/{targetId}',
+    ...options
+});
+
+/**
+ * Move a device certificate to another IoT target
+ *
+ * The certificate is registered (thing, policy, ACTIVE) in the new target through the outbox, then set INACTIVE in the old one. Its authority must have an ACTIVE registration in the new target. Admin only.
+ */
+export const moveCertificateIotTarget = <ThrowOnError extends boolean = false>(options: Options<MoveCertificateIotTargetData, ThrowOnError>): RequestResult<MoveCertificateIotTargetResponses, MoveCertificateIotTargetErrors, ThrowOnError> => (options.client ?? client).post<MoveCertificateIotTargetResponses, MoveCertificateIotTargetErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/certificates/{id}/iot-target',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Deactivate the authority in AWS IoT
  *
  * Sets the CA certificate INACTIVE and auto-registration off in AWS IoT.
@@ -353,7 +436,7 @@ export const getIotCaRegistration = <ThrowOnError extends boolean = false>(optio
 /**
  * Register the authority with AWS IoT for JITR/JITP or API-mode devices
  *
- * DEFAULT mode fetches the account registration code and proves possession of the CA key with a verification certificate signed by it (in KMS or the local store); SNI_ONLY needs none. AWS refusals come back as 502 IOT_REQUEST_REFUSED with AWS’s reason.
+ * DEFAULT mode fetches the account registration code and proves possession of the CA key with a verification certificate signed by it (in KMS or the local store); SNI_ONLY needs none. AWS refusals come back as 502 IOT_REQUEST_REFUSED with AWS’s reason. A deactivated registration is registered again: AWS IoT’s existing CA (if it still has it, and it is this authority’s certificate in the same mode) is set back to what is asked, else the CA is registered afresh (audited authority.iot-registered with reregistered: true). A CA AWS IoT already holds but we did not record (a lost answer) is adopted when it is ours, else 409.
  */
 export const registerIotCa = <ThrowOnError extends boolean = false>(options: Options<RegisterIotCaData, ThrowOnError>): RequestResult<RegisterIotCaResponses, RegisterIotCaErrors, ThrowOnError> => (options.client ?? client).post<RegisterIotCaResponses, RegisterIotCaErrors, ThrowOnError>({
     security: [{
@@ -675,6 +758,7 @@ export const estLabelCaCerts = <ThrowOnError extends boolean = false>(options: O
  * As POST /.well-known/est/{label}/simpleenroll for the label named `default`. On a claim label the caller is the factory station: mutual TLS with the claim certificate (or its x5c JWT for POST /v1/provisioning/exchange), and the request is that claim’s exchange with all its rules (quota, allow-list, serial pattern, window, AWS IoT registration, audit); the device serial is the CSR subject’s serialNumber (2.5.4.5), else its CN. A claim certificate of another claim is a 403. On an authority label: `Authorization: Bearer <API key>` of a role that may issue certificates (operator, admin). Authenticated before the body is read.
  */
 export const estSimpleEnroll = <ThrowOnError extends boolean = false>(options: Options<EstSimpleEnrollData, ThrowOnError>): RequestResult<EstSimpleEnrollResponses, EstSimpleEnrollErrors, ThrowOnError> => (options.client ?? client).post<EstSimpleEnrollResponses, EstSimpleEnrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -694,6 +778,7 @@ export const estSimpleEnroll = <ThrowOnError extends boolean = false>(options: O
  * RFC 7030 §4.2.1. On a claim label the caller is the factory station: mutual TLS with the claim certificate (or its x5c JWT for POST /v1/provisioning/exchange), and the request is that claim’s exchange with all its rules (quota, allow-list, serial pattern, window, AWS IoT registration, audit); the device serial is the CSR subject’s serialNumber (2.5.4.5), else its CN. A claim certificate of another claim is a 403. On an authority label: `Authorization: Bearer <API key>` of a role that may issue certificates (operator, admin). Authenticated before the body is read.
  */
 export const estLabelSimpleEnroll = <ThrowOnError extends boolean = false>(options: Options<EstLabelSimpleEnrollData, ThrowOnError>): RequestResult<EstLabelSimpleEnrollResponses, EstLabelSimpleEnrollErrors, ThrowOnError> => (options.client ?? client).post<EstLabelSimpleEnrollResponses, EstLabelSimpleEnrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -713,6 +798,7 @@ export const estLabelSimpleEnroll = <ThrowOnError extends boolean = false>(optio
  * As POST /.well-known/est/{label}/simplereenroll for the label named `default`.
  */
 export const estSimpleReenroll = <ThrowOnError extends boolean = false>(options: Options<EstSimpleReenrollData, ThrowOnError>): RequestResult<EstSimpleReenrollResponses, EstSimpleReenrollErrors, ThrowOnError> => (options.client ?? client).post<EstSimpleReenrollResponses, EstSimpleReenrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -732,6 +818,7 @@ export const estSimpleReenroll = <ThrowOnError extends boolean = false>(options:
  * RFC 7030 §4.2.2. Mutual TLS with the device’s current certificate (or its x5c JWT for POST /v1/certificates/renew); the rules of POST /v1/certificates/renew apply (renewal window or campaign, a new key, not revoked or already renewed; the old certificate becomes superseded). The CSR subject and subjectAltName must be those of the current certificate. The certificate must belong to the label (its claim, or its authority), else 403.
  */
 export const estLabelSimpleReenroll = <ThrowOnError extends boolean = false>(options: Options<EstLabelSimpleReenrollData, ThrowOnError>): RequestResult<EstLabelSimpleReenrollResponses, EstLabelSimpleReenrollErrors, ThrowOnError> => (options.client ?? client).post<EstLabelSimpleReenrollResponses, EstLabelSimpleReenrollErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -765,6 +852,7 @@ export const estLabelCsrAttrs = <ThrowOnError extends boolean = false>(options: 
  * As POST /.well-known/est/{label}/serverkeygen for the label named `default`.
  */
 export const estServerKeygen = <ThrowOnError extends boolean = false>(options: Options<EstServerKeygenData, ThrowOnError>): RequestResult<EstServerKeygenResponses, EstServerKeygenErrors, ThrowOnError> => (options.client ?? client).post<EstServerKeygenResponses, EstServerKeygenErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -784,6 +872,7 @@ export const estServerKeygen = <ThrowOnError extends boolean = false>(options: O
  * RFC 7030 §4.4, only where the label allows it (else 403). The CSR names the device (its key is ignored); the service makes a key of the label’s key type, issues its certificate as simpleenroll would (same rules and authentication) and answers multipart/mixed: the key as application/pkcs8 (base64 PKCS#8, not encrypted: the TLS channel protects it) and the certificate as certs-only PKCS#7. The key is never stored or logged. On a claim label the caller is the factory station: mutual TLS with the claim certificate (or its x5c JWT for POST /v1/provisioning/exchange), and the request is that claim’s exchange with all its rules (quota, allow-list, serial pattern, window, AWS IoT registration, audit); the device serial is the CSR subject’s serialNumber (2.5.4.5), else its CN. A claim certificate of another claim is a 403. On an authority label: `Authorization: Bearer <API key>` of a role that may issue certificates (operator, admin). Authenticated before the body is read.
  */
 export const estLabelServerKeygen = <ThrowOnError extends boolean = false>(options: Options<EstLabelServerKeygenData, ThrowOnError>): RequestResult<EstLabelServerKeygenResponses, EstLabelServerKeygenErrors, ThrowOnError> => (options.client ?? client).post<EstLabelServerKeygenResponses, EstLabelServerKeygenErrors, ThrowOnError>({
+    bodySerializer: null,
     security: [{
             key: 'certificateJwt',
             scheme: 'bearer',
@@ -922,5 +1011,35 @@ export const checkSetup = <ThrowOnError extends boolean = false>(options?: Optio
             type: 'http'
         }],
     url: '/v1/setup/check',
+    ...options
+});
+
+/**
+ * Dead-lettered outbox jobs, oldest first
+ *
+ * Side effects on AWS given up after OUTBOX_MAX_ATTEMPTS (or at once, on a failure no retry can fix). Pass nextCursor as cursor. Any role.
+ */
+export const listJobs = <ThrowOnError extends boolean = false>(options: Options<ListJobsData, ThrowOnError>): RequestResult<ListJobsResponses, ListJobsErrors, ThrowOnError> => (options.client ?? client).get<ListJobsResponses, ListJobsErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/jobs',
+    ...options
+});
+
+/**
+ * Retry a dead job
+ *
+ * Makes the job pending again with a fresh set of attempts, once the fault is fixed; the outbox runs it. Audited (outbox.job-retried). Requires the operator or admin role.
+ */
+export const retryJob = <ThrowOnError extends boolean = false>(options: Options<RetryJobData, ThrowOnError>): RequestResult<RetryJobResponses, RetryJobErrors, ThrowOnError> => (options.client ?? client).post<RetryJobResponses, RetryJobErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/jobs/{id}/retry',
     ...options
 });

@@ -106,7 +106,7 @@ export type MeDto = {
     /**
      * What the role may do (src/common/roles.ts)
      */
-    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'self:read'>;
+    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'self:read'>;
 };
 
 export type SubjectDto = {
