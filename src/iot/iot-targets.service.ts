@@ -7,7 +7,7 @@ import { AppConfig, IOT_DEFAULT_RATE_LIMITS, IotConfig } from '../config/config'
 import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { IotRegistry } from './iot-registry';
-import { Allocation, allocationTargets, DEFAULT_TARGET_ID, iotBudgetPrefix, IotTarget } from './iot-target';
+import { Allocation, allocationTargets, DEFAULT_TARGET_ID, iotBudgetPrefix, IOT_TARGET_ID_PATTERN, IotTarget } from './iot-target';
 import { Pacing } from '../common/pacing';
 import { IotTargetRepository } from './iot-target.repository';
 
@@ -61,6 +61,8 @@ export class IotTargetsService {
   /** The target, or IOT_TARGET_NOT_FOUND. Null and undefined name the default target. */
   async get(id: string | null | undefined): Promise<IotTarget> {
     if (id === null || id === undefined || id === DEFAULT_TARGET_ID) return this.defaultTarget();
+    // No such id can exist; checked before the database, which refuses some bytes (NUL) outright.
+    if (!IOT_TARGET_ID_PATTERN.test(id)) throw Errors.iotTargetNotFound('no IoT target by that id (ids are lower-case letters, digits and dashes)');
     const target = await this.repository.find(id);
     if (!target) throw Errors.iotTargetNotFound(`no IoT target ${id}`);
     return target;
