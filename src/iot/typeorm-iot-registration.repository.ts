@@ -30,6 +30,10 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
     return row ? toRegistration(row) : null;
   }
 
+  async listByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration[]> {
+    return (await this.db.manager().findBy(IotCaRegistrationEntity, { caCertificateId })).map(toRegistration);
+  }
+
   async insert(registration: IotCaRegistration): Promise<void> {
     try {
       await this.db.manager().insert(IotCaRegistrationEntity, {
