@@ -9,6 +9,8 @@ export abstract class IotRegistrationRepository {
   abstract findByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration | null>;
   /** Every target's registration of the CA (the same CA id in every account). */
   abstract listByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration[]>;
+  /** The targets some CA is registered in (ACTIVE or not). */
+  abstract targetIds(): Promise<string[]>;
   /** Throws IOT_ALREADY_REGISTERED when the authority already has one. */
   abstract insert(registration: IotCaRegistration): Promise<void>;
   /** Replaces the authority's INACTIVE registration (registered again); false when it is not INACTIVE (any more). */
