@@ -7,6 +7,12 @@ COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY migrations ./migrations
+# The ops console (console/) is bundled by the build into dist/console; it calls the API through the generated client.
+COPY clients ./clients
+COPY console ./console
+# The command line (docs/cli.md): `docker run … node bin/fleet-pki.js <command>` (it uses the generated client only).
+COPY cli ./cli
+COPY bin ./bin
 # The image's own Node 24 runs the service; the pinned "node" devDependency (for machines whose system Node is
 # older) is pruned with the other development packages.
 RUN npm run build && npm prune --omit=dev
@@ -16,6 +22,7 @@ WORKDIR /app
 ENV NODE_ENV=production DATA_DIR=/data PORT=8080
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
 COPY package.json ./
 RUN mkdir -p /data && chown node:node /data
 USER node

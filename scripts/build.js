@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Compiles src/, clients/, cli/, migrations/, scripts/, tools/, test/, bench/ and examples/ to dist/ with SWC (legacy decorators + decorator
-// metadata, which NestJS dependency injection needs). Type checking is separate: `npm run typecheck`.
+// Compiles src/, clients/, cli/, migrations/, scripts/, tools/, test/, bench/ and examples/ to dist/ with SWC (legacy
+// decorators + decorator metadata, which NestJS dependency injection needs), then bundles the ops console (console/)
+// into dist/console with Vite. Type checking is separate: `npm run typecheck`.
 'use strict';
 const { transformFile } = require('@swc/core');
 const fs = require('node:fs');
@@ -46,6 +47,16 @@ async function main() {
     }
   }
   await Promise.all(jobs);
+  await buildConsole();
+}
+
+/**
+ * The ops console (console/, docs/console.md): bundled by Vite into dist/console, which the service serves at
+ * /console. Same sources, same output (hashed file names from the content), so the build is deterministic.
+ */
+async function buildConsole() {
+  const { build } = await import('vite');
+  await build({ configFile: path.join(root, 'console', 'vite.config.mjs'), logLevel: 'warn' });
 }
 
 main().catch((err) => {

@@ -26,6 +26,7 @@ import { authenticateBeforeBody } from './auth/pre-body-authentication';
 import { IdempotencyInterceptor } from './database/idempotency.interceptor';
 import { configureLogging, LogOutput, ServiceLogger } from './logging/service-logger';
 import { logRequests } from './logging/request-log';
+import { serveConsole } from './console/console-static';
 
 /**
  * The HTTP(S) server: requests for the OCSP responder go to its binding, ahead of the framework (see
@@ -143,6 +144,8 @@ export async function createApp(config: AppConfig, clock?: Clock, logOutput?: Lo
       .observe(reply.elapsedTime / 1000);
   });
 
+  // The ops console (docs/console.md), a static page that calls this API with the operator's key.
+  await serveConsole(app);
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
   await app.init();
   // Nest adds an application/x-www-form-urlencoded parser during init; JSON only here too (415).

@@ -30,19 +30,6 @@ const RESTART_BACKOFF_MAX_MS = 30_000;
 const STOP_GRACE_MS = 30_000;
 
 /**
- * The configuration a worker runs with: the per-process rates that stand for a share of an AWS account's quota
- * (IOT_RATE_LIMITS, KMS_MAX_SIGN_RATE) are divided among the workers, so the whole service keeps to them.
- */
-export function workerConfig(config: AppConfig): AppConfig {
-  const share = (rate: number) => rate / config.workers;
-  return {
-    ...config,
-    iot: config.iot && { ...config.iot, rateLimits: Object.fromEntries(Object.entries(config.iot.rateLimits).map(([operation, rate]) => [operation, share(rate)])) },
-    kms: config.kms && { ...config.kms, maxSignRate: config.kms.maxSignRate === 0 ? 0 : Math.max(1, Math.floor(share(config.kms.maxSignRate))) },
-  };
-}
-
-/**
  * The primary: starts the first worker alone (it runs the migrations and creates the initial admin key), the others
  * once it listens; `announce` is called once, when all of them listen. A worker that dies unexpectedly is replaced,
  * after a delay that doubles with each quick death. SIGTERM/SIGINT stop every worker gracefully, then the primary.

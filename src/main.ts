@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { loadConfig } from './app.config';
 import { createApp } from './app.factory';
 import { ApiKeysService } from './auth/api-keys.service';
-import { serveAsWorker, Started, superviseWorkers, workerConfig, workerSlot } from './cluster';
+import { serveAsWorker, Started, superviseWorkers, workerSlot } from './cluster';
 import { MetricsService } from './metrics/metrics.service';
 import { AppConfig, ConfigError } from './config/config';
 
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   // WORKERS (src/cluster.ts): one process, or a primary supervising that many workers.
   if (config.workers === 1) announce(config, await serve(config));
   else if (cluster.isPrimary) superviseWorkers(config, (started) => announce(config, started));
-  else await serveAsWorker(() => serve(workerConfig(config)));
+  else await serveAsWorker(() => serve(config));
 }
 
 main().catch((err: unknown) => {

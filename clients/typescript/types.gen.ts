@@ -92,6 +92,23 @@ export type ApiKeyListDto = {
     items: Array<ApiKeyDto>;
 };
 
+export type MeDto = {
+    /**
+     * The API key’s id (the actor id of its audit events)
+     */
+    id: string;
+    name: string;
+    role: 'admin' | 'operator' | 'auditor';
+    /**
+     * Public part of the key
+     */
+    prefix: string;
+    /**
+     * What the role may do (src/common/roles.ts)
+     */
+    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'self:read'>;
+};
+
 export type SubjectDto = {
     commonName: string;
     organization?: string;
@@ -1720,6 +1737,59 @@ export type RevokeApiKeyResponses = {
 };
 
 export type RevokeApiKeyResponse = RevokeApiKeyResponses[keyof RevokeApiKeyResponses];
+
+export type GetMeData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v1/me';
+};
+
+export type GetMeErrors = {
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type GetMeError = GetMeErrors[keyof GetMeErrors];
+
+export type GetMeResponses = {
+    /**
+     * The calling key
+     */
+    200: MeDto;
+};
+
+export type GetMeResponse = GetMeResponses[keyof GetMeResponses];
 
 export type ListAuthoritiesData = {
     body?: never;

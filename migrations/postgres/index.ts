@@ -14,7 +14,8 @@ import { ExternalRootAuthorities1796579908156 } from './1796579908156-ExternalRo
 import { EstLabels1796579963034 } from './1796579963034-EstLabels';
 import { IdempotencyRecords1796583543662 } from './1796583543662-IdempotencyRecords';
 import { AppendOnlyAudit1796600000000 } from './1796600000000-AppendOnlyAudit';
-import { IotTargets1796591205099 } from './1796591205099-IotTargets';
-import { EstLabelAllocation1796593091146 } from './1796593091146-EstLabelAllocation';
+import { IotTargets1796600050000 } from './1796600050000-IotTargets';
+import { ReplicaWideLimits1796600100000 } from './1796600100000-ReplicaWideLimits';
+import { EstLabelAllocation1796600150000 } from './1796600150000-EstLabelAllocation';
 
-export const POSTGRES_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146, IotCaRegistrations1795653175818, OutboxAndIotStatus1795653401665, LiveOutboxDedupe1795654298851, FactoryClaims1795660765928, RotationAndOcsp1795662690640, PolicyTemplatesAndAudits1795664164817, AuthorityLeafIssuance1796553572584, VersionedAllowlists1796555848788, SearchIndexes1796570289287, ExternalRootAuthorities1796579908156, EstLabels1796579963034, IdempotencyRecords1796583543662, AppendOnlyAudit1796600000000, IotTargets1796591205099, EstLabelAllocation1796593091146];
+export const POSTGRES_MIGRATIONS: (new () => MigrationInterface)[] = [Init1795649577869, UniqueAuthorityKey1795652846146, IotCaRegistrations1795653175818, OutboxAndIotStatus1795653401665, LiveOutboxDedupe1795654298851, FactoryClaims1795660765928, RotationAndOcsp1795662690640, PolicyTemplatesAndAudits1795664164817, AuthorityLeafIssuance1796553572584, VersionedAllowlists1796555848788, SearchIndexes1796570289287, ExternalRootAuthorities1796579908156, EstLabels1796579963034, IdempotencyRecords1796583543662, AppendOnlyAudit1796600000000, IotTargets1796600050000, ReplicaWideLimits1796600100000, EstLabelAllocation1796600150000];

@@ -39,6 +39,13 @@ export class ApiKeysService {
     return { ...view(record), key };
   }
 
+  /** One key (no secret). */
+  async get(id: string): Promise<ApiKeyView> {
+    const record = await this.repository.findById(id);
+    if (!record) throw Errors.apiKeyNotFound(`no API key with id ${id}`);
+    return view(record);
+  }
+
   list(): Promise<ApiKeyView[]> {
     return this.repository.list().then((records) => records.map(view));
   }

@@ -36,7 +36,7 @@ export class DeviceAuthenticator {
       },
     });
     // Once authenticated, so nobody without the key can spend a device's budget (docs/limits.md).
-    this.limits.checkDevice(identity.certificate.fingerprint);
+    await this.limits.checkDevice(identity.certificate.fingerprint);
     return identity;
   }
 }

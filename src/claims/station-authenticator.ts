@@ -59,7 +59,7 @@ export class StationAuthenticator {
     const claim = await this.claims.findByClaimCertificate(identity.certificate.id);
     if (!claim) throw Errors.notAClaimCertificate('the certificate belongs to no claim');
     // Once authenticated, so nobody without the key can spend a station's (or its claim's) budget (docs/limits.md).
-    this.limits.checkStation(claim.id, identity.certificate.fingerprint, identity.name);
+    await this.limits.checkStation(claim.id, identity.certificate.fingerprint, identity.name);
     return { method: identity.method, claim, claimCertificate: identity.certificate, station: identity.name, ctx: identity.ctx };
   }
 }

@@ -123,3 +123,19 @@ export function sourceKey(address: string | undefined): string {
   const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
   return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
+
+/** One bucket to take from in the replica-wide store: its dimension, its setting and the caller's key. */
+export interface SharedLimitEntry {
+  dimension: string;
+  setting: RateLimitSetting;
+  key: string;
+}
+
+/**
+ * The station and claim limits held across replicas (docs/limits.md, "Replica-wide limits"): like `takeAll`, one
+ * token from every bucket or from none, in a store all replicas share. Bound only on PostgreSQL; on SQLite (one
+ * process) the in-memory tables are the whole truth.
+ */
+export abstract class ReplicaRateLimits {
+  abstract takeAll(entries: readonly SharedLimitEntry[]): Promise<RateLimitVerdict>;
+}

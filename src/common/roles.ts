@@ -21,15 +21,22 @@ export enum Permission {
   ManageEstLabels = 'est-labels:manage',
   RetryJobs = 'jobs:retry',
   ManageIotTargets = 'iot-targets:manage',
+  /** Every key may ask who it is (GET /v1/me): the ops console shows what the caller's role allows. */
+  ReadSelf = 'self:read',
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {
   admin: Object.values(Permission),
   // RunSetupCheck stays with admins: the report describes the deployment (URLs, ARNs, CA names, key state).
   // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
-  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs],
-  auditor: [Permission.ReadInventory, Permission.ReadAudit],
+  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs, Permission.ReadSelf],
+  auditor: [Permission.ReadInventory, Permission.ReadAudit, Permission.ReadSelf],
 };
+
+/** What a role may do (GET /v1/me tells the caller its own). */
+export function grantsOf(role: Role): readonly Permission[] {
+  return GRANTS[role];
+}
 
 export function roleAllows(role: Role, permission: Permission): boolean {
   return GRANTS[role].includes(permission);

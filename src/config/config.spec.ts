@@ -275,6 +275,12 @@ describe('loadConfig', () => {
       }
     });
 
+    it('reads the fleet-audit interval in hours, or in seconds when FLEET_AUDIT_INTERVAL_SECONDS is set (0-86400)', () => {
+      assert.deepEqual(loadConfig({}).fleetAudit, { intervalHours: 24, intervalSeconds: 0, listPageSize: 250 });
+      assert.deepEqual(loadConfig({ FLEET_AUDIT_INTERVAL_SECONDS: '20' }).fleetAudit, { intervalHours: 24, intervalSeconds: 20, listPageSize: 250 });
+      assert.throws(() => loadConfig({ FLEET_AUDIT_INTERVAL_SECONDS: '86401' }), /FLEET_AUDIT_INTERVAL_SECONDS/);
+    });
+
     it('accepts a well-formed bootstrap admin key', () => {
       assert.equal(loadConfig({ FLEET_PKI_BOOTSTRAP_ADMIN_KEY: VALID_ADMIN_KEY }).auth.bootstrapAdminKey, VALID_ADMIN_KEY);
     });

@@ -88,6 +88,8 @@ export interface AppConfig {
     intervalHours: number;
     /** ListCertificatesByCA page size for the drift checks (AWS allows at most 250). */
     listPageSize: number;
+    /** When above 0, the interval in seconds instead of FLEET_AUDIT_INTERVAL_HOURS (tests, demonstrations). */
+    intervalSeconds: number;
   };
   claims: {
     /** Largest allow-list upload, in bytes and in serials. */
@@ -642,6 +644,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
     fleetAudit: {
       intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365),
+      intervalSeconds: integer(env, 'FLEET_AUDIT_INTERVAL_SECONDS', 0, 0, 86_400),
       listPageSize: integer(env, 'FLEET_AUDIT_LIST_PAGE_SIZE', 250, 1, 250),
     },
     claims: {

@@ -13,6 +13,12 @@ import { IdempotencyRecords } from './idempotency-records';
 import { TypeOrmIdempotencyRecords } from './typeorm-idempotency-records';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { Pruner } from './pruner';
+import { DataSource } from 'typeorm';
+import { LocalPacing, Leases, Pacing } from '../common/pacing';
+import { ReplicaRateLimits } from '../common/request-rate-limits';
+import { SharedPacing } from './shared-pacing';
+import { SharedRequestLimits } from './shared-request-limits';
+import { TypeOrmLeases } from './typeorm-leases';
 
 @Global()
 @Module({
@@ -38,7 +44,19 @@ import { Pruner } from './pruner';
     Pruner,
     IdempotencyInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: IdempotencyInterceptor },
+    // Replica-wide budgets and leases (docs/limits.md): shared through PostgreSQL; on SQLite one process is the whole service.
+    {
+      provide: Pacing,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig): Pacing => (config.database.driver === 'postgres' ? new SharedPacing(config.database.url) : new LocalPacing()),
+    },
+    {
+      provide: ReplicaRateLimits,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig): ReplicaRateLimits | null => (config.database.driver === 'postgres' ? new SharedRequestLimits(config.database.url) : null),
+    },
+    { provide: Leases, inject: [DataSource], useFactory: (dataSource: DataSource) => new TypeOrmLeases(dataSource) },
   ],
-  exports: [TypeOrmTransactions, Transactions, DatabaseProbe, IdempotencyRecords, IdempotencyInterceptor, Pruner],
+  exports: [Pacing, ReplicaRateLimits, Leases, TypeOrmTransactions, Transactions, DatabaseProbe, IdempotencyRecords, IdempotencyInterceptor, Pruner],
 })
 export class DatabaseModule {}

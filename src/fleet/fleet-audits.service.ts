@@ -4,6 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { Clock } from '../common/clock';
+import { Leases } from '../common/pacing';
 import { decodeCursor, encodeCursor } from '../common/cursor';
 import { DomainError, Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
@@ -24,6 +25,8 @@ const DEFAULT_PARAMETERS: AuditParameters = { deviceExpiryDays: 30, caExpiryDays
 /** Keys our policy accepts; anything else in the inventory (imported or older) is a finding. */
 const STRONG_KEYS = new Set(['EC-P256', 'EC-P384', 'EC-P521']);
 const DRIFT_LIMIT = 10_000;
+/** The lease that makes one replica run the schedule (docs/limits.md, "Periodic work"). */
+const SCHEDULE_LEASE = 'fleet-audit-schedule';
 
 type ListedCertificate = { certificateId: string; certificateArn: string; status: string };
 /** A registered CA's certificates as AWS IoT lists them in one target, listed once per audit. */
@@ -51,15 +54,20 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
     private readonly transactions: Transactions,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
+    private readonly leases: Leases,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly targets: IotTargetsService,
   ) {}
 
   onModuleInit(): void {
-    const everyMs = this.config.fleetAudit.intervalHours * 3_600_000;
+    const { intervalSeconds, intervalHours } = this.config.fleetAudit;
+    const everyMs = intervalSeconds > 0 ? intervalSeconds * 1000 : intervalHours * 3_600_000;
     if (everyMs > 0) {
-      // Checked hourly (or at the interval when shorter): a run is due when the latest one is older than the interval.
-      this.scheduleTimer = setInterval(() => void this.runIfDue(everyMs), Math.min(everyMs, 3_600_000));
+      // Checked hourly (or four times an interval when shorter): a run is due when the latest one is older than the
+      // interval. Only the replica holding the schedule's lease checks (docs/limits.md, "Periodic work"); the lease
+      // outlives three checks, so a replica that dies hands the schedule on within three checks.
+      const checkMs = Math.min(Math.ceil(everyMs / 4), 3_600_000);
+      this.scheduleTimer = setInterval(() => void this.runIfDueAndHeld(everyMs, checkMs * 3), checkMs);
       this.scheduleTimer.unref();
     }
   }
@@ -68,6 +76,7 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
     await Promise.allSettled([...this.running]);
+    if (this.scheduleTimer) await this.leases.release(SCHEDULE_LEASE).catch(() => undefined);
   }
 
   /** Starts an audit; it runs in the background and GET shows it. */
@@ -142,6 +151,16 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
 
   private registryOf(finding: AuditFinding): Promise<IotRegistry> {
     return this.targets.registryFor(targetOfFinding(finding));
+  }
+
+  private async runIfDueAndHeld(everyMs: number, leaseMs: number): Promise<void> {
+    try {
+      if (!(await this.leases.take(SCHEDULE_LEASE, leaseMs))) return;
+    } catch (err) {
+      this.logger.warn(`could not take the fleet-audit schedule lease: ${(err as Error).message}`);
+      return;
+    }
+    await this.runIfDue(everyMs);
   }
 
   private async runIfDue(everyMs: number): Promise<void> {

@@ -37,7 +37,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { HardLimitsNotRetried } from '../common/aws-retry';
 import { DomainError, Errors } from '../common/errors';
-import { RateLimiter } from '../common/rate-limiter';
+import { LocalPacing, Pacer, Pacing } from '../common/pacing';
 import { IotConfig } from '../config/config';
 import { iotDomainError } from './iot-errors';
 import {
@@ -91,19 +91,23 @@ export function iotClient(config: IotConfig, credentials?: AwsCredentialIdentity
 
 /**
  * AWS IoT through @aws-sdk/client-iot (REST-JSON). Each control-plane operation is paced to its quota
- * (IOT_RATE_LIMITS, per process, defaulting to AWS's published TPS), so the outbox does not trip AWS's
- * throttling on its own; the SDK's own retries are not paced.
+ * (IOT_RATE_LIMITS, defaulting to AWS's published TPS) by the budget `<budgetPrefix>:<Operation>` of `pacing`, which
+ * holds across replicas on PostgreSQL (docs/limits.md), so the outbox does not trip AWS's throttling on its own; the
+ * SDK's own retries are not paced. A budget lets half a second of its rate go at once after a quiet spell: AWS's
+ * bucket holds a second's worth, and the other half absorbs the network's jitter between replicas.
  */
 export class AwsIotRegistry extends IotRegistry {
   private readonly logger = new Logger('IoT');
-  private readonly limiters = new Map<string, RateLimiter>();
+  private readonly limiters = new Map<string, Pacer>();
 
   constructor(
     private readonly client: IoTClient,
     rateLimits: Record<string, number> = {},
+    pacing: Pacing = new LocalPacing(),
+    budgetPrefix = 'iot:target:default',
   ) {
     super();
-    for (const [operation, rate] of Object.entries(rateLimits)) this.limiters.set(operation, new RateLimiter(rate, Math.max(1, Math.ceil(rate))));
+    for (const [operation, rate] of Object.entries(rateLimits)) this.limiters.set(operation, pacing.pacer(`${budgetPrefix}:${operation}`, rate, Math.max(1, Math.ceil(rate / 2))));
   }
 
   async registrationCode(): Promise<string> {

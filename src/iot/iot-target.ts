@@ -16,3 +16,10 @@ export interface IotTarget {
   createdAt: string | null;
 }
 
+/**
+ * The pacing budget prefix of a target's AWS IoT calls (docs/limits.md): AWS's quotas are per account and region, so
+ * targets known to share both share one budget; a target whose account is not configured has its own.
+ */
+export function iotBudgetPrefix(target: { id: string; accountId: string | null; region: string }): string {
+  return target.accountId ? `iot:${target.accountId}:${target.region}` : `iot:target:${target.id}`;
+}

@@ -7,7 +7,8 @@ import { AppConfig, IOT_DEFAULT_RATE_LIMITS, IotConfig } from '../config/config'
 import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { IotRegistry } from './iot-registry';
-import { Allocation, allocationTargets, DEFAULT_TARGET_ID, IotTarget } from './iot-target';
+import { Allocation, allocationTargets, DEFAULT_TARGET_ID, iotBudgetPrefix, IotTarget } from './iot-target';
+import { Pacing } from '../common/pacing';
 import { IotTargetRepository } from './iot-target.repository';
 
 export interface CreateTargetRequest {
@@ -36,6 +37,7 @@ export class IotTargetsService {
     private readonly transactions: Transactions,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly pacing: Pacing,
   ) {}
 
   defaultTarget(): IotTarget {
@@ -127,7 +129,7 @@ export class IotTargetsService {
     const { AwsIotRegistry, iotClient } = await import('./aws-iot-registry.js');
     const { targetCredentials } = await import('./iot-target-credentials.js');
     const config: IotConfig = { ...base, region: target.region, endpoint: target.endpoint ?? undefined };
-    // Each target has its own pacing budget: AWS's quotas are per account and region.
-    return new AwsIotRegistry(iotClient(config, targetCredentials(target)), { ...base.rateLimits, ...target.rateLimits });
+    // Each account and region has its own pacing budget, held across replicas on PostgreSQL (docs/limits.md).
+    return new AwsIotRegistry(iotClient(config, targetCredentials(target)), { ...base.rateLimits, ...target.rateLimits }, this.pacing, iotBudgetPrefix(target));
   }
 }

@@ -2,6 +2,8 @@ import { Global, Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { Errors } from '../common/errors';
+import { Pacing } from '../common/pacing';
+import { DEFAULT_TARGET_ID, iotBudgetPrefix } from './iot-target';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { CertificateEvents } from '../certificates/certificate-events';
@@ -125,12 +127,13 @@ class UnconfiguredIotRegistry extends IotRegistry {
     { provide: IotRegistrationRepository, useClass: TypeOrmIotRegistrationRepository },
     {
       provide: IotRegistry,
-      inject: [APP_CONFIG],
+      inject: [APP_CONFIG, Pacing],
       // The AWS SDK is loaded only when AWS IoT is configured (docs/architecture.md, "Memory").
-      useFactory: async (config: AppConfig) => {
+      useFactory: async (config: AppConfig, pacing: Pacing) => {
         if (!config.iot) return new UnconfiguredIotRegistry();
         const { AwsIotRegistry, iotClient } = await import('./aws-iot-registry.js');
-        return new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits);
+        const prefix = iotBudgetPrefix({ id: DEFAULT_TARGET_ID, accountId: config.iot.accountId ?? null, region: config.iot.region });
+        return new AwsIotRegistry(iotClient(config.iot), config.iot.rateLimits, pacing, prefix);
       },
     },
   ],

@@ -3,6 +3,7 @@ import { AppConfig, KmsConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
+import { Pacing } from '../common/pacing';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { KeyManager, KeyManagers } from './key-manager';
 import { KeyBackend } from './key-spec';
@@ -39,9 +40,9 @@ class ConfiguredKeyManagers extends KeyManagers {
  * Loaded only when AWS KMS is configured: the AWS SDK holds some 30 MB of memory in every process that loads it
  * (docs/architecture.md, "Memory").
  */
-async function awsKmsKeyManager(config: KmsConfig, clock: Clock): Promise<KeyManager> {
+async function awsKmsKeyManager(config: KmsConfig, clock: Clock, pacing: Pacing): Promise<KeyManager> {
   const { AwsKmsKeyManager, kmsClient } = await import('./aws-kms/aws-kms-key-manager.js');
-  return new AwsKmsKeyManager(kmsClient(config), config, clock);
+  return new AwsKmsKeyManager(kmsClient(config), config, clock, pacing);
 }
 
 /** The key backends: local (always) and aws-kms (when an AWS region is configured). */
@@ -56,9 +57,9 @@ async function awsKmsKeyManager(config: KmsConfig, clock: Clock): Promise<KeyMan
     },
     {
       provide: KeyManagers,
-      inject: [APP_CONFIG, LocalKeyManager, Clock],
-      useFactory: async (config: AppConfig, local: LocalKeyManager, clock: Clock) =>
-        new ConfiguredKeyManagers(local, config.kms ? await awsKmsKeyManager(config.kms, clock) : null),
+      inject: [APP_CONFIG, LocalKeyManager, Clock, Pacing],
+      useFactory: async (config: AppConfig, local: LocalKeyManager, clock: Clock, pacing: Pacing) =>
+        new ConfiguredKeyManagers(local, config.kms ? await awsKmsKeyManager(config.kms, clock, pacing) : null),
     },
   ],
   exports: [KeyManagers],

@@ -23,6 +23,9 @@ import { ProvisionedDeviceEntity } from './provisioned-device.entity';
 import { RotationCampaignMemberEntity } from './rotation-campaign-member.entity';
 import { RotationCampaignEntity } from './rotation-campaign.entity';
 import { UsedTokenIdEntity } from './used-token-id.entity';
+import { PacingBudgetEntity } from './pacing-budget.entity';
+import { WorkLeaseEntity } from './work-lease.entity';
+import { RequestLimitBucketEntity } from './request-limit-bucket.entity';
 
 /*
  * ORM entities for both drivers, one file per table (`<table>.entity.ts`). Column types are the portable subset
@@ -59,4 +62,7 @@ export const ENTITIES = [
   AuditEventEntity,
   AuditHeadEntity,
   EstLabelEntity,
+  PacingBudgetEntity,
+  WorkLeaseEntity,
+  RequestLimitBucketEntity,
 ];

@@ -17,7 +17,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Clock } from '../../common/clock';
 import { HardLimitsNotRetried } from '../../common/aws-retry';
 import { DomainError, Errors } from '../../common/errors';
-import { RateLimiter } from '../../common/rate-limiter';
+import { LocalPacing, Pacer, Pacing } from '../../common/pacing';
 import { Semaphore } from '../../common/semaphore';
 import { KmsConfig } from '../../config/config';
 import { digestOf } from '../../pki/signing';
@@ -96,8 +96,11 @@ export class AwsKmsKeyManager extends KeyManager {
   private readonly signers = new SignerCache();
   private readonly limits = new Map<string, Semaphore>();
   private readonly readiness = new Map<string, { checkedAt: number; error?: DomainError }>();
-  /** Paces Sign across all keys: the KMS quota is per account and region, not per key. */
-  private readonly signRate?: RateLimiter;
+  /**
+   * Paces Sign across all keys: the KMS quota is per account and region, not per key. The budget `kms:<region>:Sign`
+   * holds across replicas on PostgreSQL (docs/limits.md, "Replica-wide budgets").
+   */
+  private readonly signRate?: Pacer;
   /**
    * Keys this process created, by ARN → when KMS gave them (the injected Clock, ms). Calls on such a key within
    * KMS_NEW_KEY_AUTH_WAIT_MS of that wait out NOT_YET_CONSISTENT answers (see `call`).
@@ -108,9 +111,10 @@ export class AwsKmsKeyManager extends KeyManager {
     private readonly client: KMSClient,
     private readonly config: KmsConfig,
     private readonly clock: Clock,
+    pacing: Pacing = new LocalPacing(),
   ) {
     super();
-    if (config.maxSignRate > 0) this.signRate = new RateLimiter(config.maxSignRate);
+    if (config.maxSignRate > 0) this.signRate = pacing.pacer(`kms:${config.region}:Sign`, config.maxSignRate);
   }
 
   async createKey({ spec, authorityId, label }: NewKeyRequest): Promise<CreatedKey> {

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class EstLabelAllocation1796593091146 implements MigrationInterface {
-  name = 'EstLabelAllocation1796593091146';
+export class EstLabelAllocation1796600150000 implements MigrationInterface {
+  name = 'EstLabelAllocation1796600150000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query("CREATE TABLE \"temporary_est_labels\" (\"label\" varchar(64) PRIMARY KEY NOT NULL, \"kind\" varchar(16) NOT NULL, \"claim_id\" varchar(36), \"authority_id\" varchar(36), \"profile\" varchar(32), \"validity_days\" integer, \"key_spec\" varchar(16) NOT NULL, \"server_keygen\" boolean NOT NULL DEFAULT (0), \"created_at\" varchar(32) NOT NULL, \"allocation\" text)");

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class IotTargets1796591205099 implements MigrationInterface {
-  name = 'IotTargets1796591205099';
+export class IotTargets1796600050000 implements MigrationInterface {
+  name = 'IotTargets1796600050000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query("CREATE TABLE \"iot_targets\" (\"id\" character varying(64) NOT NULL, \"account_id\" character varying(12) NOT NULL, \"region\" character varying(32) NOT NULL, \"role_arn\" character varying(2048), \"profile\" character varying(128), \"endpoint\" character varying(2048), \"rate_limits\" text, \"created_at\" character varying(32) NOT NULL, CONSTRAINT \"PK_96323197f58282c0de63f1638f0\" PRIMARY KEY (\"id\"))");

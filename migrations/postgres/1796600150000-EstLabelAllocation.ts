@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class EstLabelAllocation1796593091146 implements MigrationInterface {
-  name = 'EstLabelAllocation1796593091146';
+export class EstLabelAllocation1796600150000 implements MigrationInterface {
+  name = 'EstLabelAllocation1796600150000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query("ALTER TABLE \"est_labels\" ADD \"allocation\" text");

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class IotTargets1796591205099 implements MigrationInterface {
-  name = 'IotTargets1796591205099';
+export class IotTargets1796600050000 implements MigrationInterface {
+  name = 'IotTargets1796600050000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query("CREATE TABLE \"iot_targets\" (\"id\" varchar(64) PRIMARY KEY NOT NULL, \"account_id\" varchar(12) NOT NULL, \"region\" varchar(32) NOT NULL, \"role_arn\" varchar(2048), \"profile\" varchar(128), \"endpoint\" varchar(2048), \"rate_limits\" text, \"created_at\" varchar(32) NOT NULL)");
