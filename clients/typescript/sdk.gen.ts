@@ -355,7 +355,7 @@ export const createIotTarget = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
- * Delete an IoT target no registration, certificate or claim uses
+ * Delete an IoT target no registration, certificate, claim or EST label uses
  *
  * Admin only.
  */

@@ -192,6 +192,16 @@ describe(`IoT targets: labels, profiles, events, audits, policies on ${driver}`,
     assert.deepEqual(whereIs(operated.fingerprint), { [ACCOUNTS['acct-a'].account]: 'ACTIVE' });
   });
 
+  it('refuses to delete a target an EST label still allocates to (409), deletes it once the label is gone', async () => {
+    assert.equal((await admin('post', '/v1/iot/targets', { id: 'spare', accountId: '444444444444', region: 'us-east-1', endpoint: iot.endpoint })).status, 201);
+    assert.equal((await admin('post', '/v1/est/labels', { label: 'spare-ops', kind: 'authority', authorityId: deviceCa.id, profile: 'device', allocation: { mode: 'weighted', weights: { spare: 1, 'acct-a': 1 } } })).status, 201);
+    const busy = await admin('delete', '/v1/iot/targets/spare');
+    assert.equal(busy.status, 409, JSON.stringify(busy.body));
+    assert.match(busy.body.detail ?? busy.body.message ?? JSON.stringify(busy.body), /1 EST labels/);
+    assert.equal((await admin('delete', '/v1/est/labels/spare-ops')).status, 200);
+    assert.equal((await admin('delete', '/v1/iot/targets/spare')).status, 204);
+  });
+
   it('checks a JITR event against the account it comes from: an account without our registration is refused (422, audited)', async () => {
     const post = (awsAccountId: string | undefined) =>
       t.http().post('/v1/iot/events').set('X-Fleet-Pki-Events-Secret', SECRET).send({
