@@ -249,7 +249,7 @@ export const listCertificates = <ThrowOnError extends boolean = false>(options?:
 /**
  * Issue a certificate from a CSR under a profile
  *
- * The CSR’s signature, key and subject are checked against the profile (`device` or `server`); the profile decides the subject, extensions and maximum validity. The issuing authority must be active and unexpired. Requires the admin or operator role.
+ * The CSR’s signature, key and subject are checked against the profile (`device` or `server`); the profile decides the subject, extensions and maximum validity. The issuing authority must be active and unexpired. The AWS IoT target it is registered in follows IOT_PROFILE_ALLOCATION for its profile (default: the `default` target; 404 IOT_TARGET_NOT_FOUND when the allocation names a target that no longer exists). Requires the admin or operator role.
  */
 export const issueCertificate = <ThrowOnError extends boolean = false>(options: Options<IssueCertificateData, ThrowOnError>): RequestResult<IssueCertificateResponses, IssueCertificateErrors, ThrowOnError> => (options.client ?? client).post<IssueCertificateResponses, IssueCertificateErrors, ThrowOnError>({
     security: [{
@@ -355,7 +355,7 @@ export const createIotTarget = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
- * Delete an IoT target no registration, certificate or claim uses
+ * Delete an IoT target no registration, certificate, claim or EST label uses
  *
  * Admin only.
  */
@@ -455,7 +455,7 @@ export const registerIotCa = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * AWS IoT topic rule HTTP action target: destination confirmation and JITR events
  *
- * JITR events are authenticated by the x-fleet-pki-events-secret header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set): the service confirms the destination (ConfirmTopicRuleDestination) at once, then, only for the destination in IOT_EVENTS_DESTINATION_ARN whose confirmation URL is PUBLIC_BASE_URL/v1/iot/events, sets it ENABLED (UpdateTopicRuleDestination) through the outbox, within 15 minutes of the confirmation; any other is left for an operator to enable (audited iot.topic-rule-destination-enable-skipped). The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.
+ * JITR events are authenticated by the x-fleet-pki-events-secret header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set): the service confirms the destination (ConfirmTopicRuleDestination) at once, then, only for the destination in IOT_EVENTS_DESTINATION_ARN whose confirmation URL is PUBLIC_BASE_URL/v1/iot/events, sets it ENABLED (UpdateTopicRuleDestination) through the outbox, within 15 minutes of the confirmation; any other is left for an operator to enable (audited iot.topic-rule-destination-enable-skipped). The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing. A JITR event is checked against the IoT target(s) of the AWS account it names (awsAccountId, docs/iot-targets.md): from an account where the CA has no registration of ours it is refused (422 IOT_EVENT_UNKNOWN_TARGET, audited iot.jitr-event-refused).
  */
 export const receiveIotEvent = <ThrowOnError extends boolean = false>(options: Options<ReceiveIotEventData, ThrowOnError>): RequestResult<ReceiveIotEventResponses, ReceiveIotEventErrors, ThrowOnError> => (options.client ?? client).post<ReceiveIotEventResponses, ReceiveIotEventErrors, ThrowOnError>({
     url: '/v1/iot/events',
@@ -904,7 +904,7 @@ export const listEstLabels = <ThrowOnError extends boolean = false>(options?: Op
 /**
  * Create an EST label
  *
- * A claim label (`kind: claim`, `claimId`): EST enrollment under it is the factory exchange of that claim, the TLS client certificate being the claim certificate. An authority label (`kind: authority`, `authorityId`, `profile`, optional `validityDays`): enrollment issues under that authority and profile for an operator API key. The label named `default` serves /.well-known/est/<operation> without a label. `serverKeygen: true` allows /serverkeygen. Audited (est-label.created). Requires the admin role.
+ * A claim label (`kind: claim`, `claimId`): EST enrollment under it is the factory exchange of that claim, the TLS client certificate being the claim certificate. An authority label (`kind: authority`, `authorityId`, `profile`, optional `validityDays`): enrollment issues under that authority and profile for an operator API key. The label named `default` serves /.well-known/est/<operation> without a label. `serverKeygen: true` allows /serverkeygen. `allocation` (docs/iot-targets.md) sends the devices enrolled through the label to IoT targets, over the claim's or the profile's allocation; every target it names must exist. Audited (est-label.created). Requires the admin role.
  */
 export const createEstLabel = <ThrowOnError extends boolean = false>(options: Options<CreateEstLabelData, ThrowOnError>): RequestResult<CreateEstLabelResponses, CreateEstLabelErrors, ThrowOnError> => (options.client ?? client).post<CreateEstLabelResponses, CreateEstLabelErrors, ThrowOnError>({
     security: [{

@@ -40,13 +40,15 @@ export class CertificatesController {
     description:
       'The CSR’s signature, key and subject are checked against the profile (`device` or `server`); the profile decides ' +
       'the subject, extensions and maximum validity. The issuing authority must be active and unexpired. ' +
+      'The AWS IoT target it is registered in follows IOT_PROFILE_ALLOCATION for its profile (default: the `default` target; ' +
+      '404 IOT_TARGET_NOT_FOUND when the allocation names a target that no longer exists). ' +
       'Requires the admin or operator role.',
   })
   @ApiCreatedResponse({ type: CertificateDto, description: 'The issued certificate, with its chain' })
   @ApiSecured()
-  @ApiProblems(ProblemGroups.csr, ProblemGroups.issuance)
+  @ApiProblems(ProblemGroups.csr, ProblemGroups.issuance, Errors.iotTargetNotFound)
   async issueCertificate(@Ctx() ctx: RequestContext, @Body() body: IssueCertificateDto): Promise<CertificateDto> {
-    return this.view(await this.certificates.issue(ctx, body));
+    return this.view(await this.certificates.issue(ctx, body, { iotTargetId: this.certificates.iotTargetFor(body) }));
   }
 
   @Get()

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
+import { allocate, Allocation } from '../common/allocation';
 import { RequestContext } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { isoSeconds } from '../common/time';
@@ -189,6 +190,17 @@ export class CertificatesService implements OnModuleInit {
     });
     this.metrics.certificatesIssued.inc({ profile: profile.name });
     return record;
+  }
+
+  /**
+   * The IoT target of a certificate issued without a claim (POST /v1/certificates, an EST authority label):
+   * `allocation` (an EST label's) when given, else its profile's (IOT_PROFILE_ALLOCATION), else the default target
+   * (docs/iot-targets.md, "Allocation"). Attribute allocation reads the request's metadata; weighted allocation hashes
+   * the thing name (else the CSR), so a retry lands in the same target.
+   */
+  iotTargetFor(input: IssueInput, allocation?: Allocation | null): string {
+    const chosen = allocation ?? this.config.iot?.profileAllocation?.[input.profile] ?? null;
+    return allocate(chosen, input.thingName ?? input.csr, input.metadata ?? {});
   }
 
   async get(id: string): Promise<CertificateRecord> {

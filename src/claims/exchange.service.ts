@@ -13,13 +13,15 @@ import { ClaimRepository } from './claim.repository';
 import { isWellFormedSerial, thingNameFor } from './claims.service';
 import { storedSerialPattern } from './serial-pattern';
 import { StationIdentity } from './station-authenticator';
-import { allocate } from '../iot/iot-target';
+import { allocate, Allocation } from '../common/allocation';
 
 export interface ExchangeInput {
   deviceSerial: string;
   csr: string;
   /** Thing attributes for this device, added to the claim's. */
   attributes?: Record<string, string>;
+  /** An allocation over the claim's (an EST label's, docs/iot-targets.md); never taken from an API body. */
+  allocation?: Allocation | null;
 }
 
 export interface ExchangeResult {
@@ -108,8 +110,9 @@ export class ExchangeService {
     const attributes = { ...claim.iot?.attributes, ...input.attributes };
     const iotThing = claim.iot || input.attributes ? { ...claim.iot, ...(Object.keys(attributes).length ? { attributes } : {}) } : undefined;
     const now = this.clock.now();
-    // Device attributes sent with the exchange, over the claim's (factory) attributes, choose the target.
-    const iotTargetId = allocate(claim.allocation, serial, attributes);
+    // Device attributes sent with the exchange, over the claim's (factory) attributes, choose the target; an EST
+    // label's allocation takes precedence over the claim's.
+    const iotTargetId = allocate(input.allocation ?? claim.allocation, serial, attributes);
 
     try {
       const certificate = await this.certificates.issue(

@@ -63,7 +63,7 @@ export class ProvisioningController {
       throw Errors.validation('Idempotency-Key must be 1-128 printable ASCII characters');
     }
     if (body.attributes) checkThingAttributes(body.attributes, 'attributes');
-    const result = await this.exchanges.exchange(identity, body, idempotencyKey);
+    const result = await this.exchanges.exchange(identity, { deviceSerial: body.deviceSerial, csr: body.csr, attributes: body.attributes }, idempotencyKey);
     if (result.replayed) reply.status(200);
     return toExchangeResultDto(result.certificate, await this.certificates.chainPem(result.certificate.authorityId), result.deviceSerial, await this.targets.get(result.certificate.iotTargetId));
   }

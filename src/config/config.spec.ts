@@ -243,6 +243,16 @@ describe('loadConfig', () => {
   });
 
   describe('other settings', () => {
+    it('reads IOT_PROFILE_ALLOCATION as profile name → allocation, checking each allocation\'s shape', () => {
+      const env = { DATA_DIR: '/d', AWS_REGION: 'us-east-1' };
+      assert.deepEqual(loadConfig(env).iot?.profileAllocation, {});
+      const allocation = { device: { mode: 'weighted', weights: { 'eu-prod': 3, 'us-prod': 1 } } };
+      assert.deepEqual(loadConfig({ ...env, IOT_PROFILE_ALLOCATION: JSON.stringify(allocation) }).iot?.profileAllocation, allocation);
+      for (const bad of ['not json', '[]', '{"device": {"mode": "sideways"}}', '{"device": {"mode": "fixed", "targetId": "UPPER"}}', '{"Bad Name": {"mode": "fixed", "targetId": "a"}}']) {
+        assert.throws(() => loadConfig({ ...env, IOT_PROFILE_ALLOCATION: bad }), /IOT_PROFILE_ALLOCATION/, bad);
+      }
+    });
+
     it('reads AWS_ACCOUNT_ID (the default IoT target\'s account) as 12 digits only', () => {
       assert.equal(loadConfig({ DATA_DIR: '/d', AWS_REGION: 'us-east-1', AWS_ACCOUNT_ID: '111122223333' }).iot?.accountId, '111122223333');
       assert.equal(loadConfig({ DATA_DIR: '/d', AWS_REGION: 'us-east-1' }).iot?.accountId, undefined);

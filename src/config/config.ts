@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Allocation, checkAllocation } from '../common/allocation';
 import { isDestinationArn } from '../common/destination-arn';
 import { parseRateLimitSetting, RateLimitSetting } from '../common/request-rate-limits';
 
@@ -199,6 +200,11 @@ export interface IotConfig {
   eventsSecret?: string;
   /** When set, destination confirmations for any other topic rule destination ARN are refused. */
   eventsDestinationArn?: string;
+  /**
+   * IOT_PROFILE_ALLOCATION: by profile name, the IoT target(s) certificates issued through the API (no claim) go to
+   * (docs/iot-targets.md, "Allocation"); a profile not named goes to the default target.
+   */
+  profileAllocation?: Record<string, Allocation>;
 }
 
 /** AWS IoT control-plane quotas (TPS per account and region, older published values). */
@@ -436,7 +442,32 @@ function parseIot(env: Env): IotConfig | undefined {
     rateLimits: parseRateLimits(env),
     eventsSecret: parseEventsSecret(env),
     eventsDestinationArn: parseDestinationArn(env),
+    profileAllocation: parseProfileAllocation(env),
   };
+}
+
+/** A JSON object: profile name → allocation (checked for shape here; its targets, which live in the database, at issuance). */
+function parseProfileAllocation(env: Env): Record<string, Allocation> {
+  const raw = env.IOT_PROFILE_ALLOCATION;
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('IOT_PROFILE_ALLOCATION', 'must be a JSON object such as {"device": {"mode": "fixed", "targetId": "eu-prod"}}');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError('IOT_PROFILE_ALLOCATION', 'must be a JSON object of profile name → allocation');
+  const result: Record<string, Allocation> = {};
+  for (const [profile, allocation] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!/^[a-z0-9-]{1,64}$/.test(profile)) throw new ConfigError('IOT_PROFILE_ALLOCATION', `"${profile.slice(0, 64)}" is not a profile name`);
+    try {
+      checkAllocation(allocation);
+    } catch (err) {
+      throw new ConfigError('IOT_PROFILE_ALLOCATION', `${profile}: ${(err as Error).message}`);
+    }
+    result[profile] = allocation;
+  }
+  return result;
 }
 
 function parseAccountId(env: Env): string | undefined {

@@ -1,3 +1,4 @@
+import { Allocation } from '../common/allocation';
 import { EST_KEY_SPECS, EstKeySpec } from '../pki/est';
 
 /** RFC 7030 §3.2.2 operation path segments: a label may not be one of them (nor the reserved fullcmc). */
@@ -17,6 +18,8 @@ interface EstLabelCommon {
   keySpec: EstKeySpec;
   /** Whether /serverkeygen may be used under this label (off unless set). */
   serverKeygen: boolean;
+  /** Which IoT target(s) enrollments through this label go to, over the claim's or the profile's (docs/iot-targets.md); null: theirs. */
+  allocation: Allocation | null;
   createdAt: string;
 }
 

@@ -25,11 +25,11 @@ export class EstLabelsController {
       'A claim label (`kind: claim`, `claimId`): EST enrollment under it is the factory exchange of that claim, the TLS client certificate being the ' +
       'claim certificate. An authority label (`kind: authority`, `authorityId`, `profile`, optional `validityDays`): enrollment issues under that ' +
       'authority and profile for an operator API key. The label named `default` serves /.well-known/est/<operation> without a label. ' +
-      '`serverKeygen: true` allows /serverkeygen. Audited (est-label.created). Requires the admin role.',
+      '`serverKeygen: true` allows /serverkeygen. `allocation` (docs/iot-targets.md) sends the devices enrolled through the label to IoT targets, over the claim\'s or the profile\'s allocation; every target it names must exist. Audited (est-label.created). Requires the admin role.',
   })
   @ApiCreatedResponse({ type: EstLabelDto })
   @ApiSecured()
-  @ApiProblems(Errors.invalidEstLabel, Errors.estLabelExists, Errors.claimNotFound, Errors.authorityNotFound, Errors.authorityUsageMismatch, Errors.profileNotFound, Errors.validityTooLong)
+  @ApiProblems(Errors.invalidEstLabel, Errors.estLabelExists, Errors.claimNotFound, Errors.authorityNotFound, Errors.authorityUsageMismatch, Errors.profileNotFound, Errors.validityTooLong, Errors.validation, Errors.iotTargetNotFound)
   async createEstLabel(@Ctx() ctx: RequestContext, @Body() body: CreateEstLabelDto): Promise<EstLabelDto> {
     const label = await this.labels.create(ctx, body);
     return toEstLabelDto(label, label.label === DEFAULT_EST_LABEL);

@@ -5,6 +5,8 @@ import { ClaimsService } from '../claims/claims.service';
 import { RequestContext } from '../common/actor';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
+import { Allocation, checkAllocation } from '../common/allocation';
+import { IotTargetsService } from '../iot/iot-targets.service';
 import { Transactions } from '../database/transactions';
 import { isUniqueViolation } from '../database/errors';
 import { validityDaysFor } from '../pki/issuance';
@@ -21,6 +23,7 @@ export interface CreateEstLabelInput {
   validityDays?: number;
   keySpec?: EstKeySpec;
   serverKeygen?: boolean;
+  allocation?: Record<string, unknown>;
 }
 
 /** EST labels (admin): what /.well-known/est/<label>/ enrolls for. Changes are audited. */
@@ -33,6 +36,7 @@ export class EstLabelsService {
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly clock: Clock,
+    private readonly targets: IotTargetsService,
   ) {}
 
   async get(label: string): Promise<EstLabel> {
@@ -74,7 +78,13 @@ export class EstLabelsService {
 
   /** The label as stored, once what it names exists and fits: a claim, or a devices authority with a public profile. */
   private async describe(input: CreateEstLabelInput): Promise<EstLabel> {
-    const common = { label: input.label, keySpec: input.keySpec ?? 'EC_P256', serverKeygen: input.serverKeygen ?? false, createdAt: this.clock.now().toISOString() };
+    let allocation: Allocation | null = null;
+    if (input.allocation !== undefined) {
+      checkAllocation(input.allocation);
+      await this.targets.checkAllocationTargets(input.allocation);
+      allocation = input.allocation;
+    }
+    const common = { label: input.label, keySpec: input.keySpec ?? 'EC_P256', serverKeygen: input.serverKeygen ?? false, allocation, createdAt: this.clock.now().toISOString() };
     if (input.kind === 'claim') {
       if (!input.claimId) throw Errors.invalidEstLabel('a claim label needs claimId');
       if (input.authorityId !== undefined || input.profile !== undefined || input.validityDays !== undefined) {

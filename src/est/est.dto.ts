@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
 import { EST_KEY_SPECS, EST_LABEL_PATTERN, EstKeySpec, EstLabel, labelTarget } from './est-label';
 
 const KINDS = ['claim', 'authority'] as const;
@@ -36,6 +36,10 @@ export class CreateEstLabelDto {
   @ApiPropertyOptional({ default: false, description: 'Whether /serverkeygen is allowed under this label (the service makes the device key; it is never stored)' })
   @IsOptional() @IsBoolean()
   serverKeygen?: boolean;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: "Which IoT target(s) devices enrolled through this label go to (docs/iot-targets.md), the same shape as a claim's allocation: {mode:'fixed',targetId} | {mode:'attribute',attribute,map,default?} | {mode:'weighted',weights}. It takes precedence over the claim's (claim label) or the profile's IOT_PROFILE_ALLOCATION (authority label). Absent: theirs.", example: { mode: 'fixed', targetId: 'eu-prod' } })
+  @IsOptional() @IsObject()
+  allocation?: Record<string, unknown>;
 }
 
 export class EstLabelDto {
@@ -47,6 +51,7 @@ export class EstLabelDto {
   @ApiProperty({ type: 'integer', nullable: true, description: 'kind authority: the validity in days (null: the profile’s default)' }) validityDays: number | null;
   @ApiProperty({ enum: EST_KEY_SPECS }) keySpec: EstKeySpec;
   @ApiProperty() serverKeygen: boolean;
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: "See CreateEstLabelDto.allocation; null: the claim's or the profile's" }) allocation: Record<string, unknown> | null;
   @ApiProperty({ description: 'True for the label named `default`, which /.well-known/est/<operation> uses' }) default: boolean;
   @ApiProperty({ example: '/.well-known/est/line-3', description: 'The EST base path of this label' }) path: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
@@ -63,6 +68,7 @@ export function toEstLabelDto(label: EstLabel, isDefault: boolean): EstLabelDto 
     ...labelTarget(label),
     keySpec: label.keySpec,
     serverKeygen: label.serverKeygen,
+    allocation: label.allocation,
     default: isDefault,
     path: `/.well-known/est/${label.label}`,
     createdAt: label.createdAt,

@@ -6,6 +6,7 @@ import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { RenewalModule } from '../certificates/renewal.module';
 import { ClaimsModule } from '../claims/claims.module';
+import { IotModule } from '../iot/iot.module';
 import { Errors } from '../common/errors';
 import { MAX_EST_BODY_LENGTH } from '../pki/est';
 import { EstAuthenticator } from './est-authenticator';
@@ -22,7 +23,7 @@ const ENROLL_OPERATIONS = ['simpleenroll', 'simplereenroll', 'serverkeygen'];
 
 /** EST (RFC 7030): the /.well-known/est routes and their labels (docs/est.md). */
 @Module({
-  imports: [AuthModule, AuthoritiesModule, CertificatesModule, ClaimsModule, RenewalModule],
+  imports: [AuthModule, AuthoritiesModule, CertificatesModule, ClaimsModule, IotModule, RenewalModule],
   controllers: [EstController, EstLabelsController],
   providers: [EstService, EstLabelsService, EstAuthenticator, EstGuard, { provide: EstLabelRepository, useClass: TypeOrmEstLabelRepository }],
 })

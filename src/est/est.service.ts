@@ -79,7 +79,7 @@ export class EstService {
       if (deviceSerial === undefined) throw Errors.invalidSubject('name the device in the CSR subject: serialNumber (2.5.4.5), or the common name');
       if (serverKeygen) ({ csrPem, privateKeyPkcs8 } = await generatedKeyAndCsr(label.keySpec, deviceSerial));
       // The exchange, with every rule of the claim (quota, allow-list, serial pattern, window, idempotency, AWS IoT, audit).
-      certificate = (await this.exchanges.exchange(caller.identity, { deviceSerial, csr: csrPem }, undefined)).certificate;
+      certificate = (await this.exchanges.exchange(caller.identity, { deviceSerial, csr: csrPem, allocation: label.allocation }, undefined)).certificate;
     } else {
       if (label.kind !== 'authority') throw new Error('an operator enrolls under an authority label only');
       if (serverKeygen) {
@@ -87,12 +87,15 @@ export class EstService {
         if (commonName === undefined) throw Errors.invalidSubject('name the certificate in the CSR subject: its common name');
         ({ csrPem, privateKeyPkcs8 } = await generatedKeyAndCsr(label.keySpec, commonName));
       }
-      certificate = await this.certificates.issue(caller.ctx, {
+      const input = {
         authorityId: label.authorityId,
         csr: csrPem,
         profile: label.profile,
         ...(label.validityDays !== null ? { validityDays: label.validityDays } : {}),
-      }, { auditDetails: { est: { label: label.label, serverKeygen } } });
+      };
+      // The label's allocation, else the profile's (docs/iot-targets.md, "Allocation").
+      const iotTargetId = this.certificates.iotTargetFor(input, label.allocation);
+      certificate = await this.certificates.issue(caller.ctx, input, { iotTargetId, auditDetails: { est: { label: label.label, serverKeygen } } });
     }
     return { certificate, pkcs7: certsOnlyPkcs7([certificate.certificateDer]), privateKeyPkcs8 };
   }

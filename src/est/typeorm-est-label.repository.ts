@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Allocation } from '../common/allocation';
 import { EstLabelEntity } from '../database/entities/est-label.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { EstKeySpec, EstLabel, labelTarget } from './est-label';
@@ -26,6 +27,7 @@ export class TypeOrmEstLabelRepository extends EstLabelRepository {
       ...labelTarget(label),
       keySpec: label.keySpec,
       serverKeygen: label.serverKeygen,
+      allocation: label.allocation ? JSON.stringify(label.allocation) : null,
       createdAt: label.createdAt,
     });
   }
@@ -37,7 +39,7 @@ export class TypeOrmEstLabelRepository extends EstLabelRepository {
 }
 
 function toLabel(row: EstLabelEntity): EstLabel {
-  const common = { label: row.label, keySpec: row.keySpec as EstKeySpec, serverKeygen: Boolean(row.serverKeygen), createdAt: row.createdAt };
+  const common = { label: row.label, keySpec: row.keySpec as EstKeySpec, serverKeygen: Boolean(row.serverKeygen), allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null, createdAt: row.createdAt };
   return row.kind === 'claim'
     ? { ...common, kind: 'claim', claimId: row.claimId! }
     : { ...common, kind: 'authority', authorityId: row.authorityId!, profile: row.profile!, validityDays: row.validityDays === null ? null : Number(row.validityDays) };

@@ -11,6 +11,8 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { IotRegistry } from '../iot/iot-registry';
+import { DEFAULT_TARGET_ID } from '../iot/iot-target';
+import { IotTargetsService } from '../iot/iot-targets.service';
 import { PolicyTemplatesService } from '../iot/policy-templates.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RotationsService } from '../rotation/rotations.service';
@@ -27,6 +29,8 @@ const DRIFT_LIMIT = 10_000;
 const SCHEDULE_LEASE = 'fleet-audit-schedule';
 
 type ListedCertificate = { certificateId: string; certificateArn: string; status: string };
+/** A registered CA's certificates as AWS IoT lists them in one target, listed once per audit. */
+type Listing = (targetId: string, caCertificateId: string) => Promise<ListedCertificate[]>;
 type NewFinding = Omit<AuditFinding, 'id' | 'auditId' | 'remediatedAt' | 'remediationResult'>;
 
 /**
@@ -44,7 +48,6 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
     private readonly repository: FleetAuditRepository,
     private readonly inventory: FleetInventory,
     private readonly authorities: AuthoritiesService,
-    private readonly iot: IotRegistry,
     private readonly policies: PolicyTemplatesService,
     private readonly rotations: RotationsService,
     private readonly audit: AuditService,
@@ -53,6 +56,7 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
     private readonly metrics: MetricsService,
     private readonly leases: Leases,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly targets: IotTargetsService,
   ) {}
 
   onModuleInit(): void {
@@ -113,15 +117,16 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
     if (finding.remediatedAt) throw Errors.findingNotRemediable(`finding ${findingId} was remediated at ${finding.remediatedAt}`);
     let result: Record<string, unknown>;
     switch (finding.remediation) {
+      // In the target (account and region) the finding was seen in; findings from before targets name none: default.
       case 'push-iot-status': {
         const status = finding.details.expected === 'INACTIVE' ? 'INACTIVE' : 'REVOKED';
-        await this.iot.updateCertificate(finding.resourceId, status);
-        result = { awsStatus: status };
+        await (await this.registryOf(finding)).updateCertificate(finding.resourceId, status);
+        result = { awsStatus: status, targetId: targetOfFinding(finding) };
         break;
       }
       case 'revoke-in-iot':
-        await this.iot.updateCertificate(finding.resourceId, 'REVOKED');
-        result = { awsStatus: 'REVOKED' };
+        await (await this.registryOf(finding)).updateCertificate(finding.resourceId, 'REVOKED');
+        result = { awsStatus: 'REVOKED', targetId: targetOfFinding(finding) };
         break;
       case 'open-rotation-campaign': {
         const certificateIds = finding.details.certificateIds as string[];
@@ -142,6 +147,10 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
       await this.audit.record(ctx, { action: 'fleet-audit.remediated', target: { type: 'fleet-audit-finding', id: findingId }, details: { auditId, type: finding.type, remediation: finding.remediation, resource: finding.resourceId, result } });
     });
     return { ...finding, remediatedAt: at, remediationResult: result };
+  }
+
+  private registryOf(finding: AuditFinding): Promise<IotRegistry> {
+    return this.targets.registryFor(targetOfFinding(finding));
   }
 
   private async runIfDueAndHeld(everyMs: number, leaseMs: number): Promise<void> {
@@ -172,11 +181,13 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
       findings.push(...(await this.weakKeys()));
       findings.push(...(await this.claims(audit.parameters)));
       if (this.config.iot) {
-        // One listing per registered CA serves both checks (docs/operations.md, "Drift audit by listing").
+        // One listing per registered CA and target serves both checks (docs/operations.md, "Drift audit by listing";
+        // docs/iot-targets.md: every target the CA is registered in is listed in its own account and region).
         const listings = new Map<string, Promise<ListedCertificate[]>>();
-        const listed = (caCertificateId: string) => {
-          if (!listings.has(caCertificateId)) listings.set(caCertificateId, this.listUnderCa(caCertificateId));
-          return listings.get(caCertificateId)!;
+        const listed: Listing = (targetId, caCertificateId) => {
+          const key = `${targetId}/${caCertificateId}`;
+          if (!listings.has(key)) listings.set(key, this.listUnderCa(targetId, caCertificateId));
+          return listings.get(key)!;
         };
         findings.push(...(await this.statusDrift(listed)));
         findings.push(...(await this.unknownCertificates(listed)));
@@ -258,29 +269,31 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
    * registered CA's certificates (ListCertificatesByCA, FLEET_AUDIT_LIST_PAGE_SIZE a page), not from one
    * DescribeCertificate per certificate: a certificate not listed under its CA's registration is not ACTIVE there.
    */
-  private async statusDrift(listed: (caCertificateId: string) => Promise<ListedCertificate[]>): Promise<NewFinding[]> {
+  private async statusDrift(listed: Listing): Promise<NewFinding[]> {
     const now = this.clock.now();
     const supersededBefore = new Date(now.getTime() - this.config.renewal.graceSeconds * 1000).toISOString();
     const candidates = await this.inventory.statusDriftCandidates(now.toISOString(), supersededBefore, DRIFT_LIMIT);
     if (candidates.length === 0) return [];
     const awsStatus = new Map<string, string>();
-    for (const caCertificateId of new Set(candidates.map((c) => c.caCertificateId))) {
-      for (const c of await listed(caCertificateId)) awsStatus.set(c.certificateId.toLowerCase(), c.status);
+    for (const key of new Set(candidates.map((c) => `${c.targetId}/${c.caCertificateId}`))) {
+      const [targetId, caCertificateId] = key.split('/');
+      for (const c of await listed(targetId, caCertificateId)) awsStatus.set(`${targetId}/${c.certificateId.toLowerCase()}`, c.status);
     }
     const findings: NewFinding[] = [];
     for (const candidate of candidates) {
-      const status = awsStatus.get(candidate.fingerprint.toLowerCase());
+      const status = awsStatus.get(`${candidate.targetId}/${candidate.fingerprint.toLowerCase()}`);
       if (status !== 'ACTIVE') continue;
       const expected = candidate.status === 'revoked' ? 'REVOKED' : 'INACTIVE';
-      findings.push({ type: 'IOT_STATUS_DRIFT', severity: 'high', resourceType: 'certificate', resourceId: candidate.fingerprint, details: { certificateId: candidate.id, here: candidate.status, awsStatus: status, expected }, remediation: 'push-iot-status' });
+      findings.push({ type: 'IOT_STATUS_DRIFT', severity: 'high', resourceType: 'certificate', resourceId: candidate.fingerprint, details: { certificateId: candidate.id, here: candidate.status, awsStatus: status, expected, targetId: candidate.targetId }, remediation: 'push-iot-status' });
     }
     return findings;
   }
 
   /** A CA's certificates in AWS IoT; none when AWS no longer has the CA (deleted there after we deactivated it). */
-  private async listUnderCa(caCertificateId: string): Promise<ListedCertificate[]> {
+  private async listUnderCa(targetId: string, caCertificateId: string): Promise<ListedCertificate[]> {
     try {
-      return await this.iot.listCertificatesByCa(caCertificateId, this.config.fleetAudit.listPageSize);
+      const registry = await this.targets.registryFor(targetId);
+      return await registry.listCertificatesByCa(caCertificateId, this.config.fleetAudit.listPageSize);
     } catch (err) {
       if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return [];
       throw err;
@@ -288,13 +301,13 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /** ACTIVE in AWS IoT under one of our registered CAs, but never issued by us. */
-  private async unknownCertificates(listCa: (caCertificateId: string) => Promise<ListedCertificate[]>): Promise<NewFinding[]> {
+  private async unknownCertificates(listCa: Listing): Promise<NewFinding[]> {
     const findings: NewFinding[] = [];
     for (const registration of await this.inventory.activeRegistrations()) {
-      const listed = (await listCa(registration.caCertificateId)).filter((c) => c.status === 'ACTIVE');
+      const listed = (await listCa(registration.targetId, registration.caCertificateId)).filter((c) => c.status === 'ACTIVE');
       const known = await this.inventory.knownFingerprints(listed.map((c) => c.certificateId));
       for (const certificate of listed.filter((c) => !known.has(c.certificateId))) {
-        findings.push({ type: 'IOT_UNKNOWN_CERTIFICATE', severity: 'high', resourceType: 'certificate', resourceId: certificate.certificateId, details: { authorityId: registration.authorityId, certificateArn: certificate.certificateArn, awsStatus: certificate.status }, remediation: 'revoke-in-iot' });
+        findings.push({ type: 'IOT_UNKNOWN_CERTIFICATE', severity: 'high', resourceType: 'certificate', resourceId: certificate.certificateId, details: { authorityId: registration.authorityId, certificateArn: certificate.certificateArn, awsStatus: certificate.status, targetId: registration.targetId }, remediation: 'revoke-in-iot' });
       }
     }
     return findings;
@@ -302,13 +315,20 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
 
   /** The policies attached to (a sample of) our registered devices, linted as templates are. One finding per policy. */
   private async permissivePolicies(p: AuditParameters): Promise<NewFinding[]> {
-    const devicesByPolicy = new Map<string, string[]>();
+    // Per target: a policy name is the account's own (the same name may hold other documents in other accounts).
+    const devicesByPolicy = new Map<string, { targetId: string; name: string; certificateIds: string[] }>();
     for (const certificate of await this.inventory.iotActiveCertificates(p.policySample)) {
-      for (const name of await this.iot.listAttachedPolicies(certificate.certificateArn)) devicesByPolicy.set(name, [...(devicesByPolicy.get(name) ?? []), certificate.id]);
+      const registry = await this.targets.registryFor(certificate.targetId);
+      for (const name of await registry.listAttachedPolicies(certificate.certificateArn)) {
+        const key = `${certificate.targetId}/${name}`;
+        const entry = devicesByPolicy.get(key) ?? { targetId: certificate.targetId, name, certificateIds: [] };
+        entry.certificateIds.push(certificate.id);
+        devicesByPolicy.set(key, entry);
+      }
     }
     const findings: NewFinding[] = [];
-    for (const [name, certificateIds] of devicesByPolicy) {
-      const policy = await this.iot.getPolicy(name);
+    for (const { targetId, name, certificateIds } of devicesByPolicy.values()) {
+      const policy = await (await this.targets.registryFor(targetId)).getPolicy(name);
       if (!policy) continue;
       const policyFindings = this.policies.lintDocument(policy.document);
       if (policyFindings.length === 0) continue;
@@ -317,12 +337,17 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
         severity: policyFindings.some((f) => f.severity === 'high') ? 'high' : 'medium',
         resourceType: 'iot-policy',
         resourceId: name,
-        details: { findings: policyFindings, devices: certificateIds.length, sampleCertificateIds: certificateIds.slice(0, 20) },
+        details: { findings: policyFindings, devices: certificateIds.length, sampleCertificateIds: certificateIds.slice(0, 20), targetId },
         remediation: null,
       });
     }
     return findings;
   }
+}
+
+/** A finding's IoT target: named in its details (findings from before targets name none: the default target). */
+function targetOfFinding(finding: AuditFinding): string {
+  return typeof finding.details.targetId === 'string' ? finding.details.targetId : DEFAULT_TARGET_ID;
 }
 
 function summarise(findings: AuditFinding[]): NonNullable<FleetAudit['summary']> {

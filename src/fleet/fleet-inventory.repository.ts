@@ -12,6 +12,8 @@ export interface StatusDriftCandidate {
   status: 'revoked' | 'superseded';
   /** The AWS IoT certificate id of the issuing CA's registration. */
   caCertificateId: string;
+  /** The IoT target the certificate is in (docs/iot-targets.md). */
+  targetId: string;
 }
 
 /** Port: the cross-table reads a fleet audit makes (read-only). */
@@ -22,7 +24,8 @@ export abstract class FleetInventory {
   abstract knownFingerprints(fingerprints: string[]): Promise<Set<string>>;
   abstract keyDescriptions(): Promise<{ keyDescription: string; count: number; sample: string[] }[]>;
   abstract activeClaims(): Promise<{ id: string; name: string; maxDevices: number; used: number; notAfter: string }[]>;
-  abstract activeRegistrations(): Promise<{ authorityId: string; caCertificateId: string }[]>;
+  /** In every IoT target. */
+  abstract activeRegistrations(): Promise<{ authorityId: string; caCertificateId: string; targetId: string }[]>;
   /** Active certificates AWS IoT has ACTIVE (as far as we know), newest first, with their AWS IoT ARN. */
-  abstract iotActiveCertificates(limit: number): Promise<{ id: string; certificateArn: string }[]>;
+  abstract iotActiveCertificates(limit: number): Promise<{ id: string; certificateArn: string; targetId: string }[]>;
 }

@@ -27,7 +27,9 @@ export class TypeOrmFleetInventory extends FleetInventory {
 
   async statusDriftCandidates(now: string, supersededBefore: string, limit: number): Promise<StatusDriftCandidate[]> {
     return this.db.sql<StatusDriftCandidate>(
-      `SELECT c.id, c.fingerprint, c.status, r.ca_certificate_id AS "caCertificateId" FROM certificates c JOIN iot_ca_registrations r ON r.authority_id = c.authority_id
+      // The registration of the certificate's own target (null = default): one row per certificate.
+      `SELECT c.id, c.fingerprint, c.status, r.ca_certificate_id AS "caCertificateId", r.target_id AS "targetId" FROM certificates c
+       JOIN iot_ca_registrations r ON r.authority_id = c.authority_id AND r.target_id = COALESCE(c.iot_target_id, 'default')
        WHERE c.not_after > ? AND (c.status = 'revoked' OR (c.status = 'superseded' AND c.superseded_at < ?)) ORDER BY c.id LIMIT ${Number(limit)}`,
       [now, supersededBefore],
     );
@@ -62,18 +64,20 @@ export class TypeOrmFleetInventory extends FleetInventory {
     return rows.map((r) => ({ ...r, maxDevices: Number(r.maxDevices), used: Number(r.used) }));
   }
 
-  async activeRegistrations(): Promise<{ authorityId: string; caCertificateId: string }[]> {
-    return this.db.sql(`SELECT authority_id AS "authorityId", ca_certificate_id AS "caCertificateId" FROM iot_ca_registrations WHERE status = 'ACTIVE'`);
+  async activeRegistrations(): Promise<{ authorityId: string; caCertificateId: string; targetId: string }[]> {
+    return this.db.sql(`SELECT authority_id AS "authorityId", ca_certificate_id AS "caCertificateId", target_id AS "targetId" FROM iot_ca_registrations WHERE status = 'ACTIVE' ORDER BY target_id, authority_id`);
   }
 
-  async iotActiveCertificates(limit: number): Promise<{ id: string; certificateArn: string }[]> {
-    const rows = await this.db.sql<{ id: string; fingerprint: string; caArn: string }>(
-      `SELECT c.id, c.fingerprint, r.ca_certificate_arn AS "caArn" FROM certificates c JOIN iot_ca_registrations r ON r.authority_id = c.authority_id
+  async iotActiveCertificates(limit: number): Promise<{ id: string; certificateArn: string; targetId: string }[]> {
+    // The ARN comes from the registration in the certificate's own target (its account and region).
+    const rows = await this.db.sql<{ id: string; fingerprint: string; caArn: string; targetId: string }>(
+      `SELECT c.id, c.fingerprint, r.ca_certificate_arn AS "caArn", r.target_id AS "targetId" FROM certificates c
+       JOIN iot_ca_registrations r ON r.authority_id = c.authority_id AND r.target_id = COALESCE(c.iot_target_id, 'default')
        WHERE c.status = 'active' AND c.iot_status = 'active' ORDER BY c.issued_at DESC LIMIT ${Number(limit)}`,
     );
     return rows.flatMap((row) => {
       const prefix = iotArnPrefix(row.caArn);
-      return prefix ? [{ id: row.id, certificateArn: `${prefix}cert/${row.fingerprint}` }] : [];
+      return prefix ? [{ id: row.id, certificateArn: `${prefix}cert/${row.fingerprint}`, targetId: row.targetId }] : [];
     });
   }
 }

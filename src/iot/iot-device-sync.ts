@@ -14,6 +14,7 @@ import { findProfile } from '../pki/profiles';
 import { isSameCertificate, REGISTRATION_ADOPTED } from './adoption';
 import { DescribedCertificate, IotRegistry } from './iot-registry';
 import { PolicyTemplatesService } from './policy-templates.service';
+import { IotCaRegistration } from './iot-registration';
 import { IotRegistrationRepository } from './iot-registration.repository';
 import { DEFAULT_TARGET_ID } from './iot-target';
 import { IotTargetsService } from './iot-targets.service';
@@ -57,12 +58,14 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     this.outbox.register(JOB.activate, { run: (p) => this.activate(String(p.certificateId)), onDead });
     // A lost revocation would leave a revoked certificate usable in AWS IoT: it is retried until it lands.
     this.outbox.register(JOB.revoke, { run: (p) => this.revoke(String(p.certificateId)), retryForever: true });
-    this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId)), retryForever: true });
+    this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId), typeof p.targetId === 'string' ? p.targetId : DEFAULT_TARGET_ID), retryForever: true });
     this.outbox.register(JOB.move, { run: (p) => this.move(String(p.certificateId), String(p.fromTargetId), String(p.toTargetId)), onDead });
     this.outbox.register(JOB.retireSuperseded, { run: (p) => this.retireSuperseded(String(p.certificateId), String(p.replacementId)), onDead });
   }
 
   async prepareIssue(authorityId: string, iotTargetId: string = DEFAULT_TARGET_ID): Promise<IssueFollowUp> {
+    // An allocation (a profile's, from configuration) may name a target deleted since: refused, not recorded.
+    await this.targets.get(iotTargetId);
     const registration = await this.registrations.find(authorityId, iotTargetId);
     if (!registration || registration.status !== 'ACTIVE' || registration.deviceRegistration !== 'api') {
       return { iotStatus: 'none', schedule: async () => undefined };
@@ -116,26 +119,54 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   }
 
   /** Schedules what a JITR event calls for; returns the decision (for the audit log and the caller). */
-  async onRegistrationEvent(awsCertificateId: string, caCertificateId: string): Promise<{ decision: 'activate' | 'reject' | 'duplicate' | 'not-our-ca'; certificateId: string | null }> {
+  async onRegistrationEvent(awsCertificateId: string, caCertificateId: string, awsAccountId: string | undefined): Promise<{ decision: 'activate' | 'reject' | 'duplicate' | 'not-our-ca'; certificateId: string | null; targetIds: string[] }> {
+    const registrations = await this.registrations.listByCaCertificateId(caCertificateId);
+    // An event for someone else's CA is not ours to act on.
+    if (registrations.length === 0) return { decision: 'not-our-ca', certificateId: null, targetIds: [] };
+    if (awsAccountId === undefined) throw Errors.validation('a JITR event names the AWS account it comes from (awsAccountId)');
+    // The event is checked against the target(s) of the account it comes from (docs/iot-targets.md, "JITR events"):
+    // never applied to another account's registration, nor to the default one by default.
+    const targetIds = await this.eventTargets(registrations, awsAccountId);
+    if (targetIds.length === 0) throw Errors.iotEventUnknownTarget(`the CA ${caCertificateId} has no registration of ours in AWS account ${awsAccountId}`);
     const record = await this.certificates.findByFingerprint(awsCertificateId);
-    const ours = record && (await this.registrations.find(record.authorityId, targetOf(record)))?.caCertificateId === caCertificateId;
+    const ours = record !== null && targetIds.includes(targetOf(record)) && registrations.some((r) => r.targetId === targetOf(record) && r.authorityId === record.authorityId);
     if (!ours) {
-      // An unknown certificate under one of our registered CAs is refused; an event for someone else's CA is not ours to act on.
-      if (!(await this.isOurCa(caCertificateId))) return { decision: 'not-our-ca', certificateId: null };
-      const queued = await this.outbox.enqueue({ kind: JOB.rejectUnknown, payload: { awsCertificateId }, dedupeKey: `${JOB.rejectUnknown}:${awsCertificateId}` });
-      return { decision: queued ? 'reject' : 'duplicate', certificateId: null };
+      // Unknown here, or allocated to another account: refused in the account that saw it.
+      let queued = false;
+      for (const targetId of targetIds) {
+        const dedupeKey = targetId === DEFAULT_TARGET_ID ? `${JOB.rejectUnknown}:${awsCertificateId}` : `${JOB.rejectUnknown}:${targetId}:${awsCertificateId}`;
+        if (await this.outbox.enqueue({ kind: JOB.rejectUnknown, payload: { awsCertificateId, targetId }, dedupeKey })) queued = true;
+      }
+      return { decision: queued ? 'reject' : 'duplicate', certificateId: null, targetIds };
     }
     const usable = this.usable(record);
+    const at = [targetOf(record)];
     // Idempotent by state: what AWS already shows as settled needs nothing more.
     if ((usable && record.iotStatus === 'active') || (!usable && record.iotStatus === 'revoked')) {
-      return { decision: 'duplicate', certificateId: record.id };
+      return { decision: 'duplicate', certificateId: record.id, targetIds: at };
     }
     const kind = usable ? JOB.activate : JOB.revoke;
     // Keyed by the event (not shared with the revocation's own job, which may have run before AWS knew the
     // certificate): one live job per certificate and decision, so a replayed event adds nothing.
     const queued = await this.outbox.enqueue({ kind, payload: { certificateId: record.id }, dedupeKey: `jitr:${kind}:${record.id}`, target: { type: 'certificate', id: record.id } });
     if (queued && usable) await this.certificates.setIotStatus(record.id, 'pending', null);
-    return { decision: queued ? (usable ? 'activate' : 'reject') : 'duplicate', certificateId: record.id };
+    return { decision: queued ? (usable ? 'activate' : 'reject') : 'duplicate', certificateId: record.id, targetIds: at };
+  }
+
+  /**
+   * The targets, among those the CA is registered in, of the event's account: a target naming that account, or the
+   * default target when AWS_ACCOUNT_ID is unset and no stored target names the account. Events carry no region: where
+   * one account has the CA in several regions, each of them is a candidate.
+   */
+  private async eventTargets(registrations: IotCaRegistration[], awsAccountId: string): Promise<string[]> {
+    const targets = await this.targets.list();
+    const named = targets.some((t) => t.accountId === awsAccountId);
+    return registrations
+      .filter((r) => {
+        const target = targets.find((t) => t.id === r.targetId);
+        return target !== undefined && (target.accountId === awsAccountId || (target.accountId === null && !named));
+      })
+      .map((r) => r.targetId);
   }
 
   /** API mode: register INACTIVE, thing, policy, thing ↔ certificate, and only then ACTIVE. */
@@ -257,9 +288,10 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     });
   }
 
-  private async rejectUnknown(awsCertificateId: string): Promise<void> {
-    const described = await this.registry.describeCertificate(awsCertificateId);
-    if (described && described.status !== 'REVOKED') await this.registry.updateCertificate(awsCertificateId, 'REVOKED');
+  private async rejectUnknown(awsCertificateId: string, targetId: string): Promise<void> {
+    const registry = await this.targets.registryFor(targetId);
+    const described = await registry.describeCertificate(awsCertificateId);
+    if (described && described.status !== 'REVOKED') await registry.updateCertificate(awsCertificateId, 'REVOKED');
   }
 
   /**
@@ -354,10 +386,6 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
       target: { type: 'certificate', id: certificate.id },
     });
     return true;
-  }
-
-  private async isOurCa(caCertificateId: string): Promise<boolean> {
-    return this.registrations.findByCaCertificateId(caCertificateId).then((r) => r !== null);
   }
 }
 

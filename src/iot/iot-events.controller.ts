@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext } from '../common/actor';
 import { Public } from '../common/access.decorators';
-import { Errors } from '../common/errors';
+import { DomainError, Errors } from '../common/errors';
 import { ApiProblems, ProblemGroups } from '../common/openapi';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -52,13 +52,13 @@ export class IotEventsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'AWS IoT topic rule HTTP action target: destination confirmation and JITR events',
-    description: `JITR events are authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set): the service confirms the destination (ConfirmTopicRuleDestination) at once, then, only for the destination in IOT_EVENTS_DESTINATION_ARN whose confirmation URL is PUBLIC_BASE_URL/v1/iot/events, sets it ENABLED (UpdateTopicRuleDestination) through the outbox, within 15 minutes of the confirmation; any other is left for an operator to enable (audited iot.topic-rule-destination-enable-skipped). The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing.`,
+    description: `JITR events are authenticated by the ${EVENTS_SECRET_HEADER} header (IOT_EVENTS_SECRET), not an API key. The destination confirmation (x-amz-rules-engine-message-type: DestinationConfirmation) comes before the rule's headers exist and is accepted without it (checked against IOT_EVENTS_DESTINATION_ARN when set): the service confirms the destination (ConfirmTopicRuleDestination) at once, then, only for the destination in IOT_EVENTS_DESTINATION_ARN whose confirmation URL is PUBLIC_BASE_URL/v1/iot/events, sets it ENABLED (UpdateTopicRuleDestination) through the outbox, within 15 minutes of the confirmation; any other is left for an operator to enable (audited iot.topic-rule-destination-enable-skipped). The body is the AWS IoT message as sent. Idempotent: a replayed event changes nothing. A JITR event is checked against the IoT target(s) of the AWS account it names (awsAccountId, docs/iot-targets.md): from an account where the CA has no registration of ours it is refused (422 IOT_EVENT_UNKNOWN_TARGET, audited iot.jitr-event-refused).`,
   })
   @ApiHeader({ name: EVENTS_SECRET_HEADER, required: false, description: 'The shared secret set on the topic rule HTTP action (every message but the destination confirmation)' })
   @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { certificateId: '…', caCertificateId: '…', certificateStatus: 'PENDING_ACTIVATION', timestamp: 1764110000000, awsAccountId: '111122223333', certificateRegistrationTimestamp: '1764110000000' } } })
   @ApiOkResponse({ type: IotEventResultDto, description: 'What the service decided; AWS calls follow through the outbox' })
   // 404 while IOT_EVENTS_SECRET is unset; the destination confirmation calls AWS IoT while the rule waits.
-  @ApiProblems(Errors.notFound, Errors.unauthenticated, ProblemGroups.iotCall)
+  @ApiProblems(Errors.notFound, Errors.unauthenticated, Errors.iotEventUnknownTarget, ProblemGroups.iotCall)
   async receiveIotEvent(
     @Headers(EVENTS_SECRET_HEADER) secret: string | undefined,
     @Headers('x-amz-rules-engine-message-type') messageType: string | undefined,
@@ -87,15 +87,28 @@ export class IotEventsController {
       throw Errors.validation('expected a JITR event with certificateId and caCertificateId (64 lowercase hex), or a confirmationToken');
     }
     if (certificateStatus !== 'PENDING_ACTIVATION') throw Errors.validation('only PENDING_ACTIVATION registration events are handled');
-    return this.transactions.run(async () => {
-      const result = await this.sync.onRegistrationEvent(certificateId, caCertificateId);
-      await this.audit.record(ctx, {
-        action: 'iot.jitr-event',
-        target: result.certificateId ? { type: 'certificate', id: result.certificateId } : undefined,
-        details: { decision: result.decision, awsCertificateId: certificateId, caCertificateId },
+    const { awsAccountId } = body;
+    if (awsAccountId !== undefined && (typeof awsAccountId !== 'string' || !/^\d{12}$/.test(awsAccountId))) throw Errors.validation('awsAccountId must be a 12-digit AWS account id');
+    try {
+      return await this.transactions.run(async () => {
+        const { decision, certificateId: ourId, targetIds } = await this.sync.onRegistrationEvent(certificateId, caCertificateId, awsAccountId);
+        await this.audit.record(ctx, {
+          action: 'iot.jitr-event',
+          target: ourId ? { type: 'certificate', id: ourId } : undefined,
+          details: { decision, awsCertificateId: certificateId, caCertificateId, awsAccountId: awsAccountId ?? null, targetIds },
+        });
+        return { decision, certificateId: ourId };
       });
-      return result;
-    });
+    } catch (err) {
+      // From an account where the CA has no registration of ours: refused, and the refusal audited (docs/iot-targets.md).
+      if (err instanceof DomainError && err.code === 'IOT_EVENT_UNKNOWN_TARGET') {
+        this.logger.warn(`JITR event refused: ${err.message}`);
+        await this.transactions.run(() =>
+          this.audit.record(ctx, { action: 'iot.jitr-event-refused', details: { code: err.code, awsCertificateId: certificateId, caCertificateId, awsAccountId: awsAccountId ?? null } }),
+        );
+      }
+      throw err;
+    }
   }
 
   private async confirmDestination(body: Record<string, unknown>, request: FastifyRequest, authenticated: boolean): Promise<IotEventResultDto> {

@@ -16,6 +16,7 @@ import { randomSerial } from '../pki/serial';
 import { isSameCertificate, REGISTRATION_ADOPTED } from './adoption';
 import { CertificateMode, DescribedCaCertificate, IotRegistry } from './iot-registry';
 import { DeviceRegistration, IotCaRegistration } from './iot-registration';
+import { PolicyTemplatesService } from './policy-templates.service';
 import { IotRegistrationRepository } from './iot-registration.repository';
 import { DEFAULT_TARGET_ID } from './iot-target';
 import { IotTargetsService } from './iot-targets.service';
@@ -43,6 +44,7 @@ export class IotRegistrationsService {
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly clock: Clock,
+    private readonly policyTemplates: PolicyTemplatesService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -126,6 +128,8 @@ export class IotRegistrationsService {
           details: { awsOperation: 'RegisterCACertificate', caCertificateId: registration.caCertificateId, caCertificateArn: registration.caCertificateArn, updated: adopted.updated },
         });
       }
+      // The managed policies go wherever a CA is registered (docs/iot-targets.md); the default target has them already.
+      if (targetId !== DEFAULT_TARGET_ID) await this.policyTemplates.syncAllTo(targetId);
     });
     return registration;
   }

@@ -7,6 +7,6 @@ export abstract class IotTargetRepository {
   /** Throws IOT_TARGET_EXISTS when the id is taken. */
   abstract insert(target: IotTarget): Promise<void>;
   abstract delete(id: string): Promise<void>;
-  /** How many CA registrations, certificates and claims name the target (a target in use cannot be deleted). */
-  abstract references(id: string): Promise<{ registrations: number; certificates: number; claims: number }>;
+  /** How many CA registrations, certificates, claims and EST labels name the target (a target in use cannot be deleted). */
+  abstract references(id: string): Promise<{ registrations: number; certificates: number; claims: number; estLabels: number }>;
 }

@@ -94,7 +94,7 @@ export class IotTargetsController {
   @Delete(':targetId')
   @HttpCode(204)
   @RequirePermission(Permission.ManageIotTargets)
-  @ApiOperation({ summary: 'Delete an IoT target no registration, certificate or claim uses', description: 'Admin only.' })
+  @ApiOperation({ summary: 'Delete an IoT target no registration, certificate, claim or EST label uses', description: 'Admin only.' })
   @ApiParam({ name: 'targetId', example: 'eu-prod' })
   @ApiNoContentResponse({ description: 'Deleted' })
   @ApiSecured()

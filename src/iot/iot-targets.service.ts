@@ -104,8 +104,8 @@ export class IotTargetsService {
     await this.transactions.run(async () => {
       const target = await this.get(id);
       const refs = await this.repository.references(id);
-      if (refs.registrations + refs.certificates + refs.claims > 0) {
-        throw Errors.iotTargetInUse(`IoT target ${id} is still referenced (${refs.registrations} CA registrations, ${refs.certificates} certificates, ${refs.claims} claims)`);
+      if (refs.registrations + refs.certificates + refs.claims + refs.estLabels > 0) {
+        throw Errors.iotTargetInUse(`IoT target ${id} is still referenced (${refs.registrations} CA registrations, ${refs.certificates} certificates, ${refs.claims} claims, ${refs.estLabels} EST labels)`);
       }
       await this.repository.delete(id);
       await this.audit.record(ctx, { action: 'iot-target.deleted', target: { type: 'iot-target', id }, details: { accountId: target.accountId, region: target.region } });

@@ -9,6 +9,9 @@ import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { OutboxService } from '../jobs/outbox.service';
 import { IotRegistry } from './iot-registry';
+import { IotRegistrationRepository } from './iot-registration.repository';
+import { DEFAULT_TARGET_ID } from './iot-target';
+import { IotTargetsService } from './iot-targets.service';
 import { DEFAULT_POLICY_TEMPLATE, lintIotPolicy, parsePolicyDocument, PolicyFinding } from './policy-lint';
 import { PolicyTemplate } from './policy-template';
 import { PolicyTemplateRepository } from './policy-template.repository';
@@ -36,7 +39,8 @@ export class PolicyTemplatesService implements OnModuleInit, OnApplicationBootst
 
   constructor(
     private readonly repository: PolicyTemplateRepository,
-    private readonly registry: IotRegistry,
+    private readonly targets: IotTargetsService,
+    private readonly registrations: IotRegistrationRepository,
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
@@ -46,7 +50,7 @@ export class PolicyTemplatesService implements OnModuleInit, OnApplicationBootst
 
   onModuleInit(): void {
     this.outbox.register(SYNC_JOB, {
-      run: (p) => this.sync(String(p.name), Number(p.version)),
+      run: (p) => this.sync(String(p.name), Number(p.version), typeof p.targetId === 'string' ? p.targetId : undefined),
       onDead: (p, error) => this.repository.setIotStatus(String(p.name), Number(p.version), 'failed', error.slice(0, 1000)),
     });
   }
@@ -154,24 +158,53 @@ export class PolicyTemplatesService implements OnModuleInit, OnApplicationBootst
     await this.outbox.enqueue({ kind: SYNC_JOB, payload: { name: template.name, version: template.version }, dedupeKey: `${SYNC_JOB}:${template.name}:${template.version}`, target: { type: 'iot-policy', id: template.name } });
   }
 
-  /** Brings AWS IoT's default version of the policy to this version. Idempotent; an outdated job does nothing. */
-  private async sync(name: string, version: number): Promise<void> {
+  /**
+   * A CA was registered in a target (docs/iot-targets.md): every template is brought there too, so the devices
+   * allocated to it find their policy. Called inside the registration's transaction.
+   */
+  async syncAllTo(targetId: string): Promise<void> {
+    if (!this.config.iot) return;
+    for (const template of await this.repository.list()) {
+      await this.outbox.enqueue({ kind: SYNC_JOB, payload: { name: template.name, version: template.version, targetId }, dedupeKey: `${SYNC_JOB}:${template.name}:${template.version}:${targetId}`, target: { type: 'iot-policy', id: template.name } });
+    }
+  }
+
+  /**
+   * Brings AWS IoT's default version of the policy to this version in every target a CA is registered in (and the
+   * default target), or in the one target named. Idempotent per target (a target already holding the document is
+   * left alone), so a job that failed in one target and runs again redoes nothing elsewhere; an outdated job does nothing.
+   */
+  private async sync(name: string, version: number, onlyTarget?: string): Promise<void> {
     const template = await this.repository.find(name);
     if (!template || template.version !== version) return;
-    const existing = await this.registry.getPolicy(name);
+    const targetIds = onlyTarget ? [onlyTarget] : [...new Set([DEFAULT_TARGET_ID, ...(await this.registrations.targetIds())])];
+    for (const targetId of targetIds) {
+      try {
+        await this.syncIn(await this.targets.registryFor(targetId), template);
+      } catch (err) {
+        // The job's error (and the template's iotLastError when it gives up) names the target that failed.
+        if (err instanceof Error) err.message = `in IoT target ${targetId}: ${err.message}`;
+        throw err;
+      }
+    }
+    if (!onlyTarget) await this.repository.setIotStatus(name, version, 'synced', null);
+    this.logger.log(`policy ${name} version ${version} is the default in AWS IoT (${targetIds.join(', ')})`);
+  }
+
+  private async syncIn(registry: IotRegistry, template: PolicyTemplate): Promise<void> {
+    const name = template.name;
+    const existing = await registry.getPolicy(name);
     if (!existing) {
-      await this.registry.createPolicy(name, template.document);
+      await registry.createPolicy(name, template.document);
     } else if (!sameDocument(existing.document, template.document)) {
-      const versions = await this.registry.listPolicyVersions(name);
+      const versions = await registry.listPolicyVersions(name);
       // Make room: AWS refuses a sixth version. The default one is never deleted.
       const deletable = versions.filter((v) => !v.isDefault).sort((a, b) => Number(a.versionId) - Number(b.versionId));
       for (let count = versions.length; count >= AWS_MAX_POLICY_VERSIONS && deletable.length > 0; count--) {
-        await this.registry.deletePolicyVersion(name, deletable.shift()!.versionId);
+        await registry.deletePolicyVersion(name, deletable.shift()!.versionId);
       }
-      await this.registry.createPolicyVersion(name, template.document, true);
+      await registry.createPolicyVersion(name, template.document, true);
     }
-    await this.repository.setIotStatus(name, version, 'synced', null);
-    this.logger.log(`policy ${name} version ${version} is the default in AWS IoT`);
   }
 }
 

@@ -30,6 +30,15 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
     return row ? toRegistration(row) : null;
   }
 
+  async listByCaCertificateId(caCertificateId: string): Promise<IotCaRegistration[]> {
+    return (await this.db.manager().findBy(IotCaRegistrationEntity, { caCertificateId })).map(toRegistration);
+  }
+
+  async targetIds(): Promise<string[]> {
+    const rows = await this.db.manager().createQueryBuilder(IotCaRegistrationEntity, 'r').select('DISTINCT r.target_id', 'targetId').orderBy('r.target_id').getRawMany<{ targetId: string }>();
+    return rows.map((r) => r.targetId);
+  }
+
   async insert(registration: IotCaRegistration): Promise<void> {
     try {
       await this.db.manager().insert(IotCaRegistrationEntity, {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Like } from 'typeorm';
 import { Errors } from '../common/errors';
 import { CertificateEntity } from '../database/entities/certificate.entity';
+import { EstLabelEntity } from '../database/entities/est-label.entity';
 import { ClaimEntity } from '../database/entities/claim.entity';
 import { IotCaRegistrationEntity } from '../database/entities/iot-ca-registration.entity';
 import { IotTargetEntity } from '../database/entities/iot-target.entity';
@@ -44,13 +45,14 @@ export class TypeOrmIotTargetRepository extends IotTargetRepository {
     await this.db.manager().delete(IotTargetEntity, { id });
   }
 
-  async references(id: string): Promise<{ registrations: number; certificates: number; claims: number }> {
+  async references(id: string): Promise<{ registrations: number; certificates: number; claims: number; estLabels: number }> {
     const m = this.db.manager();
     return {
       registrations: await m.countBy(IotCaRegistrationEntity, { targetId: id }),
       certificates: await m.countBy(CertificateEntity, { iotTargetId: id }),
       // Allocations are JSON; a quoted id inside one is a reference (ids are [a-z0-9-], so no LIKE wildcard).
       claims: await m.countBy(ClaimEntity, { allocation: Like(`%"${id}"%`) }),
+      estLabels: await m.countBy(EstLabelEntity, { allocation: Like(`%"${id}"%`) }),
     };
   }
 }

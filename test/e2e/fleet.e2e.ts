@@ -136,7 +136,7 @@ describe('AWS IoT policy templates and fleet audits', () => {
     assert.equal(permissive, undefined, 'devices carry only the default template');
 
     const remediated = await call('post', `/v1/fleet/audits/${audit.id}/findings/${drift.id}/remediate`, undefined, 200);
-    assert.deepEqual(remediated.remediationResult, { awsStatus: 'REVOKED' });
+    assert.deepEqual(remediated.remediationResult, { awsStatus: 'REVOKED', targetId: 'default' });
     assert.equal(iot.certificate(device.fingerprint)?.status, 'REVOKED');
     const again = await t.http().post(`/v1/fleet/audits/${audit.id}/findings/${drift.id}/remediate`).set(bearer(t.adminKey));
     assert.equal(again.status, 409);
