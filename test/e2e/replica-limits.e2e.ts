@@ -29,8 +29,10 @@ import { captureChildOutput, capturingLogger, plantCanary } from '../support/log
  *   certificate), every outbox job done;
  * - the fleet-audit schedule (FLEET_AUDIT_INTERVAL_SECONDS) ran once per interval across the three: scheduled audits
  *   at least an interval apart, and as many as the run's length allows.
- * TARGETS lists the AWS IoT targets; today the service has one (the default, AWS_ENDPOINT_URL_IOT). The run lasts at
- * least ISSUANCES / TPS seconds (about 200 s): the pacing is the point.
+ * TARGETS lists the AWS IoT targets (docs/iot-targets.md), each its own stand-in (an AWS account) with its own budget:
+ * the default one (AWS_ENDPOINT_URL_IOT) and a second added by the API. The `device` profile's allocation
+ * (IOT_PROFILE_ALLOCATION, weighted by thing name) sends about half the certificates to each, so the run lasts at least
+ * ISSUANCES / (TPS × targets) seconds (about 100 s): the pacing is the point.
  */
 
 const REPLICAS = 3;
@@ -43,12 +45,14 @@ const PACED_OPERATIONS = ['RegisterCertificate', 'AttachPolicy', 'CreateThing', 
 const MAIN = path.resolve(__dirname, '../../src/main.js');
 const pgSkip = process.env[PG_ENV] ? false : `PostgreSQL suite skipped: ${PG_ENV} is not set`;
 
-/** One AWS IoT target: its stand-in and the device CA registered with it. */
+/** One AWS IoT target: its stand-in (an AWS account of its own) and the account id the service knows it by. */
 interface Target {
   name: string;
+  accountId?: string;
   iot?: IotStandIn;
 }
-const TARGETS: Target[] = [{ name: 'default' }];
+const TARGETS: Target[] = [{ name: 'default' }, { name: 'second', accountId: '222222222222' }];
+const PROFILE_ALLOCATION = { device: { mode: 'weighted', weights: Object.fromEntries(TARGETS.map((target) => [target.name, 1])) } };
 
 class Replica {
   url = '';
@@ -146,6 +150,7 @@ describe('replica-wide limits: three replicas share the AWS IoT budgets and the 
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_EC2_METADATA_DISABLED: 'true',
       IOT_RATE_LIMITS: PACED_OPERATIONS.map((operation) => `${operation}=${TPS}`).join(','),
+      IOT_PROFILE_ALLOCATION: JSON.stringify(PROFILE_ALLOCATION),
       FLEET_AUDIT_INTERVAL_SECONDS: String(AUDIT_INTERVAL_SECONDS),
       OUTBOX_POLL_MS: '50',
       OUTBOX_BACKOFF_BASE_MS: '50',
@@ -159,7 +164,12 @@ describe('replica-wide limits: three replicas share the AWS IoT budgets and the 
     const root = await ok(0, 'POST', '/v1/authorities', { name: 'Limits Root', type: 'root', subject: { commonName: 'Limits Root' } });
     const deviceCa = await ok(1, 'POST', '/v1/authorities', { name: 'Limits Devices', type: 'intermediate', parentId: root.id, subject: { commonName: 'Limits Devices CA' } });
     deviceCaId = deviceCa.id as string;
-    await ok(2, 'POST', `/v1/authorities/${deviceCaId}/iot-registration`, { certificateMode: 'SNI_ONLY', deviceRegistration: 'api', policyName: 'fleet-device' });
+    for (const target of TARGETS.slice(1)) {
+      await ok(0, 'POST', '/v1/iot/targets', { id: target.name, accountId: target.accountId, region: target.iot!.region, endpoint: target.iot!.endpoint });
+    }
+    for (const target of TARGETS) {
+      await ok(2, 'POST', `/v1/authorities/${deviceCaId}/iot-registration`, { targetId: target.name, certificateMode: 'SNI_ONLY', deviceRegistration: 'api', policyName: 'fleet-device' });
+    }
   }, { timeout: 4 * 60_000 });
 
   after(async () => {
@@ -169,22 +179,32 @@ describe('replica-wide limits: three replicas share the AWS IoT budgets and the 
     await db?.drop();
   });
 
-  it(`registers ${ISSUANCES} certificates at ${TPS} TPS per operation across ${REPLICAS} replicas without a throttled call, each once`, { timeout: 30 * 60_000 }, async () => {
+  it(`registers ${ISSUANCES} certificates in ${TARGETS.length} targets at ${TPS} TPS per operation each, across ${REPLICAS} replicas, without a throttled call, each once`, { timeout: 30 * 60_000 }, async () => {
     const started = Date.now();
-    const issued: { id: string; fingerprint: string }[] = [];
+    const issued: { id: string; fingerprint: string; target: Target }[] = [];
     await Promise.all(
       Array.from({ length: ISSUERS }, async (_, client) => {
         for (let i = client; i < ISSUANCES; i += ISSUERS) {
           const thingName = `limits-device-${i}`;
           const body = await ok(i % REPLICAS, 'POST', '/v1/certificates', { authorityId: deviceCaId, csr: buildCsr({ commonName: thingName }), profile: 'device', thingName });
-          issued.push({ id: body.id as string, fingerprint: body.fingerprint as string });
+          const target = TARGETS.find((candidate) => candidate.name === (body.iot as { targetId?: string } | undefined)?.targetId);
+          assert.ok(target, `${thingName}: allocated to an unknown target: ${JSON.stringify(body.iot)}`);
+          issued.push({ id: body.id as string, fingerprint: body.fingerprint as string, target });
         }
       }),
     );
     const issuedSeconds = (Date.now() - started) / 1000;
-    const iot = TARGETS[0].iot!;
-    // At TPS registrations a second, plus a margin for a loaded machine.
-    await eventually('every certificate is ACTIVE in AWS IoT', () => issued.every((c) => iot.certificate(c.fingerprint)?.status === 'ACTIVE'), (ISSUANCES / TPS) * 1000 * 2 + 60_000, 1000);
+    // Both targets take a fair share (weighted 1:1 by a hash of the thing name).
+    const shares = TARGETS.map((target) => issued.filter((c) => c.target === target).length);
+    console.log(`replica-limits: certificates per target ${JSON.stringify(Object.fromEntries(TARGETS.map((target, k) => [target.name, shares[k]])))}`);
+    for (const share of shares) assert.ok(share > ISSUANCES / TARGETS.length / 2, `an unfair split: ${shares.join(' / ')}`);
+    // At TPS registrations a second per target, plus a margin for a loaded machine.
+    await eventually(
+      'every certificate is ACTIVE in its own target, and absent from the others',
+      () => issued.every((c) => TARGETS.every((target) => target.iot!.certificate(c.fingerprint)?.status === (target === c.target ? 'ACTIVE' : undefined))),
+      (Math.max(...shares) / TPS) * 1000 * 2 + 60_000,
+      1000,
+    );
     const registeredSeconds = (Date.now() - started) / 1000;
     await eventually('every outbox job is done', async () => (await sql.query(`SELECT count(*)::int AS n FROM outbox_jobs WHERE status <> 'done'`)).rows[0].n === 0, 60_000, 500);
     // Let at least one more audit tick pass with everything registered.
@@ -205,9 +225,11 @@ describe('replica-wide limits: three replicas share the AWS IoT budgets and the 
       assert.equal(target.iot!.throttled, 0, `${target.name}: throttled calls: ${JSON.stringify(Object.fromEntries(target.iot!.throttledByOperation))}`);
     }
 
-    // Each certificate registered exactly once, and ACTIVE.
+    // Each certificate registered exactly once (in its own target: the others never saw it, checked above), and ACTIVE.
     const registrations = new Map<string, number>();
-    for (const r of iot.requests()) if (r.operation === 'RegisterCertificate' && r.certificateId) registrations.set(r.certificateId, (registrations.get(r.certificateId) ?? 0) + 1);
+    for (const target of TARGETS) {
+      for (const r of target.iot!.requests()) if (r.operation === 'RegisterCertificate' && r.certificateId) registrations.set(r.certificateId, (registrations.get(r.certificateId) ?? 0) + 1);
+    }
     const notOnce = issued.filter((c) => registrations.get(c.fingerprint) !== 1);
     assert.deepEqual(notOnce.slice(0, 5).map((c) => `${c.fingerprint}: ${registrations.get(c.fingerprint) ?? 0}`), [], `${notOnce.length} certificates not registered exactly once`);
     assert.equal(issued.length, ISSUANCES);

@@ -43,9 +43,13 @@ function append(name: string, text: string): void {
 }
 
 const recorded = new Set<string>();
-/** Records one secret for the scan (no-op without a capture directory, or for values too short to search for). */
+/**
+ * Records one secret for the scan (no-op without a capture directory, or for values too short to search for). A value
+ * of fewer than four distinct characters is a test's filler (`'x'.repeat(129)` as an over-long password), not a
+ * secret: any longer run of the same letters elsewhere in any log would match it.
+ */
 export function recordSecret(kind: string, value: string | undefined | null): void {
-  if (!logDir() || typeof value !== 'string' || value.length < 8 || recorded.has(value)) return;
+  if (!logDir() || typeof value !== 'string' || value.length < 8 || new Set(value).size < 4 || recorded.has(value)) return;
   recorded.add(value);
   append(`secrets-${process.pid}.jsonl`, JSON.stringify({ kind, value }) + '\n');
 }
