@@ -160,8 +160,11 @@ export function certificatesCommand(): Command {
     };
     process.once('SIGINT', onInterrupt);
     const bar = ctx.progress('revoking', matched.length, 'certificates');
+    // A service or network failure stops every worker (no revocation goes on unseen after the command has failed);
+    // the summary still says what was done.
+    let stoppedBy: CliError | undefined;
     const worker = async () => {
-      while (next < matched.length && !interrupted) {
+      while (next < matched.length && !interrupted && !stoppedBy) {
         const cert = matched[next++];
         try {
           await ctx.call(() => revokeCertificate({ client: ctx.client, path: { id: cert.id }, body: { reason } }));
@@ -169,22 +172,26 @@ export function certificatesCommand(): Command {
         } catch (err) {
           if (err instanceof CliError && err.code === 'CERTIFICATE_ALREADY_REVOKED') result.alreadyRevoked.push(cert.id);
           else if (err instanceof CliError && err.exitCode === EXIT.REFUSED) result.failed.push({ id: cert.id, error: err.message });
-          else throw err;
+          else {
+            result.failed.push({ id: cert.id, error: (err as Error).message });
+            stoppedBy ??= err instanceof CliError ? err : new CliError((err as Error).message, EXIT.SERVICE);
+          }
         }
         bar.increment();
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(opts.concurrency, MAX_BULK_CONCURRENCY) }, worker));
+      await Promise.allSettled(Array.from({ length: Math.min(opts.concurrency, MAX_BULK_CONCURRENCY) }, worker));
     } finally {
       bar.stop();
       process.removeListener('SIGINT', onInterrupt);
     }
-    ctx.print({ ...result, interrupted }, () => {
-      if (interrupted) ctx.say(`interrupted: ${matched.length - next} certificate(s) not attempted`);
+    ctx.print({ ...result, interrupted, stopped: stoppedBy !== undefined }, () => {
+      if (interrupted || stoppedBy) ctx.say(`${interrupted ? 'interrupted' : 'stopped'}: ${matched.length - next} certificate(s) not attempted`);
       ctx.say(`revoked ${result.revoked.length} of ${result.matched} certificate(s) (${reason}); already revoked: ${result.alreadyRevoked.length}; failed: ${result.failed.length}`);
       for (const f of result.failed) ctx.say(`  ${f.id}: ${f.error}`);
     });
+    if (stoppedBy) throw new CliError(`bulk revocation stopped: ${stoppedBy.message}`, stoppedBy.exitCode, 'repeat the command when the service answers again (the search matches only active certificates)');
     if (interrupted) throw new CliError('bulk revocation interrupted', EXIT.INTERRUPTED, 'repeat the command to revoke the rest (the search matches only active certificates)');
     if (result.failed.length > 0) throw new CliError(`${result.failed.length} certificate(s) could not be revoked`, EXIT.REFUSED, 'see the list above');
   });

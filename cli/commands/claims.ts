@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { Command, Option } from 'commander';
-import { createClaim, getClaim, listClaims, replaceAllowlist, revokeClaim, type ClaimDto, type CreateClaimDto } from '../../clients/fleet-pki-client';
+import { createClaim, getClaim, listClaims, replaceAllowlist, revokeClaim, type ClaimDto, type CreateClaimDto, type CreatedClaimDto } from '../../clients/fleet-pki-client';
 import { Context, printFields, readInput } from '../context';
 import { CliError, EXIT } from '../exit-codes';
 import { collect } from '../pages';
@@ -91,15 +91,38 @@ export function claimsCommand(): Command {
         ...(opts.validityDays ? { validityDays: opts.validityDays } : {}),
         claimCertificate: opts.csr ? { csr: readInput(opts.csr, 'the CSR') } : { generateKey: true, ...(opts.keySpec ? { keySpec: opts.keySpec } : {}) },
       };
-      const created = await ctx.call(() => createClaim({ client: ctx.client, body }));
+      // The key file is created (0600, never an existing file or a symlink) before the claim exists: the key is shown
+      // only once, so there must be somewhere safe to put it.
+      const keyFile = opts.generateKey ? openNewKeyFile(opts.keyOut) : undefined;
+      let created: CreatedClaimDto;
+      try {
+        created = await ctx.call(() => createClaim({ client: ctx.client, body }));
+      } catch (err) {
+        if (keyFile !== undefined) {
+          fs.closeSync(keyFile);
+          fs.rmSync(opts.keyOut, { force: true });
+        }
+        throw err;
+      }
       const { privateKeyPem, ...certificate } = created.claimCertificate;
       // The private key goes to its file only: never to stdout, not even with --json.
-      if (privateKeyPem && opts.keyOut) fs.writeFileSync(opts.keyOut, privateKeyPem, { mode: 0o600 });
+      if (keyFile !== undefined) {
+        try {
+          fs.writeSync(keyFile, privateKeyPem ?? '');
+          fs.closeSync(keyFile);
+        } catch (err) {
+          throw new CliError(
+            `claim ${created.id} was created, but its private key could not be written to ${opts.keyOut}: ${(err as Error).message}`,
+            EXIT.SERVICE,
+            `the key is lost: revoke the claim (fleet-pki claims revoke ${created.id}) and create another`,
+          );
+        }
+      }
       if (opts.certOut) fs.writeFileSync(opts.certOut, `${certificate.certificatePem.trimEnd()}\n${certificate.chainPem}`);
       const shown = { ...created, claimCertificate: certificate };
       ctx.print(shown, () => {
         printFields([...claimFields(created), ['claim certificate', certificate.id]]);
-        if (opts.keyOut) ctx.say(`private key written to ${opts.keyOut}`);
+        if (keyFile !== undefined) ctx.say(`private key written to ${opts.keyOut}`);
         if (opts.certOut) ctx.say(`claim certificate written to ${opts.certOut}`);
       });
     });
@@ -164,4 +187,15 @@ export function claimsCommand(): Command {
     });
 
   return group;
+}
+
+/** Creates the private key's file for writing: mode 0600, refusing an existing file or a symlink (a usage error). */
+function openNewKeyFile(file: string): number {
+  try {
+    return fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'EEXIST' ? 'it exists (the key is written to a new file only)' : (err as Error).message;
+    throw new CliError(`cannot create --key-out ${file}: ${reason}`, EXIT.USAGE, 'name a new file in a directory you can write to');
+  }
 }

@@ -104,7 +104,7 @@ export class CertificateAuthenticator implements OnModuleInit {
     } catch (err) {
       if (err instanceof DomainError && err.status === 401) {
         this.metrics.stationAuthFailures.inc({ method, reason: err.code });
-        this.logger.warn(`401 ${request.method} ${request.url} from ${request.ip} (${options.purpose}, ${method}): ${err.code} (request ${request.id})`);
+        this.logger.warn(`401 ${request.method} ${request.routeOptions?.url ?? request.url.split('?')[0]} from ${request.ip} (${options.purpose}, ${method}): ${err.code} (request ${request.id})`);
       }
       throw err;
     }

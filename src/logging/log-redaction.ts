@@ -23,8 +23,10 @@ export const REDACT_PATHS: string[] = CARRIERS.flatMap((carrier) => [
 ]);
 
 const SECRET_SHAPES: RegExp[] = [
-  // A PEM private key, as written raw or JSON-escaped (its line breaks as \n): the whole block, or to the end of the string.
-  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[^"]*)/g,
+  // A PEM private key, as written raw or JSON-escaped (its line breaks as \n): the whole block, or to the end of the
+  // string. Never beyond the JSON string it is in: an escape (\" included) is taken whole and an unescaped quote ends
+  // the match, so the line stays valid JSON.
+  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:(?:[^"\\]|\\.)*?-----END [A-Z0-9 ]*PRIVATE KEY-----|(?:[^"\\]|\\.)*)/g,
   // A JWT (three base64url parts, the first two JSON objects).
   /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/g,
   // An API key (src/auth/api-key-secret.ts): the secret part; `fpk_<id>` alone is the key id and stays.

@@ -25,6 +25,15 @@ describe('scrubSecrets', () => {
     assert.equal(scrubSecrets(JSON.stringify({ msg: `cut: ${pem.slice(0, 60)}` })), JSON.stringify({ msg: `cut: ${CENSOR}` }));
     assert.equal(scrubSecrets('nothing secret here, fpk_0123456789ab alone is an id'), 'nothing secret here, fpk_0123456789ab alone is an id');
   });
+
+  it('keeps a JSON line valid JSON: never past an escaped quote or into the next field', () => {
+    const quoted = JSON.stringify({ msg: `cannot parse "${pem.slice(0, 60)}" from file`, other: 'kept' });
+    assert.deepEqual(JSON.parse(scrubSecrets(quoted)), { msg: `cannot parse "${CENSOR}`, other: 'kept' });
+    const split = JSON.stringify({ msg: `begins ${pem.slice(0, 40)}`, detail: 'between', err: { message: `ends ${pem.slice(-40)}` } });
+    const scrubbed = JSON.parse(scrubSecrets(split)) as { msg: string; detail: string; err: { message: string } };
+    assert.equal(scrubbed.msg, `begins ${CENSOR}`);
+    assert.equal(scrubbed.detail, 'between');
+  });
 });
 
 describe('the service logger', () => {

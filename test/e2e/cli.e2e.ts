@@ -212,6 +212,18 @@ for (const { driver, skip } of drivers()) {
         assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
         assert.match(fs.readFileSync(keyFile, 'utf8'), /BEGIN PRIVATE KEY/);
         assert.match(fs.readFileSync(ssl.file('station.pem'), 'utf8'), /BEGIN CERTIFICATE/);
+
+        // An existing --key-out (which would keep its own, looser mode) is refused before any claim is made.
+        const before = (await json(['claims', 'list'])).length;
+        ssl.file('taken.key', 'not a key');
+        const taken = await cli([
+          'claims', 'create', '--name', 'Line 2', '--factory', 'Shenzhen', '--claim-authority', claimsCa.id, '--device-authority', issuing.id,
+          '--max-devices', '1', '--not-after', '30d', '--thing-name-template', 'acme-{serial}', '--generate-key', '--key-out', 'taken.key',
+        ]);
+        assert.equal(taken.status, 1, taken.stderr);
+        assert.match(taken.stderr, /cannot create --key-out taken\.key: it exists/);
+        assert.equal(fs.readFileSync(ssl.file('taken.key'), 'utf8'), 'not a key');
+        assert.equal((await json(['claims', 'list'])).length, before, 'no claim was created');
       });
 
       it('uploads an allow-list file of 20 000 serials, streamed, with a byte progress bar', async () => {
