@@ -9,6 +9,8 @@ import { eventually } from '../support/eventually';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken } from '../support/station';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
+import { IotTargetRepository } from '../../src/iot/iot-target.repository';
+import { IotTargetsService } from '../../src/iot/iot-targets.service';
 
 const POLICY = 'fleet-device';
 const DEFAULT_ACCOUNT = '111122223333';
@@ -132,6 +134,23 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
       assert.equal(list.status, 200);
       for (const item of list.body.items) for (const field of ['roleArn', 'profile', 'endpoint']) assert.ok(!(field in item), `${item.id}: ${field} hidden`);
     }
+  });
+
+  it('rebuilds a target\'s AWS client when the target was re-created with the same id elsewhere (another replica)', async () => {
+    const created = await admin('post', '/v1/iot/targets', { id: 'cache-probe', accountId: '666666666666', region: 'us-east-1', profile: 'acct-a', endpoint: iot.endpoint });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const service = t.app.get(IotTargetsService);
+    const repository = t.app.get(IotTargetRepository);
+    const first = await service.registryFor('cache-probe');
+    assert.equal(await service.registryFor('cache-probe'), first, 'the same version reuses its client');
+    // Another replica deletes and re-creates it (this replica's cache is not told): another account and profile.
+    await repository.delete('cache-probe');
+    await repository.insert({ ...created.body, accountId: '777777777777', profile: 'acct-b', createdAt: new Date(Date.now() + 1000).toISOString() });
+    const second = await service.registryFor('cache-probe');
+    assert.notEqual(second, first, 'a new version gets a new client');
+    assert.equal(await service.registryFor('cache-probe'), second);
+    await repository.delete('cache-probe');
+    await assert.rejects(service.registryFor('cache-probe'), (err: { code?: string }) => err.code === 'IOT_TARGET_NOT_FOUND');
   });
 
   it('registers the CA SNI_ONLY in two accounts and DEFAULT in a third region; DEFAULT twice in a region is refused', async () => {
