@@ -323,7 +323,7 @@ export const metricsText = <ThrowOnError extends boolean = false>(options?: Opti
 /**
  * IoT targets, the implicit "default" first
  *
- * Any role.
+ * Any role; roleArn, profile and endpoint only to admins.
  */
 export const listIotTargets = <ThrowOnError extends boolean = false>(options?: Options<ListIotTargetsData, ThrowOnError>): RequestResult<ListIotTargetsResponses, ListIotTargetsErrors, ThrowOnError> => (options?.client ?? client).get<ListIotTargetsResponses, ListIotTargetsErrors, ThrowOnError>({
     security: [{
@@ -372,7 +372,7 @@ export const deleteIotTarget = <ThrowOnError extends boolean = false>(options: O
 /**
  * An IoT target
  *
- * Any role.
+ * Any role; roleArn, profile and endpoint only to admins.
  */
 export const getIotTarget = <ThrowOnError extends boolean = false>(options: Options<GetIotTargetData, ThrowOnError>): RequestResult<GetIotTargetResponses, GetIotTargetErrors, ThrowOnError> => (options.client ?? client).get<GetIotTargetResponses, GetIotTargetErrors, ThrowOnError>({
     security: [{

@@ -61,14 +61,16 @@ export function allocate(allocation: Allocation | null, deviceSerial: string, at
     case 'fixed':
       return allocation.targetId;
     case 'attribute': {
-      const value = attributes[allocation.attribute];
-      const target = value !== undefined ? allocation.map[value] : undefined;
+      // Own properties only: a value such as "constructor" must not read Object.prototype (docs/iot-targets.md).
+      const value = Object.hasOwn(attributes, allocation.attribute) ? attributes[allocation.attribute] : undefined;
+      const target = value !== undefined && Object.hasOwn(allocation.map, value) ? allocation.map[value] : undefined;
       if (target) return target;
       if (allocation.default) return allocation.default;
       throw Errors.validation(`the allocation sends devices by attribute "${allocation.attribute}", and ${value === undefined ? 'the device has none' : `"${value}" maps to no target`}`);
     }
     case 'weighted': {
-      const entries = Object.entries(allocation.weights).sort(([a], [b]) => a.localeCompare(b));
+      // Code-unit order, not localeCompare: every replica must pick the same target whatever its locale.
+      const entries = Object.entries(allocation.weights).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       const total = entries.reduce((sum, [, w]) => sum + w, 0);
       let point = createHash('sha256').update(deviceSerial).digest().readUInt32BE(0) % total;
       for (const [id, w] of entries) {

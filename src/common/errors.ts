@@ -105,6 +105,8 @@ export const Errors = {
   iotTargetNotFound: make('IOT_TARGET_NOT_FOUND', 404),
   iotTargetExists: make('IOT_TARGET_EXISTS', 409),
   iotTargetInUse: make('IOT_TARGET_IN_USE', 409),
+  /** Two targets naming one AWS account and region would make a move between them disable the device (docs/iot-targets.md). */
+  iotTargetDuplicateAccount: make('IOT_TARGET_DUPLICATE_ACCOUNT', 409),
   /** A JITR event from an AWS account where the CA has no registration of ours (docs/iot-targets.md). */
   iotEventUnknownTarget: make('IOT_EVENT_UNKNOWN_TARGET', 422),
   /** A CA may be registered in DEFAULT mode by one AWS account per region (docs/iot-targets.md). */

@@ -319,6 +319,12 @@ describe('loadConfig', () => {
       assert.throws(() => loadConfig({ CRL_ALLOW_ROLLBACK: 'yes' }), /CRL_ALLOW_ROLLBACK/);
     });
 
+    it('lets IoT targets name any endpoint only when told (IOT_TARGET_ENDPOINTS_ANY, tests and development)', () => {
+      assert.equal(loadConfig({}).iotTargetEndpointsAny, false);
+      assert.equal(loadConfig({ IOT_TARGET_ENDPOINTS_ANY: 'true' }).iotTargetEndpointsAny, true);
+      assert.throws(() => loadConfig({ IOT_TARGET_ENDPOINTS_ANY: 'yes' }), /IOT_TARGET_ENDPOINTS_ANY/);
+    });
+
     it('accepts the PORT boundaries 0 and 65535', () => {
       assert.equal(loadConfig({ PORT: '0' }).port, 0);
       assert.equal(loadConfig({ PORT: '65535' }).port, 65535);

@@ -61,6 +61,11 @@ export interface AppConfig {
   kms?: KmsConfig;
   /** AWS IoT Core; absent when no AWS region is configured. */
   iot?: IotConfig;
+  /**
+   * IOT_TARGET_ENDPOINTS_ANY: IoT targets may name any endpoint URL (stand-ins in tests and development); otherwise only
+   * https *.amazonaws.com(.cn) hosts (docs/threat-model.md, "IoT target endpoints").
+   */
+  iotTargetEndpointsAny: boolean;
   outbox: OutboxConfig;
   /** Group commit of issuances and revocations (docs/architecture.md, "Group commit"). */
   groupCommit: { maxBatch: number; maxWaitMs: number };
@@ -623,6 +628,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     auth: { bootstrapAdminKey },
     kms: parseKms(env),
     iot: parseIot(env),
+    iotTargetEndpointsAny: oneOf(env, 'IOT_TARGET_ENDPOINTS_ANY', ['true', 'false'] as const, 'false') === 'true',
     outbox: parseOutbox(env),
     groupCommit: {
       maxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 128, 1, 1000),

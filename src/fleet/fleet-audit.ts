@@ -9,6 +9,8 @@ export const FINDING_TYPES = [
   'CLAIM_NEAR_QUOTA',
   'CLAIM_NEAR_EXPIRY',
   'PERMISSIVE_POLICY_ATTACHED',
+  /** An IoT target's AWS calls failed during the audit: its AWS checks are incomplete; the others ran (docs/iot-targets.md). */
+  'IOT_TARGET_UNREACHABLE',
 ] as const;
 export type FindingType = (typeof FINDING_TYPES)[number];
 

@@ -32,6 +32,8 @@ type ListedCertificate = { certificateId: string; certificateArn: string; status
 /** A registered CA's certificates as AWS IoT lists them in one target, listed once per audit. */
 type Listing = (targetId: string, caCertificateId: string) => Promise<ListedCertificate[]>;
 type NewFinding = Omit<AuditFinding, 'id' | 'auditId' | 'remediatedAt' | 'remediationResult'>;
+/** The IoT targets whose AWS calls failed in one audit: target id → the error's code (never its message). */
+type Unreachable = Map<string, { error: string; awsError: string | null; check: string }>;
 
 /**
  * Fleet audits: the checks that matter for a CA, run on demand and on a schedule. Each finding carries a
@@ -183,15 +185,21 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
       if (this.config.iot) {
         // One listing per registered CA and target serves both checks (docs/operations.md, "Drift audit by listing";
         // docs/iot-targets.md: every target the CA is registered in is listed in its own account and region).
+        // One unreachable target (its account or endpoint failing) must not fail the audit: its checks are skipped,
+        // one IOT_TARGET_UNREACHABLE finding says so, and the other targets and checks run.
+        const unreachable: Unreachable = new Map();
         const listings = new Map<string, Promise<ListedCertificate[]>>();
         const listed: Listing = (targetId, caCertificateId) => {
           const key = `${targetId}/${caCertificateId}`;
-          if (!listings.has(key)) listings.set(key, this.listUnderCa(targetId, caCertificateId));
+          if (!listings.has(key)) listings.set(key, this.listUnderCa(targetId, caCertificateId, unreachable));
           return listings.get(key)!;
         };
         findings.push(...(await this.statusDrift(listed)));
         findings.push(...(await this.unknownCertificates(listed)));
-        findings.push(...(await this.permissivePolicies(audit.parameters)));
+        findings.push(...(await this.permissivePolicies(audit.parameters, unreachable)));
+        for (const [targetId, { error, awsError, check }] of unreachable) {
+          findings.push({ type: 'IOT_TARGET_UNREACHABLE', severity: 'high', resourceType: 'iot-target', resourceId: targetId, details: { targetId, error, awsError, check }, remediation: null });
+        }
       }
       const stored = findings.map((f) => ({ ...f, id: randomUUID(), auditId: audit.id, remediatedAt: null, remediationResult: null }));
       const summary = summarise(stored);
@@ -289,15 +297,29 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
     return findings;
   }
 
-  /** A CA's certificates in AWS IoT; none when AWS no longer has the CA (deleted there after we deactivated it). */
-  private async listUnderCa(targetId: string, caCertificateId: string): Promise<ListedCertificate[]> {
+  /**
+   * A CA's certificates in AWS IoT; none when AWS no longer has the CA (deleted there after we deactivated it), and
+   * none when the target cannot be reached (recorded in `unreachable`; the target is not asked again in this audit).
+   */
+  private async listUnderCa(targetId: string, caCertificateId: string, unreachable: Unreachable): Promise<ListedCertificate[]> {
+    if (unreachable.has(targetId)) return [];
     try {
       const registry = await this.targets.registryFor(targetId);
       return await registry.listCertificatesByCa(caCertificateId, this.config.fleetAudit.listPageSize);
     } catch (err) {
       if (err instanceof DomainError && err.extra.awsError === 'ResourceNotFoundException') return [];
-      throw err;
+      this.markUnreachable(unreachable, targetId, 'ListCertificatesByCA', err);
+      return [];
     }
+  }
+
+  /** Records a target's failure by code only: an error message may quote an endpoint or an ARN (docs/threat-model.md). */
+  private markUnreachable(unreachable: Unreachable, targetId: string, check: string, err: unknown): void {
+    if (unreachable.has(targetId)) return;
+    const error = err instanceof DomainError ? err.code : 'INTERNAL_ERROR';
+    const awsError = err instanceof DomainError && typeof err.extra.awsError === 'string' ? err.extra.awsError : null;
+    unreachable.set(targetId, { error, awsError, check });
+    this.logger.warn(`fleet audit: IoT target ${targetId} unreachable (${check}: ${awsError ?? error}); its AWS checks are skipped`);
   }
 
   /** ACTIVE in AWS IoT under one of our registered CAs, but never issued by us. */
@@ -314,12 +336,19 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /** The policies attached to (a sample of) our registered devices, linted as templates are. One finding per policy. */
-  private async permissivePolicies(p: AuditParameters): Promise<NewFinding[]> {
+  private async permissivePolicies(p: AuditParameters, unreachable: Unreachable): Promise<NewFinding[]> {
     // Per target: a policy name is the account's own (the same name may hold other documents in other accounts).
     const devicesByPolicy = new Map<string, { targetId: string; name: string; certificateIds: string[] }>();
     for (const certificate of await this.inventory.iotActiveCertificates(p.policySample)) {
-      const registry = await this.targets.registryFor(certificate.targetId);
-      for (const name of await registry.listAttachedPolicies(certificate.certificateArn)) {
+      if (unreachable.has(certificate.targetId)) continue;
+      let names: string[];
+      try {
+        names = await (await this.targets.registryFor(certificate.targetId)).listAttachedPolicies(certificate.certificateArn);
+      } catch (err) {
+        this.markUnreachable(unreachable, certificate.targetId, 'ListAttachedPolicies', err);
+        continue;
+      }
+      for (const name of names) {
         const key = `${certificate.targetId}/${name}`;
         const entry = devicesByPolicy.get(key) ?? { targetId: certificate.targetId, name, certificateIds: [] };
         entry.certificateIds.push(certificate.id);
@@ -328,7 +357,14 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
     }
     const findings: NewFinding[] = [];
     for (const { targetId, name, certificateIds } of devicesByPolicy.values()) {
-      const policy = await (await this.targets.registryFor(targetId)).getPolicy(name);
+      if (unreachable.has(targetId)) continue;
+      let policy: Awaited<ReturnType<IotRegistry['getPolicy']>>;
+      try {
+        policy = await (await this.targets.registryFor(targetId)).getPolicy(name);
+      } catch (err) {
+        this.markUnreachable(unreachable, targetId, 'GetPolicy', err);
+        continue;
+      }
       if (!policy) continue;
       const policyFindings = this.policies.lintDocument(policy.document);
       if (policyFindings.length === 0) continue;

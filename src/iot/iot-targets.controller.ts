@@ -5,7 +5,7 @@ import { Ctx, RequirePermission } from '../common/access.decorators';
 import { RequestContext } from '../common/actor';
 import { Errors } from '../common/errors';
 import { ApiProblems, ApiSecured } from '../common/openapi';
-import { Permission } from '../common/roles';
+import { Permission, roleAllows } from '../common/roles';
 import { IOT_TARGET_ID_PATTERN, IotTarget } from './iot-target';
 import { IotTargetsService } from './iot-targets.service';
 
@@ -30,7 +30,10 @@ export class CreateIotTargetDto {
   @IsOptional() @IsString() @Matches(/^[\w.@+=-]{1,128}$/, { message: 'profile must be an AWS profile name' })
   profile?: string;
 
-  @ApiPropertyOptional({ description: 'Endpoint override (a local stand-in, a VPC endpoint)', example: 'https://iot.eu-west-1.amazonaws.com' })
+  @ApiPropertyOptional({
+    description: 'Endpoint override (a VPC endpoint): an https URL of an *.amazonaws.com(.cn) host; any URL only when IOT_TARGET_ENDPOINTS_ANY=true (tests, stand-ins)',
+    example: 'https://iot.eu-west-1.amazonaws.com',
+  })
   @IsOptional() @IsString() @Length(8, 2048) @Matches(/^https?:\/\/[^\s]+$/, { message: 'endpoint must be an http(s) URL' })
   endpoint?: string;
 
@@ -43,9 +46,9 @@ export class IotTargetDto {
   @ApiProperty({ example: 'eu-prod' }) id: string;
   @ApiProperty({ nullable: true, type: String, description: 'Null for the default target when AWS_ACCOUNT_ID is unset' }) accountId: string | null;
   @ApiProperty({ description: 'Empty for the default target when AWS IoT is not configured' }) region: string;
-  @ApiProperty({ nullable: true, type: String }) roleArn: string | null;
-  @ApiProperty({ nullable: true, type: String }) profile: string | null;
-  @ApiProperty({ nullable: true, type: String }) endpoint: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Only to callers that may manage IoT targets (admin)' }) roleArn?: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Only to callers that may manage IoT targets (admin)' }) profile?: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Only to callers that may manage IoT targets (admin)' }) endpoint?: string | null;
   @ApiProperty({ nullable: true, type: 'object', additionalProperties: { type: 'number' } }) rateLimits: Record<string, number> | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time', description: 'Null for the default target' }) createdAt: string | null;
 }
@@ -54,7 +57,15 @@ export class IotTargetListDto {
   @ApiProperty({ type: [IotTargetDto] }) items: IotTargetDto[];
 }
 
-const toDto = (target: IotTarget): IotTargetDto => ({ ...target });
+/**
+ * A target as the caller may see it: the role, profile and endpoint (where signed AWS calls go, with which identity)
+ * only to callers that may manage targets (docs/threat-model.md).
+ */
+function toDto(target: IotTarget, ctx: RequestContext): IotTargetDto {
+  if (ctx.actor.role && roleAllows(ctx.actor.role, Permission.ManageIotTargets)) return { ...target };
+  const { roleArn: _roleArn, profile: _profile, endpoint: _endpoint, ...rest } = target;
+  return rest;
+}
 
 @ApiTags('iot')
 @Controller('v1/iot/targets')
@@ -66,29 +77,29 @@ export class IotTargetsController {
   @ApiOperation({ summary: 'Add an IoT target (an AWS account and region)', description: 'Admin only. See docs/iot-targets.md.' })
   @ApiCreatedResponse({ type: IotTargetDto })
   @ApiSecured()
-  @ApiProblems(Errors.validation, Errors.iotTargetExists)
+  @ApiProblems(Errors.validation, Errors.iotTargetExists, Errors.iotTargetDuplicateAccount)
   async createIotTarget(@Ctx() ctx: RequestContext, @Body() body: CreateIotTargetDto): Promise<IotTargetDto> {
-    return toDto(await this.targets.create(ctx, body));
+    return toDto(await this.targets.create(ctx, body), ctx);
   }
 
   @Get()
   @RequirePermission(Permission.ReadInventory)
-  @ApiOperation({ summary: 'IoT targets, the implicit "default" first', description: 'Any role.' })
+  @ApiOperation({ summary: 'IoT targets, the implicit "default" first', description: 'Any role; roleArn, profile and endpoint only to admins.' })
   @ApiOkResponse({ type: IotTargetListDto })
   @ApiSecured()
-  async listIotTargets(): Promise<IotTargetListDto> {
-    return { items: (await this.targets.list()).map(toDto) };
+  async listIotTargets(@Ctx() ctx: RequestContext): Promise<IotTargetListDto> {
+    return { items: (await this.targets.list()).map((target) => toDto(target, ctx)) };
   }
 
   @Get(':targetId')
   @RequirePermission(Permission.ReadInventory)
-  @ApiOperation({ summary: 'An IoT target', description: 'Any role.' })
+  @ApiOperation({ summary: 'An IoT target', description: 'Any role; roleArn, profile and endpoint only to admins.' })
   @ApiParam({ name: 'targetId', example: 'eu-prod' })
   @ApiOkResponse({ type: IotTargetDto })
   @ApiSecured()
   @ApiProblems(Errors.iotTargetNotFound)
-  async getIotTarget(@Param('targetId') targetId: string): Promise<IotTargetDto> {
-    return toDto(await this.targets.get(targetId));
+  async getIotTarget(@Ctx() ctx: RequestContext, @Param('targetId') targetId: string): Promise<IotTargetDto> {
+    return toDto(await this.targets.get(targetId), ctx);
   }
 
   @Delete(':targetId')

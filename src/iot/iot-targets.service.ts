@@ -28,7 +28,8 @@ export interface CreateTargetRequest {
  */
 @Injectable()
 export class IotTargetsService {
-  private readonly registries = new Map<string, Promise<IotRegistry>>();
+  /** By target id: the client, and the target version (its stored fields) it was built for. */
+  private readonly registries = new Map<string, { version: string; registry: Promise<IotRegistry> }>();
 
   constructor(
     private readonly defaultRegistry: IotRegistry,
@@ -76,8 +77,9 @@ export class IotTargetsService {
   async create(ctx: RequestContext, request: CreateTargetRequest): Promise<IotTarget> {
     if (request.id === DEFAULT_TARGET_ID) throw Errors.iotTargetExists('the target "default" is the service\'s own AWS IoT configuration');
     for (const [operation, rate] of Object.entries(request.rateLimits ?? {})) {
-      if (!(operation in IOT_DEFAULT_RATE_LIMITS) || !(rate > 0) || rate > 10_000) throw Errors.validation(`rateLimits.${operation}: a known operation (${Object.keys(IOT_DEFAULT_RATE_LIMITS).join(', ')}) with a rate in (0, 10000]`);
+      if (!Object.hasOwn(IOT_DEFAULT_RATE_LIMITS, operation) || !(rate > 0) || rate > 10_000) throw Errors.validation(`rateLimits.${operation}: a known operation (${Object.keys(IOT_DEFAULT_RATE_LIMITS).join(', ')}) with a rate in (0, 10000]`);
     }
+    if (request.endpoint !== undefined && !this.config.iotTargetEndpointsAny) checkAwsEndpoint(request.endpoint);
     const target: IotTarget = {
       id: request.id,
       accountId: request.accountId,
@@ -89,6 +91,10 @@ export class IotTargetsService {
       createdAt: this.clock.now().toISOString(),
     };
     await this.transactions.run(async () => {
+      // One target per account and region: a move between two names of one account would disable the device
+      // (docs/iot-targets.md). Checked in the transaction; two concurrent creates of one pair may still both pass.
+      const twin = (await this.list()).find((other) => other.accountId === target.accountId && other.region === target.region);
+      if (twin) throw Errors.iotTargetDuplicateAccount(`the IoT target ${twin.id} already names account ${target.accountId} in ${target.region}`);
       await this.repository.insert(target);
       await this.audit.record(ctx, {
         action: 'iot-target.created',
@@ -113,25 +119,49 @@ export class IotTargetsService {
     this.registries.delete(id);
   }
 
-  /** The AWS IoT client of a target: one per target, built on first use (the AWS SDK loads only then). */
-  registryFor(id: string | null | undefined): Promise<IotRegistry> {
-    if (id === null || id === undefined || id === DEFAULT_TARGET_ID) return Promise.resolve(this.defaultRegistry);
-    let registry = this.registries.get(id);
-    if (!registry) {
-      registry = this.build(id);
-      this.registries.set(id, registry);
-      registry.catch(() => this.registries.delete(id));
-    }
-    return registry;
+  /**
+   * The AWS IoT client of a target, built on first use (the AWS SDK loads only then). Cached per target *version*:
+   * the row is read on every call (a primary-key lookup), and a target deleted and re-created with the same id — on
+   * this replica or another — gets a new client for its new account, role and endpoint.
+   */
+  async registryFor(id: string | null | undefined): Promise<IotRegistry> {
+    if (id === null || id === undefined || id === DEFAULT_TARGET_ID) return this.defaultRegistry;
+    const target = await this.get(id);
+    const version = JSON.stringify([target.accountId, target.region, target.roleArn, target.profile, target.endpoint, target.rateLimits, target.createdAt]);
+    const cached = this.registries.get(id);
+    if (cached && cached.version === version) return cached.registry;
+    const entry = { version, registry: this.build(target) };
+    this.registries.set(id, entry);
+    entry.registry.catch(() => {
+      if (this.registries.get(id) === entry) this.registries.delete(id);
+    });
+    return entry.registry;
   }
 
-  private async build(id: string): Promise<IotRegistry> {
-    const target = await this.get(id);
+  private async build(target: IotTarget): Promise<IotRegistry> {
     const base: IotConfig = this.config.iot ?? { region: target.region, requestTimeoutMs: 5000, maxAttempts: 4, rateLimits: { ...IOT_DEFAULT_RATE_LIMITS } };
     const { AwsIotRegistry, iotClient } = await import('./aws-iot-registry.js');
     const { targetCredentials } = await import('./iot-target-credentials.js');
     const config: IotConfig = { ...base, region: target.region, endpoint: target.endpoint ?? undefined };
     // Each account and region has its own pacing budget, held across replicas on PostgreSQL (docs/limits.md).
     return new AwsIotRegistry(iotClient(config, targetCredentials(target)), { ...base.rateLimits, ...target.rateLimits }, this.pacing, iotBudgetPrefix(target));
+  }
+}
+
+/**
+ * Signed AWS calls carry the access key id and session token: a target's endpoint must be an AWS host over https,
+ * never an internal address or plain http (docs/threat-model.md). IOT_TARGET_ENDPOINTS_ANY lifts this for stand-ins.
+ */
+function checkAwsEndpoint(endpoint: string): void {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw Errors.validation('endpoint must be a URL');
+  }
+  const host = url.hostname.toLowerCase();
+  const aws = host.endsWith('.amazonaws.com') || host.endsWith('.amazonaws.com.cn');
+  if (url.protocol !== 'https:' || !aws || url.username || url.password) {
+    throw Errors.validation('endpoint must be an https URL of an AWS host (*.amazonaws.com or *.amazonaws.com.cn)');
   }
 }

@@ -77,6 +77,8 @@ describe(`IoT targets: labels, profiles, events, audits, policies on ${driver}`,
       iot,
       env: {
         AWS_ACCOUNT_ID: DEFAULT_ACCOUNT,
+        // The targets' endpoint is the stand-in's (plain http, localhost): allowed for tests only.
+        IOT_TARGET_ENDPOINTS_ANY: 'true',
         // Device certificates issued through the API go to acct-b (the target is created after boot: checked at issuance).
         IOT_PROFILE_ALLOCATION: JSON.stringify({ device: { mode: 'fixed', targetId: 'acct-b' } }),
         IOT_EVENTS_SECRET: SECRET,
@@ -259,5 +261,35 @@ describe(`IoT targets: labels, profiles, events, audits, policies on ${driver}`,
     const fixedForeign = await admin('post', `/v1/fleet/audits/${audit.id}/findings/${unknown[0].id}/remediate`);
     assert.equal(fixedForeign.status, 200, JSON.stringify(fixedForeign.body));
     assert.equal(place('acct-a').certificate(foreign.certificateId)?.status, 'REVOKED');
+  });
+
+  it('completes a fleet audit with one target failing, naming it IOT_TARGET_UNREACHABLE; the other targets are still checked', async () => {
+    // acct-b drifts again (ACTIVE there, revoked here); acct-a, where the CA is registered too, answers 503 to everything.
+    place('acct-b').setCertificateStatus(apiDevice.fingerprint, 'ACTIVE');
+    const knobs = (failureMode: string) => fetch(`${iot.endpoint}/_standin/accounts/${ACCOUNTS['acct-a'].account}/${ACCOUNTS['acct-a'].region}/config`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ failureMode }),
+    });
+    assert.equal((await knobs('http503')).status, 200);
+    try {
+      const started = await admin('post', '/v1/fleet/audits', {});
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      let audit = started.body;
+      await eventually('the audit finished', async () => (audit = (await admin('get', `/v1/fleet/audits/${started.body.id}?limit=500`)).body).status !== 'running');
+      assert.equal(audit.status, 'done', JSON.stringify(audit.summary));
+      const unreachable = audit.findings.filter((f: { type: string }) => f.type === 'IOT_TARGET_UNREACHABLE');
+      assert.equal(unreachable.length, 1, JSON.stringify(audit.findings));
+      assert.equal(unreachable[0].resourceId, 'acct-a');
+      assert.equal(unreachable[0].resourceType, 'iot-target');
+      assert.equal(unreachable[0].details.targetId, 'acct-a');
+      assert.match(unreachable[0].details.error, /^[A-Z_]+$/, 'a code, not a message');
+      assert.ok(!JSON.stringify(unreachable[0].details).includes(iot.endpoint), 'no endpoint in the finding');
+      const drift = audit.findings.filter((f: { type: string }) => f.type === 'IOT_STATUS_DRIFT');
+      assert.deepEqual(drift.map((f: { resourceId: string; details: { targetId: string } }) => [f.resourceId, f.details.targetId]), [[apiDevice.fingerprint, 'acct-b']]);
+    } finally {
+      await knobs('none');
+      place('acct-b').setCertificateStatus(apiDevice.fingerprint, 'REVOKED');
+    }
   });
 });

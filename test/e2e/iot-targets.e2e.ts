@@ -9,6 +9,8 @@ import { eventually } from '../support/eventually';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, stationToken } from '../support/station';
 import { bearer, drivers, startTestApp, TestApp } from '../support/test-app';
+import { IotTargetRepository } from '../../src/iot/iot-target.repository';
+import { IotTargetsService } from '../../src/iot/iot-targets.service';
 
 const POLICY = 'fleet-device';
 const DEFAULT_ACCOUNT = '111122223333';
@@ -60,7 +62,8 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     process.env.AWS_CONFIG_FILE = path.join(dir, 'config');
     t = await startTestApp(driver, {
       iot,
-      env: { AWS_ACCOUNT_ID: DEFAULT_ACCOUNT, IOT_MAX_ATTEMPTS: '1', OUTBOX_POLL_MS: '25', OUTBOX_BACKOFF_BASE_MS: '40', OUTBOX_BACKOFF_MAX_MS: '300', OUTBOX_MAX_ATTEMPTS: '60' },
+      // IOT_TARGET_ENDPOINTS_ANY: the targets' endpoint is the stand-in's (plain http, localhost), allowed for tests only.
+      env: { AWS_ACCOUNT_ID: DEFAULT_ACCOUNT, IOT_TARGET_ENDPOINTS_ANY: 'true', IOT_MAX_ATTEMPTS: '1', OUTBOX_POLL_MS: '25', OUTBOX_BACKOFF_BASE_MS: '40', OUTBOX_BACKOFF_MAX_MS: '300', OUTBOX_MAX_ATTEMPTS: '60' },
     });
     for (const name of Object.keys(ACCOUNTS) as TargetName[]) {
       const { account, region } = ACCOUNTS[name];
@@ -99,6 +102,55 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     assert.equal((await admin('get', '/v1/iot/targets/nope')).body.code, 'IOT_TARGET_NOT_FOUND');
     const audit = await admin('get', '/v1/audit?action=iot-target.created');
     assert.equal(audit.body.items.length, 4);
+  });
+
+  it('refuses a second target for an account and region already named, the default\'s included (409 IOT_TARGET_DUPLICATE_ACCOUNT)', async () => {
+    const twin = await admin('post', '/v1/iot/targets', { id: 'acct-a-twin', accountId: ACCOUNTS['acct-a'].account, region: ACCOUNTS['acct-a'].region, profile: 'acct-a', endpoint: iot.endpoint });
+    assert.equal(twin.status, 409, JSON.stringify(twin.body));
+    assert.equal(twin.body.code, 'IOT_TARGET_DUPLICATE_ACCOUNT');
+    assert.match(twin.body.detail, /acct-a/);
+    const defaultTwin = await admin('post', '/v1/iot/targets', { id: 'default-twin', accountId: DEFAULT_ACCOUNT, region: 'us-east-1' });
+    assert.equal(defaultTwin.body.code, 'IOT_TARGET_DUPLICATE_ACCOUNT', JSON.stringify(defaultTwin.body));
+    assert.equal((await admin('get', '/v1/iot/targets/acct-a-twin')).status, 404);
+    assert.equal((await admin('get', '/v1/iot/targets/default-twin')).status, 404);
+    // The same account in another region is another target.
+    assert.equal((await admin('post', '/v1/iot/targets', { id: 'acct-a-eu', accountId: ACCOUNTS['acct-a'].account, region: 'eu-central-1' })).status, 201);
+    assert.equal((await admin('delete', '/v1/iot/targets/acct-a-eu')).status, 204);
+  });
+
+  it('shows roleArn, profile and endpoint to admins only', async () => {
+    const auditor = (await admin('post', '/v1/api-keys', { name: 'targets auditor', role: 'auditor' })).body.key as string;
+    const operator = (await admin('post', '/v1/api-keys', { name: 'targets operator', role: 'operator' })).body.key as string;
+    const asAdmin = (await admin('get', '/v1/iot/targets/acct-a')).body;
+    assert.equal(asAdmin.profile, 'acct-a');
+    assert.equal(asAdmin.endpoint, iot.endpoint);
+    assert.ok('roleArn' in asAdmin);
+    for (const key of [auditor, operator]) {
+      const one = await t.http().get('/v1/iot/targets/acct-a').set(bearer(key));
+      assert.equal(one.status, 200);
+      assert.equal(one.body.accountId, ACCOUNTS['acct-a'].account);
+      for (const field of ['roleArn', 'profile', 'endpoint']) assert.ok(!(field in one.body), `${field} hidden`);
+      const list = await t.http().get('/v1/iot/targets').set(bearer(key));
+      assert.equal(list.status, 200);
+      for (const item of list.body.items) for (const field of ['roleArn', 'profile', 'endpoint']) assert.ok(!(field in item), `${item.id}: ${field} hidden`);
+    }
+  });
+
+  it('rebuilds a target\'s AWS client when the target was re-created with the same id elsewhere (another replica)', async () => {
+    const created = await admin('post', '/v1/iot/targets', { id: 'cache-probe', accountId: '666666666666', region: 'us-east-1', profile: 'acct-a', endpoint: iot.endpoint });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const service = t.app.get(IotTargetsService);
+    const repository = t.app.get(IotTargetRepository);
+    const first = await service.registryFor('cache-probe');
+    assert.equal(await service.registryFor('cache-probe'), first, 'the same version reuses its client');
+    // Another replica deletes and re-creates it (this replica's cache is not told): another account and profile.
+    await repository.delete('cache-probe');
+    await repository.insert({ ...created.body, accountId: '777777777777', profile: 'acct-b', createdAt: new Date(Date.now() + 1000).toISOString() });
+    const second = await service.registryFor('cache-probe');
+    assert.notEqual(second, first, 'a new version gets a new client');
+    assert.equal(await service.registryFor('cache-probe'), second);
+    await repository.delete('cache-probe');
+    await assert.rejects(service.registryFor('cache-probe'), (err: { code?: string }) => err.code === 'IOT_TARGET_NOT_FOUND');
   });
 
   it('registers the CA SNI_ONLY in two accounts and DEFAULT in a third region; DEFAULT twice in a region is refused', async () => {
@@ -250,6 +302,32 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     assert.equal((await admin('delete', '/v1/iot/targets/default')).body.code, 'IOT_TARGET_IN_USE');
     assert.equal((await admin('delete', '/v1/iot/targets/acct-e-eu')).status, 204);
     assert.equal((await admin('delete', '/v1/iot/targets/acct-e-eu')).body.code, 'IOT_TARGET_NOT_FOUND');
-    assert.equal((await admin('get', '/v1/audit?action=iot-target.deleted')).body.items.length, 1);
+    assert.equal((await admin('get', '/v1/audit?action=iot-target.deleted')).body.items.length, 2, 'acct-e-eu, and acct-a-eu of the duplicate-account test');
+  });
+});
+
+/** Without IOT_TARGET_ENDPOINTS_ANY, signed AWS calls go to AWS hosts over https only (docs/threat-model.md). */
+describe('IoT target endpoints, by default', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp('sqlite');
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('refuses endpoints other than https AWS hosts unless IOT_TARGET_ENDPOINTS_ANY', async () => {
+    const create = (id: string, accountId: string, endpoint: string) =>
+      t.http().post('/v1/iot/targets').set(bearer(t.adminKey)).send({ id, accountId, region: 'eu-west-1', endpoint });
+    for (const [k, endpoint] of ['http://169.254.169.254/', 'https://internal.example.com', 'http://iot.eu-west-1.amazonaws.com', 'https://amazonaws.com.evil.example', 'https://user:pw@iot.eu-west-1.amazonaws.com'].entries()) {
+      const res = await create(`bad-${k}`, `10000000000${k}`, endpoint);
+      assert.ok(res.status === 400 || res.status === 422, `${endpoint}: ${res.status} ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'VALIDATION_FAILED', endpoint);
+    }
+    assert.equal((await t.http().get('/v1/iot/targets').set(bearer(t.adminKey))).body.items.length, 1, 'nothing created');
+    for (const [k, endpoint] of ['https://iot.eu-west-1.amazonaws.com', 'https://vpce-0abc-123.iot.cn-north-1.amazonaws.com.cn'].entries()) {
+      const res = await create(`good-${k}`, `20000000000${k}`, endpoint);
+      assert.equal(res.status, 201, `${endpoint}: ${JSON.stringify(res.body)}`);
+    }
   });
 });

@@ -151,6 +151,8 @@ describe('replica-wide limits: three replicas share the AWS IoT budgets and the 
       AWS_EC2_METADATA_DISABLED: 'true',
       IOT_RATE_LIMITS: PACED_OPERATIONS.map((operation) => `${operation}=${TPS}`).join(','),
       IOT_PROFILE_ALLOCATION: JSON.stringify(PROFILE_ALLOCATION),
+      // The second target's endpoint is a stand-in's (plain http, localhost): allowed for tests only.
+      IOT_TARGET_ENDPOINTS_ANY: 'true',
       FLEET_AUDIT_INTERVAL_SECONDS: String(AUDIT_INTERVAL_SECONDS),
       OUTBOX_POLL_MS: '50',
       OUTBOX_BACKOFF_BASE_MS: '50',

@@ -116,7 +116,7 @@ const ROUTES: MatrixRoute[] = [
   { method: 'DELETE', path: '/v1/authorities/:id/iot-registration', id: 'fresh-iot-registered-authority',
                                                               admin: 200, operator: 403, auditor: 403 },
   // IoT targets (AWS accounts and regions; docs/iot-targets.md): admins manage them, every role reads them
-  { method: 'POST',   path: '/v1/iot/targets',                body: () => ({ id: `matrix-${Math.random().toString(36).slice(2, 10)}`, accountId: '123456789012', region: 'eu-west-1' }),
+  { method: 'POST',   path: '/v1/iot/targets',                body: () => ({ id: `matrix-${Math.random().toString(36).slice(2, 10)}`, accountId: freshAccountId(), region: 'eu-west-1' }),
                                                               admin: 201, operator: 403, auditor: 403 },
   { method: 'GET',    path: '/v1/iot/targets',                admin: 200, operator: 200, auditor: 200 },
   { method: 'GET',    path: '/v1/iot/targets/:targetId',      id: 'iot-target',
@@ -500,7 +500,7 @@ describe('role matrix on sqlite', () => {
         return 'default';
       case 'fresh-iot-target': {
         const id = `matrix-${Math.random().toString(36).slice(2, 10)}`;
-        await admin('POST', '/v1/iot/targets', { id, accountId: '123456789012', region: 'eu-west-1' });
+        await admin('POST', '/v1/iot/targets', { id, accountId: freshAccountId(), region: 'eu-west-1' });
         return id;
       }
       case 'fresh-iot-registered-authority': {
@@ -581,4 +581,9 @@ function signedByOfflineRoot(ssl: OpenSslWorkspace, csrPem: string): { certifica
   run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'matrix-root.key', '-out', 'matrix-root.pem', '-subj', '/CN=Matrix Offline Root', '-days', '30', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
   run(['x509', '-req', '-in', ssl.file('matrix-ext.csr', csrPem), '-CA', 'matrix-root.pem', '-CAkey', 'matrix-root.key', '-set_serial', '4242', '-days', '10', '-extfile', ext, '-out', 'matrix-ext.pem']);
   return { certificatePem: fs.readFileSync(ssl.file('matrix-ext.pem'), 'utf8'), chainPem: fs.readFileSync(ssl.file('matrix-root.pem'), 'utf8') };
+}
+
+/** A random 12-digit AWS account id: one target per account and region (409 IOT_TARGET_DUPLICATE_ACCOUNT otherwise). */
+function freshAccountId(): string {
+  return String(100_000_000_000 + Math.floor(Math.random() * 899_999_999_999));
 }
