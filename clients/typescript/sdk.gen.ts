@@ -387,7 +387,7 @@ export const getIotTarget = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * Move a device certificate to another IoT target
  *
- * The certificate is registered (thing, policy, ACTIVE) in the new target through the outbox, then set INACTIVE in the old one. Its authority must have an ACTIVE registration in the new target. Admin only.
+ * The certificate is registered (thing, policy, ACTIVE) in the new target through the outbox, then set INACTIVE in the old one. Its authority must have an ACTIVE registration in the new target. Only an active certificate moves (revoked: CERTIFICATE_ALREADY_REVOKED, superseded: CERTIFICATE_SUPERSEDED, expired: CERTIFICATE_NOT_ACTIVE, all 409). Admin only.
  */
 export const moveCertificateIotTarget = <ThrowOnError extends boolean = false>(options: Options<MoveCertificateIotTargetData, ThrowOnError>): RequestResult<MoveCertificateIotTargetResponses, MoveCertificateIotTargetErrors, ThrowOnError> => (options.client ?? client).post<MoveCertificateIotTargetResponses, MoveCertificateIotTargetErrors, ThrowOnError>({
     security: [{

@@ -147,6 +147,8 @@ export const Errors = {
   certificateRevoked: make('CERTIFICATE_REVOKED', 403),
   certificateExpired: make('CERTIFICATE_EXPIRED', 403),
   certificateSuperseded: make('CERTIFICATE_SUPERSEDED', 409),
+  /** Not usable any more (expired) for an operation that needs an active certificate (an IoT move). */
+  certificateNotActive: make('CERTIFICATE_NOT_ACTIVE', 409),
   renewalNotYetAllowed: make('RENEWAL_NOT_YET_ALLOWED', 403),
   renewalNotAllowed: make('RENEWAL_NOT_ALLOWED', 403),
   sameKeyNotAllowed: make('SAME_KEY_NOT_ALLOWED', 422),

@@ -59,7 +59,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     // A lost revocation would leave a revoked certificate usable in AWS IoT: it is retried until it lands.
     this.outbox.register(JOB.revoke, { run: (p) => this.revoke(String(p.certificateId)), retryForever: true });
     this.outbox.register(JOB.rejectUnknown, { run: (p) => this.rejectUnknown(String(p.awsCertificateId), typeof p.targetId === 'string' ? p.targetId : DEFAULT_TARGET_ID), retryForever: true });
-    this.outbox.register(JOB.move, { run: (p) => this.move(String(p.certificateId), String(p.fromTargetId), String(p.toTargetId)), onDead });
+    this.outbox.register(JOB.move, { run: (p) => this.move(String(p.certificateId), String(p.toTargetId)), onDead });
     this.outbox.register(JOB.retireSuperseded, { run: (p) => this.retireSuperseded(String(p.certificateId), String(p.replacementId)), onDead });
   }
 
@@ -79,13 +79,14 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   }
 
   async revoked(record: CertificateRecord): Promise<void> {
-    // Whatever the mode, AWS IoT may know the certificate (API registration, or JITR on first connect).
-    if (!(await this.registrations.find(record.authorityId, targetOf(record)))) return;
+    // Whatever the mode, AWS IoT may know the certificate (API registration, or JITR on first connect), and not only in
+    // its current target: a moved certificate may still be held by an old one (docs/iot-targets.md, "Re-allocation").
+    if ((await this.registrations.listFor(record.authorityId)).length === 0) return;
     await this.outbox.enqueue({ kind: JOB.revoke, payload: { certificateId: record.id, targetId: targetOf(record) }, dedupeKey: `${JOB.revoke}:${record.id}`, target: { type: 'certificate', id: record.id } });
   }
 
   async superseded(old: CertificateRecord, replacement: CertificateRecord, graceUntil: Date): Promise<void> {
-    if (!(await this.registrations.find(old.authorityId, targetOf(old)))) return;
+    if ((await this.registrations.listFor(old.authorityId)).length === 0) return;
     await this.outbox.enqueue({
       kind: JOB.retireSuperseded,
       payload: { certificateId: old.id, replacementId: replacement.id },
@@ -98,24 +99,50 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   /**
    * After the renewal grace period: the superseded certificate is detached from its thing and set INACTIVE.
    * In API mode that waits until the replacement is ACTIVE and attached, so a device is never left with neither.
+   * A target the certificate was moved out of may still hold it: it is set INACTIVE there too.
    */
   private async retireSuperseded(certificateId: string, replacementId: string): Promise<void> {
     const record = await this.certificates.findById(certificateId);
     if (!record || record.status === 'revoked') return; // a revocation has its own job, and REVOKED is final
     const registry = await this.iot(record);
     const described = await registry.describeCertificate(record.fingerprint);
-    if (!described || described.status === 'REVOKED' || described.status === 'INACTIVE') {
-      if (described?.status === 'INACTIVE') await this.certificates.setIotStatus(record.id, 'inactive', null);
-      return;
+    const live = described !== undefined && described.status !== 'REVOKED' && described.status !== 'INACTIVE';
+    if (live) {
+      const registration = await this.registrations.find(record.authorityId, targetOf(record));
+      const replacement = await this.certificates.findById(replacementId);
+      if (registration?.deviceRegistration === 'api' && replacement && replacement.status !== 'revoked' && replacement.iotStatus !== 'active') {
+        throw new Error(`the replacement certificate ${replacementId} is not ACTIVE in AWS IoT yet`);
+      }
+      if (record.thingName) await registry.detachThingPrincipal(record.thingName, described.certificateArn);
+      await registry.updateCertificate(record.fingerprint, 'INACTIVE');
     }
-    const registration = await this.registrations.find(record.authorityId, targetOf(record));
-    const replacement = await this.certificates.findById(replacementId);
-    if (registration?.deviceRegistration === 'api' && replacement && replacement.status !== 'revoked' && replacement.iotStatus !== 'active') {
-      throw new Error(`the replacement certificate ${replacementId} is not ACTIVE in AWS IoT yet`);
+    await this.settleOtherTargets(record, 'INACTIVE');
+    if (live || described?.status === 'INACTIVE') await this.certificates.setIotStatus(record.id, 'inactive', null);
+  }
+
+  /**
+   * Every target but the certificate's own where its authority is registered (so where AWS may hold it: an earlier
+   * target of a move whose job has not finished, failed, or was superseded by a later move) ends `status` there:
+   * REVOKED for a revocation, INACTIVE (detached from its thing) otherwise. A target that does not hold it, or holds it
+   * REVOKED (final), needs nothing. Revocations, moves and retirements are rare: the extra calls are cheap.
+   */
+  private async settleOtherTargets(record: CertificateRecord, status: 'REVOKED' | 'INACTIVE'): Promise<void> {
+    for (const { targetId } of await this.registrations.listFor(record.authorityId)) {
+      if (await this.isCurrentTarget(record.id, targetId)) continue;
+      const registry = await this.targets.registryFor(targetId);
+      const described = await registry.describeCertificate(record.fingerprint);
+      if (!described || described.status === 'REVOKED' || described.status === status) continue;
+      // Read again just before acting: a job working from a stale record (an earlier move's, racing a later move)
+      // must not take the certificate out of the target it has just been moved to.
+      if (await this.isCurrentTarget(record.id, targetId)) continue;
+      if (status === 'INACTIVE' && record.thingName) await registry.detachThingPrincipal(record.thingName, described.certificateArn);
+      await registry.updateCertificate(record.fingerprint, status);
     }
-    if (record.thingName) await registry.detachThingPrincipal(record.thingName, described.certificateArn);
-    await registry.updateCertificate(record.fingerprint, 'INACTIVE');
-    await this.certificates.setIotStatus(record.id, 'inactive', null);
+  }
+
+  private async isCurrentTarget(certificateId: string, targetId: string): Promise<boolean> {
+    const fresh = await this.certificates.findById(certificateId);
+    return fresh === null || targetOf(fresh) === targetId;
   }
 
   /** Schedules what a JITR event calls for; returns the decision (for the audit log and the caller). */
@@ -208,7 +235,9 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     if (!record) return;
     const registration = await this.registrations.find(record.authorityId, targetOf(record));
     const caPem = pemEncode('CERTIFICATE', (await this.authorities.get(record.authorityId)).certificateDer);
+    // The current target first: a failing old target (retried until it answers) does not hold it up.
     await this.revokeRecord(record, registration?.status ?? 'INACTIVE', caPem);
+    await this.settleOtherTargets(record, 'REVOKED');
   }
 
   /**
@@ -351,19 +380,15 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   /**
    * Moves a device to another target (docs/iot-targets.md, "Re-allocation"): its record already names the new target;
    * it is registered, given its thing and policy and made ACTIVE there first (the API-mode path), and only then set
-   * INACTIVE in the old target, so the device always has one account to connect to.
+   * INACTIVE in every other target that holds it — not only `fromTargetId`: after A→B→C the second job must also
+   * reach A, whose own job gave way ("moved again") — so the device always has one account to connect to.
    */
-  private async move(certificateId: string, fromTargetId: string, toTargetId: string): Promise<void> {
+  private async move(certificateId: string, toTargetId: string): Promise<void> {
     const record = await this.certificates.findById(certificateId);
     if (!record || targetOf(record) !== toTargetId) return; // moved again meanwhile: the later move's job does the work
     if (!this.usable(record)) return this.revoke(certificateId);
     if (record.iotStatus !== 'active') await this.register(certificateId);
-    const old = await this.targets.registryFor(fromTargetId);
-    const described = await old.describeCertificate(record.fingerprint);
-    if (described && described.status === 'ACTIVE') {
-      if (record.thingName) await old.detachThingPrincipal(record.thingName, described.certificateArn);
-      await old.updateCertificate(record.fingerprint, 'INACTIVE');
-    }
+    await this.settleOtherTargets(record, 'INACTIVE');
   }
 
   /**

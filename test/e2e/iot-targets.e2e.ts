@@ -257,6 +257,77 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     assert.deepEqual(audit.body.items.map((e: { details: unknown }) => e.details), [{ fromTargetId: 'acct-a', toTargetId: 'acct-b' }]);
   });
 
+  /** One stand-in account failing every call (503) or answering again. */
+  async function failing(name: TargetName, on: boolean) {
+    const { account, region } = ACCOUNTS[name];
+    const res = await fetch(`${iot.endpoint}/_standin/accounts/${account}/${region}/config`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ failureMode: on ? 'http503' : 'none' }),
+    });
+    assert.equal(res.status, 200);
+  }
+
+  let fixedToA: ((serial: string) => Promise<{ id: string; fingerprint: string }>) | undefined;
+  /** A device certificate issued into acct-a (a claim allocating every device there), ACTIVE there. */
+  async function deviceInA(serial: string): Promise<{ id: string; fingerprint: string }> {
+    if (!fixedToA) {
+      const { station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, thingNameTemplate: 'mv-{serial}', allocation: { mode: 'fixed', targetId: 'acct-a' } });
+      fixedToA = async (s: string) => {
+        const res = await t.http().post('/v1/provisioning/exchange').set('Authorization', `Bearer ${stationToken(t, station)}`).send({ deviceSerial: s, csr: ssl.newCsr('ec:P-256', `/CN=${s}`).csrPem });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return { id: res.body.id, fingerprint: res.body.certificateId };
+      };
+    }
+    const device = await fixedToA(serial);
+    await eventually(`${serial} ACTIVE in acct-a`, () => iot.place(ACCOUNTS['acct-a'].account, 'us-east-1').certificate(device.fingerprint)?.status === 'ACTIVE');
+    return device;
+  }
+
+  it('revokes a moved certificate in the old account too, when the move job could not set it INACTIVE there', async () => {
+    const device = await deviceInA('MV0001');
+    const a = iot.place(ACCOUNTS['acct-a'].account, 'us-east-1');
+    const b = iot.place(ACCOUNTS['acct-b'].account, 'us-east-1');
+    await failing('acct-a', true);
+    try {
+      assert.equal((await admin('post', `/v1/certificates/${device.id}/iot-target`, { targetId: 'acct-b' })).status, 200);
+      await eventually('ACTIVE in acct-b', () => b.certificate(device.fingerprint)?.status === 'ACTIVE');
+      assert.equal(a.certificate(device.fingerprint)?.status, 'ACTIVE', 'acct-a fails: the move job cannot set it INACTIVE there');
+      const revoked = await admin('post', `/v1/certificates/${device.id}/revoke`, { reason: 'keyCompromise' });
+      assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+      // The current target first: the failing old one does not hold it up.
+      await eventually('REVOKED in acct-b', () => b.certificate(device.fingerprint)?.status === 'REVOKED');
+    } finally {
+      await failing('acct-a', false);
+    }
+    // The revocation (retried until it lands) reaches the old account once it answers again.
+    await eventually('REVOKED in acct-a', () => a.certificate(device.fingerprint)?.status === 'REVOKED');
+    const again = await admin('post', `/v1/certificates/${device.id}/iot-target`, { targetId: 'acct-a' });
+    assert.equal(again.status, 409);
+    assert.equal(again.body.code, 'CERTIFICATE_ALREADY_REVOKED');
+  });
+
+  it('moves A→B→C before the first job is done: INACTIVE in A, ACTIVE in C', async () => {
+    const device = await deviceInA('MV0002');
+    const a = iot.place(ACCOUNTS['acct-a'].account, 'us-east-1');
+    const b = iot.place(ACCOUNTS['acct-b'].account, 'us-east-1');
+    const c = iot.place(ACCOUNTS['acct-c-eu'].account, 'eu-west-1');
+    // acct-b failing holds the first job (A→B) back until the second move makes it give way ("moved again").
+    await failing('acct-b', true);
+    try {
+      assert.equal((await admin('post', `/v1/certificates/${device.id}/iot-target`, { targetId: 'acct-b' })).status, 200);
+      const res = await admin('post', `/v1/certificates/${device.id}/iot-target`, { targetId: 'acct-c-eu' });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.iot.targetId, 'acct-c-eu');
+    } finally {
+      await failing('acct-b', false);
+    }
+    await eventually('ACTIVE in acct-c-eu and INACTIVE in acct-a', () => c.certificate(device.fingerprint)?.status === 'ACTIVE' && a.certificate(device.fingerprint)?.status === 'INACTIVE');
+    await eventually('our record says active', async () => (await admin('get', `/v1/certificates/${device.id}`)).body.iot.status === 'active');
+    assert.equal(b.certificate(device.fingerprint), undefined, 'never registered in acct-b');
+    assert.deepEqual(a.principalsOf('mv-MV0002'), [], 'detached from its thing in acct-a');
+  });
+
   it('throttles per account: a tight quota in one account leaves the others alone', async () => {
     const knobs = await fetch(`${iot.endpoint}/_standin/accounts/${ACCOUNTS['acct-e-eu'].account}/eu-west-1/config`, {
       method: 'POST',

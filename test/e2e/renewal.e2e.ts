@@ -125,6 +125,11 @@ describe('certificate renewal and rotation campaigns', () => {
       const again = await renew(a.cert, a.key);
       assert.equal(again.status, 409);
       assert.equal(again.body.code, 'CERTIFICATE_SUPERSEDED');
+      // A superseded certificate (in its grace period, still ACTIVE in AWS IoT) does not move to another IoT target:
+      // it would be left ACTIVE in one more account (docs/iot-targets.md, "Re-allocation").
+      const move = await t.http().post(`/v1/certificates/${a.cert.id}/iot-target`).set(bearer(t.adminKey)).send({ targetId: 'default' });
+      assert.equal(move.status, 409, move.text);
+      assert.equal(move.body.code, 'CERTIFICATE_SUPERSEDED');
     });
 
     it('refuses the same key under the default profile, and a revoked certificate', async () => {
