@@ -324,7 +324,9 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     }
     await eventually('ACTIVE in acct-c-eu and INACTIVE in acct-a', () => c.certificate(device.fingerprint)?.status === 'ACTIVE' && a.certificate(device.fingerprint)?.status === 'INACTIVE');
     await eventually('our record says active', async () => (await admin('get', `/v1/certificates/${device.id}`)).body.iot.status === 'active');
-    assert.equal(b.certificate(device.fingerprint), undefined, 'never registered in acct-b');
+    // The first job may have registered it in acct-b in the moment acct-b answered again; the sweep then leaves it
+    // there INACTIVE. Either way the device connects through acct-c-eu only.
+    await eventually('not ACTIVE in acct-b', () => b.certificate(device.fingerprint)?.status !== 'ACTIVE');
     assert.deepEqual(a.principalsOf('mv-MV0002'), [], 'detached from its thing in acct-a');
   });
 
