@@ -4,7 +4,7 @@ import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['dist/', 'node_modules/', 'coverage/', 'clients/typescript/']),
+  globalIgnores(['dist/', 'node_modules/', 'coverage/', 'clients/typescript/', 'dist-lambdas/', 'deploy/']),
   tseslint.configs.recommended,
   {
     rules: {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Compiles src/, clients/, cli/, migrations/, scripts/, tools/, test/, bench/ and examples/ to dist/ with SWC (legacy
+// Compiles src/, clients/, cli/, migrations/, scripts/, tools/, test/, bench/, examples/ and integrations/ to dist/ with SWC (legacy
 // decorators + decorator metadata, which NestJS dependency injection needs), then bundles the ops console (console/)
 // into dist/console with Vite. Type checking is separate: `npm run typecheck`.
 'use strict';
@@ -9,7 +9,7 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const outDir = path.join(root, 'dist');
-const sourceDirs = ['src', 'clients', 'cli', 'migrations', 'scripts', 'tools', 'test', 'bench', 'examples'];
+const sourceDirs = ['src', 'clients', 'cli', 'migrations', 'scripts', 'tools', 'test', 'bench', 'examples', 'integrations'];
 
 const swcOptions = {
   sourceMaps: 'inline',
