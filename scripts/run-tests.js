@@ -50,7 +50,7 @@ if (!process.env[PG_ENV]) {
 }
 /** The e2e files that plant no canary in the run's directory (no application in the test process — structured-logs.e2e
  * spawns the service, whose output is still scanned — or log-scan.e2e's own directory). */
-const APPLESS = ['allowlist-migration.e2e', 'iam-policy.e2e', 'iot-standin.e2e', 'log-scan.e2e', 'structured-logs.e2e'];
+const APPLESS = ['allowlist-migration.e2e', 'deploy-least-privilege.e2e', 'iam-policy.e2e', 'iot-standin.e2e', 'log-scan.e2e', 'structured-logs.e2e'];
 
 // Every application the tests start logs (all levels) into this directory, and the tests record every secret they
 // make or are given; after the run the directory is scanned for them (test/support/log-capture.ts, log-scan.ts).
