@@ -136,19 +136,22 @@ export class FleetPkiAwsStack extends Stack {
 
     // --- Certificate provider. ONE per account: from its creation on, every CreateCertificateFromCsr in the account
     // (this region) goes to certificate-provider; deleting it restores AWS's own signing (docs/aws-deploy.md).
-    const provider = new iot.CfnCertificateProvider(this, 'CertificateProvider', {
-      certificateProviderName: settings.certificateProviderName,
-      lambdaFunctionArn: certificateProviderFn.functionArn,
-      accountDefaultForOperations: ['CreateCertificateFromCsr'],
-    });
-    const providerPermission = new lambda.CfnPermission(this, 'CertificateProviderInvoke', {
-      action: 'lambda:InvokeFunction',
-      functionName: certificateProviderFn.functionArn,
-      principal: 'iot.amazonaws.com',
-      sourceAccount: Aws.ACCOUNT_ID,
-      sourceArn: `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:certificateprovider/${settings.certificateProviderName}`,
-    });
-    provider.addResourceDependency(providerPermission);
+    let provider: iot.CfnCertificateProvider | undefined;
+    if (settings.certificateProvider) {
+      const providerPermission = new lambda.CfnPermission(this, 'CertificateProviderInvoke', {
+        action: 'lambda:InvokeFunction',
+        functionName: certificateProviderFn.functionArn,
+        principal: 'iot.amazonaws.com',
+        sourceAccount: Aws.ACCOUNT_ID,
+        sourceArn: `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:certificateprovider/${settings.certificateProviderName}`,
+      });
+      provider = new iot.CfnCertificateProvider(this, 'CertificateProvider', {
+        certificateProviderName: settings.certificateProviderName,
+        lambdaFunctionArn: certificateProviderFn.functionArn,
+        accountDefaultForOperations: ['CreateCertificateFromCsr'],
+      });
+      provider.addResourceDependency(providerPermission);
+    }
 
     // --- Fleet provisioning template: RegisterThing creates the thing named by the device's serial, activates the
     // certificate Fleet PKI issued and attaches the Fleet PKI policy template's AWS IoT policy.
@@ -259,7 +262,7 @@ export class FleetPkiAwsStack extends Stack {
     domain.addResourceDependency(preAuthPermission);
     if (ocspPermission) domain.addResourceDependency(ocspPermission);
 
-    new CfnOutput(this, 'CertificateProviderArn', { value: provider.attrArn, description: 'Delete this resource to give CreateCertificateFromCsr back to AWS for the whole account' });
+    if (provider) new CfnOutput(this, 'CertificateProviderArn', { value: provider.attrArn, description: 'Deleting it gives CreateCertificateFromCsr back to AWS for the WHOLE account' });
     new CfnOutput(this, 'ProvisioningTemplateName', { value: template.ref });
     new CfnOutput(this, 'ClaimPolicyName', { value: claimPolicy.ref, description: 'Attach to the claim certificate registered in AWS IoT' });
     new CfnOutput(this, 'DomainConfigurationName', { value: domain.ref });

@@ -14,6 +14,11 @@ export interface DeploySettings {
   runtime: 'nodejs22.x' | 'nodejs24.x';
   /** AWS IoT certificate provider name (one per account). */
   certificateProviderName: string;
+  /**
+   * Whether to create the certificate provider (default true). `-c certificateProvider=false` on a deployed stack
+   * deletes it: CreateCertificateFromCsr goes back to AWS's own signing for the WHOLE account (docs/aws-deploy.md).
+   */
+  certificateProvider: boolean;
   /** Fleet provisioning template name (devices publish to $aws/provisioning-templates/<name>/provision/json). */
   templateName: string;
   /** Domain configuration name. */
@@ -48,6 +53,14 @@ function matching(context: Context, key: string, pattern: RegExp, fallback?: str
   return value;
 }
 
+function flag(context: Context, key: string, fallback: boolean): boolean {
+  const value = context(key);
+  if (value === undefined || value === null || value === '') return fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`context "${key}" must be true or false`);
+}
+
 export function readSettings(context: Context, repositoryRoot: string): DeploySettings {
   const runtime = text(context, 'runtime') ?? 'nodejs22.x';
   if (runtime !== 'nodejs22.x' && runtime !== 'nodejs24.x') throw new Error('context "runtime" must be nodejs22.x or nodejs24.x');
@@ -59,6 +72,7 @@ export function readSettings(context: Context, repositoryRoot: string): DeploySe
     lambdaZipDir,
     runtime,
     certificateProviderName: matching(context, 'certificateProviderName', NAME, 'fleet-pki')!,
+    certificateProvider: flag(context, 'certificateProvider', true),
     templateName: matching(context, 'templateName', NAME, 'fleet-pki-provisioning')!,
     domainConfigurationName: matching(context, 'domainConfigurationName', DOMAIN_CONFIGURATION_NAME, 'fleet-pki')!,
     customDomain:
