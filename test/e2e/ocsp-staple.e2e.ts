@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { inflateRawSync, crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { handler, OCSP_STAPLE_MAX_RESPONSE_BYTES } from '../../integrations/aws-lambda/src/ocsp-staple';
 import { createCaPair } from '../support/fixtures';
@@ -78,6 +81,25 @@ async function fakeResponder(reply: (res: http.ServerResponse) => void): Promise
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}`, hits: () => hits, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+const ZIP = path.resolve(__dirname, '../../../dist-lambdas/ocsp-staple.zip');
+
+/** The one entry of a zip written by scripts/build-lambdas.js: its name, DOS date/time and inflated bytes (CRC checked). */
+function readSingleEntryZip(zip: Buffer): { name: string; dosTime: number; dosDate: number; data: Buffer } {
+  assert.equal(zip.readUInt32LE(0), 0x04034b50, 'a local file header first');
+  const method = zip.readUInt16LE(8);
+  const [dosTime, dosDate] = [zip.readUInt16LE(10), zip.readUInt16LE(12)];
+  const crc = zip.readUInt32LE(14);
+  const compressedSize = zip.readUInt32LE(18);
+  const nameLength = zip.readUInt16LE(26);
+  const extraLength = zip.readUInt16LE(28);
+  const name = zip.subarray(30, 30 + nameLength).toString('utf8');
+  const start = 30 + nameLength + extraLength;
+  const raw = zip.subarray(start, start + compressedSize);
+  const data = method === 8 ? inflateRawSync(raw) : Buffer.from(raw);
+  assert.equal(crc32(data), crc, 'the CRC of the entry');
+  return { name, dosTime, dosDate, data };
 }
 
 let seq = 0;
@@ -257,6 +279,28 @@ for (const { driver, skip } of drivers()) {
         assert.equal(spy.hits(), 0);
       } finally {
         await spy.close();
+      }
+    });
+
+    it('staples from the bundled dist-lambdas/ocsp-staple.zip as Lambda would load it (index.handler)', { skip: fs.existsSync(ZIP) ? false : 'dist-lambdas/ocsp-staple.zip is absent: run `npm run build:lambdas` first (CI does)' }, async () => {
+      const entry = readSingleEntryZip(fs.readFileSync(ZIP));
+      assert.equal(entry.name, 'index.js');
+      assert.equal(entry.dosDate, ((2020 - 1980) << 9) | (1 << 5) | 1, 'fixed date 2020-01-01: reproducible');
+      assert.equal(entry.dosTime, 0);
+      assert.doesNotMatch(entry.data.toString('utf8'), /require\("(?!node:|@aws-sdk\/)[^"]+"\)/, 'only node builtins (and the runtime\'s @aws-sdk) are required at run time');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-lambda-'));
+      try {
+        const file = path.join(dir, 'index.js');
+        fs.writeFileSync(file, entry.data);
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const bundled = require(file) as { handler: typeof handler };
+        const request = opensslRequest(servers.revoked.file, ['-no_nonce']);
+        const { result, lines } = await withEnv({ FLEET_PKI_URL: t.baseUrl }, () => capturingConsole(() => bundled.handler({ ocspRequest: request })));
+        assert.ok(result && typeof result === 'object', JSON.stringify(lines));
+        const output = await verifyWithOpenssl(result.ocspResponse, servers.revoked.file, ['-no_nonce']);
+        assert.equal(statusOf(output, servers.revoked.file), 'revoked');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
 
