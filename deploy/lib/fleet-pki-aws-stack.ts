@@ -69,8 +69,8 @@ export class FleetPkiAwsStack extends Stack {
     });
 
     // The API key of the integration role (certificate-provider and client-certificate-check read it at cold start
-    // and cache it). Created empty-valued by the stack unless an existing secret is named; the operator then puts the
-    // key in it (docs/aws-deploy.md, step 3). Retained on stack deletion: it is a credential others may still use.
+    // and cache it). Created by the stack with a random placeholder unless an existing secret is named; the operator then
+    // puts the key in it (docs/aws-deploy.md, step 3). Retained on stack deletion: it is a credential others may still use.
     const secret = settings.apiKeySecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'ApiKeySecret', settings.apiKeySecretArn)
       : new secretsmanager.Secret(this, 'ApiKeySecret', {
