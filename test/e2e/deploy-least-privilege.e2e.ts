@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { asList, evaluate, PolicyDocument, PolicyStatement, policyProblems } from '../support/iam-policy';
@@ -313,6 +315,39 @@ describe('deploy kit: least privilege in the synthesized CloudFormation template
       assert.equal(server.OcspLambdaArn['Fn::GetAtt'][0], fn(t, 'OcspStaple').id);
       assert.equal(server.EnableOCSPCheck, true);
       assert.ok(domain.DomainName && asList(domain.ServerCertificateArns as string[]).length === 1);
+    }
+  });
+});
+
+const TSX = path.join(root, 'deploy', 'node_modules', '.bin', 'tsx');
+
+/** Runs the CDK app as the cdk CLI does (context in CDK_CONTEXT_JSON, output in CDK_OUTDIR); offline. */
+function runApp(context: Record<string, string>): Promise<{ status: number; output: string }> {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-cdk-'));
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir, CDK_DISABLE_VERSION_CHECK: '1' };
+  return new Promise((resolve) => {
+    execFile(TSX, ['bin/fleet-pki-aws.ts'], { cwd: path.join(root, 'deploy'), env, timeout: 60_000 }, (err, stdout, stderr) => {
+      fs.rmSync(outdir, { recursive: true, force: true });
+      resolve({ status: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, output: `${stdout}${stderr}` });
+    });
+  });
+}
+
+describe('deploy kit: the CDK app refuses bad settings before building anything', { skip: fs.existsSync(TSX) ? false : `deploy/node_modules is absent: ${HOW_TO}` }, () => {
+  it('refuses a custom domain without its server certificate, naming both context keys', async () => {
+    const result = await runApp({ domainName: 'iot.example.com', lambdaZipDir: path.join(root, 'dist-lambdas') });
+    assert.notEqual(result.status, 0);
+    assert.match(result.output, /context "domainName" and "serverCertificateArn" go together/);
+  });
+
+  it('refuses to synthesize without the Lambda zips, telling how to build them', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-no-zips-'));
+    try {
+      const result = await runApp({ lambdaZipDir: empty });
+      assert.notEqual(result.status, 0);
+      assert.match(result.output, /certificate-provider\.zip is missing: run `npm run build:lambdas`/);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
     }
   });
 });
