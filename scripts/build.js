@@ -9,7 +9,7 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const outDir = path.join(root, 'dist');
-const sourceDirs = ['src', 'clients', 'cli', 'migrations', 'scripts', 'tools', 'test', 'bench', 'examples'];
+const sourceDirs = ['src', 'clients', 'cli', 'migrations', 'scripts', 'tools', 'test', 'bench', 'examples', 'integrations'];
 
 const swcOptions = {
   sourceMaps: 'inline',
