@@ -18,3 +18,6 @@ export type { IotThingView } from './iot/things';
 export type { IotDestinationConfirmation, IotTopicRuleDestinationStatus, IotTopicRuleDestinationView } from './iot/topic-rule-destinations';
 export { KmsStandIn } from './kms/kms-standin';
 export type { KmsStandInKnobs } from './kms/kms-standin';
+export { IotDataStandIn } from './iot-data/iot-data-standin';
+export type { CertificateProviderHandler, ClientCertificateHandler, IotDataConnection, IotDataMessage, IotDataStandInOptions } from './iot-data/iot-data-standin';
+export { SecretsStandIn } from './secrets/secrets-standin';
