@@ -192,15 +192,16 @@ export class IotDataStandIn {
   private async onPublish(client: Client, topic: string, payload: Buffer): Promise<void> {
     const session = this.sessions.get(client);
     if (!session) return;
-    if (topic === CREATE_FROM_CSR) return this.answer(topic, await this.createCertificateFromCsr(client, session, payload));
+    if (topic === CREATE_FROM_CSR) return this.answer(client, topic, await this.createCertificateFromCsr(client, session, payload));
     const template = REGISTER_THING.exec(topic);
-    if (template) return this.answer(topic, await this.registerThing(session, template[1], payload));
+    if (template) return this.answer(client, topic, await this.registerThing(session, template[1], payload));
     this.messages.push({ clientId: client.id, certificateId: session.certificateId, topic, payload: payload.toString('utf8') });
   }
 
-  private answer(topic: string, outcome: { accepted: boolean; body: unknown }): Promise<void> {
+  /** The answer goes to the requesting connection only (many devices share the reply topics). */
+  private answer(client: Client, topic: string, outcome: { accepted: boolean; body: unknown }): Promise<void> {
     return new Promise((resolve) =>
-      this.broker!.publish({ cmd: 'publish', topic: `${topic}/${outcome.accepted ? 'accepted' : 'rejected'}`, payload: Buffer.from(JSON.stringify(outcome.body)), qos: 1, retain: false, dup: false }, () => resolve()),
+      client.publish({ cmd: 'publish', topic: `${topic}/${outcome.accepted ? 'accepted' : 'rejected'}`, payload: Buffer.from(JSON.stringify(outcome.body)), qos: 0, retain: false, dup: false }, () => resolve()),
     );
   }
 
