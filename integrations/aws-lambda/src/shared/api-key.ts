@@ -9,8 +9,9 @@ import { LambdaConfig } from './config';
  */
 let cached: { source: string; key: string; until: number } | undefined;
 let pending: Promise<string> | undefined;
-let secretsClient: SecretsManagerClient | undefined;
-let ssmClient: SSMClient | undefined;
+/** One client per process, made again only if its endpoint setting changes (never in Lambda; between test suites). */
+let secretsClient: { client: SecretsManagerClient; endpoint: string | undefined } | undefined;
+let ssmClient: { client: SSMClient; endpoint: string | undefined } | undefined;
 
 /** The SDK's own retries, bounded; endpoints follow AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL_SSM when set. */
 const SDK_OPTIONS = { maxAttempts: 3 };
@@ -36,12 +37,14 @@ export function forgetApiKey(): void {
 
 async function read(config: LambdaConfig): Promise<string> {
   if (config.apiKeySecretId) {
-    secretsClient ??= new SecretsManagerClient(SDK_OPTIONS);
-    const out = await secretsClient.send(new GetSecretValueCommand({ SecretId: config.apiKeySecretId }));
+    const endpoint = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
+    if (secretsClient?.endpoint !== endpoint) secretsClient = { client: new SecretsManagerClient(SDK_OPTIONS), endpoint };
+    const out = await secretsClient!.client.send(new GetSecretValueCommand({ SecretId: config.apiKeySecretId }));
     return keyOf(out.SecretString, 'the secret');
   }
-  ssmClient ??= new SSMClient(SDK_OPTIONS);
-  const out = await ssmClient.send(new GetParameterCommand({ Name: config.apiKeyParameter, WithDecryption: true }));
+  const endpoint = process.env.AWS_ENDPOINT_URL_SSM;
+  if (ssmClient?.endpoint !== endpoint) ssmClient = { client: new SSMClient(SDK_OPTIONS), endpoint };
+  const out = await ssmClient!.client.send(new GetParameterCommand({ Name: config.apiKeyParameter, WithDecryption: true }));
   return keyOf(out.Parameter?.Value, 'the parameter');
 }
 
