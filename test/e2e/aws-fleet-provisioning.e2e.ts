@@ -377,6 +377,43 @@ for (const { driver, skip } of drivers()) {
       }
     });
 
+    it('refuses what is not a claim of ours and fails closed on anything doubtful, with no certificate issued', async () => {
+      const count = async () => (await t.http().get('/v1/certificates').query({ limit: 500 }).set(bearer(t.adminKey))).body.items.length as number;
+      const before = await count();
+      await assert.rejects(provider.handler({} as never), /INVALID_EVENT/);
+      const { csrPem } = deviceKeyAndCsr('NOCLAIM1');
+      // A device certificate of ours as the principal, then an id nobody issued.
+      const device = await admin('/v1/certificates', { authorityId: deviceCa.id, csr: deviceKeyAndCsr('plain-1').csrPem, profile: 'device', thingName: 'plain-1' });
+      await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: device.fingerprint, clientId: 'x' }), /AWS_PRINCIPAL_NOT_A_CLAIM/);
+      await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: 'ab'.repeat(32), clientId: 'x' }), /AWS_PRINCIPAL_NOT_A_CLAIM/);
+      assert.equal(await count(), before + 1, 'only the plain issuance above');
+
+      preAuth.clearStatusCache();
+      assert.deepEqual(await preAuth.handler({}), { isAuthenticated: false });
+      assert.deepEqual(await preAuth.handler({ clientCertificateChain: ['not a certificate'] }), { isAuthenticated: false });
+      const der = Buffer.from(device.certificatePem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64').toString('base64');
+      assert.deepEqual(await preAuth.handler({ principalId: 'cd'.repeat(32), clientCertificateChain: [der] }), { isAuthenticated: false }, 'principal is not the leaf');
+      assert.deepEqual(await preAuth.handler({ principalId: device.fingerprint, clientCertificateChain: [der] }), { isAuthenticated: true }, 'base64 DER leaf');
+      assert.deepEqual(await preAuth.handler({ clientCertificateChain: [device.certificatePem] }), { isAuthenticated: true }, 'PEM leaf');
+      // A key of another role is refused by the service (403): the handler fails closed.
+      const operatorKey = (await admin('/v1/api-keys', { name: 'not for lambdas', role: 'operator' })).key;
+      recordSecret('operator api key', operatorKey);
+      const wrongArn = secrets.putSecret('fleet-pki/wrong-role', operatorKey);
+      process.env.FLEET_PKI_API_KEY_SECRET_ID = wrongArn;
+      forgetApiKey();
+      preAuth.clearStatusCache();
+      try {
+        assert.deepEqual(await preAuth.handler({ clientCertificateChain: [device.certificatePem] }), { isAuthenticated: false });
+        assert.ok(lambdaLog.some((line) => line.includes('fail closed: Fleet PKI answered 403')));
+        await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: device.fingerprint, clientId: 'x' }), /FORBIDDEN/);
+      } finally {
+        process.env.FLEET_PKI_API_KEY_SECRET_ID = secretArn;
+        forgetApiKey();
+        preAuth.clearStatusCache();
+      }
+      assert.equal(await count(), before + 1);
+    });
+
     it('plays JITR from a real TLS connection: an unknown certificate under a registered CA is registered and its event published', async () => {
       data.configure({ clientCertificateCheck: undefined });
       try {
