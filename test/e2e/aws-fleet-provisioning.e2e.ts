@@ -338,7 +338,8 @@ for (const { driver, skip } of drivers()) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.ok(refusedAfterMs >= 0, 'the revoked device was still connecting 10 s after revocation');
-      assert.ok(refusedAfterMs <= 2000 + 1500, `refused after ${refusedAfterMs} ms: over STATUS_CACHE_SECONDS (2 s) + one status call`);
+      // STATUS_CACHE_SECONDS (2 s) + one status call; the slack is for a loaded CI machine.
+      assert.ok(refusedAfterMs <= 2000 + 2500, `refused after ${refusedAfterMs} ms: over STATUS_CACHE_SECONDS (2 s) + one status call`);
       const refusal = data.connections.filter((c) => c.certificateId === doomed.certificateId).at(-1)!;
       assert.equal(refusal.reason, 'pre-authentication');
       console.log(`# revocation -> refused CONNECT after ${refusedAfterMs} ms (STATUS_CACHE_SECONDS=2)`);
