@@ -16,6 +16,12 @@
  *       for a distinct serial (and Idempotency-Key) with its own precomputed device CSR. Reports exchanges/s, p50/p95 latency and
  *       failures, against the plain POST /v1/certificates issuance rate measured in the same run over as many
  *       CSRs at the same concurrency (the two interleaved in quarters; W warm-up calls per path first, default 1000).
+ *   provider [--count N] [--concurrency C] [--warmup W] [--db sqlite|postgres]
+ *       The AWS IoT certificate provider path (docs/aws-fleet-provisioning.md): the Lambda handler in this process (API
+ *       key read once from the secrets stand-in through the real Secrets Manager client) → POST
+ *       /v1/provisioning/aws-certificate-provider → the claim's exchange and issuance in the service process. Reports
+ *       calls/s, p50/p95/p99 and failures against plain POST /v1/certificates in the same run (interleaved in
+ *       quarters; W warm-up calls per path, default 500); exits non-zero below 0.8× of it.
  *   issued-by [--rounds 300]
  *       What run-time chain validation (@peculiar/x509) adds to certificate authentication, in process: the JWT
  *       authentication work before it, a validation cache miss and a cache hit, per CA key type. docs/architecture.md.
@@ -43,9 +49,10 @@ import { exchange } from './exchange';
 import { issuance } from './issuance';
 import { issuedBy } from './issued-by';
 import { ocsp } from './ocsp';
+import { provider } from './provider';
 import { search } from './search';
 
-const benches: Record<string, () => Promise<void>> = { issuance, exchange, crl, ocsp, search, 'issued-by': issuedBy };
+const benches: Record<string, () => Promise<void>> = { issuance, exchange, provider, crl, ocsp, search, 'issued-by': issuedBy };
 const name = process.argv[2];
 if (!benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);

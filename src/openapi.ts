@@ -29,6 +29,7 @@ const TAGS: [name: string, description: string][] = [
   ['audit', 'The hash-chained audit log'],
   ['claims', 'Factory claims: quotas, allow-lists and claim certificates (admin)'],
   ['provisioning', 'The exchange of a claim certificate for a device certificate, called by factory stations'],
+  ['aws-integration', 'Called by the AWS IoT Lambda handlers (integrations/aws-lambda/): certificate provider and pre-authentication status'],
   ['rotation', 'Rotation campaigns: renewing a set of certificates by a deadline'],
   ['est', 'EST (RFC 7030) enrollment under /.well-known/est, and its labels (admin); EST routes answer errors as text/plain'],
   ['fleet', 'Fleet security audits: findings and remediations'],

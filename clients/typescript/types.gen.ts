@@ -13,7 +13,7 @@ export type AuditActorDto = {
     /**
      * The API key’s role; null for other actors
      */
-    role: 'admin' | 'operator' | 'auditor' | null;
+    role: 'admin' | 'operator' | 'auditor' | 'aws-integration' | null;
 };
 
 export type AuditTargetDto = {
@@ -55,13 +55,13 @@ export type AuditVerifyDto = {
 
 export type CreateApiKeyDto = {
     name: string;
-    role: 'admin' | 'operator' | 'auditor';
+    role: 'admin' | 'operator' | 'auditor' | 'aws-integration';
 };
 
 export type CreatedApiKeyDto = {
     id: string;
     name: string;
-    role: 'admin' | 'operator' | 'auditor';
+    role: 'admin' | 'operator' | 'auditor' | 'aws-integration';
     /**
      * Public part of the key, shown in logs and lists
      */
@@ -78,7 +78,7 @@ export type CreatedApiKeyDto = {
 export type ApiKeyDto = {
     id: string;
     name: string;
-    role: 'admin' | 'operator' | 'auditor';
+    role: 'admin' | 'operator' | 'auditor' | 'aws-integration';
     /**
      * Public part of the key, shown in logs and lists
      */
@@ -98,7 +98,7 @@ export type MeDto = {
      */
     id: string;
     name: string;
-    role: 'admin' | 'operator' | 'auditor';
+    role: 'admin' | 'operator' | 'auditor' | 'aws-integration';
     /**
      * Public part of the key
      */
@@ -106,7 +106,7 @@ export type MeDto = {
     /**
      * What the role may do (src/common/roles.ts)
      */
-    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'self:read'>;
+    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'aws-certificate-provider:use' | 'aws-certificate-status:read' | 'self:read'>;
 };
 
 export type SubjectDto = {
@@ -977,6 +977,68 @@ export type ExchangeResultDto = {
     iot: ExchangeIotDto;
 };
 
+export type AwsCertificateProviderEventDto = {
+    /**
+     * The device’s CSR (PEM), as AWS IoT hands it to the certificate provider Lambda; the device serial is its subject serialNumber, else its CN
+     */
+    certificateSigningRequest: string;
+    /**
+     * The AWS IoT certificate id of the certificate the device connected with (its claim certificate): 64 hex characters
+     */
+    principalId: string;
+    /**
+     * The MQTT client id of the device’s connection (1-128 characters)
+     */
+    clientId: string;
+};
+
+export type AwsCertificateProviderResultDto = {
+    /**
+     * The device certificate (PEM): what the Lambda returns to AWS IoT
+     */
+    certificatePem: string;
+    /**
+     * SHA-256 of the DER, lowercase hex: the AWS IoT certificateId
+     */
+    certificateId: string;
+    /**
+     * Our id of the device certificate
+     */
+    id: string;
+    deviceSerial: string;
+    thingName: string;
+    claimId: string;
+    /**
+     * The device CA’s certificate followed by each parent up to the root, PEM
+     */
+    chainPem: string;
+    /**
+     * True when this answers a retry (same claim, same CSR) with the certificate issued before
+     */
+    replayed: boolean;
+};
+
+export type AwsCertificateStatusRequestDto = {
+    /**
+     * AWS IoT certificate id = SHA-256 of the certificate DER, hex
+     */
+    certificateId: string;
+};
+
+export type AwsCertificateStatusDto = {
+    certificateId: string;
+    /**
+     * Whether this service issued the certificate
+     */
+    known: boolean;
+    status: 'active' | 'revoked' | 'superseded' | 'expired' | null;
+    /**
+     * True when the certificate may connect: ours, not revoked, inside its validity
+     */
+    authenticated: boolean;
+    revokedAt: string | null;
+};
+
 export type RenewDto = {
     /**
      * PKCS #10 CSR (PEM) of the new key
@@ -1366,7 +1428,7 @@ export type JobListDto = {
 /**
  * Stable machine-readable error code
  */
-export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
+export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
 
 export type ProblemDto = {
     /**
@@ -4727,6 +4789,185 @@ export type ExchangeResponses = {
 };
 
 export type ExchangeResponse = ExchangeResponses[keyof ExchangeResponses];
+
+export type AwsCertificateProviderData = {
+    body: AwsCertificateProviderEventDto;
+    path?: never;
+    query?: never;
+    url: '/v1/provisioning/aws-certificate-provider';
+};
+
+export type AwsCertificateProviderErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_CSR, CSR_SIGNATURE_INVALID
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED, CLAIM_CERTIFICATE_UNTRUSTED, NOT_A_CLAIM_CERTIFICATE, CLAIM_CERTIFICATE_EXPIRED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED';
+    };
+    /**
+     * Not found: AUTHORITY_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'AUTHORITY_NOT_FOUND';
+    };
+    /**
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, AUTHORITY_PENDING
+     */
+    409: ProblemDto & {
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'AUTHORITY_PENDING';
+        /**
+         * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
+         */
+        newKeyCleanup?: 'done' | 'failed';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Well-formed but refused by policy: UNSUPPORTED_KEY, WEAK_SIGNATURE_ALGORITHM, INVALID_SUBJECT, SAN_NOT_ALLOWED, KEY_NOT_ALLOWED, PROFILE_NOT_FOUND, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, AUTHORITY_USAGE_MISMATCH, AUTHORITY_IS_ROOT, LEAF_ISSUANCE_NOT_ALLOWED, INVALID_CLAIM, AWS_PRINCIPAL_NOT_A_CLAIM, IDEMPOTENCY_KEY_REUSED
+     */
+    422: ProblemDto & {
+        code: 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'KEY_BACKEND_NOT_CONFIGURED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'INVALID_CLAIM' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'IDEMPOTENCY_KEY_REUSED';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+    /**
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED
+     */
+    503: ProblemDto & {
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        /**
+         * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
+         */
+        newKeyCleanup?: 'done' | 'failed';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+    };
+};
+
+export type AwsCertificateProviderError = AwsCertificateProviderErrors[keyof AwsCertificateProviderErrors];
+
+export type AwsCertificateProviderResponses = {
+    /**
+     * A retry (same claim, same CSR): the certificate issued before
+     */
+    200: AwsCertificateProviderResultDto;
+    /**
+     * The device certificate, issued now
+     */
+    201: AwsCertificateProviderResultDto;
+};
+
+export type AwsCertificateProviderResponse = AwsCertificateProviderResponses[keyof AwsCertificateProviderResponses];
+
+export type AwsCertificateStatusData = {
+    body: AwsCertificateStatusRequestDto;
+    path?: never;
+    query?: never;
+    url: '/v1/provisioning/aws-certificate-status';
+};
+
+export type AwsCertificateStatusErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type AwsCertificateStatusError = AwsCertificateStatusErrors[keyof AwsCertificateStatusErrors];
+
+export type AwsCertificateStatusResponses = {
+    200: AwsCertificateStatusDto;
+};
+
+export type AwsCertificateStatusResponse = AwsCertificateStatusResponses[keyof AwsCertificateStatusResponses];
 
 export type RenewCertificateData = {
     body: RenewDto;

@@ -5,6 +5,8 @@ import { CertificateAuthModule } from '../certificates/certificate-auth.module';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { IotModule } from '../iot/iot.module';
 import { AllowlistUploads } from './allowlist-uploads';
+import { AwsCertificateProvider } from './aws-certificate-provider';
+import { AwsCertificateProviderController } from './aws-certificate-provider.controller';
 import { ClaimRepository } from './claim.repository';
 import { ClaimsController } from './claims.controller';
 import { ClaimsService } from './claims.service';
@@ -16,8 +18,8 @@ import { TypeOrmClaimRepository } from './typeorm-claim.repository';
 
 @Module({
   imports: [AuthoritiesModule, CertificatesModule, IotModule, CertificateAuthModule],
-  controllers: [ClaimsController, ProvisioningController],
-  providers: [ClaimsService, AllowlistUploads, ExchangeService, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
+  controllers: [ClaimsController, ProvisioningController, AwsCertificateProviderController],
+  providers: [ClaimsService, AllowlistUploads, ExchangeService, AwsCertificateProvider, StationAuthenticator, { provide: ClaimRepository, useClass: TypeOrmClaimRepository }],
   // For EST (src/est/): enrollment under a claim label is this exchange.
   exports: [ClaimsService, ExchangeService, StationAuthenticator],
 })

@@ -13,7 +13,8 @@ import { ClaimRepository } from './claim.repository';
 
 /** A station that proved it holds a claim certificate's key. Whether the claim lets it exchange is decided after. */
 export interface StationIdentity {
-  method: 'jwt' | 'mtls';
+  /** 'aws-iot': the claim certificate authenticated to AWS IoT, whose certificate provider Lambda relays the request. */
+  method: 'jwt' | 'mtls' | 'aws-iot';
   claim: Claim;
   claimCertificate: CertificateRecord;
   /** What the station says it is: the JWT `sub`, when given. */

@@ -133,6 +133,8 @@ export const Errors = {
   notADeviceCertificate: make('NOT_A_DEVICE_CERTIFICATE', 401),
   notAClaimCertificate: make('NOT_A_CLAIM_CERTIFICATE', 401),
   claimCertificateExpired: make('CLAIM_CERTIFICATE_EXPIRED', 401),
+  /** AWS IoT certificate provider (docs/aws-fleet-provisioning.md): the principal is not a claim certificate of ours. */
+  awsPrincipalNotAClaim: make('AWS_PRINCIPAL_NOT_A_CLAIM', 422),
   // Refusals of an authenticated station (audited).
   claimRevoked: make('CLAIM_REVOKED', 403),
   claimNotYetValid: make('CLAIM_NOT_YET_VALID', 403),

@@ -2,7 +2,7 @@
  * Roles and what each may do: the whole role matrix lives here (below every feature, which declares what its routes
  * need), auth/auth.guard.ts enforces it, and test/e2e/role-matrix tests it route by route.
  */
-export const ROLES = ['admin', 'operator', 'auditor'] as const;
+export const ROLES = ['admin', 'operator', 'auditor', 'aws-integration'] as const;
 export type Role = (typeof ROLES)[number];
 
 export enum Permission {
@@ -21,6 +21,10 @@ export enum Permission {
   ManageEstLabels = 'est-labels:manage',
   RetryJobs = 'jobs:retry',
   ManageIotTargets = 'iot-targets:manage',
+  /** The AWS IoT certificate provider Lambda: a CSR from fleet provisioning by claim → a certificate under the claim's rules. */
+  AwsCertificateProvider = 'aws-certificate-provider:use',
+  /** The AWS IoT pre-authentication Lambda: the status of a certificate presented at CONNECT (nothing else is read). */
+  AwsCertificateStatus = 'aws-certificate-status:read',
   /** Every key may ask who it is (GET /v1/me): the ops console shows what the caller's role allows. */
   ReadSelf = 'self:read',
 }
@@ -31,6 +35,9 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
   operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs, Permission.ReadSelf],
   auditor: [Permission.ReadInventory, Permission.ReadAudit, Permission.ReadSelf],
+  // The key the AWS Lambda handlers hold (integrations/aws-lambda/, docs/aws-fleet-provisioning.md): the two calls they
+  // make and nothing else (no inventory, no revocation), so a leaked Lambda secret cannot read or change the fleet.
+  'aws-integration': [Permission.AwsCertificateProvider, Permission.AwsCertificateStatus, Permission.ReadSelf],
 };
 
 /** What a role may do (GET /v1/me tells the caller its own). */

@@ -267,7 +267,7 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
 
   it('lists null in the enum of every nullable enum (OpenAPI 3.0.3)', () => {
     assert.deepEqual(document.components.schemas.CertificateDto.properties.revocationReason.enum.at(-1), null);
-    assert.deepEqual(document.components.schemas.AuditActorDto.properties.role.enum, ['admin', 'operator', 'auditor', null]);
+    assert.deepEqual(document.components.schemas.AuditActorDto.properties.role.enum, ['admin', 'operator', 'auditor', 'aws-integration', null]);
   });
 });
 

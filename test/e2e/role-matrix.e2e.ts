@@ -8,6 +8,7 @@ import { OutboxRepository } from '../../src/jobs/outbox.repository';
 import { OutboxService } from '../../src/jobs/outbox.service';
 import { DEFAULT_POLICY_TEMPLATE } from '../../src/iot/policy-lint';
 import { OCSP_ROUTES } from '../../src/revocation/ocsp-http';
+import { buildCsr } from '../../tools/csr-builder';
 import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
@@ -19,11 +20,11 @@ import { bearer, startTestApp, TestApp } from '../support/test-app';
  * own status. 403s are audited as auth.denied; 401s never touch the audit chain.
  */
 
-type Role = 'admin' | 'operator' | 'auditor';
+type Role = 'admin' | 'operator' | 'auditor' | 'aws-integration';
 const EVENTS_SECRET = 'matrix-events-secret-0123456789abcdef0123456789';
 type Identity = 'no key' | 'malformed key' | 'unknown key' | 'revoked key' | Role;
 const UNAUTHENTICATED: Identity[] = ['no key', 'malformed key', 'unknown key', 'revoked key'];
-const ROLES: Role[] = ['admin', 'operator', 'auditor'];
+const ROLES: Role[] = ['admin', 'operator', 'auditor', 'aws-integration'];
 const IDENTITIES: Identity[] = [...UNAUTHENTICATED, ...ROLES];
 
 /** Ids made in `before`. */
@@ -45,6 +46,8 @@ interface Fixtures {
   claimAuthority: string;
   /** An active factory claim. */
   claim: string;
+  /** Another claim's certificate SHA-256 fingerprint (= AWS IoT certificate id: the certificate provider's principalId). */
+  claimFingerprint: string;
   /** An open rotation campaign. */
   rotation: string;
   /** A finished fleet audit. */
@@ -60,8 +63,11 @@ type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certifi
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
   | { public: number }
-  /** The status for each role's key (403 = the role lacks the permission); every other caller gets 401. */
-  | { admin: number; operator: number; auditor: number };
+  /**
+   * The status for each role's key (403 = the role lacks the permission); every other caller gets 401. The
+   * aws-integration role (the AWS Lambdas' key) is refused everywhere (403) but where its row says otherwise.
+   */
+  | { admin: number; operator: number; auditor: number; 'aws-integration'?: number };
 
 type MatrixRoute = {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -79,6 +85,9 @@ type MatrixRoute = {
 
 /** EST bodies are base64 DER PKCS#10; problems come back as problem+json when asked for. */
 const EST_HEADERS = { 'Content-Type': 'application/pkcs10', Accept: 'application/problem+json' };
+
+/** Distinct device serials for the certificate provider row (each call provisions one device on the fixture claim). */
+let awsSerial = 0;
 
 const ROUTES: MatrixRoute[] = [
   // health and metrics
@@ -142,6 +151,12 @@ const ROUTES: MatrixRoute[] = [
   // factory stations: authenticated by a claim certificate, so an API key (or nothing) is a 401 whatever its role
   { method: 'POST',   path: '/v1/provisioning/exchange',      body: (f) => ({ deviceSerial: 'SN0001', csr: f.csrPem }),
                                                               public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  // the AWS IoT Lambdas (docs/aws-fleet-provisioning.md): the aws-integration role, and admins
+  { method: 'POST',   path: '/v1/provisioning/aws-certificate-provider',
+                                                              body: (f) => ({ certificateSigningRequest: buildCsr({ commonName: `AWSMATRIX${++awsSerial}` }), principalId: f.claimFingerprint, clientId: 'matrix-client' }),
+                                                              admin: 201, operator: 403, auditor: 403, 'aws-integration': 201 },
+  { method: 'POST',   path: '/v1/provisioning/aws-certificate-status', body: (f) => ({ certificateId: f.claimFingerprint }),
+                                                              admin: 200, operator: 403, auditor: 403, 'aws-integration': 200 },
   // devices renew by their own certificate, so an API key (or nothing) is a 401 whatever its role
   { method: 'POST',   path: '/v1/certificates/renew',         body: (f) => ({ csr: f.csrPem }),
                                                               public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
@@ -205,7 +220,7 @@ const ROUTES: MatrixRoute[] = [
   { method: 'POST',   path: '/v1/api-keys',                   body: () => ({ name: 'matrix key', role: 'auditor' }),
                                                               admin: 201, operator: 403, auditor: 403 },
   { method: 'GET',    path: '/v1/api-keys',                   admin: 200, operator: 403, auditor: 403 },
-  { method: 'GET',    path: '/v1/me',                         admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/me',                         admin: 200, operator: 200, auditor: 200, 'aws-integration': 200 },
   { method: 'DELETE', path: '/v1/api-keys/:id',               id: 'fresh-api-key',
                                                               admin: 200, operator: 403, auditor: 403 },
   // setup self-check
@@ -243,7 +258,8 @@ function fillPath(path: string, id: string): string {
 function expectedStatus(route: MatrixRoute, identity: Identity): number {
   if ('public' in route) return route.public;
   if (UNAUTHENTICATED.includes(identity)) return 401;
-  return route[identity as Role];
+  if (identity === 'aws-integration') return route['aws-integration'] ?? 403;
+  return route[identity as Exclude<Role, 'aws-integration'>];
 }
 
 /**
@@ -274,7 +290,7 @@ function registeredRoutes(t: TestApp): string[] {
 describe('role matrix on sqlite', () => {
   let t: TestApp;
   const ssl = new OpenSslWorkspace();
-  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '', rotation: '', audit: '', pendingAuthority: '', pendingUpload: { certificatePem: '', chainPem: '' } };
+  const f: Fixtures = { root: '', authority: '', certificate: '', csrPem: '', iotAuthority: '', claimAuthority: '', claim: '', claimFingerprint: '', rotation: '', audit: '', pendingAuthority: '', pendingUpload: { certificatePem: '', chainPem: '' } };
   const keys = {} as Record<Role | 'revoked', { id: string; key: string }>;
   const unknownKey = generateApiKey().key;
   let requestSeq = 0;
@@ -304,6 +320,9 @@ describe('role matrix on sqlite', () => {
     f.iotAuthority = await resolveId('fresh-iot-registered-authority');
     f.claimAuthority = (await admin('POST', '/v1/authorities', { name: 'Matrix Claims', type: 'intermediate', parentId: f.root, usage: 'claims', subject: { commonName: 'Matrix Claims CA' } })).id;
     f.claim = await resolveId('fresh-claim');
+    // A claim of its own (the matrix uploads an allow-list to f.claim).
+    const claimCertificateId = (await admin('GET', `/v1/claims/${await resolveId('fresh-claim')}`)).claimCertificateId as string;
+    f.claimFingerprint = (await admin('GET', `/v1/certificates/${claimCertificateId}`)).fingerprint as string;
     f.rotation = await resolveId('fresh-rotation');
     // A certificate expiring within the audit window gives every fresh audit a remediable finding.
     await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-expiring', validityDays: 10 });

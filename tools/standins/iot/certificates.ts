@@ -19,7 +19,7 @@ export interface IotCertificateView {
   certificatePem: string;
   createdAt: Date;
   /** How it got here: an API call, a device's first connection (JITR), or the registerForeignCertificate test hook. */
-  registeredBy: 'RegisterCertificate' | 'RegisterCertificateWithoutCA' | 'JITR' | 'Foreign';
+  registeredBy: 'RegisterCertificate' | 'RegisterCertificateWithoutCA' | 'JITR' | 'Foreign' | 'CreateCertificateFromCsr';
 }
 
 export interface CertificateRecord {
@@ -67,6 +67,21 @@ export class Certificates {
   newRecord(x509: X509Certificate, fields: Pick<CertificateRecord, 'status' | 'caCertificateId' | 'mode' | 'registeredBy'>, now = Date.now()): CertificateRecord {
     const id = idOf(x509);
     return { id, arn: this.arn(id), pem: x509.toString(), x509, ...fields, created: now, lastModified: now, customerVersion: 1, generationId: randomUUID() };
+  }
+
+  /**
+   * A certificate the certificate provider signed for CreateCertificateFromCsr (the data-plane stand-in, tools/standins/iot-data):
+   * registered PENDING_ACTIVATION (RegisterThing activates it), under its issuing CA when that is registered. The same
+   * certificate again (a retried request answered with the certificate issued before) keeps its record.
+   */
+  takeInFromProvider(pem: string, now = Date.now()): CertificateRecord {
+    const x509 = parseCertificate(pem, 'certificatePem');
+    const existing = this.records.get(idOf(x509));
+    if (existing) return existing;
+    const ca = this.cas.issuing(x509).find((c) => c.status === 'ACTIVE');
+    const record = this.newRecord(x509, { status: 'PENDING_ACTIVATION', caCertificateId: ca?.id, mode: ca ? ca.mode : 'SNI_ONLY', registeredBy: 'CreateCertificateFromCsr' }, now);
+    this.records.set(record.id, record);
+    return record;
   }
 
   view(certificateId: string): IotCertificateView | undefined {

@@ -406,6 +406,11 @@ export class IotStandIn {
     this.cas.claimInAnotherAccount(caCertificatePem);
   }
 
+  /** Data plane (tools/standins/iot-data): what CreateCertificateFromCsr registers, PENDING_ACTIVATION (see Certificates.takeInFromProvider). */
+  takeInProvidedCertificate(certificatePem: string): IotCertificateView {
+    return this.certificates.view(this.certificates.takeInFromProvider(certificatePem).id)!;
+  }
+
   /** Test hook: a device's first TLS connection with this certificate, playing JITR (see DeviceConnections.connect). */
   connectDevice(certificatePem: string, chainPem = ''): IotDeviceConnectResult {
     return this.devices.connect(certificatePem, chainPem);

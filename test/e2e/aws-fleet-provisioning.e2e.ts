@@ -1,0 +1,443 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { CreatePolicyCommand, IoTClient, RegisterCertificateWithoutCACommand } from '@aws-sdk/client-iot';
+import mqtt, { MqttClient } from 'mqtt';
+import { deviceKeyAndCsr } from '../../tools/csr-builder';
+import { IotDataStandIn, IotStandIn, KmsStandIn, SecretsStandIn } from '../../tools/standins';
+import * as provider from '../../integrations/aws-lambda/src/certificate-provider';
+import * as preAuth from '../../integrations/aws-lambda/src/client-certificate-check';
+import { setLogWriter } from '../../integrations/aws-lambda/src/shared/logger';
+import { forgetApiKey } from '../../integrations/aws-lambda/src/shared/api-key';
+import { recordSecret } from '../support/log-capture';
+import { OpenSslWorkspace } from '../support/openssl';
+import { bearer, drivers, ManualClock, startTestApp, TestApp } from '../support/test-app';
+
+/**
+ * AWS IoT fleet provisioning by claim, signed by Fleet PKI (docs/aws-fleet-provisioning.md), played end to end: devices
+ * are mqtt.js clients on mutual TLS to the data-plane stand-in (tools/standins/iot-data), which invokes the real Lambda
+ * handlers (integrations/aws-lambda/) in process; they read their API key through the real Secrets Manager / SSM SDK
+ * clients from the secrets stand-in and call the service over HTTP; the device CA's key is in the KMS stand-in.
+ */
+
+const CREATE = '$aws/certificates/create-from-csr/json';
+const TEMPLATE_NAME = 'FleetTemplate';
+const REGISTER = `$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json`;
+const POLICY = 'fleet-device-policy';
+const TEMPLATE = JSON.stringify({
+  Parameters: { SerialNumber: { Type: 'String' }, 'AWS::IoT::Certificate::Id': { Type: 'String' } },
+  Resources: {
+    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['', ['fleet-', { Ref: 'SerialNumber' }]] }, AttributePayload: { serial: { Ref: 'SerialNumber' } } } },
+    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+    policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: POLICY } },
+  },
+  DeviceConfiguration: { telemetryTopic: { 'Fn::Sub': 'devices/${SerialNumber}/telemetry' } },
+});
+
+interface ClaimCredentials {
+  id: string;
+  certificatePem: string;
+  keyPem: string;
+}
+
+type Answer = { topic: string; body: Record<string, unknown> };
+
+for (const { driver, skip } of drivers()) {
+  describe(`AWS IoT fleet provisioning with our certificate provider and pre-authentication (${driver})`, { skip }, () => {
+    let kms: KmsStandIn;
+    let iot: IotStandIn;
+    let secrets: SecretsStandIn;
+    let data: IotDataStandIn;
+    let t: TestApp;
+    const clock = new ManualClock();
+    const ssl = new OpenSslWorkspace();
+    const lambdaLog: string[] = [];
+    let previousWriter: (line: string) => void;
+    let integrationKey: string;
+    let secretArn: string;
+    const eventsSecret = `events-${randomUUID()}`;
+    let root: { id: string; certificatePem: string };
+    let deviceCa: { id: string; certificatePem: string; chainPem: string };
+    let claimCa: { id: string };
+    const savedEnv = { ...process.env };
+    const clients: MqttClient[] = [];
+
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies read field by field
+    async function admin(path: string, body: unknown, status = 201): Promise<Record<string, any>> {
+      const res = await t.http().post(path).set(bearer(t.adminKey)).send(body as object);
+      assert.equal(res.status, status, `${path}: ${res.status} ${res.text}`);
+      return res.body;
+    }
+
+    async function createClaim(extra: Record<string, unknown>): Promise<ClaimCredentials> {
+      const claim = await admin('/v1/claims', {
+        name: `claim-${randomUUID().slice(0, 8)}`, factory: 'Plant 1', claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: 100,
+        notAfter: new Date(Date.now() + 86_400_000).toISOString(), thingNameTemplate: 'fleet-{serial}', claimCertificate: { generateKey: true }, ...extra,
+      });
+      recordSecret('claim private key', claim.claimCertificate.privateKeyPem);
+      // As the maker does once: register the claim certificate with AWS IoT (ACTIVE, with the claim policy).
+      const control = new IoTClient({ region: iot.region, endpoint: iot.endpoint });
+      await control.send(new RegisterCertificateWithoutCACommand({ certificatePem: claim.claimCertificate.certificatePem, status: 'ACTIVE' }));
+      control.destroy();
+      return { id: claim.id, certificatePem: claim.claimCertificate.certificatePem, keyPem: claim.claimCertificate.privateKeyPem };
+    }
+
+    function connect(clientId: string, keyPem: string, certPem: string): Promise<MqttClient> {
+      const client = mqtt.connect(data.url, {
+        clientId, key: keyPem, cert: certPem, ca: data.serverCertificatePem, servername: data.serverName, protocolVersion: 4,
+        reconnectPeriod: 0, connectTimeout: 10_000, rejectUnauthorized: true,
+      });
+      clients.push(client);
+      return new Promise((resolve, reject) => {
+        client.once('connect', () => resolve(client));
+        client.once('error', (err) => {
+          client.end(true);
+          reject(err);
+        });
+        client.once('close', () => reject(new Error('connection closed before CONNACK')));
+      });
+    }
+
+    /** The next message on one of `topics` (its accepted or rejected reply). */
+    function nextAnswer(client: MqttClient, request: string): Promise<Answer> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no answer to ${request} within 30 s`)), 30_000);
+        const onMessage = (topic: string, payload: Buffer) => {
+          if (topic !== `${request}/accepted` && topic !== `${request}/rejected`) return;
+          clearTimeout(timer);
+          client.off('message', onMessage);
+          resolve({ topic, body: JSON.parse(payload.toString('utf8')) as Record<string, unknown> });
+        };
+        client.on('message', onMessage);
+      });
+    }
+
+    async function request(client: MqttClient, topic: string, body: unknown): Promise<Answer> {
+      const answer = nextAnswer(client, topic);
+      await client.publishAsync(topic, JSON.stringify(body), { qos: 1 });
+      return answer;
+    }
+
+    /** The stock flow's first step, on a connection made with the claim certificate. */
+    async function createCertificateFromCsr(claim: ClaimCredentials, csrPem: string): Promise<{ client: MqttClient; answer: Answer }> {
+      const client = await connect(`claim-${randomUUID()}`, claim.keyPem, claim.certificatePem);
+      await client.subscribeAsync([`${CREATE}/accepted`, `${CREATE}/rejected`, `${REGISTER}/accepted`, `${REGISTER}/rejected`], { qos: 1 });
+      return { client, answer: await request(client, CREATE, { certificateSigningRequest: csrPem }) };
+    }
+
+    /** A device key and CSR made with openssl, naming the device by the serialNumber attribute. */
+    function opensslDevice(serial: string): { keyPem: string; csrPem: string } {
+      const key = `device-${serial}.key`;
+      const csr = `device-${serial}.csr`;
+      const made = ssl.run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/serialNumber=${serial}`]);
+      assert.equal(made.status, 0, made.output);
+      return { keyPem: fs.readFileSync(ssl.file(key), 'utf8'), csrPem: fs.readFileSync(ssl.file(csr), 'utf8') };
+    }
+
+    async function certificateCount(claimId: string): Promise<number> {
+      const res = await t.http().get(`/v1/claims/${claimId}`).set(bearer(t.adminKey));
+      assert.equal(res.status, 200);
+      return res.body.used;
+    }
+
+    before(async () => {
+      kms = await new KmsStandIn().start();
+      iot = await new IotStandIn().start();
+      secrets = await new SecretsStandIn().start();
+      recordSecret('iot events secret', eventsSecret);
+      t = await startTestApp(driver, { kms, iot, clock, env: { IOT_EVENTS_SECRET: eventsSecret } });
+      root = await admin('/v1/authorities', { name: 'Fleet Root', type: 'root', keyBackend: 'aws-kms', keySpec: 'EC_P256', subject: { commonName: 'Fleet Root CA' } }) as typeof root;
+      deviceCa = await admin('/v1/authorities', { name: 'Fleet Devices', type: 'intermediate', parentId: root.id, keyBackend: 'aws-kms', keySpec: 'EC_P256', subject: { commonName: 'Fleet Devices CA' } }) as typeof deviceCa;
+      claimCa = await admin('/v1/authorities', { name: 'Fleet Claims', type: 'intermediate', parentId: root.id, usage: 'claims', subject: { commonName: 'Fleet Claims CA' } }) as typeof claimCa;
+      integrationKey = (await admin('/v1/api-keys', { name: 'aws lambdas', role: 'aws-integration' })).key;
+      recordSecret('aws-integration api key', integrationKey);
+      secretArn = secrets.putSecret('fleet-pki/aws-integration', JSON.stringify({ apiKey: integrationKey }));
+      secrets.putParameter('/fleet-pki/aws-integration-key', integrationKey);
+      Object.assign(process.env, {
+        FLEET_PKI_URL: t.baseUrl,
+        FLEET_PKI_API_KEY_SECRET_ID: secretArn,
+        FLEET_PKI_TIMEOUT_MS: '2000',
+        FLEET_PKI_RETRIES: '2',
+        STATUS_CACHE_SECONDS: '2',
+        AWS_REGION: iot.region,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+        AWS_ENDPOINT_URL_SSM: secrets.endpoint,
+      });
+      delete process.env.FLEET_PKI_API_KEY_PARAMETER;
+      previousWriter = setLogWriter((line) => lambdaLog.push(line));
+      const control = new IoTClient({ region: iot.region, endpoint: iot.endpoint });
+      await control.send(new CreatePolicyCommand({ policyName: POLICY, policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] }) }));
+      control.destroy();
+      data = await new IotDataStandIn({ iot, certificateProvider: provider.handler, clientCertificateCheck: preAuth.handler, templates: { [TEMPLATE_NAME]: TEMPLATE } }).start();
+    });
+
+    after(async () => {
+      for (const client of clients) client.end(true);
+      await data?.stop();
+      setLogWriter(previousWriter);
+      for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
+      Object.assign(process.env, savedEnv);
+      forgetApiKey();
+      preAuth.clearStatusCache();
+      await t?.close();
+      await secrets?.stop();
+      await iot?.stop();
+      await kms?.stop();
+      ssl.cleanup();
+      for (const line of lambdaLog) assert.ok(!line.includes(integrationKey), 'a Lambda log line holds the API key');
+    });
+
+    it('provisions a device by the stock flow: certificate from our KMS-backed CA, thing and policy by the template, then it connects and publishes', async () => {
+      const claim = await createClaim({ serialPattern: 'SN[0-9]{4}' });
+      const device = opensslDevice('SN0001');
+      const { client, answer } = await createCertificateFromCsr(claim, device.csrPem);
+      assert.equal(answer.topic, `${CREATE}/accepted`, JSON.stringify(answer.body));
+      const { certificatePem, certificateId, certificateOwnershipToken } = answer.body as Record<string, string>;
+      // Issued by our device CA (key in the KMS stand-in), valid under our chain with openssl's strict checks.
+      const verified = ssl.verify({ rootPem: root.certificatePem, intermediatesPem: deviceCa.certificatePem, leafPem: certificatePem });
+      assert.ok(verified.ok, verified.output);
+      assert.ok(kms.calls.get('Sign')! > 0, 'the device CA key in the KMS stand-in signed');
+      const ours = await t.http().get('/v1/certificates').query({ thingName: 'fleet-SN0001' }).set(bearer(t.adminKey));
+      assert.equal(ours.body.items.length, 1);
+      assert.equal(ours.body.items[0].fingerprint, certificateId);
+      assert.equal(ours.body.items[0].authorityId, deviceCa.id);
+      assert.equal(iot.certificate(certificateId)?.status, 'PENDING_ACTIVATION');
+
+      // RegisterThing with the template: thing, policy, activation in the IoT stand-in.
+      const registered = await request(client, REGISTER, { certificateOwnershipToken, parameters: { SerialNumber: 'SN0001' } });
+      assert.equal(registered.topic, `${REGISTER}/accepted`, JSON.stringify(registered.body));
+      assert.equal(registered.body.thingName, 'fleet-SN0001');
+      assert.deepEqual(registered.body.deviceConfiguration, { telemetryTopic: 'devices/SN0001/telemetry' });
+      assert.equal(iot.certificate(certificateId)?.status, 'ACTIVE');
+      const arn = iot.certificateArn(certificateId);
+      assert.deepEqual(iot.thingsOf(arn), ['fleet-SN0001']);
+      assert.deepEqual(iot.policiesAttachedTo(arn), [POLICY]);
+      assert.equal(iot.thing('fleet-SN0001')?.attributes?.serial, 'SN0001');
+      client.end(true);
+
+      // The device's own connection with its new certificate (and chain), then a publish on its own topic.
+      const own = await connect('fleet-SN0001', device.keyPem, certificatePem + deviceCa.certificatePem);
+      await own.publishAsync('devices/SN0001/telemetry', JSON.stringify({ t: 21.5 }), { qos: 1 });
+      assert.ok(data.messages.some((m) => m.certificateId === certificateId && m.topic === 'devices/SN0001/telemetry'));
+      own.end(true);
+      // The exchange is audited as any other, by the integration key, naming the claim certificate.
+      const audit = await t.http().get('/v1/audit').query({ action: 'certificate.issued' }).set(bearer(t.adminKey));
+      assert.equal(audit.status, 200);
+    });
+
+    it('keeps the claim rules: allow-list, closed window and revoked claim refused on the rejected topic with nothing issued', async () => {
+      // Without pre-authentication here: with it, a revoked claim's certificate is refused at CONNECT already.
+      data.configure({ clientCertificateCheck: undefined });
+      try {
+        const listed = await createClaim({});
+        const upload = await t.http().put(`/v1/claims/${listed.id}/allowlist`).set(bearer(t.adminKey)).set('Content-Type', 'application/json').send(JSON.stringify(['AL0001']));
+        assert.ok([200, 201].includes(upload.status), upload.text);
+        const off = await createCertificateFromCsr(listed, deviceKeyAndCsr('AL0002').csrPem);
+        assert.equal(off.answer.topic, `${CREATE}/rejected`);
+        assert.match(String(off.answer.body.errorMessage), /SERIAL_NOT_ALLOWED/);
+        off.client.end(true);
+        const on = await createCertificateFromCsr(listed, deviceKeyAndCsr('AL0001').csrPem);
+        assert.equal(on.answer.topic, `${CREATE}/accepted`, JSON.stringify(on.answer.body));
+        on.client.end(true);
+        assert.equal(await certificateCount(listed.id), 1);
+
+        // Closed window: the service's clock moves past the claim's notAfter (AWS still lets the claim certificate in).
+        const closing = await createClaim({ notAfter: new Date(Date.now() + 3_600_000).toISOString() });
+        clock.advance(2 * 3_600_000);
+        try {
+          const late = await createCertificateFromCsr(closing, deviceKeyAndCsr('WIN001').csrPem);
+          assert.equal(late.answer.topic, `${CREATE}/rejected`);
+          assert.match(String(late.answer.body.errorMessage), /CLAIM_EXPIRED|CLAIM_CERTIFICATE_EXPIRED/);
+          late.client.end(true);
+        } finally {
+          clock.advance(-2 * 3_600_000);
+        }
+        assert.equal(await certificateCount(closing.id), 0);
+
+        const revoked = await createClaim({});
+        await admin(`/v1/claims/${revoked.id}/revoke`, { reason: 'cessationOfOperation' }, 200);
+        const refused = await createCertificateFromCsr(revoked, deviceKeyAndCsr('REV001').csrPem);
+        assert.equal(refused.answer.topic, `${CREATE}/rejected`);
+        assert.match(String(refused.answer.body.errorMessage), /CLAIM_REVOKED/);
+        refused.client.end(true);
+        assert.equal(await certificateCount(revoked.id), 0);
+        const none = await t.http().get('/v1/certificates').query({ thingName: 'fleet-REV001' }).set(bearer(t.adminKey));
+        assert.equal(none.body.items.length, 0);
+      } finally {
+        data.configure({ clientCertificateCheck: preAuth.handler });
+      }
+    });
+
+    it('gives exactly 10 certificates to 50 devices provisioning at once on a 10-device claim', async () => {
+      const claim = await createClaim({ maxDevices: 10 });
+      const devices = Array.from({ length: 50 }, (_, i) => ({ serial: `RUSH${String(i).padStart(3, '0')}`, ...deviceKeyAndCsr(`RUSH${String(i).padStart(3, '0')}`) }));
+      const answers = await Promise.all(devices.map(async (d) => {
+        const { client, answer } = await createCertificateFromCsr(claim, d.csrPem);
+        client.end(true);
+        return answer;
+      }));
+      const accepted = answers.filter((a) => a.topic.endsWith('/accepted'));
+      const rejected = answers.filter((a) => a.topic.endsWith('/rejected'));
+      assert.equal(accepted.length, 10, JSON.stringify(rejected.slice(0, 3).map((a) => a.body)));
+      assert.equal(rejected.length, 40);
+      for (const r of rejected) assert.match(String(r.body.errorMessage), /CLAIM_QUOTA_EXHAUSTED/);
+      assert.equal(new Set(accepted.map((a) => a.body.certificateId)).size, 10);
+      assert.equal(await certificateCount(claim.id), 10);
+      const issued = await t.http().get('/v1/certificates').query({ claimId: claim.id, limit: 100 }).set(bearer(t.adminKey));
+      assert.equal(issued.body.items.length, 10);
+    });
+
+    it('answers a retried request (same claim, same CSR) with the same certificate', async () => {
+      const claim = await createClaim({});
+      const { csrPem } = deviceKeyAndCsr('RETRY01');
+      const first = await createCertificateFromCsr(claim, csrPem);
+      assert.equal(first.answer.topic, `${CREATE}/accepted`);
+      const again = await request(first.client, CREATE, { certificateSigningRequest: csrPem });
+      assert.equal(again.topic, `${CREATE}/accepted`);
+      assert.equal(again.body.certificateId, first.answer.body.certificateId);
+      assert.equal(again.body.certificatePem, first.answer.body.certificatePem);
+      first.client.end(true);
+      assert.equal(await certificateCount(claim.id), 1);
+      assert.ok(lambdaLog.some((line) => line.includes('retry of the same claim and CSR')));
+    });
+
+    it('refuses the next CONNECT of a revoked device within the cache bound, keeps others connecting, and fails closed without Fleet PKI', async () => {
+      const claim = await createClaim({});
+      const provisionDevice = async (serial: string) => {
+        const { keyPem, csrPem } = opensslDevice(serial);
+        const { client, answer } = await createCertificateFromCsr(claim, csrPem);
+        assert.equal(answer.topic, `${CREATE}/accepted`);
+        const done = await request(client, REGISTER, { certificateOwnershipToken: answer.body.certificateOwnershipToken, parameters: { SerialNumber: serial } });
+        assert.equal(done.topic, `${REGISTER}/accepted`);
+        client.end(true);
+        return { keyPem, certificatePem: String(answer.body.certificatePem), certificateId: String(answer.body.certificateId) };
+      };
+      const doomed = await provisionDevice('REVK01');
+      const keeper = await provisionDevice('KEEP01');
+      const connects = async (d: { keyPem: string; certificatePem: string }) => {
+        try {
+          (await connect(`c-${randomUUID()}`, d.keyPem, d.certificatePem)).end(true);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      assert.equal(await connects(doomed), true, 'connects before revocation (and fills the cache)');
+      assert.equal(await connects(keeper), true);
+      const [record] = (await t.http().get('/v1/certificates').query({ thingName: 'fleet-REVK01' }).set(bearer(t.adminKey))).body.items;
+      const revokedAt = Date.now();
+      await admin(`/v1/certificates/${record.id}/revoke`, { reason: 'keyCompromise' }, 200);
+      // Each attempt is a fresh CONNECT, as a device retrying would make; the bound is STATUS_CACHE_SECONDS + one call.
+      let refusedAfterMs = -1;
+      while (Date.now() - revokedAt < 10_000) {
+        if (!(await connects(doomed))) {
+          refusedAfterMs = Date.now() - revokedAt;
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.ok(refusedAfterMs >= 0, 'the revoked device was still connecting 10 s after revocation');
+      // STATUS_CACHE_SECONDS (2 s) + one status call; the slack is for a loaded CI machine.
+      assert.ok(refusedAfterMs <= 2000 + 2500, `refused after ${refusedAfterMs} ms: over STATUS_CACHE_SECONDS (2 s) + one status call`);
+      const refusal = data.connections.filter((c) => c.certificateId === doomed.certificateId).at(-1)!;
+      assert.equal(refusal.reason, 'pre-authentication');
+      console.log(`# revocation -> refused CONNECT after ${refusedAfterMs} ms (STATUS_CACHE_SECONDS=2)`);
+      assert.equal(await connects(keeper), true, 'an unrevoked device still connects');
+
+      // Fleet PKI unreachable: a closed port; once the cached answer has expired the handler fails closed and says so.
+      process.env.FLEET_PKI_URL = 'http://127.0.0.1:9';
+      try {
+        preAuth.clearStatusCache();
+        const before = lambdaLog.length;
+        assert.equal(await connects(keeper), false, 'fails closed');
+        const lines = lambdaLog.slice(before).map((line) => JSON.parse(line) as Record<string, unknown>);
+        assert.ok(lines.some((l) => l.handler === 'client-certificate-check' && /^fail closed: Fleet PKI unavailable after 3 attempt/.test(String(l.message))), JSON.stringify(lines));
+      } finally {
+        process.env.FLEET_PKI_URL = t.baseUrl;
+      }
+      assert.equal(await connects(keeper), true, 'connects again once Fleet PKI answers');
+    });
+
+    it('reads the API key from an SSM SecureString parameter as well, once per cache period', async () => {
+      delete process.env.FLEET_PKI_API_KEY_SECRET_ID;
+      process.env.FLEET_PKI_API_KEY_PARAMETER = '/fleet-pki/aws-integration-key';
+      forgetApiKey();
+      try {
+        const claim = await createClaim({});
+        for (const serial of ['SSM001', 'SSM002']) {
+          const { client, answer } = await createCertificateFromCsr(claim, deviceKeyAndCsr(serial).csrPem);
+          assert.equal(answer.topic, `${CREATE}/accepted`, JSON.stringify(answer.body));
+          client.end(true);
+        }
+        assert.equal(secrets.reads.get('/fleet-pki/aws-integration-key'), 1);
+      } finally {
+        delete process.env.FLEET_PKI_API_KEY_PARAMETER;
+        process.env.FLEET_PKI_API_KEY_SECRET_ID = secretArn;
+        forgetApiKey();
+      }
+    });
+
+    it('refuses what is not a claim of ours and fails closed on anything doubtful, with no certificate issued', async () => {
+      const count = async () => (await t.http().get('/v1/certificates').query({ limit: 500 }).set(bearer(t.adminKey))).body.items.length as number;
+      const before = await count();
+      await assert.rejects(provider.handler({} as never), /INVALID_EVENT/);
+      const { csrPem } = deviceKeyAndCsr('NOCLAIM1');
+      // A device certificate of ours as the principal, then an id nobody issued.
+      const device = await admin('/v1/certificates', { authorityId: deviceCa.id, csr: deviceKeyAndCsr('plain-1').csrPem, profile: 'device', thingName: 'plain-1' });
+      await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: device.fingerprint, clientId: 'x' }), /AWS_PRINCIPAL_NOT_A_CLAIM/);
+      await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: 'ab'.repeat(32), clientId: 'x' }), /AWS_PRINCIPAL_NOT_A_CLAIM/);
+      assert.equal(await count(), before + 1, 'only the plain issuance above');
+
+      preAuth.clearStatusCache();
+      assert.deepEqual(await preAuth.handler({}), { isAuthenticated: false });
+      assert.deepEqual(await preAuth.handler({ clientCertificateChain: ['not a certificate'] }), { isAuthenticated: false });
+      const der = Buffer.from(device.certificatePem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64').toString('base64');
+      assert.deepEqual(await preAuth.handler({ principalId: 'cd'.repeat(32), clientCertificateChain: [der] }), { isAuthenticated: false }, 'principal is not the leaf');
+      assert.deepEqual(await preAuth.handler({ principalId: device.fingerprint, clientCertificateChain: [der] }), { isAuthenticated: true }, 'base64 DER leaf');
+      assert.deepEqual(await preAuth.handler({ clientCertificateChain: [device.certificatePem] }), { isAuthenticated: true }, 'PEM leaf');
+      // A key of another role is refused by the service (403): the handler fails closed.
+      const operatorKey = (await admin('/v1/api-keys', { name: 'not for lambdas', role: 'operator' })).key;
+      recordSecret('operator api key', operatorKey);
+      const wrongArn = secrets.putSecret('fleet-pki/wrong-role', operatorKey);
+      process.env.FLEET_PKI_API_KEY_SECRET_ID = wrongArn;
+      forgetApiKey();
+      preAuth.clearStatusCache();
+      try {
+        assert.deepEqual(await preAuth.handler({ clientCertificateChain: [device.certificatePem] }), { isAuthenticated: false });
+        assert.ok(lambdaLog.some((line) => line.includes('fail closed: Fleet PKI answered 403')));
+        await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: device.fingerprint, clientId: 'x' }), /FORBIDDEN/);
+      } finally {
+        process.env.FLEET_PKI_API_KEY_SECRET_ID = secretArn;
+        forgetApiKey();
+        preAuth.clearStatusCache();
+      }
+      assert.equal(await count(), before + 1);
+    });
+
+    it('plays JITR from a real TLS connection: an unknown certificate under a registered CA is registered and its event published', async () => {
+      data.configure({ clientCertificateCheck: undefined });
+      try {
+        const registration = await admin(`/v1/authorities/${deviceCa.id}/iot-registration`, { certificateMode: 'SNI_ONLY', autoRegistration: true, setAsActive: true, deviceRegistration: 'jitr' });
+        assert.ok(registration.caCertificateId);
+        const { csrPem, privateKey } = deviceKeyAndCsr('jitr-device-1');
+        const issued = await admin('/v1/certificates', { authorityId: deviceCa.id, csr: csrPem, profile: 'device', thingName: 'jitr-device-1' });
+        const events: unknown[] = [];
+        iot.onEvent = (_topic, event) => events.push(event);
+        const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+        await assert.rejects(connect('jitr-device-1', keyPem, issued.certificatePem + deviceCa.certificatePem));
+        assert.equal(events.length, 1);
+        assert.equal((events[0] as { certificateId: string }).certificateId, issued.fingerprint);
+        assert.equal(iot.certificate(issued.fingerprint)?.status, 'PENDING_ACTIVATION');
+        // The event goes where the topic rule would post it: the service activates the certificate.
+        const answered = await t.http().post('/v1/iot/events').set('x-fleet-pki-events-secret', eventsSecret).send(events[0] as object);
+        assert.equal(answered.status, 200, answered.text);
+        assert.equal(answered.body.decision, 'activate');
+        assert.equal(answered.body.certificateId, issued.id);
+      } finally {
+        iot.onEvent = undefined;
+        data.configure({ clientCertificateCheck: preAuth.handler });
+      }
+    });
+  });
+}
