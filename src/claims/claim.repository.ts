@@ -1,4 +1,4 @@
-import { Claim, ProvisionedDevice } from './claim';
+import { Claim, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
 
 /** Port: claims, their allow-lists, what they provisioned, idempotency keys and used token ids. */
 export abstract class ClaimRepository {
@@ -7,10 +7,11 @@ export abstract class ClaimRepository {
   abstract findByClaimCertificate(certificateId: string): Promise<Claim | null>;
   abstract list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Claim[]>;
   /**
-   * Takes one device slot: raises `used` only while the claim is active and under its quota, in one
-   * conditional UPDATE, so concurrent exchanges (on any replica) can never pass maxDevices. False when full.
+   * Takes `count` device slots at once, or none: raises `used` only while the claim is active and has `count` slots
+   * left, in one conditional UPDATE, so concurrent exchanges (on any replica) can never pass maxDevices. False when
+   * fewer are left.
    */
-  abstract takeSlot(id: string, at: string): Promise<boolean>;
+  abstract takeSlots(id: string, count: number, at: string): Promise<boolean>;
   abstract touch(id: string, at: string): Promise<void>;
   /** Sets revoked unless already; false when it was. */
   abstract markRevoked(id: string, at: string): Promise<boolean>;
@@ -47,12 +48,12 @@ export abstract class ClaimRepository {
   abstract isAllowed(id: string, deviceSerial: string): Promise<boolean>;
 
   abstract findProvisioned(claimId: string, deviceSerial: string): Promise<ProvisionedDevice | null>;
-  /** Fails with a unique violation when the serial was provisioned meanwhile. */
-  abstract insertProvisioned(device: ProvisionedDevice): Promise<void>;
+  /** One multi-row INSERT: a serial provisioned meanwhile (or twice in the batch) fails it with a unique violation. */
+  abstract insertProvisionedMany(devices: ProvisionedDevice[]): Promise<void>;
   abstract replaceProvisioned(device: ProvisionedDevice): Promise<void>;
 
   abstract findIdempotencyKey(claimId: string, key: string): Promise<{ requestSha256: string; certificateId: string } | null>;
-  abstract insertIdempotencyKey(claimId: string, key: string, requestSha256: string, certificateId: string, at: string): Promise<void>;
+  abstract insertIdempotencyKeys(keys: ExchangeIdempotencyKey[]): Promise<void>;
 
   /** Ids of the unrevoked certificates a claim provisioned. */
   abstract unrevokedCertificateIds(claimId: string): Promise<string[]>;

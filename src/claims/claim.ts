@@ -47,6 +47,15 @@ export interface ProvisionedDevice {
   provisionedAt: string;
 }
 
+/** An exchange's Idempotency-Key, scoped to its claim, with the request it named and the certificate it produced. */
+export interface ExchangeIdempotencyKey {
+  claimId: string;
+  idempotencyKey: string;
+  requestSha256: string;
+  certificateId: string;
+  createdAt: string;
+}
+
 /** The thing name a claim gives a device serial. */
 export function renderThingName(template: string, deviceSerial: string): string {
   return template.split('{serial}').join(deviceSerial);

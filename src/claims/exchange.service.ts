@@ -9,6 +9,7 @@ import { Transactions } from '../database/transactions';
 import { isUniqueViolation } from '../database/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { parseCsr } from '../pki/csr';
+import { Claim, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
 import { isWellFormedSerial, thingNameFor } from './claims.service';
 import { storedSerialPattern } from './serial-pattern';
@@ -33,6 +34,26 @@ export interface ExchangeResult {
 
 /** Raised inside the issuance transaction when another request provisioned the serial first; never leaves this file. */
 class ProvisionedMeanwhile extends Error {}
+
+const PENDING_EXCHANGE_WRITES = Symbol('pending exchange writes');
+
+/** What the exchanges of one transaction write at its end (ExchangeService.pendingWrites). */
+class PendingExchangeWrites {
+  readonly devices: ProvisionedDevice[] = [];
+  /** Slots to take, per claim. */
+  readonly slots = new Map<string, { claim: Claim; count: number }>();
+  readonly keys: ExchangeIdempotencyKey[] = [];
+  /** The claims' last exchange time: the latest of the group. */
+  at = '';
+
+  add(claim: Claim, device: ProvisionedDevice): void {
+    this.devices.push(device);
+    const slot = this.slots.get(claim.id) ?? { claim, count: 0 };
+    slot.count += 1;
+    this.slots.set(claim.id, slot);
+    if (device.provisionedAt > this.at) this.at = device.provisionedAt;
+  }
+}
 
 /**
  * The factory exchange: an authenticated station's device serial and CSR become the device's certificate,
@@ -132,14 +153,11 @@ export class ExchangeService {
               // The device's earlier key is gone with its earlier life: its certificate must not outlive it.
               await this.certificates.revokeInTransaction(identity.ctx, existing.certificateId, 'superseded', { claimId: claim.id, deviceSerial: serial, supersededBy: record.id });
             } else {
-              await this.claims.insertProvisioned(device).catch((err: unknown) => {
-                throw isUniqueViolation(err) ? new ProvisionedMeanwhile() : err;
-              });
-              if (!(await this.claims.takeSlot(claim.id, now.toISOString()))) {
-                throw Errors.claimQuotaExhausted(`the claim has provisioned all ${claim.maxDevices} devices it allows`);
-              }
+              this.pendingWrites().add(claim, device);
             }
-            if (idempotencyKey !== undefined) await this.claims.insertIdempotencyKey(claim.id, idempotencyKey, requestSha256, record.id, now.toISOString());
+            if (idempotencyKey !== undefined) {
+              this.pendingWrites().keys.push({ claimId: claim.id, idempotencyKey, requestSha256, certificateId: record.id, createdAt: now.toISOString() });
+            }
           },
         },
       );
@@ -151,6 +169,36 @@ export class ExchangeService {
       // A concurrent request for the same serial (or Idempotency-Key) won; answer as a retry of it would be answered.
       return this.run(identity, input, idempotencyKey, true);
     }
+  }
+
+  /**
+   * The exchanges' own writes in the current transaction, made once for all the exchanges of a group commit just before
+   * it commits (docs/architecture.md, "Group commit"): one multi-row INSERT of provisioned devices, one quota UPDATE
+   * per claim, one multi-row INSERT of Idempotency-Keys. Each would otherwise be a round trip per exchange inside the
+   * transaction that every writer waits for. All or nothing: when a serial was provisioned meanwhile, a key was used
+   * meanwhile, or the claim has fewer slots left than the group needs, the group rolls back and each exchange runs
+   * again alone, where exactly the ones that fail alone fail (Transactions.runGrouped).
+   */
+  private pendingWrites(): PendingExchangeWrites {
+    return this.transactions.local(PENDING_EXCHANGE_WRITES, () => {
+      const writes = new PendingExchangeWrites();
+      this.transactions.beforeCommit(() => this.flush(writes));
+      return writes;
+    });
+  }
+
+  private async flush(writes: PendingExchangeWrites): Promise<void> {
+    if (writes.devices.length > 0) {
+      await this.claims.insertProvisionedMany(writes.devices).catch((err: unknown) => {
+        throw isUniqueViolation(err) ? new ProvisionedMeanwhile() : err;
+      });
+    }
+    for (const { claim, count } of writes.slots.values()) {
+      if (!(await this.claims.takeSlots(claim.id, count, writes.at))) {
+        throw Errors.claimQuotaExhausted(`the claim has provisioned all ${claim.maxDevices} devices it allows`);
+      }
+    }
+    if (writes.keys.length > 0) await this.claims.insertIdempotencyKeys(writes.keys);
   }
 
   /** The claim must be active, its certificate unrevoked, and now inside its window. */

@@ -3,9 +3,10 @@ import { Injectable } from '@nestjs/common';
 import { IotThingOptions } from '../certificates/certificate';
 import { Errors } from '../common/errors';
 import { ClaimEntity } from '../database/entities/claim.entity';
+import { ExchangeIdempotencyKeyEntity } from '../database/entities/exchange-idempotency-key.entity';
 import { ProvisionedDeviceEntity } from '../database/entities/provisioned-device.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { Claim, ClaimStatus, ProvisionedDevice } from './claim';
+import { Claim, ClaimStatus, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
 
 /** Rows per multi-row INSERT of an allow-list on SQLite (which allows 32,766 bound parameters). */
@@ -35,10 +36,10 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return (await this.db.selectByCreation(ClaimEntity, after, limit)).map(toClaim);
   }
 
-  async takeSlot(id: string, at: string): Promise<boolean> {
+  async takeSlots(id: string, count: number, at: string): Promise<boolean> {
     const rows = await this.db.sql(
-      "UPDATE claims SET used = used + 1, last_exchange_at = ? WHERE id = ? AND status = 'active' AND used < max_devices RETURNING id",
-      [at, id],
+      "UPDATE claims SET used = used + ?, last_exchange_at = ? WHERE id = ? AND status = 'active' AND used + ? <= max_devices RETURNING id",
+      [count, at, id, count],
     );
     return rows.length === 1;
   }
@@ -163,8 +164,8 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return row ?? null;
   }
 
-  async insertProvisioned(device: ProvisionedDevice): Promise<void> {
-    await this.db.insert(ProvisionedDeviceEntity, device);
+  async insertProvisionedMany(devices: ProvisionedDevice[]): Promise<void> {
+    await this.db.insertMany(ProvisionedDeviceEntity, devices);
   }
 
   async replaceProvisioned(device: ProvisionedDevice): Promise<void> {
@@ -185,14 +186,8 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return row ?? null;
   }
 
-  async insertIdempotencyKey(claimId: string, key: string, requestSha256: string, certificateId: string, at: string): Promise<void> {
-    await this.db.sql('INSERT INTO exchange_idempotency_keys (claim_id, idempotency_key, request_sha256, certificate_id, created_at) VALUES (?, ?, ?, ?, ?)', [
-      claimId,
-      key,
-      requestSha256,
-      certificateId,
-      at,
-    ]);
+  async insertIdempotencyKeys(keys: ExchangeIdempotencyKey[]): Promise<void> {
+    await this.db.insertMany(ExchangeIdempotencyKeyEntity, keys);
   }
 
   async unrevokedCertificateIds(claimId: string): Promise<string[]> {
