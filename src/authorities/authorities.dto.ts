@@ -57,7 +57,7 @@ export class CreateAuthorityDto {
   @IsOptional() @IsIn(['external'])
   parent?: 'external';
 
-  @ApiPropertyOptional({ enum: KEY_BACKENDS, default: 'local' })
+  @ApiPropertyOptional({ enum: KEY_BACKENDS, default: 'local', description: 'pkcs11: an HSM token through its PKCS #11 module (PKCS11_MODULE; docs/pkcs11.md)' })
   @IsOptional() @IsIn(KEY_BACKENDS)
   keyBackend?: KeyBackend;
 
@@ -68,6 +68,14 @@ export class CreateAuthorityDto {
   @ApiPropertyOptional({ description: 'Adopt an existing AWS KMS key by id, ARN or alias (aws-kms only)', maxLength: 2048 })
   @IsOptional() @IsString() @Length(1, 2048)
   kmsKeyId?: string;
+
+  @ApiPropertyOptional({ description: 'Adopt an existing private key on the PKCS #11 token by its CKA_ID, hex (pkcs11 only; docs/pkcs11.md)', maxLength: 256 })
+  @IsOptional() @IsString() @Matches(/^([0-9a-fA-F]{2}){1,128}$/, { message: 'pkcs11KeyId must be the CKA_ID in hex (1 to 128 bytes)' })
+  pkcs11KeyId?: string;
+
+  @ApiPropertyOptional({ description: 'Adopt an existing private key on the PKCS #11 token by its CKA_LABEL (pkcs11 only)', maxLength: 128 })
+  @IsOptional() @IsString() @Length(1, 128) @Matches(NO_CONTROL_CHARS, { message: 'pkcs11KeyLabel must not contain control characters' })
+  pkcs11KeyLabel?: string;
 
   @ApiProperty({ type: SubjectDto })
   @IsObject() @ValidateNested() @Type(() => SubjectDto)
@@ -110,6 +118,13 @@ export class AuthorityDto {
   @ApiProperty({ enum: KEY_SPECS }) keySpec: string;
   @ApiProperty({ nullable: true, type: String, description: 'ARN of the AWS KMS key (aws-kms authorities; null for local)' })
   kmsKeyArn: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'pkcs11:token=fleet-ca;id=8f0c2a…',
+    description: 'pkcs11 authorities: the token label and the key’s CKA_ID (RFC 7512 URI attributes; pkcs11-tool --id selects it); null otherwise',
+  })
+  pkcs11KeyUri: string | null;
   @ApiProperty({ example: 'C=US, O=Acme, CN=Acme Root' }) subject: string;
   @ApiProperty({ description: 'Lowercase hex; null while pending', nullable: true, type: String }) serial: string | null;
   @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id); null while pending', nullable: true, type: String })
@@ -174,6 +189,7 @@ export function toAuthorityDto(authority: Authority, certificatePem: string | nu
     ...rest,
     // The local key reference is an internal row id; a KMS key ARN is what operators scope IAM policies with.
     kmsKeyArn: authority.keyBackend === 'aws-kms' ? keyRef : null,
+    pkcs11KeyUri: authority.keyBackend === 'pkcs11' ? keyRef : null,
     ...(pending ? { serial: null, fingerprint: null, notBefore: null, notAfter: null } : {}),
     certificatePem: pending ? null : certificatePem,
     chainPem: pending ? null : chainPem,

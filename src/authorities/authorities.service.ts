@@ -36,6 +36,9 @@ export interface CreateAuthorityInput {
   /** Defaults to EC_P256 for new keys; for an adopted key it must match the key when given. */
   keySpec?: KeySpec;
   kmsKeyId?: string;
+  /** pkcs11: adopt the token key with this CKA_ID (hex) or label instead of generating one. */
+  pkcs11KeyId?: string;
+  pkcs11KeyLabel?: string;
   subject: SubjectFields;
   validityDays?: number;
   pathLength?: number;
@@ -89,6 +92,12 @@ export class AuthoritiesService {
     if (input.kmsKeyId !== undefined && input.keyBackend !== 'aws-kms') {
       throw Errors.validation('kmsKeyId applies only to keyBackend "aws-kms"');
     }
+    if ((input.pkcs11KeyId !== undefined || input.pkcs11KeyLabel !== undefined) && input.keyBackend !== 'pkcs11') {
+      throw Errors.validation('pkcs11KeyId and pkcs11KeyLabel apply only to keyBackend "pkcs11"');
+    }
+    if (input.pkcs11KeyId !== undefined && input.pkcs11KeyLabel !== undefined) throw Errors.validation('give pkcs11KeyId or pkcs11KeyLabel, not both');
+    const adopt =
+      input.kmsKeyId ?? (input.pkcs11KeyId !== undefined ? `id:${input.pkcs11KeyId.toLowerCase()}` : input.pkcs11KeyLabel !== undefined ? `label:${input.pkcs11KeyLabel}` : undefined);
 
     const external = input.parent === 'external';
     if (external && input.parentId !== undefined) {
@@ -101,13 +110,13 @@ export class AuthoritiesService {
     const pathLength = caPathLength(parent?.authority, input.pathLength);
     const id = randomUUID();
     const keyManager = this.keys.get(input.keyBackend);
-    const key = input.kmsKeyId !== undefined ? await this.adoptKey(keyManager, input.kmsKeyId, input.keySpec) : await keyManager.createKey({ spec: input.keySpec ?? 'EC_P256', authorityId: id, label: `fleet-pki authority ${id} (${input.name})` });
+    const key = adopt !== undefined ? await this.adoptKey(keyManager, adopt, input.keySpec) : await keyManager.createKey({ spec: input.keySpec ?? 'EC_P256', authorityId: id, label: `fleet-pki authority ${id} (${input.name})` });
     try {
       if (external) return { ...(await this.storePending(ctx, { id, input, key, pathLength, now })), validityClamped: false };
       return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, now });
     } catch (err) {
       // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's), and say so.
-      if (input.kmsKeyId === undefined) throw await abandonNewKey(keyManager, key.keyRef, err, (line) => this.logger.warn(`authority ${id}: ${line}`));
+      if (adopt === undefined) throw await abandonNewKey(keyManager, key.keyRef, err, (line) => this.logger.warn(`authority ${id}: ${line}`));
       throw err;
     }
   }
@@ -269,14 +278,14 @@ export class AuthoritiesService {
     return { ...authority, ...certified, status: 'active' };
   }
 
-  /** An existing KMS key for a new authority: its spec must be the one asked for, and no authority may hold it yet. */
+  /** An existing KMS or token key for a new authority: its spec must be the one asked for, and no authority may hold it yet. */
   private async adoptKey(keyManager: KeyManager, externalId: string, expectedSpec: KeySpec | undefined): Promise<CreatedKey> {
     const key = await keyManager.adoptKey(externalId);
     if (expectedSpec !== undefined && key.spec !== expectedSpec) {
-      throw Errors.keySpecMismatch(`the KMS key is ${key.spec}, not ${expectedSpec}`);
+      throw Errors.keySpecMismatch(`the ${keyManager.backend === 'aws-kms' ? 'KMS' : 'token'} key is ${key.spec}, not ${expectedSpec}`);
     }
     if (await this.repository.isAuthorityKey(publicKeyFingerprint(key.publicKeySpki))) {
-      throw Errors.authorityKeyInUse('the KMS key already belongs to an authority');
+      throw Errors.authorityKeyInUse(`the ${keyManager.backend === 'aws-kms' ? 'KMS' : 'token'} key already belongs to an authority`);
     }
     return key;
   }

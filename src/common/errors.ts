@@ -68,6 +68,10 @@ export const Errors = {
   keyBackendNotConfigured: make('KEY_BACKEND_NOT_CONFIGURED', 422),
   keySpecMismatch: make('KEY_SPEC_MISMATCH', 422),
   kmsKeyNotSuitable: make('KMS_KEY_NOT_SUITABLE', 422),
+  /** The key backend (a PKCS #11 token) cannot make a key of the requested spec. */
+  keySpecNotSupported: make('KEY_SPEC_NOT_SUPPORTED', 422),
+  /** A token key offered for adoption is missing, ambiguous, extractable or cannot sign. */
+  pkcs11KeyNotSuitable: make('PKCS11_KEY_NOT_SUITABLE', 422),
   authorityKeyInUse: make('AUTHORITY_KEY_IN_USE', 409),
   authorityKeyUnusable: make('AUTHORITY_KEY_UNUSABLE', 409),
   authorityNotFound: make('AUTHORITY_NOT_FOUND', 404),
