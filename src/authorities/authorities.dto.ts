@@ -98,6 +98,25 @@ export class CreateAuthorityDto {
   })
   @IsOptional() @IsBoolean()
   allowLeafIssuance?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Roots only: an offline root (docs/key-ceremony.md). Its key signs its own certificate now and afterwards nothing — no intermediate, ' +
+      'CRL or OCSP signer certificate — except inside a signing window an admin opens (POST /v1/authorities/{id}/signing-window); outside ' +
+      'one such requests get 409 AUTHORITY_OFFLINE and its last CRL keeps being served. Default false.',
+  })
+  @IsOptional() @IsBoolean()
+  offline?: boolean;
+}
+
+export class SigningWindowDto {
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 1440, description: 'How long the root may sign, from now' })
+  @IsInt() @Min(1) @Max(1440)
+  minutes: number;
+
+  @ApiProperty({ description: 'Why (recorded in the audit event), e.g. the ceremony or change ticket', maxLength: 500 })
+  @IsString() @Length(1, 500) @Matches(NO_CONTROL_CHARS, { message: 'reason must not contain control characters' })
+  reason: string;
 }
 
 export class AuthorityDto {
@@ -144,6 +163,9 @@ export class AuthorityDto {
     type: String,
   })
   chainPem: string | null;
+  @ApiProperty({ description: 'An offline root: its key signs only inside signing windows (docs/key-ceremony.md)' }) offline: boolean;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'Offline roots: end of the open signing window; null when closed' })
+  signingEnabledUntil: string | null;
   @ApiProperty({ description: 'Whether its certificate comes from an external (offline) root (created with parent "external")' }) externalRoot: boolean;
   @ApiProperty({
     description: 'Under an external root: the PKCS#10 request (PEM) for that root to sign, signed by the authority’s key in its backend; null otherwise',

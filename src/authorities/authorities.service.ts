@@ -46,6 +46,8 @@ export interface CreateAuthorityInput {
   usage?: AuthorityUsage;
   /** Default: false for a root, true for an intermediate. */
   allowLeafIssuance?: boolean;
+  /** A root whose key signs only inside signing windows (docs/key-ceremony.md). */
+  offline?: boolean;
 }
 
 /**
@@ -99,6 +101,8 @@ export class AuthoritiesService {
     const adopt =
       input.kmsKeyId ?? (input.pkcs11KeyId !== undefined ? `id:${input.pkcs11KeyId.toLowerCase()}` : input.pkcs11KeyLabel !== undefined ? `label:${input.pkcs11KeyLabel}` : undefined);
 
+    if (input.offline && input.type !== 'root') throw Errors.validation('offline applies to roots only');
+    if (input.offline && input.allowLeafIssuance) throw Errors.validation('an offline root signs no end-entity certificates: allowLeafIssuance must be false');
     const external = input.parent === 'external';
     if (external && input.parentId !== undefined) {
       throw Errors.validation('parentId and parent "external" are mutually exclusive: an authority has one issuer');
@@ -199,6 +203,8 @@ export class AuthoritiesService {
       allowLeafIssuance: input.allowLeafIssuance ?? input.type === 'intermediate',
       externalChain: null,
       revocationCount: 0,
+      offline: input.offline ?? false,
+      signingEnabledUntil: null,
       createdAt: now.toISOString(),
       disabledAt: null,
       successorId: null,
@@ -223,6 +229,7 @@ export class AuthoritiesService {
           ...(pending ? {} : { serial: authority.serial, fingerprint: authority.fingerprint, notAfter: authority.notAfter }),
           pathLength,
           allowLeafIssuance: authority.allowLeafIssuance,
+          ...(authority.offline ? { offline: true } : {}),
         },
       });
     });
@@ -396,8 +403,45 @@ export class AuthoritiesService {
     if (!hasCertificate(authority)) throw pendingError(authority);
   }
 
+  /** Whether the authority's key may sign now: always, except an offline root outside its signing window. */
+  signingAllowed(authority: Authority): boolean {
+    return !authority.offline || (authority.signingEnabledUntil !== null && new Date(authority.signingEnabledUntil) > this.clock.now());
+  }
+
+  /**
+   * Opens an offline root's signing window for `minutes` (an operator's act, audited with the reason): inside it the
+   * root signs intermediates, CRLs and OCSP signer certificates; outside it, nothing (docs/key-ceremony.md).
+   */
+  async openSigningWindow(ctx: RequestContext, id: string, minutes: number, reason: string): Promise<Authority> {
+    return this.transactions.run(async () => {
+      const authority = await this.get(id);
+      const until = isoSeconds(new Date(this.clock.now().getTime() + minutes * 60_000));
+      if (!authority.offline || !(await this.repository.setSigningWindow(id, until))) throw notOffline(id);
+      await this.audit.record(ctx, { action: 'authority.signing_enabled', target: { type: 'authority', id }, details: { until, minutes, reason } });
+      return { ...authority, signingEnabledUntil: until };
+    });
+  }
+
+  /** Closes the window before its end (audited). Closing a closed window changes and records nothing. */
+  async closeSigningWindow(ctx: RequestContext, id: string): Promise<Authority> {
+    return this.transactions.run(async () => {
+      const authority = await this.get(id);
+      if (!authority.offline) throw notOffline(id);
+      if (authority.signingEnabledUntil === null) return authority;
+      await this.repository.setSigningWindow(id, null);
+      await this.audit.record(ctx, { action: 'authority.signing_disabled', target: { type: 'authority', id }, details: { wasOpenUntil: authority.signingEnabledUntil } });
+      return { ...authority, signingEnabledUntil: null };
+    });
+  }
+
   /** Signing material for any authority, active or not (CRLs stay signed after a CA is disabled). */
   async signingView(authority: Authority): Promise<Issuer> {
+    // The one way to an authority's signer after its creation: an offline root's key is refused here outside a window.
+    if (!this.signingAllowed(authority)) {
+      throw Errors.authorityOffline(
+        `authority ${authority.id} is an offline root: its key signs only while an operator has opened a signing window (POST /v1/authorities/${authority.id}/signing-window)`,
+      );
+    }
     const signer = await this.keys.get(authority.keyBackend).signer(authority.keyRef, authority.keySpec);
     const { name, keyId, chain } = await this.describe(authority);
     return { authority, signer, name, keyId, notBefore: new Date(authority.notBefore), notAfter: new Date(authority.notAfter), chain };
@@ -449,6 +493,10 @@ export class AuthoritiesService {
     if (!input.parentId) throw Errors.parentRequired('an intermediate authority needs parentId');
     return this.issuer(input.parentId);
   }
+}
+
+function notOffline(id: string) {
+  return Errors.authorityNotOffline(`authority ${id} is not an offline root: its key signs whenever it is active (signing windows are for roots created with offline: true)`);
 }
 
 function pendingError(authority: Authority) {

@@ -124,7 +124,7 @@ export const CERTIFICATE_JWT_SCHEME = 'certificateJwt';
 export type ProblemDeclaration = number | ErrorKind | readonly ProblemDeclaration[];
 
 const issuer = [Errors.authorityNotFound, Errors.authorityNotActive, Errors.authorityPending, Errors.authorityExpired];
-const signing = [Errors.keyBackendNotConfigured, Errors.keyBackendUnavailable, Errors.keyBackendThrottled, Errors.authorityKeyUnusable];
+const signing = [Errors.keyBackendNotConfigured, Errors.keyBackendUnavailable, Errors.keyBackendThrottled, Errors.authorityKeyUnusable, Errors.authorityOffline];
 
 /** Codes that come from one place, for ApiProblems: declare the group where a route goes through that place. */
 export const ProblemGroups = {

@@ -319,6 +319,54 @@ for (const { driver, skip } of drivers()) {
       assert.equal(back.status, 201, JSON.stringify(back.body));
     });
 
+    it('key ceremony: an offline root on the token signs an intermediate and a CRL only inside an audited signing window', async () => {
+      const offlineRoot = await createCa(t, { name: 'Ceremony Root', type: 'root', keyBackend: 'pkcs11', keySpec: 'EC_P384', offline: true, validityDays: 7300 });
+      // Only its certificate leaves: the public download (DER), as relying parties and AWS IoT get it.
+      const exported = await t.http().get(`/v1/authorities/${offlineRoot.id}/certificate`).buffer(true).parse(binaryBody);
+      assert.equal(exported.status, 200);
+      assert.equal(exported.headers['content-type'], 'application/pkix-cert');
+      const intermediateBody = { name: 'Ceremony Issuing', type: 'intermediate', parentId: offlineRoot.id, keyBackend: 'pkcs11', subject: { commonName: 'Ceremony Issuing' } };
+      const refused = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send(intermediateBody);
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'AUTHORITY_OFFLINE');
+      const crlRefused = await t.http().get(`/v1/authorities/${offlineRoot.id}/crl`);
+      assert.equal(crlRefused.status, 409);
+      assert.equal(crlRefused.body.code, 'AUTHORITY_OFFLINE');
+
+      const opened = await t.http().post(`/v1/authorities/${offlineRoot.id}/signing-window`).set(bearer(t.adminKey)).send({ minutes: 15, reason: 'ceremony CHG-42' });
+      assert.equal(opened.status, 200, JSON.stringify(opened.body));
+      assert.ok(new Date(opened.body.signingEnabledUntil).getTime() > Date.now() + 14 * 60_000);
+      const signed = await createCa(t, intermediateBody);
+      const crl = await crlDer(t, offlineRoot.id);
+      const closed = await t.http().post(`/v1/authorities/${offlineRoot.id}/signing-window/close`).set(bearer(t.adminKey)).send();
+      assert.equal(closed.status, 200);
+      assert.equal(closed.body.signingEnabledUntil, null);
+
+      const again = await t.http().post('/v1/authorities').set(bearer(t.adminKey)).send({ ...intermediateBody, name: 'After Close' });
+      assert.equal(again.status, 409);
+      assert.equal(again.body.code, 'AUTHORITY_OFFLINE');
+      // The CRL signed in the window is still served once it closed.
+      assert.deepEqual(await crlDer(t, offlineRoot.id), crl);
+      const crlCheck = ssl.run(['crl', '-inform', 'DER', '-in', ssl.file('offline-root.crl', crl), '-noout', '-verify', '-CAfile', ssl.file('offline-root.pem', offlineRoot.certificatePem)]);
+      assert.match(crlCheck.output, /verify OK/);
+      // The intermediate signed in the window issues devices as usual (it is online).
+      const device = await t.http().post('/v1/certificates').set(bearer(t.adminKey)).send({ authorityId: signed.id, csr: ssl.newCsr('ec:P-256', '/CN=ceremony-device').csrPem, profile: 'device', thingName: 'ceremony-device' });
+      assert.equal(device.status, 201, JSON.stringify(device.body));
+      const verified = ssl.verify({ rootPem: offlineRoot.certificatePem, intermediatesPem: signed.certificatePem, leafPem: device.body.certificatePem });
+      assert.ok(verified.ok, verified.output);
+
+      const audit = await t.http().get(`/v1/audit?targetId=${offlineRoot.id}`).set(bearer(t.adminKey));
+      const events = (audit.body.items as { action: string; target: { id: string }; details: Record<string, unknown> }[]).filter((e) => e.target?.id === offlineRoot.id);
+      const enabled = events.find((e) => e.action === 'authority.signing_enabled');
+      assert.ok(enabled, JSON.stringify(events.map((e) => e.action)));
+      assert.equal(enabled.details.reason, 'ceremony CHG-42');
+      assert.ok(events.some((e) => e.action === 'authority.signing_disabled'));
+      // A window is for offline roots only.
+      const notOffline = await t.http().post(`/v1/authorities/${root.id}/signing-window`).set(bearer(t.adminKey)).send({ minutes: 5, reason: 'x' });
+      assert.equal(notOffline.status, 409);
+      assert.equal(notOffline.body.code, 'AUTHORITY_NOT_OFFLINE');
+    });
+
     it('issues side by side from local, aws-kms (stand-in) and pkcs11 authorities in one service', async () => {
       const localRoot = await createCa(t, { name: 'Local Root', type: 'root', keyBackend: 'local' });
       const cas = [
