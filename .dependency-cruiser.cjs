@@ -43,6 +43,13 @@ module.exports = {
   forbidden: [
     ...layerRules,
     {
+      name: 'pkcs11-binding-behind-adapter',
+      comment: 'the PKCS #11 binding (pkcs11js) is known to one module only: src/keys/pkcs11/pkcs11-binding.ts (docs/pkcs11.md)',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/keys/pkcs11/pkcs11-binding\\.ts$' },
+      to: { path: 'node_modules/pkcs11js/' },
+    },
+    {
       name: 'no-composition-root-imports',
       comment: 'src/*.ts wire the application together; a folder importing them would depend on every feature',
       severity: 'error',

@@ -1,6 +1,8 @@
-# Fleet PKI API image on Node 24 LTS. better-sqlite3 13 ships prebuilt N-API binaries: no build tools needed.
+# Fleet PKI API image on Node 24 LTS. better-sqlite3 13 ships prebuilt N-API binaries; pkcs11js (the PKCS #11 binding,
+# docs/pkcs11.md) is an N-API addon that npm ci compiles, so the build stage has a compiler (the final image does not).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./

@@ -1,6 +1,6 @@
 /**
  * Benchmarks. Run with `npm run bench -- <name> [options]`:
- *   issuance [--backend local|aws-kms] [--count N] [--concurrency C] [--kms-latency-ms 20] [--kms-tps 300] [--db sqlite|postgres]
+ *   issuance [--backend local|aws-kms|pkcs11] [--sessions 4] [--count N] [--concurrency C] [--kms-latency-ms 20] [--kms-tps 300] [--db sqlite|postgres]
  *       Certificates issued per second through the HTTP API of the real service (its own process, SQLite:
  *       CSR checks, signing, insert + audit event in one transaction); this process is the client. local: reported against references measured in the same run (raw ECDSA P-256
  *       signatures per second; the X.509 work alone). aws-kms: the KMS stand-in runs in its own process with

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -33,7 +33,9 @@ export async function issuance(): Promise<void> {
   const peer = option('peer', '');
   if (peer === 'cfssl') return issuanceVsCfssl();
   if (peer) throw new Error(`unknown --peer ${peer}: the peer this benchmark knows is cfssl`);
-  const backend = option('backend', 'local') as 'local' | 'aws-kms';
+  const backend = option('backend', 'local') as 'local' | 'aws-kms' | 'pkcs11';
+  if (!['local', 'aws-kms', 'pkcs11'].includes(backend)) throw new Error(`unknown --backend ${backend}: local, aws-kms or pkcs11`);
+  const hsm = backend === 'pkcs11' ? softHsmForBench() : undefined;
   const kmsTps = Number(option('kms-tps', '300'));
   const kmsLatency = Number(option('kms-latency-ms', '20'));
   const count = Number(option('count', backend === 'aws-kms' ? String(kmsTps * 10) : '2000'));
@@ -55,7 +57,7 @@ export async function issuance(): Promise<void> {
           // The service's share of the quota (the whole of it here: one replica); 0 = unpaced.
           KMS_MAX_SIGN_RATE: option('kms-max-sign-rate', String(kmsTps)),
         }
-      : {},
+      : (hsm?.env ?? {}),
   );
   const api = async (route: string, body: unknown) => {
     const res = await fetch(`${service.baseUrl}${route}`, {
@@ -66,30 +68,35 @@ export async function issuance(): Promise<void> {
     return { status: res.status, body: (await res.json()) as Record<string, string> };
   };
   try {
-    const root = await api('/v1/authorities', { name: 'Bench Root', type: 'root', keyBackend: backend, subject: { commonName: 'Bench Root' } });
-    const ca = await api('/v1/authorities', { name: 'Bench Issuing', type: 'intermediate', parentId: root.body.id, keyBackend: backend, subject: { commonName: 'Bench Issuing' } });
-    if (ca.status !== 201) throw new Error(`could not create the CA: ${JSON.stringify(ca.body)}`);
     const csrs = Array.from({ length: count }, (_, i) => buildCsr({ commonName: `bench-${i}` }));
     const failures: string[] = [];
-    const issueOne = async (i: number) => {
-      const res = await api('/v1/certificates', { authorityId: ca.body.id, csr: csrs[i], profile: 'device', thingName: `bench-${i}` });
-      if (res.status !== 201) failures.push(`${res.status} ${JSON.stringify(res.body)}`);
-    };
     // Warm-up: JIT, connection pools, signer cache (and, for KMS, the stand-in's initial burst allowance).
-    const warmup = backend === 'aws-kms' ? Math.min(kmsTps, Math.floor(count / 5)) : 200;
-    let next = 0;
-    const run = async (until: number) => {
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < until) await issueOne(next++);
-        }),
-      );
+    const warmup = backend === 'aws-kms' ? Math.min(kmsTps, Math.floor(count / 5)) : Math.min(200, Math.floor(count / 5));
+    let statsBefore: Awaited<ReturnType<NonNullable<typeof kms>['stats']>> | undefined;
+    /** Root and issuing CA on `keys`, then `count` issuances under the issuing CA; returns the measured seconds. */
+    const measure = async (keys: string, label: string): Promise<number> => {
+      const root = await api('/v1/authorities', { name: `Bench Root ${label}`, type: 'root', keyBackend: keys, subject: { commonName: `Bench Root ${label}` } });
+      const ca = await api('/v1/authorities', { name: `Bench Issuing ${label}`, type: 'intermediate', parentId: root.body.id, keyBackend: keys, subject: { commonName: `Bench Issuing ${label}` } });
+      if (ca.status !== 201) throw new Error(`could not create the CA: ${JSON.stringify(ca.body)}`);
+      const issueOne = async (i: number) => {
+        const res = await api('/v1/certificates', { authorityId: ca.body.id, csr: csrs[i], profile: 'device', thingName: `bench-${label}-${i}` });
+        if (res.status !== 201) failures.push(`${res.status} ${JSON.stringify(res.body)}`);
+      };
+      let next = 0;
+      const run = async (until: number) => {
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (next < until) await issueOne(next++);
+          }),
+        );
+      };
+      await run(warmup);
+      statsBefore = kms ? await kms.stats() : undefined;
+      const started = performance.now();
+      await run(count);
+      return (performance.now() - started) / 1000;
     };
-    await run(warmup);
-    const statsBefore = kms ? await kms.stats() : undefined;
-    const started = performance.now();
-    await run(count);
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = await measure(backend, backend);
     const measured = count - warmup;
     const rate = measured / seconds;
     console.log(`issuance (service process on ${driver === 'postgres' ? 'PostgreSQL' : 'SQLite'}, ${backend} keys, ${concurrency} concurrent clients): ${measured} certificates in ${seconds.toFixed(2)} s = ${rate.toFixed(0)} certificates/s, ${failures.length} failed`);
@@ -104,7 +111,14 @@ export async function issuance(): Promise<void> {
       rate,
       failures: failures.length,
     };
-    if (kms) {
+    if (hsm) {
+      // The honest reference: the same service process, the same CSRs and clients, with local keys.
+      const localSeconds = await measure('local', 'local-reference');
+      const localRate = measured / localSeconds;
+      console.log(`reference: the same service with local keys = ${localRate.toFixed(0)} certificates/s`);
+      console.log(`ratio pkcs11 (SoftHSM2, PKCS11_SESSIONS=${hsm.env.PKCS11_SESSIONS}) / local = ${(rate / localRate).toFixed(3)}`);
+      results.references = { localKeysPerSecond: localRate, pkcs11OverLocal: rate / localRate, module: hsm.env.PKCS11_MODULE, sessions: Number(hsm.env.PKCS11_SESSIONS) };
+    } else if (kms) {
       const after = await kms.stats();
       const throttled = after.throttled - (statsBefore?.throttled ?? 0);
       const signs = (after.calls.Sign ?? 0) - (statsBefore?.calls.Sign ?? 0);
@@ -128,7 +142,33 @@ export async function issuance(): Promise<void> {
   } finally {
     await service.stop();
     kms?.stop();
+    hsm?.cleanup();
   }
+}
+
+/**
+ * --backend pkcs11: a SoftHSM2 token of the bench's own (temporary token directory, random PIN in a 0600 file), or
+ * SOFTHSM2_MODULE / the Debian path for the module. PKCS11_SESSIONS from --sessions (default 4).
+ */
+function softHsmForBench(): { env: Record<string, string>; cleanup(): void } {
+  const module = [process.env.SOFTHSM2_MODULE, '/usr/lib/softhsm/libsofthsm2.so'].find((m) => m && fs.existsSync(m));
+  if (!module) throw new Error('--backend pkcs11 needs SoftHSM2 (apt-get install softhsm2) or SOFTHSM2_MODULE');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-bench-hsm-'));
+  fs.mkdirSync(path.join(dir, 'tokens'));
+  const conf = path.join(dir, 'softhsm2.conf');
+  fs.writeFileSync(conf, `directories.tokendir = ${path.join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  const pin = randomBytes(8).toString('hex');
+  const pinFile = path.join(dir, 'pin');
+  fs.writeFileSync(pinFile, pin, { mode: 0o600 });
+  const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'fleet-bench', '--pin', pin, '--so-pin', randomBytes(8).toString('hex')], {
+    env: { ...process.env, SOFTHSM2_CONF: conf },
+    encoding: 'utf8',
+  });
+  if (init.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${init.stderr}`);
+  return {
+    env: { SOFTHSM2_CONF: conf, PKCS11_MODULE: module, PKCS11_TOKEN_LABEL: 'fleet-bench', PKCS11_PIN_FILE: pinFile, PKCS11_SESSIONS: option('sessions', '4') },
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** The X.509 work of one issuance alone, for seeing how much HTTP and the database add. */

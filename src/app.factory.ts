@@ -118,7 +118,9 @@ export async function createApp(config: AppConfig, clock?: Clock, logOutput?: Lo
     clientErrorHandler: answerClientError,
   });
   const logger = new ServiceLogger();
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, { logger });
+  // abortOnError false: a provider failing at boot (a PKCS #11 token refusing the PIN) rejects here, so main.ts prints
+  // its message (naming the setting) and exits, instead of Nest aborting the process.
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, clock), adapter, { logger, abortOnError: false });
   app.useGlobalPipes(validationPipe);
   app.enableShutdownHooks();
 

@@ -59,5 +59,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error('Fleet PKI failed to start:', err instanceof Error ? err.message : err);
-  process.exit(1);
+  // A setting found wrong only once the app is built (a PKCS #11 token or PIN refused) is a configuration error too.
+  process.exit(err instanceof ConfigError ? 78 : 1);
 });

@@ -133,9 +133,9 @@ export type CreateAuthorityDto = {
      */
     parent?: 'external';
     /**
-     * Default: `local`.
+     * pkcs11: an HSM token through its PKCS #11 module (PKCS11_MODULE; docs/pkcs11.md). Default: `local`.
      */
-    keyBackend?: 'local' | 'aws-kms';
+    keyBackend?: 'local' | 'aws-kms' | 'pkcs11';
     /**
      * Default EC_P256. With kmsKeyId, optional: when given it must match the adopted key.
      */
@@ -144,6 +144,14 @@ export type CreateAuthorityDto = {
      * Adopt an existing AWS KMS key by id, ARN or alias (aws-kms only)
      */
     kmsKeyId?: string;
+    /**
+     * Adopt an existing private key on the PKCS #11 token by its CKA_ID, hex (pkcs11 only; docs/pkcs11.md)
+     */
+    pkcs11KeyId?: string;
+    /**
+     * Adopt an existing private key on the PKCS #11 token by its CKA_LABEL (pkcs11 only)
+     */
+    pkcs11KeyLabel?: string;
     subject: SubjectDto;
     /**
      * Default 3650 for roots, 1825 for intermediates; clamped to the parent
@@ -161,6 +169,10 @@ export type CreateAuthorityDto = {
      * Whether this CA signs end-entity (device, server, claim) certificates itself. Default false for a root (its key should sign only CAs: issue under an intermediate), true for an intermediate.
      */
     allowLeafIssuance?: boolean;
+    /**
+     * Roots only: an offline root (docs/key-ceremony.md). Its key signs its own certificate now and afterwards nothing — no intermediate, CRL or OCSP signer certificate — except inside a signing window an admin opens (POST /v1/authorities/{id}/signing-window); outside one such requests get 409 AUTHORITY_OFFLINE and its last CRL keeps being served. Default false.
+     */
+    offline?: boolean;
 };
 
 export type AuthorityDto = {
@@ -173,12 +185,16 @@ export type AuthorityDto = {
      * pending: created under an external root and waiting for its certificate (POST /v1/authorities/{id}/certificate); issues nothing, and its serial, fingerprint, validity, certificatePem and chainPem are null until then (and stay null if it is disabled while pending). retiring: rotated to successorId; issues nothing new, still publishes CRLs and answers OCSP
      */
     status: 'pending' | 'active' | 'retiring' | 'disabled';
-    keyBackend: 'local' | 'aws-kms';
+    keyBackend: 'local' | 'aws-kms' | 'pkcs11';
     keySpec: 'EC_P256' | 'EC_P384' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096';
     /**
      * ARN of the AWS KMS key (aws-kms authorities; null for local)
      */
     kmsKeyArn: string | null;
+    /**
+     * pkcs11 authorities: the token label and the key’s CKA_ID (RFC 7512 URI attributes; pkcs11-tool --id selects it); null otherwise
+     */
+    pkcs11KeyUri: string | null;
     subject: string;
     /**
      * Lowercase hex; null while pending
@@ -217,6 +233,14 @@ export type AuthorityDto = {
      */
     chainPem: string | null;
     /**
+     * An offline root: its key signs only inside signing windows (docs/key-ceremony.md)
+     */
+    offline: boolean;
+    /**
+     * Offline roots: end of the open signing window; null when closed
+     */
+    signingEnabledUntil: string | null;
+    /**
      * Whether its certificate comes from an external (offline) root (created with parent "external")
      */
     externalRoot: boolean;
@@ -236,6 +260,17 @@ export type AuthorityListDto = {
      * Pass as ?cursor= for the next page
      */
     nextCursor: string | null;
+};
+
+export type SigningWindowDto = {
+    /**
+     * How long the root may sign, from now
+     */
+    minutes: number;
+    /**
+     * Why (recorded in the audit event), e.g. the ceremony or change ticket
+     */
+    reason: string;
 };
 
 export type UploadAuthorityCertificateDto = {
@@ -1062,7 +1097,7 @@ export type RotateAuthorityDto = {
     /**
      * Default: the predecessor’s
      */
-    keyBackend?: 'local' | 'aws-kms';
+    keyBackend?: 'local' | 'aws-kms' | 'pkcs11';
     /**
      * Default: the predecessor’s
      */
@@ -1428,7 +1463,7 @@ export type JobListDto = {
 /**
  * Stable machine-readable error code
  */
-export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
+export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_OFFLINE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
 
 export type ProblemDto = {
     /**
@@ -1966,10 +2001,10 @@ export type CreateAuthorityErrors = {
         code: 'AUTHORITY_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_IN_USE, AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_IN_USE, AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -2004,10 +2039,10 @@ export type CreateAuthorityErrors = {
         code: 'UNSUPPORTED_MEDIA_TYPE';
     };
     /**
-     * Well-formed but refused by policy: INVALID_SUBJECT, PATH_LENGTH_EXCEEDED, PARENT_AUTHORITY_REQUIRED, KEY_BACKEND_NOT_CONFIGURED, KEY_SPEC_MISMATCH, KMS_KEY_NOT_SUITABLE, IDEMPOTENCY_KEY_REUSED
+     * Well-formed but refused by policy: INVALID_SUBJECT, PATH_LENGTH_EXCEEDED, PARENT_AUTHORITY_REQUIRED, KEY_BACKEND_NOT_CONFIGURED, KEY_SPEC_MISMATCH, KMS_KEY_NOT_SUITABLE, KEY_SPEC_NOT_SUPPORTED, PKCS11_KEY_NOT_SUITABLE, IDEMPOTENCY_KEY_REUSED
      */
     422: ProblemDto & {
-        code: 'INVALID_SUBJECT' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'IDEMPOTENCY_KEY_REUSED';
+        code: 'INVALID_SUBJECT' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'IDEMPOTENCY_KEY_REUSED';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -2242,6 +2277,198 @@ export type DisableAuthorityResponses = {
 
 export type DisableAuthorityResponse = DisableAuthorityResponses[keyof DisableAuthorityResponses];
 
+export type OpenSigningWindowData = {
+    body: SigningWindowDto;
+    path: {
+        /**
+         * Id of the authority
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/v1/authorities/{id}/signing-window';
+};
+
+export type OpenSigningWindowErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: AUTHORITY_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'AUTHORITY_NOT_FOUND';
+    };
+    /**
+     * Conflict with the current state: AUTHORITY_NOT_OFFLINE
+     */
+    409: ProblemDto & {
+        code: 'AUTHORITY_NOT_OFFLINE';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type OpenSigningWindowError = OpenSigningWindowErrors[keyof OpenSigningWindowErrors];
+
+export type OpenSigningWindowResponses = {
+    /**
+     * The authority, with signingEnabledUntil
+     */
+    200: AuthorityDto;
+};
+
+export type OpenSigningWindowResponse = OpenSigningWindowResponses[keyof OpenSigningWindowResponses];
+
+export type CloseSigningWindowData = {
+    body?: never;
+    headers?: {
+        /**
+         * Up to 128 printable ASCII characters, unique per request you mean. A retry with the same key and body (same caller, same route) gets the first answer again (status and body) and changes nothing; the same key with another body is a 422 IDEMPOTENCY_KEY_REUSED; while the first is still running, a 409 IDEMPOTENCY_REQUEST_IN_PROGRESS (retry after Retry-After). Answers holding a private key are never stored: their retry is a 409 IDEMPOTENCY_ANSWER_NOT_REPLAYABLE. See docs/idempotency.md.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Id of the authority
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/v1/authorities/{id}/signing-window/close';
+};
+
+export type CloseSigningWindowErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: AUTHORITY_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'AUTHORITY_NOT_FOUND';
+    };
+    /**
+     * Conflict with the current state: AUTHORITY_NOT_OFFLINE, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE
+     */
+    409: ProblemDto & {
+        code: 'AUTHORITY_NOT_OFFLINE' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Well-formed but refused by policy: IDEMPOTENCY_KEY_REUSED
+     */
+    422: ProblemDto & {
+        code: 'IDEMPOTENCY_KEY_REUSED';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type CloseSigningWindowError = CloseSigningWindowErrors[keyof CloseSigningWindowErrors];
+
+export type CloseSigningWindowResponses = {
+    /**
+     * The authority, signingEnabledUntil null
+     */
+    200: AuthorityDto;
+};
+
+export type CloseSigningWindowResponse = CloseSigningWindowResponses[keyof CloseSigningWindowResponses];
+
 export type GetAuthorityCertificateData = {
     body?: never;
     path: {
@@ -2453,10 +2680,10 @@ export type GetAuthorityCrlErrors = {
         code: 'AUTHORITY_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -2684,10 +2911,10 @@ export type IssueCertificateErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -3709,10 +3936,10 @@ export type RegisterIotCaErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND' | 'POLICY_TEMPLATE_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_ALREADY_REGISTERED, IOT_CONFLICT, IOT_DEFAULT_MODE_TAKEN, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_ALREADY_REGISTERED, IOT_CONFLICT, IOT_DEFAULT_MODE_TAKEN, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_DEFAULT_MODE_TAKEN' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_DEFAULT_MODE_TAKEN' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -4281,10 +4508,10 @@ export type CreateClaimErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'IOT_TARGET_NOT_FOUND' | 'POLICY_TEMPLATE_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_CONFLICT, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_CONFLICT, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_CONFLICT' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_CONFLICT' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -4712,10 +4939,10 @@ export type ExchangeErrors = {
         code: 'AUTHORITY_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -4823,10 +5050,10 @@ export type AwsCertificateProviderErrors = {
         code: 'AUTHORITY_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5012,10 +5239,10 @@ export type RenewCertificateErrors = {
         code: 'AUTHORITY_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, CERTIFICATE_SUPERSEDED, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, CERTIFICATE_SUPERSEDED, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_SUPERSEDED' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_SUPERSEDED' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5134,10 +5361,10 @@ export type RotateAuthorityErrors = {
         code: 'AUTHORITY_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_IN_USE, AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_ALREADY_REGISTERED, IOT_CONFLICT, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
+     * Conflict with the current state: AUTHORITY_KEY_IN_USE, AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, AWS_LIMIT_EXCEEDED, IOT_ALREADY_REGISTERED, IOT_CONFLICT, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AWS_LIMIT_EXCEEDED' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5186,10 +5413,10 @@ export type RotateAuthorityErrors = {
         code: 'UNSUPPORTED_MEDIA_TYPE';
     };
     /**
-     * Well-formed but refused by policy: INVALID_SUBJECT, PATH_LENGTH_EXCEEDED, KEY_BACKEND_NOT_CONFIGURED, KEY_SPEC_MISMATCH, KMS_KEY_NOT_SUITABLE, IOT_NOT_CONFIGURED, IDEMPOTENCY_KEY_REUSED
+     * Well-formed but refused by policy: INVALID_SUBJECT, PATH_LENGTH_EXCEEDED, KEY_BACKEND_NOT_CONFIGURED, KEY_SPEC_MISMATCH, KMS_KEY_NOT_SUITABLE, KEY_SPEC_NOT_SUPPORTED, PKCS11_KEY_NOT_SUITABLE, IOT_NOT_CONFIGURED, IDEMPOTENCY_KEY_REUSED
      */
     422: ProblemDto & {
-        code: 'INVALID_SUBJECT' | 'PATH_LENGTH_EXCEEDED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'IOT_NOT_CONFIGURED' | 'IDEMPOTENCY_KEY_REUSED';
+        code: 'INVALID_SUBJECT' | 'PATH_LENGTH_EXCEEDED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'IOT_NOT_CONFIGURED' | 'IDEMPOTENCY_KEY_REUSED';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5809,10 +6036,10 @@ export type EstSimpleEnrollErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'CLAIM_NOT_FOUND' | 'EST_LABEL_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5934,10 +6161,10 @@ export type EstLabelSimpleEnrollErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'CLAIM_NOT_FOUND' | 'EST_LABEL_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6064,10 +6291,10 @@ export type EstSimpleReenrollErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'EST_LABEL_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, CERTIFICATE_SUPERSEDED, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, CERTIFICATE_SUPERSEDED, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_SUPERSEDED' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_SUPERSEDED' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6193,10 +6420,10 @@ export type EstLabelSimpleReenrollErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'EST_LABEL_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, CERTIFICATE_SUPERSEDED, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, CERTIFICATE_SUPERSEDED, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_SUPERSEDED' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_SUPERSEDED' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6439,10 +6666,10 @@ export type EstServerKeygenErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'CLAIM_NOT_FOUND' | 'EST_LABEL_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6573,10 +6800,10 @@ export type EstLabelServerKeygenErrors = {
         code: 'AUTHORITY_NOT_FOUND' | 'CLAIM_NOT_FOUND' | 'EST_LABEL_NOT_FOUND';
     };
     /**
-     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, IDEMPOTENCY_REQUEST_IN_PROGRESS, IDEMPOTENCY_ANSWER_NOT_REPLAYABLE, AUTHORITY_PENDING (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     409: ProblemDto & {
-        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'AUTHORITY_PENDING';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */

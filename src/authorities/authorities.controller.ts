@@ -12,7 +12,7 @@ import { certificateFile, MEDIA_TYPES } from '../pki/certificate-files';
 import { sendDownload } from '../common/downloads';
 import { AuthoritiesService } from './authorities.service';
 import { PageQueryDto } from '../common/page-query.dto';
-import { AuthorityCertificateQueryDto, AuthorityDto, AuthorityListDto, CreateAuthorityDto, toAuthorityDto, UploadAuthorityCertificateDto } from './authorities.dto';
+import { AuthorityCertificateQueryDto, AuthorityDto, AuthorityListDto, CreateAuthorityDto, SigningWindowDto, toAuthorityDto, UploadAuthorityCertificateDto } from './authorities.dto';
 import { Authority, hasCertificate } from './authority';
 import { Idempotent } from '../common/idempotency';
 
@@ -82,6 +82,39 @@ export class AuthoritiesController {
   @ApiProblems(Errors.authorityNotFound)
   async disableAuthority(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<AuthorityDto> {
     return this.view(await this.authorities.disable(ctx, id));
+  }
+
+  @Post(':id/signing-window')
+  @HttpCode(200)
+  @RequirePermission(Permission.ManageAuthorities)
+  @ApiOperation({
+    summary: 'Open an offline root’s signing window: it may sign intermediates, CRLs and OCSP signer certificates until then',
+    description:
+      'For a root created with `offline: true` (docs/key-ceremony.md). The window lasts `minutes` from now (at most 24 hours) and ' +
+      'is audited (authority.signing_enabled, with the reason). Opening it again sets a new end. Requires the admin role.',
+  })
+  @ApiIdParam('authority')
+  @ApiOkResponse({ type: AuthorityDto, description: 'The authority, with signingEnabledUntil' })
+  @ApiSecured()
+  @ApiProblems(Errors.authorityNotFound, Errors.authorityNotOffline)
+  async openSigningWindow(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string, @Body() body: SigningWindowDto): Promise<AuthorityDto> {
+    return this.view(await this.authorities.openSigningWindow(ctx, id, body.minutes, body.reason));
+  }
+
+  @Post(':id/signing-window/close')
+  @Idempotent()
+  @HttpCode(200)
+  @RequirePermission(Permission.ManageAuthorities)
+  @ApiOperation({
+    summary: 'Close an offline root’s signing window now',
+    description: 'Audited (authority.signing_disabled) when a window was open; closing a closed window changes nothing. Requires the admin role.',
+  })
+  @ApiIdParam('authority')
+  @ApiOkResponse({ type: AuthorityDto, description: 'The authority, signingEnabledUntil null' })
+  @ApiSecured()
+  @ApiProblems(Errors.authorityNotFound, Errors.authorityNotOffline)
+  async closeSigningWindow(@Ctx() ctx: RequestContext, @Param('id', UuidParam) id: string): Promise<AuthorityDto> {
+    return this.view(await this.authorities.closeSigningWindow(ctx, id));
   }
 
   @Post(':id/certificate')

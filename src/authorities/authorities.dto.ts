@@ -57,7 +57,7 @@ export class CreateAuthorityDto {
   @IsOptional() @IsIn(['external'])
   parent?: 'external';
 
-  @ApiPropertyOptional({ enum: KEY_BACKENDS, default: 'local' })
+  @ApiPropertyOptional({ enum: KEY_BACKENDS, default: 'local', description: 'pkcs11: an HSM token through its PKCS #11 module (PKCS11_MODULE; docs/pkcs11.md)' })
   @IsOptional() @IsIn(KEY_BACKENDS)
   keyBackend?: KeyBackend;
 
@@ -68,6 +68,14 @@ export class CreateAuthorityDto {
   @ApiPropertyOptional({ description: 'Adopt an existing AWS KMS key by id, ARN or alias (aws-kms only)', maxLength: 2048 })
   @IsOptional() @IsString() @Length(1, 2048)
   kmsKeyId?: string;
+
+  @ApiPropertyOptional({ description: 'Adopt an existing private key on the PKCS #11 token by its CKA_ID, hex (pkcs11 only; docs/pkcs11.md)', maxLength: 256 })
+  @IsOptional() @IsString() @Matches(/^([0-9a-fA-F]{2}){1,128}$/, { message: 'pkcs11KeyId must be the CKA_ID in hex (1 to 128 bytes)' })
+  pkcs11KeyId?: string;
+
+  @ApiPropertyOptional({ description: 'Adopt an existing private key on the PKCS #11 token by its CKA_LABEL (pkcs11 only)', maxLength: 128 })
+  @IsOptional() @IsString() @Length(1, 128) @Matches(NO_CONTROL_CHARS, { message: 'pkcs11KeyLabel must not contain control characters' })
+  pkcs11KeyLabel?: string;
 
   @ApiProperty({ type: SubjectDto })
   @IsObject() @ValidateNested() @Type(() => SubjectDto)
@@ -90,6 +98,25 @@ export class CreateAuthorityDto {
   })
   @IsOptional() @IsBoolean()
   allowLeafIssuance?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Roots only: an offline root (docs/key-ceremony.md). Its key signs its own certificate now and afterwards nothing — no intermediate, ' +
+      'CRL or OCSP signer certificate — except inside a signing window an admin opens (POST /v1/authorities/{id}/signing-window); outside ' +
+      'one such requests get 409 AUTHORITY_OFFLINE and its last CRL keeps being served. Default false.',
+  })
+  @IsOptional() @IsBoolean()
+  offline?: boolean;
+}
+
+export class SigningWindowDto {
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 1440, description: 'How long the root may sign, from now' })
+  @IsInt() @Min(1) @Max(1440)
+  minutes: number;
+
+  @ApiProperty({ description: 'Why (recorded in the audit event), e.g. the ceremony or change ticket', maxLength: 500 })
+  @IsString() @Length(1, 500) @Matches(NO_CONTROL_CHARS, { message: 'reason must not contain control characters' })
+  reason: string;
 }
 
 export class AuthorityDto {
@@ -110,6 +137,13 @@ export class AuthorityDto {
   @ApiProperty({ enum: KEY_SPECS }) keySpec: string;
   @ApiProperty({ nullable: true, type: String, description: 'ARN of the AWS KMS key (aws-kms authorities; null for local)' })
   kmsKeyArn: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'pkcs11:token=fleet-ca;id=8f0c2a…',
+    description: 'pkcs11 authorities: the token label and the key’s CKA_ID (RFC 7512 URI attributes; pkcs11-tool --id selects it); null otherwise',
+  })
+  pkcs11KeyUri: string | null;
   @ApiProperty({ example: 'C=US, O=Acme, CN=Acme Root' }) subject: string;
   @ApiProperty({ description: 'Lowercase hex; null while pending', nullable: true, type: String }) serial: string | null;
   @ApiProperty({ description: 'SHA-256 of the certificate DER, lowercase hex (the AWS IoT CA certificate id); null while pending', nullable: true, type: String })
@@ -129,6 +163,9 @@ export class AuthorityDto {
     type: String,
   })
   chainPem: string | null;
+  @ApiProperty({ description: 'An offline root: its key signs only inside signing windows (docs/key-ceremony.md)' }) offline: boolean;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'Offline roots: end of the open signing window; null when closed' })
+  signingEnabledUntil: string | null;
   @ApiProperty({ description: 'Whether its certificate comes from an external (offline) root (created with parent "external")' }) externalRoot: boolean;
   @ApiProperty({
     description: 'Under an external root: the PKCS#10 request (PEM) for that root to sign, signed by the authority’s key in its backend; null otherwise',
@@ -174,6 +211,7 @@ export function toAuthorityDto(authority: Authority, certificatePem: string | nu
     ...rest,
     // The local key reference is an internal row id; a KMS key ARN is what operators scope IAM policies with.
     kmsKeyArn: authority.keyBackend === 'aws-kms' ? keyRef : null,
+    pkcs11KeyUri: authority.keyBackend === 'pkcs11' ? keyRef : null,
     ...(pending ? { serial: null, fingerprint: null, notBefore: null, notAfter: null } : {}),
     certificatePem: pending ? null : certificatePem,
     chainPem: pending ? null : chainPem,

@@ -36,6 +36,9 @@ export interface CreateAuthorityInput {
   /** Defaults to EC_P256 for new keys; for an adopted key it must match the key when given. */
   keySpec?: KeySpec;
   kmsKeyId?: string;
+  /** pkcs11: adopt the token key with this CKA_ID (hex) or label instead of generating one. */
+  pkcs11KeyId?: string;
+  pkcs11KeyLabel?: string;
   subject: SubjectFields;
   validityDays?: number;
   pathLength?: number;
@@ -43,6 +46,8 @@ export interface CreateAuthorityInput {
   usage?: AuthorityUsage;
   /** Default: false for a root, true for an intermediate. */
   allowLeafIssuance?: boolean;
+  /** A root whose key signs only inside signing windows (docs/key-ceremony.md). */
+  offline?: boolean;
 }
 
 /**
@@ -89,7 +94,15 @@ export class AuthoritiesService {
     if (input.kmsKeyId !== undefined && input.keyBackend !== 'aws-kms') {
       throw Errors.validation('kmsKeyId applies only to keyBackend "aws-kms"');
     }
+    if ((input.pkcs11KeyId !== undefined || input.pkcs11KeyLabel !== undefined) && input.keyBackend !== 'pkcs11') {
+      throw Errors.validation('pkcs11KeyId and pkcs11KeyLabel apply only to keyBackend "pkcs11"');
+    }
+    if (input.pkcs11KeyId !== undefined && input.pkcs11KeyLabel !== undefined) throw Errors.validation('give pkcs11KeyId or pkcs11KeyLabel, not both');
+    const adopt =
+      input.kmsKeyId ?? (input.pkcs11KeyId !== undefined ? `id:${input.pkcs11KeyId.toLowerCase()}` : input.pkcs11KeyLabel !== undefined ? `label:${input.pkcs11KeyLabel}` : undefined);
 
+    if (input.offline && input.type !== 'root') throw Errors.validation('offline applies to roots only');
+    if (input.offline && input.allowLeafIssuance) throw Errors.validation('an offline root signs no end-entity certificates: allowLeafIssuance must be false');
     const external = input.parent === 'external';
     if (external && input.parentId !== undefined) {
       throw Errors.validation('parentId and parent "external" are mutually exclusive: an authority has one issuer');
@@ -101,13 +114,13 @@ export class AuthoritiesService {
     const pathLength = caPathLength(parent?.authority, input.pathLength);
     const id = randomUUID();
     const keyManager = this.keys.get(input.keyBackend);
-    const key = input.kmsKeyId !== undefined ? await this.adoptKey(keyManager, input.kmsKeyId, input.keySpec) : await keyManager.createKey({ spec: input.keySpec ?? 'EC_P256', authorityId: id, label: `fleet-pki authority ${id} (${input.name})` });
+    const key = adopt !== undefined ? await this.adoptKey(keyManager, adopt, input.keySpec) : await keyManager.createKey({ spec: input.keySpec ?? 'EC_P256', authorityId: id, label: `fleet-pki authority ${id} (${input.name})` });
     try {
       if (external) return { ...(await this.storePending(ctx, { id, input, key, pathLength, now })), validityClamped: false };
       return await this.certifyAndStore(ctx, { id, input, key, parent, pathLength, now });
     } catch (err) {
       // Nothing refers to a freshly made key yet: give it back (an adopted key stays the owner's), and say so.
-      if (input.kmsKeyId === undefined) throw await abandonNewKey(keyManager, key.keyRef, err, (line) => this.logger.warn(`authority ${id}: ${line}`));
+      if (adopt === undefined) throw await abandonNewKey(keyManager, key.keyRef, err, (line) => this.logger.warn(`authority ${id}: ${line}`));
       throw err;
     }
   }
@@ -190,6 +203,8 @@ export class AuthoritiesService {
       allowLeafIssuance: input.allowLeafIssuance ?? input.type === 'intermediate',
       externalChain: null,
       revocationCount: 0,
+      offline: input.offline ?? false,
+      signingEnabledUntil: null,
       createdAt: now.toISOString(),
       disabledAt: null,
       successorId: null,
@@ -214,6 +229,7 @@ export class AuthoritiesService {
           ...(pending ? {} : { serial: authority.serial, fingerprint: authority.fingerprint, notAfter: authority.notAfter }),
           pathLength,
           allowLeafIssuance: authority.allowLeafIssuance,
+          ...(authority.offline ? { offline: true } : {}),
         },
       });
     });
@@ -269,14 +285,14 @@ export class AuthoritiesService {
     return { ...authority, ...certified, status: 'active' };
   }
 
-  /** An existing KMS key for a new authority: its spec must be the one asked for, and no authority may hold it yet. */
+  /** An existing KMS or token key for a new authority: its spec must be the one asked for, and no authority may hold it yet. */
   private async adoptKey(keyManager: KeyManager, externalId: string, expectedSpec: KeySpec | undefined): Promise<CreatedKey> {
     const key = await keyManager.adoptKey(externalId);
     if (expectedSpec !== undefined && key.spec !== expectedSpec) {
-      throw Errors.keySpecMismatch(`the KMS key is ${key.spec}, not ${expectedSpec}`);
+      throw Errors.keySpecMismatch(`the ${keyManager.backend === 'aws-kms' ? 'KMS' : 'token'} key is ${key.spec}, not ${expectedSpec}`);
     }
     if (await this.repository.isAuthorityKey(publicKeyFingerprint(key.publicKeySpki))) {
-      throw Errors.authorityKeyInUse('the KMS key already belongs to an authority');
+      throw Errors.authorityKeyInUse(`the ${keyManager.backend === 'aws-kms' ? 'KMS' : 'token'} key already belongs to an authority`);
     }
     return key;
   }
@@ -387,8 +403,45 @@ export class AuthoritiesService {
     if (!hasCertificate(authority)) throw pendingError(authority);
   }
 
+  /** Whether the authority's key may sign now: always, except an offline root outside its signing window. */
+  signingAllowed(authority: Authority): boolean {
+    return !authority.offline || (authority.signingEnabledUntil !== null && new Date(authority.signingEnabledUntil) > this.clock.now());
+  }
+
+  /**
+   * Opens an offline root's signing window for `minutes` (an operator's act, audited with the reason): inside it the
+   * root signs intermediates, CRLs and OCSP signer certificates; outside it, nothing (docs/key-ceremony.md).
+   */
+  async openSigningWindow(ctx: RequestContext, id: string, minutes: number, reason: string): Promise<Authority> {
+    return this.transactions.run(async () => {
+      const authority = await this.get(id);
+      const until = isoSeconds(new Date(this.clock.now().getTime() + minutes * 60_000));
+      if (!authority.offline || !(await this.repository.setSigningWindow(id, until))) throw notOffline(id);
+      await this.audit.record(ctx, { action: 'authority.signing_enabled', target: { type: 'authority', id }, details: { until, minutes, reason } });
+      return { ...authority, signingEnabledUntil: until };
+    });
+  }
+
+  /** Closes the window before its end (audited). Closing a closed window changes and records nothing. */
+  async closeSigningWindow(ctx: RequestContext, id: string): Promise<Authority> {
+    return this.transactions.run(async () => {
+      const authority = await this.get(id);
+      if (!authority.offline) throw notOffline(id);
+      if (authority.signingEnabledUntil === null) return authority;
+      await this.repository.setSigningWindow(id, null);
+      await this.audit.record(ctx, { action: 'authority.signing_disabled', target: { type: 'authority', id }, details: { wasOpenUntil: authority.signingEnabledUntil } });
+      return { ...authority, signingEnabledUntil: null };
+    });
+  }
+
   /** Signing material for any authority, active or not (CRLs stay signed after a CA is disabled). */
   async signingView(authority: Authority): Promise<Issuer> {
+    // The one way to an authority's signer after its creation: an offline root's key is refused here outside a window.
+    if (!this.signingAllowed(authority)) {
+      throw Errors.authorityOffline(
+        `authority ${authority.id} is an offline root: its key signs only while an operator has opened a signing window (POST /v1/authorities/${authority.id}/signing-window)`,
+      );
+    }
     const signer = await this.keys.get(authority.keyBackend).signer(authority.keyRef, authority.keySpec);
     const { name, keyId, chain } = await this.describe(authority);
     return { authority, signer, name, keyId, notBefore: new Date(authority.notBefore), notAfter: new Date(authority.notAfter), chain };
@@ -440,6 +493,10 @@ export class AuthoritiesService {
     if (!input.parentId) throw Errors.parentRequired('an intermediate authority needs parentId');
     return this.issuer(input.parentId);
   }
+}
+
+function notOffline(id: string) {
+  return Errors.authorityNotOffline(`authority ${id} is not an offline root: its key signs whenever it is active (signing windows are for roots created with offline: true)`);
 }
 
 function pendingError(authority: Authority) {

@@ -14,6 +14,8 @@ export abstract class AuthorityRepository {
   abstract certify(id: string, certified: CertifiedFields): Promise<boolean>;
   /** active → retiring with its successor; false when it was not active. */
   abstract markRetiring(id: string, successorId: string, at: string): Promise<boolean>;
+  /** Opens (until) or closes (null) an offline authority's signing window; false when it is not offline. */
+  abstract setSigningWindow(id: string, until: string | null): Promise<boolean>;
   abstract isAuthorityKey(publicKeySha256: string): Promise<boolean>;
   /** Counts one more revocation under the authority (row-locks it on PostgreSQL until commit). */
   abstract countRevocation(id: string): Promise<void>;

@@ -57,6 +57,12 @@ export interface Authority {
    */
   externalChain: Buffer[] | null;
   revocationCount: number;
+  /**
+   * An offline root (docs/key-ceremony.md): its key signs nothing (intermediates, CRLs, OCSP signer certificates) except
+   * while an operator has opened a signing window, until signingEnabledUntil.
+   */
+  offline: boolean;
+  signingEnabledUntil: string | null;
   createdAt: string;
   disabledAt: string | null;
   successorId: string | null;

@@ -57,6 +57,11 @@ export class TypeOrmAuthorityRepository extends AuthorityRepository {
     return rows.length === 1;
   }
 
+  async setSigningWindow(id: string, until: string | null): Promise<boolean> {
+    const result = await this.db.manager().update(AuthorityEntity, { id, offline: true }, { signingEnabledUntil: until });
+    return (result.affected ?? 0) > 0;
+  }
+
   async isAuthorityKey(publicKeySha256: string): Promise<boolean> {
     return (await this.db.sql('SELECT 1 AS found FROM authorities WHERE public_key_sha256 = ? LIMIT 1', [publicKeySha256])).length > 0;
   }
@@ -104,6 +109,8 @@ function toAuthority(row: AuthorityEntity): Authority {
     fingerprint: row.fingerprint,
     pathLength: row.pathLength,
     allowLeafIssuance: Boolean(row.allowLeafIssuance),
+    offline: Boolean(row.offline),
+    signingEnabledUntil: row.signingEnabledUntil,
     notBefore: row.notBefore,
     notAfter: row.notAfter,
     certificateDer: Buffer.from(row.certificateDer, 'base64'),

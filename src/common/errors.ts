@@ -68,8 +68,16 @@ export const Errors = {
   keyBackendNotConfigured: make('KEY_BACKEND_NOT_CONFIGURED', 422),
   keySpecMismatch: make('KEY_SPEC_MISMATCH', 422),
   kmsKeyNotSuitable: make('KMS_KEY_NOT_SUITABLE', 422),
+  /** The key backend (a PKCS #11 token) cannot make a key of the requested spec. */
+  keySpecNotSupported: make('KEY_SPEC_NOT_SUPPORTED', 422),
+  /** A token key offered for adoption is missing, ambiguous, extractable or cannot sign. */
+  pkcs11KeyNotSuitable: make('PKCS11_KEY_NOT_SUITABLE', 422),
   authorityKeyInUse: make('AUTHORITY_KEY_IN_USE', 409),
   authorityKeyUnusable: make('AUTHORITY_KEY_UNUSABLE', 409),
+  /** An offline root outside an operator's signing window (docs/key-ceremony.md). */
+  authorityOffline: make('AUTHORITY_OFFLINE', 409),
+  /** A signing window asked for an authority that is not offline. */
+  authorityNotOffline: make('AUTHORITY_NOT_OFFLINE', 409),
   authorityNotFound: make('AUTHORITY_NOT_FOUND', 404),
   authorityNotActive: make('AUTHORITY_NOT_ACTIVE', 409),
   authorityExpired: make('AUTHORITY_EXPIRED', 409),

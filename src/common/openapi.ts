@@ -124,7 +124,7 @@ export const CERTIFICATE_JWT_SCHEME = 'certificateJwt';
 export type ProblemDeclaration = number | ErrorKind | readonly ProblemDeclaration[];
 
 const issuer = [Errors.authorityNotFound, Errors.authorityNotActive, Errors.authorityPending, Errors.authorityExpired];
-const signing = [Errors.keyBackendNotConfigured, Errors.keyBackendUnavailable, Errors.keyBackendThrottled, Errors.authorityKeyUnusable];
+const signing = [Errors.keyBackendNotConfigured, Errors.keyBackendUnavailable, Errors.keyBackendThrottled, Errors.authorityKeyUnusable, Errors.authorityOffline];
 
 /** Codes that come from one place, for ApiProblems: declare the group where a route goes through that place. */
 export const ProblemGroups = {
@@ -132,10 +132,10 @@ export const ProblemGroups = {
   csr: [Errors.invalidCsr, Errors.csrSignatureInvalid, Errors.weakSignatureAlgorithm, Errors.invalidSubject, Errors.unsupportedKey],
   /** An authority that is to sign something new (AuthoritiesService.issuer). */
   issuer,
-  /** Signing with an authority's key, in the local key store or AWS KMS (keys/). */
+  /** Signing with an authority's key, in the local key store, AWS KMS or a PKCS #11 token (keys/). */
   signing,
   /** Making (or adopting) the key of a new authority. */
-  keyCreation: [...signing, Errors.kmsKeyNotSuitable, Errors.keySpecMismatch, Errors.authorityKeyInUse, Errors.kmsNewKeyNotAuthorized, Errors.awsLimitExceeded],
+  keyCreation: [...signing, Errors.kmsKeyNotSuitable, Errors.keySpecNotSupported, Errors.pkcs11KeyNotSuitable, Errors.keySpecMismatch, Errors.authorityKeyInUse, Errors.kmsNewKeyNotAuthorized, Errors.awsLimitExceeded],
   /** Issuing an end-entity certificate under a profile (CertificatesService.issue), once the CSR is read. */
   issuance: [...issuer, Errors.authorityIsRoot, Errors.leafIssuanceNotAllowed, Errors.authorityUsageMismatch, Errors.profileNotFound, Errors.validityTooLong, Errors.invalidSubject, Errors.sanNotAllowed, Errors.keyNotAllowed, ...signing],
   /** A call to AWS IoT made while the request waits (iot/iot-errors.ts), or AWS IoT not configured. */

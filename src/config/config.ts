@@ -59,6 +59,8 @@ export interface AppConfig {
   };
   /** The aws-kms key backend; absent when no AWS region is configured. */
   kms?: KmsConfig;
+  /** The pkcs11 key backend (an HSM through its PKCS #11 module); absent when PKCS11_MODULE is not set. */
+  pkcs11?: Pkcs11Config;
   /** AWS IoT Core; absent when no AWS region is configured. */
   iot?: IotConfig;
   /**
@@ -177,6 +179,24 @@ export interface KmsConfig {
    * (KMS eventual consistency, tag-based authorization included) before failing; see docs/aws-behaviours.md.
    */
   newKeyAuthWaitMs: number;
+}
+
+/** The pkcs11 key backend (docs/pkcs11.md). */
+export interface Pkcs11Config {
+  /** Path of the vendor's PKCS #11 module (.so). */
+  modulePath: string;
+  /** The token, by label (PKCS11_TOKEN_LABEL) or by slot id (PKCS11_SLOT): exactly one is set. */
+  tokenLabel?: string;
+  slotId?: string;
+  /**
+   * Reads the user PIN (from PKCS11_PIN, or the file PKCS11_PIN_FILE, read at each login). A function, so the PIN is
+   * never a field of the configuration that could be printed or serialised.
+   */
+  pin: () => string;
+  /** The setting that holds the PIN, for messages: PKCS11_PIN or PKCS11_PIN_FILE. */
+  pinVariable: 'PKCS11_PIN' | 'PKCS11_PIN_FILE';
+  /** Sessions per process: signatures in flight on the token at most. */
+  sessions: number;
 }
 
 export interface OutboxConfig {
@@ -379,6 +399,53 @@ function parsePublicBaseUrl(env: Env, port: number): string {
   // The normalised form (punycode host, percent-encoded path) is plain ASCII, as the IA5String URIs in
   // certificates require.
   return parsed.href.replace(/\/+$/, '');
+}
+
+/**
+ * PKCS11_MODULE turns the pkcs11 backend on. The token is named by label or slot, the PIN comes from the environment
+ * or a file (never from the database, never logged). The module is loaded and the PIN checked at start (keys module).
+ */
+function parsePkcs11(env: Env): Pkcs11Config | undefined {
+  const modulePath = env.PKCS11_MODULE || undefined;
+  if (!modulePath) {
+    for (const name of ['PKCS11_TOKEN_LABEL', 'PKCS11_SLOT', 'PKCS11_PIN', 'PKCS11_PIN_FILE']) {
+      if (env[name]) throw new ConfigError('PKCS11_MODULE', `must be set when ${name} is (the path of the PKCS #11 module)`);
+    }
+    return undefined;
+  }
+  if (!path.isAbsolute(modulePath)) throw new ConfigError('PKCS11_MODULE', `must be an absolute path: "${modulePath}"`);
+  if (!fs.existsSync(modulePath)) throw new ConfigError('PKCS11_MODULE', `names no file: "${modulePath}"`);
+  const tokenLabel = env.PKCS11_TOKEN_LABEL || undefined;
+  const slotId = env.PKCS11_SLOT || undefined;
+  if ((tokenLabel === undefined) === (slotId === undefined)) throw new ConfigError('PKCS11_TOKEN_LABEL', 'or PKCS11_SLOT (one of them, not both) must name the token');
+  if (slotId !== undefined && !/^\d{1,20}$/.test(slotId)) throw new ConfigError('PKCS11_SLOT', 'must be a decimal slot id');
+  if (tokenLabel !== undefined && tokenLabel.length > 32) throw new ConfigError('PKCS11_TOKEN_LABEL', 'must be at most 32 characters (CK_TOKEN_INFO label)');
+  const pinValue = env.PKCS11_PIN || undefined;
+  const pinFile = env.PKCS11_PIN_FILE || undefined;
+  if ((pinValue === undefined) === (pinFile === undefined)) throw new ConfigError('PKCS11_PIN', 'or PKCS11_PIN_FILE (one of them, not both) must give the user PIN');
+  let pin: () => string;
+  if (pinFile !== undefined) {
+    const readPin = () => {
+      try {
+        return fs.readFileSync(pinFile, 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        throw new ConfigError('PKCS11_PIN_FILE', `cannot be read: "${pinFile}" (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    };
+    if (readPin() === '') throw new ConfigError('PKCS11_PIN_FILE', `is empty: "${pinFile}"`);
+    pin = readPin;
+  } else {
+    const value = pinValue as string;
+    pin = () => value;
+  }
+  return {
+    modulePath,
+    tokenLabel,
+    slotId,
+    pin,
+    pinVariable: pinFile !== undefined ? 'PKCS11_PIN_FILE' : 'PKCS11_PIN',
+    sessions: integer(env, 'PKCS11_SESSIONS', 4, 1, 256),
+  };
 }
 
 function parseKms(env: Env): KmsConfig | undefined {
@@ -627,6 +694,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     ocsp: parseOcsp(env),
     auth: { bootstrapAdminKey },
     kms: parseKms(env),
+    pkcs11: parsePkcs11(env),
     iot: parseIot(env),
     iotTargetEndpointsAny: oneOf(env, 'IOT_TARGET_ENDPOINTS_ANY', ['true', 'false'] as const, 'false') === 'true',
     outbox: parseOutbox(env),

@@ -3,7 +3,7 @@ import { SigningAlgorithm } from '../pki/signing';
 export const KEY_SPECS = ['EC_P256', 'EC_P384', 'RSA_2048', 'RSA_3072', 'RSA_4096'] as const;
 export type KeySpec = (typeof KEY_SPECS)[number];
 
-export const KEY_BACKENDS = ['local', 'aws-kms'] as const;
+export const KEY_BACKENDS = ['local', 'aws-kms', 'pkcs11'] as const;
 export type KeyBackend = (typeof KEY_BACKENDS)[number];
 
 /** The signature algorithm a CA with this key uses: the hash matches the curve; RSA signs SHA-256 PKCS #1 v1.5. */

@@ -1,5 +1,5 @@
-import { Global, Injectable, Logger, Module } from '@nestjs/common';
-import { AppConfig, KmsConfig } from '../config/config';
+import { Global, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig, KmsConfig, Pkcs11Config } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { Errors } from '../common/errors';
@@ -11,12 +11,20 @@ import { LocalKeyManager } from './local/local-key-manager';
 import { loadMasterKey } from './local/master-key';
 
 @Injectable()
-class ConfiguredKeyManagers extends KeyManagers {
+class ConfiguredKeyManagers extends KeyManagers implements OnApplicationShutdown {
   private readonly managers: KeyManager[];
 
-  constructor(local: LocalKeyManager, kms: KeyManager | null) {
+  constructor(
+    local: LocalKeyManager,
+    kms: KeyManager | null,
+    private readonly pkcs11: { manager: KeyManager; close(): void } | null,
+  ) {
     super();
-    this.managers = kms ? [local, kms] : [local];
+    this.managers = [local, ...(kms ? [kms] : []), ...(pkcs11 ? [pkcs11.manager] : [])];
+  }
+
+  onApplicationShutdown(): void {
+    this.pkcs11?.close();
   }
 
   get(backend: KeyBackend): KeyManager {
@@ -25,7 +33,9 @@ class ConfiguredKeyManagers extends KeyManagers {
       throw Errors.keyBackendNotConfigured(
         backend === 'aws-kms'
           ? 'key backend "aws-kms" is not configured on this service (set AWS_REGION; see README "AWS KMS")'
-          : `key backend "${backend}" is not configured on this service`,
+          : backend === 'pkcs11'
+            ? 'key backend "pkcs11" is not configured on this service (set PKCS11_MODULE, PKCS11_TOKEN_LABEL and PKCS11_PIN; see docs/pkcs11.md)'
+            : `key backend "${backend}" is not configured on this service`,
       );
     }
     return manager;
@@ -45,7 +55,19 @@ async function awsKmsKeyManager(config: KmsConfig, clock: Clock, pacing: Pacing)
   return new AwsKmsKeyManager(kmsClient(config), config, clock, pacing);
 }
 
-/** The key backends: local (always) and aws-kms (when an AWS region is configured). */
+/**
+ * Loaded only when PKCS11_MODULE is set: opens the token and logs in at boot, so a wrong module path, token label or
+ * PIN stops the start with a message naming the setting (docs/pkcs11.md).
+ */
+async function pkcs11KeyManager(config: Pkcs11Config): Promise<{ manager: KeyManager; close(): void }> {
+  const [{ Pkcs11Token }, { Pkcs11KeyManager }] = await Promise.all([import('./pkcs11/pkcs11-token.js'), import('./pkcs11/pkcs11-key-manager.js')]);
+  const logger = new Logger('PKCS11');
+  const token = Pkcs11Token.open(config, (line) => logger.warn(line));
+  logger.log(`PKCS #11 token "${token.label}" (serial ${token.serial}) opened through ${config.modulePath}`);
+  return { manager: new Pkcs11KeyManager(token, (line) => logger.warn(line)), close: () => token.close() };
+}
+
+/** The key backends: local (always), aws-kms (when an AWS region is configured), pkcs11 (when PKCS11_MODULE is set). */
 @Global()
 @Module({
   providers: [
@@ -59,7 +81,11 @@ async function awsKmsKeyManager(config: KmsConfig, clock: Clock, pacing: Pacing)
       provide: KeyManagers,
       inject: [APP_CONFIG, LocalKeyManager, Clock, Pacing],
       useFactory: async (config: AppConfig, local: LocalKeyManager, clock: Clock, pacing: Pacing) =>
-        new ConfiguredKeyManagers(local, config.kms ? await awsKmsKeyManager(config.kms, clock, pacing) : null),
+        new ConfiguredKeyManagers(
+          local,
+          config.kms ? await awsKmsKeyManager(config.kms, clock, pacing) : null,
+          config.pkcs11 ? await pkcs11KeyManager(config.pkcs11) : null,
+        ),
     },
   ],
   exports: [KeyManagers],

@@ -54,7 +54,9 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
       const authority = await this.authorities.get(authorityId);
       this.authorities.assertCertified(authority);
       const latest = await this.crls.latestInfo(authorityId);
-      if (latest && (!this.isStale(latest, authority.revocationCount) || attempt === 3)) {
+      // An offline root outside its signing window cannot sign a new CRL: its last one stays the current one.
+      const frozen = !this.authorities.signingAllowed(authority);
+      if (latest && (frozen || !this.isStale(latest, authority.revocationCount) || attempt === 3)) {
         const crl = await this.withDer(latest);
         if (crl) return crl;
       }
@@ -108,6 +110,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     for (const authority of await this.authorities.all()) {
       try {
         const latest = await this.crls.latestInfo(authority.id);
+        if (!this.authorities.signingAllowed(authority)) continue;
         if (!latest || this.isStale(latest, authority.revocationCount)) await this.refresh(authority.id);
       } catch (err) {
         this.logger.error(`CRL sweep failed for authority ${authority.id}: ${(err as Error).message}`);
@@ -131,8 +134,10 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     const now = this.clock.now();
     const watermark = this.watermarks.get(authorityId);
     // A restored older database has an older counter: numbers continue above the highest one ever published.
+    const authority = await this.authorities.get(authorityId);
+    // Refused before a CRL number is spent (an offline root outside its signing window: AUTHORITY_OFFLINE).
+    const issuer = await this.authorities.signingView(authority);
     const crlNumber = await this.authorities.nextCrlNumber(authorityId, (watermark?.crlNumber ?? 0) + 1);
-    const issuer = await this.authorities.signingView(await this.authorities.get(authorityId));
     const thisUpdate = new Date(isoSeconds(now));
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.crl.validitySeconds * 1000);
     // Requests wait for this build anyway (the CRL is stale): the previous DER need not stay in memory beside the new one.

@@ -58,7 +58,7 @@ interface Fixtures {
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job' | 'iot-target' | 'fresh-iot-target';
+type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job' | 'iot-target' | 'fresh-iot-target' | 'fresh-offline-root';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -101,6 +101,10 @@ const ROUTES: MatrixRoute[] = [
   { method: 'GET',    path: '/v1/authorities/:id',            id: 'authority',
                                                               admin: 200, operator: 200, auditor: 200 },
   { method: 'POST',   path: '/v1/authorities/:id/disable',    id: 'fresh-authority',
+                                                              admin: 200, operator: 403, auditor: 403 },
+  { method: 'POST',   path: '/v1/authorities/:id/signing-window', id: 'fresh-offline-root', body: () => ({ minutes: 5, reason: 'role matrix' }),
+                                                              admin: 200, operator: 403, auditor: 403 },
+  { method: 'POST',   path: '/v1/authorities/:id/signing-window/close', id: 'fresh-offline-root',
                                                               admin: 200, operator: 403, auditor: 403 },
   { method: 'GET',    path: '/v1/authorities/:id/certificate', id: 'authority', public: 200 },
   { method: 'GET',    path: '/v1/authorities/:id/crl',        id: 'authority', public: 200 },
@@ -476,6 +480,8 @@ describe('role matrix on sqlite', () => {
         return f.certificate;
       case 'fresh-authority':
         return (await admin('POST', '/v1/authorities', { name: 'Matrix Disposable', type: 'intermediate', parentId: f.root, subject: { commonName: 'Matrix Disposable CA' } })).id;
+      case 'fresh-offline-root':
+        return (await admin('POST', '/v1/authorities', { name: 'Matrix Offline Root', type: 'root', offline: true, subject: { commonName: 'Matrix Offline Root' } })).id;
       case 'fresh-certificate':
         return (await admin('POST', '/v1/certificates', { authorityId: f.authority, csr: f.csrPem, profile: 'device', thingName: 'matrix-disposable' })).id;
       case 'fresh-api-key':

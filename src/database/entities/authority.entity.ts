@@ -38,4 +38,8 @@ export class AuthorityEntity {
   @Column({ name: 'retiring_at', type: 'varchar', length: 32, nullable: true }) retiringAt: string | null;
   /** Whether it signs end-entity certificates itself (roots: only when created so; intermediates: unless created not to). */
   @Column({ name: 'allow_leaf_issuance', type: 'boolean', default: false }) allowLeafIssuance: boolean;
+  /** An offline root (docs/key-ceremony.md): its key signs only inside a signing window an operator opens. */
+  @Column({ type: 'boolean', default: false }) offline: boolean;
+  /** End of the open signing window of an offline root (RFC 3339); null when closed. */
+  @Column({ name: 'signing_enabled_until', type: 'varchar', length: 32, nullable: true }) signingEnabledUntil: string | null;
 }
