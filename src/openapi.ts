@@ -30,6 +30,7 @@ const TAGS: [name: string, description: string][] = [
   ['claims', 'Factory claims: quotas, allow-lists and claim certificates (admin)'],
   ['provisioning', 'The exchange of a claim certificate for a device certificate, called by factory stations'],
   ['rotation', 'Rotation campaigns: renewing a set of certificates by a deadline'],
+  ['tpm', 'Hardware-rooted identity: the allow-list of TPM manufacturer roots (EK-issuing CAs) for attested enrollment'],
   ['est', 'EST (RFC 7030) enrollment under /.well-known/est, and its labels (admin); EST routes answer errors as text/plain'],
   ['fleet', 'Fleet security audits: findings and remediations'],
   ['iot', 'AWS IoT Core: targets (accounts and regions), CA registration for JITR/JITP and API-mode devices, device moves'],

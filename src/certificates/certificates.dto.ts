@@ -124,6 +124,18 @@ export class CertificateDto {
   @ApiProperty({ description: 'The certificate, PEM' }) certificatePem: string;
   @ApiProperty({ description: 'The issuing CA’s certificate followed by each parent up to the root, PEM' }) chainPem: string;
   @ApiProperty({ type: CertificateIotDto }) iot: CertificateIotDto;
+  @ApiProperty({ type: () => HardwareAttestationDto, nullable: true, description: 'What a TPM proved about the key at enrollment (docs/hardware-identity.md); null: nothing' })
+  hardwareAttestation: HardwareAttestationDto | null;
+}
+
+export class HardwareAttestationDto {
+  @ApiProperty({ enum: ['tpm2'] }) type: string;
+  @ApiProperty({ description: 'SHA-256 of the EK certificate DER, lowercase hex' }) ekCertificateSha256: string;
+  @ApiProperty({ description: 'Issuer of the EK certificate' }) ekIssuer: string;
+  @ApiProperty({ format: 'uuid', description: 'The allow-listed TPM manufacturer root the EK chain ended in' }) manufacturerRootId: string;
+  @ApiProperty({ description: 'TPM name of the AK (nameAlg || digest), lowercase hex' }) akName: string;
+  @ApiProperty({ description: 'TPM name of the certified key, lowercase hex' }) keyName: string;
+  @ApiProperty({ format: 'date-time', description: 'When the device answered the credential challenge' }) attestedAt: string;
 }
 
 export class CertificateSummaryDto {
@@ -179,5 +191,6 @@ export function toCertificateDto(record: CertificateRecord, chainPem: string, no
     metadata: record.metadata,
     certificatePem: pemEncode('CERTIFICATE', record.certificateDer),
     chainPem,
+    hardwareAttestation: record.hardwareAttestation,
   };
 }

@@ -5,7 +5,7 @@ import { Errors } from '../common/errors';
 import { ClaimEntity } from '../database/entities/claim.entity';
 import { ProvisionedDeviceEntity } from '../database/entities/provisioned-device.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { Claim, ClaimStatus, ProvisionedDevice } from './claim';
+import { AttestationMode, Claim, ClaimStatus, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
 
 /** Rows per multi-row INSERT of an allow-list on SQLite (which allows 32,766 bound parameters). */
@@ -208,5 +208,6 @@ function toClaim(row: ClaimEntity): Claim {
     iot: row.iot ? (JSON.parse(row.iot) as IotThingOptions) : null,
     allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null,
     allowReprovisioning: Boolean(row.allowReprovisioning),
+    attestation: (row.attestation ?? 'off') as AttestationMode,
   };
 }

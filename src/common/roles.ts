@@ -21,6 +21,8 @@ export enum Permission {
   ManageEstLabels = 'est-labels:manage',
   RetryJobs = 'jobs:retry',
   ManageIotTargets = 'iot-targets:manage',
+  /** The allow-list of TPM manufacturer roots (docs/hardware-identity.md): who may vouch for device hardware. */
+  ManageTpmRoots = 'tpm-roots:manage',
   /** Every key may ask who it is (GET /v1/me): the ops console shows what the caller's role allows. */
   ReadSelf = 'self:read',
 }
