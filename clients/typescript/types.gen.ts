@@ -1029,11 +1029,38 @@ export type ExchangeResultDto = {
     hardwareAttestation: HardwareAttestationDto | null;
 };
 
+export type RenewalAttestationDto = {
+    /**
+     * Base64 TPM2B_PUBLIC of the AK the certificate was enrolled with
+     */
+    akPublic: string;
+    /**
+     * Base64 TPM2B_PUBLIC of the new key (fixedTPM, fixedParent, sensitiveDataOrigin, sign)
+     */
+    keyPublic: string;
+    /**
+     * Base64 TPMS_ATTEST of TPM2_Certify(new key, AK)
+     */
+    certifyInfo: string;
+    /**
+     * Base64 TPMT_SIGNATURE by the AK over certifyInfo
+     */
+    certifySignature: string;
+    /**
+     * The EK certificate (PEM or base64 DER); when sent it must be the one the certificate was enrolled with
+     */
+    ekCertificate?: string;
+};
+
 export type RenewDto = {
     /**
      * PKCS #10 CSR (PEM) of the new key
      */
     csr: string;
+    /**
+     * Required when the certificate was TPM-attested (hardwareAttestation): the same AK certifies the new key (RENEWAL_ATTESTATION_REQUIRED without it, RENEWAL_ATTESTATION_MISMATCH with another AK or EK)
+     */
+    tpm?: RenewalAttestationDto;
 };
 
 export type RotationCampaignRequestDto = {
@@ -4903,10 +4930,10 @@ export type RenewCertificateData = {
 
 export type RenewCertificateErrors = {
     /**
-     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_CSR, CSR_SIGNATURE_INVALID
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_CSR, CSR_SIGNATURE_INVALID, TPM_EVIDENCE_MALFORMED
      */
     400: ProblemDto & {
-        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID';
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'TPM_EVIDENCE_MALFORMED';
     };
     /**
      * Not authenticated: UNAUTHENTICATED, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REPLAYED, TOKEN_AUDIENCE_MISMATCH, TOKEN_SIGNATURE_INVALID, CERTIFICATE_UNTRUSTED, NOT_A_DEVICE_CERTIFICATE
@@ -4915,10 +4942,10 @@ export type RenewCertificateErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE';
     };
     /**
-     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED
+     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH
      */
     403: ProblemDto & {
-        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED';
+        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH';
         /**
          * When the renewal window opens
          */
@@ -4957,10 +4984,10 @@ export type RenewCertificateErrors = {
         code: 'UNSUPPORTED_MEDIA_TYPE';
     };
     /**
-     * Well-formed but refused by policy: UNSUPPORTED_KEY, WEAK_SIGNATURE_ALGORITHM, INVALID_SUBJECT, SAN_NOT_ALLOWED, KEY_NOT_ALLOWED, PROFILE_NOT_FOUND, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, AUTHORITY_USAGE_MISMATCH, AUTHORITY_IS_ROOT, LEAF_ISSUANCE_NOT_ALLOWED, IDEMPOTENCY_KEY_REUSED, SAME_KEY_NOT_ALLOWED
+     * Well-formed but refused by policy: UNSUPPORTED_KEY, WEAK_SIGNATURE_ALGORITHM, INVALID_SUBJECT, SAN_NOT_ALLOWED, KEY_NOT_ALLOWED, PROFILE_NOT_FOUND, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, AUTHORITY_USAGE_MISMATCH, AUTHORITY_IS_ROOT, LEAF_ISSUANCE_NOT_ALLOWED, IDEMPOTENCY_KEY_REUSED, SAME_KEY_NOT_ALLOWED, TPM_ALGORITHM_UNSUPPORTED, TPM_AK_NOT_RESTRICTED_SIGNING, TPM_ATTESTATION_SIGNATURE_INVALID, TPM_ATTESTED_NAME_MISMATCH, TPM_KEY_NOT_HARDWARE_BOUND, TPM_CSR_KEY_MISMATCH
      */
     422: ProblemDto & {
-        code: 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'KEY_BACKEND_NOT_CONFIGURED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'IDEMPOTENCY_KEY_REUSED' | 'SAME_KEY_NOT_ALLOWED';
+        code: 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'KEY_BACKEND_NOT_CONFIGURED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'IDEMPOTENCY_KEY_REUSED' | 'SAME_KEY_NOT_ALLOWED' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH';
     };
     /**
      * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
@@ -5967,10 +5994,10 @@ export type EstSimpleReenrollErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE';
     };
     /**
-     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH, RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH';
+        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH';
         /**
          * When the renewal window opens
          */
@@ -6096,10 +6123,10 @@ export type EstLabelSimpleReenrollErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE';
     };
     /**
-     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH, RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH';
+        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH';
         /**
          * When the renewal window opens
          */

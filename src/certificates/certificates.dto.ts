@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { pemEncode } from '../pki/der';
 import { CERTIFICATE_FILE_FORMATS } from '../pki/certificate-files';
@@ -44,10 +45,42 @@ export class RevokeCertificateDto {
 }
 
 /** A device's renewal (POST /v1/certificates/renew): the CSR of its new key. */
+const MAX_TPM_STRUCTURE_LENGTH = 8192;
+
+/** TPM evidence for the new key of a TPM-attested certificate (docs/hardware-identity.md, "Renewal"). */
+export class RenewalAttestationDto {
+  @ApiProperty({ description: 'Base64 TPM2B_PUBLIC of the AK the certificate was enrolled with', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  akPublic: string;
+
+  @ApiProperty({ description: 'Base64 TPM2B_PUBLIC of the new key (fixedTPM, fixedParent, sensitiveDataOrigin, sign)', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  keyPublic: string;
+
+  @ApiProperty({ description: 'Base64 TPMS_ATTEST of TPM2_Certify(new key, AK)', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  certifyInfo: string;
+
+  @ApiProperty({ description: 'Base64 TPMT_SIGNATURE by the AK over certifyInfo', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  certifySignature: string;
+
+  @ApiPropertyOptional({ description: 'The EK certificate (PEM or base64 DER); when sent it must be the one the certificate was enrolled with', maxLength: 16384 })
+  @IsOptional() @IsString() @MaxLength(16384)
+  ekCertificate?: string;
+}
+
 export class RenewDto {
   @ApiProperty({ description: 'PKCS #10 CSR (PEM) of the new key', maxLength: MAX_CSR_PEM_LENGTH })
   @IsString() @MaxLength(MAX_CSR_PEM_LENGTH)
   csr: string;
+
+  @ApiPropertyOptional({
+    type: RenewalAttestationDto,
+    description: 'Required when the certificate was TPM-attested (hardwareAttestation): the same AK certifies the new key (RENEWAL_ATTESTATION_REQUIRED without it, RENEWAL_ATTESTATION_MISMATCH with another AK or EK)',
+  })
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => RenewalAttestationDto)
+  tpm?: RenewalAttestationDto;
 }
 
 export class CertificateQueryDto extends PageQueryDto {

@@ -19,6 +19,19 @@ const b64 = (b: Buffer): string => b.toString('base64');
 
 const missingTpm = SoftwareTpm.missing();
 
+/** An ECDSA P-256 signature from DER (what openssl writes) to JWS's raw r‖s. */
+function derSignatureToRaw(der: Buffer): Buffer {
+  let offset = der[1] & 0x80 ? 2 + (der[1] & 0x7f) : 2;
+  const part = (): Buffer => {
+    const length = der[offset + 1];
+    const value = der.subarray(offset + 2, offset + 2 + length);
+    offset += 2 + length;
+    const trimmed = value.subarray(Math.max(0, value.length - 32));
+    return Buffer.concat([Buffer.alloc(32 - trimmed.length), trimmed]);
+  };
+  return Buffer.concat([part(), part()]);
+}
+
 /**
  * Hardware-rooted identity end to end (docs/hardware-identity.md), swtpm playing the device with tpm2-tools and the
  * openssl tpm2 provider: EK certificate from a test "TPM vendor" CA on the allow-list → TPM2_Certify evidence →
@@ -121,7 +134,9 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
   async function claimState(id: string): Promise<{ used: number; issued: number }> {
     const claim = await admin('get', `/v1/claims/${id}`);
     const page = await admin('get', '/v1/audit?action=certificate.issued&limit=500');
-    return { used: claim.used, issued: (page.items as { details: { claimId?: string } }[]).filter((e) => e.details.claimId === id).length };
+    // Device certificates only: the claim certificate's issuance names the claim too.
+    const events = page.items as { details: { claimId?: string; profile?: string } }[];
+    return { used: claim.used, issued: events.filter((e) => e.details.claimId === id && e.details.profile !== 'claim').length };
   }
 
   /** Refused with `status` and `code`, and nothing issued on the claim. */
@@ -291,6 +306,94 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       for (const res of answers.filter((r) => r.status !== 201)) assert.equal(res.body.code, 'CLAIM_QUOTA_EXHAUSTED', res.text);
       assert.equal(new Set(answers.filter((r) => r.status === 201).map((r) => r.body.id)).size, 10);
       assert.deepEqual(await claimState(claim.id), { used: 10, issued: 10 });
+    });
+  });
+
+  describe('must-show 4: renewal after expiry of a TPM-attested certificate', () => {
+    const OLD_KEY = '0x81000003';
+    const NEW_KEY = '0x81000004';
+    let current: Body;
+
+    /** A device token signed inside the TPM by the key at `handle` (ES256: the DER signature made raw r‖s). */
+    async function deviceToken(handle: string, certificatePem: string): Promise<string> {
+      const now = Math.floor(clock.now().getTime() / 1000);
+      const der = new X509Certificate(certificatePem).raw;
+      const header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'JWT', x5c: [der.toString('base64')] })).toString('base64url');
+      const payload = Buffer.from(JSON.stringify({ aud: `${t.config.publicBaseUrl}/v1/certificates/renew`, iat: now, exp: now + 120, jti: randomBytes(16).toString('hex') })).toString('base64url');
+      const signature = derSignatureToRaw(await tpm.sign(handle, Buffer.from(`${header}.${payload}`, 'ascii')));
+      return `${header}.${payload}.${signature.toString('base64url')}`;
+    }
+
+    async function renew(handle: string, body: object) {
+      return t.http().post('/v1/certificates/renew').set('Authorization', `Bearer ${await deviceToken(handle, current.certificatePem)}`).send(body);
+    }
+
+    async function renewalEvidence(handle: string, serial: string): Promise<{ csr: string; tpm: Record<string, string> }> {
+      const { certifyInfo, certifySignature } = await tpm.certify(handle);
+      return {
+        csr: await tpm.csr(handle, `/CN=${serial}`),
+        tpm: { akPublic: b64(tpm.akPublic()), keyPublic: b64(await readPublic(handle)), certifyInfo: b64(certifyInfo), certifySignature: b64(certifySignature), ekCertificate: b64(ekCertDer) },
+      };
+    }
+
+    before(async () => {
+      const { station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, maxDevices: 5, attestation: 'tpm', thingNameTemplate: '{serial}', validityDays: 1 });
+      await tpm.createKey(OLD_KEY);
+      const started = await attest(station, await evidence(OLD_KEY, 'tpm-renew-1'));
+      assert.equal(started.status, 201, started.text);
+      const issued = await activate(station, started.body.challengeId, await tpm.activate(Buffer.from(started.body.credentialBlob, 'base64')));
+      assert.equal(issued.status, 201, issued.text);
+      current = issued.body;
+      await tpm.createKey(NEW_KEY);
+      // The device was offline past its certificate's end: 2 days after issuance (1-day validity; 30 days allowed after expiry).
+      clock.advance(2 * 86_400_000);
+    });
+    after(async () => {
+      await tpm.evict(OLD_KEY).catch(() => undefined);
+      await tpm.evict(NEW_KEY).catch(() => undefined);
+    });
+
+    it('refuses the renewal without the attestation (403 RENEWAL_ATTESTATION_REQUIRED, saying what is missing)', async () => {
+      const { csr } = await renewalEvidence(NEW_KEY, 'tpm-renew-1');
+      const res = await renew(OLD_KEY, { csr });
+      assert.equal(res.status, 403, res.text);
+      assert.equal(res.body.code, 'RENEWAL_ATTESTATION_REQUIRED');
+      assert.match(res.body.detail, /after expiry needs "tpm".*TPM2_Certify of the new key by the AK/);
+    });
+
+    it('refuses an attestation by another AK or for another EK (403 RENEWAL_ATTESTATION_MISMATCH)', async () => {
+      const body = await renewalEvidence(NEW_KEY, 'tpm-renew-1');
+      const rogueEk = b64(fs.readFileSync(ssl.file('rogue-ek.der')));
+      const res = await renew(OLD_KEY, { ...body, tpm: { ...body.tpm, ekCertificate: rogueEk } });
+      assert.equal(res.status, 403, res.text);
+      assert.equal(res.body.code, 'RENEWAL_ATTESTATION_MISMATCH');
+    });
+
+    it('accepts it with the same AK certifying the new TPM key: the new certificate carries the attestation forward', async () => {
+      const res = await renew(OLD_KEY, await renewalEvidence(NEW_KEY, 'tpm-renew-1'));
+      assert.equal(res.status, 201, res.text);
+      assert.equal(res.body.replaces, current.id);
+      assert.equal(res.body.hardwareAttestation.akName, current.hardwareAttestation.akName);
+      assert.equal(res.body.hardwareAttestation.ekCertificateSha256, current.hardwareAttestation.ekCertificateSha256);
+      assert.notEqual(res.body.hardwareAttestation.keyName, current.hardwareAttestation.keyName);
+      const verified = ssl.verify({ rootPem, intermediatesPem: res.body.chainPem, leafPem: res.body.certificatePem });
+      assert.ok(verified.ok, verified.output);
+      const message = Buffer.from('renewed');
+      assert.ok(verify('sha256', message, createPublicKey(res.body.certificatePem), await tpm.sign(NEW_KEY, message)));
+      current = res.body;
+    });
+
+    it('refuses it outside the window, even with the attestation (403 CERTIFICATE_EXPIRED)', async () => {
+      clock.advance(40 * 86_400_000);
+      await tpm.createKey(TEMP_KEY);
+      try {
+        const res = await renew(NEW_KEY, await renewalEvidence(TEMP_KEY, 'tpm-renew-1'));
+        assert.equal(res.status, 403, res.text);
+        assert.equal(res.body.code, 'CERTIFICATE_EXPIRED');
+        assert.match(res.body.detail, /renews at most 30 days after expiry/);
+      } finally {
+        await tpm.evict(TEMP_KEY);
+      }
     });
   });
 
