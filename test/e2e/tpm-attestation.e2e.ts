@@ -376,15 +376,18 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       assert.equal(res.body.hardwareAttestation.akName, current.hardwareAttestation.akName);
       assert.equal(res.body.hardwareAttestation.ekCertificateSha256, current.hardwareAttestation.ekCertificateSha256);
       assert.notEqual(res.body.hardwareAttestation.keyName, current.hardwareAttestation.keyName);
-      const verified = ssl.verify({ rootPem, intermediatesPem: res.body.chainPem, leafPem: res.body.certificatePem });
-      assert.ok(verified.ok, verified.output);
+      // Checked at the app's (moved) time: the certificate starts days after the real clock.
+      const at = String(Math.floor(clock.now().getTime() / 1000));
+      const verified = ssl.run(['verify', '-x509_strict', '-attime', at, '-CAfile', ssl.file('root.pem', rootPem), '-untrusted', ssl.file('renewed-chain.pem', res.body.chainPem), ssl.file('renewed.pem', res.body.certificatePem)]);
+      assert.equal(verified.status, 0, verified.output);
       const message = Buffer.from('renewed');
       assert.ok(verify('sha256', message, createPublicKey(res.body.certificatePem), await tpm.sign(NEW_KEY, message)));
       current = res.body;
     });
 
     it('refuses it outside the window, even with the attestation (403 CERTIFICATE_EXPIRED)', async () => {
-      clock.advance(40 * 86_400_000);
+      // 31 days past the renewed certificate's end (the profile's validity), one past the window.
+      clock.advance(new Date(current.notAfter).getTime() + 31 * 86_400_000 - clock.now().getTime());
       await tpm.createKey(TEMP_KEY);
       try {
         const res = await renew(NEW_KEY, await renewalEvidence(TEMP_KEY, 'tpm-renew-1'));
