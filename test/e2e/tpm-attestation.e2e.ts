@@ -181,8 +181,8 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       assert.match(record.hardwareAttestation.ekIssuer, /Test TPM Vendor EK CA/);
       assert.match(record.hardwareAttestation.keyName, /^000b[0-9a-f]{64}$/);
       const audit = await admin('get', '/v1/audit?action=certificate.issued&limit=500');
-      const event = (audit.items as { target: { id: string }; details: Record<string, any> }[]).find((e) => e.target.id === issued.body.id);
-      assert.equal(event?.details.hardwareAttestation.akName, started.body.akName);
+      const event = (audit.items as { target: { id: string }; details: { hardwareAttestation?: { akName: string } } }[]).find((e) => e.target.id === issued.body.id);
+      assert.equal(event?.details.hardwareAttestation?.akName, started.body.akName);
 
       // The challenge is single use: replaying the right answer is refused, and nothing more is issued.
       const replay = await activate(station, started.body.challengeId, secret);

@@ -39,8 +39,17 @@ export class SoftwareTpm {
     this.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-swtpm-')));
   }
 
-  /** Why the TPM suites cannot run here, or false when swtpm, tpm2-tools and the openssl tpm2 provider are installed. */
+  /**
+   * Why the TPM suites cannot run here, or false when swtpm, tpm2-tools and the openssl tpm2 provider are installed.
+   * With FLEET_PKI_TPM_TESTS=required (.ci/run) a missing tool is an error, not a skip.
+   */
   static missing(): string | false {
+    const why = SoftwareTpm.whyMissing();
+    if (why && process.env.FLEET_PKI_TPM_TESTS === 'required') throw new Error(`FLEET_PKI_TPM_TESTS=required but ${why}`);
+    return why;
+  }
+
+  private static whyMissing(): string | false {
     for (const tool of ['swtpm', 'swtpm_setup', 'swtpm_localca', 'tpm2_createak', 'tpm2_activatecredential']) {
       if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `TPM suite skipped: ${tool} is not installed (apt-get install swtpm swtpm-tools tpm2-tools tpm2-openssl libtss2-tcti-swtpm0)`;
     }
@@ -218,7 +227,8 @@ export class SoftwareTpm {
 
   async stop(): Promise<void> {
     if (this.port) spawnSync('swtpm_ioctl', ['--tcp', `127.0.0.1:${this.port + 1}`, '-s'], { timeout: 5000 });
-    if (this.pid) {
+    // Only our swtpm: the pid file could name a process that reused the number after swtpm_ioctl stopped it.
+    if (this.pid && fs.existsSync(`/proc/${this.pid}/comm`) && fs.readFileSync(`/proc/${this.pid}/comm`, 'utf8').trim() === 'swtpm') {
       try {
         process.kill(this.pid);
       } catch {
