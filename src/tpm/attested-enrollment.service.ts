@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Pruner } from '../database/pruner';
 import { AuditService } from '../audit/audit.service';
 import { isWellFormedSerial } from '../claims/claims.service';
 import { ExchangeResult, ExchangeService } from '../claims/exchange.service';
@@ -63,8 +64,9 @@ function base64(value: string, field: string, max = 8192): Buffer {
  *    (once, atomically, right or wrong) and the claim's exchange issues under every rule of the claim.
  */
 @Injectable()
-export class AttestedEnrollmentService {
+export class AttestedEnrollmentService implements OnModuleInit {
   constructor(
+    private readonly pruner: Pruner,
     private readonly exchanges: ExchangeService,
     private readonly roots: TpmRootRepository,
     private readonly challenges: TpmChallengeRepository,
@@ -72,6 +74,11 @@ export class AttestedEnrollmentService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  onModuleInit(): void {
+    // A challenge is worth nothing once expired (answered or not): the Pruner deletes it (docs/operations.md, "Pruning").
+    this.pruner.register('tpm_enrollment_challenges', (now, limit) => this.challenges.prune(now, limit));
+  }
 
   async start(identity: StationIdentity, input: AttestationInput): Promise<AttestationChallenge> {
     try {

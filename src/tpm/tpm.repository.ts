@@ -40,6 +40,6 @@ export abstract class TpmChallengeRepository {
   abstract find(id: string): Promise<TpmChallenge | null>;
   /** Marks it consumed in one conditional UPDATE; false when another request consumed it first (on any replica). */
   abstract consume(id: string, at: string): Promise<boolean>;
-  /** Deletes challenges that expired before `before`; answers how many. */
-  abstract prune(before: string): Promise<number>;
+  /** Deletes up to `limit` challenges that expired before `now` (answered or not); answers how many. */
+  abstract prune(now: string, limit: number): Promise<number>;
 }

@@ -56,7 +56,10 @@ export class TypeOrmTpmChallengeRepository extends TpmChallengeRepository {
     return (await this.db.sql('UPDATE tpm_enrollment_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL RETURNING id', [at, id])).length === 1;
   }
 
-  async prune(before: string): Promise<number> {
-    return (await this.db.sql('DELETE FROM tpm_enrollment_challenges WHERE expires_at < ? RETURNING id', [before])).length;
+  async prune(now: string, limit: number): Promise<number> {
+    // One bounded batch (the Pruner loops); grouped on SQLite, whose one connection every writer takes in turn.
+    const remove = () =>
+      this.db.sql(`DELETE FROM tpm_enrollment_challenges WHERE id IN (SELECT id FROM tpm_enrollment_challenges WHERE expires_at < ? LIMIT ${Number(limit)}) RETURNING id`, [now]);
+    return (await (this.db.isPostgres ? remove() : this.db.runGrouped(remove))).length;
   }
 }

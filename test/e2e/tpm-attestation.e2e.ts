@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, randomBytes, verify, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
+import { Pruner } from '../../src/database/pruner';
 import { OpenSslWorkspace } from '../support/openssl';
 import { createClaim, StationCredentials, stationTokenFor } from '../support/station';
 import { SoftwareTpm } from '../support/swtpm';
@@ -217,6 +219,10 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       const secret = await tpm.activate(Buffer.from(started.body.credentialBlob, 'base64'));
       clock.advance((t.config.tpm.challengeTtlSeconds + 1) * 1000);
       await assertRefused(await activate(station, started.body.challengeId, secret), 410, 'TPM_CHALLENGE_EXPIRED', claimId, before);
+      // Expired challenges are pruned (docs/operations.md, "Pruning"); then the challenge is simply unknown.
+      const pruned = await t.app.get(Pruner).pruneOnce();
+      assert.ok(pruned.tpm_enrollment_challenges >= 1, JSON.stringify(pruned));
+      await assertRefused(await activate(station, started.body.challengeId, secret), 404, 'TPM_CHALLENGE_NOT_FOUND', claimId, before);
     });
 
     it('refuses a CSR whose key is not the certified key (422 TPM_CSR_KEY_MISMATCH)', async () => {
@@ -284,8 +290,16 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       assert.equal(refused.body.code, 'ATTESTATION_NOT_ENABLED');
     });
 
-    it('50 concurrent attested enrollments on a 10-device claim give exactly 10 certificates', async () => {
+    it('50 concurrent attested enrollments on a 10-device claim give exactly 10 certificates', async (ctx) => {
       const { claim, station } = await newClaim('tpm', 10);
+      const phase = (() => {
+        let last = performance.now();
+        return (name: string) => {
+          const now = performance.now();
+          ctx.diagnostic(`${name}: ${Math.round(now - last)} ms`);
+          last = now;
+        };
+      })();
       // The TPM work first (one TPM: 50 fresh keys, each certified by the AK and its CSR signed in the TPM) …
       const bodies: Record<string, string>[] = [];
       for (let i = 0; i < 50; i++) {
@@ -293,14 +307,18 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
         bodies.push(await evidence(TEMP_KEY, `tpm-par-${String(i).padStart(2, '0')}`));
         await tpm.evict(TEMP_KEY);
       }
+      phase('TPM: 50 keys created, certified by the AK, CSRs signed in the TPM');
       // … then the 50 attestations concurrently over HTTP …
       const started = await Promise.all(bodies.map((body) => attest(station, body)));
+      phase('HTTP: 50 concurrent attestations (step 1)');
       for (const res of started) assert.equal(res.status, 201, res.text);
       // … the 50 activations, one at a time in the one TPM …
       const secrets: Buffer[] = [];
       for (const res of started) secrets.push(await tpm.activate(Buffer.from(res.body.credentialBlob, 'base64')));
+      phase('TPM: 50 ActivateCredential, serialised');
       // … and the 50 answers concurrently.
       const answers = await Promise.all(started.map((res, i) => activate(station, res.body.challengeId, secrets[i])));
+      phase('HTTP: 50 concurrent activations (step 2)');
       const statuses = answers.map((res) => res.status);
       assert.equal(statuses.filter((s) => s === 201).length, 10, JSON.stringify(statuses));
       for (const res of answers.filter((r) => r.status !== 201)) assert.equal(res.body.code, 'CLAIM_QUOTA_EXHAUSTED', res.text);
