@@ -1252,6 +1252,10 @@ export type CreateEstLabelDto = {
      */
     serverKeygen?: boolean;
     /**
+     * tpm: devices under this label must enroll with TPM attestation (POST /v1/provisioning/attestations, docs/hardware-identity.md); EST cannot carry it, so EST enrollment here answers ATTESTATION_REQUIRED. off: the label adds nothing (a claim label follows its claim’s attestation). Default: `off`.
+     */
+    attestation?: 'off' | 'tpm';
+    /**
      * Which IoT target(s) devices enrolled through this label go to (docs/iot-targets.md), the same shape as a claim's allocation: {mode:'fixed',targetId} | {mode:'attribute',attribute,map,default?} | {mode:'weighted',weights}. It takes precedence over the claim's (claim label) or the profile's IOT_PROFILE_ALLOCATION (authority label). Absent: theirs.
      */
     allocation?: {
@@ -1280,6 +1284,7 @@ export type EstLabelDto = {
     validityDays: number | null;
     keySpec: 'EC_P256' | 'EC_P384' | 'RSA_2048' | 'RSA_3072';
     serverKeygen: boolean;
+    attestation: 'off' | 'tpm';
     /**
      * See CreateEstLabelDto.allocation; null: the claim's or the profile's
      */

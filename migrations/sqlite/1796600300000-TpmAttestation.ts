@@ -11,9 +11,11 @@ export class TpmAttestation1796600300000 implements MigrationInterface {
     await queryRunner.query("CREATE UNIQUE INDEX \"uq_tpm_manufacturer_roots_fingerprint\" ON \"tpm_manufacturer_roots\" (\"fingerprint\") ");
     await queryRunner.query("ALTER TABLE \"certificates\" ADD COLUMN \"hardware_attestation\" text");
     await queryRunner.query("ALTER TABLE \"claims\" ADD COLUMN \"attestation\" varchar(16) NOT NULL DEFAULT ('off')");
+    await queryRunner.query("ALTER TABLE \"est_labels\" ADD COLUMN \"attestation\" varchar(16) NOT NULL DEFAULT ('off')");
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query("ALTER TABLE \"est_labels\" DROP COLUMN \"attestation\"");
     await queryRunner.query("ALTER TABLE \"claims\" DROP COLUMN \"attestation\"");
     await queryRunner.query("ALTER TABLE \"certificates\" DROP COLUMN \"hardware_attestation\"");
     await queryRunner.query("DROP INDEX \"uq_tpm_manufacturer_roots_fingerprint\"");

@@ -290,6 +290,18 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       assert.equal(refused.body.code, 'ATTESTATION_NOT_ENABLED');
     });
 
+    it('an EST label that requires attestation refuses EST enrollment (403 ATTESTATION_REQUIRED), which cannot carry it', async () => {
+      const label = await admin('post', '/v1/est/labels', { label: 'tpm-only', kind: 'authority', authorityId: deviceCa.id, profile: 'device', attestation: 'tpm' });
+      assert.equal(label.attestation, 'tpm');
+      const csr = ssl.newCsr('ec:P-256', '/CN=est-tpm-0001');
+      const res = await t.http().post('/.well-known/est/tpm-only/simpleenroll').set(bearer(t.adminKey))
+        .set({ 'Content-Type': 'application/pkcs10', Accept: 'application/problem+json' })
+        .send(csr.csrPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''));
+      assert.equal(res.status, 403, res.text);
+      assert.equal(res.body.code, 'ATTESTATION_REQUIRED');
+      assert.match(res.body.detail, /EST label "tpm-only" requires TPM attestation/);
+    });
+
     it('50 concurrent attested enrollments on a 10-device claim give exactly 10 certificates', async (ctx) => {
       const { claim, station } = await newClaim('tpm', 10);
       const phase = (() => {
