@@ -17,6 +17,7 @@ const ATTESTATIONS = '/v1/provisioning/attestations';
 const DEVICE_KEY = '0x81000002';
 const TEMP_KEY = '0x81000010';
 const PLAIN_SIGNER = '0x81000006';
+const ECC_EK = '0x81010002';
 const b64 = (b: Buffer): string => b.toString('base64');
 
 const missingTpm = SoftwareTpm.missing();
@@ -189,6 +190,30 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       // The challenge is single use: replaying the right answer is refused, and nothing more is issued.
       const replay = await activate(station, started.body.challengeId, secret);
       await assertRefused(replay, 409, 'TPM_CHALLENGE_USED', claimId, await claimState(claimId));
+    });
+
+    it('works with an ECC P-256 EK too (TCG default template; the credential sealed by ECDH + KDFe)', async () => {
+      // The vendor certifies the TPM's P-256 EK (made by tpm2_createek), as flow.sh step 3b does.
+      await tpm.tool('tpm2_createek', ['-G', 'ecc', '-c', ECC_EK, '-u', 'ek-ecc.pub']);
+      await tpm.tool('tpm2_flushcontext', ['-t']);
+      await tpm.tool('tpm2_readpublic', ['-c', ECC_EK, '-f', 'pem', '-o', 'ek-ecc.pem']);
+      await tpm.tool('tpm2_flushcontext', ['-t']);
+      const dummy = ssl.newCsr('ec:P-256', '/CN=unused');
+      ssl.file('dummy-ecc.csr', dummy.csrPem);
+      ssl.file('ek-ext.cnf', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyAgreement\nextendedKeyUsage=2.23.133.8.1\n');
+      const made = ssl.run(['x509', '-req', '-in', 'dummy-ecc.csr', '-force_pubkey', tpm.file('ek-ecc.pem'), '-subj', '/', '-CA', 'vendor-ca.pem', '-CAkey', 'vendor-ca.key',
+        '-set_serial', '0x4455', '-days', '3650', '-sha256', '-extfile', 'ek-ext.cnf', '-outform', 'DER', '-out', 'ek-ecc.der']);
+      assert.equal(made.status, 0, made.output);
+      // This EK certificate starts now (to the second): the app's clock must not be behind it.
+      clock.advance(Math.max(0, Date.now() + 2000 - clock.now().getTime()));
+      const started = await attest(station, await evidence(DEVICE_KEY, 'tpm-ecc-ek-1', { ekCertificate: b64(fs.readFileSync(ssl.file('ek-ecc.der'))), ekPublic: b64(tpm.read('ek-ecc.pub')) }));
+      assert.equal(started.status, 201, started.text);
+      const secret = await tpm.activate(Buffer.from(started.body.credentialBlob, 'base64'), SoftwareTpm.AK, ECC_EK);
+      const issued = await activate(station, started.body.challengeId, secret);
+      // Same key as tpm-0001 on another serial: issued (the claim allows it), for the P-256 EK's certificate.
+      assert.equal(issued.status, 201, issued.text);
+      assert.equal(issued.body.hardwareAttestation.ekCertificateSha256, createHash('sha256').update(fs.readFileSync(ssl.file('ek-ecc.der'))).digest('hex'));
+      await tpm.evict(ECC_EK);
     });
 
     it('refuses an EK certificate from a vendor not on the allow-list (403 TPM_EK_UNTRUSTED)', async () => {

@@ -211,13 +211,13 @@ export class SoftwareTpm {
    * TPM2_ActivateCredential: the TPM releases the credential's secret only if the AK named in it is loaded beside
    * the EK it is sealed to. The EK's policy is PolicySecret(endorsement), hence the policy session.
    */
-  async activate(credentialBlob: Buffer, ak = SoftwareTpm.AK): Promise<Buffer> {
+  async activate(credentialBlob: Buffer, ak = SoftwareTpm.AK, ek = SoftwareTpm.EK): Promise<Buffer> {
     const id = randomBytes(4).toString('hex');
     fs.writeFileSync(this.file(`cred-${id}.blob`), credentialBlob);
     await this.tool('tpm2_startauthsession', ['--policy-session', '-S', `session-${id}.ctx`]);
     try {
       await this.tool('tpm2_policysecret', ['-S', `session-${id}.ctx`, '-c', 'e']);
-      await this.tool('tpm2_activatecredential', ['-c', ak, '-C', SoftwareTpm.EK, '-i', `cred-${id}.blob`, '-o', `secret-${id}.bin`, '-P', `session:session-${id}.ctx`]);
+      await this.tool('tpm2_activatecredential', ['-c', ak, '-C', ek, '-i', `cred-${id}.blob`, '-o', `secret-${id}.bin`, '-P', `session:session-${id}.ctx`]);
     } finally {
       await this.tool('tpm2_flushcontext', [`session-${id}.ctx`]).catch(() => undefined);
       await this.tool('tpm2_flushcontext', ['-t']).catch(() => undefined);
