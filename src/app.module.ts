@@ -23,6 +23,7 @@ import { RenewalCampaignsBindingModule, RotationModule } from './rotation/rotati
 import { FleetModule } from './fleet/fleet.module';
 import { SetupModule } from './setup/setup.module';
 import { EstModule } from './est/est.module';
+import { TpmModule } from './tpm/tpm.module';
 import { DeadJobsModule } from './dead-jobs/dead-jobs.module';
 
 /**
@@ -53,6 +54,7 @@ export class AppModule {
         RenewalModule,
         RotationModule,
         EstModule,
+        TpmModule,
         FleetModule,
         SetupModule,
         DeadJobsModule,

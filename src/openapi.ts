@@ -31,6 +31,7 @@ const TAGS: [name: string, description: string][] = [
   ['provisioning', 'The exchange of a claim certificate for a device certificate, called by factory stations'],
   ['aws-integration', 'Called by the AWS IoT Lambda handlers (integrations/aws-lambda/): certificate provider and pre-authentication status'],
   ['rotation', 'Rotation campaigns: renewing a set of certificates by a deadline'],
+  ['tpm', 'Hardware-rooted identity: the allow-list of TPM manufacturer roots (EK-issuing CAs) for attested enrollment'],
   ['est', 'EST (RFC 7030) enrollment under /.well-known/est, and its labels (admin); EST routes answer errors as text/plain'],
   ['fleet', 'Fleet security audits: findings and remediations'],
   ['iot', 'AWS IoT Core: targets (accounts and regions), CA registration for JITR/JITP and API-mode devices, device moves'],

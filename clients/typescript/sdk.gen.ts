@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.js';
-import type { AwsCertificateProviderData, AwsCertificateProviderErrors, AwsCertificateProviderResponses, AwsCertificateStatusData, AwsCertificateStatusErrors, AwsCertificateStatusResponses, CancelRotationData, CancelRotationErrors, CancelRotationResponses, CheckSetupData, CheckSetupErrors, CheckSetupResponses, CloseSigningWindowData, CloseSigningWindowErrors, CloseSigningWindowResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateAuthorityData, CreateAuthorityErrors, CreateAuthorityResponses, CreateClaimData, CreateClaimErrors, CreateClaimResponses, CreateEstLabelData, CreateEstLabelErrors, CreateEstLabelResponses, CreateIotTargetData, CreateIotTargetErrors, CreateIotTargetResponses, DeactivateIotCaData, DeactivateIotCaErrors, DeactivateIotCaResponses, DeleteEstLabelData, DeleteEstLabelErrors, DeleteEstLabelResponses, DeleteIotTargetData, DeleteIotTargetErrors, DeleteIotTargetResponses, DisableAuthorityData, DisableAuthorityErrors, DisableAuthorityResponses, EstCaCertsData, EstCaCertsErrors, EstCaCertsResponses, EstCsrAttrsData, EstCsrAttrsErrors, EstCsrAttrsResponses, EstLabelCaCertsData, EstLabelCaCertsErrors, EstLabelCaCertsResponses, EstLabelCsrAttrsData, EstLabelCsrAttrsErrors, EstLabelCsrAttrsResponses, EstLabelServerKeygenData, EstLabelServerKeygenErrors, EstLabelServerKeygenResponses, EstLabelSimpleEnrollData, EstLabelSimpleEnrollErrors, EstLabelSimpleEnrollResponses, EstLabelSimpleReenrollData, EstLabelSimpleReenrollErrors, EstLabelSimpleReenrollResponses, EstServerKeygenData, EstServerKeygenErrors, EstServerKeygenResponses, EstSimpleEnrollData, EstSimpleEnrollErrors, EstSimpleEnrollResponses, EstSimpleReenrollData, EstSimpleReenrollErrors, EstSimpleReenrollResponses, ExchangeData, ExchangeErrors, ExchangeResponses, GetAuditData, GetAuditErrors, GetAuditResponses, GetAuthorityCertificateData, GetAuthorityCertificateErrors, GetAuthorityCertificateResponses, GetAuthorityCrlData, GetAuthorityCrlErrors, GetAuthorityCrlResponses, GetAuthorityData, GetAuthorityErrors, GetAuthorityResponses, GetCertificateData, GetCertificateErrors, GetCertificateResponses, GetClaimData, GetClaimErrors, GetClaimResponses, GetIotCaRegistrationData, GetIotCaRegistrationErrors, GetIotCaRegistrationResponses, GetIotTargetData, GetIotTargetErrors, GetIotTargetResponses, GetMeData, GetMeErrors, GetMeResponses, GetOcspRequestData, GetOcspRequestResponses, GetPolicyData, GetPolicyErrors, GetPolicyResponses, GetRotationData, GetRotationErrors, GetRotationResponses, HealthzData, HealthzErrors, HealthzResponses, IssueCertificateData, IssueCertificateErrors, IssueCertificateResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListAuditsData, ListAuditsErrors, ListAuditsResponses, ListAuthoritiesData, ListAuthoritiesErrors, ListAuthoritiesResponses, ListCertificatesData, ListCertificatesErrors, ListCertificatesResponses, ListClaimsData, ListClaimsErrors, ListClaimsResponses, ListEstLabelsData, ListEstLabelsErrors, ListEstLabelsResponses, ListIotTargetsData, ListIotTargetsErrors, ListIotTargetsResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListPendingRotationData, ListPendingRotationErrors, ListPendingRotationResponses, ListPoliciesData, ListPoliciesErrors, ListPoliciesResponses, ListRotationsData, ListRotationsErrors, ListRotationsResponses, MetricsTextData, MetricsTextErrors, MetricsTextResponses, MoveCertificateIotTargetData, MoveCertificateIotTargetErrors, MoveCertificateIotTargetResponses, OpenRotationData, OpenRotationErrors, OpenRotationResponses, OpenSigningWindowData, OpenSigningWindowErrors, OpenSigningWindowResponses, PostOcspRequestData, PostOcspRequestResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceiveIotEventData, ReceiveIotEventErrors, ReceiveIotEventResponses, RegisterIotCaData, RegisterIotCaErrors, RegisterIotCaResponses, RemediateFindingData, RemediateFindingErrors, RemediateFindingResponses, RenewCertificateData, RenewCertificateErrors, RenewCertificateResponses, ReplaceAllowlistData, ReplaceAllowlistErrors, ReplaceAllowlistResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeCertificateData, RevokeCertificateErrors, RevokeCertificateResponses, RevokeClaimData, RevokeClaimErrors, RevokeClaimResponses, RotateAuthorityData, RotateAuthorityErrors, RotateAuthorityResponses, SavePolicyData, SavePolicyErrors, SavePolicyResponses, StartAuditData, StartAuditErrors, StartAuditResponses, UploadAuthorityCertificateData, UploadAuthorityCertificateErrors, UploadAuthorityCertificateResponses, VerifyAuditChainData, VerifyAuditChainErrors, VerifyAuditChainResponses } from './types.gen.js';
+import type { ActivateAttestationData, ActivateAttestationErrors, ActivateAttestationResponses, AwsCertificateProviderData, AwsCertificateProviderErrors, AwsCertificateProviderResponses, AwsCertificateStatusData, AwsCertificateStatusErrors, AwsCertificateStatusResponses, CancelRotationData, CancelRotationErrors, CancelRotationResponses, CheckSetupData, CheckSetupErrors, CheckSetupResponses, CloseSigningWindowData, CloseSigningWindowErrors, CloseSigningWindowResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateAuthorityData, CreateAuthorityErrors, CreateAuthorityResponses, CreateClaimData, CreateClaimErrors, CreateClaimResponses, CreateEstLabelData, CreateEstLabelErrors, CreateEstLabelResponses, CreateIotTargetData, CreateIotTargetErrors, CreateIotTargetResponses, CreateTpmRootData, CreateTpmRootErrors, CreateTpmRootResponses, DeactivateIotCaData, DeactivateIotCaErrors, DeactivateIotCaResponses, DeleteEstLabelData, DeleteEstLabelErrors, DeleteEstLabelResponses, DeleteIotTargetData, DeleteIotTargetErrors, DeleteIotTargetResponses, DeleteTpmRootData, DeleteTpmRootErrors, DeleteTpmRootResponses, DisableAuthorityData, DisableAuthorityErrors, DisableAuthorityResponses, EstCaCertsData, EstCaCertsErrors, EstCaCertsResponses, EstCsrAttrsData, EstCsrAttrsErrors, EstCsrAttrsResponses, EstLabelCaCertsData, EstLabelCaCertsErrors, EstLabelCaCertsResponses, EstLabelCsrAttrsData, EstLabelCsrAttrsErrors, EstLabelCsrAttrsResponses, EstLabelServerKeygenData, EstLabelServerKeygenErrors, EstLabelServerKeygenResponses, EstLabelSimpleEnrollData, EstLabelSimpleEnrollErrors, EstLabelSimpleEnrollResponses, EstLabelSimpleReenrollData, EstLabelSimpleReenrollErrors, EstLabelSimpleReenrollResponses, EstServerKeygenData, EstServerKeygenErrors, EstServerKeygenResponses, EstSimpleEnrollData, EstSimpleEnrollErrors, EstSimpleEnrollResponses, EstSimpleReenrollData, EstSimpleReenrollErrors, EstSimpleReenrollResponses, ExchangeData, ExchangeErrors, ExchangeResponses, GetAuditData, GetAuditErrors, GetAuditResponses, GetAuthorityCertificateData, GetAuthorityCertificateErrors, GetAuthorityCertificateResponses, GetAuthorityCrlData, GetAuthorityCrlErrors, GetAuthorityCrlResponses, GetAuthorityData, GetAuthorityErrors, GetAuthorityResponses, GetCertificateData, GetCertificateErrors, GetCertificateResponses, GetClaimData, GetClaimErrors, GetClaimResponses, GetIotCaRegistrationData, GetIotCaRegistrationErrors, GetIotCaRegistrationResponses, GetIotTargetData, GetIotTargetErrors, GetIotTargetResponses, GetMeData, GetMeErrors, GetMeResponses, GetOcspRequestData, GetOcspRequestResponses, GetPolicyData, GetPolicyErrors, GetPolicyResponses, GetRotationData, GetRotationErrors, GetRotationResponses, HealthzData, HealthzErrors, HealthzResponses, IssueCertificateData, IssueCertificateErrors, IssueCertificateResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListAuditsData, ListAuditsErrors, ListAuditsResponses, ListAuthoritiesData, ListAuthoritiesErrors, ListAuthoritiesResponses, ListCertificatesData, ListCertificatesErrors, ListCertificatesResponses, ListClaimsData, ListClaimsErrors, ListClaimsResponses, ListEstLabelsData, ListEstLabelsErrors, ListEstLabelsResponses, ListIotTargetsData, ListIotTargetsErrors, ListIotTargetsResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListPendingRotationData, ListPendingRotationErrors, ListPendingRotationResponses, ListPoliciesData, ListPoliciesErrors, ListPoliciesResponses, ListRotationsData, ListRotationsErrors, ListRotationsResponses, ListTpmRootsData, ListTpmRootsErrors, ListTpmRootsResponses, MetricsTextData, MetricsTextErrors, MetricsTextResponses, MoveCertificateIotTargetData, MoveCertificateIotTargetErrors, MoveCertificateIotTargetResponses, OpenRotationData, OpenRotationErrors, OpenRotationResponses, OpenSigningWindowData, OpenSigningWindowErrors, OpenSigningWindowResponses, PostOcspRequestData, PostOcspRequestResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceiveIotEventData, ReceiveIotEventErrors, ReceiveIotEventResponses, RegisterIotCaData, RegisterIotCaErrors, RegisterIotCaResponses, RemediateFindingData, RemediateFindingErrors, RemediateFindingResponses, RenewCertificateData, RenewCertificateErrors, RenewCertificateResponses, ReplaceAllowlistData, ReplaceAllowlistErrors, ReplaceAllowlistResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeCertificateData, RevokeCertificateErrors, RevokeCertificateResponses, RevokeClaimData, RevokeClaimErrors, RevokeClaimResponses, RotateAuthorityData, RotateAuthorityErrors, RotateAuthorityResponses, SavePolicyData, SavePolicyErrors, SavePolicyResponses, StartAttestationData, StartAttestationErrors, StartAttestationResponses, StartAuditData, StartAuditErrors, StartAuditResponses, UploadAuthorityCertificateData, UploadAuthorityCertificateErrors, UploadAuthorityCertificateResponses, VerifyAuditChainData, VerifyAuditChainErrors, VerifyAuditChainResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -696,7 +696,7 @@ export const awsCertificateStatus = <ThrowOnError extends boolean = false>(optio
 /**
  * A device renews its own certificate (authenticated by that certificate)
  *
- * Mutual TLS with the current certificate, or `Authorization: Bearer <JWT>` signed with its key, the certificate in `x5c`, `aud` = this URL (PUBLIC_BASE_URL + /v1/certificates/renew), `exp` ≤ 5 minutes ahead, single-use `jti`. Allowed in the profile’s renewal window (the last third of the lifetime) or while a rotation campaign covers the certificate; a new key is required (SAME_KEY_NOT_ALLOWED) unless the operator allows the same key for the profile; an expired certificate cannot renew (CERTIFICATE_EXPIRED) unless the operator allows some days after expiry for the profile; a revoked (CERTIFICATE_REVOKED) or already renewed (CERTIFICATE_SUPERSEDED) certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes `superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate from a retiring CA renews under its successor. The device is authenticated before the body is read: without valid credentials the answer is a 401, whatever the body (even one that is not JSON or is too large).
+ * Mutual TLS with the current certificate, or `Authorization: Bearer <JWT>` signed with its key, the certificate in `x5c`, `aud` = this URL (PUBLIC_BASE_URL + /v1/certificates/renew), `exp` ≤ 5 minutes ahead, single-use `jti`. Allowed in the profile’s renewal window (the last third of the lifetime) or while a rotation campaign covers the certificate; a new key is required (SAME_KEY_NOT_ALLOWED) unless the operator allows the same key for the profile; an expired certificate cannot renew (CERTIFICATE_EXPIRED) unless the operator allows some days after expiry for the profile; a revoked (CERTIFICATE_REVOKED) or already renewed (CERTIFICATE_SUPERSEDED) certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes `superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate from a retiring CA renews under its successor. A TPM-attested certificate (hardwareAttestation) renews only with `tpm`: the AK it was enrolled with certifies the new TPM-resident key (RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH; docs/hardware-identity.md). The device is authenticated before the body is read: without valid credentials the answer is a 401, whatever the body (even one that is not JSON or is too large).
  */
 export const renewCertificate = <ThrowOnError extends boolean = false>(options: Options<RenewCertificateData, ThrowOnError>): RequestResult<RenewCertificateResponses, RenewCertificateErrors, ThrowOnError> => (options.client ?? client).post<RenewCertificateResponses, RenewCertificateErrors, ThrowOnError>({
     security: [{
@@ -1005,6 +1005,93 @@ export const deleteEstLabel = <ThrowOnError extends boolean = false>(options: Op
         }],
     url: '/v1/est/labels/{label}',
     ...options
+});
+
+/**
+ * List the allowed TPM manufacturer roots
+ *
+ * Oldest first. Any role may read.
+ */
+export const listTpmRoots = <ThrowOnError extends boolean = false>(options?: Options<ListTpmRootsData, ThrowOnError>): RequestResult<ListTpmRootsResponses, ListTpmRootsErrors, ThrowOnError> => (options?.client ?? client).get<ListTpmRootsResponses, ListTpmRootsErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/tpm/manufacturer-roots',
+    ...options
+});
+
+/**
+ * Allow a TPM manufacturer root
+ *
+ * Adds an EK-issuing CA certificate to the allow-list: attested enrollments accept EK certificates that chain to it. Audited (tpm-root.added). Requires the admin role.
+ */
+export const createTpmRoot = <ThrowOnError extends boolean = false>(options: Options<CreateTpmRootData, ThrowOnError>): RequestResult<CreateTpmRootResponses, CreateTpmRootErrors, ThrowOnError> => (options.client ?? client).post<CreateTpmRootResponses, CreateTpmRootErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/tpm/manufacturer-roots',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Remove a TPM manufacturer root
+ *
+ * EK certificates under it are refused from now on (challenges already issued can still be answered until they expire); certificates issued stay. Audited (tpm-root.removed). Requires the admin role.
+ */
+export const deleteTpmRoot = <ThrowOnError extends boolean = false>(options: Options<DeleteTpmRootData, ThrowOnError>): RequestResult<DeleteTpmRootResponses, DeleteTpmRootErrors, ThrowOnError> => (options.client ?? client).delete<DeleteTpmRootResponses, DeleteTpmRootErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/tpm/manufacturer-roots/{id}',
+    ...options
+});
+
+/**
+ * Attested enrollment, step 1: TPM evidence in, credential challenge out
+ *
+ * Authenticated as the claim exchange is (claim certificate by mutual TLS, or an x5c JWT signed with the claim key), but the JWT `aud` is PUBLIC_BASE_URL + `/v1/provisioning/attestations` for both steps. The claim’s attestation must be `tpm` or `optional`. Checks the AK (restricted signing key), the AK’s TPM2_Certify signature over the exact TPMS_ATTEST bytes, that the certified name is the key’s public area and the key is fixedTPM, fixedParent and sensitiveDataOrigin, that the CSR key is that key, and that the EK certificate chains to an allow-listed manufacturer root (GET /v1/tpm/manufacturer-roots). Answers a MakeCredential challenge sealed to the EK and bound to the AK name: single use, valid TPM_CHALLENGE_TTL_SECONDS. Nothing is issued yet. Audited (provisioning.attestation-challenged, or provisioning.refused).
+ */
+export const startAttestation = <ThrowOnError extends boolean = false>(options: Options<StartAttestationData, ThrowOnError>): RequestResult<StartAttestationResponses, StartAttestationErrors, ThrowOnError> => (options.client ?? client).post<StartAttestationResponses, StartAttestationErrors, ThrowOnError>({
+    security: [{
+            key: 'certificateJwt',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/provisioning/attestations',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Attested enrollment, step 2: the activated secret in, the device certificate out
+ *
+ * Authenticated as the claim exchange is (claim certificate by mutual TLS, or an x5c JWT signed with the claim key), but the JWT `aud` is PUBLIC_BASE_URL + `/v1/provisioning/attestations` for both steps. The secret the TPM released with ActivateCredential proves the AK is in the TPM of the certified EK. The challenge is consumed at once (right or wrong: a wrong secret spends it); then the claim’s exchange issues the certificate under every rule of the claim (window, serial pattern and allow-list, quota, re-provisioning, Idempotency-Key, AWS IoT registration, audit), and the certificate records what was proven (hardwareAttestation).
+ */
+export const activateAttestation = <ThrowOnError extends boolean = false>(options: Options<ActivateAttestationData, ThrowOnError>): RequestResult<ActivateAttestationResponses, ActivateAttestationErrors, ThrowOnError> => (options.client ?? client).post<ActivateAttestationResponses, ActivateAttestationErrors, ThrowOnError>({
+    security: [{
+            key: 'certificateJwt',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/provisioning/attestations/{challengeId}/activation',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

@@ -106,7 +106,7 @@ export type MeDto = {
     /**
      * What the role may do (src/common/roles.ts)
      */
-    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'aws-certificate-provider:use' | 'aws-certificate-status:read' | 'self:read'>;
+    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'aws-certificate-provider:use' | 'aws-certificate-status:read' | 'tpm-roots:manage' | 'self:read'>;
 };
 
 export type SubjectDto = {
@@ -327,6 +327,34 @@ export type CertificateIotDto = {
     targetId: string;
 };
 
+export type HardwareAttestationDto = {
+    type: 'tpm2';
+    /**
+     * SHA-256 of the EK certificate DER, lowercase hex
+     */
+    ekCertificateSha256: string;
+    /**
+     * Issuer of the EK certificate
+     */
+    ekIssuer: string;
+    /**
+     * The allow-listed TPM manufacturer root the EK chain ended in
+     */
+    manufacturerRootId: string;
+    /**
+     * TPM name of the AK (nameAlg || digest), lowercase hex
+     */
+    akName: string;
+    /**
+     * TPM name of the certified key, lowercase hex
+     */
+    keyName: string;
+    /**
+     * When the device answered the credential challenge
+     */
+    attestedAt: string;
+};
+
 export type CertificateDto = {
     id: string;
     authorityId: string;
@@ -376,6 +404,10 @@ export type CertificateDto = {
      */
     chainPem: string;
     iot: CertificateIotDto;
+    /**
+     * What a TPM proved about the key at enrollment (docs/hardware-identity.md); null: nothing
+     */
+    hardwareAttestation: HardwareAttestationDto | null;
 };
 
 export type CertificateSummaryDto = {
@@ -741,6 +773,10 @@ export type CreatedClaimDto = {
     } | null;
     allowReprovisioning: boolean;
     /**
+     * off | optional | tpm (required): TPM attestation of device keys
+     */
+    attestation: 'off' | 'optional' | 'tpm';
+    /**
      * The claim certificate (GET /v1/certificates/{id})
      */
     claimCertificateId: string;
@@ -817,6 +853,10 @@ export type CreateClaimDto = {
      */
     allowReprovisioning?: boolean;
     /**
+     * TPM attestation of device keys (docs/hardware-identity.md): tpm = required (a plain exchange is refused with ATTESTATION_REQUIRED), optional = either path, off = only the plain exchange. Default: `off`.
+     */
+    attestation?: 'off' | 'optional' | 'tpm';
+    /**
      * Exactly one of csr or generateKey
      */
     claimCertificate: ClaimCertificateRequestDto;
@@ -864,6 +904,10 @@ export type ClaimDto = {
         [key: string]: unknown;
     } | null;
     allowReprovisioning: boolean;
+    /**
+     * off | optional | tpm (required): TPM attestation of device keys
+     */
+    attestation: 'off' | 'optional' | 'tpm';
     /**
      * The claim certificate (GET /v1/certificates/{id})
      */
@@ -939,6 +983,10 @@ export type RevokedClaimDto = {
     } | null;
     allowReprovisioning: boolean;
     /**
+     * off | optional | tpm (required): TPM attestation of device keys
+     */
+    attestation: 'off' | 'optional' | 'tpm';
+    /**
      * The claim certificate (GET /v1/certificates/{id})
      */
     claimCertificateId: string;
@@ -1010,6 +1058,10 @@ export type ExchangeResultDto = {
     chainPem: string;
     claimId: string;
     iot: ExchangeIotDto;
+    /**
+     * What the TPM proved (attested enrollment); null for a plain exchange
+     */
+    hardwareAttestation: HardwareAttestationDto | null;
 };
 
 export type AwsCertificateProviderEventDto = {
@@ -1074,11 +1126,38 @@ export type AwsCertificateStatusDto = {
     revokedAt: string | null;
 };
 
+export type RenewalAttestationDto = {
+    /**
+     * Base64 TPM2B_PUBLIC of the AK the certificate was enrolled with
+     */
+    akPublic: string;
+    /**
+     * Base64 TPM2B_PUBLIC of the new key (fixedTPM, fixedParent, sensitiveDataOrigin, sign)
+     */
+    keyPublic: string;
+    /**
+     * Base64 TPMS_ATTEST of TPM2_Certify(new key, AK)
+     */
+    certifyInfo: string;
+    /**
+     * Base64 TPMT_SIGNATURE by the AK over certifyInfo
+     */
+    certifySignature: string;
+    /**
+     * The EK certificate (PEM or base64 DER); when sent it must be the one the certificate was enrolled with
+     */
+    ekCertificate?: string;
+};
+
 export type RenewDto = {
     /**
      * PKCS #10 CSR (PEM) of the new key
      */
     csr: string;
+    /**
+     * Required when the certificate was TPM-attested (hardwareAttestation): the same AK certifies the new key (RENEWAL_ATTESTATION_REQUIRED without it, RENEWAL_ATTESTATION_MISMATCH with another AK or EK)
+     */
+    tpm?: RenewalAttestationDto;
 };
 
 export type RotationCampaignRequestDto = {
@@ -1270,6 +1349,10 @@ export type CreateEstLabelDto = {
      */
     serverKeygen?: boolean;
     /**
+     * tpm: devices under this label must enroll with TPM attestation (POST /v1/provisioning/attestations, docs/hardware-identity.md); EST cannot carry it, so EST enrollment here answers ATTESTATION_REQUIRED. off: the label adds nothing (a claim label follows its claim’s attestation). Default: `off`.
+     */
+    attestation?: 'off' | 'tpm';
+    /**
      * Which IoT target(s) devices enrolled through this label go to (docs/iot-targets.md), the same shape as a claim's allocation: {mode:'fixed',targetId} | {mode:'attribute',attribute,map,default?} | {mode:'weighted',weights}. It takes precedence over the claim's (claim label) or the profile's IOT_PROFILE_ALLOCATION (authority label). Absent: theirs.
      */
     allocation?: {
@@ -1298,6 +1381,7 @@ export type EstLabelDto = {
     validityDays: number | null;
     keySpec: 'EC_P256' | 'EC_P384' | 'RSA_2048' | 'RSA_3072';
     serverKeygen: boolean;
+    attestation: 'off' | 'tpm';
     /**
      * See CreateEstLabelDto.allocation; null: the claim's or the profile's
      */
@@ -1317,6 +1401,114 @@ export type EstLabelDto = {
 
 export type EstLabelListDto = {
     items: Array<EstLabelDto>;
+};
+
+export type CreateTpmRootDto = {
+    name: string;
+    /**
+     * The EK-issuing CA certificate (PEM) of a TPM manufacturer: a CA certificate (basicConstraints cA), unexpired
+     */
+    certificatePem: string;
+};
+
+export type TpmRootDto = {
+    id: string;
+    name: string;
+    /**
+     * SHA-256 of the certificate DER, lowercase hex
+     */
+    fingerprint: string;
+    subject: string;
+    notAfter: string;
+    certificatePem: string;
+    createdAt: string;
+};
+
+export type TpmRootListDto = {
+    items: Array<TpmRootDto>;
+};
+
+export type AttestationDto = {
+    /**
+     * 1-64 letters, digits or . _ : / -, starting with a letter or digit
+     */
+    deviceSerial: string;
+    /**
+     * PKCS #10 CSR (PEM) signed by the TPM-resident key (openssl req -provider tpm2); its key must be the certified key
+     */
+    csr: string;
+    /**
+     * Thing attributes for this device, added to the claim’s
+     */
+    attributes?: {
+        [key: string]: string;
+    };
+    /**
+     * EK certificate: PEM, or base64 of the DER read from the TPM (tpm2_nvread 0x01C00002 for the RSA EK)
+     */
+    ekCertificate: string;
+    /**
+     * Intermediate CA certificates between the EK certificate and an allow-listed manufacturer root (PEM or base64 DER)
+     */
+    ekChain?: Array<string>;
+    /**
+     * Base64 TPM2B_PUBLIC of the EK (tpm2_readpublic -c 0x81010001 -o): its name algorithm and symmetric cipher are used for MakeCredential; default: the TCG EK template of the certificate’s key type
+     */
+    ekPublic?: string;
+    /**
+     * Base64 TPM2B_PUBLIC of the AK (tpm2_createak -u): must be a restricted signing key (fixedTPM, fixedParent, sensitiveDataOrigin)
+     */
+    akPublic: string;
+    /**
+     * Base64 TPM2B_PUBLIC of the application key (tpm2_create -u): must be fixedTPM, fixedParent, sensitiveDataOrigin, sign
+     */
+    keyPublic: string;
+    /**
+     * Base64 TPMS_ATTEST of TPM2_Certify(key, AK) (tpm2_certify -o)
+     */
+    certifyInfo: string;
+    /**
+     * Base64 TPMT_SIGNATURE by the AK over certifyInfo (tpm2_certify -s, default tss format)
+     */
+    certifySignature: string;
+};
+
+export type AttestationChallengeDto = {
+    /**
+     * Answer at POST /v1/provisioning/attestations/{challengeId}/activation
+     */
+    challengeId: string;
+    /**
+     * The challenge can be answered once, until then
+     */
+    expiresAt: string;
+    /**
+     * Base64 of the credential in tpm2-tools’ file format: write it to a file and pass it to tpm2_activatecredential -i
+     */
+    credentialBlob: string;
+    /**
+     * Base64 TPM2B_ID_OBJECT (credentialBlob’s first part), for a TSS
+     */
+    idObject: string;
+    /**
+     * Base64 TPM2B_ENCRYPTED_SECRET (credentialBlob’s second part), for a TSS
+     */
+    encryptedSecret: string;
+    /**
+     * The AK name the credential is bound to, lowercase hex
+     */
+    akName: string;
+    /**
+     * SHA-256 of the EK certificate the credential is sealed to, lowercase hex
+     */
+    ekCertificateSha256: string;
+};
+
+export type ActivationDto = {
+    /**
+     * Base64 of the secret tpm2_activatecredential released (-o)
+     */
+    secret: string;
 };
 
 export type StartAuditDto = {
@@ -1463,7 +1655,7 @@ export type JobListDto = {
 /**
  * Stable machine-readable error code
  */
-export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_OFFLINE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
+export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_OFFLINE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'TPM_EVIDENCE_MALFORMED' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_EK_UNTRUSTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH' | 'TPM_CHALLENGE_NOT_FOUND' | 'TPM_CHALLENGE_USED' | 'TPM_CHALLENGE_EXPIRED' | 'TPM_ACTIVATION_FAILED' | 'ATTESTATION_REQUIRED' | 'ATTESTATION_NOT_ENABLED' | 'TPM_ROOT_NOT_FOUND' | 'TPM_ROOT_EXISTS' | 'INVALID_TPM_ROOT' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
 
 export type ProblemDto = {
     /**
@@ -4927,10 +5119,10 @@ export type ExchangeErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
     };
     /**
-     * Authenticated, but not allowed: CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED
+     * Authenticated, but not allowed: CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, ATTESTATION_REQUIRED
      */
     403: ProblemDto & {
-        code: 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED';
+        code: 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'ATTESTATION_REQUIRED';
     };
     /**
      * Not found: AUTHORITY_NOT_FOUND
@@ -5038,10 +5230,10 @@ export type AwsCertificateProviderErrors = {
         code: 'UNAUTHENTICATED' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
     };
     /**
-     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED
+     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, ATTESTATION_REQUIRED
      */
     403: ProblemDto & {
-        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED';
+        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'ATTESTATION_REQUIRED';
     };
     /**
      * Not found: AUTHORITY_NOT_FOUND
@@ -5211,10 +5403,10 @@ export type RenewCertificateData = {
 
 export type RenewCertificateErrors = {
     /**
-     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_CSR, CSR_SIGNATURE_INVALID
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_CSR, CSR_SIGNATURE_INVALID, TPM_EVIDENCE_MALFORMED
      */
     400: ProblemDto & {
-        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID';
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'TPM_EVIDENCE_MALFORMED';
     };
     /**
      * Not authenticated: UNAUTHENTICATED, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REPLAYED, TOKEN_AUDIENCE_MISMATCH, TOKEN_SIGNATURE_INVALID, CERTIFICATE_UNTRUSTED, NOT_A_DEVICE_CERTIFICATE
@@ -5223,10 +5415,10 @@ export type RenewCertificateErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE';
     };
     /**
-     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED
+     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH
      */
     403: ProblemDto & {
-        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED';
+        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH';
         /**
          * When the renewal window opens
          */
@@ -5265,10 +5457,10 @@ export type RenewCertificateErrors = {
         code: 'UNSUPPORTED_MEDIA_TYPE';
     };
     /**
-     * Well-formed but refused by policy: UNSUPPORTED_KEY, WEAK_SIGNATURE_ALGORITHM, INVALID_SUBJECT, SAN_NOT_ALLOWED, KEY_NOT_ALLOWED, PROFILE_NOT_FOUND, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, AUTHORITY_USAGE_MISMATCH, AUTHORITY_IS_ROOT, LEAF_ISSUANCE_NOT_ALLOWED, IDEMPOTENCY_KEY_REUSED, SAME_KEY_NOT_ALLOWED
+     * Well-formed but refused by policy: UNSUPPORTED_KEY, WEAK_SIGNATURE_ALGORITHM, INVALID_SUBJECT, SAN_NOT_ALLOWED, KEY_NOT_ALLOWED, PROFILE_NOT_FOUND, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, AUTHORITY_USAGE_MISMATCH, AUTHORITY_IS_ROOT, LEAF_ISSUANCE_NOT_ALLOWED, IDEMPOTENCY_KEY_REUSED, SAME_KEY_NOT_ALLOWED, TPM_ALGORITHM_UNSUPPORTED, TPM_AK_NOT_RESTRICTED_SIGNING, TPM_ATTESTATION_SIGNATURE_INVALID, TPM_ATTESTED_NAME_MISMATCH, TPM_KEY_NOT_HARDWARE_BOUND, TPM_CSR_KEY_MISMATCH
      */
     422: ProblemDto & {
-        code: 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'KEY_BACKEND_NOT_CONFIGURED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'IDEMPOTENCY_KEY_REUSED' | 'SAME_KEY_NOT_ALLOWED';
+        code: 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'KEY_BACKEND_NOT_CONFIGURED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'IDEMPOTENCY_KEY_REUSED' | 'SAME_KEY_NOT_ALLOWED' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH';
     };
     /**
      * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
@@ -6024,10 +6216,10 @@ export type EstSimpleEnrollErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
     };
     /**
-     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH, ATTESTATION_REQUIRED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH';
+        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'ATTESTATION_REQUIRED';
     };
     /**
      * Not found: AUTHORITY_NOT_FOUND, CLAIM_NOT_FOUND, EST_LABEL_NOT_FOUND (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
@@ -6149,10 +6341,10 @@ export type EstLabelSimpleEnrollErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
     };
     /**
-     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH, ATTESTATION_REQUIRED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH';
+        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'ATTESTATION_REQUIRED';
     };
     /**
      * Not found: AUTHORITY_NOT_FOUND, CLAIM_NOT_FOUND, EST_LABEL_NOT_FOUND (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
@@ -6275,10 +6467,10 @@ export type EstSimpleReenrollErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE';
     };
     /**
-     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH, RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH';
+        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH';
         /**
          * When the renewal window opens
          */
@@ -6404,10 +6596,10 @@ export type EstLabelSimpleReenrollErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE';
     };
     /**
-     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: CERTIFICATE_REVOKED, CERTIFICATE_EXPIRED, RENEWAL_NOT_YET_ALLOWED, RENEWAL_NOT_ALLOWED, EST_LABEL_MISMATCH, RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH';
+        code: 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH';
         /**
          * When the renewal window opens
          */
@@ -6654,10 +6846,10 @@ export type EstServerKeygenErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
     };
     /**
-     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH, SERVER_KEYGEN_NOT_ALLOWED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH, SERVER_KEYGEN_NOT_ALLOWED, ATTESTATION_REQUIRED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED';
+        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'ATTESTATION_REQUIRED';
     };
     /**
      * Not found: AUTHORITY_NOT_FOUND, CLAIM_NOT_FOUND, EST_LABEL_NOT_FOUND (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
@@ -6788,10 +6980,10 @@ export type EstLabelServerKeygenErrors = {
         code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
     };
     /**
-     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH, SERVER_KEYGEN_NOT_ALLOWED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * Authenticated, but not allowed: FORBIDDEN, CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, EST_LABEL_MISMATCH, SERVER_KEYGEN_NOT_ALLOWED, ATTESTATION_REQUIRED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     403: ProblemDto & {
-        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED';
+        code: 'FORBIDDEN' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'ATTESTATION_REQUIRED';
     };
     /**
      * Not found: AUTHORITY_NOT_FOUND, CLAIM_NOT_FOUND, EST_LABEL_NOT_FOUND (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
@@ -7102,6 +7294,414 @@ export type DeleteEstLabelResponses = {
 };
 
 export type DeleteEstLabelResponse = DeleteEstLabelResponses[keyof DeleteEstLabelResponses];
+
+export type ListTpmRootsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v1/tpm/manufacturer-roots';
+};
+
+export type ListTpmRootsErrors = {
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type ListTpmRootsError = ListTpmRootsErrors[keyof ListTpmRootsErrors];
+
+export type ListTpmRootsResponses = {
+    200: TpmRootListDto;
+};
+
+export type ListTpmRootsResponse = ListTpmRootsResponses[keyof ListTpmRootsResponses];
+
+export type CreateTpmRootData = {
+    body: CreateTpmRootDto;
+    path?: never;
+    query?: never;
+    url: '/v1/tpm/manufacturer-roots';
+};
+
+export type CreateTpmRootErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Conflict with the current state: TPM_ROOT_EXISTS
+     */
+    409: ProblemDto & {
+        code: 'TPM_ROOT_EXISTS';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Well-formed but refused by policy: INVALID_TPM_ROOT
+     */
+    422: ProblemDto & {
+        code: 'INVALID_TPM_ROOT';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type CreateTpmRootError = CreateTpmRootErrors[keyof CreateTpmRootErrors];
+
+export type CreateTpmRootResponses = {
+    201: TpmRootDto;
+};
+
+export type CreateTpmRootResponse = CreateTpmRootResponses[keyof CreateTpmRootResponses];
+
+export type DeleteTpmRootData = {
+    body?: never;
+    path: {
+        id: string;
+    };
+    query?: never;
+    url: '/v1/tpm/manufacturer-roots/{id}';
+};
+
+export type DeleteTpmRootErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: TPM_ROOT_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'TPM_ROOT_NOT_FOUND';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type DeleteTpmRootError = DeleteTpmRootErrors[keyof DeleteTpmRootErrors];
+
+export type DeleteTpmRootResponses = {
+    /**
+     * The removed root
+     */
+    200: TpmRootDto;
+};
+
+export type DeleteTpmRootResponse = DeleteTpmRootResponses[keyof DeleteTpmRootResponses];
+
+export type StartAttestationData = {
+    body: AttestationDto;
+    path?: never;
+    query?: never;
+    url: '/v1/provisioning/attestations';
+};
+
+export type StartAttestationErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_CSR, CSR_SIGNATURE_INVALID, TPM_EVIDENCE_MALFORMED
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'TPM_EVIDENCE_MALFORMED';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REPLAYED, TOKEN_AUDIENCE_MISMATCH, TOKEN_SIGNATURE_INVALID, CLAIM_CERTIFICATE_UNTRUSTED, NOT_A_CLAIM_CERTIFICATE, CLAIM_CERTIFICATE_EXPIRED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
+    };
+    /**
+     * Authenticated, but not allowed: CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, TPM_EK_UNTRUSTED, ATTESTATION_NOT_ENABLED
+     */
+    403: ProblemDto & {
+        code: 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'TPM_EK_UNTRUSTED' | 'ATTESTATION_NOT_ENABLED';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Well-formed but refused by policy: UNSUPPORTED_KEY, WEAK_SIGNATURE_ALGORITHM, INVALID_SUBJECT, TPM_ALGORITHM_UNSUPPORTED, TPM_AK_NOT_RESTRICTED_SIGNING, TPM_ATTESTATION_SIGNATURE_INVALID, TPM_ATTESTED_NAME_MISMATCH, TPM_KEY_NOT_HARDWARE_BOUND, TPM_CSR_KEY_MISMATCH
+     */
+    422: ProblemDto & {
+        code: 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type StartAttestationError = StartAttestationErrors[keyof StartAttestationErrors];
+
+export type StartAttestationResponses = {
+    201: AttestationChallengeDto;
+};
+
+export type StartAttestationResponse = StartAttestationResponses[keyof StartAttestationResponses];
+
+export type ActivateAttestationData = {
+    body: ActivationDto;
+    headers?: {
+        /**
+         * As on the exchange
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        challengeId: string;
+    };
+    query?: never;
+    url: '/v1/provisioning/attestations/{challengeId}/activation';
+};
+
+export type ActivateAttestationErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, INVALID_URL, INVALID_CSR, CSR_SIGNATURE_INVALID, TPM_EVIDENCE_MALFORMED
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'TPM_EVIDENCE_MALFORMED';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REPLAYED, TOKEN_AUDIENCE_MISMATCH, TOKEN_SIGNATURE_INVALID, CLAIM_CERTIFICATE_UNTRUSTED, NOT_A_CLAIM_CERTIFICATE, CLAIM_CERTIFICATE_EXPIRED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED';
+    };
+    /**
+     * Authenticated, but not allowed: CLAIM_REVOKED, CLAIM_NOT_YET_VALID, CLAIM_EXPIRED, SERIAL_NOT_ALLOWED, TPM_ACTIVATION_FAILED, ATTESTATION_REQUIRED, ATTESTATION_NOT_ENABLED
+     */
+    403: ProblemDto & {
+        code: 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'TPM_ACTIVATION_FAILED' | 'ATTESTATION_REQUIRED' | 'ATTESTATION_NOT_ENABLED';
+    };
+    /**
+     * Not found: AUTHORITY_NOT_FOUND, TPM_CHALLENGE_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'AUTHORITY_NOT_FOUND' | 'TPM_CHALLENGE_NOT_FOUND';
+    };
+    /**
+     * Conflict with the current state: AUTHORITY_KEY_UNUSABLE, AUTHORITY_OFFLINE, AUTHORITY_NOT_ACTIVE, AUTHORITY_EXPIRED, CLAIM_QUOTA_EXHAUSTED, DEVICE_ALREADY_PROVISIONED, AUTHORITY_PENDING, TPM_CHALLENGE_USED
+     */
+    409: ProblemDto & {
+        code: 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'AUTHORITY_PENDING' | 'TPM_CHALLENGE_USED';
+        /**
+         * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
+         */
+        newKeyCleanup?: 'done' | 'failed';
+    };
+    /**
+     * Gone: TPM_CHALLENGE_EXPIRED
+     */
+    410: ProblemDto & {
+        code: 'TPM_CHALLENGE_EXPIRED';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Well-formed but refused by policy: UNSUPPORTED_KEY, WEAK_SIGNATURE_ALGORITHM, INVALID_SUBJECT, SAN_NOT_ALLOWED, KEY_NOT_ALLOWED, PROFILE_NOT_FOUND, VALIDITY_EXCEEDS_PROFILE, KEY_BACKEND_NOT_CONFIGURED, AUTHORITY_USAGE_MISMATCH, AUTHORITY_IS_ROOT, LEAF_ISSUANCE_NOT_ALLOWED, INVALID_CLAIM, IDEMPOTENCY_KEY_REUSED
+     */
+    422: ProblemDto & {
+        code: 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'KEY_BACKEND_NOT_CONFIGURED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'INVALID_CLAIM' | 'IDEMPOTENCY_KEY_REUSED';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+    /**
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED
+     */
+    503: ProblemDto & {
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        /**
+         * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
+         */
+        newKeyCleanup?: 'done' | 'failed';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+    };
+};
+
+export type ActivateAttestationError = ActivateAttestationErrors[keyof ActivateAttestationErrors];
+
+export type ActivateAttestationResponses = {
+    /**
+     * A retry (same serial and key): the certificate issued before
+     */
+    200: ExchangeResultDto;
+    /**
+     * The device certificate, issued now
+     */
+    201: ExchangeResultDto;
+};
+
+export type ActivateAttestationResponse = ActivateAttestationResponses[keyof ActivateAttestationResponses];
 
 export type ListAuditsData = {
     body?: never;

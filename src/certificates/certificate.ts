@@ -51,6 +51,26 @@ export interface CertificateRecord {
   replacedById: string | null;
   /** When it was superseded; it stays valid for the renewal grace period after this. */
   supersededAt: string | null;
+  /** What a TPM proved about the certified key at enrollment (docs/hardware-identity.md); null: nothing. */
+  hardwareAttestation: HardwareAttestation | null;
+}
+
+/**
+ * The proof behind a hardware-bound key (docs/hardware-identity.md): the EK certificate that chained to an allowed
+ * manufacturer root, the AK that activated the credential sealed to that EK, and the certified key's TPM name.
+ */
+export interface HardwareAttestation {
+  type: 'tpm2';
+  /** SHA-256 of the EK certificate DER, lowercase hex. */
+  ekCertificateSha256: string;
+  ekIssuer: string;
+  /** The allow-listed TPM manufacturer root the EK chain ended in. */
+  manufacturerRootId: string;
+  /** TPM names (nameAlg || digest), lowercase hex. */
+  akName: string;
+  keyName: string;
+  /** When the device answered the challenge. */
+  attestedAt: string;
 }
 
 /** The status a caller sees: an active certificate past its notAfter is expired. */

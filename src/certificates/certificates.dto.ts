@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { pemEncode } from '../pki/der';
 import { CERTIFICATE_FILE_FORMATS } from '../pki/certificate-files';
@@ -44,10 +45,42 @@ export class RevokeCertificateDto {
 }
 
 /** A device's renewal (POST /v1/certificates/renew): the CSR of its new key. */
+const MAX_TPM_STRUCTURE_LENGTH = 8192;
+
+/** TPM evidence for the new key of a TPM-attested certificate (docs/hardware-identity.md, "Renewal"). */
+export class RenewalAttestationDto {
+  @ApiProperty({ description: 'Base64 TPM2B_PUBLIC of the AK the certificate was enrolled with', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  akPublic: string;
+
+  @ApiProperty({ description: 'Base64 TPM2B_PUBLIC of the new key (fixedTPM, fixedParent, sensitiveDataOrigin, sign)', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  keyPublic: string;
+
+  @ApiProperty({ description: 'Base64 TPMS_ATTEST of TPM2_Certify(new key, AK)', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  certifyInfo: string;
+
+  @ApiProperty({ description: 'Base64 TPMT_SIGNATURE by the AK over certifyInfo', maxLength: MAX_TPM_STRUCTURE_LENGTH })
+  @IsString() @MaxLength(MAX_TPM_STRUCTURE_LENGTH)
+  certifySignature: string;
+
+  @ApiPropertyOptional({ description: 'The EK certificate (PEM or base64 DER); when sent it must be the one the certificate was enrolled with', maxLength: 16384 })
+  @IsOptional() @IsString() @MaxLength(16384)
+  ekCertificate?: string;
+}
+
 export class RenewDto {
   @ApiProperty({ description: 'PKCS #10 CSR (PEM) of the new key', maxLength: MAX_CSR_PEM_LENGTH })
   @IsString() @MaxLength(MAX_CSR_PEM_LENGTH)
   csr: string;
+
+  @ApiPropertyOptional({
+    type: RenewalAttestationDto,
+    description: 'Required when the certificate was TPM-attested (hardwareAttestation): the same AK certifies the new key (RENEWAL_ATTESTATION_REQUIRED without it, RENEWAL_ATTESTATION_MISMATCH with another AK or EK)',
+  })
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => RenewalAttestationDto)
+  tpm?: RenewalAttestationDto;
 }
 
 export class CertificateQueryDto extends PageQueryDto {
@@ -124,6 +157,18 @@ export class CertificateDto {
   @ApiProperty({ description: 'The certificate, PEM' }) certificatePem: string;
   @ApiProperty({ description: 'The issuing CA’s certificate followed by each parent up to the root, PEM' }) chainPem: string;
   @ApiProperty({ type: CertificateIotDto }) iot: CertificateIotDto;
+  @ApiProperty({ type: () => HardwareAttestationDto, nullable: true, description: 'What a TPM proved about the key at enrollment (docs/hardware-identity.md); null: nothing' })
+  hardwareAttestation: HardwareAttestationDto | null;
+}
+
+export class HardwareAttestationDto {
+  @ApiProperty({ enum: ['tpm2'] }) type: string;
+  @ApiProperty({ description: 'SHA-256 of the EK certificate DER, lowercase hex' }) ekCertificateSha256: string;
+  @ApiProperty({ description: 'Issuer of the EK certificate' }) ekIssuer: string;
+  @ApiProperty({ format: 'uuid', description: 'The allow-listed TPM manufacturer root the EK chain ended in' }) manufacturerRootId: string;
+  @ApiProperty({ description: 'TPM name of the AK (nameAlg || digest), lowercase hex' }) akName: string;
+  @ApiProperty({ description: 'TPM name of the certified key, lowercase hex' }) keyName: string;
+  @ApiProperty({ format: 'date-time', description: 'When the device answered the credential challenge' }) attestedAt: string;
 }
 
 export class CertificateSummaryDto {
@@ -179,5 +224,6 @@ export function toCertificateDto(record: CertificateRecord, chainPem: string, no
     metadata: record.metadata,
     certificatePem: pemEncode('CERTIFICATE', record.certificateDer),
     chainPem,
+    hardwareAttestation: record.hardwareAttestation,
   };
 }

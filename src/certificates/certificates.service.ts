@@ -20,7 +20,7 @@ import { describeCertificate, validityDaysFor } from '../pki/issuance';
 import { formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
 import { randomSerial } from '../pki/serial';
-import { CertificateRecord, CertificateStatus, IotThingOptions } from './certificate';
+import { CertificateRecord, CertificateStatus, HardwareAttestation, IotThingOptions } from './certificate';
 import { CertificateEvents } from './certificate-events';
 import { CertificateRepository } from './certificate.repository';
 import { RevocationListPublisher } from './revocation-list-publisher.port';
@@ -51,6 +51,8 @@ export interface IssueOptions {
   iotThing?: IotThingOptions;
   /** The IoT target to register it in (docs/iot-targets.md); the default target when absent. */
   iotTargetId?: string;
+  /** What a TPM proved about the key (attested enrollment); stored with the certificate. */
+  hardwareAttestation?: HardwareAttestation;
   /** Added to the certificate.issued audit event (who, in a factory, asked for it). */
   auditDetails?: Record<string, unknown>;
   /** Runs inside the issuance transaction before the certificate is stored; throwing stores nothing. */
@@ -165,6 +167,7 @@ export class CertificatesService implements OnModuleInit {
       replacesId: options.replacesId ?? null,
       replacedById: null,
       supersededAt: null,
+      hardwareAttestation: options.hardwareAttestation ?? null,
     };
     // Grouped with the issuances and revocations that arrive meanwhile: one commit, and the answer only after it.
     await this.transactions.runGrouped(async () => {
@@ -184,6 +187,7 @@ export class CertificatesService implements OnModuleInit {
           thingName: record.thingName,
           notAfter: record.notAfter,
           validityClamped,
+          ...(options.hardwareAttestation ? { hardwareAttestation: options.hardwareAttestation } : {}),
           ...options.auditDetails,
         },
       });

@@ -17,6 +17,7 @@ export const RENEWAL_PROBLEMS: readonly ProblemDeclaration[] = [
   [Errors.certificateUntrusted, Errors.notADeviceCertificate],
   [Errors.renewalNotAllowed, Errors.certificateRevoked, Errors.certificateSuperseded, Errors.certificateExpired, Errors.renewalNotYetAllowed],
   Errors.sameKeyNotAllowed,
+  [Errors.renewalAttestationRequired, Errors.renewalAttestationMismatch],
   ProblemGroups.csr,
   ProblemGroups.issuance,
 ];
@@ -50,14 +51,18 @@ export class RenewalController {
       '(CERTIFICATE_EXPIRED) unless the operator allows some days after expiry for the profile; a revoked (CERTIFICATE_REVOKED) or already ' +
       'renewed (CERTIFICATE_SUPERSEDED) certificate cannot renew. The new certificate keeps the thing name and claim, and `replaces` the old one, which becomes ' +
       '`superseded`, stays valid for RENEWAL_GRACE_SECONDS and then leaves AWS IoT (INACTIVE, detached) through the outbox. A certificate ' +
-      'from a retiring CA renews under its successor. The device is authenticated before the body is read: without valid ' +
+      'from a retiring CA renews under its successor. A TPM-attested certificate (hardwareAttestation) renews only with `tpm`: the AK it was ' +
+      'enrolled with certifies the new TPM-resident key (RENEWAL_ATTESTATION_REQUIRED, RENEWAL_ATTESTATION_MISMATCH; docs/hardware-identity.md). The device is authenticated before the body is read: without valid ' +
       'credentials the answer is a 401, whatever the body (even one that is not JSON or is too large).',
   })
   @ApiBearerAuth(CERTIFICATE_JWT_SCHEME)
   @ApiCreatedResponse({ type: CertificateDto, description: 'The new certificate' })
-  @ApiProblems(...RENEWAL_PROBLEMS)
+  @ApiProblems(
+    ...RENEWAL_PROBLEMS,
+    [Errors.tpmEvidenceMalformed, Errors.tpmAlgorithmUnsupported, Errors.tpmAkNotRestrictedSigning, Errors.tpmAttestationSignatureInvalid, Errors.tpmAttestedNameMismatch, Errors.tpmKeyNotHardwareBound, Errors.tpmCsrKeyMismatch],
+  )
   async renewCertificate(@Device() identity: CertificateIdentity, @Body() body: RenewDto): Promise<CertificateDto> {
-    const record = await this.renewal.renew(identity, body.csr);
+    const record = await this.renewal.renew(identity, body.csr, body.tpm);
     return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
   }
 }

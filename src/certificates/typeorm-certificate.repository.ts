@@ -3,7 +3,7 @@ import { Not } from 'typeorm';
 import { CertificateEntity } from '../database/entities/certificate.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { RevocationReason } from '../pki/crl';
-import { CertificateRecord, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
+import { CertificateRecord, HardwareAttestation, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
 import { CertificateQuery, CertificateRepository } from './certificate.repository';
 
 @Injectable()
@@ -18,6 +18,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
       certificateDer: record.certificateDer.toString('base64'),
       metadata: record.metadata ? JSON.stringify(record.metadata) : null,
       iotThing: record.iotThing ? JSON.stringify(record.iotThing) : null,
+      hardwareAttestation: record.hardwareAttestation ? JSON.stringify(record.hardwareAttestation) : null,
     });
   }
 
@@ -221,5 +222,6 @@ function toRecord(row: CertificateEntity): CertificateRecord {
     revocationReason: row.revocationReason as RevocationReason | null,
     iotStatus: row.iotStatus as IotStatus,
     iotThing: row.iotThing ? (JSON.parse(row.iotThing) as IotThingOptions) : null,
+    hardwareAttestation: row.hardwareAttestation ? (JSON.parse(row.hardwareAttestation) as HardwareAttestation) : null,
   };
 }

@@ -3,6 +3,9 @@ import type { Allocation } from '../iot/iot-target';
 
 export type ClaimStatus = 'active' | 'revoked';
 
+export const ATTESTATION_MODES = ['off', 'optional', 'tpm'] as const;
+export type AttestationMode = (typeof ATTESTATION_MODES)[number];
+
 /**
  * A factory claim: a production line's permission to exchange its claim certificate for up to `maxDevices`
  * device certificates from `deviceAuthorityId`, between `notBefore` and `notAfter`.
@@ -29,6 +32,8 @@ export interface Claim {
   /** Which IoT target(s) its devices go to (docs/iot-targets.md); null = the default target. */
   allocation: Allocation | null;
   allowReprovisioning: boolean;
+  /** Whether devices must (tpm), may (optional) or cannot (off) enroll with TPM attestation (docs/hardware-identity.md). */
+  attestation: AttestationMode;
   /** Null: no allow-list (any serial the pattern accepts). A number: only listed serials, however many. */
   allowlistSize: number | null;
   /** The allow-list in force (a new upload writes a new list and swaps this), or null. */

@@ -2,12 +2,13 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { CertificateRecord } from '../certificates/certificate';
+import { HardwareAttestationDto } from '../certificates/certificates.dto';
 import { NO_CONTROL_CHARS } from '../common/text';
 import { pemEncode } from '../pki/der';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
 import { PKCS12_PASSWORD_MAX_LENGTH, PKCS12_PASSWORD_MIN_LENGTH } from '../pki/pkcs12';
-import { Claim } from './claim';
+import { ATTESTATION_MODES, AttestationMode, Claim } from './claim';
 import { ClaimKeySpec } from './claims.service';
 import { IOT_POLICY_NAME_PATTERN } from '../iot/iot-registration';
 
@@ -112,6 +113,10 @@ export class CreateClaimDto {
   @IsOptional() @IsBoolean()
   allowReprovisioning?: boolean;
 
+  @ApiPropertyOptional({ enum: ATTESTATION_MODES, default: 'off', description: 'TPM attestation of device keys (docs/hardware-identity.md): tpm = required (a plain exchange is refused with ATTESTATION_REQUIRED), optional = either path, off = only the plain exchange' })
+  @IsOptional() @IsIn(ATTESTATION_MODES)
+  attestation?: AttestationMode;
+
   @ApiProperty({ type: ClaimCertificateRequestDto, description: 'Exactly one of csr or generateKey' })
   @IsObject() @ValidateNested() @Type(() => ClaimCertificateRequestDto)
   claimCertificate: ClaimCertificateRequestDto;
@@ -160,6 +165,7 @@ export class ClaimDto {
   @ApiProperty({ type: ClaimIotDto, nullable: true }) iot: ClaimIotDto | null;
   @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'See CreateClaimDto.allocation; null: the default target' }) allocation: Record<string, unknown> | null;
   @ApiProperty() allowReprovisioning: boolean;
+  @ApiProperty({ enum: ATTESTATION_MODES, description: 'off | optional | tpm (required): TPM attestation of device keys' }) attestation: string;
   @ApiProperty({ format: 'uuid', description: 'The claim certificate (GET /v1/certificates/{id})' }) claimCertificateId: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) lastExchangeAt: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
@@ -233,6 +239,8 @@ export class ExchangeResultDto {
   @ApiProperty({ description: 'The device CA’s certificate followed by each parent up to the root, PEM' }) chainPem: string;
   @ApiProperty({ format: 'uuid' }) claimId: string;
   @ApiProperty({ type: ExchangeIotDto }) iot: ExchangeIotDto;
+  @ApiProperty({ type: HardwareAttestationDto, nullable: true, description: 'What the TPM proved (attested enrollment); null for a plain exchange' })
+  hardwareAttestation: HardwareAttestationDto | null;
 }
 
 export function toClaimDto(claim: Claim): ClaimDto {
@@ -257,5 +265,6 @@ export function toExchangeResultDto(record: CertificateRecord, chainPem: string,
     chainPem,
     claimId: record.claimId ?? '',
     iot: { status: record.iotStatus, targetId: target.id, accountId: target.accountId, region: target.region },
+    hardwareAttestation: record.hardwareAttestation,
   };
 }

@@ -21,7 +21,7 @@ import { checkPublicKey } from '../pki/key-policy';
 import { decodeSinglePem } from '../pki/der';
 import { pkcs12 } from '../pki/pkcs12';
 import { findProfile, THING_NAME_PATTERN } from '../pki/profiles';
-import { Claim, renderThingName } from './claim';
+import { AttestationMode, Claim, renderThingName } from './claim';
 import { ClaimRepository } from './claim.repository';
 import { compileSerialPattern } from './serial-pattern';
 import { DEVICE_SERIAL_PATTERN } from './serial-list';
@@ -44,6 +44,7 @@ export interface CreateClaimInput {
   iot?: IotThingOptions & { policyTemplate?: string };
   allocation?: Record<string, unknown>;
   allowReprovisioning?: boolean;
+  attestation?: AttestationMode;
   claimCertificate: { csr?: string; generateKey?: boolean; keySpec?: ClaimKeySpec };
 }
 
@@ -134,6 +135,7 @@ export class ClaimsService {
             iot,
             allocation,
             allowReprovisioning: input.allowReprovisioning ?? false,
+            attestation: input.attestation ?? 'off',
             allowlistSize: null,
             allowlistId: null,
             claimCertificateId: certificate.id,
@@ -158,6 +160,7 @@ export class ClaimsService {
               serialPattern: claim.serialPattern,
               thingNameTemplate: claim.thingNameTemplate,
               allowReprovisioning: claim.allowReprovisioning,
+              attestation: claim.attestation,
               claimCertificateFingerprint: certificate.fingerprint,
               keyGenerated: privateKeyPem !== null,
             },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { CertificateRecord } from '../certificates/certificate';
+import { CertificateRecord, HardwareAttestation } from '../certificates/certificate';
 import { CertificatesService } from '../certificates/certificates.service';
 import { Clock } from '../common/clock';
 import { DomainError, Errors } from '../common/errors';
@@ -23,6 +23,11 @@ export interface ExchangeInput {
   attributes?: Record<string, string>;
   /** An allocation over the claim's (an EST label's, docs/iot-targets.md); never taken from an API body. */
   allocation?: Allocation | null;
+  /**
+   * What a TPM proved about the CSR's key, set only by the attested enrollment (src/tpm/) once the device answered
+   * its challenge; never taken from an API body. A claim with attestation `tpm` refuses an exchange without it.
+   */
+  attestation?: HardwareAttestation;
 }
 
 export interface ExchangeResult {
@@ -91,6 +96,7 @@ export class ExchangeService {
   private async run(identity: StationIdentity, input: ExchangeInput, idempotencyKey: string | undefined, lostRace = false): Promise<ExchangeResult> {
     const claim = identity.claim;
     this.checkClaimUsable(identity);
+    this.checkAttestation(claim, input.attestation);
     const serial = input.deviceSerial;
     if (!isWellFormedSerial(serial)) throw Errors.validation('deviceSerial must be 1-64 letters, digits or . _ : / - and start with a letter or digit');
     if (claim.serialPattern !== null && !storedSerialPattern(claim.serialPattern, claim.id).matchesWhole(serial)) {
@@ -144,6 +150,7 @@ export class ExchangeService {
           claimId: claim.id,
           iotThing,
           iotTargetId,
+          hardwareAttestation: input.attestation,
           auditDetails: { claimId: claim.id, deviceSerial: serial, ...this.who(identity), reprovisioned: existing !== null },
           inTransaction: async (record) => {
             const device = { claimId: claim.id, deviceSerial: serial, certificateId: record.id, publicKeySha256, provisionedAt: now.toISOString() };
@@ -201,8 +208,16 @@ export class ExchangeService {
     if (writes.keys.length > 0) await this.claims.insertIdempotencyKeys(writes.keys);
   }
 
+  /** A claim requiring TPM attestation takes only attested keys; one with attestation off takes none (docs/hardware-identity.md). */
+  checkAttestation(claim: Claim, attestation: HardwareAttestation | undefined): void {
+    if (claim.attestation === 'tpm' && !attestation) {
+      throw Errors.attestationRequired(`claim ${claim.id} requires TPM attestation of the device key: enroll through POST /v1/provisioning/attestations (docs/hardware-identity.md)`);
+    }
+    if (claim.attestation === 'off' && attestation) throw Errors.attestationNotEnabled(`claim ${claim.id} does not take TPM-attested enrollments (its attestation is off)`);
+  }
+
   /** The claim must be active, its certificate unrevoked, and now inside its window. */
-  private checkClaimUsable(identity: StationIdentity): void {
+  checkClaimUsable(identity: StationIdentity): void {
     const { claim, claimCertificate } = identity;
     if (claim.status === 'revoked' || claimCertificate.status === 'revoked') throw Errors.claimRevoked(`claim ${claim.id} is revoked`);
     const now = this.clock.now();

@@ -18,7 +18,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 export const EXCHANGE_PROBLEMS: readonly ProblemDeclaration[] = [
   ProblemGroups.certificateAuth,
   [Errors.claimCertificateUntrusted, Errors.notAClaimCertificate, Errors.claimCertificateExpired],
-  [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed, Errors.invalidClaim],
+  [Errors.claimRevoked, Errors.claimNotYetValid, Errors.claimExpired, Errors.serialNotAllowed, Errors.invalidClaim, Errors.attestationRequired],
   [Errors.deviceAlreadyProvisioned, Errors.claimQuotaExhausted],
   ProblemGroups.csr,
   ProblemGroups.issuance,

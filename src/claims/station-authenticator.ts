@@ -24,6 +24,8 @@ export interface StationIdentity {
 
 /** The exchange URL is the audience: a token made for another service (or another of our routes) is refused. */
 export const EXCHANGE_PATH = '/v1/provisioning/exchange';
+/** Both steps of the TPM-attested enrollment (src/tpm/) take tokens made for this audience (docs/hardware-identity.md). */
+export const ATTESTATION_PATH = '/v1/provisioning/attestations';
 
 /**
  * Factory stations authenticate by their claim certificate (mutual TLS or x5c JWT): it must be one this service
@@ -33,6 +35,7 @@ export const EXCHANGE_PATH = '/v1/provisioning/exchange';
 @Injectable()
 export class StationAuthenticator {
   readonly audience: string;
+  readonly attestationAudience: string;
 
   constructor(
     private readonly certificates: CertificateAuthenticator,
@@ -42,11 +45,12 @@ export class StationAuthenticator {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.audience = `${config.publicBaseUrl}${EXCHANGE_PATH}`;
+    this.attestationAudience = `${config.publicBaseUrl}${ATTESTATION_PATH}`;
   }
 
   async authenticate(request: FastifyRequest): Promise<StationIdentity> {
     const identity = await this.certificates.authenticate(request, {
-      audience: this.audience,
+      audience: request.url.startsWith(ATTESTATION_PATH) ? this.attestationAudience : this.audience,
       purpose: 'station',
       untrusted: Errors.claimCertificateUntrusted,
       accept: (certificate, authority) => {

@@ -6,7 +6,7 @@ import { ClaimEntity } from '../database/entities/claim.entity';
 import { ExchangeIdempotencyKeyEntity } from '../database/entities/exchange-idempotency-key.entity';
 import { ProvisionedDeviceEntity } from '../database/entities/provisioned-device.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { Claim, ClaimStatus, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
+import { AttestationMode, Claim, ClaimStatus, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
 
 /** Rows per multi-row INSERT of an allow-list on SQLite (which allows 32,766 bound parameters). */
@@ -203,5 +203,6 @@ function toClaim(row: ClaimEntity): Claim {
     iot: row.iot ? (JSON.parse(row.iot) as IotThingOptions) : null,
     allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null,
     allowReprovisioning: Boolean(row.allowReprovisioning),
+    attestation: (row.attestation ?? 'off') as AttestationMode,
   };
 }

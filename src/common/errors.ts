@@ -204,6 +204,27 @@ export const Errors = {
   /** /serverkeygen was asked to encrypt the key it makes (RFC 7030 §4.4.1.1/§4.4.1.2), which is not supported. */
   keyEncryptionNotSupported: make('KEY_ENCRYPTION_NOT_SUPPORTED', 422),
   /** A request rate limit (docs/limits.md): per source address, API key, claim or station; with Retry-After. */
+  // Hardware-rooted identity (docs/hardware-identity.md).
+  tpmEvidenceMalformed: make('TPM_EVIDENCE_MALFORMED', 400),
+  tpmAlgorithmUnsupported: make('TPM_ALGORITHM_UNSUPPORTED', 422),
+  tpmEkUntrusted: make('TPM_EK_UNTRUSTED', 403),
+  tpmAkNotRestrictedSigning: make('TPM_AK_NOT_RESTRICTED_SIGNING', 422),
+  tpmAttestationSignatureInvalid: make('TPM_ATTESTATION_SIGNATURE_INVALID', 422),
+  tpmAttestedNameMismatch: make('TPM_ATTESTED_NAME_MISMATCH', 422),
+  tpmKeyNotHardwareBound: make('TPM_KEY_NOT_HARDWARE_BOUND', 422),
+  tpmCsrKeyMismatch: make('TPM_CSR_KEY_MISMATCH', 422),
+  tpmChallengeNotFound: make('TPM_CHALLENGE_NOT_FOUND', 404),
+  tpmChallengeUsed: make('TPM_CHALLENGE_USED', 409),
+  tpmChallengeExpired: make('TPM_CHALLENGE_EXPIRED', 410),
+  tpmActivationFailed: make('TPM_ACTIVATION_FAILED', 403),
+  attestationRequired: make('ATTESTATION_REQUIRED', 403),
+  attestationNotEnabled: make('ATTESTATION_NOT_ENABLED', 403),
+  tpmRootNotFound: make('TPM_ROOT_NOT_FOUND', 404),
+  tpmRootExists: make('TPM_ROOT_EXISTS', 409),
+  invalidTpmRoot: make('INVALID_TPM_ROOT', 422),
+  renewalAttestationRequired: make('RENEWAL_ATTESTATION_REQUIRED', 403),
+  renewalAttestationMismatch: make('RENEWAL_ATTESTATION_MISMATCH', 403),
+
   rateLimited: make('RATE_LIMITED', 429),
   // Framework refusals without a code of their own (problem.filter.ts): another method on a route, another 4xx.
   methodNotAllowed: make('METHOD_NOT_ALLOWED', 405),

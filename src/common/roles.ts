@@ -25,6 +25,8 @@ export enum Permission {
   AwsCertificateProvider = 'aws-certificate-provider:use',
   /** The AWS IoT pre-authentication Lambda: the status of a certificate presented at CONNECT (nothing else is read). */
   AwsCertificateStatus = 'aws-certificate-status:read',
+  /** The allow-list of TPM manufacturer roots (docs/hardware-identity.md): who may vouch for device hardware. */
+  ManageTpmRoots = 'tpm-roots:manage',
   /** Every key may ask who it is (GET /v1/me): the ops console shows what the caller's role allows. */
   ReadSelf = 'self:read',
 }

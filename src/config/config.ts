@@ -86,6 +86,11 @@ export interface AppConfig {
     /** Profiles whose certificates may renew with the same key (by default a new key is required). */
     sameKeyProfiles: string[];
   };
+  /** TPM-attested enrollment (docs/hardware-identity.md). */
+  tpm: {
+    /** How long a MakeCredential challenge may be answered. */
+    challengeTtlSeconds: number;
+  };
   rotation: {
     /** How often rotation campaigns past their deadline are looked for. */
     sweepSeconds: number;
@@ -715,6 +720,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       afterExpiryDays: parseAfterExpiryDays(env, rules.renewableProfiles),
       sameKeyProfiles: parseSameKeyProfiles(env, rules.renewableProfiles),
     },
+    tpm: { challengeTtlSeconds: integer(env, 'TPM_CHALLENGE_TTL_SECONDS', 300, 5, 3600) },
     rotation: { sweepSeconds: integer(env, 'ROTATION_SWEEP_SECONDS', 60, 1, 86400) },
     fleetAudit: {
       intervalHours: integer(env, 'FLEET_AUDIT_INTERVAL_HOURS', 24, 0, 24 * 365),

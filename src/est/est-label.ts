@@ -20,8 +20,17 @@ interface EstLabelCommon {
   serverKeygen: boolean;
   /** Which IoT target(s) enrollments through this label go to, over the claim's or the profile's (docs/iot-targets.md); null: theirs. */
   allocation: Allocation | null;
+  /**
+   * `tpm`: devices under this label must enroll with TPM attestation (docs/hardware-identity.md), which EST cannot
+   * carry, so EST enrollment here is refused (ATTESTATION_REQUIRED); `off`: the label adds nothing (a claim label
+   * still follows its claim's setting).
+   */
+  attestation: EstLabelAttestation;
   createdAt: string;
 }
+
+export const EST_LABEL_ATTESTATION = ['off', 'tpm'] as const;
+export type EstLabelAttestation = (typeof EST_LABEL_ATTESTATION)[number];
 
 /** Enrollment is the factory exchange of this claim: the TLS client certificate is the claim certificate. */
 export interface ClaimEstLabel extends EstLabelCommon {

@@ -11,7 +11,7 @@ import { Transactions } from '../database/transactions';
 import { isUniqueViolation } from '../database/errors';
 import { validityDaysFor } from '../pki/issuance';
 import { findProfile } from '../pki/profiles';
-import { EST_LABEL_PATTERN, EstKeySpec, EstLabel, labelNameProblem } from './est-label';
+import { EST_LABEL_PATTERN, EstKeySpec, EstLabel, EstLabelAttestation, labelNameProblem } from './est-label';
 import { EstLabelRepository } from './est-label.repository';
 
 export interface CreateEstLabelInput {
@@ -23,6 +23,7 @@ export interface CreateEstLabelInput {
   validityDays?: number;
   keySpec?: EstKeySpec;
   serverKeygen?: boolean;
+  attestation?: EstLabelAttestation;
   allocation?: Record<string, unknown>;
 }
 
@@ -84,7 +85,7 @@ export class EstLabelsService {
       await this.targets.checkAllocationTargets(input.allocation);
       allocation = input.allocation;
     }
-    const common = { label: input.label, keySpec: input.keySpec ?? 'EC_P256', serverKeygen: input.serverKeygen ?? false, allocation, createdAt: this.clock.now().toISOString() };
+    const common = { label: input.label, keySpec: input.keySpec ?? 'EC_P256', serverKeygen: input.serverKeygen ?? false, attestation: input.attestation ?? 'off', allocation, createdAt: this.clock.now().toISOString() };
     if (input.kind === 'claim') {
       if (!input.claimId) throw Errors.invalidEstLabel('a claim label needs claimId');
       if (input.authorityId !== undefined || input.profile !== undefined || input.validityDays !== undefined) {

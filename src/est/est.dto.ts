@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
-import { EST_KEY_SPECS, EST_LABEL_PATTERN, EstKeySpec, EstLabel, labelTarget } from './est-label';
+import { EST_KEY_SPECS, EST_LABEL_ATTESTATION, EST_LABEL_PATTERN, EstKeySpec, EstLabel, EstLabelAttestation, labelTarget } from './est-label';
 
 const KINDS = ['claim', 'authority'] as const;
 
@@ -37,6 +37,10 @@ export class CreateEstLabelDto {
   @IsOptional() @IsBoolean()
   serverKeygen?: boolean;
 
+  @ApiPropertyOptional({ enum: EST_LABEL_ATTESTATION, default: 'off', description: 'tpm: devices under this label must enroll with TPM attestation (POST /v1/provisioning/attestations, docs/hardware-identity.md); EST cannot carry it, so EST enrollment here answers ATTESTATION_REQUIRED. off: the label adds nothing (a claim label follows its claim’s attestation)' })
+  @IsOptional() @IsIn(EST_LABEL_ATTESTATION)
+  attestation?: EstLabelAttestation;
+
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: "Which IoT target(s) devices enrolled through this label go to (docs/iot-targets.md), the same shape as a claim's allocation: {mode:'fixed',targetId} | {mode:'attribute',attribute,map,default?} | {mode:'weighted',weights}. It takes precedence over the claim's (claim label) or the profile's IOT_PROFILE_ALLOCATION (authority label). Absent: theirs.", example: { mode: 'fixed', targetId: 'eu-prod' } })
   @IsOptional() @IsObject()
   allocation?: Record<string, unknown>;
@@ -51,6 +55,7 @@ export class EstLabelDto {
   @ApiProperty({ type: 'integer', nullable: true, description: 'kind authority: the validity in days (null: the profile’s default)' }) validityDays: number | null;
   @ApiProperty({ enum: EST_KEY_SPECS }) keySpec: EstKeySpec;
   @ApiProperty() serverKeygen: boolean;
+  @ApiProperty({ enum: EST_LABEL_ATTESTATION }) attestation: string;
   @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: "See CreateEstLabelDto.allocation; null: the claim's or the profile's" }) allocation: Record<string, unknown> | null;
   @ApiProperty({ description: 'True for the label named `default`, which /.well-known/est/<operation> uses' }) default: boolean;
   @ApiProperty({ example: '/.well-known/est/line-3', description: 'The EST base path of this label' }) path: string;
@@ -68,6 +73,7 @@ export function toEstLabelDto(label: EstLabel, isDefault: boolean): EstLabelDto 
     ...labelTarget(label),
     keySpec: label.keySpec,
     serverKeygen: label.serverKeygen,
+    attestation: label.attestation,
     allocation: label.allocation,
     default: isDefault,
     path: `/.well-known/est/${label.label}`,

@@ -60,6 +60,9 @@ export class EstService {
   async enroll(caller: EstCaller, body: string, serverKeygen: boolean): Promise<EstEnrollment> {
     if (caller.kind === 'device') throw new Error('a device re-enrolls; it does not enroll');
     const label = caller.label;
+    if (label.attestation === 'tpm') {
+      throw Errors.attestationRequired(`EST label "${label.label}" requires TPM attestation, which EST enrollment cannot carry: enroll through POST /v1/provisioning/attestations (docs/hardware-identity.md)`);
+    }
     if (serverKeygen && !label.serverKeygen) throw Errors.serverKeygenNotAllowed(`EST label "${label.label}" does not allow serverkeygen`);
     const requestPem = csrPemOfEstBody(body);
     // The request is checked as any CSR (well-formed, signature = proof of possession, key policy), also when its key

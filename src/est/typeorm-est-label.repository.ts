@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Allocation } from '../common/allocation';
 import { EstLabelEntity } from '../database/entities/est-label.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { EstKeySpec, EstLabel, labelTarget } from './est-label';
+import { EstKeySpec, EstLabel, EstLabelAttestation, labelTarget } from './est-label';
 import { EstLabelRepository } from './est-label.repository';
 
 @Injectable()
@@ -27,6 +27,7 @@ export class TypeOrmEstLabelRepository extends EstLabelRepository {
       ...labelTarget(label),
       keySpec: label.keySpec,
       serverKeygen: label.serverKeygen,
+      attestation: label.attestation,
       allocation: label.allocation ? JSON.stringify(label.allocation) : null,
       createdAt: label.createdAt,
     });
@@ -39,7 +40,7 @@ export class TypeOrmEstLabelRepository extends EstLabelRepository {
 }
 
 function toLabel(row: EstLabelEntity): EstLabel {
-  const common = { label: row.label, keySpec: row.keySpec as EstKeySpec, serverKeygen: Boolean(row.serverKeygen), allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null, createdAt: row.createdAt };
+  const common = { label: row.label, keySpec: row.keySpec as EstKeySpec, serverKeygen: Boolean(row.serverKeygen), attestation: (row.attestation ?? 'off') as EstLabelAttestation, allocation: row.allocation ? (JSON.parse(row.allocation) as Allocation) : null, createdAt: row.createdAt };
   return row.kind === 'claim'
     ? { ...common, kind: 'claim', claimId: row.claimId! }
     : { ...common, kind: 'authority', authorityId: row.authorityId!, profile: row.profile!, validityDays: row.validityDays === null ? null : Number(row.validityDays) };

@@ -183,7 +183,7 @@ describe('openapi.yaml (issue 22: an outside contract review)', () => {
       }
     }
     const exchange403 = operations.find((o) => o.id === 'exchange')!.operation.responses['403'].content['application/problem+json'].schema.allOf[1].properties.code.enum;
-    assert.deepEqual(exchange403, ['CLAIM_REVOKED', 'CLAIM_NOT_YET_VALID', 'CLAIM_EXPIRED', 'SERIAL_NOT_ALLOWED'], 'no API-key FORBIDDEN on a certificate-authenticated route');
+    assert.deepEqual(exchange403, ['CLAIM_REVOKED', 'CLAIM_NOT_YET_VALID', 'CLAIM_EXPIRED', 'SERIAL_NOT_ALLOWED', 'ATTESTATION_REQUIRED'], 'no API-key FORBIDDEN on a certificate-authenticated route');
   });
 
   it('declares on the AWS IoT events endpoint every problem of an AWS IoT call made while the request waits (ConfirmTopicRuleDestination)', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +13,11 @@ import { buildCsr } from '../../tools/csr-builder';
 import { IotStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { bearer, startTestApp, TestApp } from '../support/test-app';
+
+/** A new self-signed CA certificate (a TPM manufacturer root for the allow-list routes), made by openssl. */
+function freshCaPem(): string {
+  return execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', `/CN=matrix TPM vendor ${randomUUID()}`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
 
 /**
  * The role matrix (src/common/roles.ts), route by route: every registered route is called with no key, a
@@ -58,7 +64,7 @@ interface Fixtures {
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'fresh-est-label' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job' | 'iot-target' | 'fresh-iot-target' | 'fresh-offline-root';
+type IdSource = 'fresh-est-label' | 'fresh-tpm-root' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job' | 'iot-target' | 'fresh-iot-target' | 'fresh-offline-root';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -161,6 +167,17 @@ const ROUTES: MatrixRoute[] = [
                                                               admin: 201, operator: 403, auditor: 403, 'aws-integration': 201 },
   { method: 'POST',   path: '/v1/provisioning/aws-certificate-status', body: (f) => ({ certificateId: f.claimFingerprint }),
                                                               admin: 200, operator: 403, auditor: 403, 'aws-integration': 200 },
+  // TPM-attested enrollment (docs/hardware-identity.md): by a claim certificate, like the exchange
+  { method: 'POST',   path: '/v1/provisioning/attestations',  body: (f) => ({ deviceSerial: 'SN0001', csr: f.csrPem }),
+                                                              public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  { method: 'POST',   path: '/v1/provisioning/attestations/:challengeId/activation', url: `/v1/provisioning/attestations/${randomUUID()}/activation`, body: () => ({ secret: 'AAAA' }),
+                                                              public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
+  // TPM manufacturer roots: admins manage the allow-list, every role reads it
+  { method: 'POST',   path: '/v1/tpm/manufacturer-roots',     body: () => ({ name: 'matrix vendor', certificatePem: freshCaPem() }),
+                                                              admin: 201, operator: 403, auditor: 403 },
+  { method: 'GET',    path: '/v1/tpm/manufacturer-roots',     admin: 200, operator: 200, auditor: 200 },
+  { method: 'DELETE', path: '/v1/tpm/manufacturer-roots/:id', id: 'fresh-tpm-root',
+                                                              admin: 200, operator: 403, auditor: 403 },
   // devices renew by their own certificate, so an API key (or nothing) is a 401 whatever its role
   { method: 'POST',   path: '/v1/certificates/renew',         body: (f) => ({ csr: f.csrPem }),
                                                               public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
@@ -488,6 +505,8 @@ describe('role matrix on sqlite', () => {
         return (await admin('POST', '/v1/api-keys', { name: 'matrix disposable', role: 'auditor' })).id;
       case 'iot-registered-authority':
         return f.iotAuthority;
+      case 'fresh-tpm-root':
+        return (await admin('POST', '/v1/tpm/manufacturer-roots', { name: 'matrix disposable vendor', certificatePem: freshCaPem() })).id as string;
       case 'fresh-est-label':
         return (await admin('POST', '/v1/est/labels', { label: `matrix-${Math.random().toString(36).slice(2, 10)}`, kind: 'authority', authorityId: f.authority, profile: 'device' })).label as string;
       case 'claim':

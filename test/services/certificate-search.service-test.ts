@@ -50,6 +50,7 @@ function rows(): CertificateRecord[] {
       replacesId: null,
       replacedById: null,
       supersededAt: status === 'superseded' ? iso(NOW.getTime() - DAY_MS) : null,
+      hardwareAttestation: null,
     } satisfies CertificateRecord;
   });
 }

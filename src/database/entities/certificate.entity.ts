@@ -48,4 +48,6 @@ export class CertificateEntity {
   @Column({ name: 'replaces_id', type: 'varchar', length: 36, nullable: true }) replacesId: string | null;
   @Column({ name: 'replaced_by_id', type: 'varchar', length: 36, nullable: true }) replacedById: string | null;
   @Column({ name: 'superseded_at', type: 'varchar', length: 32, nullable: true }) supersededAt: string | null;
+  /** JSON HardwareAttestation: what a TPM proved about the key at enrollment (docs/hardware-identity.md), or null. */
+  @Column({ name: 'hardware_attestation', type: 'text', nullable: true }) hardwareAttestation: string | null;
 }

@@ -25,6 +25,8 @@ export class ClaimEntity {
   /** JSON Allocation: which IoT target(s) the claim's devices go to (docs/iot-targets.md); null = the default target. */
   @Column({ type: 'text', nullable: true }) allocation: string | null;
   @Column({ name: 'allow_reprovisioning', type: 'boolean', default: false }) allowReprovisioning: boolean;
+  /** off | optional | tpm: whether devices must prove a TPM-resident key (docs/hardware-identity.md). */
+  @Column({ type: 'varchar', length: 16, default: 'off' }) attestation: string;
   /** Null until an allow-list is uploaded; from then on only listed serials may be exchanged. */
   @Column({ name: 'allowlist_size', type: 'integer', nullable: true }) allowlistSize: number | null;
   /** The claim's allow-list in force (claim_allowlists.id): replacing a list is one UPDATE of this pointer. */

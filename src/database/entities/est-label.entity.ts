@@ -17,6 +17,8 @@ export class EstLabelEntity {
   /** The key type asked for in csrattrs and made by serverkeygen: EC_P256 | EC_P384 | RSA_2048 | RSA_3072. */
   @Column({ name: 'key_spec', type: 'varchar', length: 16 }) keySpec: string;
   @Column({ name: 'server_keygen', type: 'boolean', default: false }) serverKeygen: boolean;
+  /** off | tpm: whether enrollment under the label requires TPM attestation (docs/hardware-identity.md). */
+  @Column({ type: 'varchar', length: 16, default: 'off' }) attestation: string;
   /** JSON: the IoT allocation of enrollments through this label (docs/iot-targets.md); null = the claim's or profile's. */
   @Column({ type: 'text', nullable: true }) allocation: string | null;
   @Column({ name: 'created_at', type: 'varchar', length: 32 }) createdAt: string;

@@ -26,6 +26,8 @@ import { UsedTokenIdEntity } from './used-token-id.entity';
 import { PacingBudgetEntity } from './pacing-budget.entity';
 import { WorkLeaseEntity } from './work-lease.entity';
 import { RequestLimitBucketEntity } from './request-limit-bucket.entity';
+import { TpmEnrollmentChallengeEntity } from './tpm-enrollment-challenge.entity';
+import { TpmManufacturerRootEntity } from './tpm-manufacturer-root.entity';
 
 /*
  * ORM entities for both drivers, one file per table (`<table>.entity.ts`). Column types are the portable subset
@@ -37,6 +39,8 @@ import { RequestLimitBucketEntity } from './request-limit-bucket.entity';
 
 /** Every table, for the data source (the migration tooling reads the same list through data-source-options.ts). */
 export const ENTITIES = [
+  TpmManufacturerRootEntity,
+  TpmEnrollmentChallengeEntity,
   IotTargetEntity,
   IotPolicyTemplateEntity,
   IotPolicyTemplateVersionEntity,

@@ -1,0 +1,24 @@
+import { Module } from '@nestjs/common';
+import { CertificatesModule } from '../certificates/certificates.module';
+import { ClaimsModule } from '../claims/claims.module';
+import { IotModule } from '../iot/iot.module';
+import { AttestedEnrollmentController } from './attested-enrollment.controller';
+import { AttestedEnrollmentService } from './attested-enrollment.service';
+import { TpmRootsController } from './tpm-roots.controller';
+import { TpmRootsService } from './tpm-roots.service';
+import { TpmChallengeRepository, TpmRootRepository } from './tpm.repository';
+import { TypeOrmTpmChallengeRepository, TypeOrmTpmRootRepository } from './typeorm-tpm.repository';
+
+/** Hardware-rooted device identity: TPM manufacturer roots and TPM 2.0 attested enrollment (docs/hardware-identity.md). */
+@Module({
+  imports: [ClaimsModule, CertificatesModule, IotModule],
+  controllers: [TpmRootsController, AttestedEnrollmentController],
+  providers: [
+    TpmRootsService,
+    AttestedEnrollmentService,
+    { provide: TpmRootRepository, useClass: TypeOrmTpmRootRepository },
+    { provide: TpmChallengeRepository, useClass: TypeOrmTpmChallengeRepository },
+  ],
+  exports: [TpmRootsService, TpmRootRepository],
+})
+export class TpmModule {}
