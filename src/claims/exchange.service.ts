@@ -45,18 +45,16 @@ const PENDING_EXCHANGE_WRITES = Symbol('pending exchange writes');
 /** What the exchanges of one transaction write at its end (ExchangeService.pendingWrites). */
 class PendingExchangeWrites {
   readonly devices: ProvisionedDevice[] = [];
-  /** Slots to take, per claim. */
-  readonly slots = new Map<string, { claim: Claim; count: number }>();
+  /** Slots to take per claim, with the claim's latest exchange time in the group. */
+  readonly slots = new Map<string, { claim: Claim; count: number; at: string }>();
   readonly keys: ExchangeIdempotencyKey[] = [];
-  /** The claims' last exchange time: the latest of the group. */
-  at = '';
 
   add(claim: Claim, device: ProvisionedDevice): void {
     this.devices.push(device);
-    const slot = this.slots.get(claim.id) ?? { claim, count: 0 };
+    const slot = this.slots.get(claim.id) ?? { claim, count: 0, at: '' };
     slot.count += 1;
+    if (device.provisionedAt > slot.at) slot.at = device.provisionedAt;
     this.slots.set(claim.id, slot);
-    if (device.provisionedAt > this.at) this.at = device.provisionedAt;
   }
 }
 
@@ -200,8 +198,8 @@ export class ExchangeService {
         throw isUniqueViolation(err) ? new ProvisionedMeanwhile() : err;
       });
     }
-    for (const { claim, count } of writes.slots.values()) {
-      if (!(await this.claims.takeSlots(claim.id, count, writes.at))) {
+    for (const { claim, count, at } of writes.slots.values()) {
+      if (!(await this.claims.takeSlots(claim.id, count, at))) {
         throw Errors.claimQuotaExhausted(`the claim has provisioned all ${claim.maxDevices} devices it allows`);
       }
     }

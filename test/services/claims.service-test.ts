@@ -123,6 +123,52 @@ for (const { driver, skip } of drivers()) {
       assert.match(await s.metrics.registry.getSingleMetricAsString('fleetpki_provisioning_exchanges_total'), /outcome="replayed"\} 1\b/);
     });
 
+    it('exchanges arriving together share a group commit and keep the quota, one serial per claim and Idempotency-Keys exact', async () => {
+      const groupsBefore = await groupSizes();
+      // A claim with 3 slots and 8 exchanges at once: the group needs more slots than are left, rolls back, and each
+      // exchange runs again alone: exactly 3 succeed.
+      const { claim: small } = await s.claims.create(s.admin, claimInput({ maxDevices: 3 }));
+      const crowd = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => exchange(small.id, `GRP-${i}`)));
+      const won = crowd.filter((r) => r.status === 'fulfilled');
+      assert.equal(won.length, 3);
+      for (const lost of crowd.filter((r) => r.status === 'rejected')) assert.equal((lost.reason as { code: string }).code, 'CLAIM_QUOTA_EXHAUSTED');
+      assert.equal((await s.stored.claims.findById(small.id))!.used, 3);
+      assert.equal((await s.stored.claims.unrevokedCertificateIds(small.id)).length, 3);
+
+      // One serial twice in a group with two keys: one certificate, the other DEVICE_ALREADY_PROVISIONED; the same
+      // serial and CSR twice: one certificate, the second a replay of it.
+      const { claim } = await s.claims.create(s.admin, claimInput());
+      const [a, b] = await Promise.allSettled([exchange(claim.id, 'DUP-1'), exchange(claim.id, 'DUP-1')]);
+      assert.deepEqual([a.status, b.status].sort(), ['fulfilled', 'rejected']);
+      assert.equal(((a.status === 'rejected' ? a : b) as PromiseRejectedResult).reason.code, 'DEVICE_ALREADY_PROVISIONED');
+      const csr = csrFor('DUP-2');
+      const [c, d] = await Promise.all([exchange(claim.id, 'DUP-2', csr), exchange(claim.id, 'DUP-2', csr)]);
+      assert.equal(c.certificate.id, d.certificate.id);
+      assert.deepEqual([c.replayed, d.replayed].sort(), [false, true]);
+      // One Idempotency-Key twice at once: one certificate for both.
+      const csr3 = csrFor('DUP-3');
+      const [e, f] = await Promise.all([exchange(claim.id, 'DUP-3', csr3, 'key-dup-3'), exchange(claim.id, 'DUP-3', csr3, 'key-dup-3')]);
+      assert.equal(e.certificate.id, f.certificate.id);
+      assert.equal((await s.stored.claims.findById(claim.id))!.used, 3);
+
+      // Two claims in one group: each gets its own slots (and its own last exchange time).
+      const { claim: other } = await s.claims.create(s.admin, claimInput());
+      await Promise.all([exchange(claim.id, 'MIX-1'), exchange(other.id, 'MIX-2'), exchange(other.id, 'MIX-3')]);
+      assert.equal((await s.stored.claims.findById(claim.id))!.used, 4);
+      assert.equal((await s.stored.claims.findById(other.id))!.used, 2);
+      // Some of these exchanges did share a transaction: the group commit ran groups of more than one.
+      assert.ok((await groupSizes()).multi > groupsBefore.multi, 'no group commit held more than one exchange');
+      await assertAuditChainVerifies(s);
+    });
+
+    /** How many group commits held more than one work (fleetpki_group_commit_size: count minus the size-1 bucket). */
+    async function groupSizes(): Promise<{ multi: number }> {
+      const text = await s.metrics.registry.getSingleMetricAsString('fleetpki_group_commit_size');
+      const count = Number(/fleetpki_group_commit_size_count(?:\{[^}]*\})? (\d+)/.exec(text)?.[1] ?? 0);
+      const ones = Number(/fleetpki_group_commit_size_bucket\{le="1"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+      return { multi: count - ones };
+    }
+
     it('refuses serials outside the claim (pattern, allow-list) with SERIAL_NOT_ALLOWED, audited as provisioning.refused', async () => {
       const { claim } = await s.claims.create(s.admin, claimInput({ serialPattern: 'SN-[0-9]{4}' }));
       await rejectsWith(exchange(claim.id, 'XX-0001'), Errors.serialNotAllowed);
