@@ -23,6 +23,7 @@ import { requestIdOf } from './common/request-id';
 import { answerClientError, answerFrameworkError, refuseWithoutHost } from './common/http-errors';
 import { DEFAULT_CACHE_CONTROL, securityHeaders } from './common/security-headers';
 import { authenticateBeforeBody } from './auth/pre-body-authentication';
+import { TpmModule } from './tpm/tpm.module';
 import { IdempotencyInterceptor } from './database/idempotency.interceptor';
 import { configureLogging, LogOutput, ServiceLogger } from './logging/service-logger';
 import { logRequests } from './logging/request-log';
@@ -126,7 +127,7 @@ export async function createApp(config: AppConfig, clock?: Clock, logOutput?: Lo
 
   const fastify = app.getHttpAdapter().getInstance();
   // Before app.init() registers the routes: the certificate-authenticated routes authenticate before reading the body.
-  authenticateBeforeBody(fastify, new Map([...ClaimsModule.preBodyAuthenticators(app), ...RenewalModule.preBodyAuthenticators(app), ...EstModule.preBodyAuthenticators(app)]));
+  authenticateBeforeBody(fastify, new Map([...ClaimsModule.preBodyAuthenticators(app), ...RenewalModule.preBodyAuthenticators(app), ...EstModule.preBodyAuthenticators(app), ...TpmModule.preBodyAuthenticators(app)]));
   EstModule.requirePkcs10Bodies(fastify);
   // JSON only: a text/plain body would reach validation as a string and confuse callers.
   fastify.removeContentTypeParser('text/plain');

@@ -1,4 +1,7 @@
-import { Module } from '@nestjs/common';
+import { INestApplicationContext, Module } from '@nestjs/common';
+import { PreBodyAuthenticator } from '../auth/pre-body-authentication';
+import { StationAuthenticator } from '../claims/station-authenticator';
+import { STATION } from '../claims/station.guard';
 import { CertificatesModule } from '../certificates/certificates.module';
 import { ClaimsModule } from '../claims/claims.module';
 import { IotModule } from '../iot/iot.module';
@@ -21,4 +24,16 @@ import { TypeOrmTpmChallengeRepository, TypeOrmTpmRootRepository } from './typeo
   ],
   exports: [TpmRootsService, TpmRootRepository],
 })
-export class TpmModule {}
+export class TpmModule {
+  /**
+   * The attested enrollment's two routes take the station's claim certificate as the exchange does, so they too
+   * authenticate before their body is read (auth/pre-body-authentication.ts), for app.factory.ts.
+   */
+  static preBodyAuthenticators(app: INestApplicationContext): [route: string, authenticate: PreBodyAuthenticator][] {
+    const station = STATION.authenticatesWith(app.get(StationAuthenticator));
+    return [
+      ['POST /v1/provisioning/attestations', station],
+      ['POST /v1/provisioning/attestations/:challengeId/activation', station],
+    ];
+  }
+}

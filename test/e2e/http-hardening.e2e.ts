@@ -196,6 +196,14 @@ for (const { driver, skip } of drivers()) {
       const routes = [
         { name: 'the exchange', path: '/v1/provisioning/exchange', tokenFor: () => stationToken(t, station), fields: ['deviceSerial', 'csr'] },
         { name: 'renewal', path: '/v1/certificates/renew', tokenFor: () => deviceToken(t, device.certificatePem, device.key), fields: ['csr'] },
+        // TPM-attested enrollment (docs/hardware-identity.md): its station tokens name the attestation audience.
+        { name: 'the TPM attestation', path: '/v1/provisioning/attestations', tokenFor: () => stationToken(t, station, { aud: `${t.config.publicBaseUrl}/v1/provisioning/attestations` }), fields: ['deviceSerial', 'csr'] },
+        {
+          name: 'the TPM activation',
+          path: `/v1/provisioning/attestations/${randomUUID()}/activation`,
+          tokenFor: () => stationToken(t, station, { aud: `${t.config.publicBaseUrl}/v1/provisioning/attestations` }),
+          fields: ['secret'],
+        },
       ];
       for (const route of routes) {
         it(`answers 401 and nothing about the body to an anonymous caller of ${route.name}`, async () => {
