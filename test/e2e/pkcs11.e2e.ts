@@ -302,6 +302,9 @@ for (const { driver, skip } of drivers()) {
       assert.equal(after.status, 201, JSON.stringify(after.body));
       const ready = await t.http().get('/readyz');
       assert.equal(ready.status, 200, JSON.stringify(ready.body));
+      const setup = await t.http().get('/v1/setup/check').set(bearer(t.adminKey));
+      const tokenCheck = (setup.body.checks as { name: string; status: string; detail: string }[]).find((c) => c.name === 'key-backend:pkcs11');
+      assert.equal(tokenCheck?.status, 'ok', JSON.stringify(tokenCheck));
 
       // A loss it cannot recover from yet: logged out while the PIN file holds a PIN the token refuses (it is read at
       // each login). The request gets 503 problem+json naming the setting, and no certificate is stored; with the
