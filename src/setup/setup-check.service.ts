@@ -62,6 +62,8 @@ export class SetupCheckService {
       ...(await Promise.all([
         this.keyBackend('local', database.status === 'ok'),
         this.keyBackend('aws-kms', database.status === 'ok'),
+        // Listed only where PKCS11_MODULE is set: a token that cannot be opened stops the start, so here it is about keys.
+        ...(this.config.pkcs11 ? [this.keyBackend('pkcs11', database.status === 'ok')] : []),
         this.awsCredentials(),
         this.awsIot(),
         this.publicTls(jitrRegistrations),
@@ -97,7 +99,7 @@ export class SetupCheckService {
     }
   }
 
-  /** Each active CA's key on this backend must be able to sign now (local: decrypts; KMS: DescribeKey, cached). */
+  /** Each active CA's key on this backend must be able to sign now (local: decrypts; KMS: DescribeKey, cached; pkcs11: on the token). */
   private async keyBackend(backend: KeyBackend, databaseOk: boolean): Promise<SetupCheckDto> {
     const name = `key-backend:${backend}`;
     let manager;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as pkcs11js from 'pkcs11js';
 import { DataSource } from 'typeorm';
-import { KmsStandIn } from '../../tools/standins';
+import { IotStandIn, KmsStandIn } from '../../tools/standins';
 import { OpenSslWorkspace } from '../support/openssl';
 import { hasPkcs11Tool, SoftHsm, SoftHsmToken, softHsmModule } from '../support/softhsm';
 import { bearer, binaryBody, drivers, startTestApp, TestApp } from '../support/test-app';
@@ -133,6 +133,7 @@ for (const { driver, skip } of drivers()) {
   describe(`pkcs11 key backend (SoftHSM2) on ${driver}`, { skip: hsm.skip || skip }, () => {
     let t: TestApp;
     let kms: KmsStandIn;
+    let iot: IotStandIn;
     let token: SoftHsmToken;
     let ssl: OpenSslWorkspace;
     let root: Awaited<ReturnType<typeof createCa>>;
@@ -141,9 +142,11 @@ for (const { driver, skip } of drivers()) {
     before(async () => {
       token = softhsm!.initToken(`fleet-${driver}`);
       kms = await new KmsStandIn().start();
+      iot = await new IotStandIn().start();
       ssl = new OpenSslWorkspace();
       t = await startTestApp(driver, {
         kms,
+        iot,
         env: { PKCS11_MODULE: hsm.module as string, PKCS11_TOKEN_LABEL: token.label, PKCS11_PIN_FILE: softhsm!.pinFile(token), PKCS11_SESSIONS: '4' },
       });
       root = await createCa(t, { name: 'HSM Root', type: 'root', keyBackend: 'pkcs11', keySpec: 'EC_P384' });
@@ -152,6 +155,7 @@ for (const { driver, skip } of drivers()) {
     after(async () => {
       await t?.close();
       await kms?.stop();
+      await iot?.stop();
       ssl?.cleanup();
     });
 
@@ -298,6 +302,9 @@ for (const { driver, skip } of drivers()) {
       assert.equal(after.status, 201, JSON.stringify(after.body));
       const ready = await t.http().get('/readyz');
       assert.equal(ready.status, 200, JSON.stringify(ready.body));
+      const setup = await t.http().get('/v1/setup/check').set(bearer(t.adminKey));
+      const tokenCheck = (setup.body.checks as { name: string; status: string; detail: string }[]).find((c) => c.name === 'key-backend:pkcs11');
+      assert.equal(tokenCheck?.status, 'ok', JSON.stringify(tokenCheck));
 
       // A loss it cannot recover from yet: logged out while the PIN file holds a PIN the token refuses (it is read at
       // each login). The request gets 503 problem+json naming the setting, and no certificate is stored; with the
@@ -317,6 +324,25 @@ for (const { driver, skip } of drivers()) {
       softhsm!.pinFile(token);
       const back = await t.http().post('/v1/certificates').set(bearer(t.adminKey)).send({ authorityId: intermediate.id, csr: csrs[1], profile: 'device', thingName: 'pin-back' });
       assert.equal(back.status, 201, JSON.stringify(back.body));
+    });
+
+    it('the token certifies the OCSP delegated signer (openssl ocsp verifies the answer) and signs the AWS IoT verification certificate', async () => {
+      const device = await t.http().post('/v1/certificates').set(bearer(t.adminKey)).send({ authorityId: intermediate.id, csr: ssl.newCsr('ec:P-256', '/CN=ocsp-device').csrPem, profile: 'device', thingName: 'ocsp-device' });
+      assert.equal(device.status, 201, JSON.stringify(device.body));
+      const asked = await new Promise<{ status: number; output: string }>((resolve) => {
+        const args = ['ocsp', '-issuer', ssl.file('ocsp-issuer.pem', intermediate.certificatePem), '-cert', ssl.file('ocsp-leaf.pem', device.body.certificatePem), '-url', `${t.baseUrl}/ocsp`, '-CAfile', ssl.file('ocsp-chain.pem', device.body.chainPem)];
+        // Asynchronous: the service answering runs in this process.
+        execFile('openssl', args, { cwd: ssl.dir }, (err, stdout, stderr) => resolve({ status: err ? -1 : 0, output: `${stdout}${stderr}` }));
+      });
+      assert.equal(asked.status, 0, asked.output);
+      assert.match(asked.output, /Response verify OK/);
+      assert.match(asked.output, /ocsp-leaf\.pem: good/);
+
+      // DEFAULT mode: AWS IoT wants a verification certificate signed by the CA key, here on the token.
+      const registered = await t.http().post(`/v1/authorities/${intermediate.id}/iot-registration`).set(bearer(t.adminKey)).send({ certificateMode: 'DEFAULT' });
+      assert.equal(registered.status, 201, JSON.stringify(registered.body));
+      const ca = (await t.http().get(`/v1/authorities/${intermediate.id}`).set(bearer(t.adminKey))).body;
+      assert.equal(iot.caCertificate(ca.fingerprint)?.status, 'ACTIVE');
     });
 
     it('key ceremony: an offline root on the token signs an intermediate and a CRL only inside an audited signing window', async () => {
