@@ -51,6 +51,20 @@ export interface CertificateRecord {
   replacedById: string | null;
   /** When it was superseded; it stays valid for the renewal grace period after this. */
   supersededAt: string | null;
+  /**
+   * 'imported': a pre-provisioned identity from a secure-element manifest (docs/secure-elements.md), not issued by us;
+   * its authorityId is its secure-element signer's id, not an authority of ours. Absent = 'issued'.
+   */
+  origin?: CertificateOrigin;
+  /** Imported certificates: the chain the vendor's manifest gave (the secure element's signer first). */
+  importedChainDer?: Buffer[] | null;
+}
+
+export type CertificateOrigin = 'issued' | 'imported';
+
+/** Whether the certificate is a pre-provisioned identity (imported from a manifest), not one we issued. */
+export function isImported(record: Pick<CertificateRecord, 'origin'>): boolean {
+  return record.origin === 'imported';
 }
 
 /** The status a caller sees: an active certificate past its notAfter is expired. */

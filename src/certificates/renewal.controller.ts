@@ -58,6 +58,6 @@ export class RenewalController {
   @ApiProblems(...RENEWAL_PROBLEMS)
   async renewCertificate(@Device() identity: CertificateIdentity, @Body() body: RenewDto): Promise<CertificateDto> {
     const record = await this.renewal.renew(identity, body.csr);
-    return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
+    return toCertificateDto(record, await this.certificates.chainPemOf(record), this.clock.now());
   }
 }

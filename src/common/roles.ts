@@ -21,6 +21,8 @@ export enum Permission {
   ManageEstLabels = 'est-labels:manage',
   RetryJobs = 'jobs:retry',
   ManageIotTargets = 'iot-targets:manage',
+  /** Upload secure-element manifests (pre-provisioned identities, docs/secure-elements.md). */
+  ImportManifests = 'manifests:import',
   /** Every key may ask who it is (GET /v1/me): the ops console shows what the caller's role allows. */
   ReadSelf = 'self:read',
 }
@@ -29,7 +31,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   admin: Object.values(Permission),
   // RunSetupCheck stays with admins: the report describes the deployment (URLs, ARNs, CA names, key state).
   // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
-  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs, Permission.ReadSelf],
+  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs, Permission.ImportManifests, Permission.ReadSelf],
   auditor: [Permission.ReadInventory, Permission.ReadAudit, Permission.ReadSelf],
 };
 

@@ -48,4 +48,12 @@ export class CertificateEntity {
   @Column({ name: 'replaces_id', type: 'varchar', length: 36, nullable: true }) replacesId: string | null;
   @Column({ name: 'replaced_by_id', type: 'varchar', length: 36, nullable: true }) replacedById: string | null;
   @Column({ name: 'superseded_at', type: 'varchar', length: 32, nullable: true }) supersededAt: string | null;
+  /**
+   * 'issued' (by one of our authorities) or 'imported' (a pre-provisioned identity from a secure-element manifest,
+   * docs/secure-elements.md): an imported certificate's authority_id names its secure-element signer, never one of
+   * our authorities, so CRLs and OCSP (which read by authority) never answer for it.
+   */
+  @Column({ type: 'varchar', length: 16, default: 'issued' }) origin: string;
+  /** Imported certificates: the chain the vendor gave (x5c[1…]), base64 DERs joined by ','. Null for ours. */
+  @Column({ name: 'imported_chain', type: 'text', nullable: true }) importedChain: string | null;
 }
