@@ -24,6 +24,8 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
   let depth = 0;
   let inString = false;
   let escaped = false;
+  /** The element is an object or array that has closed: only whitespace, "," or "]" may follow. */
+  let closed = false;
   let expectElement = true;
   let index = 0;
   let parts: Buffer[] = [];
@@ -34,7 +36,8 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
   };
   for await (const raw of source) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    let start = -1;
+    // Where the current element's bytes start in this chunk (an element in progress goes on from its first byte).
+    let start = state === 'element' ? 0 : -1;
     const keep = (end: number) => {
       if (start < 0) return;
       size += end - start;
@@ -51,6 +54,7 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
           else if (c === 0x22) inString = false;
           continue;
         }
+        if (closed && !WHITESPACE.has(c) && c !== 0x2c && c !== 0x5d) fail('expected "," or "]" after an element');
         if (c === 0x22) inString = true;
         else if (c === 0x7b || c === 0x5b) depth++;
         else if (c === 0x7d || c === 0x5d) {
@@ -65,6 +69,7 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
             continue;
           }
           depth--;
+          if (depth === 0) closed = true;
         } else if (c === 0x2c && depth === 0) {
           keep(i);
           yield { index: index++, text: Buffer.concat(parts).toString('utf8') };
@@ -96,6 +101,7 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
       depth = 0;
       inString = false;
       escaped = false;
+      closed = false;
       expectElement = false;
       start = i;
       i--;
