@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.js';
-import type { CancelRotationData, CancelRotationErrors, CancelRotationResponses, CheckSetupData, CheckSetupErrors, CheckSetupResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateAuthorityData, CreateAuthorityErrors, CreateAuthorityResponses, CreateClaimData, CreateClaimErrors, CreateClaimResponses, CreateEstLabelData, CreateEstLabelErrors, CreateEstLabelResponses, CreateIotTargetData, CreateIotTargetErrors, CreateIotTargetResponses, DeactivateIotCaData, DeactivateIotCaErrors, DeactivateIotCaResponses, DeleteEstLabelData, DeleteEstLabelErrors, DeleteEstLabelResponses, DeleteIotTargetData, DeleteIotTargetErrors, DeleteIotTargetResponses, DisableAuthorityData, DisableAuthorityErrors, DisableAuthorityResponses, EstCaCertsData, EstCaCertsErrors, EstCaCertsResponses, EstCsrAttrsData, EstCsrAttrsErrors, EstCsrAttrsResponses, EstLabelCaCertsData, EstLabelCaCertsErrors, EstLabelCaCertsResponses, EstLabelCsrAttrsData, EstLabelCsrAttrsErrors, EstLabelCsrAttrsResponses, EstLabelServerKeygenData, EstLabelServerKeygenErrors, EstLabelServerKeygenResponses, EstLabelSimpleEnrollData, EstLabelSimpleEnrollErrors, EstLabelSimpleEnrollResponses, EstLabelSimpleReenrollData, EstLabelSimpleReenrollErrors, EstLabelSimpleReenrollResponses, EstServerKeygenData, EstServerKeygenErrors, EstServerKeygenResponses, EstSimpleEnrollData, EstSimpleEnrollErrors, EstSimpleEnrollResponses, EstSimpleReenrollData, EstSimpleReenrollErrors, EstSimpleReenrollResponses, ExchangeData, ExchangeErrors, ExchangeResponses, GetAuditData, GetAuditErrors, GetAuditResponses, GetAuthorityCertificateData, GetAuthorityCertificateErrors, GetAuthorityCertificateResponses, GetAuthorityCrlData, GetAuthorityCrlErrors, GetAuthorityCrlResponses, GetAuthorityData, GetAuthorityErrors, GetAuthorityResponses, GetCertificateData, GetCertificateErrors, GetCertificateResponses, GetClaimData, GetClaimErrors, GetClaimResponses, GetIotCaRegistrationData, GetIotCaRegistrationErrors, GetIotCaRegistrationResponses, GetIotTargetData, GetIotTargetErrors, GetIotTargetResponses, GetMeData, GetMeErrors, GetMeResponses, GetOcspRequestData, GetOcspRequestResponses, GetPolicyData, GetPolicyErrors, GetPolicyResponses, GetRotationData, GetRotationErrors, GetRotationResponses, HealthzData, HealthzErrors, HealthzResponses, IssueCertificateData, IssueCertificateErrors, IssueCertificateResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListAuditsData, ListAuditsErrors, ListAuditsResponses, ListAuthoritiesData, ListAuthoritiesErrors, ListAuthoritiesResponses, ListCertificatesData, ListCertificatesErrors, ListCertificatesResponses, ListClaimsData, ListClaimsErrors, ListClaimsResponses, ListEstLabelsData, ListEstLabelsErrors, ListEstLabelsResponses, ListIotTargetsData, ListIotTargetsErrors, ListIotTargetsResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListPendingRotationData, ListPendingRotationErrors, ListPendingRotationResponses, ListPoliciesData, ListPoliciesErrors, ListPoliciesResponses, ListRotationsData, ListRotationsErrors, ListRotationsResponses, MetricsTextData, MetricsTextErrors, MetricsTextResponses, MoveCertificateIotTargetData, MoveCertificateIotTargetErrors, MoveCertificateIotTargetResponses, OpenRotationData, OpenRotationErrors, OpenRotationResponses, PostOcspRequestData, PostOcspRequestResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceiveIotEventData, ReceiveIotEventErrors, ReceiveIotEventResponses, RegisterIotCaData, RegisterIotCaErrors, RegisterIotCaResponses, RemediateFindingData, RemediateFindingErrors, RemediateFindingResponses, RenewCertificateData, RenewCertificateErrors, RenewCertificateResponses, ReplaceAllowlistData, ReplaceAllowlistErrors, ReplaceAllowlistResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeCertificateData, RevokeCertificateErrors, RevokeCertificateResponses, RevokeClaimData, RevokeClaimErrors, RevokeClaimResponses, RotateAuthorityData, RotateAuthorityErrors, RotateAuthorityResponses, SavePolicyData, SavePolicyErrors, SavePolicyResponses, StartAuditData, StartAuditErrors, StartAuditResponses, UploadAuthorityCertificateData, UploadAuthorityCertificateErrors, UploadAuthorityCertificateResponses, VerifyAuditChainData, VerifyAuditChainErrors, VerifyAuditChainResponses } from './types.gen.js';
+import type { CancelRotationData, CancelRotationErrors, CancelRotationResponses, CheckSetupData, CheckSetupErrors, CheckSetupResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateAuthorityData, CreateAuthorityErrors, CreateAuthorityResponses, CreateClaimData, CreateClaimErrors, CreateClaimResponses, CreateEstLabelData, CreateEstLabelErrors, CreateEstLabelResponses, CreateIotTargetData, CreateIotTargetErrors, CreateIotTargetResponses, DeactivateIotCaData, DeactivateIotCaErrors, DeactivateIotCaResponses, DeleteEstLabelData, DeleteEstLabelErrors, DeleteEstLabelResponses, DeleteIotTargetData, DeleteIotTargetErrors, DeleteIotTargetResponses, DisableAuthorityData, DisableAuthorityErrors, DisableAuthorityResponses, EstCaCertsData, EstCaCertsErrors, EstCaCertsResponses, EstCsrAttrsData, EstCsrAttrsErrors, EstCsrAttrsResponses, EstLabelCaCertsData, EstLabelCaCertsErrors, EstLabelCaCertsResponses, EstLabelCsrAttrsData, EstLabelCsrAttrsErrors, EstLabelCsrAttrsResponses, EstLabelServerKeygenData, EstLabelServerKeygenErrors, EstLabelServerKeygenResponses, EstLabelSimpleEnrollData, EstLabelSimpleEnrollErrors, EstLabelSimpleEnrollResponses, EstLabelSimpleReenrollData, EstLabelSimpleReenrollErrors, EstLabelSimpleReenrollResponses, EstServerKeygenData, EstServerKeygenErrors, EstServerKeygenResponses, EstSimpleEnrollData, EstSimpleEnrollErrors, EstSimpleEnrollResponses, EstSimpleReenrollData, EstSimpleReenrollErrors, EstSimpleReenrollResponses, ExchangeData, ExchangeErrors, ExchangeResponses, GetAuditData, GetAuditErrors, GetAuditResponses, GetAuthorityCertificateData, GetAuthorityCertificateErrors, GetAuthorityCertificateResponses, GetAuthorityCrlData, GetAuthorityCrlErrors, GetAuthorityCrlResponses, GetAuthorityData, GetAuthorityErrors, GetAuthorityResponses, GetCertificateData, GetCertificateErrors, GetCertificateResponses, GetClaimData, GetClaimErrors, GetClaimResponses, GetIotCaRegistrationData, GetIotCaRegistrationErrors, GetIotCaRegistrationResponses, GetIotTargetData, GetIotTargetErrors, GetIotTargetResponses, GetManifestImportData, GetManifestImportErrors, GetManifestImportResponses, GetMeData, GetMeErrors, GetMeResponses, GetOcspRequestData, GetOcspRequestResponses, GetPolicyData, GetPolicyErrors, GetPolicyResponses, GetRotationData, GetRotationErrors, GetRotationResponses, HealthzData, HealthzErrors, HealthzResponses, IssueCertificateData, IssueCertificateErrors, IssueCertificateResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListAuditsData, ListAuditsErrors, ListAuditsResponses, ListAuthoritiesData, ListAuthoritiesErrors, ListAuthoritiesResponses, ListCertificatesData, ListCertificatesErrors, ListCertificatesResponses, ListClaimsData, ListClaimsErrors, ListClaimsResponses, ListEstLabelsData, ListEstLabelsErrors, ListEstLabelsResponses, ListIotTargetsData, ListIotTargetsErrors, ListIotTargetsResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListManifestImportsData, ListManifestImportsErrors, ListManifestImportsResponses, ListPendingRotationData, ListPendingRotationErrors, ListPendingRotationResponses, ListPoliciesData, ListPoliciesErrors, ListPoliciesResponses, ListRotationsData, ListRotationsErrors, ListRotationsResponses, MetricsTextData, MetricsTextErrors, MetricsTextResponses, MoveCertificateIotTargetData, MoveCertificateIotTargetErrors, MoveCertificateIotTargetResponses, OpenRotationData, OpenRotationErrors, OpenRotationResponses, PostOcspRequestData, PostOcspRequestResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceiveIotEventData, ReceiveIotEventErrors, ReceiveIotEventResponses, RegisterIotCaData, RegisterIotCaErrors, RegisterIotCaResponses, RemediateFindingData, RemediateFindingErrors, RemediateFindingResponses, RenewCertificateData, RenewCertificateErrors, RenewCertificateResponses, ReplaceAllowlistData, ReplaceAllowlistErrors, ReplaceAllowlistResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeCertificateData, RevokeCertificateErrors, RevokeCertificateResponses, RevokeClaimData, RevokeClaimErrors, RevokeClaimResponses, RotateAuthorityData, RotateAuthorityErrors, RotateAuthorityResponses, SavePolicyData, SavePolicyErrors, SavePolicyResponses, StartAuditData, StartAuditErrors, StartAuditResponses, UploadAuthorityCertificateData, UploadAuthorityCertificateErrors, UploadAuthorityCertificateResponses, UploadManifestData, UploadManifestErrors, UploadManifestResponses, VerifyAuditChainData, VerifyAuditChainErrors, VerifyAuditChainResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -1041,5 +1041,54 @@ export const retryJob = <ThrowOnError extends boolean = false>(options: Options<
             type: 'http'
         }],
     url: '/v1/jobs/{id}/retry',
+    ...options
+});
+
+/**
+ * Manifest imports, newest first
+ *
+ * Any role may read.
+ */
+export const listManifestImports = <ThrowOnError extends boolean = false>(options?: Options<ListManifestImportsData, ThrowOnError>): RequestResult<ListManifestImportsResponses, ListManifestImportsErrors, ThrowOnError> => (options?.client ?? client).get<ListManifestImportsResponses, ListManifestImportsErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/manifests',
+    ...options
+});
+
+/**
+ * Import a secure-element manifest (Microchip Trust Platform format): pre-provisioned identities, streamed, resumable
+ *
+ * Body: the manifest as the vendor ships it, a JSON array of signed secure elements (flattened JWS: protected, payload, header.uniqueId, signature), streamed to the data directory (MANIFEST_MAX_BYTES, MANIFEST_MAX_ENTRIES). Header X-Manifest-Signer-Certificate: the vendor’s manifest signer certificate, base64 DER (a PEM body on one line). Each entry’s signature must verify with it and its device certificate must chain to the signer in its x5c; the rest import while refused entries are listed by index. Answers 202 with the import (progress at GET /v1/manifests/{id}); the same manifest and signer uploaded again answer 200 with the existing import and change nothing. Imported identities are in GET /v1/certificates (origin imported, profile pre-provisioned, thing name = uniqueId), revocable there (AWS IoT REVOKED; on no CRL of ours). See docs/secure-elements.md. Requires the operator or admin role.
+ */
+export const uploadManifest = <ThrowOnError extends boolean = false>(options: Options<UploadManifestData, ThrowOnError>): RequestResult<UploadManifestResponses, UploadManifestErrors, ThrowOnError> => (options.client ?? client).post<UploadManifestResponses, UploadManifestErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/manifests',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * A manifest import’s progress: counts and the first refused entries by index
+ *
+ * Readable while it runs: `processed` of `total` entries are committed. Any role may read.
+ */
+export const getManifestImport = <ThrowOnError extends boolean = false>(options: Options<GetManifestImportData, ThrowOnError>): RequestResult<GetManifestImportResponses, GetManifestImportErrors, ThrowOnError> => (options.client ?? client).get<GetManifestImportResponses, GetManifestImportErrors, ThrowOnError>({
+    security: [{
+            key: 'bearer',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/manifests/{id}',
     ...options
 });

@@ -154,7 +154,8 @@ export function verifyManifestEntry(entry: unknown, signer: ManifestSigner): Ver
   const x5c = key.x5c as unknown[];
   if (x5c.length < 2) throw new ManifestEntryError('CHAIN_INVALID', 'x5c must hold the device certificate and its signer');
   if (x5c.length > 4) throw malformed('x5c holds more than 4 certificates');
-  const chain = x5c.map((item, i) => readX5c(item, i));
+  // The signers above the device certificate repeat across a manifest's entries: parsed once (parsing is the cost).
+  const chain = x5c.map((item, i) => (i === 0 ? readX5c(item, i) : readCachedX5c(item, i)));
 
   for (let i = 0; i + 1 < chain.length; i++) {
     const [child, parent] = [chain[i], chain[i + 1]];
@@ -206,6 +207,21 @@ export function verifyManifestEntry(entry: unknown, signer: ManifestSigner): Ver
 export function claimedUniqueId(entry: unknown): string | null {
   if (isObject(entry) && isObject(entry.header) && typeof entry.header.uniqueId === 'string') return entry.header.uniqueId.slice(0, 64);
   return null;
+}
+
+/** Signer certificates already parsed, by their base64 text (a manifest has one or a few). */
+const signerCache = new Map<string, X509Certificate>();
+const SIGNER_CACHE_SIZE = 64;
+
+function readCachedX5c(item: unknown, index: number): X509Certificate {
+  if (typeof item === 'string') {
+    const cached = signerCache.get(item);
+    if (cached) return cached;
+  }
+  const certificate = readX5c(item, index);
+  if (signerCache.size >= SIGNER_CACHE_SIZE) signerCache.delete(signerCache.keys().next().value as string);
+  signerCache.set(item as string, certificate);
+  return certificate;
 }
 
 function readX5c(item: unknown, index: number): X509Certificate {

@@ -11,5 +11,10 @@ export abstract class ManifestImportRepository {
   /** Imports still to run or resume (queued, or running when their process died), oldest first. */
   abstract unfinished(limit: number): Promise<ManifestImport[]>;
   /** Records progress when the import's committed position is still `fromIndex`; false when someone else moved it. */
+  /**
+   * Of the given certificates, those the inventory already holds: by fingerprint, and by (authorityId, serial) (another
+   * certificate with the same issuer and serial), in one or two queries per batch.
+   */
+  abstract existing(entries: { fingerprint: string; authorityId: string; serial: string }[]): Promise<{ fingerprints: Set<string>; serials: Set<string> }>;
   abstract saveProgress(id: string, fromIndex: number, progress: ManifestImportProgress): Promise<boolean>;
 }

@@ -295,17 +295,20 @@ export class ManifestImportsService implements OnApplicationBootstrap, BeforeApp
     let imported = 0;
     let skipped = 0;
     const next = await this.transactions.run(async () => {
+      const known = await this.repository.existing(verified.map(({ entry }) => ({ fingerprint: entry.fingerprint, authorityId: signerIdOf(entry.issuerFingerprint), serial: entry.serial })));
       for (const { index, entry } of verified) {
-        if (await this.certificates.findByFingerprint(entry.fingerprint)) {
+        if (known.fingerprints.has(entry.fingerprint)) {
           skipped++;
           continue;
         }
         const authorityId = signerIdOf(entry.issuerFingerprint);
-        const [sameSerial] = await this.certificates.search({ authorityId, serial: entry.serial, now: now.toISOString(), limit: 1 });
-        if (sameSerial) {
+        if (known.serials.has(`${authorityId}/${entry.serial}`)) {
           refusals.push({ index, uniqueId: entry.uniqueId, code: 'DUPLICATE_SERIAL', message: `another certificate from the same signer has serial ${entry.serial}` });
           continue;
         }
+        // The same certificate twice in one batch counts once.
+        known.fingerprints.add(entry.fingerprint);
+        known.serials.add(`${authorityId}/${entry.serial}`);
         const record = this.recordOf(job, index, entry, authorityId, now);
         await this.certificates.insert(record);
         if (job.registration === 'without-ca') await this.imported.scheduleRegistration(record, job.policyName);

@@ -66,6 +66,24 @@ export class TypeOrmManifestImportRepository extends ManifestImportRepository {
     return rows.map(toImport);
   }
 
+  async existing(entries: { fingerprint: string; authorityId: string; serial: string }[]): Promise<{ fingerprints: Set<string>; serials: Set<string> }> {
+    const fingerprints = new Set<string>();
+    const serials = new Set<string>();
+    for (let i = 0; i < entries.length; i += 400) {
+      const part = entries.slice(i, i + 400);
+      const marks = part.map(() => '?').join(', ');
+      const rows = await this.db.sql<{ fingerprint: string; authority_id: string; serial: string }>(
+        `SELECT fingerprint, authority_id, serial FROM certificates WHERE fingerprint IN (${marks}) OR serial IN (${marks})`,
+        [...part.map((e) => e.fingerprint), ...part.map((e) => e.serial)],
+      );
+      for (const row of rows) {
+        fingerprints.add(row.fingerprint);
+        serials.add(`${row.authority_id}/${row.serial}`);
+      }
+    }
+    return { fingerprints, serials };
+  }
+
   async saveProgress(id: string, fromIndex: number, p: ManifestImportProgress): Promise<boolean> {
     const rows = await this.db.sql<{ id: string }>(
       `UPDATE manifest_imports SET status = ?, next_index = ?, imported = ?, skipped = ?, failed = ?, failures = ?, error = ?, updated_at = ?, finished_at = ?

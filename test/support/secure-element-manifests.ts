@@ -65,6 +65,12 @@ async function makeManifestSigner(name: string, root: Ca): Promise<{ key: KeyObj
   return { key: privateKey, der };
 }
 
+interface DeviceKey {
+  privateKey: KeyObject;
+  spki: Buffer;
+  jwk: { crv: string; x: string; y: string };
+}
+
 export interface EntryOptions {
   /** Flip a bit of the JWS signature. */
   breakSignature?: boolean;
@@ -75,7 +81,7 @@ export interface EntryOptions {
 }
 
 export class TestVendor {
-  private readonly devices: { privateKey: KeyObject; spki: Buffer; jwk: { crv: string; x: string; y: string } }[] = [];
+  private readonly devices: DeviceKey[] = [];
 
   private constructor(
     readonly name: string,
@@ -116,7 +122,7 @@ export class TestVendor {
   }
 
   /** The device certificate of entry `index`, and its key (a pool key). */
-  async deviceCertificate(index: number, options: EntryOptions = {}): Promise<{ der: Buffer; device: (typeof this.devices)[number] }> {
+  async deviceCertificate(index: number, options: EntryOptions = {}): Promise<{ der: Buffer; device: DeviceKey }> {
     const device = this.devices[index % this.devices.length];
     const issuer = options.foreignIssuer ? this.foreignIntermediate : this.intermediate;
     const uniqueId = TestVendor.uniqueId(index);
