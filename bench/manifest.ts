@@ -28,7 +28,7 @@ export async function manifest(): Promise<void> {
     const vendor = await TestVendor.create();
     let started = performance.now();
     const out = fs.createWriteStream(file);
-    for await (const chunk of vendor.manifest(entries)) if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+    for await (const chunk of vendor.manifest(entries)) if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
     await new Promise<void>((resolve) => out.end(resolve));
     const sizeMb = fs.statSync(file).size / 1024 / 1024;
     console.log(`manifest: ${entries} entries, ${sizeMb.toFixed(1)} MB, generated in ${((performance.now() - started) / 1000).toFixed(1)} s`);

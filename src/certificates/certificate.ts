@@ -62,6 +62,9 @@ export interface CertificateRecord {
 
 export type CertificateOrigin = 'issued' | 'imported';
 
+/** The profile name of imported (pre-provisioned) identities: issued under no profile of ours. */
+export const PRE_PROVISIONED_PROFILE = 'pre-provisioned';
+
 /** Whether the certificate is a pre-provisioned identity (imported from a manifest), not one we issued. */
 export function isImported(record: Pick<CertificateRecord, 'origin'>): boolean {
   return record.origin === 'imported';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { RequestContext, SYSTEM_CONTEXT } from '../common/actor';
-import { CertificateRecord } from '../certificates/certificate';
+import { CertificateRecord, PRE_PROVISIONED_PROFILE } from '../certificates/certificate';
 import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
 import { decodeCursor, encodeCursor } from '../common/cursor';
@@ -33,8 +33,6 @@ export interface ManifestUploadOptions {
 
 /** A lease on one import: the replica holding it runs it, renewing at every batch; a dead holder's passes on after this. */
 const LEASE_MS = 15_000;
-/** The profile name pre-provisioned identities carry (they were issued under no profile of ours). */
-export const PRE_PROVISIONED_PROFILE = 'pre-provisioned';
 
 /**
  * Secure-element manifest imports (docs/secure-elements.md): a manifest is streamed to a file in the data directory

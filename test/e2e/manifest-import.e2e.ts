@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { IotStandIn } from '../../tools/standins';
 import { eventually } from '../support/eventually';
 import { TestVendor } from '../support/secure-element-manifests';
@@ -32,7 +37,7 @@ describe(`secure-element manifest import on ${driver}`, { skip }, () => {
       env: {
         IOT_RATE_LIMITS: `RegisterCertificateWithoutCA=${RATE}`,
         OUTBOX_POLL_MS: '20',
-        OUTBOX_BATCH_SIZE: '200',
+        OUTBOX_BATCH_SIZE: '40',
         MANIFEST_BATCH_SIZE: '250',
         MANIFEST_POLL_MS: '200',
       },
@@ -61,7 +66,7 @@ describe(`secure-element manifest import on ${driver}`, { skip }, () => {
 
     const seen: { status: string; processed: number }[] = [];
     let final: Record<string, unknown> | undefined;
-    const deadline = Date.now() + 240_000;
+    const deadline = Date.now() + 420_000;
     while (Date.now() < deadline) {
       const res = await t.http().get(`/v1/manifests/${importId}`).set(bearer(t.adminKey));
       assert.equal(res.status, 200);
@@ -194,5 +199,52 @@ describe(`secure-element manifest import on ${driver}`, { skip }, () => {
     // The signer id is no authority of ours: there is no CRL for it.
     const crl = await t.http().get(`/v1/authorities/${authorityId}/crl`);
     assert.equal(crl.status, 404);
+  });
+});
+
+for (const { driver, skip } of drivers())
+describe(`a manifest import resumes after a restart on ${driver}`, { skip }, () => {
+  it('stops with the process and resumes at the first uncommitted entry: each entry committed once', async () => {
+    const COUNT = 3000;
+    const vendor = await TestVendor.create('Resume Vendor');
+    const chunks: Buffer[] = [];
+    for await (const chunk of vendor.manifest(COUNT, { 2500: { breakSignature: true } })) chunks.push(chunk);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-manifest-resume-'));
+    const db = await temporaryDatabase(driver);
+    const env = { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex'), MANIFEST_BATCH_SIZE: '50', MANIFEST_POLL_MS: '100' };
+    let t: TestApp | undefined;
+    try {
+      t = await startTestApp(driver, { sharedDatabase: db, dataDir, env });
+      const started = await t.http().post('/v1/manifests?registration=none').set(bearer(t.adminKey)).set('Content-Type', 'application/json')
+        .set('X-Manifest-Signer-Certificate', vendor.signerCertificateBase64).send(Buffer.concat(chunks).toString('utf8'));
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const id = started.body.id as string;
+      const app = t;
+      await eventually('the import is under way', async () => (await app.http().get(`/v1/manifests/${id}`).set(bearer(app.adminKey))).body.processed >= 200, 60_000, 5);
+      await t.close(); // graceful: the batch in flight commits, the rest waits on disk
+      t = undefined;
+      const stored = fs.readdirSync(path.join(dataDir, 'manifests'));
+      assert.deepEqual(stored, [`${id}.json`], 'the upload stays in the data directory until the import is done');
+
+      t = await startTestApp(driver, { sharedDatabase: db, dataDir, env });
+      const resumedApp = t;
+      const midway = await t.http().get(`/v1/manifests/${id}`).set(bearer(t.adminKey));
+      assert.ok(midway.body.processed > 0 && midway.body.processed < COUNT, `stopped midway: ${midway.body.processed}`);
+      assert.equal(midway.body.processed % 50, 0, 'a whole number of batches was committed');
+      await eventually('the import resumes and finishes', async () => (await resumedApp.http().get(`/v1/manifests/${id}`).set(bearer(resumedApp.adminKey))).body.status === 'done', 120_000, 100);
+      const done = await t.http().get(`/v1/manifests/${id}`).set(bearer(t.adminKey));
+      assert.equal(done.body.processed, COUNT);
+      assert.equal(done.body.imported, COUNT - 1, 'every entry imported once, none twice (none skipped as already there)');
+      assert.equal(done.body.skipped, 0);
+      assert.deepEqual((done.body.failures as { index: number }[]).map((f) => f.index), [2500]);
+      const audit = await t.http().get('/v1/audit').query({ targetId: id, limit: 500 }).set(bearer(t.adminKey));
+      const batches = (audit.body.items as { action: string }[]).filter((e) => e.action === 'manifest.batch-imported').length;
+      assert.equal(batches, COUNT / 50, 'each batch committed (and audited) exactly once across the restart');
+      assert.deepEqual(fs.readdirSync(path.join(dataDir, 'manifests')), [], 'the upload is removed once the import is done');
+    } finally {
+      await t?.close();
+      await db.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
