@@ -19,7 +19,12 @@ export interface JsonArrayElement {
   text: string;
 }
 
-export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>, options: { maxElementBytes: number }): AsyncGenerator<JsonArrayElement> {
+/**
+ * `countOnly`: the elements are checked and counted but their text is not built (`text` is ''), so a pass that only
+ * validates the structure allocates nothing per element.
+ */
+export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>, options: { maxElementBytes: number; countOnly?: boolean }): AsyncGenerator<JsonArrayElement> {
+  const countOnly = options.countOnly === true;
   let state = 'before' as 'before' | 'between' | 'element' | 'after';
   let depth = 0;
   let inString = false;
@@ -42,7 +47,7 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
       if (start < 0) return;
       size += end - start;
       if (size > options.maxElementBytes) fail(`element ${index} is larger than ${options.maxElementBytes} bytes`);
-      parts.push(chunk.subarray(start, end));
+      if (!countOnly) parts.push(chunk.subarray(start, end));
       start = -1;
     };
     for (let i = 0; i < chunk.length; i++, offset++) {
@@ -62,7 +67,7 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
             // The array's closing bracket right after a scalar element.
             if (c !== 0x5d) fail('unbalanced "}"');
             keep(i);
-            yield { index: index++, text: Buffer.concat(parts).toString('utf8') };
+            yield { index: index++, text: countOnly ? '' : Buffer.concat(parts).toString('utf8') };
             parts = [];
             size = 0;
             state = 'after';
@@ -72,7 +77,7 @@ export async function* jsonArrayElements(source: AsyncIterable<Buffer | string>,
           if (depth === 0) closed = true;
         } else if (c === 0x2c && depth === 0) {
           keep(i);
-          yield { index: index++, text: Buffer.concat(parts).toString('utf8') };
+          yield { index: index++, text: countOnly ? '' : Buffer.concat(parts).toString('utf8') };
           parts = [];
           size = 0;
           state = 'between';

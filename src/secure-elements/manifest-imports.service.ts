@@ -114,7 +114,7 @@ export class ManifestImportsService implements OnApplicationBootstrap, BeforeApp
     };
     let total = 0;
     try {
-      for await (const _element of jsonArrayElements(tap(), { maxElementBytes: MAX_ENTRY_CHARS })) {
+      for await (const _element of jsonArrayElements(tap(), { maxElementBytes: MAX_ENTRY_CHARS, countOnly: true })) {
         if (++total > maxEntries) throw new JsonArrayStreamError(`the manifest holds more than MANIFEST_MAX_ENTRIES (${maxEntries}) entries`);
       }
       await close(file);
