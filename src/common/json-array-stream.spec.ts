@@ -23,6 +23,16 @@ describe('streamed JSON array elements', () => {
     }
   });
 
+  it('counts elements without building their text when asked to', async () => {
+    async function* source() {
+      yield Buffer.from('[{"a":[1,2]}, "x", 3');
+      yield Buffer.from(', null]');
+    }
+    const seen: string[] = [];
+    for await (const element of jsonArrayElements(source(), { maxElementBytes: 100, countOnly: true })) seen.push(element.text);
+    assert.deepEqual(seen, ['', '', '', '']);
+  });
+
   it('reads an empty array', async () => {
     assert.deepEqual(await read(['[', ' ]']), []);
   });
