@@ -20,7 +20,7 @@ const LAYERS = [
   { name: 'authorities', folders: ['authorities'], why: 'CAs come before the certificates they issue' },
   { name: 'certificates', folders: ['certificates'], why: 'what higher features do on a certificate change goes through ports certificates owns' },
   { name: 'certificate followers', folders: ['revocation', 'iot'], why: 'CRL/OCSP and AWS IoT follow certificates; neither needs the other' },
-  { name: 'device flows', folders: ['claims', 'rotation'], why: 'factory provisioning and rotation campaigns build on issuance and AWS IoT' },
+  { name: 'device flows', folders: ['claims', 'rotation', 'secure-elements'], why: 'factory provisioning, rotation campaigns and secure-element manifest imports build on issuance and AWS IoT' },
   { name: 'protocols', folders: ['est'], why: 'EST (RFC 7030) speaks for the exchange, issuance and renewal below it; nothing below knows it' },
   { name: 'operations', folders: ['fleet', 'setup', 'health', 'dead-jobs'], why: 'audits, self-checks and health read everything below and are read by nothing' },
 ];

@@ -41,6 +41,10 @@
  *       with one INSERT … SELECT, then timed over HTTP with keep-alive: thing name, serial, status, status +
  *       expiringBefore (first and following pages through nextCursor), random stored keys; p50/p99 per kind against
  *       GET /healthz in the same run. See docs/benchmarks.md#search.
+ *   manifest [--entries 100000] [--db sqlite|postgres] [--registration without-ca|none]
+ *       A secure-element manifest import (docs/secure-elements.md): a test-made manifest of N entries streamed to
+ *       POST /v1/manifests of the service in its own process, followed to the end; entries/s and the service's peak RSS
+ *       (VmHWM; goal <= 300 MB). docs/benchmarks.md#manifest-import.
  * PostgreSQL runs need FLEET_PKI_TEST_PG_URL.
  */
 import 'reflect-metadata';
@@ -48,11 +52,12 @@ import { crl } from './crl';
 import { exchange } from './exchange';
 import { issuance } from './issuance';
 import { issuedBy } from './issued-by';
+import { manifest } from './manifest';
 import { ocsp } from './ocsp';
 import { provider } from './provider';
 import { search } from './search';
 
-const benches: Record<string, () => Promise<void>> = { issuance, exchange, provider, crl, ocsp, search, 'issued-by': issuedBy };
+const benches: Record<string, () => Promise<void>> = { issuance, exchange, provider, crl, ocsp, search, 'issued-by': issuedBy, manifest };
 const name = process.argv[2];
 if (!benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);

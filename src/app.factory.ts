@@ -14,6 +14,7 @@ import { RequestLimits } from './auth/request-limits';
 import { MetricsService } from './metrics/metrics.service';
 import { buildOpenApiDocument } from './openapi';
 import { installBodyParsers } from './common/streamed-bodies';
+import { SecureElementsModule } from './secure-elements/secure-elements.module';
 import { ClaimsModule } from './claims/claims.module';
 import { RenewalModule } from './certificates/renewal.module';
 import { EstModule } from './est/est.module';
@@ -154,7 +155,7 @@ export async function createApp(config: AppConfig, clock?: Clock, logOutput?: Lo
   // Nest adds an application/x-www-form-urlencoded parser during init; JSON only here too (415).
   fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   // Nest's JSON parser is replaced by one that hands the large-upload routes their stream.
-  installBodyParsers(fastify, config.bodyLimitBytes, ClaimsModule.streamedBodyRoutes, ['text/csv']);
+  installBodyParsers(fastify, config.bodyLimitBytes, new Set([...ClaimsModule.streamedBodyRoutes, ...SecureElementsModule.streamedBodyRoutes]), ['text/csv']);
   EstModule.installBodyParser(fastify);
   await fastify.ready();
   ocsp.binding = RevocationModule.ocspBinding(app);

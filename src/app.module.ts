@@ -16,6 +16,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
 import { CertificateEventsBindingModule, IotModule } from './iot/iot.module';
+import { SecureElementsModule } from './secure-elements/secure-elements.module';
 import { KeysModule } from './keys/keys.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RevocationListPublisherBindingModule, RevocationModule } from './revocation/revocation.module';
@@ -58,6 +59,7 @@ export class AppModule {
         FleetModule,
         SetupModule,
         DeadJobsModule,
+        SecureElementsModule,
         // Bindings of ports that certificates/ owns to the features above it (layer order: .dependency-cruiser.cjs).
         CertificateEventsBindingModule,
         RevocationListPublisherBindingModule,

@@ -35,6 +35,7 @@ const TAGS: [name: string, description: string][] = [
   ['est', 'EST (RFC 7030) enrollment under /.well-known/est, and its labels (admin); EST routes answer errors as text/plain'],
   ['fleet', 'Fleet security audits: findings and remediations'],
   ['iot', 'AWS IoT Core: targets (accounts and regions), CA registration for JITR/JITP and API-mode devices, device moves'],
+  ['secure-elements', 'Secure-element manifests: pre-provisioned device identities imported from vendor manifests (docs/secure-elements.md)'],
   ['jobs', 'Outbox jobs: dead jobs listed and retried after their cause is fixed'],
   ['health', 'Liveness, readiness and Prometheus metrics'],
   ['setup', 'Self-check of the deployment (admin): database, key backends, AWS, JITR settings, public TLS'],

@@ -106,7 +106,7 @@ export type MeDto = {
     /**
      * What the role may do (src/common/roles.ts)
      */
-    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'aws-certificate-provider:use' | 'aws-certificate-status:read' | 'tpm-roots:manage' | 'self:read'>;
+    permissions: Array<'inventory:read' | 'authorities:manage' | 'certificates:issue' | 'certificates:revoke' | 'audit:read' | 'api-keys:manage' | 'claims:manage' | 'rotations:manage' | 'iot-policies:manage' | 'iot-policies:accept-findings' | 'fleet-audits:run' | 'setup:check' | 'est-labels:manage' | 'jobs:retry' | 'iot-targets:manage' | 'aws-certificate-provider:use' | 'aws-certificate-status:read' | 'tpm-roots:manage' | 'manifests:import' | 'self:read'>;
 };
 
 export type SubjectDto = {
@@ -367,6 +367,10 @@ export type CertificateDto = {
      */
     fingerprint: string;
     status: 'active' | 'revoked' | 'superseded' | 'expired';
+    /**
+     * issued: by one of our authorities; imported: a pre-provisioned identity from a secure-element manifest, whose authorityId names its secure-element signer and which is on no CRL or OCSP of ours (docs/secure-elements.md)
+     */
+    origin: 'issued' | 'imported';
     profile: string;
     subject: string;
     thingName: string | null;
@@ -400,7 +404,7 @@ export type CertificateDto = {
      */
     certificatePem: string;
     /**
-     * The issuing CA’s certificate followed by each parent up to the root, PEM
+     * The issuing CA’s certificate followed by each parent up to the root, PEM (imported certificates: the chain their manifest gave)
      */
     chainPem: string;
     iot: CertificateIotDto;
@@ -412,10 +416,17 @@ export type CertificateDto = {
 
 export type CertificateSummaryDto = {
     id: string;
+    /**
+     * The issuing authority; for an imported (pre-provisioned) certificate, the id of its secure-element signer, which is no authority of ours (docs/secure-elements.md)
+     */
     authorityId: string;
     serial: string;
     fingerprint: string;
     status: 'active' | 'revoked' | 'superseded' | 'expired';
+    /**
+     * issued: by one of our authorities; imported: a pre-provisioned identity from a secure-element manifest (on no CRL or OCSP of ours)
+     */
+    origin: 'issued' | 'imported';
     profile: string;
     subject: string;
     thingName: string | null;
@@ -1652,10 +1663,84 @@ export type JobListDto = {
     nextCursor?: string | null;
 };
 
+export type ManifestEntryRefusalDto = {
+    /**
+     * The entry’s index in the manifest (0-based)
+     */
+    index: number;
+    /**
+     * The uniqueId the entry’s header claims
+     */
+    uniqueId: string | null;
+    /**
+     * MALFORMED_ENTRY, UNSUPPORTED_ALGORITHM, WRONG_SIGNER, BAD_SIGNATURE, UNIQUE_ID_MISMATCH, NO_CERTIFICATE, CHAIN_INVALID, KEY_MISMATCH, KEY_NOT_ALLOWED or DUPLICATE_SERIAL
+     */
+    code: string;
+    message: string;
+};
+
+export type ManifestImportDto = {
+    id: string;
+    status: 'queued' | 'running' | 'done' | 'failed';
+    /**
+     * SHA-256 over the signer certificate and the manifest: the same upload again is this import
+     */
+    contentSha256: string;
+    /**
+     * SHA-256 of the manifest signer certificate
+     */
+    signerFingerprint: string;
+    signerSubject: string;
+    registration: 'without-ca' | 'none';
+    iotTargetId: string;
+    policyName: string | null;
+    sizeBytes: number;
+    /**
+     * Entries in the manifest
+     */
+    total: number;
+    /**
+     * Entries committed so far (imported, skipped or refused); a resumed import starts here
+     */
+    processed: number;
+    /**
+     * Identities added to the inventory
+     */
+    imported: number;
+    /**
+     * Entries whose certificate the inventory already held
+     */
+    skipped: number;
+    /**
+     * Entries refused
+     */
+    failed: number;
+    /**
+     * The first refused entries (up to 100), by index
+     */
+    failures: Array<ManifestEntryRefusalDto>;
+    /**
+     * Why the import as a whole failed
+     */
+    error: string | null;
+    createdBy: string;
+    createdAt: string;
+    updatedAt: string;
+    finishedAt: string | null;
+};
+
+export type ManifestImportListDto = {
+    items: Array<ManifestImportDto>;
+    /**
+     * Pass as ?cursor= for the next page
+     */
+    nextCursor: string | null;
+};
+
 /**
  * Stable machine-readable error code
  */
-export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_OFFLINE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'TPM_EVIDENCE_MALFORMED' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_EK_UNTRUSTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH' | 'TPM_CHALLENGE_NOT_FOUND' | 'TPM_CHALLENGE_USED' | 'TPM_CHALLENGE_EXPIRED' | 'TPM_ACTIVATION_FAILED' | 'ATTESTATION_REQUIRED' | 'ATTESTATION_NOT_ENABLED' | 'TPM_ROOT_NOT_FOUND' | 'TPM_ROOT_EXISTS' | 'INVALID_TPM_ROOT' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
+export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_OFFLINE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'MANIFEST_IMPORT_NOT_FOUND' | 'INVALID_MANIFEST' | 'INVALID_MANIFEST_SIGNER' | 'TPM_EVIDENCE_MALFORMED' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_EK_UNTRUSTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH' | 'TPM_CHALLENGE_NOT_FOUND' | 'TPM_CHALLENGE_USED' | 'TPM_CHALLENGE_EXPIRED' | 'TPM_ACTIVATION_FAILED' | 'ATTESTATION_REQUIRED' | 'ATTESTATION_NOT_ENABLED' | 'TPM_ROOT_NOT_FOUND' | 'TPM_ROOT_EXISTS' | 'INVALID_TPM_ROOT' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
 
 export type ProblemDto = {
     /**
@@ -8262,3 +8347,251 @@ export type RetryJobResponses = {
 };
 
 export type RetryJobResponse = RetryJobResponses[keyof RetryJobResponses];
+
+export type ListManifestImportsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        limit?: number;
+        /**
+         * nextCursor from the previous page
+         */
+        cursor?: string;
+    };
+    url: '/v1/manifests';
+};
+
+export type ListManifestImportsErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_CURSOR
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_CURSOR';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type ListManifestImportsError = ListManifestImportsErrors[keyof ListManifestImportsErrors];
+
+export type ListManifestImportsResponses = {
+    200: ManifestImportListDto;
+};
+
+export type ListManifestImportsResponse = ListManifestImportsResponses[keyof ListManifestImportsResponses];
+
+export type UploadManifestData = {
+    body: Array<{
+        protected?: string;
+        payload?: string;
+        header?: {
+            [key: string]: unknown;
+        };
+        signature?: string;
+    }>;
+    headers: {
+        /**
+         * The manifest signer certificate, base64 DER
+         */
+        'X-Manifest-Signer-Certificate': string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * How the imported identities reach AWS IoT: `without-ca` registers each device certificate ACTIVE with RegisterCertificateWithoutCA (multi-account registration; devices send SNI) through the outbox, paced to the target’s quota; `none` imports them into the inventory only
+         */
+        registration?: 'without-ca' | 'none';
+        /**
+         * The IoT target (docs/iot-targets.md) to register them in; the default target when absent
+         */
+        iotTargetId?: string;
+        /**
+         * An AWS IoT policy to attach to each registered certificate
+         */
+        policyName?: string;
+    };
+    url: '/v1/manifests';
+};
+
+export type UploadManifestErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, MALFORMED_JSON, BODY_TOO_DEEP, BODY_TOO_WIDE, REQUEST_ABORTED, INVALID_MANIFEST
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'REQUEST_ABORTED' | 'INVALID_MANIFEST';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: IOT_TARGET_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'IOT_TARGET_NOT_FOUND';
+    };
+    /**
+     * Body larger than the limit: PAYLOAD_TOO_LARGE
+     */
+    413: ProblemDto & {
+        code: 'PAYLOAD_TOO_LARGE';
+    };
+    /**
+     * Unsupported body media type: UNSUPPORTED_MEDIA_TYPE
+     */
+    415: ProblemDto & {
+        code: 'UNSUPPORTED_MEDIA_TYPE';
+    };
+    /**
+     * Well-formed but refused by policy: INVALID_MANIFEST_SIGNER
+     */
+    422: ProblemDto & {
+        code: 'INVALID_MANIFEST_SIGNER';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type UploadManifestError = UploadManifestErrors[keyof UploadManifestErrors];
+
+export type UploadManifestResponses = {
+    /**
+     * The same manifest was uploaded before: its import
+     */
+    200: ManifestImportDto;
+    /**
+     * A new import, started
+     */
+    202: ManifestImportDto;
+};
+
+export type UploadManifestResponse = UploadManifestResponses[keyof UploadManifestResponses];
+
+export type GetManifestImportData = {
+    body?: never;
+    path: {
+        /**
+         * Id of the manifest import
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/v1/manifests/{id}';
+};
+
+export type GetManifestImportErrors = {
+    /**
+     * Malformed request: VALIDATION_FAILED, INVALID_URL
+     */
+    400: ProblemDto & {
+        code: 'VALIDATION_FAILED' | 'INVALID_URL';
+    };
+    /**
+     * Not authenticated: UNAUTHENTICATED
+     */
+    401: ProblemDto & {
+        code: 'UNAUTHENTICATED';
+    };
+    /**
+     * Authenticated, but not allowed: FORBIDDEN
+     */
+    403: ProblemDto & {
+        code: 'FORBIDDEN';
+    };
+    /**
+     * Not found: MANIFEST_IMPORT_NOT_FOUND
+     */
+    404: ProblemDto & {
+        code: 'MANIFEST_IMPORT_NOT_FOUND';
+    };
+    /**
+     * URI Too Long: URI_TOO_LONG
+     */
+    414: ProblemDto & {
+        code: 'URI_TOO_LONG';
+    };
+    /**
+     * Too many requests: a rate limit (docs/limits.md); retry after Retry-After seconds: RATE_LIMITED
+     */
+    429: ProblemDto & {
+        code: 'RATE_LIMITED';
+        /**
+         * As the Retry-After header
+         */
+        retryAfterSeconds?: number;
+        /**
+         * The limit reached (docs/limits.md)
+         */
+        rateLimit?: 'source' | 'api-key' | 'claim' | 'station';
+    };
+    /**
+     * Unexpected failure: INTERNAL_ERROR (quote the request id when reporting it)
+     */
+    500: ProblemDto & {
+        code: 'INTERNAL_ERROR';
+    };
+};
+
+export type GetManifestImportError = GetManifestImportErrors[keyof GetManifestImportErrors];
+
+export type GetManifestImportResponses = {
+    200: ManifestImportDto;
+};
+
+export type GetManifestImportResponse = GetManifestImportResponses[keyof GetManifestImportResponses];

@@ -53,6 +53,23 @@ export interface CertificateRecord {
   supersededAt: string | null;
   /** What a TPM proved about the certified key at enrollment (docs/hardware-identity.md); null: nothing. */
   hardwareAttestation: HardwareAttestation | null;
+  /**
+   * 'imported': a pre-provisioned identity from a secure-element manifest (docs/secure-elements.md), not issued by us;
+   * its authorityId is its secure-element signer's id, not an authority of ours. Absent = 'issued'.
+   */
+  origin?: CertificateOrigin;
+  /** Imported certificates: the chain the vendor's manifest gave (the secure element's signer first). */
+  importedChainDer?: Buffer[] | null;
+}
+
+export type CertificateOrigin = 'issued' | 'imported';
+
+/** The profile name of imported (pre-provisioned) identities: issued under no profile of ours. */
+export const PRE_PROVISIONED_PROFILE = 'pre-provisioned';
+
+/** Whether the certificate is a pre-provisioned identity (imported from a manifest), not one we issued. */
+export function isImported(record: Pick<CertificateRecord, 'origin'>): boolean {
+  return record.origin === 'imported';
 }
 
 /**

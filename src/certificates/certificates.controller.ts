@@ -94,7 +94,7 @@ export class CertificatesController {
   ): Promise<CertificateDto | StreamableFile> {
     const record = await this.certificates.get(id);
     if (query.format === undefined || query.format === 'json') return this.view(record);
-    const file = certificateFile(query.format, record.certificateDer, await this.certificates.chainDer(record.authorityId));
+    const file = certificateFile(query.format, record.certificateDer, await this.certificates.chainDerOf(record));
     return sendDownload(reply, { ...file, filename: `${record.serial}.${file.extension}` });
   }
 
@@ -123,6 +123,6 @@ export class CertificatesController {
   }
 
   private async view(record: CertificateRecord): Promise<CertificateDto> {
-    return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
+    return toCertificateDto(record, await this.certificates.chainPemOf(record), this.clock.now());
   }
 }

@@ -140,6 +140,11 @@ export class CertificateDto {
   @ApiProperty({ description: 'Lowercase hex' }) serial: string;
   @ApiProperty({ description: 'SHA-256 of the DER, lowercase hex: the AWS IoT certificateId' }) fingerprint: string;
   @ApiProperty({ enum: CERTIFICATE_STATUSES }) status: string;
+  @ApiProperty({
+    enum: ['issued', 'imported'],
+    description: 'issued: by one of our authorities; imported: a pre-provisioned identity from a secure-element manifest, whose authorityId names its secure-element signer and which is on no CRL or OCSP of ours (docs/secure-elements.md)',
+  })
+  origin: string;
   @ApiProperty() profile: string;
   @ApiProperty({ example: 'CN=acme-sensor-000123' }) subject: string;
   @ApiProperty({ nullable: true, type: String }) thingName: string | null;
@@ -155,7 +160,7 @@ export class CertificateDto {
   @ApiProperty({ enum: REVOCATION_REASONS, nullable: true, type: String }) revocationReason: string | null;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, nullable: true }) metadata: Record<string, string> | null;
   @ApiProperty({ description: 'The certificate, PEM' }) certificatePem: string;
-  @ApiProperty({ description: 'The issuing CA’s certificate followed by each parent up to the root, PEM' }) chainPem: string;
+  @ApiProperty({ description: 'The issuing CA’s certificate followed by each parent up to the root, PEM (imported certificates: the chain their manifest gave)' }) chainPem: string;
   @ApiProperty({ type: CertificateIotDto }) iot: CertificateIotDto;
   @ApiProperty({ type: () => HardwareAttestationDto, nullable: true, description: 'What a TPM proved about the key at enrollment (docs/hardware-identity.md); null: nothing' })
   hardwareAttestation: HardwareAttestationDto | null;
@@ -173,10 +178,19 @@ export class HardwareAttestationDto {
 
 export class CertificateSummaryDto {
   @ApiProperty({ format: 'uuid' }) id: string;
-  @ApiProperty({ format: 'uuid' }) authorityId: string;
+  @ApiProperty({
+    format: 'uuid',
+    description: 'The issuing authority; for an imported (pre-provisioned) certificate, the id of its secure-element signer, which is no authority of ours (docs/secure-elements.md)',
+  })
+  authorityId: string;
   @ApiProperty() serial: string;
   @ApiProperty() fingerprint: string;
   @ApiProperty({ enum: CERTIFICATE_STATUSES }) status: string;
+  @ApiProperty({
+    enum: ['issued', 'imported'],
+    description: 'issued: by one of our authorities; imported: a pre-provisioned identity from a secure-element manifest (on no CRL or OCSP of ours)',
+  })
+  origin: string;
   @ApiProperty() profile: string;
   @ApiProperty() subject: string;
   @ApiProperty({ nullable: true, type: String }) thingName: string | null;
@@ -201,6 +215,7 @@ export function toSummaryDto(record: CertificateRecord, now: Date): CertificateS
     serial: record.serial,
     fingerprint: record.fingerprint,
     status: effectiveStatus(record, now),
+    origin: record.origin ?? 'issued',
     profile: record.profile,
     subject: record.subject,
     thingName: record.thingName,

@@ -14,13 +14,14 @@ import { APP_CONFIG } from '../config/config.module';
 import { Transactions } from '../database/transactions';
 import { MetricsService } from '../metrics/metrics.service';
 import { fingerprint, signCertificate } from '../pki/certificate';
+import { pemEncode } from '../pki/der';
 import { RevocationReason } from '../pki/crl';
 import { ParsedCsr, parseCsr } from '../pki/csr';
 import { describeCertificate, validityDaysFor } from '../pki/issuance';
 import { formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
 import { randomSerial } from '../pki/serial';
-import { CertificateRecord, CertificateStatus, HardwareAttestation, IotThingOptions } from './certificate';
+import { CertificateRecord, CertificateStatus, HardwareAttestation, IotThingOptions, isImported } from './certificate';
 import { CertificateEvents } from './certificate-events';
 import { CertificateRepository } from './certificate.repository';
 import { RevocationListPublisher } from './revocation-list-publisher.port';
@@ -230,7 +231,8 @@ export class CertificatesService implements OnModuleInit {
       if (!revoked) throw Errors.certificateAlreadyRevoked(`certificate ${id} is already revoked`);
       return revoked;
     });
-    await this.refreshCrl(revoked.authorityId);
+    // An imported (pre-provisioned) certificate is on no CRL of ours: we did not issue it (docs/secure-elements.md).
+    if (!isImported(revoked)) await this.refreshCrl(revoked.authorityId);
     return revoked;
   }
 
@@ -259,7 +261,7 @@ export class CertificatesService implements OnModuleInit {
     }
     const revokedAt = isoSeconds(this.clock.now());
     if (!(await this.repository.markRevoked(id, revokedAt, reason))) return null;
-    await this.authorities.countRevocation(record.authorityId);
+    if (!isImported(record)) await this.authorities.countRevocation(record.authorityId);
     await this.events.revoked(record);
     await this.audit.record(ctx, {
       action: 'certificate.revoked',
@@ -278,6 +280,17 @@ export class CertificatesService implements OnModuleInit {
     await this.crls.republish(authorityId).catch((err: unknown) => {
       this.logger.error(`CRL refresh after revocation failed for authority ${authorityId}: ${(err as Error).message}`);
     });
+  }
+
+  /** The certificate's chain: its issuing authority's, or for an imported certificate the chain its manifest gave. */
+  async chainPemOf(record: CertificateRecord): Promise<string> {
+    if (isImported(record)) return (record.importedChainDer ?? []).map((der) => pemEncode('CERTIFICATE', der)).join('');
+    return this.chainPem(record.authorityId);
+  }
+
+  async chainDerOf(record: CertificateRecord): Promise<Buffer[]> {
+    if (isImported(record)) return record.importedChainDer ?? [];
+    return this.chainDer(record.authorityId);
   }
 
   chainPem(authorityId: string): Promise<string> {

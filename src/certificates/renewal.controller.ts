@@ -63,6 +63,6 @@ export class RenewalController {
   )
   async renewCertificate(@Device() identity: CertificateIdentity, @Body() body: RenewDto): Promise<CertificateDto> {
     const record = await this.renewal.renew(identity, body.csr, body.tpm);
-    return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
+    return toCertificateDto(record, await this.certificates.chainPemOf(record), this.clock.now());
   }
 }

@@ -13,8 +13,11 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   }
 
   async insert(record: CertificateRecord): Promise<void> {
+    const { importedChainDer, ...fields } = record;
     await this.db.insert(CertificateEntity, {
-      ...record,
+      ...fields,
+      origin: record.origin ?? 'issued',
+      importedChain: importedChainDer ? importedChainDer.map((der) => der.toString('base64')).join(',') : null,
       certificateDer: record.certificateDer.toString('base64'),
       metadata: record.metadata ? JSON.stringify(record.metadata) : null,
       iotThing: record.iotThing ? JSON.stringify(record.iotThing) : null,
@@ -213,8 +216,11 @@ export function expiryBuckets(from: string, to: string): string[] | null {
 }
 
 function toRecord(row: CertificateEntity): CertificateRecord {
+  const { importedChain, ...fields } = row;
   return {
-    ...row,
+    ...fields,
+    origin: row.origin === 'imported' ? 'imported' : 'issued',
+    importedChainDer: importedChain ? importedChain.split(',').map((b64) => Buffer.from(b64, 'base64')) : null,
     status: row.status as StoredCertificateStatus,
     certificateDer: Buffer.from(row.certificateDer, 'base64'),
     metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, string>) : null,

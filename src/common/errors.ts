@@ -203,6 +203,12 @@ export const Errors = {
   serverKeygenNotAllowed: make('SERVER_KEYGEN_NOT_ALLOWED', 403),
   /** /serverkeygen was asked to encrypt the key it makes (RFC 7030 §4.4.1.1/§4.4.1.2), which is not supported. */
   keyEncryptionNotSupported: make('KEY_ENCRYPTION_NOT_SUPPORTED', 422),
+  // Secure-element manifests (docs/secure-elements.md)
+  manifestImportNotFound: make('MANIFEST_IMPORT_NOT_FOUND', 404),
+  /** The upload is not a manifest: not a JSON array, an entry too large, too many entries or bytes. */
+  invalidManifest: make('INVALID_MANIFEST', 400),
+  /** The manifest signer certificate is missing, unreadable, or not an EC P-256/P-384 certificate. */
+  invalidManifestSigner: make('INVALID_MANIFEST_SIGNER', 422),
   /** A request rate limit (docs/limits.md): per source address, API key, claim or station; with Retry-After. */
   // Hardware-rooted identity (docs/hardware-identity.md).
   tpmEvidenceMalformed: make('TPM_EVIDENCE_MALFORMED', 400),

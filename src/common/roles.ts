@@ -27,6 +27,8 @@ export enum Permission {
   AwsCertificateStatus = 'aws-certificate-status:read',
   /** The allow-list of TPM manufacturer roots (docs/hardware-identity.md): who may vouch for device hardware. */
   ManageTpmRoots = 'tpm-roots:manage',
+  /** Upload secure-element manifests (pre-provisioned identities, docs/secure-elements.md). */
+  ImportManifests = 'manifests:import',
   /** Every key may ask who it is (GET /v1/me): the ops console shows what the caller's role allows. */
   ReadSelf = 'self:read',
 }
@@ -35,7 +37,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   admin: Object.values(Permission),
   // RunSetupCheck stays with admins: the report describes the deployment (URLs, ARNs, CA names, key state).
   // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
-  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs, Permission.ReadSelf],
+  operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs, Permission.ImportManifests, Permission.ReadSelf],
   auditor: [Permission.ReadInventory, Permission.ReadAudit, Permission.ReadSelf],
   // The key the AWS Lambda handlers hold (integrations/aws-lambda/, docs/aws-fleet-provisioning.md): the two calls they
   // make and nothing else (no inventory, no revocation), so a leaked Lambda secret cannot read or change the fleet.

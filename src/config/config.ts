@@ -111,6 +111,16 @@ export interface AppConfig {
     allowlistUploadConcurrency: number;
     allowlistUploadQueue: number;
   };
+  /** Secure-element manifest imports (docs/secure-elements.md). */
+  manifests: {
+    /** Largest manifest upload, in bytes and in entries. */
+    maxBytes: number;
+    maxEntries: number;
+    /** Entries verified and committed per transaction. */
+    batchSize: number;
+    /** How often a replica looks for an import to run or resume (after a restart), in milliseconds. */
+    pollMs: number;
+  };
   /**
    * Which X-Forwarded-For entries to believe for source addresses (audit log, source rate limit): false = none (the
    * TCP peer); true = all (the leftmost entry, which a client can write itself); addresses/CIDRs = the proxies to
@@ -243,6 +253,8 @@ export const IOT_DEFAULT_RATE_LIMITS: Record<string, number> = {
   RegisterCACertificate: 10,
   UpdateCACertificate: 10,
   RegisterCertificate: 10,
+  // Pre-provisioned identities from secure-element manifests (docs/secure-elements.md): as RegisterCertificate.
+  RegisterCertificateWithoutCA: 10,
   UpdateCertificate: 10,
   DescribeCertificate: 10,
   AttachPolicy: 15,
@@ -732,6 +744,12 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
       allowlistMaxSerials: integer(env, 'ALLOWLIST_MAX_SERIALS', 1_000_000, 1, 10_000_000),
       allowlistUploadConcurrency: integer(env, 'ALLOWLIST_UPLOAD_CONCURRENCY', 2, 1, 16),
       allowlistUploadQueue: integer(env, 'ALLOWLIST_UPLOAD_QUEUE', 8, 0, 1000),
+    },
+    manifests: {
+      maxBytes: integer(env, 'MANIFEST_MAX_BYTES', 1024 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+      maxEntries: integer(env, 'MANIFEST_MAX_ENTRIES', 200_000, 1, 10_000_000),
+      batchSize: integer(env, 'MANIFEST_BATCH_SIZE', 250, 1, 5000),
+      pollMs: integer(env, 'MANIFEST_POLL_MS', 5000, 10, 600_000),
     },
     trustProxy: parseTrustProxy(env),
     rateLimits: parseRequestRateLimits(env),

@@ -1,3 +1,4 @@
+import { PRE_PROVISIONED_PROFILE } from '../certificates/certificate';
 import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
@@ -227,7 +228,8 @@ export class FleetAuditsService implements OnModuleInit, BeforeApplicationShutdo
       resourceType: 'certificate-group',
       resourceId: `${g.authorityId}/${g.claimId ?? '-'}/${g.profile}`,
       details: { authorityId: g.authorityId, claimId: g.claimId, profile: g.profile, count: g.certificateIds.length, earliestNotAfter: g.earliestNotAfter, certificateIds: g.certificateIds },
-      remediation: 'open-rotation-campaign',
+      // Pre-provisioned identities (docs/secure-elements.md) were issued by their vendor, not by us: no campaign of ours renews them.
+      remediation: g.profile === PRE_PROVISIONED_PROFILE ? null : 'open-rotation-campaign',
     }));
   }
 

@@ -28,6 +28,7 @@ import {
   IoTClient,
   RegisterCACertificateCommand,
   RegisterCertificateCommand,
+  RegisterCertificateWithoutCACommand,
   UpdateCACertificateCommand,
   UpdateCertificateCommand,
   UpdateTopicRuleDestinationCommand,
@@ -202,6 +203,20 @@ export class AwsIotRegistry extends IotRegistry {
     } catch (err) {
       // A retry after a lost answer (or someone else registered it): the caller checks the described certificate is
       // the one it sent before adopting it.
+      const existing = await this.describeConflict(err, certificatePem, (id) => this.describeCertificate(id));
+      if (existing) return { certificateArn: existing.certificateArn, existing };
+      throw err;
+    }
+  }
+
+  async registerCertificateWithoutCa(
+    certificatePem: string,
+    status: 'ACTIVE' | 'INACTIVE' | 'REVOKED',
+  ): Promise<{ certificateArn: string } & Partial<AlreadyRegistered<DescribedCertificate>>> {
+    try {
+      const result = await this.call('RegisterCertificateWithoutCA', () => this.client.send(new RegisterCertificateWithoutCACommand({ certificatePem, status })), ALREADY_EXISTS);
+      return { certificateArn: result.certificateArn! };
+    } catch (err) {
       const existing = await this.describeConflict(err, certificatePem, (id) => this.describeCertificate(id));
       if (existing) return { certificateArn: existing.certificateArn, existing };
       throw err;

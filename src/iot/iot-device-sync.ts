@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
-import { CertificateRecord, effectiveStatus } from '../certificates/certificate';
+import { CertificateRecord, effectiveStatus, isImported } from '../certificates/certificate';
 import { CertificateEvents, IssueFollowUp } from '../certificates/certificate-events';
 import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
@@ -18,6 +18,7 @@ import { IotCaRegistration } from './iot-registration';
 import { IotRegistrationRepository } from './iot-registration.repository';
 import { DEFAULT_TARGET_ID } from './iot-target';
 import { IotTargetsService } from './iot-targets.service';
+import { ImportedIdentitySync } from './imported-identity-sync';
 
 export const JOB = {
   register: 'iot.register-certificate',
@@ -46,6 +47,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly transactions: Transactions,
     private readonly targets: IotTargetsService,
+    private readonly imported: ImportedIdentitySync,
   ) {
     super();
   }
@@ -79,6 +81,8 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   }
 
   async revoked(record: CertificateRecord): Promise<void> {
+    // A pre-provisioned identity (docs/secure-elements.md) is registered without a CA of ours: its own path.
+    if (isImported(record)) return this.imported.revoked(record);
     // Whatever the mode, AWS IoT may know the certificate (API registration, or JITR on first connect), and not only in
     // its current target: a moved certificate may still be held by an old one (docs/iot-targets.md, "Re-allocation").
     if ((await this.registrations.listFor(record.authorityId)).length === 0) return;

@@ -65,6 +65,6 @@ export class IotMovesController {
       await this.audit.record(ctx, { action: 'certificate.iot-target-moved', target: { type: 'certificate', id }, details: { fromTargetId: from, toTargetId: body.targetId } });
     });
     const record = await this.certificates.get(id);
-    return toCertificateDto(record, await this.certificates.chainPem(record.authorityId), this.clock.now());
+    return toCertificateDto(record, await this.certificates.chainPemOf(record), this.clock.now());
   }
 }

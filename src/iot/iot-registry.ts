@@ -106,6 +106,15 @@ export abstract class IotRegistry {
     caCertificatePem: string,
     status: 'INACTIVE' | 'REVOKED',
   ): Promise<{ certificateArn: string } & Partial<AlreadyRegistered<DescribedCertificate>>>;
+  /**
+   * Registers a device certificate without a registered CA (RegisterCertificateWithoutCA: multi-account registration;
+   * devices must send SNI). Used for pre-provisioned identities from secure-element manifests (docs/secure-elements.md).
+   * On ResourceAlreadyExists the certificate AWS names is described and returned as `existing`.
+   */
+  abstract registerCertificateWithoutCa(
+    certificatePem: string,
+    status: 'ACTIVE' | 'INACTIVE' | 'REVOKED',
+  ): Promise<{ certificateArn: string } & Partial<AlreadyRegistered<DescribedCertificate>>>;
   /** The certificate as AWS IoT holds it, or undefined when AWS IoT does not know it. */
   abstract describeCertificate(certificateId: string): Promise<DescribedCertificate | undefined>;
   abstract updateCertificate(certificateId: string, status: 'ACTIVE' | 'INACTIVE' | 'REVOKED'): Promise<void>;

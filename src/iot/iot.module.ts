@@ -7,6 +7,7 @@ import { DEFAULT_TARGET_ID, iotBudgetPrefix } from './iot-target';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { CertificateEvents } from '../certificates/certificate-events';
+import { ImportedIdentitySync } from './imported-identity-sync';
 import { IotDeviceSync } from './iot-device-sync';
 import { IotEventsController } from './iot-events.controller';
 import { IotRegistry } from './iot-registry';
@@ -46,6 +47,9 @@ class UnconfiguredIotRegistry extends IotRegistry {
     this.refuse();
   }
   registerCertificate(): Promise<{ certificateArn: string }> {
+    this.refuse();
+  }
+  registerCertificateWithoutCa(): Promise<{ certificateArn: string }> {
     this.refuse();
   }
   describeCertificate(): Promise<undefined> {
@@ -123,6 +127,7 @@ class UnconfiguredIotRegistry extends IotRegistry {
     PolicyTemplatesService,
     { provide: PolicyTemplateRepository, useClass: TypeOrmPolicyTemplateRepository },
     IotDeviceSync,
+    ImportedIdentitySync,
     TopicRuleDestinationEnabler,
     { provide: IotRegistrationRepository, useClass: TypeOrmIotRegistrationRepository },
     {
@@ -137,7 +142,7 @@ class UnconfiguredIotRegistry extends IotRegistry {
       },
     },
   ],
-  exports: [IotDeviceSync, IotRegistry, IotTargetsService, IotRegistrationRepository, IotRegistrationsService, PolicyTemplatesService],
+  exports: [IotDeviceSync, ImportedIdentitySync, IotRegistry, IotTargetsService, IotRegistrationRepository, IotRegistrationsService, PolicyTemplatesService],
 })
 export class IotModule {}
 

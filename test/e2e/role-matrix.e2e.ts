@@ -64,7 +64,7 @@ interface Fixtures {
  * What fills `:id`: an existing resource, or (`fresh-*`) a new one made with the admin key just before each
  * call, so that a state change (disable, revoke) meets the same state whichever identity calls first.
  */
-type IdSource = 'fresh-est-label' | 'fresh-tpm-root' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job' | 'iot-target' | 'fresh-iot-target' | 'fresh-offline-root';
+type IdSource = 'fresh-est-label' | 'fresh-tpm-root' | 'authority' | 'pending-authority' | 'certificate' | 'claim' | 'fresh-claim' | 'rotation' | 'fresh-rotation' | 'policy' | 'audit' | 'fresh-finding' | 'fresh-intermediate' | 'fresh-authority' | 'fresh-certificate' | 'fresh-api-key' | 'iot-registered-authority' | 'fresh-iot-registered-authority' | 'fresh-dead-job' | 'iot-target' | 'fresh-iot-target' | 'fresh-offline-root' | 'manifest-import';
 
 type Expectation =
   /** Anyone, with or without a key, gets this status. */
@@ -88,6 +88,13 @@ type MatrixRoute = {
   /** Problem codes a public route's 401 may carry (it authenticates by other means than API keys). */
   problems?: string[];
 } & Expectation;
+
+/** A manifest upload names its manifest signer certificate (the committed test fixture) in a header. */
+const MANIFEST_HEADERS = {
+  'Content-Type': 'application/json',
+  'X-Manifest-Signer-Certificate': fs.readFileSync(require.resolve('../../../test/fixtures/secure-elements/manifest-signer.pem'), 'utf8').replace(/-----[A-Z ]+-----|\s/g, ''),
+};
+let manifestUploads = 0;
 
 /** EST bodies are base64 DER PKCS#10; problems come back as problem+json when asked for. */
 const EST_HEADERS = { 'Content-Type': 'application/pkcs10', Accept: 'application/problem+json' };
@@ -230,6 +237,12 @@ const ROUTES: MatrixRoute[] = [
                                                               admin: 200, operator: 200, auditor: 200 },
   { method: 'POST',   path: '/v1/fleet/audits/:id/findings/:findingId/remediate', id: 'fresh-finding',
                                                               admin: 200, operator: 200, auditor: 403 },
+  // secure-element manifests (each upload differs by leading whitespace, so each is a new import: 202)
+  { method: 'POST',   path: '/v1/manifests',                  url: '/v1/manifests?registration=none', headers: MANIFEST_HEADERS, body: () => `${' '.repeat(manifestUploads++)}[]`,
+                                                              admin: 202, operator: 202, auditor: 403 },
+  { method: 'GET',    path: '/v1/manifests',                  admin: 200, operator: 200, auditor: 200 },
+  { method: 'GET',    path: '/v1/manifests/:id',              id: 'manifest-import',
+                                                              admin: 200, operator: 200, auditor: 200 },
   // dead outbox jobs
   { method: 'GET',    path: '/v1/jobs',                       url: '/v1/jobs?state=dead', admin: 200, operator: 200, auditor: 200 },
   { method: 'POST',   path: '/v1/jobs/:id/retry',             id: 'fresh-dead-job',
@@ -519,6 +532,11 @@ describe('role matrix on sqlite', () => {
         return 'fleet-default';
       case 'audit':
         return f.audit;
+      case 'manifest-import': {
+        const res = await t.http().post('/v1/manifests?registration=none').set(bearer(t.adminKey)).set(MANIFEST_HEADERS).send(`${' '.repeat(manifestUploads++)}[]`);
+        assert.equal(res.status, 202, res.text);
+        return res.body.id as string;
+      }
       case 'fresh-finding': {
         const audit = await finishedAudit();
         const findings = (await admin('GET', `/v1/fleet/audits/${audit.id}`)).findings as { id: string; remediation: string | null }[];

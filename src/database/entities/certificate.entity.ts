@@ -50,4 +50,12 @@ export class CertificateEntity {
   @Column({ name: 'superseded_at', type: 'varchar', length: 32, nullable: true }) supersededAt: string | null;
   /** JSON HardwareAttestation: what a TPM proved about the key at enrollment (docs/hardware-identity.md), or null. */
   @Column({ name: 'hardware_attestation', type: 'text', nullable: true }) hardwareAttestation: string | null;
+  /**
+   * 'issued' (by one of our authorities) or 'imported' (a pre-provisioned identity from a secure-element manifest,
+   * docs/secure-elements.md): an imported certificate's authority_id names its secure-element signer, never one of
+   * our authorities, so CRLs and OCSP (which read by authority) never answer for it.
+   */
+  @Column({ type: 'varchar', length: 16, default: 'issued' }) origin: string;
+  /** Imported certificates: the chain the vendor gave (x5c[1…]), base64 DERs joined by ','. Null for ours. */
+  @Column({ name: 'imported_chain', type: 'text', nullable: true }) importedChain: string | null;
 }

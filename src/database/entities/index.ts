@@ -17,6 +17,7 @@ import { IotPolicyTemplateVersionEntity } from './iot-policy-template-version.en
 import { IotPolicyTemplateEntity } from './iot-policy-template.entity';
 import { IotTargetEntity } from './iot-target.entity';
 import { LocalKeyEntity } from './local-key.entity';
+import { ManifestImportEntity } from './manifest-import.entity';
 import { OcspSignerEntity } from './ocsp-signer.entity';
 import { OutboxJobEntity } from './outbox-job.entity';
 import { ProvisionedDeviceEntity } from './provisioned-device.entity';
@@ -69,4 +70,5 @@ export const ENTITIES = [
   PacingBudgetEntity,
   WorkLeaseEntity,
   RequestLimitBucketEntity,
+  ManifestImportEntity,
 ];
