@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generateApiKey } from '../src/auth/api-key-secret';
+import { SERVICE_NODE_FLAGS } from '../src/service-node-flags';
 import { temporaryDatabase } from '../scripts/lib/temporary-database';
 
 export function option(name: string, fallback: string): string {
@@ -201,7 +202,8 @@ export async function startServiceProcess(driver: 'sqlite' | 'postgres', env: Re
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-bench-'));
   const adminKey = generateApiKey().key;
-  const child = spawn(process.execPath, [path.join(__dirname, '../src/main.js')], {
+  // As the service runs in production (npm start, the container): with its Node flags.
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, path.join(__dirname, '../src/main.js')], {
     env: {
       PATH: process.env.PATH,
       PORT: String(port),
