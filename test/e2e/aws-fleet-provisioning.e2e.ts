@@ -25,14 +25,16 @@ const CREATE = '$aws/certificates/create-from-csr/json';
 const TEMPLATE_NAME = 'FleetTemplate';
 const REGISTER = `$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json`;
 const POLICY = 'fleet-device-policy';
+// As the deploy kit's template (deploy/lib/fleet-pki-aws-stack.ts): the thing name is the certificate's CN, which is
+// the thing name Fleet PKI recorded; the device's own SerialNumber parameter is only an attribute.
 const TEMPLATE = JSON.stringify({
-  Parameters: { SerialNumber: { Type: 'String' }, 'AWS::IoT::Certificate::Id': { Type: 'String' } },
+  Parameters: { SerialNumber: { Type: 'String' }, 'AWS::IoT::Certificate::CommonName': { Type: 'String' }, 'AWS::IoT::Certificate::Id': { Type: 'String' } },
   Resources: {
-    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['', ['fleet-', { Ref: 'SerialNumber' }]] }, AttributePayload: { serial: { Ref: 'SerialNumber' } } } },
+    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' }, AttributePayload: { serial: { Ref: 'SerialNumber' } } } },
     certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
     policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: POLICY } },
   },
-  DeviceConfiguration: { telemetryTopic: { 'Fn::Sub': 'devices/${SerialNumber}/telemetry' } },
+  DeviceConfiguration: { telemetryTopic: { 'Fn::Sub': 'devices/${AWS::IoT::Certificate::CommonName}/telemetry' } },
 });
 
 interface ClaimCredentials {
@@ -208,7 +210,8 @@ for (const { driver, skip } of drivers()) {
       const registered = await request(client, REGISTER, { certificateOwnershipToken, parameters: { SerialNumber: 'SN0001' } });
       assert.equal(registered.topic, `${REGISTER}/accepted`, JSON.stringify(registered.body));
       assert.equal(registered.body.thingName, 'fleet-SN0001');
-      assert.deepEqual(registered.body.deviceConfiguration, { telemetryTopic: 'devices/SN0001/telemetry' });
+      assert.equal(registered.body.thingName, ours.body.items[0].thingName, 'the AWS thing name is the thing name Fleet PKI recorded');
+      assert.deepEqual(registered.body.deviceConfiguration, { telemetryTopic: 'devices/fleet-SN0001/telemetry' });
       assert.equal(iot.certificate(certificateId)?.status, 'ACTIVE');
       const arn = iot.certificateArn(certificateId);
       assert.deepEqual(iot.thingsOf(arn), ['fleet-SN0001']);
@@ -218,12 +221,42 @@ for (const { driver, skip } of drivers()) {
 
       // The device's own connection with its new certificate (and chain), then a publish on its own topic.
       const own = await connect('fleet-SN0001', device.keyPem, certificatePem + deviceCa.certificatePem);
-      await own.publishAsync('devices/SN0001/telemetry', JSON.stringify({ t: 21.5 }), { qos: 1 });
-      assert.ok(data.messages.some((m) => m.certificateId === certificateId && m.topic === 'devices/SN0001/telemetry'));
+      await own.publishAsync('devices/fleet-SN0001/telemetry', JSON.stringify({ t: 21.5 }), { qos: 1 });
+      assert.ok(data.messages.some((m) => m.certificateId === certificateId && m.topic === 'devices/fleet-SN0001/telemetry'));
       own.end(true);
       // The exchange is audited as any other, by the integration key, naming the claim certificate.
       const audit = await t.http().get('/v1/audit').query({ action: 'certificate.issued' }).set(bearer(t.adminKey));
       assert.equal(audit.status, 200);
+    });
+
+    it('binds the thing to the certificate: a claim holder naming another serial (or CN parameter) still gets only its own thing', async () => {
+      const claim = await createClaim({});
+      const victim = opensslDevice('VICT01');
+      const first = await createCertificateFromCsr(claim, victim.csrPem);
+      assert.equal(first.answer.topic, `${CREATE}/accepted`);
+      const victimDone = await request(first.client, REGISTER, { certificateOwnershipToken: first.answer.body.certificateOwnershipToken, parameters: { SerialNumber: 'VICT01' } });
+      assert.equal(victimDone.topic, `${REGISTER}/accepted`, JSON.stringify(victimDone.body));
+      first.client.end(true);
+      const victimArn = iot.certificateArn(String(first.answer.body.certificateId));
+      assert.deepEqual(iot.thingsOf(victimArn), ['fleet-VICT01']);
+
+      // Another device of the same claim asks for the victim's thing through every device-chosen parameter.
+      const attacker = opensslDevice('ATTK01');
+      const second = await createCertificateFromCsr(claim, attacker.csrPem);
+      assert.equal(second.answer.topic, `${CREATE}/accepted`);
+      const attackerId = String(second.answer.body.certificateId);
+      const hijack = await request(second.client, REGISTER, {
+        certificateOwnershipToken: second.answer.body.certificateOwnershipToken,
+        parameters: { SerialNumber: 'VICT01', 'AWS::IoT::Certificate::CommonName': 'fleet-VICT01', ThingName: 'fleet-VICT01' },
+      });
+      second.client.end(true);
+      assert.equal(hijack.topic, `${REGISTER}/accepted`, JSON.stringify(hijack.body));
+      const [record] = (await t.http().get('/v1/certificates').query({ thingName: 'fleet-ATTK01' }).set(bearer(t.adminKey))).body.items;
+      assert.equal(record.fingerprint, attackerId);
+      assert.equal(hijack.body.thingName, record.thingName, 'the thing of its own certificate, as Fleet PKI recorded it');
+      assert.deepEqual(iot.thingsOf(iot.certificateArn(attackerId)), ['fleet-ATTK01']);
+      assert.deepEqual(iot.principalsOf('fleet-VICT01'), [victimArn], 'the victim thing holds no other certificate');
+      assert.equal(iot.thing('fleet-VICT01')?.attributes?.serial, 'VICT01');
     });
 
     it('keeps the claim rules: allow-list, closed window and revoked claim refused on the rejected topic with nothing issued', async () => {
@@ -344,6 +377,23 @@ for (const { driver, skip } of drivers()) {
       assert.equal(refusal.reason, 'pre-authentication');
       console.log(`# revocation -> refused CONNECT after ${refusedAfterMs} ms (STATUS_CACHE_SECONDS=2)`);
       assert.equal(await connects(keeper), true, 'an unrevoked device still connects');
+      // AWS IoT's own path as well: the device CA has no AWS registration here, yet the certificate AWS created from the
+      // provider's answer is set REVOKED through the outbox (UpdateCertificate by its AWS id = our fingerprint), so the
+      // account's default endpoint (no pre-authentication there) refuses it too.
+      assert.equal(record.iot.status, 'aws-created', 'marked as held by AWS IoT');
+      let awsStatus: string | undefined;
+      for (const until = Date.now() + 15_000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 100))) {
+        awsStatus = iot.certificate(doomed.certificateId)?.status;
+        if (awsStatus === 'REVOKED') break;
+      }
+      assert.equal(awsStatus, 'REVOKED', 'the revocation reached AWS IoT');
+      assert.equal(iot.certificate(keeper.certificateId)?.status, 'ACTIVE');
+      let ourIotStatus: string | undefined;
+      for (const until = Date.now() + 5_000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 100))) {
+        ourIotStatus = (await t.http().get(`/v1/certificates/${record.id}`).set(bearer(t.adminKey))).body.iot.status;
+        if (ourIotStatus === 'revoked') break;
+      }
+      assert.equal(ourIotStatus, 'revoked', 'our record says AWS IoT holds it REVOKED');
 
       // Fleet PKI unreachable: a closed port; once the cached answer has expired the handler fails closed and says so.
       process.env.FLEET_PKI_URL = 'http://127.0.0.1:9';
