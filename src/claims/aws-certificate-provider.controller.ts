@@ -79,7 +79,7 @@ export class AwsCertificateProviderController {
   @ApiSecured()
   @ApiCreatedResponse({ type: AwsCertificateProviderResultDto, description: 'The device certificate, issued now' })
   @ApiOkResponse({ type: AwsCertificateProviderResultDto, description: 'A retry (same claim, same CSR): the certificate issued before' })
-  @ApiProblems(...EXCHANGE_PROBLEMS.slice(1), Errors.awsPrincipalNotAClaim, Errors.idempotencyKeyReused)
+  @ApiProblems(...EXCHANGE_PROBLEMS.slice(1), Errors.awsPrincipalNotAClaim, Errors.idempotencyKeyReused, Errors.replayCertificateRevoked)
   async awsCertificateProvider(
     @Ctx() ctx: RequestContext,
     @Body() body: AwsCertificateProviderEventDto,

@@ -85,7 +85,13 @@ export class AwsCertificateProvider {
     // Idempotency-Key of the exchange, scoped to the claim, returns the certificate issued the first time.
     const idempotencyKey = `aws-csr-${createHash('sha256').update(event.certificateSigningRequest).digest('hex')}`;
     const identity = { method: 'aws-iot' as const, claim, claimCertificate, station: event.clientId.slice(0, 128), ctx };
-    return this.exchanges.exchange(identity, { deviceSerial, csr: event.certificateSigningRequest }, idempotencyKey);
+    const result = await this.exchanges.exchange(identity, { deviceSerial, csr: event.certificateSigningRequest }, idempotencyKey);
+    // A retry answers with the certificate issued the first time; once that one is revoked it must not reach AWS IoT
+    // again (AWS would create it anew from our answer): refused, and the device provisions with a new key.
+    if (result.replayed && result.certificate.status === 'revoked') {
+      throw Errors.replayCertificateRevoked(`the certificate issued earlier for this claim and CSR (serial ${deviceSerial}) was revoked; provision with a new key`);
+    }
+    return result;
   }
 
   /** A certificate's status, by AWS IoT certificate id (= our SHA-256 fingerprint), for the pre-authentication Lambda. */

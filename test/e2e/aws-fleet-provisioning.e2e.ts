@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, IoTClient, RegisterCertificateWithoutCACommand } from '@aws-sdk/client-iot';
 import mqtt, { MqttClient } from 'mqtt';
@@ -333,6 +335,25 @@ for (const { driver, skip } of drivers()) {
       first.client.end(true);
       assert.equal(await certificateCount(claim.id), 1);
       assert.ok(lambdaLog.some((line) => line.includes('retry of the same claim and CSR')));
+
+      // Once that certificate is revoked, the same request again is refused: a revoked certificate never reaches AWS
+      // IoT again (AWS would create it from the answer).
+      await admin(`/v1/certificates/${(await t.http().get('/v1/certificates').query({ thingName: 'fleet-RETRY01' }).set(bearer(t.adminKey))).body.items[0].id}/revoke`, { reason: 'keyCompromise' }, 200);
+      const refused = await t.http().post('/v1/provisioning/aws-certificate-provider').set(bearer(integrationKey))
+        .send({ certificateSigningRequest: csrPem, principalId: String(new X509Certificate(claim.certificatePem).fingerprint256).replace(/:/g, '').toLowerCase(), clientId: 'retry-after-revoke' });
+      assert.equal(refused.status, 409, refused.text);
+      assert.equal(refused.body.code, 'REPLAY_CERTIFICATE_REVOKED');
+      assert.match(refused.headers['content-type'], /application\/problem\+json/);
+      data.configure({ clientCertificateCheck: undefined });
+      try {
+        const again2 = await createCertificateFromCsr(claim, csrPem);
+        assert.equal(again2.answer.topic, `${CREATE}/rejected`);
+        assert.match(String(again2.answer.body.errorMessage), /REPLAY_CERTIFICATE_REVOKED/);
+        again2.client.end(true);
+      } finally {
+        data.configure({ clientCertificateCheck: preAuth.handler });
+      }
+      assert.equal(await certificateCount(claim.id), 1);
     });
 
     it('refuses the next CONNECT of a revoked device within the cache bound, keeps others connecting, and fails closed without Fleet PKI', async () => {
@@ -491,3 +512,133 @@ for (const { driver, skip } of drivers()) {
     });
   });
 }
+
+/**
+ * The Lambdas' shared client on its own (no service): secrets never in messages, one deadline per invocation, https
+ * only (loopback aside), a bounded answer. Fleet PKI is played by a local HTTP server that answers late or too much.
+ */
+describe('AWS Lambda client: secrets kept out of messages, one deadline per invocation, bounded answers', () => {
+  let secrets: SecretsStandIn;
+  let server: http.Server;
+  let port = 0;
+  let mode: 'slow' | 'huge' | 'ok' = 'slow';
+  const lines: string[] = [];
+  let previousWriter: (line: string) => void;
+  const savedEnv = { ...process.env };
+  // A chain entry the handler reads as a DER certificate (a SEQUENCE); the status call is what is under test.
+  const leaf = Buffer.concat([Buffer.from([0x30, 0x82, 0x01, 0x00]), Buffer.alloc(256, 7)]).toString('base64');
+  const csr = deviceKeyAndCsr('LAMBDA01').csrPem;
+
+  before(async () => {
+    secrets = await new SecretsStandIn().start();
+    server = http.createServer((req, res) => {
+      req.resume();
+      if (mode === 'ok') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ authenticated: true, known: true, status: 'active' }));
+        return;
+      }
+      if (mode === 'huge') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ authenticated: true, padding: 'x'.repeat(100 * 1024) }));
+        return;
+      }
+      const timer = setTimeout(() => res.end('{}'), 10_000);
+      res.on('close', () => clearTimeout(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+    previousWriter = setLogWriter((line) => lines.push(line));
+  });
+
+  after(async () => {
+    setLogWriter(previousWriter);
+    for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
+    Object.assign(process.env, savedEnv);
+    forgetApiKey();
+    preAuth.clearStatusCache();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await secrets?.stop();
+  });
+
+  function useSecret(value: string): void {
+    Object.assign(process.env, {
+      FLEET_PKI_URL: `http://127.0.0.1:${port}`,
+      FLEET_PKI_API_KEY_SECRET_ID: secrets.putSecret(`fleet-pki/${randomUUID()}`, value),
+      FLEET_PKI_TIMEOUT_MS: '3000',
+      FLEET_PKI_RETRIES: '2',
+      STATUS_CACHE_SECONDS: '0',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'AKIDSTANDIN',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'standin',
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    });
+    delete process.env.FLEET_PKI_API_KEY_PARAMETER;
+    forgetApiKey();
+    preAuth.clearStatusCache();
+  }
+
+  it('never puts a malformed secret, or any part of it, in a log line or an error', async () => {
+    const marker = `fpk_live_SE${randomUUID().replace(/-/g, '')}`;
+    recordSecret('malformed secret key', marker);
+    // Broken JSON around the key: JSON.parse's message would quote the text next to the error.
+    useSecret(`{"apiKey": "${marker}" "name": "x"`);
+    const before = lines.length;
+    assert.deepEqual(await preAuth.handler({ clientCertificateChain: [leaf] }), { isAuthenticated: false });
+    const thrown = await provider.handler({ certificateSigningRequest: csr, principalId: 'ab'.repeat(32), clientId: 'x' }).then(() => undefined, (err: Error) => err);
+    assert.ok(thrown, 'the provider invocation fails');
+    const written = lines.slice(before);
+    assert.ok(written.some((l) => l.includes('fail closed') && l.includes('not valid JSON')), written.join('\n'));
+    for (const text of [...written, thrown.message, String(thrown.stack)]) {
+      assert.ok(!text.includes(marker.slice(0, 12)) && !text.includes(marker.slice(-12)), `the key leaked: ${text}`);
+    }
+  });
+
+  it('fails closed within the invocation deadline when Fleet PKI is slow, and says so in the log', async () => {
+    mode = 'slow';
+    useSecret('fpk_test_deadline_key');
+    recordSecret('deadline test key', 'fpk_test_deadline_key');
+    const before = lines.length;
+    const started = Date.now();
+    // 1.5 s left in the Lambda: the deadline is that minus the 500 ms margin, far below 3 × 3000 ms of attempts.
+    const answer = await preAuth.handler({ clientCertificateChain: [leaf] }, { getRemainingTimeInMillis: () => 1500 });
+    const took = Date.now() - started;
+    assert.deepEqual(answer, { isAuthenticated: false });
+    assert.ok(took < 1500, `answered after ${took} ms: past the Lambda's remaining time`);
+    assert.ok(took >= 900, `answered after ${took} ms: before the deadline, so the slow call was not waited for`);
+    const logged = lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(logged.some((l) => /^fail closed: Fleet PKI unavailable after 1 attempt\(s\) \(invocation deadline reached\)/.test(String(l.message))), JSON.stringify(logged));
+    console.log(`# slow Fleet PKI, 1500 ms remaining -> fail closed after ${took} ms`);
+  });
+
+  it('refuses http:// to anything but loopback, and an answer over 64 KiB', async () => {
+    useSecret('fpk_test_deadline_key');
+    process.env.FLEET_PKI_URL = 'http://pki.example.com';
+    let before = lines.length;
+    assert.deepEqual(await preAuth.handler({ clientCertificateChain: [leaf] }), { isAuthenticated: false });
+    assert.ok(lines.slice(before).some((l) => l.includes('fail closed: FLEET_PKI_URL must be https')), lines.slice(before).join('\n'));
+    await assert.rejects(provider.handler({ certificateSigningRequest: csr, principalId: 'ab'.repeat(32), clientId: 'x' }), /FLEET_PKI_URL must be https/);
+
+    mode = 'huge';
+    process.env.FLEET_PKI_URL = `http://127.0.0.1:${port}`;
+    process.env.FLEET_PKI_RETRIES = '0';
+    before = lines.length;
+    assert.deepEqual(await preAuth.handler({ clientCertificateChain: [leaf] }), { isAuthenticated: false });
+    assert.ok(lines.slice(before).some((l) => l.includes('over 65536 bytes')), lines.slice(before).join('\n'));
+  });
+
+  it('keeps at most STATUS_CACHE_ENTRIES answers, evicting the oldest one (not the whole cache)', async () => {
+    mode = 'ok';
+    useSecret('fpk_test_deadline_key');
+    process.env.STATUS_CACHE_SECONDS = '60';
+    process.env.STATUS_CACHE_ENTRIES = '2';
+    const leaves = [1, 2, 3].map((n) => Buffer.concat([Buffer.from([0x30, 0x82, 0x01, 0x00]), Buffer.alloc(256, n)]));
+    const ids = leaves.map((der) => createHash('sha256').update(der).digest('hex'));
+    for (const der of leaves) assert.deepEqual(await preAuth.handler({ clientCertificateChain: [der.toString('base64')] }), { isAuthenticated: true });
+    const view = preAuth.statusCacheView();
+    assert.equal(view.size, 2);
+    assert.equal(view.has(ids[0]), false, 'the oldest answer went');
+    assert.ok(view.has(ids[1]) && view.has(ids[2]), 'the newer ones stay');
+  });
+});
