@@ -1120,7 +1120,7 @@ export type AwsCertificateStatusDto = {
     known: boolean;
     status: 'active' | 'revoked' | 'superseded' | 'expired' | null;
     /**
-     * True when the certificate may connect: ours, not revoked, inside its validity
+     * True when the certificate may connect: a device or claim certificate of ours, not revoked, inside its validity, its issuing authorities usable
      */
     authenticated: boolean;
     revokedAt: string | null;

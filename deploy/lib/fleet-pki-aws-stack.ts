@@ -50,10 +50,10 @@ export class FleetPkiAwsStack extends Stack {
     });
     const timeoutMs = new CfnParameter(this, 'FleetPkiTimeoutMs', {
       type: 'Number',
-      default: 3000,
+      default: 1500,
       minValue: 100,
       maxValue: 10000,
-      description: 'Timeout of one call from a Lambda to Fleet PKI, in milliseconds (FLEET_PKI_TIMEOUT_MS)',
+      description: 'Timeout of one call from a Lambda to Fleet PKI, in milliseconds (FLEET_PKI_TIMEOUT_MS); every invocation also ends its calls 500 ms before its Lambda timeout',
     });
     const statusCacheSeconds = new CfnParameter(this, 'StatusCacheSeconds', {
       type: 'Number',
@@ -272,6 +272,7 @@ export class FleetPkiAwsStack extends Stack {
     if (provider) new CfnOutput(this, 'CertificateProviderArn', { value: provider.attrArn, description: 'Deleting it gives CreateCertificateFromCsr back to AWS for the WHOLE account' });
     new CfnOutput(this, 'ProvisioningTemplateName', { value: template.ref });
     new CfnOutput(this, 'ClaimPolicyName', { value: claimPolicy.ref, description: 'Attach to the claim certificate registered in AWS IoT' });
+    new CfnOutput(this, 'ClaimClientIdPrefix', { value: settings.claimClientIdPrefix, description: 'Devices connect with the claim certificate using a client id starting with this' });
     new CfnOutput(this, 'DomainConfigurationName', { value: domain.ref });
     new CfnOutput(this, 'ApiKeySecretArn', { value: secret.secretArn, description: 'Put the Fleet PKI integration API key here' });
     for (const fn of [certificateProviderFn, clientCheckFn, ocspFn]) new CfnOutput(this, `${fn.node.id}Arn`, { value: fn.functionArn });

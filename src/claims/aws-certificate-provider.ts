@@ -27,6 +27,8 @@ export interface AwsCertificateProviderEvent {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** The profiles whose certificates connect to AWS IoT as clients (src/pki/profiles.ts). */
+const CLIENT_PROFILES = new Set(['device', 'claim']);
 
 /** Checks the relayed event's shape (the controller's DTO validated the types; this the meaning). */
 export function fromProviderEvent(event: AwsCertificateProviderEvent): AwsCertificateProviderEvent {
@@ -100,15 +102,25 @@ export class AwsCertificateProvider {
     if (!HEX64.test(id)) throw Errors.validation('certificateId must be 64 hex characters (the SHA-256 of the certificate DER)');
     const record = await this.certificates.findByFingerprint(id);
     if (!record) return { certificateId: id, known: false, status: null, authenticated: false, revokedAt: null };
-    return { certificateId: id, known: true, status: effectiveStatus(record, this.clock.now()), authenticated: this.connectable(record), revokedAt: record.revokedAt };
+    return { certificateId: id, known: true, status: effectiveStatus(record, this.clock.now()), authenticated: await this.connectable(record), revokedAt: record.revokedAt };
   }
 
   /**
-   * Not revoked and inside its validity. A superseded certificate still connects: renewal keeps it valid for its grace
-   * period, and revocation ends it at once.
+   * A client certificate (device or claim profile: a server certificate is not one), not revoked and inside its
+   * validity, issued by an authority chain that is usable: no authority up to the root disabled (how a compromised CA is
+   * taken out), pending, or past its own validity. A superseded certificate still connects: renewal keeps it valid for
+   * its grace period, and revocation ends it at once.
    */
-  private connectable(record: CertificateRecord): boolean {
+  private async connectable(record: CertificateRecord): Promise<boolean> {
     const now = this.clock.now();
-    return record.status !== 'revoked' && now >= new Date(record.notBefore) && now < new Date(record.notAfter);
+    if (!CLIENT_PROFILES.has(record.profile)) return false;
+    if (record.status === 'revoked' || now < new Date(record.notBefore) || now >= new Date(record.notAfter)) return false;
+    let authorityId: string | null = record.authorityId;
+    for (let hops = 0; authorityId !== null && hops < 16; hops++) {
+      const authority = await this.authorities.get(authorityId);
+      if (authority.status === 'disabled' || authority.status === 'pending' || now >= new Date(authority.notAfter)) return false;
+      authorityId = authority.parentId;
+    }
+    return authorityId === null;
   }
 }
