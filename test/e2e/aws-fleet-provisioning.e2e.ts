@@ -510,6 +510,26 @@ for (const { driver, skip } of drivers()) {
       assert.equal(await count(), before + issuedHere);
     });
 
+    it('queues no RegisterCertificate for a certificate AWS IoT creates itself, even under an api-mode CA registration', async () => {
+      const apiCa = await admin('/v1/authorities', { name: `API Devices ${randomUUID().slice(0, 8)}`, type: 'intermediate', parentId: root.id, subject: { commonName: 'API Devices CA' } });
+      await admin(`/v1/authorities/${apiCa.id}/iot-registration`, { certificateMode: 'SNI_ONLY', setAsActive: true, deviceRegistration: 'api' });
+      const claim = await createClaim({ deviceAuthorityId: apiCa.id });
+      const registers = () => (iot.calls.get('RegisterCertificate') ?? 0) + (iot.calls.get('RegisterCertificateWithoutCA') ?? 0);
+      const registersBefore = registers();
+      const { client, answer } = await createCertificateFromCsr(claim, opensslDevice('APIM01').csrPem);
+      assert.equal(answer.topic, `${CREATE}/accepted`, JSON.stringify(answer.body));
+      client.end(true);
+      const [record] = (await t.http().get('/v1/certificates').query({ thingName: 'fleet-APIM01' }).set(bearer(t.adminKey))).body.items;
+      assert.equal(record.iot.status, 'aws-created');
+      // A plain issuance under the same CA is registered by us (the outbox), which shows the outbox is running.
+      const plain = await admin('/v1/certificates', { authorityId: apiCa.id, csr: deviceKeyAndCsr('api-plain-1').csrPem, profile: 'device', thingName: 'api-plain-1' });
+      for (const until = Date.now() + 15_000; Date.now() < until && !iot.certificate(plain.fingerprint); ) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(iot.certificate(plain.fingerprint), 'the plain certificate was registered');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(registers(), registersBefore + 1, 'one registration: the plain one, none for the provider-issued one');
+      assert.equal(iot.certificate(String(answer.body.certificateId))?.status, 'PENDING_ACTIVATION', 'AWS holds it as it created it');
+    });
+
     it('plays JITR from a real TLS connection: an unknown certificate under a registered CA is registered and its event published', async () => {
       data.configure({ clientCertificateCheck: undefined });
       try {
