@@ -677,7 +677,7 @@ export const awsCertificateProvider = <ThrowOnError extends boolean = false>(opt
 /**
  * AWS IoT pre-authentication: may this certificate connect?
  *
- * Called by the pre-authentication Lambda (integrations/aws-lambda/src/client-certificate-check.ts) at each CONNECT (behind its short cache). `authenticated` is true only for a certificate this service issued that is not revoked and is inside its validity; an unknown certificate is `known: false`.
+ * Called by the pre-authentication Lambda (integrations/aws-lambda/src/client-certificate-check.ts) at each CONNECT (behind its short cache). `authenticated` is true only for a device or claim certificate this service issued that is not revoked, is inside its validity, and whose issuing authorities (up to the root) are neither disabled nor expired; an unknown certificate is `known: false`.
  */
 export const awsCertificateStatus = <ThrowOnError extends boolean = false>(options: Options<AwsCertificateStatusData, ThrowOnError>): RequestResult<AwsCertificateStatusResponses, AwsCertificateStatusErrors, ThrowOnError> => (options.client ?? client).post<AwsCertificateStatusResponses, AwsCertificateStatusErrors, ThrowOnError>({
     security: [{

@@ -50,10 +50,10 @@ export class FleetPkiAwsStack extends Stack {
     });
     const timeoutMs = new CfnParameter(this, 'FleetPkiTimeoutMs', {
       type: 'Number',
-      default: 3000,
+      default: 1500,
       minValue: 100,
       maxValue: 10000,
-      description: 'Timeout of one call from a Lambda to Fleet PKI, in milliseconds (FLEET_PKI_TIMEOUT_MS)',
+      description: 'Timeout of one call from a Lambda to Fleet PKI, in milliseconds (FLEET_PKI_TIMEOUT_MS); every invocation also ends its calls 500 ms before its Lambda timeout',
     });
     const statusCacheSeconds = new CfnParameter(this, 'StatusCacheSeconds', {
       type: 'Number',
@@ -153,7 +153,7 @@ export class FleetPkiAwsStack extends Stack {
       provider.addResourceDependency(providerPermission);
     }
 
-    // --- Fleet provisioning template: RegisterThing creates the thing named by the device's serial, activates the
+    // --- Fleet provisioning template: RegisterThing creates the thing named by the certificate's CN, activates the
     // certificate Fleet PKI issued and attaches the Fleet PKI policy template's AWS IoT policy.
     const provisioningRole = new iam.Role(this, 'ProvisioningRole', {
       assumedBy: new iam.ServicePrincipal('iot.amazonaws.com'),
@@ -167,15 +167,20 @@ export class FleetPkiAwsStack extends Stack {
     // (docs/aws-deploy.md, "IAM exceptions"; the least-privilege test allows exactly this statement).
     provisioningRole.addToPolicy(new iam.PolicyStatement({ sid: 'AttachThingPrincipalHasNoResourceType', actions: ['iot:AttachThingPrincipal'], resources: ['*'] }));
 
+    // The thing name comes from the certificate, never from the device: `AWS::IoT::Certificate::CommonName` is
+    // resolved by AWS IoT from the certificate being provisioned (a parameter of that name sent by the device does not
+    // replace it), and Fleet PKI's device certificates carry the thing name Fleet PKI recorded (the claim's thing-name
+    // template applied to the serial) as their CN. A claim holder therefore gets exactly the thing its certificate
+    // names, and the AWS thing name is Fleet PKI's thingName (docs/aws-fleet-provisioning.md, "Thing name binding").
     const templateBody = {
       Parameters: {
-        SerialNumber: { Type: 'String' },
+        'AWS::IoT::Certificate::CommonName': { Type: 'String' },
         'AWS::IoT::Certificate::Id': { Type: 'String' },
       },
       Resources: {
         thing: {
           Type: 'AWS::IoT::Thing',
-          Properties: { ThingName: { Ref: 'SerialNumber' }, AttributePayload: { fleetPkiClaim: claimId.valueAsString } },
+          Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' }, AttributePayload: { fleetPkiClaim: claimId.valueAsString } },
         },
         certificate: {
           Type: 'AWS::IoT::Certificate',
@@ -198,13 +203,15 @@ export class FleetPkiAwsStack extends Stack {
     });
     template.node.addDependency(provisioningRole);
 
-    // The AWS IoT policy of the claim certificate: connect, and the two fleet provisioning topic families only.
+    // The AWS IoT policy of the claim certificate: connect with a client id under the claim prefix only (so the shared
+    // claim certificate cannot take a device's client id and disconnect it), and the two fleet provisioning topic
+    // families only.
     const claimPolicy = new iot.CfnPolicy(this, 'ClaimPolicy', {
       policyName: `${settings.templateName}-claim`,
       policyDocument: {
         Version: '2012-10-17',
         Statement: [
-          { Effect: 'Allow', Action: 'iot:Connect', Resource: iotArn('client/*') },
+          { Effect: 'Allow', Action: 'iot:Connect', Resource: iotArn(`client/${settings.claimClientIdPrefix}*`) },
           {
             Effect: 'Allow',
             Action: ['iot:Publish', 'iot:Receive'],
@@ -265,6 +272,7 @@ export class FleetPkiAwsStack extends Stack {
     if (provider) new CfnOutput(this, 'CertificateProviderArn', { value: provider.attrArn, description: 'Deleting it gives CreateCertificateFromCsr back to AWS for the WHOLE account' });
     new CfnOutput(this, 'ProvisioningTemplateName', { value: template.ref });
     new CfnOutput(this, 'ClaimPolicyName', { value: claimPolicy.ref, description: 'Attach to the claim certificate registered in AWS IoT' });
+    new CfnOutput(this, 'ClaimClientIdPrefix', { value: settings.claimClientIdPrefix, description: 'Devices connect with the claim certificate using a client id starting with this' });
     new CfnOutput(this, 'DomainConfigurationName', { value: domain.ref });
     new CfnOutput(this, 'ApiKeySecretArn', { value: secret.secretArn, description: 'Put the Fleet PKI integration API key here' });
     for (const fn of [certificateProviderFn, clientCheckFn, ocspFn]) new CfnOutput(this, `${fn.node.id}Arn`, { value: fn.functionArn });

@@ -23,6 +23,12 @@ export interface DeploySettings {
   templateName: string;
   /** Domain configuration name. */
   domainConfigurationName: string;
+  /**
+   * The MQTT client id prefix the claim certificate may connect with (default `provision-`): the claim policy allows
+   * `iot:Connect` on `client/<prefix>*` only, so the shared claim certificate cannot take a real device's client id
+   * (a device connects with its thing name, which must not start with this prefix; docs/aws-deploy.md).
+   */
+  claimClientIdPrefix: string;
   /** Custom domain (customer-managed) with its ACM server certificate; absent: an AWS-managed domain. */
   customDomain?: { domainName: string; serverCertificateArn: string; validationCertificateArn?: string; ocspAuthorizedResponderArn?: string };
   /** An existing Secrets Manager secret holding the Fleet PKI API key (its complete ARN); absent: the stack creates one. */
@@ -34,6 +40,8 @@ export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 const NAME = /^[\w=,@-]{1,128}$/;
 const DOMAIN_CONFIGURATION_NAME = /^[\w.-]{1,128}$/;
+/** A client id prefix: letters, digits and `-_.:`, not empty (no `*`, `?` or `$`: policy wildcards and variables). */
+const CLIENT_ID_PREFIX = /^[\w.:-]{1,64}$/;
 const ACM_ARN = /^arn:aws(-cn|-us-gov|-iso-b|-iso)?:acm:[a-z]{2}-(gov-|iso-|isob-)?[a-z]{4,9}-\d:\d{12}:certificate\/[a-zA-Z0-9/-]+$/;
 const SECRET_ARN = /^arn:aws(-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -75,6 +83,7 @@ export function readSettings(context: Context, repositoryRoot: string): DeploySe
     certificateProvider: flag(context, 'certificateProvider', true),
     templateName: matching(context, 'templateName', NAME, 'fleet-pki-provisioning')!,
     domainConfigurationName: matching(context, 'domainConfigurationName', DOMAIN_CONFIGURATION_NAME, 'fleet-pki')!,
+    claimClientIdPrefix: matching(context, 'claimClientIdPrefix', CLIENT_ID_PREFIX, 'provision-')!,
     customDomain:
       domainName && serverCertificateArn
         ? {

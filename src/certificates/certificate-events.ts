@@ -13,7 +13,11 @@ export interface IssueFollowUp {
  */
 export abstract class CertificateEvents {
   /** `iotTargetId`: the IoT target the certificate goes to (docs/iot-targets.md); the default one when absent. */
-  abstract prepareIssue(authorityId: string, iotTargetId?: string): Promise<IssueFollowUp>;
+  /**
+   * `createdByAws`: AWS IoT creates the certificate itself from our answer (the certificate provider of fleet
+   * provisioning, docs/aws-fleet-provisioning.md): nothing to register, but its revocation must still reach AWS IoT.
+   */
+  abstract prepareIssue(authorityId: string, iotTargetId?: string, options?: { createdByAws?: boolean }): Promise<IssueFollowUp>;
   abstract revoked(record: CertificateRecord): Promise<void>;
   /**
    * `old` was renewed by `replacement`: after `graceUntil` the old certificate leaves AWS IoT (detached from its

@@ -5,7 +5,11 @@ export type StoredCertificateStatus = 'active' | 'revoked' | 'superseded';
 export type CertificateStatus = StoredCertificateStatus | 'expired';
 
 /** Where the certificate stands in AWS IoT, as far as this service has done or seen. */
-export const IOT_STATUSES = ['none', 'pending', 'registered', 'active', 'inactive', 'revoked', 'failed'] as const;
+/**
+ * `aws-created`: AWS IoT created the certificate itself, from the certificate provider's answer to a
+ * CreateCertificateFromCsr (docs/aws-fleet-provisioning.md): never registered by us, but revoked there by us.
+ */
+export const IOT_STATUSES = ['none', 'pending', 'registered', 'active', 'inactive', 'revoked', 'failed', 'aws-created'] as const;
 export type IotStatus = (typeof IOT_STATUSES)[number];
 
 /**

@@ -126,7 +126,7 @@ export class CertificateFormatQueryDto {
 }
 
 export class CertificateIotDto {
-  @ApiProperty({ enum: IOT_STATUSES, description: 'pending: registration scheduled; active: usable in AWS IoT; failed: given up (see lastError)' })
+  @ApiProperty({ enum: IOT_STATUSES, description: 'pending: registration scheduled; active: usable in AWS IoT; failed: given up (see lastError); aws-created: AWS IoT created it from the certificate provider’s answer (fleet provisioning), revoked there when revoked here' })
   status: string;
   @ApiProperty({ description: 'AWS IoT certificateId (SHA-256 of the DER)' }) certificateId: string;
   @ApiProperty({ nullable: true, type: String }) thingName: string | null;

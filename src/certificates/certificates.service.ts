@@ -56,6 +56,12 @@ export interface IssueOptions {
   hardwareAttestation?: HardwareAttestation;
   /** Added to the certificate.issued audit event (who, in a factory, asked for it). */
   auditDetails?: Record<string, unknown>;
+  /**
+   * AWS IoT creates the certificate from our answer (CreateCertificateFromCsr through the certificate provider): no
+   * RegisterCertificate is queued, and iotStatus `aws-created` makes a revocation reach AWS IoT whatever the CA's
+   * registration (docs/aws-fleet-provisioning.md).
+   */
+  createdByAws?: boolean;
   /** Runs inside the issuance transaction before the certificate is stored; throwing stores nothing. */
   inTransaction?: (record: CertificateRecord) => Promise<void>;
 }
@@ -137,7 +143,7 @@ export class CertificatesService implements OnModuleInit {
     });
 
     // Read outside the transaction, which on SQLite every writer takes in turn.
-    const followUp = await this.events.prepareIssue(issuer.authority.id, options.iotTargetId);
+    const followUp = await this.events.prepareIssue(issuer.authority.id, options.iotTargetId, { createdByAws: options.createdByAws === true });
     const serial = randomSerial();
     const der = await signCertificate({ serial, ...tbs }, issuer.signer);
 

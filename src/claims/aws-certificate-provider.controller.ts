@@ -48,7 +48,7 @@ export class AwsCertificateStatusDto {
   @ApiProperty() certificateId: string;
   @ApiProperty({ description: 'Whether this service issued the certificate' }) known: boolean;
   @ApiProperty({ nullable: true, type: String, enum: ['active', 'revoked', 'superseded', 'expired'] }) status: string | null;
-  @ApiProperty({ description: 'True when the certificate may connect: ours, not revoked, inside its validity' }) authenticated: boolean;
+  @ApiProperty({ description: 'True when the certificate may connect: a device or claim certificate of ours, not revoked, inside its validity, its issuing authorities usable' }) authenticated: boolean;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) revokedAt: string | null;
 }
 
@@ -79,7 +79,7 @@ export class AwsCertificateProviderController {
   @ApiSecured()
   @ApiCreatedResponse({ type: AwsCertificateProviderResultDto, description: 'The device certificate, issued now' })
   @ApiOkResponse({ type: AwsCertificateProviderResultDto, description: 'A retry (same claim, same CSR): the certificate issued before' })
-  @ApiProblems(...EXCHANGE_PROBLEMS.slice(1), Errors.awsPrincipalNotAClaim, Errors.idempotencyKeyReused)
+  @ApiProblems(...EXCHANGE_PROBLEMS.slice(1), Errors.awsPrincipalNotAClaim, Errors.idempotencyKeyReused, Errors.replayCertificateRevoked)
   async awsCertificateProvider(
     @Ctx() ctx: RequestContext,
     @Body() body: AwsCertificateProviderEventDto,
@@ -107,7 +107,8 @@ export class AwsCertificateProviderController {
     summary: 'AWS IoT pre-authentication: may this certificate connect?',
     description:
       'Called by the pre-authentication Lambda (integrations/aws-lambda/src/client-certificate-check.ts) at each CONNECT (behind its short cache). ' +
-      '`authenticated` is true only for a certificate this service issued that is not revoked and is inside its validity; an unknown certificate is `known: false`.',
+      '`authenticated` is true only for a device or claim certificate this service issued that is not revoked, is inside its validity, and whose ' +
+      'issuing authorities (up to the root) are neither disabled nor expired; an unknown certificate is `known: false`.',
   })
   @ApiSecured()
   @ApiOkResponse({ type: AwsCertificateStatusDto })

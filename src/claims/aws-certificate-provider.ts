@@ -27,6 +27,8 @@ export interface AwsCertificateProviderEvent {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** The profiles whose certificates connect to AWS IoT as clients (src/pki/profiles.ts). */
+const CLIENT_PROFILES = new Set(['device', 'claim']);
 
 /** Checks the relayed event's shape (the controller's DTO validated the types; this the meaning). */
 export function fromProviderEvent(event: AwsCertificateProviderEvent): AwsCertificateProviderEvent {
@@ -85,7 +87,13 @@ export class AwsCertificateProvider {
     // Idempotency-Key of the exchange, scoped to the claim, returns the certificate issued the first time.
     const idempotencyKey = `aws-csr-${createHash('sha256').update(event.certificateSigningRequest).digest('hex')}`;
     const identity = { method: 'aws-iot' as const, claim, claimCertificate, station: event.clientId.slice(0, 128), ctx };
-    return this.exchanges.exchange(identity, { deviceSerial, csr: event.certificateSigningRequest }, idempotencyKey);
+    const result = await this.exchanges.exchange(identity, { deviceSerial, csr: event.certificateSigningRequest }, idempotencyKey);
+    // A retry answers with the certificate issued the first time; once that one is revoked it must not reach AWS IoT
+    // again (AWS would create it anew from our answer): refused, and the device provisions with a new key.
+    if (result.replayed && result.certificate.status === 'revoked') {
+      throw Errors.replayCertificateRevoked(`the certificate issued earlier for this claim and CSR (serial ${deviceSerial}) was revoked; provision with a new key`);
+    }
+    return result;
   }
 
   /** A certificate's status, by AWS IoT certificate id (= our SHA-256 fingerprint), for the pre-authentication Lambda. */
@@ -94,15 +102,25 @@ export class AwsCertificateProvider {
     if (!HEX64.test(id)) throw Errors.validation('certificateId must be 64 hex characters (the SHA-256 of the certificate DER)');
     const record = await this.certificates.findByFingerprint(id);
     if (!record) return { certificateId: id, known: false, status: null, authenticated: false, revokedAt: null };
-    return { certificateId: id, known: true, status: effectiveStatus(record, this.clock.now()), authenticated: this.connectable(record), revokedAt: record.revokedAt };
+    return { certificateId: id, known: true, status: effectiveStatus(record, this.clock.now()), authenticated: await this.connectable(record), revokedAt: record.revokedAt };
   }
 
   /**
-   * Not revoked and inside its validity. A superseded certificate still connects: renewal keeps it valid for its grace
-   * period, and revocation ends it at once.
+   * A client certificate (device or claim profile: a server certificate is not one), not revoked and inside its
+   * validity, issued by an authority chain that is usable: no authority up to the root disabled (how a compromised CA is
+   * taken out), pending, or past its own validity. A superseded certificate still connects: renewal keeps it valid for
+   * its grace period, and revocation ends it at once.
    */
-  private connectable(record: CertificateRecord): boolean {
+  private async connectable(record: CertificateRecord): Promise<boolean> {
     const now = this.clock.now();
-    return record.status !== 'revoked' && now >= new Date(record.notBefore) && now < new Date(record.notAfter);
+    if (!CLIENT_PROFILES.has(record.profile)) return false;
+    if (record.status === 'revoked' || now < new Date(record.notBefore) || now >= new Date(record.notAfter)) return false;
+    let authorityId: string | null = record.authorityId;
+    for (let hops = 0; authorityId !== null && hops < 16; hops++) {
+      const authority = await this.authorities.get(authorityId);
+      if (authority.status === 'disabled' || authority.status === 'pending' || now >= new Date(authority.notAfter)) return false;
+      authorityId = authority.parentId;
+    }
+    return authorityId === null;
   }
 }

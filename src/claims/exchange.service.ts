@@ -149,6 +149,7 @@ export class ExchangeService {
           iotThing,
           iotTargetId,
           hardwareAttestation: input.attestation,
+          createdByAws: identity.method === 'aws-iot',
           auditDetails: { claimId: claim.id, deviceSerial: serial, ...this.who(identity), reprovisioned: existing !== null },
           inTransaction: async (record) => {
             const device = { claimId: claim.id, deviceSerial: serial, certificateId: record.id, publicKeySha256, provisionedAt: now.toISOString() };

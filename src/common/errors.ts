@@ -153,6 +153,8 @@ export const Errors = {
   idempotencyKeyReused: make('IDEMPOTENCY_KEY_REUSED', 422),
   idempotencyRequestInProgress: make('IDEMPOTENCY_REQUEST_IN_PROGRESS', 409),
   idempotencyAnswerNotReplayable: make('IDEMPOTENCY_ANSWER_NOT_REPLAYABLE', 409),
+  /** A retry (same claim and CSR, or same serial and key) whose earlier certificate was revoked since: never handed out again. */
+  replayCertificateRevoked: make('REPLAY_CERTIFICATE_REVOKED', 409),
   // Renewal and rotation.
   certificateRevoked: make('CERTIFICATE_REVOKED', 403),
   certificateExpired: make('CERTIFICATE_EXPIRED', 403),

@@ -34,13 +34,19 @@ export enum Permission {
 }
 
 const GRANTS: Record<Role, readonly Permission[]> = {
-  admin: Object.values(Permission),
+  // AwsCertificateProvider is the aws-integration role's alone: the route issues as whichever claim the principalId
+  // names, without the claim certificate in hand, so an admin key must not be able to use it (docs/aws-fleet-provisioning.md).
+  admin: Object.values(Permission).filter((p) => p !== Permission.AwsCertificateProvider),
   // RunSetupCheck stays with admins: the report describes the deployment (URLs, ARNs, CA names, key state).
   // AcceptPolicyFindings stays with admins: accepting a permissive AWS IoT policy is a security decision.
   operator: [Permission.ReadInventory, Permission.IssueCertificates, Permission.RevokeCertificates, Permission.ManageRotations, Permission.ManagePolicies, Permission.RunAudits, Permission.RetryJobs, Permission.ImportManifests, Permission.ReadSelf],
   auditor: [Permission.ReadInventory, Permission.ReadAudit, Permission.ReadSelf],
   // The key the AWS Lambda handlers hold (integrations/aws-lambda/, docs/aws-fleet-provisioning.md): the two calls they
-  // make and nothing else (no inventory, no revocation), so a leaked Lambda secret cannot read or change the fleet.
+  // make and nothing else (no inventory, no revocation, no claims). Blast radius of a leaked key: it cannot read or
+  // change the fleet, but it CAN mint device certificates for any active claim whose claim-certificate fingerprint it
+  // knows (fingerprints are not secret: AWS IoT shows them, devices present them), within that claim's rules (window,
+  // serial pattern, allow-list, quota) — AWS IoT's authentication of the claim certificate is not re-proved here — and
+  // read any certificate's status. Mitigation: one key per AWS account, rotated, readable only by the two Lambdas' roles.
   'aws-integration': [Permission.AwsCertificateProvider, Permission.AwsCertificateStatus, Permission.ReadSelf],
 };
 

@@ -65,9 +65,12 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     this.outbox.register(JOB.retireSuperseded, { run: (p) => this.retireSuperseded(String(p.certificateId), String(p.replacementId)), onDead });
   }
 
-  async prepareIssue(authorityId: string, iotTargetId: string = DEFAULT_TARGET_ID): Promise<IssueFollowUp> {
+  async prepareIssue(authorityId: string, iotTargetId: string = DEFAULT_TARGET_ID, options: { createdByAws?: boolean } = {}): Promise<IssueFollowUp> {
     // An allocation (a profile's, from configuration) may name a target deleted since: refused, not recorded.
     await this.targets.get(iotTargetId);
+    // AWS IoT creates it from the certificate provider's answer (CreateCertificateFromCsr): registering it as well
+    // would collide with AWS's own creation. Marked so that its revocation reaches AWS IoT (revoked() below).
+    if (options.createdByAws) return { iotStatus: 'aws-created', schedule: async () => undefined };
     const registration = await this.registrations.find(authorityId, iotTargetId);
     if (!registration || registration.status !== 'ACTIVE' || registration.deviceRegistration !== 'api') {
       return { iotStatus: 'none', schedule: async () => undefined };
@@ -85,7 +88,9 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     if (isImported(record)) return this.imported.revoked(record);
     // Whatever the mode, AWS IoT may know the certificate (API registration, or JITR on first connect), and not only in
     // its current target: a moved certificate may still be held by an old one (docs/iot-targets.md, "Re-allocation").
-    if ((await this.registrations.listFor(record.authorityId)).length === 0) return;
+    // A certificate AWS IoT created itself (fleet provisioning through the certificate provider) is held there whether
+    // or not its CA is registered: UpdateCertificate REVOKED, keyed by its AWS id (= our fingerprint).
+    if (record.iotStatus !== 'aws-created' && (await this.registrations.listFor(record.authorityId)).length === 0) return;
     await this.outbox.enqueue({ kind: JOB.revoke, payload: { certificateId: record.id, targetId: targetOf(record) }, dedupeKey: `${JOB.revoke}:${record.id}`, target: { type: 'certificate', id: record.id } });
   }
 

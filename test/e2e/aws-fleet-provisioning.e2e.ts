@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, IoTClient, RegisterCertificateWithoutCACommand } from '@aws-sdk/client-iot';
 import mqtt, { MqttClient } from 'mqtt';
-import { deviceKeyAndCsr } from '../../tools/csr-builder';
+import { buildCsr, deviceKeyAndCsr } from '../../tools/csr-builder';
 import { IotDataStandIn, IotStandIn, KmsStandIn, SecretsStandIn } from '../../tools/standins';
 import * as provider from '../../integrations/aws-lambda/src/certificate-provider';
 import * as preAuth from '../../integrations/aws-lambda/src/client-certificate-check';
@@ -25,14 +27,16 @@ const CREATE = '$aws/certificates/create-from-csr/json';
 const TEMPLATE_NAME = 'FleetTemplate';
 const REGISTER = `$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json`;
 const POLICY = 'fleet-device-policy';
+// As the deploy kit's template (deploy/lib/fleet-pki-aws-stack.ts): the thing name is the certificate's CN, which is
+// the thing name Fleet PKI recorded; the device's own SerialNumber parameter is only an attribute.
 const TEMPLATE = JSON.stringify({
-  Parameters: { SerialNumber: { Type: 'String' }, 'AWS::IoT::Certificate::Id': { Type: 'String' } },
+  Parameters: { SerialNumber: { Type: 'String' }, 'AWS::IoT::Certificate::CommonName': { Type: 'String' }, 'AWS::IoT::Certificate::Id': { Type: 'String' } },
   Resources: {
-    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['', ['fleet-', { Ref: 'SerialNumber' }]] }, AttributePayload: { serial: { Ref: 'SerialNumber' } } } },
+    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' }, AttributePayload: { serial: { Ref: 'SerialNumber' } } } },
     certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
     policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: POLICY } },
   },
-  DeviceConfiguration: { telemetryTopic: { 'Fn::Sub': 'devices/${SerialNumber}/telemetry' } },
+  DeviceConfiguration: { telemetryTopic: { 'Fn::Sub': 'devices/${AWS::IoT::Certificate::CommonName}/telemetry' } },
 });
 
 interface ClaimCredentials {
@@ -208,7 +212,8 @@ for (const { driver, skip } of drivers()) {
       const registered = await request(client, REGISTER, { certificateOwnershipToken, parameters: { SerialNumber: 'SN0001' } });
       assert.equal(registered.topic, `${REGISTER}/accepted`, JSON.stringify(registered.body));
       assert.equal(registered.body.thingName, 'fleet-SN0001');
-      assert.deepEqual(registered.body.deviceConfiguration, { telemetryTopic: 'devices/SN0001/telemetry' });
+      assert.equal(registered.body.thingName, ours.body.items[0].thingName, 'the AWS thing name is the thing name Fleet PKI recorded');
+      assert.deepEqual(registered.body.deviceConfiguration, { telemetryTopic: 'devices/fleet-SN0001/telemetry' });
       assert.equal(iot.certificate(certificateId)?.status, 'ACTIVE');
       const arn = iot.certificateArn(certificateId);
       assert.deepEqual(iot.thingsOf(arn), ['fleet-SN0001']);
@@ -218,12 +223,42 @@ for (const { driver, skip } of drivers()) {
 
       // The device's own connection with its new certificate (and chain), then a publish on its own topic.
       const own = await connect('fleet-SN0001', device.keyPem, certificatePem + deviceCa.certificatePem);
-      await own.publishAsync('devices/SN0001/telemetry', JSON.stringify({ t: 21.5 }), { qos: 1 });
-      assert.ok(data.messages.some((m) => m.certificateId === certificateId && m.topic === 'devices/SN0001/telemetry'));
+      await own.publishAsync('devices/fleet-SN0001/telemetry', JSON.stringify({ t: 21.5 }), { qos: 1 });
+      assert.ok(data.messages.some((m) => m.certificateId === certificateId && m.topic === 'devices/fleet-SN0001/telemetry'));
       own.end(true);
       // The exchange is audited as any other, by the integration key, naming the claim certificate.
       const audit = await t.http().get('/v1/audit').query({ action: 'certificate.issued' }).set(bearer(t.adminKey));
       assert.equal(audit.status, 200);
+    });
+
+    it('binds the thing to the certificate: a claim holder naming another serial (or CN parameter) still gets only its own thing', async () => {
+      const claim = await createClaim({});
+      const victim = opensslDevice('VICT01');
+      const first = await createCertificateFromCsr(claim, victim.csrPem);
+      assert.equal(first.answer.topic, `${CREATE}/accepted`);
+      const victimDone = await request(first.client, REGISTER, { certificateOwnershipToken: first.answer.body.certificateOwnershipToken, parameters: { SerialNumber: 'VICT01' } });
+      assert.equal(victimDone.topic, `${REGISTER}/accepted`, JSON.stringify(victimDone.body));
+      first.client.end(true);
+      const victimArn = iot.certificateArn(String(first.answer.body.certificateId));
+      assert.deepEqual(iot.thingsOf(victimArn), ['fleet-VICT01']);
+
+      // Another device of the same claim asks for the victim's thing through every device-chosen parameter.
+      const attacker = opensslDevice('ATTK01');
+      const second = await createCertificateFromCsr(claim, attacker.csrPem);
+      assert.equal(second.answer.topic, `${CREATE}/accepted`);
+      const attackerId = String(second.answer.body.certificateId);
+      const hijack = await request(second.client, REGISTER, {
+        certificateOwnershipToken: second.answer.body.certificateOwnershipToken,
+        parameters: { SerialNumber: 'VICT01', 'AWS::IoT::Certificate::CommonName': 'fleet-VICT01', ThingName: 'fleet-VICT01' },
+      });
+      second.client.end(true);
+      assert.equal(hijack.topic, `${REGISTER}/accepted`, JSON.stringify(hijack.body));
+      const [record] = (await t.http().get('/v1/certificates').query({ thingName: 'fleet-ATTK01' }).set(bearer(t.adminKey))).body.items;
+      assert.equal(record.fingerprint, attackerId);
+      assert.equal(hijack.body.thingName, record.thingName, 'the thing of its own certificate, as Fleet PKI recorded it');
+      assert.deepEqual(iot.thingsOf(iot.certificateArn(attackerId)), ['fleet-ATTK01']);
+      assert.deepEqual(iot.principalsOf('fleet-VICT01'), [victimArn], 'the victim thing holds no other certificate');
+      assert.equal(iot.thing('fleet-VICT01')?.attributes?.serial, 'VICT01');
     });
 
     it('keeps the claim rules: allow-list, closed window and revoked claim refused on the rejected topic with nothing issued', async () => {
@@ -300,6 +335,25 @@ for (const { driver, skip } of drivers()) {
       first.client.end(true);
       assert.equal(await certificateCount(claim.id), 1);
       assert.ok(lambdaLog.some((line) => line.includes('retry of the same claim and CSR')));
+
+      // Once that certificate is revoked, the same request again is refused: a revoked certificate never reaches AWS
+      // IoT again (AWS would create it from the answer).
+      await admin(`/v1/certificates/${(await t.http().get('/v1/certificates').query({ thingName: 'fleet-RETRY01' }).set(bearer(t.adminKey))).body.items[0].id}/revoke`, { reason: 'keyCompromise' }, 200);
+      const refused = await t.http().post('/v1/provisioning/aws-certificate-provider').set(bearer(integrationKey))
+        .send({ certificateSigningRequest: csrPem, principalId: String(new X509Certificate(claim.certificatePem).fingerprint256).replace(/:/g, '').toLowerCase(), clientId: 'retry-after-revoke' });
+      assert.equal(refused.status, 409, refused.text);
+      assert.equal(refused.body.code, 'REPLAY_CERTIFICATE_REVOKED');
+      assert.match(refused.headers['content-type'], /application\/problem\+json/);
+      data.configure({ clientCertificateCheck: undefined });
+      try {
+        const again2 = await createCertificateFromCsr(claim, csrPem);
+        assert.equal(again2.answer.topic, `${CREATE}/rejected`);
+        assert.match(String(again2.answer.body.errorMessage), /REPLAY_CERTIFICATE_REVOKED/);
+        again2.client.end(true);
+      } finally {
+        data.configure({ clientCertificateCheck: preAuth.handler });
+      }
+      assert.equal(await certificateCount(claim.id), 1);
     });
 
     it('refuses the next CONNECT of a revoked device within the cache bound, keeps others connecting, and fails closed without Fleet PKI', async () => {
@@ -340,10 +394,40 @@ for (const { driver, skip } of drivers()) {
       assert.ok(refusedAfterMs >= 0, 'the revoked device was still connecting 10 s after revocation');
       // STATUS_CACHE_SECONDS (2 s) + one status call; the slack is for a loaded CI machine.
       assert.ok(refusedAfterMs <= 2000 + 2500, `refused after ${refusedAfterMs} ms: over STATUS_CACHE_SECONDS (2 s) + one status call`);
+      // Two paths refuse it now: pre-authentication (once its cached answer expires) and AWS IoT's own status, which the
+      // outbox sets REVOKED (checked below) — whichever comes first.
       const refusal = data.connections.filter((c) => c.certificateId === doomed.certificateId).at(-1)!;
-      assert.equal(refusal.reason, 'pre-authentication');
-      console.log(`# revocation -> refused CONNECT after ${refusedAfterMs} ms (STATUS_CACHE_SECONDS=2)`);
+      assert.ok(['pre-authentication', 'the certificate is REVOKED'].includes(String(refusal.reason)), String(refusal.reason));
+      console.log(`# revocation -> refused CONNECT after ${refusedAfterMs} ms (STATUS_CACHE_SECONDS=2; by ${refusal.reason})`);
+      // The pre-authentication bound on its own (the custom domain, where AWS's status change may lag by minutes).
+      let preAuthRefusedAfterMs = -1;
+      while (Date.now() - revokedAt < 10_000) {
+        if (!(await preAuth.handler({ clientCertificateChain: [doomed.certificatePem] })).isAuthenticated) {
+          preAuthRefusedAfterMs = Date.now() - revokedAt;
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.ok(preAuthRefusedAfterMs >= 0 && preAuthRefusedAfterMs <= 2000 + 2500, `pre-authentication refused after ${preAuthRefusedAfterMs} ms`);
+      console.log(`# revocation -> pre-authentication refuses after ${preAuthRefusedAfterMs} ms (STATUS_CACHE_SECONDS=2)`);
       assert.equal(await connects(keeper), true, 'an unrevoked device still connects');
+      // AWS IoT's own path as well: the device CA has no AWS registration here, yet the certificate AWS created from the
+      // provider's answer is set REVOKED through the outbox (UpdateCertificate by its AWS id = our fingerprint), so the
+      // account's default endpoint (no pre-authentication there) refuses it too.
+      assert.equal(record.iot.status, 'aws-created', 'marked as held by AWS IoT');
+      let awsStatus: string | undefined;
+      for (const until = Date.now() + 15_000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 100))) {
+        awsStatus = iot.certificate(doomed.certificateId)?.status;
+        if (awsStatus === 'REVOKED') break;
+      }
+      assert.equal(awsStatus, 'REVOKED', 'the revocation reached AWS IoT');
+      assert.equal(iot.certificate(keeper.certificateId)?.status, 'ACTIVE');
+      let ourIotStatus: string | undefined;
+      for (const until = Date.now() + 5_000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 100))) {
+        ourIotStatus = (await t.http().get(`/v1/certificates/${record.id}`).set(bearer(t.adminKey))).body.iot.status;
+        if (ourIotStatus === 'revoked') break;
+      }
+      assert.equal(ourIotStatus, 'revoked', 'our record says AWS IoT holds it REVOKED');
 
       // Fleet PKI unreachable: a closed port; once the cached answer has expired the handler fails closed and says so.
       process.env.FLEET_PKI_URL = 'http://127.0.0.1:9';
@@ -388,6 +472,7 @@ for (const { driver, skip } of drivers()) {
       await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: device.fingerprint, clientId: 'x' }), /AWS_PRINCIPAL_NOT_A_CLAIM/);
       await assert.rejects(provider.handler({ certificateSigningRequest: csrPem, principalId: 'ab'.repeat(32), clientId: 'x' }), /AWS_PRINCIPAL_NOT_A_CLAIM/);
       assert.equal(await count(), before + 1, 'only the plain issuance above');
+      const issuedHere = 3; // the plain device certificate, the server certificate and the one under the disabled CA
 
       preAuth.clearStatusCache();
       assert.deepEqual(await preAuth.handler({}), { isAuthenticated: false });
@@ -396,6 +481,16 @@ for (const { driver, skip } of drivers()) {
       assert.deepEqual(await preAuth.handler({ principalId: 'cd'.repeat(32), clientCertificateChain: [der] }), { isAuthenticated: false }, 'principal is not the leaf');
       assert.deepEqual(await preAuth.handler({ principalId: device.fingerprint, clientCertificateChain: [der] }), { isAuthenticated: true }, 'base64 DER leaf');
       assert.deepEqual(await preAuth.handler({ clientCertificateChain: [device.certificatePem] }), { isAuthenticated: true }, 'PEM leaf');
+      // Only client certificates (device, claim profiles) of usable authorities: a server certificate of ours is refused,
+      // and so is a device certificate once its issuing CA is disabled.
+      const server = await admin('/v1/certificates', { authorityId: deviceCa.id, csr: buildCsr({ dnsNames: ['pki-status.example.com'] }), profile: 'server' });
+      assert.deepEqual(await preAuth.handler({ clientCertificateChain: [server.certificatePem] }), { isAuthenticated: false }, 'a server certificate is no client');
+      const doomedCa = await admin('/v1/authorities', { name: `Doomed ${randomUUID().slice(0, 8)}`, type: 'intermediate', parentId: root.id, subject: { commonName: 'Doomed Devices CA' } });
+      const underDoomed = await admin('/v1/certificates', { authorityId: doomedCa.id, csr: deviceKeyAndCsr('doomed-1').csrPem, profile: 'device', thingName: 'doomed-1' });
+      assert.deepEqual(await preAuth.handler({ clientCertificateChain: [underDoomed.certificatePem] }), { isAuthenticated: true });
+      await admin(`/v1/authorities/${doomedCa.id}/disable`, {}, 200);
+      preAuth.clearStatusCache();
+      assert.deepEqual(await preAuth.handler({ clientCertificateChain: [underDoomed.certificatePem] }), { isAuthenticated: false }, 'its issuing CA is disabled');
       // A key of another role is refused by the service (403): the handler fails closed.
       const operatorKey = (await admin('/v1/api-keys', { name: 'not for lambdas', role: 'operator' })).key;
       recordSecret('operator api key', operatorKey);
@@ -412,7 +507,27 @@ for (const { driver, skip } of drivers()) {
         forgetApiKey();
         preAuth.clearStatusCache();
       }
-      assert.equal(await count(), before + 1);
+      assert.equal(await count(), before + issuedHere);
+    });
+
+    it('queues no RegisterCertificate for a certificate AWS IoT creates itself, even under an api-mode CA registration', async () => {
+      const apiCa = await admin('/v1/authorities', { name: `API Devices ${randomUUID().slice(0, 8)}`, type: 'intermediate', parentId: root.id, subject: { commonName: 'API Devices CA' } });
+      await admin(`/v1/authorities/${apiCa.id}/iot-registration`, { certificateMode: 'SNI_ONLY', setAsActive: true, deviceRegistration: 'api' });
+      const claim = await createClaim({ deviceAuthorityId: apiCa.id });
+      const registers = () => (iot.calls.get('RegisterCertificate') ?? 0) + (iot.calls.get('RegisterCertificateWithoutCA') ?? 0);
+      const registersBefore = registers();
+      const { client, answer } = await createCertificateFromCsr(claim, opensslDevice('APIM01').csrPem);
+      assert.equal(answer.topic, `${CREATE}/accepted`, JSON.stringify(answer.body));
+      client.end(true);
+      const [record] = (await t.http().get('/v1/certificates').query({ thingName: 'fleet-APIM01' }).set(bearer(t.adminKey))).body.items;
+      assert.equal(record.iot.status, 'aws-created');
+      // A plain issuance under the same CA is registered by us (the outbox), which shows the outbox is running.
+      const plain = await admin('/v1/certificates', { authorityId: apiCa.id, csr: deviceKeyAndCsr('api-plain-1').csrPem, profile: 'device', thingName: 'api-plain-1' });
+      for (const until = Date.now() + 15_000; Date.now() < until && !iot.certificate(plain.fingerprint); ) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(iot.certificate(plain.fingerprint), 'the plain certificate was registered');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(registers(), registersBefore + 1, 'one registration: the plain one, none for the provider-issued one');
+      assert.equal(iot.certificate(String(answer.body.certificateId))?.status, 'PENDING_ACTIVATION', 'AWS holds it as it created it');
     });
 
     it('plays JITR from a real TLS connection: an unknown certificate under a registered CA is registered and its event published', async () => {
@@ -441,3 +556,133 @@ for (const { driver, skip } of drivers()) {
     });
   });
 }
+
+/**
+ * The Lambdas' shared client on its own (no service): secrets never in messages, one deadline per invocation, https
+ * only (loopback aside), a bounded answer. Fleet PKI is played by a local HTTP server that answers late or too much.
+ */
+describe('AWS Lambda client: secrets kept out of messages, one deadline per invocation, bounded answers', () => {
+  let secrets: SecretsStandIn;
+  let server: http.Server;
+  let port = 0;
+  let mode: 'slow' | 'huge' | 'ok' = 'slow';
+  const lines: string[] = [];
+  let previousWriter: (line: string) => void;
+  const savedEnv = { ...process.env };
+  // A chain entry the handler reads as a DER certificate (a SEQUENCE); the status call is what is under test.
+  const leaf = Buffer.concat([Buffer.from([0x30, 0x82, 0x01, 0x00]), Buffer.alloc(256, 7)]).toString('base64');
+  const csr = deviceKeyAndCsr('LAMBDA01').csrPem;
+
+  before(async () => {
+    secrets = await new SecretsStandIn().start();
+    server = http.createServer((req, res) => {
+      req.resume();
+      if (mode === 'ok') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ authenticated: true, known: true, status: 'active' }));
+        return;
+      }
+      if (mode === 'huge') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ authenticated: true, padding: 'x'.repeat(100 * 1024) }));
+        return;
+      }
+      const timer = setTimeout(() => res.end('{}'), 10_000);
+      res.on('close', () => clearTimeout(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+    previousWriter = setLogWriter((line) => lines.push(line));
+  });
+
+  after(async () => {
+    setLogWriter(previousWriter);
+    for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
+    Object.assign(process.env, savedEnv);
+    forgetApiKey();
+    preAuth.clearStatusCache();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await secrets?.stop();
+  });
+
+  function useSecret(value: string): void {
+    Object.assign(process.env, {
+      FLEET_PKI_URL: `http://127.0.0.1:${port}`,
+      FLEET_PKI_API_KEY_SECRET_ID: secrets.putSecret(`fleet-pki/${randomUUID()}`, value),
+      FLEET_PKI_TIMEOUT_MS: '3000',
+      FLEET_PKI_RETRIES: '2',
+      STATUS_CACHE_SECONDS: '0',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'AKIDSTANDIN',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'standin',
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    });
+    delete process.env.FLEET_PKI_API_KEY_PARAMETER;
+    forgetApiKey();
+    preAuth.clearStatusCache();
+  }
+
+  it('never puts a malformed secret, or any part of it, in a log line or an error', async () => {
+    const marker = `fpk_live_SE${randomUUID().replace(/-/g, '')}`;
+    recordSecret('malformed secret key', marker);
+    // Broken JSON around the key: JSON.parse's message would quote the text next to the error.
+    useSecret(`{"apiKey": "${marker}" "name": "x"`);
+    const before = lines.length;
+    assert.deepEqual(await preAuth.handler({ clientCertificateChain: [leaf] }), { isAuthenticated: false });
+    const thrown = await provider.handler({ certificateSigningRequest: csr, principalId: 'ab'.repeat(32), clientId: 'x' }).then(() => undefined, (err: Error) => err);
+    assert.ok(thrown, 'the provider invocation fails');
+    const written = lines.slice(before);
+    assert.ok(written.some((l) => l.includes('fail closed') && l.includes('not valid JSON')), written.join('\n'));
+    for (const text of [...written, thrown.message, String(thrown.stack)]) {
+      assert.ok(!text.includes(marker.slice(0, 12)) && !text.includes(marker.slice(-12)), `the key leaked: ${text}`);
+    }
+  });
+
+  it('fails closed within the invocation deadline when Fleet PKI is slow, and says so in the log', async () => {
+    mode = 'slow';
+    useSecret('fpk_test_deadline_key');
+    recordSecret('deadline test key', 'fpk_test_deadline_key');
+    const before = lines.length;
+    const started = Date.now();
+    // 1.5 s left in the Lambda: the deadline is that minus the 500 ms margin, far below 3 × 3000 ms of attempts.
+    const answer = await preAuth.handler({ clientCertificateChain: [leaf] }, { getRemainingTimeInMillis: () => 1500 });
+    const took = Date.now() - started;
+    assert.deepEqual(answer, { isAuthenticated: false });
+    assert.ok(took < 1500, `answered after ${took} ms: past the Lambda's remaining time`);
+    assert.ok(took >= 900, `answered after ${took} ms: before the deadline, so the slow call was not waited for`);
+    const logged = lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(logged.some((l) => /^fail closed: Fleet PKI unavailable after 1 attempt\(s\) \(invocation deadline reached\)/.test(String(l.message))), JSON.stringify(logged));
+    console.log(`# slow Fleet PKI, 1500 ms remaining -> fail closed after ${took} ms`);
+  });
+
+  it('refuses http:// to anything but loopback, and an answer over 64 KiB', async () => {
+    useSecret('fpk_test_deadline_key');
+    process.env.FLEET_PKI_URL = 'http://pki.example.com';
+    let before = lines.length;
+    assert.deepEqual(await preAuth.handler({ clientCertificateChain: [leaf] }), { isAuthenticated: false });
+    assert.ok(lines.slice(before).some((l) => l.includes('fail closed: FLEET_PKI_URL must be https')), lines.slice(before).join('\n'));
+    await assert.rejects(provider.handler({ certificateSigningRequest: csr, principalId: 'ab'.repeat(32), clientId: 'x' }), /FLEET_PKI_URL must be https/);
+
+    mode = 'huge';
+    process.env.FLEET_PKI_URL = `http://127.0.0.1:${port}`;
+    process.env.FLEET_PKI_RETRIES = '0';
+    before = lines.length;
+    assert.deepEqual(await preAuth.handler({ clientCertificateChain: [leaf] }), { isAuthenticated: false });
+    assert.ok(lines.slice(before).some((l) => l.includes('over 65536 bytes')), lines.slice(before).join('\n'));
+  });
+
+  it('keeps at most STATUS_CACHE_ENTRIES answers, evicting the oldest one (not the whole cache)', async () => {
+    mode = 'ok';
+    useSecret('fpk_test_deadline_key');
+    process.env.STATUS_CACHE_SECONDS = '60';
+    process.env.STATUS_CACHE_ENTRIES = '2';
+    const leaves = [1, 2, 3].map((n) => Buffer.concat([Buffer.from([0x30, 0x82, 0x01, 0x00]), Buffer.alloc(256, n)]));
+    const ids = leaves.map((der) => createHash('sha256').update(der).digest('hex'));
+    for (const der of leaves) assert.deepEqual(await preAuth.handler({ clientCertificateChain: [der.toString('base64')] }), { isAuthenticated: true });
+    const view = preAuth.statusCacheView();
+    assert.equal(view.size, 2);
+    assert.equal(view.has(ids[0]), false, 'the oldest answer went');
+    assert.ok(view.has(ids[1]) && view.has(ids[2]), 'the newer ones stay');
+  });
+});

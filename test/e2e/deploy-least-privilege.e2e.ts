@@ -266,8 +266,8 @@ describe('deploy kit: least privilege in the synthesized CloudFormation template
     assert.match(String(byFunction.get(provider.id)?.SourceArn), /:certificateprovider\/[\w=,@-]+$/, 'the certificate provider, by name');
     assert.match(String(byFunction.get(check.id)?.SourceArn), /:domainconfiguration\/[\w.-]+\/\*$/, 'the domain configuration');
     const domain = ofType(t, 'AWS::IoT::DomainConfiguration')[0][1].Properties!;
-    if (domain.ServerCertificateConfig) assert.match(String(byFunction.get(ocsp.id)?.SourceArn), /:domainconfiguration\/[\w.-]+\/\*$/, 'the custom domain configuration');
-    else assert.ok(!byFunction.has(ocsp.id), 'no custom domain: nothing may invoke ocsp-staple');
+    assert.ok(domain.ServerCertificateConfig, `deploy/cdk.out is not the custom-domain variant: ${HOW_TO}`);
+    assert.match(String(byFunction.get(ocsp.id)?.SourceArn), /:domainconfiguration\/[\w.-]+\/\*$/, 'the custom domain configuration');
     const statementsAboutInvoke = identityPolicies(t).flatMap((p) => p.doc.Statement).filter((s) => asList(s.Action).some((a) => a.startsWith('lambda:')));
     assert.deepEqual(statementsAboutInvoke, [], 'no role may invoke the functions');
   });
@@ -296,11 +296,13 @@ describe('deploy kit: least privilege in the synthesized CloudFormation template
     const [[, templateResource]] = ofType(t, 'AWS::IoT::ProvisioningTemplate');
     assert.equal(templateResource.Properties!.TemplateType, 'FLEET_PROVISIONING');
     const body = JSON.parse(String(resolve(templateResource.Properties!.TemplateBody, t))) as { Parameters: Record<string, unknown>; Resources: Record<string, { Type: string; Properties: Record<string, Json> }> };
-    assert.ok(body.Parameters.SerialNumber && body.Parameters['AWS::IoT::Certificate::Id']);
+    // The thing name is bound to the certificate Fleet PKI issued (its CN = Fleet PKI's thingName), never a parameter
+    // the device chooses: the template declares no device parameter at all.
+    assert.deepEqual(Object.keys(body.Parameters).sort(), ['AWS::IoT::Certificate::CommonName', 'AWS::IoT::Certificate::Id']);
     const types = Object.values(body.Resources).map((r) => r.Type).sort();
     assert.deepEqual(types, ['AWS::IoT::Certificate', 'AWS::IoT::Policy', 'AWS::IoT::Thing']);
     const byType = (type: string) => Object.values(body.Resources).find((r) => r.Type === type)!.Properties;
-    assert.deepEqual(byType('AWS::IoT::Thing').ThingName, { Ref: 'SerialNumber' });
+    assert.deepEqual(byType('AWS::IoT::Thing').ThingName, { Ref: 'AWS::IoT::Certificate::CommonName' });
     assert.equal(byType('AWS::IoT::Certificate').Status, 'ACTIVE');
     assert.equal(byType('AWS::IoT::Policy').PolicyName, t.Parameters!.DevicePolicyName.Default);
     const tags = (templateResource.Properties!.Tags ?? []) as { Key: string; Value: Json }[];
@@ -310,12 +312,23 @@ describe('deploy kit: least privilege in the synthesized CloudFormation template
     const domain = domainResource.Properties!;
     assert.equal(domain.AuthenticationType, 'AWS_X509');
     assert.equal((domain.ClientCertificateConfig as { ClientCertificateCallbackArn: { 'Fn::GetAtt': string[] } }).ClientCertificateCallbackArn['Fn::GetAtt'][0], fn(t, 'ClientCertificateCheck').id);
-    if (domain.ServerCertificateConfig) {
-      const server = domain.ServerCertificateConfig as { OcspLambdaArn: { 'Fn::GetAtt': string[] }; EnableOCSPCheck: boolean };
-      assert.equal(server.OcspLambdaArn['Fn::GetAtt'][0], fn(t, 'OcspStaple').id);
-      assert.equal(server.EnableOCSPCheck, true);
-      assert.ok(domain.DomainName && asList(domain.ServerCertificateArns as string[]).length === 1);
-    }
+    // Which variant is checked is asserted, not assumed: synth:ci synthesizes the custom-domain one (the stapling
+    // wiring below); a template synthesized without a domain would otherwise pass these checks silently.
+    assert.ok(domain.ServerCertificateConfig, `deploy/cdk.out is not the custom-domain variant: ${HOW_TO}`);
+    const server = domain.ServerCertificateConfig as { OcspLambdaArn: { 'Fn::GetAtt': string[] }; EnableOCSPCheck: boolean };
+    assert.equal(server.OcspLambdaArn['Fn::GetAtt'][0], fn(t, 'OcspStaple').id);
+    assert.equal(server.EnableOCSPCheck, true);
+    assert.ok(domain.DomainName && asList(domain.ServerCertificateArns as string[]).length === 1);
+  });
+
+  it('lets the shared claim certificate connect only with a client id under the claim prefix', () => {
+    const [[, claimPolicy]] = ofType(t, 'AWS::IoT::Policy');
+    const statements = (claimPolicy.Properties!.PolicyDocument as { Statement: { Action: string | string[]; Resource: Json }[] }).Statement;
+    const connect = statements.filter((s) => asList(s.Action as string[]).includes('iot:Connect'));
+    assert.equal(connect.length, 1);
+    const resources = asList(connect[0].Resource as string[]).map((r) => String(resolve(r as Json, t)));
+    assert.equal(resources.length, 1);
+    assert.match(resources[0], /:client\/provision-\*$/, 'the default prefix, never client/*');
   });
 });
 

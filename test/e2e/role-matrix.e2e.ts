@@ -168,10 +168,11 @@ const ROUTES: MatrixRoute[] = [
   // factory stations: authenticated by a claim certificate, so an API key (or nothing) is a 401 whatever its role
   { method: 'POST',   path: '/v1/provisioning/exchange',      body: (f) => ({ deviceSerial: 'SN0001', csr: f.csrPem }),
                                                               public: 401, problems: ['UNAUTHENTICATED', 'TOKEN_INVALID'] },
-  // the AWS IoT Lambdas (docs/aws-fleet-provisioning.md): the aws-integration role, and admins
+  // the AWS IoT Lambdas (docs/aws-fleet-provisioning.md): the provider route is the aws-integration role's alone (an
+  // admin key must not issue as a claim without its claim certificate); admins may read a status
   { method: 'POST',   path: '/v1/provisioning/aws-certificate-provider',
                                                               body: (f) => ({ certificateSigningRequest: buildCsr({ commonName: `AWSMATRIX${++awsSerial}` }), principalId: f.claimFingerprint, clientId: 'matrix-client' }),
-                                                              admin: 201, operator: 403, auditor: 403, 'aws-integration': 201 },
+                                                              admin: 403, operator: 403, auditor: 403, 'aws-integration': 201 },
   { method: 'POST',   path: '/v1/provisioning/aws-certificate-status', body: (f) => ({ certificateId: f.claimFingerprint }),
                                                               admin: 200, operator: 403, auditor: 403, 'aws-integration': 200 },
   // TPM-attested enrollment (docs/hardware-identity.md): by a claim certificate, like the exchange

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lambdaConfig } from './shared/config';
+import { invocationDeadline, LambdaContextLike, lambdaConfig } from './shared/config';
 import { FleetPkiUnavailable, postToFleetPki } from './shared/fleet-pki-client';
 import { log } from './shared/logger';
 
@@ -37,7 +37,7 @@ export class CertificateRefused extends Error {
 
 const HANDLER = 'certificate-provider';
 
-export async function handler(event: CertificateProviderEvent): Promise<CertificateProviderResult> {
+export async function handler(event: CertificateProviderEvent, context?: LambdaContextLike): Promise<CertificateProviderResult> {
   const started = Date.now();
   if (!event || typeof event.certificateSigningRequest !== 'string' || typeof event.principalId !== 'string' || typeof event.clientId !== 'string') {
     log('error', HANDLER, 'event is not a certificate provider input (certificateSigningRequest, principalId, clientId)');
@@ -51,7 +51,7 @@ export async function handler(event: CertificateProviderEvent): Promise<Certific
       certificateSigningRequest: event.certificateSigningRequest,
       principalId: event.principalId,
       clientId: event.clientId,
-    });
+    }, invocationDeadline(config, context));
   } catch (err) {
     const message = err instanceof FleetPkiUnavailable ? err.message : `unexpected: ${(err as Error).message}`;
     log('error', HANDLER, `no certificate: ${message}`, { ...fields, ms: Date.now() - started });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lambdaConfig } from './shared/config';
+import { invocationDeadline, LambdaContextLike, lambdaConfig } from './shared/config';
 import { postToFleetPki } from './shared/fleet-pki-client';
 import { log } from './shared/logger';
 
@@ -34,7 +34,28 @@ export interface ClientCertificateCheckResult {
 
 const HANDLER = 'client-certificate-check';
 const cache = new Map<string, { authenticated: boolean; until: number }>();
-const CACHE_LIMIT = 10_000;
+/** At most this many answers kept (STATUS_CACHE_ENTRIES, default 10,000); past it the oldest entry goes. */
+function cacheLimit(): number {
+  const value = Number(process.env.STATUS_CACHE_ENTRIES || 10_000);
+  return Number.isInteger(value) && value >= 1 ? Math.min(value, 1_000_000) : 10_000;
+}
+
+/** Keeps an answer, evicting the oldest ones beyond the limit (never the whole cache at once). */
+function remember(certificateId: string, entry: { authenticated: boolean; until: number }): void {
+  cache.delete(certificateId); // re-inserted at the end: the newest (a Map iterates in insertion order)
+  const limit = cacheLimit();
+  while (cache.size >= limit) {
+    const oldest = cache.keys().next().value;
+    if (oldest === undefined) break;
+    cache.delete(oldest);
+  }
+  cache.set(certificateId, entry);
+}
+
+/** For tests: how many answers are kept, and whether one is. */
+export function statusCacheView(): { size: number; has(certificateId: string): boolean } {
+  return { size: cache.size, has: (id) => cache.has(id) };
+}
 
 /** The DER of one chain entry, PEM or base64 DER; undefined when it is neither. */
 function derOf(entry: unknown): Buffer | undefined {
@@ -53,7 +74,7 @@ function cacheSeconds(): number {
   return Number.isFinite(value) && value >= 0 ? Math.min(value, 3600) : 30;
 }
 
-export async function handler(event: ClientCertificateCheckEvent): Promise<ClientCertificateCheckResult> {
+export async function handler(event: ClientCertificateCheckEvent, context?: LambdaContextLike): Promise<ClientCertificateCheckResult> {
   const started = Date.now();
   const connectionId = event?.connectionMetadata?.id ?? null;
   const leaf = derOf(event?.clientCertificateChain?.[0]);
@@ -76,7 +97,7 @@ export async function handler(event: ClientCertificateCheckEvent): Promise<Clien
   let config;
   try {
     config = lambdaConfig();
-    const res = await postToFleetPki(config, '/v1/provisioning/aws-certificate-status', { certificateId });
+    const res = await postToFleetPki(config, '/v1/provisioning/aws-certificate-status', { certificateId }, invocationDeadline(config, context));
     if (res.status !== 200 || typeof res.body.authenticated !== 'boolean') {
       log('error', HANDLER, `fail closed: Fleet PKI answered ${res.status}`, { ...fields, code: res.body.code ?? null, ms: Date.now() - started });
       return { isAuthenticated: false };
@@ -84,8 +105,7 @@ export async function handler(event: ClientCertificateCheckEvent): Promise<Clien
     const authenticated = res.body.authenticated;
     const seconds = cacheSeconds();
     if (seconds > 0) {
-      if (cache.size >= CACHE_LIMIT) cache.clear();
-      cache.set(certificateId, { authenticated, until: now + seconds * 1000 });
+      remember(certificateId, { authenticated, until: now + seconds * 1000 });
     }
     log(authenticated ? 'info' : 'warn', HANDLER, authenticated ? 'connection allowed' : 'connection refused', {
       ...fields,

@@ -88,7 +88,7 @@ export class IotDataStandIn {
   private server?: tls.Server;
   private serverTls?: { certPem: string; keyPem: string };
   private readonly sessions = new WeakMap<Client, Session>();
-  private readonly tokens = new Map<string, { certificateId: string; principal: string; until: number }>();
+  private readonly tokens = new Map<string, { certificateId: string; certificatePem: string; principal: string; until: number }>();
   private readonly control: IoTClient;
 
   constructor(private readonly options: IotDataStandInOptions) {
@@ -225,7 +225,7 @@ export class IotDataStandIn {
       return rejected(400, 'InvalidRequest', `the certificate provider returned no usable certificate: ${(err as Error).message}`);
     }
     const certificateOwnershipToken = randomBytes(48).toString('base64url');
-    this.tokens.set(certificateOwnershipToken, { certificateId, principal: session.certificateId, until: Date.now() + OWNERSHIP_TOKEN_LIFETIME_MS });
+    this.tokens.set(certificateOwnershipToken, { certificateId, certificatePem, principal: session.certificateId, until: Date.now() + OWNERSHIP_TOKEN_LIFETIME_MS });
     return { accepted: true, body: { certificateId, certificatePem, certificateOwnershipToken } };
   }
 
@@ -237,7 +237,7 @@ export class IotDataStandIn {
     if (!templateBody) return rejected(404, 'ResourceNotFound', `no provisioning template named ${templateName}`);
     const parameters = request?.parameters && typeof request.parameters === 'object' ? (request.parameters as Record<string, string>) : {};
     try {
-      const plan = planRegisterThing(templateBody, parameters, token.certificateId);
+      const plan = planRegisterThing(templateBody, parameters, token.certificateId, token.certificatePem);
       const certificateArn = this.options.iot.certificateArn(token.certificateId);
       if (plan.thing) {
         const { thingName, attributes, thingTypeName } = plan.thing;

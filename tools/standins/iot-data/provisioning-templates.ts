@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+
 /**
  * The part of AWS IoT provisioning templates (developer guide, "Provisioning templates") that fleet provisioning by
  * claim uses, evaluated for the data-plane stand-in's RegisterThing: `Parameters` (with `Default`), and `Resources` of
@@ -17,19 +19,54 @@ type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 export class TemplateError extends Error {}
 
-export function planRegisterThing(templateBody: string, given: Record<string, string>, certificateId: string): ProvisioningTemplatePlan {
+/** The certificate parameters AWS IoT resolves from the certificate's subject (AWS-FACTS, "JITP template parameters"). */
+const CERTIFICATE_SUBJECT_PARAMETERS: Record<string, string> = {
+  'AWS::IoT::Certificate::Country': 'C',
+  'AWS::IoT::Certificate::Organization': 'O',
+  'AWS::IoT::Certificate::OrganizationalUnit': 'OU',
+  'AWS::IoT::Certificate::DistinguishedNameQualifier': 'dnQualifier',
+  'AWS::IoT::Certificate::StateName': 'ST',
+  'AWS::IoT::Certificate::CommonName': 'CN',
+  'AWS::IoT::Certificate::SerialNumber': 'serialNumber',
+};
+const CERTIFICATE_PARAMETER = /^AWS::IoT::Certificate::/;
+
+/** The subject attributes of a PEM certificate, by OpenSSL short name (single-valued attributes; the first wins). */
+function subjectAttributes(certificatePem: string): Map<string, string> {
+  const attributes = new Map<string, string>();
+  for (const line of new X509Certificate(certificatePem).subject.split('\n')) {
+    const at = line.indexOf('=');
+    if (at > 0 && !attributes.has(line.slice(0, at))) attributes.set(line.slice(0, at), line.slice(at + 1));
+  }
+  return attributes;
+}
+
+/**
+ * `given` are the device's `parameters`; `certificatePem` is the certificate of the ownership token. As AWS IoT does,
+ * the `AWS::IoT::Certificate::*` parameters come from that certificate (its id, and its subject's attributes) and a
+ * device sending a parameter of such a name does not replace them; one the template uses that the subject lacks
+ * refuses the request.
+ */
+export function planRegisterThing(templateBody: string, given: Record<string, string>, certificateId: string, certificatePem: string): ProvisioningTemplatePlan {
   const template = JSON.parse(templateBody) as { Parameters?: Record<string, { Type?: string; Default?: string }>; Resources?: Record<string, { Type: string; Properties?: Record<string, Json> }>; DeviceConfiguration?: Record<string, Json> };
-  const values: Record<string, string> = { 'AWS::IoT::Certificate::Id': certificateId };
+  const values: Record<string, string> = {};
   for (const [name, declared] of Object.entries(template.Parameters ?? {})) {
+    if (CERTIFICATE_PARAMETER.test(name)) continue;
     const value = given[name] ?? declared.Default;
     if (value !== undefined) values[name] = String(value);
+  }
+  values['AWS::IoT::Certificate::Id'] = certificateId;
+  const subject = subjectAttributes(certificatePem);
+  for (const [parameter, attribute] of Object.entries(CERTIFICATE_SUBJECT_PARAMETERS)) {
+    const value = subject.get(attribute);
+    if (value !== undefined) values[parameter] = value;
   }
   const resolve = (value: Json | undefined, where: string): string => {
     if (typeof value === 'string') return value;
     if (typeof value === 'number' || typeof value === 'boolean') return String(value);
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       if (typeof value.Ref === 'string') {
-        if (!(value.Ref in values)) throw new TemplateError(`${where}: parameter ${value.Ref} was not given and has no default`);
+        if (!(value.Ref in values)) throw new TemplateError(`${where}: parameter ${value.Ref} ${CERTIFICATE_PARAMETER.test(value.Ref) ? 'is not in the certificate' : 'was not given and has no default'}`);
         return values[value.Ref];
       }
       const join = value['Fn::Join'];
@@ -37,7 +74,7 @@ export function planRegisterThing(templateBody: string, given: Record<string, st
       const sub = value['Fn::Sub'];
       if (typeof sub === 'string') {
         return sub.replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
-          if (!(name in values)) throw new TemplateError(`${where}: parameter ${name} was not given and has no default`);
+          if (!(name in values)) throw new TemplateError(`${where}: parameter ${name} ${CERTIFICATE_PARAMETER.test(name) ? 'is not in the certificate' : 'was not given and has no default'}`);
           return values[name];
         });
       }

@@ -13,8 +13,23 @@ let pending: Promise<string> | undefined;
 let secretsClient: { client: SecretsManagerClient; endpoint: string | undefined } | undefined;
 let ssmClient: { client: SSMClient; endpoint: string | undefined } | undefined;
 
-/** The SDK's own retries, bounded; endpoints follow AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL_SSM when set. */
-const SDK_OPTIONS = { maxAttempts: 3 };
+/**
+ * The SDK's own retries and each request bounded (the whole read is also bounded by the invocation's deadline, see
+ * fleet-pki-client.ts); endpoints follow AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL_SSM when set.
+ */
+const SDK_OPTIONS = { maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 } };
+
+/**
+ * The key could not be read from its store. Its message is one of a few fixed sentences: never the text of a parse
+ * error or an SDK error, which may quote the secret's content (MED 4 of the review: a JSON.parse message quotes the
+ * input around the error, i.e. part of the key).
+ */
+export class ApiKeyUnreadable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApiKeyUnreadable';
+  }
+}
 
 export async function apiKey(config: LambdaConfig): Promise<string> {
   const source = config.apiKeySecretId ? `secret:${config.apiKeySecretId}` : `parameter:${config.apiKeyParameter}`;
@@ -49,12 +64,18 @@ async function read(config: LambdaConfig): Promise<string> {
 }
 
 /** The secret string is the key itself, or JSON with an `apiKey` member. */
-function keyOf(value: string | undefined, what: string): string {
+export function keyOf(value: string | undefined, what: 'the secret' | 'the parameter'): string {
   const text = value?.trim();
-  if (!text) throw new Error(`${what} holding the Fleet PKI API key is empty`);
+  if (!text) throw new ApiKeyUnreadable(`${what} holding the Fleet PKI API key is empty`);
   if (text.startsWith('{')) {
-    const parsed = JSON.parse(text) as { apiKey?: unknown };
-    if (typeof parsed.apiKey !== 'string' || parsed.apiKey.length === 0) throw new Error(`${what} is JSON without an "apiKey" string`);
+    let parsed: { apiKey?: unknown } | null;
+    try {
+      parsed = JSON.parse(text) as { apiKey?: unknown } | null;
+    } catch {
+      // Fixed text: the parser's message quotes the input (the key) around the error.
+      throw new ApiKeyUnreadable(`${what} holding the Fleet PKI API key is not valid JSON`);
+    }
+    if (typeof parsed?.apiKey !== 'string' || parsed.apiKey.length === 0) throw new ApiKeyUnreadable(`${what} is JSON without an "apiKey" string`);
     return parsed.apiKey;
   }
   return text;
