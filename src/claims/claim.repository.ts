@@ -1,5 +1,10 @@
 import { Claim, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
 
+export interface EarlierExchange {
+  earlier: { requestSha256: string; certificateId: string } | null;
+  existing: ProvisionedDevice | null;
+}
+
 /** Port: claims, their allow-lists, what they provisioned, idempotency keys and used token ids. */
 export abstract class ClaimRepository {
   abstract insert(claim: Claim): Promise<void>;
@@ -52,8 +57,12 @@ export abstract class ClaimRepository {
   abstract insertProvisionedMany(devices: ProvisionedDevice[]): Promise<void>;
   abstract replaceProvisioned(device: ProvisionedDevice): Promise<void>;
 
-  abstract findIdempotencyKey(claimId: string, key: string): Promise<{ requestSha256: string; certificateId: string } | null>;
   abstract insertIdempotencyKeys(keys: ExchangeIdempotencyKey[]): Promise<void>;
+  /**
+   * What an exchange must know before it issues, in one round trip: the certificate an Idempotency-Key already named
+   * (when a key is given), and the device row of the serial.
+   */
+  abstract findEarlierExchange(claimId: string, deviceSerial: string, key: string | undefined): Promise<EarlierExchange>;
 
   /** Ids of the unrevoked certificates a claim provisioned. */
   abstract unrevokedCertificateIds(claimId: string): Promise<string[]>;

@@ -108,10 +108,7 @@ export class ExchangeService {
     const csr = parseCsr(input.csr);
     const publicKeySha256 = csr.publicKey.sha256;
     // On SQLite (one connection) another request's uncommitted rows must stay out of view.
-    const { earlier, existing } = await this.transactions.readCommitted(async () => ({
-      earlier: idempotencyKey === undefined ? null : await this.claims.findIdempotencyKey(claim.id, idempotencyKey),
-      existing: await this.claims.findProvisioned(claim.id, serial),
-    }));
+    const { earlier, existing } = await this.transactions.readCommitted(() => this.claims.findEarlierExchange(claim.id, serial, idempotencyKey));
     if (earlier) {
       if (earlier.requestSha256 !== requestSha256) throw Errors.idempotencyKeyReused('this Idempotency-Key was used for a different request');
       return { certificate: await this.certificates.get(earlier.certificateId), deviceSerial: serial, replayed: true };

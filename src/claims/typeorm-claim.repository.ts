@@ -7,7 +7,7 @@ import { ExchangeIdempotencyKeyEntity } from '../database/entities/exchange-idem
 import { ProvisionedDeviceEntity } from '../database/entities/provisioned-device.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { AttestationMode, Claim, ClaimStatus, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
-import { ClaimRepository } from './claim.repository';
+import { ClaimRepository, EarlierExchange } from './claim.repository';
 
 /** Rows per multi-row INSERT of an allow-list on SQLite (which allows 32,766 bound parameters). */
 const ALLOWLIST_INSERT_ROWS = 500;
@@ -178,12 +178,21 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     ]);
   }
 
-  async findIdempotencyKey(claimId: string, key: string): Promise<{ requestSha256: string; certificateId: string } | null> {
-    const [row] = await this.db.sql<{ requestSha256: string; certificateId: string }>(
-      'SELECT request_sha256 AS "requestSha256", certificate_id AS "certificateId" FROM exchange_idempotency_keys WHERE claim_id = ? AND idempotency_key = ?',
-      [claimId, key],
+  async findEarlierExchange(claimId: string, deviceSerial: string, key: string | undefined): Promise<EarlierExchange> {
+    if (key === undefined) return { earlier: null, existing: await this.findProvisioned(claimId, deviceSerial) };
+    const rows = await this.db.sql<{ kind: string; requestSha256: string | null; certificateId: string; publicKeySha256: string | null; provisionedAt: string | null }>(
+      `SELECT 'key' AS kind, request_sha256 AS "requestSha256", certificate_id AS "certificateId", NULL AS "publicKeySha256", NULL AS "provisionedAt"
+         FROM exchange_idempotency_keys WHERE claim_id = ? AND idempotency_key = ?
+       UNION ALL
+       SELECT 'device', NULL, certificate_id, public_key_sha256, provisioned_at FROM provisioned_devices WHERE claim_id = ? AND device_serial = ?`,
+      [claimId, key, claimId, deviceSerial],
     );
-    return row ?? null;
+    const keyRow = rows.find((row) => row.kind === 'key');
+    const deviceRow = rows.find((row) => row.kind === 'device');
+    return {
+      earlier: keyRow ? { requestSha256: keyRow.requestSha256!, certificateId: keyRow.certificateId } : null,
+      existing: deviceRow ? { claimId, deviceSerial, certificateId: deviceRow.certificateId, publicKeySha256: deviceRow.publicKeySha256!, provisionedAt: deviceRow.provisionedAt! } : null,
+    };
   }
 
   async insertIdempotencyKeys(keys: ExchangeIdempotencyKey[]): Promise<void> {
