@@ -228,6 +228,29 @@ describe(`TPM attested enrollment on ${driver}`, { skip: skip || missingTpm }, (
       await assertRefused(res, 403, 'TPM_EK_UNTRUSTED', claimId, before);
     });
 
+    it('refuses a certificate of an allowed vendor that is not an EK certificate (no tcg-kp-EKCertificate usage, or a CA): 403 TPM_EK_UNTRUSTED', async () => {
+      // The same EK key, certified by the allowed vendor CA, but as a TLS server key, and then as a CA.
+      const ekPem = ssl.file('ek-other.pem', new X509Certificate(ekCertDer).publicKey.export({ type: 'spki', format: 'pem' }));
+      const dummy = ssl.newCsr('ec:P-256', '/CN=unused');
+      ssl.file('dummy-other.csr', dummy.csrPem);
+      const variants = [
+        ['tls', 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n'],
+        ['none', 'basicConstraints=critical,CA:FALSE\n'],
+        ['ca', 'basicConstraints=critical,CA:TRUE\nextendedKeyUsage=2.23.133.8.1\n'],
+      ];
+      for (const [name, extensions] of variants) {
+        ssl.file(`ek-${name}.cnf`, extensions);
+        const made = ssl.run(['x509', '-req', '-in', 'dummy-other.csr', '-force_pubkey', ekPem, '-subj', '/', '-CA', 'vendor-ca.pem', '-CAkey', 'vendor-ca.key',
+          '-set_serial', '0x5566', '-days', '365', '-sha256', '-extfile', `ek-${name}.cnf`, '-outform', 'DER', '-out', `ek-${name}.der`]);
+        assert.equal(made.status, 0, made.output);
+        clock.advance(Math.max(0, Date.now() + 2000 - clock.now().getTime()));
+        const before = await claimState(claimId);
+        const res = await attest(station, await evidence(DEVICE_KEY, `tpm-not-ek-${name}`, { ekCertificate: b64(fs.readFileSync(ssl.file(`ek-${name}.der`))) }));
+        await assertRefused(res, 403, 'TPM_EK_UNTRUSTED', claimId, before);
+        assert.match(res.body.detail, name === 'ca' ? /CA certificate/ : /tcg-kp-EKCertificate/);
+      }
+    });
+
     it('refuses a wrong activated secret (403 TPM_ACTIVATION_FAILED), which spends the challenge', async () => {
       const before = await claimState(claimId);
       const started = await attest(station, await evidence(DEVICE_KEY, 'tpm-0003'));
