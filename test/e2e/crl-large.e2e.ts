@@ -40,6 +40,9 @@ function row(authorityId: string, status: string, notAfter: string, i: number): 
     replacesId: null,
     replacedById: null,
     supersededAt: null,
+    hardwareAttestation: null,
+    origin: 'issued',
+    importedChain: null,
   });
 }
 
