@@ -1,10 +1,8 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { loadConfig } from './app.config';
-import { createApp } from './app.factory';
-import { ApiKeysService } from './auth/api-keys.service';
 import { serveAsWorker, Started, superviseWorkers, workerSlot } from './cluster';
-import { MetricsService } from './metrics/metrics.service';
+import { releaseStartupMemory } from './startup-memory';
 import { AppConfig, ConfigError } from './config/config';
 
 /** better-sqlite3 13 needs Node ≥ 22 (docs/runtime.md): say so instead of crashing inside the native module. */
@@ -12,9 +10,16 @@ const MIN_NODE_MAJOR = 22;
 
 /** The application in this process: built, initial admin key made when there is none, listening. */
 async function serve(config: AppConfig): Promise<Started> {
+  // Loaded here, not at the top: a cluster's primary serves nothing and never loads the application (docs/runtime.md, "Memory").
+  const [{ createApp }, { ApiKeysService }, { MetricsService }] = await Promise.all([
+    import('./app.factory.js'),
+    import('./auth/api-keys.service.js'),
+    import('./metrics/metrics.service.js'),
+  ]);
   const app = await createApp(config);
   const firstKey = await app.get(ApiKeysService).bootstrap(config.auth.bootstrapAdminKey);
   app.get(MetricsService).workerInfo.set({ worker: String(workerSlot()), pid: String(process.pid) }, 1);
+  releaseStartupMemory();
   await app.listen({ port: config.port, host: config.host });
   const address = app.getHttpServer().address();
   return { port: typeof address === 'object' && address ? address.port : config.port, firstKey: firstKey ?? undefined };
@@ -53,7 +58,10 @@ async function main(): Promise<void> {
   }
   // WORKERS (src/cluster.ts): one process, or a primary supervising that many workers.
   if (config.workers === 1) announce(config, await serve(config));
-  else if (cluster.isPrimary) superviseWorkers(config, (started) => announce(config, started));
+  else if (cluster.isPrimary) {
+    releaseStartupMemory();
+    superviseWorkers(config, (started) => announce(config, started));
+  }
   else await serveAsWorker(() => serve(config));
 }
 
