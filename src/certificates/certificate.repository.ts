@@ -1,5 +1,5 @@
 import { RevocationReason } from '../pki/crl';
-import { CertificateRecord, CertificateStatus, IotStatus } from './certificate';
+import { CertificateRecord, CertificateStatus, CertificateSummary, IotStatus } from './certificate';
 
 export interface CertificateQuery {
   status?: CertificateStatus;
@@ -19,7 +19,8 @@ export interface CertificateQuery {
 export abstract class CertificateRepository {
   abstract insert(record: CertificateRecord): Promise<void>;
   abstract findById(id: string): Promise<CertificateRecord | null>;
-  abstract search(query: CertificateQuery): Promise<CertificateRecord[]>;
+  /** A page of summaries (no DER): the search of GET /v1/certificates. */
+  abstract search(query: CertificateQuery): Promise<CertificateSummary[]>;
   /** Sets status superseded (renewed by `replacedById`) when it is still active and unrenewed; false otherwise. */
   abstract markSuperseded(id: string, replacedById: string, at: string): Promise<boolean>;
   /** Sets status revoked unless already revoked; false when it was. */

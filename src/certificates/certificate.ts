@@ -68,6 +68,17 @@ export interface CertificateRecord {
 
 export type CertificateOrigin = 'issued' | 'imported';
 
+/**
+ * What a search answers per certificate (GET /v1/certificates): the record without its DER, chains, metadata and
+ * attestation, so a page of 100 reads and decodes a fraction of the bytes (docs/architecture.md#search-indexes).
+ */
+export const CERTIFICATE_SUMMARY_FIELDS = [
+  'id', 'authorityId', 'serial', 'fingerprint', 'status', 'origin', 'profile', 'subject', 'thingName', 'claimId',
+  'notBefore', 'notAfter', 'issuedAt', 'revokedAt', 'revocationReason', 'iotStatus', 'iotLastError', 'iotTargetId',
+] as const satisfies readonly (keyof CertificateRecord)[];
+
+export type CertificateSummary = Pick<CertificateRecord, (typeof CERTIFICATE_SUMMARY_FIELDS)[number]>;
+
 /** The profile name of imported (pre-provisioned) identities: issued under no profile of ours. */
 export const PRE_PROVISIONED_PROFILE = 'pre-provisioned';
 
@@ -95,6 +106,6 @@ export interface HardwareAttestation {
 }
 
 /** The status a caller sees: an active certificate past its notAfter is expired. */
-export function effectiveStatus(record: CertificateRecord, now: Date): CertificateStatus {
+export function effectiveStatus(record: Pick<CertificateRecord, 'status' | 'notAfter'>, now: Date): CertificateStatus {
   return record.status === 'active' && new Date(record.notAfter) <= now ? 'expired' : record.status;
 }

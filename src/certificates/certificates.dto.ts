@@ -6,7 +6,7 @@ import { pemEncode } from '../pki/der';
 import { CERTIFICATE_FILE_FORMATS } from '../pki/certificate-files';
 import { REVOCATION_REASONS, RevocationReason } from '../pki/crl';
 import { MAX_CSR_PEM_LENGTH } from '../pki/csr';
-import { CertificateRecord, CertificateStatus, effectiveStatus, IOT_STATUSES } from './certificate';
+import { CertificateRecord, CertificateStatus, CertificateSummary, effectiveStatus, IOT_STATUSES } from './certificate';
 import { THING_NAME_PATTERN } from '../pki/profiles';
 import { MaxMetadata } from './metadata.validator';
 
@@ -208,7 +208,7 @@ export class CertificateListDto {
   @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page' }) nextCursor: string | null;
 }
 
-export function toSummaryDto(record: CertificateRecord, now: Date): CertificateSummaryDto {
+export function toSummaryDto(record: CertificateSummary, now: Date): CertificateSummaryDto {
   return {
     id: record.id,
     authorityId: record.authorityId,

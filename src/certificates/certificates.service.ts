@@ -21,7 +21,7 @@ import { describeCertificate, validityDaysFor } from '../pki/issuance';
 import { formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
 import { randomSerial } from '../pki/serial';
-import { CertificateRecord, CertificateStatus, HardwareAttestation, IotThingOptions, isImported } from './certificate';
+import { CertificateRecord, CertificateStatus, CertificateSummary, HardwareAttestation, IotThingOptions, isImported } from './certificate';
 import { CertificateEvents } from './certificate-events';
 import { CertificateRepository } from './certificate.repository';
 import { RevocationListPublisher } from './revocation-list-publisher.port';
@@ -220,7 +220,7 @@ export class CertificatesService implements OnModuleInit {
     return record;
   }
 
-  async search(input: SearchInput): Promise<{ items: CertificateRecord[]; nextCursor: string | null }> {
+  async search(input: SearchInput): Promise<{ items: CertificateSummary[]; nextCursor: string | null }> {
     const before = input.cursor ? decodeCursor<{ issuedAt: string; id: string }>(input.cursor, { issuedAt: 'string', id: 'string' }) : undefined;
     // Stored times are fixed-width UTC ISO strings; a filter given with an offset or without milliseconds is normalised first.
     const expiringBefore = input.expiringBefore === undefined ? undefined : new Date(input.expiringBefore).toISOString();

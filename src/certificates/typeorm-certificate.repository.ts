@@ -3,7 +3,7 @@ import { Not } from 'typeorm';
 import { CertificateEntity } from '../database/entities/certificate.entity';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { RevocationReason } from '../pki/crl';
-import { CertificateRecord, HardwareAttestation, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
+import { CERTIFICATE_SUMMARY_FIELDS, CertificateRecord, CertificateSummary, HardwareAttestation, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
 import { CertificateQuery, CertificateRepository } from './certificate.repository';
 
 @Injectable()
@@ -41,11 +41,11 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
    * which both databases use as the start of that index range. An expiry filter (expiringBefore, or status expired)
    * walks the not_after buckets instead: see searchByExpiryBuckets.
    */
-  async search(query: CertificateQuery): Promise<CertificateRecord[]> {
+  async search(query: CertificateQuery): Promise<CertificateSummary[]> {
     const limit = pageLimit(query.limit);
     if (usesExpiryBuckets(query)) {
       const rows = await this.searchByExpiryBuckets(query, limit);
-      if (rows) return rows.map(toRecord);
+      if (rows) return rows.map(toSummary);
     }
     const where: string[] = [];
     const params: unknown[] = [];
@@ -72,8 +72,8 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     if (query.fingerprint) add('fingerprint = ?', query.fingerprint);
     if (query.expiringBefore) add('not_after < ?', query.expiringBefore);
     if (query.before) add('(issued_at, id) < (?, ?)', query.before.issuedAt, query.before.id);
-    const rows = await this.db.select(CertificateEntity, where.length ? where.join(' AND ') : '1 = 1', params, ` ORDER BY issued_at DESC, id DESC LIMIT ${limit}`);
-    return rows.map(toRecord);
+    const rows = await this.db.selectProperties(CertificateEntity, CERTIFICATE_SUMMARY_FIELDS, where.length ? where.join(' AND ') : '1 = 1', params, ` ORDER BY issued_at DESC, id DESC LIMIT ${limit}`);
+    return rows.map(toSummary);
   }
 
   /**
@@ -86,7 +86,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
    * list; SQLite (no LATERAL) takes a UNION ALL of one subquery per bucket. Null: too many buckets (a range over
    * more than ~8 years), the caller falls back to the plain query.
    */
-  private async searchByExpiryBuckets(query: CertificateQuery, limit: number): Promise<CertificateEntity[] | null> {
+  private async searchByExpiryBuckets(query: CertificateQuery, limit: number): Promise<SummaryRow[] | null> {
     const statuses = query.status === undefined ? STORED_STATUSES : [query.status === 'expired' ? 'active' : query.status];
     // Bounds of the range, exclusive below (active: unexpired) and above (expiringBefore), inclusive for expired.
     const above = query.status === 'active' ? query.now : undefined;
@@ -127,11 +127,11 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     const order = ' ORDER BY issued_at DESC, id DESC';
     if (this.db.isPostgres) {
       const candidates = `unnest(?::text[]) AS s(status) CROSS JOIN unnest(?::text[]) AS b(bucket) CROSS JOIN LATERAL (${newest('s.status', 'b.bucket')}) k`;
-      return this.db.select(CertificateEntity, page(candidates), [statuses, buckets, ...params], order);
+      return this.db.selectProperties(CertificateEntity, CERTIFICATE_SUMMARY_FIELDS, page(candidates), [statuses, buckets, ...params], order);
     }
     const branches = statuses.flatMap((status) => buckets.map((bucket) => ({ status, bucket })));
     const candidates = `(${branches.map(() => `SELECT * FROM (${newest('?', '?')})`).join(' UNION ALL ')}) k`;
-    return this.db.select(CertificateEntity, page(candidates), branches.flatMap(({ status, bucket }) => [status, bucket, ...params]), order);
+    return this.db.selectProperties(CertificateEntity, CERTIFICATE_SUMMARY_FIELDS, page(candidates), branches.flatMap(({ status, bucket }) => [status, bucket, ...params]), order);
   }
 
   async markSuperseded(id: string, replacedById: string, at: string): Promise<boolean> {
@@ -213,6 +213,18 @@ export function expiryBuckets(from: string, to: string): string[] | null {
     if (buckets.length > MAX_EXPIRY_BUCKETS) return null;
   }
   return buckets;
+}
+
+type SummaryRow = Pick<CertificateEntity, (typeof CERTIFICATE_SUMMARY_FIELDS)[number]>;
+
+function toSummary(row: SummaryRow): CertificateSummary {
+  return {
+    ...row,
+    origin: row.origin === 'imported' ? 'imported' : 'issued',
+    status: row.status as StoredCertificateStatus,
+    revocationReason: row.revocationReason as RevocationReason | null,
+    iotStatus: row.iotStatus as IotStatus,
+  };
 }
 
 function toRecord(row: CertificateEntity): CertificateRecord {

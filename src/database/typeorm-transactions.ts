@@ -103,6 +103,19 @@ export class TypeOrmTransactions extends Transactions {
     return this.sql<E>(`SELECT ${selectList} FROM ${table} WHERE ${where}${suffix}`, params);
   }
 
+  /** As select, with only the given properties' columns read. */
+  async selectProperties<E extends object, K extends keyof E & string>(entity: new () => E, properties: readonly K[], where: string, params: unknown[] = [], suffix = ''): Promise<Pick<E, K>[]> {
+    const { table } = this.statementsFor(entity);
+    const columns = new Map(this.dataSource.getMetadata(entity).columns.map((c) => [c.propertyName, c.databaseName]));
+    const escape = (name: string) => this.dataSource.driver.escape(name);
+    const selectList = properties.map((property) => {
+      const column = columns.get(property);
+      if (!column) throw new Error(`${entity.name} has no column for property ${property}`);
+      return `${escape(column)} AS ${escape(property)}`;
+    });
+    return this.sql<Pick<E, K>>(`SELECT ${selectList.join(', ')} FROM ${table} WHERE ${where}${suffix}`, params);
+  }
+
   /** A page of an entity's rows in creation order (columns created_at, id), strictly after `after`. */
   async selectByCreation<E extends object>(entity: new () => E, after: { createdAt: string; id: string } | undefined, limit: number): Promise<E[]> {
     const order = ` ORDER BY created_at, id LIMIT ${Number(limit)}`;
