@@ -18,6 +18,8 @@ export interface CertificateQuery {
 /** Port: stored certificates. */
 export abstract class CertificateRepository {
   abstract insert(record: CertificateRecord): Promise<void>;
+  /** Several records with multi-row INSERTs. */
+  abstract insertMany(records: CertificateRecord[]): Promise<void>;
   abstract findById(id: string): Promise<CertificateRecord | null>;
   /** A page of summaries (no DER): the search of GET /v1/certificates. */
   abstract search(query: CertificateQuery): Promise<CertificateSummary[]>;

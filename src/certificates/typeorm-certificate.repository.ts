@@ -13,17 +13,13 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   }
 
   async insert(record: CertificateRecord): Promise<void> {
-    const { importedChainDer, ...fields } = record;
-    await this.db.insert(CertificateEntity, {
-      ...fields,
-      origin: record.origin ?? 'issued',
-      importedChain: importedChainDer ? importedChainDer.map((der) => der.toString('base64')).join(',') : null,
-      certificateDer: record.certificateDer.toString('base64'),
-      metadata: record.metadata ? JSON.stringify(record.metadata) : null,
-      iotThing: record.iotThing ? JSON.stringify(record.iotThing) : null,
-      hardwareAttestation: record.hardwareAttestation ? JSON.stringify(record.hardwareAttestation) : null,
-    });
+    await this.db.insert(CertificateEntity, toRow(record));
   }
+
+  async insertMany(records: CertificateRecord[]): Promise<void> {
+    if (records.length > 0) await this.db.insertMany(CertificateEntity, records.map(toRow));
+  }
+
 
   async claimOfClaimCertificate(certificateId: string): Promise<string | null> {
     const [row] = await this.db.sql<{ id: string }>('SELECT id FROM claims WHERE claim_certificate_id = ?', [certificateId]);
@@ -213,6 +209,19 @@ export function expiryBuckets(from: string, to: string): string[] | null {
     if (buckets.length > MAX_EXPIRY_BUCKETS) return null;
   }
   return buckets;
+}
+
+function toRow(record: CertificateRecord): CertificateEntity {
+  const { importedChainDer, ...fields } = record;
+  return {
+    ...fields,
+    origin: record.origin ?? 'issued',
+    importedChain: importedChainDer ? importedChainDer.map((der) => der.toString('base64')).join(',') : null,
+    certificateDer: record.certificateDer.toString('base64'),
+    metadata: record.metadata ? JSON.stringify(record.metadata) : null,
+    iotThing: record.iotThing ? JSON.stringify(record.iotThing) : null,
+    hardwareAttestation: record.hardwareAttestation ? JSON.stringify(record.hardwareAttestation) : null,
+  };
 }
 
 type SummaryRow = Pick<CertificateEntity, (typeof CERTIFICATE_SUMMARY_FIELDS)[number]>;
