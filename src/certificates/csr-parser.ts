@@ -30,7 +30,7 @@ export class CsrParser implements OnApplicationShutdown {
   async parse(pem: string): Promise<ParsedCsr> {
     if (!this.pool) return parseCsr(pem);
     try {
-      return await this.pool.run(pem);
+      return revived(await this.pool.run(pem));
     } catch (error) {
       if (error instanceof ThreadTaskError) {
         if (error.payload) throw fromPlainError(error.payload as PlainDomainError);
@@ -44,4 +44,10 @@ export class CsrParser implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.pool?.close();
   }
+}
+
+/** A ParsedCsr as it arrives from a thread: the structured clone turned its Buffer into a plain Uint8Array. */
+function revived(csr: ParsedCsr): ParsedCsr {
+  const spki = csr.publicKeySpki as Uint8Array;
+  return { ...csr, publicKeySpki: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength) };
 }
