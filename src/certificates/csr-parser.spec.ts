@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+// The module object itself (not an import namespace copy), so that the test can watch the threads it starts.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import workerThreads = require('node:worker_threads');
 import { buildCsr } from '../../tools/csr-builder';
 import { DomainError } from '../common/errors';
 import { AppConfig } from '../config/config';
@@ -45,6 +48,33 @@ describe('CsrParser', () => {
     const inline = parseCsr(csr);
     assert.deepEqual({ ...fromThread, publicKey: { ...fromThread.publicKey, keyObject: null } }, { ...inline, publicKey: { ...inline.publicKey, keyObject: null } });
     assert.ok(fromThread.publicKey.keyObject.equals(inline.publicKey.keyObject));
+  });
+
+  it('answers 503 for the CSR a dying thread held, then parses on a new thread', async (t) => {
+    // The threads the pool starts, so that the test can end one (as a fatal error in native code would).
+    const started: workerThreads.Worker[] = [];
+    const RealWorker = workerThreads.Worker;
+    t.mock.property(workerThreads, 'Worker', class extends RealWorker {
+      constructor(...args: ConstructorParameters<typeof RealWorker>) {
+        super(...args);
+        started.push(this);
+      }
+    });
+    const parser = withThreads(1);
+    try {
+      assert.equal((await parser.parse(buildCsr({ commonName: 'dev-4' }))).subject.commonName, 'dev-4');
+      assert.equal(started.length, 1);
+      void started[0].terminate();
+      assert.deepEqual(await refusal(() => parser.parse(buildCsr({ commonName: 'dev-5' }))), {
+        code: 'CRYPTO_THREADS_UNAVAILABLE',
+        status: 503,
+        message: 'the CSR could not be checked (a worker thread exited (code 1) while running this task); retry',
+      });
+      assert.equal((await parser.parse(buildCsr({ commonName: 'dev-6' }))).subject.commonName, 'dev-6');
+      assert.equal(started.length, 2);
+    } finally {
+      await parser.onApplicationShutdown();
+    }
   });
 
   it('answers 503 CRYPTO_THREADS_UNAVAILABLE when its threads cannot take the CSR', async () => {
