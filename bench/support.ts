@@ -214,6 +214,8 @@ export async function startServiceProcess(driver: 'sqlite' | 'postgres', env: Re
       FLEET_PKI_BOOTSTRAP_ADMIN_KEY: adminKey,
       ...(db && db.config.driver === 'postgres' ? { DATABASE_URL: db.config.url, FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}),
       ...(process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {}),
+      // An A/B of the crypto threads on one build: CRYPTO_THREADS=0 npm run bench -- … (docs/benchmarks.md).
+      ...(process.env.CRYPTO_THREADS ? { CRYPTO_THREADS: process.env.CRYPTO_THREADS } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,6 +3,7 @@ import { AuthoritiesModule } from '../authorities/authorities.module';
 import { CertificateRepository } from './certificate.repository';
 import { CertificatesController } from './certificates.controller';
 import { CertificatesService } from './certificates.service';
+import { CsrParser } from './csr-parser';
 import { TypeOrmCertificateRepository } from './typeorm-certificate.repository';
 
 /**
@@ -14,7 +15,7 @@ import { TypeOrmCertificateRepository } from './typeorm-certificate.repository';
 @Module({
   imports: [AuthoritiesModule],
   controllers: [CertificatesController],
-  providers: [CertificatesService, { provide: CertificateRepository, useClass: TypeOrmCertificateRepository }],
-  exports: [CertificatesService, CertificateRepository],
+  providers: [CertificatesService, CsrParser, { provide: CertificateRepository, useClass: TypeOrmCertificateRepository }],
+  exports: [CertificatesService, CertificateRepository, CsrParser],
 })
 export class CertificatesModule {}

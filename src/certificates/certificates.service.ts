@@ -16,7 +16,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { fingerprint, signCertificate } from '../pki/certificate';
 import { pemEncode } from '../pki/der';
 import { RevocationReason } from '../pki/crl';
-import { ParsedCsr, parseCsr } from '../pki/csr';
+import { ParsedCsr } from '../pki/csr';
+import { CsrParser } from './csr-parser';
 import { describeCertificate, validityDaysFor } from '../pki/issuance';
 import { formatName, SubjectFields } from '../pki/names';
 import { findProfile, namesFor } from '../pki/profiles';
@@ -97,6 +98,7 @@ export class CertificatesService implements OnModuleInit {
     private readonly metrics: MetricsService,
     @Inject(PublicUrls) private readonly urls: PublicUrls,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly csrs: CsrParser,
   ) {}
 
   onModuleInit(): void {
@@ -118,7 +120,7 @@ export class CertificatesService implements OnModuleInit {
   async issue(ctx: RequestContext, input: IssueInput, options: IssueOptions = {}): Promise<CertificateRecord> {
     const profile = findProfile(input.profile, { internal: options.internalProfile });
     const validityDays = validityDaysFor(profile, input.validityDays);
-    const csr = options.parsedCsr ?? parseCsr(input.csr);
+    const csr = options.parsedCsr ?? (await this.csrs.parse(input.csr));
     const names = namesFor(profile, csr, input.thingName, options.subject);
     const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy);
 

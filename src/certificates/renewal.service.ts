@@ -6,7 +6,8 @@ import { DomainError, Errors } from '../common/errors';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { createHash } from 'node:crypto';
-import { ParsedCsr, parseCsr } from '../pki/csr';
+import { ParsedCsr } from '../pki/csr';
+import { CsrParser } from './csr-parser';
 import { readCertificate } from '../pki/tpm/ek-chain';
 import { verifyKeyAttestation } from '../pki/tpm/evidence';
 import { findProfile, Profile, RenewalPolicy } from '../pki/profiles';
@@ -51,6 +52,7 @@ export class RenewalService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly csrs: CsrParser,
   ) {}
 
   async renew(identity: CertificateIdentity, csrPem: string, attestation?: RenewalAttestation): Promise<CertificateRecord> {
@@ -138,7 +140,7 @@ export class RenewalService {
         renewableFrom: windowOpens.toISOString(),
       });
     }
-    const csr = parseCsr(csrPem);
+    const csr = await this.csrs.parse(csrPem);
     if (!policy.allowSameKey && csr.publicKey.sha256 === old.publicKeySha256) {
       throw Errors.sameKeyNotAllowed(`profile ${profile.name} requires a new key to renew`);
     }

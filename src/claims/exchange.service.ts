@@ -3,12 +3,12 @@ import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { CertificateRecord, HardwareAttestation } from '../certificates/certificate';
 import { CertificatesService } from '../certificates/certificates.service';
+import { CsrParser } from '../certificates/csr-parser';
 import { Clock } from '../common/clock';
 import { DomainError, Errors } from '../common/errors';
 import { Transactions } from '../database/transactions';
 import { isUniqueViolation } from '../database/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import { parseCsr } from '../pki/csr';
 import { Claim, ExchangeIdempotencyKey, ProvisionedDevice } from './claim';
 import { ClaimRepository } from './claim.repository';
 import { isWellFormedSerial, thingNameFor } from './claims.service';
@@ -71,6 +71,7 @@ export class ExchangeService {
     private readonly transactions: Transactions,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
+    private readonly csrs: CsrParser,
   ) {}
 
   async exchange(identity: StationIdentity, input: ExchangeInput, idempotencyKey: string | undefined): Promise<ExchangeResult> {
@@ -105,7 +106,7 @@ export class ExchangeService {
     }
 
     const requestSha256 = createHash('sha256').update(JSON.stringify([serial, input.csr, input.attributes ?? null])).digest('hex');
-    const csr = parseCsr(input.csr);
+    const csr = await this.csrs.parse(input.csr);
     const publicKeySha256 = csr.publicKey.sha256;
     // On SQLite (one connection) another request's uncommitted rows must stay out of view.
     const { earlier, existing } = await this.transactions.readCommitted(() => this.claims.findEarlierExchange(claim.id, serial, idempotencyKey));

@@ -101,6 +101,8 @@ export const Errors = {
   /** An AWS quota or hard limit (LimitExceededException): not throttling, so retrying does not help. */
   awsLimitExceeded: make('AWS_LIMIT_EXCEEDED', 409),
   notReady: make('NOT_READY', 503),
+  /** The crypto threads (CRYPTO_THREADS) could not take the task: one died under it, or too many tasks wait. Retry. */
+  cryptoThreadsUnavailable: make('CRYPTO_THREADS_UNAVAILABLE', 503),
   /**
    * The database lists fewer revocations than a CRL this service already published (a restore of an older backup):
    * no new CRL is published until an operator acts (docs/operations.md "Restoring an older database").
@@ -242,3 +244,19 @@ export const Errors = {
 
 /** Every stable code, in declaration order (each once). */
 export const ERROR_CODES: readonly string[] = [...new Set(Object.values(Errors).map((kind) => kind.code))];
+
+/** A DomainError as plain data, to cross a thread boundary (common/thread-pool.ts) with its code, status and members. */
+export interface PlainDomainError {
+  code: string;
+  status: number;
+  message: string;
+  extra: Record<string, unknown>;
+}
+
+export function toPlainError(error: unknown): PlainDomainError | null {
+  return error instanceof DomainError ? { code: error.code, status: error.status, message: error.message, extra: error.extra } : null;
+}
+
+export function fromPlainError(plain: PlainDomainError): DomainError {
+  return new DomainError(plain.code, plain.status, plain.message, plain.extra);
+}

@@ -129,7 +129,7 @@ const signing = [Errors.keyBackendNotConfigured, Errors.keyBackendUnavailable, E
 /** Codes that come from one place, for ApiProblems: declare the group where a route goes through that place. */
 export const ProblemGroups = {
   /** Reading a PKCS #10 request and its key (pki/csr.ts, pki/key-policy.ts). */
-  csr: [Errors.invalidCsr, Errors.csrSignatureInvalid, Errors.weakSignatureAlgorithm, Errors.invalidSubject, Errors.unsupportedKey],
+  csr: [Errors.invalidCsr, Errors.csrSignatureInvalid, Errors.weakSignatureAlgorithm, Errors.invalidSubject, Errors.unsupportedKey, Errors.cryptoThreadsUnavailable],
   /** An authority that is to sign something new (AuthoritiesService.issuer). */
   issuer,
   /** Signing with an authority's key, in the local key store, AWS KMS or a PKCS #11 token (keys/). */

@@ -205,6 +205,21 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('CRYPTO_THREADS', () => {
+    const pg = { DATABASE_URL: 'postgres://db/pki', FLEET_PKI_MASTER_KEY: MASTER_KEY };
+    it('defaults to the cores one process leaves idle, and to 0 when WORKERS processes use them all', () => {
+      assert.equal(loadConfig({ DATA_DIR: '/d' }).cryptoThreads, os.availableParallelism() - 1);
+      assert.equal(loadConfig({ ...pg, WORKERS: '1' }).cryptoThreads, os.availableParallelism() - 1);
+      assert.equal(loadConfig({ ...pg, WORKERS: '2' }).cryptoThreads, 0);
+      assert.equal(loadConfig({ DATA_DIR: '/d', CRYPTO_THREADS: '0' }).cryptoThreads, 0);
+      assert.equal(loadConfig({ ...pg, WORKERS: '2', CRYPTO_THREADS: '3' }).cryptoThreads, 3);
+    });
+
+    it('bounds CRYPTO_THREADS to 0-64', () => {
+      for (const bad of ['65', '-1', 'all', '1.5']) expectConfigError({ DATA_DIR: '/d', CRYPTO_THREADS: bad }, 'CRYPTO_THREADS');
+    });
+  });
+
   describe('renewal switches', () => {
     it('are off by default', () => {
       const { renewal } = loadConfig({ DATA_DIR: '/d' });

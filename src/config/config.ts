@@ -29,6 +29,11 @@ export interface AppConfig {
    * PostgreSQL (docs/architecture.md, "Workers").
    */
   workers: number;
+  /**
+   * Worker threads of each process that parse CSRs off the event loop (certificates/csr-parser.ts); 0 = parse on the
+   * event loop (docs/architecture.md, "Crypto threads").
+   */
+  cryptoThreads: number;
   dataDir: string;
   publicBaseUrl: string;
   database: DatabaseConfig;
@@ -381,6 +386,14 @@ function parseWorkers(env: Env, database: DatabaseConfig): number {
   return workers;
 }
 
+/**
+ * CRYPTO_THREADS: the cores one process would otherwise leave idle. With WORKERS > 1 the processes already use every
+ * core, so the default is 0 there; a thread per process on top would only add hand-off costs.
+ */
+function parseCryptoThreads(env: Env, workers: number): number {
+  return integer(env, 'CRYPTO_THREADS', workers > 1 ? 0 : Math.max(0, os.availableParallelism() - 1), 0, 64);
+}
+
 function parseMasterKey(env: Env): Buffer | undefined {
   const raw = env.FLEET_PKI_MASTER_KEY;
   if (raw === undefined || raw === '') return undefined;
@@ -693,10 +706,12 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     // A key file in DATA_DIR would differ per replica: CA keys sealed by one would be unreadable by the others.
     throw new ConfigError('FLEET_PKI_MASTER_KEY', 'is required with PostgreSQL (every replica must use the same one): openssl rand -hex 32');
   }
+  const workers = parseWorkers(env, database);
   return {
     port,
     host: env.HOST || '0.0.0.0',
-    workers: parseWorkers(env, database),
+    workers,
+    cryptoThreads: parseCryptoThreads(env, workers),
     dataDir,
     publicBaseUrl: parsePublicBaseUrl(env, port),
     database,

@@ -3,12 +3,12 @@ import { Injectable } from '@nestjs/common';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateRecord } from '../certificates/certificate';
 import { CertificatesService } from '../certificates/certificates.service';
+import { CsrParser } from '../certificates/csr-parser';
 import { RenewalService } from '../certificates/renewal.service';
 import { ClaimsService } from '../claims/claims.service';
 import { ExchangeService } from '../claims/exchange.service';
 import { Errors } from '../common/errors';
 import { certificateParts } from '../pki/certificate';
-import { parseCsr } from '../pki/csr';
 import { decodeSinglePem } from '../pki/der';
 import { csrAttributeTypes, csrAttrs, csrPemOfEstBody, csrSubjectAttributes, KEY_ENCRYPTION_ATTRIBUTES, deviceSerialOf, generatedKeyAndCsr, nameAttributes, SERIAL_NUMBER_OID } from '../pki/est';
 import { OID } from '../pki/oids';
@@ -39,6 +39,7 @@ export class EstService {
     private readonly certificates: CertificatesService,
     private readonly claims: ClaimsService,
     private readonly authorities: AuthoritiesService,
+    private readonly csrs: CsrParser,
   ) {}
 
   /** /cacerts: the label's issuing CA and each parent up to the root, as a certs-only PKCS#7 (RFC 7030 §4.1.3). */
@@ -67,7 +68,7 @@ export class EstService {
     const requestPem = csrPemOfEstBody(body);
     // The request is checked as any CSR (well-formed, signature = proof of possession, key policy), also when its key
     // is then replaced by one the service makes (RFC 7030 §4.4.1: the CSR's key is ignored; its subject is used).
-    parseCsr(requestPem);
+    await this.csrs.parse(requestPem);
     if (serverKeygen) {
       // RFC 7030 §4.4.1.1/§4.4.1.2: a key the client asked to have encrypted must not go out in the clear.
       const asked = csrAttributeTypes(requestPem).find((type) => KEY_ENCRYPTION_ATTRIBUTES[type]);
@@ -122,7 +123,7 @@ export class EstService {
   async reenroll(caller: EstCaller, body: string): Promise<EstEnrollment> {
     if (caller.kind !== 'device') throw new Error('only a device re-enrolls');
     const csrPem = csrPemOfEstBody(body);
-    const csr = parseCsr(csrPem);
+    const csr = await this.csrs.parse(csrPem);
     const current = caller.identity.certificate;
     const certificateSubject = nameAttributes(certificateParts(current.certificateDer).subject);
     if (!sameAttributes(csrSubjectAttributes(csrPem), certificateSubject)) {

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, KeyObject } from 'node:crypto';
-import { readTlv } from './der';
+import { decodeOid, readTlv } from './der';
 import { Errors } from '../common/errors';
 
 /** A public key we accept for a certificate, described well enough for policy and display. */
@@ -13,11 +13,13 @@ export interface PublicKeyInfo {
   sha256: string;
 }
 
-const CURVES: Record<string, { name: string; bits: number; jwk: string }> = {
-  prime256v1: { name: 'P256', bits: 256, jwk: 'P-256' },
-  secp384r1: { name: 'P384', bits: 384, jwk: 'P-384' },
-  secp521r1: { name: 'P521', bits: 521, jwk: 'P-521' },
-};
+type Curve = { name: string; bits: number; jwk: string };
+const P256: Curve = { name: 'P256', bits: 256, jwk: 'P-256' };
+const P384: Curve = { name: 'P384', bits: 384, jwk: 'P-384' };
+const P521: Curve = { name: 'P521', bits: 521, jwk: 'P-521' };
+/** By OpenSSL name (asymmetricKeyDetails.namedCurve) and by namedCurve OID (RFC 5480 §2.1.1.1). */
+const CURVES: Record<string, Curve> = { prime256v1: P256, secp384r1: P384, secp521r1: P521 };
+const CURVE_OIDS: Record<string, Curve> = { '1.2.840.10045.3.1.7': P256, '1.3.132.0.34': P384, '1.3.132.0.35': P521 };
 
 /**
  * The key policy for anything we certify: RSA of 2048 to 8192 bits, EC P-256/P-384/P-521. AWS IoT accepts the
@@ -30,8 +32,8 @@ export function checkPublicKey(spki: Buffer): PublicKeyInfo {
   } catch {
     throw Errors.unsupportedKey('the public key could not be parsed or uses an unsupported algorithm');
   }
-  const details = keyObject.asymmetricKeyDetails ?? {};
   if (keyObject.asymmetricKeyType === 'rsa') {
+    const details = keyObject.asymmetricKeyDetails ?? {};
     const bits = details.modulusLength ?? 0;
     if (bits < 2048) throw Errors.unsupportedKey(`RSA keys must be at least 2048 bits, got ${bits}`);
     if (bits > 8192) throw Errors.unsupportedKey(`RSA keys larger than 8192 bits are not accepted, got ${bits}`);
@@ -43,13 +45,25 @@ export function checkPublicKey(spki: Buffer): PublicKeyInfo {
   if (keyObject.asymmetricKeyType === 'ec') {
     const point = uncompressedPoint(spki);
     if (!point) throw Errors.unsupportedKey('EC public keys must use the uncompressed point form (RFC 5480 §2.2)');
-    const curve = CURVES[details.namedCurve ?? ''];
+    // The curve from the SPKI's namedCurve OID (the key parsed, so the OID names its curve): asymmetricKeyDetails costs
+    // more than createPublicKey itself (docs/benchmarks.md, "Issuance vs cfssl"), so it is asked only to name a refusal.
+    const curve = CURVE_OIDS[namedCurveOid(spki) ?? ''] ?? CURVES[keyObject.asymmetricKeyDetails?.namedCurve ?? ''];
     if (!curve) {
-      throw Errors.unsupportedKey(`EC curve ${details.namedCurve ?? 'unknown'} is not allowed; use P-256, P-384 or P-521`);
+      throw Errors.unsupportedKey(`EC curve ${keyObject.asymmetricKeyDetails?.namedCurve ?? 'unknown'} is not allowed; use P-256, P-384 or P-521`);
     }
     return { keyObject, type: 'EC', description: `EC-${curve.name}`, bits: curve.bits, sha256: ecFingerprint(curve.jwk, point) };
   }
   throw Errors.unsupportedKey(`${keyObject.asymmetricKeyType ?? 'unknown'} keys are not accepted; use RSA or EC`);
+}
+
+/** The namedCurve OID of an EC SubjectPublicKeyInfo's AlgorithmIdentifier, or null (e.g. specifiedCurve parameters). */
+function namedCurveOid(spki: Buffer): string | null {
+  const outer = readTlv(spki, 0);
+  const algorithm = readTlv(spki, outer.contentStart);
+  const algorithmOid = readTlv(spki, algorithm.contentStart);
+  if (algorithmOid.end >= algorithm.end) return null;
+  const parameters = readTlv(spki, algorithmOid.end);
+  return parameters.tag === 0x06 ? decodeOid(spki, parameters) : null;
 }
 
 /** The subjectPublicKey BIT STRING of an EC key must hold 0x04 ‖ X ‖ Y: that point, or null. */

@@ -83,6 +83,8 @@ export function testConfig(driver: Driver, db: TemporaryDatabase, dataDir: strin
     ...(options.iot ? { AWS_REGION: options.iot.region, AWS_ENDPOINT_URL_IOT: options.iot.endpoint } : {}),
     // PostgreSQL deployments must share one master key (config refuses a per-replica key file there).
     ...(driver === 'postgres' ? { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}),
+    // The suites run with the machine's default crypto threads; CRYPTO_THREADS=0 runs them with CSRs parsed inline.
+    ...(process.env.CRYPTO_THREADS ? { CRYPTO_THREADS: process.env.CRYPTO_THREADS } : {}),
     ...options.env,
   });
   return { ...base, database: db.config };
