@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { allocate, Allocation } from '../common/allocation';
+import { allocate, Allocation, DEFAULT_TARGET_ID, IOT_TARGET_ID_PATTERN } from '../common/allocation';
 import { RequestContext } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { isoSeconds } from '../common/time';
@@ -120,16 +120,17 @@ export class CertificatesService implements OnModuleInit {
     const validityDays = validityDaysFor(profile, input.validityDays);
     const csr = options.parsedCsr ?? parseCsr(input.csr);
     const names = namesFor(profile, csr, input.thingName, options.subject);
-    const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy);
+    const publicKeySha256 = csr.publicKey.sha256;
+    // One read for the authority, both key checks and the AWS IoT registration (the one a certificate AWS creates
+    // itself does not need; a target id no target can have is left to prepareIssue to refuse, before any database).
+    const registrationTargetId = options.iotTargetId ?? DEFAULT_TARGET_ID;
+    const readRegistration = options.createdByAws !== true && IOT_TARGET_ID_PATTERN.test(registrationTargetId);
+    const reads = await this.repository.readForIssuance(input.authorityId, publicKeySha256, readRegistration ? registrationTargetId : undefined);
+    const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy, reads);
 
     // A CA's own key in an end-entity certificate, or a key already known compromised, is never certified.
-    const publicKeySha256 = csr.publicKey.sha256;
-    if (await this.authorities.isAuthorityKey(publicKeySha256)) {
-      throw Errors.keyNotAllowed('the CSR key is a certificate authority key');
-    }
-    if (await this.repository.isCompromisedKey(publicKeySha256)) {
-      throw Errors.keyNotAllowed('the CSR key belongs to a certificate revoked for keyCompromise');
-    }
+    if (reads.authorityKey) throw Errors.keyNotAllowed('the CSR key is a certificate authority key');
+    if (reads.compromisedKey) throw Errors.keyNotAllowed('the CSR key belongs to a certificate revoked for keyCompromise');
 
     const now = this.clock.now();
     const { tbs, validityClamped } = describeCertificate({
@@ -146,7 +147,7 @@ export class CertificatesService implements OnModuleInit {
     });
 
     // Read outside the transaction, which on SQLite every writer takes in turn.
-    const followUp = await this.events.prepareIssue(issuer.authority.id, options.iotTargetId, { createdByAws: options.createdByAws === true });
+    const followUp = await this.events.prepareIssue(issuer.authority.id, options.iotTargetId, { createdByAws: options.createdByAws === true, registration: reads.registration });
     const serial = randomSerial();
     const der = await signCertificate({ serial, ...tbs }, issuer.signer);
 

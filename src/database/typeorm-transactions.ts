@@ -116,6 +116,12 @@ export class TypeOrmTransactions extends Transactions {
     return this.sql<Pick<E, K>>(`SELECT ${selectList.join(', ')} FROM ${table} WHERE ${where}${suffix}`, params);
   }
 
+  /** An entity's table name and the select list that reads its rows as entity-shaped objects, for a hand-written query. */
+  columnsOf(entity: new () => object): { table: string; selectList: string } {
+    const { table, selectList } = this.statementsFor(entity);
+    return { table, selectList };
+  }
+
   /** A page of an entity's rows in creation order (columns created_at, id), strictly after `after`. */
   async selectByCreation<E extends object>(entity: new () => E, after: { createdAt: string; id: string } | undefined, limit: number): Promise<E[]> {
     const order = ` ORDER BY created_at, id LIMIT ${Number(limit)}`;
