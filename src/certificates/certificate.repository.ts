@@ -51,6 +51,8 @@ export abstract class CertificateRepository {
   /** Active certificates per authority whose notAfter falls in (now, until]. */
   abstract expiringCounts(now: string, until: string): Promise<{ authorityId: string; count: number }[]>;
   abstract findByFingerprint(fingerprint: string): Promise<CertificateRecord | null>;
+  /** The same, with its issuing authority's row read in the same query (null only if that row is missing). */
+  abstract findByFingerprintWithAuthority(fingerprint: string): Promise<{ certificate: CertificateRecord; authority: Authority | null } | null>;
   /** The claim whose claim certificate this is, or null. */
   abstract claimOfClaimCertificate(certificateId: string): Promise<string | null>;
   /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */

@@ -4,6 +4,7 @@ import { AuthorityEntity } from '../database/entities/authority.entity';
 import { CertificateEntity } from '../database/entities/certificate.entity';
 import { toAuthority } from '../authorities/typeorm-authority.repository';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
+import { Authority } from '../authorities/authority';
 import { RevocationReason } from '../pki/crl';
 import { CERTIFICATE_SUMMARY_FIELDS, CertificateRecord, CertificateSummary, HardwareAttestation, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
 import { CertificateQuery, CertificateRepository, IssuanceReads } from './certificate.repository';
@@ -154,6 +155,26 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return row ? toRecord(row) : null;
   }
 
+  async findByFingerprintWithAuthority(fingerprint: string): Promise<{ certificate: CertificateRecord; authority: Authority | null } | null> {
+    const certificate = this.db.columnsOf(CertificateEntity, 'c');
+    const authority = this.db.columnsOf(AuthorityEntity, 'a', AUTHORITY_PREFIX);
+    const [row] = await this.db.sql<Record<string, unknown>>(
+      `SELECT ${certificate.selectList}, ${authority.selectList} FROM ${certificate.table} c LEFT JOIN ${authority.table} a ON a.id = c.authority_id WHERE c.fingerprint = ?`,
+      [fingerprint],
+    );
+    if (!row) return null;
+    const certificateRow: Record<string, unknown> = {};
+    const authorityRow: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(row)) {
+      if (key.startsWith(AUTHORITY_PREFIX)) authorityRow[key.slice(AUTHORITY_PREFIX.length)] = value;
+      else certificateRow[key] = value;
+    }
+    return {
+      certificate: toRecord(certificateRow as unknown as CertificateEntity),
+      authority: authorityRow.id === null || authorityRow.id === undefined ? null : toAuthority(authorityRow as unknown as AuthorityEntity),
+    };
+  }
+
   async setIotTarget(id: string, targetId: string | null): Promise<void> {
     await this.db.run(() => this.db.manager().update(CertificateEntity, { id }, { iotTargetId: targetId }));
   }
@@ -216,6 +237,9 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
 const COMPROMISED_KEY = "public_key_sha256 = ? AND revocation_reason = 'keyCompromise'";
 /** The key is an authority's (as AuthorityRepository.isAuthorityKey; one `?`), on the alias `k` of authorities. */
 const AUTHORITY_KEY = 'k.public_key_sha256 = ?';
+
+/** Names the authority's columns apart from the certificate's in a join (no column of either starts with it). */
+const AUTHORITY_PREFIX = 'authority.';
 
 const STORED_STATUSES: StoredCertificateStatus[] = ['active', 'revoked', 'superseded'];
 /** Ten-day buckets of not_after ('YYYY-MM-D') an expiry search may visit at most (four a month: about eight years); past that the plain query answers. */
