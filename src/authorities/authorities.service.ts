@@ -469,10 +469,6 @@ export class AuthoritiesService {
     return this.repository.nextCrlNumber(id, atLeast);
   }
 
-  isAuthorityKey(publicKeySha256: string): Promise<boolean> {
-    return this.repository.isAuthorityKey(publicKeySha256);
-  }
-
   private async describe(authority: Authority): Promise<ParsedAuthority> {
     let cached = this.parsed.get(authority.id);
     if (!cached) {

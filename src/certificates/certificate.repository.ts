@@ -41,10 +41,9 @@ export abstract class CertificateRepository {
   abstract markSuperseded(id: string, replacedById: string, at: string): Promise<boolean>;
   /** Sets status revoked unless already revoked; false when it was. */
   abstract markRevoked(id: string, revokedAt: string, reason: RevocationReason): Promise<boolean>;
-  abstract isCompromisedKey(publicKeySha256: string): Promise<boolean>;
   /**
    * One read for the facts of an issuance: the authority, whether the CSR key is an authority's key or a compromised
-   * one (the same conditions as AuthorityRepository.isAuthorityKey and isCompromisedKey), and, when
+   * one (revoked for keyCompromise; the CA-key condition as AuthorityRepository.isAuthorityKey), and, when
    * `registrationTargetId` is given, the authority's AWS IoT registration in that target.
    */
   abstract readForIssuance(authorityId: string, publicKeySha256: string, registrationTargetId?: string): Promise<IssuanceReads>;

@@ -193,11 +193,6 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return rows.map((row) => ({ authorityId: row.authorityId, count: Number(row.count) }));
   }
 
-  async isCompromisedKey(publicKeySha256: string): Promise<boolean> {
-    const rows = await this.db.sql(`SELECT 1 AS found FROM certificates WHERE ${COMPROMISED_KEY} LIMIT 1`, [publicKeySha256]);
-    return rows.length > 0;
-  }
-
   /**
    * One round trip instead of four on the issuance path (each is a network round trip on PostgreSQL): the authority
    * row, the two key checks as EXISTS, and the registration's two deciding fields (its primary key is authority and
