@@ -362,7 +362,13 @@ export class AuthoritiesService {
    * an authority whose certificates are for something else (a claim CA never issues device certificates).
    */
   async issuer(id: string, usage?: AuthorityUsage): Promise<Issuer> {
-    const authority = await this.get(id);
+    return this.issuerOf(id, await this.get(id), usage);
+  }
+
+  /** `issuer`, judging the authority row the caller read already (null: no such authority). */
+  private async issuerOf(id: string, found: Authority | null, usage?: AuthorityUsage): Promise<Issuer> {
+    if (!found) throw Errors.authorityNotFound(`no authority with id ${id}`);
+    const authority = found;
     if (usage !== undefined && authority.usage !== usage) {
       throw Errors.authorityUsageMismatch(`authority ${id} issues ${authority.usage === 'claims' ? 'claim certificates' : 'device and server certificates'} only`);
     }
@@ -380,8 +386,9 @@ export class AuthoritiesService {
    * A root does not unless created with allowLeafIssuance: its key is the trust anchor of everything below it, so it
    * should stay offline-grade and sign only intermediates; a device key compromise must never need a new root.
    */
-  async leafIssuer(id: string, usage: AuthorityUsage): Promise<Issuer> {
-    const issuer = await this.issuer(id, usage);
+  async leafIssuer(id: string, usage: AuthorityUsage, read?: { authority: Authority | null }): Promise<Issuer> {
+    // `read`: the row as the caller read it in this request, with its other facts (CertificateRepository.readForIssuance).
+    const issuer = read ? await this.issuerOf(id, read.authority, usage) : await this.issuer(id, usage);
     const { authority } = issuer;
     if (!authority.allowLeafIssuance) {
       throw authority.type === 'root'
@@ -460,10 +467,6 @@ export class AuthoritiesService {
 
   nextCrlNumber(id: string, atLeast?: number): Promise<number> {
     return this.repository.nextCrlNumber(id, atLeast);
-  }
-
-  isAuthorityKey(publicKeySha256: string): Promise<boolean> {
-    return this.repository.isAuthorityKey(publicKeySha256);
   }
 
   private async describe(authority: Authority): Promise<ParsedAuthority> {

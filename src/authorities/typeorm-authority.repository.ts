@@ -92,7 +92,7 @@ function encodedCertificate(fields: Pick<Authority, 'certificateDer' | 'csrDer' 
   };
 }
 
-function toAuthority(row: AuthorityEntity): Authority {
+export function toAuthority(row: AuthorityEntity): Authority {
   return {
     id: row.id,
     name: row.name,

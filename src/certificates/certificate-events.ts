@@ -1,5 +1,11 @@
 import { CertificateRecord, IotStatus } from './certificate';
 
+/** The two fields of an authority's AWS IoT registration that decide an issuance's follow-up (read with the issuance's other facts). */
+export interface IssueRegistration {
+  status: string;
+  deviceRegistration: string;
+}
+
 /** What follows an issuance outside this service, decided before the transaction (reads only). */
 export interface IssueFollowUp {
   iotStatus: IotStatus;
@@ -17,7 +23,11 @@ export abstract class CertificateEvents {
    * `createdByAws`: AWS IoT creates the certificate itself from our answer (the certificate provider of fleet
    * provisioning, docs/aws-fleet-provisioning.md): nothing to register, but its revocation must still reach AWS IoT.
    */
-  abstract prepareIssue(authorityId: string, iotTargetId?: string, options?: { createdByAws?: boolean }): Promise<IssueFollowUp>;
+  /**
+   * `registration`: the authority's registration in the target, when the caller read it already (null: none); read
+   * here when undefined.
+   */
+  abstract prepareIssue(authorityId: string, iotTargetId?: string, options?: { createdByAws?: boolean; registration?: IssueRegistration | null }): Promise<IssueFollowUp>;
   abstract revoked(record: CertificateRecord): Promise<void>;
   /**
    * `old` was renewed by `replacement`: after `graceUntil` the old certificate leaves AWS IoT (detached from its

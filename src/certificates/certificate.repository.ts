@@ -1,5 +1,7 @@
 import { RevocationReason } from '../pki/crl';
+import { Authority } from '../authorities/authority';
 import { CertificateRecord, CertificateStatus, CertificateSummary, IotStatus } from './certificate';
+import { IssueRegistration } from './certificate-events';
 
 export interface CertificateQuery {
   status?: CertificateStatus;
@@ -15,6 +17,18 @@ export interface CertificateQuery {
   limit: number;
 }
 
+/** Everything an issuance reads before it signs, read together (docs/architecture.md, "The path of one issuance"). */
+export interface IssuanceReads {
+  /** The issuing authority's row; null when there is no such authority. */
+  authority: Authority | null;
+  /** The CSR key is some authority's key. */
+  authorityKey: boolean;
+  /** The CSR key is the key of a certificate revoked for keyCompromise. */
+  compromisedKey: boolean;
+  /** The authority's AWS IoT registration in the target asked for; undefined when it was not asked for. */
+  registration?: IssueRegistration | null;
+}
+
 /** Port: stored certificates. */
 export abstract class CertificateRepository {
   abstract insert(record: CertificateRecord): Promise<void>;
@@ -27,10 +41,17 @@ export abstract class CertificateRepository {
   abstract markSuperseded(id: string, replacedById: string, at: string): Promise<boolean>;
   /** Sets status revoked unless already revoked; false when it was. */
   abstract markRevoked(id: string, revokedAt: string, reason: RevocationReason): Promise<boolean>;
-  abstract isCompromisedKey(publicKeySha256: string): Promise<boolean>;
+  /**
+   * One read for the facts of an issuance: the authority, whether the CSR key is an authority's key or a compromised
+   * one (revoked for keyCompromise; the CA-key condition as AuthorityRepository.isAuthorityKey), and, when
+   * `registrationTargetId` is given, the authority's AWS IoT registration in that target.
+   */
+  abstract readForIssuance(authorityId: string, publicKeySha256: string, registrationTargetId?: string): Promise<IssuanceReads>;
   /** Active certificates per authority whose notAfter falls in (now, until]. */
   abstract expiringCounts(now: string, until: string): Promise<{ authorityId: string; count: number }[]>;
   abstract findByFingerprint(fingerprint: string): Promise<CertificateRecord | null>;
+  /** The same, with its issuing authority's row read in the same query (null only if that row is missing). */
+  abstract findByFingerprintWithAuthority(fingerprint: string): Promise<{ certificate: CertificateRecord; authority: Authority | null } | null>;
   /** The claim whose claim certificate this is, or null. */
   abstract claimOfClaimCertificate(certificateId: string): Promise<string | null>;
   /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { allocate, Allocation } from '../common/allocation';
+import { allocate, Allocation, DEFAULT_TARGET_ID, IOT_TARGET_ID_PATTERN } from '../common/allocation';
 import { RequestContext } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { isoSeconds } from '../common/time';
@@ -24,7 +24,7 @@ import { findProfile, namesFor } from '../pki/profiles';
 import { randomSerial } from '../pki/serial';
 import { CertificateRecord, CertificateStatus, CertificateSummary, HardwareAttestation, IotThingOptions, isImported } from './certificate';
 import { CertificateEvents } from './certificate-events';
-import { CertificateRepository } from './certificate.repository';
+import { CertificateRepository, IssuanceReads } from './certificate.repository';
 import { RevocationListPublisher } from './revocation-list-publisher.port';
 
 export interface IssueInput {
@@ -65,6 +65,17 @@ export interface IssueOptions {
   createdByAws?: boolean;
   /** Runs inside the issuance transaction before the certificate is stored; throwing stores nothing. */
   inTransaction?: (record: CertificateRecord) => Promise<void>;
+  /**
+   * The issuance's reads, started by the caller beside reads of its own (`CertificatesService.readsFor`). Used only
+   * when they were made for this authority, key and target; read again otherwise.
+   */
+  reads?: PrefetchedReads;
+}
+
+/** `CertificatesService.readsFor`: the reads, and what they were read for. */
+export interface PrefetchedReads {
+  readonly madeFor: string;
+  readonly reads: IssuanceReads;
 }
 
 export interface SearchInput {
@@ -122,16 +133,14 @@ export class CertificatesService implements OnModuleInit {
     const validityDays = validityDaysFor(profile, input.validityDays);
     const csr = options.parsedCsr ?? (await this.csrs.parse(input.csr));
     const names = namesFor(profile, csr, input.thingName, options.subject);
-    const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy);
+    const publicKeySha256 = csr.publicKey.sha256;
+    const madeFor = readsKey(input.authorityId, publicKeySha256, options);
+    const reads = options.reads?.madeFor === madeFor ? options.reads.reads : (await this.readsFor(input.authorityId, publicKeySha256, options)).reads;
+    const issuer = await this.authorities.leafIssuer(input.authorityId, profile.issuedBy, reads);
 
     // A CA's own key in an end-entity certificate, or a key already known compromised, is never certified.
-    const publicKeySha256 = csr.publicKey.sha256;
-    if (await this.authorities.isAuthorityKey(publicKeySha256)) {
-      throw Errors.keyNotAllowed('the CSR key is a certificate authority key');
-    }
-    if (await this.repository.isCompromisedKey(publicKeySha256)) {
-      throw Errors.keyNotAllowed('the CSR key belongs to a certificate revoked for keyCompromise');
-    }
+    if (reads.authorityKey) throw Errors.keyNotAllowed('the CSR key is a certificate authority key');
+    if (reads.compromisedKey) throw Errors.keyNotAllowed('the CSR key belongs to a certificate revoked for keyCompromise');
 
     const now = this.clock.now();
     const { tbs, validityClamped } = describeCertificate({
@@ -148,7 +157,7 @@ export class CertificatesService implements OnModuleInit {
     });
 
     // Read outside the transaction, which on SQLite every writer takes in turn.
-    const followUp = await this.events.prepareIssue(issuer.authority.id, options.iotTargetId, { createdByAws: options.createdByAws === true });
+    const followUp = await this.events.prepareIssue(issuer.authority.id, options.iotTargetId, { createdByAws: options.createdByAws === true, registration: reads.registration });
     const serial = randomSerial();
     const der = await signCertificate({ serial, ...tbs }, issuer.signer);
 
@@ -222,6 +231,20 @@ export class CertificatesService implements OnModuleInit {
       return records;
     });
     pending.push(record);
+  }
+
+  /**
+   * What `issue` reads before it signs, in one query: the authority, whether the CSR key is an authority's key or a
+   * compromised one, and the AWS IoT registration (docs/architecture.md, "The path of one issuance"). A caller with
+   * reads of its own starts this beside them and hands the result to `issue` (IssueOptions.reads).
+   */
+  async readsFor(authorityId: string, publicKeySha256: string, options: Pick<IssueOptions, 'iotTargetId' | 'createdByAws'>): Promise<PrefetchedReads> {
+    // A certificate AWS creates itself needs no registration; a target id no target can have is left to prepareIssue
+    // to refuse, before it reaches the database.
+    const targetId = options.iotTargetId ?? DEFAULT_TARGET_ID;
+    const readRegistration = options.createdByAws !== true && IOT_TARGET_ID_PATTERN.test(targetId);
+    const reads = await this.repository.readForIssuance(authorityId, publicKeySha256, readRegistration ? targetId : undefined);
+    return { madeFor: readsKey(authorityId, publicKeySha256, options), reads };
   }
 
   /**
@@ -328,4 +351,9 @@ export class CertificatesService implements OnModuleInit {
   chainDer(authorityId: string): Promise<Buffer[]> {
     return this.authorities.chainDerById(authorityId);
   }
+}
+
+/** What a PrefetchedReads was read for: the authority, the key and the registration asked for. */
+function readsKey(authorityId: string, publicKeySha256: string, options: Pick<IssueOptions, 'iotTargetId' | 'createdByAws'>): string {
+  return JSON.stringify([authorityId, publicKeySha256, options.iotTargetId ?? DEFAULT_TARGET_ID, options.createdByAws === true]);
 }

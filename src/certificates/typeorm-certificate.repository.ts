@@ -1,10 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Not } from 'typeorm';
+import { AuthorityEntity } from '../database/entities/authority.entity';
 import { CertificateEntity } from '../database/entities/certificate.entity';
+import { toAuthority } from '../authorities/typeorm-authority.repository';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
+import { Authority } from '../authorities/authority';
 import { RevocationReason } from '../pki/crl';
 import { CERTIFICATE_SUMMARY_FIELDS, CertificateRecord, CertificateSummary, HardwareAttestation, IotStatus, IotThingOptions, StoredCertificateStatus } from './certificate';
-import { CertificateQuery, CertificateRepository } from './certificate.repository';
+import { CertificateQuery, CertificateRepository, IssuanceReads } from './certificate.repository';
 
 @Injectable()
 export class TypeOrmCertificateRepository extends CertificateRepository {
@@ -152,6 +155,26 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return row ? toRecord(row) : null;
   }
 
+  async findByFingerprintWithAuthority(fingerprint: string): Promise<{ certificate: CertificateRecord; authority: Authority | null } | null> {
+    const certificate = this.db.columnsOf(CertificateEntity, 'c');
+    const authority = this.db.columnsOf(AuthorityEntity, 'a', AUTHORITY_PREFIX);
+    const [row] = await this.db.sql<Record<string, unknown>>(
+      `SELECT ${certificate.selectList}, ${authority.selectList} FROM ${certificate.table} c LEFT JOIN ${authority.table} a ON a.id = c.authority_id WHERE c.fingerprint = ?`,
+      [fingerprint],
+    );
+    if (!row) return null;
+    const certificateRow: Record<string, unknown> = {};
+    const authorityRow: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(row)) {
+      if (key.startsWith(AUTHORITY_PREFIX)) authorityRow[key.slice(AUTHORITY_PREFIX.length)] = value;
+      else certificateRow[key] = value;
+    }
+    return {
+      certificate: toRecord(certificateRow as unknown as CertificateEntity),
+      authority: authorityRow.id === null || authorityRow.id === undefined ? null : toAuthority(authorityRow as unknown as AuthorityEntity),
+    };
+  }
+
   async setIotTarget(id: string, targetId: string | null): Promise<void> {
     await this.db.run(() => this.db.manager().update(CertificateEntity, { id }, { iotTargetId: targetId }));
   }
@@ -170,11 +193,48 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     return rows.map((row) => ({ authorityId: row.authorityId, count: Number(row.count) }));
   }
 
-  async isCompromisedKey(publicKeySha256: string): Promise<boolean> {
-    const rows = await this.db.sql("SELECT 1 AS found FROM certificates WHERE public_key_sha256 = ? AND revocation_reason = 'keyCompromise' LIMIT 1", [publicKeySha256]);
-    return rows.length > 0;
+  /**
+   * One round trip instead of four on the issuance path (each is a network round trip on PostgreSQL): the authority
+   * row, the two key checks as EXISTS, and the registration's two deciding fields (its primary key is authority and
+   * target, so at most one row).
+   */
+  async readForIssuance(authorityId: string, publicKeySha256: string, registrationTargetId?: string): Promise<IssuanceReads> {
+    const { table, selectList } = this.db.columnsOf(AuthorityEntity);
+    const registration =
+      registrationTargetId === undefined
+        ? 'NULL AS "registrationStatus", NULL AS "registrationMode"'
+        : `(SELECT r.status FROM iot_ca_registrations r WHERE r.authority_id = ${table}.id AND r.target_id = ?) AS "registrationStatus",
+           (SELECT r.device_registration FROM iot_ca_registrations r WHERE r.authority_id = ${table}.id AND r.target_id = ?) AS "registrationMode"`;
+    const targetParams = registrationTargetId === undefined ? [] : [registrationTargetId, registrationTargetId];
+    const [row] = await this.db.sql<AuthorityEntity & { authorityKey: unknown; compromisedKey: unknown; registrationStatus: string | null; registrationMode: string | null }>(
+      `SELECT ${selectList},
+         EXISTS (SELECT 1 FROM authorities k WHERE ${AUTHORITY_KEY}) AS "authorityKey",
+         EXISTS (SELECT 1 FROM certificates WHERE ${COMPROMISED_KEY}) AS "compromisedKey",
+         ${registration}
+       FROM ${table} WHERE ${table}.id = ?`,
+      [publicKeySha256, publicKeySha256, ...targetParams, authorityId],
+    );
+    if (!row) return { authority: null, authorityKey: false, compromisedKey: false };
+    const { authorityKey, compromisedKey, registrationStatus, registrationMode, ...authority } = row;
+    return {
+      authority: toAuthority(authority),
+      // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
+      authorityKey: Boolean(authorityKey),
+      compromisedKey: Boolean(compromisedKey),
+      ...(registrationTargetId === undefined
+        ? {}
+        : { registration: registrationStatus === null || registrationMode === null ? null : { status: registrationStatus, deviceRegistration: registrationMode } }),
+    };
   }
 }
+
+/** A key is compromised once a certificate for it was revoked for keyCompromise (one `?`: the key's SHA-256). */
+const COMPROMISED_KEY = "public_key_sha256 = ? AND revocation_reason = 'keyCompromise'";
+/** The key is an authority's (as AuthorityRepository.isAuthorityKey; one `?`), on the alias `k` of authorities. */
+const AUTHORITY_KEY = 'k.public_key_sha256 = ?';
+
+/** Names the authority's columns apart from the certificate's in a join (no column of either starts with it). */
+const AUTHORITY_PREFIX = 'authority.';
 
 const STORED_STATUSES: StoredCertificateStatus[] = ['active', 'revoked', 'superseded'];
 /** Ten-day buckets of not_after ('YYYY-MM-D') an expiry search may visit at most (four a month: about eight years); past that the plain query answers. */

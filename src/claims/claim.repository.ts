@@ -10,6 +10,8 @@ export abstract class ClaimRepository {
   abstract insert(claim: Claim): Promise<void>;
   abstract findById(id: string): Promise<Claim | null>;
   abstract findByClaimCertificate(certificateId: string): Promise<Claim | null>;
+  /** The same, by the claim certificate's SHA-256 fingerprint (no need to read the certificate first). */
+  abstract findByClaimCertificateFingerprint(fingerprint: string): Promise<Claim | null>;
   abstract list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Claim[]>;
   /**
    * Takes `count` device slots at once, or none: raises `used` only while the claim is active and has `count` slots

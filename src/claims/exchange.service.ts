@@ -108,8 +108,19 @@ export class ExchangeService {
     const requestSha256 = createHash('sha256').update(JSON.stringify([serial, input.csr, input.attributes ?? null])).digest('hex');
     const csr = await this.csrs.parse(input.csr);
     const publicKeySha256 = csr.publicKey.sha256;
-    // On SQLite (one connection) another request's uncommitted rows must stay out of view.
-    const { earlier, existing } = await this.transactions.readCommitted(() => this.claims.findEarlierExchange(claim.id, serial, idempotencyKey));
+    const attributes = { ...claim.iot?.attributes, ...input.attributes };
+    // Device attributes sent with the exchange, over the claim's (factory) attributes, choose the target; an EST
+    // label's allocation takes precedence over the claim's.
+    const chooseTarget = () => allocate(input.allocation ?? claim.allocation, serial, attributes);
+    const createdByAws = identity.method === 'aws-iot';
+    // The issuance's own reads go beside this request's (independent: one round trip of waiting instead of two on
+    // PostgreSQL); an allocation that refuses the device is refused below, in its turn, so no prefetch then.
+    const target = attempt(chooseTarget);
+    const [{ earlier, existing }, reads] = await Promise.all([
+      // On SQLite (one connection) another request's uncommitted rows must stay out of view.
+      this.transactions.readCommitted(() => this.claims.findEarlierExchange(claim.id, serial, idempotencyKey)),
+      target.ok ? this.certificates.readsFor(claim.deviceAuthorityId, publicKeySha256, { iotTargetId: target.value, createdByAws }) : undefined,
+    ]);
     if (earlier) {
       if (earlier.requestSha256 !== requestSha256) throw Errors.idempotencyKeyReused('this Idempotency-Key was used for a different request');
       return { certificate: await this.certificates.get(earlier.certificateId), deviceSerial: serial, replayed: true };
@@ -130,12 +141,9 @@ export class ExchangeService {
     if (csrName !== undefined && csrName !== serial && csrName !== thingName) {
       throw Errors.invalidSubject(`the CSR's common name must be the device serial or its thing name (${thingName}), or absent`);
     }
-    const attributes = { ...claim.iot?.attributes, ...input.attributes };
     const iotThing = claim.iot || input.attributes ? { ...claim.iot, ...(Object.keys(attributes).length ? { attributes } : {}) } : undefined;
     const now = this.clock.now();
-    // Device attributes sent with the exchange, over the claim's (factory) attributes, choose the target; an EST
-    // label's allocation takes precedence over the claim's.
-    const iotTargetId = allocate(input.allocation ?? claim.allocation, serial, attributes);
+    const iotTargetId = chooseTarget();
 
     try {
       const certificate = await this.certificates.issue(
@@ -147,7 +155,8 @@ export class ExchangeService {
           iotThing,
           iotTargetId,
           hardwareAttestation: input.attestation,
-          createdByAws: identity.method === 'aws-iot',
+          createdByAws,
+          reads,
           auditDetails: { claimId: claim.id, deviceSerial: serial, ...this.who(identity), reprovisioned: existing !== null },
           inTransaction: async (record) => {
             const device = { claimId: claim.id, deviceSerial: serial, certificateId: record.id, publicKeySha256, provisionedAt: now.toISOString() };
@@ -224,5 +233,14 @@ export class ExchangeService {
 
   private who(identity: StationIdentity): Record<string, unknown> {
     return { station: { method: identity.method, claimCertificate: identity.claimCertificate.fingerprint, name: identity.station } };
+  }
+}
+
+/** The value of `work`, or that it threw (the error is raised again where its turn comes). */
+function attempt<T>(work: () => T): { ok: true; value: T } | { ok: false } {
+  try {
+    return { ok: true, value: work() };
+  } catch {
+    return { ok: false };
   }
 }

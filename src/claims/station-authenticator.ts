@@ -49,6 +49,7 @@ export class StationAuthenticator {
   }
 
   async authenticate(request: FastifyRequest): Promise<StationIdentity> {
+    let claimRead: Promise<Claim | null> | undefined;
     const identity = await this.certificates.authenticate(request, {
       audience: request.url.startsWith(ATTESTATION_PATH) ? this.attestationAudience : this.audience,
       purpose: 'station',
@@ -59,9 +60,13 @@ export class StationAuthenticator {
         if (this.clock.now() >= new Date(certificate.notAfter)) {
           throw Errors.claimCertificateExpired(`the claim certificate is valid from ${certificate.notBefore} to ${certificate.notAfter}`);
         }
+        // A read only, started while the proof of possession and the token id are checked (one round trip less of
+        // waiting on PostgreSQL); its answer is used only once the station has authenticated.
+        claimRead = this.claims.findByClaimCertificate(certificate.id);
+        claimRead.catch(() => undefined); // awaited below, or dropped when authentication fails: never unhandled
       },
     });
-    const claim = await this.claims.findByClaimCertificate(identity.certificate.id);
+    const claim = await (claimRead ?? this.claims.findByClaimCertificate(identity.certificate.id));
     if (!claim) throw Errors.notAClaimCertificate('the certificate belongs to no claim');
     // Once authenticated, so nobody without the key can spend a station's (or its claim's) budget (docs/limits.md).
     await this.limits.checkStation(claim.id, identity.certificate.fingerprint, identity.name);

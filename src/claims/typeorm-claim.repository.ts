@@ -32,6 +32,12 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     return row ? toClaim(row) : null;
   }
 
+  async findByClaimCertificateFingerprint(fingerprint: string): Promise<Claim | null> {
+    // Fingerprints are unique (uq_certificates_fingerprint): the subquery gives at most one id.
+    const [row] = await this.db.select(ClaimEntity, 'claim_certificate_id = (SELECT id FROM certificates WHERE fingerprint = ?)', [fingerprint]);
+    return row ? toClaim(row) : null;
+  }
+
   async list(after: { createdAt: string; id: string } | undefined, limit: number): Promise<Claim[]> {
     return (await this.db.selectByCreation(ClaimEntity, after, limit)).map(toClaim);
   }

@@ -116,6 +116,18 @@ export class TypeOrmTransactions extends Transactions {
     return this.sql<Pick<E, K>>(`SELECT ${selectList.join(', ')} FROM ${table} WHERE ${where}${suffix}`, params);
   }
 
+  /**
+   * An entity's table name and the select list that reads its rows as entity-shaped objects, for a hand-written query.
+   * With `alias`, the columns are qualified by it and each property is named `prefix` + property (for a join).
+   */
+  columnsOf(entity: new () => object, alias?: string, prefix = ''): { table: string; selectList: string } {
+    const { table, selectList } = this.statementsFor(entity);
+    if (alias === undefined) return { table, selectList };
+    const escape = (name: string) => this.dataSource.driver.escape(name);
+    const columns = this.dataSource.getMetadata(entity).columns;
+    return { table, selectList: columns.map((c) => `${alias}.${escape(c.databaseName)} AS ${escape(prefix + c.propertyName)}`).join(', ') };
+  }
+
   /** A page of an entity's rows in creation order (columns created_at, id), strictly after `after`. */
   async selectByCreation<E extends object>(entity: new () => E, after: { createdAt: string; id: string } | undefined, limit: number): Promise<E[]> {
     const order = ` ORDER BY created_at, id LIMIT ${Number(limit)}`;

@@ -3,7 +3,7 @@ import { AuditService } from '../audit/audit.service';
 import { SYSTEM_CONTEXT } from '../common/actor';
 import { AuthoritiesService } from '../authorities/authorities.service';
 import { CertificateRecord, effectiveStatus, isImported } from '../certificates/certificate';
-import { CertificateEvents, IssueFollowUp } from '../certificates/certificate-events';
+import { CertificateEvents, IssueFollowUp, IssueRegistration } from '../certificates/certificate-events';
 import { CertificateRepository } from '../certificates/certificate.repository';
 import { Clock } from '../common/clock';
 import { Errors, finalError } from '../common/errors';
@@ -65,13 +65,13 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     this.outbox.register(JOB.retireSuperseded, { run: (p) => this.retireSuperseded(String(p.certificateId), String(p.replacementId)), onDead });
   }
 
-  async prepareIssue(authorityId: string, iotTargetId: string = DEFAULT_TARGET_ID, options: { createdByAws?: boolean } = {}): Promise<IssueFollowUp> {
+  async prepareIssue(authorityId: string, iotTargetId: string = DEFAULT_TARGET_ID, options: { createdByAws?: boolean; registration?: IssueRegistration | null } = {}): Promise<IssueFollowUp> {
     // An allocation (a profile's, from configuration) may name a target deleted since: refused, not recorded.
     await this.targets.get(iotTargetId);
     // AWS IoT creates it from the certificate provider's answer (CreateCertificateFromCsr): registering it as well
     // would collide with AWS's own creation. Marked so that its revocation reaches AWS IoT (revoked() below).
     if (options.createdByAws) return { iotStatus: 'aws-created', schedule: async () => undefined };
-    const registration = await this.registrations.find(authorityId, iotTargetId);
+    const registration = options.registration !== undefined ? options.registration : await this.registrations.find(authorityId, iotTargetId);
     if (!registration || registration.status !== 'ACTIVE' || registration.deviceRegistration !== 'api') {
       return { iotStatus: 'none', schedule: async () => undefined };
     }

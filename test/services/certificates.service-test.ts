@@ -123,6 +123,22 @@ for (const { driver, skip } of drivers()) {
       assert.equal((await s.certificates.search({ thingName: 'svc-ca-key', limit: 10 })).items.length, 0);
     });
 
+    it('reads handed in for another key (IssueOptions.reads) are not used: the CA key is still refused', async () => {
+      const authority = (await s.stored.authorities.findById(ca.issuingId))!;
+      const caKey = new X509Certificate(authority.certificateDer).publicKey.export({ type: 'spki', format: 'der' });
+      const otherKey = requestForKey(testKeyPair('ec:P-256').publicKey.export({ type: 'spki', format: 'der' }));
+      const readsForOtherKey = await s.certificates.readsFor(ca.issuingId, otherKey.publicKey.sha256, {});
+      assert.equal(readsForOtherKey.reads.authorityKey, false);
+      assert.equal(readsForOtherKey.reads.registration, null, 'no AWS IoT registration in the default target');
+      assert.equal((await s.certificates.readsFor(ca.issuingId, otherKey.publicKey.sha256, { createdByAws: true })).reads.registration, undefined, 'not read when AWS creates the certificate');
+      assert.equal((await s.certificates.readsFor('00000000-0000-4000-8000-000000000000', otherKey.publicKey.sha256, {})).reads.authority, null);
+      await rejectsWith(
+        s.certificates.issue(s.admin, { authorityId: ca.issuingId, csr: '', profile: 'device', thingName: 'svc-ca-key-reads' }, { parsedCsr: requestForKey(caKey), reads: readsForOtherKey }),
+        Errors.keyNotAllowed,
+      );
+      assert.equal((await s.certificates.search({ thingName: 'svc-ca-key-reads', limit: 10 })).items.length, 0);
+    });
+
     it('revokes once, audited; the CRL lists it for openssl; a key revoked for keyCompromise is never certified again', async () => {
       const keyPair = testKeyPair('ec:P-256');
       const issued = await s.certificates.issue(s.admin, { authorityId: ca.issuingId, csr: buildCsr({ commonName: 'svc-compromised', keyPair }), profile: 'device' });
