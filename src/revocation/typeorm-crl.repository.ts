@@ -2,17 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { TimeSlicer } from '../common/yield';
 import { RevocationReason, StoredCrlEntry } from '../pki/crl';
-import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
+import { CrlInfo, CrlRepository, CrlSnapshotSource, StoredCrl } from './crl.repository';
+import { numbered, REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
 
 const INFO_COLUMNS =
   'authority_id AS "authorityId", crl_number AS "crlNumber", this_update AS "thisUpdate", next_update AS "nextUpdate", revocations_covered AS "revocationsCovered"';
-
-/** Keyset pagination over the unique (authority_id, serial) index. */
-const REVOKED_PAGE =
-  'SELECT serial, revoked_at AS "revokedAt", revocation_reason AS "reason" FROM certificates ' +
-  "WHERE authority_id = ? AND serial > ? AND status = 'revoked' AND not_after > ? ORDER BY serial LIMIT ?";
-
-const REVOCATION_COUNT = 'SELECT revocation_count AS n FROM authorities WHERE id = ?';
 
 interface InfoRow {
   authorityId: string;
@@ -41,12 +35,6 @@ type SqliteConnectionClass = new (file: string, options: { readonly: boolean; fi
 
 /** SQLite: pages read in one turn of the event loop before it yields (docs/architecture.md "CRLs"). */
 const SQLITE_SLICE_MS = 25;
-
-/** `?` placeholders to PostgreSQL's `$n`. */
-const numbered = (sql: string): string => {
-  let index = 0;
-  return sql.replace(/\?/g, () => `$${++index}`);
-};
 
 @Injectable()
 export class TypeOrmCrlRepository extends CrlRepository {
@@ -86,6 +74,14 @@ export class TypeOrmCrlRepository extends CrlRepository {
       await this.db.sql('DELETE FROM crls WHERE authority_id = ? AND crl_number < ?', [crl.authorityId, pruneBelow]);
       return true;
     });
+  }
+
+  /** The database as a worker thread opens it on its own: a file SQLite database, or PostgreSQL's URL (not :memory:). */
+  override snapshotSource(): CrlSnapshotSource | null {
+    const options = this.db.manager().connection.options;
+    if (options.type === 'postgres') return options.url ? { driver: 'postgres', url: options.url } : null;
+    const main = (this.db.manager().connection.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
+    return main.memory ? null : { driver: 'sqlite', file: main.name };
   }
 
   async readRevoked(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>): Promise<{ revocationCount: number }> {

@@ -1,0 +1,89 @@
+/**
+ * Worker thread of a CRL build (docs/architecture.md "CRLs"): reads the authority's revoked, unexpired certificates
+ * from one snapshot on a connection of its own, encodes them to DER and assembles the CRL's TBS around them in one
+ * buffer, which it hands back (transferred, not copied) with the revocation counter of that snapshot. It holds no key:
+ * the service signs the TBS. Started by CrlEntriesWorker (crl-entries-worker.ts); plain Node.js, no Nest.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { assembleCrl, CrlEntriesEncoder, StoredCrlEntry } from '../pki/crl';
+import type { CrlEntriesJob, CrlEntriesOutcome } from './crl-entries-worker';
+import { numbered, REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
+
+/** Rows per keyset page: nothing else runs on this thread, pages only bound the rows held at once. */
+const PAGE_SIZE = 20_000;
+
+type Encode = (page: StoredCrlEntry[]) => void;
+
+/** The part of better-sqlite3 used here (no type package is installed; typeorm-crl.repository.ts does the same). */
+type SqliteDatabase = new (
+  file: string,
+  options: { readonly: boolean; fileMustExist: boolean },
+) => { prepare(sql: string): { all(...params: unknown[]): unknown[] }; exec(sql: string): void; close(): void };
+
+/**
+ * SQLite: a read-only connection of its own in one read transaction (WAL lets it read while the service's connection
+ * writes): the counter and every page come from one snapshot.
+ */
+async function readSqlite(file: string, authorityId: string, now: string, encode: Encode): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Database = require('better-sqlite3') as SqliteDatabase;
+  const reader = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    reader.exec('BEGIN');
+    const [count] = reader.prepare(REVOCATION_COUNT).all(authorityId) as { n: number }[];
+    const statement = reader.prepare(REVOKED_PAGE);
+    for (let after = ''; ; ) {
+      const rows = statement.all(authorityId, after, now, PAGE_SIZE) as StoredCrlEntry[];
+      encode(rows);
+      if (rows.length < PAGE_SIZE) break;
+      after = rows[rows.length - 1].serial;
+    }
+    reader.exec('COMMIT');
+    return count ? Number(count.n) : 0;
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * PostgreSQL: a client of its own in a read-only REPEATABLE READ transaction (one snapshot for the counter and every
+ * page; nothing locked). The next page is asked for before the current one is encoded, so the server works meanwhile.
+ */
+async function readPostgres(url: string, authorityId: string, now: string, encode: Encode): Promise<number> {
+  const { Client } = await import('pg');
+  const client = new Client({ connectionString: url, application_name: 'fleet-pki crl' });
+  await client.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows: count } = await client.query<{ n: string | number }>(numbered(REVOCATION_COUNT), [authorityId]);
+    const sql = numbered(REVOKED_PAGE);
+    const page = (after: string) => client.query<StoredCrlEntry>(sql, [authorityId, after, now, PAGE_SIZE]);
+    for (let pending = page(''); ; ) {
+      const { rows } = await pending;
+      const full = rows.length === PAGE_SIZE;
+      if (full) pending = page(rows[rows.length - 1].serial);
+      encode(rows);
+      if (!full) break;
+    }
+    await client.query('COMMIT');
+    return count[0] ? Number(count[0].n) : 0;
+  } finally {
+    await client.end();
+  }
+}
+
+async function main(job: CrlEntriesJob): Promise<CrlEntriesOutcome> {
+  const entries = new CrlEntriesEncoder();
+  const encode: Encode = (page) => entries.addPage(page);
+  const { source, authorityId, now } = job;
+  const revocationCount =
+    source.driver === 'sqlite' ? await readSqlite(source.file, authorityId, now, encode) : await readPostgres(source.url, authorityId, now, encode);
+  const count = entries.count;
+  const { buffer, tbsStart, tbsEnd } = assembleCrl(job.frame, entries);
+  return { ok: true, revocationCount, entries: count, buffer: buffer.buffer as ArrayBuffer, byteOffset: buffer.byteOffset, byteLength: buffer.byteLength, tbsStart, tbsEnd };
+}
+
+main(workerData as CrlEntriesJob).then(
+  (outcome) => parentPort!.postMessage(outcome, outcome.ok ? [outcome.buffer] : []),
+  (err: Error) => parentPort!.postMessage({ ok: false, message: err.message } satisfies CrlEntriesOutcome),
+);
