@@ -88,17 +88,38 @@ export class CrlEntriesEncoder {
   /** Encodes one page of entries, appended to the current slab (a new one when it has no room for the page). */
   addPage(page: readonly StoredCrlEntry[]): void {
     if (page.length === 0) return;
-    const room = page.length * MAX_ENTRY_BYTES;
+    this.reserve(page.length);
+    let pos = this.used;
+    for (const entry of page) pos = this.writeEntry(this.slab, pos, entry.serial, entry.revokedAt, entry.reason);
+    this.advance(pos, page.length);
+  }
+
+  /**
+   * Encodes one page of rows given as [serial, revokedAt, reason] arrays (database drivers' raw rows: no object per
+   * row), as addPage does.
+   */
+  addRows(rows: readonly (readonly [string, string | Date, RevocationReason | null])[]): void {
+    if (rows.length === 0) return;
+    this.reserve(rows.length);
+    let pos = this.used;
+    for (const row of rows) pos = this.writeEntry(this.slab, pos, row[0], row[1], row[2]);
+    this.advance(pos, rows.length);
+  }
+
+  /** Makes room in the current slab for `count` entries (a new slab when it has none). */
+  private reserve(count: number): void {
+    const room = count * MAX_ENTRY_BYTES;
     if (this.slab.length - this.used < room) {
       this.seal();
       this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, room));
       this.used = 0;
     }
-    let pos = this.used;
-    for (const entry of page) pos = this.writeEntry(this.slab, pos, entry);
+  }
+
+  private advance(pos: number, count: number): void {
     this.bytes += pos - this.used;
     this.used = pos;
-    this.entries += page.length;
+    this.entries += count;
   }
 
   /** Copies the entries into `target` at `offset` and releases them; answers the offset after them. */
@@ -116,8 +137,7 @@ export class CrlEntriesEncoder {
     this.used = 0;
   }
 
-  private writeEntry(out: Buffer, start: number, entry: StoredCrlEntry): number {
-    const serial = entry.serial;
+  private writeEntry(out: Buffer, start: number, serial: string, revokedAt: string | Date, reasonName: RevocationReason | null): number {
     const odd = serial.length % 2;
     const bytes = (serial.length + odd) / 2;
     if (bytes === 0 || bytes > MAX_SERIAL_BYTES) throw new RangeError(`CRL entry serial of ${serial.length} hex digits`);
@@ -126,9 +146,9 @@ export class CrlEntriesEncoder {
     while (first < bytes - 1 && hexByte(serial, first, odd) === 0) first++;
     const pad = hexByte(serial, first, odd) & 0x80 ? 1 : 0;
     const integerLength = bytes - first + pad;
-    const reason = entry.reason === null || entry.reason === 'unspecified' ? undefined : REASON_EXTENSIONS.get(entry.reason);
-    if (entry.reason !== null && entry.reason !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
-    const iso = canonicalIso(entry.revokedAt);
+    const reason = reasonName === null || reasonName === 'unspecified' ? undefined : REASON_EXTENSIONS.get(reasonName);
+    if (reasonName !== null && reasonName !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(reasonName)}`);
+    const iso = canonicalIso(revokedAt);
     const year = (iso.charCodeAt(0) - 48) * 1000 + (iso.charCodeAt(1) - 48) * 100 + (iso.charCodeAt(2) - 48) * 10 + (iso.charCodeAt(3) - 48);
     if (year < 1950) throw new RangeError('CRL entry revocation time before 1950');
     // RFC 5280 §5.1.2.6 / §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, UTC, whole seconds.

@@ -5,20 +5,22 @@
  * the service signs the TBS. Started by CrlEntriesWorker (crl-entries-worker.ts); plain Node.js, no Nest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { assembleCrl, CrlEntriesEncoder, StoredCrlEntry } from '../pki/crl';
+import { assembleCrl, CrlEntriesEncoder, RevocationReason } from '../pki/crl';
 import type { CrlEntriesJob, CrlEntriesOutcome } from './crl-entries-worker';
 import { numbered, REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
 
 /** Rows per keyset page: nothing else runs on this thread, pages only bound the rows held at once. */
 const PAGE_SIZE = 20_000;
 
-type Encode = (page: StoredCrlEntry[]) => void;
+/** A row of REVOKED_PAGE as an array (raw rows: no object per row): serial, revokedAt, reason. */
+type RevokedRow = [serial: string, revokedAt: string, reason: RevocationReason | null];
+type Encode = (rows: RevokedRow[]) => void;
 
 /** The part of better-sqlite3 used here (no type package is installed; typeorm-crl.repository.ts does the same). */
 type SqliteDatabase = new (
   file: string,
   options: { readonly: boolean; fileMustExist: boolean },
-) => { prepare(sql: string): { all(...params: unknown[]): unknown[] }; exec(sql: string): void; close(): void };
+) => { prepare(sql: string): { all(...params: unknown[]): unknown[]; raw(raw: boolean): { all(...params: unknown[]): unknown[] } }; exec(sql: string): void; close(): void };
 
 /**
  * SQLite: a read-only connection of its own in one read transaction (WAL lets it read while the service's connection
@@ -31,12 +33,12 @@ async function readSqlite(file: string, authorityId: string, now: string, encode
   try {
     reader.exec('BEGIN');
     const [count] = reader.prepare(REVOCATION_COUNT).all(authorityId) as { n: number }[];
-    const statement = reader.prepare(REVOKED_PAGE);
+    const statement = reader.prepare(REVOKED_PAGE).raw(true);
     for (let after = ''; ; ) {
-      const rows = statement.all(authorityId, after, now, PAGE_SIZE) as StoredCrlEntry[];
+      const rows = statement.all(authorityId, after, now, PAGE_SIZE) as RevokedRow[];
       encode(rows);
       if (rows.length < PAGE_SIZE) break;
-      after = rows[rows.length - 1].serial;
+      after = rows[rows.length - 1][0];
     }
     reader.exec('COMMIT');
     return count ? Number(count.n) : 0;
@@ -57,11 +59,11 @@ async function readPostgres(url: string, authorityId: string, now: string, encod
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const { rows: count } = await client.query<{ n: string | number }>(numbered(REVOCATION_COUNT), [authorityId]);
     const sql = numbered(REVOKED_PAGE);
-    const page = (after: string) => client.query<StoredCrlEntry>(sql, [authorityId, after, now, PAGE_SIZE]);
+    const page = (after: string) => client.query<RevokedRow>({ text: sql, values: [authorityId, after, now, PAGE_SIZE], rowMode: 'array' });
     for (let pending = page(''); ; ) {
       const { rows } = await pending;
       const full = rows.length === PAGE_SIZE;
-      if (full) pending = page(rows[rows.length - 1].serial);
+      if (full) pending = page(rows[rows.length - 1][0]);
       encode(rows);
       if (!full) break;
     }
@@ -74,7 +76,7 @@ async function readPostgres(url: string, authorityId: string, now: string, encod
 
 async function main(job: CrlEntriesJob): Promise<CrlEntriesOutcome> {
   const entries = new CrlEntriesEncoder();
-  const encode: Encode = (page) => entries.addPage(page);
+  const encode: Encode = (rows) => entries.addRows(rows);
   const { source, authorityId, now } = job;
   const revocationCount =
     source.driver === 'sqlite' ? await readSqlite(source.file, authorityId, now, encode) : await readPostgres(source.url, authorityId, now, encode);
