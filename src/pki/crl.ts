@@ -229,7 +229,7 @@ export type CrlHeader = Omit<CrlTemplate, 'entries'>;
 
 /**
  * The parts of a CRL around its entries, all known before the entries are read (the CRL number is taken first): a
- * CRL is assembled from them by whoever holds the entries (a worker thread: revocation/crl-entries.worker.ts).
+ * CRL is assembled from them by whoever holds the entries (a worker thread: revocation/crl-worker.thread.ts).
  */
 export interface CrlFrame {
   /** version, signature, issuer, thisUpdate, nextUpdate (the TBS content before revokedCertificates). */

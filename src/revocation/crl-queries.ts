@@ -1,6 +1,6 @@
 /**
  * The queries a CRL build reads with, in one place for the service's connection (typeorm-crl.repository.ts) and the
- * worker's own (crl-entries.worker.ts). `?` placeholders; PostgreSQL takes them through `numbered`.
+ * worker's own (crl-worker.thread.ts). `?` placeholders; PostgreSQL takes them through `numbered`.
  */
 
 /** Keyset pagination over the unique (authority_id, serial) index. */

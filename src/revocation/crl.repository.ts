@@ -15,7 +15,7 @@ export interface StoredCrl extends CrlInfo {
 }
 
 /**
- * Where a worker thread reads a CRL's entries from, with a connection of its own (revocation/crl-entries.worker.ts):
+ * Where a worker thread reads a CRL's entries from, with a connection of its own (revocation/crl-worker.thread.ts):
  * a SQLite file, or a PostgreSQL URL.
  */
 export type CrlSnapshotSource = { driver: 'sqlite'; file: string } | { driver: 'postgres'; url: string };

@@ -11,7 +11,7 @@ import { AssembledCrl, assembleCrl, crlFrame, CrlEntriesEncoder, CrlFrame, signA
 import { Errors } from '../common/errors';
 import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
 import { CrlWatermarks } from './crl-watermarks';
-import { CrlEntriesWorker } from './crl-entries-worker';
+import { CrlWorker } from './crl-worker';
 
 /**
  * Publishes one CRL per authority. A CRL is regenerated when a revocation happened after it was built
@@ -43,7 +43,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     private readonly watermarks: CrlWatermarks,
-    private readonly worker: CrlEntriesWorker,
+    private readonly worker: CrlWorker,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 

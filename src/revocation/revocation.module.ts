@@ -5,7 +5,7 @@ import { RevocationListPublisher } from '../certificates/revocation-list-publish
 import { CrlController } from './crl.controller';
 import { CrlRepository } from './crl.repository';
 import { CrlService } from './crl.service';
-import { CrlEntriesWorker } from './crl-entries-worker';
+import { CrlWorker } from './crl-worker';
 import { OcspSigners } from './ocsp-signers';
 import { OcspHttpBinding } from './ocsp-http';
 import { OcspRepository } from './ocsp.repository';
@@ -22,7 +22,7 @@ import { FileCrlWatermarks } from './file-crl-watermarks';
   controllers: [CrlController],
   providers: [
     CrlService,
-    CrlEntriesWorker,
+    CrlWorker,
     OcspService,
     OcspHttpBinding,
     OcspSigners,

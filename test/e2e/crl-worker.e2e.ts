@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CrlEntriesJob, CrlEntriesWorker } from '../../src/revocation/crl-entries-worker';
+import { CrlEntriesJob, CrlWorker } from '../../src/revocation/crl-worker';
 import { CrlRepository } from '../../src/revocation/crl.repository';
 import { createCaPair, issueDevice } from '../support/fixtures';
 import { OpenSslWorkspace } from '../support/openssl';
@@ -16,7 +16,7 @@ for (const { driver, skip } of drivers()) {
     let t: TestApp;
     let caId: string;
     let caPem: string;
-    let worker: CrlEntriesWorker;
+    let worker: CrlWorker;
     const jobs: CrlEntriesJob[] = [];
 
     const getCrl = () => t.http().get(`/v1/authorities/${caId}/crl`).buffer(true).parse(binaryBody);
@@ -37,7 +37,7 @@ for (const { driver, skip } of drivers()) {
       const pair = await createCaPair(t);
       caId = pair.intermediate.id;
       caPem = (await t.http().get(`/v1/authorities/${caId}`).set(bearer(t.adminKey))).body.certificatePem as string;
-      worker = t.app.get(CrlEntriesWorker);
+      worker = t.app.get(CrlWorker);
       // Records the jobs the service hands to the worker thread (the real one still runs them).
       const build = worker.build.bind(worker);
       worker.build = (job) => (jobs.push(job), build(job));

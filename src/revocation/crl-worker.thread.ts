@@ -1,12 +1,13 @@
 /**
- * Worker thread of a CRL build (docs/architecture.md "CRLs"): reads the authority's revoked, unexpired certificates
+ * Worker thread of a CRL build (docs/architecture.md "CRLs"). An entries job reads the authority's revoked, unexpired certificates
  * from one snapshot on a connection of its own, encodes them to DER and assembles the CRL's TBS around them in one
  * buffer, which it hands back (transferred, not copied) with the revocation counter of that snapshot. It holds no key:
- * the service signs the TBS. Started by CrlEntriesWorker (crl-entries-worker.ts); plain Node.js, no Nest.
+ * the service signs the TBS. A checkpoint job copies a SQLite WAL into the database file after a CRL was stored.
+ * Started by CrlWorker (crl-worker.ts); plain Node.js, no Nest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { assembleCrl, CrlEntriesEncoder, RevocationReason } from '../pki/crl';
-import type { CrlEntriesJob, CrlEntriesOutcome } from './crl-entries-worker';
+import type { CrlEntriesJob, CrlWorkerJob, CrlWorkerOutcome } from './crl-worker';
 import { numbered, REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
 
 /** Rows per keyset page: nothing else runs on this thread, pages only bound the rows held at once. */
@@ -74,7 +75,24 @@ async function readPostgres(url: string, authorityId: string, now: string, encod
   }
 }
 
-async function main(job: CrlEntriesJob): Promise<CrlEntriesOutcome> {
+/** A PASSIVE checkpoint on a connection of its own: it waits for no lock, and what readers still use stays in the WAL. */
+function checkpoint(file: string): CrlWorkerOutcome {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Database = require('better-sqlite3') as SqliteDatabase;
+  const db = new Database(file, { readonly: false, fileMustExist: true });
+  try {
+    db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    return { ok: true, kind: 'checkpoint' };
+  } finally {
+    db.close();
+  }
+}
+
+async function main(job: CrlWorkerJob): Promise<CrlWorkerOutcome> {
+  return job.kind === 'checkpoint' ? checkpoint(job.file) : buildEntries(job);
+}
+
+async function buildEntries(job: CrlEntriesJob): Promise<CrlWorkerOutcome> {
   const entries = new CrlEntriesEncoder();
   const encode: Encode = (rows) => entries.addRows(rows);
   const { source, authorityId, now } = job;
@@ -82,10 +100,10 @@ async function main(job: CrlEntriesJob): Promise<CrlEntriesOutcome> {
     source.driver === 'sqlite' ? await readSqlite(source.file, authorityId, now, encode) : await readPostgres(source.url, authorityId, now, encode);
   const count = entries.count;
   const { buffer, tbsStart, tbsEnd } = assembleCrl(job.frame, entries);
-  return { ok: true, revocationCount, entries: count, buffer: buffer.buffer as ArrayBuffer, byteOffset: buffer.byteOffset, byteLength: buffer.byteLength, tbsStart, tbsEnd };
+  return { ok: true, kind: 'entries', revocationCount, entries: count, buffer: buffer.buffer as ArrayBuffer, byteOffset: buffer.byteOffset, byteLength: buffer.byteLength, tbsStart, tbsEnd };
 }
 
-main(workerData as CrlEntriesJob).then(
-  (outcome) => parentPort!.postMessage(outcome, outcome.ok ? [outcome.buffer] : []),
-  (err: Error) => parentPort!.postMessage({ ok: false, message: err.message } satisfies CrlEntriesOutcome),
+main(workerData as CrlWorkerJob).then(
+  (outcome) => parentPort!.postMessage(outcome, outcome.ok && outcome.kind === 'entries' ? [outcome.buffer] : []),
+  (err: Error) => parentPort!.postMessage({ ok: false, message: err.message } satisfies CrlWorkerOutcome),
 );
