@@ -35,7 +35,8 @@ export abstract class CrlRepository {
   /**
    * The authority's revoked certificates that have not expired at `now`, in pages of at most `pageSize`, in serial
    * order (keyset pagination), handed to `onPage` one at a time (the next page is read after it resolves). Answers the
-   * authority's revocation counter: every revocation it counts is in the pages.
+   * authority's revocation counter: every revocation it counts is in the pages. Used on the service's connection only
+   * where no worker thread can read the database (snapshotSource answers null).
    */
   abstract readRevoked(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>): Promise<{ revocationCount: number }>;
   /**

@@ -128,9 +128,9 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
   }
 
   /**
-   * The CRL number is taken first (its own short transaction), then the entries are read page by page (one snapshot on
-   * PostgreSQL; see CrlRepository.readRevoked) and encoded straight to DER, and the CRL is signed once and published
-   * unless a newer one was published meanwhile (docs/architecture.md "CRLs").
+   * The CRL number is taken first (its own short transaction), then the entries are read from one snapshot and encoded
+   * straight to DER around the rest of the TBS (on a worker thread: readAndAssemble), and the CRL is signed once here and
+   * published unless a newer one was published meanwhile (docs/architecture.md "CRLs").
    */
   private async generate(authorityId: string): Promise<StoredCrl> {
     const now = this.clock.now();
