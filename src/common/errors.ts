@@ -108,6 +108,8 @@ export const Errors = {
    * no new CRL is published until an operator acts (docs/operations.md "Restoring an older database").
    */
   crlRollbackDetected: make('CRL_ROLLBACK_DETECTED', 503),
+  /** Reading or encoding a CRL's entries failed (its worker thread): nothing was published; the next request tries again. */
+  crlBuildFailed: make('CRL_BUILD_FAILED', 503),
   iotNotConfigured: make('IOT_NOT_CONFIGURED', 422),
   iotRegistrationNotFound: make('IOT_REGISTRATION_NOT_FOUND', 404),
   iotAlreadyRegistered: make('IOT_ALREADY_REGISTERED', 409),

@@ -88,17 +88,38 @@ export class CrlEntriesEncoder {
   /** Encodes one page of entries, appended to the current slab (a new one when it has no room for the page). */
   addPage(page: readonly StoredCrlEntry[]): void {
     if (page.length === 0) return;
-    const room = page.length * MAX_ENTRY_BYTES;
+    this.reserve(page.length);
+    let pos = this.used;
+    for (const entry of page) pos = this.writeEntry(this.slab, pos, entry.serial, entry.revokedAt, entry.reason);
+    this.advance(pos, page.length);
+  }
+
+  /**
+   * Encodes one page of rows given as [serial, revokedAt, reason] arrays (database drivers' raw rows: no object per
+   * row), as addPage does.
+   */
+  addRows(rows: readonly (readonly [string, string | Date, RevocationReason | null])[]): void {
+    if (rows.length === 0) return;
+    this.reserve(rows.length);
+    let pos = this.used;
+    for (const row of rows) pos = this.writeEntry(this.slab, pos, row[0], row[1], row[2]);
+    this.advance(pos, rows.length);
+  }
+
+  /** Makes room in the current slab for `count` entries (a new slab when it has none). */
+  private reserve(count: number): void {
+    const room = count * MAX_ENTRY_BYTES;
     if (this.slab.length - this.used < room) {
       this.seal();
       this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, room));
       this.used = 0;
     }
-    let pos = this.used;
-    for (const entry of page) pos = this.writeEntry(this.slab, pos, entry);
+  }
+
+  private advance(pos: number, count: number): void {
     this.bytes += pos - this.used;
     this.used = pos;
-    this.entries += page.length;
+    this.entries += count;
   }
 
   /** Copies the entries into `target` at `offset` and releases them; answers the offset after them. */
@@ -116,8 +137,7 @@ export class CrlEntriesEncoder {
     this.used = 0;
   }
 
-  private writeEntry(out: Buffer, start: number, entry: StoredCrlEntry): number {
-    const serial = entry.serial;
+  private writeEntry(out: Buffer, start: number, serial: string, revokedAt: string | Date, reasonName: RevocationReason | null): number {
     const odd = serial.length % 2;
     const bytes = (serial.length + odd) / 2;
     if (bytes === 0 || bytes > MAX_SERIAL_BYTES) throw new RangeError(`CRL entry serial of ${serial.length} hex digits`);
@@ -126,9 +146,9 @@ export class CrlEntriesEncoder {
     while (first < bytes - 1 && hexByte(serial, first, odd) === 0) first++;
     const pad = hexByte(serial, first, odd) & 0x80 ? 1 : 0;
     const integerLength = bytes - first + pad;
-    const reason = entry.reason === null || entry.reason === 'unspecified' ? undefined : REASON_EXTENSIONS.get(entry.reason);
-    if (entry.reason !== null && entry.reason !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
-    const iso = canonicalIso(entry.revokedAt);
+    const reason = reasonName === null || reasonName === 'unspecified' ? undefined : REASON_EXTENSIONS.get(reasonName);
+    if (reasonName !== null && reasonName !== 'unspecified' && !reason) throw new RangeError(`unknown revocation reason ${String(reasonName)}`);
+    const iso = canonicalIso(revokedAt);
     const year = (iso.charCodeAt(0) - 48) * 1000 + (iso.charCodeAt(1) - 48) * 100 + (iso.charCodeAt(2) - 48) * 10 + (iso.charCodeAt(3) - 48);
     if (year < 1950) throw new RangeError('CRL entry revocation time before 1950');
     // RFC 5280 §5.1.2.6 / §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, UTC, whole seconds.
@@ -208,36 +228,86 @@ const OUTER_HEADER_ROOM = 6;
 export type CrlHeader = Omit<CrlTemplate, 'entries'>;
 
 /**
+ * The parts of a CRL around its entries, all known before the entries are read (the CRL number is taken first): a
+ * CRL is assembled from them by whoever holds the entries (a worker thread: revocation/crl-worker.thread.ts).
+ */
+export interface CrlFrame {
+  /** version, signature, issuer, thisUpdate, nextUpdate (the TBS content before revokedCertificates). */
+  before: Uint8Array;
+  /** [0] crlExtensions: AKI and CRL number. */
+  after: Uint8Array;
+  /** The signatureAlgorithm field, repeated after the TBS. */
+  signatureAlgorithm: Uint8Array;
+}
+
+/**
+ * A CRL's TBS in one buffer with room in front for the outer SEQUENCE header and behind for the signature fields, so
+ * it is signed in place (signAssembledCrl) without another copy of the entries.
+ */
+export interface AssembledCrl {
+  buffer: Buffer;
+  tbsStart: number;
+  tbsEnd: number;
+}
+
+export function crlFrame(header: CrlHeader, algorithm: SigningKey['algorithm']): CrlFrame {
+  const signatureAlgorithm = signatureAlgorithmIdentifier(algorithm);
+  return {
+    before: Buffer.concat([smallInteger(1) /* v2 */, signatureAlgorithm, header.issuer, time(header.thisUpdate), time(header.nextUpdate)]),
+    after: explicit(
+      0,
+      sequence(authorityKeyIdentifier(header.issuerKeyId).der, extension(EXTENSION_OIDS.cRLNumber, false, smallInteger(header.crlNumber)).der),
+    ),
+    signatureAlgorithm,
+  };
+}
+
+/**
+ * The TBS around entries already encoded: one allocation for the whole CRL (the revokedCertificates and TBS lengths
+ * are known only now: headers are written in front of the copied entries). The encoder is emptied.
+ */
+export function assembleCrl(frame: CrlFrame, entries: CrlEntriesEncoder): AssembledCrl {
+  const revokedHeader = entries.count ? Buffer.concat([Buffer.from([0x30]), lengthOctets(entries.length)]) : Buffer.alloc(0);
+  const tbsContentLength = frame.before.length + revokedHeader.length + (entries.count ? entries.length : 0) + frame.after.length;
+  const tbsHeader = Buffer.concat([Buffer.from([0x30]), lengthOctets(tbsContentLength)]);
+  const tbsLength = tbsHeader.length + tbsContentLength;
+  const buffer = Buffer.alloc(OUTER_HEADER_ROOM + tbsLength + frame.signatureAlgorithm.length + MAX_SIGNATURE_FIELD);
+  let pos = OUTER_HEADER_ROOM;
+  for (const part of [tbsHeader, frame.before, revokedHeader]) {
+    buffer.set(part, pos);
+    pos += part.length;
+  }
+  pos = entries.drainInto(buffer, pos);
+  buffer.set(frame.after, pos);
+  pos += frame.after.length;
+  if (pos - OUTER_HEADER_ROOM !== tbsLength) throw new Error('CRL assembly: TBS length mismatch');
+  return { buffer, tbsStart: OUTER_HEADER_ROOM, tbsEnd: pos };
+}
+
+/** Signs an assembled CRL's TBS in place, once (RFC 5280 §5.1), and answers the CRL's DER (a view of the same buffer). */
+export async function signAssembledCrl(crl: AssembledCrl, signatureAlgorithm: Uint8Array, issuerKey: SigningKey): Promise<Buffer> {
+  const { buffer, tbsStart, tbsEnd } = crl;
+  if (tbsStart !== OUTER_HEADER_ROOM) throw new Error('CRL assembly: no room for the outer header');
+  const signature = bitString(await issuerKey.sign(buffer.subarray(tbsStart, tbsEnd)));
+  if (tbsEnd + signatureAlgorithm.length + signature.length > buffer.length) throw new Error('CRL signature too long');
+  let pos = tbsEnd;
+  buffer.set(signatureAlgorithm, pos);
+  pos += signatureAlgorithm.length;
+  pos += signature.copy(buffer, pos);
+  const outerHeader = Buffer.concat([Buffer.from([0x30]), lengthOctets(pos - OUTER_HEADER_ROOM)]);
+  const start = OUTER_HEADER_ROOM - outerHeader.length;
+  outerHeader.copy(buffer, start);
+  return buffer.subarray(start, pos);
+}
+
+/**
  * Assembles and signs a v2 CRL with AKI and CRL number (RFC 5280 §5.1, §5.2.1, §5.2.3) around entries already
  * encoded: one allocation for the whole CRL, the entries copied into it once, one signature over the TBS in place.
  * The encoder is emptied.
  */
 export async function signEncodedCrl(header: CrlHeader, entries: CrlEntriesEncoder, issuerKey: SigningKey): Promise<Buffer> {
-  const signatureAlgorithm = signatureAlgorithmIdentifier(issuerKey.algorithm);
-  const before = Buffer.concat([smallInteger(1) /* v2 */, signatureAlgorithm, header.issuer, time(header.thisUpdate), time(header.nextUpdate)]);
-  const revokedHeader = entries.count ? Buffer.concat([Buffer.from([0x30]), lengthOctets(entries.length)]) : Buffer.alloc(0);
-  const after = explicit(
-    0,
-    sequence(authorityKeyIdentifier(header.issuerKeyId).der, extension(EXTENSION_OIDS.cRLNumber, false, smallInteger(header.crlNumber)).der),
-  );
-  const tbsContentLength = before.length + revokedHeader.length + (entries.count ? entries.length : 0) + after.length;
-  const tbsHeader = Buffer.concat([Buffer.from([0x30]), lengthOctets(tbsContentLength)]);
-  const tbsLength = tbsHeader.length + tbsContentLength;
-  const out = Buffer.alloc(OUTER_HEADER_ROOM + tbsLength + signatureAlgorithm.length + MAX_SIGNATURE_FIELD);
-  let pos = OUTER_HEADER_ROOM;
-  for (const part of [tbsHeader, before, revokedHeader]) pos += part.copy(out, pos);
-  pos = entries.drainInto(out, pos);
-  pos += after.copy(out, pos);
-  const tbs = out.subarray(OUTER_HEADER_ROOM, pos);
-  if (tbs.length !== tbsLength) throw new Error('CRL assembly: TBS length mismatch');
-  const signature = bitString(await issuerKey.sign(tbs));
-  if (signatureAlgorithm.length + signature.length > MAX_SIGNATURE_FIELD + signatureAlgorithm.length) throw new Error('CRL signature too long');
-  pos += signatureAlgorithm.copy(out, pos);
-  pos += signature.copy(out, pos);
-  const outerHeader = Buffer.concat([Buffer.from([0x30]), lengthOctets(pos - OUTER_HEADER_ROOM)]);
-  const start = OUTER_HEADER_ROOM - outerHeader.length;
-  outerHeader.copy(out, start);
-  return out.subarray(start, pos);
+  const frame = crlFrame(header, issuerKey.algorithm);
+  return signAssembledCrl(assembleCrl(frame, entries), frame.signatureAlgorithm, issuerKey);
 }
 
 /** Encodes and signs a v2 CRL from a list of entries (linear in their number). */

@@ -27,7 +27,7 @@ export class CrlController {
     headers: responseHeaders('Cache-Control', 'Last-Modified', 'Expires'),
     content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } } },
   })
-  @ApiProblems(Errors.authorityNotFound, Errors.authorityPending, Errors.crlRollbackDetected, ProblemGroups.signing)
+  @ApiProblems(Errors.authorityNotFound, Errors.authorityPending, Errors.crlRollbackDetected, Errors.crlBuildFailed, ProblemGroups.signing)
   async getAuthorityCrl(@Param('id', UuidParam) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
     const crl = await this.crls.current(id);
     const maxAge = Math.max(0, Math.floor((new Date(crl.nextUpdate).getTime() - Date.now()) / 1000));

@@ -14,6 +14,12 @@ export interface StoredCrl extends CrlInfo {
   der: Buffer;
 }
 
+/**
+ * Where a worker thread reads a CRL's entries from, with a connection of its own (revocation/crl-worker.thread.ts):
+ * a SQLite file, or a PostgreSQL URL.
+ */
+export type CrlSnapshotSource = { driver: 'sqlite'; file: string } | { driver: 'postgres'; url: string };
+
 /** Port: published CRLs, and the revoked certificates they list. */
 export abstract class CrlRepository {
   /** The authority's CRL with the highest number, without its DER (cheap: checked on every CRL request). */
@@ -29,7 +35,15 @@ export abstract class CrlRepository {
   /**
    * The authority's revoked certificates that have not expired at `now`, in pages of at most `pageSize`, in serial
    * order (keyset pagination), handed to `onPage` one at a time (the next page is read after it resolves). Answers the
-   * authority's revocation counter: every revocation it counts is in the pages.
+   * authority's revocation counter: every revocation it counts is in the pages. Used on the service's connection only
+   * where no worker thread can read the database (snapshotSource answers null).
    */
   abstract readRevoked(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>): Promise<{ revocationCount: number }>;
+  /**
+   * The database for a worker thread to read the revoked certificates from on a connection of its own, or null when
+   * it cannot (an in-memory SQLite database: readRevoked then reads them on the service's connection).
+   */
+  snapshotSource(): CrlSnapshotSource | null {
+    return null;
+  }
 }

@@ -7,10 +7,11 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { TimeSlicer } from '../common/yield';
 import { MetricsService } from '../metrics/metrics.service';
-import { CrlEntriesEncoder, signEncodedCrl } from '../pki/crl';
+import { AssembledCrl, assembleCrl, crlFrame, CrlEntriesEncoder, CrlFrame, signAssembledCrl } from '../pki/crl';
 import { Errors } from '../common/errors';
 import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
 import { CrlWatermarks } from './crl-watermarks';
+import { CrlWorker } from './crl-worker';
 
 /**
  * Publishes one CRL per authority. A CRL is regenerated when a revocation happened after it was built
@@ -20,8 +21,8 @@ import { CrlWatermarks } from './crl-watermarks';
 /** Older CRLs are kept for a while (clients may hold one), then pruned. */
 const CRLS_KEPT = 20;
 /**
- * Revoked entries read and encoded per page; the event loop gets a turn every CRL_SLICE_MS, so a CRL of a million
- * entries never holds up other requests for long (docs/architecture.md "CRLs").
+ * Without a worker thread (an in-memory SQLite database): revoked entries read and encoded per page; the event loop gets
+ * a turn every CRL_SLICE_MS, so a CRL of a million entries never holds up other requests for long (docs/architecture.md "CRLs").
  */
 const CRL_PAGE_SIZE = 5000;
 /** At most this much encoding between two turns of the event loop. */
@@ -42,6 +43,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     private readonly watermarks: CrlWatermarks,
+    private readonly worker: CrlWorker,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -126,9 +128,9 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
   }
 
   /**
-   * The CRL number is taken first (its own short transaction), then the entries are read page by page (one snapshot on
-   * PostgreSQL; see CrlRepository.readRevoked) and encoded straight to DER, and the CRL is signed once and published
-   * unless a newer one was published meanwhile (docs/architecture.md "CRLs").
+   * The CRL number is taken first (its own short transaction), then the entries are read from one snapshot and encoded
+   * straight to DER around the rest of the TBS (on a worker thread: readAndAssemble), and the CRL is signed once here and
+   * published unless a newer one was published meanwhile (docs/architecture.md "CRLs").
    */
   private async generate(authorityId: string): Promise<StoredCrl> {
     const now = this.clock.now();
@@ -142,12 +144,8 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     const nextUpdate = new Date(thisUpdate.getTime() + this.config.crl.validitySeconds * 1000);
     // Requests wait for this build anyway (the CRL is stale): the previous DER need not stay in memory beside the new one.
     this.latestDer.delete(authorityId);
-    const entries = new CrlEntriesEncoder();
-    const slicer = new TimeSlicer(CRL_SLICE_MS);
-    const { revocationCount } = await this.crls.readRevoked(authorityId, now.toISOString(), CRL_PAGE_SIZE, async (page) => {
-      entries.addPage(page);
-      await slicer.maybeYield();
-    });
+    const frame = crlFrame({ issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber, thisUpdate, nextUpdate }, issuer.signer.algorithm);
+    const { revocationCount, tbs } = await this.readAndAssemble(authorityId, now.toISOString(), frame);
     const rolledBack = watermark !== undefined && revocationCount < watermark.revocationsCovered;
     if (rolledBack && !this.config.crl.allowRollback) {
       // Publishing now would silently un-revoke what the database lost: refuse until an operator decides.
@@ -156,7 +154,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
       );
       throw Errors.crlRollbackDetected('This authority’s database has fewer revocations than a CRL already published (restored from an older backup?); no CRL is published until an operator acts.');
     }
-    const der = await signEncodedCrl({ issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber, thisUpdate, nextUpdate }, entries, issuer.signer);
+    const der = await signAssembledCrl(tbs, frame.signatureAlgorithm, issuer.signer);
     const crl: StoredCrl = {
       authorityId,
       crlNumber,
@@ -177,5 +175,29 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     }
     this.metrics.crlsGenerated.inc();
     return crl;
+  }
+
+  /**
+   * The revoked entries of one snapshot, encoded and assembled into the TBS: on a worker thread with a connection of its
+   * own (nothing of it on the event loop), or, for an in-memory SQLite database, page by page on the service's
+   * connection. A failed worker publishes nothing: the request gets CRL_BUILD_FAILED and the next one builds again.
+   */
+  private async readAndAssemble(authorityId: string, now: string, frame: CrlFrame): Promise<{ revocationCount: number; tbs: AssembledCrl }> {
+    const source = this.crls.snapshotSource();
+    if (source) {
+      try {
+        return await this.worker.build({ source, authorityId, now, frame });
+      } catch (err) {
+        this.logger.error(`authority ${authorityId}: the CRL build failed: ${(err as Error).message}`);
+        throw Errors.crlBuildFailed('The CRL could not be built; nothing was published. The next request builds it again.');
+      }
+    }
+    const entries = new CrlEntriesEncoder();
+    const slicer = new TimeSlicer(CRL_SLICE_MS);
+    const { revocationCount } = await this.crls.readRevoked(authorityId, now, CRL_PAGE_SIZE, async (page) => {
+      entries.addPage(page);
+      await slicer.maybeYield();
+    });
+    return { revocationCount, tbs: assembleCrl(frame, entries) };
   }
 }

@@ -5,6 +5,7 @@ import { RevocationListPublisher } from '../certificates/revocation-list-publish
 import { CrlController } from './crl.controller';
 import { CrlRepository } from './crl.repository';
 import { CrlService } from './crl.service';
+import { CrlWorker } from './crl-worker';
 import { OcspSigners } from './ocsp-signers';
 import { OcspHttpBinding } from './ocsp-http';
 import { OcspRepository } from './ocsp.repository';
@@ -21,6 +22,7 @@ import { FileCrlWatermarks } from './file-crl-watermarks';
   controllers: [CrlController],
   providers: [
     CrlService,
+    CrlWorker,
     OcspService,
     OcspHttpBinding,
     OcspSigners,

@@ -1,18 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { TypeOrmTransactions } from '../database/typeorm-transactions';
-import { TimeSlicer } from '../common/yield';
 import { RevocationReason, StoredCrlEntry } from '../pki/crl';
-import { CrlInfo, CrlRepository, StoredCrl } from './crl.repository';
+import { CrlInfo, CrlRepository, CrlSnapshotSource, StoredCrl } from './crl.repository';
+import { REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
+import { CrlWorker } from './crl-worker';
 
 const INFO_COLUMNS =
   'authority_id AS "authorityId", crl_number AS "crlNumber", this_update AS "thisUpdate", next_update AS "nextUpdate", revocations_covered AS "revocationsCovered"';
-
-/** Keyset pagination over the unique (authority_id, serial) index. */
-const REVOKED_PAGE =
-  'SELECT serial, revoked_at AS "revokedAt", revocation_reason AS "reason" FROM certificates ' +
-  "WHERE authority_id = ? AND serial > ? AND status = 'revoked' AND not_after > ? ORDER BY serial LIMIT ?";
-
-const REVOCATION_COUNT = 'SELECT revocation_count AS n FROM authorities WHERE id = ?';
 
 interface InfoRow {
   authorityId: string;
@@ -33,25 +27,61 @@ interface SqliteConnection {
   readonly inTransaction: boolean;
   readonly name: string;
   readonly memory: boolean;
+  readonly open: boolean;
   prepare(sql: string): { all(...params: unknown[]): unknown[] };
-  exec(sql: string): void;
-  close(): void;
+  pragma(source: string, options: { simple: true }): unknown;
 }
-type SqliteConnectionClass = new (file: string, options: { readonly: boolean; fileMustExist: boolean }) => SqliteConnection;
 
-/** SQLite: pages read in one turn of the event loop before it yields (docs/architecture.md "CRLs"). */
-const SQLITE_SLICE_MS = 25;
+/**
+ * SQLite's automatic WAL checkpoint runs in the commit that grows the WAL past its threshold, synchronously: after a
+ * CRL of tens of MB it would stall the event loop as long as the write itself. While CRLs are being stored it is off
+ * on the service's connection, and a worker thread checkpoints after each one (PASSIVE: it blocks no one); the
+ * threshold comes back when the last of them is done.
+ */
+class DeferredCheckpoints {
+  private pending = 0;
+  private threshold = 0;
+  private readonly running = new Set<Promise<void>>();
 
-/** `?` placeholders to PostgreSQL's `$n`. */
-const numbered = (sql: string): string => {
-  let index = 0;
-  return sql.replace(/\?/g, () => `$${++index}`);
-};
+  defer(connection: SqliteConnection): void {
+    if (this.pending++ === 0) {
+      this.threshold = Number(connection.pragma('wal_autocheckpoint', { simple: true }));
+      connection.pragma('wal_autocheckpoint = 0', { simple: true });
+    }
+  }
+
+  /** Starts the checkpoint on a worker thread; the service does not wait for it (see settled, at shutdown). */
+  runOffThread(connection: SqliteConnection, checkpoint: (file: string) => Promise<void>): void {
+    const running: Promise<void> = checkpoint(connection.name)
+      // On failure the WAL is checkpointed by the next commit past the threshold, as without this.
+      .catch(() => undefined)
+      .finally(() => {
+        this.running.delete(running);
+        if (--this.pending === 0 && connection.open) connection.pragma(`wal_autocheckpoint = ${this.threshold}`, { simple: true });
+      });
+    this.running.add(running);
+  }
+
+  /** Waits for the checkpoints still running (before the connection closes). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.running]);
+  }
+}
 
 @Injectable()
-export class TypeOrmCrlRepository extends CrlRepository {
-  constructor(private readonly db: TypeOrmTransactions) {
+export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestroy {
+  private readonly checkpoints = new DeferredCheckpoints();
+
+  constructor(
+    private readonly db: TypeOrmTransactions,
+    private readonly worker: CrlWorker,
+  ) {
     super();
+  }
+
+  /** A checkpoint still running finishes before TypeORM closes the connection (at application shutdown, after this). */
+  async onModuleDestroy(): Promise<void> {
+    await this.checkpoints.settled();
   }
 
   async latestInfo(authorityId: string): Promise<CrlInfo | null> {
@@ -67,7 +97,20 @@ export class TypeOrmCrlRepository extends CrlRepository {
     return Buffer.isBuffer(row.der) ? row.der : Buffer.from(row.der, 'base64');
   }
 
-  publish(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
+  async publish(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
+    const sqlite = this.sqliteConnection();
+    if (!sqlite || sqlite.memory) return this.insert(crl, pruneBelow);
+    // The WAL checkpoint that would follow this commit (copying the ~46 MB just written into the database file) runs on
+    // a worker thread instead of in the commit on the event loop (docs/architecture.md "CRLs").
+    this.checkpoints.defer(sqlite);
+    try {
+      return await this.insert(crl, pruneBelow);
+    } finally {
+      this.checkpoints.runOffThread(sqlite, (file) => this.worker.checkpoint(file));
+    }
+  }
+
+  private insert(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
     return this.db.run(async () => {
       // PostgreSQL: the authority row orders publishers (SQLite transactions take turns on one connection anyway).
       if (this.db.isPostgres) await this.db.sql('SELECT id FROM authorities WHERE id = ? FOR UPDATE', [crl.authorityId]);
@@ -88,63 +131,25 @@ export class TypeOrmCrlRepository extends CrlRepository {
     });
   }
 
+  /** The database as a worker thread opens it on its own: a file SQLite database, or PostgreSQL's URL (not :memory:). */
+  override snapshotSource(): CrlSnapshotSource | null {
+    const options = this.db.manager().connection.options;
+    if (options.type === 'postgres') return options.url ? { driver: 'postgres', url: options.url } : null;
+    const main = this.sqliteConnection();
+    return !main || main.memory ? null : { driver: 'sqlite', file: main.name };
+  }
+
+  /** The service's better-sqlite3 connection (TypeORM's driver holds it), or undefined on PostgreSQL. */
+  private sqliteConnection(): SqliteConnection | undefined {
+    if (this.db.isPostgres) return undefined;
+    return (this.db.manager().connection.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
+  }
+
+  /** Only for an in-memory SQLite database (a worker thread reads every other one: snapshotSource). */
   async readRevoked(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>): Promise<{ revocationCount: number }> {
-    return this.db.isPostgres ? this.readRevokedPostgres(authorityId, now, pageSize, onPage) : this.readRevokedSqlite(authorityId, now, pageSize, onPage);
-  }
-
-  /**
-   * PostgreSQL: one read-only REPEATABLE READ transaction on a connection of its own, so the counter and every page
-   * come from one snapshot (exactly the revocations counted) and nothing is locked while the CRL is built.
-   */
-  private async readRevokedPostgres(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>) {
-    const runner = this.db.manager().connection.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.startTransaction('REPEATABLE READ');
-      await runner.query('SET TRANSACTION READ ONLY');
-      const [count] = (await runner.query(numbered(REVOCATION_COUNT), [authorityId])) as { n: number | string }[];
-      const sql = numbered(REVOKED_PAGE);
-      for (let after = ''; ; ) {
-        const rows = (await runner.query(sql, [authorityId, after, now, pageSize])) as RevokedRow[];
-        if (rows.length) await onPage(rows);
-        if (rows.length < pageSize) break;
-        after = rows[rows.length - 1].serial;
-      }
-      await runner.commitTransaction();
-      return { revocationCount: count ? Number(count.n) : 0 };
-    } finally {
-      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-      await runner.release();
-    }
-  }
-
-  /**
-   * SQLite: a read-only connection of its own (WAL lets it read while the service's connection writes), in one read
-   * transaction, so the counter and every page come from one snapshot, as on PostgreSQL, and the requests' transactions
-   * never wait for it. Reads are synchronous: the event loop gets a turn every SQLITE_SLICE_MS. An in-memory database
-   * cannot be opened twice: there each page is read in a turn of the service's connection (readRevokedInTurns).
-   */
-  private async readRevokedSqlite(authorityId: string, now: string, pageSize: number, onPage: (page: StoredCrlEntry[]) => Promise<void>) {
-    const main = (this.db.manager().connection.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
-    if (main.memory) return this.readRevokedInTurns(main, authorityId, now, pageSize, onPage);
-    const reader = new (main.constructor as SqliteConnectionClass)(main.name, { readonly: true, fileMustExist: true });
-    try {
-      reader.exec('BEGIN');
-      const [count] = reader.prepare(REVOCATION_COUNT).all(authorityId) as { n: number }[];
-      const statement = reader.prepare(REVOKED_PAGE);
-      const slicer = new TimeSlicer(SQLITE_SLICE_MS);
-      for (let after = ''; ; ) {
-        const rows = statement.all(authorityId, after, now, pageSize) as RevokedRow[];
-        if (rows.length) await onPage(rows);
-        if (rows.length < pageSize) break;
-        after = rows[rows.length - 1].serial;
-        await slicer.maybeYield();
-      }
-      reader.exec('COMMIT');
-      return { revocationCount: count ? Number(count.n) : 0 };
-    } finally {
-      reader.close();
-    }
+    const main = this.sqliteConnection();
+    if (!main?.memory) throw new Error('readRevoked reads an in-memory SQLite database; the CRL worker reads the others');
+    return this.readRevokedInTurns(main, authorityId, now, pageSize, onPage);
   }
 
   /**
