@@ -1740,7 +1740,7 @@ export type ManifestImportListDto = {
 /**
  * Stable machine-readable error code
  */
-export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_OFFLINE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRL_ROLLBACK_DETECTED' | 'CRL_BUILD_FAILED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'REPLAY_CERTIFICATE_REVOKED' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'MANIFEST_IMPORT_NOT_FOUND' | 'INVALID_MANIFEST' | 'INVALID_MANIFEST_SIGNER' | 'TPM_EVIDENCE_MALFORMED' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_EK_UNTRUSTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH' | 'TPM_CHALLENGE_NOT_FOUND' | 'TPM_CHALLENGE_USED' | 'TPM_CHALLENGE_EXPIRED' | 'TPM_ACTIVATION_FAILED' | 'ATTESTATION_REQUIRED' | 'ATTESTATION_NOT_ENABLED' | 'TPM_ROOT_NOT_FOUND' | 'TPM_ROOT_EXISTS' | 'INVALID_TPM_ROOT' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
+export type ErrorCode = 'VALIDATION_FAILED' | 'MALFORMED_JSON' | 'BODY_TOO_DEEP' | 'BODY_TOO_WIDE' | 'INVALID_URL' | 'MALFORMED_REQUEST' | 'REQUEST_ABORTED' | 'REQUEST_TIMEOUT' | 'URI_TOO_LONG' | 'HEADERS_TOO_LARGE' | 'INVALID_CURSOR' | 'INVALID_CSR' | 'CSR_SIGNATURE_INVALID' | 'UNSUPPORTED_KEY' | 'WEAK_SIGNATURE_ALGORITHM' | 'INVALID_SUBJECT' | 'SAN_NOT_ALLOWED' | 'KEY_NOT_ALLOWED' | 'PROFILE_NOT_FOUND' | 'VALIDITY_EXCEEDS_PROFILE' | 'PATH_LENGTH_EXCEEDED' | 'PARENT_AUTHORITY_REQUIRED' | 'KEY_BACKEND_NOT_CONFIGURED' | 'KEY_SPEC_MISMATCH' | 'KMS_KEY_NOT_SUITABLE' | 'KEY_SPEC_NOT_SUPPORTED' | 'PKCS11_KEY_NOT_SUITABLE' | 'AUTHORITY_KEY_IN_USE' | 'AUTHORITY_KEY_UNUSABLE' | 'AUTHORITY_OFFLINE' | 'AUTHORITY_NOT_OFFLINE' | 'AUTHORITY_NOT_FOUND' | 'AUTHORITY_NOT_ACTIVE' | 'AUTHORITY_EXPIRED' | 'AUTHORITY_USAGE_MISMATCH' | 'AUTHORITY_IS_ROOT' | 'LEAF_ISSUANCE_NOT_ALLOWED' | 'CERTIFICATE_NOT_FOUND' | 'CERTIFICATE_ALREADY_REVOKED' | 'USE_CLAIM_REVOCATION' | 'API_KEY_NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'KMS_NEW_KEY_NOT_AUTHORIZED' | 'AWS_LIMIT_EXCEEDED' | 'NOT_READY' | 'CRYPTO_THREADS_UNAVAILABLE' | 'CRL_ROLLBACK_DETECTED' | 'CRL_BUILD_FAILED' | 'IOT_NOT_CONFIGURED' | 'IOT_REGISTRATION_NOT_FOUND' | 'IOT_ALREADY_REGISTERED' | 'IOT_CONFLICT' | 'IOT_TARGET_NOT_FOUND' | 'IOT_TARGET_EXISTS' | 'IOT_TARGET_IN_USE' | 'IOT_TARGET_DUPLICATE_ACCOUNT' | 'IOT_EVENT_UNKNOWN_TARGET' | 'IOT_DEFAULT_MODE_TAKEN' | 'IOT_REQUEST_REFUSED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE' | 'CLAIM_NOT_FOUND' | 'CLAIM_ALREADY_REVOKED' | 'INVALID_CLAIM' | 'INVALID_ALLOWLIST' | 'ALLOWLIST_UPLOADS_BUSY' | 'ALLOWLIST_UPLOAD_SUPERSEDED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REPLAYED' | 'TOKEN_AUDIENCE_MISMATCH' | 'TOKEN_SIGNATURE_INVALID' | 'CLAIM_CERTIFICATE_UNTRUSTED' | 'CERTIFICATE_UNTRUSTED' | 'NOT_A_DEVICE_CERTIFICATE' | 'NOT_A_CLAIM_CERTIFICATE' | 'CLAIM_CERTIFICATE_EXPIRED' | 'AWS_PRINCIPAL_NOT_A_CLAIM' | 'CLAIM_REVOKED' | 'CLAIM_NOT_YET_VALID' | 'CLAIM_EXPIRED' | 'SERIAL_NOT_ALLOWED' | 'CLAIM_QUOTA_EXHAUSTED' | 'DEVICE_ALREADY_PROVISIONED' | 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_REQUEST_IN_PROGRESS' | 'IDEMPOTENCY_ANSWER_NOT_REPLAYABLE' | 'REPLAY_CERTIFICATE_REVOKED' | 'CERTIFICATE_REVOKED' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_SUPERSEDED' | 'CERTIFICATE_NOT_ACTIVE' | 'RENEWAL_NOT_YET_ALLOWED' | 'RENEWAL_NOT_ALLOWED' | 'SAME_KEY_NOT_ALLOWED' | 'CAMPAIGN_NOT_FOUND' | 'CAMPAIGN_NOT_OPEN' | 'CAMPAIGN_EMPTY' | 'INVALID_POLICY_DOCUMENT' | 'POLICY_FINDINGS' | 'POLICY_TEMPLATE_NOT_FOUND' | 'POLICY_TEMPLATE_CONFLICT' | 'AUDIT_NOT_FOUND' | 'FINDING_NOT_FOUND' | 'FINDING_NOT_REMEDIABLE' | 'JOB_NOT_FOUND' | 'JOB_NOT_DEAD' | 'AUTHORITY_PENDING' | 'AUTHORITY_NOT_PENDING' | 'UPLOADED_CERTIFICATE_UNREADABLE' | 'UPLOADED_CERTIFICATE_KEY_MISMATCH' | 'UPLOADED_CERTIFICATE_SUBJECT_MISMATCH' | 'UPLOADED_CERTIFICATE_CRL_SIGN_MISSING' | 'CHAIN_TOO_LONG' | 'CHAIN_INCOMPLETE' | 'CHAIN_SIGNATURE_INVALID' | 'CHAIN_CERTIFICATE_EXPIRED' | 'CHAIN_CERTIFICATE_NOT_YET_VALID' | 'CHAIN_NOT_A_CA' | 'CHAIN_PATH_LENGTH_EXCEEDED' | 'CHAIN_KEY_CERT_SIGN_MISSING' | 'CHAIN_WEAK_SIGNATURE_ALGORITHM' | 'EST_LABEL_NOT_FOUND' | 'EST_LABEL_EXISTS' | 'INVALID_EST_LABEL' | 'EST_LABEL_MISMATCH' | 'SERVER_KEYGEN_NOT_ALLOWED' | 'KEY_ENCRYPTION_NOT_SUPPORTED' | 'MANIFEST_IMPORT_NOT_FOUND' | 'INVALID_MANIFEST' | 'INVALID_MANIFEST_SIGNER' | 'TPM_EVIDENCE_MALFORMED' | 'TPM_ALGORITHM_UNSUPPORTED' | 'TPM_EK_UNTRUSTED' | 'TPM_AK_NOT_RESTRICTED_SIGNING' | 'TPM_ATTESTATION_SIGNATURE_INVALID' | 'TPM_ATTESTED_NAME_MISMATCH' | 'TPM_KEY_NOT_HARDWARE_BOUND' | 'TPM_CSR_KEY_MISMATCH' | 'TPM_CHALLENGE_NOT_FOUND' | 'TPM_CHALLENGE_USED' | 'TPM_CHALLENGE_EXPIRED' | 'TPM_ACTIVATION_FAILED' | 'ATTESTATION_REQUIRED' | 'ATTESTATION_NOT_ENABLED' | 'TPM_ROOT_NOT_FOUND' | 'TPM_ROOT_EXISTS' | 'INVALID_TPM_ROOT' | 'RENEWAL_ATTESTATION_REQUIRED' | 'RENEWAL_ATTESTATION_MISMATCH' | 'RATE_LIMITED' | 'METHOD_NOT_ALLOWED' | 'BAD_REQUEST' | 'INTERNAL_ERROR';
 
 export type ProblemDto = {
     /**
@@ -3240,10 +3240,10 @@ export type IssueCertificateErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -4867,10 +4867,10 @@ export type CreateClaimErrors = {
         awsError?: string;
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, IOT_THROTTLED, IOT_UNAVAILABLE
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE, IOT_THROTTLED, IOT_UNAVAILABLE
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE' | 'IOT_THROTTLED' | 'IOT_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5264,10 +5264,10 @@ export type ExchangeErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5375,10 +5375,10 @@ export type AwsCertificateProviderErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -5568,10 +5568,10 @@ export type RenewCertificateErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6365,10 +6365,10 @@ export type EstSimpleEnrollErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6496,10 +6496,10 @@ export type EstLabelSimpleEnrollErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6620,10 +6620,10 @@ export type EstSimpleReenrollErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6755,10 +6755,10 @@ export type EstLabelSimpleReenrollErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -6995,10 +6995,10 @@ export type EstServerKeygenErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -7135,10 +7135,10 @@ export type EstLabelServerKeygenErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE (text/plain "<CODE>: <detail>"; application/problem+json when the request's Accept asks for it)
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
@@ -7647,6 +7647,12 @@ export type StartAttestationErrors = {
     500: ProblemDto & {
         code: 'INTERNAL_ERROR';
     };
+    /**
+     * A dependency is unavailable or throttling; retry later: CRYPTO_THREADS_UNAVAILABLE
+     */
+    503: ProblemDto & {
+        code: 'CRYPTO_THREADS_UNAVAILABLE';
+    };
 };
 
 export type StartAttestationError = StartAttestationErrors[keyof StartAttestationErrors];
@@ -7758,10 +7764,10 @@ export type ActivateAttestationErrors = {
         code: 'INTERNAL_ERROR';
     };
     /**
-     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED
+     * A dependency is unavailable or throttling; retry later: KEY_BACKEND_UNAVAILABLE, KEY_BACKEND_THROTTLED, CRYPTO_THREADS_UNAVAILABLE
      */
     503: ProblemDto & {
-        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED';
+        code: 'KEY_BACKEND_UNAVAILABLE' | 'KEY_BACKEND_THROTTLED' | 'CRYPTO_THREADS_UNAVAILABLE';
         /**
          * A key made for this request was scheduled for deletion (done), or could not be (failed: see the log)
          */
