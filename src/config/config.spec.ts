@@ -207,11 +207,10 @@ describe('loadConfig', () => {
 
   describe('CRYPTO_THREADS', () => {
     const pg = { DATABASE_URL: 'postgres://db/pki', FLEET_PKI_MASTER_KEY: MASTER_KEY };
-    it('defaults to the cores one process leaves idle, and to 0 when WORKERS processes use them all', () => {
-      assert.equal(loadConfig({ DATA_DIR: '/d' }).cryptoThreads, os.availableParallelism() - 1);
-      assert.equal(loadConfig({ ...pg, WORKERS: '1' }).cryptoThreads, os.availableParallelism() - 1);
+    it('is off unless set', () => {
+      assert.equal(loadConfig({ DATA_DIR: '/d' }).cryptoThreads, 0);
       assert.equal(loadConfig({ ...pg, WORKERS: '2' }).cryptoThreads, 0);
-      assert.equal(loadConfig({ DATA_DIR: '/d', CRYPTO_THREADS: '0' }).cryptoThreads, 0);
+      assert.equal(loadConfig({ DATA_DIR: '/d', CRYPTO_THREADS: '1' }).cryptoThreads, 1);
       assert.equal(loadConfig({ ...pg, WORKERS: '2', CRYPTO_THREADS: '3' }).cryptoThreads, 3);
     });
 

@@ -387,11 +387,12 @@ function parseWorkers(env: Env, database: DatabaseConfig): number {
 }
 
 /**
- * CRYPTO_THREADS: the cores one process would otherwise leave idle. With WORKERS > 1 the processes already use every
- * core, so the default is 0 there; a thread per process on top would only add hand-off costs.
+ * CRYPTO_THREADS: threads that read CSRs off the event loop. Off (0) unless set: on the 2-core VM of the benchmarks a
+ * thread measured no throughput gain and ~30 MB more peak memory (docs/benchmarks.md, "Crypto threads"); it is for a
+ * one-process service (SQLite) on a machine whose other cores idle.
  */
-function parseCryptoThreads(env: Env, workers: number): number {
-  return integer(env, 'CRYPTO_THREADS', workers > 1 ? 0 : Math.max(0, os.availableParallelism() - 1), 0, 64);
+function parseCryptoThreads(env: Env): number {
+  return integer(env, 'CRYPTO_THREADS', 0, 0, 64);
 }
 
 function parseMasterKey(env: Env): Buffer | undefined {
@@ -711,7 +712,7 @@ export function parseConfig(env: Env, rules: SettingRules): AppConfig {
     port,
     host: env.HOST || '0.0.0.0',
     workers,
-    cryptoThreads: parseCryptoThreads(env, workers),
+    cryptoThreads: parseCryptoThreads(env),
     dataDir,
     publicBaseUrl: parsePublicBaseUrl(env, port),
     database,

@@ -83,7 +83,7 @@ export function testConfig(driver: Driver, db: TemporaryDatabase, dataDir: strin
     ...(options.iot ? { AWS_REGION: options.iot.region, AWS_ENDPOINT_URL_IOT: options.iot.endpoint } : {}),
     // PostgreSQL deployments must share one master key (config refuses a per-replica key file there).
     ...(driver === 'postgres' ? { FLEET_PKI_MASTER_KEY: randomBytes(32).toString('hex') } : {}),
-    // The suites run with the machine's default crypto threads; CRYPTO_THREADS=0 runs them with CSRs parsed inline.
+    // The suites run with the default (CSRs read inline); CRYPTO_THREADS=1 runs them with CSRs read on a thread.
     ...(process.env.CRYPTO_THREADS ? { CRYPTO_THREADS: process.env.CRYPTO_THREADS } : {}),
     ...options.env,
   });
