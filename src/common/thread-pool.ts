@@ -44,9 +44,10 @@ const TASKS_PER_THREAD = 4;
 
 /**
  * A fixed number of node:worker_threads running one script (docs/architecture.md, "Crypto threads"). Threads start
- * on first use and are unref'd: an idle pool never keeps the process alive. A thread that dies fails the tasks it
- * held (ThreadPoolError 'crashed') and is replaced on the next task; tasks beyond what the threads hold wait in a
- * line of at most `maxWaiting`, and one more is refused at once ('full') instead of growing memory without bound.
+ * on first use and keep the process alive only while they hold tasks: an idle pool never does. A thread that dies
+ * fails the tasks it held (ThreadPoolError 'crashed') and is replaced on the next task; tasks beyond what the threads
+ * hold wait in a line of at most `maxWaiting`, and one more is refused at once ('full') instead of growing memory
+ * without bound.
  */
 export class ThreadPool<Request, Result> {
   private readonly threads: Thread[] = [];
@@ -105,6 +106,9 @@ export class ThreadPool<Request, Result> {
   }
 
   private post(thread: Thread, job: Job): void {
+    // A thread with tasks keeps the process alive until it answers them (Node 22 would otherwise end an event loop
+    // that waits only for an unref'd thread); an idle one never does.
+    if (thread.running.size === 0) thread.worker.ref();
     thread.running.set(job.id, job);
     thread.worker.postMessage({ id: job.id, request: job.request });
   }
@@ -113,6 +117,7 @@ export class ThreadPool<Request, Result> {
     const job = thread.running.get(reply.id);
     if (!job) return;
     thread.running.delete(reply.id);
+    if (thread.running.size === 0) thread.worker.unref();
     if (reply.ok) job.resolve(reply.value);
     else job.reject(new ThreadTaskError(reply.error));
     this.drain();
