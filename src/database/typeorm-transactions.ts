@@ -1,8 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { isTransientConflict } from './errors';
 import { Transactions } from './transactions';
+import { SqliteWalConnection, SqliteWalSync } from './sqlite-wal-sync';
+import { SqliteCheckpoints } from './sqlite-checkpoints';
 
 /** The transaction in progress in this async context: its entity manager and what runs around its commit. */
 interface TransactionScope {
@@ -52,7 +54,7 @@ interface GroupedWork {
 
 /** The Transactions port on TypeORM, with the plain-SQL helpers every TypeORM adapter uses. */
 @Injectable()
-export class TypeOrmTransactions extends Transactions {
+export class TypeOrmTransactions extends Transactions implements OnModuleDestroy {
   private readonly current = new AsyncLocalStorage<TransactionScope>();
   /** better-sqlite3 has one connection: transactions from concurrent requests must take turns. */
   private sqliteTail: Promise<unknown> = Promise.resolve();
@@ -64,11 +66,27 @@ export class TypeOrmTransactions extends Transactions {
   /** Run first in every transaction of grouped work (firstInGroupedTransactions). */
   private readonly groupSteps: (() => Promise<void>)[] = [];
 
+  /**
+   * SQLite on a file: the WAL flushed after commits, and checkpointed, off the event loop (docs/architecture.md,
+   * "Durable commits on SQLite"). Null on PostgreSQL and for an in-memory database.
+   */
+  private readonly walSync: SqliteWalSync | null;
+  private readonly checkpoints: SqliteCheckpoints | null;
+
   constructor(
     private readonly dataSource: DataSource,
     @Optional() @Inject(GROUP_COMMIT_OPTIONS) private readonly groupCommit: GroupCommitOptions = DEFAULT_GROUP_COMMIT,
   ) {
     super();
+    const connection = (dataSource.driver as unknown as { databaseConnection?: SqliteWalConnection }).databaseConnection;
+    this.walSync = dataSource.options.type === 'better-sqlite3' && connection ? SqliteWalSync.forConnection(connection) : null;
+    this.checkpoints = this.walSync && connection ? new SqliteCheckpoints(connection) : null;
+  }
+
+  /** The last commits flushed before TypeORM closes the connection (at application shutdown, after this). */
+  async onModuleDestroy(): Promise<void> {
+    await this.walSync?.close();
+    await this.checkpoints?.close();
   }
 
   get isPostgres(): boolean {
@@ -177,9 +195,17 @@ export class TypeOrmTransactions extends Transactions {
   }
 
   run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.current.getStore()) return work();
+    return this.current.getStore() ? work() : this.transaction(work).durable;
+  }
+
+  /**
+   * A transaction of its own: `committed` settles when the COMMIT has run (and the afterCommit callbacks with it),
+   * `durable` once the commit is also on stable storage (SQLite: the WAL flushed off the event loop, SqliteWalSync;
+   * PostgreSQL's COMMIT is durable itself). On SQLite the next transaction may start at `committed`.
+   */
+  private transaction<T>(work: () => Promise<T>): { committed: Promise<T>; durable: Promise<T> } {
     const scope: TransactionScope = { manager: this.dataSource.manager, afterCommit: [], beforeCommit: [], locals: new Map() };
-    const transaction = async () => {
+    const commit = async () => {
       const result = await this.dataSource.transaction((manager) => {
         scope.manager = manager;
         return this.current.run(scope, async () => {
@@ -190,12 +216,20 @@ export class TypeOrmTransactions extends Transactions {
         });
       });
       for (const callback of scope.afterCommit) callback();
+      const checkpoints = this.checkpoints;
+      // A checkpoint takes the next free turn: no commit runs while it copies the WAL (SqliteCheckpoints).
+      if (checkpoints?.due()) this.sqliteTail = this.sqliteTail.then(() => checkpoints.run());
       return result;
     };
-    if (this.isPostgres) return transaction();
-    const result = this.sqliteTail.then(transaction, transaction);
-    this.sqliteTail = result.catch(() => undefined);
-    return result;
+    if (this.isPostgres) {
+      const committed = commit();
+      return { committed, durable: committed };
+    }
+    // better-sqlite3 has one connection: transactions from concurrent requests take turns.
+    const committed = this.sqliteTail.then(commit, commit);
+    this.sqliteTail = committed.catch(() => undefined);
+    const walSync = this.walSync;
+    return { committed, durable: walSync ? committed.then(async (result) => (await walSync.durable(), result)) : committed };
   }
 
   runGrouped<T>(work: () => Promise<T>): Promise<T> {
@@ -215,18 +249,22 @@ export class TypeOrmTransactions extends Transactions {
    * serialization conflict (another process's transaction that took its locks in another order) runs again, up to
    * GROUPED_ATTEMPTS times, instead of failing a request that did nothing wrong: grouped work may run twice.
    */
-  private async runGroupedTransaction<T>(work: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.run(async () => {
-          // Only PostgreSQL has other processes' transactions to deadlock with (SQLite: one process, one connection).
-          if (this.isPostgres) for (const step of this.groupSteps) await step();
-          return work();
-        });
-      } catch (err) {
-        if (!this.isPostgres || attempt >= GROUPED_ATTEMPTS || !isTransientConflict(err)) throw err;
+  private groupedTransaction<T>(work: () => Promise<T>): { committed: Promise<T>; durable: Promise<T> } {
+    // SQLite: one process, one connection, no other transaction to deadlock with.
+    if (!this.isPostgres) return this.transaction(work);
+    const durable = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.run(async () => {
+            for (const step of this.groupSteps) await step();
+            return work();
+          });
+        } catch (err) {
+          if (attempt >= GROUPED_ATTEMPTS || !isTransientConflict(err)) throw err;
+        }
       }
-    }
+    })();
+    return { committed: durable, durable };
   }
 
   readCommitted<T>(work: () => Promise<T>): Promise<T> {
@@ -250,23 +288,28 @@ export class TypeOrmTransactions extends Transactions {
     else setImmediate(go);
   }
 
+  /** Commits a group; settles when the next group may start (SQLite: at the commit, before the WAL flush). */
   private async commitGroup(group: GroupedWork[]): Promise<void> {
-    let results: unknown[];
+    const { committed, durable } = this.groupedTransaction(async () => {
+      const out: unknown[] = [];
+      for (const member of group) out.push(await member.work());
+      return out;
+    });
     try {
-      results = await this.runGroupedTransaction(async () => {
-        const out: unknown[] = [];
-        for (const member of group) out.push(await member.work());
-        return out;
-      });
+      await committed;
     } catch (err) {
+      durable.catch(() => undefined);
       if (group.length === 1) return group[0].reject(err);
       // Something in the group failed and rolled all of it back: each work runs again alone, so exactly the
       // works that fail alone fail (the error they would have had without grouping), and the others commit.
-      await Promise.all(group.map((member) => this.runGroupedTransaction(member.work).then(member.resolve, member.reject)));
+      await Promise.all(group.map((member) => this.groupedTransaction(member.work).durable.then(member.resolve, member.reject)));
       return;
     }
     this.groupCommit.observeGroup?.(group.length);
-    group.forEach((member, i) => member.resolve(results[i]));
+    durable.then(
+      (results) => group.forEach((member, i) => member.resolve(results[i])),
+      (err: unknown) => group.forEach((member) => member.reject(err)),
+    );
   }
 
   afterCommit(callback: () => void): void {

@@ -1,0 +1,25 @@
+/**
+ * Worker thread of SqliteCheckpoints (sqlite-checkpoints.ts): copies the SQLite WAL into the database file on a
+ * connection of its own, so that the service's event loop never waits for it. Plain Node.js, no Nest.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+
+/** The part of better-sqlite3 used here (no type package is installed). */
+type SqliteDatabase = new (file: string, options: { fileMustExist: boolean }) => {
+  pragma(source: string): unknown;
+};
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Database = require('better-sqlite3') as SqliteDatabase;
+const db = new Database((workerData as { file: string }).file, { fileMustExist: true });
+
+parentPort!.on('message', () => {
+  try {
+    // PASSIVE: waits for no lock. The service starts no write meanwhile (checkpoints take a turn among its transactions),
+    // so the whole WAL is copied and the next write starts it over from the beginning instead of growing it.
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+    parentPort!.postMessage({ ok: true, ...result });
+  } catch (err) {
+    parentPort!.postMessage({ ok: false, message: (err as Error).message });
+  }
+});

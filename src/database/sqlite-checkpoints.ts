@@ -1,0 +1,89 @@
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Logger } from '@nestjs/common';
+
+/** The part of better-sqlite3's connection used here. */
+export interface SqliteCheckpointConnection {
+  readonly name: string;
+  pragma(source: string, options: { simple: true }): unknown;
+}
+
+/** At most one checkpoint started per this many ms while commits happen. */
+const CHECKPOINT_INTERVAL_MS = 250;
+/** A checkpoint that has not answered by then no longer holds the service's writes back (it may still finish). */
+const CHECKPOINT_TIMEOUT_MS = 5_000;
+/**
+ * SQLite's own checkpoint after a commit, on the event loop, now only a safety net: when the WAL reaches this many
+ * pages (~40 MB of 4 KiB pages), because the thread failed or fell behind.
+ */
+const SAFETY_NET_PAGES = 10_000;
+
+/**
+ * WAL checkpoints off the event loop (docs/architecture.md, "Durable commits on SQLite").
+ *
+ * SQLite checkpoints on its own in the commit that grows the WAL past 1,000 pages: copying the WAL into the database
+ * file and flushing both, for 5–50 ms on the event loop's thread, every few hundred issuances under load. Here a
+ * worker thread with a connection of its own does it instead, at most every CHECKPOINT_INTERVAL_MS while commits
+ * happen. `TypeOrmTransactions` gives each checkpoint a turn among its transactions: no commit is written while it
+ * runs (requests are still parsed, signed and served meanwhile), so it copies the whole WAL and the next commit starts
+ * the WAL over instead of growing it. SQLite's own checkpoint stays as a safety net at SAFETY_NET_PAGES.
+ */
+export class SqliteCheckpoints {
+  private readonly logger = new Logger('SqliteCheckpoints');
+  private worker: Worker | null = null;
+  private lastStarted = 0;
+  private failures = 0;
+
+  constructor(
+    private readonly connection: SqliteCheckpointConnection,
+    private readonly script = path.join(__dirname, 'sqlite-checkpoint.thread.js'),
+  ) {
+    connection.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`, { simple: true });
+  }
+
+  /** Whether a checkpoint should take the next turn (called after a commit). */
+  due(now = Date.now()): boolean {
+    return now - this.lastStarted >= CHECKPOINT_INTERVAL_MS;
+  }
+
+  /** One checkpoint on the thread; never rejects (a failure is logged, and the safety net remains). */
+  run(): Promise<void> {
+    this.lastStarted = Date.now();
+    return new Promise<void>((resolve) => {
+      const worker = this.thread();
+      const timer = setTimeout(() => finish({ ok: false, message: `no answer within ${CHECKPOINT_TIMEOUT_MS} ms` }), CHECKPOINT_TIMEOUT_MS);
+      const finish = (answer: { ok: boolean; message?: string }) => {
+        clearTimeout(timer);
+        worker.off('message', finish);
+        worker.unref();
+        if (answer.ok) this.failures = 0;
+        // Logged once per run of failures, not once per checkpoint.
+        else if (this.failures++ === 0) this.logger.warn(`WAL checkpoint on its thread failed (SQLite's own checkpoint remains): ${answer.message}`);
+        resolve();
+      };
+      worker.on('message', finish);
+      worker.ref();
+      worker.postMessage('checkpoint');
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
+  }
+
+  private thread(): Worker {
+    if (!this.worker) {
+      const worker = new Worker(this.script, { workerData: { file: this.connection.name } });
+      worker.on('error', (err) => {
+        this.logger.warn(`WAL checkpoint thread stopped: ${err.message}`);
+        worker.emit('message', { ok: false, message: err.message });
+        if (this.worker === worker) this.worker = null;
+      });
+      worker.unref();
+      this.worker = worker;
+    }
+    return this.worker;
+  }
+}

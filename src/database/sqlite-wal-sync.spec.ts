@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DataSource } from 'typeorm';
+import { SqliteWalConnection, SqliteWalSync } from './sqlite-wal-sync';
+import { TypeOrmTransactions } from './typeorm-transactions';
+
+const connectionOf = (dataSource: DataSource) => (dataSource.driver as unknown as { databaseConnection: SqliteWalConnection }).databaseConnection;
+
+/** A flush the test releases by hand, recording the descriptors it was given. */
+function manualFlush() {
+  const pending: { fd: number; release: (err?: Error) => void }[] = [];
+  const flush = (fd: number) => new Promise<void>((resolve, reject) => pending.push({ fd, release: (err) => (err ? reject(err) : resolve()) }));
+  return { flush, pending };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('SqliteWalSync', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-sync-'));
+  const file = path.join(dir, 'test.sqlite');
+  const dataSource = new DataSource({ type: 'better-sqlite3', database: file, enableWAL: true });
+  before(async () => {
+    await dataSource.initialize();
+    await dataSource.query('CREATE TABLE t (n INTEGER)');
+  });
+  after(async () => {
+    await dataSource.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('leaves an in-memory database alone; on a WAL file, commits with synchronous=NORMAL', async () => {
+    const memory = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    await memory.initialize();
+    try {
+      assert.equal(SqliteWalSync.forConnection(connectionOf(memory)), null);
+    } finally {
+      await memory.destroy();
+    }
+    const sync = SqliteWalSync.forConnection(connectionOf(dataSource), async () => undefined);
+    assert.ok(sync);
+    assert.equal(connectionOf(dataSource).pragma('synchronous', { simple: true }), 1, 'NORMAL');
+    await sync.close();
+  });
+
+  it('answers a caller only after a flush of the WAL file that started after its call; callers meanwhile share the next one', async () => {
+    const { flush, pending } = manualFlush();
+    const sync = SqliteWalSync.forConnection(connectionOf(dataSource), flush)!;
+    const done: string[] = [];
+    const first = sync.durable().then(() => done.push('first'));
+    await tick();
+    assert.equal(pending.length, 1, 'one flush started');
+    assert.equal(fs.fstatSync(pending[0].fd).ino, fs.statSync(`${file}-wal`).ino, 'the flush is of the WAL file');
+    const second = sync.durable().then(() => done.push('second'));
+    const third = sync.durable().then(() => done.push('third'));
+    await tick();
+    assert.equal(pending.length, 1, 'no second flush while one runs');
+    pending.shift()!.release();
+    await first;
+    await tick();
+    assert.deepEqual(done, ['first'], 'the later callers wait for a flush that started after they asked');
+    assert.equal(pending.length, 1, 'one flush for both later callers');
+    pending.shift()!.release();
+    await Promise.all([second, third]);
+    assert.deepEqual(done, ['first', 'second', 'third']);
+    const closing = sync.close();
+    await tick();
+    pending.shift()?.release();
+    await closing;
+  });
+
+  it('fails the callers of a flush that fails, and serves the next callers with a new flush', async () => {
+    const { flush, pending } = manualFlush();
+    const sync = SqliteWalSync.forConnection(connectionOf(dataSource), flush)!;
+    const failed = sync.durable();
+    await tick();
+    pending.shift()!.release(new Error('EIO'));
+    await assert.rejects(failed, /EIO/);
+    const next = sync.durable();
+    await tick();
+    pending.shift()!.release();
+    await next;
+    const closing = sync.close();
+    await tick();
+    pending.shift()?.release();
+    await closing;
+  });
+
+  it('flushes writes made outside a transaction by itself (no caller waits for them)', async () => {
+    const { flush, pending } = manualFlush();
+    const sync = SqliteWalSync.forConnection(connectionOf(dataSource), flush)!;
+    await dataSource.query('INSERT INTO t (n) VALUES (7)');
+    const deadline = Date.now() + 2000;
+    while (pending.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(pending.length, 1, 'a background flush followed the write');
+    pending.shift()!.release();
+    const closing = sync.close();
+    await tick();
+    pending.shift()?.release();
+    await closing;
+  });
+});
+
+describe('TypeOrmTransactions on a SQLite file: answered after the WAL flush, the next group not waiting for it', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-tx-'));
+  const file = path.join(dir, 'test.sqlite');
+  const dataSource = new DataSource({ type: 'better-sqlite3', database: file, enableWAL: true });
+  let transactions: TypeOrmTransactions;
+  // The node:fs module itself (an `import *` is a copy of it here): SqliteWalSync calls its fdatasync.
+  const nodeFs = createRequire(__filename)('node:fs') as { fdatasync: typeof fs.fdatasync };
+  const realFdatasync = nodeFs.fdatasync;
+  /** fdatasync calls held until released, so the test sees what happens while a flush runs. */
+  const held: (() => void)[] = [];
+  before(async () => {
+    await dataSource.initialize();
+    await dataSource.query('CREATE TABLE g (n INTEGER PRIMARY KEY)');
+    transactions = new TypeOrmTransactions(dataSource, { maxBatch: 8, maxWaitMs: 0 });
+    nodeFs.fdatasync = ((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) =>
+      void held.push(() => realFdatasync(fd, callback))) as unknown as typeof fs.fdatasync;
+  });
+  after(async () => {
+    nodeFs.fdatasync = realFdatasync;
+    held.splice(0).forEach((release) => release());
+    await transactions.onModuleDestroy();
+    await dataSource.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const rows = async () => (await dataSource.query('SELECT n FROM g ORDER BY n')).map((row: { n: number }) => row.n);
+  const waitFor = async (condition: () => boolean | Promise<boolean>) => {
+    const deadline = Date.now() + 2000;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+
+  it('resolves run() and runGrouped() only once fdatasync of the WAL returned; a later group commits meanwhile', async () => {
+    let firstAnswered = false;
+    const first = transactions.runGrouped(() => transactions.sql('INSERT INTO g (n) VALUES (1)')).then(() => (firstAnswered = true));
+    await waitFor(() => held.length === 1);
+    assert.deepEqual(await rows(), [1], 'committed');
+    assert.equal(firstAnswered, false, 'not answered while the WAL flush runs');
+
+    let secondAnswered = false;
+    const second = transactions.run(() => transactions.sql('INSERT INTO g (n) VALUES (2)')).then(() => (secondAnswered = true));
+    await waitFor(async () => (await rows()).length === 2);
+    assert.equal(firstAnswered, false, 'the next transaction committed while the first flush ran');
+
+    held.shift()!();
+    await first;
+    assert.equal(secondAnswered, false, 'its commit came after the flush that started: it waits for a flush of its own');
+    await waitFor(() => held.length === 1);
+    held.shift()!();
+    await second;
+  });
+});
