@@ -2,6 +2,14 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Logger } from '@nestjs/common';
 
+/** What `PRAGMA wal_checkpoint` reports: frames in the WAL, and how many of them are now in the database file. */
+export interface CheckpointResult {
+  log: number;
+  checkpointed: number;
+}
+
+type CheckpointAnswer = ({ ok: true } & CheckpointResult) | { ok: false; message: string };
+
 /** The part of better-sqlite3's connection used here. */
 export interface SqliteCheckpointConnection {
   readonly name: string;
@@ -10,28 +18,34 @@ export interface SqliteCheckpointConnection {
 
 /** At most one checkpoint started per this many ms while commits happen. */
 const CHECKPOINT_INTERVAL_MS = 250;
+/**
+ * ... and only after this many commits since the last one: a service under load. At low load the thread is never
+ * started (it costs ~15 MB of resident memory: docs/runtime.md, "Memory") and SQLite's own checkpoint suffices.
+ */
+const CHECKPOINT_MIN_COMMITS = 16;
 /** A checkpoint that has not answered by then no longer holds the service's writes back (it may still finish). */
 const CHECKPOINT_TIMEOUT_MS = 5_000;
 /**
- * SQLite's own checkpoint after a commit, on the event loop, now only a safety net: when the WAL reaches this many
- * pages (~40 MB of 4 KiB pages), because the thread failed or fell behind.
+ * SQLite's own checkpoint after a commit, on the event loop: when the WAL reaches this many pages (~16 MB of 4 KiB
+ * pages). Under load the thread keeps the WAL well below; at low load (a stall of a few ms hurts no one there) and if
+ * the thread failed, this is what checkpoints.
  */
-const SAFETY_NET_PAGES = 10_000;
+const SAFETY_NET_PAGES = 4_000;
 
 /**
  * WAL checkpoints off the event loop (docs/architecture.md, "Durable commits on SQLite").
  *
  * SQLite checkpoints on its own in the commit that grows the WAL past 1,000 pages: copying the WAL into the database
- * file and flushing both, for 5–50 ms on the event loop's thread, every few hundred issuances under load. Here a
- * worker thread with a connection of its own does it instead, at most every CHECKPOINT_INTERVAL_MS while commits
- * happen. `TypeOrmTransactions` gives each checkpoint a turn among its transactions: no commit is written while it
+ * file and flushing both, for 5–50 ms on the event loop's thread, every few hundred issuances under load. Under load
+ * a worker thread with a connection of its own does it instead, at most every CHECKPOINT_INTERVAL_MS. `TypeOrmTransactions` gives each checkpoint a turn among its transactions: no commit is written while it
  * runs (requests are still parsed, signed and served meanwhile), so it copies the whole WAL and the next commit starts
- * the WAL over instead of growing it. SQLite's own checkpoint stays as a safety net at SAFETY_NET_PAGES.
+ * the WAL over instead of growing it. SQLite's own checkpoint remains, at SAFETY_NET_PAGES.
  */
 export class SqliteCheckpoints {
   private readonly logger = new Logger('SqliteCheckpoints');
   private worker: Worker | null = null;
   private lastStarted = 0;
+  private commits = 0;
   private failures = 0;
 
   constructor(
@@ -41,25 +55,29 @@ export class SqliteCheckpoints {
     connection.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`, { simple: true });
   }
 
-  /** Whether a checkpoint should take the next turn (called after a commit). */
+  /** Called after each commit: whether a checkpoint should take the next turn. */
   due(now = Date.now()): boolean {
-    return now - this.lastStarted >= CHECKPOINT_INTERVAL_MS;
+    return ++this.commits >= CHECKPOINT_MIN_COMMITS && now - this.lastStarted >= CHECKPOINT_INTERVAL_MS;
   }
 
-  /** One checkpoint on the thread; never rejects (a failure is logged, and the safety net remains). */
-  run(): Promise<void> {
+  /**
+   * One checkpoint on the thread: how many WAL frames there were and how many it copied, or null when it failed. Never
+   * rejects (a failure is logged, and SQLite's own checkpoint remains).
+   */
+  run(): Promise<CheckpointResult | null> {
     this.lastStarted = Date.now();
-    return new Promise<void>((resolve) => {
+    this.commits = 0;
+    return new Promise<CheckpointResult | null>((resolve) => {
       const worker = this.thread();
       const timer = setTimeout(() => finish({ ok: false, message: `no answer within ${CHECKPOINT_TIMEOUT_MS} ms` }), CHECKPOINT_TIMEOUT_MS);
-      const finish = (answer: { ok: boolean; message?: string }) => {
+      const finish = (answer: CheckpointAnswer) => {
         clearTimeout(timer);
         worker.off('message', finish);
         worker.unref();
         if (answer.ok) this.failures = 0;
         // Logged once per run of failures, not once per checkpoint.
         else if (this.failures++ === 0) this.logger.warn(`WAL checkpoint on its thread failed (SQLite's own checkpoint remains): ${answer.message}`);
-        resolve();
+        resolve(answer.ok ? { log: answer.log, checkpointed: answer.checkpointed } : null);
       };
       worker.on('message', finish);
       worker.ref();
@@ -78,7 +96,7 @@ export class SqliteCheckpoints {
       const worker = new Worker(this.script, { workerData: { file: this.connection.name } });
       worker.on('error', (err) => {
         this.logger.warn(`WAL checkpoint thread stopped: ${err.message}`);
-        worker.emit('message', { ok: false, message: err.message });
+        worker.emit('message', { ok: false, message: err.message } satisfies CheckpointAnswer);
         if (this.worker === worker) this.worker = null;
       });
       worker.unref();

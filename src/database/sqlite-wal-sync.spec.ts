@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
+import { CheckpointResult, SqliteCheckpointConnection, SqliteCheckpoints } from './sqlite-checkpoints';
 import { SqliteWalConnection, SqliteWalSync } from './sqlite-wal-sync';
 import { TypeOrmTransactions } from './typeorm-transactions';
 
@@ -156,5 +157,63 @@ describe('TypeOrmTransactions on a SQLite file: answered after the WAL flush, th
     await waitFor(() => held.length === 1);
     held.shift()!();
     await second;
+  });
+});
+
+describe('SqliteCheckpoints: the WAL copied on a thread under load, never started at low load', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-ckpt-'));
+  const file = path.join(dir, 'test.sqlite');
+  const dataSource = new DataSource({ type: 'better-sqlite3', database: file, enableWAL: true });
+  before(async () => {
+    await dataSource.initialize();
+    await dataSource.query('CREATE TABLE c (n INTEGER PRIMARY KEY, body TEXT)');
+  });
+  after(async () => {
+    await dataSource.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is due only after 16 commits and 250 ms; copies the whole WAL when no commit runs meanwhile', async () => {
+    const checkpoints = new SqliteCheckpoints(connectionOf(dataSource) as unknown as SqliteCheckpointConnection);
+    try {
+      assert.equal(connectionOf(dataSource).pragma('wal_autocheckpoint', { simple: true }), 4000, "SQLite's own checkpoint only at 4,000 pages");
+      const now = Date.now();
+      for (let i = 1; i < 16; i++) assert.equal(checkpoints.due(now), false, `not due after ${i} commits`);
+      assert.equal(checkpoints.due(now), true, 'due after 16 commits');
+      for (let i = 0; i < 50; i++) await dataSource.query('INSERT INTO c (body) VALUES (?)', ['x'.repeat(2000)]);
+      const result = await checkpoints.run();
+      assert.ok(result && result.log > 0, `frames in the WAL: ${JSON.stringify(result)}`);
+      assert.equal(result.checkpointed, result.log, 'every frame copied');
+      for (let i = 0; i < 16; i++) assert.equal(checkpoints.due(), false, 'not again within 250 ms');
+    } finally {
+      await checkpoints.close();
+    }
+  });
+
+  it('TypeOrmTransactions gives checkpoints a turn under load and the WAL starts over instead of growing', async () => {
+    const transactions = new TypeOrmTransactions(dataSource, { maxBatch: 4, maxWaitMs: 0 });
+    const runs: (CheckpointResult | null)[] = [];
+    const original = SqliteCheckpoints.prototype.run;
+    SqliteCheckpoints.prototype.run = async function (this: SqliteCheckpoints) {
+      const result = await original.call(this);
+      runs.push(result);
+      return result;
+    };
+    try {
+      const body = 'y'.repeat(4000);
+      const until = Date.now() + 1200;
+      while (Date.now() < until) {
+        await Promise.all(Array.from({ length: 8 }, () => transactions.runGrouped(() => transactions.sql('INSERT INTO c (body) VALUES (?)', [body]))));
+      }
+      assert.ok(runs.length >= 2, `checkpoints ran on the thread: ${runs.length}`);
+      for (const result of runs) assert.ok(result && result.checkpointed === result.log, `each copied the whole WAL: ${JSON.stringify(result)}`);
+      // More was written to the WAL than the file holds: it started over after checkpoints instead of growing.
+      const [{ rows }] = await dataSource.query('SELECT COUNT(*) AS rows FROM c');
+      const walSize = fs.statSync(`${file}-wal`).size;
+      assert.ok(rows * body.length > 2 * walSize, `${rows} rows of ${body.length} bytes, WAL file ${walSize} bytes`);
+    } finally {
+      SqliteCheckpoints.prototype.run = original;
+      await transactions.onModuleDestroy();
+    }
   });
 });

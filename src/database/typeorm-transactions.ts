@@ -218,7 +218,7 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
       for (const callback of scope.afterCommit) callback();
       const checkpoints = this.checkpoints;
       // A checkpoint takes the next free turn: no commit runs while it copies the WAL (SqliteCheckpoints).
-      if (checkpoints?.due()) this.sqliteTail = this.sqliteTail.then(() => checkpoints.run());
+      if (checkpoints?.due()) this.sqliteTail = this.sqliteTail.then(() => checkpoints.run().then(() => undefined));
       return result;
     };
     if (this.isPostgres) {
