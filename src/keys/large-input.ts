@@ -6,7 +6,7 @@ import { yieldToEventLoop } from '../common/yield';
  * entries has a ~46 MB TBS: hashed at once, or copied whole into an async crypto job, it would stall every other
  * request for tens of ms; docs/architecture.md "CRLs"). Smaller inputs (certificates, OCSP responses) go at once.
  */
-export const HASH_SLICE_BYTES = 1024 * 1024;
+export const HASH_SLICE_BYTES = 4 * 1024 * 1024;
 
 /** The digest of `data`, computed at once when it is small, else slice by slice (see HASH_SLICE_BYTES). */
 export async function digestInSlices(algorithm: 'sha256' | 'sha384', data: Buffer): Promise<Buffer> {

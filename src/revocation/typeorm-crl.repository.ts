@@ -6,8 +6,8 @@ import { REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
 import { CrlWorker } from './crl-worker';
 import { yieldToEventLoop } from '../common/yield';
 
-/** The most of a CRL's DER one statement writes (crl_chunks): ~1 MB, a few ms of SQLite work each. */
-export const CRL_CHUNK_BYTES = 1024 * 1024;
+/** The most of a CRL's DER one statement writes (crl_chunks): 4 MiB, ~10 ms of SQLite work (12 chunks for a million entries). */
+export const CRL_CHUNK_BYTES = 4 * 1024 * 1024;
 
 const INFO_COLUMNS =
   'authority_id AS "authorityId", crl_number AS "crlNumber", this_update AS "thisUpdate", next_update AS "nextUpdate", revocations_covered AS "revocationsCovered"';
@@ -107,7 +107,7 @@ export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestr
 
   /**
    * A chunked CRL is read one chunk per statement with a turn of the event loop between them (a CRL of a million entries
-   * is ~46 chunks), each copied into place as it arrives: the chunks of one CRL all have the size of the first but the
+   * is 12 chunks), each copied into place as it arrives: the chunks of one CRL all have the size of the first but the
    * last, so the first and the last give the size of the whole. A CRL stored before crl_chunks is in its crls row.
    */
   async der(authorityId: string, crlNumber: number): Promise<Buffer | null> {
