@@ -148,7 +148,7 @@ export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestr
    * The DER goes into crl_chunks first, one chunk per short transaction with a turn of the event loop between them, and
    * the crls row that makes the CRL current last: no statement writes more than CRL_CHUNK_BYTES, and a CRL is never
    * read half-written (der reads chunks only of a crls row). Chunks of a CRL that is not published (a newer one was, or
-   * the write failed) are deleted; those a crash left behind go with the next CRL's pruning (pruneChunks).
+   * the write failed) are deleted; those a crash left behind go with the pruning after the next CRL (publishChunked).
    */
   async publish(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
     const sqlite = this.sqliteConnection();
