@@ -4,6 +4,10 @@ import { RevocationReason, StoredCrlEntry } from '../pki/crl';
 import { CrlInfo, CrlRepository, CrlSnapshotSource, StoredCrl } from './crl.repository';
 import { REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
 import { CrlWorker } from './crl-worker';
+import { yieldToEventLoop } from '../common/yield';
+
+/** The most of a CRL's DER one statement writes (crl_chunks): 4 MiB, ~10 ms of SQLite work (12 chunks for a million entries). */
+export const CRL_CHUNK_BYTES = 4 * 1024 * 1024;
 
 const INFO_COLUMNS =
   'authority_id AS "authorityId", crl_number AS "crlNumber", this_update AS "thisUpdate", next_update AS "nextUpdate", revocations_covered AS "revocationsCovered"';
@@ -79,9 +83,20 @@ export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestr
     super();
   }
 
-  /** A checkpoint still running finishes before TypeORM closes the connection (at application shutdown, after this). */
+  /** The most bytes of a CRL one crl_chunks row holds (CRL_CHUNK_BYTES; tests make it small). */
+  protected readonly chunkBytes: number = CRL_CHUNK_BYTES;
+  /** Chunk pruning still running (publishChunked). */
+  private readonly pruning = new Set<Promise<void>>();
+
+  /** A checkpoint or pruning still running finishes before TypeORM closes the connection (at application shutdown, after this). */
   async onModuleDestroy(): Promise<void> {
-    await this.checkpoints.settled();
+    await Promise.all([this.checkpoints.settled(), ...this.pruning]);
+  }
+
+  /** Work the caller does not wait for, awaited at shutdown; a failure is left for the next CRL to redo. */
+  private inBackground(work: Promise<void>): void {
+    const running: Promise<void> = work.catch(() => undefined).finally(() => this.pruning.delete(running));
+    this.pruning.add(running);
   }
 
   async latestInfo(authorityId: string): Promise<CrlInfo | null> {
@@ -90,27 +105,111 @@ export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestr
     return row ? toInfo(row) : null;
   }
 
+  /**
+   * A chunked CRL is read one chunk per statement with a turn of the event loop between them (a CRL of a million entries
+   * is 12 chunks), each copied into place as it arrives: the chunks of one CRL all have the size of the first but the
+   * last, so the first and the last give the size of the whole. A CRL stored before crl_chunks is in its crls row.
+   */
   async der(authorityId: string, crlNumber: number): Promise<Buffer | null> {
-    const [row] = await this.db.sql<{ der: string | Buffer }>('SELECT der FROM crls WHERE authority_id = ? AND crl_number = ?', [authorityId, crlNumber]);
+    const [row] = await this.db.sql<{ chunks: number | string }>('SELECT chunks FROM crls WHERE authority_id = ? AND crl_number = ?', [authorityId, crlNumber]);
     if (!row) return null;
-    // SQLite stores the bytes as a BLOB (see publish); PostgreSQL, and CRLs stored before, as base64 text.
-    return Buffer.isBuffer(row.der) ? row.der : Buffer.from(row.der, 'base64');
+    const chunks = Number(row.chunks);
+    if (chunks === 0) {
+      const [inline] = await this.db.sql<{ der: string | Buffer }>('SELECT der FROM crls WHERE authority_id = ? AND crl_number = ?', [authorityId, crlNumber]);
+      if (!inline) return null;
+      // SQLite stored the bytes as a BLOB, PostgreSQL (and CRLs stored before that) as base64 text.
+      return Buffer.isBuffer(inline.der) ? inline.der : Buffer.from(inline.der, 'base64');
+    }
+    const first = await this.chunk(authorityId, crlNumber, 0);
+    const last = chunks > 1 ? await this.chunk(authorityId, crlNumber, chunks - 1) : first;
+    // Pruned while it was read (a newer CRL replaced it): as if it was not stored.
+    if (!first || !last) return null;
+    const der = Buffer.allocUnsafe(first.length * (chunks - 1) + last.length);
+    first.copy(der, 0);
+    last.copy(der, first.length * (chunks - 1));
+    for (let seq = 1; seq < chunks - 1; seq++) {
+      await yieldToEventLoop();
+      const chunk = await this.chunk(authorityId, crlNumber, seq);
+      if (!chunk) return null;
+      if (chunk.length !== first.length) throw new Error(`CRL ${crlNumber} of authority ${authorityId}: chunk ${seq} has ${chunk.length} bytes, not ${first.length}`);
+      chunk.copy(der, first.length * seq);
+    }
+    return der;
   }
 
+  private async chunk(authorityId: string, crlNumber: number, seq: number): Promise<Buffer | null> {
+    // PostgreSQL keeps the bytes as base64 text: decoded by the server, they arrive as bytea (a Buffer).
+    const bytes = this.db.isPostgres ? "decode(bytes, 'base64')" : 'bytes';
+    const [row] = await this.db.sql<{ bytes: Buffer }>(`SELECT ${bytes} AS bytes FROM crl_chunks WHERE authority_id = ? AND crl_number = ? AND seq = ?`, [authorityId, crlNumber, seq]);
+    return row ? row.bytes : null;
+  }
+
+  /**
+   * The DER goes into crl_chunks first, one chunk per short transaction with a turn of the event loop between them, and
+   * the crls row that makes the CRL current last: no statement writes more than CRL_CHUNK_BYTES, and a CRL is never
+   * read half-written (der reads chunks only of a crls row). Chunks of a CRL that is not published (a newer one was, or
+   * the write failed) are deleted; those a crash left behind go with the pruning after the next CRL (publishChunked).
+   */
   async publish(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
     const sqlite = this.sqliteConnection();
-    if (!sqlite || sqlite.memory) return this.insert(crl, pruneBelow);
-    // The WAL checkpoint that would follow this commit (copying the ~46 MB just written into the database file) runs on
-    // a worker thread instead of in the commit on the event loop (docs/architecture.md "CRLs").
+    if (!sqlite || sqlite.memory) return this.publishChunked(crl, pruneBelow);
+    // The WAL checkpoint that would follow these commits (copying the ~46 MB just written into the database file) runs
+    // on a worker thread instead of in a commit on the event loop (docs/architecture.md "CRLs").
     this.checkpoints.defer(sqlite);
     try {
-      return await this.insert(crl, pruneBelow);
+      return await this.publishChunked(crl, pruneBelow);
     } finally {
       this.checkpoints.runOffThread(sqlite, (file) => this.worker.checkpoint(file));
     }
   }
 
-  private insert(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
+  private async publishChunked(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
+    let stored = false;
+    try {
+      const chunks = await this.writeChunks(crl);
+      stored = await this.insert(crl, pruneBelow, chunks);
+    } finally {
+      if (!stored) await this.deleteChunks(crl.authorityId, (number) => number === crl.crlNumber).catch(() => undefined);
+    }
+    // Chunks of CRLs no longer listed (pruned just now, or left by a crash or a lost race): best effort, in small steps,
+    // after the answer (the next CRL's pruning takes what this one leaves).
+    this.inBackground(this.deleteChunks(crl.authorityId, (number, listed) => number < crl.crlNumber && !listed));
+    return stored;
+  }
+
+  /** The chunks of one CRL, each in a short transaction of its own (SQLite: taking its turn on the one connection). */
+  private async writeChunks(crl: StoredCrl): Promise<number> {
+    const value = this.db.isPostgres ? "encode(?::bytea, 'base64')" : '?';
+    const sql = `INSERT INTO crl_chunks (authority_id, crl_number, seq, bytes) VALUES (?, ?, ?, ${value})`;
+    let seq = 0;
+    const size = this.chunkBytes;
+    for (let offset = 0; offset < crl.der.length; offset += size, seq++) {
+      if (seq > 0) await yieldToEventLoop();
+      const chunk = crl.der.subarray(offset, Math.min(offset + size, crl.der.length));
+      await this.db.run(() => this.db.sql(sql, [crl.authorityId, crl.crlNumber, seq, chunk]));
+    }
+    return seq;
+  }
+
+  /**
+   * Deletes an authority's chunks whose CRL number `drop` selects (`listed`: a crls row has that number), one chunk per
+   * statement with a turn of the event loop between them.
+   */
+  private async deleteChunks(authorityId: string, drop: (crlNumber: number, listed: boolean) => boolean): Promise<void> {
+    const keys = await this.db.sql<{ crlNumber: number | string; seq: number | string; listed: number | string | boolean | null }>(
+      `SELECT c.crl_number AS "crlNumber", c.seq AS seq, (SELECT 1 FROM crls l WHERE l.authority_id = c.authority_id AND l.crl_number = c.crl_number) AS listed
+         FROM crl_chunks c WHERE c.authority_id = ? ORDER BY c.crl_number, c.seq`,
+      [authorityId],
+    );
+    for (const key of keys) {
+      const crlNumber = Number(key.crlNumber);
+      if (!drop(crlNumber, key.listed !== null && key.listed !== undefined)) continue;
+      await this.db.run(() => this.db.sql('DELETE FROM crl_chunks WHERE authority_id = ? AND crl_number = ? AND seq = ?', [authorityId, crlNumber, Number(key.seq)]));
+      await yieldToEventLoop();
+    }
+  }
+
+  private insert(crl: StoredCrl, pruneBelow: number, chunks: number): Promise<boolean> {
     return this.db.run(async () => {
       // PostgreSQL: the authority row orders publishers (SQLite transactions take turns on one connection anyway).
       if (this.db.isPostgres) await this.db.sql('SELECT id FROM authorities WHERE id = ? FOR UPDATE', [crl.authorityId]);
@@ -119,13 +218,11 @@ export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestr
         [crl.authorityId, crl.crlNumber, crl.revocationsCovered],
       );
       if (newer) return false;
-      // The DER goes in as bytes on both drivers. SQLite keeps a BLOB as it is in a column of TEXT affinity (no base64
-      // copy a third larger; better-sqlite3 writes synchronously). PostgreSQL's column is text: the server encodes
-      // the bytea parameter to base64 itself, so no 61 MB string is built and serialised on the event loop.
       await this.db.sql(
-        `INSERT INTO crls (authority_id, crl_number, this_update, next_update, revocations_covered, der) VALUES (?, ?, ?, ?, ?, ${this.db.isPostgres ? "encode(?::bytea, 'base64')" : '?'})`,
-        [crl.authorityId, crl.crlNumber, crl.thisUpdate, crl.nextUpdate, crl.revocationsCovered, crl.der],
+        "INSERT INTO crls (authority_id, crl_number, this_update, next_update, revocations_covered, der, chunks) VALUES (?, ?, ?, ?, ?, '', ?)",
+        [crl.authorityId, crl.crlNumber, crl.thisUpdate, crl.nextUpdate, crl.revocationsCovered, chunks],
       );
+      // Their chunks are deleted after this commit, in small steps (publishChunked).
       await this.db.sql('DELETE FROM crls WHERE authority_id = ? AND crl_number < ?', [crl.authorityId, pruneBelow]);
       return true;
     });

@@ -410,11 +410,16 @@ describe('replicas: three service processes on one PostgreSQL database', { skip:
     assert.ok(numbers.length >= 3, `several CRLs were published during the load (saw ${numbers.join(', ')})`);
 
     // The database: unique increasing numbers, coverage that never goes back, the bytes clients got.
-    const { rows } = await sql.query<{ crl_number: string; revocations_covered: string; der: string }>(
-      'SELECT crl_number, revocations_covered, der FROM crls WHERE authority_id = $1 ORDER BY crl_number, revocations_covered',
+    // The DER is in crl_chunks (base64 per chunk), or whole in the crls row for a CRL stored before them.
+    const { rows } = await sql.query<{ crl_number: string; revocations_covered: string; der: Buffer }>(
+      `SELECT crl_number, revocations_covered,
+              CASE WHEN chunks = 0 THEN decode(der, 'base64')
+                   ELSE (SELECT string_agg(decode(k.bytes, 'base64'), ''::bytea ORDER BY k.seq) FROM crl_chunks k WHERE k.authority_id = crls.authority_id AND k.crl_number = crls.crl_number)
+              END AS der
+         FROM crls WHERE authority_id = $1 ORDER BY crl_number, revocations_covered`,
       [deviceCa.id],
     );
-    const stored = rows.map((row) => ({ number: Number(row.crl_number), covered: Number(row.revocations_covered), der: Buffer.from(row.der, 'base64') }));
+    const stored = rows.map((row) => ({ number: Number(row.crl_number), covered: Number(row.revocations_covered), der: row.der }));
     for (let i = 1; i < stored.length; i++) {
       assert.ok(stored[i].number > stored[i - 1].number, `stored CRL numbers repeat or go back: ${stored[i - 1].number}, ${stored[i].number}`);
       assert.ok(stored[i].covered >= stored[i - 1].covered, `stored CRL ${stored[i].number} covers fewer revocations than ${stored[i - 1].number}`);

@@ -6,7 +6,7 @@ import { CertificateEntity } from './certificate.entity';
 import { ClaimAllowlistSerialEntity } from './claim-allowlist-serial.entity';
 import { ClaimAllowlistEntity } from './claim-allowlist.entity';
 import { ClaimEntity } from './claim.entity';
-import { CrlEntity } from './crl.entity';
+import { CrlChunkEntity, CrlEntity } from './crl.entity';
 import { EstLabelEntity } from './est-label.entity';
 import { ExchangeIdempotencyKeyEntity } from './exchange-idempotency-key.entity';
 import { IdempotencyRecordEntity } from './idempotency-record.entity';
@@ -63,6 +63,7 @@ export const ENTITIES = [
   AuthorityEntity,
   CertificateEntity,
   CrlEntity,
+  CrlChunkEntity,
   ApiKeyEntity,
   AuditEventEntity,
   AuditHeadEntity,

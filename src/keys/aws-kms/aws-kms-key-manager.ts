@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { Logger } from '@nestjs/common';
@@ -23,6 +22,7 @@ import { KmsConfig } from '../../config/config';
 import { digestOf } from '../../pki/signing';
 import { abandonNewKey, CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
+import { digestInSlices } from '../large-input';
 import { SignerCache } from '../signer-cache';
 import { kmsDomainError } from './kms-errors';
 
@@ -242,7 +242,7 @@ export class AwsKmsKeyManager extends KeyManager {
       algorithm,
       publicKeySpki: () => spki,
       sign: async (data: Buffer) => {
-        const message = createHash(digest).update(data).digest();
+        const message = await digestInSlices(digest, data);
         const result = await semaphore.run(async () => {
           await this.signRate?.acquire();
           return this.call('Sign', keyRef, () =>

@@ -7,6 +7,7 @@ import { LocalKeyEntity } from '../../database/entities/local-key.entity';
 import { TypeOrmTransactions } from '../../database/typeorm-transactions';
 import { digestOf } from '../../pki/signing';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
+import { HASH_SLICE_BYTES } from '../large-input';
 import { LocalKeyManager } from './local-key-manager';
 
 /** Just enough of TypeORM's EntityManager for the local key store: one in-memory table. */
@@ -71,6 +72,20 @@ describe('LocalKeyManager', () => {
       const signature = await signer.sign(data);
       assert.ok(verify(digestOf(signer.algorithm), data, publicKey, signature));
       assert.ok(!verify(digestOf(signer.algorithm), Buffer.from('something else'), publicKey, signature));
+    });
+  }
+
+  for (const spec of ['EC_P384', 'RSA_2048'] as const) {
+    it(`signs an input larger than a hash slice (a CRL's TBS) with a ${spec} key: the signature verifies over the whole input`, async () => {
+      const { keys } = setup();
+      const created = await keys.createKey({ spec, label: 'test CA', authorityId: 'test-authority' });
+      const signer = await keys.signer(created.keyRef, spec);
+      const data = Buffer.alloc(HASH_SLICE_BYTES * 2 + 5, 0x5a);
+      const signature = await signer.sign(data);
+      const publicKey = createPublicKey({ key: created.publicKeySpki, format: 'der', type: 'spki' });
+      assert.ok(verify(digestOf(signer.algorithm), data, publicKey, signature));
+      data[data.length - 1] ^= 1;
+      assert.ok(!verify(digestOf(signer.algorithm), data, publicKey, signature), 'the last slice is covered');
     });
   }
 

@@ -7,6 +7,7 @@ import { TypeOrmTransactions } from '../../database/typeorm-transactions';
 import { digestOf } from '../../pki/signing';
 import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
+import { HASH_SLICE_BYTES, signInSlices } from '../large-input';
 import { SignerCache } from '../signer-cache';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -95,7 +96,7 @@ export class LocalKeyManager extends KeyManager {
       algorithm,
       publicKeySpki: () => spki,
       // ECDSA output is DER (node's default dsaEncoding), RSA is PKCS #1 v1.5 (the default padding).
-      sign: (data: Buffer) => signAsync(digest, data, privateKey),
+      sign: (data: Buffer) => (data.length > HASH_SLICE_BYTES ? signInSlices(digest, data, privateKey) : signAsync(digest, data, privateKey)),
     };
   }
 

@@ -1,9 +1,10 @@
-import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { DomainError, Errors } from '../../common/errors';
 import { digestOf } from '../../pki/signing';
 import { oid, sequence, tlv, unsignedInteger } from '../../pki/der-writer';
 import { CreatedKey, KeyManager, NewKeyRequest, Signer } from '../key-manager';
 import { KeySpec, signingAlgorithmFor } from '../key-spec';
+import { digestInSlices } from '../large-input';
 import { SignerCache } from '../signer-cache';
 import { KeyFacts, P256_PARAMS, P384_PARAMS, Pkcs11CallError } from './pkcs11-binding';
 import { isLost, PIN_ERRORS, Pkcs11Token } from './pkcs11-token';
@@ -158,7 +159,7 @@ export class Pkcs11KeyManager extends KeyManager {
       algorithm,
       publicKeySpki: () => spki,
       sign: async (data: Buffer) => {
-        const hash = createHash(digest).update(data).digest();
+        const hash = await digestInSlices(digest, data);
         const input = ec ? hash : Buffer.concat([SHA256_DIGEST_INFO, hash]);
         const signature = await this.call('C_Sign', () =>
           this.token.withSession(async (session) => {
