@@ -37,8 +37,10 @@ const SAFETY_NET_PAGES = 4_000;
  *
  * SQLite checkpoints on its own in the commit that grows the WAL past 1,000 pages: copying the WAL into the database
  * file and flushing both, for 5–50 ms on the event loop's thread, every few hundred issuances under load. Under load
- * a worker thread with a connection of its own does it instead, at most every CHECKPOINT_INTERVAL_MS. `TypeOrmTransactions` gives each checkpoint a turn among its transactions: no commit is written while it
- * runs (requests are still parsed, signed and served meanwhile), so it copies the whole WAL and the next commit starts
+ * a worker thread with a connection of its own does it instead, at most every CHECKPOINT_INTERVAL_MS, in a cycle of
+ * two checkpoints (`cycle`): the first runs beside the service's commits and copies most of the WAL (however large:
+ * after a CRL, tens of MB); the second takes a turn among the service's transactions, so no commit is written while it
+ * copies the few frames appended meanwhile (requests are still parsed, signed and served), and the next commit starts
  * the WAL over instead of growing it. SQLite's own checkpoint remains, at SAFETY_NET_PAGES.
  */
 export class SqliteCheckpoints {
@@ -46,6 +48,7 @@ export class SqliteCheckpoints {
   private worker: Worker | null = null;
   private lastStarted = 0;
   private commits = 0;
+  private cycling = false;
   private failures = 0;
 
   constructor(
@@ -55,9 +58,23 @@ export class SqliteCheckpoints {
     connection.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`, { simple: true });
   }
 
-  /** Called after each commit: whether a checkpoint should take the next turn. */
+  /** Called after each commit: whether a checkpoint cycle should start. */
   due(now = Date.now()): boolean {
-    return ++this.commits >= CHECKPOINT_MIN_COMMITS && now - this.lastStarted >= CHECKPOINT_INTERVAL_MS;
+    return ++this.commits >= CHECKPOINT_MIN_COMMITS && !this.cycling && now - this.lastStarted >= CHECKPOINT_INTERVAL_MS;
+  }
+
+  /**
+   * A checkpoint beside the commits, then one in a turn of their own that `inTurn` gives it (no commit runs until the
+   * step it is given settles). Never rejects.
+   */
+  async cycle(inTurn: (step: () => Promise<unknown>) => Promise<unknown>): Promise<void> {
+    this.cycling = true;
+    try {
+      await this.run();
+      await inTurn(() => this.run());
+    } finally {
+      this.cycling = false;
+    }
   }
 
   /**

@@ -206,7 +206,8 @@ describe('SqliteCheckpoints: the WAL copied on a thread under load, never starte
         await Promise.all(Array.from({ length: 8 }, () => transactions.runGrouped(() => transactions.sql('INSERT INTO c (body) VALUES (?)', [body]))));
       }
       assert.ok(runs.length >= 2, `checkpoints ran on the thread: ${runs.length}`);
-      for (const result of runs) assert.ok(result && result.checkpointed === result.log, `each copied the whole WAL: ${JSON.stringify(result)}`);
+      // The second of each cycle had its turn: nothing was committed while it ran.
+      for (let i = 1; i < runs.length; i += 2) assert.ok(runs[i] && runs[i]!.checkpointed === runs[i]!.log, `the WAL copied whole: ${JSON.stringify(runs[i])}`);
       // More was written to the WAL than the file holds: it started over after checkpoints instead of growing.
       const [{ rows }] = await dataSource.query('SELECT COUNT(*) AS rows FROM c');
       const walSize = fs.statSync(`${file}-wal`).size;

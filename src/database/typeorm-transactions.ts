@@ -217,8 +217,14 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
       });
       for (const callback of scope.afterCommit) callback();
       const checkpoints = this.checkpoints;
-      // A checkpoint takes the next free turn: no commit runs while it copies the WAL (SqliteCheckpoints).
-      if (checkpoints?.due()) this.sqliteTail = this.sqliteTail.then(() => checkpoints.run().then(() => undefined));
+      if (checkpoints?.due()) {
+        // Its second checkpoint takes the next free turn: no commit runs while it copies the rest (SqliteCheckpoints).
+        void checkpoints.cycle((step) => {
+          const turn = this.sqliteTail.then(step);
+          this.sqliteTail = turn.catch(() => undefined);
+          return turn;
+        });
+      }
       return result;
     };
     if (this.isPostgres) {
