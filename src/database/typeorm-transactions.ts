@@ -230,7 +230,12 @@ export class TypeOrmTransactions extends Transactions {
   }
 
   readCommitted<T>(work: () => Promise<T>): Promise<T> {
-    return this.isPostgres || this.current.getStore() ? work() : this.runGrouped(work);
+    if (this.isPostgres || this.current.getStore()) return work();
+    // SQLite: between two transactions of the one connection, in their queue (none opens before the reads end), so
+    // no other request's uncommitted rows are in view; no BEGIN or COMMIT, and no wait for a group to form.
+    const result = this.sqliteTail.then(work, work);
+    this.sqliteTail = result.catch(() => undefined);
+    return result;
   }
 
   /**
