@@ -157,6 +157,20 @@ export class TypeOrmTransactions extends Transactions {
     }
   }
 
+  /**
+   * The text and parameters of one multi-row INSERT of entity-shaped rows (`?` placeholders, as `sql` takes them),
+   * for a caller that sends it inside a statement of its own. At most MAX_BOUND_PARAMETERS parameters: see insertMany.
+   */
+  insertManySql<E extends object>(entity: new () => E, rows: E[]): { text: string; params: unknown[] } {
+    const { table, columnList, properties } = this.statementsFor(entity);
+    if (rows.length * properties.length > MAX_BOUND_PARAMETERS) throw new Error(`${rows.length} rows of ${table} exceed one statement's parameters`);
+    const placeholders = `(${properties.map(() => '?').join(', ')})`;
+    return {
+      text: `INSERT INTO ${table} (${columnList}) VALUES ${rows.map(() => placeholders).join(', ')}`,
+      params: rows.flatMap((row) => properties.map((property) => (row as Record<string, unknown>)[property] ?? null)),
+    };
+  }
+
   private statementsFor(entity: new () => object): Statements {
     let statements = this.statements.get(entity);
     if (!statements) {

@@ -110,7 +110,7 @@ describe('replica-wide pacing and request limits (postgres)', { skip: pgSkip }, 
     }
   });
 
-  it('decides concurrent checks exactly, batched, as if each came alone: all or nothing per check, in arrival order', async () => {
+  it('decides concurrent checks exactly, as if each came alone: all or nothing per check', async () => {
     const a = new SharedRequestLimits(url);
     const b = new SharedRequestLimits(url);
     try {
