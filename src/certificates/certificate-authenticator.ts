@@ -10,7 +10,7 @@ import { DomainError, Errors } from '../common/errors';
 import { Pruner } from '../database/pruner';
 import { MetricsService } from '../metrics/metrics.service';
 import { verifyIssuedBy, ValidityWindow, validityProblem } from '../pki/issued-by';
-import { checkJwtClaims, decodeX5cJwt, JwsError, JwsFailure, verifyJwsSignature } from '../pki/jws';
+import { checkJwtClaims, decodeX5cJwt, DecodedX5cJwt, JwsError, JwsFailure, verifyDecodedJwsSignature } from '../pki/jws';
 import { RequestContext } from '../common/actor';
 import { CertificateRecord } from './certificate';
 import { CertificateRepository } from './certificate.repository';
@@ -33,6 +33,12 @@ export interface CertificateAuthOptions {
   purpose: string;
   /** Refuses (throws a 401 DomainError) a certificate that may not authenticate here, before its key is trusted. */
   accept(certificate: CertificateRecord, authority: Authority): void;
+  /**
+   * Told the certificate's SHA-256 fingerprint once it was accepted, or, for a token signed with a key known here
+   * (byTokenOfKnownKey), once the signature verified and before the row is read: to start a read of the route's own
+   * beside the authentication's. Its answer must be used only once the caller has authenticated.
+   */
+  prefetch?(fingerprint: string): void;
   /** The refusal of a certificate this service never issued. */
   untrusted(message: string): DomainError;
   /**
@@ -116,29 +122,72 @@ export class CertificateAuthenticator implements OnModuleInit {
     const token = match[1];
     try {
       const decoded = decodeX5cJwt(token);
-      const { certificate, authority } = await this.issuedCertificate(decoded.chain[0], options);
-      // The signature is checked before the token id is spent, so nobody without the key can burn a caller's tokens,
-      // and before the chain is validated, so only a holder of the key can make us parse a certificate.
-      verifyJwsSignature(token, this.publicKeyOf(certificate));
-      await this.checkIssuedBy(certificate, authority, options);
-      await this.checkX5cChain(decoded.chain.slice(1), authority, options);
-      const { jti, expiresAt } = checkJwtClaims(decoded.payload, {
-        audience: options.audience,
-        now: this.clock.now(),
-        maxLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
-        clockSkewSeconds: CLOCK_SKEW_SECONDS,
-      });
-      const tokenId = createHash('sha256').update(`${certificate.fingerprint}\n${jti}`).digest('hex');
-      // Kept past exp by the skew we allow, so a token cannot come back while it would still be accepted.
-      const keepUntil = new Date(expiresAt.getTime() + CLOCK_SKEW_SECONDS * 1000).toISOString();
-      if (!(await this.usedTokenIds.use(tokenId, keepUntil))) throw Errors.tokenReplayed('this token (jti) was already used; sign a new one per request');
-      const sub = decoded.payload.sub;
-      const name = typeof sub === 'string' && /^[\x20-\x7e]{1,128}$/.test(sub) ? sub : null;
-      return this.identity(request, 'jwt', certificate, authority, name);
+      const fingerprint = createHash('sha256').update(decoded.chain[0]).digest('hex');
+      return (await this.byTokenOfKnownKey(request, decoded, fingerprint, options)) ?? (await this.byTokenInTurn(request, decoded, fingerprint, options));
     } catch (err) {
       if (err instanceof JwsError) throw JWS_ERRORS[err.reason](err.message);
       throw err;
     }
+  }
+
+  /**
+   * The checks in the order that states why each comes where it does: the certificate must be ours and accepted, then
+   * the signature (before the token id is spent, so nobody without the key can burn a caller's tokens, and before the
+   * chain is validated, so only a holder of the key can make us parse a certificate), then the chain, the claims and
+   * the token id. Three waits for the database on PostgreSQL: the certificate, the token id, and whatever the caller
+   * started beside them.
+   */
+  private async byTokenInTurn(request: FastifyRequest, decoded: DecodedX5cJwt, fingerprint: string, options: CertificateAuthOptions): Promise<CertificateIdentity> {
+    const { certificate, authority } = await this.issuedCertificate(fingerprint, options);
+    verifyDecodedJwsSignature(decoded, this.publicKeyOf(certificate));
+    await this.checkIssuedBy(certificate, authority, options);
+    await this.checkX5cChain(decoded.chain.slice(1), authority, options);
+    const { tokenId, keepUntil } = this.checkClaims(decoded, certificate.fingerprint, options);
+    if (!(await this.usedTokenIds.use(tokenId, keepUntil))) throw Errors.tokenReplayed('this token (jti) was already used; sign a new one per request');
+    return this.identity(request, 'jwt', certificate, authority, subjectOf(decoded));
+  }
+
+  /**
+   * The same checks, with one wait for the database instead of two, for a certificate whose key signed a token here
+   * lately (publicKeys, keyed by the exact certificate's SHA-256, so the key is that certificate's and nobody else's):
+   * the signature and the claims first (no database needed), then the certificate's row and the token id in one
+   * round trip, then every check on the row as above, read fresh, so a revocation or a disabled authority counts at
+   * once. The token id is then spent before the row is judged, but only by a holder of the certificate's key, who can
+   * burn nothing but its own tokens. Undefined (the caller goes the ordinary way, which gives every refusal its usual
+   * answer) when the key is not known or the signature or the claims fail.
+   */
+  private async byTokenOfKnownKey(request: FastifyRequest, decoded: DecodedX5cJwt, fingerprint: string, options: CertificateAuthOptions): Promise<CertificateIdentity | undefined> {
+    const key = this.publicKeys.get(fingerprint);
+    if (!key) return undefined;
+    let claims: { tokenId: string; keepUntil: string };
+    try {
+      verifyDecodedJwsSignature(decoded, key);
+      claims = this.checkClaims(decoded, fingerprint, options);
+    } catch {
+      return undefined;
+    }
+    // Only a holder of the key gets here: the route's read may start.
+    options.prefetch?.(fingerprint);
+    const found = await this.certificates.findByFingerprintSpendingToken(fingerprint, { id: claims.tokenId, keepUntil: claims.keepUntil });
+    if (!found) throw options.untrusted('the certificate was not issued by this service');
+    const { certificate, authority } = await this.accepted(found, options, false);
+    await this.checkIssuedBy(certificate, authority, options);
+    await this.checkX5cChain(decoded.chain.slice(1), authority, options);
+    if (!found.tokenFresh) throw Errors.tokenReplayed('this token (jti) was already used; sign a new one per request');
+    return this.identity(request, 'jwt', certificate, authority, subjectOf(decoded));
+  }
+
+  /** The token's claims (exp, aud, jti…), and the id under which its jti is spent with the time to keep it. */
+  private checkClaims(decoded: DecodedX5cJwt, certificateFingerprint: string, options: CertificateAuthOptions): { tokenId: string; keepUntil: string } {
+    const { jti, expiresAt } = checkJwtClaims(decoded.payload, {
+      audience: options.audience,
+      now: this.clock.now(),
+      maxLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
+      clockSkewSeconds: CLOCK_SKEW_SECONDS,
+    });
+    const tokenId = createHash('sha256').update(`${certificateFingerprint}\n${jti}`).digest('hex');
+    // Kept past exp by the skew we allow, so a token cannot come back while it would still be accepted.
+    return { tokenId, keepUntil: new Date(expiresAt.getTime() + CLOCK_SKEW_SECONDS * 1000).toISOString() };
   }
 
   /** The key of one of our stored certificates (keyed by its fingerprint, so a cached key is always that certificate's). */
@@ -157,8 +206,9 @@ export class CertificateAuthenticator implements OnModuleInit {
     if (!peer || !peer.raw) {
       throw Errors.unauthenticated('authenticate with the certificate: mutual TLS, or "Authorization: Bearer <JWT>" with x5c');
     }
+    const fingerprint = createHash('sha256').update(peer.raw).digest('hex');
     // The TLS handshake proved possession of the key (CertificateVerify); what remains is trusting the certificate.
-    const { certificate, authority } = await this.issuedCertificate(peer.raw, options);
+    const { certificate, authority } = await this.issuedCertificate(fingerprint, options);
     await this.checkIssuedBy(certificate, authority, options);
     return this.identity(request, 'mtls', certificate, authority, null);
   }
@@ -168,13 +218,23 @@ export class CertificateAuthenticator implements OnModuleInit {
    * route's own rules (profile, authority usage, expiry) come next; the chain check (checkIssuedBy) follows the
    * proof of possession.
    */
-  private async issuedCertificate(der: Buffer, options: CertificateAuthOptions): Promise<{ certificate: CertificateRecord; authority: Authority }> {
+  private async issuedCertificate(fingerprint: string, options: CertificateAuthOptions): Promise<{ certificate: CertificateRecord; authority: Authority }> {
     // The authority's row comes with the certificate's (one round trip); never from a cache, so a disable counts at once.
-    const found = await this.certificates.findByFingerprintWithAuthority(createHash('sha256').update(der).digest('hex'));
+    const found = await this.certificates.findByFingerprintWithAuthority(fingerprint);
     if (!found) throw options.untrusted('the certificate was not issued by this service');
+    return this.accepted(found, options);
+  }
+
+  /** The route's rules on a certificate found (CertificateAuthOptions.accept), then the route's read (prefetch). */
+  private async accepted(
+    found: { certificate: CertificateRecord; authority: Authority | null },
+    options: CertificateAuthOptions,
+    prefetch = true,
+  ): Promise<{ certificate: CertificateRecord; authority: Authority }> {
     const { certificate } = found;
     const authority = found.authority ?? (await this.authorities.get(certificate.authorityId));
     options.accept(certificate, authority);
+    if (prefetch) options.prefetch?.(certificate.fingerprint);
     return { certificate, authority };
   }
 
@@ -229,6 +289,12 @@ export class CertificateAuthenticator implements OnModuleInit {
       },
     };
   }
+}
+
+/** The JWT `sub`, when it is a name we can record. */
+function subjectOf(decoded: DecodedX5cJwt): string | null {
+  const sub = decoded.payload.sub;
+  return typeof sub === 'string' && /^[\x20-\x7e]{1,128}$/.test(sub) ? sub : null;
 }
 
 /** Adds to a map used as a bounded cache, forgetting the oldest entry when it is full. */

@@ -52,6 +52,14 @@ export abstract class CertificateRepository {
   abstract findByFingerprint(fingerprint: string): Promise<CertificateRecord | null>;
   /** The same, with its issuing authority's row read in the same query (null only if that row is missing). */
   abstract findByFingerprintWithAuthority(fingerprint: string): Promise<{ certificate: CertificateRecord; authority: Authority | null } | null>;
+  /**
+   * The same, recording a token id as used (UsedTokenIds.use) in the same round trip: `tokenFresh` is false when it
+   * was used before. The id is recorded even when no certificate has the fingerprint.
+   */
+  abstract findByFingerprintSpendingToken(
+    fingerprint: string,
+    token: { id: string; keepUntil: string },
+  ): Promise<{ certificate: CertificateRecord; authority: Authority | null; tokenFresh: boolean } | null>;
   /** The claim whose claim certificate this is, or null. */
   abstract claimOfClaimCertificate(certificateId: string): Promise<string | null>;
   /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */

@@ -11,6 +11,9 @@ import { CertificateQuery, CertificateRepository, IssuanceReads } from './certif
 
 @Injectable()
 export class TypeOrmCertificateRepository extends CertificateRepository {
+  /** withAuthoritySql's text, made once (the column lists never change). */
+  private withAuthority: string | undefined;
+
   constructor(private readonly db: TypeOrmTransactions) {
     super();
   }
@@ -156,23 +159,40 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
   }
 
   async findByFingerprintWithAuthority(fingerprint: string): Promise<{ certificate: CertificateRecord; authority: Authority | null } | null> {
-    const certificate = this.db.columnsOf(CertificateEntity, 'c');
-    const authority = this.db.columnsOf(AuthorityEntity, 'a', AUTHORITY_PREFIX);
-    const [row] = await this.db.sql<Record<string, unknown>>(
-      `SELECT ${certificate.selectList}, ${authority.selectList} FROM ${certificate.table} c LEFT JOIN ${authority.table} a ON a.id = c.authority_id WHERE c.fingerprint = ?`,
-      [fingerprint],
-    );
-    if (!row) return null;
-    const certificateRow: Record<string, unknown> = {};
-    const authorityRow: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(row)) {
-      if (key.startsWith(AUTHORITY_PREFIX)) authorityRow[key.slice(AUTHORITY_PREFIX.length)] = value;
-      else certificateRow[key] = value;
+    const [row] = await this.db.sql<Record<string, unknown>>(`${this.withAuthoritySql()} WHERE c.fingerprint = ?`, [fingerprint]);
+    return row ? splitWithAuthority(row) : null;
+  }
+
+  async findByFingerprintSpendingToken(
+    fingerprint: string,
+    token: { id: string; keepUntil: string },
+  ): Promise<{ certificate: CertificateRecord; authority: Authority | null; tokenFresh: boolean } | null> {
+    // As TypeOrmUsedTokenIds.use: ON CONFLICT, never a caught violation; on SQLite (no INSERT in WITH) a grouped transaction.
+    const spend = 'INSERT INTO used_token_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id';
+    if (this.db.isPostgres) {
+      const [row] = await this.db.sql<Record<string, unknown>>(
+        `WITH spent AS (${spend}) ${this.withAuthoritySql(', (SELECT count(*) FROM spent)::integer AS "tokenFresh"')} WHERE c.fingerprint = ?`,
+        [token.id, token.keepUntil, fingerprint],
+      );
+      if (!row) return null;
+      const { tokenFresh, ...rest } = row;
+      return { ...splitWithAuthority(rest), tokenFresh: Number(tokenFresh) === 1 };
     }
-    return {
-      certificate: toRecord(certificateRow as unknown as CertificateEntity),
-      authority: authorityRow.id === null || authorityRow.id === undefined ? null : toAuthority(authorityRow as unknown as AuthorityEntity),
-    };
+    return this.db.runGrouped(async () => {
+      const spent = await this.db.sql(spend, [token.id, token.keepUntil]);
+      const [row] = await this.db.sql<Record<string, unknown>>(`${this.withAuthoritySql()} WHERE c.fingerprint = ?`, [fingerprint]);
+      return row ? { ...splitWithAuthority(row), tokenFresh: spent.length === 1 } : null;
+    });
+  }
+
+  /** SELECT of a certificate (alias c) joined to its authority (alias a, columns prefixed), without the WHERE. */
+  private withAuthoritySql(extra = ''): string {
+    if (this.withAuthority === undefined) {
+      const certificate = this.db.columnsOf(CertificateEntity, 'c');
+      const authority = this.db.columnsOf(AuthorityEntity, 'a', AUTHORITY_PREFIX);
+      this.withAuthority = `SELECT ${certificate.selectList}, ${authority.selectList}%EXTRA% FROM ${certificate.table} c LEFT JOIN ${authority.table} a ON a.id = c.authority_id`;
+    }
+    return this.withAuthority.replace('%EXTRA%', extra);
   }
 
   async setIotTarget(id: string, targetId: string | null): Promise<void> {
@@ -232,6 +252,20 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
 const COMPROMISED_KEY = "public_key_sha256 = ? AND revocation_reason = 'keyCompromise'";
 /** The key is an authority's (as AuthorityRepository.isAuthorityKey; one `?`), on the alias `k` of authorities. */
 const AUTHORITY_KEY = 'k.public_key_sha256 = ?';
+
+/** A row of withAuthoritySql as the certificate and its authority (null when the authority's row is missing). */
+function splitWithAuthority(row: Record<string, unknown>): { certificate: CertificateRecord; authority: Authority | null } {
+  const certificateRow: Record<string, unknown> = {};
+  const authorityRow: Record<string, unknown> = {};
+  for (const key in row) {
+    if (key.startsWith(AUTHORITY_PREFIX)) authorityRow[key.slice(AUTHORITY_PREFIX.length)] = row[key];
+    else certificateRow[key] = row[key];
+  }
+  return {
+    certificate: toRecord(certificateRow as unknown as CertificateEntity),
+    authority: authorityRow.id === null || authorityRow.id === undefined ? null : toAuthority(authorityRow as unknown as AuthorityEntity),
+  };
+}
 
 /** Names the authority's columns apart from the certificate's in a join (no column of either starts with it). */
 const AUTHORITY_PREFIX = 'authority.';

@@ -61,6 +61,13 @@ export abstract class ClaimRepository {
 
   abstract insertIdempotencyKeys(keys: ExchangeIdempotencyKey[]): Promise<void>;
   /**
+   * The writes of a group's exchanges (call inside its transaction): the provisioned devices (insertProvisionedMany),
+   * the slots taken per claim (takeSlots), the Idempotency-Keys (insertIdempotencyKeys), in one round trip where
+   * the database allows. Answers the claims that had fewer slots left than asked (none taken from them; the caller
+   * rolls back). A serial provisioned meanwhile, or a key used meanwhile, fails it with a unique violation.
+   */
+  abstract recordExchanges(devices: ProvisionedDevice[], slots: { claimId: string; count: number; at: string }[], keys: ExchangeIdempotencyKey[]): Promise<string[]>;
+  /**
    * What an exchange must know before it issues, in one round trip: the certificate an Idempotency-Key already named
    * (when a key is given), and the device row of the serial.
    */

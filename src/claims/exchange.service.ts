@@ -186,9 +186,9 @@ export class ExchangeService {
 
   /**
    * The exchanges' own writes in the current transaction, made once for all the exchanges of a group commit just before
-   * it commits (docs/architecture.md, "Group commit"): one multi-row INSERT of provisioned devices, one quota UPDATE
-   * per claim, one multi-row INSERT of Idempotency-Keys. Each would otherwise be a round trip per exchange inside the
-   * transaction that every writer waits for. All or nothing: when a serial was provisioned meanwhile, a key was used
+   * it commits (docs/architecture.md, "Group commit"): one multi-row INSERT of provisioned devices, the quota UPDATE
+   * of every claim, one multi-row INSERT of Idempotency-Keys, all in one statement on PostgreSQL (ClaimRepository.
+   * recordExchanges). Each would otherwise be a round trip per exchange inside the transaction that every writer waits for. All or nothing: when a serial was provisioned meanwhile, a key was used
    * meanwhile, or the claim has fewer slots left than the group needs, the group rolls back and each exchange runs
    * again alone, where exactly the ones that fail alone fail (Transactions.runGrouped).
    */
@@ -201,17 +201,16 @@ export class ExchangeService {
   }
 
   private async flush(writes: PendingExchangeWrites): Promise<void> {
-    if (writes.devices.length > 0) {
-      await this.claims.insertProvisionedMany(writes.devices).catch((err: unknown) => {
-        throw isUniqueViolation(err) ? new ProvisionedMeanwhile() : err;
-      });
+    const slots = [...writes.slots.values()].map(({ claim, count, at }) => ({ claimId: claim.id, count, at }));
+    const exhausted = await this.claims.recordExchanges(writes.devices, slots, writes.keys).catch((err: unknown) => {
+      // A serial provisioned meanwhile, or an Idempotency-Key used meanwhile: each exchange runs again alone and, if it
+      // is the one that lost, answers as a retry would be answered (run).
+      throw isUniqueViolation(err) ? new ProvisionedMeanwhile() : err;
+    });
+    if (exhausted.length > 0) {
+      const { claim } = writes.slots.get(exhausted[0])!;
+      throw Errors.claimQuotaExhausted(`the claim has provisioned all ${claim.maxDevices} devices it allows`);
     }
-    for (const { claim, count, at } of writes.slots.values()) {
-      if (!(await this.claims.takeSlots(claim.id, count, at))) {
-        throw Errors.claimQuotaExhausted(`the claim has provisioned all ${claim.maxDevices} devices it allows`);
-      }
-    }
-    if (writes.keys.length > 0) await this.claims.insertIdempotencyKeys(writes.keys);
   }
 
   /** A claim requiring TPM attestation takes only attested keys; one with attestation off takes none (docs/hardware-identity.md). */

@@ -205,6 +205,38 @@ export class TypeOrmClaimRepository extends ClaimRepository {
     await this.db.insertMany(ExchangeIdempotencyKeyEntity, keys);
   }
 
+  async recordExchanges(devices: ProvisionedDevice[], slots: { claimId: string; count: number; at: string }[], keys: ExchangeIdempotencyKey[]): Promise<string[]> {
+    if (!this.db.isPostgres || slots.length === 0) {
+      // SQLite: statements cost no round trip there.
+      if (devices.length > 0) await this.insertProvisionedMany(devices);
+      const exhausted: string[] = [];
+      for (const { claimId, count, at } of slots) if (!(await this.takeSlots(claimId, count, at))) exhausted.push(claimId);
+      if (exhausted.length === 0 && keys.length > 0) await this.insertIdempotencyKeys(keys);
+      return exhausted;
+    }
+    // PostgreSQL: one statement. The INSERTs run whatever the UPDATE finds; a claim short of slots rolls the caller's
+    // transaction back with them.
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    for (const [name, insert] of [
+      ['devices', devices.length > 0 ? this.db.insertManySql(ProvisionedDeviceEntity, devices) : undefined],
+      ['idempotency_keys', keys.length > 0 ? this.db.insertManySql(ExchangeIdempotencyKeyEntity, keys) : undefined],
+    ] as const) {
+      if (!insert) continue;
+      parts.push(`${name} AS (${insert.text})`);
+      params.push(...insert.params);
+    }
+    const values = slots.map(() => '(?::varchar, ?::integer, ?::varchar)').join(', ');
+    params.push(...slots.flatMap(({ claimId, count, at }) => [claimId, count, at]));
+    const rows = await this.db.sql<{ id: string }>(
+      `${parts.length > 0 ? `WITH ${parts.join(', ')} ` : ''}UPDATE claims SET used = used + s.n, last_exchange_at = s.at FROM (VALUES ${values}) AS s(id, n, at) ` +
+        "WHERE claims.id = s.id AND claims.status = 'active' AND claims.used + s.n <= claims.max_devices RETURNING claims.id",
+      params,
+    );
+    const taken = new Set(rows.map((row) => row.id));
+    return slots.filter((slot) => !taken.has(slot.claimId)).map((slot) => slot.claimId);
+  }
+
   async unrevokedCertificateIds(claimId: string): Promise<string[]> {
     const rows = await this.db.sql<{ id: string }>("SELECT id FROM certificates WHERE claim_id = ? AND status <> 'revoked' ORDER BY issued_at, id", [claimId]);
     return rows.map((row) => row.id);

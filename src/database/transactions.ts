@@ -20,8 +20,9 @@ export abstract class Transactions {
   abstract firstInGroupedTransactions(step: () => Promise<void>): void;
   /**
    * Runs reads that must not see other requests' uncommitted writes. On SQLite every request shares one connection,
-   * so the reads run in a (grouped) transaction; on PostgreSQL each query has a pooled connection of its own and runs
-   * at once. Inside a transaction, joins it.
+   * so the reads run between its transactions, in their queue, while none is open; on PostgreSQL each query has a
+   * pooled connection of its own and runs at once. Inside a transaction, joins it. `work` must only read: on SQLite
+   * no transaction starts until it ends.
    */
   abstract readCommitted<T>(work: () => Promise<T>): Promise<T>;
   /**

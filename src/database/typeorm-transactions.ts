@@ -175,6 +175,20 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
     }
   }
 
+  /**
+   * The text and parameters of one multi-row INSERT of entity-shaped rows (`?` placeholders, as `sql` takes them),
+   * for a caller that sends it inside a statement of its own. At most MAX_BOUND_PARAMETERS parameters: see insertMany.
+   */
+  insertManySql<E extends object>(entity: new () => E, rows: E[]): { text: string; params: unknown[] } {
+    const { table, columnList, properties } = this.statementsFor(entity);
+    if (rows.length * properties.length > MAX_BOUND_PARAMETERS) throw new Error(`${rows.length} rows of ${table} exceed one statement's parameters`);
+    const placeholders = `(${properties.map(() => '?').join(', ')})`;
+    return {
+      text: `INSERT INTO ${table} (${columnList}) VALUES ${rows.map(() => placeholders).join(', ')}`,
+      params: rows.flatMap((row) => properties.map((property) => (row as Record<string, unknown>)[property] ?? null)),
+    };
+  }
+
   private statementsFor(entity: new () => object): Statements {
     let statements = this.statements.get(entity);
     if (!statements) {
@@ -274,7 +288,12 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
   }
 
   readCommitted<T>(work: () => Promise<T>): Promise<T> {
-    return this.isPostgres || this.current.getStore() ? work() : this.runGrouped(work);
+    if (this.isPostgres || this.current.getStore()) return work();
+    // SQLite: between two transactions of the one connection, in their queue (none opens before the reads end), so
+    // no other request's uncommitted rows are in view; no BEGIN or COMMIT, and no wait for a group to form.
+    const result = this.sqliteTail.then(work, work);
+    this.sqliteTail = result.catch(() => undefined);
+    return result;
   }
 
   /**

@@ -94,7 +94,12 @@ export function decodeX5cJwt(token: string): DecodedX5cJwt {
  * cannot choose how its own signature is checked (algorithm confusion).
  */
 export function verifyJwsSignature(token: string, publicKey: KeyObject): void {
-  const { header, signingInput, signature } = decodeX5cJwt(token);
+  verifyDecodedJwsSignature(decodeX5cJwt(token), publicKey);
+}
+
+/** verifyJwsSignature, for a token already decoded by decodeX5cJwt (not decoded twice). */
+export function verifyDecodedJwsSignature(decoded: DecodedX5cJwt, publicKey: KeyObject): void {
+  const { header, signingInput, signature } = decoded;
   const spec = ALGORITHMS[header.alg];
   checkKeyFits(header.alg, publicKey);
   let ok: boolean;

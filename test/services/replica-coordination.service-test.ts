@@ -109,6 +109,36 @@ describe('replica-wide pacing and request limits (postgres)', { skip: pgSkip }, 
       await b.onApplicationShutdown();
     }
   });
+
+  it('decides concurrent checks exactly, as if each came alone: all or nothing per check', async () => {
+    const a = new SharedRequestLimits(url);
+    const b = new SharedRequestLimits(url);
+    try {
+      const claim = { dimension: 'claim', setting: { limit: 25, windowSeconds: 3600 }, key: 'claim-batch' };
+      const station = (key: string) => ({ dimension: 'station', setting: { limit: 10, windowSeconds: 3600 }, key });
+      // 60 checks at once over two replicas, on three stations of one claim: each station allows 10, the claim 25.
+      const checks = Array.from({ length: 60 }, (_, i) => ({ replica: i % 2 === 0 ? a : b, station: `batch-s${i % 3}` }));
+      const verdicts = await Promise.all(checks.map(({ replica, station: s }) => replica.takeAll([station(s), claim])));
+      const granted = verdicts.filter((verdict) => verdict.ok).length;
+      assert.equal(granted, 25, 'the claim allows exactly 25 together');
+      for (const s of ['batch-s0', 'batch-s1', 'batch-s2']) {
+        const ofStation = checks.filter((check, i) => check.station === s && verdicts[i].ok).length;
+        assert.ok(ofStation <= 10, `${s} got ${ofStation} (at most 10)`);
+      }
+      // A check refused by the claim took nothing from its station: a station with tokens left still has them.
+      const leftOver = ['batch-s0', 'batch-s1', 'batch-s2'].map((s) => 10 - checks.filter((check, i) => check.station === s && verdicts[i].ok).length);
+      const s = leftOver.findIndex((left) => left > 0);
+      assert.ok(s >= 0);
+      const alone = await a.takeAll([station(`batch-s${s}`)]);
+      assert.deepEqual(alone, { ok: true });
+      // And a station's own refusal, inside a batch, spends nothing of the claim's: the claim is spent, so a fresh station is refused by it.
+      const fresh = await b.takeAll([station('batch-fresh'), claim]);
+      assert.equal(!fresh.ok && fresh.dimension, 'claim');
+    } finally {
+      await a.onApplicationShutdown();
+      await b.onApplicationShutdown();
+    }
+  });
 });
 
 for (const { driver, skip } of drivers()) {
