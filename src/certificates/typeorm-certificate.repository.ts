@@ -80,10 +80,11 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
    * are nearly the same (a certificate expires a lifetime after its issuance), so neither a walk in issue order (it
    * skips every newer certificate that does not expire in the range) nor a walk of the range (it reads every match,
    * then sorts) stops early. idx_certificates_expiry_buckets orders each status's rows by 10-day bucket of not_after
-   * ('YYYY-MM-D', the first 9 characters), then issued_at: the newest `limit` rows of every bucket the range touches
-   * are read from the index alone, merged, and only the page's rows fetched. PostgreSQL joins LATERAL over the bucket
-   * list; SQLite (no LATERAL) takes a UNION ALL of one subquery per bucket. Null: too many buckets (a range over
-   * more than ~8 years), the caller falls back to the plain query.
+   * ('YYYY-MM-D', the first 9 characters), then issued_at, so each bucket is a list in page order and the page is
+   * the newest `limit` of their merge, read from the index alone; only the page's rows are fetched. PostgreSQL merges
+   * the buckets newest first and stops early (newestOfBucketsPostgres); SQLite takes a UNION ALL of the newest `limit`
+   * entries of every bucket. Null: too many buckets (a range over more than ~8 years), the caller falls back to the
+   * plain query.
    */
   private async searchByExpiryBuckets(query: CertificateQuery, limit: number): Promise<SummaryRow[] | null> {
     const statuses = query.status === undefined ? STORED_STATUSES : [query.status === 'expired' ? 'active' : query.status];
@@ -119,17 +120,16 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     if (query.expiringBefore) add('e.not_after < ?', query.expiringBefore);
     if (query.authorityId) add('e.authority_id = ?', query.authorityId);
     if (query.before) add('(e.issued_at, e.id) < (?, ?)', query.before.issuedAt, query.before.id);
-    const newest = (status: string, bucket: string) =>
-      `SELECT e.id, e.issued_at FROM certificates e WHERE e.status = ${status} AND substr(e.not_after, 1, 9) = ${bucket}${where.map((c) => ` AND ${c}`).join('')} ` +
-      `ORDER BY e.issued_at DESC, e.id DESC LIMIT ${limit}`;
-    const page = (candidates: string) => `id IN (SELECT k.id FROM ${candidates} ORDER BY k.issued_at DESC, k.id DESC LIMIT ${limit})`;
+    const conditions = where.map((c) => ` AND ${c}`).join('');
+    const page = (candidates: string) => `id IN (${candidates} ORDER BY k.issued_at DESC, k.id DESC LIMIT ${limit})`;
     const order = ' ORDER BY issued_at DESC, id DESC';
     if (this.db.isPostgres) {
-      const candidates = `unnest(?::text[]) AS s(status) CROSS JOIN unnest(?::text[]) AS b(bucket) CROSS JOIN LATERAL (${newest('s.status', 'b.bucket')}) k`;
-      return this.db.selectProperties(CertificateEntity, CERTIFICATE_SUMMARY_FIELDS, page(candidates), [statuses, buckets, ...params], order);
+      const keyset = query.before ? [query.before.issuedAt, query.before.id] : [];
+      return this.db.selectProperties(CertificateEntity, CERTIFICATE_SUMMARY_FIELDS, newestOfBucketsPostgres(conditions, query.before !== undefined, limit), [statuses, buckets, ...keyset, ...params], order);
     }
+    const newest = `SELECT e.id, e.issued_at FROM certificates e WHERE e.status = ? AND substr(e.not_after, 1, 9) = ?${conditions} ORDER BY e.issued_at DESC, e.id DESC LIMIT ${limit}`;
     const branches = statuses.flatMap((status) => buckets.map((bucket) => ({ status, bucket })));
-    const candidates = `(${branches.map(() => `SELECT * FROM (${newest('?', '?')})`).join(' UNION ALL ')}) k`;
+    const candidates = `SELECT k.id FROM (${branches.map(() => `SELECT * FROM (${newest})`).join(' UNION ALL ')}) k`;
     return this.db.selectProperties(CertificateEntity, CERTIFICATE_SUMMARY_FIELDS, page(candidates), branches.flatMap(({ status, bucket }) => [status, bucket, ...params]), order);
   }
 
@@ -241,6 +241,42 @@ const STORED_STATUSES: StoredCertificateStatus[] = ['active', 'revoked', 'supers
 const MAX_EXPIRY_BUCKETS = 400;
 /** SQLite's limit on the terms of one compound SELECT (SQLITE_MAX_COMPOUND_SELECT): statuses × buckets of its UNION ALL. */
 const MAX_SQLITE_BRANCHES = 500;
+
+/**
+ * The PostgreSQL condition that picks an expiry page's rows: `id IN (…)` the `limit` newest entries of the buckets of
+ * idx_certificates_expiry_buckets, found by merging the buckets newest first instead of reading `limit` entries of
+ * every bucket (at 1M rows and 70 buckets that read 7,000 entries, 5–15 ms). Parameters: the statuses (text[]), the
+ * buckets (text[]), the keyset position (issued_at, id) when `keyset`, then the values of `conditions`.
+ *
+ * `heads`: the newest entry of each non-empty (status, bucket) below the keyset position, one index probe each with
+ * no other test (so no probe skips entries), numbered newest first: a bound of the newest entry of the bucket that
+ * matches. `walk` takes the buckets in that order and keeps `top`, the `limit` newest matching entries seen so far
+ * (two arrays, newest first): a step reads the bucket's matching entries from its head down to top's last (all of
+ * them while top is not full), up to `limit`, and merges (a bucket may give none: its head need not match). It stops
+ * at the first bucket whose head is older than a full top's last: every later head is older still, so no later entry
+ * can enter. Each step keeps top exact for the buckets walked; usually a few buckets are walked, reading about `limit`
+ * entries in all, and only the buckets walked test not_after (the entries of the range's last bucket past its end are
+ * skipped only if that bucket is walked). The plan does not depend on the number of buckets.
+ * docs/architecture.md#search-indexes.
+ */
+function newestOfBucketsPostgres(conditions: string, keyset: boolean, limit: number): string {
+  const bucket = 'FROM certificates e WHERE e.status = b.status AND substr(e.not_after, 1, 9) = b.bucket';
+  const order = 'ORDER BY e.issued_at DESC, e.id DESC';
+  return (
+    `id IN (WITH RECURSIVE buckets AS MATERIALIZED (SELECT s.status, u.bucket FROM unnest(?::text[]) AS s(status) CROSS JOIN unnest(?::text[]) AS u(bucket)), ` +
+    `heads AS MATERIALIZED (SELECT row_number() OVER (ORDER BY h.issued_at DESC, h.id DESC) AS i, b.status, b.bucket, h.issued_at, h.id ` +
+    `FROM buckets b CROSS JOIN LATERAL (SELECT e.issued_at, e.id ${bucket}${keyset ? ' AND (e.issued_at, e.id) < (?, ?)' : ''} ${order} LIMIT 1) h), ` +
+    `walk (i, ts, ids) AS (SELECT 0::bigint, ARRAY[]::text[], ARRAY[]::text[] UNION ALL ` +
+    `SELECT b.i, top.ts, top.ids FROM walk w JOIN heads b ON b.i = w.i + 1 CROSS JOIN LATERAL (` +
+    `SELECT coalesce(array_agg(m.issued_at ORDER BY m.issued_at DESC, m.id DESC), '{}') AS ts, coalesce(array_agg(m.id ORDER BY m.issued_at DESC, m.id DESC), '{}') AS ids FROM (` +
+    `SELECT x.issued_at, x.id FROM (SELECT p.issued_at, p.id FROM unnest(w.ts, w.ids) AS p(issued_at, id) UNION ALL ` +
+    `(SELECT e.issued_at, e.id ${bucket}${conditions} AND (e.issued_at, e.id) <= (b.issued_at, b.id) ` +
+    `AND (e.issued_at, e.id) > (coalesce(w.ts[${limit}], ''), coalesce(w.ids[${limit}], '')) ${order} LIMIT ${limit})) x ` +
+    `ORDER BY x.issued_at DESC, x.id DESC LIMIT ${limit}) m) top ` +
+    `WHERE cardinality(w.ts) < ${limit} OR (b.issued_at, b.id) > (w.ts[${limit}], w.ids[${limit}])) ` +
+    `SELECT unnest(last.ids) FROM (SELECT walk.ids FROM walk ORDER BY walk.i DESC LIMIT 1) last)`
+  );
+}
 
 function pageLimit(limit: number): number {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`search limit must be a positive integer, got ${limit}`);
