@@ -145,7 +145,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
       CERTIFICATE_SUMMARY_FIELDS,
       // Every value as a one-row subquery: the planner sees none of them, so its estimates are the same on every call and
       // PostgreSQL keeps one generic plan of the prepared statement instead of planning each call for its values.
-      `id IN (${newestOfBucketsPostgres([statusSlots, range, keys, buckets], conditions, query.before !== undefined, limit)} UNION ALL (${fallback}))`.replace(/\?(::text)?/g, '(SELECT ?::text)'),
+      `id IN (${newestOfBucketsPostgres([statusSlots, range, keys, buckets], conditions, keyset.length > 0, limit)} UNION ALL (${fallback}))`.replace(/\?(::text)?/g, '(SELECT ?::text)'),
       [...[0, 1, 2].map((i) => statuses[i] ?? null), above ?? null, query.expiringBefore ?? null, upTo ?? null, ...keyset, ...params, ...plainParams],
       ' ORDER BY issued_at DESC, id DESC',
       // Planning this statement costs about what running it does (~1 ms): each connection plans it once.
