@@ -265,10 +265,10 @@ const MAX_EXPIRY_MONTHS = MAX_EXPIRY_BUCKETS / 4;
 const MAX_SQLITE_BRANCHES = 500;
 
 /**
- * The PostgreSQL condition that picks an expiry page's rows: `id IN (…)` the `limit` newest entries of the buckets of
+ * The PostgreSQL query of the ids of an expiry page: the `limit` newest entries of the buckets of
  * idx_certificates_expiry_buckets, found by merging the buckets newest first instead of reading `limit` entries of
- * every bucket (at 1M rows and 70 buckets that read 7,000 entries, 5–15 ms). Parameters: the statuses (text[]), the
- * buckets (text[]), the keyset position (issued_at, id) when `keyset`, then the values of `conditions`.
+ * every bucket (at 1M rows and 70 buckets that read 7,000 entries, 5–15 ms). `ctes` define `buckets` (status,
+ * bucket); then come the parameters of the keyset position (issued_at, id) when `keyset`, and those of `conditions`.
  *
  * `heads`: the newest entry of each non-empty (status, bucket) below the keyset position, one index probe each with
  * no other test (so no probe skips entries), numbered newest first: a bound of the newest entry of the bucket that
