@@ -56,6 +56,8 @@ export async function search(): Promise<void> {
   const rounds = Number(option('rounds', '1500'));
   const concurrency = Number(option('concurrency', '4'));
   const warmup = Number(option('warmup', '200'));
+  // --keep-db yes: leave the seeded database (PostgreSQL) in place for EXPLAIN after the run; its name is printed.
+  const keepDb = option('keep-db', 'no') === 'yes';
   if (!Number.isSafeInteger(rows) || rows < 1000 || rows > 20_000_000) throw new Error('--rows must be 1000..20000000');
   if (driver !== 'postgres' && driver !== 'sqlite') throw new Error('--db must be postgres or sqlite');
 
@@ -204,7 +206,8 @@ export async function search(): Promise<void> {
     await dataSource?.destroy();
     agent.destroy();
     service.stop();
-    await database.drop();
+    if (keepDb) console.log(`database kept: ${database.config.driver === 'postgres' ? database.config.url : database.config.file}`);
+    else await database.drop();
   }
 }
 
