@@ -17,7 +17,8 @@ export class TypeOrmApiKeyRepository extends ApiKeyRepository {
 
   /** Runs on every authenticated request: one prepared SELECT, no query builder. */
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | null> {
-    const [row] = await this.db.select(ApiKeyEntity, 'prefix = ?', [prefix]);
+    // Every authenticated request reads its key: planned once per connection (TypeOrmTransactions.sql, { prepared }).
+    const [row] = await this.db.select(ApiKeyEntity, 'prefix = ?', [prefix], '', { prepared: true });
     return toRecord(row ?? null);
   }
 

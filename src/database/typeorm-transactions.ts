@@ -170,9 +170,9 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
   }
 
   /** Rows of an entity's table matching a SQL condition, as entity-shaped objects (column → property). */
-  async select<E extends object>(entity: new () => E, where: string, params: unknown[] = [], suffix = ''): Promise<E[]> {
+  async select<E extends object>(entity: new () => E, where: string, params: unknown[] = [], suffix = '', options: SqlOptions = {}): Promise<E[]> {
     const { table, selectList } = this.statementsFor(entity);
-    return this.sql<E>(`SELECT ${selectList} FROM ${table} WHERE ${where}${suffix}`, params);
+    return this.sql<E>(`SELECT ${selectList} FROM ${table} WHERE ${where}${suffix}`, params, options);
   }
 
   /** As select, with only the given properties' columns read. */
