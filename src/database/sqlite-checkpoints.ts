@@ -19,8 +19,9 @@ export interface SqliteCheckpointConnection {
 /** At most one checkpoint started per this many ms while commits happen. */
 const CHECKPOINT_INTERVAL_MS = 250;
 /**
- * ... and only after this many commits since the last one: a service under load. At low load the thread is never
- * started (it costs ~15 MB of resident memory: docs/runtime.md, "Memory") and SQLite's own checkpoint suffices.
+ * ... and only once this many commits came within one CHECKPOINT_INTERVAL_MS (64 a second): a service under load. An
+ * idle service, whose background jobs commit now and then, never starts the thread (it costs ~15 MB of resident
+ * memory: docs/runtime.md, "Memory"); SQLite's own checkpoint suffices there.
  */
 const CHECKPOINT_MIN_COMMITS = 16;
 /** A checkpoint that has not answered by then no longer holds the service's writes back (it may still finish). */
@@ -47,7 +48,9 @@ export class SqliteCheckpoints {
   private readonly logger = new Logger('SqliteCheckpoints');
   private worker: Worker | null = null;
   private lastStarted = 0;
+  /** Commits counted since `windowStart`, in windows of CHECKPOINT_INTERVAL_MS. */
   private commits = 0;
+  private windowStart = 0;
   private cycling = false;
   private failures = 0;
 
@@ -60,6 +63,10 @@ export class SqliteCheckpoints {
 
   /** Called after each commit: whether a checkpoint cycle should start. */
   due(now = Date.now()): boolean {
+    if (now - this.windowStart >= CHECKPOINT_INTERVAL_MS) {
+      this.windowStart = now;
+      this.commits = 0;
+    }
     return ++this.commits >= CHECKPOINT_MIN_COMMITS && !this.cycling && now - this.lastStarted >= CHECKPOINT_INTERVAL_MS;
   }
 

@@ -173,13 +173,15 @@ describe('SqliteCheckpoints: the WAL copied on a thread under load, never starte
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is due only after 16 commits and 250 ms; copies the whole WAL when no commit runs meanwhile', async () => {
+  it('is due only after 16 commits within 250 ms, 250 ms after the last; copies the whole WAL when no commit runs meanwhile', async () => {
     const checkpoints = new SqliteCheckpoints(connectionOf(dataSource) as unknown as SqliteCheckpointConnection);
     try {
       assert.equal(connectionOf(dataSource).pragma('wal_autocheckpoint', { simple: true }), 4000, "SQLite's own checkpoint only at 4,000 pages");
-      const now = Date.now();
+      const start = Date.now() + 1000;
+      for (let i = 0; i < 100; i++) assert.equal(checkpoints.due(start + i * 20), false, 'not due at 50 commits a second');
+      const now = start + 5000;
       for (let i = 1; i < 16; i++) assert.equal(checkpoints.due(now), false, `not due after ${i} commits`);
-      assert.equal(checkpoints.due(now), true, 'due after 16 commits');
+      assert.equal(checkpoints.due(now), true, 'due after 16 commits within 250 ms');
       for (let i = 0; i < 50; i++) await dataSource.query('INSERT INTO c (body) VALUES (?)', ['x'.repeat(2000)]);
       const result = await checkpoints.run();
       assert.ok(result && result.log > 0, `frames in the WAL: ${JSON.stringify(result)}`);
