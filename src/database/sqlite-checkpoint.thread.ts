@@ -3,6 +3,7 @@
  * connection of its own, so that the service's event loop never waits for it. Plain Node.js, no Nest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from '../common/thread-priority';
 
 /** The part of better-sqlite3 used here (no type package is installed). */
 type SqliteDatabase = new (file: string, options: { fileMustExist: boolean }) => {
@@ -11,6 +12,8 @@ type SqliteDatabase = new (file: string, options: { fileMustExist: boolean }) =>
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const Database = require('better-sqlite3') as SqliteDatabase;
+// Background work: on a busy machine the service's event loop comes first.
+lowerThreadPriority();
 const db = new Database((workerData as { file: string }).file, { fileMustExist: true });
 
 parentPort!.on('message', () => {

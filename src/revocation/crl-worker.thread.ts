@@ -6,6 +6,7 @@
  * Started by CrlWorker (crl-worker.ts); plain Node.js, no Nest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from '../common/thread-priority';
 import { assembleCrl, CrlEntriesEncoder, RevocationReason } from '../pki/crl';
 import type { CrlEntriesJob, CrlWorkerJob, CrlWorkerOutcome } from './crl-worker';
 import { numbered, REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
@@ -103,6 +104,8 @@ async function buildEntries(job: CrlEntriesJob): Promise<CrlWorkerOutcome> {
   return { ok: true, kind: 'entries', revocationCount, entries: count, buffer: buffer.buffer as ArrayBuffer, byteOffset: buffer.byteOffset, byteLength: buffer.byteLength, tbsStart, tbsEnd };
 }
 
+// Requests come first: on a busy machine the build yields the CPU to the service's event loop (docs/architecture.md "CRLs").
+lowerThreadPriority();
 main(workerData as CrlWorkerJob).then(
   (outcome) => parentPort!.postMessage(outcome, outcome.ok && outcome.kind === 'entries' ? [outcome.buffer] : []),
   (err: Error) => parentPort!.postMessage({ ok: false, message: err.message } satisfies CrlWorkerOutcome),
