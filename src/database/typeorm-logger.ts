@@ -18,7 +18,12 @@ export class TypeOrmLogger implements TypeOrmLoggerPort {
    */
   logQueryError(error: string | Error, query: string): void {
     const message = typeof error === 'string' ? error : error.message;
-    if (isUniqueViolation(error)) this.logger.debug(`unique constraint refused a write (left to the caller): ${message} — ${query.slice(0, 200)}`);
+    if (isUniqueViolation(error)) {
+      // PostgreSQL's message names only the constraint; its error names the table (SQLite's message does both).
+      const e = error as { table?: string; driverError?: { table?: string } };
+      const table = e.driverError?.table ?? e.table;
+      this.logger.debug(`unique constraint refused a write (left to the caller): ${message}${table ? ` on table ${table}` : ''} — ${query.slice(0, 200)}`);
+    }
     else this.logger.error(`query failed: ${message} — ${query.slice(0, 500)}`);
   }
 
