@@ -192,7 +192,8 @@ for (const { driver, skip } of drivers()) {
         },
       });
       await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.failing', payload: {} }));
-      await eventually('the job is dead', async () => (await countByStatus(t, 'dead', 'test.failing')) === 1);
+      // The handler is told after the dead state commits (and, on SQLite, after its WAL flush): wait for both.
+      await eventually('the job is dead and its handler told', async () => (await countByStatus(t, 'dead', 'test.failing')) === 1 && dead !== undefined);
       assert.equal(attempts.length, 3);
       assert.equal(dead, 'failure 3');
       const [row] = await t.app.get(DataSource).query("SELECT attempts, last_error FROM outbox_jobs WHERE kind = 'test.failing'");
@@ -213,7 +214,7 @@ for (const { driver, skip } of drivers()) {
         },
       });
       await t.app.get(Transactions).run(() => t.app.get(OutboxService).enqueue({ kind: 'test.hard-limit', payload: {} }));
-      await eventually('the job is dead', async () => (await countByStatus(t, 'dead', 'test.hard-limit')) === 1);
+      await eventually('the job is dead and its handler told', async () => (await countByStatus(t, 'dead', 'test.hard-limit')) === 1 && dead !== undefined);
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(runs, 1, 'no retry');
       assert.match(dead ?? '', /^AWS_LIMIT_EXCEEDED: .*at most 10 AWS IoT policies/);
