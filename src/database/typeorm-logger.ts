@@ -7,7 +7,8 @@ import { isUniqueViolation } from './errors';
  * This one logs the failure and the SQL text only, never the values.
  */
 export class TypeOrmLogger implements TypeOrmLoggerPort {
-  private readonly logger = new NestLogger('Database');
+  /** `logger`: where the lines go (the application's 'Database' logger; a test's capture). */
+  constructor(private readonly logger: Pick<NestLogger, 'debug' | 'error' | 'warn' | 'log'> = new NestLogger('Database')) {}
 
   logQuery(): void {}
 

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, QueryFailedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { isTransientConflict } from './errors';
 import { Transactions } from './transactions';
 import { SqliteWalConnection, SqliteWalSync } from './sqlite-wal-sync';
@@ -157,15 +157,34 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
   /**
    * A named statement on the pg connection of the transaction in progress, or on one taken from the pool for it: pg
    * parses it once per connection, and PostgreSQL may then reuse one generic plan instead of planning every call.
+   * It goes to the pg client itself (TypeORM's query runner takes no statement name), so this does what the runner's
+   * query() does around it: a released runner refused, the failure logged (the logger never logs the values) and
+   * thrown as TypeORM's QueryFailedError, a slow statement logged; same errors and log lines as an unnamed statement
+   * (docs/architecture.md#prepared-statements). No subscribers listen to queries here: no query events.
    */
   private async namedQuery(name: string, text: string, values: unknown[]): Promise<unknown[]> {
-    const scope = this.current.getStore();
-    const runner = scope?.manager.queryRunner ?? this.dataSource.createQueryRunner();
+    const inTransaction = this.current.getStore()?.manager.queryRunner;
+    // Its transaction ended (work that outlived it): its connection is back in the pool, perhaps another request's.
+    if (inTransaction?.isReleased) throw new QueryRunnerProviderAlreadyReleasedError();
+    const runner = inTransaction ?? this.dataSource.createQueryRunner();
     try {
       const client = (await runner.connect()) as PgClient;
-      return (await client.query({ name, text, values })).rows;
+      const { logger, options } = this.dataSource;
+      logger.logQuery(text, values, runner);
+      const started = Date.now();
+      let rows: unknown[];
+      try {
+        ({ rows } = await client.query({ name, text, values }));
+      } catch (err) {
+        logger.logQueryError(err as Error, text, values, runner);
+        throw new QueryFailedError(text, values, err as Error);
+      }
+      const elapsed = Date.now() - started;
+      if (options.maxQueryExecutionTime && elapsed > options.maxQueryExecutionTime) logger.logQuerySlow(elapsed, text, values, runner);
+      return rows;
     } finally {
-      if (!scope?.manager.queryRunner) await runner.release();
+      // A connection that broke was given back by the runner already (and dropped by the pool): release() is then a no-op.
+      if (!inTransaction) await runner.release();
     }
   }
 
