@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { lowerThreadPriority } from '../common/thread-priority';
+import type { CheckpointAnswer, CheckpointRequest } from './sqlite-checkpoints';
 
 /** The part of better-sqlite3 used here (no type package is installed). */
 type SqliteDatabase = new (file: string, options: { fileMustExist: boolean }) => {
@@ -16,13 +17,14 @@ const Database = require('better-sqlite3') as SqliteDatabase;
 lowerThreadPriority();
 const db = new Database((workerData as { file: string }).file, { fileMustExist: true });
 
-parentPort!.on('message', () => {
+// Every answer carries its request's id: SqliteCheckpoints settles that request with it, and no other.
+parentPort!.on('message', ({ id }: CheckpointRequest) => {
   try {
     // PASSIVE: waits for no lock. The service starts no write meanwhile (checkpoints take a turn among its transactions),
     // so the whole WAL is copied and the next write starts it over from the beginning instead of growing it.
     const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
-    parentPort!.postMessage({ ok: true, ...result });
+    parentPort!.postMessage({ id, ok: true, log: result.log, checkpointed: result.checkpointed } satisfies CheckpointAnswer);
   } catch (err) {
-    parentPort!.postMessage({ ok: false, message: (err as Error).message });
+    parentPort!.postMessage({ id, ok: false, message: (err as Error).message } satisfies CheckpointAnswer);
   }
 });

@@ -110,6 +110,14 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
     await this.checkpoints?.close();
   }
 
+  /**
+   * The off-thread WAL checkpoints of the SQLite file's connection, and the owner of its `wal_autocheckpoint` (a CRL
+   * store defers SQLite's own checkpoint through it); null on PostgreSQL and for an in-memory database.
+   */
+  get sqliteCheckpoints(): SqliteCheckpoints | null {
+    return this.checkpoints;
+  }
+
   get isPostgres(): boolean {
     return this.dataSource.options.type === 'postgres';
   }

@@ -2,13 +2,13 @@
  * Worker thread of a CRL build (docs/architecture.md "CRLs"). An entries job reads the authority's revoked, unexpired certificates
  * from one snapshot on a connection of its own, encodes them to DER and assembles the CRL's TBS around them in one
  * buffer, which it hands back (transferred, not copied) with the revocation counter of that snapshot. It holds no key:
- * the service signs the TBS. A checkpoint job copies a SQLite WAL into the database file after a CRL was stored.
+ * the service signs the TBS.
  * Started by CrlWorker (crl-worker.ts); plain Node.js, no Nest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { lowerThreadPriority } from '../common/thread-priority';
 import { assembleCrl, CrlEntriesEncoder, RevocationReason } from '../pki/crl';
-import type { CrlEntriesJob, CrlWorkerJob, CrlWorkerOutcome } from './crl-worker';
+import type { CrlWorkerJob, CrlWorkerOutcome } from './crl-worker';
 import { numbered, REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
 
 /** Rows per keyset page: nothing else runs on this thread, pages only bound the rows held at once. */
@@ -76,24 +76,7 @@ async function readPostgres(url: string, authorityId: string, now: string, encod
   }
 }
 
-/** A PASSIVE checkpoint on a connection of its own: it waits for no lock, and what readers still use stays in the WAL. */
-function checkpoint(file: string): CrlWorkerOutcome {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Database = require('better-sqlite3') as SqliteDatabase;
-  const db = new Database(file, { readonly: false, fileMustExist: true });
-  try {
-    db.exec('PRAGMA wal_checkpoint(PASSIVE)');
-    return { ok: true, kind: 'checkpoint' };
-  } finally {
-    db.close();
-  }
-}
-
-async function main(job: CrlWorkerJob): Promise<CrlWorkerOutcome> {
-  return job.kind === 'checkpoint' ? checkpoint(job.file) : buildEntries(job);
-}
-
-async function buildEntries(job: CrlEntriesJob): Promise<CrlWorkerOutcome> {
+async function buildEntries(job: CrlWorkerJob): Promise<CrlWorkerOutcome> {
   const entries = new CrlEntriesEncoder();
   const encode: Encode = (rows) => entries.addRows(rows);
   const { source, authorityId, now } = job;
@@ -106,7 +89,7 @@ async function buildEntries(job: CrlEntriesJob): Promise<CrlWorkerOutcome> {
 
 // Requests come first: on a busy machine the build yields the CPU to the service's event loop (docs/architecture.md "CRLs").
 lowerThreadPriority();
-main(workerData as CrlWorkerJob).then(
-  (outcome) => parentPort!.postMessage(outcome, outcome.ok && outcome.kind === 'entries' ? [outcome.buffer] : []),
+buildEntries(workerData as CrlWorkerJob).then(
+  (outcome) => parentPort!.postMessage(outcome, outcome.ok ? [outcome.buffer] : []),
   (err: Error) => parentPort!.postMessage({ ok: false, message: err.message } satisfies CrlWorkerOutcome),
 );

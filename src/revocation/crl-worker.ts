@@ -13,13 +13,12 @@ export interface CrlEntriesJob {
   frame: CrlFrame;
 }
 
-/** What a worker thread is given: a CRL build's entries, or a WAL checkpoint of a SQLite file after a CRL is stored. */
-export type CrlWorkerJob = ({ kind: 'entries' } & CrlEntriesJob) | { kind: 'checkpoint'; file: string };
+/** What a worker thread is given: a CRL build's entries. */
+export type CrlWorkerJob = { kind: 'entries' } & CrlEntriesJob;
 
 /** What it answers: for entries, the assembled TBS, its ArrayBuffer transferred (no copy); or why it failed. */
 export type CrlWorkerOutcome =
   | { ok: true; kind: 'entries'; revocationCount: number; entries: number; buffer: ArrayBuffer; byteOffset: number; byteLength: number; tbsStart: number; tbsEnd: number }
-  | { ok: true; kind: 'checkpoint' }
   | { ok: false; message: string };
 
 export interface BuiltCrlEntries {
@@ -31,8 +30,8 @@ export interface BuiltCrlEntries {
 
 /**
  * Runs the heavy parts of a CRL build on a worker thread (crl-worker.thread.ts), so they never hold up the service's
- * event loop (docs/architecture.md "CRLs"): reading and encoding its entries, and on SQLite the WAL checkpoint after
- * the CRL is stored. One short-lived thread per job, ended when it answers.
+ * event loop (docs/architecture.md "CRLs"): reading and encoding its entries. One short-lived thread per job, ended
+ * when it answers. (The WAL checkpoint after a CRL is stored on SQLite runs on SqliteCheckpoints' thread.)
  */
 @Injectable()
 export class CrlWorker {
@@ -41,14 +40,8 @@ export class CrlWorker {
 
   async build(job: CrlEntriesJob): Promise<BuiltCrlEntries> {
     const outcome = await this.run({ kind: 'entries', ...job });
-    if (outcome.kind !== 'entries') throw new Error('the CRL worker answered another job');
     const buffer = Buffer.from(outcome.buffer, outcome.byteOffset, outcome.byteLength);
     return { revocationCount: outcome.revocationCount, entries: outcome.entries, tbs: { buffer, tbsStart: outcome.tbsStart, tbsEnd: outcome.tbsEnd } };
-  }
-
-  /** Copies a SQLite database's WAL into the database file (PRAGMA wal_checkpoint(PASSIVE): blocks no reader or writer). */
-  async checkpoint(file: string): Promise<void> {
-    await this.run({ kind: 'checkpoint', file });
   }
 
   private run(job: CrlWorkerJob): Promise<Extract<CrlWorkerOutcome, { ok: true }>> {

@@ -3,7 +3,6 @@ import { TypeOrmTransactions } from '../database/typeorm-transactions';
 import { RevocationReason, StoredCrlEntry } from '../pki/crl';
 import { CrlInfo, CrlRepository, CrlSnapshotSource, StoredCrl } from './crl.repository';
 import { REVOCATION_COUNT, REVOKED_PAGE } from './crl-queries';
-import { CrlWorker } from './crl-worker';
 import { yieldToEventLoop } from '../common/yield';
 
 /** The most of a CRL's DER one statement writes (crl_chunks): 4 MiB, ~10 ms of SQLite work (12 chunks for a million entries). */
@@ -31,55 +30,12 @@ interface SqliteConnection {
   readonly inTransaction: boolean;
   readonly name: string;
   readonly memory: boolean;
-  readonly open: boolean;
   prepare(sql: string): { all(...params: unknown[]): unknown[] };
-  pragma(source: string, options: { simple: true }): unknown;
-}
-
-/**
- * SQLite's automatic WAL checkpoint runs in the commit that grows the WAL past its threshold, synchronously: after a
- * CRL of tens of MB it would stall the event loop as long as the write itself. While CRLs are being stored it is off
- * on the service's connection, and a worker thread checkpoints after each one (PASSIVE: it blocks no one); the
- * threshold comes back when the last of them is done.
- */
-class DeferredCheckpoints {
-  private pending = 0;
-  private threshold = 0;
-  private readonly running = new Set<Promise<void>>();
-
-  defer(connection: SqliteConnection): void {
-    if (this.pending++ === 0) {
-      this.threshold = Number(connection.pragma('wal_autocheckpoint', { simple: true }));
-      connection.pragma('wal_autocheckpoint = 0', { simple: true });
-    }
-  }
-
-  /** Starts the checkpoint on a worker thread; the service does not wait for it (see settled, at shutdown). */
-  runOffThread(connection: SqliteConnection, checkpoint: (file: string) => Promise<void>): void {
-    const running: Promise<void> = checkpoint(connection.name)
-      // On failure the WAL is checkpointed by the next commit past the threshold, as without this.
-      .catch(() => undefined)
-      .finally(() => {
-        this.running.delete(running);
-        if (--this.pending === 0 && connection.open) connection.pragma(`wal_autocheckpoint = ${this.threshold}`, { simple: true });
-      });
-    this.running.add(running);
-  }
-
-  /** Waits for the checkpoints still running (before the connection closes). */
-  async settled(): Promise<void> {
-    await Promise.all([...this.running]);
-  }
 }
 
 @Injectable()
 export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestroy {
-  private readonly checkpoints = new DeferredCheckpoints();
-
-  constructor(
-    private readonly db: TypeOrmTransactions,
-    private readonly worker: CrlWorker,
-  ) {
+  constructor(private readonly db: TypeOrmTransactions) {
     super();
   }
 
@@ -88,9 +44,12 @@ export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestr
   /** Chunk pruning still running (publishChunked). */
   private readonly pruning = new Set<Promise<void>>();
 
-  /** A checkpoint or pruning still running finishes before TypeORM closes the connection (at application shutdown, after this). */
+  /**
+   * Pruning still running finishes before TypeORM closes the connection (at application shutdown, after this; the
+   * checkpoint after a CRL is awaited by SqliteCheckpoints.close, TypeOrmTransactions' own hook).
+   */
   async onModuleDestroy(): Promise<void> {
-    await Promise.all([this.checkpoints.settled(), ...this.pruning]);
+    await Promise.all([...this.pruning]);
   }
 
   /** Work the caller does not wait for, awaited at shutdown; a failure is left for the next CRL to redo. */
@@ -151,16 +110,10 @@ export class TypeOrmCrlRepository extends CrlRepository implements OnModuleDestr
    * the write failed) are deleted; those a crash left behind go with the pruning after the next CRL (publishChunked).
    */
   async publish(crl: StoredCrl, pruneBelow: number): Promise<boolean> {
-    const sqlite = this.sqliteConnection();
-    if (!sqlite || sqlite.memory) return this.publishChunked(crl, pruneBelow);
-    // The WAL checkpoint that would follow these commits (copying the ~46 MB just written into the database file) runs
-    // on a worker thread instead of in a commit on the event loop (docs/architecture.md "CRLs").
-    this.checkpoints.defer(sqlite);
-    try {
-      return await this.publishChunked(crl, pruneBelow);
-    } finally {
-      this.checkpoints.runOffThread(sqlite, (file) => this.worker.checkpoint(file));
-    }
+    // SQLite (a file in WAL mode): the WAL checkpoint that would follow these commits (copying the ~46 MB just written
+    // into the database file) runs on a worker thread instead of in a commit on the event loop (docs/architecture.md "CRLs").
+    const checkpoints = this.db.sqliteCheckpoints;
+    return checkpoints ? checkpoints.deferringCheckpoints(() => this.publishChunked(crl, pruneBelow)) : this.publishChunked(crl, pruneBelow);
   }
 
   private async publishChunked(crl: StoredCrl, pruneBelow: number): Promise<boolean> {

@@ -63,7 +63,13 @@ for (const { driver, skip } of drivers()) {
       let running = true;
       const tick = () => running && (turns++, setImmediate(tick));
       const turnsAtChunk: number[] = [];
-      onChunkInsert = (seq) => void (turnsAtChunk[seq] = turns);
+      /** SQLite: the service connection's automatic checkpoint threshold at each chunk insert (SqliteCheckpoints defers it). */
+      const autocheckpoint = async () => Number((await db.sql<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint'))[0].wal_autocheckpoint);
+      const thresholdAtChunk: number[] = [];
+      onChunkInsert = async (seq) => {
+        turnsAtChunk[seq] = turns;
+        if (driver === 'sqlite') thresholdAtChunk.push(await autocheckpoint());
+      };
       setImmediate(tick);
       try {
         await revoke('chunks-a');
@@ -83,6 +89,13 @@ for (const { driver, skip } of drivers()) {
         assert.deepEqual(await repository.der(caId, info.crlNumber), der);
         const seen = turnsAtChunk.slice(-chunks);
         for (let i = 1; i < seen.length; i++) assert.ok(seen[i] > seen[i - 1], `the event loop ran between chunks ${i - 1} and ${i} (${seen.join(', ')})`);
+        if (driver === 'sqlite') {
+          assert.ok(thresholdAtChunk.length >= chunks && thresholdAtChunk.every((pages) => pages === 0), `SQLite's own checkpoint off while chunks are written: ${thresholdAtChunk.join(', ')}`);
+          // Back once the checkpoint on the thread after the CRL is done (the request did not wait for it).
+          const deadline = Date.now() + 10_000;
+          while ((await autocheckpoint()) !== 4000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+          assert.equal(await autocheckpoint(), 4000, "SQLite's own checkpoint back after the CRL");
+        }
       } finally {
         running = false;
         onChunkInsert = undefined;
