@@ -145,7 +145,9 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     // Requests wait for this build anyway (the CRL is stale): the previous DER need not stay in memory beside the new one.
     this.latestDer.delete(authorityId);
     const frame = crlFrame({ issuer: issuer.name, issuerKeyId: issuer.keyId, crlNumber, thisUpdate, nextUpdate }, issuer.signer.algorithm);
+    const started = performance.now();
     const { revocationCount, tbs } = await this.readAndAssemble(authorityId, now.toISOString(), frame);
+    const assembled = performance.now();
     const rolledBack = watermark !== undefined && revocationCount < watermark.revocationsCovered;
     if (rolledBack && !this.config.crl.allowRollback) {
       // Publishing now would silently un-revoke what the database lost: refuse until an operator decides.
@@ -155,6 +157,7 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
       throw Errors.crlRollbackDetected('This authority’s database has fewer revocations than a CRL already published (restored from an older backup?); no CRL is published until an operator acts.');
     }
     const der = await signAssembledCrl(tbs, frame.signatureAlgorithm, issuer.signer);
+    const signed = performance.now();
     const crl: StoredCrl = {
       authorityId,
       crlNumber,
@@ -163,7 +166,12 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
       revocationsCovered: revocationCount,
       der,
     };
-    if (!(await this.crls.publish(crl, crlNumber - CRLS_KEPT))) {
+    const published = await this.crls.publish(crl, crlNumber - CRLS_KEPT);
+    // Where a slow build spends its time (LOG_LEVEL=debug; docs/benchmarks.md, "CRL").
+    this.logger.debug(
+      `authority ${authorityId}: CRL ${crlNumber}, ${revocationCount} revocation(s), ${der.length} bytes: read and encoded in ${ms(assembled - started)}, signed in ${ms(signed - assembled)}, stored in ${ms(performance.now() - signed)}`,
+    );
+    if (!published) {
       // Another replica published a newer CRL while this one was built: that one is the current CRL.
       const latest = await this.crls.latestInfo(authorityId);
       const current = latest && (await this.withDer(latest));
@@ -200,4 +208,8 @@ export class CrlService implements RevocationListPublisher, OnApplicationBootstr
     });
     return { revocationCount, tbs: assembleCrl(frame, entries) };
   }
+}
+
+function ms(value: number): string {
+  return `${Math.round(value)} ms`;
 }

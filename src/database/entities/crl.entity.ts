@@ -17,7 +17,8 @@ export class CrlEntity {
 /**
  * A CRL's DER in pieces of at most CRL_CHUNK_BYTES (revocation/typeorm-crl.repository.ts), each written in a statement
  * of its own before the crls row that makes the CRL current: no single write of tens of MB stalls the service.
- * SQLite keeps the bytes as a BLOB in this TEXT column; PostgreSQL as base64 text.
+ * SQLite keeps the bytes as a BLOB in this TEXT column; PostgreSQL as base64 text, stored out of line uncompressed
+ * (migration CrlChunksUncompressed: pglz cost seconds per CRL).
  */
 @Entity('crl_chunks')
 export class CrlChunkEntity {
