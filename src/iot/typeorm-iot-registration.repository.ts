@@ -14,7 +14,7 @@ export class TypeOrmIotRegistrationRepository extends IotRegistrationRepository 
     super();
   }
 
-  /** On the issuance hot path (API-mode check): one prepared SELECT. */
+  /** One SELECT by primary key (not a named prepared statement on PostgreSQL: only hot reads with few texts are, see TypeOrmTransactions.sql). */
   async find(authorityId: string, targetId: string = DEFAULT_TARGET_ID): Promise<IotCaRegistration | null> {
     const [row] = await this.db.select(IotCaRegistrationEntity, 'authority_id = ? AND target_id = ?', [authorityId, targetId]);
     return row ? toRegistration(row) : null;
