@@ -190,10 +190,10 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
    * "Exchange"), and every factory exchange signed with a JWT reads these rows.
    */
   private async findWithAuthorityApart(fingerprint: string): Promise<{ certificate: CertificateRecord; authority: Authority | null } | null> {
-    const [certificate] = await this.db.select(CertificateEntity, 'fingerprint = ?', [fingerprint]);
+    const certificate = await this.findByFingerprint(fingerprint);
     if (!certificate) return null;
     const [authority] = await this.db.select(AuthorityEntity, 'id = ?', [certificate.authorityId]);
-    return { certificate: toRecord(certificate), authority: authority ? toAuthority(authority) : null };
+    return { certificate, authority: authority ? toAuthority(authority) : null };
   }
 
   async findByFingerprintSpendingToken(
