@@ -27,7 +27,7 @@
  *       authentication work before it, a validation cache miss and a cache hit, per CA key type. docs/architecture.md.
  *   crl [--sizes 1000,10000,50000]
  *       Time to build and sign a CRL with n entries, per entry, to show it stays linear.
- *   ocsp [--certificates M] [--seconds S] [--connections C] [--threads T] [--db sqlite|postgres] [--workers N]
+ *   ocsp [--certificates M] [--seconds S] [--warmup-seconds W] [--connections C] [--threads T] [--db sqlite|postgres] [--workers N]
  *       OCSP POST requests per second, each for a random one of M certificates the service issued (default 500), with
  *       a fresh nonce per request (always signed) and without (pre-signed answers), against the service (WORKERS=N,
  *       default the CPUs; PostgreSQL when FLEET_PKI_TEST_PG_URL is set, else SQLite with one process; local keys) and,

@@ -127,6 +127,7 @@ export async function ocsp(): Promise<void> {
   const seconds = Number(option('seconds', '10'));
   const connections = Number(option('connections', '16'));
   const threads = Number(option('threads', '1'));
+  const warmupSeconds = Number(option('warmup-seconds', '2'));
   const db = option('db', process.env[PG_ENV] ? 'postgres' : 'sqlite');
   if (db !== 'sqlite' && db !== 'postgres') throw new Error('--db must be sqlite or postgres');
   if (db === 'postgres' && !process.env[PG_ENV]) throw new Error(`--db postgres needs ${PG_ENV}`);
@@ -217,7 +218,7 @@ export async function ocsp(): Promise<void> {
     };
 
     // Warm-up (JIT, the delegated signer, the cache of signed answers to nonce-less requests); not counted.
-    for (const m of modes) await runOnce(m, 2);
+    for (const m of modes) await runOnce(m, warmupSeconds);
     const refusedBefore = await counterSum(service.baseUrl, 'fleetpki_ocsp_responses_total', /status="(?!successful)/);
 
     // Timed in halves, in the order A B C D H N N H D C B A, so a drift during the run weighs on every mode alike.
@@ -262,7 +263,7 @@ export async function ocsp(): Promise<void> {
     console.log(`  ratio ours/openssl without nonce = ${ratios.oursOverOpensslNoNonce.toFixed(2)} (goal >= 5)`);
     console.log(`  ratio ours/bare node:http without nonce = ${ratios.oursOverBareNoNonce.toFixed(2)} (goal >= 0.85; the bare server answers a fixed body of the same size, the ceiling of any Node.js responder here)`);
     console.log(`  (references: /healthz, through the framework, ${ratios.healthzOverOpenssl.toFixed(2)}x openssl without nonce; bare node:http ${ratios.bareOverOpenssl.toFixed(2)}x)`);
-    const settings = { certificates, seconds, connections, threads, db, workers, openssl: opensslVersion };
+    const settings = { certificates, seconds, warmupSeconds, connections, threads, db, workers, openssl: opensslVersion };
     const file = writeResults('ocsp', { benchmark: 'ocsp', at: new Date().toISOString(), machine: machineFacts(), settings, rates: results, ratios, refused });
     console.log(`  results: ${path.relative(process.cwd(), file)}`);
     if (failed) process.exitCode = 1;

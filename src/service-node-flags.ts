@@ -12,8 +12,8 @@
  * old generation because many of them outlived a young collection. Under a sustained stream of requests that
  * heuristic fires on the sites of per-request objects (requests in flight when a collection runs): they then land in
  * the old generation as garbage, every young collection must scan them, and a full collection runs every second.
- * Measured under OCSP load: 21–26 young collections a second of ~5.5 ms each and RSS 400 MB with it, ~70 of
- * ~0.4 ms and RSS 183 MB without; answers/s +30–80 % (docs/runtime.md, "Memory"). It is a V8 option that
- * NODE_OPTIONS does not accept: it must be on the command line.
+ * Measured under OCSP load on one process: with the heuristic, 21–26 young collections a second of ~5.5 ms each and
+ * RSS 400 MB; with this flag ~70 of ~0.4 ms and RSS 183 MB, and answers/s +27–85 % (docs/runtime.md, "Memory"). It is
+ * a V8 option that NODE_OPTIONS does not accept: it must be on the command line.
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16', '--no-allocation-site-pretenuring'];
