@@ -18,7 +18,7 @@ export class TypeOrmApiKeyRepository extends ApiKeyRepository {
   /** Runs on every authenticated request: one prepared SELECT, no query builder. */
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | null> {
     // Every authenticated request reads its key: planned once per connection (TypeOrmTransactions.sql, { prepared }).
-    const [row] = await this.db.select(ApiKeyEntity, 'prefix = ?', [prefix], '', { prepared: true });
+    const [row] = await this.db.select(ApiKeyEntity, 'prefix = ?', [prefix], '', { prepared: 'api-key-by-prefix' });
     return toRecord(row ?? null);
   }
 

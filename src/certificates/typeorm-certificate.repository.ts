@@ -151,8 +151,9 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
       `id IN (${newestOfBucketsPostgres([statusSlots, range, keys, buckets], conditions, keyset.length > 0, limit)} UNION ALL (${fallback}))`.replace(/\?(::text)?/g, '(SELECT ?::text)'),
       [...[0, 1, 2].map((i) => statuses[i] ?? null), above ?? null, query.expiringBefore ?? null, upTo ?? null, ...keyset, ...params, ...plainParams],
       ' ORDER BY issued_at DESC, id DESC',
-      // Planning this statement costs about what running it does (~1 ms): each connection plans it once.
-      { prepared: true },
+      // Planning this statement costs about what running it does (~1 ms): each connection plans it once. Its text varies
+      // with the filters and the page size: its own family of names, so its variants never take the hot reads' names.
+      { prepared: 'expiry-search' },
     );
   }
 
@@ -267,7 +268,7 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
        FROM ${table} WHERE ${table}.id = ?`,
       [publicKeySha256, publicKeySha256, ...targetParams, authorityId],
       // Every issuance runs it; two texts (with and without the registration). Planning was most of its cost.
-      { prepared: true },
+      { prepared: 'issuance-reads' },
     );
     if (!row) return { authority: null, authorityKey: false, compromisedKey: false };
     const { authorityKey, compromisedKey, registrationStatus, registrationMode, ...authority } = row;

@@ -45,10 +45,12 @@ interface Statements {
 }
 
 /**
- * Distinct statement texts `sql` names as prepared statements on PostgreSQL ({ prepared: true }); each keeps a plan in
- * every pooled connection that ran it (~0.5 MB for the expiry search), so past this many the rest run unnamed.
+ * Distinct statement texts `sql` names as prepared statements on PostgreSQL, per family ({ prepared: 'family' }); each
+ * keeps a plan in every pooled connection that ran it (~0.5 MB for the expiry search), so past this many texts of one
+ * family the rest of that family run unnamed. A budget per family: a family whose text varies with its input (the
+ * expiry search) can never take the names of another's (the API key lookup every request makes).
  */
-const MAX_PREPARED_STATEMENTS = 32;
+const MAX_PREPARED_STATEMENTS_PER_FAMILY = 32;
 
 /** The part of a pg client `sql` uses for a named prepared statement. */
 interface PgClient {
@@ -62,9 +64,10 @@ const MAX_BOUND_PARAMETERS = 30_000;
 export interface SqlOptions {
   /**
    * PostgreSQL: as a named prepared statement (planned once per connection, not on every call), for a hot statement
-   * whose planning is a large share of its cost and whose text varies little. SQLite: no effect.
+   * whose planning is a large share of its cost. The value names the statement's family (its call site, e.g.
+   * 'api-key-by-prefix'): each family names at most MAX_PREPARED_STATEMENTS_PER_FAMILY distinct texts. SQLite: no effect.
    */
-  prepared?: boolean;
+  prepared?: string;
 }
 
 interface GroupedWork {
@@ -137,7 +140,7 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
     let index = 0;
     const query = postgres ? text.replace(/\?/g, () => `$${++index}`) : text;
     const values = postgres ? params : params.map((value) => (typeof value === 'boolean' ? Number(value) : value));
-    const name = postgres && options.prepared ? this.statementName(query) : undefined;
+    const name = postgres && options.prepared !== undefined ? this.statementName(options.prepared, query) : undefined;
     if (name !== undefined) return (await this.namedQuery(name, query, values)) as T[];
     const rows: unknown = await this.manager().query(query, values);
     if (!Array.isArray(rows)) return [];
@@ -146,18 +149,21 @@ export class TypeOrmTransactions extends Transactions implements OnModuleDestroy
     return rows as T[];
   }
 
-  /** Names of the statement texts run as prepared statements (statementName). */
+  /** Names of the statement texts run as prepared statements (statementName), and how many each family has. */
   private readonly statementNames = new Map<string, string>();
+  private readonly namesPerFamily = new Map<string, number>();
 
   /**
    * The prepared statement's name for a PostgreSQL text: derived from the text, so every connection and every
-   * instance on one pool agree; undefined once MAX_PREPARED_STATEMENTS texts have names.
+   * instance on one pool agree; undefined once its family has MAX_PREPARED_STATEMENTS_PER_FAMILY texts with names.
    */
-  private statementName(text: string): string | undefined {
+  private statementName(family: string, text: string): string | undefined {
     let name = this.statementNames.get(text);
-    if (name === undefined && this.statementNames.size < MAX_PREPARED_STATEMENTS) {
+    const named = this.namesPerFamily.get(family) ?? 0;
+    if (name === undefined && named < MAX_PREPARED_STATEMENTS_PER_FAMILY) {
       name = `fleet_pki_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
       this.statementNames.set(text, name);
+      this.namesPerFamily.set(family, named + 1);
     }
     return name;
   }

@@ -11,7 +11,7 @@ import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
 import { eventually } from '../support/eventually';
 
 /**
- * TypeOrmTransactions.sql with { prepared: true } (the expiry search's statement, docs/architecture.md#search-indexes):
+ * TypeOrmTransactions.sql with { prepared: 'test' } (the expiry search's statement, docs/architecture.md#search-indexes):
  * on PostgreSQL a named prepared statement of the connection, in a transaction or not; past 32 distinct texts, unnamed.
  * One pooled connection, so the statements it prepared are visible in pg_prepared_statements.
  */
@@ -40,9 +40,9 @@ describe('prepared statements on PostgreSQL (TypeOrmTransactions.sql { prepared 
 
   it('answers what the unnamed statement answers, planned once per connection and reused, in a transaction too', async () => {
     const text = 'SELECT name FROM things WHERE id >= (SELECT ?::int) ORDER BY id';
-    assert.deepEqual(await t.sql(text, [2], { prepared: true }), [{ name: 'two' }, { name: 'three' }]);
-    assert.deepEqual(await t.sql(text, [3], { prepared: true }), [{ name: 'three' }]);
-    assert.deepEqual(await t.run(() => t.sql(text, [1], { prepared: true })), [{ name: 'one' }, { name: 'two' }, { name: 'three' }]);
+    assert.deepEqual(await t.sql(text, [2], { prepared: 'test' }), [{ name: 'two' }, { name: 'three' }]);
+    assert.deepEqual(await t.sql(text, [3], { prepared: 'test' }), [{ name: 'three' }]);
+    assert.deepEqual(await t.run(() => t.sql(text, [1], { prepared: 'test' })), [{ name: 'one' }, { name: 'two' }, { name: 'three' }]);
     assert.deepEqual(await t.sql(text, [2]), [{ name: 'two' }, { name: 'three' }]);
     const statements = await prepared();
     assert.equal(statements.length, 1);
@@ -50,9 +50,16 @@ describe('prepared statements on PostgreSQL (TypeOrmTransactions.sql { prepared 
     assert.equal(Number(statements[0].calls), 3);
   });
 
-  it('names at most 32 texts: the ones after run unnamed, with the same answers', async () => {
-    for (let i = 0; i < 40; i++) assert.deepEqual(await t.sql(`SELECT name FROM things WHERE id = ? AND ${i} = ${i}`, [1], { prepared: true }), [{ name: 'one' }]);
-    assert.equal((await prepared()).length, 32);
+  it('names at most 32 texts of a family: the ones after run unnamed, with the same answers; other families keep their names', async () => {
+    const before = (await prepared()).length;
+    for (let i = 0; i < 40; i++) assert.deepEqual(await t.sql(`SELECT name FROM things WHERE id = ? AND ${i} = ${i}`, [1], { prepared: 'variants' }), [{ name: 'one' }]);
+    assert.equal((await prepared()).length, before + 32);
+    // A family whose texts vary (the expiry search's filters and page sizes) used up its names: a hot read's text of
+    // another family, first seen only now, is still named.
+    const hot = 'SELECT name FROM things WHERE name = ?';
+    assert.deepEqual(await t.sql(hot, ['two'], { prepared: 'hot' }), [{ name: 'two' }]);
+    assert.ok((await prepared()).some((row) => row.statement === hot.replace('?', '$1')), 'the other family\'s text is a named statement');
+    assert.equal((await prepared()).length, before + 33);
   });
 });
 
@@ -118,17 +125,17 @@ describe('a failing prepared statement fails as the unnamed one does', { skip: p
     ];
     for (const [text, params, code] of statements) {
       const ordinary = await failure(() => t.sql(text, params));
-      const prepared = await failure(() => t.sql(text, params, { prepared: true }));
+      const prepared = await failure(() => t.sql(text, params, { prepared: 'test' }));
       assert.ok(prepared.error instanceof QueryFailedError, `${prepared.error.constructor.name}: ${prepared.error.message}`);
       assertSameFailure(ordinary, prepared, code);
       assert.equal(prepared.lines.length, 1);
       assert.match(prepared.lines[0], /^error: query failed: /);
       assert.deepEqual(prepared.problem, ordinary.problem);
       assert.equal(prepared.problem.status, 500);
-      assertSameFailure(await failure(() => t.run(() => t.sql(text, params))), await failure(() => t.run(() => t.sql(text, params, { prepared: true }))), code);
+      assertSameFailure(await failure(() => t.run(() => t.sql(text, params))), await failure(() => t.run(() => t.sql(text, params, { prepared: 'test' }))), code);
     }
     // The connection still answers, the named statement included.
-    assert.deepEqual(await t.sql('SELECT name FROM things WHERE id = 1 / ?::int AND name <> ?', [1, secret], { prepared: true }), [{ name: 'one' }]);
+    assert.deepEqual(await t.sql('SELECT name FROM things WHERE id = 1 / ?::int AND name <> ?', [1, secret], { prepared: 'test' }), [{ name: 'one' }]);
   });
 
   it('a backend terminated under the statement: the same error, the broken connection out of the pool', async () => {
@@ -138,12 +145,12 @@ describe('a failing prepared statement fails as the unnamed one does', { skip: p
     const dropped = () => eventually('the pool dropped the terminated connection', () => pool().totalCount === 0, 5000);
     const ordinary = await failure(() => t.sql(text, [secret]));
     await dropped();
-    const prepared = await failure(() => t.sql(text, [secret], { prepared: true }));
+    const prepared = await failure(() => t.sql(text, [secret], { prepared: 'test' }));
     await dropped();
     assert.ok(prepared.error instanceof QueryFailedError, `${prepared.error.constructor.name}: ${prepared.error.message}`);
     assertSameFailure(ordinary, prepared, (ordinary.error as { code?: string }).code);
     // poolSize 1: a connection left checked out, or a broken one put back, would fail or hang this.
-    assert.deepEqual(await t.sql('SELECT name FROM things WHERE id = ?', [2], { prepared: true }), [{ name: 'two' }]);
+    assert.deepEqual(await t.sql('SELECT name FROM things WHERE id = ?', [2], { prepared: 'test' }), [{ name: 'two' }]);
   });
 
   it('the database refusing connections: the same error as the unnamed statement, nothing left checked out', async () => {
@@ -156,13 +163,13 @@ describe('a failing prepared statement fails as the unnamed one does', { skip: p
       await eventually('the pool dropped its terminated connection', () => pool().totalCount === 0, 5000);
       const text = 'SELECT name FROM things WHERE name <> ?';
       const ordinary = await failure(() => t.sql(text, [secret]));
-      const prepared = await failure(() => t.sql(text, [secret], { prepared: true }));
+      const prepared = await failure(() => t.sql(text, [secret], { prepared: 'test' }));
       assertSameFailure(ordinary, prepared, '55000');
     } finally {
       await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
       await admin.end();
     }
-    assert.deepEqual(await t.sql('SELECT name FROM things WHERE id = ?', [1], { prepared: true }), [{ name: 'one' }]);
+    assert.deepEqual(await t.sql('SELECT name FROM things WHERE id = ?', [1], { prepared: 'test' }), [{ name: 'one' }]);
   });
 
   it('a slow statement is logged as slow, without its values', async () => {
@@ -173,7 +180,7 @@ describe('a failing prepared statement fails as the unnamed one does', { skip: p
       return lines.map((line) => line.replace(/\(\d+ ms\)/, '(N ms)'));
     };
     const ordinary = await slowLines(() => t.sql(text, [secret]));
-    const prepared = await slowLines(() => t.sql(text, [secret], { prepared: true }));
+    const prepared = await slowLines(() => t.sql(text, [secret], { prepared: 'test' }));
     assert.deepEqual(prepared, ordinary);
     assert.equal(prepared.length, 1);
     assert.match(prepared[0], /^warn: slow query \(N ms\): SELECT pg_sleep/);
@@ -185,9 +192,9 @@ describe('a failing prepared statement fails as the unnamed one does', { skip: p
     const text = 'SELECT name FROM things WHERE id = ?::int';
     const changed = 'SELECT name FROM things WHERE id = ?::int + 1';
     // One pooled connection: each instance's first text would have the same name if names were counted per instance.
-    assert.deepEqual(await a.sql(text, [1], { prepared: true }), [{ name: 'one' }]);
-    assert.deepEqual(await b.sql(changed, [1], { prepared: true }), [{ name: 'two' }]);
-    assert.deepEqual(await b.sql(text, [2], { prepared: true }), [{ name: 'two' }]);
+    assert.deepEqual(await a.sql(text, [1], { prepared: 'test' }), [{ name: 'one' }]);
+    assert.deepEqual(await b.sql(changed, [1], { prepared: 'test' }), [{ name: 'two' }]);
+    assert.deepEqual(await b.sql(text, [2], { prepared: 'test' }), [{ name: 'two' }]);
     const rows = await source.query<{ name: string; statement: string }[]>("SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'fleet_pki_%'");
     const named = new Map(rows.map((row) => [row.statement, row.name]));
     assert.ok(named.get(text.replace('?', '$1')) && named.get(changed.replace('?', '$1')));
@@ -202,7 +209,7 @@ describe('a failing prepared statement fails as the unnamed one does', { skip: p
     await t.run(async () => {
       // Started in the transaction, run after it committed (the async context is the transaction's).
       ordinary = gate.then(() => t.sql('SELECT name FROM things WHERE id = ?', [1]));
-      prepared = gate.then(() => t.sql('SELECT name FROM things WHERE id = ?', [1], { prepared: true }));
+      prepared = gate.then(() => t.sql('SELECT name FROM things WHERE id = ?', [1], { prepared: 'test' }));
     });
     open();
     const [o, p] = await Promise.allSettled([ordinary, prepared]);
