@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { buildCsr } from '../tools/csr-builder';
 import { pemDecode } from '../tools/clients/pem';
 import { signX5cJwt } from '../tools/clients/station-jwt';
-import { option, bearer, closedLoop, summary, startServiceProcess, writeResults, machineFacts, percentile } from './support';
+import { option, bearer, closedLoop, summary, startServiceProcess, writeResults, machineFacts, percentile, processTreeCpuSeconds } from './support';
 
 /**
  * The factory exchange end to end: stations (this process) sign a fresh x5c JWT per call and POST a distinct
@@ -86,11 +86,16 @@ export async function exchange(): Promise<void> {
     const order: ('I' | 'E')[] = ['I', 'E', 'E', 'I', 'I', 'E', 'E', 'I'];
     const runs: Record<'I' | 'E', Run[]> = { I: [], E: [] };
     const segments: string[] = [];
+    // The service's CPU seconds (its processes, workers included) per path: CPU per call moves far less than rates on
+    // a shared VM, and the clients (this process) are not in it.
+    const serviceCpu: Record<'I' | 'E', number> = { I: 0, E: 0 };
     for (const path of order) {
       const k = runs[path].length;
       const from = Math.floor((k * count) / 4);
       const to = Math.floor(((k + 1) * count) / 4);
+      const cpuBefore = processTreeCpuSeconds([service.pid]);
       const run = await closedLoop(to - from, concurrency, (i) => (path === 'I' ? issueOne(warmup + from + i) : exchangeOne(warmup + from + i)));
+      serviceCpu[path] += processTreeCpuSeconds([service.pid]) - cpuBefore;
       runs[path].push(run);
       segments.push(`${path} ${((to - from) / run.seconds).toFixed(0)}`);
     }
@@ -100,6 +105,11 @@ export async function exchange(): Promise<void> {
     const issuanceRate = summary('  reference  POST /v1/certificates (API key)            ', count, combine(runs.I), issuanceFailures);
     const exchangeRate = summary('  exchange   POST /v1/provisioning/exchange (ES256 JWT) ', count, combine(runs.E), exchangeFailures);
     console.log(`  ratio exchange/issuance = ${(exchangeRate / issuanceRate).toFixed(3)}`);
+    const cpuPerCallUs = { issuance: (serviceCpu.I / count) * 1e6, exchange: (serviceCpu.E / count) * 1e6 };
+    console.log(
+      `  service CPU per call: issuance ${cpuPerCallUs.issuance.toFixed(0)} µs, exchange ${cpuPerCallUs.exchange.toFixed(0)} µs; ` +
+        `issuance/exchange = ${(cpuPerCallUs.issuance / cpuPerCallUs.exchange).toFixed(3)} (the ratio above if the service's CPU were all that limited it)`,
+    );
     console.log(`  per segment, in run order (/s): ${segments.join(', ')}`);
     const after = await fetch(`${service.baseUrl}/v1/claims/${claim.id}`, { headers: bearer(service.adminKey) }).then((r) => r.json() as Promise<Record<string, number>>);
     const expected = warmup + count - exchangeFailures.length - warmupFailures.exchange;
@@ -116,6 +126,7 @@ export async function exchange(): Promise<void> {
       issuance: { rate: issuanceRate, failures: issuanceFailures.length, ...latency(combine(runs.I)) },
       exchange: { rate: exchangeRate, failures: exchangeFailures.length, ...latency(combine(runs.E)) },
       ratioExchangeOverIssuance: exchangeRate / issuanceRate,
+      serviceCpuPerCallUs: cpuPerCallUs,
       segments,
       warmupFailures,
       claimQuota: { used: after.used, expected },

@@ -24,6 +24,8 @@ import {
   startServiceProcess,
   ServiceProcess,
   processTreeMemory,
+  processTreeCpuSeconds,
+  machineCpuSeconds,
   ProcessMemory,
   writeResults,
   machineFacts,
@@ -273,6 +275,8 @@ export interface Target {
   /** Next unused line of the CSR pool for this target: no CSR goes to a target twice. */
   cursor: number;
   service?: ServiceProcess;
+  /** The peer's process (cfssl), whose CPU is counted as the service's is. */
+  pid?: number;
 }
 
 /** What the wrk script reports for one run (bench/issuance.ts's done() writes it). */
@@ -360,6 +364,11 @@ interface TimedRun {
   /** Requests that reused a CSR already sent in this run (0 unless the pool was too small). */
   reused: number;
   failures: string[];
+  /**
+   * CPU seconds from just before wrk started to just after it ended (`wall` seconds): the target's process tree; the
+   * PostgreSQL server's (ours-postgres only); the machine's (all cores).
+   */
+  cpu?: { target: number; database: number; machineBusy: number; wall: number };
 }
 
 /** One wrk run against a target over fresh pool lines; advances the target's cursor past what was used. */
@@ -400,6 +409,19 @@ function runTarget(t: Target, work: string, poolFile: string, poolSize: number, 
     timeouts,
     reused,
     failures,
+  };
+}
+
+/** CPU seconds so far of a target's processes, of the PostgreSQL server (for ours-postgres), and of the machine. */
+function cpuNow(t: Target): { target: number; database: number; machineBusy: number } {
+  const pid = t.service?.pid ?? t.pid;
+  // The oldest process named postgres is the server's postmaster; its children are the backends and helpers.
+  const postmaster = t.service?.driver === 'postgres' ? Number(spawnSync('pgrep', ['-o', '-x', 'postgres'], { encoding: 'utf8' }).stdout?.trim() || NaN) : NaN;
+  return {
+    target: pid === undefined ? 0 : processTreeCpuSeconds([pid]),
+    // A local server is assumed (as FLEET_PKI_TEST_PG_URL names in CI); 0 when none is found.
+    database: Number.isNaN(postmaster) ? 0 : processTreeCpuSeconds([postmaster]),
+    machineBusy: machineCpuSeconds().busy,
   };
 }
 
@@ -527,7 +549,7 @@ async function issuanceVsCfssl(): Promise<void> {
   try {
     prepareCfsslCa(work);
     cfssl = await startCfssl(work, fastP256Csr('cfssl-sample'));
-    targets.push({ name: 'cfssl', baseUrl: cfssl.baseUrl, urlPath: '/api/v1/cfssl/sign', headers: { 'Content-Type': 'application/json' }, before: '{"certificate_request":"', after: '"}', successStatus: 200, cursor: 0 });
+    targets.push({ name: 'cfssl', pid: cfssl.pid, baseUrl: cfssl.baseUrl, urlPath: '/api/v1/cfssl/sign', headers: { 'Content-Type': 'application/json' }, before: '{"certificate_request":"', after: '"}', successStatus: 200, cursor: 0 });
     // Ours: WORKERS passed through for PostgreSQL when given (SQLite keeps the service's default, one process).
     for (const driver of pg ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const)) {
       const service = await startServiceProcess(driver, workers && driver === 'postgres' ? { WORKERS: workers } : {});
@@ -580,7 +602,12 @@ async function issuanceVsCfssl(): Promise<void> {
     for (const t of order) {
       const done = runs.get(t.name)!;
       await ensurePool(t, seconds / 2, Math.max(warmupRate[t.name], ...done.map((r) => r.requests / r.seconds)));
+      const cpuBefore = cpuNow(t);
+      const wallStarted = performance.now();
       const run = runTarget(t, work, poolFile, poolSize, seconds / 2, connections, threads);
+      const wall = (performance.now() - wallStarted) / 1000;
+      const cpuAfter = cpuNow(t);
+      run.cpu = { target: cpuAfter.target - cpuBefore.target, database: cpuAfter.database - cpuBefore.database, machineBusy: cpuAfter.machineBusy - cpuBefore.machineBusy, wall };
       done.push(run);
       acknowledged[t.name] += run.successes;
       console.log(`  ${t.name}: ${run.rate.toFixed(0)}/s over ${run.seconds.toFixed(1)} s, ${run.errors} errors${run.errors ? ` ${JSON.stringify(run.statuses)}` : ''}`);
@@ -594,7 +621,13 @@ async function issuanceVsCfssl(): Promise<void> {
     const summaryOf = (parts: TimedRun[]) => {
       const secs = parts.reduce((s, r) => s + r.seconds, 0);
       const successes = parts.reduce((s, r) => s + r.successes, 0);
+      const cpu = (field: 'target' | 'database' | 'machineBusy' | 'wall') => parts.reduce((s, r) => s + (r.cpu?.[field] ?? 0), 0);
       return {
+        // CPU per answer (µs) of the target's processes and, on PostgreSQL, of the database server; cores busy on average.
+        cpuPerSuccessUs: successes ? (cpu('target') / successes) * 1e6 : null,
+        databaseCpuPerSuccessUs: successes && cpu('database') ? (cpu('database') / successes) * 1e6 : null,
+        targetCores: cpu('target') / cpu('wall'),
+        machineBusyCores: cpu('machineBusy') / cpu('wall'),
         rate: successes / secs,
         seconds: secs,
         successes,
@@ -625,8 +658,16 @@ async function issuanceVsCfssl(): Promise<void> {
       );
     }
     for (const [name, ratio] of Object.entries(ratios)) console.log(`  ratio ${name}/cfssl = ${ratio.toFixed(2)}`);
+    // Where the gap is: CPU per answer, which a shared VM moves much less than rates (docs/benchmarks.md, "Issuance vs CFSSL").
+    for (const t of targets) {
+      const s = totals[t.name];
+      console.log(
+        `  CPU per answer ${t.name.padEnd(13)}: ${s.cpuPerSuccessUs?.toFixed(0) ?? '-'} µs (its processes used ${s.targetCores.toFixed(2)} cores)` +
+          `${s.databaseCpuPerSuccessUs ? ` + PostgreSQL server ${s.databaseCpuPerSuccessUs.toFixed(0)} µs` : ''}; machine busy ${s.machineBusyCores.toFixed(2)} of ${os.cpus().length} cores`,
+      );
+    }
     console.log(
-      `  pki only (parse + check CSR, encode + sign certificate; no HTTP, no database), one thread: ${pkiOnly.toFixed(0)}/s = ${(pkiOnly / totals.cfssl.rate).toFixed(2)} × cfssl; ` +
+      `  pki only (parse + check CSR, encode + sign certificate; no HTTP, no database), one thread: ${pkiOnly.toFixed(0)}/s (${(1e6 / pkiOnly).toFixed(0)} µs each) = ${(pkiOnly / totals.cfssl.rate).toFixed(2)} × cfssl; ` +
         targets.filter((t) => t.service).map((t) => `${t.name}/pki-only = ${(totals[t.name].rate / pkiOnly).toFixed(2)}`).join(', '),
     );
     for (const t of targets.filter((x) => x.service)) {

@@ -275,6 +275,40 @@ export function processMemory(pid: number): ProcessMemory | undefined {
   }
 }
 
+/**
+ * CPU time (user + system, seconds) used so far by `pids` and, for each, its child processes (a cluster's workers),
+ * from /proc/<pid>/stat (Linux; 0 for a process that is gone). Read before and after a run, it gives the CPU a target
+ * spent per answer: a figure a noisy shared VM moves far less than throughput.
+ */
+export function processTreeCpuSeconds(pids: number[]): number {
+  const all = pids.flatMap((pid) => [pid, ...(spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).map(Number) ?? [])]);
+  let ticks = 0;
+  for (const pid of all) {
+    try {
+      // The command name (2nd field) is in parentheses and may hold spaces: the fields counted from after it.
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ, the unit of /proc's CPU times: 100 on Linux for every architecture the service runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The machine's busy and total CPU time so far (seconds, all cores), from /proc/stat; zeros off Linux. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  try {
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = user + nice + system + idle + iowait + irq + softirq + steal;
+    return { busy: (total - idle - iowait) / CLOCK_TICKS_PER_SECOND, total: total / CLOCK_TICKS_PER_SECOND };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
 /** Writes a benchmark's results to bench/results/<name>-<timestamp>.json (the source tree's, not dist's); returns the path. */
 export function writeResults(name: string, results: unknown): string {
   const dir = path.join(__dirname, '../../bench/results');
