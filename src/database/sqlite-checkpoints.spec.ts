@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DataSource } from 'typeorm';
 import { CheckpointResult, SqliteCheckpointConnection, SqliteCheckpoints } from './sqlite-checkpoints';
+import { sqliteWalFile } from '../../test/support/sqlite-wal-file';
 
 /**
  * SqliteCheckpoints against threads that misbehave (docs/architecture.md, "Durable commits on SQLite"): an answer
@@ -12,9 +11,8 @@ import { CheckpointResult, SqliteCheckpointConnection, SqliteCheckpoints } from 
  * checkpoint of a large write (a CRL) on the real thread.
  */
 describe('SqliteCheckpoints: answers, thread exits and close', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-'));
-  const file = path.join(dir, 'test.sqlite');
-  const dataSource = new DataSource({ type: 'better-sqlite3', database: file, enableWAL: true });
+  const db = sqliteWalFile('ckpt-');
+  const { dir, file, dataSource } = db;
   const connection = () => (dataSource.driver as unknown as { databaseConnection: SqliteCheckpointConnection }).databaseConnection;
 
   /**
@@ -52,14 +50,8 @@ parentPort.on('message', (request) => {
     return target;
   };
 
-  before(async () => {
-    await dataSource.initialize();
-    await dataSource.query('CREATE TABLE c (n INTEGER PRIMARY KEY, body TEXT)');
-  });
-  after(async () => {
-    await dataSource.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => db.open('CREATE TABLE c (n INTEGER PRIMARY KEY, body TEXT)'));
+  after(() => db.remove());
 
   it('settles each request only with its own answer: one that comes after its request gave up settles nothing', async () => {
     // The first request gives up after 300 ms; its answer comes once the second request was sent, followed at once by

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { CheckpointResult, SqliteCheckpointConnection, SqliteCheckpoints } from './sqlite-checkpoints';
 import { SqliteWalConnection, SqliteWalSync } from './sqlite-wal-sync';
 import { TypeOrmTransactions } from './typeorm-transactions';
+import { sqliteWalFile } from '../../test/support/sqlite-wal-file';
 
 const connectionOf = (dataSource: DataSource) => (dataSource.driver as unknown as { databaseConnection: SqliteWalConnection }).databaseConnection;
 
@@ -21,17 +20,10 @@ function manualFlush() {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('SqliteWalSync', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-sync-'));
-  const file = path.join(dir, 'test.sqlite');
-  const dataSource = new DataSource({ type: 'better-sqlite3', database: file, enableWAL: true });
-  before(async () => {
-    await dataSource.initialize();
-    await dataSource.query('CREATE TABLE t (n INTEGER)');
-  });
-  after(async () => {
-    await dataSource.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const db = sqliteWalFile('wal-sync-');
+  const { file, dataSource } = db;
+  before(() => db.open('CREATE TABLE t (n INTEGER)'));
+  after(() => db.remove());
 
   it('leaves an in-memory database alone; on a WAL file, commits with synchronous=NORMAL', async () => {
     const memory = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
@@ -106,9 +98,8 @@ describe('SqliteWalSync', () => {
 });
 
 describe('TypeOrmTransactions on a SQLite file: answered after the WAL flush, the next group not waiting for it', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-tx-'));
-  const file = path.join(dir, 'test.sqlite');
-  const dataSource = new DataSource({ type: 'better-sqlite3', database: file, enableWAL: true });
+  const db = sqliteWalFile('wal-tx-');
+  const { dataSource } = db;
   let transactions: TypeOrmTransactions;
   // The node:fs module itself (an `import *` is a copy of it here): SqliteWalSync calls its fdatasync.
   const nodeFs = createRequire(__filename)('node:fs') as { fdatasync: typeof fs.fdatasync };
@@ -116,8 +107,7 @@ describe('TypeOrmTransactions on a SQLite file: answered after the WAL flush, th
   /** fdatasync calls held until released, so the test sees what happens while a flush runs. */
   const held: (() => void)[] = [];
   before(async () => {
-    await dataSource.initialize();
-    await dataSource.query('CREATE TABLE g (n INTEGER PRIMARY KEY)');
+    await db.open('CREATE TABLE g (n INTEGER PRIMARY KEY)');
     transactions = new TypeOrmTransactions(dataSource, { maxBatch: 8, maxWaitMs: 0 });
     nodeFs.fdatasync = ((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) =>
       void held.push(() => realFdatasync(fd, callback))) as unknown as typeof fs.fdatasync;
@@ -126,8 +116,7 @@ describe('TypeOrmTransactions on a SQLite file: answered after the WAL flush, th
     nodeFs.fdatasync = realFdatasync;
     held.splice(0).forEach((release) => release());
     await transactions.onModuleDestroy();
-    await dataSource.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await db.remove();
   });
 
   const rows = async () => (await dataSource.query('SELECT n FROM g ORDER BY n')).map((row: { n: number }) => row.n);
@@ -161,17 +150,10 @@ describe('TypeOrmTransactions on a SQLite file: answered after the WAL flush, th
 });
 
 describe('SqliteCheckpoints: the WAL copied on a thread under load, never started at low load', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-ckpt-'));
-  const file = path.join(dir, 'test.sqlite');
-  const dataSource = new DataSource({ type: 'better-sqlite3', database: file, enableWAL: true });
-  before(async () => {
-    await dataSource.initialize();
-    await dataSource.query('CREATE TABLE c (n INTEGER PRIMARY KEY, body TEXT)');
-  });
-  after(async () => {
-    await dataSource.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const db = sqliteWalFile('wal-ckpt-');
+  const { file, dataSource } = db;
+  before(() => db.open('CREATE TABLE c (n INTEGER PRIMARY KEY, body TEXT)'));
+  after(() => db.remove());
 
   it('is due only after 16 commits within 250 ms, 250 ms after the last; copies the whole WAL when no commit runs meanwhile', async () => {
     const checkpoints = new SqliteCheckpoints(connectionOf(dataSource) as unknown as SqliteCheckpointConnection);
