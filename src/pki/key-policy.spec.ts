@@ -27,3 +27,16 @@ describe('checkPublicKey: the key fingerprint computed once', () => {
     assert.notEqual(checkPublicKey(spki()).sha256, checkPublicKey(spki()).sha256);
   });
 });
+
+describe('checkPublicKey: the key parsed with stack capture off, and only for that call', () => {
+  it('parses a good key and refuses a bad one as before, leaving Error.stackTraceLimit as it found it', () => {
+    const limit = Error.stackTraceLimit;
+    const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+    assert.equal(checkPublicKey(spki).description, 'EC-P256');
+    assert.equal(Error.stackTraceLimit, limit);
+    const garbage = Buffer.concat([spki.subarray(0, 30), Buffer.alloc(spki.length - 30, 0xff)]);
+    assert.throws(() => checkPublicKey(garbage), (err: Error & { code?: string }) => err.code === 'UNSUPPORTED_KEY' && /could not be parsed/.test(err.message));
+    assert.equal(Error.stackTraceLimit, limit, 'restored after a key that fails to parse too');
+    assert.ok((new Error('after').stack ?? '').includes('key-policy.spec'), 'errors made afterwards have their stacks');
+  });
+});

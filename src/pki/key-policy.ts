@@ -28,7 +28,7 @@ const CURVE_OIDS: Record<string, Curve> = { '1.2.840.10045.3.1.7': P256, '1.3.13
 export function checkPublicKey(spki: Buffer): PublicKeyInfo {
   let keyObject: KeyObject;
   try {
-    keyObject = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    keyObject = spkiPublicKey(spki);
   } catch {
     throw Errors.unsupportedKey('the public key could not be parsed or uses an unsupported algorithm');
   }
@@ -92,8 +92,25 @@ function ecFingerprint(crv: string, point: Buffer): string {
  * revoked for keyCompromise.
  */
 export function publicKeyFingerprint(key: Buffer | KeyObject): string {
-  const keyObject = Buffer.isBuffer(key) ? createPublicKey({ key, format: 'der', type: 'spki' }) : key;
+  const keyObject = Buffer.isBuffer(key) ? spkiPublicKey(key) : key;
   const jwk = keyObject.export({ format: 'jwk' });
   const canonical = jwk.kty === 'EC' ? `EC:${jwk.crv}:${jwk.x}:${jwk.y}` : `${jwk.kty}:${jwk.n}:${jwk.e}`;
   return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * createPublicKey of a DER SubjectPublicKeyInfo, on the hot path of every CSR. Node.js asks of its argument, and of
+ * the Buffer in it, whether each is a KeyObject and whether it is a CryptoKey by calling code that throws for anything
+ * else: four exceptions per call, each capturing a stack trace (async frames included) that nobody reads. With stack
+ * capture off for the call they cost a third of createPublicKey (docs/benchmarks.md, "Issuance vs CFSSL", fifth
+ * session). A key that fails to parse still throws; its error, which callers replace with their own, has no stack.
+ */
+function spkiPublicKey(spki: Buffer): KeyObject {
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
 }
