@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, KeyObject } from 'node:crypto';
 import { decodeOid, readTlv } from './der';
 import { Errors } from '../common/errors';
+import { stackless } from './stackless';
 
 /** A public key we accept for a certificate, described well enough for policy and display. */
 export interface PublicKeyInfo {
@@ -98,19 +99,7 @@ export function publicKeyFingerprint(key: Buffer | KeyObject): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-/**
- * createPublicKey of a DER SubjectPublicKeyInfo, on the hot path of every CSR. Node.js asks of its argument, and of
- * the Buffer in it, whether each is a KeyObject and whether it is a CryptoKey by calling code that throws for anything
- * else: four exceptions per call, each capturing a stack trace (async frames included) that nobody reads. With stack
- * capture off for the call they cost a third of createPublicKey (docs/benchmarks.md, "Issuance vs CFSSL", fifth
- * session). A key that fails to parse still throws; its error, which callers replace with their own, has no stack.
- */
+/** createPublicKey of a DER SubjectPublicKeyInfo, on the hot path of every CSR (see stackless for why so). */
 function spkiPublicKey(spki: Buffer): KeyObject {
-  const stackTraceLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return createPublicKey({ key: spki, format: 'der', type: 'spki' });
-  } finally {
-    Error.stackTraceLimit = stackTraceLimit;
-  }
+  return stackless(() => createPublicKey({ key: spki, format: 'der', type: 'spki' }));
 }
