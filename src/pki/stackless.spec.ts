@@ -5,10 +5,7 @@ import { stackless } from './stackless';
 describe('stackless: stack capture off for one synchronous call', () => {
   it('answers what the work answers, its errors carry no stack, and the limit is restored after either', () => {
     const limit = Error.stackTraceLimit;
-    assert.equal(
-      stackless(() => Error.stackTraceLimit),
-      0,
-    );
+    assert.equal(stackless(() => Error.stackTraceLimit), 0);
     assert.equal(Error.stackTraceLimit, limit);
     let thrown: Error | undefined;
     try {
