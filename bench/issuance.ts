@@ -25,7 +25,7 @@ import {
   ServiceProcess,
   processTreeMemory,
   processTreeCpuSeconds,
-  machineCpuSeconds,
+  machineBusyCpuSeconds,
   ProcessMemory,
   writeResults,
   machineFacts,
@@ -421,7 +421,7 @@ function cpuNow(t: Target): { target: number; database: number; machineBusy: num
     target: pid === undefined ? 0 : processTreeCpuSeconds([pid]),
     // A local server is assumed (as FLEET_PKI_TEST_PG_URL names in CI); 0 when none is found.
     database: Number.isNaN(postmaster) ? 0 : processTreeCpuSeconds([postmaster]),
-    machineBusy: machineCpuSeconds().busy,
+    machineBusy: machineBusyCpuSeconds(),
   };
 }
 

@@ -286,7 +286,8 @@ export function processTreeCpuSeconds(pids: number[]): number {
   for (const pid of all) {
     try {
       // The command name (2nd field) is in parentheses and may hold spaces: the fields counted from after it.
-      const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
     } catch {
       // gone
@@ -298,14 +299,13 @@ export function processTreeCpuSeconds(pids: number[]): number {
 /** USER_HZ, the unit of /proc's CPU times: 100 on Linux for every architecture the service runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** The machine's busy and total CPU time so far (seconds, all cores), from /proc/stat; zeros off Linux. */
-export function machineCpuSeconds(): { busy: number; total: number } {
+/** The machine's busy CPU time so far (seconds, all cores: user, nice, system, irq, softirq; not idle, I/O wait or steal), from /proc/stat; 0 off Linux. */
+export function machineBusyCpuSeconds(): number {
   try {
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const total = user + nice + system + idle + iowait + irq + softirq + steal;
-    return { busy: (total - idle - iowait) / CLOCK_TICKS_PER_SECOND, total: total / CLOCK_TICKS_PER_SECOND };
+    const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS_PER_SECOND;
   } catch {
-    return { busy: 0, total: 0 };
+    return 0;
   }
 }
 
