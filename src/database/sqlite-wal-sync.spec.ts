@@ -82,6 +82,29 @@ describe('SqliteWalSync', () => {
     await closing;
   });
 
+  it('closes the WAL descriptor only after a flush that a later caller started on it has ended', async () => {
+    const { flush, pending } = manualFlush();
+    const sync = SqliteWalSync.forConnection(connectionOf(dataSource), flush)!;
+    await dataSource.query('INSERT INTO t (n) VALUES (8)');
+    let closed = false;
+    const closing = sync.close().then(() => (closed = true));
+    await tick();
+    assert.equal(pending.length, 1, 'close() flushed what was left');
+    // A background write during shutdown: its caller comes while close()'s flush runs, so it gets the next one.
+    const late = sync.durable();
+    pending.shift()!.release();
+    await tick();
+    await tick();
+    assert.equal(pending.length, 1, "the late caller's flush started on the same descriptor");
+    const { fd } = pending[0];
+    assert.doesNotThrow(() => fs.fstatSync(fd), 'the descriptor is still open while that flush runs');
+    assert.equal(closed, false, 'close() waits for it');
+    pending.shift()!.release();
+    await late;
+    await closing;
+    assert.throws(() => fs.fstatSync(fd), /EBADF/, 'then close() closes it');
+  });
+
   it('flushes writes made outside a transaction by itself (no caller waits for them)', async () => {
     const { flush, pending } = manualFlush();
     const sync = SqliteWalSync.forConnection(connectionOf(dataSource), flush)!;

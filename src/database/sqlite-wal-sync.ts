@@ -42,6 +42,8 @@ export class SqliteWalSync {
   private requested = 0;
   private flushing = false;
   private readonly waiters: { ticket: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** close() waiting for the flush in progress to end before it closes the descriptor that flush uses. */
+  private readonly idle: (() => void)[] = [];
   private readonly timer: NodeJS.Timeout;
   private changesFlushed = 0;
   private readonly totalChangesStatement: { get(): unknown };
@@ -77,6 +79,9 @@ export class SqliteWalSync {
     clearInterval(this.timer);
     // A failed flush is logged where it happens; closing goes on (SQLite checkpoints the WAL as the connection closes).
     if (this.connection.open) await this.durable().catch(() => undefined);
+    // A caller that came after ours (a background write during shutdown) may have started the next flush on this
+    // descriptor: closing it now would fail that flush (EBADF), or flush whatever file reused the number.
+    while (this.flushing) await new Promise<void>((resolve) => this.idle.push(resolve));
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
@@ -101,6 +106,7 @@ export class SqliteWalSync {
     for (const waiter of this.waiters.splice(0, n)) answer(waiter);
     this.flushing = false;
     this.pump();
+    if (!this.flushing) for (const resolve of this.idle.splice(0)) resolve();
   }
 
   private async flushOnce(): Promise<void> {
