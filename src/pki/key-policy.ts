@@ -93,13 +93,13 @@ function ecFingerprint(crv: string, point: Buffer): string {
  * revoked for keyCompromise.
  */
 export function publicKeyFingerprint(key: Buffer | KeyObject): string {
-  const keyObject = Buffer.isBuffer(key) ? spkiPublicKey(key) : key;
+  const keyObject = Buffer.isBuffer(key) ? createPublicKey({ key, format: 'der', type: 'spki' }) : key;
   const jwk = keyObject.export({ format: 'jwk' });
   const canonical = jwk.kty === 'EC' ? `EC:${jwk.crv}:${jwk.x}:${jwk.y}` : `${jwk.kty}:${jwk.n}:${jwk.e}`;
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-/** createPublicKey of a DER SubjectPublicKeyInfo, on the hot path of every CSR (see stackless for why so). */
+/** createPublicKey of a CSR's DER SubjectPublicKeyInfo, on the hot path of every CSR; its error is replaced (see stackless). */
 function spkiPublicKey(spki: Buffer): KeyObject {
   return stackless(() => createPublicKey({ key: spki, format: 'der', type: 'spki' }));
 }
