@@ -93,9 +93,9 @@ export async function exchange(): Promise<void> {
       const k = runs[path].length;
       const from = Math.floor((k * count) / 4);
       const to = Math.floor(((k + 1) * count) / 4);
-      const cpuBefore = processTreeCpuSeconds([service.pid]);
+      const cpuBefore = processTreeCpuSeconds(service.pid);
       const run = await closedLoop(to - from, concurrency, (i) => (path === 'I' ? issueOne(warmup + from + i) : exchangeOne(warmup + from + i)));
-      serviceCpu[path] += processTreeCpuSeconds([service.pid]) - cpuBefore;
+      serviceCpu[path] += processTreeCpuSeconds(service.pid) - cpuBefore;
       runs[path].push(run);
       segments.push(`${path} ${((to - from) / run.seconds).toFixed(0)}`);
     }

@@ -418,9 +418,9 @@ function cpuNow(t: Target): { target: number; database: number; machineBusy: num
   // The oldest process named postgres is the server's postmaster; its children are the backends and helpers.
   const postmaster = t.service?.driver === 'postgres' ? Number(spawnSync('pgrep', ['-o', '-x', 'postgres'], { encoding: 'utf8' }).stdout?.trim() || NaN) : NaN;
   return {
-    target: pid === undefined ? 0 : processTreeCpuSeconds([pid]),
+    target: pid === undefined ? 0 : processTreeCpuSeconds(pid),
     // A local server is assumed (as FLEET_PKI_TEST_PG_URL names in CI); 0 when none is found.
-    database: Number.isNaN(postmaster) ? 0 : processTreeCpuSeconds([postmaster]),
+    database: Number.isNaN(postmaster) ? 0 : processTreeCpuSeconds(postmaster),
     machineBusy: machineBusyCpuSeconds(),
   };
 }

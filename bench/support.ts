@@ -258,10 +258,15 @@ export interface ProcessMemory {
   hwmMb: number;
 }
 
+/** `pid` and its child processes (a cluster primary's workers; a PostgreSQL postmaster's backends), by pgrep. */
+function processTree(pid: number): number[] {
+  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).map(Number) ?? [];
+  return [pid, ...children];
+}
+
 /** The memory of `pid` and of its child processes (a cluster primary's workers), Linux only; [] elsewhere. */
 export function processTreeMemory(pid: number): ProcessMemory[] {
-  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).map(Number) ?? [];
-  return [pid, ...children].map(processMemory).filter((m): m is ProcessMemory => m !== undefined);
+  return processTree(pid).map(processMemory).filter((m): m is ProcessMemory => m !== undefined);
 }
 
 /** The memory of one process (undefined when it is gone or /proc is missing). */
@@ -276,17 +281,16 @@ export function processMemory(pid: number): ProcessMemory | undefined {
 }
 
 /**
- * CPU time (user + system, seconds) used so far by `pids` and, for each, its child processes (a cluster's workers),
- * from /proc/<pid>/stat (Linux; 0 for a process that is gone). Read before and after a run, it gives the CPU a target
+ * CPU time (user + system, seconds) used so far by `pid` and its child processes (a cluster's workers), from
+ * /proc/<pid>/stat (Linux; 0 for a process that is gone). Read before and after a run, it gives the CPU a target
  * spent per answer: a figure a noisy shared VM moves far less than throughput.
  */
-export function processTreeCpuSeconds(pids: number[]): number {
-  const all = pids.flatMap((pid) => [pid, ...(spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).map(Number) ?? [])]);
+export function processTreeCpuSeconds(pid: number): number {
   let ticks = 0;
-  for (const pid of all) {
+  for (const each of processTree(pid)) {
     try {
       // The command name (2nd field) is in parentheses and may hold spaces: the fields counted from after it.
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const stat = fs.readFileSync(`/proc/${each}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
     } catch {
