@@ -20,6 +20,7 @@ import { ExchangeService } from '../../src/claims/exchange.service';
 import { StationIdentity } from '../../src/claims/station-authenticator';
 import { AppConfig } from '../../src/config/config';
 import { IotRegistrationsService } from '../../src/iot/iot-registrations.service';
+import { Transactions } from '../../src/database/transactions';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { AuthorityRotationService } from '../../src/rotation/authority-rotation.service';
 import { RenewalService } from '../../src/certificates/renewal.service';
@@ -105,6 +106,9 @@ export class ServiceContext {
   }
   get metrics(): MetricsService {
     return this.app.get(MetricsService);
+  }
+  get transactions(): Transactions {
+    return this.app.get(Transactions);
   }
 
   /** The stored rows, read through the same ports the services write through. */
