@@ -154,9 +154,7 @@ for (const { driver, skip } of drivers()) {
       // Two claims in one group: each gets its own slots (and its own last exchange time). These three reach the writer
       // together whatever the machine's speed (on a loaded one, exchanges started together can arrive turns apart).
       const { claim: other } = await s.claims.create(s.admin, claimInput());
-      const together = arriveTogether(3);
-      await Promise.all([exchange(claim.id, 'MIX-1'), exchange(other.id, 'MIX-2'), exchange(other.id, 'MIX-3')]);
-      together.assertReleased();
+      await arrivingTogether(3, () => Promise.all([exchange(claim.id, 'MIX-1'), exchange(other.id, 'MIX-2'), exchange(other.id, 'MIX-3')]));
       assert.equal((await s.stored.claims.findById(claim.id))!.used, 4);
       assert.equal((await s.stored.claims.findById(other.id))!.used, 2);
       // They did share a transaction: the group commit ran a group of more than one.
@@ -165,25 +163,34 @@ for (const { driver, skip } of drivers()) {
     });
 
     /**
-     * Holds the next `count` grouped works (Transactions.runGrouped outside a transaction) until all of them have
-     * arrived, then hands them to the writer in one turn of the event loop, where they form one group.
+     * Runs `work` while the first `count` grouped works it starts (Transactions.runGrouped outside a transaction) are
+     * held until all of them have arrived, then handed to the writer in one turn of the event loop, where they form one
+     * group. Fails if fewer arrived; whatever happens, nothing stays held for long and runGrouped is itself again.
      */
-    function arriveTogether(count: number): { assertReleased(): void } {
+    async function arrivingTogether<T>(count: number, work: () => Promise<T>): Promise<T> {
       const transactions = s.transactions;
       const runGrouped = transactions.runGrouped;
       const held: (() => void)[] = [];
-      transactions.runGrouped = <T>(work: () => Promise<T>) =>
-        new Promise<T>((resolve, reject) => {
-          held.push(() => void (runGrouped.call(transactions, work) as Promise<T>).then(resolve, reject));
-          if (held.length < count) return;
-          transactions.runGrouped = runGrouped;
-          for (const release of held) release();
-        });
-      return {
-        assertReleased() {
-          assert.equal(transactions.runGrouped, runGrouped, `only ${held.length} of ${count} grouped works arrived`);
-        },
+      const releaseAll = () => {
+        transactions.runGrouped = runGrouped;
+        for (const release of held.splice(0)) release();
       };
+      let arrived = 0;
+      transactions.runGrouped = <R>(grouped: () => Promise<R>) =>
+        new Promise<R>((resolve, reject) => {
+          held.push(() => void (runGrouped.call(transactions, grouped) as Promise<R>).then(resolve, reject));
+          if (++arrived === count) releaseAll();
+        });
+      // Should fewer than `count` ever come, the ones held go after a while and the check below fails, instead of a hang.
+      const timer = setTimeout(releaseAll, 10_000);
+      try {
+        const result = await work();
+        assert.equal(arrived, count, `only ${arrived} of ${count} grouped works arrived`);
+        return result;
+      } finally {
+        clearTimeout(timer);
+        releaseAll();
+      }
     }
 
     /** How many group commits held more than one work (fleetpki_group_commit_size: count minus the size-1 bucket). */
