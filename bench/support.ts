@@ -41,7 +41,7 @@ export interface KmsStats {
 
 /** Starts the KMS stand-in in its own process (so its CPU is not the service's), with the given knobs. */
 export async function startKmsStandIn(latencyMs: number, tps: number): Promise<{ endpoint: string; stats: () => Promise<KmsStats>; stop: () => void }> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const child = spawn(process.execPath, [path.join(__dirname, '../scripts/dev-kms.js')], {
     env: { ...process.env, KMS_STANDIN_PORT: String(port), KMS_STANDIN_LATENCY_MS: String(latencyMs), KMS_STANDIN_TPS: String(tps) },
     stdio: ['ignore', 'pipe', 'inherit'],

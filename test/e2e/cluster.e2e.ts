@@ -13,6 +13,7 @@ import { encodeOcspRequest } from '../../tools/clients/ocsp-client';
 import { pemDecode } from '../../tools/clients/pem';
 import { buildCsr } from '../../tools/csr-builder';
 import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 
 /**
  * WORKERS > 1 (src/cluster.ts), the real `node dist/src/main.js` on PostgreSQL: the primary prints the listening
@@ -79,7 +80,9 @@ describe('WORKERS=2 on PostgreSQL (node:cluster)', { skip: process.env[PG_ENV] ?
   before(async () => {
     db = await temporaryDatabase('postgres');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-cluster-'));
-    port = 30000 + Math.floor(Math.random() * 20000);
+    // From the kernel, not drawn at random: a random pick in 30000-50000 met a port an outgoing connection held
+    // (Linux's ephemeral range starts at 32768), and the service could not listen.
+    port = await freePort();
     const env = {
       PATH: process.env.PATH,
       PORT: String(port),

@@ -18,6 +18,7 @@ import { buildCsr } from '../../tools/csr-builder';
 import { IotStandIn } from '../../tools/standins';
 import { drivers, startReplicas, startTestApp, TestApp } from '../support/test-app';
 import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 
 const FAST = { OUTBOX_POLL_MS: '20', OUTBOX_BATCH_SIZE: '5', OUTBOX_BACKOFF_BASE_MS: '20', OUTBOX_BACKOFF_MAX_MS: '100' };
 
@@ -140,7 +141,7 @@ for (const { driver, skip } of drivers().filter((d) => d.driver === 'postgres'))
 }
 
 async function startServiceProcess(env: Record<string, string>): Promise<{ url: string; stop: () => void }> {
-  const port = 30000 + Math.floor(Math.random() * 20000);
+  const port = await freePort(); // from the kernel: a random pick could be a port an outgoing connection holds
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-pki-proc-'));
   const child = spawn(process.execPath, [path.resolve(__dirname, '../../src/main.js')], {
     env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ...env },
