@@ -1,6 +1,5 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
-import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +7,9 @@ import { performance } from 'node:perf_hooks';
 import { generateApiKey } from '../src/auth/api-key-secret';
 import { SERVICE_NODE_FLAGS } from '../src/service-node-flags';
 import { temporaryDatabase } from '../scripts/lib/temporary-database';
+import { freePort } from '../test/support/free-port';
+
+export { freePort };
 
 export function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -98,18 +100,6 @@ export function summary(what: string, count: number, run: { seconds: number; lat
   );
   for (const failure of failures.slice(0, 3)) console.log(`  failure: ${failure.slice(0, 200)}`);
   return rate;
-}
-
-/** A free TCP port on the loopback interface (for a child process that takes a port number). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** One wrk run: requests per second, latency percentiles and what went wrong. */
