@@ -211,6 +211,12 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     if (!this.usable(record)) return this.revokeRecord(record, registration.status, caPem);
     const registered = await (await this.iot(record)).registerCertificate(pemEncode('CERTIFICATE', record.certificateDer), caPem, 'INACTIVE');
     if (registered.existing) {
+      // A revocation that committed after this job read the certificate may have reached AWS first: its job registers
+      // a certificate AWS has not seen as REVOKED. REVOKED is then the end state we want, not a conflict.
+      if (registered.existing.status === 'REVOKED' && isSameCertificate(registered.existing.certificatePem, record.certificateDer)) {
+        const current = await this.certificates.findById(record.id);
+        if (current && !this.usable(current)) return this.revokeRecord(current, registration.status, caPem);
+      }
       // ResourceAlreadyExists. After an earlier run of this job got its answer ('registered') that is expected;
       // otherwise AWS accepted a registration whose answer was lost (or someone else registered it): adopt it only
       // when it is our certificate and can still be activated.

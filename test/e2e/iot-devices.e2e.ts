@@ -258,6 +258,48 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
     }
   });
 
+  /**
+   * The registration job has read the certificate (active) and its RegisterCertificate is on the wire (held 1.5 s by
+   * the stand-in) when AWS IoT comes to hold the certificate REVOKED under our CA: in the race this plays, the
+   * revocation's own job got there first (it registers a certificate AWS has not seen as REVOKED).
+   */
+  async function revokedInAwsMidRegistration(thingName: string, revokeOurs: boolean) {
+    iot.configure({ latencyMs: 1500 });
+    try {
+      const registrationsBefore = iot.calls.get('RegisterCertificate') ?? 0;
+      const res = await issue(apiCa.id, thingName);
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      await eventually('the registration reached AWS IoT', () => (iot.calls.get('RegisterCertificate') ?? 0) > registrationsBefore, 5000, 5);
+      if (revokeOurs) assert.equal((await t.http().post(`/v1/certificates/${res.body.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
+      await iot.registerForeignCertificate(apiCa.fingerprint, { certificatePem: res.body.certificatePem, status: 'REVOKED' });
+      assert.equal((await registerJob(res.body.id)).status, 'running', 'the registration was still in flight when AWS came to hold it REVOKED');
+      return res.body as { id: string; fingerprint: string };
+    } finally {
+      iot.configure({ latencyMs: 0 }); // the call already on the wire keeps its 1.5 s
+    }
+  }
+
+  it('API mode: a revocation that reaches AWS IoT before the registration in flight ends that job done, REVOKED, not dead-lettered', async () => {
+    const cert = await revokedInAwsMidRegistration('api-revoked-first', true);
+    await eventually('the registration job finished', async () => ['done', 'dead'].includes((await registerJob(cert.id)).status));
+    const job = await registerJob(cert.id);
+    assert.deepEqual([job.status, job.last_error], ['done', null]);
+    assert.equal(job.attempts, 1, 'settled on its first attempt: nothing to retry');
+    await eventually('our record says revoked', async () => (await iotStatus(cert.id)) === 'revoked');
+    assert.equal(iot.certificate(cert.fingerprint)?.status, 'REVOKED');
+    assert.deepEqual(iot.policiesAttachedTo(iot.certificate(cert.fingerprint)!.certificateArn), [], 'nothing attached to a revoked certificate');
+  });
+
+  it('API mode: a certificate of ours still active that AWS IoT holds REVOKED is dead-lettered at once, naming why', async () => {
+    const cert = await revokedInAwsMidRegistration('api-revoked-in-aws-only', false);
+    await eventually('the registration is given up', async () => (await registerJob(cert.id)).status === 'dead');
+    const job = await registerJob(cert.id);
+    assert.equal(job.attempts, 1, 'no retry: REVOKED is final in AWS IoT');
+    assert.equal(job.last_error, `IOT_CONFLICT: AWS IoT already holds certificate ${cert.fingerprint} as REVOKED, and a revoked certificate cannot be activated there`);
+    assert.equal(await iotStatus(cert.id), 'failed');
+    assert.equal(iot.certificate(cert.fingerprint)?.status, 'REVOKED');
+  });
+
   it('pushes a revocation to AWS IoT (REVOKED) through the outbox', async () => {
     const res = await issue(apiCa.id, 'api-revoked');
     await eventually('active', async () => (await iotStatus(res.body.id)) === 'active');

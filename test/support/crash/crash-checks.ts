@@ -95,13 +95,26 @@ export async function askOcsp(ssl: OpenSslWorkspace, url: string, issuerPem: str
 
 /** Outbox jobs by kind and status, read from the service's database (no endpoint lists them). */
 export async function outboxJobs(database: DatabaseConfig): Promise<{ kind: string; status: string; n: number }[]> {
+  const rows = await readOutbox<{ kind: string; status: string; n: string | number }>(database, 'SELECT kind, status, COUNT(*) AS n FROM outbox_jobs GROUP BY kind, status ORDER BY kind, status');
+  return rows.map((r) => ({ kind: r.kind, status: r.status, n: Number(r.n) }));
+}
+
+/** The dead-lettered jobs with what killed them: a failing check names the cause, not only a count. */
+export async function deadOutboxJobs(database: DatabaseConfig): Promise<{ kind: string; target: string; attempts: number; lastError: string }[]> {
+  const rows = await readOutbox<{ kind: string; target: string; attempts: string | number; lastError: string }>(
+    database,
+    `SELECT kind, target_id AS target, attempts, last_error AS "lastError" FROM outbox_jobs WHERE status = 'dead' ORDER BY created_at, id`,
+  );
+  return rows.map((r) => ({ ...r, attempts: Number(r.attempts) }));
+}
+
+async function readOutbox<T>(database: DatabaseConfig, sql: string): Promise<T[]> {
   const source = new DataSource(
     database.driver === 'sqlite' ? { type: 'better-sqlite3', database: database.file, readonly: true, timeout: 5000 } : { type: 'postgres', url: database.url, poolSize: 1 },
   );
   await source.initialize();
   try {
-    const rows: { kind: string; status: string; n: string | number }[] = await source.query('SELECT kind, status, COUNT(*) AS n FROM outbox_jobs GROUP BY kind, status ORDER BY kind, status');
-    return rows.map((r) => ({ kind: r.kind, status: r.status, n: Number(r.n) }));
+    return (await source.query(sql)) as T[];
   } finally {
     await source.destroy();
   }
