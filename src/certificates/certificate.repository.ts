@@ -62,8 +62,12 @@ export abstract class CertificateRepository {
   ): Promise<{ certificate: CertificateRecord; authority: Authority | null; tokenFresh: boolean } | null>;
   /** The claim whose claim certificate this is, or null. */
   abstract claimOfClaimCertificate(certificateId: string): Promise<string | null>;
-  /** Records AWS IoT progress; a certificate that reached 'revoked' keeps it. */
-  abstract setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void>;
+  /**
+   * Records AWS IoT progress; a certificate that reached 'revoked' keeps it. With `inTarget` (null: the default
+   * target), only while the certificate is still in that target: a job's step in a target the certificate has been
+   * moved out of meanwhile must not write over the move's progress (docs/iot-targets.md, "Re-allocation").
+   */
+  abstract setIotStatus(id: string, status: IotStatus, lastError: string | null, inTarget?: string | null): Promise<void>;
   /** The IoT target the certificate is registered in (null = the default target; docs/iot-targets.md). */
   abstract setIotTarget(id: string, targetId: string | null): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Not } from 'typeorm';
+import { IsNull, Not } from 'typeorm';
 import { AuthorityEntity } from '../database/entities/authority.entity';
 import { CertificateEntity } from '../database/entities/certificate.entity';
 import { toAuthority } from '../authorities/typeorm-authority.repository';
@@ -233,9 +233,13 @@ export class TypeOrmCertificateRepository extends CertificateRepository {
     await this.db.run(() => this.db.manager().update(CertificateEntity, { id }, { iotTargetId: targetId }));
   }
 
-  async setIotStatus(id: string, status: IotStatus, lastError: string | null): Promise<void> {
+  async setIotStatus(id: string, status: IotStatus, lastError: string | null, inTarget?: string | null): Promise<void> {
     // REVOKED is final in AWS IoT, so it is final here: a late job step cannot write over it.
-    const where = status === 'revoked' ? { id } : { id, iotStatus: Not('revoked') };
+    const where = {
+      id,
+      ...(status === 'revoked' ? {} : { iotStatus: Not('revoked') }),
+      ...(inTarget === undefined ? {} : { iotTargetId: inTarget === null ? IsNull() : inTarget }),
+    };
     await this.db.run(() => this.db.manager().update(CertificateEntity, where, { iotStatus: status, iotLastError: lastError }));
   }
 

@@ -225,7 +225,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
         await this.recordAdoption(record, registered.existing, 'registered');
       }
     } else {
-      await this.certificates.setIotStatus(record.id, 'registered', null);
+      await this.certificates.setIotStatus(record.id, 'registered', null, record.iotTargetId);
     }
     await this.attach(record, registration.policyName, registered.certificateArn);
     await this.finish(record.id, caPem);
@@ -317,7 +317,7 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
   /** The adopted registration recorded as the normal path records it, with an audit event saying it was adopted. */
   private async recordAdoption(record: CertificateRecord, existing: DescribedCertificate, iotStatus: 'registered' | 'revoked'): Promise<void> {
     await this.transactions.run(async () => {
-      await this.certificates.setIotStatus(record.id, iotStatus, null);
+      await this.certificates.setIotStatus(record.id, iotStatus, null, iotStatus === 'revoked' ? undefined : record.iotTargetId);
       await this.audit.record(SYSTEM_CONTEXT, {
         action: REGISTRATION_ADOPTED,
         target: { type: 'certificate', id: record.id },
@@ -363,7 +363,8 @@ export class IotDeviceSync extends CertificateEvents implements OnModuleInit {
     const record = (await this.certificates.findById(certificateId))!;
     if (!this.usable(record)) return this.revokeRecord(record, 'ACTIVE', caPem);
     await (await this.iot(record)).updateCertificate(record.fingerprint, 'ACTIVE');
-    await this.certificates.setIotStatus(record.id, 'active', null);
+    // Moved to another target meanwhile: 'active' here would tell the move's job the device is live there already.
+    await this.certificates.setIotStatus(record.id, 'active', null, record.iotTargetId);
   }
 
   private profileTemplate(profileName: string): string | null {

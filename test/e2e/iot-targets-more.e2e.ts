@@ -146,6 +146,8 @@ describe(`IoT targets: labels, profiles, events, audits, policies on ${driver}`,
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal(res.body.iot.targetId, 'acct-b');
     await activeIn('acct-b', res.body.fingerprint);
+    // AWS shows ACTIVE a moment before the job records it; later steps rely on our record saying active.
+    await eventually('our record says active', async () => (await admin('get', `/v1/certificates/${res.body.id}`)).body.iot.status === 'active');
     assert.deepEqual(whereIs(res.body.fingerprint), { [ACCOUNTS['acct-b'].account]: 'ACTIVE' });
     assert.ok(place('acct-b').thing('api-1'));
     apiDevice = res.body;

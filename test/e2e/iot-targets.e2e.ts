@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreatePolicyCommand, DescribeCertificateCommand, GetRegistrationCodeCommand, IoTClient } from '@aws-sdk/client-iot';
+import { DataSource } from 'typeorm';
 import { IotStandIn } from '../../tools/standins';
 import { eventually } from '../support/eventually';
 import { OpenSslWorkspace } from '../support/openssl';
@@ -269,8 +270,21 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
   }
 
   let fixedToA: ((serial: string) => Promise<{ id: string; fingerprint: string }>) | undefined;
-  /** A device certificate issued into acct-a (a claim allocating every device there), ACTIVE there. */
+  /** A device certificate issued into acct-a (a claim allocating every device there), ACTIVE there and in our record. */
   async function deviceInA(serial: string): Promise<{ id: string; fingerprint: string }> {
+    const device = await exchangeIntoA(serial);
+    await eventually(`${serial} ACTIVE in acct-a`, () => iot.place(ACCOUNTS['acct-a'].account, 'us-east-1').certificate(device.fingerprint)?.status === 'ACTIVE');
+    // AWS shows ACTIVE a moment before the job records it: a move started in between would race the registration.
+    await eventually(`${serial} active in our record`, async () => (await iotStatusOf(device.id)) === 'active');
+    return device;
+  }
+
+  async function iotStatusOf(id: string): Promise<string> {
+    return (await admin('get', `/v1/certificates/${id}`)).body.iot.status;
+  }
+
+  /** A device certificate issued into acct-a; its registration there is left to run. */
+  async function exchangeIntoA(serial: string): Promise<{ id: string; fingerprint: string }> {
     if (!fixedToA) {
       const { station } = await createClaim(t, { claimAuthorityId: claimCa.id, deviceAuthorityId: deviceCa.id, thingNameTemplate: 'mv-{serial}', allocation: { mode: 'fixed', targetId: 'acct-a' } });
       fixedToA = async (s: string) => {
@@ -279,9 +293,7 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
         return { id: res.body.id, fingerprint: res.body.certificateId };
       };
     }
-    const device = await fixedToA(serial);
-    await eventually(`${serial} ACTIVE in acct-a`, () => iot.place(ACCOUNTS['acct-a'].account, 'us-east-1').certificate(device.fingerprint)?.status === 'ACTIVE');
-    return device;
+    return fixedToA!(serial);
   }
 
   it('revokes a moved certificate in the old account too, when the move job could not set it INACTIVE there', async () => {
@@ -305,6 +317,38 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     const again = await admin('post', `/v1/certificates/${device.id}/iot-target`, { targetId: 'acct-a' });
     assert.equal(again.status, 409);
     assert.equal(again.body.code, 'CERTIFICATE_ALREADY_REVOKED');
+  });
+
+  it('a registration finishing in acct-a just after a move to acct-b leaves the move to register it in acct-b', async () => {
+    const a = iot.place(ACCOUNTS['acct-a'].account, 'us-east-1');
+    const b = iot.place(ACCOUNTS['acct-b'].account, 'us-east-1');
+    const registerJob = async (id: string) =>
+      (await t.app.get(DataSource).query(`SELECT status FROM outbox_jobs WHERE target_id = ${driver === 'postgres' ? '$1' : '?'} AND kind = 'iot.register-certificate'`, [id]))[0]?.status as string;
+    let device: { id: string; fingerprint: string };
+    // Every AWS call takes 0.6 s: the registration in acct-a is caught with its last step (UpdateCertificate ACTIVE) on
+    // the wire, and the move is made then. acct-b failing holds the move's job back until the registration is done.
+    const updatesBefore = iot.calls.get('UpdateCertificate') ?? 0;
+    iot.configure({ latencyMs: 600 });
+    try {
+      device = await exchangeIntoA('MV0003');
+      await eventually('UpdateCertificate ACTIVE on its way to acct-a', () => (iot.calls.get('UpdateCertificate') ?? 0) > updatesBefore, 15_000, 5);
+      await failing('acct-b', true);
+      assert.equal((await admin('post', `/v1/certificates/${device.id}/iot-target`, { targetId: 'acct-b' })).status, 200);
+    } finally {
+      iot.configure({ latencyMs: 0 }); // the call on the wire keeps its 0.6 s
+    }
+    try {
+      await eventually('the registration in acct-a is done', async () => (await registerJob(device.id)) === 'done');
+      assert.equal(a.certificate(device.fingerprint)?.status, 'ACTIVE', 'the registration did reach ACTIVE in acct-a');
+      // Recording 'active' now would tell the move's job the device is live in acct-b: it would skip registering it
+      // there and set it INACTIVE in acct-a, leaving the device no account to connect to.
+      assert.equal(await iotStatusOf(device.id), 'pending', 'the move is still to do');
+    } finally {
+      await failing('acct-b', false);
+    }
+    await eventually('ACTIVE in acct-b and INACTIVE in acct-a', () => b.certificate(device.fingerprint)?.status === 'ACTIVE' && a.certificate(device.fingerprint)?.status === 'INACTIVE');
+    await eventually('our record says active', async () => (await iotStatusOf(device.id)) === 'active');
+    assert.deepEqual(b.principalsOf('mv-MV0003'), [b.certificate(device.fingerprint)!.certificateArn], 'attached to its thing in acct-b');
   });
 
   it('moves A→B→C before the first job is done: INACTIVE in A, ACTIVE in C', async () => {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { PG_ENV, TemporaryDatabase, temporaryDatabase } from '../../scripts/lib/temporary-database';
 import { TypeOrmTransactions } from '../../src/database/typeorm-transactions';
+import { eventually } from '../support/eventually';
 
 /**
  * Grouped transactions of two processes on one PostgreSQL database (docs/architecture.md, "Replicas"). Each process is
@@ -39,13 +40,16 @@ describe('grouped transactions of two processes on PostgreSQL', { skip: pgSkip }
     let runsOfA = 0;
     let runsOfB = 0;
     let bHoldsCounter = false;
+    let aHoldsHead = false;
     const groupA = a.runGrouped(async () => {
       runsOfA++;
       await lockHead(a);
+      aHoldsHead = true;
       for (let i = 0; i < 20 && !bHoldsCounter && runsOfA === 1; i++) await sleep(25);
       await bump(a);
     });
-    await sleep(50);
+    // B starts once A holds the head (a fixed sleep could start it first on a loaded machine: no crossing then).
+    await eventually('A holds the head', () => aHoldsHead, 10_000, 5);
     const groupB = b.runGrouped(async () => {
       runsOfB++;
       await bump(b);
