@@ -268,7 +268,7 @@ describe(`AWS IoT device lifecycle on ${driver}`, { skip }, () => {
       const registrationsBefore = iot.calls.get('RegisterCertificate') ?? 0;
       const res = await issue(apiCa.id, thingName);
       assert.equal(res.status, 201, JSON.stringify(res.body));
-      await eventually('the registration reached AWS IoT', () => (iot.calls.get('RegisterCertificate') ?? 0) > registrationsBefore, 5000, 5);
+      await eventually('the registration reached AWS IoT', () => (iot.calls.get('RegisterCertificate') ?? 0) > registrationsBefore, 15_000, 5);
       if (revokeOurs) assert.equal((await t.http().post(`/v1/certificates/${res.body.id}/revoke`).set(bearer(t.adminKey)).send({ reason: 'keyCompromise' })).status, 200);
       await iot.registerForeignCertificate(apiCa.fingerprint, { certificatePem: res.body.certificatePem, status: 'REVOKED' });
       assert.equal((await registerJob(res.body.id)).status, 'running', 'the registration was still in flight when AWS came to hold it REVOKED');

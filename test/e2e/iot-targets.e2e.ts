@@ -325,17 +325,17 @@ describe(`IoT targets on ${driver}`, { skip }, () => {
     const registerJob = async (id: string) =>
       (await t.app.get(DataSource).query(`SELECT status FROM outbox_jobs WHERE target_id = ${driver === 'postgres' ? '$1' : '?'} AND kind = 'iot.register-certificate'`, [id]))[0]?.status as string;
     let device: { id: string; fingerprint: string };
-    // Every AWS call takes 0.6 s: the registration in acct-a is caught with its last step (UpdateCertificate ACTIVE) on
+    // Every AWS call takes 1 s: the registration in acct-a is caught with its last step (UpdateCertificate ACTIVE) on
     // the wire, and the move is made then. acct-b failing holds the move's job back until the registration is done.
     const updatesBefore = iot.calls.get('UpdateCertificate') ?? 0;
-    iot.configure({ latencyMs: 600 });
+    iot.configure({ latencyMs: 1000 });
     try {
       device = await exchangeIntoA('MV0003');
       await eventually('UpdateCertificate ACTIVE on its way to acct-a', () => (iot.calls.get('UpdateCertificate') ?? 0) > updatesBefore, 15_000, 5);
       await failing('acct-b', true);
       assert.equal((await admin('post', `/v1/certificates/${device.id}/iot-target`, { targetId: 'acct-b' })).status, 200);
     } finally {
-      iot.configure({ latencyMs: 0 }); // the call on the wire keeps its 0.6 s
+      iot.configure({ latencyMs: 0 }); // the call on the wire keeps its 1 s
     }
     try {
       await eventually('the registration in acct-a is done', async () => (await registerJob(device.id)) === 'done');
